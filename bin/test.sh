@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite; then builds again with
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit tests there.
+# Exits non-zero on any failure.
+#
+#   CANAL_BUILD_DIR   build tree (default: build)
+#   CANAL_SANITIZE=0  skip the sanitizer pass
+#   CANAL_TEST_ARGS   extra ctest arguments, e.g. "-L unit" or "-R Config"
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/bin/install-deps.sh" || exit 1
+
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+build=${CANAL_BUILD_DIR:-$root/build}
+jobs=${CANAL_JOBS:-2}
+read -r -a extra <<<"${CANAL_TEST_ARGS:-}"
+
+configure_and_build() {  # dir, extra cmake args...
+  local dir=$1
+  shift
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.configure.log" 2>&1 ||
+    { cat "$dir.configure.log"; return 1; }
+  cmake --build "$dir" -j"$jobs"
+}
+
+start=$SECONDS
+mkdir -p "$build"
+configure_and_build "$build" -DCANAL_SANITIZE= || { echo "test.sh: build failed" >&2; exit 1; }
+echo "test.sh: build done in $((SECONDS - start)) s"
+
+status=0
+(cd "$build" && ctest -j"$jobs" --timeout 900 --output-on-failure "${extra[@]}") || status=1
+
+if [ "${CANAL_SANITIZE:-1}" != 0 ]; then
+  san="$build-asan"
+  mkdir -p "$san"
+  echo "test.sh: sanitizer build (address,undefined) in $san"
+  if configure_and_build "$san" -DCANAL_SANITIZE=address,undefined; then
+    (cd "$san" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest -j"$jobs" --timeout 900 --output-on-failure -L unit "${extra[@]}") || status=1
+  else
+    echo "test.sh: sanitizer build failed" >&2
+    status=1
+  fi
+fi
+
+echo "test.sh: total $((SECONDS - start)) s, $([ $status -eq 0 ] && echo PASSED || echo FAILED)"
+exit $status

@@ -1,0 +1,478 @@
+#include "server/app/config.h"
+
+#include <cstdlib>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace canal::app {
+namespace keys {
+
+std::optional<std::int64_t> parseInt(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  std::size_t i = 0;
+  bool negative = false;
+  if (text[0] == '-' || text[0] == '+') {
+    negative = text[0] == '-';
+    i = 1;
+  }
+  if (i == text.size()) return std::nullopt;
+  std::uint64_t value = 0;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<std::uint64_t>(c - '0');
+    if (value > (std::uint64_t{1} << 63)) return std::nullopt;
+  }
+  if (!negative && value > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+  return negative ? static_cast<std::int64_t>(0 - value) : static_cast<std::int64_t>(value);
+}
+
+std::optional<bool> parseBool(std::string_view text) {
+  std::string lower;
+  for (char c : text) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  if (lower == "true") return true;
+  if (lower == "false") return false;
+  return std::nullopt;
+}
+
+std::vector<std::string> splitList(std::string_view text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view item = text.substr(start, end - start);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.remove_prefix(1);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace keys
+
+namespace {
+
+using namespace keys;
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return std::string(s);
+}
+
+std::string powerOfTwo(std::int64_t v) { return (v > 0 && (v & (v - 1)) == 0) ? "" : "is not a power of 2"; }
+
+std::string hostPort(const std::string& text) {
+  if (text.empty()) return {};
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return "'" + text + "' is not host:port";
+  auto port = parseInt(std::string_view(text).substr(colon + 1));
+  if (!port || *port < 1 || *port > 65535) return "'" + text + "' has no valid port";
+  return {};
+}
+
+std::string passwordHash(const std::string& text) {
+  if (text.empty()) return {};
+  if (text.size() != 40 || text.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+    return "must be the 40 hex digits of SHA1(SHA1(password)) (MySQL PASSWORD() without '*')";
+  }
+  return {};
+}
+
+const std::vector<std::pair<std::string, InstanceMode>> kSpringXml = {
+    {"classpath:spring/memory-instance.xml", InstanceMode::kMemory},
+    {"classpath:spring/file-instance.xml", InstanceMode::kFile},
+    {"classpath:spring/default-instance.xml", InstanceMode::kDefault},
+};
+
+std::vector<KeyDef<ServerConfig>> buildServerKeys() {
+  using S = ServerConfig;
+  std::vector<KeyDef<S>> k;
+  k.push_back(unusedKey<S>("canal.id", "legacy server id, unused"));
+  k.push_back(stringKey<S>("canal.ip", &S::ip, "", "address the client port binds to; empty = all interfaces"));
+  k.push_back(stringKey<S>("canal.register.ip", &S::registerIp, "",
+                           "address published in ZooKeeper; empty = canal.ip, else this host's address"));
+  k.push_back(intKey<S>("canal.port", &S::port, 11111, 1, 65535, "TCP port of the Canal client protocol"));
+  k.push_back(intKey<S>("canal.metrics.pull.port", &S::metricsPort, 11112, 0, 65535,
+                        "HTTP port of /metrics and /status; 0 disables it"));
+  k.push_back(stringKey<S>("canal.user", &S::user, "", "client user name; empty = no authentication"));
+  k.push_back(stringKey<S>("canal.passwd", &S::passwordHash, "",
+                           "client password as hex of SHA1(SHA1(password)) (MySQL PASSWORD() without '*')",
+                           passwordHash, true));
+  k.push_back(unusedKey<S>("canal.admin.manager", "canal-admin address; admin-managed mode is not supported"));
+  k.push_back(unusedKey<S>("canal.admin.port", "canal-admin protocol port; not supported"));
+  k.push_back(unusedKey<S>("canal.admin.user", "canal-admin user; not supported"));
+  k.push_back(unusedKey<S>("canal.admin.passwd", "canal-admin password; not supported"));
+  k.push_back(unusedKey<S>("canal.admin.register.auto", "canal-admin registration; not supported"));
+  k.push_back(unusedKey<S>("canal.admin.register.cluster", "canal-admin registration; not supported"));
+  k.push_back(unusedKey<S>("canal.admin.register.name", "canal-admin registration; not supported"));
+  k.push_back(stringKey<S>("canal.zkServers", &S::zkServers, "",
+                           "ZooKeeper connect string; enables cluster registration and HA"));
+  k.push_back(intKey<S>("canal.zookeeper.flush.period", &S::zkFlushPeriodMs, 1000, 0, 3600000,
+                        "ms between cursor writes to ZooKeeper; 0 = on every ack"));
+  k.push_back(boolKey<S>("canal.withoutNetty", &S::withoutNetty, false, "true = do not open the client port"));
+  k.push_back(stringKey<S>("canal.serverMode", &S::serverMode, "tcp",
+                           "tcp only; Kafka and Elasticsearch delivery is canal-forwarder's job",
+                           [](const std::string& v) -> std::string {
+                             std::string lower;
+                             for (char c : v) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+                             return lower == "tcp" ? "" : "'" + v + "' is not supported: only tcp (use canal-forwarder for MQ delivery)";
+                           }));
+  k.push_back(stringKey<S>("canal.file.data.dir", &S::fileDataDir, "${canal.conf.dir}",
+                           "root of <destination>/meta.dat and the durable event store"));
+  k.push_back(intKey<S>("canal.file.flush.period", &S::fileFlushPeriodMs, 1000, 0, 3600000,
+                        "ms between meta.dat writes; 0 = on every ack"));
+  k.push_back(listKey<S>("canal.destinations", &S::destinations, "", "destination names"));
+  k.push_back(stringKey<S>("canal.destinations.expr", &S::destinationsExpr, "",
+                           "alternative to canal.destinations: prefix{1-3} = prefix1,prefix2,prefix3"));
+  k.push_back(stringKey<S>("canal.conf.dir", &S::confDir, "../conf", "directory holding <destination>/instance.properties"));
+  k.push_back(boolKey<S>("canal.auto.scan", &S::autoScan, true, "watch canal.conf.dir for destinations added, changed, removed"));
+  k.push_back(intKey<S>("canal.auto.scan.interval", &S::autoScanIntervalSeconds, 5, 1, 86400, "seconds between scans"));
+  k.push_back(boolKey<S>("canal.auto.reset.latest.pos.mode", &S::autoResetLatestPosMode, false,
+                         "when the stored binlog position is purged, jump to the current end (loses data)"));
+  k.push_back(stringKey<S>("canal.instance.global.mode", &S::globalMode, "spring", "spring only (manager mode is not supported)",
+                           [](const std::string& v) { return v == "spring" ? std::string() : "'" + v + "' is not supported: only spring"; }));
+  k.push_back(boolKey<S>("canal.instance.global.lazy", &S::globalLazy, false, "start destinations only when a client subscribes"));
+  k.push_back(unusedKey<S>("canal.instance.global.manager.address", "canal-admin address; not supported"));
+  k.push_back(enumKey<S>("canal.instance.global.spring.xml", &S::globalInstanceMode, "classpath:spring/file-instance.xml",
+                         kSpringXml, "destination mode: memory, file (durable store + meta.dat) or default (durable store + ZooKeeper + HA)"));
+  k.push_back(unusedKey<S>("canal.aliyun.accessKey", "Aliyun credentials; not supported"));
+  k.push_back(unusedKey<S>("canal.aliyun.secretKey", "Aliyun credentials; not supported"));
+  k.push_back(unusedKey<S>("canal.aliyun.uid", "Aliyun credentials; not supported"));
+  for (const char* mq : {"canal.mq.flatMessage", "canal.mq.canalBatchSize", "canal.mq.canalGetTimeout",
+                         "canal.mq.accessChannel", "canal.mq.database.hash", "canal.mq.send.thread.size",
+                         "canal.mq.build.thread.size", "canal.mq.transaction", "canal.mq.properties"}) {
+    k.push_back(unusedKey<S>(mq, "MQ delivery setting; configure canal-forwarder instead"));
+  }
+  return k;
+}
+
+std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
+  using I = InstanceConfig;
+  std::vector<KeyDef<I>> k;
+  // Source database.
+  k.push_back(intKey<I>("canal.instance.mysql.slaveId", &I::slaveId, 0, 0, 4294967295LL,
+                        "server_id used for the replica connection; 0 = derived from the destination and host"));
+  k.push_back(boolKey<I>("canal.instance.gtidon", &I::gtidOn, false, "GTID mode: dump by GTID, positions carry GTIDs"));
+  auto masterKeys = [&k](const std::string& prefix, MasterConfig I::*which, const std::string& who) {
+    const bool primary = prefix == "canal.instance.master";
+    k.push_back(customKey<I>(prefix + ".address", "string", primary ? "127.0.0.1:3306" : "", "host:port", who + " address",
+                             [which](I& s, const std::string& text) {
+                               if (std::string e = hostPort(text); !e.empty()) return e;
+                               (s.*which).address = text;
+                               return std::string();
+                             }));
+    k.push_back(customKey<I>(prefix + ".journal.name", "string", "", "", who + " start binlog file",
+                             [which](I& s, const std::string& text) {
+                               (s.*which).journalName = text;
+                               return std::string();
+                             }));
+    k.push_back(customKey<I>(prefix + ".position", "int", "", ">= 4, or empty", who + " start offset (an event boundary)",
+                             [which](I& s, const std::string& text) -> std::string {
+                               if (text.empty()) return {};
+                               auto v = parseInt(text);
+                               if (!v || *v < 4) return "'" + text + "' is not a binlog offset (>= 4)";
+                               (s.*which).position = *v;
+                               return {};
+                             }));
+    k.push_back(customKey<I>(prefix + ".timestamp", "int", "", ">= 0, or empty", who + " start time, ms since the epoch",
+                             [which](I& s, const std::string& text) -> std::string {
+                               if (text.empty()) return {};
+                               auto v = parseInt(text);
+                               if (!v || *v < 0) return "'" + text + "' is not a time in ms";
+                               (s.*which).timestampMs = *v;
+                               return {};
+                             }));
+    k.push_back(customKey<I>(prefix + ".gtid", "string", "", "", who + " start GTID set (GTID mode)",
+                             [which](I& s, const std::string& text) {
+                               (s.*which).gtid = text;
+                               return std::string();
+                             }));
+  };
+  masterKeys("canal.instance.master", &I::master, "primary");
+  masterKeys("canal.instance.standby", &I::standby, "standby");
+  const std::vector<std::pair<std::string, SslMode>> ssl = {{"DISABLED", SslMode::kDisabled},
+                                                            {"PREFERRED", SslMode::kPreferred},
+                                                            {"REQUIRED", SslMode::kRequired},
+                                                            {"VERIFY_CA", SslMode::kVerifyCa},
+                                                            {"VERIFY_IDENTITY", SslMode::kVerifyIdentity}};
+  k.push_back(enumKey<I>("canal.instance.master.sslMode", &I::sslMode, "DISABLED", ssl, "TLS to the database"));
+  k.push_back(stringKey<I>("canal.instance.master.tlsVersions", &I::tlsVersions, "", "allowed TLS versions, e.g. TLSv1.2,TLSv1.3"));
+  for (const char* ks : {"canal.instance.master.trustCertificateKeyStoreUrl", "canal.instance.master.trustCertificateKeyStorePassword",
+                         "canal.instance.master.clientCertificateKeyStoreUrl", "canal.instance.master.clientCertificateKeyStorePassword"}) {
+    k.push_back(unusedKey<I>(ks, "Java key store; not applicable"));
+  }
+  k.push_back(stringKey<I>("canal.instance.dbUsername", &I::dbUsername, "canal",
+                           "database account (needs SELECT, REPLICATION SLAVE, REPLICATION CLIENT)"));
+  k.push_back(stringKey<I>("canal.instance.dbPassword", &I::dbPassword, "canal", "database password", nullptr, true));
+  k.push_back(unusedKey<I>("canal.instance.enableDruid", "druid-encrypted password; not supported"));
+  k.push_back(unusedKey<I>("canal.instance.pwdPublicKey", "druid-encrypted password; not supported"));
+  k.push_back(stringKey<I>("canal.instance.defaultDatabaseName", &I::defaultDatabaseName, "", "default database on connect"));
+  k.push_back(stringKey<I>("canal.instance.connectionCharset", &I::connectionCharset, "UTF-8", "charset of text columns and names"));
+  k.push_back(listKey<I>("canal.instance.binlog.format", &I::acceptedBinlogFormats, "ROW,STATEMENT,MIXED", "accepted binlog_format values"));
+  k.push_back(listKey<I>("canal.instance.binlog.image", &I::acceptedBinlogImages, "FULL,MINIMAL,NOBLOB", "accepted binlog_row_image values"));
+  // Detection and failover.
+  k.push_back(boolKey<I>("canal.instance.detecting.enable", &I::detectingEnable, false, "run detecting.sql periodically"));
+  k.push_back(stringKey<I>("canal.instance.detecting.sql", &I::detectingSql, "select 1", "heartbeat SQL"));
+  k.push_back(intKey<I>("canal.instance.detecting.interval.time", &I::detectingIntervalSeconds, 3, 1, 86400, "seconds between heartbeats"));
+  k.push_back(intKey<I>("canal.instance.detecting.retry.threshold", &I::detectingRetryThreshold, 3, 1, 1000, "failed heartbeats before failover"));
+  k.push_back(boolKey<I>("canal.instance.detecting.heartbeatHaEnable", &I::heartbeatHaEnable, false,
+                         "switch to the standby address when heartbeats keep failing"));
+  k.push_back(intKey<I>("canal.instance.fallbackIntervalInSeconds", &I::fallbackIntervalSeconds, 60, 0, 86400,
+                        "on a switch of database, restart by time minus this"));
+  k.push_back(intKey<I>("canal.instance.network.receiveBufferSize", &I::receiveBufferSize, 16384, 1024, 1 << 30, "socket receive buffer"));
+  k.push_back(intKey<I>("canal.instance.network.sendBufferSize", &I::sendBufferSize, 16384, 1024, 1 << 30, "socket send buffer"));
+  k.push_back(intKey<I>("canal.instance.network.soTimeout", &I::soTimeoutSeconds, 30, 1, 86400, "socket timeout, seconds"));
+  // Filters.
+  k.push_back(stringKey<I>("canal.instance.filter.regex", &I::filterRegex, ".*\\..*",
+                           "table whitelist: comma-separated regexes on schema.table"));
+  k.push_back(stringKey<I>("canal.instance.filter.black.regex", &I::filterBlackRegex, "mysql\\.slave_.*", "table blacklist"));
+  k.push_back(stringKey<I>("canal.instance.filter.field", &I::filterField, "", "column whitelist: schema.table:col1/col2,..."));
+  k.push_back(stringKey<I>("canal.instance.filter.black.field", &I::filterBlackField, "", "column blacklist"));
+  k.push_back(unusedKey<I>("canal.instance.filter.druid.ddl", "DDL parser choice; the built-in parser is always used"));
+  k.push_back(boolKey<I>("canal.instance.filter.query.dcl", &I::filterQueryDcl, false, "drop DCL statements"));
+  k.push_back(boolKey<I>("canal.instance.filter.query.dml", &I::filterQueryDml, false, "drop DML statements in QUERY events"));
+  k.push_back(boolKey<I>("canal.instance.filter.query.ddl", &I::filterQueryDdl, false, "drop DDL"));
+  k.push_back(boolKey<I>("canal.instance.filter.table.error", &I::filterTableError, false, "skip rows of tables with unknown metadata"));
+  k.push_back(boolKey<I>("canal.instance.filter.rows", &I::filterRows, false, "drop all row events"));
+  k.push_back(boolKey<I>("canal.instance.filter.transaction.entry", &I::filterTransactionEntry, false, "drop BEGIN/END entries"));
+  k.push_back(boolKey<I>("canal.instance.filter.dml.insert", &I::filterDmlInsert, false, "drop INSERT rows"));
+  k.push_back(boolKey<I>("canal.instance.filter.dml.update", &I::filterDmlUpdate, false, "drop UPDATE rows"));
+  k.push_back(boolKey<I>("canal.instance.filter.dml.delete", &I::filterDmlDelete, false, "drop DELETE rows"));
+  k.push_back(boolKey<I>("canal.instance.get.ddl.isolation", &I::getDdlIsolation, false, "return each DDL in its own batch"));
+  // Store.
+  k.push_back(intKey<I>("canal.instance.memory.buffer.size", &I::bufferSize, 16384, 1, 1 << 24,
+                        "event store capacity in entries (power of 2)", powerOfTwo));
+  k.push_back(intKey<I>("canal.instance.memory.buffer.memunit", &I::bufferMemUnit, 1024, 1, 1 << 20,
+                        "bytes per unit; MEMSIZE capacity = size x memunit, GET sizes are in units"));
+  k.push_back(enumKey<I>("canal.instance.memory.batch.mode", &I::batchMode, "MEMSIZE",
+                         {{"MEMSIZE", BatchMode::kMemSize}, {"ITEMSIZE", BatchMode::kItemSize}}, "how GET sizes and capacity count"));
+  k.push_back(boolKey<I>("canal.instance.memory.rawEntry", &I::rawEntry, true, "keep serialized entries (raw MESSAGES)"));
+  k.push_back(intKey<I>("canal.instance.transaction.size", &I::transactionSize, 1024, 1, 1 << 20,
+                        "transaction buffer size (power of 2)", powerOfTwo));
+  // Canal keys with no effect here.
+  for (const char* u : {"canal.instance.parser.parallel", "canal.instance.parser.parallelThreadSize",
+                        "canal.instance.parser.parallelBufferSize", "canal.instance.tsdb.enable", "canal.instance.tsdb.dir",
+                        "canal.instance.tsdb.url", "canal.instance.tsdb.dbUsername", "canal.instance.tsdb.dbPassword",
+                        "canal.instance.tsdb.snapshot.interval", "canal.instance.tsdb.snapshot.expire",
+                        "canal.instance.tsdb.spring.xml", "canal.instance.rds.accesskey", "canal.instance.rds.secretkey",
+                        "canal.instance.rds.instanceId", "canal.instance.multi.stream.on"}) {
+    k.push_back(unusedKey<I>(u, "accepted for compatibility with Canal; no effect"));
+  }
+  for (const char* mq : {"canal.mq.topic", "canal.mq.dynamicTopic", "canal.mq.partition", "canal.mq.partitionsNum",
+                         "canal.mq.partitionHash", "canal.mq.dynamicTopicPartitionNum", "canal.mq.enableDynamicQueuePartition"}) {
+    k.push_back(unusedKey<I>(mq, "MQ routing; configure canal-forwarder instead"));
+  }
+  return k;
+}
+
+template <typename S>
+const KeyDef<S>* findKey(const std::vector<KeyDef<S>>& table, std::string_view name) {
+  for (const auto& k : table) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+// Raw text of a key and where it came from.
+struct Raw {
+  std::string text;
+  std::string where;
+};
+
+// Expands ${name} and ${name:default} from `lookup`.
+Result<std::string> expand(const std::string& text, const std::function<std::optional<std::string>(const std::string&)>& lookup,
+                           const std::string& where, int depth = 0) {
+  if (depth > 8) return Status::invalidArgument("placeholders nest too deeply in '" + text + "'", where);
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t open = text.find("${", i);
+    if (open == std::string::npos) {
+      out.append(text, i, std::string::npos);
+      break;
+    }
+    const std::size_t close = text.find('}', open + 2);
+    if (close == std::string::npos) return Status::invalidArgument("unterminated ${ in '" + text + "'", where);
+    out.append(text, i, open - i);
+    std::string inner = text.substr(open + 2, close - open - 2);
+    std::optional<std::string> fallback;
+    if (const auto colon = inner.find(':'); colon != std::string::npos) {
+      fallback = inner.substr(colon + 1);
+      inner.resize(colon);
+    }
+    std::optional<std::string> value = lookup(inner);
+    if (!value || value->empty()) value = fallback;
+    if (!value) return Status::invalidArgument("unresolved placeholder ${" + inner + "}", where);
+    auto nested = expand(*value, lookup, where, depth + 1);
+    if (!nested) return nested.status();
+    out += *nested;
+    i = close + 1;
+  }
+  return out;
+}
+
+template <typename S>
+Status applyTable(const std::vector<KeyDef<S>>& table, S& target,
+                  const std::function<std::optional<Raw>(const std::string&)>& raw,
+                  const std::function<std::optional<std::string>(const std::string&)>& lookup,
+                  const std::string& defaultWhere) {
+  for (const auto& key : table) {
+    if (key.unused) continue;
+    std::optional<Raw> given = raw(key.name);
+    Raw value = given && !given->text.empty() ? *given : Raw{key.defaultValue, defaultWhere + " (default)"};
+    auto expanded = expand(value.text, lookup, value.where);
+    if (!expanded) return expanded.status().withContext(key.name);
+    if (std::string error = key.apply(target, *expanded); !error.empty()) {
+      return Status::invalidArgument(key.name + ": " + error, value.where);
+    }
+  }
+  return Status::ok();
+}
+
+bool isServerKey(std::string_view key) { return findKey(serverKeys(), key) != nullptr; }
+bool isInstanceKey(std::string_view key) { return findKey(instanceKeys(), key) != nullptr; }
+
+// Canal's per-destination overrides in canal.properties: canal.instance.<dest>.{mode,lazy,...}.
+bool isPerDestinationOverride(std::string_view key) {
+  static const std::regex pattern(R"(canal\.instance\.[^.]+\.(mode|lazy|spring\.xml|manager\.address))");
+  return std::regex_match(key.begin(), key.end(), pattern);
+}
+
+bool hasIgnoredPrefix(std::string_view key) {
+  for (std::string_view prefix : {"kafka.", "rocketmq.", "rabbitmq.", "pulsarmq."}) {
+    if (key.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+EnvLookup processEnvironment() {
+  return [](const std::string& key) -> std::optional<std::string> {
+    if (const char* v = std::getenv(key.c_str())) return std::string(v);
+    return std::nullopt;
+  };
+}
+
+const std::vector<KeyDef<ServerConfig>>& serverKeys() {
+  static const auto table = buildServerKeys();
+  return table;
+}
+
+const std::vector<KeyDef<InstanceConfig>>& instanceKeys() {
+  static const auto table = buildInstanceKeys();
+  return table;
+}
+
+Result<ServerConfig> loadServerConfig(const PropertiesFile& canal, const EnvLookup& env, Warnings* warnings) {
+  auto raw = [&](const std::string& key) -> std::optional<Raw> {
+    if (env) {
+      if (auto v = env(key)) return Raw{trim(*v), "environment variable " + key};
+    }
+    if (const auto* e = canal.find(key)) return Raw{trim(e->value), canal.where(key)};
+    return std::nullopt;
+  };
+  auto lookup = [&](const std::string& key) -> std::optional<std::string> {
+    if (auto r = raw(key)) return r->text;
+    if (const auto* k = findKey(serverKeys(), key)) return k->defaultValue;
+    return std::nullopt;
+  };
+  ServerConfig config;
+  CANAL_RETURN_IF_ERROR(applyTable(serverKeys(), config, raw, lookup, canal.source()));
+  if (!config.user.empty() && config.passwordHash.empty()) {
+    return Status::invalidArgument("canal.user is set but canal.passwd is empty; set both or neither",
+                                   canal.where("canal.passwd"));
+  }
+  if (warnings) {
+    for (const auto& key : canal.keys()) {
+      if (isServerKey(key) || isInstanceKey(key) || isPerDestinationOverride(key) || hasIgnoredPrefix(key)) continue;
+      warnings->push_back(canal.where(key) + ": unknown key '" + key + "'");
+    }
+  }
+  return config;
+}
+
+Result<InstanceConfig> loadInstanceConfig(const std::string& destination, const ServerConfig& server,
+                                          const PropertiesFile& canal, const PropertiesFile& instance,
+                                          Warnings* warnings) {
+  auto raw = [&](const std::string& key) -> std::optional<Raw> {
+    if (const auto* e = instance.find(key); e && !trim(e->value).empty()) return Raw{trim(e->value), instance.where(key)};
+    if (const auto* e = canal.find(key)) return Raw{trim(e->value), canal.where(key)};
+    return std::nullopt;
+  };
+  auto lookup = [&](const std::string& key) -> std::optional<std::string> {
+    if (key == "canal.instance.destination") return destination;
+    if (key == "canal.conf.dir") return server.confDir;
+    if (key == "canal.file.data.dir") return server.fileDataDir;
+    if (auto r = raw(key)) return r->text;
+    if (const auto* k = findKey(instanceKeys(), key)) return k->defaultValue;
+    return std::nullopt;
+  };
+  InstanceConfig config;
+  config.destination = destination;
+  config.mode = server.globalInstanceMode;
+  CANAL_RETURN_IF_ERROR(applyTable(instanceKeys(), config, raw, lookup, instance.source()));
+  // canal.instance.<destination>.spring.xml overrides the global mode for this destination.
+  const std::string modeKey = "canal.instance." + destination + ".spring.xml";
+  if (const auto* e = canal.find(modeKey)) {
+    const std::string text = trim(e->value);
+    bool found = false;
+    for (const auto& [name, mode] : kSpringXml) {
+      if (name == text) {
+        config.mode = mode;
+        found = true;
+      }
+    }
+    if (!found) return Status::invalidArgument(modeKey + ": '" + text + "' is not a supported instance template", canal.where(modeKey));
+  }
+  if (warnings) {
+    for (const auto& key : instance.keys()) {
+      if (isInstanceKey(key)) continue;
+      if (isServerKey(key)) {
+        warnings->push_back(instance.where(key) + ": '" + key + "' is a server key; it only has effect in canal.properties");
+      } else {
+        warnings->push_back(instance.where(key) + ": unknown key '" + key + "'");
+      }
+    }
+  }
+  return config;
+}
+
+Result<std::vector<std::string>> destinationNames(const ServerConfig& server) {
+  if (!server.destinations.empty() || server.destinationsExpr.empty()) return server.destinations;
+  static const std::regex pattern(R"(([^{}]*)\{(\d+)-(\d+)\}([^{}]*))");
+  std::smatch m;
+  if (!std::regex_match(server.destinationsExpr, m, pattern)) {
+    return Status::invalidArgument("canal.destinations.expr: '" + server.destinationsExpr + "' is not prefix{from-to}");
+  }
+  const auto from = parseInt(m[2].str());
+  const auto to = parseInt(m[3].str());
+  if (!from || !to || *from > *to || *to - *from > 10000) {
+    return Status::invalidArgument("canal.destinations.expr: bad range in '" + server.destinationsExpr + "'");
+  }
+  std::vector<std::string> names;
+  for (auto i = *from; i <= *to; ++i) names.push_back(m[1].str() + std::to_string(i) + m[4].str());
+  return names;
+}
+
+std::string describeKeys() {
+  std::ostringstream out;
+  auto emit = [&out](const auto& table, const char* title) {
+    out << title << "\n";
+    for (const auto& k : table) {
+      out << "  " << k.name << "  (" << k.type;
+      if (!k.range.empty()) out << " " << k.range;
+      if (!k.unused) out << ", default '" << (k.secret && !k.defaultValue.empty() ? "****" : k.defaultValue) << "'";
+      out << ")\n      " << k.help << "\n";
+    }
+  };
+  emit(serverKeys(), "canal.properties (server):");
+  emit(instanceKeys(), "instance.properties (per destination; defaults may be set in canal.properties):");
+  return out.str();
+}
+
+}  // namespace canal::app

@@ -1,0 +1,141 @@
+#pragma once
+
+// Server and destination configuration, with Canal's key names: canal.properties gives the
+// server settings and the defaults of every destination; conf/<destination>/instance.properties
+// overrides them per destination. Parsed once into these immutable structs, which the
+// composition root maps onto each module's options.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/app/config_keys.h"
+#include "server/app/properties_file.h"
+#include "server/common/status.h"
+
+namespace canal::app {
+
+// How a destination keeps events and positions (Canal's canal.instance.global.spring.xml).
+enum class InstanceMode {
+  kMemory,   // spring/memory-instance.xml: memory store, memory meta
+  kFile,     // spring/file-instance.xml: durable store, meta.dat
+  kDefault,  // spring/default-instance.xml: durable store, ZooKeeper meta, HA
+};
+
+enum class BatchMode { kMemSize, kItemSize };
+enum class SslMode { kDisabled, kPreferred, kRequired, kVerifyCa, kVerifyIdentity };
+
+struct ServerConfig {
+  std::string ip;
+  std::string registerIp;
+  int port = 0;
+  int metricsPort = 0;
+  std::string user;
+  std::string passwordHash;  // hex of SHA1(SHA1(password)); secret
+  std::string zkServers;
+  std::int64_t zkFlushPeriodMs = 0;
+  bool withoutNetty = false;
+  std::string serverMode;
+  std::string fileDataDir;
+  std::int64_t fileFlushPeriodMs = 0;
+  std::vector<std::string> destinations;
+  std::string destinationsExpr;
+  std::string confDir;
+  bool autoScan = false;
+  int autoScanIntervalSeconds = 0;
+  bool autoResetLatestPosMode = false;
+  std::string globalMode;
+  bool globalLazy = false;
+  InstanceMode globalInstanceMode = InstanceMode::kFile;
+};
+
+struct MasterConfig {
+  std::string address;  // host:port
+  std::string journalName;
+  std::optional<std::int64_t> position;
+  std::optional<std::int64_t> timestampMs;
+  std::string gtid;
+};
+
+struct InstanceConfig {
+  std::string destination;
+  InstanceMode mode = InstanceMode::kFile;
+
+  // Source database.
+  std::int64_t slaveId = 0;
+  bool gtidOn = false;
+  MasterConfig master;
+  MasterConfig standby;
+  SslMode sslMode = SslMode::kDisabled;
+  std::string tlsVersions;
+  std::string dbUsername;
+  std::string dbPassword;  // secret
+  std::string defaultDatabaseName;
+  std::string connectionCharset;
+  std::vector<std::string> acceptedBinlogFormats;
+  std::vector<std::string> acceptedBinlogImages;
+
+  // Detection / failover.
+  bool detectingEnable = false;
+  std::string detectingSql;
+  int detectingIntervalSeconds = 0;
+  int detectingRetryThreshold = 0;
+  bool heartbeatHaEnable = false;
+  int fallbackIntervalSeconds = 0;
+  int receiveBufferSize = 0;
+  int sendBufferSize = 0;
+  int soTimeoutSeconds = 0;
+
+  // Filters.
+  std::string filterRegex;
+  std::string filterBlackRegex;
+  std::string filterField;
+  std::string filterBlackField;
+  bool filterQueryDcl = false;
+  bool filterQueryDml = false;
+  bool filterQueryDdl = false;
+  bool filterTableError = false;
+  bool filterRows = false;
+  bool filterTransactionEntry = false;
+  bool filterDmlInsert = false;
+  bool filterDmlUpdate = false;
+  bool filterDmlDelete = false;
+  bool getDdlIsolation = false;
+
+  // Event store.
+  int bufferSize = 0;
+  int bufferMemUnit = 0;
+  BatchMode batchMode = BatchMode::kMemSize;
+  bool rawEntry = true;
+  int transactionSize = 0;
+};
+
+// Where a raw value comes from when it is not in a file.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& key)>;
+// The process environment (a server key may be given as an environment variable of the same
+// dotted name, as Canal allows).
+EnvLookup processEnvironment();
+
+// A warning about the configuration (unknown key), already naming file:line.
+using Warnings = std::vector<std::string>;
+
+const std::vector<KeyDef<ServerConfig>>& serverKeys();
+const std::vector<KeyDef<InstanceConfig>>& instanceKeys();
+
+// Parses canal.properties. `confDirOverride`, when non-empty, replaces canal.conf.dir.
+Result<ServerConfig> loadServerConfig(const PropertiesFile& canal, const EnvLookup& env, Warnings* warnings);
+
+// Parses one destination: instance.properties over the instance defaults of canal.properties.
+Result<InstanceConfig> loadInstanceConfig(const std::string& destination, const ServerConfig& server,
+                                          const PropertiesFile& canal, const PropertiesFile& instance,
+                                          Warnings* warnings);
+
+// Destination names: canal.destinations, or canal.destinations.expr ("prefix{1-3}").
+Result<std::vector<std::string>> destinationNames(const ServerConfig& server);
+
+// Plain-text table of every key (name, type, default, range, help); secrets' defaults hidden.
+std::string describeKeys();
+
+}  // namespace canal::app
