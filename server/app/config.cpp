@@ -1,7 +1,6 @@
 #include "server/app/config.h"
 
 #include <cstdlib>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -338,8 +337,13 @@ bool isInstanceKey(std::string_view key) { return findKey(instanceKeys(), key) !
 
 // Canal's per-destination overrides in canal.properties: canal.instance.<dest>.{mode,lazy,...}.
 bool isPerDestinationOverride(std::string_view key) {
-  static const std::regex pattern(R"(canal\.instance\.[^.]+\.(mode|lazy|spring\.xml|manager\.address))");
-  return std::regex_match(key.begin(), key.end(), pattern);
+  constexpr std::string_view kPrefix = "canal.instance.";
+  if (key.substr(0, kPrefix.size()) != kPrefix) return false;
+  key.remove_prefix(kPrefix.size());
+  const auto dot = key.find('.');
+  if (dot == 0 || dot == std::string_view::npos) return false;
+  const std::string_view suffix = key.substr(dot + 1);
+  return suffix == "mode" || suffix == "lazy" || suffix == "spring.xml" || suffix == "manager.address";
 }
 
 bool hasIgnoredPrefix(std::string_view key) {
@@ -444,18 +448,22 @@ Result<InstanceConfig> loadInstanceConfig(const std::string& destination, const 
 
 Result<std::vector<std::string>> destinationNames(const ServerConfig& server) {
   if (!server.destinations.empty() || server.destinationsExpr.empty()) return server.destinations;
-  static const std::regex pattern(R"(([^{}]*)\{(\d+)-(\d+)\}([^{}]*))");
-  std::smatch m;
-  if (!std::regex_match(server.destinationsExpr, m, pattern)) {
-    return Status::invalidArgument("canal.destinations.expr: '" + server.destinationsExpr + "' is not prefix{from-to}");
+  // prefix{from-to}suffix
+  const std::string& expr = server.destinationsExpr;
+  const auto open = expr.find('{');
+  const auto dash = expr.find('-', open == std::string::npos ? 0 : open);
+  const auto close = expr.find('}', dash == std::string::npos ? 0 : dash);
+  if (open == std::string::npos || dash == std::string::npos || close == std::string::npos ||
+      expr.find_first_of("{}", close + 1) != std::string::npos) {
+    return Status::invalidArgument("canal.destinations.expr: '" + expr + "' is not prefix{from-to}");
   }
-  const auto from = parseInt(m[2].str());
-  const auto to = parseInt(m[3].str());
-  if (!from || !to || *from > *to || *to - *from > 10000) {
-    return Status::invalidArgument("canal.destinations.expr: bad range in '" + server.destinationsExpr + "'");
+  const auto from = parseInt(std::string_view(expr).substr(open + 1, dash - open - 1));
+  const auto to = parseInt(std::string_view(expr).substr(dash + 1, close - dash - 1));
+  if (!from || !to || *from < 0 || *from > *to || *to - *from > 10000) {
+    return Status::invalidArgument("canal.destinations.expr: bad range in '" + expr + "'");
   }
   std::vector<std::string> names;
-  for (auto i = *from; i <= *to; ++i) names.push_back(m[1].str() + std::to_string(i) + m[4].str());
+  for (auto i = *from; i <= *to; ++i) names.push_back(expr.substr(0, open) + std::to_string(i) + expr.substr(close + 1));
   return names;
 }
 

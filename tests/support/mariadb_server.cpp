@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -37,10 +38,13 @@ Result<std::unique_ptr<MariaDbServer>> MariaDbServer::start(const MariaDbOptions
   const auto& root = server->dir_->path();
   server->dataDir_ = (root / "data").string();
   server->socket_ = (root / "mysqld.sock").string();
+  // A private tmpdir: servers bootstrapping at the same time must not share temporary files.
+  const std::string tmpDir = (root / "tmp").string();
+  std::filesystem::create_directories(tmpDir);
 
   std::vector<std::string> install = {"mariadb-install-db", "--no-defaults", "--datadir=" + server->dataDir_,
                                       "--auth-root-authentication-method=normal", "--skip-test-db",
-                                      "--skip-name-resolve"};
+                                      "--skip-name-resolve", "--tmpdir=" + tmpDir};
   if (::geteuid() == 0) install.push_back("--user=root");
   std::string output;
   if (runCommand(install, &output) != 0) {
@@ -77,6 +81,7 @@ Status MariaDbServer::launch() {
                                      "--binlog-row-image=" + options_.binlogRowImage,
                                      "--binlog-checksum=" + options_.binlogChecksum,
                                      "--skip-name-resolve",
+                                     "--tmpdir=" + (dir_->path() / "tmp").string(),
                                      "--innodb-buffer-pool-size=32M",
                                      "--innodb-log-file-size=16M",
                                      "--performance-schema=OFF",

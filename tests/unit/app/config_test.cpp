@@ -188,6 +188,11 @@ TEST(Config, DestinationExpression) {
   auto names = destinationNames(*server);
   ASSERT_TRUE(names.isOk());
   EXPECT_EQ(*names, (std::vector<std::string>{"shard1", "shard2", "shard3"}));
+  for (const char* bad : {"shard", "shard{3-1}", "shard{a-2}", "s{1-2}{3-4}"}) {
+    auto s = loadServerConfig(props(std::string("canal.destinations.expr = ") + bad + "\n", "c"), noEnv(), nullptr);
+    ASSERT_TRUE(s.isOk());
+    EXPECT_FALSE(destinationNames(*s).isOk()) << bad;
+  }
 }
 
 TEST(Config, DescribeKeysHidesSecrets) {
