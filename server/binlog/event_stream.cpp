@@ -1,0 +1,70 @@
+#include "server/binlog/event_stream.h"
+
+#include "server/binlog/event_type.h"
+
+namespace canal::binlog {
+
+EventStream::EventStream(std::string_view data, std::string name, EventStreamOptions options)
+    : data_(data), name_(std::move(name)), options_(options) {}
+
+Result<bool> EventStream::next(RawEvent& out) {
+  if (!started_) {
+    if (data_.size() < kBinlogMagic.size() || data_.substr(0, kBinlogMagic.size()) != kBinlogMagic) {
+      return Status::corruption(where(0), "not a binlog file (magic fe 62 69 6e missing)");
+    }
+    offset_ = kBinlogMagic.size();
+    started_ = true;
+  }
+  if (offset_ == data_.size()) return false;
+  const std::size_t remaining = data_.size() - offset_;
+  const std::size_t headerLength = format_.headerLength;
+  if (remaining < headerLength) {
+    return Status::corruption(where(offset_), "truncated event header: " + std::to_string(remaining) +
+                                                  " bytes left, header needs " + std::to_string(headerLength));
+  }
+  ByteReader r(data_.substr(offset_, headerLength));
+  const EventHeader header = EventHeader::read(r);
+  if (header.eventSize < headerLength) {
+    return Status::corruption(where(offset_), "event size " + std::to_string(header.eventSize) +
+                                                  " is smaller than the header (" + std::to_string(headerLength) + ")");
+  }
+  if (header.eventSize > remaining) {
+    return Status::corruption(where(offset_), "truncated " + eventTypeName(header.type) + ": size " +
+                                                  std::to_string(header.eventSize) + " but only " +
+                                                  std::to_string(remaining) + " bytes left");
+  }
+  const std::string_view bytes = data_.substr(offset_, header.eventSize);
+
+  bool checksummed = format_.checksum == ChecksumAlgorithm::kCrc32;
+  if (header.type == kFormatDescriptionEvent) {
+    auto format = FormatDescription::decode(bytes, where(offset_));
+    if (!format) return format.status();
+    format_ = std::move(*format);
+    checksummed = format_.checksum == ChecksumAlgorithm::kCrc32;
+  }
+  std::string_view body = bytes.substr(headerLength);
+  if (checksummed) {
+    if (body.size() < kChecksumLength) {
+      return Status::corruption(where(offset_), eventTypeName(header.type) + " has no room for its CRC32");
+    }
+    if (options_.verifyChecksum) {
+      ByteReader crc(bytes.substr(bytes.size() - kChecksumLength));
+      const std::uint32_t stored = crc.u32();
+      const std::uint32_t computed = eventCrc32(bytes);
+      if (stored != computed) {
+        return Status::corruption(where(offset_), "CRC32 mismatch in " + eventTypeName(header.type) + " (stored " +
+                                                      std::to_string(stored) + ", computed " +
+                                                      std::to_string(computed) + ")");
+      }
+    }
+    body.remove_suffix(kChecksumLength);
+  }
+  out.offset = offset_;
+  out.header = header;
+  out.bytes = bytes;
+  out.body = body;
+  offset_ += header.eventSize;
+  return true;
+}
+
+}  // namespace canal::binlog

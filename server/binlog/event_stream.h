@@ -1,0 +1,51 @@
+#pragma once
+
+// Splits the bytes of a binlog file (or a dump stream's payloads) into events: checks the magic,
+// each header's size against what remains, and each CRC32 when the stream is checksummed.
+// Pure: no I/O; the caller supplies the bytes. Thread contract: one thread per stream.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "server/binlog/format_description.h"
+#include "server/common/status.h"
+
+namespace canal::binlog {
+
+struct RawEvent {
+  std::uint64_t offset = 0;   // start of the event in the file
+  EventHeader header;
+  std::string_view bytes;     // the whole event: header, body, checksum
+  std::string_view body;      // after the common header, before the checksum
+};
+
+struct EventStreamOptions {
+  bool verifyChecksum = true;
+};
+
+class EventStream {
+ public:
+  // `data` must start with the binlog magic and outlive the stream; `name` is used in errors
+  // ("mysql-bin.000003:1234").
+  EventStream(std::string_view data, std::string name, EventStreamOptions options = {});
+
+  // Reads the next event into `out`. Returns true for an event, false at the clean end of the
+  // data, or a Corruption naming file:offset.
+  Result<bool> next(RawEvent& out);
+
+  // The format of the events read so far (the last FORMAT_DESCRIPTION_EVENT seen).
+  const FormatDescription& format() const { return format_; }
+  std::uint64_t offset() const { return offset_; }
+  std::string where(std::uint64_t offset) const { return name_ + ":" + std::to_string(offset); }
+
+ private:
+  std::string_view data_;
+  std::string name_;
+  EventStreamOptions options_;
+  std::uint64_t offset_ = 0;
+  bool started_ = false;
+  FormatDescription format_;
+};
+
+}  // namespace canal::binlog
