@@ -7,6 +7,14 @@ namespace canal::binlog {
 EventStream::EventStream(std::string_view data, std::string name, EventStreamOptions options)
     : data_(data), name_(std::move(name)), options_(options) {}
 
+EventStream EventStream::forPayload(std::string_view payload, std::string name, const FormatDescription& outer) {
+  EventStream stream(payload, std::move(name));
+  stream.started_ = true;
+  stream.format_ = outer;
+  stream.format_.checksum = ChecksumAlgorithm::kNone;
+  return stream;
+}
+
 Result<bool> EventStream::next(RawEvent& out) {
   if (!started_) {
     if (data_.size() < kBinlogMagic.size() || data_.substr(0, kBinlogMagic.size()) != kBinlogMagic) {

@@ -30,6 +30,9 @@ class EventStream {
   // ("mysql-bin.000003:1234").
   EventStream(std::string_view data, std::string name, EventStreamOptions options = {});
 
+  // The events inside a TRANSACTION_PAYLOAD_EVENT: no magic, no checksums, framed as `outer`.
+  static EventStream forPayload(std::string_view payload, std::string name, const FormatDescription& outer);
+
   // Reads the next event into `out`. Returns true for an event, false at the clean end of the
   // data, or a Corruption naming file:offset.
   Result<bool> next(RawEvent& out);

@@ -11,9 +11,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "FORMAT_DESCRIPTION_EVENT×1, QUERY_EVENT×4" -> map
-std::map<std::string, int> parseCounts(const std::string& text) {
-  std::map<std::string, int> counts;
+// "FORMAT_DESCRIPTION_EVENT×1, QUERY_EVENT×4, inner:XID_EVENT×1" -> counts, inner counts
+void parseCounts(const std::string& text, BinlogFixture& f) {
+  std::map<std::string, int>& counts = f.eventTypes;
+  counts.clear();
+  f.innerEventTypes.clear();
   const std::string times = "\xc3\x97";  // U+00D7 MULTIPLICATION SIGN
   std::stringstream items(text);
   std::string item;
@@ -22,10 +24,13 @@ std::map<std::string, int> parseCounts(const std::string& text) {
     const auto x = item.find(times);
     if (x == std::string::npos) continue;
     const std::string name = item.substr(0, x);
-    if (name.rfind("inner:", 0) == 0) continue;  // events inside TRANSACTION_PAYLOAD
-    counts[name] += std::stoi(item.substr(x + times.size()));
+    const int n = std::stoi(item.substr(x + times.size()));
+    if (name.rfind("inner:", 0) == 0) {
+      f.innerEventTypes[name.substr(6)] += n;
+    } else {
+      counts[name] += n;
+    }
   }
-  return counts;
 }
 
 }  // namespace
@@ -68,7 +73,7 @@ std::vector<BinlogFixture> binlogFixtures() {
       if (it != byName.end() && events != std::string::npos) {
         std::string list = line.substr(events + 9);
         list = list.substr(0, list.find(';'));
-        it->second.eventTypes = parseCounts(list);
+        parseCounts(list, it->second);
         const auto cs = line.find("checksum ");
         if (cs != std::string::npos) it->second.checksum = line.substr(cs + 9, line.find(',', cs) - cs - 9);
       }
@@ -76,7 +81,7 @@ std::vector<BinlogFixture> binlogFixtures() {
     }
     auto it = byName.find(current);
     if (it == byName.end()) continue;
-    if (line.rfind("* Event types: ", 0) == 0) it->second.eventTypes = parseCounts(line.substr(15));
+    if (line.rfind("* Event types: ", 0) == 0) parseCounts(line.substr(15), it->second);
     const auto cs = line.find("checksum: ");
     if (line.rfind("* Server:", 0) == 0 && cs != std::string::npos) {
       std::string value = line.substr(cs + 10);

@@ -13,6 +13,7 @@ struct BinlogFixture {
   std::string path;                       // absolute
   std::string relative;                   // "mysql-5.6/zalora-mysql-bin.01"
   std::map<std::string, int> eventTypes;  // from the README, empty when it says nothing
+  std::map<std::string, int> innerEventTypes;  // events inside TRANSACTION_PAYLOAD ("inner:")
   std::string checksum;                   // "CRC32", "NONE" or "" when not stated
 };
 

@@ -1,0 +1,386 @@
+#include "server/binlog/events.h"
+
+#include <zlib.h>
+#include <zstd.h>
+
+#include <cstdio>
+
+#include "server/binlog/event_type.h"
+#include "server/common/byte_reader.h"
+
+namespace canal::binlog {
+namespace {
+
+Status truncated(const std::string& where, const char* what) {
+  return Status::corruption(where, std::string(what) + " is truncated");
+}
+
+std::string uuidText(const std::uint8_t* sid) {
+  char text[37];
+  std::snprintf(text, sizeof text, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", sid[0], sid[1],
+                sid[2], sid[3], sid[4], sid[5], sid[6], sid[7], sid[8], sid[9], sid[10], sid[11], sid[12], sid[13],
+                sid[14], sid[15]);
+  return text;
+}
+
+// Status variables of a QUERY event. Parsing stops (without error) at a code this decoder does
+// not know, since the length of its value cannot be known; the variables before it are kept.
+bool readStatusVars(std::string_view vars, QueryEvent& q) {
+  ByteReader r(vars);
+  while (!r.atEnd()) {
+    const std::uint8_t code = r.u8();
+    switch (code) {
+      case 0: q.flags2 = r.u32(); break;
+      case 1: q.sqlMode = r.u64(); break;
+      case 2: {  // Q_CATALOG_CODE (5.0): length, text, NUL
+        const std::uint8_t n = r.u8();
+        r.skip(n + 1u);
+        break;
+      }
+      case 3: r.skip(4); break;  // auto_increment increment and offset
+      case 4:
+        q.clientCharset = r.u16();
+        q.connectionCollation = r.u16();
+        q.serverCollation = r.u16();
+        break;
+      case 5: q.timeZone = std::string(r.bytes(r.u8())); break;
+      case 6: r.skip(r.u8()); break;  // catalog
+      case 7: r.skip(2); break;       // lc_time_names
+      case 8: q.databaseCollation = r.u16(); break;
+      case 9: r.skip(8); break;       // table map for update
+      case 10: r.skip(4); break;      // master data written
+      case 11: {                      // invoker user and host
+        r.skip(r.u8());
+        r.skip(r.u8());
+        break;
+      }
+      case 12: {  // updated databases
+        const std::uint8_t count = r.u8();
+        if (count == 254) break;  // more than the maximum: none listed
+        for (int i = 0; i < count && !r.failed(); ++i) q.updatedDatabases.emplace_back(r.nulTerminated());
+        break;
+      }
+      case 13: r.skip(3); break;   // microseconds
+      case 16: r.skip(1); break;   // explicit_defaults_for_timestamp
+      case 17: q.ddlXid = r.u64(); break;
+      case 18: r.skip(2); break;   // default_collation_for_utf8mb4
+      case 19: r.skip(1); break;   // sql_require_primary_key
+      case 20: r.skip(1); break;   // default_table_encryption
+      case 128: r.skip(3); break;  // MariaDB Q_HRNOW
+      case 129: q.mariaXid = r.u64(); break;
+      default: return !r.failed();
+    }
+  }
+  return !r.failed();
+}
+
+}  // namespace
+
+std::string GtidEvent::uuid() const { return uuidText(sid.data()); }
+std::string GtidEvent::gtid() const { return uuid() + ":" + std::to_string(gno); }
+
+std::string MariaGtidListEvent::toString() const {
+  std::string out;
+  for (const auto& g : gtids) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(g.domainId) + "-" + std::to_string(g.serverId) + "-" + std::to_string(g.sequence);
+  }
+  return out;
+}
+
+Result<std::string> mariaDbUncompress(std::string_view data, const std::string& where, std::uint64_t maxUncompressed) {
+  ByteReader r(data);
+  const std::uint8_t head = r.u8();
+  const std::size_t lengthBytes = head & 0x07;
+  if ((head & 0x80) == 0 || lengthBytes == 0 || lengthBytes > 4) {
+    return Status::corruption(where, "bad compressed-event header byte " + std::to_string(head));
+  }
+  const std::uint64_t length = r.uintBe(lengthBytes);
+  if (r.failed()) return truncated(where, "compressed event");
+  if (length > maxUncompressed) {
+    return Status::corruption(where, "compressed event claims " + std::to_string(length) + " bytes uncompressed");
+  }
+  const std::string_view compressed = r.rest();
+  std::string out(length, '\0');
+  uLongf outLength = static_cast<uLongf>(length);
+  const int rc = uncompress(reinterpret_cast<Bytef*>(out.data()), &outLength,
+                            reinterpret_cast<const Bytef*>(compressed.data()), static_cast<uLong>(compressed.size()));
+  if (rc != Z_OK || outLength != length) {
+    return Status::corruption(where, "zlib could not uncompress the event (code " + std::to_string(rc) + ")");
+  }
+  return out;
+}
+
+Result<QueryEvent> decodeQuery(std::string_view body, const FormatDescription& format, bool compressed,
+                               const std::string& where) {
+  const std::uint8_t postHeader = format.postHeaderLength(kQueryEvent);
+  ByteReader r(body);
+  QueryEvent q;
+  q.threadId = r.u32();
+  q.execTime = r.u32();
+  const std::uint8_t dbLength = r.u8();
+  q.errorCode = r.u16();
+  std::uint16_t varsLength = 0;
+  if (postHeader >= 13) varsLength = r.u16();
+  if (postHeader > 13) r.skip(postHeader - 13u);
+  const std::string_view vars = r.bytes(varsLength);
+  q.database = std::string(r.bytes(dbLength));
+  if (r.u8() != 0 && !r.failed()) return Status::corruption(where, "QUERY_EVENT database name is not NUL-terminated");
+  if (r.failed()) return truncated(where, "QUERY_EVENT");
+  if (!readStatusVars(vars, q)) return Status::corruption(where, "QUERY_EVENT status variables are truncated");
+  if (compressed) {
+    auto text = mariaDbUncompress(r.rest(), where);
+    if (!text) return text.status().withContext("QUERY_COMPRESSED_EVENT");
+    q.query = std::move(*text);
+  } else {
+    q.query = std::string(r.rest());
+  }
+  return q;
+}
+
+Result<RotateEvent> decodeRotate(std::string_view body, const FormatDescription& format, const std::string& where) {
+  ByteReader r(body);
+  RotateEvent e;
+  if (format.postHeaderLength(kRotateEvent) >= 8 || format.postHeaderLengths.empty()) e.position = r.u64();
+  e.nextFile = std::string(r.rest());
+  if (r.failed()) return truncated(where, "ROTATE_EVENT");
+  return e;
+}
+
+Result<XidEvent> decodeXid(std::string_view body, const std::string& where) {
+  ByteReader r(body);
+  XidEvent e{r.u64()};
+  if (r.failed() || !r.atEnd()) {
+    return Status::corruption(where, "XID_EVENT body is " + std::to_string(body.size()) + " bytes, not 8");
+  }
+  return e;
+}
+
+Result<IntvarEvent> decodeIntvar(std::string_view body, const std::string& where) {
+  ByteReader r(body);
+  IntvarEvent e;
+  e.type = r.u8();
+  e.value = r.u64();
+  if (r.failed()) return truncated(where, "INTVAR_EVENT");
+  return e;
+}
+
+Result<RandEvent> decodeRand(std::string_view body, const std::string& where) {
+  ByteReader r(body);
+  RandEvent e;
+  e.seed1 = r.u64();
+  e.seed2 = r.u64();
+  if (r.failed()) return truncated(where, "RAND_EVENT");
+  return e;
+}
+
+Result<UserVarEvent> decodeUserVar(std::string_view body, const std::string& where) {
+  ByteReader r(body);
+  UserVarEvent e;
+  e.name = std::string(r.bytes(r.u32()));
+  e.isNull = r.u8() != 0;
+  if (!e.isNull) {
+    e.valueType = r.u8();
+    e.charset = r.u32();
+    e.value = std::string(r.bytes(r.u32()));
+    if (!r.atEnd()) e.flags = r.u8();
+  }
+  if (r.failed()) return truncated(where, "USER_VAR_EVENT");
+  return e;
+}
+
+Result<IncidentEvent> decodeIncident(std::string_view body, const std::string& where) {
+  ByteReader r(body);
+  IncidentEvent e;
+  e.incident = r.u16();
+  if (!r.atEnd()) e.message = std::string(r.bytes(r.u8()));
+  if (r.failed()) return truncated(where, "INCIDENT_EVENT");
+  return e;
+}
+
+Result<HeartbeatEvent> decodeHeartbeat(std::string_view body, bool v2, const std::string& where) {
+  HeartbeatEvent e;
+  if (!v2) {
+    e.logFile = std::string(body);
+    return e;
+  }
+  // v2: type-length-value fields; 1 = log file name, 2 = position.
+  ByteReader r(body);
+  while (!r.atEnd() && !r.failed()) {
+    const std::uint64_t type = r.packedInt();
+    const std::uint64_t length = r.packedInt();
+    if (length > r.remaining()) return truncated(where, "HEARTBEAT_LOG_EVENT_V2");
+    const std::string_view value = r.bytes(static_cast<std::size_t>(length));
+    if (type == 1) {
+      e.logFile = std::string(value);
+    } else if (type == 2) {
+      ByteReader v(value);
+      e.position = v.packedInt();
+    }
+  }
+  if (r.failed()) return truncated(where, "HEARTBEAT_LOG_EVENT_V2");
+  return e;
+}
+
+Result<GtidEvent> decodeGtid(std::string_view body, bool anonymous, const std::string& where) {
+  ByteReader r(body);
+  GtidEvent e;
+  e.anonymous = anonymous;
+  e.flags = r.u8();
+  const std::string_view sid = r.bytes(16);
+  e.gno = r.u64();
+  if (r.failed()) return truncated(where, "GTID_LOG_EVENT");
+  std::copy(sid.begin(), sid.end(), e.sid.begin());
+  if (r.remaining() >= 17 && r.u8() == 2) {  // logical timestamps
+    e.lastCommitted = static_cast<std::int64_t>(r.u64());
+    e.sequenceNumber = static_cast<std::int64_t>(r.u64());
+    if (r.remaining() >= 7) {
+      std::uint64_t immediate = r.uintLe(7);
+      const bool hasOriginal = immediate & (1ull << 55);
+      immediate &= ~(1ull << 55);
+      e.immediateCommitTimestamp = immediate;
+      e.originalCommitTimestamp = hasOriginal ? r.uintLe(7) : immediate;
+      if (!r.atEnd()) e.transactionLength = r.packedInt();
+    }
+  }
+  if (r.failed()) return truncated(where, "GTID_LOG_EVENT");
+  return e;
+}
+
+Result<PreviousGtidsEvent> decodePreviousGtids(std::string_view body, const std::string& where) {
+  ByteReader r(body);
+  const std::uint64_t sids = r.u64();
+  if (sids > r.remaining() / 24) return truncated(where, "PREVIOUS_GTIDS_LOG_EVENT");
+  PreviousGtidsEvent e;
+  for (std::uint64_t i = 0; i < sids && !r.failed(); ++i) {
+    const std::string_view sid = r.bytes(16);
+    const std::uint64_t intervals = r.u64();
+    if (r.failed() || intervals > r.remaining() / 16) return truncated(where, "PREVIOUS_GTIDS_LOG_EVENT");
+    if (!e.gtidSet.empty()) e.gtidSet += ',';
+    e.gtidSet += uuidText(reinterpret_cast<const std::uint8_t*>(sid.data()));
+    for (std::uint64_t k = 0; k < intervals; ++k) {
+      const std::uint64_t start = r.u64();
+      const std::uint64_t end = r.u64();  // exclusive
+      if (end <= start) return Status::corruption(where, "PREVIOUS_GTIDS_LOG_EVENT has an empty interval");
+      e.gtidSet += ":" + std::to_string(start);
+      if (end - 1 != start) e.gtidSet += "-" + std::to_string(end - 1);
+    }
+  }
+  if (r.failed()) return truncated(where, "PREVIOUS_GTIDS_LOG_EVENT");
+  return e;
+}
+
+Result<MariaGtidEvent> decodeMariaGtid(std::string_view body, const std::string& where) {
+  ByteReader r(body);
+  MariaGtidEvent e;
+  e.sequence = r.u64();
+  e.domainId = r.u32();
+  e.flags = r.u8();
+  if (e.flags & 2) e.commitId = r.u64();
+  if (e.flags & (64 | 128)) {
+    r.skip(4);  // format id
+    const std::uint8_t gtridLength = r.u8();
+    const std::uint8_t bqualLength = r.u8();
+    e.xid = std::string(r.bytes(gtridLength + static_cast<std::size_t>(bqualLength)));
+  }
+  if (r.failed()) return truncated(where, "MARIA_GTID_EVENT");
+  return e;
+}
+
+Result<MariaGtidListEvent> decodeMariaGtidList(std::string_view body, const std::string& where) {
+  ByteReader r(body);
+  const std::uint32_t word = r.u32();
+  MariaGtidListEvent e;
+  e.flags = static_cast<std::uint8_t>(word >> 28);
+  const std::uint32_t count = word & 0x0fffffff;
+  if (r.failed() || count > r.remaining() / 16) return truncated(where, "MARIA_GTID_LIST_EVENT");
+  for (std::uint32_t i = 0; i < count; ++i) {
+    MariaGtid g;
+    g.domainId = r.u32();
+    g.serverId = r.u32();
+    g.sequence = r.u64();
+    e.gtids.push_back(g);
+  }
+  return e;
+}
+
+Result<BinlogCheckpointEvent> decodeBinlogCheckpoint(std::string_view body, const std::string& where) {
+  ByteReader r(body);
+  BinlogCheckpointEvent e;
+  e.file = std::string(r.bytes(r.u32()));
+  if (r.failed()) return truncated(where, "MARIA_BINLOG_CHECKPOINT_EVENT");
+  return e;
+}
+
+Result<RowsQueryEvent> decodeAnnotateRows(std::string_view body, const std::string&) {
+  return RowsQueryEvent{std::string(body)};
+}
+
+Result<RowsQueryEvent> decodeRowsQuery(std::string_view body, const std::string& where) {
+  if (body.empty()) return truncated(where, "ROWS_QUERY_LOG_EVENT");
+  return RowsQueryEvent{std::string(body.substr(1))};  // a length byte (mod 256) comes first
+}
+
+Result<XaPrepareEvent> decodeXaPrepare(std::string_view body, const std::string& where) {
+  ByteReader r(body);
+  XaPrepareEvent e;
+  e.onePhase = r.u8() != 0;
+  e.formatId = r.u32();
+  const std::uint32_t gtridLength = r.u32();
+  const std::uint32_t bqualLength = r.u32();
+  if (gtridLength > 64 || bqualLength > 64) return Status::corruption(where, "XA_PREPARE_LOG_EVENT id is too long");
+  e.gtrid = std::string(r.bytes(gtridLength));
+  e.bqual = std::string(r.bytes(bqualLength));
+  if (r.failed()) return truncated(where, "XA_PREPARE_LOG_EVENT");
+  return e;
+}
+
+Result<TransactionPayloadEvent> decodeTransactionPayload(std::string_view body, const std::string& where,
+                                                         std::uint64_t maxUncompressed) {
+  ByteReader r(body);
+  TransactionPayloadEvent e;
+  bool sizeSeen = false;
+  while (true) {
+    const std::uint64_t type = r.packedInt();
+    if (r.failed()) return truncated(where, "TRANSACTION_PAYLOAD_EVENT header");
+    if (type == 0) break;  // end of the header fields
+    const std::uint64_t length = r.packedInt();
+    if (r.failed() || length > r.remaining()) return truncated(where, "TRANSACTION_PAYLOAD_EVENT header");
+    ByteReader value(r.bytes(static_cast<std::size_t>(length)));
+    switch (type) {
+      case 1: e.payloadSize = value.packedInt(); sizeSeen = true; break;
+      case 2: e.compressionType = value.packedInt(); break;
+      case 3: e.uncompressedSize = value.packedInt(); break;
+      default: break;  // fields added by later servers
+    }
+  }
+  const std::string_view payload = r.rest();
+  if (sizeSeen && e.payloadSize != payload.size()) {
+    return Status::corruption(where, "TRANSACTION_PAYLOAD_EVENT payload is " + std::to_string(payload.size()) +
+                                         " bytes, header says " + std::to_string(e.payloadSize));
+  }
+  if (e.compressionType == 255) {
+    e.payload = std::string(payload);
+  } else if (e.compressionType == 0) {
+    if (e.uncompressedSize > maxUncompressed) {
+      return Status::corruption(where, "TRANSACTION_PAYLOAD_EVENT claims " + std::to_string(e.uncompressedSize) +
+                                           " bytes uncompressed");
+    }
+    e.payload.resize(e.uncompressedSize);
+    const std::size_t n = ZSTD_decompress(e.payload.data(), e.payload.size(), payload.data(), payload.size());
+    if (ZSTD_isError(n)) {
+      return Status::corruption(where, std::string("zstd could not decompress the transaction payload: ") +
+                                           ZSTD_getErrorName(n));
+    }
+    if (n != e.uncompressedSize) {
+      return Status::corruption(where, "TRANSACTION_PAYLOAD_EVENT decompressed to " + std::to_string(n) +
+                                           " bytes, header says " + std::to_string(e.uncompressedSize));
+    }
+  } else {
+    return Status::corruption(where, "TRANSACTION_PAYLOAD_EVENT compression type " + std::to_string(e.compressionType) +
+                                         " is unknown");
+  }
+  return e;
+}
+
+}  // namespace canal::binlog
