@@ -7,6 +7,18 @@
 namespace canal::app {
 namespace keys {
 
+std::string trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return std::string(s);
+}
+
+std::string toLower(std::string_view s) {
+  std::string out;
+  for (char c : s) out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  return out;
+}
+
 std::optional<std::int64_t> parseInt(std::string_view text) {
   if (text.empty()) return std::nullopt;
   std::size_t i = 0;
@@ -28,8 +40,7 @@ std::optional<std::int64_t> parseInt(std::string_view text) {
 }
 
 std::optional<bool> parseBool(std::string_view text) {
-  std::string lower;
-  for (char c : text) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  const std::string lower = toLower(text);
   if (lower == "true") return true;
   if (lower == "false") return false;
   return std::nullopt;
@@ -41,10 +52,8 @@ std::vector<std::string> splitList(std::string_view text) {
   while (start <= text.size()) {
     std::size_t end = text.find(',', start);
     if (end == std::string_view::npos) end = text.size();
-    std::string_view item = text.substr(start, end - start);
-    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.remove_prefix(1);
-    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.remove_suffix(1);
-    if (!item.empty()) out.emplace_back(item);
+    std::string item = trim(text.substr(start, end - start));
+    if (!item.empty()) out.push_back(std::move(item));
     start = end + 1;
   }
   return out;
@@ -55,12 +64,6 @@ std::vector<std::string> splitList(std::string_view text) {
 namespace {
 
 using namespace keys;
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
 
 std::string powerOfTwo(std::int64_t v) { return (v > 0 && (v & (v - 1)) == 0) ? "" : "is not a power of 2"; }
 
@@ -116,9 +119,7 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
   k.push_back(stringKey<S>("canal.serverMode", &S::serverMode, "tcp",
                            "tcp only; Kafka and Elasticsearch delivery is canal-forwarder's job",
                            [](const std::string& v) -> std::string {
-                             std::string lower;
-                             for (char c : v) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-                             return lower == "tcp" ? "" : "'" + v + "' is not supported: only tcp (use canal-forwarder for MQ delivery)";
+                             return toLower(v) == "tcp" ? "" : "'" + v + "' is not supported: only tcp (use canal-forwarder for MQ delivery)";
                            }));
   k.push_back(stringKey<S>("canal.file.data.dir", &S::fileDataDir, "${canal.conf.dir}",
                            "root of <destination>/meta.dat and the durable event store"));
@@ -404,7 +405,10 @@ Result<InstanceConfig> loadInstanceConfig(const std::string& destination, const 
                                           const PropertiesFile& canal, const PropertiesFile& instance,
                                           Warnings* warnings) {
   auto raw = [&](const std::string& key) -> std::optional<Raw> {
-    if (const auto* e = instance.find(key); e && !trim(e->value).empty()) return Raw{trim(e->value), instance.where(key)};
+    if (const auto* e = instance.find(key)) {
+      std::string value = trim(e->value);
+      if (!value.empty()) return Raw{std::move(value), instance.where(key)};
+    }
     if (const auto* e = canal.find(key)) return Raw{trim(e->value), canal.where(key)};
     return std::nullopt;
   };

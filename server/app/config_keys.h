@@ -5,8 +5,6 @@
 // drives parsing, defaults, validation errors and `canal-server --list-keys`.
 // Thread contract: tables are immutable after construction.
 
-#include <algorithm>
-#include <cctype>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -32,6 +30,8 @@ struct KeyDef {
 
 namespace keys {
 
+std::string trim(std::string_view text);
+std::string toLower(std::string_view text);
 std::optional<std::int64_t> parseInt(std::string_view text);
 std::optional<bool> parseBool(std::string_view text);
 std::vector<std::string> splitList(std::string_view text);
@@ -108,11 +108,9 @@ KeyDef<S> enumKey(std::string name, E S::*member, std::string def,
   for (const auto& [text, value] : choices) range += (range.empty() ? "" : "|") + text;
   KeyDef<S> k{std::move(name), "enum", std::move(def), range, std::move(help), false, false, nullptr};
   k.apply = [member, choices, range](S& s, const std::string& text) -> std::string {
+    const std::string lower = toLower(text);
     for (const auto& [choice, value] : choices) {
-      if (choice.size() == text.size() &&
-          std::equal(choice.begin(), choice.end(), text.begin(), [](char a, char b) {
-            return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-          })) {
+      if (toLower(choice) == lower) {
         s.*member = value;
         return {};
       }

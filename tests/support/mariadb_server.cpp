@@ -13,18 +13,25 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct MysqlCloser {
-  void operator()(MYSQL* m) const { mysql_close(m); }
-};
-using MysqlPtr = std::unique_ptr<MYSQL, MysqlCloser>;
+using MysqlPtr = std::unique_ptr<MYSQL, void (*)(MYSQL*)>;
 
 Result<MysqlPtr> connectRoot(const std::string& socket) {
-  MysqlPtr conn(mysql_init(nullptr));
+  MysqlPtr conn(mysql_init(nullptr), mysql_close);
   if (!conn) return Status::internal("mysql_init failed");
   unsigned int timeout = 5;
   mysql_options(conn.get(), MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
   if (!mysql_real_connect(conn.get(), nullptr, "root", nullptr, nullptr, 0, socket.c_str(), 0)) {
     return Status::unavailable(mysql_error(conn.get()), socket);
+  }
+  return conn;
+}
+
+// Connects as root and sends `sql`; the connection is returned for reading its results.
+Result<MysqlPtr> runRoot(const std::string& socket, const std::string& sql) {
+  auto conn = connectRoot(socket);
+  if (!conn) return conn.status();
+  if (mysql_real_query(conn->get(), sql.data(), sql.size()) != 0) {
+    return Status::invalidArgument(std::string(mysql_error(conn->get())) + " in: " + sql);
   }
   return conn;
 }
@@ -110,11 +117,8 @@ Status MariaDbServer::launch() {
 MariaDbServer::~MariaDbServer() { process_.stop(); }
 
 Status MariaDbServer::execute(const std::string& sql) {
-  auto conn = connectRoot(socket_);
+  auto conn = runRoot(socket_, sql);
   if (!conn) return conn.status();
-  if (mysql_real_query(conn->get(), sql.data(), sql.size()) != 0) {
-    return Status::invalidArgument(std::string(mysql_error(conn->get())) + " in: " + sql);
-  }
   // Drain any result so the statement is complete.
   do {
     if (MYSQL_RES* res = mysql_store_result(conn->get())) mysql_free_result(res);
@@ -123,11 +127,8 @@ Status MariaDbServer::execute(const std::string& sql) {
 }
 
 Result<std::vector<std::vector<std::optional<std::string>>>> MariaDbServer::query(const std::string& sql) {
-  auto conn = connectRoot(socket_);
+  auto conn = runRoot(socket_, sql);
   if (!conn) return conn.status();
-  if (mysql_real_query(conn->get(), sql.data(), sql.size()) != 0) {
-    return Status::invalidArgument(std::string(mysql_error(conn->get())) + " in: " + sql);
-  }
   std::vector<std::vector<std::optional<std::string>>> rows;
   MYSQL_RES* res = mysql_store_result(conn->get());
   if (!res) return rows;
