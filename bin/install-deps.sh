@@ -52,7 +52,7 @@ if [ ! -e "$policy" ]; then
   $sudo chmod +x "$policy"
   created_policy=1
 fi
-cleanup() { [ "$created_policy" -eq 1 ] && $sudo rm -f "$policy"; }
+cleanup() { if [ "$created_policy" -eq 1 ]; then $sudo rm -f "$policy"; fi; }
 trap cleanup EXIT
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "install-deps: done"
