@@ -1,7 +1,14 @@
 // canal-binlog: decodes binlog files offline.
 //
+//   canal-binlog [options] FILE...  one FlatMessage JSON line per row-change, DDL or statement
+//                                   entry, values rendered as Canal renders them
 //   canal-binlog --events FILE...   one JSON line per event: type, code, position, size, server id,
 //                                   timestamp and the event's decoded fields
+//
+// Options for FlatMessage output:
+//   --time-zone=ZONE   zone of TIMESTAMP values: SYSTEM (default, as Canal's JVM), UTC, +08:00
+//   --exact-decimal    print DECIMAL with exactly its scale (Canal drops trailing zero groups)
+//   --column-charset   decode latin1 columns from their charset (Canal assumes UTF-8)
 //
 // A truncated or corrupt file prints what decoded, then one line "canal-binlog: <file>:<offset>:
 // <reason>" on stderr, and the exit code is 2.
@@ -11,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -19,6 +27,8 @@
 
 #include "server/binlog/event_decoder.h"
 #include "server/binlog/event_type.h"
+#include "server/convert/binlog_changes.h"
+#include "server/convert/flat_message.h"
 
 namespace {
 
@@ -164,9 +174,32 @@ canal::Status printEvents(EventStream& stream, const char* innerOf) {
   }
 }
 
+// Prints the FlatMessage of every entry of `data`; returns the first error.
+canal::Status printEntries(std::string_view data, const std::string& file, const canal::convert::RenderOptions& options,
+                           std::int64_t& id) {
+  canal::convert::BinlogChangeReader reader(data, file, options);
+  canal::convert::ChangeEntry entry;
+  std::string line;
+  while (true) {
+    auto more = reader.next(entry);
+    if (!more) return more.status();
+    if (!*more) return canal::Status::ok();
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    line.clear();
+    canal::convert::appendFlatMessage(line, entry, ++id, now);
+    line.push_back('\n');
+    std::cout << line;
+  }
+}
+
 int usage() {
-  std::cerr << "usage: canal-binlog --events FILE...\n"
-               "  --events   one JSON line per event with its decoded fields\n";
+  std::cerr << "usage: canal-binlog [--events] [--time-zone=ZONE] [--exact-decimal] [--column-charset] FILE...\n"
+               "  (default)          one FlatMessage JSON line per row-change, DDL or statement entry\n"
+               "  --events           one JSON line per event with its decoded fields\n"
+               "  --time-zone=ZONE   zone of TIMESTAMP values: SYSTEM (default), UTC, +08:00\n"
+               "  --exact-decimal    DECIMAL with exactly its scale (Canal drops trailing zero groups)\n"
+               "  --column-charset   decode latin1 columns from their charset (Canal assumes UTF-8)\n";
   return 64;
 }
 
@@ -174,18 +207,31 @@ int usage() {
 
 int main(int argc, char** argv) {
   bool events = false;
+  canal::convert::RenderOptions options;
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--events") events = true;
-    else if (arg.rfind("--", 0) == 0) return usage();
-    else files.push_back(arg);
+    if (arg == "--events") {
+      events = true;
+    } else if (arg == "--exact-decimal") {
+      options.decimal = canal::binlog::DecimalStyle::kExact;
+    } else if (arg == "--column-charset") {
+      options.convertColumnCharset = true;
+    } else if (arg.rfind("--time-zone=", 0) == 0) {
+      auto zone = canal::convert::TimeZone::parse(arg.substr(12));
+      if (!zone) {
+        std::cerr << "canal-binlog: " << zone.status().message() << '\n';
+        return 64;
+      }
+      options.timeZone = *zone;
+    } else if (arg.rfind("--", 0) == 0) {
+      return usage();
+    } else {
+      files.push_back(arg);
+    }
   }
   if (files.empty()) return usage();
-  if (!events) {
-    std::cerr << "canal-binlog: row entries (FlatMessage output) are not available in this build; use --events\n";
-    return 64;
-  }
+  std::int64_t id = 0;
   int rc = 0;
   for (const auto& file : files) {
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -204,8 +250,14 @@ int main(int argc, char** argv) {
       rc = 1;
       continue;
     }
-    EventStream stream(std::string_view(static_cast<const char*>(map), size), file);
-    const canal::Status status = printEvents(stream, nullptr);
+    const std::string_view data(static_cast<const char*>(map), size);
+    canal::Status status;
+    if (events) {
+      EventStream stream(data, file);
+      status = printEvents(stream, nullptr);
+    } else {
+      status = printEntries(data, file, options, id);
+    }
     if (map) ::munmap(map, size);
     if (!status.isOk()) {
       std::cout.flush();

@@ -31,7 +31,8 @@ Result<bool> EventStream::next(RawEvent& out) {
                                                   " bytes left, header needs " + std::to_string(headerLength));
   }
   ByteReader r(data_.substr(offset_, headerLength));
-  const EventHeader header = EventHeader::read(r);
+  EventHeader header = EventHeader::read(r);
+  if (header.type != kFormatDescriptionEvent) header.type = format_.eventType(header.type);
   if (header.eventSize < headerLength) {
     return Status::corruption(where(offset_), "event size " + std::to_string(header.eventSize) +
                                                   " is smaller than the header (" + std::to_string(headerLength) + ")");

@@ -6,6 +6,28 @@
 
 namespace canal::binlog {
 
+namespace {
+
+// Today's type for each type code 0-22 of the "a_drop" development trees.
+constexpr std::uint8_t kDropTreeTypes[23] = {
+    kUnknownEvent, kStartEventV3, kQueryEvent, kStopEvent, kRotateEvent, kIntvarEvent, kLoadEvent, kSlaveEvent,
+    kCreateFileEvent, kAppendBlockEvent, kExecLoadEvent, kDeleteFileEvent, kNewLoadEvent, kRandEvent,
+    kUserVarEvent, kFormatDescriptionEvent, kTableMapEvent, kPreGaWriteRowsEvent, kPreGaUpdateRowsEvent,
+    kPreGaDeleteRowsEvent, kXidEvent, kBeginLoadQueryEvent, kExecuteLoadQueryEvent};
+
+// Server versions 5.1.[1-5]-a_drop5*, 5.1.4-a_drop6*, 5.2.[0-2]-a_drop6*.
+bool isDropTreeVersion(std::string_view v) {
+  if (v.size() < 13 || v[0] != '5' || v[1] != '.' || v[3] != '.' || v.substr(5, 7) != "-a_drop") return false;
+  return (v[2] == '1' && v[4] >= '1' && v[4] <= '5' && v[12] == '5') || (v[2] == '1' && v[4] == '4' && v[12] == '6') ||
+         (v[2] == '2' && v[4] >= '0' && v[4] <= '2' && v[12] == '6');
+}
+
+}  // namespace
+
+std::uint8_t FormatDescription::eventType(std::uint8_t rawType) const {
+  return permutedTypes && rawType < sizeof kDropTreeTypes ? kDropTreeTypes[rawType] : rawType;
+}
+
 std::array<int, 3> parseServerVersion(std::string_view text) {
   std::array<int, 3> v{};
   std::size_t i = 0;
@@ -60,6 +82,12 @@ Result<FormatDescription> FormatDescription::decode(std::string_view event, cons
     rest.remove_suffix(1 + kChecksumLength);
   }
   f.postHeaderLengths.assign(rest.begin(), rest.end());
+  if (isDropTreeVersion(f.serverVersion) && f.postHeaderLengths.size() == 22) {
+    f.permutedTypes = true;
+    std::vector<std::uint8_t> permuted(22);
+    for (std::size_t i = 1; i < 23; ++i) permuted[kDropTreeTypes[i] - 1u] = f.postHeaderLengths[i - 1];
+    f.postHeaderLengths = std::move(permuted);
+  }
   return f;
 }
 

@@ -52,6 +52,12 @@ struct FormatDescription {
   std::vector<std::uint8_t> postHeaderLengths;  // index = event type - 1
   bool hasChecksumField = false;    // server >= 5.6.1 (MariaDB >= 5.3)
   ChecksumAlgorithm checksum = ChecksumAlgorithm::kNone;
+  // Servers of the 5.1/5.2 "a_drop5/6" development trees numbered event types 16-22
+  // differently; when set, the type codes of this stream are mapped to today's.
+  bool permutedTypes = false;
+
+  // The type code of a header as today's servers number it.
+  std::uint8_t eventType(std::uint8_t rawType) const;
 
   // Post-header length of `type` as declared, 0 when not declared.
   std::uint8_t postHeaderLength(std::uint8_t type) const {

@@ -1,0 +1,117 @@
+#include "server/convert/binlog_changes.h"
+
+#include <cctype>
+
+#include "server/binlog/event_decoder.h"
+#include "server/binlog/event_type.h"
+#include "server/binlog/rows_event.h"
+
+namespace canal::convert {
+namespace {
+
+bool endsWithIgnoreCase(std::string_view text, std::string_view suffix) {
+  while (!text.empty() && (std::isspace(static_cast<unsigned char>(text.back())) || text.back() == ';')) {
+    text.remove_suffix(1);
+  }
+  if (text.size() < suffix.size()) return false;
+  text = text.substr(text.size() - suffix.size());
+  for (std::size_t i = 0; i < suffix.size(); ++i) {
+    if (std::toupper(static_cast<unsigned char>(text[i])) != suffix[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+BinlogChangeReader::BinlogChangeReader(std::string_view data, std::string fileName, RenderOptions options,
+                                       binlog::EventStreamOptions streamOptions)
+    : fileName_(std::move(fileName)), options_(options), stream_(data, fileName_, streamOptions) {
+  const auto slash = fileName_.find_last_of('/');
+  if (slash != std::string::npos) fileName_ = fileName_.substr(slash + 1);
+}
+
+Result<bool> BinlogChangeReader::next(ChangeEntry& out) {
+  binlog::RawEvent event;
+  for (;;) {
+    if (inner_) {
+      auto more = inner_->next(event);
+      if (!more) return more.status();
+      if (!*more) {
+        inner_.reset();
+        continue;
+      }
+      // Inner events carry no position of their own: they take the payload event's.
+      event.offset = payloadEvent_.offset;
+      auto produced = handle(event, *inner_, out);
+      if (!produced) return produced.status();
+      if (*produced) return true;
+      continue;
+    }
+    auto more = stream_.next(event);
+    if (!more) return more.status();
+    if (!*more) return false;
+    auto produced = handle(event, stream_, out);
+    if (!produced) return produced.status();
+    if (*produced) return true;
+  }
+}
+
+Result<bool> BinlogChangeReader::handle(const binlog::RawEvent& event, const binlog::EventStream& stream,
+                                        ChangeEntry& out) {
+  ++stats_.events;
+  const std::string where = stream.where(event.offset);
+  const std::uint8_t type = event.header.type;
+  if (!binlog::isKnownEventType(type)) {
+    ++stats_.unknownEvents;
+    return false;
+  }
+  if (type == binlog::kTableMapEvent) {
+    auto table = binlog::decodeTableMap(event.body, stream.format(), where);
+    if (!table) return table.status();
+    tables_[table->tableId] = std::make_shared<const binlog::TableMapEvent>(std::move(table).value());
+    return false;
+  }
+  if (binlog::isRowsEvent(type)) {
+    auto rows = binlog::RowsEvent::decode(event, stream.format(), where);
+    if (!rows) return rows.status();
+    const auto it = tables_.find(rows->tableId);
+    if (it == tables_.end()) {
+      return Status::corruption(where, "rows event for table id " + std::to_string(rows->tableId) +
+                                           " has no TABLE_MAP before it");
+    }
+    out = ChangeEntry{};
+    setHeader(out, event, fileName_);
+    CANAL_RETURN_IF_ERROR(convertRows(*rows, *it->second, options_, out, where));
+    stats_.rows += out.rows.size();
+    ++stats_.entries;
+    return true;
+  }
+  if (type != binlog::kQueryEvent && type != binlog::kMariaQueryCompressedEvent &&
+      type != binlog::kTransactionPayloadEvent) {
+    return false;
+  }
+  auto body = binlog::decodeEventBody(event, stream.format(), where);
+  if (!body) return body.status();
+  if (auto* payload = std::get_if<binlog::TransactionPayloadEvent>(&*body)) {
+    payload_ = std::move(payload->payload);
+    payloadEvent_ = event;
+    inner_.emplace(binlog::EventStream::forPayload(payload_, where + " payload", stream.format()));
+    return false;
+  }
+  const auto& query = std::get<binlog::QueryEvent>(*body);
+  if (endsWithIgnoreCase(query.query, "BEGIN") || endsWithIgnoreCase(query.query, "COMMIT")) return false;
+  const auto kind = classifyQuery(query.query, query.database);
+  if (!kind) return false;
+  out = ChangeEntry{};
+  setHeader(out, event, fileName_);
+  out.type = kind->type;
+  out.isDdl = kind->isDdl;
+  out.schema = kind->schema;
+  out.table = kind->table;
+  out.sql = query.query;
+  out.ddlSchema = query.database;
+  ++stats_.entries;
+  return true;
+}
+
+}  // namespace canal::convert

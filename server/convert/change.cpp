@@ -1,0 +1,421 @@
+#include "server/convert/change.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "server/binlog/column_type.h"
+
+namespace canal::convert {
+namespace {
+
+using binlog::ColumnDef;
+
+// A minimal SQL tokenizer: keywords, identifiers (bare, `back-quoted`, "double-quoted"),
+// punctuation; comments and string literals skipped or kept as single tokens.
+class SqlTokens {
+ public:
+  explicit SqlTokens(std::string_view sql) : s_(sql) {}
+
+  // Next token; empty at the end. Quoted identifiers come back unquoted with quoted() true.
+  std::string next() {
+    skipSpaceAndComments();
+    quoted_ = false;
+    if (i_ >= s_.size()) return {};
+    const char c = s_[i_];
+    if (c == '`' || c == '"') {
+      quoted_ = true;
+      std::string out;
+      ++i_;
+      while (i_ < s_.size()) {
+        if (s_[i_] == c) {
+          if (i_ + 1 < s_.size() && s_[i_ + 1] == c) {
+            out.push_back(c);
+            i_ += 2;
+            continue;
+          }
+          ++i_;
+          break;
+        }
+        out.push_back(s_[i_++]);
+      }
+      return out;
+    }
+    if (isWordChar(c)) {
+      const std::size_t start = i_;
+      while (i_ < s_.size() && isWordChar(s_[i_])) ++i_;
+      return std::string(s_.substr(start, i_ - start));
+    }
+    ++i_;
+    return std::string(1, c);
+  }
+  bool quoted() const { return quoted_; }
+  // True if the next token is `word` (case-insensitive, unquoted); consumes it then.
+  bool accept(std::string_view word) {
+    const std::size_t save = i_;
+    const std::string t = next();
+    if (!quoted_ && equalsIgnoreCase(t, word)) return true;
+    i_ = save;
+    return false;
+  }
+  std::string peek() {
+    const std::size_t save = i_;
+    std::string t = next();
+    i_ = save;
+    return t;
+  }
+
+  // A possibly qualified name: `db`.`tbl` or tbl.
+  bool name(std::optional<std::string>& schema, std::string& table) {
+    std::string first = next();
+    if (first.empty() || (!quoted_ && !isWordChar(first[0]))) return false;
+    const std::size_t save = i_;
+    if (next() == "." && !quoted_) {
+      std::string second = next();
+      if (!second.empty()) {
+        schema = std::move(first);
+        table = std::move(second);
+        return true;
+      }
+    }
+    i_ = save;
+    table = std::move(first);
+    return true;
+  }
+
+  static bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+  }
+
+ private:
+  static bool isWordChar(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return std::isalnum(u) || c == '_' || c == '$' || u >= 0x80;
+  }
+
+  void skipSpaceAndComments() {
+    for (;;) {
+      while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
+      if (s_.substr(i_, 2) == "/*") {
+        if (s_.substr(i_, 3) == "/*!") {  // executable comment: its content is SQL
+          i_ += 3;
+          while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
+          inExecutableComment_ = true;
+          continue;
+        }
+        const std::size_t end = s_.find("*/", i_ + 2);
+        i_ = end == std::string_view::npos ? s_.size() : end + 2;
+        continue;
+      }
+      if (inExecutableComment_ && s_.substr(i_, 2) == "*/") {
+        inExecutableComment_ = false;
+        i_ += 2;
+        continue;
+      }
+      if (s_.substr(i_, 3) == "-- " || (i_ < s_.size() && s_[i_] == '#')) {
+        const std::size_t end = s_.find('\n', i_);
+        i_ = end == std::string_view::npos ? s_.size() : end + 1;
+        continue;
+      }
+      return;
+    }
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+  bool quoted_ = false;
+  bool inExecutableComment_ = false;
+};
+
+QueryClass tableStatement(ChangeType type, std::optional<std::string> schema, std::string table,
+                          std::string_view defaultDatabase) {
+  QueryClass q;
+  q.type = type;
+  q.schema = schema ? std::move(schema) : std::optional<std::string>(std::string(defaultDatabase));
+  q.table = std::move(table);
+  return q;
+}
+
+std::optional<QueryClass> classifyAlterTable(SqlTokens& t, std::string_view defaultDatabase) {
+  std::optional<std::string> schema;
+  std::string table;
+  if (!t.name(schema, table)) return QueryClass{};
+  ChangeType type = ChangeType::kAlter;
+  if (t.accept("ADD")) {
+    if (t.accept("CONSTRAINT")) {
+      const std::string maybeName = t.peek();
+      if (!SqlTokens::equalsIgnoreCase(maybeName, "UNIQUE") && !SqlTokens::equalsIgnoreCase(maybeName, "PRIMARY") &&
+          !SqlTokens::equalsIgnoreCase(maybeName, "FOREIGN") && !SqlTokens::equalsIgnoreCase(maybeName, "CHECK")) {
+        t.next();
+      }
+    }
+    if (t.accept("INDEX") || t.accept("KEY") || t.accept("UNIQUE") || t.accept("FULLTEXT") || t.accept("SPATIAL")) {
+      type = ChangeType::kCindex;
+    }
+  } else if (t.accept("DROP")) {
+    if (t.accept("INDEX") || t.accept("KEY") || t.accept("CONSTRAINT") || t.accept("FOREIGN")) type = ChangeType::kDindex;
+  } else if (t.accept("RENAME")) {
+    if (!t.accept("COLUMN") && !t.accept("INDEX") && !t.accept("KEY")) {
+      if (!t.accept("TO")) t.accept("AS");
+      std::optional<std::string> newSchema;
+      std::string newTable;
+      if (t.name(newSchema, newTable)) return tableStatement(ChangeType::kRename, newSchema, newTable, defaultDatabase);
+    }
+  }
+  return tableStatement(type, schema, table, defaultDatabase);
+}
+
+}  // namespace
+
+std::string_view changeTypeName(ChangeType type) {
+  switch (type) {
+    case ChangeType::kInsert: return "INSERT";
+    case ChangeType::kUpdate: return "UPDATE";
+    case ChangeType::kDelete: return "DELETE";
+    case ChangeType::kCreate: return "CREATE";
+    case ChangeType::kAlter: return "ALTER";
+    case ChangeType::kErase: return "ERASE";
+    case ChangeType::kQuery: return "QUERY";
+    case ChangeType::kTruncate: return "TRUNCATE";
+    case ChangeType::kRename: return "RENAME";
+    case ChangeType::kCindex: return "CINDEX";
+    case ChangeType::kDindex: return "DINDEX";
+    case ChangeType::kGtid: return "GTID";
+    case ChangeType::kXaCommit: return "XACOMMIT";
+    case ChangeType::kXaRollback: return "XAROLLBACK";
+    case ChangeType::kMHeartbeat: return "MHEARTBEAT";
+  }
+  return "QUERY";
+}
+
+void setHeader(ChangeEntry& entry, const binlog::RawEvent& event, std::string_view logfileName) {
+  entry.logfileName = std::string(logfileName);
+  entry.logfileOffset = event.offset;
+  entry.serverId = event.header.serverId;
+  entry.executeTime = std::int64_t{event.header.timestamp} * 1000;
+  entry.eventLength = event.header.eventSize;
+}
+
+Status convertRows(const binlog::RowsEvent& event, const binlog::TableMapEvent& table, const RenderOptions& options,
+                   ChangeEntry& entry, const std::string& where) {
+  entry.schema = table.database;
+  entry.table = table.table;
+  entry.tableId = event.tableId;
+  entry.isDdl = false;
+  entry.sql.clear();
+  entry.type = event.kind == binlog::RowsKind::kInsert   ? ChangeType::kInsert
+               : event.kind == binlog::RowsKind::kUpdate ? ChangeType::kUpdate
+                                                         : ChangeType::kDelete;
+  entry.rows.clear();
+
+  std::vector<std::string> names(table.columns.size());
+  std::vector<std::string> types(table.columns.size());
+  for (std::size_t i = 0; i < table.columns.size(); ++i) {
+    names[i] = table.columnName(i);
+    types[i] = mysqlTypeFromBinlog(table.columns[i]);
+  }
+  auto fill = [&](const binlog::RowImage& image, const binlog::RowImage* beforeImage,
+                  std::vector<ChangeColumn>& out) -> Status {
+    out.clear();
+    for (std::size_t i = 0; i < image.cells.size(); ++i) {
+      const binlog::Cell& cell = image.cells[i];
+      if (!cell.present) continue;
+      ChangeColumn col;
+      col.index = static_cast<std::uint32_t>(i);
+      col.name = names[i];
+      col.isKey = table.columns[i].isPrimaryKey;
+      col.mysqlType = types[i];
+      const binlog::Cell* before = beforeImage && i < beforeImage->cells.size() ? &beforeImage->cells[i] : nullptr;
+      CANAL_RETURN_IF_ERROR(renderCell(table, i, cell, before, options, col.text, where));
+      out.push_back(std::move(col));
+    }
+    return Status::ok();
+  };
+
+  binlog::RowReader reader(event, table, where);
+  binlog::Row row;
+  for (;;) {
+    auto more = reader.next(row);
+    if (!more) return more.status();
+    if (!*more) break;
+    ChangeRow& change = entry.rows.emplace_back();
+    CANAL_RETURN_IF_ERROR(fill(row.before, nullptr, change.before));
+    CANAL_RETURN_IF_ERROR(fill(row.after, row.before.empty() ? nullptr : &row.before, change.after));
+    // updated: an after column differs from the before column of the same index (all of an INSERT's).
+    for (auto& a : change.after) {
+      const auto b = std::find_if(change.before.begin(), change.before.end(),
+                                  [&](const ChangeColumn& c) { return c.index == a.index; });
+      a.updated = b == change.before.end() || a.text.isNull != b->text.isNull ||
+                  (!a.text.isNull && a.text.value != b->text.value);
+    }
+  }
+  return Status::ok();
+}
+
+std::optional<QueryClass> classifyQuery(std::string_view sql, std::string_view defaultDatabase) {
+  SqlTokens t(sql);
+  const std::string head = t.next();
+  auto is = [&](std::string_view w) { return SqlTokens::equalsIgnoreCase(head, w); };
+  std::optional<std::string> schema;
+  std::string table;
+
+  if (is("CREATE")) {
+    if (t.accept("OR")) t.accept("REPLACE");
+    t.accept("TEMPORARY");
+    if (t.accept("TABLE")) {
+      if (t.accept("IF")) { t.accept("NOT"); t.accept("EXISTS"); }
+      if (!t.name(schema, table)) return QueryClass{};
+      return tableStatement(ChangeType::kCreate, schema, table, defaultDatabase);
+    }
+    if (t.accept("DATABASE") || t.accept("SCHEMA")) {
+      if (t.accept("IF")) { t.accept("NOT"); t.accept("EXISTS"); }
+      QueryClass q;
+      q.schema = t.next();
+      return q;
+    }
+    if (!t.accept("UNIQUE") && !t.accept("FULLTEXT")) t.accept("SPATIAL");
+    if (t.accept("INDEX")) {
+      while (!t.peek().empty() && !t.accept("ON")) t.next();  // index name, USING ...
+      if (!t.name(schema, table)) return QueryClass{};
+      return tableStatement(ChangeType::kCindex, schema, table, defaultDatabase);
+    }
+    return std::nullopt;  // VIEW, TRIGGER, FUNCTION, PROCEDURE, USER, EVENT, ...
+  }
+  if (is("ALTER")) {
+    t.accept("ONLINE");
+    t.accept("IGNORE");
+    if (t.accept("TABLE")) return classifyAlterTable(t, defaultDatabase);
+    if (t.accept("DATABASE") || t.accept("SCHEMA")) {
+      QueryClass q;
+      q.schema = t.next();
+      return q;
+    }
+    return std::nullopt;
+  }
+  if (is("DROP")) {
+    t.accept("TEMPORARY");
+    if (t.accept("TABLE")) {
+      if (t.accept("IF")) t.accept("EXISTS");
+      if (!t.name(schema, table)) return QueryClass{};
+      return tableStatement(ChangeType::kErase, schema, table, defaultDatabase);
+    }
+    if (t.accept("INDEX")) {
+      t.next();
+      if (!t.accept("ON") || !t.name(schema, table)) return QueryClass{};
+      return tableStatement(ChangeType::kDindex, schema, table, defaultDatabase);
+    }
+    if (t.accept("DATABASE") || t.accept("SCHEMA")) {
+      if (t.accept("IF")) t.accept("EXISTS");
+      QueryClass q;
+      q.schema = t.next();
+      return q;
+    }
+    return std::nullopt;
+  }
+  if (is("TRUNCATE")) {
+    t.accept("TABLE");
+    if (!t.name(schema, table)) return QueryClass{};
+    return tableStatement(ChangeType::kTruncate, schema, table, defaultDatabase);
+  }
+  if (is("RENAME")) {
+    if (!t.accept("TABLE")) return std::nullopt;  // RENAME USER
+    std::optional<std::string> oldSchema;
+    std::string oldTable;
+    if (!t.name(oldSchema, oldTable) || !t.accept("TO") || !t.name(schema, table)) return QueryClass{};
+    return tableStatement(ChangeType::kRename, schema, table, defaultDatabase);
+  }
+  if (is("INSERT") || is("REPLACE") || is("UPDATE") || is("DELETE")) {
+    const ChangeType type = is("UPDATE") ? ChangeType::kUpdate : is("DELETE") ? ChangeType::kDelete : ChangeType::kInsert;
+    for (const char* modifier : {"LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "QUICK", "IGNORE"}) t.accept(modifier);
+    if (type == ChangeType::kDelete) t.accept("FROM"); else t.accept("INTO");
+    QueryClass q;
+    q.type = type;
+    q.isDdl = false;
+    if (t.name(schema, table)) {
+      q.schema = schema ? *schema : std::string(defaultDatabase);
+      q.table = table;
+    }
+    return q;
+  }
+  if (is("XA")) {
+    QueryClass q;
+    if (t.accept("COMMIT")) q.type = ChangeType::kXaCommit;
+    else if (t.accept("ROLLBACK")) q.type = ChangeType::kXaRollback;
+    else return std::nullopt;  // START / END / PREPARE frame the transaction
+    q.isDdl = false;
+    q.schema = "";
+    q.table = "";
+    return q;
+  }
+  static constexpr std::string_view kSilent[] = {
+      "BEGIN", "COMMIT", "ROLLBACK", "START", "SAVEPOINT", "RELEASE", "SET", "GRANT", "REVOKE", "FLUSH", "USE",
+      "ANALYZE", "OPTIMIZE", "REPAIR", "CHECK", "LOCK", "UNLOCK", "INSTALL", "UNINSTALL", "CALL", "DO", "RESET",
+      "PURGE", "CHANGE", "KILL", "SHOW", "SELECT", "LOAD"};
+  for (const auto w : kSilent) {
+    if (is(w)) return std::nullopt;
+  }
+  return QueryClass{};
+}
+
+std::string mysqlTypeFromBinlog(const ColumnDef& c) {
+  using namespace binlog;
+  const std::string unsignedSuffix = c.isUnsigned.value_or(false) ? " unsigned" : "";
+  auto withFsp = [&](const char* name) {
+    return c.fsp ? std::string(name) + "(" + std::to_string(c.fsp) + ")" : std::string(name);
+  };
+  auto members = [&](const char* name) {
+    std::string s = name;
+    if (c.members.empty()) return s;
+    s.push_back('(');
+    for (std::size_t i = 0; i < c.members.size(); ++i) {
+      if (i) s.push_back(',');
+      s.push_back('\'');
+      for (const char ch : c.members[i]) {
+        if (ch == '\'') s.push_back('\'');
+        s.push_back(ch);
+      }
+      s.push_back('\'');
+    }
+    s.push_back(')');
+    return s;
+  };
+  const bool binary = isBinaryColumn(c);
+  switch (c.realType) {
+    case kTypeTiny: return "tinyint" + unsignedSuffix;
+    case kTypeShort: return "smallint" + unsignedSuffix;
+    case kTypeInt24: return "mediumint" + unsignedSuffix;
+    case kTypeLong: return "int" + unsignedSuffix;
+    case kTypeLonglong: return "bigint" + unsignedSuffix;
+    case kTypeFloat: return "float" + unsignedSuffix;
+    case kTypeDouble: return "double" + unsignedSuffix;
+    case kTypeNewDecimal:
+      return "decimal(" + std::to_string(c.precision) + "," + std::to_string(c.scale) + ")" + unsignedSuffix;
+    case kTypeBit: return "bit(" + std::to_string(c.bits) + ")";
+    case kTypeYear: return "year";
+    case kTypeDate: case kTypeNewDate: return "date";
+    case kTypeTime: case kTypeTime2: return withFsp("time");
+    case kTypeDatetime: case kTypeDatetime2: return withFsp("datetime");
+    case kTypeTimestamp: case kTypeTimestamp2: return withFsp("timestamp");
+    case kTypeVarchar: case kTypeVarString: return binary ? "varbinary" : "varchar";
+    case kTypeString: return binary ? "binary" : "char";
+    case kTypeBlob: case kTypeTinyBlob: case kTypeMediumBlob: case kTypeLongBlob: {
+      static constexpr const char* kPrefix[] = {"", "tiny", "", "medium", "long"};
+      const char* prefix = c.lengthBytes <= 4 ? kPrefix[c.lengthBytes] : "";
+      return std::string(prefix) + (c.collation && !binary ? "text" : "blob");
+    }
+    case kTypeEnum: return members("enum");
+    case kTypeSet: return members("set");
+    case kTypeJson: return "json";
+    case kTypeGeometry: {
+      static constexpr const char* kNames[] = {"geometry", "point", "linestring", "polygon", "multipoint",
+                                               "multilinestring", "multipolygon", "geometrycollection"};
+      return c.geometryType && *c.geometryType < 8 ? kNames[*c.geometryType] : "geometry";
+    }
+    case kTypeVector:
+      return c.vectorDimension ? "vector(" + std::to_string(*c.vectorDimension) + ")" : "vector";
+    default: return std::string(columnTypeName(c.realType));
+  }
+}
+
+}  // namespace canal::convert

@@ -1,0 +1,82 @@
+#pragma once
+
+// One Canal ROWDATA entry in plain C++ form: the row changes of one rows event, or one DDL /
+// QUERY statement, with every column rendered as Canal renders it. The server turns these into
+// Entry protobufs; canal-binlog and the MQ sinks turn them into FlatMessage JSON.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/binlog/event_stream.h"
+#include "server/binlog/rows_event.h"
+#include "server/binlog/table_map.h"
+#include "server/convert/value_text.h"
+
+namespace canal::convert {
+
+// Canal's EventType names, in its enum order (INSERT = 1 ... MHEARTBEAT = 15).
+enum class ChangeType : int {
+  kInsert = 1, kUpdate = 2, kDelete = 3, kCreate = 4, kAlter = 5, kErase = 6, kQuery = 7, kTruncate = 8,
+  kRename = 9, kCindex = 10, kDindex = 11, kGtid = 12, kXaCommit = 13, kXaRollback = 14, kMHeartbeat = 15,
+};
+std::string_view changeTypeName(ChangeType type);
+
+struct ChangeColumn {
+  std::uint32_t index = 0;  // ordinal in the table
+  std::string name;
+  bool isKey = false;
+  bool updated = false;
+  std::string mysqlType;  // from the schema; derived from the TABLE_MAP when there is none
+  ColumnText text;
+};
+
+struct ChangeRow {
+  std::vector<ChangeColumn> before;
+  std::vector<ChangeColumn> after;
+};
+
+struct ChangeEntry {
+  // Header.
+  std::string logfileName;
+  std::uint64_t logfileOffset = 0;  // start of the event
+  std::uint32_t serverId = 0;
+  std::int64_t executeTime = 0;     // ms
+  std::uint32_t eventLength = 0;
+  std::optional<std::string> schema;
+  std::optional<std::string> table;
+  std::string gtid;
+  // RowChange.
+  ChangeType type = ChangeType::kQuery;
+  bool isDdl = false;
+  std::string sql;
+  std::string ddlSchema;  // the statement's default database
+  std::uint64_t tableId = 0;
+  std::vector<ChangeRow> rows;
+};
+
+// Fills the header fields from the event.
+void setHeader(ChangeEntry& entry, const binlog::RawEvent& event, std::string_view logfileName);
+
+// Converts the rows of `event` (with its TABLE_MAP) into `entry` (header left as it is).
+Status convertRows(const binlog::RowsEvent& event, const binlog::TableMapEvent& table, const RenderOptions& options,
+                   ChangeEntry& entry, const std::string& where);
+
+// How Canal classifies a QUERY event's statement (canal-entries.md section 5): the event type,
+// schema and table of the first statement. nullopt for statements Canal emits nothing for
+// (BEGIN/COMMIT, GRANT, CREATE USER/VIEW/TRIGGER/FUNCTION/PROCEDURE, SET, ...).
+struct QueryClass {
+  ChangeType type = ChangeType::kQuery;
+  bool isDdl = true;
+  std::optional<std::string> schema;
+  std::optional<std::string> table;
+};
+std::optional<QueryClass> classifyQuery(std::string_view sql, std::string_view defaultDatabase);
+
+// The column's type as SHOW CREATE TABLE would begin it, as far as the TABLE_MAP tells
+// ("int unsigned", "decimal(10,2)", "datetime(3)", "varchar", "enum('a','b')", "mediumtext").
+std::string mysqlTypeFromBinlog(const binlog::ColumnDef& column);
+
+}  // namespace canal::convert
