@@ -158,7 +158,7 @@ Temporal decodeTime2(std::string_view data, int fsp) {
   switch (fsp) {
     case 1: case 2: {
       std::int64_t intpart = static_cast<std::int64_t>(readUnsignedBe(data.substr(0, 3))) - kIntOffset;
-      std::int64_t frac = static_cast<std::int8_t>(data.size() > 3 ? data[3] : 0);
+      std::int64_t frac = static_cast<std::int64_t>(readUnsignedBe(data.substr(3, 1)));
       if (intpart < 0 && frac != 0) {
         ++intpart;
         frac -= 0x100;
@@ -168,7 +168,7 @@ Temporal decodeTime2(std::string_view data, int fsp) {
     }
     case 3: case 4: {
       std::int64_t intpart = static_cast<std::int64_t>(readUnsignedBe(data.substr(0, 3))) - kIntOffset;
-      std::int64_t frac = static_cast<std::int16_t>(readUnsignedBe(data.substr(3, 2)));
+      std::int64_t frac = static_cast<std::int64_t>(readUnsignedBe(data.substr(3, 2)));
       if (intpart < 0 && frac != 0) {
         ++intpart;
         frac -= 0x10000;
