@@ -6,6 +6,7 @@
 #   CANAL_BUILD_DIR   build tree (default: build)
 #   CANAL_SANITIZE=0  skip the sanitizer pass
 #   CANAL_TEST_ARGS   extra ctest arguments, e.g. "-L unit" or "-R Config"
+#   CANAL_FUZZ_SECONDS  how long the binlog fuzzer runs (default 60; 0 skips it)
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,12 +18,16 @@ build=${CANAL_BUILD_DIR:-$root/build}
 jobs=${CANAL_JOBS:-2}
 read -r -a extra <<<"${CANAL_TEST_ARGS:-}"
 
-configure_and_build() {  # dir, extra cmake args...
+configure_and_build() {  # dir, extra cmake args..., [--target name]
   local dir=$1
   shift
-  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.configure.log" 2>&1 ||
+  local args=() target=()
+  while [ $# -gt 0 ]; do
+    if [ "$1" = --target ]; then target=(--target "$2"); shift 2; else args+=("$1"); shift; fi
+  done
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${args[@]}" >"$dir.configure.log" 2>&1 ||
     { cat "$dir.configure.log"; return 1; }
-  cmake --build "$dir" -j"$jobs"
+  cmake --build "$dir" -j"$jobs" "${target[@]}"
 }
 
 start=$SECONDS
@@ -42,6 +47,25 @@ if [ "${CANAL_SANITIZE:-1}" != 0 ]; then
       ctest -j"$jobs" --timeout 900 --output-on-failure -L unit "${extra[@]}") || status=1
   else
     echo "test.sh: sanitizer build failed" >&2
+    status=1
+  fi
+fi
+
+fuzz_seconds=${CANAL_FUZZ_SECONDS:-60}
+if [ "$fuzz_seconds" != 0 ]; then
+  fuzz="$build-fuzz"
+  mkdir -p "$fuzz/corpus"
+  echo "test.sh: binlog fuzzer (libFuzzer, ASan+UBSan) for $fuzz_seconds s, corpus seeded from the fixtures"
+  if CC=clang CXX=clang++ configure_and_build "$fuzz" -DCANAL_FUZZ=ON -DCANAL_BUILD_TESTS=OFF \
+       -DCANAL_SANITIZE=address,undefined --target binlog_fuzzer; then
+    find "$root/../shared/fixtures/binlog" -type f ! -name '*.txt' ! -name '*.json' ! -name '*.md' \
+      -exec cp -f {} "$fuzz/corpus/" \;
+    "$fuzz/bin/binlog_fuzzer" "$fuzz/corpus" -max_total_time="$fuzz_seconds" -max_len=65536 -timeout=10 \
+      -rss_limit_mb=2048 -artifact_prefix="$fuzz/" -print_final_stats=1 >"$fuzz/fuzz.log" 2>&1 ||
+      { tail -60 "$fuzz/fuzz.log"; echo "test.sh: the fuzzer found a crash (input saved in $fuzz/)" >&2; status=1; }
+    grep -E 'stat::number_of_executed_units' "$fuzz/fuzz.log" || true
+  else
+    echo "test.sh: fuzzer build failed" >&2
     status=1
   fi
 fi

@@ -109,6 +109,7 @@ Result<bool> RowReader::next(Row& row) {
   row.before.cells.clear();
   row.after.cells.clear();
   ++row_;
+  const std::size_t start = reader_.position();
   switch (event_.kind) {
     case RowsKind::kInsert:
       CANAL_RETURN_IF_ERROR(readImage(event_.beforeColumns, false, row.after));
@@ -120,6 +121,10 @@ Result<bool> RowReader::next(Row& row) {
       CANAL_RETURN_IF_ERROR(readImage(event_.beforeColumns, false, row.before));
       CANAL_RETURN_IF_ERROR(readImage(event_.afterColumns, event_.partial, row.after));
       break;
+  }
+  if (reader_.position() == start) {
+    return Status::corruption(where_, "row " + std::to_string(row_) + " of " + table_.database + "." + table_.table +
+                                          " has no columns and no bytes");
   }
   return true;
 }

@@ -78,13 +78,13 @@ TEST(Events, EveryFixtureDecodesExceptItsKnownBrokenEvents) {
       ASSERT_EQ(d.errors.size(), 1u);
       EXPECT_EQ(d.errors[0].where(), f.relative + ":91204");
       EXPECT_TRUE(d.errors[0].isCorruption());
-    } else if (f.relative == "mysql-5.1/ver_5_1-wl2325_r.001") {
-      // Every XID_EVENT of this pre-release server is 0x26 bytes: each one is reported.
-      ASSERT_EQ(d.errors.size(), 3u);
-      for (const auto& e : d.errors) {
-        EXPECT_TRUE(e.isCorruption());
-        EXPECT_NE(e.message().find("XID_EVENT body is 19 bytes"), std::string::npos) << e.toString();
-      }
+    } else if (f.relative.starts_with("mysql-5.1/ver_5_1-wl2325_")) {
+      // The 5.2 a_drop tree numbers TABLE_MAP 16 and XID 20: read with today's numbers, its
+      // "XID" events would be 38-byte TABLE_MAPs. Decoded with the tree's numbering, all is well.
+      for (const auto& e : d.errors) ADD_FAILURE() << e.toString();
+      EXPECT_TRUE(std::any_of(d.events.begin(), d.events.end(), [](const auto& ev) {
+        return ev.first.header.type == kTableMapEvent || ev.first.header.type == kXidEvent;
+      }));
     } else {
       for (const auto& e : d.errors) ADD_FAILURE() << e.toString();
     }
