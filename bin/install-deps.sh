@@ -17,7 +17,7 @@ packages=(
   librdkafka-dev
   libzstd-dev
   nlohmann-json3-dev
-  zlib1g-dev
+  zlib1g-dev libdeflate-dev
   libssl-dev
   # fuzzing (clang + libFuzzer runtime)
   clang libclang-rt-14-dev

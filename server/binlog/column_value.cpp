@@ -17,19 +17,6 @@ void appendPadded(std::string& out, std::uint64_t v, int width) {
   out.append(buf, end);
 }
 
-// Fraction of a temporal value: `fsp` digits of the 6-digit microseconds.
-void appendFraction(std::string& out, std::uint32_t micros, int fsp) {
-  if (fsp <= 0) return;
-  if (fsp > 6) fsp = 6;
-  char digits[6];
-  for (int i = 5; i >= 0; --i) {
-    digits[i] = static_cast<char>('0' + micros % 10);
-    micros /= 10;
-  }
-  out.push_back('.');
-  out.append(digits, static_cast<std::size_t>(fsp));
-}
-
 std::uint32_t readFractionMicros(std::string_view data, std::size_t offset, int fsp) {
   switch (fsp) {
     case 1: case 2: return static_cast<std::uint32_t>(readUnsignedBe(data.substr(offset, 1)) * 10000);
@@ -199,33 +186,71 @@ bool isPlausibleDatetime(const Temporal& t) {
          t.micros <= 999999 && !t.negative;
 }
 
+namespace {
+
+// Writes `v` as exactly `width` digits (the low ones) at `p`; returns the end.
+char* putDigits(char* p, std::uint64_t v, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  return p + width;
+}
+
+// A field of at least `width` digits (years beyond 9999, TIME hours beyond 99).
+char* putField(char* p, std::uint64_t v, int width) {
+  if (width == 2 && v < 100) {
+    p[0] = static_cast<char>('0' + v / 10);
+    p[1] = static_cast<char>('0' + v % 10);
+    return p + 2;
+  }
+  int digits = 1;
+  for (std::uint64_t x = v; x >= 10; x /= 10) ++digits;
+  return putDigits(p, v, digits > width ? digits : width);
+}
+
+char* putDate(char* p, const Temporal& t) {
+  p = putField(p, static_cast<std::uint64_t>(t.year), 4);
+  *p++ = '-';
+  p = putField(p, static_cast<std::uint64_t>(t.month), 2);
+  *p++ = '-';
+  return putField(p, static_cast<std::uint64_t>(t.day), 2);
+}
+
+char* putTime(char* p, const Temporal& t, int fsp) {
+  p = putField(p, static_cast<std::uint64_t>(t.hour), 2);
+  *p++ = ':';
+  p = putField(p, static_cast<std::uint64_t>(t.minute), 2);
+  *p++ = ':';
+  p = putField(p, static_cast<std::uint64_t>(t.second), 2);
+  if (fsp > 0) {
+    char frac[6];
+    putDigits(frac, t.micros % 1000000, 6);
+    *p++ = '.';
+    for (int i = 0; i < fsp && i < 6; ++i) *p++ = frac[i];
+  }
+  return p;
+}
+
+}  // namespace
+
 void appendDate(std::string& out, const Temporal& t) {
-  appendPadded(out, static_cast<std::uint64_t>(t.year), 4);
-  out.push_back('-');
-  appendPadded(out, static_cast<std::uint64_t>(t.month), 2);
-  out.push_back('-');
-  appendPadded(out, static_cast<std::uint64_t>(t.day), 2);
+  char buf[48];
+  out.append(buf, putDate(buf, t));
 }
 
 void appendDatetime(std::string& out, const Temporal& t, int fsp) {
-  appendDate(out, t);
-  out.push_back(' ');
-  appendPadded(out, static_cast<std::uint64_t>(t.hour), 2);
-  out.push_back(':');
-  appendPadded(out, static_cast<std::uint64_t>(t.minute), 2);
-  out.push_back(':');
-  appendPadded(out, static_cast<std::uint64_t>(t.second), 2);
-  appendFraction(out, t.micros, fsp);
+  char buf[80];
+  char* p = putDate(buf, t);
+  *p++ = ' ';
+  out.append(buf, putTime(p, t, fsp));
 }
 
 void appendTime(std::string& out, const Temporal& t, int fsp) {
-  if (t.negative) out.push_back('-');
-  appendPadded(out, static_cast<std::uint64_t>(t.hour), 2);
-  out.push_back(':');
-  appendPadded(out, static_cast<std::uint64_t>(t.minute), 2);
-  out.push_back(':');
-  appendPadded(out, static_cast<std::uint64_t>(t.second), 2);
-  appendFraction(out, t.micros, fsp);
+  char buf[48];
+  char* p = buf;
+  if (t.negative) *p++ = '-';
+  out.append(buf, putTime(p, t, fsp));
 }
 
 Temporal civilFromEpoch(std::int64_t seconds, std::uint32_t micros) {

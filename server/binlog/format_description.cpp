@@ -1,6 +1,6 @@
 #include "server/binlog/format_description.h"
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include "server/binlog/event_type.h"
 
@@ -93,17 +93,16 @@ Result<FormatDescription> FormatDescription::decode(std::string_view event, cons
 
 std::uint32_t eventCrc32(std::string_view event) {
   const std::size_t n = event.size() - kChecksumLength;
-  const auto* data = reinterpret_cast<const Bytef*>(event.data());
   if (n > 18 && static_cast<std::uint8_t>(event[4]) == kFormatDescriptionEvent &&
       (static_cast<std::uint8_t>(event[17]) & kFlagBinlogInUse)) {
     // The server computes the FDE checksum before it marks the file as in use.
     unsigned char header[kV4HeaderLength];
     std::copy(event.begin(), event.begin() + kV4HeaderLength, header);
     header[17] = static_cast<unsigned char>(header[17] & ~kFlagBinlogInUse);
-    uLong crc = crc32(0L, header, kV4HeaderLength);
-    return static_cast<std::uint32_t>(crc32(crc, data + kV4HeaderLength, static_cast<uInt>(n - kV4HeaderLength)));
+    const std::uint32_t crc = libdeflate_crc32(0, header, kV4HeaderLength);
+    return libdeflate_crc32(crc, event.data() + kV4HeaderLength, n - kV4HeaderLength);
   }
-  return static_cast<std::uint32_t>(crc32(0L, data, static_cast<uInt>(n)));
+  return libdeflate_crc32(0, event.data(), n);
 }
 
 }  // namespace canal::binlog

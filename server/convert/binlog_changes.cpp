@@ -68,7 +68,10 @@ Result<bool> BinlogChangeReader::handle(const binlog::RawEvent& event, const bin
   if (type == binlog::kTableMapEvent) {
     auto table = binlog::decodeTableMap(event.body, stream.format(), where);
     if (!table) return table.status();
-    tables_[table->tableId] = std::make_shared<const binlog::TableMapEvent>(std::move(table).value());
+    auto map = std::make_shared<const binlog::TableMapEvent>(std::move(table).value());
+    auto columns = columnInfos(*map);
+    const std::uint64_t id = map->tableId;
+    tables_[id] = Table{std::move(map), std::move(columns)};
     return false;
   }
   if (binlog::isRowsEvent(type)) {
@@ -79,9 +82,9 @@ Result<bool> BinlogChangeReader::handle(const binlog::RawEvent& event, const bin
       return Status::corruption(where, "rows event for table id " + std::to_string(rows->tableId) +
                                            " has no TABLE_MAP before it");
     }
-    out = ChangeEntry{};
+    out.reset();
     setHeader(out, event, fileName_);
-    CANAL_RETURN_IF_ERROR(convertRows(*rows, *it->second, options_, out, where));
+    CANAL_RETURN_IF_ERROR(convertRows(*rows, *it->second.map, it->second.columns, options_, out, where));
     stats_.rows += out.rows.size();
     ++stats_.entries;
     return true;
@@ -102,7 +105,8 @@ Result<bool> BinlogChangeReader::handle(const binlog::RawEvent& event, const bin
   if (endsWithIgnoreCase(query.query, "BEGIN") || endsWithIgnoreCase(query.query, "COMMIT")) return false;
   const auto kind = classifyQuery(query.query, query.database);
   if (!kind) return false;
-  out = ChangeEntry{};
+  out.reset();
+  out.rows.clear();
   setHeader(out, event, fileName_);
   out.type = kind->type;
   out.isDdl = kind->isDdl;

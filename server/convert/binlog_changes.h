@@ -45,7 +45,11 @@ class BinlogChangeReader {
   std::optional<binlog::EventStream> inner_;  // the events of the current TRANSACTION_PAYLOAD
   std::string payload_;
   binlog::RawEvent payloadEvent_;
-  std::unordered_map<std::uint64_t, std::shared_ptr<const binlog::TableMapEvent>> tables_;
+  struct Table {
+    std::shared_ptr<const binlog::TableMapEvent> map;
+    std::shared_ptr<const ColumnInfos> columns;
+  };
+  std::unordered_map<std::uint64_t, Table> tables_;
   BinlogChangeStats stats_;
 };
 

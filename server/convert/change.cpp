@@ -197,8 +197,62 @@ void setHeader(ChangeEntry& entry, const binlog::RawEvent& event, std::string_vi
   entry.eventLength = event.header.eventSize;
 }
 
-Status convertRows(const binlog::RowsEvent& event, const binlog::TableMapEvent& table, const RenderOptions& options,
-                   ChangeEntry& entry, const std::string& where) {
+void ChangeEntry::reset() {
+  logfileName.clear();
+  logfileOffset = 0;
+  serverId = 0;
+  executeTime = 0;
+  eventLength = 0;
+  schema.reset();
+  table.reset();
+  gtid.clear();
+  type = ChangeType::kQuery;
+  isDdl = false;
+  sql.clear();
+  ddlSchema.clear();
+  tableId = 0;
+  columns.reset();
+  // rows keep their allocations: convertRows sizes them, other entries clear them.
+}
+
+std::shared_ptr<const ColumnInfos> columnInfos(const binlog::TableMapEvent& table) {
+  auto infos = std::make_shared<ColumnInfos>(table.columns.size());
+  for (std::size_t i = 0; i < table.columns.size(); ++i) {
+    (*infos)[i].name = table.columnName(i);
+    (*infos)[i].mysqlType = mysqlTypeFromBinlog(table.columns[i]);
+    (*infos)[i].isKey = table.columns[i].isPrimaryKey;
+  }
+  return infos;
+}
+
+namespace {
+
+// Renders the present cells of `image` into `out`, reusing its elements' allocations.
+Status fillImage(const binlog::TableMapEvent& table, const ColumnInfos& infos, const binlog::RowImage& image,
+                 const binlog::RowImage* beforeImage, const RenderOptions& options, std::vector<ChangeColumn>& out,
+                 const std::string& where) {
+  std::size_t n = 0;
+  for (const auto& cell : image.cells) n += cell.present;
+  out.resize(n);
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < image.cells.size(); ++i) {
+    const binlog::Cell& cell = image.cells[i];
+    if (!cell.present) continue;
+    ChangeColumn& col = out[k++];
+    col.index = static_cast<std::uint32_t>(i);
+    col.info = &infos[i];
+    col.updated = false;
+    const binlog::Cell* before = beforeImage && i < beforeImage->cells.size() ? &beforeImage->cells[i] : nullptr;
+    CANAL_RETURN_IF_ERROR(renderCell(table, i, cell, before, options, col.text, where));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status convertRows(const binlog::RowsEvent& event, const binlog::TableMapEvent& table,
+                   std::shared_ptr<const ColumnInfos> columns, const RenderOptions& options, ChangeEntry& entry,
+                   const std::string& where) {
   entry.schema = table.database;
   entry.table = table.table;
   entry.tableId = event.tableId;
@@ -207,49 +261,31 @@ Status convertRows(const binlog::RowsEvent& event, const binlog::TableMapEvent& 
   entry.type = event.kind == binlog::RowsKind::kInsert   ? ChangeType::kInsert
                : event.kind == binlog::RowsKind::kUpdate ? ChangeType::kUpdate
                                                          : ChangeType::kDelete;
-  entry.rows.clear();
-
-  std::vector<std::string> names(table.columns.size());
-  std::vector<std::string> types(table.columns.size());
-  for (std::size_t i = 0; i < table.columns.size(); ++i) {
-    names[i] = table.columnName(i);
-    types[i] = mysqlTypeFromBinlog(table.columns[i]);
-  }
-  auto fill = [&](const binlog::RowImage& image, const binlog::RowImage* beforeImage,
-                  std::vector<ChangeColumn>& out) -> Status {
-    out.clear();
-    for (std::size_t i = 0; i < image.cells.size(); ++i) {
-      const binlog::Cell& cell = image.cells[i];
-      if (!cell.present) continue;
-      ChangeColumn col;
-      col.index = static_cast<std::uint32_t>(i);
-      col.name = names[i];
-      col.isKey = table.columns[i].isPrimaryKey;
-      col.mysqlType = types[i];
-      const binlog::Cell* before = beforeImage && i < beforeImage->cells.size() ? &beforeImage->cells[i] : nullptr;
-      CANAL_RETURN_IF_ERROR(renderCell(table, i, cell, before, options, col.text, where));
-      out.push_back(std::move(col));
-    }
-    return Status::ok();
-  };
+  entry.columns = std::move(columns);
+  const ColumnInfos& infos = *entry.columns;
 
   binlog::RowReader reader(event, table, where);
   binlog::Row row;
+  std::size_t count = 0;
   for (;;) {
     auto more = reader.next(row);
     if (!more) return more.status();
     if (!*more) break;
-    ChangeRow& change = entry.rows.emplace_back();
-    CANAL_RETURN_IF_ERROR(fill(row.before, nullptr, change.before));
-    CANAL_RETURN_IF_ERROR(fill(row.after, row.before.empty() ? nullptr : &row.before, change.after));
+    if (count == entry.rows.size()) entry.rows.emplace_back();
+    ChangeRow& change = entry.rows[count++];
+    CANAL_RETURN_IF_ERROR(fillImage(table, infos, row.before, nullptr, options, change.before, where));
+    CANAL_RETURN_IF_ERROR(
+        fillImage(table, infos, row.after, row.before.empty() ? nullptr : &row.before, options, change.after, where));
     // updated: an after column differs from the before column of the same index (all of an INSERT's).
+    std::size_t b = 0;
     for (auto& a : change.after) {
-      const auto b = std::find_if(change.before.begin(), change.before.end(),
-                                  [&](const ChangeColumn& c) { return c.index == a.index; });
-      a.updated = b == change.before.end() || a.text.isNull != b->text.isNull ||
-                  (!a.text.isNull && a.text.value != b->text.value);
+      while (b < change.before.size() && change.before[b].index < a.index) ++b;
+      const bool paired = b < change.before.size() && change.before[b].index == a.index;
+      a.updated = !paired || a.text.isNull != change.before[b].text.isNull ||
+                  (!a.text.isNull && a.text.value != change.before[b].text.value);
     }
   }
+  entry.rows.resize(count);
   return Status::ok();
 }
 

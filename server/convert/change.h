@@ -5,6 +5,7 @@
 // Entry protobufs; canal-binlog and the MQ sinks turn them into FlatMessage JSON.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,13 +25,23 @@ enum class ChangeType : int {
 };
 std::string_view changeTypeName(ChangeType type);
 
-struct ChangeColumn {
-  std::uint32_t index = 0;  // ordinal in the table
+// What an entry's columns share across rows: name, key flag and type text.
+struct ColumnInfo {
   std::string name;
-  bool isKey = false;
-  bool updated = false;
   std::string mysqlType;  // from the schema; derived from the TABLE_MAP when there is none
+  bool isKey = false;
+};
+using ColumnInfos = std::vector<ColumnInfo>;
+
+struct ChangeColumn {
+  std::uint32_t index = 0;           // ordinal in the table
+  const ColumnInfo* info = nullptr;  // owned by ChangeEntry::columns (or the caller)
+  bool updated = false;
   ColumnText text;
+
+  const std::string& name() const { return info->name; }
+  const std::string& mysqlType() const { return info->mysqlType; }
+  bool isKey() const { return info->isKey; }
 };
 
 struct ChangeRow {
@@ -54,15 +65,25 @@ struct ChangeEntry {
   std::string sql;
   std::string ddlSchema;  // the statement's default database
   std::uint64_t tableId = 0;
+  std::shared_ptr<const ColumnInfos> columns;  // what rows' ChangeColumn::info point into
   std::vector<ChangeRow> rows;
+
+  // Clears everything but `rows`, whose allocations are kept for reuse (convertRows sizes
+  // them; other producers clear them).
+  void reset();
 };
 
 // Fills the header fields from the event.
 void setHeader(ChangeEntry& entry, const binlog::RawEvent& event, std::string_view logfileName);
 
-// Converts the rows of `event` (with its TABLE_MAP) into `entry` (header left as it is).
-Status convertRows(const binlog::RowsEvent& event, const binlog::TableMapEvent& table, const RenderOptions& options,
-                   ChangeEntry& entry, const std::string& where);
+// The column names, keys and type texts of a TABLE_MAP ("@1", "@2", ... when it has no names).
+std::shared_ptr<const ColumnInfos> columnInfos(const binlog::TableMapEvent& table);
+
+// Converts the rows of `event` (with its TABLE_MAP and that table's `columns`) into `entry`
+// (header left as it is). Reuses the allocations of `entry.rows`.
+Status convertRows(const binlog::RowsEvent& event, const binlog::TableMapEvent& table,
+                   std::shared_ptr<const ColumnInfos> columns, const RenderOptions& options, ChangeEntry& entry,
+                   const std::string& where);
 
 // How Canal classifies a QUERY event's statement (canal-entries.md section 5): the event type,
 // schema and table of the first statement. nullopt for statements Canal emits nothing for

@@ -39,7 +39,7 @@ void appendColumnMap(std::string& out, const ChangeEntry& entry, F value) {
   for (const auto& row : entry.rows) {
     const auto& image = entry.type == ChangeType::kDelete ? row.before : row.after;
     for (const auto& c : image) {
-      if (std::none_of(seen.begin(), seen.end(), [&](const ChangeColumn* s) { return s->name == c.name; })) {
+      if (std::none_of(seen.begin(), seen.end(), [&](const ChangeColumn* s) { return s->info == c.info || s->name() == c.name(); })) {
         seen.push_back(&c);
       }
     }
@@ -47,7 +47,7 @@ void appendColumnMap(std::string& out, const ChangeEntry& entry, F value) {
   out.push_back('{');
   for (std::size_t i = 0; i < seen.size(); ++i) {
     if (i) out.push_back(',');
-    appendKey(out, seen[i]->name);
+    appendKey(out, seen[i]->name());
     value(*seen[i]);
   }
   out.push_back('}');
@@ -112,7 +112,7 @@ void appendFlatMessage(std::string& out, const ChangeEntry& entry, std::int64_t 
       out.push_back('{');
       for (std::size_t i = 0; i < image.size(); ++i) {
         if (i) out.push_back(',');
-        appendKey(out, image[i].name);
+        appendKey(out, image[i].name());
         appendValue(out, image[i].text);
       }
       out.push_back('}');
@@ -130,7 +130,7 @@ void appendFlatMessage(std::string& out, const ChangeEntry& entry, std::int64_t 
   if (!hasRows) {
     out += "null";
   } else {
-    appendColumnMap(out, entry, [&](const ChangeColumn& c) { appendJsonUtf8(out, c.mysqlType); });
+    appendColumnMap(out, entry, [&](const ChangeColumn& c) { appendJsonUtf8(out, c.mysqlType()); });
   }
   out += ",\"old\":";
   if (entry.type != ChangeType::kUpdate || !hasRows) {
@@ -142,17 +142,17 @@ void appendFlatMessage(std::string& out, const ChangeEntry& entry, std::int64_t 
     for (std::size_t r = 0; r < entry.rows.size(); ++r) {
       if (r) out.push_back(',');
       for (const auto& a : entry.rows[r].after) {
-        if (a.updated && std::find(updatedNames.begin(), updatedNames.end(), a.name) == updatedNames.end()) {
-          updatedNames.push_back(a.name);
+        if (a.updated && std::find(updatedNames.begin(), updatedNames.end(), a.name()) == updatedNames.end()) {
+          updatedNames.push_back(a.name());
         }
       }
       out.push_back('{');
       bool first = true;
       for (const auto& b : entry.rows[r].before) {
-        if (std::find(updatedNames.begin(), updatedNames.end(), b.name) == updatedNames.end()) continue;
+        if (std::find(updatedNames.begin(), updatedNames.end(), b.name()) == updatedNames.end()) continue;
         if (!first) out.push_back(',');
         first = false;
-        appendKey(out, b.name);
+        appendKey(out, b.name());
         appendValue(out, b.text);
       }
       out.push_back('}');
@@ -164,7 +164,7 @@ void appendFlatMessage(std::string& out, const ChangeEntry& entry, std::int64_t 
   if (hasRows) {
     const auto& image = entry.type == ChangeType::kDelete ? entry.rows[0].before : entry.rows[0].after;
     for (const auto& c : image) {
-      if (c.isKey) keys.push_back(c.name);
+      if (c.isKey()) keys.push_back(c.name());
     }
   }
   if (keys.empty()) {

@@ -1,6 +1,7 @@
 #include "server/convert/value_text.h"
 
 #include <charconv>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -124,16 +125,40 @@ Result<TimeZone> TimeZone::parse(const std::string& text) {
 
 std::int64_t TimeZone::offsetAt(std::int64_t epochSeconds) const {
   if (!system_) return offset_;
-  const std::time_t t = static_cast<std::time_t>(epochSeconds);
-  std::tm local{};
-  if (!localtime_r(&t, &local)) return 0;
-  return local.tm_gmtoff;
+  // Zone offsets change at most on quarter hours: remember the last quarter asked for.
+  thread_local std::int64_t cachedQuarter = INT64_MIN;
+  thread_local std::int64_t cachedOffset = 0;
+  const std::int64_t quarter = epochSeconds >= 0 ? epochSeconds / 900 : (epochSeconds - 899) / 900;
+  if (quarter != cachedQuarter) {
+    const std::time_t t = static_cast<std::time_t>(epochSeconds);
+    std::tm local{};
+    cachedOffset = localtime_r(&t, &local) ? local.tm_gmtoff : 0;
+    cachedQuarter = quarter;
+  }
+  return cachedOffset;
 }
 
 bool isBinaryColumn(const ColumnDef& column) { return column.collation && *column.collation == binlog::kBinaryCollation; }
 
 void appendLatin1AsUtf8(std::string& out, std::string_view bytes) {
-  for (const char ch : bytes) appendUtf8(out, static_cast<std::uint8_t>(ch));
+  std::size_t high = 0;
+  for (const char ch : bytes) high += static_cast<std::uint8_t>(ch) >> 7;
+  if (high == 0) {
+    out.append(bytes);
+    return;
+  }
+  const std::size_t start = out.size();
+  out.resize(start + bytes.size() + high);
+  char* p = out.data() + start;
+  for (const char ch : bytes) {
+    const auto c = static_cast<std::uint8_t>(ch);
+    if (c < 0x80) {
+      *p++ = ch;
+    } else {
+      *p++ = static_cast<char>(0xc0 | (c >> 6));
+      *p++ = static_cast<char>(0x80 | (c & 0x3f));
+    }
+  }
 }
 
 Status renderCell(const binlog::TableMapEvent& table, std::size_t index, const binlog::Cell& cell,

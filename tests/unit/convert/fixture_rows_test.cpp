@@ -117,8 +117,8 @@ TEST(FixtureRows, Mysql80EnumSetWithFullMetadata) {
   EXPECT_EQ(values(entries[2].rows[0].before), asText(expected["delete_rows"][0]["before"]));
   // FULL metadata: names and ENUM/SET members come from the binlog.
   const auto& after = entries[0].rows[0].after;
-  EXPECT_EQ(after[0].name, "f1");
-  EXPECT_EQ(after[2].mysqlType.rfind("enum('var1'", 0), 0u) << after[2].mysqlType;
+  EXPECT_EQ(after[0].name(), "f1");
+  EXPECT_EQ(after[2].mysqlType().rfind("enum('var1'", 0), 0u) << after[2].mysqlType();
   EXPECT_EQ(after[2].text.sqlType, kSqlInteger);
   EXPECT_EQ(after[3].text.sqlType, kSqlBit);
 }
@@ -177,8 +177,8 @@ TEST(FixtureRows, MariaDb105NamesPrimaryKeyAndCollations) {
   EXPECT_EQ(tables, 2);
   const auto entries = rowEntries(data, "mariadb-bin.000001");
   ASSERT_EQ(entries.size(), 2u);
-  EXPECT_EQ(entries[0].rows[0].after[0].name, "id");
-  EXPECT_TRUE(entries[0].rows[0].after[0].isKey);
+  EXPECT_EQ(entries[0].rows[0].after[0].name(), "id");
+  EXPECT_TRUE(entries[0].rows[0].after[0].isKey());
 }
 
 // zalora fixtures: values by column name (names from the live schema, in table order).

@@ -166,8 +166,8 @@ TEST_P(GeneratedRun, EveryValueMatchesTheServer) {
               }
             }
             EXPECT_TRUE(sameValue(schemaColumn, col->text, value)) << "column " << name;
-            if (!col->name.starts_with("@")) {
-              EXPECT_EQ(col->name, name);
+            if (!col->name().starts_with("@")) {
+              EXPECT_EQ(col->name(), name);
             }
             ++valuesChecked;
           }

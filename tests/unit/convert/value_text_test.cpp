@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <string>
 
 #include "server/binlog/column_type.h"
@@ -209,11 +210,11 @@ TEST(ValueText, QueryClassificationAsCanal) {
 
 ChangeColumn col(std::uint32_t index, const char* name, bool key, int sqlType, const char* type, const char* value,
                  bool updated = false) {
+  static std::deque<ColumnInfo> infos;
+  infos.push_back(ColumnInfo{name, type, key});
   ChangeColumn c;
   c.index = index;
-  c.name = name;
-  c.isKey = key;
-  c.mysqlType = type;
+  c.info = &infos.back();
   c.updated = updated;
   c.text.sqlType = sqlType;
   c.text.isNull = value == nullptr;
