@@ -97,7 +97,12 @@ Result<RowsEvent> RowsEvent::decode(const RawEvent& event, const FormatDescripti
 }
 
 RowReader::RowReader(const RowsEvent& event, const TableMapEvent& table, std::string where)
-    : event_(event), table_(table), where_(std::move(where)), reader_(event.rows()) {}
+    : event_(event),
+      table_(table),
+      where_(std::move(where)),
+      reader_(event.rows()),
+      beforePresent_(countBits(event.beforeColumns, event.columnCount)),
+      afterPresent_(countBits(event.afterColumns, event.columnCount)) {}
 
 Result<bool> RowReader::next(Row& row) {
   if (reader_.atEnd()) return false;
@@ -112,14 +117,14 @@ Result<bool> RowReader::next(Row& row) {
   const std::size_t start = reader_.position();
   switch (event_.kind) {
     case RowsKind::kInsert:
-      CANAL_RETURN_IF_ERROR(readImage(event_.beforeColumns, false, row.after));
+      CANAL_RETURN_IF_ERROR(readImage(event_.beforeColumns, beforePresent_, false, row.after));
       break;
     case RowsKind::kDelete:
-      CANAL_RETURN_IF_ERROR(readImage(event_.beforeColumns, false, row.before));
+      CANAL_RETURN_IF_ERROR(readImage(event_.beforeColumns, beforePresent_, false, row.before));
       break;
     case RowsKind::kUpdate:
-      CANAL_RETURN_IF_ERROR(readImage(event_.beforeColumns, false, row.before));
-      CANAL_RETURN_IF_ERROR(readImage(event_.afterColumns, event_.partial, row.after));
+      CANAL_RETURN_IF_ERROR(readImage(event_.beforeColumns, beforePresent_, false, row.before));
+      CANAL_RETURN_IF_ERROR(readImage(event_.afterColumns, afterPresent_, event_.partial, row.after));
       break;
   }
   if (reader_.position() == start) {
@@ -129,7 +134,7 @@ Result<bool> RowReader::next(Row& row) {
   return true;
 }
 
-Status RowReader::readImage(const std::string& columns, bool afterOfPartial, RowImage& image) {
+Status RowReader::readImage(const std::string& columns, std::size_t present, bool afterOfPartial, RowImage& image) {
   ByteReader& r = reader_;
   const std::size_t n = event_.columnCount;
   std::string_view partialBits;
@@ -137,7 +142,6 @@ Status RowReader::readImage(const std::string& columns, bool afterOfPartial, Row
     const std::uint64_t options = r.packedInt();
     if (options & 1) partialBits = r.bytes((table_.jsonColumnCount() + 7) / 8);
   }
-  const std::size_t present = countBits(columns, n);
   // Pre-GA rows keep the table's record null bytes, whose bit 0 is the record's reserved bit.
   const std::size_t firstNullBit = event_.version == 0 ? 1 : 0;
   const std::string_view nullBits = r.bytes((present + firstNullBit + 7) / 8);

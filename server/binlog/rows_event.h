@@ -74,13 +74,15 @@ class RowReader {
   Result<bool> next(Row& row);
 
  private:
-  Status readImage(const std::string& columns, bool afterOfPartial, RowImage& image);
+  Status readImage(const std::string& columns, std::size_t present, bool afterOfPartial, RowImage& image);
 
   const RowsEvent& event_;
   const TableMapEvent& table_;
   std::string where_;
   ByteReader reader_;
   std::size_t row_ = 0;
+  std::size_t beforePresent_;  // columns in each image
+  std::size_t afterPresent_;
 };
 
 // Storage size of DECIMAL(precision, scale) in the binary format rows events use.

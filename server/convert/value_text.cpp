@@ -141,23 +141,19 @@ std::int64_t TimeZone::offsetAt(std::int64_t epochSeconds) const {
 bool isBinaryColumn(const ColumnDef& column) { return column.collation && *column.collation == binlog::kBinaryCollation; }
 
 void appendLatin1AsUtf8(std::string& out, std::string_view bytes) {
-  std::size_t high = 0;
-  for (const char ch : bytes) high += static_cast<std::uint8_t>(ch) >> 7;
-  if (high == 0) {
-    out.append(bytes);
-    return;
-  }
-  const std::size_t start = out.size();
-  out.resize(start + bytes.size() + high);
-  char* p = out.data() + start;
-  for (const char ch : bytes) {
-    const auto c = static_cast<std::uint8_t>(ch);
-    if (c < 0x80) {
-      *p++ = ch;
-    } else {
-      *p++ = static_cast<char>(0xc0 | (c >> 6));
-      *p++ = static_cast<char>(0x80 | (c & 0x3f));
+  char buf[512];
+  while (!bytes.empty()) {
+    const std::size_t n = bytes.size() < sizeof buf / 2 ? bytes.size() : sizeof buf / 2;
+    char* p = buf;
+    for (std::size_t i = 0; i < n; ++i) {  // branch-free: binary data has no predictable pattern
+      const auto c = static_cast<std::uint8_t>(bytes[i]);
+      const unsigned high = c >> 7;
+      p[0] = static_cast<char>(high ? 0xc0u | (c >> 6) : c);
+      p[1] = static_cast<char>(0x80u | (c & 0x3fu));
+      p += 1 + high;
     }
+    out.append(buf, static_cast<std::size_t>(p - buf));
+    bytes.remove_prefix(n);
   }
 }
 
