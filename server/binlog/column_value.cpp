@@ -1,6 +1,7 @@
 #include "server/binlog/column_value.h"
 
 #include <charconv>
+#include <climits>
 
 namespace canal::binlog {
 namespace {
@@ -260,6 +261,17 @@ Temporal civilFromEpoch(std::int64_t seconds, std::uint32_t micros) {
     rem += 86400;
     --days;
   }
+  // Rows of one transaction mostly share a day: remember the last one converted.
+  thread_local std::int64_t cachedDays = INT64_MIN;
+  thread_local Temporal cachedDate;
+  if (days == cachedDays) {
+    Temporal t = cachedDate;
+    t.hour = static_cast<int>(rem / 3600);
+    t.minute = static_cast<int>(rem / 60 % 60);
+    t.second = static_cast<int>(rem % 60);
+    t.micros = micros;
+    return t;
+  }
   // Days since 1970-01-01 to a proleptic Gregorian civil date.
   const std::int64_t z = days + 719468;
   const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -271,6 +283,8 @@ Temporal civilFromEpoch(std::int64_t seconds, std::uint32_t micros) {
   t.day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
   t.month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
   t.year = static_cast<int>(yoe + era * 400 + (t.month <= 2));
+  cachedDays = days;
+  cachedDate = t;
   t.hour = static_cast<int>(rem / 3600);
   t.minute = static_cast<int>(rem / 60 % 60);
   t.second = static_cast<int>(rem % 60);

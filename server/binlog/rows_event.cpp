@@ -164,40 +164,21 @@ Status RowReader::readImage(const std::string& columns, std::size_t present, boo
       continue;
     }
     std::size_t size = 0;
-    switch (c.realType) {
-      case kTypeTiny: case kTypeYear: size = 1; break;
-      case kTypeShort: size = 2; break;
-      case kTypeInt24: case kTypeDate: case kTypeNewDate: case kTypeTime: size = 3; break;
-      case kTypeLong: case kTypeTimestamp: case kTypeFloat: size = 4; break;
-      case kTypeLonglong: case kTypeDouble: case kTypeDatetime: size = 8; break;
-      case kTypeNull: size = 0; break;
-      case kTypeTimestamp2: size = 4 + (c.fsp + 1u) / 2; break;
-      case kTypeDatetime2: size = 5 + (c.fsp + 1u) / 2; break;
-      case kTypeTime2: size = 3 + (c.fsp + 1u) / 2; break;
-      case kTypeNewDecimal:
-        if (c.precision == 0 || c.scale > c.precision || c.precision > 65 || c.scale > 30) {
-          return Status::corruption(where_, "column " + table_.columnName(i) + " has impossible DECIMAL(" +
-                                                std::to_string(c.precision) + "," + std::to_string(c.scale) + ")");
-        }
-        size = decimalBinarySize(c.precision, c.scale);
-        break;
-      case kTypeBit: size = (c.bits + 7u) / 8; break;
-      case kTypeEnum: case kTypeSet: size = c.maxLength; break;
-      case kTypeVarchar: case kTypeVarString: case kTypeString:
-        size = c.maxLength < 256 ? r.u8() : r.u16();
-        break;
-      case kTypeBlob: case kTypeTinyBlob: case kTypeMediumBlob: case kTypeLongBlob:
-      case kTypeGeometry: case kTypeJson: case kTypeVector:
-        if (c.lengthBytes < 1 || c.lengthBytes > 4) {
-          return Status::corruption(where_, "column " + table_.columnName(i) + " has a " + std::to_string(c.lengthBytes) +
-                                                "-byte length prefix");
-        }
-        size = static_cast<std::size_t>(r.uintLe(c.lengthBytes));
-        break;
-      default:
-        return Status::corruption(where_, "column " + table_.columnName(i) + " of " + table_.database + "." + table_.table +
-                                              " has type " + std::string(columnTypeName(c.realType)) +
-                                              ", which rows events cannot carry");
+    if (c.fixedSize >= 0) {
+      size = static_cast<std::size_t>(c.fixedSize);
+    } else if (c.fixedSize == -1) {
+      if (c.lengthBytes != 0) size = static_cast<std::size_t>(r.uintLe(c.lengthBytes));  // BLOB family
+      else size = c.maxLength < 256 ? r.u8() : r.u16();                                  // CHAR/VARCHAR
+    } else if (c.realType == kTypeNewDecimal) {
+      return Status::corruption(where_, "column " + table_.columnName(i) + " has impossible DECIMAL(" +
+                                            std::to_string(c.precision) + "," + std::to_string(c.scale) + ")");
+    } else if (c.lengthBytes != 0 || c.realType == kTypeBlob || c.realType == kTypeJson || c.realType == kTypeGeometry) {
+      return Status::corruption(where_, "column " + table_.columnName(i) + " has a " + std::to_string(c.lengthBytes) +
+                                            "-byte length prefix");
+    } else {
+      return Status::corruption(where_, "column " + table_.columnName(i) + " of " + table_.database + "." + table_.table +
+                                            " has type " + std::string(columnTypeName(c.realType)) +
+                                            ", which rows events cannot carry");
     }
     cell.data = r.bytes(size);
     if (r.failed()) {

@@ -2,6 +2,7 @@
 
 #include "server/binlog/column_type.h"
 #include "server/binlog/event_type.h"
+#include "server/binlog/rows_event.h"
 #include "server/common/byte_reader.h"
 
 namespace canal::binlog {
@@ -73,6 +74,30 @@ void readTypeMetadata(ByteReader& r, ColumnDef& c) {
     }
     default:
       break;
+  }
+}
+
+std::int32_t fixedSizeOf(const ColumnDef& c) {
+  switch (c.realType) {
+    case kTypeTiny: case kTypeYear: return 1;
+    case kTypeShort: return 2;
+    case kTypeInt24: case kTypeDate: case kTypeNewDate: case kTypeTime: return 3;
+    case kTypeLong: case kTypeTimestamp: case kTypeFloat: return 4;
+    case kTypeLonglong: case kTypeDouble: case kTypeDatetime: return 8;
+    case kTypeNull: return 0;
+    case kTypeTimestamp2: return static_cast<std::int32_t>(4 + (c.fsp + 1u) / 2);
+    case kTypeDatetime2: return static_cast<std::int32_t>(5 + (c.fsp + 1u) / 2);
+    case kTypeTime2: return static_cast<std::int32_t>(3 + (c.fsp + 1u) / 2);
+    case kTypeNewDecimal:
+      if (c.precision == 0 || c.scale > c.precision || c.precision > 65 || c.scale > 30) return -2;
+      return static_cast<std::int32_t>(decimalBinarySize(c.precision, c.scale));
+    case kTypeBit: return static_cast<std::int32_t>((c.bits + 7u) / 8);
+    case kTypeEnum: case kTypeSet: return static_cast<std::int32_t>(c.maxLength);
+    case kTypeVarchar: case kTypeVarString: case kTypeString: return -1;
+    case kTypeBlob: case kTypeTinyBlob: case kTypeMediumBlob: case kTypeLongBlob:
+    case kTypeGeometry: case kTypeJson: case kTypeVector:
+      return c.lengthBytes >= 1 && c.lengthBytes <= 4 ? -1 : -2;
+    default: return -2;
   }
 }
 
@@ -244,11 +269,17 @@ Result<TableMapEvent> decodeTableMap(std::string_view body, const FormatDescript
     t.columns[i].realType = t.columns[i].type;
   }
 
-  if (r.atEnd()) return t;  // 5.1 development trees wrote neither type metadata nor null bitmap
+  if (r.atEnd()) {  // 5.1 development trees wrote neither type metadata nor null bitmap
+    for (auto& c : t.columns) c.fixedSize = fixedSizeOf(c);
+    return t;
+  }
   const std::uint64_t metaLength = r.packedInt();
   if (r.failed() || metaLength > r.remaining()) return Status::corruption(where, "TABLE_MAP type metadata is truncated");
   ByteReader meta(r.bytes(static_cast<std::size_t>(metaLength)));
-  for (auto& c : t.columns) readTypeMetadata(meta, c);
+  for (auto& c : t.columns) {
+    readTypeMetadata(meta, c);
+    c.fixedSize = fixedSizeOf(c);
+  }
   if (meta.failed()) {
     return Status::corruption(where, "TABLE_MAP type metadata for " + t.database + "." + t.table +
                                          " is shorter than its column types need");

@@ -29,6 +29,9 @@ struct ColumnDef {
   std::uint8_t scale = 0;        // NEWDECIMAL
   std::uint8_t fsp = 0;          // TIME2/DATETIME2/TIMESTAMP2 fractional digits
   std::uint16_t bits = 0;        // BIT(n)
+  // Bytes of a value in a row image when the type's values all have one size, else -1 (a
+  // length prefix says); -2 for types rows events cannot carry.
+  std::int32_t fixedSize = -2;
 
   // Optional metadata (unset when the binlog does not carry it).
   std::optional<bool> isUnsigned;          // numeric columns
