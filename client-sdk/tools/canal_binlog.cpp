@@ -180,10 +180,16 @@ canal::Status printEntries(std::string_view data, const std::string& file, const
   canal::convert::BinlogChangeReader reader(data, file, options);
   canal::convert::ChangeEntry entry;
   std::string line;
+  std::size_t released = 0;  // the mapped pages before this offset were handed back
   while (true) {
     auto more = reader.next(entry);
     if (!more) return more.status();
     if (!*more) return canal::Status::ok();
+    if (reader.offset() > released + (16u << 20)) {  // bounded memory on large files
+      const std::size_t upTo = (reader.offset() - (1u << 20)) & ~std::size_t{4095};
+      ::madvise(const_cast<char*>(data.data()) + released, upTo - released, MADV_DONTNEED);
+      released = upTo;
+    }
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch()).count();
     line.clear();

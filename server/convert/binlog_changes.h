@@ -35,6 +35,9 @@ class BinlogChangeReader {
   Result<bool> next(ChangeEntry& out);
 
   const BinlogChangeStats& stats() const { return stats_; }
+  // Bytes of the file consumed so far; nothing before this offset is referenced any more
+  // except by the last entry returned.
+  std::uint64_t offset() const { return stream_.offset(); }
 
  private:
   Result<bool> handle(const binlog::RawEvent& event, const binlog::EventStream& stream, ChangeEntry& out);

@@ -38,12 +38,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   const auto size = static_cast<std::size_t>(st.st_size);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
   if (map == MAP_FAILED) {
     std::perror("mmap");
     return 1;
   }
+  ::madvise(map, size, MADV_SEQUENTIAL);
+  std::size_t released = 0;  // pages before this offset were handed back
   const auto start = std::chrono::steady_clock::now();
   canal::convert::RenderOptions options;  // Canal's defaults: system time zone, Canal decimals
   canal::convert::BinlogChangeReader reader(std::string_view(static_cast<const char*>(map), size), file, options,
@@ -59,6 +61,11 @@ int main(int argc, char** argv) {
       return 2;
     }
     if (!*more) break;
+    if (reader.offset() > released + (16u << 20)) {  // keep RSS flat: drop the pages already decoded
+      const std::size_t upTo = (reader.offset() - (1u << 20)) & ~std::size_t{4095};
+      ::madvise(static_cast<char*>(map) + released, upTo - released, MADV_DONTNEED);
+      released = upTo;
+    }
     if (flat) {
       json.clear();
       canal::convert::appendFlatMessage(json, entry, ++id, 0);
