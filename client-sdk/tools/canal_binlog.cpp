@@ -112,6 +112,8 @@ struct Fields {
     if (g.immediateCommitTimestamp) out["immediateCommitTimestamp"] = *g.immediateCommitTimestamp;
     if (g.originalCommitTimestamp) out["originalCommitTimestamp"] = *g.originalCommitTimestamp;
     if (g.transactionLength) out["transactionLength"] = *g.transactionLength;
+    if (!g.tag.empty()) out["tag"] = g.tag;
+    if (g.immediateServerVersion) out["immediateServerVersion"] = *g.immediateServerVersion;
   }
   void operator()(const canal::binlog::PreviousGtidsEvent& p) const { out["gtidSet"] = p.gtidSet; }
   void operator()(const canal::binlog::MariaGtidEvent& g) const {
@@ -130,6 +132,17 @@ struct Fields {
     out["formatId"] = x.formatId;
     out["gtridHex"] = hex(x.gtrid);
     out["bqualHex"] = hex(x.bqual);
+  }
+  void operator()(const canal::binlog::LoadBlockEvent& b) const {
+    out["fileId"] = b.fileId;
+    out["blockSize"] = b.size;
+  }
+  void operator()(const canal::binlog::ExecuteLoadQueryEvent& e) const {
+    (*this)(e.query);
+    out["fileId"] = e.fileId;
+    out["fileNameStart"] = e.fileNameStart;
+    out["fileNameEnd"] = e.fileNameEnd;
+    out["duplicates"] = e.duplicates == 0 ? "ERROR" : e.duplicates == 1 ? "IGNORE" : "REPLACE";
   }
   void operator()(const canal::binlog::TransactionPayloadEvent& p) const {
     out["compression"] = p.compressionType == 0 ? "ZSTD" : "NONE";

@@ -29,6 +29,7 @@ Result<EventBody> decodeEventBody(const RawEvent& event, const FormatDescription
     case kHeartbeatLogEventV2: return lift(decodeHeartbeat(body, true, where));
     case kGtidLogEvent: return lift(decodeGtid(body, false, where));
     case kAnonymousGtidLogEvent: return lift(decodeGtid(body, true, where));
+    case kGtidTaggedLogEvent: return lift(decodeGtidTagged(body, where));
     case kPreviousGtidsLogEvent: return lift(decodePreviousGtids(body, where));
     case kMariaGtidEvent: return lift(decodeMariaGtid(body, where));
     case kMariaGtidListEvent: return lift(decodeMariaGtidList(body, where));
@@ -37,6 +38,9 @@ Result<EventBody> decodeEventBody(const RawEvent& event, const FormatDescription
     case kRowsQueryLogEvent: return lift(decodeRowsQuery(body, where));
     case kXaPrepareLogEvent: return lift(decodeXaPrepare(body, where));
     case kTransactionPayloadEvent: return lift(decodeTransactionPayload(body, where));
+    case kBeginLoadQueryEvent: return lift(decodeLoadBlock(body, true, where));
+    case kAppendBlockEvent: return lift(decodeLoadBlock(body, false, where));
+    case kExecuteLoadQueryEvent: return lift(decodeExecuteLoadQuery(body, format, where));
     default: return EventBody();
   }
 }

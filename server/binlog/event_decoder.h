@@ -15,7 +15,8 @@ namespace canal::binlog {
 using EventBody =
     std::variant<std::monostate, FormatDescription, QueryEvent, RotateEvent, XidEvent, IntvarEvent, RandEvent,
                  UserVarEvent, IncidentEvent, HeartbeatEvent, GtidEvent, PreviousGtidsEvent, MariaGtidEvent,
-                 MariaGtidListEvent, BinlogCheckpointEvent, RowsQueryEvent, XaPrepareEvent, TransactionPayloadEvent>;
+                 MariaGtidListEvent, BinlogCheckpointEvent, RowsQueryEvent, XaPrepareEvent, TransactionPayloadEvent,
+                 LoadBlockEvent, ExecuteLoadQueryEvent>;
 
 // Decodes `event` under `format` (the stream's format when the event was read).
 Result<EventBody> decodeEventBody(const RawEvent& event, const FormatDescription& format, const std::string& where);

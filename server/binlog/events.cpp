@@ -77,7 +77,16 @@ bool readStatusVars(std::string_view vars, QueryEvent& q) {
 }  // namespace
 
 std::string GtidEvent::uuid() const { return uuidText(sid.data()); }
-std::string GtidEvent::gtid() const { return uuid() + ":" + std::to_string(gno); }
+std::string GtidEvent::gtid() const {
+  std::string out = uuid();
+  out.push_back(':');
+  if (!tag.empty()) {
+    out += tag;
+    out.push_back(':');
+  }
+  out += std::to_string(gno);
+  return out;
+}
 
 std::string MariaGtidListEvent::toString() const {
   std::string out;
@@ -111,9 +120,13 @@ Result<std::string> mariaDbUncompress(std::string_view data, const std::string& 
   return out;
 }
 
-Result<QueryEvent> decodeQuery(std::string_view body, const FormatDescription& format, bool compressed,
-                               const std::string& where) {
-  const std::uint8_t postHeader = format.postHeaderLength(kQueryEvent);
+namespace {
+
+// A QUERY_EVENT-shaped body whose post-header is `postHeader` bytes; `extra` (when given) reads
+// the post-header bytes after the 13 of QUERY_EVENT.
+template <typename Extra>
+Result<QueryEvent> decodeQueryBody(std::string_view body, std::uint8_t postHeader, bool compressed, const char* name,
+                                   const std::string& where, Extra extra) {
   ByteReader r(body);
   QueryEvent q;
   q.threadId = r.u32();
@@ -122,12 +135,15 @@ Result<QueryEvent> decodeQuery(std::string_view body, const FormatDescription& f
   q.errorCode = r.u16();
   std::uint16_t varsLength = 0;
   if (postHeader >= 13) varsLength = r.u16();
-  if (postHeader > 13) r.skip(postHeader - 13u);
+  if (postHeader > 13) {
+    ByteReader more(r.bytes(postHeader - 13u));
+    extra(more);
+  }
   const std::string_view vars = r.bytes(varsLength);
   q.database = std::string(r.bytes(dbLength));
-  if (r.u8() != 0 && !r.failed()) return Status::corruption(where, "QUERY_EVENT database name is not NUL-terminated");
-  if (r.failed()) return truncated(where, "QUERY_EVENT");
-  if (!readStatusVars(vars, q)) return Status::corruption(where, "QUERY_EVENT status variables are truncated");
+  if (r.u8() != 0 && !r.failed()) return Status::corruption(where, std::string(name) + " database name is not NUL-terminated");
+  if (r.failed()) return truncated(where, name);
+  if (!readStatusVars(vars, q)) return Status::corruption(where, std::string(name) + " status variables are truncated");
   if (compressed) {
     auto text = mariaDbUncompress(r.rest(), where);
     if (!text) return text.status().withContext("QUERY_COMPRESSED_EVENT");
@@ -136,6 +152,40 @@ Result<QueryEvent> decodeQuery(std::string_view body, const FormatDescription& f
     q.query = std::string(r.rest());
   }
   return q;
+}
+
+}  // namespace
+
+Result<QueryEvent> decodeQuery(std::string_view body, const FormatDescription& format, bool compressed,
+                               const std::string& where) {
+  return decodeQueryBody(body, format.postHeaderLength(kQueryEvent), compressed, "QUERY_EVENT", where,
+                         [](ByteReader&) {});
+}
+
+Result<ExecuteLoadQueryEvent> decodeExecuteLoadQuery(std::string_view body, const FormatDescription& format,
+                                                     const std::string& where) {
+  ExecuteLoadQueryEvent e;
+  const std::uint8_t postHeader = format.postHeaderLength(kExecuteLoadQueryEvent);
+  if (postHeader < 26) return Status::corruption(where, "EXECUTE_LOAD_QUERY post-header is " + std::to_string(postHeader) + " bytes");
+  auto q = decodeQueryBody(body, postHeader, false, "EXECUTE_LOAD_QUERY_EVENT", where, [&](ByteReader& more) {
+    e.fileId = more.u32();
+    e.fileNameStart = more.u32();
+    e.fileNameEnd = more.u32();
+    e.duplicates = more.u8();
+  });
+  if (!q) return q.status();
+  e.query = std::move(q).value();
+  return e;
+}
+
+Result<LoadBlockEvent> decodeLoadBlock(std::string_view body, bool begin, const std::string& where) {
+  ByteReader r(body);
+  LoadBlockEvent e;
+  e.begin = begin;
+  e.fileId = r.u32();
+  if (r.failed()) return truncated(where, begin ? "BEGIN_LOAD_QUERY_EVENT" : "APPEND_BLOCK_EVENT");
+  e.size = r.remaining();
+  return e;
 }
 
 Result<RotateEvent> decodeRotate(std::string_view body, const FormatDescription& format, const std::string& where) {
@@ -219,6 +269,101 @@ Result<HeartbeatEvent> decodeHeartbeat(std::string_view body, bool v2, const std
     }
   }
   if (r.failed()) return truncated(where, "HEARTBEAT_LOG_EVENT_V2");
+  return e;
+}
+
+namespace {
+
+// MySQL's serialization format: an unsigned integer in 1-9 bytes; the count of trailing one bits
+// of the first byte is the count of bytes that follow.
+bool readSerializedUnsigned(ByteReader& r, std::uint64_t& value) {
+  const std::uint8_t first = r.u8();
+  if (r.failed()) return false;
+  int extra = 0;
+  while (extra < 8 && (first >> extra) & 1) ++extra;
+  if (extra == 8) {
+    value = r.u64();
+    return !r.failed();
+  }
+  std::uint64_t v = first;
+  for (int i = 1; i <= extra; ++i) v |= std::uint64_t{r.u8()} << (8 * i);
+  value = v >> (extra + 1);
+  return !r.failed();
+}
+
+bool readSerializedSigned(ByteReader& r, std::int64_t& value) {
+  std::uint64_t u = 0;
+  if (!readSerializedUnsigned(r, u)) return false;
+  value = static_cast<std::int64_t>(u >> 1) ^ -static_cast<std::int64_t>(u & 1);  // zigzag
+  return true;
+}
+
+}  // namespace
+
+Result<GtidEvent> decodeGtidTagged(std::string_view body, const std::string& where) {
+  ByteReader r(body);
+  std::uint64_t version = 0;
+  std::uint64_t size = 0;
+  std::uint64_t lastNonIgnorable = 0;
+  if (!readSerializedUnsigned(r, version) || !readSerializedUnsigned(r, size) ||
+      !readSerializedUnsigned(r, lastNonIgnorable)) {
+    return truncated(where, "GTID_TAGGED_LOG_EVENT");
+  }
+  if (size > body.size()) return truncated(where, "GTID_TAGGED_LOG_EVENT");
+  ByteReader f(body.substr(r.position(), static_cast<std::size_t>(size) - r.position()));
+  GtidEvent e;
+  bool haveUuid = false;
+  bool haveGno = false;
+  std::uint64_t previousId = 0;
+  bool first = true;
+  while (!f.atEnd()) {
+    std::uint64_t id = 0;
+    if (!readSerializedUnsigned(f, id)) return truncated(where, "GTID_TAGGED_LOG_EVENT");
+    if (!first && id <= previousId) {
+      return Status::corruption(where, "GTID_TAGGED_LOG_EVENT field " + std::to_string(id) + " out of order");
+    }
+    first = false;
+    previousId = id;
+    std::uint64_t u = 0;
+    std::int64_t s = 0;
+    bool ok = true;
+    switch (id) {
+      case 0: ok = readSerializedUnsigned(f, u); e.flags = static_cast<std::uint8_t>(u); break;
+      case 1:
+        for (auto& b : e.sid) {
+          ok = ok && readSerializedUnsigned(f, u) && u <= 0xff;
+          b = static_cast<std::uint8_t>(u);
+        }
+        haveUuid = ok;
+        break;
+      case 2: ok = readSerializedSigned(f, s) && s > 0; e.gno = static_cast<std::uint64_t>(s); haveGno = ok; break;
+      case 3:
+        ok = readSerializedUnsigned(f, u) && u <= 32 && u <= f.remaining();
+        if (ok) e.tag = std::string(f.bytes(static_cast<std::size_t>(u)));
+        break;
+      case 4: ok = readSerializedSigned(f, s); e.lastCommitted = s; break;
+      case 5: ok = readSerializedSigned(f, s); e.sequenceNumber = s; break;
+      case 6: ok = readSerializedUnsigned(f, u); e.immediateCommitTimestamp = u; break;
+      case 7: ok = readSerializedUnsigned(f, u); e.originalCommitTimestamp = u; break;
+      case 8: ok = readSerializedUnsigned(f, u); e.transactionLength = u; break;
+      case 9: ok = readSerializedUnsigned(f, u); e.immediateServerVersion = static_cast<std::uint32_t>(u); break;
+      case 10: ok = readSerializedUnsigned(f, u); e.originalServerVersion = static_cast<std::uint32_t>(u); break;
+      case 11: ok = readSerializedUnsigned(f, u); break;  // commit group ticket
+      default:
+        // A field a newer server added: its size cannot be known, so later fields are lost;
+        // the ones this decoder needs come first.
+        if (id <= lastNonIgnorable) {
+          return Status::corruption(where, "GTID_TAGGED_LOG_EVENT has unknown required field " + std::to_string(id));
+        }
+        f.skip(f.remaining());
+        break;
+    }
+    if (!ok) return Status::corruption(where, "GTID_TAGGED_LOG_EVENT field " + std::to_string(id) + " is malformed");
+  }
+  if (!haveUuid || !haveGno) return Status::corruption(where, "GTID_TAGGED_LOG_EVENT has no UUID or GNO");
+  // Defaults the format leaves out: the original values equal the immediate ones.
+  if (!e.originalCommitTimestamp) e.originalCommitTimestamp = e.immediateCommitTimestamp;
+  if (!e.originalServerVersion) e.originalServerVersion = e.immediateServerVersion;
   return e;
 }
 

@@ -37,6 +37,22 @@ struct QueryEvent {
   std::vector<std::string> updatedDatabases;
 };
 
+// LOAD DATA INFILE as logged since 5.0: the file's bytes in BEGIN_LOAD_QUERY and APPEND_BLOCK
+// events, then EXECUTE_LOAD_QUERY with the statement.
+struct LoadBlockEvent {
+  bool begin = false;  // BEGIN_LOAD_QUERY (else APPEND_BLOCK)
+  std::uint32_t fileId = 0;
+  std::uint64_t size = 0;  // bytes of file data in this event
+};
+
+struct ExecuteLoadQueryEvent {
+  QueryEvent query;
+  std::uint32_t fileId = 0;
+  std::uint32_t fileNameStart = 0;  // where the file name is in the query text
+  std::uint32_t fileNameEnd = 0;
+  std::uint8_t duplicates = 0;  // 0 error, 1 ignore, 2 replace
+};
+
 struct RotateEvent {
   std::uint64_t position = 0;
   std::string nextFile;
@@ -86,8 +102,11 @@ struct GtidEvent {
   std::optional<std::uint64_t> immediateCommitTimestamp;  // microseconds
   std::optional<std::uint64_t> originalCommitTimestamp;
   std::optional<std::uint64_t> transactionLength;
+  std::string tag;  // MySQL 8.4 tagged GTIDs (GTID_TAGGED_LOG_EVENT); empty otherwise
+  std::optional<std::uint32_t> immediateServerVersion;
+  std::optional<std::uint32_t> originalServerVersion;
   std::string uuid() const;        // "3e11fa47-71ca-11e1-9e33-c80aa9429562"
-  std::string gtid() const;        // "uuid:gno"
+  std::string gtid() const;        // "uuid:gno", or "uuid:tag:gno"
 };
 
 // MySQL PREVIOUS_GTIDS_LOG_EVENT: "uuid:1-5:7-9,uuid2:1-3".
@@ -143,6 +162,9 @@ struct TransactionPayloadEvent {
 
 Result<QueryEvent> decodeQuery(std::string_view body, const FormatDescription& format, bool compressed,
                                const std::string& where);
+Result<LoadBlockEvent> decodeLoadBlock(std::string_view body, bool begin, const std::string& where);
+Result<ExecuteLoadQueryEvent> decodeExecuteLoadQuery(std::string_view body, const FormatDescription& format,
+                                                     const std::string& where);
 Result<RotateEvent> decodeRotate(std::string_view body, const FormatDescription& format, const std::string& where);
 Result<XidEvent> decodeXid(std::string_view body, const std::string& where);
 Result<IntvarEvent> decodeIntvar(std::string_view body, const std::string& where);
@@ -151,6 +173,9 @@ Result<UserVarEvent> decodeUserVar(std::string_view body, const std::string& whe
 Result<IncidentEvent> decodeIncident(std::string_view body, const std::string& where);
 Result<HeartbeatEvent> decodeHeartbeat(std::string_view body, bool v2, const std::string& where);
 Result<GtidEvent> decodeGtid(std::string_view body, bool anonymous, const std::string& where);
+// MySQL 8.4 GTID_TAGGED_LOG_EVENT: the same fields in MySQL's self-describing serialization
+// format (variable-length integers, field ids, optional fields).
+Result<GtidEvent> decodeGtidTagged(std::string_view body, const std::string& where);
 Result<PreviousGtidsEvent> decodePreviousGtids(std::string_view body, const std::string& where);
 Result<MariaGtidEvent> decodeMariaGtid(std::string_view body, const std::string& where);
 Result<MariaGtidListEvent> decodeMariaGtidList(std::string_view body, const std::string& where);

@@ -210,3 +210,58 @@ TEST(Events, TruncatedBodiesAreCorruption) {
 
 }  // namespace
 }  // namespace canal::binlog
+
+namespace canal::binlog {
+namespace {
+
+// A GTID_TAGGED_LOG_EVENT body (checksum removed) written by Percona Server 8.4.11-11 for
+// 77d1902c-01da-11f1-9a41-908d6e5f6e8d:test_tag:1, a 337-byte transaction.
+const unsigned char kTaggedGtidBody[] = {
+    0x02, 0x7c, 0x00, 0x00, 0x02, 0x02, 0xee, 0x45, 0x03, 0x41, 0x02, 0x58, 0x02, 0x69, 0x03, 0x22,
+    0xc5, 0x03, 0x69, 0x02, 0x82, 0x41, 0x02, 0x35, 0x02, 0xdc, 0xbe, 0xdc, 0x35, 0x02, 0x04, 0x04,
+    0x06, 0x10, 0x74, 0x65, 0x73, 0x74, 0x5f, 0x74, 0x61, 0x67, 0x08, 0x00, 0x0a, 0x04, 0x0c, 0x7f,
+    0x00, 0x3e, 0x89, 0x00, 0xfa, 0x5b, 0x06, 0x10, 0x45, 0x05, 0x12, 0xdb, 0xd0, 0x09};
+
+TEST(Events, MysqlTaggedGtid) {
+  const std::string_view body(reinterpret_cast<const char*>(kTaggedGtidBody), sizeof kTaggedGtidBody);
+  auto g = decodeGtidTagged(body, "t:1");
+  ASSERT_TRUE(g.status().isOk()) << g.status().toString();
+  EXPECT_EQ(g->gtid(), "77d1902c-01da-11f1-9a41-908d6e5f6e8d:test_tag:1");
+  EXPECT_EQ(g->tag, "test_tag");
+  EXPECT_EQ(g->transactionLength, 337u);
+  EXPECT_EQ(g->lastCommitted, 0);
+  EXPECT_EQ(g->sequenceNumber, 1);
+  EXPECT_EQ(g->immediateServerVersion, 80411u);
+  EXPECT_EQ(g->originalServerVersion, 80411u);
+  EXPECT_EQ(g->originalCommitTimestamp, g->immediateCommitTimestamp);
+  for (std::size_t n = 0; n < body.size(); ++n) {
+    EXPECT_TRUE(decodeGtidTagged(body.substr(0, n), "t:1").status().isCorruption()) << n;
+  }
+}
+
+}  // namespace
+}  // namespace canal::binlog
+
+namespace canal::binlog {
+namespace {
+
+TEST(Events, LoadDataEventsOf51) {
+  Decoded d = decodeAll(readFile(fixtureDir() + "/mysql-5.1/ver_5_1_23.001"), "v");
+  ASSERT_TRUE(d.framing.isOk());
+  const auto blocks = all<LoadBlockEvent>(d);
+  ASSERT_EQ(blocks.size(), 2u);
+  EXPECT_TRUE(blocks[0].begin);
+  EXPECT_FALSE(blocks[1].begin);
+  EXPECT_EQ(blocks[0].fileId, blocks[1].fileId);
+  const auto loads = all<ExecuteLoadQueryEvent>(d);
+  ASSERT_EQ(loads.size(), 1u);
+  EXPECT_EQ(loads[0].fileId, blocks[0].fileId);
+  const std::string& q = loads[0].query.query;
+  ASSERT_LE(loads[0].fileNameEnd, q.size());
+  EXPECT_NE(q.substr(loads[0].fileNameStart, loads[0].fileNameEnd - loads[0].fileNameStart).find("'big_file.dat'"),
+            std::string::npos);
+  EXPECT_EQ(loads[0].query.database, "test");
+}
+
+}  // namespace
+}  // namespace canal::binlog
