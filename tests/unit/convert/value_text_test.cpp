@@ -13,6 +13,8 @@
 namespace canal::convert {
 namespace {
 
+using namespace std::string_literals;
+
 using binlog::ColumnDef;
 
 // DECIMAL(p,s) binary form of a plain decimal string, as MySQL writes it.
@@ -174,6 +176,28 @@ TEST(ValueText, StringsBinaryEnumSetAsCanal) {
   EXPECT_EQ(render(en, "\x02").value, "2");
   EXPECT_EQ(render(en, "\x02").sqlType, kSqlInteger);
   EXPECT_EQ(render(column(binlog::kTypeJson), "", true).sqlType, kSqlOther);
+}
+
+TEST(ValueText, VectorAndGeometry) {
+  ColumnDef vec = column(binlog::kTypeVector);
+  vec.lengthBytes = 4;
+  const float values[] = {1.0f, 2.5f};
+  const auto vecText = render(vec, std::string(reinterpret_cast<const char*>(values), sizeof values));
+  EXPECT_EQ(vecText.value, "[1.0,2.5]");
+  EXPECT_EQ(vecText.sqlType, kSqlOther);
+  ColumnDef geo = column(binlog::kTypeGeometry);
+  geo.lengthBytes = 4;
+  const auto g = render(geo, std::string("\xe6\x10\x00\x00\x01", 5));
+  EXPECT_EQ(g.value, "\xc3\xa6\x10\x00\x00\x01"s);
+  EXPECT_EQ(g.sqlType, kSqlBlob);
+  binlog::TableMapEvent t;
+  vec.realType = vec.type;
+  t.columns.push_back(vec);
+  binlog::Cell cell;
+  cell.present = true;
+  cell.data = "abc";  // not a whole number of floats
+  ColumnText out;
+  EXPECT_TRUE(renderCell(t, 0, cell, nullptr, RenderOptions{}, out, "f:1").isCorruption());
 }
 
 TEST(ValueText, QueryClassificationAsCanal) {
