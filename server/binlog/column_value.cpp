@@ -144,24 +144,17 @@ Temporal decodeTime2(std::string_view data, int fsp) {
   constexpr std::int64_t kIntOffset = 0x800000;
   std::int64_t packed = 0;
   switch (fsp) {
-    case 1: case 2: {
+    case 1: case 2: case 3: case 4: {
+      // The fraction is 1 byte of hundredths or 2 bytes of ten-thousandths, stored so that a
+      // negative time borrows one second from the integer part.
+      const std::size_t bytes = fsp <= 2 ? 1 : 2;
       std::int64_t intpart = static_cast<std::int64_t>(readUnsignedBe(data.substr(0, 3))) - kIntOffset;
-      std::int64_t frac = static_cast<std::int64_t>(readUnsignedBe(data.substr(3, 1)));
+      std::int64_t frac = static_cast<std::int64_t>(readUnsignedBe(data.substr(3, bytes)));
       if (intpart < 0 && frac != 0) {
         ++intpart;
-        frac -= 0x100;
+        frac -= std::int64_t{1} << (8 * bytes);
       }
-      packed = intpart * (1LL << 24) + frac * 10000;
-      break;
-    }
-    case 3: case 4: {
-      std::int64_t intpart = static_cast<std::int64_t>(readUnsignedBe(data.substr(0, 3))) - kIntOffset;
-      std::int64_t frac = static_cast<std::int64_t>(readUnsignedBe(data.substr(3, 2)));
-      if (intpart < 0 && frac != 0) {
-        ++intpart;
-        frac -= 0x10000;
-      }
-      packed = intpart * (1LL << 24) + frac * 100;
+      packed = intpart * (1LL << 24) + frac * (bytes == 1 ? 10000 : 100);
       break;
     }
     case 5: case 6:
