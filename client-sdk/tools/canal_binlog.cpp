@@ -13,11 +13,6 @@
 // A truncated or corrupt file prints what decoded, then one line "canal-binlog: <file>:<offset>:
 // <reason>" on stderr, and the exit code is 2.
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstring>
 #include <iostream>
@@ -27,6 +22,7 @@
 
 #include "server/binlog/event_decoder.h"
 #include "server/binlog/event_type.h"
+#include "server/common/mapped_file.h"
 #include "server/convert/binlog_changes.h"
 #include "server/convert/flat_message.h"
 
@@ -188,21 +184,16 @@ canal::Status printEvents(EventStream& stream, const char* innerOf) {
 }
 
 // Prints the FlatMessage of every entry of `data`; returns the first error.
-canal::Status printEntries(std::string_view data, const std::string& file, const canal::convert::RenderOptions& options,
+canal::Status printEntries(canal::MappedFile& file, const std::string& name, const canal::convert::RenderOptions& options,
                            std::int64_t& id) {
-  canal::convert::BinlogChangeReader reader(data, file, options);
+  canal::convert::BinlogChangeReader reader(file.data(), name, options);
   canal::convert::ChangeEntry entry;
   std::string line;
-  std::size_t released = 0;  // the mapped pages before this offset were handed back
   while (true) {
     auto more = reader.next(entry);
     if (!more) return more.status();
     if (!*more) return canal::Status::ok();
-    if (reader.offset() > released + (16u << 20)) {  // bounded memory on large files
-      const std::size_t upTo = (reader.offset() - (1u << 20)) & ~std::size_t{4095};
-      ::madvise(const_cast<char*>(data.data()) + released, upTo - released, MADV_DONTNEED);
-      released = upTo;
-    }
+    file.consumedUpTo(reader.offset());  // bounded memory on large files
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch()).count();
     line.clear();
@@ -253,31 +244,19 @@ int main(int argc, char** argv) {
   std::int64_t id = 0;
   int rc = 0;
   for (const auto& file : files) {
-    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    struct stat st {};
-    if (fd < 0 || ::fstat(fd, &st) != 0) {
-      std::cerr << "canal-binlog: " << file << ": " << std::strerror(errno) << '\n';
-      if (fd >= 0) ::close(fd);
+    auto mapped = canal::MappedFile::open(file);
+    if (!mapped) {
+      std::cerr << "canal-binlog: " << file << ": " << mapped.status().message() << '\n';
       rc = 1;
       continue;
     }
-    const auto size = static_cast<std::size_t>(st.st_size);
-    void* map = size ? ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : nullptr;
-    ::close(fd);
-    if (map == MAP_FAILED) {
-      std::cerr << "canal-binlog: " << file << ": " << std::strerror(errno) << '\n';
-      rc = 1;
-      continue;
-    }
-    const std::string_view data(static_cast<const char*>(map), size);
     canal::Status status;
     if (events) {
-      EventStream stream(data, file);
+      EventStream stream(mapped->data(), file);
       status = printEvents(stream, nullptr);
     } else {
-      status = printEntries(data, file, options, id);
+      status = printEntries(*mapped, file, options, id);
     }
-    if (map) ::munmap(map, size);
     if (!status.isOk()) {
       std::cout.flush();
       std::cerr << "canal-binlog: " << (status.where().empty() ? file : status.where()) << ": " << status.message()

@@ -4,17 +4,14 @@
 //
 //   canal_decode_bench [--flat] [--no-crc] FILE
 
-#include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "server/common/mapped_file.h"
 #include "server/convert/binlog_changes.h"
 #include "server/convert/flat_message.h"
 
@@ -31,25 +28,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: canal_decode_bench [--flat] [--no-crc] FILE\n");
     return 64;
   }
-  const int fd = ::open(file, O_RDONLY);
-  struct stat st {};
-  if (fd < 0 || ::fstat(fd, &st) != 0) {
-    std::perror(file);
+  auto mapped = canal::MappedFile::open(file);
+  if (!mapped) {
+    std::fprintf(stderr, "canal_decode_bench: %s\n", mapped.status().toString().c_str());
     return 1;
   }
-  const auto size = static_cast<std::size_t>(st.st_size);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) {
-    std::perror("mmap");
-    return 1;
-  }
-  ::madvise(map, size, MADV_SEQUENTIAL);
-  std::size_t released = 0;  // pages before this offset were handed back
+  const std::string_view data = mapped->data();
+  const std::size_t size = data.size();
   const auto start = std::chrono::steady_clock::now();
   canal::convert::RenderOptions options;  // Canal's defaults: system time zone, Canal decimals
-  canal::convert::BinlogChangeReader reader(std::string_view(static_cast<const char*>(map), size), file, options,
-                                            streamOptions);
+  canal::convert::BinlogChangeReader reader(data, file, options, streamOptions);
   canal::convert::ChangeEntry entry;
   std::string json;
   std::size_t jsonBytes = 0;
@@ -61,11 +49,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     if (!*more) break;
-    if (reader.offset() > released + (16u << 20)) {  // keep RSS flat: drop the pages already decoded
-      const std::size_t upTo = (reader.offset() - (1u << 20)) & ~std::size_t{4095};
-      ::madvise(static_cast<char*>(map) + released, upTo - released, MADV_DONTNEED);
-      released = upTo;
-    }
+    mapped->consumedUpTo(reader.offset());
     if (flat) {
       json.clear();
       canal::convert::appendFlatMessage(json, entry, ++id, 0);
@@ -82,6 +66,5 @@ int main(int argc, char** argv) {
               flat ? "decode+render+flatmessage" : "decode+render", static_cast<unsigned long long>(s.rows),
               static_cast<unsigned long long>(s.events), static_cast<unsigned long long>(s.entries), size, seconds,
               s.rows / seconds, size / seconds / 1e6, cpu, usage.ru_maxrss, jsonBytes);
-  ::munmap(map, size);
   return 0;
 }
