@@ -24,6 +24,31 @@ struct EventStreamOptions {
   bool verifyChecksum = true;
 };
 
+// Frames events one at a time as a replication dump delivers them (one event per packet, no
+// file magic), tracking the format the stream's FORMAT_DESCRIPTION_EVENTs declare. EventStream
+// uses the same checks for files. Thread contract: one thread.
+class EventFramer {
+ public:
+  // `checksum` is what the dump negotiated: it applies to the events before the first FDE
+  // (the dump's artificial ROTATE).
+  explicit EventFramer(std::string name, EventStreamOptions options = {},
+                       ChecksumAlgorithm checksum = ChecksumAlgorithm::kNone);
+
+  // Frames the event at the start of `bytes` (which may extend beyond it), found at `offset`
+  // (for messages and RawEvent::offset). Corruption when it does not fit or fails its CRC32.
+  Result<RawEvent> frame(std::string_view bytes, std::uint64_t offset);
+
+  const FormatDescription& format() const { return format_; }
+  void setFormat(const FormatDescription& format) { format_ = format; }
+  std::string where(std::uint64_t offset) const { return name_ + ":" + std::to_string(offset); }
+  void setName(std::string name) { name_ = std::move(name); }
+
+ private:
+  std::string name_;
+  EventStreamOptions options_;
+  FormatDescription format_;
+};
+
 class EventStream {
  public:
   // `data` must start with the binlog magic and outlive the stream; `name` is used in errors
@@ -38,17 +63,15 @@ class EventStream {
   Result<bool> next(RawEvent& out);
 
   // The format of the events read so far (the last FORMAT_DESCRIPTION_EVENT seen).
-  const FormatDescription& format() const { return format_; }
+  const FormatDescription& format() const { return framer_.format(); }
   std::uint64_t offset() const { return offset_; }
-  std::string where(std::uint64_t offset) const { return name_ + ":" + std::to_string(offset); }
+  std::string where(std::uint64_t offset) const { return framer_.where(offset); }
 
  private:
   std::string_view data_;
-  std::string name_;
-  EventStreamOptions options_;
+  EventFramer framer_;
   std::uint64_t offset_ = 0;
   bool started_ = false;
-  FormatDescription format_;
 };
 
 }  // namespace canal::binlog

@@ -25,7 +25,7 @@ bool endsWithIgnoreCase(std::string_view text, std::string_view suffix) {
 
 BinlogChangeReader::BinlogChangeReader(std::string_view data, std::string fileName, RenderOptions options,
                                        binlog::EventStreamOptions streamOptions)
-    : fileName_(std::move(fileName)), options_(options), stream_(data, fileName_, streamOptions) {
+    : fileName_(std::move(fileName)), stream_(data, fileName_, streamOptions), assembler_(options) {
   const auto slash = fileName_.find_last_of('/');
   if (slash != std::string::npos) fileName_ = fileName_.substr(slash + 1);
 }
@@ -33,40 +33,44 @@ BinlogChangeReader::BinlogChangeReader(std::string_view data, std::string fileNa
 Result<bool> BinlogChangeReader::next(ChangeEntry& out) {
   binlog::RawEvent event;
   for (;;) {
-    if (inner_) {
-      auto more = inner_->next(event);
-      if (!more) return more.status();
-      if (!*more) {
-        inner_.reset();
-        continue;
-      }
-      // Inner events carry no position of their own: they take the payload event's.
-      event.offset = payloadEvent_.offset;
-      auto produced = handle(event, *inner_, out);
-      if (!produced) return produced.status();
-      if (*produced) return true;
+    const binlog::EventStream& stream = inner_ ? *inner_ : stream_;
+    auto more = inner_ ? inner_->next(event) : stream_.next(event);
+    if (!more) return more.status();
+    if (!*more) {
+      if (!inner_) return false;
+      inner_.reset();
       continue;
     }
-    auto more = stream_.next(event);
-    if (!more) return more.status();
-    if (!*more) return false;
-    auto produced = handle(event, stream_, out);
+    // Inner events carry no position of their own: they take the payload event's.
+    if (inner_) event.offset = payloadOffset_;
+    const std::string where = stream.where(event.offset);
+    auto produced = assembler_.handle(event, stream.format(), fileName_, where, out);
     if (!produced) return produced.status();
     if (*produced) return true;
+    if (auto payload = assembler_.takePayload()) {
+      payload_ = std::move(*payload);
+      payloadOffset_ = event.offset;
+      inner_.emplace(binlog::EventStream::forPayload(payload_, where + " payload", stream_.format()));
+    }
   }
 }
 
-Result<bool> BinlogChangeReader::handle(const binlog::RawEvent& event, const binlog::EventStream& stream,
-                                        ChangeEntry& out) {
+std::optional<std::string> ChangeAssembler::takePayload() {
+  std::optional<std::string> p = std::move(payload_);
+  payload_.reset();
+  return p;
+}
+
+Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog::FormatDescription& format,
+                                     std::string_view file, const std::string& where, ChangeEntry& out) {
   ++stats_.events;
-  const std::string where = stream.where(event.offset);
   const std::uint8_t type = event.header.type;
   if (!binlog::isKnownEventType(type)) {
     ++stats_.unknownEvents;
     return false;
   }
   if (type == binlog::kTableMapEvent) {
-    auto table = binlog::decodeTableMap(event.body, stream.format(), where);
+    auto table = binlog::decodeTableMap(event.body, format, where);
     if (!table) return table.status();
     auto map = std::make_shared<const binlog::TableMapEvent>(std::move(table).value());
     auto columns = columnInfos(*map);
@@ -75,7 +79,7 @@ Result<bool> BinlogChangeReader::handle(const binlog::RawEvent& event, const bin
     return false;
   }
   if (binlog::isRowsEvent(type)) {
-    auto rows = binlog::RowsEvent::decode(event, stream.format(), where);
+    auto rows = binlog::RowsEvent::decode(event, format, where);
     if (!rows) return rows.status();
     const auto it = tables_.find(rows->tableId);
     if (it == tables_.end()) {
@@ -83,7 +87,7 @@ Result<bool> BinlogChangeReader::handle(const binlog::RawEvent& event, const bin
                                            " has no TABLE_MAP before it");
     }
     out.reset();
-    setHeader(out, event, fileName_);
+    setHeader(out, event, file);
     CANAL_RETURN_IF_ERROR(convertRows(*rows, *it->second.map, it->second.columns, options_, out, where));
     stats_.rows += out.rows.size();
     ++stats_.entries;
@@ -93,12 +97,10 @@ Result<bool> BinlogChangeReader::handle(const binlog::RawEvent& event, const bin
       type != binlog::kTransactionPayloadEvent) {
     return false;
   }
-  auto body = binlog::decodeEventBody(event, stream.format(), where);
+  auto body = binlog::decodeEventBody(event, format, where);
   if (!body) return body.status();
   if (auto* payload = std::get_if<binlog::TransactionPayloadEvent>(&*body)) {
     payload_ = std::move(payload->payload);
-    payloadEvent_ = event;
-    inner_.emplace(binlog::EventStream::forPayload(payload_, where + " payload", stream.format()));
     return false;
   }
   const auto& query = std::get<binlog::QueryEvent>(*body);
@@ -107,7 +109,7 @@ Result<bool> BinlogChangeReader::handle(const binlog::RawEvent& event, const bin
   if (!kind) return false;
   out.reset();
   out.rows.clear();
-  setHeader(out, event, fileName_);
+  setHeader(out, event, file);
   out.type = kind->type;
   out.isDdl = kind->isDdl;
   out.schema = kind->schema;

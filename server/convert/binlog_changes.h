@@ -25,6 +25,32 @@ struct BinlogChangeStats {
   std::uint64_t entries = 0;
 };
 
+// Turns events, one at a time, into entries, keeping the TABLE_MAPs it has seen. Used on files
+// (BinlogChangeReader) and on a replication stream. One thread.
+class ChangeAssembler {
+ public:
+  explicit ChangeAssembler(RenderOptions options) : options_(options) {}
+
+  // Converts `event`, framed under `format`, from binlog file `file`; `where` names it in errors.
+  // True when `out` now holds an entry. For a TRANSACTION_PAYLOAD_EVENT it returns false and
+  // takePayload() then holds the inner events, to be framed and fed back one by one.
+  Result<bool> handle(const binlog::RawEvent& event, const binlog::FormatDescription& format, std::string_view file,
+                      const std::string& where, ChangeEntry& out);
+  std::optional<std::string> takePayload();
+
+  const BinlogChangeStats& stats() const { return stats_; }
+
+ private:
+  struct Table {
+    std::shared_ptr<const binlog::TableMapEvent> map;
+    std::shared_ptr<const ColumnInfos> columns;
+  };
+  RenderOptions options_;
+  std::unordered_map<std::uint64_t, Table> tables_;
+  std::optional<std::string> payload_;
+  BinlogChangeStats stats_;
+};
+
 class BinlogChangeReader {
  public:
   // `data` is a whole binlog file and must outlive the reader; `fileName` goes into headers.
@@ -34,26 +60,18 @@ class BinlogChangeReader {
   // Next entry; false at the clean end; a Corruption naming file:offset otherwise.
   Result<bool> next(ChangeEntry& out);
 
-  const BinlogChangeStats& stats() const { return stats_; }
+  const BinlogChangeStats& stats() const { return assembler_.stats(); }
   // Bytes of the file consumed so far; nothing before this offset is referenced any more
   // except by the last entry returned.
   std::uint64_t offset() const { return stream_.offset(); }
 
  private:
-  Result<bool> handle(const binlog::RawEvent& event, const binlog::EventStream& stream, ChangeEntry& out);
-
   std::string fileName_;
-  RenderOptions options_;
   binlog::EventStream stream_;
+  ChangeAssembler assembler_;
   std::optional<binlog::EventStream> inner_;  // the events of the current TRANSACTION_PAYLOAD
   std::string payload_;
-  binlog::RawEvent payloadEvent_;
-  struct Table {
-    std::shared_ptr<const binlog::TableMapEvent> map;
-    std::shared_ptr<const ColumnInfos> columns;
-  };
-  std::unordered_map<std::uint64_t, Table> tables_;
-  BinlogChangeStats stats_;
+  std::uint64_t payloadOffset_ = 0;
 };
 
 }  // namespace canal::convert

@@ -1,0 +1,199 @@
+#include "server/replica/binlog_dump.h"
+
+#include "server/binlog/event_type.h"
+#include "server/binlog/events.h"
+#include "server/common/gtid_set.h"
+
+namespace canal::replica {
+namespace {
+
+constexpr std::uint8_t kComBinlogDump = 0x12;
+constexpr std::uint8_t kComRegisterSlave = 0x15;
+constexpr std::uint8_t kComBinlogDumpGtid = 0x1e;
+constexpr std::uint16_t kLogEventArtificial = 0x20;
+
+void put16(std::string& s, std::uint16_t v) {
+  for (int i = 0; i < 2; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void put32(std::string& s, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void put64(std::string& s, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void putShortString(std::string& s, std::string_view v) {
+  if (v.size() > 255) v = v.substr(0, 255);
+  s.push_back(static_cast<char>(v.size()));
+  s.append(v);
+}
+
+std::string quote(std::string_view v) {
+  std::string out = "'";
+  for (const char c : v) {
+    if (c == '\'' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
+}  // namespace
+
+DumpStart DumpStart::at(std::string file, std::uint64_t position) {
+  DumpStart s;
+  s.kind = Kind::kFilePosition;
+  s.file = std::move(file);
+  s.position = position;
+  return s;
+}
+
+DumpStart DumpStart::mariaGtid(std::string state) {
+  DumpStart s;
+  s.kind = Kind::kMariaGtid;
+  s.gtid = std::move(state);
+  return s;
+}
+
+DumpStart DumpStart::mysqlGtid(std::string set) {
+  DumpStart s;
+  s.kind = Kind::kMysqlGtid;
+  s.gtid = std::move(set);
+  return s;
+}
+
+std::string DumpStart::toString() const {
+  switch (kind) {
+    case Kind::kFilePosition: return file + ":" + std::to_string(position);
+    case Kind::kMariaGtid: return "MariaDB GTID " + gtid;
+    case Kind::kMysqlGtid: return "GTID set " + gtid;
+  }
+  return {};
+}
+
+BinlogDump::BinlogDump(std::unique_ptr<mysql::MysqlConnection> connection, const DumpOptions& options)
+    : connection_(std::move(connection)),
+      options_(options),
+      framer_("dump", binlog::EventStreamOptions{options.verifyChecksum}) {}
+
+Result<std::unique_ptr<BinlogDump>> BinlogDump::open(std::unique_ptr<mysql::MysqlConnection> connection,
+                                                     const DumpOptions& options, const DumpStart& start) {
+  std::unique_ptr<BinlogDump> d(new BinlogDump(std::move(connection), options));
+  d->start_ = start;
+  mysql::MysqlConnection& c = *d->connection_;
+  const std::string where = c.peer();
+
+  // Session settings a replica uses: long timeouts, raw bytes, and the checksum it can check.
+  for (const char* sql : {"SET wait_timeout=9999999", "SET net_write_timeout=7200", "SET net_read_timeout=7200",
+                          "SET NAMES 'binary'"}) {
+    CANAL_RETURN_IF_ERROR(c.execute(sql).withContext("preparing the replication session"));
+  }
+  auto checksum = c.queryValue("SELECT @@global.binlog_checksum");
+  binlog::ChecksumAlgorithm algorithm = binlog::ChecksumAlgorithm::kNone;
+  if (checksum && checksum->has_value()) {
+    CANAL_RETURN_IF_ERROR(c.execute("SET @master_binlog_checksum = @@global.binlog_checksum"));
+    if (**checksum == "CRC32") algorithm = binlog::ChecksumAlgorithm::kCrc32;
+  }  // servers before 5.6.2 have no binlog_checksum: no checksums
+  if (c.isMariaDb()) {
+    // 4 = MARIA_SLAVE_CAPABILITY_GTID: the primary sends GTID, binlog checkpoint and annotate
+    // events as they are instead of replacing them for an old replica.
+    CANAL_RETURN_IF_ERROR(c.execute("SET @mariadb_slave_capability = 4"));
+  }
+  if (options.heartbeatSeconds > 0) {
+    CANAL_RETURN_IF_ERROR(c.execute("SET @master_heartbeat_period = " +
+                                    std::to_string(std::uint64_t(options.heartbeatSeconds) * 1000000000ull)));
+  }
+  d->framer_ = binlog::EventFramer(where, binlog::EventStreamOptions{options.verifyChecksum}, algorithm);
+
+  std::string reg;
+  put32(reg, options.slaveId);
+  putShortString(reg, options.reportHost);
+  putShortString(reg, "");
+  putShortString(reg, "");
+  put16(reg, 0);
+  put32(reg, 0);
+  put32(reg, 0);
+  CANAL_RETURN_IF_ERROR(c.sendCommand(kComRegisterSlave, reg, true).withContext("COM_REGISTER_SLAVE"));
+
+  std::string dump;
+  switch (start.kind) {
+    case DumpStart::Kind::kMariaGtid:
+      if (!c.isMariaDb()) return Status::invalidArgument("a MariaDB GTID position needs a MariaDB primary", where);
+      CANAL_RETURN_IF_ERROR(c.execute("SET @slave_connect_state = " + quote(start.gtid)));
+      CANAL_RETURN_IF_ERROR(c.execute("SET @slave_gtid_strict_mode = 0"));
+      CANAL_RETURN_IF_ERROR(c.execute("SET @slave_gtid_ignore_duplicates = 0"));
+      put32(dump, 4);
+      put16(dump, 0);
+      put32(dump, options.slaveId);
+      CANAL_RETURN_IF_ERROR(c.sendCommand(kComBinlogDump, dump, false).withContext("COM_BINLOG_DUMP"));
+      break;
+    case DumpStart::Kind::kFilePosition:
+      if (start.position > 0xffffffffull) {
+        return Status::invalidArgument("position " + std::to_string(start.position) + " is beyond 4 GiB", where);
+      }
+      put32(dump, static_cast<std::uint32_t>(start.position));
+      put16(dump, 0);
+      put32(dump, options.slaveId);
+      dump += start.file;
+      d->file_ = start.file;
+      CANAL_RETURN_IF_ERROR(c.sendCommand(kComBinlogDump, dump, false).withContext("COM_BINLOG_DUMP"));
+      break;
+    case DumpStart::Kind::kMysqlGtid: {
+      auto set = MysqlGtidSet::parse(start.gtid);
+      if (!set) return set.status();
+      const std::string encoded = set->encode();
+      put16(dump, 0x04);  // BINLOG_THROUGH_GTID
+      put32(dump, options.slaveId);
+      put32(dump, 0);     // no file name
+      put64(dump, 4);
+      put32(dump, static_cast<std::uint32_t>(encoded.size()));
+      dump += encoded;
+      CANAL_RETURN_IF_ERROR(c.sendCommand(kComBinlogDumpGtid, dump, false).withContext("COM_BINLOG_DUMP_GTID"));
+      break;
+    }
+  }
+  return d;
+}
+
+Result<DumpEvent> BinlogDump::next() {
+  for (;;) {
+    auto packet = connection_->readPacket();
+    if (!packet) {
+      return packet.status().withContext("binlog dump from " + start_.toString());
+    }
+    std::string_view p = *packet;
+    if (p.empty()) return Status::corruption(connection_->peer(), "empty packet in the binlog stream");
+    const auto marker = static_cast<std::uint8_t>(p[0]);
+    if (marker == 0xfe && p.size() < 9) {
+      return Status::unavailable("the primary ended the binlog stream", connection_->peer());
+    }
+    if (marker != 0x00) {
+      return Status::corruption(connection_->peer(), "binlog stream packet starts with " + std::to_string(marker));
+    }
+    p.remove_prefix(1);
+    auto raw = framer_.frame(p, position_);
+    if (!raw) return raw.status();
+    DumpEvent e;
+    e.raw = *raw;
+    e.artificial = (raw->header.flags & kLogEventArtificial) != 0 || raw->header.logPos == 0 ||
+                   raw->header.type == binlog::kHeartbeatLogEvent || raw->header.type == binlog::kHeartbeatLogEventV2;
+    if (raw->header.type == binlog::kRotateEvent) {
+      auto rotate = binlog::decodeRotate(raw->body, framer_.format(), connection_->peer());
+      if (!rotate) return rotate.status();
+      file_ = rotate->nextFile;
+      position_ = rotate->position;
+      framer_.setName(connection_->peer() + " " + file_);
+      e.file = file_;
+      e.nextPosition = rotate->position;
+      return e;
+    }
+    e.file = file_;
+    if (!e.artificial) {
+      position_ = raw->header.logPos;
+      e.raw.offset = raw->header.logPos - raw->header.eventSize;
+      e.nextPosition = raw->header.logPos;
+    }
+    return e;
+  }
+}
+
+}  // namespace canal::replica
