@@ -107,7 +107,8 @@ Status MysqlConnection::sendCommand(std::uint8_t command, std::string_view paylo
 Result<std::string_view> MysqlConnection::readPacket() {
   lastError_ = 0;
   const unsigned long length = mysql_net_read_packet(mysql_);
-  if (length == static_cast<unsigned long>(~0UL)) return error("reading the binlog stream");
+  if (length == packet_error) return error("reading the binlog stream");
+  // Error packets never get here: the read turns them into the connection's error.
   return std::string_view(reinterpret_cast<const char*>(mysql_->net.read_pos), length);
 }
 
