@@ -2,9 +2,14 @@
 // a MariaDB GTID position; a purged position is error 1236 naming it, not a silent jump.
 
 #include "server/replica/binlog_dump.h"
+#include "server/replica/replica_stream.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include "server/binlog/event_type.h"
@@ -192,6 +197,141 @@ TEST_F(BinlogDumpTest, CancelUnblocksAWaitingDump) {
   dump->cancel();
   reader.join();
   EXPECT_TRUE(done);
+}
+
+}  // namespace
+}  // namespace canal::replica
+
+namespace canal::replica {
+namespace {
+
+// Collects the ids of inserted rows from a ReplicaStream on its own thread.
+class Collector {
+ public:
+  explicit Collector(ReplicaStream& stream) : stream_(stream), thread_([this] { run(); }) {}
+  ~Collector() {
+    stream_.cancel();
+    thread_.join();
+  }
+  std::vector<int> ids() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return ids_;
+  }
+  bool waitFor(std::size_t count, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (ids().size() >= count) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  // Called after each rows entry with the number of ids so far.
+  std::function<void(std::size_t)> onRows;
+  Status error() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return error_;
+  }
+
+ private:
+  void run() {
+    convert::RenderOptions options;
+    convert::ChangeAssembler assembler(options);
+    convert::ChangeEntry entry;
+    for (;;) {
+      auto e = stream_.next();
+      if (!e) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (e.status().code() != StatusCode::kAborted) error_ = e.status();
+        return;
+      }
+      auto produced = assembler.handle(e->raw, stream_.format(), e->file, "stream", entry);
+      if (!produced || !*produced || entry.type != convert::ChangeType::kInsert) continue;
+      std::size_t n = 0;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (const auto& row : entry.rows) ids_.push_back(std::stoi(row.after[0].text.value));
+        n = ids_.size();
+      }
+      if (onRows) onRows(n);
+    }
+  }
+
+  ReplicaStream& stream_;
+  std::mutex mutex_;
+  std::vector<int> ids_;
+  Status error_;
+  std::thread thread_;
+};
+
+void expectEachOnce(const std::vector<int>& ids, int n) {
+  std::vector<int> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<int> want(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) want[static_cast<std::size_t>(i)] = i + 1;
+  EXPECT_EQ(sorted, want);
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end())) << "rows arrive in commit order";
+}
+
+class ReplicaStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::MariaDbOptions options;
+    options.extraArgs.push_back("--binlog-row-metadata=FULL");
+    auto started = MariaDbServer::start(options);
+    ASSERT_TRUE(started.isOk()) << started.status().toString();
+    db_ = std::move(*started);
+    ASSERT_TRUE(db_->execute("CREATE DATABASE s").isOk());
+    ASSERT_TRUE(db_->execute("CREATE TABLE s.t (id INT PRIMARY KEY, pad VARCHAR(200))").isOk());
+  }
+  Status insert(int from, int to) {  // one transaction
+    std::string sql = "INSERT INTO s.t VALUES ";
+    for (int i = from; i <= to; ++i) sql += (i > from ? ",(" : "(") + std::to_string(i) + ", REPEAT('x', 200))";
+    return db_->execute(sql);
+  }
+  std::unique_ptr<ReplicaStream> stream() {
+    ReconnectPolicy policy;
+    policy.initialDelay = std::chrono::milliseconds(50);
+    policy.maxDelay = std::chrono::milliseconds(500);
+    return std::make_unique<ReplicaStream>(replicaAccount(*db_), DumpOptions{}, DumpStart::at("mysql-bin.000001", 4),
+                                           policy);
+  }
+  std::unique_ptr<MariaDbServer> db_;
+};
+
+TEST_F(ReplicaStreamTest, PrimaryKilledAndRestartedNoRowLostOrDoubled) {
+  auto s = stream();
+  Collector collector(*s);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(insert(i * 5 + 1, i * 5 + 5).isOk());
+  ASSERT_TRUE(collector.waitFor(50, std::chrono::seconds(30))) << collector.ids().size();
+  db_->kill();
+  ASSERT_TRUE(db_->restart().isOk()) << db_->errorLog();
+  for (int i = 10; i < 20; ++i) ASSERT_TRUE(insert(i * 5 + 1, i * 5 + 5).isOk());
+  ASSERT_TRUE(collector.waitFor(100, std::chrono::seconds(60))) << collector.ids().size() << " "
+                                                                  << collector.error().toString();
+  expectEachOnce(collector.ids(), 100);
+  EXPECT_GE(s->reconnects(), 1);
+  EXPECT_TRUE(collector.error().isOk()) << collector.error().toString();
+}
+
+TEST_F(ReplicaStreamTest, LinkCutInsideATransactionResumesWithoutRepeats) {
+  // One transaction large enough for many rows events (each holds ~8 KB of rows).
+  ASSERT_TRUE(insert(1, 2000).isOk());
+  auto s = stream();
+  std::atomic<int> cuts{0};
+  Collector collector(*s);
+  collector.onRows = [&](std::size_t n) {
+    if ((n > 300 && cuts == 0) || (n > 1200 && cuts == 1)) {
+      ++cuts;
+      s->interrupt();
+    }
+  };
+  ASSERT_TRUE(collector.waitFor(2000, std::chrono::seconds(30))) << collector.ids().size();
+  ASSERT_TRUE(insert(2001, 2010).isOk());
+  ASSERT_TRUE(collector.waitFor(2010, std::chrono::seconds(30))) << collector.ids().size();
+  expectEachOnce(collector.ids(), 2010);
+  EXPECT_EQ(cuts, 2);
+  EXPECT_GE(s->reconnects(), 2);
+  EXPECT_EQ(s->committed().file, "mysql-bin.000001");
 }
 
 }  // namespace
