@@ -73,18 +73,23 @@ Received receive(BinlogDump& dump, std::size_t rows) {
   }
 }
 
+// A MariaDB that logs full row metadata (names, signedness), with `ddl` run on it.
+std::unique_ptr<MariaDbServer> startServer(const std::vector<std::string>& ddl) {
+  testing::MariaDbOptions options;
+  options.extraArgs.push_back("--binlog-row-metadata=FULL");
+  auto started = MariaDbServer::start(options);
+  EXPECT_TRUE(started.isOk()) << started.status().toString();
+  if (!started.isOk()) return nullptr;
+  for (const auto& sql : ddl) EXPECT_TRUE((*started)->execute(sql).isOk()) << sql;
+  return std::move(*started);
+}
+
 class BinlogDumpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::MariaDbOptions options;
-    options.extraArgs.push_back("--binlog-row-metadata=FULL");
-    auto started = MariaDbServer::start(options);
-    ASSERT_TRUE(started.isOk()) << started.status().toString();
-    db_ = std::move(*started);
-    ASSERT_TRUE(db_->execute("CREATE DATABASE shop").isOk());
-    ASSERT_TRUE(db_->execute("CREATE TABLE shop.orders (id INT PRIMARY KEY, amount DECIMAL(10,2), note VARCHAR(20), "
-                             "at DATETIME(3), u INT UNSIGNED)")
-                    .isOk());
+    db_ = startServer({"CREATE DATABASE shop", "CREATE TABLE shop.orders (id INT PRIMARY KEY, amount DECIMAL(10,2), "
+                                               "note VARCHAR(20), at DATETIME(3), u INT UNSIGNED)"});
+    ASSERT_TRUE(db_);
   }
 
   std::string gtidPos() {
@@ -275,13 +280,8 @@ void expectEachOnce(const std::vector<int>& ids, int n) {
 class ReplicaStreamTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::MariaDbOptions options;
-    options.extraArgs.push_back("--binlog-row-metadata=FULL");
-    auto started = MariaDbServer::start(options);
-    ASSERT_TRUE(started.isOk()) << started.status().toString();
-    db_ = std::move(*started);
-    ASSERT_TRUE(db_->execute("CREATE DATABASE s").isOk());
-    ASSERT_TRUE(db_->execute("CREATE TABLE s.t (id INT PRIMARY KEY, pad VARCHAR(200))").isOk());
+    db_ = startServer({"CREATE DATABASE s", "CREATE TABLE s.t (id INT PRIMARY KEY, pad VARCHAR(200))"});
+    ASSERT_TRUE(db_);
   }
   Status insert(int from, int to) {  // one transaction
     std::string sql = "INSERT INTO s.t VALUES ";
