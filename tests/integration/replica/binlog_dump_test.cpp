@@ -3,6 +3,7 @@
 
 #include "server/replica/binlog_dump.h"
 #include "server/replica/replica_stream.h"
+#include "server/replica/start_position.h"
 
 #include <gtest/gtest.h>
 
@@ -332,6 +333,89 @@ TEST_F(ReplicaStreamTest, LinkCutInsideATransactionResumesWithoutRepeats) {
   EXPECT_EQ(cuts, 2);
   EXPECT_GE(s->reconnects(), 2);
   EXPECT_EQ(s->committed().file, "mysql-bin.000001");
+}
+
+}  // namespace
+}  // namespace canal::replica
+
+namespace canal::replica {
+namespace {
+
+// The first inserted id a dump from `start` delivers.
+std::optional<int> firstInsertedId(const MariaDbServer& db, const DumpStart& start) {
+  auto dump = openDump(db, start);
+  if (!dump) return std::nullopt;
+  convert::ChangeAssembler assembler(convert::RenderOptions{});
+  convert::ChangeEntry entry;
+  for (int i = 0; i < 200; ++i) {
+    auto e = dump->next();
+    if (!e) return std::nullopt;
+    auto produced = assembler.handle(e->raw, dump->format(), e->file, "dump", entry);
+    if (produced.isOk() && *produced && entry.type == convert::ChangeType::kInsert) {
+      return std::stoi(entry.rows[0].after[0].text.value);
+    }
+  }
+  return std::nullopt;
+}
+
+TEST(StartPosition, ByTimestampAcrossBinlogFilesAndTheCurrentEnd) {
+  auto db = startServer({"CREATE DATABASE s", "CREATE TABLE s.t (id INT PRIMARY KEY)"});
+  ASSERT_TRUE(db);
+  mysql::ConnectOptions root;
+  root.unixSocket = db->socketPath();
+  root.user = "root";
+  auto c = mysql::MysqlConnection::connect(root);
+  ASSERT_TRUE(c.isOk()) << c.status().toString();
+  // Events carry the session's timestamp: put the rows well after the set-up DDL.
+  const std::int64_t base =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() +
+      100000;
+  for (const std::string& sql :
+       {"SET timestamp = " + std::to_string(base), std::string("INSERT INTO s.t VALUES (1)"),
+        "SET timestamp = " + std::to_string(base + 100), std::string("INSERT INTO s.t VALUES (2)"),
+        std::string("FLUSH BINARY LOGS"), "SET timestamp = " + std::to_string(base + 200),
+        std::string("INSERT INTO s.t VALUES (3)"), std::string("FLUSH BINARY LOGS")}) {
+    ASSERT_TRUE((*c)->execute(sql).isOk()) << sql;
+  }
+  const auto account = replicaAccount(*db);
+  auto at = [&](std::int64_t ms) {
+    auto start = findByTimestamp(account, ms);
+    EXPECT_TRUE(start.isOk()) << start.status().toString();
+    return start.isOk() ? *start : DumpStart{};
+  };
+  EXPECT_EQ(firstInsertedId(*db, at(base * 1000 - 5000)), 1);
+  EXPECT_EQ(firstInsertedId(*db, at((base + 50) * 1000)), 2);
+  const DumpStart third = at((base + 150) * 1000);
+  EXPECT_EQ(third.file, "mysql-bin.000002");
+  EXPECT_EQ(firstInsertedId(*db, third), 3);
+
+  auto end = currentEnd(**c);
+  ASSERT_TRUE(end.isOk());
+  EXPECT_EQ(end->file, "mysql-bin.000003");
+  const DumpStart later = at((base + 100000) * 1000);
+  EXPECT_EQ(later.toString(), end->toString()) << "nothing that late: the current end";
+
+  // Priority: stored position, then configuration, then the end.
+  CommitPosition stored;
+  stored.file = "mysql-bin.000002";
+  stored.position = 4;
+  ConfiguredStart configured;
+  configured.timestampMs = (base - 5) * 1000;
+  auto chosen = chooseStart(account, stored, configured);
+  ASSERT_TRUE(chosen.isOk());
+  EXPECT_EQ(chosen->toString(), "mysql-bin.000002:4");
+  chosen = chooseStart(account, std::nullopt, configured);
+  ASSERT_TRUE(chosen.isOk());
+  EXPECT_EQ(firstInsertedId(*db, *chosen), 1);
+  configured = ConfiguredStart{};
+  configured.journalName = "mysql-bin.000001";
+  configured.timestampMs = (base + 50) * 1000;
+  chosen = chooseStart(account, std::nullopt, configured);
+  ASSERT_TRUE(chosen.isOk());
+  EXPECT_EQ(firstInsertedId(*db, *chosen), 2);
+  chosen = chooseStart(account, std::nullopt, ConfiguredStart{});
+  ASSERT_TRUE(chosen.isOk());
+  EXPECT_EQ(chosen->toString(), end->toString());
 }
 
 }  // namespace
