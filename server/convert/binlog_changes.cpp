@@ -72,8 +72,15 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
   if (type == binlog::kTableMapEvent) {
     auto table = binlog::decodeTableMap(event.body, format, where);
     if (!table) return table.status();
+    std::shared_ptr<const schema::TableSchema> definition;
+    if (schemas_ && !table->hasNames) {
+      auto found = schemas_->table(table->database, table->table);
+      if (!found) return found.status().withContext("table definition for the TABLE_MAP at " + where);
+      definition = *found;
+      CANAL_RETURN_IF_ERROR(schema::applySchema(*table, *definition, where));
+    }
     auto map = std::make_shared<const binlog::TableMapEvent>(std::move(table).value());
-    auto columns = columnInfos(*map);
+    auto columns = columnInfos(*map, definition.get());
     const std::uint64_t id = map->tableId;
     tables_[id] = Table{std::move(map), std::move(columns)};
     return false;
@@ -116,6 +123,15 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
   out.table = kind->table;
   out.sql = query.query;
   out.ddlSchema = query.database;
+  if (schemas_ && out.isDdl) {
+    // Definitions change with DDL: read them again when next needed. A RENAME names the new
+    // table, so the whole database is forgotten then.
+    if (!out.table || out.type == ChangeType::kRename) {
+      schemas_->invalidateDatabase(out.schema.value_or(query.database));
+    } else {
+      schemas_->invalidate(out.schema.value_or(query.database), *out.table);
+    }
+  }
   ++stats_.entries;
   return true;
 }

@@ -31,6 +31,10 @@ class ChangeAssembler {
  public:
   explicit ChangeAssembler(RenderOptions options) : options_(options) {}
 
+  // Reads table definitions from the primary for TABLE_MAPs without column names (and forgets
+  // them when DDL passes). `cache` must outlive the assembler.
+  void setSchemaCache(schema::SchemaCache* cache) { schemas_ = cache; }
+
   // Converts `event`, framed under `format`, from binlog file `file`; `where` names it in errors.
   // True when `out` now holds an entry. For a TRANSACTION_PAYLOAD_EVENT it returns false and
   // takePayload() then holds the inner events, to be framed and fed back one by one.
@@ -46,6 +50,7 @@ class ChangeAssembler {
     std::shared_ptr<const ColumnInfos> columns;
   };
   RenderOptions options_;
+  schema::SchemaCache* schemas_ = nullptr;
   std::unordered_map<std::uint64_t, Table> tables_;
   std::optional<std::string> payload_;
   BinlogChangeStats stats_;

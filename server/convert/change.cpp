@@ -215,11 +215,12 @@ void ChangeEntry::reset() {
   // rows keep their allocations: convertRows sizes them, other entries clear them.
 }
 
-std::shared_ptr<const ColumnInfos> columnInfos(const binlog::TableMapEvent& table) {
+std::shared_ptr<const ColumnInfos> columnInfos(const binlog::TableMapEvent& table, const schema::TableSchema* schema) {
   auto infos = std::make_shared<ColumnInfos>(table.columns.size());
   for (std::size_t i = 0; i < table.columns.size(); ++i) {
     (*infos)[i].name = table.columnName(i);
-    (*infos)[i].mysqlType = mysqlTypeFromBinlog(table.columns[i]);
+    (*infos)[i].mysqlType = schema && i < schema->columns.size() ? schema->columns[i].columnType
+                                                                 : mysqlTypeFromBinlog(table.columns[i]);
     (*infos)[i].isKey = table.columns[i].isPrimaryKey;
   }
   return infos;

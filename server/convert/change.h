@@ -15,6 +15,7 @@
 #include "server/binlog/rows_event.h"
 #include "server/binlog/table_map.h"
 #include "server/convert/value_text.h"
+#include "server/schema/schema_cache.h"
 
 namespace canal::convert {
 
@@ -76,8 +77,10 @@ struct ChangeEntry {
 // Fills the header fields from the event.
 void setHeader(ChangeEntry& entry, const binlog::RawEvent& event, std::string_view logfileName);
 
-// The column names, keys and type texts of a TABLE_MAP ("@1", "@2", ... when it has no names).
-std::shared_ptr<const ColumnInfos> columnInfos(const binlog::TableMapEvent& table);
+// The column names, keys and type texts of a TABLE_MAP ("@1", "@2", ... when it has no names);
+// the type texts come from `schema` when given (Canal's mysqlType), else from the TABLE_MAP.
+std::shared_ptr<const ColumnInfos> columnInfos(const binlog::TableMapEvent& table,
+                                               const schema::TableSchema* schema = nullptr);
 
 // Converts the rows of `event` (with its TABLE_MAP and that table's `columns`) into `entry`
 // (header left as it is). Reuses the allocations of `entry.rows`.

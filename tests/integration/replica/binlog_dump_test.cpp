@@ -4,6 +4,7 @@
 #include "server/replica/binlog_dump.h"
 #include "server/replica/replica_stream.h"
 #include "server/replica/start_position.h"
+#include "server/schema/schema_cache.h"
 
 #include <gtest/gtest.h>
 
@@ -416,6 +417,98 @@ TEST(StartPosition, ByTimestampAcrossBinlogFilesAndTheCurrentEnd) {
   chosen = chooseStart(account, std::nullopt, ConfiguredStart{});
   ASSERT_TRUE(chosen.isOk());
   EXPECT_EQ(chosen->toString(), end->toString());
+}
+
+}  // namespace
+}  // namespace canal::replica
+
+namespace canal::replica {
+namespace {
+
+// MariaDB's default binlog_row_metadata (NO_LOG): names, signedness, keys and types come from
+// the primary's definitions.
+class SchemaFromPrimaryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto started = MariaDbServer::start();
+    ASSERT_TRUE(started.isOk()) << started.status().toString();
+    db_ = std::move(*started);
+    ASSERT_TRUE(db_->execute("CREATE DATABASE s").isOk());
+    ASSERT_TRUE(db_->execute("CREATE TABLE s.t (id INT UNSIGNED PRIMARY KEY, e ENUM('a','b'), b VARBINARY(4), "
+                             "x TEXT)")
+                    .isOk());
+  }
+
+  // Entries of a dump from the start until `rows` row images arrived, or the first error.
+  std::pair<std::vector<convert::ChangeEntry>, Status> read(std::size_t rows) {
+    auto dump = openDump(*db_, DumpStart::at("mysql-bin.000001", 4));
+    if (!dump) return {{}, Status::internal("no dump")};
+    schema::SchemaCache cache(replicaAccount(*db_));
+    convert::ChangeAssembler assembler(convert::RenderOptions{});
+    assembler.setSchemaCache(&cache);
+    std::vector<convert::ChangeEntry> out;
+    std::size_t seen = 0;
+    convert::ChangeEntry entry;
+    while (seen < rows) {
+      auto e = dump->next();
+      if (!e) return {out, e.status()};
+      auto produced = assembler.handle(e->raw, dump->format(), e->file, dump->format().serverVersion, entry);
+      if (!produced) return {out, produced.status()};
+      if (*produced && !entry.rows.empty()) {
+        seen += entry.rows.size();
+        out.push_back(entry);
+      }
+    }
+    return {out, Status::ok()};
+  }
+
+  std::unique_ptr<MariaDbServer> db_;
+};
+
+TEST_F(SchemaFromPrimaryTest, NamesSignednessKeysAndTypesFromThePrimary) {
+  ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (4294967295, 'b', 0xff00, 'hello')").isOk());
+  auto [entries, status] = read(1);
+  ASSERT_TRUE(status.isOk()) << status.toString();
+  ASSERT_EQ(entries.size(), 1u);
+  const auto& row = entries[0].rows[0].after;
+  ASSERT_EQ(row.size(), 4u);
+  EXPECT_EQ(row[0].name(), "id");
+  EXPECT_TRUE(row[0].isKey());
+  EXPECT_EQ(row[0].mysqlType(), "int(10) unsigned");
+  EXPECT_EQ(row[0].text.value, "4294967295");
+  EXPECT_EQ(row[0].text.sqlType, convert::kSqlBigint);
+  EXPECT_EQ(row[1].name(), "e");
+  EXPECT_EQ(row[1].mysqlType(), "enum('a','b')");
+  EXPECT_EQ(row[1].text.value, "2");
+  EXPECT_EQ(row[2].text.value, std::string("\xc3\xbf\x00", 3)) << "VARBINARY as ISO-8859-1 characters";
+  EXPECT_EQ(row[2].text.sqlType, convert::kSqlBlob);
+  EXPECT_EQ(row[3].text.value, "hello");
+  EXPECT_EQ(row[3].text.sqlType, convert::kSqlClob);
+}
+
+TEST_F(SchemaFromPrimaryTest, ColumnsAddedByDdlAreSeenAfterIt) {
+  ASSERT_TRUE(db_->execute("ALTER TABLE s.t ADD COLUMN n INT").isOk());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (1, 'a', NULL, NULL, 42)").isOk());
+  auto [entries, status] = read(1);
+  ASSERT_TRUE(status.isOk()) << status.toString();
+  ASSERT_EQ(entries.size(), 1u);
+  ASSERT_EQ(entries[0].rows[0].after.size(), 5u);
+  EXPECT_EQ(entries[0].rows[0].after[4].name(), "n");
+  EXPECT_EQ(entries[0].rows[0].after[4].text.value, "42");
+}
+
+// Rows written before an ALTER, read after it, with only the current definition at hand: the
+// stream stops naming both column lists instead of shifting values onto the wrong columns.
+TEST_F(SchemaFromPrimaryTest, ATableMapThatDoesNotMatchTheDefinitionStops) {
+  ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (1, 'a', NULL, NULL)").isOk());
+  ASSERT_TRUE(db_->execute("ALTER TABLE s.t ADD COLUMN n INT").isOk());
+  auto [entries, status] = read(1);
+  EXPECT_TRUE(entries.empty());
+  ASSERT_TRUE(status.isCorruption()) << status.toString();
+  EXPECT_NE(status.message().find("has 4 columns"), std::string::npos) << status.toString();
+  EXPECT_NE(status.message().find("the table has 5 (id int(10) unsigned, e enum('a','b'), b varbinary(4), x text, n int(11))"),
+            std::string::npos)
+      << status.toString();
 }
 
 }  // namespace

@@ -1,0 +1,154 @@
+#include "server/schema/schema_cache.h"
+
+#include "server/binlog/column_type.h"
+
+namespace canal::schema {
+namespace {
+
+std::string quote(const std::string& v) {
+  std::string out = "'";
+  for (const char c : v) {
+    if (c == '\'' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
+// The quoted members of "enum('a','b''c')" / "set(...)".
+std::vector<std::string> members(const std::string& columnType) {
+  std::vector<std::string> out;
+  const auto open = columnType.find('(');
+  if (open == std::string::npos) return out;
+  std::string current;
+  bool in = false;
+  for (std::size_t i = open + 1; i < columnType.size(); ++i) {
+    const char c = columnType[i];
+    if (!in) {
+      if (c == '\'') in = true;
+      else if (c == ')') break;
+      continue;
+    }
+    if (c == '\'') {
+      if (i + 1 < columnType.size() && columnType[i + 1] == '\'') {
+        current.push_back('\'');
+        ++i;
+      } else {
+        out.push_back(std::move(current));
+        current.clear();
+        in = false;
+      }
+    } else if (c == '\\' && i + 1 < columnType.size()) {
+      current.push_back(columnType[++i]);
+    } else {
+      current.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string binlogColumnList(const binlog::TableMapEvent& map) {
+  std::string out;
+  for (std::size_t i = 0; i < map.columns.size(); ++i) {
+    if (i) out += ", ";
+    out += map.columnName(i) + " " + std::string(binlog::columnTypeName(map.columns[i].realType));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string TableSchema::columnList() const {
+  std::string out;
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (i) out += ", ";
+    out += columns[i].name + " " + columns[i].columnType;
+  }
+  return out;
+}
+
+Result<std::shared_ptr<const TableSchema>> SchemaCache::table(const std::string& database, const std::string& table) {
+  const auto key = std::make_pair(database, table);
+  if (const auto it = tables_.find(key); it != tables_.end()) return it->second;
+  auto loaded = load(database, table);
+  if (!loaded) return loaded.status();
+  tables_[key] = *loaded;
+  return *loaded;
+}
+
+void SchemaCache::invalidate(const std::string& database, const std::string& table) {
+  tables_.erase(std::make_pair(database, table));
+}
+
+void SchemaCache::invalidateDatabase(const std::string& database) {
+  for (auto it = tables_.begin(); it != tables_.end();) {
+    it = it->first.first == database ? tables_.erase(it) : std::next(it);
+  }
+}
+
+Result<std::shared_ptr<const TableSchema>> SchemaCache::load(const std::string& database, const std::string& table) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!connection_) {
+      auto c = mysql::MysqlConnection::connect(connect_);
+      if (!c) return c.status();
+      connection_ = std::move(*c);
+    }
+    auto rows = connection_->query(
+        "SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, CHARACTER_SET_NAME, COLUMN_KEY FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = " + quote(database) + " AND TABLE_NAME = " + quote(table) + " ORDER BY ORDINAL_POSITION");
+    if (!rows) {
+      if (rows.status().code() == StatusCode::kUnavailable && attempt == 0) {
+        connection_.reset();  // the link dropped: one more try on a new one
+        continue;
+      }
+      return rows.status();
+    }
+    if (rows->rows.empty()) {
+      return Status::notFound("table " + database + "." + table + " does not exist on the primary",
+                              connection_->peer());
+    }
+    auto schema = std::make_shared<TableSchema>();
+    schema->database = database;
+    schema->table = table;
+    for (const auto& row : rows->rows) {
+      ColumnSchema c;
+      c.name = row[0].value_or("");
+      c.columnType = row[1].value_or("");
+      c.dataType = row[2].value_or("");
+      c.isUnsigned = c.columnType.find(" unsigned") != std::string::npos;
+      c.isBinary = !row[3].has_value() &&
+                   (c.dataType.find("binary") != std::string::npos || c.dataType.find("blob") != std::string::npos);
+      c.isPrimaryKey = row[4].value_or("") == "PRI";
+      if (c.dataType == "enum" || c.dataType == "set") c.members = members(c.columnType);
+      schema->columns.push_back(std::move(c));
+    }
+    return std::shared_ptr<const TableSchema>(std::move(schema));
+  }
+  return Status::unavailable("cannot read the definition of " + database + "." + table);
+}
+
+Status applySchema(binlog::TableMapEvent& map, const TableSchema& schema, const std::string& where) {
+  if (map.columns.size() != schema.columns.size()) {
+    return Status::corruption(where, "TABLE_MAP of " + map.database + "." + map.table + " has " +
+                                         std::to_string(map.columns.size()) + " columns (" + binlogColumnList(map) +
+                                         ") but the table has " + std::to_string(schema.columns.size()) + " (" +
+                                         schema.columnList() + ")");
+  }
+  for (std::size_t i = 0; i < map.columns.size(); ++i) {
+    binlog::ColumnDef& c = map.columns[i];
+    const ColumnSchema& s = schema.columns[i];
+    if (c.name.empty()) c.name = s.name;
+    if (!c.isUnsigned && binlog::isNumericType(c.type)) c.isUnsigned = s.isUnsigned;
+    if (!c.collation && s.isBinary) c.collation = binlog::kBinaryCollation;
+    if (!c.collation && (binlog::isCharacterType(c.realType) || binlog::isEnumOrSet(c.realType)) && !s.isBinary) {
+      c.collation = 0;  // a character column; its exact collation is not needed to render it
+    }
+    if (!map.hasPrimaryKey) c.isPrimaryKey = s.isPrimaryKey;
+    if (c.members.empty()) c.members = s.members;
+  }
+  map.hasNames = true;
+  map.hasPrimaryKey = true;
+  return Status::ok();
+}
+
+}  // namespace canal::schema
