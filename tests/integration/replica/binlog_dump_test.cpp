@@ -17,6 +17,7 @@
 #include "server/binlog/event_type.h"
 #include "server/convert/binlog_changes.h"
 #include "tests/support/mariadb_server.h"
+#include "tests/support/process.h"
 
 namespace canal::replica {
 namespace {
@@ -378,6 +379,15 @@ TEST(StartPosition, ByTimestampAcrossBinlogFilesAndTheCurrentEnd) {
         std::string("INSERT INTO s.t VALUES (3)"), std::string("FLUSH BINARY LOGS")}) {
     ASSERT_TRUE((*c)->execute(sql).isOk()) << sql;
   }
+  // After FLUSH, MariaDB writes a second binlog checkpoint event into the new file once the
+  // old one's transactions are settled: let it land before the end of the log is compared.
+  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] {
+    auto events = (*c)->query("SHOW BINLOG EVENTS IN 'mysql-bin.000003'");
+    if (!events.isOk()) return false;
+    int checkpoints = 0;
+    for (const auto& row : events->rows) checkpoints += row.size() > 2 && row[2] && *row[2] == "Binlog_checkpoint";
+    return checkpoints >= 2;
+  }));
   const auto account = replicaAccount(*db);
   auto at = [&](std::int64_t ms) {
     auto start = findByTimestamp(account, ms);
