@@ -5,6 +5,7 @@
 
 #include "server/binlog/event_type.h"
 #include "server/binlog/events.h"
+#include "server/replica/start_position.h"
 
 namespace canal::replica {
 namespace {
@@ -24,7 +25,7 @@ std::string firstWord(std::string_view sql) {
 }  // namespace
 
 ReplicaStream::ReplicaStream(mysql::ConnectOptions connect, DumpOptions dump, DumpStart start, ReconnectPolicy policy)
-    : connectOptions_(std::move(connect)), dumpOptions_(dump), start_(std::move(start)), policy_(policy) {}
+    : addresses_{std::move(connect)}, dumpOptions_(dump), start_(std::move(start)), policy_(policy) {}
 
 const binlog::FormatDescription& ReplicaStream::format() const {
   static const binlog::FormatDescription kNone;
@@ -43,22 +44,39 @@ void ReplicaStream::interrupt() {
 }
 
 Status ReplicaStream::connect(bool resume) {
+  const mysql::ConnectOptions& address = addresses_[current_];
   DumpStart from = start_;
-  if (resume && !committed_.file.empty()) from = DumpStart::at(committed_.file, committed_.position);
-  auto connection = mysql::MysqlConnection::connect(connectOptions_);
+  bool sameServer = current_ == committedAddress_;
+  if (resume && !committed_.file.empty() && sameServer) {
+    from = DumpStart::at(committed_.file, committed_.position);
+  } else if (resume && !sameServer) {
+    // Another server: its files and positions are its own. Resume after the last committed
+    // MariaDB GTID, else by time (a little earlier; Canal does the same).
+    if (!committed_.mariaGtid.empty()) {
+      from = DumpStart::mariaGtid(committed_.mariaGtid);
+    } else {
+      const std::int64_t ms = (std::int64_t{committed_.timestamp} - policy_.fallbackInterval.count()) * 1000;
+      auto found = findByTimestamp(address, ms < 0 ? 0 : ms);
+      if (!found) return found.status();
+      from = *found;
+    }
+  }
+  auto connection = mysql::MysqlConnection::connect(address);
   if (!connection) return connection.status();
   auto dump = BinlogDump::open(std::move(*connection), dumpOptions_, from);
   if (!dump) return dump.status();
   std::lock_guard<std::mutex> lock(dumpMutex_);
   dump_ = std::move(*dump);
   if (cancelled_) dump_->cancel();
-  // Events of the interrupted transaction already handed out come again: pass over them.
-  skipping_ = resume && !deliveredFile_.empty();
+  // Events of the interrupted transaction already handed out come again: pass over them (by
+  // position on the same server, by count on another, where the group starts at its GTID).
+  skipping_ = resume && sameServer && !deliveredFile_.empty();
+  skipCount_ = resume && !sameServer && from.kind == DumpStart::Kind::kMariaGtid ? deliveredInTransaction_ : 0;
   inTransaction_ = false;
   return Status::ok();
 }
 
-void ReplicaStream::noteBoundary(const DumpEvent& e) {
+bool ReplicaStream::noteBoundary(const DumpEvent& e) {
   const auto type = e.raw.header.type;
   bool boundary = false;
   if (type == binlog::kMariaGtidEvent) {
@@ -91,6 +109,7 @@ void ReplicaStream::noteBoundary(const DumpEvent& e) {
     committed_.serverId = e.raw.header.serverId;
     if (!pendingMariaGtid_.empty()) committed_.mariaGtid = pendingMariaGtid_;
   }
+  return boundary;
 }
 
 Result<DumpEvent> ReplicaStream::next() {
@@ -102,7 +121,13 @@ Result<DumpEvent> ReplicaStream::next() {
       const Status s = connect(reconnects_ > 0 || attempts > 0);
       if (!s.isOk()) {
         if (s.code() != StatusCode::kUnavailable) return s;
-        if (policy_.maxAttempts > 0 && ++attempts >= policy_.maxAttempts) return s;
+        ++attempts;
+        if (policy_.maxAttempts > 0 && attempts >= policy_.maxAttempts) return s;
+        if (addresses_.size() > 1 && attempts % policy_.failoverAfter == 0) {
+          current_ = (current_ + 1) % addresses_.size();  // this one stays down: try the next
+          delay = policy_.initialDelay;
+          continue;
+        }
         std::this_thread::sleep_for(delay);
         delay = std::min(delay * 2, policy_.maxDelay);
         continue;
@@ -130,9 +155,16 @@ Result<DumpEvent> ReplicaStream::next() {
         }
         skipping_ = false;
       }
+      if (skipCount_ > 0) {
+        --skipCount_;
+        noteBoundary(*event);
+        continue;
+      }
       deliveredFile_ = event->file;
       deliveredPosition_ = event->nextPosition;
-      noteBoundary(*event);
+      const bool boundary = noteBoundary(*event);
+      deliveredInTransaction_ = boundary ? 0 : deliveredInTransaction_ + 1;
+      if (boundary) committedAddress_ = current_;
     }
     return event;
   }

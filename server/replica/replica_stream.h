@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "server/replica/binlog_dump.h"
 
@@ -23,6 +24,11 @@ struct ReconnectPolicy {
   std::chrono::milliseconds initialDelay{100};
   std::chrono::milliseconds maxDelay{5000};
   int maxAttempts = 0;  // 0: keep trying until cancelled
+  // Consecutive failed connections to one server before moving to the next address
+  // (canal.instance.detecting.retry.threshold); only with a standby.
+  int failoverAfter = 3;
+  // Resuming on another server by time starts this much earlier (fallbackIntervalInSeconds).
+  std::chrono::seconds fallbackInterval{60};
 };
 
 // A transaction boundary in the primary's binlog: where the next transaction starts.
@@ -38,6 +44,12 @@ class ReplicaStream {
  public:
   ReplicaStream(mysql::ConnectOptions connect, DumpOptions dump, DumpStart start, ReconnectPolicy policy = {});
 
+  // A server to move to when the current one stays unreachable (canal.instance.standby.address).
+  // There the stream resumes by MariaDB GTID when it has one, else by time.
+  void addStandby(mysql::ConnectOptions standby) { addresses_.push_back(std::move(standby)); }
+  // The address the stream reads from now (0 = the primary).
+  std::size_t currentAddress() const { return current_; }
+
   // The next event, across reconnections. Errors: the primary's (1236 and such) and
   // Aborted after cancel().
   Result<DumpEvent> next();
@@ -52,9 +64,12 @@ class ReplicaStream {
 
  private:
   Status connect(bool resume);
-  void noteBoundary(const DumpEvent& e);
+  // Notes transaction framing; true when `e` ends a transaction.
+  bool noteBoundary(const DumpEvent& e);
 
-  mysql::ConnectOptions connectOptions_;
+  std::vector<mysql::ConnectOptions> addresses_;
+  std::size_t current_ = 0;
+  std::size_t committedAddress_ = 0;  // the server committed_ was read from
   DumpOptions dumpOptions_;
   DumpStart start_;
   ReconnectPolicy policy_;
@@ -68,7 +83,9 @@ class ReplicaStream {
   // The last event handed out: after a reconnect, events up to it are not handed out again.
   std::string deliveredFile_;
   std::uint64_t deliveredPosition_ = 0;
+  std::size_t deliveredInTransaction_ = 0;  // events handed out since the last boundary
   bool skipping_ = false;
+  std::size_t skipCount_ = 0;  // on another server: events of the interrupted transaction to pass over
   int reconnects_ = 0;
 };
 

@@ -523,3 +523,68 @@ TEST_F(SchemaFromPrimaryTest, ATableMapThatDoesNotMatchTheDefinitionStops) {
 
 }  // namespace
 }  // namespace canal::replica
+
+namespace canal::replica {
+namespace {
+
+std::string queryOne(MariaDbServer& db, const std::string& sql) {
+  auto rows = db.query(sql);
+  return rows.isOk() && !rows->empty() && (*rows)[0][0] ? *(*rows)[0][0] : "";
+}
+
+// A primary and a standby replicating from it (log_slave_updates, MariaDB GTID). When the
+// primary dies the stream moves to the standby and resumes after the last committed GTID.
+TEST(StandbyFailover, PrimaryDiesStreamResumesOnTheStandbyByGtid) {
+  testing::MariaDbOptions primaryOptions;
+  primaryOptions.extraArgs = {"--binlog-row-metadata=FULL"};
+  auto primary = MariaDbServer::start(primaryOptions);
+  ASSERT_TRUE(primary.isOk()) << primary.status().toString();
+  testing::MariaDbOptions standbyOptions;
+  standbyOptions.serverId = 2;
+  standbyOptions.extraArgs = {"--binlog-row-metadata=FULL", "--log-slave-updates"};
+  auto standby = MariaDbServer::start(standbyOptions);
+  ASSERT_TRUE(standby.isOk()) << standby.status().toString();
+  auto& p = **primary;
+  auto& s = **standby;
+
+  // The standby replicates everything after the primary's set-up.
+  ASSERT_TRUE(s.execute("SET GLOBAL gtid_slave_pos = '" + queryOne(p, "SELECT @@gtid_binlog_pos") + "'").isOk());
+  ASSERT_TRUE(s.execute("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=" + std::to_string(p.port()) +
+                        ", MASTER_USER='canal', MASTER_PASSWORD='canal', MASTER_USE_GTID=slave_pos")
+                  .isOk());
+  ASSERT_TRUE(s.execute("START SLAVE").isOk());
+  ASSERT_TRUE(p.execute("CREATE DATABASE s").isOk());
+  ASSERT_TRUE(p.execute("CREATE TABLE s.t (id INT PRIMARY KEY)").isOk());
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(p.execute("INSERT INTO s.t VALUES (" + std::to_string(i * 5 + 1) + "),(" + std::to_string(i * 5 + 2) +
+                          "),(" + std::to_string(i * 5 + 3) + "),(" + std::to_string(i * 5 + 4) + "),(" +
+                          std::to_string(i * 5 + 5) + ")")
+                    .isOk());
+  }
+  const std::string primaryPos = queryOne(p, "SELECT @@gtid_binlog_pos");
+  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(20),
+                                 [&] { return queryOne(s, "SELECT @@gtid_slave_pos") == primaryPos; }))
+      << queryOne(s, "SELECT @@gtid_slave_pos") << " vs " << primaryPos;
+
+  ReconnectPolicy policy;
+  policy.initialDelay = std::chrono::milliseconds(50);
+  policy.maxDelay = std::chrono::milliseconds(200);
+  policy.failoverAfter = 2;
+  ReplicaStream stream(replicaAccount(p), DumpOptions{}, DumpStart::at("mysql-bin.000001", 4), policy);
+  stream.addStandby(replicaAccount(s));
+  Collector collector(stream);
+  ASSERT_TRUE(collector.waitFor(20, std::chrono::seconds(30))) << collector.ids().size();
+
+  p.kill();
+  ASSERT_TRUE(s.execute("STOP SLAVE").isOk());
+  ASSERT_TRUE(s.execute("INSERT INTO s.t VALUES (21),(22),(23),(24),(25)").isOk());
+  ASSERT_TRUE(s.execute("INSERT INTO s.t VALUES (26),(27),(28),(29),(30)").isOk());
+  ASSERT_TRUE(collector.waitFor(30, std::chrono::seconds(60))) << collector.ids().size() << " "
+                                                                  << collector.error().toString();
+  expectEachOnce(collector.ids(), 30);
+  EXPECT_EQ(stream.currentAddress(), 1u);
+  EXPECT_TRUE(collector.error().isOk()) << collector.error().toString();
+}
+
+}  // namespace
+}  // namespace canal::replica
