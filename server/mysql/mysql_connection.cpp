@@ -112,6 +112,16 @@ Result<std::string_view> MysqlConnection::readPacket() {
   return std::string_view(reinterpret_cast<const char*>(mysql_->net.read_pos), length);
 }
 
+std::string MysqlConnection::quote(std::string_view value) {
+  std::string out = "'";
+  for (const char c : value) {
+    if (c == '\'' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
 void MysqlConnection::cancel() {
   const my_socket fd = mysql_get_socket(mysql_);
   if (fd >= 0) ::shutdown(fd, SHUT_RDWR);

@@ -72,6 +72,9 @@ class MysqlConnection {
   // "host:port" or the socket path, for messages.
   const std::string& peer() const { return peer_; }
 
+  // `value` as a SQL string literal: quoted, with quotes and backslashes escaped.
+  static std::string quote(std::string_view value);
+
  private:
   MysqlConnection() = default;
   Status error(const std::string& what);

@@ -27,15 +27,6 @@ void putShortString(std::string& s, std::string_view v) {
   s.append(v);
 }
 
-std::string quote(std::string_view v) {
-  std::string out = "'";
-  for (const char c : v) {
-    if (c == '\'' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  out.push_back('\'');
-  return out;
-}
 
 }  // namespace
 
@@ -118,7 +109,7 @@ Result<std::unique_ptr<BinlogDump>> BinlogDump::open(std::unique_ptr<mysql::Mysq
   switch (start.kind) {
     case DumpStart::Kind::kMariaGtid:
       if (!c.isMariaDb()) return Status::invalidArgument("a MariaDB GTID position needs a MariaDB primary", where);
-      CANAL_RETURN_IF_ERROR(c.execute("SET @slave_connect_state = " + quote(start.gtid)));
+      CANAL_RETURN_IF_ERROR(c.execute("SET @slave_connect_state = " + mysql::MysqlConnection::quote(start.gtid)));
       CANAL_RETURN_IF_ERROR(c.execute("SET @slave_gtid_strict_mode = 0"));
       CANAL_RETURN_IF_ERROR(c.execute("SET @slave_gtid_ignore_duplicates = 0"));
       put32(dump, 4);

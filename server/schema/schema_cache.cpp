@@ -5,15 +5,6 @@
 namespace canal::schema {
 namespace {
 
-std::string quote(const std::string& v) {
-  std::string out = "'";
-  for (const char c : v) {
-    if (c == '\'' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  out.push_back('\'');
-  return out;
-}
 
 // The quoted members of "enum('a','b''c')" / "set(...)".
 std::vector<std::string> members(const std::string& columnType) {
@@ -95,7 +86,8 @@ Result<std::shared_ptr<const TableSchema>> SchemaCache::load(const std::string& 
     }
     auto rows = connection_->query(
         "SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, CHARACTER_SET_NAME, COLUMN_KEY FROM information_schema.COLUMNS "
-        "WHERE TABLE_SCHEMA = " + quote(database) + " AND TABLE_NAME = " + quote(table) + " ORDER BY ORDINAL_POSITION");
+        "WHERE TABLE_SCHEMA = " + mysql::MysqlConnection::quote(database) +
+        " AND TABLE_NAME = " + mysql::MysqlConnection::quote(table) + " ORDER BY ORDINAL_POSITION");
     if (!rows) {
       if (rows.status().code() == StatusCode::kUnavailable && attempt == 0) {
         connection_.reset();  // the link dropped: one more try on a new one
