@@ -123,15 +123,7 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
   out.table = kind->table;
   out.sql = query.query;
   out.ddlSchema = query.database;
-  if (schemas_ && out.isDdl) {
-    // Definitions change with DDL: read them again when next needed. A RENAME names the new
-    // table, so the whole database is forgotten then.
-    if (!out.table || out.type == ChangeType::kRename) {
-      schemas_->invalidateDatabase(out.schema.value_or(query.database));
-    } else {
-      schemas_->invalidate(out.schema.value_or(query.database), *out.table);
-    }
-  }
+  if (schemas_ && out.isDdl) schemas_->applyDdl(query.query, query.database);
   ++stats_.entries;
   return true;
 }

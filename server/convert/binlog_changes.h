@@ -31,8 +31,8 @@ class ChangeAssembler {
  public:
   explicit ChangeAssembler(RenderOptions options) : options_(options) {}
 
-  // Reads table definitions from the primary for TABLE_MAPs without column names (and forgets
-  // them when DDL passes). `cache` must outlive the assembler.
+  // Reads table definitions from the primary for TABLE_MAPs without column names, and replays
+  // the stream's DDL on them. `cache` must outlive the assembler.
   void setSchemaCache(schema::SchemaCache* cache) { schemas_ = cache; }
 
   // Converts `event`, framed under `format`, from binlog file `file`; `where` names it in errors.

@@ -1,6 +1,8 @@
 #include "server/schema/schema_cache.h"
 
 #include "server/binlog/column_type.h"
+#include "server/binlog/format_description.h"
+#include "server/schema/ddl_applier.h"
 
 namespace canal::schema {
 namespace {
@@ -75,6 +77,26 @@ void SchemaCache::invalidateDatabase(const std::string& database) {
   for (auto it = tables_.begin(); it != tables_.end();) {
     it = it->first.first == database ? tables_.erase(it) : std::next(it);
   }
+}
+
+void SchemaCache::applyDdl(const std::string& sql, const std::string& database) {
+  TableSet held;
+  for (const auto& [key, schema] : tables_) held[key] = *schema;
+  TypeSpelling spelling;
+  if (connection_ && !connection_->isMariaDb()) {
+    const auto v = binlog::parseServerVersion(connection_->serverVersion());
+    spelling.integerDisplayWidths = v < std::array<int, 3>{8, 0, 19};
+  }
+  const DdlEffect effect = schema::applyDdl(held, sql, database, spelling);
+  for (const auto& key : effect.touched) {
+    const auto it = held.find(key);
+    if (effect.understood && it != held.end()) {
+      tables_[key] = std::make_shared<const TableSchema>(it->second);
+    } else {
+      tables_.erase(key);
+    }
+  }
+  if (!effect.understood && effect.touched.empty()) invalidateDatabase(database);
 }
 
 Result<std::shared_ptr<const TableSchema>> SchemaCache::load(const std::string& database, const std::string& table) {

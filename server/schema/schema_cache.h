@@ -46,6 +46,10 @@ class SchemaCache {
   Result<std::shared_ptr<const TableSchema>> table(const std::string& database, const std::string& table);
   void invalidate(const std::string& database, const std::string& table);
   void invalidateDatabase(const std::string& database);
+  // Replays a DDL statement seen in the stream on the definitions held, so rows after it decode
+  // with the new columns and rows before it were decoded with the old ones. What the replay
+  // cannot follow is forgotten and read from the primary when next needed.
+  void applyDdl(const std::string& sql, const std::string& database);
 
  private:
   Result<std::shared_ptr<const TableSchema>> load(const std::string& database, const std::string& table);

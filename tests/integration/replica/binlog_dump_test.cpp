@@ -455,8 +455,9 @@ class SchemaFromPrimaryTest : public ::testing::Test {
   }
 
   // Entries of a dump from the start until `rows` row images arrived, or the first error.
-  std::pair<std::vector<convert::ChangeEntry>, Status> read(std::size_t rows) {
-    auto dump = openDump(*db_, DumpStart::at("mysql-bin.000001", 4));
+  std::pair<std::vector<convert::ChangeEntry>, Status> read(std::size_t rows,
+                                                            const DumpStart& from = DumpStart::at("mysql-bin.000001", 4)) {
+    auto dump = openDump(*db_, from);
     if (!dump) return {{}, Status::internal("no dump")};
     schema::SchemaCache cache(replicaAccount(*db_));
     convert::ChangeAssembler assembler(convert::RenderOptions{});
@@ -512,12 +513,38 @@ TEST_F(SchemaFromPrimaryTest, ColumnsAddedByDdlAreSeenAfterIt) {
   EXPECT_EQ(entries[0].rows[0].after[4].text.value, "42");
 }
 
-// Rows written before an ALTER, read after it, with only the current definition at hand: the
-// stream stops naming both column lists instead of shifting values onto the wrong columns.
+// Rows written before and between ALTERs, read after all of them: the stream's DDL is replayed,
+// so each row decodes with the columns it was written with.
+TEST_F(SchemaFromPrimaryTest, RowsBetweenAltersDecodeWithTheirOwnColumns) {
+  ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (1, 'a', NULL, 'one')").isOk());
+  ASSERT_TRUE(db_->execute("ALTER TABLE s.t ADD COLUMN n INT AFTER id").isOk());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (2, 20, 'b', NULL, 'two')").isOk());
+  ASSERT_TRUE(db_->execute("ALTER TABLE s.t DROP COLUMN x, MODIFY COLUMN n BIGINT UNSIGNED").isOk());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (3, 18446744073709551615, 'a', NULL)").isOk());
+  auto [entries, status] = read(3);
+  ASSERT_TRUE(status.isOk()) << status.toString();
+  ASSERT_EQ(entries.size(), 3u);
+  auto names = [](const convert::ChangeEntry& e) {
+    std::string out;
+    for (const auto& c : e.rows[0].after) out += c.name() + "=" + (c.text.isNull ? "NULL" : c.text.value) + " ";
+    return out;
+  };
+  EXPECT_EQ(names(entries[0]), "id=1 e=1 b=NULL x=one ");
+  EXPECT_EQ(names(entries[1]), "id=2 n=20 e=2 b=NULL x=two ");
+  EXPECT_EQ(names(entries[2]), "id=3 n=18446744073709551615 e=1 b=NULL ");
+  EXPECT_EQ(entries[2].rows[0].after[1].mysqlType(), "bigint(20) unsigned");
+}
+
+// Without the CREATE TABLE in the stream (it starts later) only the current definition is at
+// hand; rows written before an ALTER then stop the stream, naming both column lists, instead of
+// being shifted onto the wrong columns.
 TEST_F(SchemaFromPrimaryTest, ATableMapThatDoesNotMatchTheDefinitionStops) {
+  auto end = db_->query("SHOW MASTER STATUS");
+  ASSERT_TRUE(end.isOk() && !end->empty());
+  const DumpStart from = DumpStart::at(*(*end)[0][0], std::stoull(*(*end)[0][1]));
   ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (1, 'a', NULL, NULL)").isOk());
   ASSERT_TRUE(db_->execute("ALTER TABLE s.t ADD COLUMN n INT").isOk());
-  auto [entries, status] = read(1);
+  auto [entries, status] = read(1, from);
   EXPECT_TRUE(entries.empty());
   ASSERT_TRUE(status.isCorruption()) << status.toString();
   EXPECT_NE(status.message().find("has 4 columns"), std::string::npos) << status.toString();
