@@ -61,7 +61,11 @@ Status ReplicaStream::connect(bool resume) {
       from = *found;
     }
   }
-  auto connection = mysql::MysqlConnection::connect(address);
+  mysql::ConnectOptions options = address;
+  if (options.readTimeoutSeconds == 0 && dumpOptions_.heartbeatSeconds > 0) {
+    options.readTimeoutSeconds = 3 * dumpOptions_.heartbeatSeconds;  // a silent link is a lost link
+  }
+  auto connection = mysql::MysqlConnection::connect(options);
   if (!connection) return connection.status();
   auto dump = BinlogDump::open(std::move(*connection), dumpOptions_, from);
   if (!dump) return dump.status();
@@ -147,6 +151,8 @@ Result<DumpEvent> ReplicaStream::next() {
     }
     attempts = 0;
     delay = policy_.initialDelay;
+    const auto type = event->raw.header.type;
+    if (type == binlog::kHeartbeatLogEvent || type == binlog::kHeartbeatLogEventV2) ++heartbeats_;
     if (!event->artificial) {
       if (skipping_) {
         if (event->file == deliveredFile_ && event->nextPosition <= deliveredPosition_) {

@@ -58,6 +58,9 @@ class ReplicaStream {
   const CommitPosition& committed() const { return committed_; }
   const binlog::FormatDescription& format() const;
   int reconnects() const { return reconnects_; }
+  // Heartbeats received: a quiet primary sends one every DumpOptions::heartbeatSeconds; three
+  // missed ones in a row count as a lost link (the read times out and the stream reconnects).
+  std::uint64_t heartbeats() const { return heartbeats_; }
   void cancel();
   // Drops the current link, as a network cut would: the stream reconnects and carries on.
   void interrupt();
@@ -87,6 +90,7 @@ class ReplicaStream {
   bool skipping_ = false;
   std::size_t skipCount_ = 0;  // on another server: events of the interrupted transaction to pass over
   int reconnects_ = 0;
+  std::atomic<std::uint64_t> heartbeats_{0};
 };
 
 }  // namespace canal::replica

@@ -620,3 +620,24 @@ TEST(StandbyFailover, PrimaryDiesStreamResumesOnTheStandbyByGtid) {
 
 }  // namespace
 }  // namespace canal::replica
+
+namespace canal::replica {
+namespace {
+
+// With a 1 s heartbeat period a quiet primary keeps the link alive: heartbeats arrive, the read
+// timeout (three periods) never fires, and a row written later arrives on the same link.
+TEST_F(ReplicaStreamTest, HeartbeatsKeepAQuietLinkAlive) {
+  DumpOptions options;
+  options.heartbeatSeconds = 1;
+  ReplicaStream stream(replicaAccount(*db_), options, DumpStart::at("mysql-bin.000001", 4));
+  Collector collector(stream);
+  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(15), [&] { return stream.heartbeats() >= 4; }))
+      << stream.heartbeats();
+  ASSERT_TRUE(insert(1, 3).isOk());
+  ASSERT_TRUE(collector.waitFor(3, std::chrono::seconds(10)));
+  expectEachOnce(collector.ids(), 3);
+  EXPECT_EQ(stream.reconnects(), 0);
+}
+
+}  // namespace
+}  // namespace canal::replica
