@@ -25,7 +25,15 @@ std::string firstWord(std::string_view sql) {
 }  // namespace
 
 ReplicaStream::ReplicaStream(mysql::ConnectOptions connect, DumpOptions dump, DumpStart start, ReconnectPolicy policy)
-    : addresses_{std::move(connect)}, dumpOptions_(dump), start_(std::move(start)), policy_(policy) {}
+    : addresses_{std::move(connect)}, dumpOptions_(dump), start_(std::move(start)), policy_(policy) {
+  if (start_.kind == DumpStart::Kind::kMysqlGtid) {
+    auto set = MysqlGtidSet::parse(start_.gtid);
+    if (set) {
+      executed_ = std::move(*set);
+      executedWhole_ = true;
+    }
+  }
+}
 
 const binlog::FormatDescription& ReplicaStream::format() const {
   static const binlog::FormatDescription kNone;
@@ -54,6 +62,8 @@ Status ReplicaStream::connect(bool resume) {
     // MariaDB GTID, else by time (a little earlier; Canal does the same).
     if (!committed_.mariaGtid.empty()) {
       from = DumpStart::mariaGtid(committed_.mariaGtid);
+    } else if (executedWhole_) {
+      from = DumpStart::mysqlGtid(executed_.toString());
     } else {
       const std::int64_t ms = (std::int64_t{committed_.timestamp} - policy_.fallbackInterval.count()) * 1000;
       auto found = findByTimestamp(address, ms < 0 ? 0 : ms);
@@ -75,7 +85,7 @@ Status ReplicaStream::connect(bool resume) {
   // Events of the interrupted transaction already handed out come again: pass over them (by
   // position on the same server, by count on another, where the group starts at its GTID).
   skipping_ = resume && sameServer && !deliveredFile_.empty();
-  skipCount_ = resume && !sameServer && from.kind == DumpStart::Kind::kMariaGtid ? deliveredInTransaction_ : 0;
+  skipCount_ = resume && !sameServer && from.kind != DumpStart::Kind::kFilePosition ? deliveredInTransaction_ : 0;
   inTransaction_ = false;
   return Status::ok();
 }
@@ -89,6 +99,19 @@ bool ReplicaStream::noteBoundary(const DumpEvent& e) {
       pendingMariaGtid_ = std::to_string(g->domainId) + "-" + std::to_string(e.raw.header.serverId) + "-" +
                           std::to_string(g->sequence);
       inTransaction_ = !g->standalone();
+    }
+  } else if (type == binlog::kGtidLogEvent || type == binlog::kGtidTaggedLogEvent) {
+    auto g = type == binlog::kGtidLogEvent ? binlog::decodeGtid(e.raw.body, false, "gtid")
+                                           : binlog::decodeGtidTagged(e.raw.body, "gtid");
+    if (g && g->tag.empty()) pendingMysqlGtid_ = std::make_pair(g->sid, g->gno);
+  } else if (type == binlog::kPreviousGtidsLogEvent) {
+    auto p = binlog::decodePreviousGtids(e.raw.body, "previous gtids");
+    if (p) {
+      auto set = MysqlGtidSet::parse(p->gtidSet);
+      if (set) {
+        executed_ = std::move(*set);
+        executedWhole_ = true;
+      }
     }
   } else if (type == binlog::kXidEvent || type == binlog::kXaPrepareLogEvent) {
     boundary = true;
@@ -112,6 +135,11 @@ bool ReplicaStream::noteBoundary(const DumpEvent& e) {
     committed_.timestamp = e.raw.header.timestamp;
     committed_.serverId = e.raw.header.serverId;
     if (!pendingMariaGtid_.empty()) committed_.mariaGtid = pendingMariaGtid_;
+    if (pendingMysqlGtid_) {
+      executed_.add(pendingMysqlGtid_->first, pendingMysqlGtid_->second);
+      pendingMysqlGtid_.reset();
+    }
+    if (executedWhole_) committed_.mysqlGtidSet = executed_.toString();
   }
   return boundary;
 }

@@ -13,9 +13,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
+#include "server/common/gtid_set.h"
 #include "server/replica/binlog_dump.h"
 
 namespace canal::replica {
@@ -38,6 +41,7 @@ struct CommitPosition {
   std::uint32_t timestamp = 0;  // of the committing event
   std::uint32_t serverId = 0;
   std::string mariaGtid;        // "domain-server-sequence" of the committed group, if any
+  std::string mysqlGtidSet;     // MySQL: every transaction executed up to here, when known whole
 };
 
 class ReplicaStream {
@@ -83,6 +87,11 @@ class ReplicaStream {
   CommitPosition committed_;
   bool inTransaction_ = false;
   std::string pendingMariaGtid_;
+  // MySQL GTIDs: the executed set, whole only when the stream saw a file's PREVIOUS_GTIDS (or
+  // started from a GTID set).
+  MysqlGtidSet executed_;
+  bool executedWhole_ = false;
+  std::optional<std::pair<MysqlGtidSet::Uuid, std::uint64_t>> pendingMysqlGtid_;
   // The last event handed out: after a reconnect, events up to it are not handed out again.
   std::string deliveredFile_;
   std::uint64_t deliveredPosition_ = 0;

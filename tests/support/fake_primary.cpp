@@ -304,7 +304,13 @@ void FakePrimary::session(int fd) {
     binlog::EventStream stream(binlog_, options_.binlogName);
     binlog::RawEvent e;
     bool skipping = false;
+    std::size_t sent = 0;
     while (!stopping_) {
+      if (options_.dieAfterEvents > 0 && sent == options_.dieAfterEvents) {
+        stopping_ = true;  // no more connections either
+        ::shutdown(listenFd_, SHUT_RDWR);
+        return;
+      }
       auto more = stream.next(e);
       if (!more || !*more) break;
       const bool isFde = e.header.type == binlog::kFormatDescriptionEvent;
@@ -314,6 +320,7 @@ void FakePrimary::session(int fd) {
       }
       if (!isFde && (skipping || e.offset < startPosition)) continue;
       if (!c.send(std::string("\0", 1) + std::string(e.bytes))) return;
+      ++sent;
     }
     // Like a primary with nothing more to send: keep the link open until the replica leaves.
     while (!stopping_) {

@@ -24,6 +24,9 @@ struct FakePrimaryOptions {
   std::string checksum = "CRC32";          // answer to SELECT @@global.binlog_checksum
   std::string user = "canal";
   std::string password = "canal";          // checked (mysql_native_password)
+  // Dies after sending this many events of the file (0: never): drops the replica's link and
+  // stops accepting connections, as a crashed primary would.
+  std::size_t dieAfterEvents = 0;
 };
 
 class FakePrimary {

@@ -10,6 +10,7 @@
 #include "server/binlog/rows_event.h"
 #include "server/convert/binlog_changes.h"
 #include "server/replica/binlog_dump.h"
+#include "server/replica/replica_stream.h"
 #include "tests/support/fixtures.h"
 
 namespace canal::replica {
@@ -18,9 +19,10 @@ namespace {
 using testing::FakePrimary;
 using testing::FakePrimaryOptions;
 
-std::unique_ptr<FakePrimary> startPrimary(const std::string& fixture) {
+std::unique_ptr<FakePrimary> startPrimary(const std::string& fixture, std::size_t dieAfterEvents = 0) {
   FakePrimaryOptions o;
   o.binlogPath = testing::fixtureDir() + "/" + fixture;
+  o.dieAfterEvents = dieAfterEvents;
   auto p = FakePrimary::start(o);
   EXPECT_TRUE(p.isOk()) << p.status().toString();
   return p.isOk() ? std::move(*p) : nullptr;
@@ -140,6 +142,77 @@ TEST(FakePrimaryStream, WrongPasswordIsRefused) {
   ASSERT_FALSE(connection.isOk());
   EXPECT_NE(connection.status().message().find("error 1045"), std::string::npos) << connection.status().toString();
   EXPECT_EQ(primary->commands().back(), "AUTH FAILED canal");
+}
+
+}  // namespace
+}  // namespace canal::replica
+
+namespace canal::replica {
+namespace {
+
+std::string describe(const convert::ChangeEntry& e) {
+  std::string out = *e.table + " " + std::string(convert::changeTypeName(e.type));
+  for (const auto& row : e.rows) {
+    for (const auto& c : row.after) out += " " + (c.text.isNull ? std::string("NULL") : c.text.value);
+  }
+  return out;
+}
+
+// Two MySQL primaries with the same history: the stream loses the first inside its stream and
+// carries on at the second by the executed GTID set, each row once.
+TEST(FakePrimaryStream, FailoverBetweenMysqlPrimariesByGtidSet) {
+  const std::string fixture = "mysql-8.0/binlog-invisible-columns.000001";
+  const std::string data = testing::readFile(testing::fixtureDir() + "/" + fixture);
+  std::vector<std::string> expected;
+  {
+    convert::BinlogChangeReader reader(data, fixture, convert::RenderOptions{});
+    convert::ChangeEntry e;
+    while (*reader.next(e)) {
+      if (!e.rows.empty()) expected.push_back(describe(e));
+    }
+  }
+  ASSERT_EQ(expected.size(), 3u);
+
+  // The first primary dies inside the second row transaction: after its TABLE_MAP, before
+  // its rows.
+  std::size_t dieAfter = 0;
+  {
+    binlog::EventStream s(data, fixture);
+    binlog::RawEvent e;
+    std::size_t index = 0;
+    int rowsEvents = 0;
+    while (*s.next(e)) {
+      if (binlog::isRowsEvent(e.header.type) && ++rowsEvents == 2) {
+        dieAfter = index;
+        break;
+      }
+      ++index;
+    }
+  }
+  ASSERT_GT(dieAfter, 0u);
+  auto a = startPrimary(fixture, dieAfter);
+  auto b = startPrimary(fixture);
+  ASSERT_TRUE(a && b);
+  ReconnectPolicy policy;
+  policy.initialDelay = std::chrono::milliseconds(20);
+  policy.failoverAfter = 2;
+  ReplicaStream stream(account(*a), DumpOptions{}, DumpStart::at("binlog.000001", 4), policy);
+  stream.addStandby(account(*b));
+
+  convert::ChangeAssembler assembler(convert::RenderOptions{});
+  convert::ChangeEntry entry;
+  std::vector<std::string> got;
+  while (got.size() < expected.size()) {
+    auto e = stream.next();
+    ASSERT_TRUE(e.isOk()) << e.status().toString();
+    auto produced = assembler.handle(e->raw, stream.format(), e->file, "stream", entry);
+    ASSERT_TRUE(produced.isOk()) << produced.status().toString();
+    if (*produced && !entry.rows.empty()) got.push_back(describe(entry));
+  }
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(stream.currentAddress(), 1u);
+  EXPECT_EQ(b->commands().back(), "BINLOG_DUMP_GTID");
+  EXPECT_FALSE(stream.committed().mysqlGtidSet.empty());
 }
 
 }  // namespace
