@@ -18,6 +18,7 @@
 #include "server/convert/binlog_changes.h"
 #include "tests/support/mariadb_server.h"
 #include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
 
 namespace canal::replica {
 namespace {
@@ -637,6 +638,62 @@ TEST_F(ReplicaStreamTest, HeartbeatsKeepAQuietLinkAlive) {
   ASSERT_TRUE(collector.waitFor(3, std::chrono::seconds(10)));
   expectEachOnce(collector.ids(), 3);
   EXPECT_EQ(stream.reconnects(), 0);
+}
+
+}  // namespace
+}  // namespace canal::replica
+
+namespace canal::replica {
+namespace {
+
+// TLS to the primary (a self-signed certificate made for the test) and the ed25519 plugin: the
+// account logs in, the session is encrypted, and the dump works over it.
+TEST(ReplicaAuthentication, TlsAndEd25519) {
+  testing::TempDir dir("canal-tls");
+  const std::string cert = dir.path().string() + "/cert.pem";
+  const std::string key = dir.path().string() + "/key.pem";
+  std::string output;
+  ASSERT_EQ(testing::runCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                                 "-days", "2", "-keyout", key, "-out", cert},
+                                &output),
+            0)
+      << output;
+  testing::MariaDbOptions options;
+  options.extraArgs = {"--binlog-row-metadata=FULL", "--ssl-cert=" + cert, "--ssl-key=" + key,
+                       "--plugin-load-add=auth_ed25519"};
+  auto db = MariaDbServer::start(options);
+  ASSERT_TRUE(db.isOk()) << db.status().toString();
+  ASSERT_TRUE((*db)->execute("CREATE USER edge@'%' IDENTIFIED VIA ed25519 USING PASSWORD('s3cret')").isOk());
+  ASSERT_TRUE((*db)->execute("GRANT SELECT, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO edge@'%'").isOk());
+  ASSERT_TRUE((*db)->execute("CREATE DATABASE s").isOk());
+  ASSERT_TRUE((*db)->execute("CREATE TABLE s.t (id INT PRIMARY KEY)").isOk());
+  ASSERT_TRUE((*db)->execute("INSERT INTO s.t VALUES (7)").isOk());
+
+  mysql::ConnectOptions o = replicaAccount(**db);
+  o.user = "edge";
+  o.password = "s3cret";
+  o.tls = true;
+  o.tlsCa = cert;
+  auto c = mysql::MysqlConnection::connect(o);
+  ASSERT_TRUE(c.isOk()) << c.status().toString();
+  auto cipher = (*c)->query("SHOW STATUS LIKE 'Ssl_cipher'");
+  ASSERT_TRUE(cipher.isOk());
+  ASSERT_FALSE(cipher->rows.empty());
+  EXPECT_FALSE(cipher->rows[0][1].value_or("").empty()) << "the session is encrypted";
+  auto plugin = (*c)->queryValue("SELECT plugin FROM mysql.user WHERE user = 'edge'");
+  ASSERT_TRUE(plugin.isOk());
+  EXPECT_EQ(plugin->value_or(""), "ed25519");
+
+  auto dump = BinlogDump::open(std::move(*c), DumpOptions{}, DumpStart::at("mysql-bin.000001", 4));
+  ASSERT_TRUE(dump.isOk()) << dump.status().toString();
+  const Received r = receive(**dump, 1);
+  ASSERT_EQ(r.entries.size(), 1u);
+  EXPECT_EQ(r.entries[0].rows[0].after[0].text.value, "7");
+
+  o.password = "wrong";
+  auto refused = mysql::MysqlConnection::connect(o);
+  ASSERT_FALSE(refused.isOk());
+  EXPECT_NE(refused.status().message().find("1045"), std::string::npos) << refused.status().toString();
 }
 
 }  // namespace
