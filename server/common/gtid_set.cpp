@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "server/common/byte_writer.h"
+
 namespace canal {
 namespace {
 
@@ -27,10 +29,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\n' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-void appendLe(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
 }  // namespace
@@ -132,13 +130,13 @@ std::string MysqlGtidSet::toString() const {
 
 std::string MysqlGtidSet::encode() const {
   std::string out;
-  appendLe(out, sets_.size());
+  appendLe(out, sets_.size(), 8);
   for (const auto& [uuid, intervals] : sets_) {
     out.append(reinterpret_cast<const char*>(uuid.data()), uuid.size());
-    appendLe(out, intervals.size());
+    appendLe(out, intervals.size(), 8);
     for (const auto& i : intervals) {
-      appendLe(out, i.start);
-      appendLe(out, i.end);
+      appendLe(out, i.start, 8);
+      appendLe(out, i.end, 8);
     }
   }
   return out;

@@ -2,6 +2,7 @@
 
 #include "server/binlog/event_type.h"
 #include "server/binlog/events.h"
+#include "server/common/byte_writer.h"
 #include "server/common/gtid_set.h"
 
 namespace canal::replica {
@@ -12,15 +13,6 @@ constexpr std::uint8_t kComRegisterSlave = 0x15;
 constexpr std::uint8_t kComBinlogDumpGtid = 0x1e;
 constexpr std::uint16_t kLogEventArtificial = 0x20;
 
-void put16(std::string& s, std::uint16_t v) {
-  for (int i = 0; i < 2; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void put32(std::string& s, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void put64(std::string& s, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
 void putShortString(std::string& s, std::string_view v) {
   if (v.size() > 255) v = v.substr(0, 255);
   s.push_back(static_cast<char>(v.size()));
@@ -96,13 +88,13 @@ Result<std::unique_ptr<BinlogDump>> BinlogDump::open(std::unique_ptr<mysql::Mysq
   d->framer_ = binlog::EventFramer(where, binlog::EventStreamOptions{options.verifyChecksum}, algorithm);
 
   std::string reg;
-  put32(reg, options.slaveId);
+  appendLe(reg, options.slaveId, 4);
   putShortString(reg, options.reportHost);
   putShortString(reg, "");
   putShortString(reg, "");
-  put16(reg, 0);
-  put32(reg, 0);
-  put32(reg, 0);
+  appendLe(reg, 0, 2);
+  appendLe(reg, 0, 4);
+  appendLe(reg, 0, 4);
   CANAL_RETURN_IF_ERROR(c.sendCommand(kComRegisterSlave, reg, true).withContext("COM_REGISTER_SLAVE"));
 
   std::string dump;
@@ -112,18 +104,18 @@ Result<std::unique_ptr<BinlogDump>> BinlogDump::open(std::unique_ptr<mysql::Mysq
       CANAL_RETURN_IF_ERROR(c.execute("SET @slave_connect_state = " + mysql::MysqlConnection::quote(start.gtid)));
       CANAL_RETURN_IF_ERROR(c.execute("SET @slave_gtid_strict_mode = 0"));
       CANAL_RETURN_IF_ERROR(c.execute("SET @slave_gtid_ignore_duplicates = 0"));
-      put32(dump, 4);
-      put16(dump, 0);
-      put32(dump, options.slaveId);
+      appendLe(dump, 4, 4);
+      appendLe(dump, 0, 2);
+      appendLe(dump, options.slaveId, 4);
       CANAL_RETURN_IF_ERROR(c.sendCommand(kComBinlogDump, dump, false).withContext("COM_BINLOG_DUMP"));
       break;
     case DumpStart::Kind::kFilePosition:
       if (start.position > 0xffffffffull) {
         return Status::invalidArgument("position " + std::to_string(start.position) + " is beyond 4 GiB", where);
       }
-      put32(dump, static_cast<std::uint32_t>(start.position));
-      put16(dump, 0);
-      put32(dump, options.slaveId);
+      appendLe(dump, static_cast<std::uint32_t>(start.position), 4);
+      appendLe(dump, 0, 2);
+      appendLe(dump, options.slaveId, 4);
       dump += start.file;
       d->file_ = start.file;
       CANAL_RETURN_IF_ERROR(c.sendCommand(kComBinlogDump, dump, false).withContext("COM_BINLOG_DUMP"));
@@ -132,11 +124,11 @@ Result<std::unique_ptr<BinlogDump>> BinlogDump::open(std::unique_ptr<mysql::Mysq
       auto set = MysqlGtidSet::parse(start.gtid);
       if (!set) return set.status();
       const std::string encoded = set->encode();
-      put16(dump, 0x04);  // BINLOG_THROUGH_GTID
-      put32(dump, options.slaveId);
-      put32(dump, 0);     // no file name
-      put64(dump, 4);
-      put32(dump, static_cast<std::uint32_t>(encoded.size()));
+      appendLe(dump, 0x04, 2);  // BINLOG_THROUGH_GTID
+      appendLe(dump, options.slaveId, 4);
+      appendLe(dump, 0, 4);     // no file name
+      appendLe(dump, 4, 8);
+      appendLe(dump, static_cast<std::uint32_t>(encoded.size()), 4);
       dump += encoded;
       CANAL_RETURN_IF_ERROR(c.sendCommand(kComBinlogDumpGtid, dump, false).withContext("COM_BINLOG_DUMP_GTID"));
       break;

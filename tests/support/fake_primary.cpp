@@ -13,6 +13,7 @@
 #include "server/binlog/event_stream.h"
 #include "server/binlog/event_type.h"
 #include "server/binlog/events.h"
+#include "server/common/byte_writer.h"
 #include "server/common/byte_reader.h"
 #include "server/common/gtid_set.h"
 #include "tests/support/fixtures.h"
@@ -31,14 +32,6 @@ constexpr std::uint32_t kServerCapabilities = kClientLongPassword | kClientConne
                                               kClientTransactions | kClientSecureConnection | kClientMultiResults |
                                               kClientPluginAuth;
 
-void put16(std::string& s, std::uint32_t v) {
-  s.push_back(static_cast<char>(v & 0xff));
-  s.push_back(static_cast<char>((v >> 8) & 0xff));
-}
-void put32(std::string& s, std::uint32_t v) {
-  put16(s, v & 0xffff);
-  put16(s, v >> 16);
-}
 void putLenenc(std::string& s, std::string_view v) {
   s.push_back(static_cast<char>(v.size()));  // short strings only
   s.append(v);
@@ -77,7 +70,7 @@ class Connection {
   bool ok() { return send(std::string("\x00\x00\x00\x02\x00\x00\x00", 7)); }
   bool error(std::uint16_t code, const std::string& message) {
     std::string p("\xff", 1);
-    put16(p, code);
+    appendLe(p, code, 2);
     p += "#HY000" + message;
     return send(p);
   }
@@ -177,13 +170,13 @@ void FakePrimary::session(int fd) {
   hs.push_back(10);
   hs += options_.serverVersion;
   hs.push_back('\0');
-  put32(hs, 7);  // connection id
+  appendLe(hs, 7, 4);  // connection id
   hs += salt.substr(0, 8);
   hs.push_back('\0');
-  put16(hs, kServerCapabilities & 0xffff);
+  appendLe(hs, kServerCapabilities & 0xffff, 2);
   hs.push_back(static_cast<char>(255));  // utf8mb4_0900_ai_ci
-  put16(hs, 2);                          // SERVER_STATUS_AUTOCOMMIT
-  put16(hs, kServerCapabilities >> 16);
+  appendLe(hs, 2, 2);                          // SERVER_STATUS_AUTOCOMMIT
+  appendLe(hs, kServerCapabilities >> 16, 2);
   hs.push_back(21);
   hs.append(10, '\0');
   hs += salt.substr(8);
@@ -226,12 +219,12 @@ void FakePrimary::session(int fd) {
         putLenenc(column, "@@global.binlog_checksum");
         putLenenc(column, "");
         column.push_back(0x0c);
-        put16(column, 33);
-        put32(column, 256);
+        appendLe(column, 33, 2);
+        appendLe(column, 256, 4);
         column.push_back(static_cast<char>(0xfd));
-        put16(column, 0);
+        appendLe(column, 0, 2);
         column.push_back(0);
-        put16(column, 0);
+        appendLe(column, 0, 2);
         std::string row;
         putLenenc(row, options_.checksum);
         const std::string eof("\xfe\x00\x00\x02\x00", 5);
@@ -283,21 +276,21 @@ void FakePrimary::session(int fd) {
     // The artificial ROTATE naming the file, with a CRC32 when the stream has them.
     const bool crc = options_.checksum == "CRC32";
     std::string rotate;
-    put32(rotate, 0);
+    appendLe(rotate, 0, 4);
     rotate.push_back(binlog::kRotateEvent);
-    put32(rotate, 1);
+    appendLe(rotate, 1, 4);
     const std::size_t size = 19 + 8 + options_.binlogName.size() + (crc ? 4 : 0);
-    put32(rotate, static_cast<std::uint32_t>(size));
-    put32(rotate, 0);
-    put16(rotate, 0x20);  // LOG_EVENT_ARTIFICIAL_F
-    put32(rotate, static_cast<std::uint32_t>(startPosition));
-    put32(rotate, 0);
+    appendLe(rotate, static_cast<std::uint32_t>(size), 4);
+    appendLe(rotate, 0, 4);
+    appendLe(rotate, 0x20, 2);  // LOG_EVENT_ARTIFICIAL_F
+    appendLe(rotate, static_cast<std::uint32_t>(startPosition), 4);
+    appendLe(rotate, 0, 4);
     rotate += options_.binlogName;
     if (crc) {
       rotate.append(4, '\0');
       const std::uint32_t sum = binlog::eventCrc32(rotate);
       rotate.resize(rotate.size() - 4);
-      put32(rotate, sum);
+      appendLe(rotate, sum, 4);
     }
     if (!c.send(std::string("\0", 1) + rotate)) return;
 
