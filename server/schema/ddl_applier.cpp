@@ -429,28 +429,8 @@ bool parseColumnDefinition(std::string_view text, ColumnSchema& out, TypeSpellin
   // ENUM/SET members keep their case; every other type is shown in lower case.
   const std::string columnType = out.dataType + args;
   out.columnType = enumLike ? columnType : spellType(out.dataType, lower(args), out.isUnsigned, zerofill, spelling);
-  if (out.dataType == "enum" || out.dataType == "set") {
-    out.members.clear();
-    std::string current;
-    bool in = false;
-    for (std::size_t k = out.dataType.size(); k < columnType.size(); ++k) {
-      const char ch = columnType[k];
-      if (!in) {
-        if (ch == '\'') in = true;
-        continue;
-      }
-      if (ch == '\'' && k + 1 < columnType.size() && columnType[k + 1] == '\'') {
-        current.push_back('\'');
-        ++k;
-      } else if (ch == '\'') {
-        out.members.push_back(current);
-        current.clear();
-        in = false;
-      } else {
-        current.push_back(ch);
-      }
-    }
-  }
+  out.members.clear();
+  if (enumLike) out.members = enumMembers(columnType);
   out.isBinary = out.dataType.find("binary") != std::string::npos || out.dataType.find("blob") != std::string::npos ||
                  attributes.find(" character set binary ") != std::string::npos ||
                  attributes.find(" charset binary ") != std::string::npos;

@@ -7,9 +7,18 @@
 namespace canal::schema {
 namespace {
 
+std::string binlogColumnList(const binlog::TableMapEvent& map) {
+  std::string out;
+  for (std::size_t i = 0; i < map.columns.size(); ++i) {
+    if (i) out += ", ";
+    out += map.columnName(i) + " " + std::string(binlog::columnTypeName(map.columns[i].realType));
+  }
+  return out;
+}
 
-// The quoted members of "enum('a','b''c')" / "set(...)".
-std::vector<std::string> members(const std::string& columnType) {
+}  // namespace
+
+std::vector<std::string> enumMembers(std::string_view columnType) {
   std::vector<std::string> out;
   const auto open = columnType.find('(');
   if (open == std::string::npos) return out;
@@ -39,17 +48,6 @@ std::vector<std::string> members(const std::string& columnType) {
   }
   return out;
 }
-
-std::string binlogColumnList(const binlog::TableMapEvent& map) {
-  std::string out;
-  for (std::size_t i = 0; i < map.columns.size(); ++i) {
-    if (i) out += ", ";
-    out += map.columnName(i) + " " + std::string(binlog::columnTypeName(map.columns[i].realType));
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string TableSchema::columnList() const {
   std::string out;
@@ -133,7 +131,7 @@ Result<std::shared_ptr<const TableSchema>> SchemaCache::load(const std::string& 
       c.isBinary = !row[3].has_value() &&
                    (c.dataType.find("binary") != std::string::npos || c.dataType.find("blob") != std::string::npos);
       c.isPrimaryKey = row[4].value_or("") == "PRI";
-      if (c.dataType == "enum" || c.dataType == "set") c.members = members(c.columnType);
+      if (c.dataType == "enum" || c.dataType == "set") c.members = enumMembers(c.columnType);
       schema->columns.push_back(std::move(c));
     }
     return std::shared_ptr<const TableSchema>(std::move(schema));

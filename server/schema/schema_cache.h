@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -58,6 +59,9 @@ class SchemaCache {
   std::unique_ptr<mysql::MysqlConnection> connection_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const TableSchema>> tables_;
 };
+
+// The members of "enum('a','b''c')" / "set(...)" as written in a column type.
+std::vector<std::string> enumMembers(std::string_view columnType);
 
 // Fills what the TABLE_MAP lacks (names, signedness, binary collation, key, members) from
 // `schema`. Corruption naming the table, `where` and both column lists when they cannot be the
