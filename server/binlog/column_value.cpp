@@ -87,21 +87,9 @@ Temporal decodeTime(std::string_view data) {
 }
 
 Temporal decodeDatetime2(std::string_view data, int fsp) {
-  std::int64_t intpart = static_cast<std::int64_t>(readUnsignedBe(data.substr(0, 5))) - 0x8000000000LL;
-  Temporal t;
-  if (intpart < 0) {
-    t.negative = true;
-    intpart = -intpart;
-  }
-  const std::int64_t ymd = intpart >> 17;
-  const std::int64_t ym = ymd >> 5;
-  const std::int64_t hms = intpart & 0x1ffff;
-  t.year = static_cast<int>(ym / 13);
-  t.month = static_cast<int>(ym % 13);
-  t.day = static_cast<int>(ymd & 31);
-  t.hour = static_cast<int>(hms >> 12);
-  t.minute = static_cast<int>((hms >> 6) & 63);
-  t.second = static_cast<int>(hms & 63);
+  // The 5-byte integer part is the packed form's upper part; the fraction follows on its own.
+  const std::int64_t intpart = static_cast<std::int64_t>(readUnsignedBe(data.substr(0, 5))) - 0x8000000000LL;
+  Temporal t = unpackDatetimePacked(intpart * (1LL << 24));
   t.micros = readFractionMicros(data, 5, fsp);
   return t;
 }
