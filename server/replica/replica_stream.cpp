@@ -1,6 +1,5 @@
 #include "server/replica/replica_stream.h"
 
-#include <cctype>
 #include <thread>
 
 #include "server/binlog/event_type.h"
@@ -8,21 +7,6 @@
 #include "server/replica/start_position.h"
 
 namespace canal::replica {
-namespace {
-
-// The first keyword of a statement, upper-cased.
-std::string firstWord(std::string_view sql) {
-  std::size_t i = 0;
-  while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i]))) ++i;
-  std::string w;
-  while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]))) {
-    w.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i]))));
-    ++i;
-  }
-  return w;
-}
-
-}  // namespace
 
 ReplicaStream::ReplicaStream(mysql::ConnectOptions connect, DumpOptions dump, DumpStart start, ReconnectPolicy policy)
     : addresses_{std::move(connect)}, dumpOptions_(dump), start_(std::move(start)), policy_(policy) {
@@ -86,20 +70,17 @@ Status ReplicaStream::connect(bool resume) {
   // position on the same server, by count on another, where the group starts at its GTID).
   skipping_ = resume && sameServer && !deliveredFile_.empty();
   skipCount_ = resume && !sameServer && from.kind != DumpStart::Kind::kFilePosition ? deliveredInTransaction_ : 0;
-  inTransaction_ = false;
+  tracker_ = TransactionTracker{};
   return Status::ok();
 }
 
 bool ReplicaStream::noteBoundary(const DumpEvent& e) {
   const auto type = e.raw.header.type;
-  bool boundary = false;
-  if (type == binlog::kMariaGtidEvent) {
-    auto g = binlog::decodeMariaGtid(e.raw.body, "gtid");
-    if (g) {
-      pendingMariaGtid_ = std::to_string(g->domainId) + "-" + std::to_string(e.raw.header.serverId) + "-" +
-                          std::to_string(g->sequence);
-      inTransaction_ = !g->standalone();
-    }
+  const bool boundary = tracker_.note(e.raw, format()).ends;
+  if (type == binlog::kMariaGtidEvent && tracker_.mariaGtid()) {
+    const auto& g = *tracker_.mariaGtid();
+    pendingMariaGtid_ = std::to_string(g.domainId) + "-" + std::to_string(e.raw.header.serverId) + "-" +
+                        std::to_string(g.sequence);
   } else if (type == binlog::kGtidLogEvent || type == binlog::kGtidTaggedLogEvent) {
     auto g = type == binlog::kGtidLogEvent ? binlog::decodeGtid(e.raw.body, false, "gtid")
                                            : binlog::decodeGtidTagged(e.raw.body, "gtid");
@@ -113,23 +94,8 @@ bool ReplicaStream::noteBoundary(const DumpEvent& e) {
         executedWhole_ = true;
       }
     }
-  } else if (type == binlog::kXidEvent || type == binlog::kXaPrepareLogEvent) {
-    boundary = true;
-  } else if (type == binlog::kQueryEvent || type == binlog::kMariaQueryCompressedEvent) {
-    auto q = binlog::decodeQuery(e.raw.body, format(), type == binlog::kMariaQueryCompressedEvent, "query");
-    if (q) {
-      const std::string word = firstWord(q->query);
-      if (word == "BEGIN" || (word == "XA" && firstWord(std::string_view(q->query).substr(3)) == "START")) {
-        inTransaction_ = true;
-      } else if (word == "COMMIT" || word == "ROLLBACK" || !inTransaction_) {
-        boundary = true;  // COMMIT of a non-transactional group, or DDL and other lone statements
-      }
-    }
-  } else if (type == binlog::kTransactionPayloadEvent) {
-    boundary = true;  // a whole compressed transaction
   }
   if (boundary) {
-    inTransaction_ = false;
     committed_.file = e.file;
     committed_.position = e.nextPosition;
     committed_.timestamp = e.raw.header.timestamp;

@@ -20,6 +20,7 @@
 
 #include "server/common/gtid_set.h"
 #include "server/replica/binlog_dump.h"
+#include "server/replica/transaction_tracker.h"
 
 namespace canal::replica {
 
@@ -85,7 +86,7 @@ class ReplicaStream {
   std::atomic<bool> cancelled_{false};
 
   CommitPosition committed_;
-  bool inTransaction_ = false;
+  TransactionTracker tracker_;
   std::string pendingMariaGtid_;
   // MySQL GTIDs: the executed set, whole only when the stream saw a file's PREVIOUS_GTIDS (or
   // started from a GTID set).

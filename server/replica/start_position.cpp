@@ -2,8 +2,8 @@
 
 #include <vector>
 
-#include "server/binlog/event_type.h"
-#include "server/binlog/events.h"
+#include "server/replica/transaction_tracker.h"
+
 
 namespace canal::replica {
 namespace {
@@ -41,37 +41,19 @@ Result<ScanResult> scanFile(const mysql::ConnectOptions& connect, const BinlogFi
   options.heartbeatSeconds = 0;
   auto dump = BinlogDump::open(std::move(*connection), options, DumpStart::at(file.name, 4));
   if (!dump) return dump.status();
-  std::uint64_t transactionStart = 4;  // where the current transaction began
-  bool inTransaction = false;
+  TransactionTracker tracker;
+  std::uint64_t transactionStart = 4;  // where the current group began
   bool first = true;
   for (;;) {
     auto e = (*dump)->next();
     if (!e) return e.status();
     if (e->artificial) continue;
     if (e->file != file.name) return ScanResult{std::nullopt, false, first};  // rotated past the file
-    const auto type = e->raw.header.type;
-    const std::uint64_t start = e->nextPosition - e->raw.header.eventSize;
-    const bool opensGroup = type == binlog::kGtidLogEvent || type == binlog::kAnonymousGtidLogEvent ||
-                            type == binlog::kMariaGtidEvent || type == binlog::kGtidTaggedLogEvent;
-    if (opensGroup && !inTransaction) {
-      transactionStart = start;
-      inTransaction = true;
-    } else if (type == binlog::kQueryEvent && !inTransaction) {
-      transactionStart = start;
-    }
-    // A group ends at its XID, its COMMIT or (DDL) its only statement.
-    bool ends = type == binlog::kXidEvent || type == binlog::kXaPrepareLogEvent;
-    if (type == binlog::kQueryEvent) {
-      auto q = binlog::decodeQuery(e->raw.body, (*dump)->format(), false, "scan");
-      const bool begin = q && (q->query == "BEGIN" || q->query.rfind("XA START", 0) == 0);
-      if (!begin) ends = true;
-      else inTransaction = true;
-    }
-    if (ends) {
+    const TransactionTracker::Step step = tracker.note(e->raw, (*dump)->format());
+    if (step.opens) transactionStart = e->nextPosition - e->raw.header.eventSize;
+    if (step.ends) {
       if (e->raw.header.timestamp >= seconds) return ScanResult{DumpStart::at(file.name, transactionStart), first, false};
       first = false;
-      inTransaction = false;
-      transactionStart = e->nextPosition;
     }
     if (e->nextPosition >= file.size) return ScanResult{std::nullopt, false, first};
   }
