@@ -1,132 +1,14 @@
 #include "server/convert/change.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "server/binlog/column_type.h"
+#include "server/common/sql_cursor.h"
 
 namespace canal::convert {
 namespace {
 
 using binlog::ColumnDef;
-
-// A minimal SQL tokenizer: keywords, identifiers (bare, `back-quoted`, "double-quoted"),
-// punctuation; comments and string literals skipped or kept as single tokens.
-class SqlTokens {
- public:
-  explicit SqlTokens(std::string_view sql) : s_(sql) {}
-
-  // Next token; empty at the end. Quoted identifiers come back unquoted with quoted() true.
-  std::string next() {
-    skipSpaceAndComments();
-    quoted_ = false;
-    if (i_ >= s_.size()) return {};
-    const char c = s_[i_];
-    if (c == '`' || c == '"') {
-      quoted_ = true;
-      std::string out;
-      ++i_;
-      while (i_ < s_.size()) {
-        if (s_[i_] == c) {
-          if (i_ + 1 < s_.size() && s_[i_ + 1] == c) {
-            out.push_back(c);
-            i_ += 2;
-            continue;
-          }
-          ++i_;
-          break;
-        }
-        out.push_back(s_[i_++]);
-      }
-      return out;
-    }
-    if (isWordChar(c)) {
-      const std::size_t start = i_;
-      while (i_ < s_.size() && isWordChar(s_[i_])) ++i_;
-      return std::string(s_.substr(start, i_ - start));
-    }
-    ++i_;
-    return std::string(1, c);
-  }
-  bool quoted() const { return quoted_; }
-  // True if the next token is `word` (case-insensitive, unquoted); consumes it then.
-  bool accept(std::string_view word) {
-    const std::size_t save = i_;
-    const std::string t = next();
-    if (!quoted_ && equalsIgnoreCase(t, word)) return true;
-    i_ = save;
-    return false;
-  }
-  std::string peek() {
-    const std::size_t save = i_;
-    std::string t = next();
-    i_ = save;
-    return t;
-  }
-
-  // A possibly qualified name: `db`.`tbl` or tbl.
-  bool name(std::optional<std::string>& schema, std::string& table) {
-    std::string first = next();
-    if (first.empty() || (!quoted_ && !isWordChar(first[0]))) return false;
-    const std::size_t save = i_;
-    if (next() == "." && !quoted_) {
-      std::string second = next();
-      if (!second.empty()) {
-        schema = std::move(first);
-        table = std::move(second);
-        return true;
-      }
-    }
-    i_ = save;
-    table = std::move(first);
-    return true;
-  }
-
-  static bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-             return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-  }
-
- private:
-  static bool isWordChar(char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return std::isalnum(u) || c == '_' || c == '$' || u >= 0x80;
-  }
-
-  void skipSpaceAndComments() {
-    for (;;) {
-      while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
-      if (s_.substr(i_, 2) == "/*") {
-        if (s_.substr(i_, 3) == "/*!") {  // executable comment: its content is SQL
-          i_ += 3;
-          while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
-          inExecutableComment_ = true;
-          continue;
-        }
-        const std::size_t end = s_.find("*/", i_ + 2);
-        i_ = end == std::string_view::npos ? s_.size() : end + 2;
-        continue;
-      }
-      if (inExecutableComment_ && s_.substr(i_, 2) == "*/") {
-        inExecutableComment_ = false;
-        i_ += 2;
-        continue;
-      }
-      if (s_.substr(i_, 3) == "-- " || (i_ < s_.size() && s_[i_] == '#')) {
-        const std::size_t end = s_.find('\n', i_);
-        i_ = end == std::string_view::npos ? s_.size() : end + 1;
-        continue;
-      }
-      return;
-    }
-  }
-
-  std::string_view s_;
-  std::size_t i_ = 0;
-  bool quoted_ = false;
-  bool inExecutableComment_ = false;
-};
 
 QueryClass tableStatement(ChangeType type, std::optional<std::string> schema, std::string table,
                           std::string_view defaultDatabase) {
@@ -137,7 +19,7 @@ QueryClass tableStatement(ChangeType type, std::optional<std::string> schema, st
   return q;
 }
 
-std::optional<QueryClass> classifyAlterTable(SqlTokens& t, std::string_view defaultDatabase) {
+std::optional<QueryClass> classifyAlterTable(SqlCursor& t, std::string_view defaultDatabase) {
   std::optional<std::string> schema;
   std::string table;
   if (!t.name(schema, table)) return QueryClass{};
@@ -145,8 +27,8 @@ std::optional<QueryClass> classifyAlterTable(SqlTokens& t, std::string_view defa
   if (t.accept("ADD")) {
     if (t.accept("CONSTRAINT")) {
       const std::string maybeName = t.peek();
-      if (!SqlTokens::equalsIgnoreCase(maybeName, "UNIQUE") && !SqlTokens::equalsIgnoreCase(maybeName, "PRIMARY") &&
-          !SqlTokens::equalsIgnoreCase(maybeName, "FOREIGN") && !SqlTokens::equalsIgnoreCase(maybeName, "CHECK")) {
+      if (!SqlCursor::equalsIgnoreCase(maybeName, "UNIQUE") && !SqlCursor::equalsIgnoreCase(maybeName, "PRIMARY") &&
+          !SqlCursor::equalsIgnoreCase(maybeName, "FOREIGN") && !SqlCursor::equalsIgnoreCase(maybeName, "CHECK")) {
         t.next();
       }
     }
@@ -291,9 +173,9 @@ Status convertRows(const binlog::RowsEvent& event, const binlog::TableMapEvent& 
 }
 
 std::optional<QueryClass> classifyQuery(std::string_view sql, std::string_view defaultDatabase) {
-  SqlTokens t(sql);
+  SqlCursor t(sql);
   const std::string head = t.next();
-  auto is = [&](std::string_view w) { return SqlTokens::equalsIgnoreCase(head, w); };
+  auto is = [&](std::string_view w) { return SqlCursor::equalsIgnoreCase(head, w); };
   std::optional<std::string> schema;
   std::string table;
 

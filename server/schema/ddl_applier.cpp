@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <map>
 
+#include "server/common/sql_cursor.h"
+
 namespace canal::schema {
 namespace {
 
@@ -60,138 +62,8 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-bool isWordChar(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return std::isalnum(u) || c == '_' || c == '$' || u >= 0x80;
-}
-
-// A cursor over SQL text that skips spaces and comments and reads identifiers and keywords.
-class Cursor {
- public:
-  explicit Cursor(std::string_view s) : s_(s) {}
-
-  void skipSpace() {
-    for (;;) {
-      while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
-      if (s_.substr(i_, 2) == "/*" && s_.substr(i_, 3) != "/*!") {
-        const auto end = s_.find("*/", i_ + 2);
-        i_ = end == std::string_view::npos ? s_.size() : end + 2;
-        continue;
-      }
-      if (s_.substr(i_, 3) == "/*!") {  // executable comment: keep its content
-        i_ += 3;
-        while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
-        continue;
-      }
-      if (s_.substr(i_, 2) == "*/") {
-        i_ += 2;
-        continue;
-      }
-      if (s_.substr(i_, 3) == "-- " || (i_ < s_.size() && s_[i_] == '#')) {
-        const auto end = s_.find('\n', i_);
-        i_ = end == std::string_view::npos ? s_.size() : end + 1;
-        continue;
-      }
-      return;
-    }
-  }
-  bool atEnd() {
-    skipSpace();
-    return i_ >= s_.size() || s_[i_] == ';';
-  }
-  // A keyword (case-insensitive), consumed when present.
-  bool accept(std::string_view word) {
-    skipSpace();
-    if (s_.size() - i_ < word.size()) return false;
-    for (std::size_t k = 0; k < word.size(); ++k) {
-      if (std::tolower(static_cast<unsigned char>(s_[i_ + k])) != std::tolower(static_cast<unsigned char>(word[k]))) {
-        return false;
-      }
-    }
-    if (i_ + word.size() < s_.size() && isWordChar(s_[i_ + word.size()]) && isWordChar(word.back())) return false;
-    i_ += word.size();
-    return true;
-  }
-  // An identifier, bare or quoted with ` or ".
-  bool identifier(std::string& out) {
-    skipSpace();
-    out.clear();
-    if (i_ >= s_.size()) return false;
-    const char q = s_[i_];
-    if (q == '`' || q == '"') {
-      for (++i_; i_ < s_.size(); ++i_) {
-        if (s_[i_] == q) {
-          if (i_ + 1 < s_.size() && s_[i_ + 1] == q) {
-            out.push_back(q);
-            ++i_;
-            continue;
-          }
-          ++i_;
-          return true;
-        }
-        out.push_back(s_[i_]);
-      }
-      return false;
-    }
-    while (i_ < s_.size() && isWordChar(s_[i_])) out.push_back(s_[i_++]);
-    return !out.empty();
-  }
-  // [db.]table
-  bool tableName(const std::string& defaultDb, TableKey& key) {
-    std::string first;
-    if (!identifier(first)) return false;
-    skipSpace();
-    if (i_ < s_.size() && s_[i_] == '.') {
-      ++i_;
-      std::string second;
-      if (!identifier(second)) return false;
-      key = {first, second};
-    } else {
-      key = {defaultDb, first};
-    }
-    return true;
-  }
-  // The text up to the next top-level comma or closing parenthesis (not consumed).
-  std::string_view item() {
-    skipSpace();
-    const std::size_t start = i_;
-    int depth = 0;
-    while (i_ < s_.size()) {
-      const char c = s_[i_];
-      if (c == '\'' || c == '"' || c == '`') {
-        const char q = c;
-        for (++i_; i_ < s_.size() && s_[i_] != q; ++i_) {
-          if (s_[i_] == '\\') ++i_;
-        }
-        ++i_;
-        continue;
-      }
-      if (c == '(') ++depth;
-      if (c == ')') {
-        if (depth == 0) break;
-        --depth;
-      }
-      if ((c == ',' || c == ';') && depth == 0) break;
-      ++i_;
-    }
-    return s_.substr(start, i_ - start);
-  }
-  bool consume(char c) {
-    skipSpace();
-    if (i_ < s_.size() && s_[i_] == c) {
-      ++i_;
-      return true;
-    }
-    return false;
-  }
-
- private:
-  std::string_view s_;
-  std::size_t i_ = 0;
-};
-
 // The column names of "(a, `b`(10), c DESC)".
-std::vector<std::string> keyColumns(Cursor& c) {
+std::vector<std::string> keyColumns(SqlCursor& c) {
   std::vector<std::string> out;
   if (!c.consume('(')) return out;
   for (;;) {
@@ -209,7 +81,7 @@ std::vector<std::string> keyColumns(Cursor& c) {
 bool isConstraintStart(std::string_view item) {
   for (const char* w : {"PRIMARY", "KEY", "INDEX", "UNIQUE", "CONSTRAINT", "FOREIGN", "FULLTEXT", "SPATIAL", "CHECK",
                         "PERIOD", "SYSTEM"}) {
-    Cursor k(item);
+    SqlCursor k(item);
     if (k.accept(w)) return true;
   }
   return false;
@@ -235,7 +107,7 @@ bool placeColumn(TableSchema& t, ColumnSchema column, std::string_view definitio
   if (text.size() >= 6 && text.compare(text.size() - 6, 6, " first") == 0) {
     at = t.columns.begin();
   } else if (afterPos != std::string::npos) {
-    Cursor c(std::string_view(definition).substr(afterPos + 7));
+    SqlCursor c(std::string_view(definition).substr(afterPos + 7));
     std::string name;
     if (!c.identifier(name)) return false;
     at = findColumn(t, name);
@@ -255,15 +127,15 @@ std::string_view withoutPlacement(std::string_view definition) {
   return definition;
 }
 
-bool parseCreateColumns(Cursor& c, TableSchema& t) {
+bool parseCreateColumns(SqlCursor& c, TableSchema& t) {
   if (!c.consume('(')) return false;
   std::vector<std::string> primary;
   for (;;) {
     const std::string_view item = c.item();
     if (isConstraintStart(item)) {
-      Cursor k(item);
+      SqlCursor k(item);
       if (k.accept("CONSTRAINT")) {
-        Cursor named(item);
+        SqlCursor named(item);
         named.accept("CONSTRAINT");
         if (!named.accept("PRIMARY")) {  // CONSTRAINT name ...
           std::string ignored;
@@ -287,7 +159,7 @@ bool parseCreateColumns(Cursor& c, TableSchema& t) {
 }
 
 bool alterItem(std::string_view item, TableSchema& t, TableKey& renamedTo) {
-  Cursor c(item);
+  SqlCursor c(item);
   if (c.accept("ADD")) {
     if (c.accept("PRIMARY")) {
       c.accept("KEY");
@@ -305,7 +177,7 @@ bool alterItem(std::string_view item, TableSchema& t, TableKey& renamedTo) {
       return true;
     }
     for (const char* w : {"INDEX", "KEY", "UNIQUE", "FULLTEXT", "SPATIAL", "FOREIGN", "CHECK", "PARTITION"}) {
-      Cursor k(item);
+      SqlCursor k(item);
       k.accept("ADD");
       if (k.accept(w)) return true;  // keys and partitions: no column change
     }
@@ -334,7 +206,7 @@ bool alterItem(std::string_view item, TableSchema& t, TableKey& renamedTo) {
       return true;
     }
     for (const char* w : {"INDEX", "KEY", "FOREIGN", "CONSTRAINT", "CHECK", "PARTITION"}) {
-      Cursor k(item);
+      SqlCursor k(item);
       k.accept("DROP");
       if (k.accept(w)) return true;
     }
@@ -392,7 +264,7 @@ bool alterItem(std::string_view item, TableSchema& t, TableKey& renamedTo) {
 }  // namespace
 
 bool parseColumnDefinition(std::string_view text, ColumnSchema& out, TypeSpelling spelling) {
-  Cursor c(text);
+  SqlCursor c(text);
   if (!c.identifier(out.name)) return false;
   std::string type;
   if (!c.identifier(type)) return false;
@@ -450,7 +322,7 @@ bool parseColumnDefinition(std::string_view text, ColumnSchema& out, TypeSpellin
 DdlEffect applyDdl(TableSet& tables, std::string_view sql, const std::string& database, TypeSpelling spelling) {
   currentSpelling = spelling;
   DdlEffect effect;
-  Cursor c(sql);
+  SqlCursor c(sql);
   TableKey key;
   if (c.accept("CREATE")) {
     if (c.accept("OR")) c.accept("REPLACE");
@@ -477,7 +349,7 @@ DdlEffect applyDdl(TableSet& tables, std::string_view sql, const std::string& da
     // The column list starts at the first parenthesis after the name.
     const auto open = sql.find('(');
     if (open == std::string_view::npos) return DdlEffect{false, effect.touched};
-    Cursor list(sql.substr(open));
+    SqlCursor list(sql.substr(open));
     TableSchema t;
     t.database = key.first;
     t.table = key.second;
