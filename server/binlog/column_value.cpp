@@ -18,6 +18,27 @@ void appendPadded(std::string& out, std::uint64_t v, int width) {
   out.append(buf, end);
 }
 
+// |v| without overflow for the most negative value (corrupt data may hold it).
+std::uint64_t magnitude(std::int64_t v) {
+  return v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
+}
+
+// The date and time fields of the integer part shared by DATETIME2 and the packed form:
+// ((year * 13 + month) << 5 | day) << 17 | hour << 12 | minute << 6 | second.
+Temporal splitYmdHms(std::uint64_t ymdhms) {
+  const std::uint64_t ymd = ymdhms >> 17;
+  const std::uint64_t ym = ymd >> 5;
+  const std::uint64_t hms = ymdhms % (1 << 17);
+  Temporal t;
+  t.day = static_cast<int>(ymd % (1 << 5));
+  t.month = static_cast<int>(ym % 13);
+  t.year = static_cast<int>(ym / 13);
+  t.second = static_cast<int>(hms % (1 << 6));
+  t.minute = static_cast<int>((hms >> 6) % (1 << 6));
+  t.hour = static_cast<int>(hms >> 12);
+  return t;
+}
+
 std::uint32_t readFractionMicros(std::string_view data, std::size_t offset, int fsp) {
   switch (fsp) {
     case 1: case 2: return static_cast<std::uint32_t>(readUnsignedBe(data.substr(offset, 1)) * 10000);
@@ -89,19 +110,18 @@ Temporal decodeTime(std::string_view data) {
 Temporal decodeDatetime2(std::string_view data, int fsp) {
   // The 5-byte integer part is the packed form's upper part; the fraction follows on its own.
   const std::int64_t intpart = static_cast<std::int64_t>(readUnsignedBe(data.substr(0, 5))) - 0x8000000000LL;
-  Temporal t = unpackDatetimePacked(intpart * (1LL << 24));
+  Temporal t = splitYmdHms(magnitude(intpart));
+  t.negative = intpart < 0;
   t.micros = readFractionMicros(data, 5, fsp);
   return t;
 }
 
 Temporal unpackTimePacked(std::int64_t packed) {
+  const std::uint64_t m = magnitude(packed);
+  const std::uint64_t hms = m >> 24;
   Temporal t;
-  if (packed < 0) {
-    t.negative = true;
-    packed = -packed;
-  }
-  const std::int64_t hms = packed >> 24;
-  t.micros = static_cast<std::uint32_t>(packed % (1LL << 24));
+  t.negative = packed < 0;
+  t.micros = static_cast<std::uint32_t>(m % (1ULL << 24));
   t.hour = static_cast<int>((hms >> 12) % (1 << 10));
   t.minute = static_cast<int>((hms >> 6) % (1 << 6));
   t.second = static_cast<int>(hms % (1 << 6));
@@ -109,22 +129,10 @@ Temporal unpackTimePacked(std::int64_t packed) {
 }
 
 Temporal unpackDatetimePacked(std::int64_t packed) {
-  Temporal t;
-  if (packed < 0) {
-    t.negative = true;
-    packed = -packed;
-  }
-  t.micros = static_cast<std::uint32_t>(packed % (1LL << 24));
-  const std::int64_t ymdhms = packed >> 24;
-  const std::int64_t ymd = ymdhms >> 17;
-  const std::int64_t ym = ymd >> 5;
-  const std::int64_t hms = ymdhms % (1 << 17);
-  t.day = static_cast<int>(ymd % (1 << 5));
-  t.month = static_cast<int>(ym % 13);
-  t.year = static_cast<int>(ym / 13);
-  t.second = static_cast<int>(hms % (1 << 6));
-  t.minute = static_cast<int>((hms >> 6) % (1 << 6));
-  t.hour = static_cast<int>(hms >> 12);
+  const std::uint64_t m = magnitude(packed);
+  Temporal t = splitYmdHms(m >> 24);
+  t.negative = packed < 0;
+  t.micros = static_cast<std::uint32_t>(m % (1ULL << 24));
   return t;
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <climits>
 #include <deque>
 #include <string>
 
@@ -114,6 +115,24 @@ ColumnDef column(std::uint8_t type, bool isUnsigned = false) {
   c.type = type;
   c.isUnsigned = isUnsigned;
   return c;
+}
+
+// Corrupt temporal bytes at the ends of their ranges decode to some fields, without overflow
+// (the suite runs under UBSan too).
+TEST(ValueText, ExtremeTemporalBytesDecodeWithoutOverflow) {
+  const binlog::Temporal low = binlog::decodeDatetime2(std::string(5, '\0'), 0);
+  EXPECT_TRUE(low.negative);
+  EXPECT_FALSE(binlog::decodeDatetime2(std::string(5, '\xff'), 0).negative);
+  const binlog::Temporal ok = binlog::decodeDatetime2(std::string("\x99\xb2\x84\x30\xc5", 5), 0);
+  EXPECT_EQ(ok.year, 2024);
+  EXPECT_EQ(ok.month, 2);
+  EXPECT_EQ(ok.day, 2);
+  EXPECT_EQ(ok.hour, 3);
+  EXPECT_EQ(ok.minute, 3);
+  EXPECT_EQ(ok.second, 5);
+  EXPECT_TRUE(binlog::unpackDatetimePacked(INT64_MIN).negative);
+  EXPECT_TRUE(binlog::unpackTimePacked(INT64_MIN).negative);
+  EXPECT_EQ(binlog::unpackTimePacked(INT64_MIN).micros, 0u);
 }
 
 TEST(ValueText, UnsignedPromotionAsCanal) {
