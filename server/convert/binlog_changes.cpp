@@ -5,6 +5,7 @@
 #include "server/binlog/event_decoder.h"
 #include "server/binlog/event_type.h"
 #include "server/binlog/rows_event.h"
+#include "server/schema/schema_history.h"
 
 namespace canal::convert {
 namespace {
@@ -74,7 +75,8 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
     if (!table) return table.status();
     std::shared_ptr<const schema::TableSchema> definition;
     if (schemas_ && !table->hasNames) {
-      auto found = schemas_->table(table->database, table->table);
+      const schema::SchemaPosition at{std::string(file), event.header.logPos};
+      auto found = schemas_->table(table->database, table->table, &at);
       if (!found) return found.status().withContext("table definition for the TABLE_MAP at " + where);
       definition = *found;
       CANAL_RETURN_IF_ERROR(schema::applySchema(*table, *definition, where));
@@ -123,7 +125,10 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
   out.table = kind->table;
   out.sql = query.query;
   out.ddlSchema = query.database;
-  if (schemas_ && out.isDdl) schemas_->applyDdl(query.query, query.database);
+  if (schemas_ && out.isDdl) {
+    const schema::SchemaPosition at{std::string(file), event.header.logPos};
+    CANAL_RETURN_IF_ERROR(schemas_->applyDdl(query.query, query.database, &at).withContext(where));
+  }
   ++stats_.entries;
   return true;
 }

@@ -440,4 +440,11 @@ DdlEffect applyDdl(TableSet& tables, std::string_view sql, const std::string& da
   return effect;  // TRUNCATE, DML, GRANT...: the column lists stay
 }
 
+void forgetUnknown(TableSet& tables, const DdlEffect& effect, const std::string& database) {
+  for (const auto& key : effect.touched) tables.erase(key);
+  if (effect.touched.empty()) {
+    for (auto it = tables.begin(); it != tables.end();) it = it->first.first == database ? tables.erase(it) : std::next(it);
+  }
+}
+
 }  // namespace canal::schema

@@ -16,23 +16,18 @@
 
 namespace canal::schema {
 
-using TableKey = std::pair<std::string, std::string>;  // database, table
-using TableSet = std::map<TableKey, TableSchema>;
-
 struct DdlEffect {
   bool understood = true;           // false: the statement's effect on `tables` is unknown
   std::vector<TableKey> touched;    // tables whose definitions changed, appeared or went
 };
 
-// How the server spells types in SHOW CREATE TABLE / information_schema: MariaDB and MySQL
-// before 8.0.19 give integers their display width ("int(11)", "int(10) unsigned").
-struct TypeSpelling {
-  bool integerDisplayWidths = true;
-};
-
 // Applies `sql` (run with default database `database`) to `tables`. Tables it does not hold are
 // left alone except when the statement defines them (CREATE TABLE with columns).
 DdlEffect applyDdl(TableSet& tables, std::string_view sql, const std::string& database, TypeSpelling spelling = {});
+
+// After a statement applyDdl() did not understand: forgets the tables it touched, or, when it
+// cannot say which, every table of `database`, so they are read from the primary again.
+void forgetUnknown(TableSet& tables, const DdlEffect& effect, const std::string& database);
 
 // One column definition ("`c` int(10) unsigned NOT NULL") as a ColumnSchema, its columnType
 // spelled as the server would; false if it is not one.

@@ -3,6 +3,7 @@
 #include "server/binlog/column_type.h"
 #include "server/binlog/format_description.h"
 #include "server/schema/ddl_applier.h"
+#include "server/schema/schema_history.h"
 
 namespace canal::schema {
 namespace {
@@ -58,11 +59,47 @@ std::string TableSchema::columnList() const {
   return out;
 }
 
-Result<std::shared_ptr<const TableSchema>> SchemaCache::table(const std::string& database, const std::string& table) {
+Status SchemaCache::ensureConnected() {
+  if (connection_) return Status::ok();
+  auto c = mysql::MysqlConnection::connect(connect_);
+  if (!c) return c.status();
+  connection_ = std::move(*c);
+  return Status::ok();
+}
+
+TypeSpelling SchemaCache::spelling() const {
+  TypeSpelling spelling;
+  if (connection_ && !connection_->isMariaDb()) {
+    const auto v = binlog::parseServerVersion(connection_->serverVersion());
+    spelling.integerDisplayWidths = v < std::array<int, 3>{8, 0, 19};
+  }
+  return spelling;
+}
+
+Status SchemaCache::start(SchemaHistory& history, const SchemaPosition& at) {
+  history_ = &history;
+  tables_.clear();
+  if (history.empty()) {
+    auto all = readAll();
+    if (!all) return all.status().withContext("first schema snapshot");
+    CANAL_RETURN_IF_ERROR(history.appendSnapshot(at, *all));
+    for (auto& [key, table] : *all) tables_[key] = std::make_shared<const TableSchema>(std::move(table));
+    return Status::ok();
+  }
+  CANAL_RETURN_IF_ERROR(ensureConnected());  // for the primary's type spelling
+  auto restored = history.restore(at, spelling());
+  if (!restored) return restored.status();
+  for (auto& [key, table] : *restored) tables_[key] = std::make_shared<const TableSchema>(std::move(table));
+  return Status::ok();
+}
+
+Result<std::shared_ptr<const TableSchema>> SchemaCache::table(const std::string& database, const std::string& table,
+                                                             const SchemaPosition* at) {
   const auto key = std::make_pair(database, table);
   if (const auto it = tables_.find(key); it != tables_.end()) return it->second;
   auto loaded = load(database, table);
   if (!loaded) return loaded.status();
+  if (history_ && at) CANAL_RETURN_IF_ERROR(history_->appendTable(*at, **loaded));
   tables_[key] = *loaded;
   return *loaded;
 }
@@ -77,40 +114,81 @@ void SchemaCache::invalidateDatabase(const std::string& database) {
   }
 }
 
-void SchemaCache::applyDdl(const std::string& sql, const std::string& database) {
+Status SchemaCache::applyDdl(const std::string& sql, const std::string& database, const SchemaPosition* at) {
+  if (history_ && at) CANAL_RETURN_IF_ERROR(history_->appendDdl(*at, database, sql));
   TableSet held;
   for (const auto& [key, schema] : tables_) held[key] = *schema;
-  TypeSpelling spelling;
-  if (connection_ && !connection_->isMariaDb()) {
-    const auto v = binlog::parseServerVersion(connection_->serverVersion());
-    spelling.integerDisplayWidths = v < std::array<int, 3>{8, 0, 19};
+  const DdlEffect effect = schema::applyDdl(held, sql, database, spelling());
+  if (!effect.understood) {
+    forgetUnknown(held, effect, database);
+    for (auto it = tables_.begin(); it != tables_.end();) it = held.count(it->first) ? std::next(it) : tables_.erase(it);
   }
-  const DdlEffect effect = schema::applyDdl(held, sql, database, spelling);
   for (const auto& key : effect.touched) {
     const auto it = held.find(key);
-    if (effect.understood && it != held.end()) {
+    if (it != held.end()) {
       tables_[key] = std::make_shared<const TableSchema>(it->second);
     } else {
       tables_.erase(key);
     }
   }
-  if (!effect.understood && effect.touched.empty()) invalidateDatabase(database);
+  return Status::ok();
+}
+
+namespace {
+
+constexpr const char* kColumnsQuery =
+    "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, CHARACTER_SET_NAME, COLUMN_KEY "
+    "FROM information_schema.COLUMNS ";
+
+ColumnSchema columnFromRow(const std::vector<std::optional<std::string>>& row) {
+  ColumnSchema c;
+  c.name = row[2].value_or("");
+  c.columnType = row[3].value_or("");
+  c.dataType = row[4].value_or("");
+  c.isUnsigned = c.columnType.find(" unsigned") != std::string::npos;
+  c.isBinary = !row[5].has_value() &&
+               (c.dataType.find("binary") != std::string::npos || c.dataType.find("blob") != std::string::npos);
+  c.isPrimaryKey = row[6].value_or("") == "PRI";
+  if (c.dataType == "enum" || c.dataType == "set") c.members = enumMembers(c.columnType);
+  return c;
+}
+
+}  // namespace
+
+Result<TableSet> SchemaCache::readAll() {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    CANAL_RETURN_IF_ERROR(ensureConnected());
+    auto rows = connection_->query(std::string(kColumnsQuery) +
+                                   "WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') "
+                                   "ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION");
+    if (!rows) {
+      if (rows.status().code() == StatusCode::kUnavailable && attempt == 0) {
+        connection_.reset();  // the link dropped: one more try on a new one
+        continue;
+      }
+      return rows.status();
+    }
+    TableSet out;
+    for (const auto& row : rows->rows) {
+      TableSchema& t = out[{row[0].value_or(""), row[1].value_or("")}];
+      t.database = row[0].value_or("");
+      t.table = row[1].value_or("");
+      t.columns.push_back(columnFromRow(row));
+    }
+    return out;
+  }
+  return Status::unavailable("cannot read the table definitions of the primary");
 }
 
 Result<std::shared_ptr<const TableSchema>> SchemaCache::load(const std::string& database, const std::string& table) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (!connection_) {
-      auto c = mysql::MysqlConnection::connect(connect_);
-      if (!c) return c.status();
-      connection_ = std::move(*c);
-    }
-    auto rows = connection_->query(
-        "SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, CHARACTER_SET_NAME, COLUMN_KEY FROM information_schema.COLUMNS "
-        "WHERE TABLE_SCHEMA = " + mysql::MysqlConnection::quote(database) +
-        " AND TABLE_NAME = " + mysql::MysqlConnection::quote(table) + " ORDER BY ORDINAL_POSITION");
+    CANAL_RETURN_IF_ERROR(ensureConnected());
+    auto rows = connection_->query(std::string(kColumnsQuery) + "WHERE TABLE_SCHEMA = " +
+                                   mysql::MysqlConnection::quote(database) +
+                                   " AND TABLE_NAME = " + mysql::MysqlConnection::quote(table) + " ORDER BY ORDINAL_POSITION");
     if (!rows) {
       if (rows.status().code() == StatusCode::kUnavailable && attempt == 0) {
-        connection_.reset();  // the link dropped: one more try on a new one
+        connection_.reset();
         continue;
       }
       return rows.status();
@@ -122,18 +200,7 @@ Result<std::shared_ptr<const TableSchema>> SchemaCache::load(const std::string& 
     auto schema = std::make_shared<TableSchema>();
     schema->database = database;
     schema->table = table;
-    for (const auto& row : rows->rows) {
-      ColumnSchema c;
-      c.name = row[0].value_or("");
-      c.columnType = row[1].value_or("");
-      c.dataType = row[2].value_or("");
-      c.isUnsigned = c.columnType.find(" unsigned") != std::string::npos;
-      c.isBinary = !row[3].has_value() &&
-                   (c.dataType.find("binary") != std::string::npos || c.dataType.find("blob") != std::string::npos);
-      c.isPrimaryKey = row[4].value_or("") == "PRI";
-      if (c.dataType == "enum" || c.dataType == "set") c.members = enumMembers(c.columnType);
-      schema->columns.push_back(std::move(c));
-    }
+    for (const auto& row : rows->rows) schema->columns.push_back(columnFromRow(row));
     return std::shared_ptr<const TableSchema>(std::move(schema));
   }
   return Status::unavailable("cannot read the definition of " + database + "." + table);

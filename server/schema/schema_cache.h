@@ -6,8 +6,10 @@
 // primary key. A TABLE_MAP is checked against the definition before any value is mapped onto
 // it: a different column count stops with an error naming both lists, never a shifted row.
 //
-// The definitions are the primary's current ones; a table changed by DDL is read again when
-// the DDL passes in the stream (invalidate()). Thread contract: one thread.
+// Definitions read from the primary are its current ones; DDL passing in the stream is replayed
+// on them (what the replay cannot follow is read again). With a SchemaHistory attached, every
+// definition read and every DDL is recorded at its binlog position, so a restart restores the
+// definitions of the position it resumes from. Thread contract: one thread.
 
 #include <map>
 #include <memory>
@@ -39,25 +41,54 @@ struct TableSchema {
   std::string columnList() const;  // "id int(11), name varchar(32)"
 };
 
+using TableKey = std::pair<std::string, std::string>;  // database, table
+using TableSet = std::map<TableKey, TableSchema>;
+
+// How the server spells types in SHOW CREATE TABLE / information_schema: MariaDB and MySQL
+// before 8.0.19 give integers their display width ("int(11)", "int(10) unsigned").
+struct TypeSpelling {
+  bool integerDisplayWidths = true;
+};
+
+class SchemaHistory;
+struct SchemaPosition;
+
 class SchemaCache {
  public:
   explicit SchemaCache(mysql::ConnectOptions connect) : connect_(std::move(connect)) {}
 
-  // The definition of `database`.`table`, read once and kept until invalidated.
-  Result<std::shared_ptr<const TableSchema>> table(const std::string& database, const std::string& table);
+  // Records definitions and DDL in `history` from now on; it must outlive the cache.
+  void setHistory(SchemaHistory* history) { history_ = history; }
+  // Starts from the definitions `history` holds at `at` (cutting it back there); when it holds
+  // none, from a snapshot of every table on the primary, recorded at `at` (Canal's first
+  // snapshot: exact when `at` is the primary's current end).
+  Status start(SchemaHistory& history, const SchemaPosition& at);
+
+  // The definition of `database`.`table`, read once and kept until DDL changes it; `at` is the
+  // position it is needed at, for the history.
+  Result<std::shared_ptr<const TableSchema>> table(const std::string& database, const std::string& table,
+                                                   const SchemaPosition* at = nullptr);
   void invalidate(const std::string& database, const std::string& table);
   void invalidateDatabase(const std::string& database);
-  // Replays a DDL statement seen in the stream on the definitions held, so rows after it decode
-  // with the new columns and rows before it were decoded with the old ones. What the replay
-  // cannot follow is forgotten and read from the primary when next needed.
-  void applyDdl(const std::string& sql, const std::string& database);
+  // Replays a DDL statement seen in the stream (ending at `at`) on the definitions held, so rows
+  // after it decode with the new columns and rows before it were decoded with the old ones.
+  // What the replay cannot follow is forgotten and read from the primary when next needed.
+  // An error only when the history cannot be written.
+  Status applyDdl(const std::string& sql, const std::string& database, const SchemaPosition* at = nullptr);
+
+  // Reads every table of the primary's user databases.
+  Result<TableSet> readAll();
+  std::size_t size() const { return tables_.size(); }
 
  private:
+  Status ensureConnected();
+  TypeSpelling spelling() const;
   Result<std::shared_ptr<const TableSchema>> load(const std::string& database, const std::string& table);
 
   mysql::ConnectOptions connect_;
   std::unique_ptr<mysql::MysqlConnection> connection_;
-  std::map<std::pair<std::string, std::string>, std::shared_ptr<const TableSchema>> tables_;
+  SchemaHistory* history_ = nullptr;
+  std::map<TableKey, std::shared_ptr<const TableSchema>> tables_;
 };
 
 // The members of "enum('a','b''c')" / "set(...)" as written in a column type.

@@ -5,6 +5,7 @@
 #include "server/replica/replica_stream.h"
 #include "server/replica/start_position.h"
 #include "server/schema/schema_cache.h"
+#include "server/schema/schema_history.h"
 
 #include <gtest/gtest.h>
 
@@ -441,6 +442,12 @@ TEST(StartPosition, ByTimestampAcrossBinlogFilesAndTheCurrentEnd) {
 namespace canal::replica {
 namespace {
 
+std::string rowText(const convert::ChangeEntry& e) {
+  std::string out;
+  for (const auto& c : e.rows[0].after) out += c.name() + "=" + (c.text.isNull ? "NULL" : c.text.value) + " ";
+  return out;
+}
+
 // MariaDB's default binlog_row_metadata (NO_LOG): names, signedness, keys and types come from
 // the primary's definitions.
 class SchemaFromPrimaryTest : public ::testing::Test {
@@ -457,10 +464,12 @@ class SchemaFromPrimaryTest : public ::testing::Test {
 
   // Entries of a dump from the start until `rows` row images arrived, or the first error.
   std::pair<std::vector<convert::ChangeEntry>, Status> read(std::size_t rows,
-                                                            const DumpStart& from = DumpStart::at("mysql-bin.000001", 4)) {
+                                                            const DumpStart& from = DumpStart::at("mysql-bin.000001", 4),
+                                                            schema::SchemaCache* kept = nullptr) {
     auto dump = openDump(*db_, from);
     if (!dump) return {{}, Status::internal("no dump")};
-    schema::SchemaCache cache(replicaAccount(*db_));
+    schema::SchemaCache fresh(replicaAccount(*db_));
+    schema::SchemaCache& cache = kept ? *kept : fresh;
     convert::ChangeAssembler assembler(convert::RenderOptions{});
     assembler.setSchemaCache(&cache);
     std::vector<convert::ChangeEntry> out;
@@ -525,14 +534,9 @@ TEST_F(SchemaFromPrimaryTest, RowsBetweenAltersDecodeWithTheirOwnColumns) {
   auto [entries, status] = read(3);
   ASSERT_TRUE(status.isOk()) << status.toString();
   ASSERT_EQ(entries.size(), 3u);
-  auto names = [](const convert::ChangeEntry& e) {
-    std::string out;
-    for (const auto& c : e.rows[0].after) out += c.name() + "=" + (c.text.isNull ? "NULL" : c.text.value) + " ";
-    return out;
-  };
-  EXPECT_EQ(names(entries[0]), "id=1 e=1 b=NULL x=one ");
-  EXPECT_EQ(names(entries[1]), "id=2 n=20 e=2 b=NULL x=two ");
-  EXPECT_EQ(names(entries[2]), "id=3 n=18446744073709551615 e=1 b=NULL ");
+  EXPECT_EQ(rowText(entries[0]), "id=1 e=1 b=NULL x=one ");
+  EXPECT_EQ(rowText(entries[1]), "id=2 n=20 e=2 b=NULL x=two ");
+  EXPECT_EQ(rowText(entries[2]), "id=3 n=18446744073709551615 e=1 b=NULL ");
   EXPECT_EQ(entries[2].rows[0].after[1].mysqlType(), "bigint(20) unsigned");
 }
 
@@ -552,6 +556,61 @@ TEST_F(SchemaFromPrimaryTest, ATableMapThatDoesNotMatchTheDefinitionStops) {
   EXPECT_NE(status.message().find("the table has 5 (id int(10) unsigned, e enum('a','b'), b varbinary(4), x text, n int(11))"),
             std::string::npos)
       << status.toString();
+}
+
+schema::SchemaPosition masterEnd(MariaDbServer& db) {
+  auto end = db.query("SHOW MASTER STATUS");
+  if (!end.isOk() || end->empty()) return {};
+  return {*(*end)[0][0], std::stoull(*(*end)[0][1])};
+}
+
+// The schema history kept beside the positions: a restart from a stored position decodes with
+// the definitions of that position although the primary has changed the table since.
+TEST_F(SchemaFromPrimaryTest, AHistoryKeptAcrossRestartsDecodesWithTheColumnsOfTheStoredPosition) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "schema-history.jsonl").string();
+  const schema::SchemaPosition start = masterEnd(*db_);
+  ASSERT_FALSE(start.file.empty());
+  const DumpStart from = DumpStart::at(start.file, start.position);
+  schema::SchemaPosition afterAlter;
+  {
+    auto history = schema::SchemaHistory::open(path);
+    ASSERT_TRUE(history.isOk());
+    schema::SchemaCache cache(replicaAccount(*db_));
+    ASSERT_TRUE(cache.start(*history, start).isOk());
+    EXPECT_EQ(cache.size(), 1u) << "the first snapshot holds every user table";
+    ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (1, 'a', NULL, 'one')").isOk());
+    ASSERT_TRUE(db_->execute("ALTER TABLE s.t ADD COLUMN n INT").isOk());
+    afterAlter = masterEnd(*db_);
+    ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (2, 'b', NULL, 'two', 7)").isOk());
+    auto [entries, status] = read(2, from, &cache);
+    ASSERT_TRUE(status.isOk()) << status.toString();
+    ASSERT_EQ(entries.size(), 2u);
+  }
+  // The table changes again; this stream is stopped and does not see it.
+  ASSERT_TRUE(db_->execute("ALTER TABLE s.t DROP COLUMN x").isOk());
+
+  {  // Restart from the first position: the ALTER is replayed from the stream, as the first time.
+    auto history = schema::SchemaHistory::open(path);
+    ASSERT_TRUE(history.isOk());
+    schema::SchemaCache cache(replicaAccount(*db_));
+    ASSERT_TRUE(cache.start(*history, start).isOk());
+    auto [entries, status] = read(2, from, &cache);
+    ASSERT_TRUE(status.isOk()) << status.toString();
+    ASSERT_EQ(entries.size(), 2u);
+    EXPECT_EQ(rowText(entries[0]), "id=1 e=1 b=NULL x=one ");
+    EXPECT_EQ(rowText(entries[1]), "id=2 e=2 b=NULL x=two n=7 ");
+  }
+  {  // Restart after the ALTER: the history has the five columns, the primary has four.
+    auto history = schema::SchemaHistory::open(path);
+    ASSERT_TRUE(history.isOk());
+    schema::SchemaCache cache(replicaAccount(*db_));
+    ASSERT_TRUE(cache.start(*history, afterAlter).isOk());
+    auto [entries, status] = read(1, DumpStart::at(afterAlter.file, afterAlter.position), &cache);
+    ASSERT_TRUE(status.isOk()) << status.toString();
+    ASSERT_EQ(entries.size(), 1u);
+    EXPECT_EQ(rowText(entries[0]), "id=2 e=2 b=NULL x=two n=7 ");
+  }
 }
 
 }  // namespace
