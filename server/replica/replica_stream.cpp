@@ -1,9 +1,13 @@
 #include "server/replica/replica_stream.h"
 
+#include <algorithm>
 #include <thread>
+
+#include <spdlog/spdlog.h>
 
 #include "server/binlog/event_type.h"
 #include "server/binlog/events.h"
+#include "server/common/logging.h"
 #include "server/replica/start_position.h"
 
 namespace canal::replica {
@@ -16,6 +20,66 @@ ReplicaStream::ReplicaStream(mysql::ConnectOptions connect, DumpOptions dump, Du
       executed_ = std::move(*set);
       executedWhole_ = true;
     }
+  }
+}
+
+ReplicaStream::~ReplicaStream() {
+  if (detector_.joinable()) {
+    detector_.request_stop();
+    detector_.join();
+  }
+}
+
+void ReplicaStream::enableDetecting(DetectingOptions options) {
+  detecting_ = std::move(options);
+  if (detecting_.retryThreshold < 1) detecting_.retryThreshold = 1;
+  detector_ = std::jthread([this](std::stop_token stop) { detect(stop); });
+}
+
+void ReplicaStream::detect(std::stop_token stop) {
+  std::unique_ptr<mysql::MysqlConnection> probe;
+  std::size_t probed = current_;
+  int failures = 0;
+  const int timeout = std::max<int>(1, static_cast<int>(
+                                           std::chrono::duration_cast<std::chrono::seconds>(detecting_.interval).count()));
+  while (!stop.stop_requested()) {
+    const std::size_t address = current_;
+    if (address != probed) {  // the stream moved: probe its new server
+      probe.reset();
+      probed = address;
+      failures = 0;
+    }
+    Status result = Status::ok();
+    if (!probe) {
+      mysql::ConnectOptions options = addresses_[address];
+      options.connectTimeoutSeconds = timeout;
+      options.readTimeoutSeconds = timeout;
+      auto c = mysql::MysqlConnection::connect(options);
+      if (c) probe = std::move(*c);
+      else result = c.status();
+    }
+    if (probe) {
+      auto rows = probe->query(detecting_.sql);
+      if (!rows) result = rows.status();
+    }
+    if (!result.isOk()) {
+      probe.reset();
+      ++detectingFailures_;
+      ++failures;
+      moduleLogger("replica")->warn("detecting SQL '{}' failed on {}:{} ({} of {}): {}", detecting_.sql, addresses_[address].host,
+                     addresses_[address].port, failures, detecting_.retryThreshold, result.toString());
+      if (failures >= detecting_.retryThreshold && addresses_.size() > 1) {
+        moduleLogger("replica")->error("{}:{} counts as down after {} failed detecting SQL runs; moving to the next address",
+                        addresses_[address].host, addresses_[address].port, failures);
+        downAddress_ = address;
+        interrupt();
+        failures = 0;
+      }
+    } else {
+      failures = 0;
+    }
+    std::unique_lock<std::mutex> lock(detectMutex_);
+    detectWake_.wait_for(lock, stop, detecting_.interval, [] { return false; });
   }
 }
 
@@ -116,6 +180,11 @@ Result<DumpEvent> ReplicaStream::next() {
   for (;;) {
     if (cancelled_) return Status::aborted("replica stream cancelled");
     if (!dump_) {
+      if (std::size_t down = current_; downAddress_.compare_exchange_strong(down, static_cast<std::size_t>(-1))) {
+        current_ = (down + 1) % addresses_.size();  // the detecting SQL found it down
+        delay = policy_.initialDelay;
+        attempts = 0;
+      }
       const Status s = connect(reconnects_ > 0 || attempts > 0);
       if (!s.isOk()) {
         if (s.code() != StatusCode::kUnavailable) return s;

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <utility>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/common/gtid_set.h"
@@ -35,6 +37,14 @@ struct ReconnectPolicy {
   std::chrono::seconds fallbackInterval{60};
 };
 
+// canal.instance.detecting.*: the server the stream reads from is probed with `sql` on a
+// connection of its own; after `retryThreshold` failures in a row it counts as down.
+struct DetectingOptions {
+  std::string sql = "select 1";
+  std::chrono::milliseconds interval{3000};
+  int retryThreshold = 3;
+};
+
 // A transaction boundary in the primary's binlog: where the next transaction starts.
 struct CommitPosition {
   std::string file;
@@ -48,12 +58,20 @@ struct CommitPosition {
 class ReplicaStream {
  public:
   ReplicaStream(mysql::ConnectOptions connect, DumpOptions dump, DumpStart start, ReconnectPolicy policy = {});
+  ~ReplicaStream();
 
   // A server to move to when the current one stays unreachable (canal.instance.standby.address).
   // There the stream resumes by MariaDB GTID when it has one, else by time.
   void addStandby(mysql::ConnectOptions standby) { addresses_.push_back(std::move(standby)); }
   // The address the stream reads from now (0 = the primary).
   std::size_t currentAddress() const { return current_; }
+
+  // Probes the current server with the detecting SQL from a thread of its own. When it counts
+  // the server as down (a hung or unreachable primary whose dump link may still look open),
+  // the stream drops its link and moves to the next address. Call before the first next().
+  void enableDetecting(DetectingOptions options);
+  // Detecting SQL runs that failed (timed out, refused, errored).
+  std::uint64_t detectingFailures() const { return detectingFailures_; }
 
   // The next event, across reconnections. Errors: the primary's (1236 and such) and
   // Aborted after cancel().
@@ -72,11 +90,12 @@ class ReplicaStream {
 
  private:
   Status connect(bool resume);
+  void detect(std::stop_token stop);
   // Notes transaction framing; true when `e` ends a transaction.
   bool noteBoundary(const DumpEvent& e);
 
   std::vector<mysql::ConnectOptions> addresses_;
-  std::size_t current_ = 0;
+  std::atomic<std::size_t> current_{0};
   std::size_t committedAddress_ = 0;  // the server committed_ was read from
   DumpOptions dumpOptions_;
   DumpStart start_;
@@ -101,6 +120,14 @@ class ReplicaStream {
   std::size_t skipCount_ = 0;  // on another server: events of the interrupted transaction to pass over
   int reconnects_ = 0;
   std::atomic<std::uint64_t> heartbeats_{0};
+
+  DetectingOptions detecting_;
+  std::atomic<std::uint64_t> detectingFailures_{0};
+  // The address the detecting SQL found down, to be left at the next connection; npos: none.
+  std::atomic<std::size_t> downAddress_{static_cast<std::size_t>(-1)};
+  std::mutex detectMutex_;
+  std::condition_variable_any detectWake_;
+  std::jthread detector_;  // last: stopped and joined before the members it reads go
 };
 
 }  // namespace canal::replica

@@ -1,5 +1,7 @@
 #include "tests/support/mariadb_server.h"
 
+#include <signal.h>
+
 #include <mysql.h>
 #include <unistd.h>
 
@@ -114,7 +116,19 @@ Status MariaDbServer::launch() {
   return Status::unavailable("mariadbd could not bind a free port", dataDir_);
 }
 
-MariaDbServer::~MariaDbServer() { process_.stop(); }
+MariaDbServer::~MariaDbServer() {
+  thaw();
+  process_.stop();
+}
+
+void MariaDbServer::freeze() {
+  if (process_.pid() > 0 && ::kill(process_.pid(), SIGSTOP) == 0) frozen_ = true;
+}
+
+void MariaDbServer::thaw() {
+  if (frozen_ && process_.pid() > 0) ::kill(process_.pid(), SIGCONT);
+  frozen_ = false;
+}
 
 Status MariaDbServer::execute(const std::string& sql) {
   auto conn = runRoot(socket_, sql);

@@ -48,6 +48,10 @@ class MariaDbServer {
   Status stop();
   // Kills the server (SIGKILL), as a crash would.
   void kill();
+  // Stops / continues the process (SIGSTOP / SIGCONT), as a hung server: connections are
+  // accepted by the kernel and then nothing answers.
+  void freeze();
+  void thaw();
   // Starts the server again on the same port and data directory.
   Status restart();
   // Log of mariadbd, for failure messages.
@@ -64,6 +68,7 @@ class MariaDbServer {
   std::string host_ = "127.0.0.1";
   int port_ = 0;
   ChildProcess process_;
+  bool frozen_ = false;
 };
 
 }  // namespace canal::testing

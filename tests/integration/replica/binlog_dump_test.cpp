@@ -684,6 +684,54 @@ TEST(StandbyFailover, PrimaryDiesStreamResumesOnTheStandbyByGtid) {
 namespace canal::replica {
 namespace {
 
+// A hung primary (SIGSTOP): its dump link stays open and silent, and heartbeats would only be
+// missed after three 30 s periods. The detecting SQL (every 500 ms, three failures) finds it
+// down and the stream moves to the standby, resuming there by GTID.
+TEST(StandbyFailover, TheDetectingSqlMovesAwayFromAHungPrimary) {
+  auto primary = MariaDbServer::start();
+  ASSERT_TRUE(primary.isOk()) << primary.status().toString();
+  testing::MariaDbOptions standbyOptions;
+  standbyOptions.serverId = 2;
+  standbyOptions.extraArgs = {"--log-slave-updates"};
+  auto standby = MariaDbServer::start(standbyOptions);
+  ASSERT_TRUE(standby.isOk()) << standby.status().toString();
+  auto& p = **primary;
+  auto& s = **standby;
+  ASSERT_TRUE(s.execute("SET GLOBAL gtid_slave_pos = '" + queryOne(p, "SELECT @@gtid_binlog_pos") + "'").isOk());
+  ASSERT_TRUE(s.execute("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=" + std::to_string(p.port()) +
+                        ", MASTER_USER='canal', MASTER_PASSWORD='canal', MASTER_USE_GTID=slave_pos")
+                  .isOk());
+  ASSERT_TRUE(s.execute("START SLAVE").isOk());
+  ASSERT_TRUE(p.execute("CREATE DATABASE s").isOk());
+  ASSERT_TRUE(p.execute("CREATE TABLE s.t (id INT PRIMARY KEY)").isOk());
+  ASSERT_TRUE(p.execute("INSERT INTO s.t VALUES (1),(2),(3)").isOk());
+  const std::string primaryPos = queryOne(p, "SELECT @@gtid_binlog_pos");
+  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(20),
+                                 [&] { return queryOne(s, "SELECT @@gtid_slave_pos") == primaryPos; }))
+      << queryOne(s, "SELECT @@gtid_slave_pos") << " vs " << primaryPos;
+
+  DumpOptions options;
+  options.heartbeatSeconds = 30;
+  ReconnectPolicy policy;
+  policy.failoverAfter = 1000;  // only the detecting SQL moves the stream
+  ReplicaStream stream(replicaAccount(p), options, DumpStart::at("mysql-bin.000001", 4), policy);
+  stream.addStandby(replicaAccount(s));
+  stream.enableDetecting(DetectingOptions{"select 1", std::chrono::milliseconds(500), 3});
+  Collector collector(stream);
+  ASSERT_TRUE(collector.waitFor(3, std::chrono::seconds(30))) << collector.ids().size();
+
+  p.freeze();
+  ASSERT_TRUE(s.execute("STOP SLAVE").isOk());
+  ASSERT_TRUE(s.execute("INSERT INTO s.t VALUES (4),(5)").isOk());
+  ASSERT_TRUE(collector.waitFor(5, std::chrono::seconds(45)))
+      << collector.ids().size() << " " << collector.error().toString();
+  expectEachOnce(collector.ids(), 5);
+  EXPECT_EQ(stream.currentAddress(), 1u);
+  EXPECT_GE(stream.detectingFailures(), 3u);
+  EXPECT_EQ(stream.reconnects(), 1) << "one link dropped: the hung primary's, by the detector";
+  p.thaw();
+}
+
 // With a 1 s heartbeat period a quiet primary keeps the link alive: heartbeats arrive, the read
 // timeout (three periods) never fires, and a row written later arrives on the same link.
 TEST_F(ReplicaStreamTest, HeartbeatsKeepAQuietLinkAlive) {
