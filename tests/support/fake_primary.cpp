@@ -9,6 +9,7 @@
 
 #include <cctype>
 #include <cstring>
+#include <optional>
 
 #include "server/binlog/event_stream.h"
 #include "server/binlog/event_type.h"
@@ -39,8 +40,7 @@ void putLenenc(std::string& s, std::string_view v) {
 
 class Connection {
  public:
-  explicit Connection(int fd) : fd_(fd) {}
-  ~Connection() { ::close(fd_); }
+  explicit Connection(int fd) : fd_(fd) {}  // the caller closes fd
 
   bool send(std::string_view payload) {
     std::string packet;
@@ -67,6 +67,35 @@ class Connection {
     return readExactly(reinterpret_cast<unsigned char*>(payload.data()), length);
   }
   void resetSequence() { seq_ = 0; }
+  // A text result set of string columns (NULL cells as nullopt).
+  bool resultSet(const std::vector<std::string>& names, const std::vector<std::vector<std::optional<std::string>>>& rows) {
+    if (!send(std::string(1, static_cast<char>(names.size())))) return false;
+    for (const auto& name : names) {
+      std::string column;
+      for (const char* part : {"def", "", "", ""}) putLenenc(column, part);
+      putLenenc(column, name);
+      putLenenc(column, name);
+      column.push_back(0x0c);
+      appendLe(column, 33, 2);     // utf8
+      appendLe(column, 256, 4);    // length
+      column.push_back(static_cast<char>(0xfd));  // VAR_STRING
+      appendLe(column, 0, 2);
+      column.push_back(0);
+      appendLe(column, 0, 2);
+      if (!send(column)) return false;
+    }
+    const std::string eof("\xfe\x00\x00\x02\x00", 5);
+    if (!send(eof)) return false;
+    for (const auto& row : rows) {
+      std::string r;
+      for (const auto& cell : row) {
+        if (cell) putLenenc(r, *cell);
+        else r.push_back(static_cast<char>(0xfb));
+      }
+      if (!send(r)) return false;
+    }
+    return send(eof);
+  }
   bool ok() { return send(std::string("\x00\x00\x00\x02\x00\x00\x00", 7)); }
   bool error(std::uint16_t code, const std::string& message) {
     std::string p("\xff", 1);
@@ -140,6 +169,11 @@ FakePrimary::~FakePrimary() {
   stopping_ = true;
   if (listenFd_ >= 0) ::shutdown(listenFd_, SHUT_RDWR);
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const int fd : sessionFds_) ::shutdown(fd, SHUT_RDWR);  // unblocks their reads
+  }
+  for (auto& t : sessions_) t.join();
   if (listenFd_ >= 0) ::close(listenFd_);
 }
 
@@ -154,7 +188,16 @@ void FakePrimary::serve() {
     if (::poll(&pfd, 1, 100) <= 0) continue;
     const int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    session(fd);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      sessionFds_.insert(fd);
+    }
+    sessions_.emplace_back([this, fd] {
+      session(fd);
+      std::lock_guard<std::mutex> lock(mutex_);
+      sessionFds_.erase(fd);
+      ::close(fd);
+    });
   }
 }
 
@@ -210,25 +253,19 @@ void FakePrimary::session(int fd) {
     if (command == 0x03) {        // COM_QUERY
       const std::string sql(args);
       note("QUERY " + sql);
-      if (upper(sql).find("SELECT @@GLOBAL.BINLOG_CHECKSUM") != std::string::npos) {
-        std::string column;
-        putLenenc(column, "def");
-        putLenenc(column, "");
-        putLenenc(column, "");
-        putLenenc(column, "");
-        putLenenc(column, "@@global.binlog_checksum");
-        putLenenc(column, "");
-        column.push_back(0x0c);
-        appendLe(column, 33, 2);
-        appendLe(column, 256, 4);
-        column.push_back(static_cast<char>(0xfd));
-        appendLe(column, 0, 2);
-        column.push_back(0);
-        appendLe(column, 0, 2);
-        std::string row;
-        putLenenc(row, options_.checksum);
-        const std::string eof("\xfe\x00\x00\x02\x00", 5);
-        if (!c.send(std::string("\x01", 1)) || !c.send(column) || !c.send(eof) || !c.send(row) || !c.send(eof)) return;
+      const std::string statement = upper(sql);
+      // MySQL 8.4 renamed SHOW MASTER STATUS; each version knows only its own name.
+      const bool renamed = options_.serverVersion.rfind("8.4", 0) == 0 || options_.serverVersion.rfind("9.", 0) == 0;
+      const std::string size = std::to_string(binlog_.size());
+      if (statement.find("SELECT @@GLOBAL.BINLOG_CHECKSUM") != std::string::npos) {
+        if (!c.resultSet({"@@global.binlog_checksum"}, {{options_.checksum}})) return;
+      } else if (statement == (renamed ? "SHOW BINARY LOG STATUS" : "SHOW MASTER STATUS")) {
+        if (!c.resultSet({"File", "Position", "Binlog_Do_DB", "Binlog_Ignore_DB", "Executed_Gtid_Set"},
+                         {{options_.binlogName, size, "", "", ""}})) {
+          return;
+        }
+      } else if (statement == "SHOW BINARY LOGS") {
+        if (!c.resultSet({"Log_name", "File_size", "Encrypted"}, {{options_.binlogName, size, "No"}})) return;
       } else if (upper(sql).rfind("SET ", 0) == 0) {
         if (!c.ok()) return;
       } else {

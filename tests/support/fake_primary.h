@@ -2,13 +2,14 @@
 
 // A fake MySQL primary for tests: speaks the server side of the client/server protocol far
 // enough for a replica (handshake with mysql_native_password, the SET/SELECT statements a
-// replica sends, COM_REGISTER_SLAVE, COM_BINLOG_DUMP and COM_BINLOG_DUMP_GTID) and streams a
+// replica sends, SHOW MASTER STATUS / SHOW BINARY LOG STATUS (8.4+) / SHOW BINARY LOGS, COM_REGISTER_SLAVE, COM_BINLOG_DUMP and COM_BINLOG_DUMP_GTID) and streams a
 // binlog file, so MySQL-flavour streams (GTIDs, TRANSACTION_PAYLOAD) are tested end to end
-// without a MySQL server. One client at a time, on its own thread.
+// without a MySQL server. Each client on a thread of its own.
 
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <vector>
 #include <string>
 #include <thread>
@@ -48,8 +49,10 @@ class FakePrimary {
   int listenFd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
-  std::thread thread_;
+  std::thread thread_;  // accepts
+  std::vector<std::thread> sessions_;  // joined at destruction
   mutable std::mutex mutex_;
+  std::set<int> sessionFds_;
   std::vector<std::string> commands_;
 };
 

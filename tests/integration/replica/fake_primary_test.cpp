@@ -11,6 +11,7 @@
 #include "server/convert/binlog_changes.h"
 #include "server/replica/binlog_dump.h"
 #include "server/replica/replica_stream.h"
+#include "server/replica/start_position.h"
 #include "tests/support/fixtures.h"
 
 namespace canal::replica {
@@ -133,6 +134,48 @@ TEST(FakePrimaryStream, MysqlGtidDumpSkipsTransactionsTheReplicaHas) {
   EXPECT_EQ(rowEntries(rest), rowsEventsAfterThird);
   EXPECT_LT(rowsEventsAfterThird, all);
   EXPECT_EQ(primary->commands().back(), "BINLOG_DUMP_GTID");
+}
+
+// MySQL 8.4 knows only SHOW BINARY LOG STATUS, 8.0 only SHOW MASTER STATUS: the current end is
+// found on both. A start by timestamp finds the transaction by its events' times.
+TEST(FakePrimaryStream, CurrentEndOnMysql80And84AndStartByTimestamp) {
+  const std::string fixture = "mysql-8.0/binlog-invisible-columns.000001";
+  const std::string data = testing::readFile(testing::fixtureDir() + "/" + fixture);
+  for (const std::string version : {"8.0.36-fake", "8.4.3-fake"}) {
+    FakePrimaryOptions o;
+    o.binlogPath = testing::fixtureDir() + "/" + fixture;
+    o.serverVersion = version;
+    auto primary = FakePrimary::start(o);
+    ASSERT_TRUE(primary.isOk()) << primary.status().toString();
+    auto connection = mysql::MysqlConnection::connect(account(**primary));
+    ASSERT_TRUE(connection.isOk()) << connection.status().toString();
+    auto end = currentEnd(**connection);
+    ASSERT_TRUE(end.isOk()) << version << ": " << end.status().toString();
+    EXPECT_EQ(end->file, "binlog.000001");
+    EXPECT_EQ(end->position, data.size()) << version;
+    const auto commands = (*primary)->commands();
+    const bool renamed = version.rfind("8.4", 0) == 0;
+    EXPECT_EQ(commands.back(), renamed ? "QUERY SHOW BINARY LOG STATUS" : "QUERY SHOW MASTER STATUS") << version;
+  }
+
+  // Where each transaction (GTID event) starts, and when.
+  binlog::EventStream stream(data, fixture);
+  binlog::RawEvent e;
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> starts;
+  for (std::uint64_t at = stream.offset(); *stream.next(e); at = stream.offset()) {
+    if (e.header.type == binlog::kGtidLogEvent) starts.emplace_back(at, e.header.timestamp);
+  }
+  ASSERT_GE(starts.size(), 4u);
+  ASSERT_LT(starts[1].second, starts[2].second);
+  auto primary = startPrimary(fixture);
+  ASSERT_TRUE(primary);
+  auto third = findByTimestamp(account(*primary), std::int64_t{starts[2].second} * 1000);
+  ASSERT_TRUE(third.isOk()) << third.status().toString();
+  EXPECT_EQ(third->file, "binlog.000001");
+  EXPECT_EQ(third->position, starts[2].first);
+  auto past = findByTimestamp(account(*primary), (std::int64_t{starts.back().second} + 3600) * 1000);
+  ASSERT_TRUE(past.isOk()) << past.status().toString();
+  EXPECT_EQ(past->position, data.size()) << "after every transaction: the current end";
 }
 
 TEST(FakePrimaryStream, WrongPasswordIsRefused) {
