@@ -102,6 +102,17 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
     ++stats_.entries;
     return true;
   }
+  if (type == binlog::kXidEvent) {
+    if (!transactionEntries_) return false;
+    auto xid = binlog::decodeXid(event.body, where);
+    if (!xid) return xid.status();
+    out.reset();
+    out.rows.clear();
+    setHeader(out, event, file);
+    out.kind = EntryKind::kTransactionEnd;
+    out.transactionId = std::to_string(xid->xid);
+    return true;
+  }
   if (type != binlog::kQueryEvent && type != binlog::kMariaQueryCompressedEvent &&
       type != binlog::kTransactionPayloadEvent) {
     return false;
@@ -113,7 +124,17 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
     return false;
   }
   const auto& query = std::get<binlog::QueryEvent>(*body);
-  if (endsWithIgnoreCase(query.query, "BEGIN") || endsWithIgnoreCase(query.query, "COMMIT")) return false;
+  const bool begin = endsWithIgnoreCase(query.query, "BEGIN");
+  if (begin || endsWithIgnoreCase(query.query, "COMMIT")) {
+    if (!transactionEntries_) return false;
+    out.reset();
+    out.rows.clear();
+    setHeader(out, event, file);
+    out.kind = begin ? EntryKind::kTransactionBegin : EntryKind::kTransactionEnd;
+    if (begin) out.threadId = query.threadId;
+    else out.transactionId = "0";
+    return true;
+  }
   const auto kind = classifyQuery(query.query, query.database);
   if (!kind) return false;
   out.reset();

@@ -34,6 +34,10 @@ class ChangeAssembler {
   // Reads table definitions from the primary for TABLE_MAPs without column names, and replays
   // the stream's DDL on them. `cache` must outlive the assembler.
   void setSchemaCache(schema::SchemaCache* cache) { schemas_ = cache; }
+  // Also yields TRANSACTIONBEGIN (QUERY "BEGIN") and TRANSACTIONEND (XID, QUERY "COMMIT")
+  // entries, as the server sends them; off for FlatMessage output, which has none. Like Canal,
+  // no TRANSACTIONBEGIN on MariaDB, whose transactions open with a GTID event instead.
+  void setTransactionEntries(bool on) { transactionEntries_ = on; }
 
   // Converts `event`, framed under `format`, from binlog file `file`; `where` names it in errors.
   // True when `out` now holds an entry. For a TRANSACTION_PAYLOAD_EVENT it returns false and
@@ -51,6 +55,7 @@ class ChangeAssembler {
   };
   RenderOptions options_;
   schema::SchemaCache* schemas_ = nullptr;
+  bool transactionEntries_ = false;
   std::unordered_map<std::uint64_t, Table> tables_;
   std::optional<std::string> payload_;
   BinlogChangeStats stats_;

@@ -80,6 +80,9 @@ void setHeader(ChangeEntry& entry, const binlog::RawEvent& event, std::string_vi
 }
 
 void ChangeEntry::reset() {
+  kind = EntryKind::kRowData;
+  threadId = 0;
+  transactionId.clear();
   logfileName.clear();
   logfileOffset = 0;
   serverId = 0;

@@ -50,7 +50,15 @@ struct ChangeRow {
   std::vector<ChangeColumn> after;
 };
 
+// Canal's EntryType for the entries a client receives.
+enum class EntryKind : int { kTransactionBegin = 1, kRowData = 2, kTransactionEnd = 3 };
+
 struct ChangeEntry {
+  EntryKind kind = EntryKind::kRowData;
+  // TRANSACTIONBEGIN: the thread id of the BEGIN query. TRANSACTIONEND: the XID as decimal
+  // text, "0" after a COMMIT query.
+  std::uint64_t threadId = 0;
+  std::string transactionId;
   // Header.
   std::string logfileName;
   std::uint64_t logfileOffset = 0;  // start of the event

@@ -1,0 +1,29 @@
+#pragma once
+
+// A ChangeEntry as the serialized Canal Entry the server stores and sends: exactly the fields
+// Canal's server sets, with proto2 presence (canal-entries.md sections 2-5). Thread contract:
+// an EntryEncoder is used by one thread; it keeps its message objects between calls.
+
+#include <memory>
+#include <string>
+
+#include "server/convert/change.h"
+
+namespace canal::convert {
+
+class EntryEncoder {
+ public:
+  EntryEncoder();
+  ~EntryEncoder();
+  EntryEncoder(const EntryEncoder&) = delete;
+  EntryEncoder& operator=(const EntryEncoder&) = delete;
+
+  // Replaces `out` with the serialized Entry of `entry`.
+  void encode(const ChangeEntry& entry, std::string& out);
+
+ private:
+  struct Messages;
+  std::unique_ptr<Messages> messages_;
+};
+
+}  // namespace canal::convert
