@@ -1,0 +1,111 @@
+#pragma once
+
+// One destination (Canal's "instance"): a replica stream from the primary, turned into Canal
+// entries and kept in a memory event store, and the consumer side Canal's embedded server
+// offers clients — subscribe, getWithoutAck, ack, rollback — with its batch-id rules and its
+// error texts (canal-protocol.md sections 5 and 10). Positions of acked batches are kept in
+// memory (memory-instance mode). A stream stopped by an error (a purged binlog) is started
+// again every 5 s from the last transaction put in the store, logging the error each time.
+// Thread contract: all public methods are thread-safe.
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/common/status.h"
+#include "server/convert/value_text.h"
+#include "server/mysql/mysql_connection.h"
+#include "server/replica/binlog_dump.h"
+#include "server/replica/replica_stream.h"
+#include "server/replica/start_position.h"
+#include "server/store/memory_event_store.h"
+
+namespace canal::instance {
+
+struct DestinationOptions {
+  std::string name;
+  mysql::ConnectOptions master;
+  std::optional<mysql::ConnectOptions> standby;
+  replica::DumpOptions dump;
+  replica::ConfiguredStart start;
+  replica::ReconnectPolicy reconnect;
+  std::optional<replica::DetectingOptions> detecting;
+  store::MemoryStoreOptions store;
+  convert::RenderOptions render;
+  std::string schemaHistoryPath;  // empty: definitions are not kept across restarts
+  // canal.instance.filter.dml.insert / update / delete: drop those row changes.
+  bool filterDmlInsert = false;
+  bool filterDmlUpdate = false;
+  bool filterDmlDelete = false;
+  bool filterQueryDdl = false;  // canal.instance.filter.query.ddl: no DDL entries
+};
+
+// A batch as a client receives it: id -1 and no entries when nothing was there.
+struct ClientBatch {
+  std::int64_t id = -1;
+  std::vector<std::string> entries;  // serialized Entry each
+};
+
+class Destination {
+ public:
+  explicit Destination(DestinationOptions options);
+  ~Destination();
+
+  const std::string& name() const { return options_.name; }
+  // Starts following the primary on a thread of its own.
+  void start();
+  void stop();
+  bool running() const { return running_; }
+  // True once the stream has chosen where it starts (rows committed from then on arrive).
+  bool following() const { return following_; }
+  // The error that stopped the stream, if one did (a purged binlog, a schema mismatch...).
+  Status streamError() const;
+
+  // Canal's client operations; errors carry Canal's exception texts.
+  Status subscribe(std::int16_t clientId, const std::string& filter);
+  Status unsubscribe(std::int16_t clientId);
+  Result<ClientBatch> getWithoutAck(std::int16_t clientId, std::int64_t fetchSize, store::GetWait wait);
+  Status ack(std::int16_t clientId, std::int64_t batchId);
+  Status rollback(std::int16_t clientId, std::int64_t batchId);
+
+  // The position of the last acked batch of `clientId`.
+  std::optional<store::EntryPosition> cursor(std::int16_t clientId) const;
+  store::MemoryEventStore& store() { return store_; }
+
+ private:
+  struct Batch {
+    std::uint64_t end = 0;
+    std::optional<store::EntryPosition> ackPosition;
+  };
+  struct Client {
+    std::string filter;
+    std::int64_t nextBatchId = 1;
+    std::map<std::int64_t, Batch> batches;
+    std::optional<store::EntryPosition> cursor;
+  };
+  void produce();
+  Status runStream(const std::optional<replica::CommitPosition>& from);
+  std::string identity(std::int16_t clientId) const;
+  Status checkRunning() const;
+
+  const DestinationOptions options_;
+  store::MemoryEventStore store_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> following_{false};
+  std::thread producer_;
+  std::mutex streamMutex_;  // guards stream_ against stop()
+  replica::ReplicaStream* stream_ = nullptr;
+  mutable std::mutex mutex_;  // clients_, streamError_, resume_
+  std::map<std::int16_t, Client> clients_;
+  Status streamError_;
+  std::optional<replica::CommitPosition> resume_;  // after the last transaction put in the store
+};
+
+}  // namespace canal::instance

@@ -1,0 +1,542 @@
+#include "server/net/canal_server.h"
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <charconv>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "canal/protocol/canal_protocol.pb.h"
+#include "canal/protocol/frame_codec.h"
+#include "server/common/logging.h"
+
+namespace canal::net {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+namespace pb = canal::protocol::packet;
+using Clock = std::chrono::steady_clock;
+
+std::string sha1(std::string_view data) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  return std::string(reinterpret_cast<char*>(digest), SHA_DIGEST_LENGTH);
+}
+
+std::string toHex(std::string_view bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (const unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+std::optional<std::string> fromHex(std::string_view hex) {
+  if (hex.size() % 2) return std::nullopt;
+  std::string out;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    int v = 0;
+    for (int k = 0; k < 2; ++k) {
+      const char c = hex[i + k];
+      int d;
+      if (c >= '0' && c <= '9') d = c - '0';
+      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+      else return std::nullopt;
+      v = v * 16 + d;
+    }
+    out.push_back(static_cast<char>(v));
+  }
+  return out;
+}
+
+std::string xorBytes(std::string a, std::string_view b) {
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) a[i] = static_cast<char>(a[i] ^ b[i]);
+  return a;
+}
+
+std::string packet(pb::PacketType type, const std::string& body, bool withVersion = true) {
+  pb::Packet p;
+  if (withVersion) p.set_version(1);
+  p.set_type(type);
+  if (!body.empty()) p.set_body(body);
+  return protocol::encodeFrame(p.SerializeAsString());
+}
+
+std::string ackFrame(int code = 0, const std::string& message = {}) {
+  pb::Ack ack;
+  if (code) ack.set_error_code(code);
+  ack.set_error_message(message);
+  return packet(pb::ACK, ack.SerializeAsString());
+}
+
+void appendVarint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+// A non-empty batch as Canal's raw path writes it: no version field (protocol section 6).
+std::string messagesFrame(const instance::ClientBatch& batch) {
+  if (batch.id == -1) {
+    pb::Messages m;
+    m.set_batch_id(-1);
+    return packet(pb::MESSAGES, m.SerializeAsString());
+  }
+  std::string body;
+  body.push_back(0x08);
+  appendVarint(body, static_cast<std::uint64_t>(batch.id));
+  for (const auto& e : batch.entries) {
+    body.push_back(0x12);
+    appendVarint(body, e.size());
+    body += e;
+  }
+  std::string payload("\x18\x07\x2a", 3);
+  appendVarint(payload, body.size());
+  payload += body;
+  return protocol::encodeFrame(payload);
+}
+
+// Java's Short.parseShort.
+std::optional<std::int16_t> parseShort(const std::string& text) {
+  std::string_view t = text;
+  if (!t.empty() && t[0] == '+') t.remove_prefix(1);
+  int v = 0;
+  const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (t.empty() || ec != std::errc() || end != t.data() + t.size() || v < -32768 || v > 32767) return std::nullopt;
+  return static_cast<std::int16_t>(v);
+}
+
+std::chrono::nanoseconds javaDuration(std::int64_t amount, int unit) {
+  using namespace std::chrono;
+  switch (unit) {
+    case 0: return nanoseconds(amount);
+    case 1: return microseconds(amount);
+    case 3: return seconds(amount);
+    case 4: return minutes(amount);
+    case 5: return hours(amount);
+    case 6: return hours(amount * 24);
+    default: return milliseconds(amount);
+  }
+}
+
+}  // namespace
+
+std::string passwordHash(const std::string& password) { return toHex(sha1(sha1(password))); }
+
+std::string scramblePassword(const std::string& password, const std::string& seed) {
+  const std::string stage1 = sha1(password);
+  const std::string stage2 = sha1(stage1);
+  return toHex(xorBytes(sha1(seed + stage2), stage1));
+}
+
+struct CanalServer::Impl {
+  struct Session;
+
+  ServerOptions options;
+  DestinationLookup destinations;
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  tcp::acceptor acceptor{io};
+  std::vector<std::thread> threads;
+  std::mutex mutex;
+  std::set<std::shared_ptr<Session>> sessions;
+  std::shared_ptr<spdlog::logger> log = moduleLogger("net");
+
+  Impl(ServerOptions o, DestinationLookup d) : options(std::move(o)), destinations(std::move(d)) {}
+  void accept();
+  void forget(const std::shared_ptr<Session>& s) {
+    std::lock_guard<std::mutex> lock(mutex);
+    sessions.erase(s);
+  }
+};
+
+struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
+  Impl& server;
+  tcp::socket socket;
+  asio::strand<asio::io_context::executor_type> strand;
+  asio::steady_timer idleTimer;
+  asio::steady_timer waitTimer;
+  std::string seed;
+  bool seedArmed = false;
+  bool authenticated = false;
+  bool closed = false;
+  unsigned char header[4]{};
+  std::string body;
+  std::deque<std::string> writes;
+  std::chrono::milliseconds readIdle{3600000};
+  std::chrono::milliseconds writeIdle{3600000};
+  Clock::time_point lastRead = Clock::now();
+  Clock::time_point lastWrite = Clock::now();
+  std::string peer;
+  std::string channel;
+
+  Session(Impl& s, tcp::socket sock)
+      : server(s), socket(std::move(sock)), strand(asio::make_strand(s.io)), idleTimer(strand), waitTimer(strand) {}
+
+  void start() {
+    boost::system::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    const auto local = socket.local_endpoint(ec);
+    peer = remote.address().to_string() + ":" + std::to_string(remote.port());
+    char id[16];
+    std::snprintf(id, sizeof id, "0x%08x", static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(this)));
+    channel = std::string("[id: ") + id + ", /" + peer + " => /" + local.address().to_string() + ":" +
+              std::to_string(local.port()) + "]";
+    socket.set_option(tcp::no_delay(true), ec);
+    socket.set_option(asio::socket_base::keep_alive(true), ec);
+    seed.resize(8);
+    RAND_bytes(reinterpret_cast<unsigned char*>(seed.data()), 8);
+    pb::Handshake hs;
+    hs.set_seeds(seed);
+    asio::dispatch(strand, [self = shared_from_this(), frame = packet(pb::HANDSHAKE, hs.SerializeAsString())]() mutable {
+      self->send(std::move(frame), [self] { self->seedArmed = true; });
+      self->readHeader();
+    });
+  }
+
+  void close(const std::string& why) {
+    if (closed) return;
+    closed = true;
+    if (!why.empty()) server.log->info("session {} closed: {}", peer, why);
+    boost::system::error_code ec;
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+    idleTimer.cancel();
+    waitTimer.cancel();
+    server.forget(shared_from_this());
+  }
+
+  void send(std::string frame, std::function<void()> done = {}) {
+    writes.push_back(std::move(frame));
+    if (writes.size() > 1) {
+      if (done) pendingDone.emplace_back(writes.size() - 1, std::move(done));
+      return;
+    }
+    writeNext(std::move(done));
+  }
+  std::vector<std::pair<std::size_t, std::function<void()>>> pendingDone;
+
+  void writeNext(std::function<void()> done) {
+    asio::async_write(socket, asio::buffer(writes.front()),
+                      asio::bind_executor(strand, [self = shared_from_this(), done = std::move(done)](
+                                                      boost::system::error_code ec, std::size_t) {
+                        if (ec) return self->close(ec == asio::error::operation_aborted ? "" : "write: " + ec.message());
+                        self->lastWrite = Clock::now();
+                        self->writes.pop_front();
+                        if (done) done();
+                        std::function<void()> nextDone;
+                        for (auto& p : self->pendingDone) {
+                          if (p.first == 0 && p.second) nextDone = std::move(p.second);
+                        }
+                        for (auto& p : self->pendingDone) --p.first;
+                        std::erase_if(self->pendingDone, [](auto& p) { return !p.second || p.first > 1000000; });
+                        if (!self->writes.empty() && !self->closed) self->writeNext(std::move(nextDone));
+                      }));
+  }
+
+  void readHeader() {
+    if (closed) return;
+    asio::async_read(socket, asio::buffer(header, 4),
+                     asio::bind_executor(strand, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                       if (ec) return self->close(ec == asio::error::eof ? "client went away" : "read: " + ec.message());
+                       self->lastRead = Clock::now();
+                       const auto length = protocol::decodeFrameLength(self->header, self->server.options.maxFrameLength);
+                       if (!length.ok()) return self->close("bad frame: " + length.error);
+                       self->body.resize(length.length);
+                       self->readBody();
+                     }));
+  }
+
+  void readBody() {
+    asio::async_read(socket, asio::buffer(body),
+                     asio::bind_executor(strand, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                       if (ec) return self->close("read: " + ec.message());
+                       self->lastRead = Clock::now();
+                       if (self->handle()) self->readHeader();
+                     }));
+  }
+
+  void armIdle() {
+    idleTimer.expires_after(std::min(readIdle, writeIdle));
+    idleTimer.async_wait(asio::bind_executor(strand, [self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || self->closed) return;
+      const auto now = Clock::now();
+      if (now - self->lastRead >= self->readIdle || now - self->lastWrite >= self->writeIdle) {
+        return self->close("idle timeout exceeds, close channel to save server resources");
+      }
+      self->armIdle();
+    }));
+  }
+
+  std::string failure(const Status& s) const {
+    return "something goes wrong with channel:" + channel +
+           ", exception=com.alibaba.otter.canal.server.exception.CanalServerException: " + s.message();
+  }
+
+  // False when the next frame must not be read yet (a waiting GET) or the session closed.
+  bool handle() {
+    pb::Packet p;
+    if (!p.ParseFromString(body)) {
+      close("unparsable packet");
+      return false;
+    }
+    if (!authenticated) return authenticate(p);
+    switch (p.type()) {
+      case pb::SUBSCRIPTION: return subscription(p, true);
+      case pb::UNSUBSCRIPTION: return subscription(p, false);
+      case pb::GET: return get(p);
+      case pb::CLIENTACK: return clientAck(p);
+      case pb::CLIENTROLLBACK: return clientRollback(p);
+      default: {
+        const std::string name = pb::PacketType_IsValid(p.type()) ? pb::PacketType_Name(p.type()) : "UNRECOGNIZED";
+        send(ackFrame(400, "packet type=" + name + " is NOT supported!"));
+        return true;
+      }
+    }
+  }
+
+  bool authenticate(const pb::Packet& p) {
+    pb::ClientAuth auth;
+    if (!auth.ParseFromString(p.body())) {
+      close("unparsable ClientAuth");
+      return false;
+    }
+    if (!seedArmed) {
+      send(ackFrame(400, "auth failed for seed is null"));
+      return true;
+    }
+    const ServerOptions& o = server.options;
+    bool ok = true;
+    if (!o.user.empty() && auth.username() != o.user) ok = false;
+    if (ok && !o.passwordHash.empty()) {
+      if (auth.password().empty()) {
+        ok = false;
+      } else {
+        const auto token = fromHex(auth.password());
+        if (!token || token->size() < 20) {
+          close("password is not the hex of a 20-byte scramble");
+          return false;
+        }
+        const auto stage2 = fromHex(o.passwordHash).value_or("");
+        const std::string stage1 = xorBytes(token->substr(0, 20), sha1(seed + stage2));
+        ok = sha1(stage1) == stage2;
+      }
+    }
+    if (!ok) {
+      server.log->warn("session {}: auth failed for user:{}", peer, auth.username());
+      send(ackFrame(400, "auth failed for user:" + auth.username()));
+      return true;
+    }
+    if (auth.has_net_read_timeout() && auth.net_read_timeout() > 0) {
+      readIdle = std::chrono::milliseconds(auth.net_read_timeout());
+    }
+    if (auth.has_net_write_timeout() && auth.net_write_timeout() > 0) {
+      writeIdle = std::chrono::milliseconds(auth.net_write_timeout());
+    }
+    if (!auth.destination().empty() && !auth.client_id().empty()) {
+      const auto id = parseShort(auth.client_id());
+      instance::Destination* d = server.destinations(auth.destination());
+      if (!id || !d || !d->subscribe(*id, auth.filter()).isOk()) {
+        close("implicit subscribe of " + auth.destination() + "/" + auth.client_id() + " failed");
+        return false;
+      }
+    }
+    authenticated = true;
+    send(ackFrame(), [self = shared_from_this()] {
+      self->lastRead = self->lastWrite = Clock::now();
+      self->armIdle();
+    });
+    return true;
+  }
+
+  // The destination and client id of a request, or the error reply already sent.
+  template <typename Request>
+  std::optional<std::pair<instance::Destination*, std::int16_t>> target(const pb::Packet& p, Request& r) {
+    if (!r.ParseFromString(p.body())) {
+      send(ackFrame(400, failure(Status::invalidArgument("com.google.protobuf.InvalidProtocolBufferException"))));
+      return std::nullopt;
+    }
+    if (r.destination().empty() || r.client_id().empty()) {
+      send(ackFrame(401, "destination or clientId is null"));
+      return std::nullopt;
+    }
+    const auto id = parseShort(r.client_id());
+    if (!id) {
+      send(ackFrame(400, failure(Status::invalidArgument("java.lang.NumberFormatException: For input string: \"" +
+                                                         r.client_id() + "\""))));
+      return std::nullopt;
+    }
+    instance::Destination* d = server.destinations(r.destination());
+    if (!d || !d->running()) {
+      send(ackFrame(400, failure(Status::unavailable("destination:" + r.destination() + " should start first"))));
+      return std::nullopt;
+    }
+    return std::make_pair(d, *id);
+  }
+
+  void reply(const Status& s) { send(s.isOk() ? ackFrame() : ackFrame(400, failure(s))); }
+
+  bool subscription(const pb::Packet& p, bool subscribe) {
+    if (subscribe) {
+      pb::Sub r;
+      if (auto t = target(p, r)) reply(t->first->subscribe(t->second, r.filter()));
+    } else {
+      pb::Unsub r;
+      if (auto t = target(p, r)) reply(t->first->unsubscribe(t->second));
+    }
+    return true;
+  }
+
+  bool clientAck(const pb::Packet& p) {
+    pb::ClientAck r;
+    auto t = target(p, r);
+    if (!t) return true;
+    if (r.batch_id() == 0) {
+      send(ackFrame(402, "batchId should assign value"));
+      return true;
+    }
+    const Status s = t->first->ack(t->second, r.batch_id());
+    if (!s.isOk()) reply(s);  // success has no reply
+    return true;
+  }
+
+  bool clientRollback(const pb::Packet& p) {
+    pb::ClientRollback r;
+    auto t = target(p, r);
+    if (!t) return true;
+    const Status s = t->first->rollback(t->second, r.batch_id());
+    if (!s.isOk()) reply(s);
+    return true;
+  }
+
+  bool get(const pb::Packet& p) {
+    pb::Get r;
+    auto t = target(p, r);
+    if (!t) return true;
+    store::GetWait wait;
+    const std::int64_t timeout = r.has_timeout() ? r.timeout() : 0;
+    if (timeout == -1) {
+      wait.kind = store::GetWait::Kind::kNoWait;
+    } else if (timeout <= 0) {
+      wait.kind = store::GetWait::Kind::kForever;
+    } else {
+      wait.kind = store::GetWait::Kind::kFor;
+      wait.duration = javaDuration(timeout, r.has_unit() ? r.unit() : 2);
+    }
+    if (wait.kind == store::GetWait::Kind::kNoWait) {
+      finishGet(t->first, t->second, r.fetch_size());
+      return true;
+    }
+    // Waits without holding a thread: the store is polled until the batch is enough or time is up.
+    const auto deadline = wait.kind == store::GetWait::Kind::kFor ? Clock::now() + wait.duration : Clock::time_point::max();
+    pollGet(t->first, t->second, r.fetch_size(), deadline);
+    return false;
+  }
+
+  void pollGet(instance::Destination* d, std::int16_t id, std::int64_t fetchSize, Clock::time_point deadline) {
+    if (closed) return;
+    if (d->store().ready(fetchSize) || Clock::now() >= deadline || !d->running()) {
+      finishGet(d, id, fetchSize);
+      readHeader();
+      return;
+    }
+    waitTimer.expires_after(std::chrono::milliseconds(5));
+    waitTimer.async_wait(asio::bind_executor(
+        strand, [self = shared_from_this(), d, id, fetchSize, deadline](boost::system::error_code ec) {
+          if (!ec) self->pollGet(d, id, fetchSize, deadline);
+        }));
+  }
+
+  void finishGet(instance::Destination* d, std::int16_t id, std::int64_t fetchSize) {
+    auto batch = d->getWithoutAck(id, fetchSize, store::GetWait{});
+    if (!batch) return reply(batch.status());
+    send(messagesFrame(*batch));
+  }
+};
+
+void CanalServer::Impl::accept() {
+  acceptor.async_accept(asio::make_strand(io), [this](boost::system::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec != asio::error::operation_aborted) log->warn("accept: {}", ec.message());
+      if (!acceptor.is_open()) return;
+    } else {
+      auto s = std::make_shared<Session>(*this, std::move(socket));
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        sessions.insert(s);
+      }
+      s->start();
+    }
+    accept();
+  });
+}
+
+CanalServer::CanalServer(ServerOptions options, DestinationLookup destinations)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(destinations))) {}
+
+CanalServer::~CanalServer() { stop(); }
+
+Status CanalServer::start() {
+  boost::system::error_code ec;
+  const auto address = impl_->options.ip.empty() ? asio::ip::address(asio::ip::address_v4::any())
+                                                 : asio::ip::make_address(impl_->options.ip, ec);
+  if (ec) return Status::invalidArgument("canal.ip " + impl_->options.ip + ": " + ec.message());
+  const tcp::endpoint endpoint(address, static_cast<unsigned short>(impl_->options.port));
+  impl_->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(endpoint, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::unavailable("cannot listen on " + (impl_->options.ip.empty() ? "*" : impl_->options.ip) + ":" +
+                               std::to_string(impl_->options.port) + ": " + ec.message());
+  }
+  impl_->work.emplace(impl_->io.get_executor());
+  impl_->accept();
+  for (int i = 0; i < std::max(1, impl_->options.ioThreads); ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
+  impl_->log->info("serving the Canal protocol on port {}", port());
+  return Status::ok();
+}
+
+void CanalServer::stop() {
+  if (impl_->threads.empty()) return;
+  asio::post(impl_->io, [this] {
+    boost::system::error_code ec;
+    impl_->acceptor.close(ec);
+    std::set<std::shared_ptr<Impl::Session>> sessions;
+    {
+      std::lock_guard<std::mutex> lock(impl_->mutex);
+      sessions = impl_->sessions;
+    }
+    for (const auto& s : sessions) asio::post(s->strand, [s] { s->close(""); });
+  });
+  impl_->work.reset();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+}
+
+int CanalServer::port() const {
+  boost::system::error_code ec;
+  const auto endpoint = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
+}
+
+std::size_t CanalServer::sessions() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->sessions.size();
+}
+
+}  // namespace canal::net
