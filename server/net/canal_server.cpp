@@ -524,6 +524,10 @@ void CanalServer::stop() {
     for (const auto& s : sessions) asio::post(s->strand, [s] { s->close(""); });
   });
   impl_->work.reset();
+  // Sessions close on their strands; whatever is still pending after that is dropped.
+  const auto deadline = Clock::now() + std::chrono::seconds(2);
+  while (sessions() > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
 }
