@@ -11,6 +11,6 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"${CANAL_JOBS:-2}" --target canal-server
 
 "$build/bin/canal-server" --config "$root/conf/canal.properties" --check
-echo "quickstart: the configuration is valid, but canal-server does not yet run destinations (the replica" >&2
-echo "quickstart: client is built and tested, the server wiring and client port are not): no live stream to show yet. See README.md." >&2
+echo "quickstart: the configuration is valid. canal-server now follows the primary and serves Canal clients on" >&2
+echo "quickstart: canal.port, but the demo (throwaway MariaDB + canal-tail) needs canal-tail, not built yet. See README.md." >&2
 exit 2

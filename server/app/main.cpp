@@ -10,13 +10,67 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <thread>
+
+#include <csignal>
+#include <map>
+#include <memory>
 
 #include "server/app/config.h"
 #include "server/common/logging.h"
+#include "server/instance/destination.h"
+#include "server/net/canal_server.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+
+// "host:port" as connection options.
+bool parseAddress(const std::string& address, canal::mysql::ConnectOptions& out) {
+  const auto colon = address.rfind(':');
+  if (address.empty()) return false;
+  out.host = colon == std::string::npos ? address : address.substr(0, colon);
+  out.port = colon == std::string::npos ? 3306 : std::atoi(address.c_str() + colon + 1);
+  return out.port > 0;
+}
+
+canal::instance::DestinationOptions destinationOptions(const canal::app::InstanceConfig& c) {
+  canal::instance::DestinationOptions o;
+  o.name = c.destination;
+  parseAddress(c.master.address, o.master);
+  o.master.user = c.dbUsername;
+  o.master.password = c.dbPassword;
+  o.master.database = c.defaultDatabaseName;
+  if (!c.standby.address.empty()) {
+    canal::mysql::ConnectOptions standby = o.master;
+    if (parseAddress(c.standby.address, standby)) o.standby = standby;
+  }
+  o.dump.slaveId = static_cast<std::uint32_t>(c.slaveId);
+  o.start.journalName = c.master.journalName;
+  if (c.master.position) o.start.position = static_cast<std::uint64_t>(*c.master.position);
+  o.start.timestampMs = c.master.timestampMs;
+  o.start.gtid = c.master.gtid;
+  o.start.gtidMode = c.gtidOn;
+  if (c.detectingEnable && c.heartbeatHaEnable) {
+    o.detecting = canal::replica::DetectingOptions{c.detectingSql, std::chrono::seconds(c.detectingIntervalSeconds),
+                                                   c.detectingRetryThreshold};
+  }
+  o.reconnect.failoverAfter = std::max(1, c.detectingRetryThreshold);
+  o.reconnect.fallbackInterval = std::chrono::seconds(c.fallbackIntervalSeconds);
+  o.store.bufferSize = static_cast<std::size_t>(c.bufferSize);
+  o.store.memUnit = static_cast<std::size_t>(c.bufferMemUnit);
+  o.store.mode = c.batchMode == canal::app::BatchMode::kItemSize ? canal::store::BatchMode::kItemSize
+                                                                 : canal::store::BatchMode::kMemSize;
+  o.store.ddlIsolation = c.getDdlIsolation;
+  o.filterDmlInsert = c.filterDmlInsert;
+  o.filterDmlUpdate = c.filterDmlUpdate;
+  o.filterDmlDelete = c.filterDmlDelete;
+  o.filterQueryDdl = c.filterQueryDdl;
+  return o;
+}
+
+volatile std::sig_atomic_t stopSignal = 0;
+extern "C" void onSignal(int sig) { stopSignal = sig; }
 
 int usage() {
   std::cerr << "usage: canal-server [--config FILE] [--check] [--list-keys]\n"
@@ -67,6 +121,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   int failures = 0;
+  std::map<std::string, std::unique_ptr<canal::instance::Destination>> destinations;
   for (const auto& name : *names) {
     const fs::path instancePath = confDir / name / "instance.properties";
     auto instanceFile = canal::app::PropertiesFile::load(instancePath.string());
@@ -82,6 +137,11 @@ int main(int argc, char** argv) {
       continue;
     }
     log->info("destination {}: primary {}, user {}", name, instance->master.address, instance->dbUsername);
+    if (instance->mode != canal::app::InstanceMode::kMemory) {
+      warnings.push_back("destination " + name +
+                         ": only the memory instance mode is served yet; positions and events are kept in memory");
+    }
+    destinations[name] = std::make_unique<canal::instance::Destination>(destinationOptions(*instance));
   }
   for (const auto& w : warnings) log->warn("{}", w);
   if (failures > 0) return 1;
@@ -89,7 +149,27 @@ int main(int argc, char** argv) {
     log->info("configuration OK: {} destination(s), client port {}", names->size(), server->port);
     return 0;
   }
-  log->error("this build validates configuration only: replication and the client port are not available yet "
-             "(use --check)");
-  return 2;
+
+  std::signal(SIGINT, onSignal);
+  std::signal(SIGTERM, onSignal);
+  for (auto& [name, d] : destinations) d->start();
+  canal::net::ServerOptions netOptions;
+  netOptions.ip = server->ip;
+  netOptions.port = server->port;
+  netOptions.user = server->user;
+  netOptions.passwordHash = server->passwordHash;
+  canal::net::CanalServer net(netOptions, [&](const std::string& name) -> canal::instance::Destination* {
+    const auto it = destinations.find(name);
+    return it == destinations.end() ? nullptr : it->second.get();
+  });
+  if (const auto s = net.start(); !s.isOk()) {
+    log->error("{}", s.toString());
+    return 1;
+  }
+  while (!stopSignal) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  log->info("signal {}: stopping", static_cast<int>(stopSignal));
+  net.stop();
+  for (auto& [name, d] : destinations) d->stop();
+  log->info("stopped");
+  return 0;
 }
