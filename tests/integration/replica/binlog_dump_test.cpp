@@ -624,6 +624,16 @@ std::string queryOne(MariaDbServer& db, const std::string& sql) {
   return rows.isOk() && !rows->empty() && (*rows)[0][0] ? *(*rows)[0][0] : "";
 }
 
+// `standby` replicates from `primary`, from the primary's current GTID position on.
+Status replicateFrom(MariaDbServer& standby, MariaDbServer& primary) {
+  CANAL_RETURN_IF_ERROR(
+      standby.execute("SET GLOBAL gtid_slave_pos = '" + queryOne(primary, "SELECT @@gtid_binlog_pos") + "'"));
+  CANAL_RETURN_IF_ERROR(standby.execute("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=" +
+                                        std::to_string(primary.port()) +
+                                        ", MASTER_USER='canal', MASTER_PASSWORD='canal', MASTER_USE_GTID=slave_pos"));
+  return standby.execute("START SLAVE");
+}
+
 // A primary and a standby replicating from it (log_slave_updates, MariaDB GTID). When the
 // primary dies the stream moves to the standby and resumes after the last committed GTID.
 TEST(StandbyFailover, PrimaryDiesStreamResumesOnTheStandbyByGtid) {
@@ -640,11 +650,7 @@ TEST(StandbyFailover, PrimaryDiesStreamResumesOnTheStandbyByGtid) {
   auto& s = **standby;
 
   // The standby replicates everything after the primary's set-up.
-  ASSERT_TRUE(s.execute("SET GLOBAL gtid_slave_pos = '" + queryOne(p, "SELECT @@gtid_binlog_pos") + "'").isOk());
-  ASSERT_TRUE(s.execute("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=" + std::to_string(p.port()) +
-                        ", MASTER_USER='canal', MASTER_PASSWORD='canal', MASTER_USE_GTID=slave_pos")
-                  .isOk());
-  ASSERT_TRUE(s.execute("START SLAVE").isOk());
+  ASSERT_TRUE(replicateFrom(s, p).isOk());
   ASSERT_TRUE(p.execute("CREATE DATABASE s").isOk());
   ASSERT_TRUE(p.execute("CREATE TABLE s.t (id INT PRIMARY KEY)").isOk());
   for (int i = 0; i < 4; ++i) {
@@ -697,11 +703,7 @@ TEST(StandbyFailover, TheDetectingSqlMovesAwayFromAHungPrimary) {
   ASSERT_TRUE(standby.isOk()) << standby.status().toString();
   auto& p = **primary;
   auto& s = **standby;
-  ASSERT_TRUE(s.execute("SET GLOBAL gtid_slave_pos = '" + queryOne(p, "SELECT @@gtid_binlog_pos") + "'").isOk());
-  ASSERT_TRUE(s.execute("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=" + std::to_string(p.port()) +
-                        ", MASTER_USER='canal', MASTER_PASSWORD='canal', MASTER_USE_GTID=slave_pos")
-                  .isOk());
-  ASSERT_TRUE(s.execute("START SLAVE").isOk());
+  ASSERT_TRUE(replicateFrom(s, p).isOk());
   ASSERT_TRUE(p.execute("CREATE DATABASE s").isOk());
   ASSERT_TRUE(p.execute("CREATE TABLE s.t (id INT PRIMARY KEY)").isOk());
   ASSERT_TRUE(p.execute("INSERT INTO s.t VALUES (1),(2),(3)").isOk());

@@ -14,6 +14,7 @@
 #include "canal/protocol/entry_protocol.pb.h"
 #include "tests/support/mariadb_server.h"
 #include "tests/support/process.h"
+#include "tests/support/hex.h"
 
 namespace canal::net {
 namespace {
@@ -22,16 +23,7 @@ namespace pb = canal::protocol::packet;
 namespace eb = canal::protocol::entry;
 using testing::MariaDbServer;
 
-std::string hex(std::string_view bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (const unsigned char c : bytes) {
-    if (!out.empty()) out += ' ';
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
+using testing::toHex;
 
 // A client socket reading and writing whole frames.
 class RawClient {
@@ -101,7 +93,7 @@ class RawClient {
 pb::Ack ackOf(const std::string& payload) {
   pb::Packet p;
   EXPECT_TRUE(p.ParseFromString(payload));
-  EXPECT_EQ(p.type(), pb::ACK) << hex(payload);
+  EXPECT_EQ(p.type(), pb::ACK) << toHex(payload);
   pb::Ack a;
   EXPECT_TRUE(a.ParseFromString(p.body()));
   return a;
@@ -144,7 +136,7 @@ class CanalServerTest : public ::testing::Test {
     auto hs = c.read();
     EXPECT_TRUE(hs.has_value());
     if (!hs) return {};
-    EXPECT_EQ(hex(hs->substr(0, 8)), "10 01 18 01 2a 0a 12 08") << "version 1, HANDSHAKE, Handshake{seeds: 8 bytes}";
+    EXPECT_EQ(toHex(hs->substr(0, 8)), "10 01 18 01 2a 0a 12 08") << "version 1, HANDSHAKE, Handshake{seeds: 8 bytes}";
     const std::string seed = hs->substr(8);
     EXPECT_EQ(seed.size(), 8u);
     pb::ClientAuth auth;
@@ -167,7 +159,7 @@ class CanalServerTest : public ::testing::Test {
     c.send(pb::SUBSCRIPTION, sub);
     auto reply = c.read();
     ASSERT_TRUE(reply.has_value());
-    EXPECT_EQ(hex(*reply), "10 01 18 03");
+    EXPECT_EQ(toHex(*reply), "10 01 18 03");
   }
 
   pb::Messages get(RawClient& c, int fetchSize, std::int64_t timeout, std::string* raw = nullptr) {
@@ -186,7 +178,7 @@ class CanalServerTest : public ::testing::Test {
     if (raw) *raw = *reply;
     pb::Packet p;
     EXPECT_TRUE(p.ParseFromString(*reply));
-    EXPECT_EQ(p.type(), pb::MESSAGES) << hex(*reply);
+    EXPECT_EQ(p.type(), pb::MESSAGES) << toHex(*reply);
     EXPECT_TRUE(m.ParseFromString(p.body()));
     return m;
   }
@@ -202,7 +194,7 @@ TEST_F(CanalServerTest, AuthenticationWithTheSeededScramble) {
   connect(c, "wrong");
   auto refused = c.read();
   ASSERT_TRUE(refused.has_value());
-  EXPECT_EQ(hex(*refused), "10 01 18 03 2a 1f 08 90 03 12 1a " + hex("auth failed for user:canal"));
+  EXPECT_EQ(toHex(*refused), "10 01 18 03 2a 1f 08 90 03 12 1a " + toHex("auth failed for user:canal"));
   // The connection stays open and still waits for authentication.
   pb::ClientAuth auth;
   auth.set_username("canal");
@@ -214,13 +206,13 @@ TEST_F(CanalServerTest, AuthenticationWithTheSeededScramble) {
   connect(good);
   auto ok = good.read();
   ASSERT_TRUE(ok.has_value());
-  EXPECT_EQ(hex(*ok), "10 01 18 03");
+  EXPECT_EQ(toHex(*ok), "10 01 18 03");
 }
 
 TEST_F(CanalServerTest, RowsArriveAsCanalEntriesWithBatchAckAndRollbackRules) {
   RawClient c(server_->port());
   connect(c);
-  ASSERT_EQ(hex(*c.read()), "10 01 18 03");
+  ASSERT_EQ(toHex(*c.read()), "10 01 18 03");
   subscribe(c);
 
   ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (1, 'one', 1.00), (2, 'two', 2.50)").isOk());
@@ -298,7 +290,7 @@ TEST_F(CanalServerTest, RowsArriveAsCanalEntriesWithBatchAckAndRollbackRules) {
   std::string raw;
   const pb::Messages empty = get(c, 100, -1, &raw);
   EXPECT_EQ(empty.batch_id(), -1);
-  EXPECT_EQ(hex(raw), "10 01 18 07 2a 0b 08 ff ff ff ff ff ff ff ff ff 01");
+  EXPECT_EQ(toHex(raw), "10 01 18 07 2a 0b 08 ff ff ff ff ff ff ff ff ff 01");
   ASSERT_TRUE(destination_->cursor(1001).has_value());
   EXPECT_EQ(destination_->cursor(1001)->position, entries.back().header().logfileoffset());
 }
@@ -306,7 +298,7 @@ TEST_F(CanalServerTest, RowsArriveAsCanalEntriesWithBatchAckAndRollbackRules) {
 TEST_F(CanalServerTest, ErrorsOfTheSessionAndBadFrames) {
   RawClient c(server_->port());
   connect(c);
-  ASSERT_EQ(hex(*c.read()), "10 01 18 03");
+  ASSERT_EQ(toHex(*c.read()), "10 01 18 03");
   pb::Get g;
   g.set_destination("example");
   g.set_client_id("1001");
@@ -341,7 +333,7 @@ TEST_F(CanalServerTest, ErrorsOfTheSessionAndBadFrames) {
   EXPECT_TRUE(c.closedByServer());
   RawClient other(server_->port());
   connect(other);
-  ASSERT_EQ(hex(*other.read()), "10 01 18 03");
+  ASSERT_EQ(toHex(*other.read()), "10 01 18 03");
 }
 
 }  // namespace

@@ -5,20 +5,12 @@
 #include <gtest/gtest.h>
 
 #include "canal/protocol/entry_protocol.pb.h"
+#include "tests/support/hex.h"
 
 namespace canal::convert {
 namespace {
 
-std::string hex(std::string_view bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (const unsigned char c : bytes) {
-    if (!out.empty()) out += ' ';
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
+using testing::toHex;
 
 std::string hexOf(std::initializer_list<std::string_view> parts) {
   std::string out;
@@ -29,7 +21,7 @@ std::string hexOf(std::initializer_list<std::string_view> parts) {
   return out;
 }
 
-std::string ascii(std::string_view text) { return hex(text); }
+std::string ascii(std::string_view text) { return toHex(text); }
 
 ChangeEntry header(std::uint64_t offset, std::uint32_t length) {
   ChangeEntry e;
@@ -47,7 +39,7 @@ TEST(EntryEncoder, TransactionBeginAsCanalSendsIt) {
   e.threadId = 42;
   std::string out;
   EntryEncoder().encode(e, out);
-  EXPECT_EQ(hex(out), hexOf({"0a 2f 08 01 12 10", ascii("mysql-bin.000003"), "18 ff 09 20 01 2a 05", ascii("UTF-8"),
+  EXPECT_EQ(toHex(out), hexOf({"0a 2f 08 01 12 10", ascii("mysql-bin.000003"), "18 ff 09 20 01 2a 05", ascii("UTF-8"),
                              "30 80 d0 95 ff bc 31 38 02 42 00 4a 00 50 50", "10 01", "1a 02 20 2a"}));
 }
 
@@ -62,7 +54,7 @@ TEST(EntryEncoder, TransactionEndCarriesTheXid) {
   EXPECT_EQ(parsed.entrytype(), protocol::entry::TRANSACTIONEND);
   EXPECT_FALSE(parsed.header().has_eventtype());
   EXPECT_TRUE(parsed.header().has_schemaname());
-  EXPECT_EQ(hex(parsed.storevalue()), "12 02 37 37");
+  EXPECT_EQ(toHex(parsed.storevalue()), "12 02 37 37");
 }
 
 // The UPDATE of section 7: test.user (id int(11) PK, name varchar(32), balance decimal(10,2),
@@ -97,23 +89,23 @@ TEST(EntryEncoder, RowChangeOfTheWorkedExample) {
   EntryEncoder().encode(e, out);
   protocol::entry::Entry parsed;
   ASSERT_TRUE(parsed.ParseFromString(out));
-  EXPECT_EQ(hex(parsed.header().SerializeAsString()),
+  EXPECT_EQ(toHex(parsed.header().SerializeAsString()),
             hexOf({"08 01 12 10", ascii("mysql-bin.000003"), "18 af 0b 20 01 2a 05", ascii("UTF-8"),
                    "30 80 d0 95 ff bc 31 38 02 42 04", ascii("test"), "4a 04", ascii("user"), "50 4b 58 02",
                    "62 0e 0a 09", ascii("rowsCount"), "12 01 31"}));
   EXPECT_EQ(parsed.entrytype(), protocol::entry::ROWDATA);
   EXPECT_TRUE(parsed.has_entrytype()) << "entryType is set explicitly";
   const std::string rowChange = parsed.storevalue();
-  EXPECT_EQ(hex(rowChange.substr(0, 37)),
+  EXPECT_EQ(toHex(rowChange.substr(0, 37)),
             hexOf({"08 6c 10 02 50 00 62 8a 02 0a 1a 08 00 10 04 1a 02", ascii("id"), "20 01 28 00 30 00 42 01",
                    ascii("1"), "52 07", ascii("int(11)")}));
   EXPECT_EQ(rowChange.size(), 9u + 266u) << "tableId, eventType, isDdl, then one RowData of 266 bytes";
   const std::string nameAfter = hexOf({"08 01 10 0c 1a 04", ascii("name"), "20 00 28 01 30 00 42 03", ascii("bar"),
                                        "52 0b", ascii("varchar(32)")});
-  EXPECT_NE(hex(rowChange).find(nameAfter), std::string::npos);
+  EXPECT_NE(toHex(rowChange).find(nameAfter), std::string::npos);
   const std::string nullRemark =
       hexOf({"08 03 10 d5 0f 1a 06", ascii("remark"), "20 00 28 00 30 01 52 04", ascii("text")});
-  EXPECT_NE(hex(rowChange).find(nullRemark), std::string::npos);
+  EXPECT_NE(toHex(rowChange).find(nullRemark), std::string::npos);
 }
 
 TEST(EntryEncoder, DdlHasSqlAndDefaultDatabaseButNoRows) {
