@@ -176,7 +176,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   bool closed = false;
   unsigned char header[4]{};
   std::string body;
-  std::deque<std::string> writes;
+  std::deque<std::pair<std::string, std::function<void()>>> writes;  // frame, run once written
   std::chrono::milliseconds readIdle{3600000};
   std::chrono::milliseconds writeIdle{3600000};
   Clock::time_point lastRead = Clock::now();
@@ -220,31 +220,21 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     server.forget(shared_from_this());
   }
 
+  // Queues a frame; `done` runs on the strand once it is written.
   void send(std::string frame, std::function<void()> done = {}) {
-    writes.push_back(std::move(frame));
-    if (writes.size() > 1) {
-      if (done) pendingDone.emplace_back(writes.size() - 1, std::move(done));
-      return;
-    }
-    writeNext(std::move(done));
+    writes.emplace_back(std::move(frame), std::move(done));
+    if (writes.size() == 1) writeNext();
   }
-  std::vector<std::pair<std::size_t, std::function<void()>>> pendingDone;
 
-  void writeNext(std::function<void()> done) {
-    asio::async_write(socket, asio::buffer(writes.front()),
-                      asio::bind_executor(strand, [self = shared_from_this(), done = std::move(done)](
-                                                      boost::system::error_code ec, std::size_t) {
+  void writeNext() {
+    asio::async_write(socket, asio::buffer(writes.front().first),
+                      asio::bind_executor(strand, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                         if (ec) return self->close(ec == asio::error::operation_aborted ? "" : "write: " + ec.message());
                         self->lastWrite = Clock::now();
+                        auto done = std::move(self->writes.front().second);
                         self->writes.pop_front();
                         if (done) done();
-                        std::function<void()> nextDone;
-                        for (auto& p : self->pendingDone) {
-                          if (p.first == 0 && p.second) nextDone = std::move(p.second);
-                        }
-                        for (auto& p : self->pendingDone) --p.first;
-                        std::erase_if(self->pendingDone, [](auto& p) { return !p.second || p.first > 1000000; });
-                        if (!self->writes.empty() && !self->closed) self->writeNext(std::move(nextDone));
+                        if (!self->writes.empty() && !self->closed) self->writeNext();
                       }));
   }
 
