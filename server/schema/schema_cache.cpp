@@ -104,16 +104,6 @@ Result<std::shared_ptr<const TableSchema>> SchemaCache::table(const std::string&
   return *loaded;
 }
 
-void SchemaCache::invalidate(const std::string& database, const std::string& table) {
-  tables_.erase(std::make_pair(database, table));
-}
-
-void SchemaCache::invalidateDatabase(const std::string& database) {
-  for (auto it = tables_.begin(); it != tables_.end();) {
-    it = it->first.first == database ? tables_.erase(it) : std::next(it);
-  }
-}
-
 Status SchemaCache::applyDdl(const std::string& sql, const std::string& database, const SchemaPosition* at) {
   if (history_ && at) CANAL_RETURN_IF_ERROR(history_->appendDdl(*at, database, sql));
   TableSet held;
@@ -155,12 +145,11 @@ ColumnSchema columnFromRow(const std::vector<std::optional<std::string>>& row) {
 
 }  // namespace
 
-Result<TableSet> SchemaCache::readAll() {
+Result<TableSet> SchemaCache::readTables(const std::string& condition) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     CANAL_RETURN_IF_ERROR(ensureConnected());
-    auto rows = connection_->query(std::string(kColumnsQuery) +
-                                   "WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') "
-                                   "ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION");
+    auto rows = connection_->query(std::string(kColumnsQuery) + "WHERE " + condition +
+                                   " ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION");
     if (!rows) {
       if (rows.status().code() == StatusCode::kUnavailable && attempt == 0) {
         connection_.reset();  // the link dropped: one more try on a new one
@@ -177,33 +166,21 @@ Result<TableSet> SchemaCache::readAll() {
     }
     return out;
   }
-  return Status::unavailable("cannot read the table definitions of the primary");
+  return Status::unavailable("cannot read table definitions from the primary (" + condition + ")");
+}
+
+Result<TableSet> SchemaCache::readAll() {
+  return readTables("TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')");
 }
 
 Result<std::shared_ptr<const TableSchema>> SchemaCache::load(const std::string& database, const std::string& table) {
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    CANAL_RETURN_IF_ERROR(ensureConnected());
-    auto rows = connection_->query(std::string(kColumnsQuery) + "WHERE TABLE_SCHEMA = " +
-                                   mysql::MysqlConnection::quote(database) +
-                                   " AND TABLE_NAME = " + mysql::MysqlConnection::quote(table) + " ORDER BY ORDINAL_POSITION");
-    if (!rows) {
-      if (rows.status().code() == StatusCode::kUnavailable && attempt == 0) {
-        connection_.reset();
-        continue;
-      }
-      return rows.status();
-    }
-    if (rows->rows.empty()) {
-      return Status::notFound("table " + database + "." + table + " does not exist on the primary",
-                              connection_->peer());
-    }
-    auto schema = std::make_shared<TableSchema>();
-    schema->database = database;
-    schema->table = table;
-    for (const auto& row : rows->rows) schema->columns.push_back(columnFromRow(row));
-    return std::shared_ptr<const TableSchema>(std::move(schema));
+  auto found = readTables("TABLE_SCHEMA = " + mysql::MysqlConnection::quote(database) +
+                          " AND TABLE_NAME = " + mysql::MysqlConnection::quote(table));
+  if (!found) return found.status();
+  if (found->empty()) {
+    return Status::notFound("table " + database + "." + table + " does not exist on the primary", connection_->peer());
   }
-  return Status::unavailable("cannot read the definition of " + database + "." + table);
+  return std::make_shared<const TableSchema>(std::move(found->begin()->second));
 }
 
 Status applySchema(binlog::TableMapEvent& map, const TableSchema& schema, const std::string& where) {

@@ -68,8 +68,6 @@ class SchemaCache {
   // position it is needed at, for the history.
   Result<std::shared_ptr<const TableSchema>> table(const std::string& database, const std::string& table,
                                                    const SchemaPosition* at = nullptr);
-  void invalidate(const std::string& database, const std::string& table);
-  void invalidateDatabase(const std::string& database);
   // Replays a DDL statement seen in the stream (ending at `at`) on the definitions held, so rows
   // after it decode with the new columns and rows before it were decoded with the old ones.
   // What the replay cannot follow is forgotten and read from the primary when next needed.
@@ -83,6 +81,8 @@ class SchemaCache {
  private:
   Status ensureConnected();
   TypeSpelling spelling() const;
+  // The tables whose information_schema.COLUMNS rows match `condition`.
+  Result<TableSet> readTables(const std::string& condition);
   Result<std::shared_ptr<const TableSchema>> load(const std::string& database, const std::string& table);
 
   mysql::ConnectOptions connect_;
