@@ -62,6 +62,27 @@ std::optional<std::string> ChangeAssembler::takePayload() {
   return p;
 }
 
+Status ChangeAssembler::handleEach(const binlog::RawEvent& event, const binlog::FormatDescription& format,
+                                   std::string_view file, const std::string& where, ChangeEntry& out,
+                                   const std::function<Status()>& emit) {
+  auto produced = handle(event, format, file, where, out);
+  if (!produced) return produced.status();
+  if (*produced) return emit();
+  auto payload = takePayload();
+  if (!payload) return Status::ok();
+  binlog::EventStream inner = binlog::EventStream::forPayload(*payload, where + " payload", format);
+  binlog::RawEvent ie;
+  for (;;) {
+    auto more = inner.next(ie);
+    if (!more) return more.status();
+    if (!*more) return Status::ok();
+    ie.offset = event.offset;
+    auto p = handle(ie, format, file, where, out);
+    if (!p) return p.status();
+    if (*p) CANAL_RETURN_IF_ERROR(emit());
+  }
+}
+
 Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog::FormatDescription& format,
                                      std::string_view file, const std::string& where, ChangeEntry& out) {
   ++stats_.events;

@@ -6,6 +6,7 @@
 // Used by canal-binlog and the decode benchmark. One thread per reader.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,6 +46,11 @@ class ChangeAssembler {
   Result<bool> handle(const binlog::RawEvent& event, const binlog::FormatDescription& format, std::string_view file,
                       const std::string& where, ChangeEntry& out);
   std::optional<std::string> takePayload();
+  // handle() for a stream that yields events one by one: a TRANSACTION_PAYLOAD's inner events
+  // are framed and handled in turn (positioned at the payload event). `emit` is called for each
+  // entry left in `out`; its error stops the walk.
+  Status handleEach(const binlog::RawEvent& event, const binlog::FormatDescription& format, std::string_view file,
+                    const std::string& where, ChangeEntry& out, const std::function<Status()>& emit);
 
   const BinlogChangeStats& stats() const { return stats_; }
 

@@ -4,7 +4,6 @@
 
 #include <chrono>
 
-#include "server/binlog/event_stream.h"
 #include "server/common/logging.h"
 #include "server/convert/binlog_changes.h"
 #include "server/convert/entry_encoder.h"
@@ -107,45 +106,30 @@ Status Destination::runStream(const std::optional<replica::CommitPosition>& from
   convert::EntryEncoder encoder;
   convert::ChangeEntry entry;
 
-  const auto emit = [&](std::uint64_t nextPosition) -> bool {
-    if (filteredOut(entry, options_)) return true;
-    store::StoredEntry stored;
-    encoder.encode(entry, stored.entry);
-    stored.position = store::EntryPosition{entry.logfileName, entry.logfileOffset, entry.executeTime,
-                                           entry.serverId,      entry.gtid,          nextPosition};
-    stored.isDdl = entry.kind == convert::EntryKind::kRowData && entry.isDdl;
-    stored.ackable = entry.kind == convert::EntryKind::kTransactionEnd ||
-                     (entry.kind == convert::EntryKind::kTransactionBegin && entry.gtid.empty()) || stored.isDdl;
-    const bool ackable = stored.ackable;
-    if (!store_.put(std::move(stored))) return false;
-    if (ackable) {  // a stream started again after an error goes on from here
-      std::lock_guard<std::mutex> lock(mutex_);
-      resume_ = stream.committed();
-    }
-    return true;
-  };
-
   for (;;) {
     auto e = stream.next();
     if (!e) return e.status();
     if (e->artificial) continue;
-    const std::string where = e->file + ":" + std::to_string(e->raw.offset);
-    auto produced = assembler.handle(e->raw, stream.format(), e->file, where, entry);
-    if (!produced) return produced.status();
-    if (*produced && !emit(e->nextPosition)) return Status::aborted("stopping");
-    if (auto payload = assembler.takePayload()) {
-      binlog::EventStream inner = binlog::EventStream::forPayload(*payload, where + " payload", stream.format());
-      binlog::RawEvent ie;
-      for (;;) {
-        auto more = inner.next(ie);
-        if (!more) return more.status();
-        if (!*more) break;
-        ie.offset = e->raw.offset;
-        auto p = assembler.handle(ie, stream.format(), e->file, where, entry);
-        if (!p) return p.status();
-        if (*p && !emit(e->nextPosition)) return Status::aborted("stopping");
-      }
-    }
+    const std::uint64_t nextPosition = e->nextPosition;
+    CANAL_RETURN_IF_ERROR(assembler.handleEach(
+        e->raw, stream.format(), e->file, e->file + ":" + std::to_string(e->raw.offset), entry, [&]() -> Status {
+          if (filteredOut(entry, options_)) return Status::ok();
+          store::StoredEntry stored;
+          encoder.encode(entry, stored.entry);
+          stored.position = store::EntryPosition{entry.logfileName, entry.logfileOffset, entry.executeTime,
+                                                 entry.serverId,      entry.gtid,          nextPosition};
+          stored.isDdl = entry.kind == convert::EntryKind::kRowData && entry.isDdl;
+          stored.ackable = entry.kind == convert::EntryKind::kTransactionEnd ||
+                           (entry.kind == convert::EntryKind::kTransactionBegin && entry.gtid.empty()) ||
+                           stored.isDdl;
+          const bool ackable = stored.ackable;
+          if (!store_.put(std::move(stored))) return Status::aborted("stopping");
+          if (ackable) {  // a stream started again after an error goes on from here
+            std::lock_guard<std::mutex> lock(mutex_);
+            resume_ = stream.committed();
+          }
+          return Status::ok();
+        }));
   }
 }
 

@@ -50,18 +50,11 @@ std::vector<convert::ChangeEntry> collect(BinlogDump& dump, const std::string& f
     auto e = dump.next();
     EXPECT_TRUE(e.isOk()) << e.status().toString();
     if (!e.isOk()) return out;
-    auto produced = assembler.handle(e->raw, dump.format(), e->file, "fake", entry);
-    EXPECT_TRUE(produced.isOk()) << produced.status().toString();
-    if (produced.isOk() && *produced) out.push_back(entry);
-    if (auto payload = assembler.takePayload()) {
-      binlog::EventStream inner = binlog::EventStream::forPayload(*payload, "payload", dump.format());
-      binlog::RawEvent ie;
-      while (*inner.next(ie)) {
-        auto p = assembler.handle(ie, inner.format(), e->file, "payload", entry);
-        EXPECT_TRUE(p.isOk()) << p.status().toString();
-        if (p.isOk() && *p) out.push_back(entry);
-      }
-    }
+    const Status handled = assembler.handleEach(e->raw, dump.format(), e->file, "fake", entry, [&] {
+      out.push_back(entry);
+      return Status::ok();
+    });
+    EXPECT_TRUE(handled.isOk()) << handled.toString();
     if (!e->artificial && e->nextPosition >= end) return out;
   }
 }
