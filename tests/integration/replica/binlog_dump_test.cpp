@@ -634,6 +634,17 @@ Status replicateFrom(MariaDbServer& standby, MariaDbServer& primary) {
   return standby.execute("START SLAVE");
 }
 
+// Waits until `standby` has applied everything `primary` logged so far.
+::testing::AssertionResult caughtUp(MariaDbServer& standby, MariaDbServer& primary) {
+  const std::string primaryPos = queryOne(primary, "SELECT @@gtid_binlog_pos");
+  if (testing::waitUntil(std::chrono::seconds(20),
+                         [&] { return queryOne(standby, "SELECT @@gtid_slave_pos") == primaryPos; })) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "standby at " << queryOne(standby, "SELECT @@gtid_slave_pos")
+                                       << ", primary at " << primaryPos;
+}
+
 // A primary and a standby replicating from it (log_slave_updates, MariaDB GTID). When the
 // primary dies the stream moves to the standby and resumes after the last committed GTID.
 TEST(StandbyFailover, PrimaryDiesStreamResumesOnTheStandbyByGtid) {
@@ -659,10 +670,7 @@ TEST(StandbyFailover, PrimaryDiesStreamResumesOnTheStandbyByGtid) {
                           std::to_string(i * 5 + 5) + ")")
                     .isOk());
   }
-  const std::string primaryPos = queryOne(p, "SELECT @@gtid_binlog_pos");
-  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(20),
-                                 [&] { return queryOne(s, "SELECT @@gtid_slave_pos") == primaryPos; }))
-      << queryOne(s, "SELECT @@gtid_slave_pos") << " vs " << primaryPos;
+  ASSERT_TRUE(caughtUp(s, p));
 
   ReconnectPolicy policy;
   policy.initialDelay = std::chrono::milliseconds(50);
@@ -707,10 +715,7 @@ TEST(StandbyFailover, TheDetectingSqlMovesAwayFromAHungPrimary) {
   ASSERT_TRUE(p.execute("CREATE DATABASE s").isOk());
   ASSERT_TRUE(p.execute("CREATE TABLE s.t (id INT PRIMARY KEY)").isOk());
   ASSERT_TRUE(p.execute("INSERT INTO s.t VALUES (1),(2),(3)").isOk());
-  const std::string primaryPos = queryOne(p, "SELECT @@gtid_binlog_pos");
-  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(20),
-                                 [&] { return queryOne(s, "SELECT @@gtid_slave_pos") == primaryPos; }))
-      << queryOne(s, "SELECT @@gtid_slave_pos") << " vs " << primaryPos;
+  ASSERT_TRUE(caughtUp(s, p));
 
   DumpOptions options;
   options.heartbeatSeconds = 30;
