@@ -19,6 +19,7 @@ packages=(
   nlohmann-json3-dev
   zlib1g-dev libdeflate-dev
   libssl-dev
+  libpcre2-dev
   # fuzzing (clang + libFuzzer runtime)
   clang libclang-rt-14-dev
   # servers started by the tests and the quickstart

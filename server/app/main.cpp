@@ -66,6 +66,15 @@ canal::instance::DestinationOptions destinationOptions(const canal::app::Instanc
   o.filterDmlUpdate = c.filterDmlUpdate;
   o.filterDmlDelete = c.filterDmlDelete;
   o.filterQueryDdl = c.filterQueryDdl;
+  o.filterQueryDml = c.filterQueryDml;
+  o.filterQueryDcl = c.filterQueryDcl;
+  o.filterRows = c.filterRows;
+  o.filterTableError = c.filterTableError;
+  o.filterTransactionEntry = c.filterTransactionEntry;
+  o.tableFilter.regex = c.filterRegex;
+  o.tableFilter.blackRegex = c.filterBlackRegex;
+  o.tableFilter.field = c.filterField;
+  o.tableFilter.blackField = c.filterBlackField;
   return o;
 }
 
@@ -73,7 +82,8 @@ volatile std::sig_atomic_t stopSignal = 0;
 extern "C" void onSignal(int sig) { stopSignal = sig; }
 
 int usage() {
-  std::cerr << "usage: canal-server [--config FILE] [--check] [--list-keys]\n"
+  std::cerr << "usage: canal-server [--conf DIR | --config FILE] [--check] [--list-keys]\n"
+               "  --conf DIR     directory holding canal.properties and DESTINATION/instance.properties\n"
                "  --config FILE  canal.properties to load (default conf/canal.properties)\n"
                "  --check        validate the configuration of the server and every destination, then exit\n"
                "  --list-keys    print every configuration key with its type, default and meaning\n";
@@ -89,6 +99,8 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "--config" && i + 1 < argc) {
       configPath = argv[++i];
+    } else if (arg == "--conf" && i + 1 < argc) {
+      configPath = (fs::path(argv[++i]) / "canal.properties").string();
     } else if (arg == "--check") {
       check = true;
     } else if (arg == "--list-keys") {
@@ -141,7 +153,13 @@ int main(int argc, char** argv) {
       warnings.push_back("destination " + name +
                          ": only the memory instance mode is served yet; positions and events are kept in memory");
     }
-    destinations[name] = std::make_unique<canal::instance::Destination>(destinationOptions(*instance));
+    auto destination = canal::instance::Destination::create(destinationOptions(*instance));
+    if (!destination) {
+      log->error("{}", destination.status().toString());
+      ++failures;
+      continue;
+    }
+    destinations[name] = std::move(*destination);
   }
   for (const auto& w : warnings) log->warn("{}", w);
   if (failures > 0) return 1;

@@ -83,6 +83,16 @@ Status ChangeAssembler::handleEach(const binlog::RawEvent& event, const binlog::
   }
 }
 
+void ChangeAssembler::dropFilteredColumns(const Table& table, ChangeEntry& out) const {
+  const auto dropped = [&](const ChangeColumn& c) {
+    return !table.columnFilter->keepsColumn(table.map->database, table.map->table, c.name());
+  };
+  for (ChangeRow& row : out.rows) {
+    std::erase_if(row.before, dropped);
+    std::erase_if(row.after, dropped);
+  }
+}
+
 Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog::FormatDescription& format,
                                      std::string_view file, const std::string& where, ChangeEntry& out) {
   ++stats_.events;
@@ -94,10 +104,23 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
   if (type == binlog::kTableMapEvent) {
     auto table = binlog::decodeTableMap(event.body, format, where);
     if (!table) return table.status();
+    if (filter_ && !filter_->accepts(table->database, table->table)) {
+      Table skipped;
+      skipped.skipped = true;
+      tables_[table->tableId] = std::move(skipped);
+      return false;
+    }
     std::shared_ptr<const schema::TableSchema> definition;
     if (schemas_ && !table->hasNames) {
       const schema::SchemaPosition at{std::string(file), event.header.logPos};
       auto found = schemas_->table(table->database, table->table, &at);
+      if (!found && skipUnknownTables_ && found.status().code() == StatusCode::kNotFound) {
+        ++stats_.unknownTables;
+        Table skipped;
+        skipped.skipped = true;
+        tables_[table->tableId] = std::move(skipped);
+        return false;
+      }
       if (!found) return found.status().withContext("table definition for the TABLE_MAP at " + where);
       definition = *found;
       CANAL_RETURN_IF_ERROR(schema::applySchema(*table, *definition, where));
@@ -105,7 +128,13 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
     auto map = std::make_shared<const binlog::TableMapEvent>(std::move(table).value());
     auto columns = columnInfos(*map, definition.get());
     const std::uint64_t id = map->tableId;
-    tables_[id] = Table{std::move(map), std::move(columns)};
+    std::shared_ptr<const TableFilter> columnFilter;
+    if (filter_ && filter_->filtersColumns()) {
+      for (const ColumnInfo& c : *columns) {
+        if (!filter_->keepsColumn(map->database, map->table, c.name)) columnFilter = filter_;
+      }
+    }
+    tables_[id] = Table{std::move(map), std::move(columns), std::move(columnFilter), false};
     return false;
   }
   if (binlog::isRowsEvent(type)) {
@@ -116,9 +145,14 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
       return Status::corruption(where, "rows event for table id " + std::to_string(rows->tableId) +
                                            " has no TABLE_MAP before it");
     }
+    if (it->second.skipped) {
+      ++stats_.filteredEvents;
+      return false;
+    }
     out.reset();
     setHeader(out, event, file);
     CANAL_RETURN_IF_ERROR(convertRows(*rows, *it->second.map, it->second.columns, options_, out, where));
+    if (it->second.columnFilter) dropFilteredColumns(it->second, out);
     stats_.rows += out.rows.size();
     ++stats_.entries;
     return true;
@@ -170,6 +204,10 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
   if (schemas_ && out.isDdl) {
     const schema::SchemaPosition at{std::string(file), event.header.logPos};
     CANAL_RETURN_IF_ERROR(schemas_->applyDdl(query.query, query.database, &at).withContext(where));
+  }
+  if (filter_ && out.isDdl && out.type != ChangeType::kQuery && out.table &&
+      !filter_->accepts(out.schema.value_or(""), *out.table)) {
+    return false;
   }
   ++stats_.entries;
   return true;

@@ -16,6 +16,7 @@
 #include "server/binlog/event_stream.h"
 #include "server/binlog/table_map.h"
 #include "server/convert/change.h"
+#include "server/convert/table_filter.h"
 
 namespace canal::convert {
 
@@ -24,6 +25,8 @@ struct BinlogChangeStats {
   std::uint64_t unknownEvents = 0;  // types this decoder does not know, passed over
   std::uint64_t rows = 0;
   std::uint64_t entries = 0;
+  std::uint64_t filteredEvents = 0;  // rows events of tables the table filter rejects
+  std::uint64_t unknownTables = 0;   // TABLE_MAPs skipped for want of a definition
 };
 
 // Turns events, one at a time, into entries, keeping the TABLE_MAPs it has seen. Used on files
@@ -39,6 +42,13 @@ class ChangeAssembler {
   // entries, as the server sends them; off for FlatMessage output, which has none. Like Canal,
   // no TRANSACTIONBEGIN on MariaDB, whose transactions open with a GTID event instead.
   void setTransactionEntries(bool on) { transactionEntries_ = on; }
+  // Rows of tables the filter rejects yield nothing (their definitions are not even read) and
+  // their DDL yields no entry (it still updates the definitions); column lists drop columns.
+  // Takes effect from the next TABLE_MAP. Null: everything passes.
+  void setTableFilter(std::shared_ptr<const TableFilter> filter) { filter_ = std::move(filter); }
+  // canal.instance.filter.table.error: rows of a table the primary does not know are skipped
+  // (counted in stats().unknownTables) instead of stopping the stream.
+  void setSkipUnknownTables(bool on) { skipUnknownTables_ = on; }
 
   // Converts `event`, framed under `format`, from binlog file `file`; `where` names it in errors.
   // True when `out` now holds an entry. For a TRANSACTION_PAYLOAD_EVENT it returns false and
@@ -58,10 +68,15 @@ class ChangeAssembler {
   struct Table {
     std::shared_ptr<const binlog::TableMapEvent> map;
     std::shared_ptr<const ColumnInfos> columns;
+    std::shared_ptr<const TableFilter> columnFilter;  // set when it drops some of its columns
+    bool skipped = false;                              // rejected by the table filter
   };
+  void dropFilteredColumns(const Table& table, ChangeEntry& out) const;
   RenderOptions options_;
   schema::SchemaCache* schemas_ = nullptr;
   bool transactionEntries_ = false;
+  std::shared_ptr<const TableFilter> filter_;
+  bool skipUnknownTables_ = false;
   std::unordered_map<std::uint64_t, Table> tables_;
   std::optional<std::string> payload_;
   BinlogChangeStats stats_;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <functional>
 
 #include "server/common/logging.h"
 #include "server/convert/binlog_changes.h"
@@ -14,19 +15,95 @@ namespace canal::instance {
 namespace {
 
 bool filteredOut(const convert::ChangeEntry& e, const DestinationOptions& o) {
+  using convert::ChangeType;
   if (e.kind != convert::EntryKind::kRowData) return false;
-  if (!e.columns) return e.isDdl && o.filterQueryDdl;
-  switch (e.type) {
-    case convert::ChangeType::kInsert: return o.filterDmlInsert;
-    case convert::ChangeType::kUpdate: return o.filterDmlUpdate;
-    case convert::ChangeType::kDelete: return o.filterDmlDelete;
-    default: return false;
+  if (e.columns) {
+    if (o.filterRows) return true;
+    switch (e.type) {
+      case ChangeType::kInsert: return o.filterDmlInsert;
+      case ChangeType::kUpdate: return o.filterDmlUpdate;
+      case ChangeType::kDelete: return o.filterDmlDelete;
+      default: return false;
+    }
   }
+  if (!e.isDdl) return o.filterQueryDml;  // statement-format DML
+  if (e.type == ChangeType::kQuery) return o.filterQueryDcl;
+  return o.filterQueryDdl;
 }
+
+// Canal's transaction grouping as clients see it: a transaction with no ROWDATA left (all of
+// its rows filtered out) is dropped, BEGIN and END alike, except one every 5 s of binlog time
+// (or after 8192 dropped) so positions keep moving; with filter.transaction.entry the same
+// rule applies to the BEGIN/END of every transaction. BEGIN is held until the transaction
+// shows it has something to send.
+class TransactionGate {
+ public:
+  using Put = std::function<Status(const convert::ChangeEntry&)>;
+  TransactionGate(bool dropTransactionEntries, Put put) : dropAll_(dropTransactionEntries), put_(std::move(put)) {}
+
+  Status offer(const convert::ChangeEntry& e) {
+    switch (e.kind) {
+      case convert::EntryKind::kTransactionBegin:
+        begin_ = e;
+        open_ = true;
+        rows_ = false;
+        keep_ = dropAll_ && pairDue(e.executeTime);
+        return Status::ok();
+      case convert::EntryKind::kRowData:
+        if (begin_ && (!dropAll_ || keep_)) CANAL_RETURN_IF_ERROR(put_(*begin_));
+        begin_.reset();
+        // A DDL between transactions (MariaDB opens them without BEGIN) does not make the
+        // next one non-empty.
+        if (!e.isDdl || open_) rows_ = true;
+        return put_(e);
+      case convert::EntryKind::kTransactionEnd: {
+        // With dropAll_ an END goes out alone only where no BEGIN was dropped (MariaDB).
+        const bool due = pairDue(e.executeTime);
+        const bool send = dropAll_ ? keep_ || ((begin_ || !open_) && due) : rows_ || due;
+        if (send) {
+          if (begin_) CANAL_RETURN_IF_ERROR(put_(*begin_));
+          CANAL_RETURN_IF_ERROR(put_(e));
+          lastPairTime_ = e.executeTime;
+          dropped_ = 0;
+        } else {
+          ++dropped_;
+        }
+        begin_.reset();
+        open_ = rows_ = keep_ = false;
+        return Status::ok();
+      }
+    }
+    return Status::ok();
+  }
+
+ private:
+  bool pairDue(std::int64_t time) const { return time - lastPairTime_ >= 5000 || dropped_ > 8192; }
+
+  const bool dropAll_;
+  Put put_;
+  std::optional<convert::ChangeEntry> begin_;  // held until the transaction has something to send
+  bool open_ = false;                          // between BEGIN and END
+  bool rows_ = false;
+  bool keep_ = false;  // this transaction's BEGIN/END go out even with dropAll_
+  std::int64_t lastPairTime_ = 0;
+  std::uint64_t dropped_ = 0;
+};
 
 }  // namespace
 
-Destination::Destination(DestinationOptions options) : options_(std::move(options)), store_(options_.store) {}
+Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions options) {
+  auto filter = convert::TableFilter::create(options.tableFilter);
+  if (!filter) return filter.status().withContext("destination " + options.name);
+  return std::make_unique<Destination>(std::move(options), std::move(*filter));
+}
+
+Destination::Destination(DestinationOptions options, std::shared_ptr<const convert::TableFilter> filter)
+    : options_(std::move(options)), store_(options_.store), filter_(std::move(filter)) {}
+
+std::shared_ptr<const convert::TableFilter> Destination::tableFilter() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return filter_;
+}
 
 Destination::~Destination() { stop(); }
 
@@ -103,28 +180,41 @@ Status Destination::runStream(const std::optional<replica::CommitPosition>& from
   convert::ChangeAssembler assembler(options_.render);
   assembler.setSchemaCache(&cache);
   assembler.setTransactionEntries(true);
+  assembler.setSkipUnknownTables(options_.filterTableError);
+  std::uint64_t filterGeneration = filterGeneration_.load() + 1;
   convert::EntryEncoder encoder;
   convert::ChangeEntry entry;
+  std::uint64_t nextPosition = 0;
+  TransactionGate gate(options_.filterTransactionEntry, [&](const convert::ChangeEntry& e) -> Status {
+    store::StoredEntry stored;
+    encoder.encode(e, stored.entry);
+    stored.position =
+        store::EntryPosition{e.logfileName, e.logfileOffset, e.executeTime, e.serverId, e.gtid, nextPosition};
+    stored.isDdl = e.kind == convert::EntryKind::kRowData && e.isDdl;
+    stored.ackable = e.kind == convert::EntryKind::kTransactionEnd ||
+                     (e.kind == convert::EntryKind::kTransactionBegin && e.gtid.empty()) || stored.isDdl;
+    if (!store_.put(std::move(stored))) return Status::aborted("stopping");
+    return Status::ok();
+  });
 
   for (;;) {
     auto e = stream.next();
     if (!e) return e.status();
     if (e->artificial) continue;
-    const std::uint64_t nextPosition = e->nextPosition;
+    if (filterGeneration_.load() != filterGeneration) {  // a client subscribed with a new filter
+      std::lock_guard<std::mutex> lock(mutex_);
+      filterGeneration = filterGeneration_.load();
+      assembler.setTableFilter(filter_);
+    }
+    nextPosition = e->nextPosition;
     CANAL_RETURN_IF_ERROR(assembler.handleEach(
         e->raw, stream.format(), e->file, e->file + ":" + std::to_string(e->raw.offset), entry, [&]() -> Status {
           if (filteredOut(entry, options_)) return Status::ok();
-          store::StoredEntry stored;
-          encoder.encode(entry, stored.entry);
-          stored.position = store::EntryPosition{entry.logfileName, entry.logfileOffset, entry.executeTime,
-                                                 entry.serverId,      entry.gtid,          nextPosition};
-          stored.isDdl = entry.kind == convert::EntryKind::kRowData && entry.isDdl;
-          stored.ackable = entry.kind == convert::EntryKind::kTransactionEnd ||
-                           (entry.kind == convert::EntryKind::kTransactionBegin && entry.gtid.empty()) ||
-                           stored.isDdl;
-          const bool ackable = stored.ackable;
-          if (!store_.put(std::move(stored))) return Status::aborted("stopping");
-          if (ackable) {  // a stream started again after an error goes on from here
+          CANAL_RETURN_IF_ERROR(gate.offer(entry));
+          if (entry.kind == convert::EntryKind::kTransactionEnd ||
+              (entry.kind == convert::EntryKind::kRowData && entry.isDdl)) {
+            // Everything up to here is in the store (or was dropped by the filters): a stream
+            // started again after an error goes on from here.
             std::lock_guard<std::mutex> lock(mutex_);
             resume_ = stream.committed();
           }
@@ -145,6 +235,15 @@ Status Destination::checkRunning() const {
 Status Destination::subscribe(std::int16_t clientId, const std::string& filter) {
   CANAL_RETURN_IF_ERROR(checkRunning());
   std::lock_guard<std::mutex> lock(mutex_);
+  if (!filter.empty() && filter != filter_->spec().regex) {
+    convert::TableFilterSpec spec = filter_->spec();
+    spec.regex = filter;
+    auto replaced = convert::TableFilter::create(spec);
+    if (!replaced) return replaced.status();
+    filter_ = std::move(*replaced);
+    ++filterGeneration_;
+    moduleLogger("instance")->info("destination {}: subscribe filter change to {}", options_.name, filter);
+  }
   Client& c = clients_[clientId];
   if (!filter.empty()) c.filter = filter;
   return Status::ok();

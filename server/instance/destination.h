@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "server/common/status.h"
+#include "server/convert/table_filter.h"
 #include "server/convert/value_text.h"
 #include "server/mysql/mysql_connection.h"
 #include "server/replica/binlog_dump.h"
@@ -39,11 +40,21 @@ struct DestinationOptions {
   store::MemoryStoreOptions store;
   convert::RenderOptions render;
   std::string schemaHistoryPath;  // empty: definitions are not kept across restarts
+  // canal.instance.filter.regex / black.regex / field / black.field. A client subscribing
+  // with a filter replaces the regex (white list) for the whole destination.
+  convert::TableFilterSpec tableFilter;
   // canal.instance.filter.dml.insert / update / delete: drop those row changes.
   bool filterDmlInsert = false;
   bool filterDmlUpdate = false;
   bool filterDmlDelete = false;
   bool filterQueryDdl = false;  // canal.instance.filter.query.ddl: no DDL entries
+  bool filterQueryDml = false;  // .query.dml: no statement-format DML entries
+  bool filterQueryDcl = false;  // .query.dcl: no other QUERY entries
+  bool filterRows = false;      // .rows: no row entries at all (DDL only)
+  bool filterTableError = false;  // .table.error: skip rows of tables the primary does not know
+  // .transaction.entry: no BEGIN/END entries, except one pair every 5 s (binlog time) so
+  // that acks keep moving the cursor.
+  bool filterTransactionEntry = false;
 };
 
 // A batch as a client receives it: id -1 and no entries when nothing was there.
@@ -54,7 +65,9 @@ struct ClientBatch {
 
 class Destination {
  public:
-  explicit Destination(DestinationOptions options);
+  // Fails when the configured filters do not compile.
+  static Result<std::unique_ptr<Destination>> create(DestinationOptions options);
+  explicit Destination(DestinationOptions options, std::shared_ptr<const convert::TableFilter> filter);
   ~Destination();
 
   const std::string& name() const { return options_.name; }
@@ -73,6 +86,9 @@ class Destination {
   Result<ClientBatch> getWithoutAck(std::int16_t clientId, std::int64_t fetchSize, store::GetWait wait);
   Status ack(std::int16_t clientId, std::int64_t batchId);
   Status rollback(std::int16_t clientId, std::int64_t batchId);
+
+  // The table filter in force (the configured one, or the last client's subscribe filter).
+  std::shared_ptr<const convert::TableFilter> tableFilter() const;
 
   // The position of the last acked batch of `clientId`.
   std::optional<store::EntryPosition> cursor(std::int16_t clientId) const;
@@ -106,6 +122,8 @@ class Destination {
   std::map<std::int16_t, Client> clients_;
   Status streamError_;
   std::optional<replica::CommitPosition> resume_;  // after the last transaction put in the store
+  std::shared_ptr<const convert::TableFilter> filter_;
+  std::atomic<std::uint64_t> filterGeneration_{0};
 };
 
 }  // namespace canal::instance

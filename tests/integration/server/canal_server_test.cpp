@@ -114,7 +114,9 @@ class CanalServerTest : public ::testing::Test {
     o.master.user = "canal";
     o.master.password = "canal";
     o.dump.heartbeatSeconds = 1;
-    destination_ = std::make_unique<instance::Destination>(o);
+    auto created = instance::Destination::create(o);
+    ASSERT_TRUE(created.isOk()) << created.status().toString();
+    destination_ = std::move(*created);
     destination_->start();
     ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] { return destination_->following(); }));
     ServerOptions so;
