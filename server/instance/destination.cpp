@@ -47,7 +47,7 @@ class TransactionGate {
         begin_ = e;
         open_ = true;
         rows_ = false;
-        keep_ = dropAll_ && pairDue(e.executeTime);
+        keep_ = dropAll_ && (e.executeTime - lastPairTime_ > 5000 || dropped_ >= 8192);
         return Status::ok();
       case convert::EntryKind::kRowData:
         if (begin_ && (!dropAll_ || keep_)) CANAL_RETURN_IF_ERROR(put_(*begin_));
@@ -57,15 +57,20 @@ class TransactionGate {
         if (!e.isDdl || open_) rows_ = true;
         return put_(e);
       case convert::EntryKind::kTransactionEnd: {
+        // Canal lets an empty pair through when more than 5 s of binlog time passed since the
+        // last one it let through, or after 8192 dropped; with dropAll_ the same for every pair.
         // With dropAll_ an END goes out alone only where no BEGIN was dropped (MariaDB).
-        const bool due = pairDue(e.executeTime);
-        const bool send = dropAll_ ? keep_ || ((begin_ || !open_) && due) : rows_ || due;
+        const bool empty = dropAll_ || !rows_;
+        const bool due = empty && (e.executeTime - lastPairTime_ > 5000 || dropped_ >= 8192);
+        const bool send = dropAll_ ? keep_ || ((begin_ || !open_) && due) : !empty || due;
         if (send) {
           if (begin_) CANAL_RETURN_IF_ERROR(put_(*begin_));
           CANAL_RETURN_IF_ERROR(put_(e));
+        }
+        if (due && send) {
           lastPairTime_ = e.executeTime;
           dropped_ = 0;
-        } else {
+        } else if (!send) {
           ++dropped_;
         }
         begin_.reset();
@@ -77,8 +82,6 @@ class TransactionGate {
   }
 
  private:
-  bool pairDue(std::int64_t time) const { return time - lastPairTime_ >= 5000 || dropped_ > 8192; }
-
   const bool dropAll_;
   Put put_;
   std::optional<convert::ChangeEntry> begin_;  // held until the transaction has something to send

@@ -22,7 +22,7 @@ Result<MysqlPtr> connectRoot(const std::string& socket) {
   if (!conn) return Status::internal("mysql_init failed");
   unsigned int timeout = 5;
   mysql_options(conn.get(), MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-  if (!mysql_real_connect(conn.get(), nullptr, "root", nullptr, nullptr, 0, socket.c_str(), 0)) {
+  if (!mysql_real_connect(conn.get(), nullptr, "root", nullptr, nullptr, 0, socket.c_str(), CLIENT_MULTI_STATEMENTS)) {
     return Status::unavailable(mysql_error(conn.get()), socket);
   }
   return conn;
@@ -133,10 +133,12 @@ void MariaDbServer::thaw() {
 Status MariaDbServer::execute(const std::string& sql) {
   auto conn = runRoot(socket_, sql);
   if (!conn) return conn.status();
-  // Drain any result so the statement is complete.
+  // Drain every result so the statements are complete; a later statement's error is reported.
+  int more = 0;
   do {
     if (MYSQL_RES* res = mysql_store_result(conn->get())) mysql_free_result(res);
-  } while (mysql_next_result(conn->get()) == 0);
+  } while ((more = mysql_next_result(conn->get())) == 0);
+  if (more > 0) return Status::invalidArgument(std::string(mysql_error(conn->get())) + " in: " + sql);
   return Status::ok();
 }
 

@@ -1,0 +1,236 @@
+// A destination following a real MariaDB: table and column filters, a client's subscribe
+// filter, DDL filtering, empty-transaction suppression and filter.table.error.
+
+#include "server/instance/destination.h"
+
+#include <gtest/gtest.h>
+
+#include "canal/protocol/entry_protocol.pb.h"
+#include "tests/support/mariadb_server.h"
+#include "tests/support/process.h"
+
+namespace canal::instance {
+namespace {
+
+namespace eb = canal::protocol::entry;
+using testing::MariaDbServer;
+
+// One entry as a test reads it.
+struct Seen {
+  eb::EntryType type;
+  std::string table;  // schema.table, "" for BEGIN/END
+  eb::EventType eventType = eb::EventType::INSERT;
+  std::vector<std::string> columns;  // after-image names of the first row (before for DELETE)
+  std::string sql;
+};
+
+class DestinationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto started = MariaDbServer::start();
+    ASSERT_TRUE(started.isOk()) << started.status().toString();
+    db_ = std::move(*started);
+    ASSERT_TRUE(db_->execute("CREATE DATABASE s").isOk());
+    for (const char* t : {"keep1", "keep_secret", "other"}) {
+      ASSERT_TRUE(db_->execute(std::string("CREATE TABLE s.") + t +
+                               " (id INT PRIMARY KEY, name VARCHAR(16), secret VARCHAR(16))")
+                      .isOk());
+    }
+  }
+
+  DestinationOptions options() const {
+    DestinationOptions o;
+    o.name = "example";
+    o.master.host = db_->host();
+    o.master.port = db_->port();
+    o.master.user = "canal";
+    o.master.password = "canal";
+    o.dump.heartbeatSeconds = 1;
+    return o;
+  }
+
+  void start(const DestinationOptions& o) {
+    auto created = Destination::create(o);
+    ASSERT_TRUE(created.isOk()) << created.status().toString();
+    d_ = std::move(*created);
+    d_->start();
+    ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] { return d_->following(); }));
+    ASSERT_TRUE(d_->subscribe(1001, "").isOk());
+  }
+
+  // Entries until one with `sql` containing `marker` arrives (a DDL on the marker table), acked.
+  std::vector<Seen> readUntilMarker(const std::string& marker) {
+    std::vector<Seen> seen;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto batch = d_->getWithoutAck(1001, 100, store::GetWait{store::GetWait::Kind::kFor, std::chrono::milliseconds(200)});
+      EXPECT_TRUE(batch.isOk()) << batch.status().toString();
+      if (!batch.isOk()) break;
+      bool done = false;
+      for (const std::string& bytes : batch->entries) {
+        eb::Entry e;
+        EXPECT_TRUE(e.ParseFromString(bytes));
+        Seen s{e.entrytype(), "", e.header().eventtype(), {}, {}};
+        if (e.entrytype() == eb::ROWDATA) {
+          s.table = e.header().schemaname() + "." + e.header().tablename();
+          eb::RowChange rc;
+          EXPECT_TRUE(rc.ParseFromString(e.storevalue()));
+          s.sql = rc.sql();
+          if (rc.rowdatas_size() > 0) {
+            const auto& cols = rc.rowdatas(0).aftercolumns_size() > 0 ? rc.rowdatas(0).aftercolumns()
+                                                                       : rc.rowdatas(0).beforecolumns();
+            for (const auto& c : cols) s.columns.push_back(c.name());
+          }
+          if (s.sql.find(marker) != std::string::npos) done = true;
+        }
+        if (!done) seen.push_back(s);
+      }
+      if (batch->id != -1) {
+        EXPECT_TRUE(d_->ack(1001, batch->id).isOk());
+      }
+      if (done) return seen;
+    }
+    ADD_FAILURE() << "marker " << marker << " never arrived; stream error: " << d_->streamError().toString();
+    return seen;
+  }
+
+  // A DDL that always passes the filters used here, to know everything before it has arrived.
+  void marker(const std::string& name) {
+    ASSERT_TRUE(db_->execute("CREATE DATABASE " + name).isOk());
+  }
+
+  void TearDown() override {
+    if (d_) d_->stop();
+  }
+
+  std::unique_ptr<MariaDbServer> db_;
+  std::unique_ptr<Destination> d_;
+};
+
+// The tables of the row-change entries (not DDL).
+std::vector<std::string> rowTables(const std::vector<Seen>& seen) {
+  std::vector<std::string> out;
+  for (const Seen& s : seen) {
+    if (s.type == eb::ROWDATA && s.sql.empty()) out.push_back(s.table);
+  }
+  return out;
+}
+
+int count(const std::vector<Seen>& seen, eb::EntryType type) {
+  int n = 0;
+  for (const Seen& s : seen) n += s.type == type;
+  return n;
+}
+
+TEST_F(DestinationTest, TableAndColumnFiltersWithCanalSyntax) {
+  DestinationOptions o = options();
+  // As read from instance.properties: s\\.keep.* and s\\.keep_secret reach us as s\.keep.*.
+  o.tableFilter.regex = "s\\.keep.*";
+  o.tableFilter.blackRegex = "s\\.keep_secret";
+  o.tableFilter.field = "s.keep1:id/NAME";
+  start(o);
+
+  ASSERT_TRUE(db_->execute("INSERT INTO s.other VALUES (1, 'a', 'x')").isOk());  // empty transaction, let through (first in 5 s)
+  ASSERT_TRUE(db_->execute("INSERT INTO s.other VALUES (2, 'a', 'x')").isOk());  // empty again: dropped
+  ASSERT_TRUE(db_->execute("INSERT INTO s.keep_secret VALUES (1, 'a', 'x')").isOk());  // black-listed: dropped
+  ASSERT_TRUE(db_->execute("BEGIN; INSERT INTO s.other VALUES (3, 'b', 'y'); INSERT INTO s.keep1 VALUES (1, 'b', 'y'); "
+                           "UPDATE s.keep1 SET secret = 'z' WHERE id = 1; COMMIT")
+                  .isOk());
+  ASSERT_TRUE(db_->execute("ALTER TABLE s.other ADD COLUMN extra INT").isOk());  // DDL of a filtered table: no entry
+  ASSERT_TRUE(db_->execute("ALTER TABLE s.keep1 ADD COLUMN extra INT").isOk());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (2, 'c', 'w', 7)").isOk());
+  marker("m1");
+
+  const std::vector<Seen> seen = readUntilMarker("m1");
+  ASSERT_EQ(rowTables(seen), (std::vector<std::string>{"s.keep1", "s.keep1", "s.keep1"}));
+  ASSERT_EQ(seen.size(), 7u);
+  // The first empty transaction's END, then the mixed transaction's, then the last insert's.
+  EXPECT_EQ(count(seen, eb::TRANSACTIONEND), 3);
+  EXPECT_EQ(seen[0].type, eb::TRANSACTIONEND);
+  // Only the listed columns, in table order, before and after the ALTER.
+  EXPECT_EQ(seen[1].columns, (std::vector<std::string>{"id", "name"}));
+  EXPECT_EQ(seen[2].columns, (std::vector<std::string>{"id", "name"}));
+  EXPECT_EQ(seen[2].eventType, eb::UPDATE);
+  EXPECT_EQ(seen[4].eventType, eb::ALTER);
+  EXPECT_NE(seen[4].sql.find("s.keep1"), std::string::npos);
+  EXPECT_EQ(seen[5].columns, (std::vector<std::string>{"id", "name"}));
+}
+
+TEST_F(DestinationTest, ASubscribeFilterReplacesTheInstanceFilterForEveryClient) {
+  DestinationOptions o = options();
+  o.tableFilter.regex = "s\\.keep1";
+  start(o);
+  ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (1, 'a', 'x')").isOk());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.other VALUES (1, 'a', 'x')").isOk());
+  marker("m1");
+  EXPECT_EQ(rowTables(readUntilMarker("m1")), (std::vector<std::string>{"s.keep1"}));
+
+  // A bad filter is refused and changes nothing.
+  const Status bad = d_->subscribe(1002, "s\\.(other");
+  EXPECT_FALSE(bad.isOk());
+  EXPECT_NE(bad.toString().find("s\\.(other"), std::string::npos) << bad.toString();
+  EXPECT_EQ(d_->tableFilter()->spec().regex, "s\\.keep1");
+
+  // Another client's filter applies to the whole destination, client 1001 included.
+  ASSERT_TRUE(d_->subscribe(1002, "s\\.other,s\\.keep_.*").isOk());
+  EXPECT_EQ(d_->tableFilter()->spec().regex, "s\\.other,s\\.keep_.*");
+  ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (2, 'a', 'x')").isOk());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.other VALUES (2, 'a', 'x')").isOk());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.keep_secret VALUES (2, 'a', 'x')").isOk());
+  marker("m2");
+  EXPECT_EQ(rowTables(readUntilMarker("m2")), (std::vector<std::string>{"s.other", "s.keep_secret"}));
+
+  // An empty subscribe filter leaves the current one in place.
+  ASSERT_TRUE(d_->subscribe(1003, "").isOk());
+  EXPECT_EQ(d_->tableFilter()->spec().regex, "s\\.other,s\\.keep_.*");
+}
+
+TEST_F(DestinationTest, QueryRowAndTransactionEntryFilters) {
+  DestinationOptions o = options();
+  o.filterQueryDdl = true;
+  o.filterDmlDelete = true;
+  o.filterTransactionEntry = true;
+  start(o);
+  ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (1, 'a', 'x')").isOk());  // first END kept (5 s rule)
+  ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (2, 'a', 'x')").isOk());
+  ASSERT_TRUE(db_->execute("DELETE FROM s.keep1 WHERE id = 1").isOk());
+  ASSERT_TRUE(db_->execute("ALTER TABLE s.keep1 ADD COLUMN extra INT").isOk());
+  // CREATE DATABASE is a QUERY entry, not DDL of a table: it still arrives as the marker.
+  marker("m1");
+  const std::vector<Seen> seen = readUntilMarker("m1");
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].type, eb::ROWDATA);
+  EXPECT_EQ(seen[1].type, eb::TRANSACTIONEND);
+  EXPECT_EQ(seen[2].type, eb::ROWDATA);
+  EXPECT_EQ(seen[2].eventType, eb::INSERT);
+}
+
+TEST_F(DestinationTest, RowsOfATableThePrimaryNoLongerHasStopTheStreamUnlessTableErrorIsSet) {
+  ASSERT_TRUE(db_->execute("CREATE TABLE s.gone (id INT PRIMARY KEY)").isOk());
+  auto status = db_->query("SHOW MASTER STATUS");
+  ASSERT_TRUE(status.isOk() && !status->empty()) << status.status().toString();
+  const std::string file = *(*status)[0][0];
+  const std::uint64_t position = std::stoull(*(*status)[0][1]);
+  ASSERT_TRUE(db_->execute("INSERT INTO s.gone VALUES (1)").isOk());
+  ASSERT_TRUE(db_->execute("DROP TABLE s.gone").isOk());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (1, 'a', 'x')").isOk());
+  marker("m1");
+
+  DestinationOptions o = options();
+  o.start.journalName = file;
+  o.start.position = position;
+  {
+    start(o);
+    ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] { return !d_->streamError().isOk(); }));
+    EXPECT_NE(d_->streamError().toString().find("s.gone"), std::string::npos) << d_->streamError().toString();
+    d_->stop();
+  }
+  o.filterTableError = true;
+  start(o);
+  const std::vector<Seen> seen = readUntilMarker("m1");
+  EXPECT_EQ(rowTables(seen), (std::vector<std::string>{"s.keep1"}));
+  EXPECT_TRUE(d_->streamError().isOk()) << d_->streamError().toString();
+}
+
+}  // namespace
+}  // namespace canal::instance
