@@ -242,6 +242,12 @@ std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
   k.push_back(boolKey<I>("canal.instance.filter.dml.insert", &I::filterDmlInsert, false, "drop INSERT rows"));
   k.push_back(boolKey<I>("canal.instance.filter.dml.update", &I::filterDmlUpdate, false, "drop UPDATE rows"));
   k.push_back(boolKey<I>("canal.instance.filter.dml.delete", &I::filterDmlDelete, false, "drop DELETE rows"));
+  k.push_back(boolKey<I>("canal.instance.render.decimal.exact", &I::renderExactDecimal, false,
+                         "DECIMAL as MySQL prints it (1.00, not Canal's 1.0)"));
+  k.push_back(boolKey<I>("canal.instance.render.column.charset", &I::renderColumnCharset, false,
+                         "decode latin1 columns with their own charset, not the instance charset"));
+  k.push_back(stringKey<I>("canal.instance.render.timezone", &I::renderTimeZone, "SYSTEM",
+                           "time zone of TIMESTAMP values: SYSTEM, UTC, +08:00"));
   k.push_back(boolKey<I>("canal.instance.get.ddl.isolation", &I::getDdlIsolation, false, "return each DDL in its own batch"));
   // Store.
   k.push_back(intKey<I>("canal.instance.memory.buffer.size", &I::bufferSize, 16384, 1, 1 << 24,

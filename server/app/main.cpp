@@ -75,6 +75,8 @@ canal::instance::DestinationOptions destinationOptions(const canal::app::Instanc
   o.tableFilter.blackRegex = c.filterBlackRegex;
   o.tableFilter.field = c.filterField;
   o.tableFilter.blackField = c.filterBlackField;
+  o.render.decimal = c.renderExactDecimal ? canal::binlog::DecimalStyle::kExact : canal::binlog::DecimalStyle::kCanal;
+  o.render.convertColumnCharset = c.renderColumnCharset;
   return o;
 }
 
@@ -153,7 +155,15 @@ int main(int argc, char** argv) {
       warnings.push_back("destination " + name +
                          ": only the memory instance mode is served yet; positions and events are kept in memory");
     }
-    auto destination = canal::instance::Destination::create(destinationOptions(*instance));
+    auto options = destinationOptions(*instance);
+    auto zone = canal::convert::TimeZone::parse(instance->renderTimeZone);
+    if (!zone) {
+      log->error("destination {}: canal.instance.render.timezone: {}", name, zone.status().toString());
+      ++failures;
+      continue;
+    }
+    options.render.timeZone = *zone;
+    auto destination = canal::instance::Destination::create(std::move(options));
     if (!destination) {
       log->error("{}", destination.status().toString());
       ++failures;

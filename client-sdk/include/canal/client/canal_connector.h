@@ -1,0 +1,110 @@
+#pragma once
+
+// A client of Canal's TCP protocol (port 11111), for canal-cpp's server and Alibaba Canal's
+// alike, shaped like Canal's Java CanalConnector:
+//
+//   auto connector = canal::client::newSingleConnector("127.0.0.1:11111", "example", "", "");
+//   connector->connect();
+//   connector->subscribe(".*\\..*");
+//   for (;;) {
+//     auto message = connector->getWithoutAck(1000, std::chrono::milliseconds(1000));
+//     if (!message) { /* message.status() says why */ continue; }
+//     for (const auto& entry : message->entries()) { ... }
+//     if (processed) connector->ack(message->id()); else connector->rollback(message->id());
+//   }
+//
+// Thread contract: a connector is used by one thread at a time (calls are not synchronized);
+// distinct connectors are independent. Message is a plain value.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "canal/client/status.h"
+#include "canal/protocol/entry_protocol.pb.h"
+
+namespace canal::client {
+
+using Entry = canal::protocol::entry::Entry;
+
+// One batch: its id (-1 for the empty batch) and its entries, parsed on first use.
+class Message {
+ public:
+  Message() = default;
+  Message(std::int64_t id, std::vector<std::string> rawEntries) : id_(id), raw_(std::move(rawEntries)) {}
+
+  std::int64_t id() const { return id_; }
+  bool empty() const { return raw_.empty(); }
+  // The serialized Entry protos as received.
+  const std::vector<std::string>& rawEntries() const { return raw_; }
+  // The entries, parsed from rawEntries() on the first call. An entry that does not parse is
+  // left default-constructed and counted by unparsedEntries().
+  const std::vector<Entry>& entries() const;
+  std::size_t unparsedEntries() const;
+
+ private:
+  std::int64_t id_ = -1;
+  std::vector<std::string> raw_;
+  mutable std::shared_ptr<std::vector<Entry>> parsed_;
+  mutable std::size_t unparsed_ = 0;
+};
+
+struct ConnectorOptions {
+  std::int16_t clientId = 1001;  // every Canal client uses 1001
+  std::chrono::milliseconds connectTimeout{10000};
+  // Longest wait for one reply beyond a GET's own timeout.
+  std::chrono::milliseconds soTimeout{60000};
+  // The server closes the connection after this long without a request (netReadTimeout).
+  std::chrono::milliseconds idleTimeout{3600000};
+  // When a call finds the connection lost, reconnect (re-authenticate, roll back, subscribe
+  // again with the last filter) this many times, waiting retryInterval, doubled each time.
+  int retries = 3;
+  std::chrono::milliseconds retryInterval{1000};
+  // Acks and rollbacks have no reply when they succeed; when true each is followed by a
+  // no-op request so a failed one is reported by its own call (one round-trip more). When
+  // false, a failure is noticed by the next call, which then reconnects to stay in step.
+  bool confirmAcks = true;
+};
+
+class CanalConnector {
+ public:
+  virtual ~CanalConnector() = default;
+
+  // Opens the connection and authenticates; a server error (code 400) for bad credentials.
+  virtual Status connect() = 0;
+  virtual void disconnect() = 0;
+  // Whether the connection is open (no request is sent).
+  virtual bool checkValid() const = 0;
+
+  // Subscribes this client; a non-empty filter (comma-separated schema.table regexes)
+  // replaces the table filter of the whole destination on the server.
+  virtual Status subscribe(const std::string& filter = "") = 0;
+  virtual Status unsubscribe() = 0;
+
+  // The next batch of at most `batchSize` entries (in the server's batch mode units), not
+  // acknowledged. No timeout: what is there now. A timeout: wait up to that long for a full
+  // batch, then return what is there (possibly the empty batch, id -1).
+  virtual Result<Message> getWithoutAck(int batchSize,
+                                        std::optional<std::chrono::milliseconds> timeout = std::nullopt) = 0;
+  // getWithoutAck, then ack.
+  virtual Result<Message> get(int batchSize, std::optional<std::chrono::milliseconds> timeout = std::nullopt) = 0;
+  // Confirms the batch (batches must be acked in order); -1 is accepted and does nothing.
+  virtual Status ack(std::int64_t batchId) = 0;
+  // Gives the batch back: it and every later unacked batch come again from the next get.
+  virtual Status rollback(std::int64_t batchId) = 0;
+  // Gives back every unacked batch.
+  virtual Status rollback() = 0;
+};
+
+// A connector to one server, "host:port".
+std::unique_ptr<CanalConnector> newSingleConnector(const std::string& address, const std::string& destination,
+                                                   const std::string& user, const std::string& password,
+                                                   ConnectorOptions options = {});
+
+// The 40-character lowercase hex password scramble for `seed` (Canal's SecurityUtil).
+std::string scramblePassword(const std::string& password, const std::string& seed);
+
+}  // namespace canal::client

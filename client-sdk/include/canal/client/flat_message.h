@@ -1,0 +1,48 @@
+#pragma once
+
+// Canal's FlatMessage JSON (canal-json, as Canal's MQ mode writes it) of one entry: properties
+// in alphabetical order, nulls written, column values as strings; the same shape canal-binlog
+// prints. And a small typed view of a ROWDATA entry's rows.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canal/client/status.h"
+#include "canal/protocol/entry_protocol.pb.h"
+
+namespace canal::client {
+
+// The FlatMessage of a ROWDATA entry (nullopt for TRANSACTIONBEGIN / TRANSACTIONEND, which
+// have none); an error when its RowChange does not parse. `id` is the batch id, `ts` the
+// wall-clock time in ms.
+Result<std::optional<std::string>> toFlatMessage(const canal::protocol::entry::Entry& entry, std::int64_t id,
+                                                 std::int64_t ts);
+
+// One row change with columns looked up by name.
+class RowView {
+ public:
+  using Column = canal::protocol::entry::Column;
+  RowView(const canal::protocol::entry::RowData& row, canal::protocol::entry::EventType type)
+      : row_(row), type_(type) {}
+
+  canal::protocol::entry::EventType type() const { return type_; }
+  const google::protobuf::RepeatedPtrField<Column>& before() const { return row_.beforecolumns(); }
+  const google::protobuf::RepeatedPtrField<Column>& after() const { return row_.aftercolumns(); }
+  // The after-image column `name` (the before-image one for DELETE), or null.
+  const Column* column(std::string_view name) const;
+  const Column* beforeColumn(std::string_view name) const;
+  // The value of `name`, nullopt when SQL NULL or absent.
+  std::optional<std::string> value(std::string_view name) const;
+  // Names of the key columns, and of the columns an UPDATE changed.
+  std::vector<std::string> keyNames() const;
+  std::vector<std::string> updatedNames() const;
+
+ private:
+  const canal::protocol::entry::RowData& row_;
+  canal::protocol::entry::EventType type_;
+};
+
+}  // namespace canal::client

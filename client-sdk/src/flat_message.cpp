@@ -1,0 +1,119 @@
+#include "canal/client/flat_message.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+namespace canal::client {
+namespace eb = canal::protocol::entry;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+Json valueOf(const eb::Column& c) { return c.isnull() ? Json(nullptr) : Json(c.value()); }
+
+const google::protobuf::RepeatedPtrField<eb::Column>& image(const eb::RowData& row, eb::EventType type) {
+  return type == eb::DELETE ? row.beforecolumns() : row.aftercolumns();
+}
+
+const eb::Column* find(const google::protobuf::RepeatedPtrField<eb::Column>& columns, std::string_view name) {
+  for (const auto& c : columns) {
+    if (c.name() == name) return &c;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> toFlatMessage(const eb::Entry& entry, std::int64_t id, std::int64_t ts) {
+  if (entry.entrytype() != eb::ROWDATA) return std::optional<std::string>();
+  eb::RowChange rc;
+  if (!rc.ParseFromString(entry.storevalue())) {
+    return Status(Status::kProtocol, "the RowChange of the entry at " + entry.header().logfilename() + ":" +
+                                         std::to_string(entry.header().logfileoffset()) + " does not parse");
+  }
+  const eb::EventType type = rc.eventtype();
+  const bool hasRows = rc.rowdatas_size() > 0;
+  Json j;
+  Json data = nullptr, mysqlType = nullptr, sqlType = nullptr, old = nullptr, pkNames = nullptr;
+  if (hasRows) {
+    data = Json::array();
+    mysqlType = Json::object();
+    sqlType = Json::object();
+    for (const auto& row : rc.rowdatas()) {
+      Json object = Json::object();
+      for (const auto& c : image(row, type)) {
+        object[c.name()] = valueOf(c);
+        mysqlType[c.name()] = c.mysqltype();
+        sqlType[c.name()] = c.sqltype();
+      }
+      data.push_back(std::move(object));
+    }
+    if (type == eb::UPDATE) {
+      // Canal accumulates the updated column names over the rows of the entry.
+      std::vector<std::string> updated;
+      old = Json::array();
+      for (const auto& row : rc.rowdatas()) {
+        for (const auto& a : row.aftercolumns()) {
+          if (a.updated() && std::find(updated.begin(), updated.end(), a.name()) == updated.end()) {
+            updated.push_back(a.name());
+          }
+        }
+        Json before = Json::object();
+        for (const auto& b : row.beforecolumns()) {
+          if (std::find(updated.begin(), updated.end(), b.name()) != updated.end()) before[b.name()] = valueOf(b);
+        }
+        old.push_back(std::move(before));
+      }
+    }
+    for (const auto& c : image(rc.rowdatas(0), type)) {
+      if (c.iskey()) {
+        if (pkNames.is_null()) pkNames = Json::array();
+        pkNames.push_back(c.name());
+      }
+    }
+  }
+  j["data"] = std::move(data);
+  j["database"] = entry.header().schemaname();
+  j["es"] = entry.header().executetime();
+  j["gtid"] = entry.header().gtid();
+  j["id"] = id;
+  j["isDdl"] = rc.isddl();
+  j["mysqlType"] = std::move(mysqlType);
+  j["old"] = std::move(old);
+  j["pkNames"] = std::move(pkNames);
+  j["sql"] = rc.sql();
+  j["sqlType"] = std::move(sqlType);
+  j["table"] = entry.header().tablename();
+  j["ts"] = ts;
+  j["type"] = eb::EventType_Name(type);
+  return std::optional<std::string>(j.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
+
+const RowView::Column* RowView::column(std::string_view name) const { return find(image(row_, type_), name); }
+
+const RowView::Column* RowView::beforeColumn(std::string_view name) const { return find(row_.beforecolumns(), name); }
+
+std::optional<std::string> RowView::value(std::string_view name) const {
+  const Column* c = column(name);
+  if (!c || c->isnull()) return std::nullopt;
+  return c->value();
+}
+
+std::vector<std::string> RowView::keyNames() const {
+  std::vector<std::string> out;
+  for (const auto& c : image(row_, type_)) {
+    if (c.iskey()) out.push_back(c.name());
+  }
+  return out;
+}
+
+std::vector<std::string> RowView::updatedNames() const {
+  std::vector<std::string> out;
+  for (const auto& c : row_.aftercolumns()) {
+    if (c.updated()) out.push_back(c.name());
+  }
+  return out;
+}
+
+}  // namespace canal::client

@@ -1,0 +1,143 @@
+// canal-tail: follows a Canal destination and prints one FlatMessage JSON line per row-change
+// or DDL entry on stdout; progress and lag on stderr. Acks each batch once it is printed.
+
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "canal/client/canal_connector.h"
+#include "canal/client/flat_message.h"
+
+namespace {
+
+volatile std::sig_atomic_t stopSignal = 0;
+extern "C" void onSignal(int sig) { stopSignal = sig; }
+
+int usage(const char* error = nullptr) {
+  if (error) std::cerr << "canal-tail: " << error << "\n";
+  std::cerr << "usage: canal-tail --address HOST:PORT --destination NAME [options]\n"
+               "  --address HOST:PORT   the canal server (default 127.0.0.1:11111)\n"
+               "  --destination NAME    the destination to follow (default example)\n"
+               "  --user U --password P canal.user / clear-text canal.passwd of the server\n"
+               "  --filter REGEX        subscribe filter, e.g. 'shop\\..*' (replaces the destination's)\n"
+               "  --batch-size N        entries per get (default 1000)\n"
+               "  --no-ack              do not ack (the entries stay in the server for the next client)\n"
+               "  --idle-exit SECONDS   exit once nothing arrived for this long\n"
+               "  --max-rows N          exit after printing N row changes (a DDL counts as one)\n"
+               "  --quiet               no progress lines on stderr\n";
+  return 64;
+}
+
+std::int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string address = "127.0.0.1:11111";
+  std::string destination = "example";
+  std::string user, password, filter;
+  int batchSize = 1000;
+  bool ack = true;
+  bool quiet = false;
+  long idleExit = 0;
+  long long maxRows = 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    const char* v = nullptr;
+    if (arg == "--address" && (v = next())) address = v;
+    else if (arg == "--destination" && (v = next())) destination = v;
+    else if (arg == "--user" && (v = next())) user = v;
+    else if (arg == "--password" && (v = next())) password = v;
+    else if (arg == "--filter" && (v = next())) filter = v;
+    else if (arg == "--batch-size" && (v = next())) batchSize = std::atoi(v);
+    else if (arg == "--idle-exit" && (v = next())) idleExit = std::atol(v);
+    else if (arg == "--max-rows" && (v = next())) maxRows = std::atoll(v);
+    else if (arg == "--no-ack") ack = false;
+    else if (arg == "--quiet") quiet = true;
+    else if (arg == "--zk") return usage("--zk (ZooKeeper discovery) is not available in this build; use --address");
+    else if (arg == "-h" || arg == "--help") return usage();
+    else return usage(("unknown or incomplete option " + arg).c_str());
+  }
+  if (batchSize <= 0) return usage("--batch-size must be positive");
+
+  std::signal(SIGINT, onSignal);
+  std::signal(SIGTERM, onSignal);
+  std::signal(SIGPIPE, SIG_IGN);
+  auto connector = canal::client::newSingleConnector(address, destination, user, password);
+  if (auto s = connector->connect(); !s) {
+    std::cerr << "canal-tail: " << address << ": " << s.message() << "\n";
+    return 1;
+  }
+  if (auto s = connector->subscribe(filter); !s) {
+    std::cerr << "canal-tail: subscribe to " << destination << ": " << s.message() << "\n";
+    return 1;
+  }
+  if (!quiet) std::cerr << "canal-tail: following " << destination << " on " << address << "\n";
+
+  long long rows = 0, entries = 0;
+  auto lastData = std::chrono::steady_clock::now();
+  auto lastReport = lastData;
+  std::string lastPosition;
+  std::int64_t lastExecuteTime = 0;
+  int exitCode = 0;
+  while (!stopSignal) {
+    auto message = connector->getWithoutAck(batchSize, std::chrono::milliseconds(500));
+    if (!message) {
+      std::cerr << "canal-tail: get: " << message.status().message() << "\n";
+      exitCode = 1;
+      break;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    bool done = false;
+    for (const auto& entry : message->entries()) {
+      ++entries;
+      lastPosition = entry.header().logfilename() + ":" + std::to_string(entry.header().logfileoffset());
+      lastExecuteTime = entry.header().executetime();
+      auto flat = canal::client::toFlatMessage(entry, message->id(), nowMs());
+      if (!flat) {
+        std::cerr << "canal-tail: " << flat.status().message() << "\n";
+        continue;
+      }
+      if (!*flat) continue;
+      std::fwrite((*flat)->data(), 1, (*flat)->size(), stdout);
+      std::fputc('\n', stdout);
+      canal::protocol::entry::RowChange rc;
+      rc.ParseFromString(entry.storevalue());
+      rows += rc.rowdatas_size() > 0 ? rc.rowdatas_size() : 1;
+      if (maxRows > 0 && rows >= maxRows) done = true;
+    }
+    std::fflush(stdout);
+    if (!message->empty()) lastData = now;
+    if (ack) {
+      if (auto s = connector->ack(message->id()); !s) {
+        std::cerr << "canal-tail: ack " << message->id() << ": " << s.message() << "\n";
+        exitCode = 1;
+        break;
+      }
+    }
+    if (!quiet && (now - lastReport > std::chrono::seconds(5) || done)) {
+      lastReport = now;
+      std::cerr << "canal-tail: " << entries << " entries, " << rows << " rows";
+      if (!lastPosition.empty()) {
+        std::cerr << ", at " << lastPosition << ", lag " << (nowMs() - lastExecuteTime) / 1000.0 << " s";
+      }
+      std::cerr << "\n";
+    }
+    if (done) break;
+    if (idleExit > 0 && now - lastData > std::chrono::seconds(idleExit)) {
+      if (!quiet) std::cerr << "canal-tail: nothing new for " << idleExit << " s, exiting\n";
+      break;
+    }
+  }
+  connector->disconnect();
+  return exitCode;
+}
