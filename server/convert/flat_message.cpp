@@ -39,9 +39,11 @@ void appendColumnMap(std::string& out, const ChangeEntry& entry, F value) {
   for (const auto& row : entry.rows) {
     const auto& image = entry.type == ChangeType::kDelete ? row.before : row.after;
     for (const auto& c : image) {
-      if (std::none_of(seen.begin(), seen.end(), [&](const ChangeColumn* s) { return s->info == c.info || s->name() == c.name(); })) {
-        seen.push_back(&c);
-      }
+      // Keys in order of first appearance, values from the last row (Java's LinkedHashMap.put).
+      const auto it = std::find_if(seen.begin(), seen.end(),
+                                   [&](const ChangeColumn* s) { return s->info == c.info || s->name() == c.name(); });
+      if (it == seen.end()) seen.push_back(&c);
+      else *it = &c;
     }
   }
   out.push_back('{');
