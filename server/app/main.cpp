@@ -12,7 +12,13 @@
 #include <string>
 #include <thread>
 
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <cstring>
 #include <map>
 #include <memory>
 
@@ -34,6 +40,28 @@ bool parseAddress(const std::string& address, canal::mysql::ConnectOptions& out)
   return out.port > 0;
 }
 
+// Canal's replica server_id when canal.instance.mysql.slaveId is not set: the destination
+// name's Java hashCode (7 bits) over the last three bytes of this host's IPv4 address, so
+// destinations on one primary, and servers of one cluster, do not share an id.
+std::uint32_t autoSlaveId(const std::string& destination) {
+  std::int32_t hash = 0;  // Java String.hashCode over UTF-16 code units; names are ASCII
+  for (unsigned char c : destination) hash = static_cast<std::int32_t>(31u * static_cast<std::uint32_t>(hash) + c);
+  std::uint8_t ip[4] = {127, 0, 0, 1};
+  char host[256] = {};
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  addrinfo* found = nullptr;
+  if (::gethostname(host, sizeof host - 1) == 0 && ::getaddrinfo(host, nullptr, &hints, &found) == 0) {
+    for (addrinfo* a = found; a; a = a->ai_next) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+      std::memcpy(ip, &in->sin_addr, 4);
+      if (ip[0] != 127) break;
+    }
+    ::freeaddrinfo(found);
+  }
+  return ((static_cast<std::uint32_t>(hash) & 0x7f) << 24) + (std::uint32_t{ip[1]} << 16) + (std::uint32_t{ip[2]} << 8) + ip[3];
+}
+
 canal::instance::DestinationOptions destinationOptions(const canal::app::InstanceConfig& c) {
   canal::instance::DestinationOptions o;
   o.name = c.destination;
@@ -45,7 +73,7 @@ canal::instance::DestinationOptions destinationOptions(const canal::app::Instanc
     canal::mysql::ConnectOptions standby = o.master;
     if (parseAddress(c.standby.address, standby)) o.standby = standby;
   }
-  o.dump.slaveId = static_cast<std::uint32_t>(c.slaveId);
+  o.dump.slaveId = c.slaveId > 0 ? static_cast<std::uint32_t>(c.slaveId) : autoSlaveId(c.destination);
   o.start.journalName = c.master.journalName;
   if (c.master.position) o.start.position = static_cast<std::uint64_t>(*c.master.position);
   o.start.timestampMs = c.master.timestampMs;

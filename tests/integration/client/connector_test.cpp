@@ -1,0 +1,285 @@
+// The C++ SDK against the real server on a real MariaDB: the stream, rollback and re-get, the
+// server's errors, reconnect after the server went away, two destinations, many clients; and
+// bin/startup.sh / bin/stop.sh around the canal-server binary.
+
+#include "canal/client/canal_connector.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "server/instance/destination.h"
+#include "server/net/canal_server.h"
+#include "tests/support/mariadb_server.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace canal::client {
+namespace {
+
+namespace eb = canal::protocol::entry;
+using canal::testing::MariaDbServer;
+using namespace std::chrono_literals;
+
+class ConnectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto started = MariaDbServer::start();
+    ASSERT_TRUE(started.isOk()) << started.status().toString();
+    db_ = std::move(*started);
+    ASSERT_TRUE(db_->execute("CREATE DATABASE s; CREATE TABLE s.a (id INT PRIMARY KEY, v VARCHAR(16)); "
+                             "CREATE TABLE s.b (id INT PRIMARY KEY, v VARCHAR(16))")
+                    .isOk());
+    addDestination("example", "s\\.a");
+    addDestination("second", "s\\.b");
+    startServer(0);
+  }
+
+  void addDestination(const std::string& name, const std::string& filter) {
+    instance::DestinationOptions o;
+    o.name = name;
+    o.master.host = db_->host();
+    o.master.port = db_->port();
+    o.master.user = "canal";
+    o.master.password = "canal";
+    o.dump.heartbeatSeconds = 1;
+    o.dump.slaveId = 5000 + static_cast<std::uint32_t>(destinations_.size());  // one replica id each
+    o.tableFilter.regex = filter;
+    auto created = instance::Destination::create(o);
+    ASSERT_TRUE(created.isOk()) << created.status().toString();
+    auto& d = destinations_[name] = std::move(*created);
+    d->start();
+    ASSERT_TRUE(canal::testing::waitUntil(10s, [&] { return d->following(); }));
+  }
+
+  void startServer(int port) {
+    net::ServerOptions so;
+    so.port = port;
+    so.user = "canal";
+    so.passwordHash = net::passwordHash("canal");
+    server_ = std::make_unique<net::CanalServer>(so, [this](const std::string& name) -> instance::Destination* {
+      const auto it = destinations_.find(name);
+      return it == destinations_.end() ? nullptr : it->second.get();
+    });
+    ASSERT_TRUE(server_->start().isOk());
+  }
+
+  std::unique_ptr<CanalConnector> connector(const std::string& destination = "example",
+                                            const std::string& password = "canal", ConnectorOptions o = {}) {
+    return newSingleConnector("127.0.0.1:" + std::to_string(server_->port()), destination, "canal", password, o);
+  }
+
+  // Batches until one ends with TRANSACTIONEND; their entries, and the last batch id.
+  static std::vector<Entry> readTransaction(CanalConnector& c, std::int64_t* lastId = nullptr) {
+    std::vector<Entry> out;
+    for (int i = 0; i < 100; ++i) {
+      auto m = c.getWithoutAck(100, 200ms);
+      EXPECT_TRUE(m.isOk()) << m.status().toString();
+      if (!m) break;
+      if (m->id() == -1) continue;
+      if (lastId) *lastId = m->id();
+      for (const auto& e : m->entries()) out.push_back(e);
+      if (!out.empty() && out.back().entrytype() == eb::TRANSACTIONEND) return out;
+    }
+    ADD_FAILURE() << "no complete transaction";
+    return out;
+  }
+
+  static std::vector<std::string> values(const std::vector<Entry>& entries) {
+    std::vector<std::string> out;
+    for (const auto& e : entries) {
+      if (e.entrytype() != eb::ROWDATA) continue;
+      eb::RowChange rc;
+      EXPECT_TRUE(rc.ParseFromString(e.storevalue()));
+      for (const auto& row : rc.rowdatas()) out.push_back(e.header().tablename() + ":" + row.aftercolumns(1).value());
+    }
+    return out;
+  }
+
+  void TearDown() override {
+    if (server_) server_->stop();
+    for (auto& [name, d] : destinations_) d->stop();
+  }
+
+  std::unique_ptr<MariaDbServer> db_;
+  std::map<std::string, std::unique_ptr<instance::Destination>> destinations_;
+  std::unique_ptr<net::CanalServer> server_;
+};
+
+TEST_F(ConnectorTest, StreamRollbackRegetAndTheServersErrors) {
+  auto c = connector();
+  ASSERT_TRUE(c->connect().isOk());
+  ASSERT_TRUE(c->subscribe().isOk());
+  auto empty = c->getWithoutAck(100);
+  ASSERT_TRUE(empty.isOk()) << empty.status().toString();
+  EXPECT_EQ(empty->id(), -1);
+  EXPECT_TRUE(c->ack(-1).isOk());
+
+  ASSERT_TRUE(db_->execute("INSERT INTO s.a VALUES (1, 'x'), (2, 'y')").isOk());
+  std::int64_t id = -1;
+  const auto first = readTransaction(*c, &id);
+  EXPECT_EQ(values(first), (std::vector<std::string>{"a:x", "a:y"}));
+
+  // Rollback: the same entries again, under a new batch id.
+  ASSERT_TRUE(c->rollback(id).isOk());
+  std::int64_t again = -1;
+  const auto second = readTransaction(*c, &again);
+  EXPECT_GT(again, id);
+  ASSERT_EQ(second.size(), first.size());
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    EXPECT_EQ(second[i].SerializeAsString(), first[i].SerializeAsString()) << "entry " << i;
+  }
+
+  // An unknown batch: the server's error, reported by ack itself; the connection goes on.
+  const Status unknown = c->ack(again + 100);
+  EXPECT_EQ(unknown.code(), 400);
+  EXPECT_NE(unknown.message().find("batchId:" + std::to_string(again + 100) + " is not exist"), std::string::npos)
+      << unknown.toString();
+  EXPECT_TRUE(c->checkValid());
+  EXPECT_TRUE(c->ack(again).isOk());
+  auto after = c->getWithoutAck(100);
+  ASSERT_TRUE(after.isOk()) << after.status().toString();
+  EXPECT_EQ(after->id(), -1);
+
+  // Without confirmation an ack error is noticed by the next call, which reconnects.
+  ConnectorOptions quick;
+  quick.confirmAcks = false;
+  quick.retryInterval = 10ms;
+  auto u = connector("example", "canal", quick);
+  ASSERT_TRUE(u->connect().isOk());
+  ASSERT_TRUE(u->subscribe().isOk());
+  EXPECT_TRUE(u->ack(12345).isOk());  // sent, outcome unknown
+  auto noticed = u->getWithoutAck(100);
+  ASSERT_FALSE(noticed.isOk());
+  EXPECT_NE(noticed.status().message().find("batchId:12345 is not exist"), std::string::npos)
+      << noticed.status().toString();
+  auto resumed = u->getWithoutAck(100);
+  EXPECT_TRUE(resumed.isOk()) << resumed.status().toString();
+}
+
+TEST_F(ConnectorTest, WrongPasswordAndUnknownDestination) {
+  auto bad = connector("example", "wrong");
+  const Status s = bad->connect();
+  EXPECT_EQ(s.code(), 400);
+  EXPECT_EQ(s.message(), "auth failed for user:canal");
+  EXPECT_FALSE(bad->checkValid());
+
+  auto nowhere = connector("nowhere");
+  ASSERT_TRUE(nowhere->connect().isOk());
+  const Status sub = nowhere->subscribe();
+  EXPECT_EQ(sub.code(), 400);
+  EXPECT_NE(sub.message().find("nowhere"), std::string::npos) << sub.toString();
+
+  ConnectorOptions o;
+  o.retries = 0;
+  auto closed = newSingleConnector("127.0.0.1:1", "example", "canal", "canal", o);
+  const Status refused = closed->connect();
+  EXPECT_EQ(refused.code(), Status::kNetwork);
+  EXPECT_NE(refused.message().find("127.0.0.1:1"), std::string::npos) << refused.toString();
+}
+
+TEST_F(ConnectorTest, AReconnectResumesAfterTheLastAck) {
+  ConnectorOptions o;
+  o.retryInterval = 50ms;
+  auto c = connector("example", "canal", o);
+  ASSERT_TRUE(c->connect().isOk());
+  ASSERT_TRUE(c->subscribe().isOk());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.a VALUES (1, 'acked')").isOk());
+  std::int64_t id = -1;
+  EXPECT_EQ(values(readTransaction(*c, &id)), std::vector<std::string>{"a:acked"});
+  ASSERT_TRUE(c->ack(id).isOk());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.a VALUES (2, 'unacked')").isOk());
+  EXPECT_EQ(values(readTransaction(*c)), std::vector<std::string>{"a:unacked"});
+
+  // The server goes away and comes back on the same port; the next get reconnects, rolls
+  // back and subscribes again: the unacked transaction comes again, the acked one does not.
+  const int port = server_->port();
+  server_->stop();
+  startServer(port);
+  ASSERT_TRUE(db_->execute("INSERT INTO s.a VALUES (3, 'later')").isOk());
+  std::vector<Entry> got = readTransaction(*c);
+  std::vector<std::string> seen = values(got);
+  if (seen.size() == 1) {
+    for (const auto& e : readTransaction(*c)) got.push_back(e);
+    seen = values(got);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"a:unacked", "a:later"}));
+}
+
+TEST_F(ConnectorTest, TwoDestinationsAtOnceEachWithItsOwnFilter) {
+  auto a = connector("example");
+  auto b = connector("second");
+  ASSERT_TRUE(a->connect().isOk() && a->subscribe().isOk());
+  ASSERT_TRUE(b->connect().isOk() && b->subscribe().isOk());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.a VALUES (1, 'for-a'); INSERT INTO s.b VALUES (1, 'for-b')").isOk());
+  EXPECT_EQ(values(readTransaction(*a)), std::vector<std::string>{"a:for-a"});
+  EXPECT_EQ(values(readTransaction(*b)), std::vector<std::string>{"b:for-b"});
+}
+
+TEST_F(ConnectorTest, ManyConcurrentClients) {
+  constexpr int kClients = 200;
+  std::atomic<int> ok{0};
+  std::vector<std::string> failures(kClients);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      ConnectorOptions o;
+      o.clientId = static_cast<std::int16_t>(2000 + i);
+      auto c = connector(i % 2 ? "second" : "example", "canal", o);
+      Status s = c->connect();
+      if (s) s = c->subscribe();
+      for (int k = 0; s && k < 5; ++k) {
+        auto m = c->getWithoutAck(10);
+        if (!m) s = m.status();
+      }
+      if (s) ++ok;
+      else failures[i] = s.toString();
+    });
+  }
+  for (auto& t : threads) t.join();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  for (const auto& f : failures) EXPECT_EQ(f, "");
+  EXPECT_EQ(ok.load(), kClients);
+  std::cerr << kClients << " clients (connect, auth, subscribe, 5 gets each) in " << ms.count() << " ms\n";
+}
+
+// bin/startup.sh / bin/stop.sh: pid file, logs/, refusing a second start, stop waiting.
+TEST(ServerScripts, StartupRefusesASecondStartAndStopWaitsForTheExit) {
+  canal::testing::TempDir dir("canal-scripts");
+  const auto conf = dir.path() / "conf";
+  std::filesystem::create_directories(conf / "example");
+  const int port = canal::testing::freePort();
+  std::ofstream(conf / "canal.properties") << "canal.port = " << port << "\ncanal.metrics.pull.port = 0\n"
+                                           << "canal.destinations = example\n";
+  // A primary that is not there: the server keeps running and retrying.
+  std::ofstream(conf / "example" / "instance.properties") << "canal.instance.master.address = 127.0.0.1:1\n";
+  const std::string env = "CANAL_PID_FILE=" + (dir.path() / "canal.pid").string() +
+                          " CANAL_LOG_DIR=" + (dir.path() / "logs").string() + " CANAL_SERVER_BIN=" CANAL_SERVER_BINARY;
+  const std::string startup = env + " " CANAL_SOURCE_DIR "/bin/startup.sh " + conf.string();
+  const std::string stop = env + " " CANAL_SOURCE_DIR "/bin/stop.sh";
+  ASSERT_EQ(std::system((startup + " >/dev/null 2>&1").c_str()), 0);
+  std::string pid;
+  std::ifstream(dir.path() / "canal.pid") >> pid;
+  ASSERT_FALSE(pid.empty());
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "logs" / "canal.log"));
+  // The server listens.
+  EXPECT_TRUE(canal::testing::waitUntil(10s, [&] {
+    auto c = newSingleConnector("127.0.0.1:" + std::to_string(port), "example", "", "");
+    return c->connect().isOk();
+  }));
+  EXPECT_NE(std::system((startup + " >/dev/null 2>&1").c_str()), 0) << "a second start must be refused";
+  ASSERT_EQ(std::system((stop + " >/dev/null 2>&1").c_str()), 0);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "canal.pid"));
+  EXPECT_NE(std::system(("kill -0 " + pid + " 2>/dev/null").c_str()), 0) << "the server is still running";
+  std::string log;
+  std::ifstream in(dir.path() / "logs" / "canal.log");
+  log.assign(std::istreambuf_iterator<char>(in), {});
+  EXPECT_NE(log.find("stopped"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace canal::client
