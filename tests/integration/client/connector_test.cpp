@@ -14,6 +14,7 @@
 #include "server/instance/destination.h"
 #include "server/net/canal_server.h"
 #include "tests/support/mariadb_server.h"
+#include "tests/support/mariadb_test.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -24,12 +25,11 @@ namespace eb = canal::protocol::entry;
 using canal::testing::MariaDbServer;
 using namespace std::chrono_literals;
 
-class ConnectorTest : public ::testing::Test {
+class ConnectorTest : public canal::testing::MariaDbTest {
  protected:
   void SetUp() override {
-    auto started = MariaDbServer::start();
-    ASSERT_TRUE(started.isOk()) << started.status().toString();
-    db_ = std::move(*started);
+    MariaDbTest::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(db_->execute("CREATE DATABASE s; CREATE TABLE s.a (id INT PRIMARY KEY, v VARCHAR(16)); "
                              "CREATE TABLE s.b (id INT PRIMARY KEY, v VARCHAR(16))")
                     .isOk());
@@ -104,7 +104,6 @@ class ConnectorTest : public ::testing::Test {
     for (auto& [name, d] : destinations_) d->stop();
   }
 
-  std::unique_ptr<MariaDbServer> db_;
   std::map<std::string, std::unique_ptr<instance::Destination>> destinations_;
   std::unique_ptr<net::CanalServer> server_;
 };

@@ -7,6 +7,7 @@
 
 #include "canal/protocol/entry_protocol.pb.h"
 #include "tests/support/mariadb_server.h"
+#include "tests/support/mariadb_test.h"
 #include "tests/support/process.h"
 
 namespace canal::instance {
@@ -24,12 +25,11 @@ struct Seen {
   std::string sql;
 };
 
-class DestinationTest : public ::testing::Test {
+class DestinationTest : public canal::testing::MariaDbTest {
  protected:
   void SetUp() override {
-    auto started = MariaDbServer::start();
-    ASSERT_TRUE(started.isOk()) << started.status().toString();
-    db_ = std::move(*started);
+    MariaDbTest::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(db_->execute("CREATE DATABASE s").isOk());
     for (const char* t : {"keep1", "keep_secret", "other"}) {
       ASSERT_TRUE(db_->execute(std::string("CREATE TABLE s.") + t +
@@ -103,7 +103,6 @@ class DestinationTest : public ::testing::Test {
     if (d_) d_->stop();
   }
 
-  std::unique_ptr<MariaDbServer> db_;
   std::unique_ptr<Destination> d_;
 };
 

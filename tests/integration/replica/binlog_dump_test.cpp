@@ -18,6 +18,7 @@
 #include "server/binlog/event_type.h"
 #include "server/convert/binlog_changes.h"
 #include "tests/support/mariadb_server.h"
+#include "tests/support/mariadb_test.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -450,12 +451,11 @@ std::string rowText(const convert::ChangeEntry& e) {
 
 // MariaDB's default binlog_row_metadata (NO_LOG): names, signedness, keys and types come from
 // the primary's definitions.
-class SchemaFromPrimaryTest : public ::testing::Test {
+class SchemaFromPrimaryTest : public canal::testing::MariaDbTest {
  protected:
   void SetUp() override {
-    auto started = MariaDbServer::start();
-    ASSERT_TRUE(started.isOk()) << started.status().toString();
-    db_ = std::move(*started);
+    MariaDbTest::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(db_->execute("CREATE DATABASE s").isOk());
     ASSERT_TRUE(db_->execute("CREATE TABLE s.t (id INT UNSIGNED PRIMARY KEY, e ENUM('a','b'), b VARBINARY(4), "
                              "x TEXT)")
@@ -488,7 +488,6 @@ class SchemaFromPrimaryTest : public ::testing::Test {
     return {out, Status::ok()};
   }
 
-  std::unique_ptr<MariaDbServer> db_;
 };
 
 TEST_F(SchemaFromPrimaryTest, NamesSignednessKeysAndTypesFromThePrimary) {

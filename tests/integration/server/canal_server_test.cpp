@@ -13,6 +13,7 @@
 #include "canal/protocol/canal_protocol.pb.h"
 #include "canal/protocol/entry_protocol.pb.h"
 #include "tests/support/mariadb_server.h"
+#include "tests/support/mariadb_test.h"
 #include "tests/support/process.h"
 #include "tests/support/hex.h"
 
@@ -99,12 +100,11 @@ pb::Ack ackOf(const std::string& payload) {
   return a;
 }
 
-class CanalServerTest : public ::testing::Test {
+class CanalServerTest : public canal::testing::MariaDbTest {
  protected:
   void SetUp() override {
-    auto started = MariaDbServer::start();
-    ASSERT_TRUE(started.isOk()) << started.status().toString();
-    db_ = std::move(*started);
+    MariaDbTest::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(db_->execute("CREATE DATABASE s").isOk());
     ASSERT_TRUE(db_->execute("CREATE TABLE s.t (id INT PRIMARY KEY, name VARCHAR(16), price DECIMAL(10,2))").isOk());
     instance::DestinationOptions o;
@@ -185,7 +185,6 @@ class CanalServerTest : public ::testing::Test {
     return m;
   }
 
-  std::unique_ptr<MariaDbServer> db_;
   std::unique_ptr<instance::Destination> destination_;
   std::unique_ptr<CanalServer> server_;
 };
