@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "server/mysql/mysql_connection.h"
 #include "tests/support/mariadb_server.h"
 
 namespace canal::testing {
@@ -19,6 +20,15 @@ class MariaDbTest : public ::testing::Test {
     db_ = std::move(*started);
   }
   virtual MariaDbOptions mariaDbOptions() const { return {}; }
+  // How a replica (a destination) logs in to this primary.
+  mysql::ConnectOptions replicaLogin() const {
+    mysql::ConnectOptions o;
+    o.host = db_->host();
+    o.port = db_->port();
+    o.user = db_->options().replicaUser;
+    o.password = db_->options().replicaPassword;
+    return o;
+  }
 
   std::unique_ptr<MariaDbServer> db_;
 };

@@ -41,10 +41,7 @@ class ConnectorTest : public canal::testing::MariaDbTest {
   void addDestination(const std::string& name, const std::string& filter) {
     instance::DestinationOptions o;
     o.name = name;
-    o.master.host = db_->host();
-    o.master.port = db_->port();
-    o.master.user = "canal";
-    o.master.password = "canal";
+    o.master = replicaLogin();
     o.dump.heartbeatSeconds = 1;
     o.dump.slaveId = 5000 + static_cast<std::uint32_t>(destinations_.size());  // one replica id each
     o.tableFilter.regex = filter;

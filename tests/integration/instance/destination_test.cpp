@@ -41,10 +41,7 @@ class DestinationTest : public canal::testing::MariaDbTest {
   DestinationOptions options() const {
     DestinationOptions o;
     o.name = "example";
-    o.master.host = db_->host();
-    o.master.port = db_->port();
-    o.master.user = "canal";
-    o.master.password = "canal";
+    o.master = replicaLogin();
     o.dump.heartbeatSeconds = 1;
     return o;
   }

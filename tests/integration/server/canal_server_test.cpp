@@ -109,10 +109,7 @@ class CanalServerTest : public canal::testing::MariaDbTest {
     ASSERT_TRUE(db_->execute("CREATE TABLE s.t (id INT PRIMARY KEY, name VARCHAR(16), price DECIMAL(10,2))").isOk());
     instance::DestinationOptions o;
     o.name = "example";
-    o.master.host = db_->host();
-    o.master.port = db_->port();
-    o.master.user = "canal";
-    o.master.password = "canal";
+    o.master = replicaLogin();
     o.dump.heartbeatSeconds = 1;
     auto created = instance::Destination::create(o);
     ASSERT_TRUE(created.isOk()) << created.status().toString();
