@@ -13,12 +13,6 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
-std::string toLower(std::string_view s) {
-  std::string out;
-  for (char c : s) out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  return out;
-}
-
 std::optional<std::int64_t> parseInt(std::string_view text) {
   if (text.empty()) return std::nullopt;
   std::size_t i = 0;
@@ -40,7 +34,7 @@ std::optional<std::int64_t> parseInt(std::string_view text) {
 }
 
 std::optional<bool> parseBool(std::string_view text) {
-  const std::string lower = toLower(text);
+  const std::string lower = asciiLower(text);
   if (lower == "true") return true;
   if (lower == "false") return false;
   return std::nullopt;
@@ -119,7 +113,7 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
   k.push_back(stringKey<S>("canal.serverMode", &S::serverMode, "tcp",
                            "tcp only; Kafka and Elasticsearch delivery is canal-forwarder's job",
                            [](const std::string& v) -> std::string {
-                             return toLower(v) == "tcp" ? "" : "'" + v + "' is not supported: only tcp (use canal-forwarder for MQ delivery)";
+                             return asciiLower(v) == "tcp" ? "" : "'" + v + "' is not supported: only tcp (use canal-forwarder for MQ delivery)";
                            }));
   k.push_back(stringKey<S>("canal.file.data.dir", &S::fileDataDir, "${canal.conf.dir}",
                            "root of <destination>/meta.dat and the durable event store"));

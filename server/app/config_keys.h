@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "server/common/ascii.h"
+
 namespace canal::app {
 
 template <typename S>
@@ -31,7 +33,6 @@ struct KeyDef {
 namespace keys {
 
 std::string trim(std::string_view text);
-std::string toLower(std::string_view text);
 std::optional<std::int64_t> parseInt(std::string_view text);
 std::optional<bool> parseBool(std::string_view text);
 std::vector<std::string> splitList(std::string_view text);
@@ -108,9 +109,9 @@ KeyDef<S> enumKey(std::string name, E S::*member, std::string def,
   for (const auto& [text, value] : choices) range += (range.empty() ? "" : "|") + text;
   KeyDef<S> k{std::move(name), "enum", std::move(def), range, std::move(help), false, false, nullptr};
   k.apply = [member, choices, range](S& s, const std::string& text) -> std::string {
-    const std::string lower = toLower(text);
+    const std::string lower = asciiLower(text);
     for (const auto& [choice, value] : choices) {
-      if (toLower(choice) == lower) {
+      if (asciiLower(choice) == lower) {
         s.*member = value;
         return {};
       }

@@ -7,6 +7,8 @@
 #include <cctype>
 #include <vector>
 
+#include "server/common/ascii.h"
+
 namespace canal::convert {
 namespace {
 
@@ -28,18 +30,6 @@ std::vector<std::string> split(std::string_view text, char sep) {
     start = end + 1;
   }
   return parts;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
 }
 
 pcre2_code* code(void* p) { return static_cast<pcre2_code*>(p); }
@@ -95,7 +85,7 @@ RegexFilter::~RegexFilter() {
 
 bool RegexFilter::matches(std::string_view name) const {
   if (!code_ || name.empty()) return matchWhenEmpty_;
-  const std::string target = lower(name);
+  const std::string target = asciiLower(name);
   pcre2_match_data* md = pcre2_match_data_create_from_pattern(code(code_), nullptr);
   const int rc = pcre2_match(code(code_), reinterpret_cast<PCRE2_SPTR>(target.data()), target.size(), 0, 0, md, nullptr);
   pcre2_match_data_free(md);
@@ -106,19 +96,19 @@ Result<FieldFilter> FieldFilter::parse(std::string_view spec) {
   FieldFilter f;
   for (const std::string& item : split(spec, ',')) {
     const auto colon = item.find(':');
-    const std::string table = upper(trim(std::string_view(item).substr(0, colon)));
+    const std::string table = asciiUpper(trim(std::string_view(item).substr(0, colon)));
     if (colon == std::string::npos || table.find('.') == std::string::npos) {
       return Status::invalidArgument("field filter item \"" + item + "\" is not schema.table:col1/col2");
     }
     auto& columns = f.tables_[table];
-    for (const std::string& c : split(std::string_view(item).substr(colon + 1), '/')) columns.insert(upper(c));
+    for (const std::string& c : split(std::string_view(item).substr(colon + 1), '/')) columns.insert(asciiUpper(c));
   }
   return f;
 }
 
 const std::set<std::string>* FieldFilter::columns(std::string_view schema, std::string_view table) const {
   if (tables_.empty()) return nullptr;
-  const auto it = tables_.find(upper(schema) + "." + upper(table));
+  const auto it = tables_.find(asciiUpper(schema) + "." + asciiUpper(table));
   return it == tables_.end() ? nullptr : &it->second;
 }
 
@@ -160,8 +150,8 @@ bool TableFilter::accepts(std::string_view schema, std::string_view table) const
 }
 
 bool TableFilter::keepsColumn(std::string_view schema, std::string_view table, std::string_view name) const {
-  if (const auto* keep = field_.columns(schema, table); keep && !keep->count(upper(name))) return false;
-  if (const auto* drop = blackField_.columns(schema, table); drop && drop->count(upper(name))) return false;
+  if (const auto* keep = field_.columns(schema, table); keep && !keep->count(asciiUpper(name))) return false;
+  if (const auto* drop = blackField_.columns(schema, table); drop && drop->count(asciiUpper(name))) return false;
   return true;
 }
 

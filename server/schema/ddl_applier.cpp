@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "server/common/ascii.h"
 #include "server/common/sql_cursor.h"
 
 namespace canal::schema {
@@ -56,12 +57,6 @@ std::string spellType(std::string dataType, std::string args, bool isUnsigned, b
   return spaced;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // The column names of "(a, `b`(10), c DESC)".
 std::vector<std::string> keyColumns(SqlCursor& c) {
   std::vector<std::string> out;
@@ -90,18 +85,18 @@ bool isConstraintStart(std::string_view item) {
 void setPrimaryKey(TableSchema& t, const std::vector<std::string>& columns) {
   for (auto& col : t.columns) {
     col.isPrimaryKey = std::any_of(columns.begin(), columns.end(),
-                                   [&](const std::string& n) { return lower(n) == lower(col.name); });
+                                   [&](const std::string& n) { return asciiLower(n) == asciiLower(col.name); });
   }
 }
 
 std::vector<ColumnSchema>::iterator findColumn(TableSchema& t, const std::string& name) {
   return std::find_if(t.columns.begin(), t.columns.end(),
-                      [&](const ColumnSchema& c) { return lower(c.name) == lower(name); });
+                      [&](const ColumnSchema& c) { return asciiLower(c.name) == asciiLower(name); });
 }
 
 // FIRST / AFTER x after a column definition: where to put the column (end when neither).
 bool placeColumn(TableSchema& t, ColumnSchema column, std::string_view definition) {
-  const std::string text = lower(definition);
+  const std::string text = asciiLower(definition);
   auto at = t.columns.end();
   const auto afterPos = text.rfind(" after ");
   if (text.size() >= 6 && text.compare(text.size() - 6, 6, " first") == 0) {
@@ -120,7 +115,7 @@ bool placeColumn(TableSchema& t, ColumnSchema column, std::string_view definitio
 
 // Definition text without its trailing FIRST / AFTER x.
 std::string_view withoutPlacement(std::string_view definition) {
-  const std::string text = lower(definition);
+  const std::string text = asciiLower(definition);
   if (text.size() >= 6 && text.compare(text.size() - 6, 6, " first") == 0) return definition.substr(0, text.size() - 6);
   const auto afterPos = text.rfind(" after ");
   if (afterPos != std::string::npos) return definition.substr(0, afterPos);
@@ -234,7 +229,7 @@ bool alterItem(std::string_view item, TableSchema& t, TableKey& renamedTo) {
     const auto it = findColumn(t, oldName);
     if (it == t.columns.end()) return false;
     col.isPrimaryKey = col.isPrimaryKey || it->isPrimaryKey;
-    const std::string placed = lower(definition);
+    const std::string placed = asciiLower(definition);
     if (placed.find(" first") != std::string::npos || placed.find(" after ") != std::string::npos) {
       t.columns.erase(it);
       return placeColumn(t, std::move(col), definition);
@@ -268,10 +263,10 @@ bool parseColumnDefinition(std::string_view text, ColumnSchema& out, TypeSpellin
   if (!c.identifier(out.name)) return false;
   std::string type;
   if (!c.identifier(type)) return false;
-  out.dataType = lower(type);
+  out.dataType = asciiLower(type);
   std::string args;
   const std::string_view rest = c.item();  // everything after the type name
-  std::string restLower = lower(rest);
+  std::string restLower = asciiLower(rest);
   // The type's arguments: "(10,2)" / "('a','b')" right after the name.
   std::size_t argEnd = 0;
   {
@@ -300,7 +295,7 @@ bool parseColumnDefinition(std::string_view text, ColumnSchema& out, TypeSpellin
   const bool enumLike = out.dataType == "enum" || out.dataType == "set";
   // ENUM/SET members keep their case; every other type is shown in lower case.
   const std::string columnType = out.dataType + args;
-  out.columnType = enumLike ? columnType : spellType(out.dataType, lower(args), out.isUnsigned, zerofill, spelling);
+  out.columnType = enumLike ? columnType : spellType(out.dataType, asciiLower(args), out.isUnsigned, zerofill, spelling);
   out.members.clear();
   if (enumLike) out.members = enumMembers(columnType);
   out.isBinary = out.dataType.find("binary") != std::string::npos || out.dataType.find("blob") != std::string::npos ||
@@ -355,7 +350,7 @@ DdlEffect applyDdl(TableSet& tables, std::string_view sql, const std::string& da
     t.table = key.second;
     if (!parseCreateColumns(list, t)) return DdlEffect{false, effect.touched};
     // CREATE TABLE ... SELECT adds the selected columns: not known here.
-    const std::string tail = lower(sql.substr(open));
+    const std::string tail = asciiLower(sql.substr(open));
     if (tail.find(" select ") != std::string::npos || tail.find(")select ") != std::string::npos) {
       return DdlEffect{false, effect.touched};
     }
