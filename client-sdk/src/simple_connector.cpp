@@ -4,7 +4,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/sha.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include "canal/client/canal_connector.h"
 #include "canal/protocol/canal_protocol.pb.h"
 #include "canal/protocol/frame_codec.h"
+#include "canal/protocol/password_scramble.h"
 
 namespace canal::client {
 namespace pb = canal::protocol::packet;
@@ -38,12 +38,6 @@ std::size_t Message::unparsedEntries() const {
 }
 
 namespace {
-
-std::string sha1(const std::string& in) {
-  unsigned char out[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(in.data()), in.size(), out);
-  return std::string(reinterpret_cast<const char*>(out), sizeof out);
-}
 
 using Clock = std::chrono::steady_clock;
 
@@ -310,7 +304,7 @@ class SimpleConnector final : public CanalConnector {
     if (!hs.ParseFromString(hello->body())) return broken("the HANDSHAKE does not parse");
     pb::ClientAuth auth;
     auth.set_username(user_);
-    if (!password_.empty()) auth.set_password(scramblePassword(password_, hs.seeds()));
+    if (!password_.empty()) auth.set_password(canal::protocol::scramblePassword(password_, hs.seeds()));
     auth.set_net_read_timeout(static_cast<std::int32_t>(options_.idleTimeout.count()));
     auth.set_net_write_timeout(static_cast<std::int32_t>(options_.idleTimeout.count()));
     if (Status s = request(pb::CLIENTAUTHENTICATION, auth); !s) return s;
@@ -387,19 +381,6 @@ class SimpleConnector final : public CanalConnector {
 };
 
 }  // namespace
-
-std::string scramblePassword(const std::string& password, const std::string& seed) {
-  const std::string stage1 = sha1(password);
-  const std::string token = sha1(seed + sha1(stage1));
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < token.size(); ++i) {
-    const auto b = static_cast<unsigned char>(token[i] ^ stage1[i]);
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
 
 std::unique_ptr<CanalConnector> newSingleConnector(const std::string& address, const std::string& destination,
                                                    const std::string& user, const std::string& password,

@@ -137,12 +137,6 @@ std::chrono::nanoseconds javaDuration(std::int64_t amount, int unit) {
 
 std::string passwordHash(const std::string& password) { return toHex(sha1(sha1(password))); }
 
-std::string scramblePassword(const std::string& password, const std::string& seed) {
-  const std::string stage1 = sha1(password);
-  const std::string stage2 = sha1(stage1);
-  return toHex(xorBytes(sha1(seed + stage2), stage1));
-}
-
 struct CanalServer::Impl {
   struct Session;
 

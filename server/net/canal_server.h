@@ -31,8 +31,6 @@ struct ServerOptions {
 // Finds a destination by name; null when there is none.
 using DestinationLookup = std::function<instance::Destination*(const std::string& name)>;
 
-// The 20-byte scramble a client sends for `password` and `seed`, as lowercase hex.
-std::string scramblePassword(const std::string& password, const std::string& seed);
 // Hex of SHA1(SHA1(password)), what canal.passwd holds.
 std::string passwordHash(const std::string& password);
 

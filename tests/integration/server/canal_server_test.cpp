@@ -12,6 +12,7 @@
 
 #include "canal/protocol/canal_protocol.pb.h"
 #include "canal/protocol/entry_protocol.pb.h"
+#include "canal/protocol/password_scramble.h"
 #include "tests/support/mariadb_server.h"
 #include "tests/support/mariadb_test.h"
 #include "tests/support/process.h"
@@ -140,7 +141,7 @@ class CanalServerTest : public canal::testing::MariaDbTest {
     EXPECT_EQ(seed.size(), 8u);
     pb::ClientAuth auth;
     auth.set_username("canal");
-    auth.set_password(scramblePassword(password, seed));
+    auth.set_password(protocol::scramblePassword(password, seed));
     auth.set_net_read_timeout(3600000);
     auth.set_net_write_timeout(3600000);
     c.send(pb::CLIENTAUTHENTICATION, auth);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "canal/protocol/password_scramble.h"
+
 #include "canal/protocol/canal_protocol.pb.h"
 #include "canal/protocol/entry_protocol.pb.h"
 #include "canal/protocol/frame_codec.h"
@@ -268,3 +270,10 @@ TEST(EntryBytes, AbsentFieldsReadAsProto2Defaults) {
 
 }  // namespace
 }  // namespace canal::protocol
+
+// canal-protocol.md section 4.2 test vectors.
+TEST(PasswordScramble, SpecVectors) {
+  const std::string seed("\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+  EXPECT_EQ(canal::protocol::scramblePassword("canal", seed), "7de44690d8e53782cb61804a2455c284a3bbfb06");
+  EXPECT_EQ(canal::protocol::scramblePassword("", seed), "ed26d729f84a104ddef91f5ba7b5174f537fad40");
+}

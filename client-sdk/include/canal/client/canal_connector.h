@@ -104,7 +104,4 @@ std::unique_ptr<CanalConnector> newSingleConnector(const std::string& address, c
                                                    const std::string& user, const std::string& password,
                                                    ConnectorOptions options = {});
 
-// The 40-character lowercase hex password scramble for `seed` (Canal's SecurityUtil).
-std::string scramblePassword(const std::string& password, const std::string& seed);
-
 }  // namespace canal::client
