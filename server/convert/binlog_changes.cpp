@@ -1,10 +1,14 @@
 #include "server/convert/binlog_changes.h"
 
+#include <bit>
 #include <cctype>
+#include <cstring>
 
 #include "server/binlog/event_decoder.h"
 #include "server/binlog/event_type.h"
+#include "server/binlog/column_value.h"
 #include "server/binlog/rows_event.h"
+#include "server/common/java_number.h"
 #include "server/schema/schema_history.h"
 
 namespace canal::convert {
@@ -20,6 +24,40 @@ bool endsWithIgnoreCase(std::string_view text, std::string_view suffix) {
     if (std::toupper(static_cast<unsigned char>(text[i])) != suffix[i]) return false;
   }
   return true;
+}
+
+bool startsWithIgnoreCase(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (std::toupper(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
+  }
+  return true;
+}
+
+// Canal's text for a USER_VAR event: SET @name := value, strings quoted as they are.
+std::string userVarQuery(const binlog::UserVarEvent& v) {
+  std::string q = "SET @" + v.name + " := ";
+  if (v.isNull) return q + "NULL";
+  switch (v.valueType) {
+    case 0: return q + "'" + v.value + "'";
+    case 1: {
+      double d = 0;
+      if (v.value.size() == sizeof d) std::memcpy(&d, v.value.data(), sizeof d);
+      appendJavaDouble(q, d);
+      return q;
+    }
+    case 2:
+      if (v.value.size() == 4) return q + std::to_string(binlog::readUnsignedLe(v.value));
+      return q + std::to_string(binlog::readSignedLe(v.value));
+    case 4:
+      if (v.value.size() >= 2 &&
+          binlog::appendDecimal(q, std::string_view(v.value).substr(2), static_cast<std::uint8_t>(v.value[0]),
+                                static_cast<std::uint8_t>(v.value[1]), binlog::DecimalStyle::kCanal)) {
+        return q;
+      }
+      return q + "NULL";
+    default: return q + "NULL";
+  }
 }
 
 }  // namespace
@@ -83,6 +121,125 @@ Status ChangeAssembler::handleEach(const binlog::RawEvent& event, const binlog::
   }
 }
 
+Status ChangeAssembler::setGtidMode(std::string_view executed) {
+  gtidMode_ = true;
+  mysqlExecuted_ = MysqlGtidSet();
+  mariaExecuted_.clear();
+  currentGtid_.clear();
+  currentGtidSn_.clear();
+  currentGtidLct_.clear();
+  gtidText_.clear();
+  if (executed.find(':') != std::string_view::npos) {
+    auto set = MysqlGtidSet::parse(executed);
+    if (!set) return set.status();
+    mysqlExecuted_ = std::move(*set);
+    gtidText_ = mysqlExecuted_.toString();
+    return Status::ok();
+  }
+  // MariaDB: domain-server-sequence, comma separated, one per domain.
+  std::size_t from = 0;
+  while (from < executed.size()) {
+    std::size_t comma = executed.find(',', from);
+    if (comma == std::string_view::npos) comma = executed.size();
+    std::string_view item = executed.substr(from, comma - from);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.remove_prefix(1);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.remove_suffix(1);
+    std::uint64_t parts[3] = {0, 0, 0};
+    int n = 0;
+    bool digits = false;
+    for (char ch : item) {
+      if (ch == '-' && digits && n < 2) {
+        ++n;
+        digits = false;
+      } else if (std::isdigit(static_cast<unsigned char>(ch)) && parts[n] < (~0ull - 9) / 10) {
+        parts[n] = parts[n] * 10 + static_cast<std::uint64_t>(ch - '0');
+        digits = true;
+      } else {
+        n = -1;
+        break;
+      }
+    }
+    if (n != 2 || !digits || parts[0] > 0xffffffffull) {
+      return Status::invalidArgument("GTID \"" + std::string(item) +
+                                     "\" is neither a MySQL uuid:interval set nor a MariaDB domain-server-sequence");
+    }
+    mariaExecuted_[static_cast<std::uint32_t>(parts[0])] = std::string(item);
+    from = comma + 1;
+  }
+  for (const auto& [domain, gtid] : mariaExecuted_) gtidText_ += (gtidText_.empty() ? "" : ",") + gtid;
+  return Status::ok();
+}
+
+Status ChangeAssembler::noteGtid(const binlog::RawEvent& event, const binlog::FormatDescription& format,
+                                 const std::string& where) {
+  auto body = binlog::decodeEventBody(event, format, where);
+  if (!body) return body.status();
+  if (const auto* g = std::get_if<binlog::GtidEvent>(&*body)) {
+    if (g->anonymous) return Status::ok();
+    if (g->tag.empty()) {
+      if (mysqlExecuted_.empty()) {
+        // Canal's assumption when the dump started without a set: everything up to this one.
+        auto set = MysqlGtidSet::parse(g->uuid() + ":1-" + std::to_string(g->gno));
+        if (set) mysqlExecuted_ = std::move(*set);
+      } else {
+        mysqlExecuted_.add(g->sid, g->gno);
+      }
+      gtidText_ = mysqlExecuted_.toString();
+    }
+    currentGtid_ = g->gtid();
+    currentGtidSn_ = std::to_string(g->sequenceNumber.value_or(0));
+    currentGtidLct_ = std::to_string(g->lastCommitted.value_or(0));
+    return Status::ok();
+  }
+  if (const auto* g = std::get_if<binlog::MariaGtidEvent>(&*body)) {
+    mariaExecuted_[g->domainId] = std::to_string(g->domainId) + "-" + std::to_string(event.header.serverId) + "-" +
+                                  std::to_string(g->sequence);
+    gtidText_.clear();
+    for (const auto& [domain, gtid] : mariaExecuted_) gtidText_ += (gtidText_.empty() ? "" : ",") + gtid;
+  }
+  return Status::ok();
+}
+
+void ChangeAssembler::stampGtid(ChangeEntry& out) const {
+  if (!gtidMode_) return;
+  out.gtid = gtidText_;
+  out.currentGtid = currentGtid_;
+  out.currentGtidSn = currentGtidSn_;
+  out.currentGtidLct = currentGtidLct_;
+}
+
+Result<bool> ChangeAssembler::contextEntry(const binlog::RawEvent& event, const binlog::FormatDescription& format,
+                                           std::string_view file, const std::string& where, ChangeEntry& out) {
+  auto body = binlog::decodeEventBody(event, format, where);
+  if (!body) return body.status();
+  out.reset();
+  out.rows.clear();
+  setHeader(out, event, file);
+  out.type = ChangeType::kQuery;
+  out.isDdlSet = false;
+  out.schema = "";
+  out.table = "";
+  if (const auto* q = std::get_if<binlog::RowsQueryEvent>(&*body)) {
+    out.sql = q->query;
+    if (event.header.type == binlog::kRowsQueryLogEvent) {
+      // The table as Canal's SQL parser finds it, without a default database; none if unknown.
+      const auto kind = classifyQuery(out.sql, "");
+      out.table = kind ? kind->table : std::nullopt;
+    }
+  } else if (const auto* v = std::get_if<binlog::UserVarEvent>(&*body)) {
+    out.sql = userVarQuery(*v);
+  } else if (const auto* i = std::get_if<binlog::IntvarEvent>(&*body)) {
+    out.sql = "SET INSERT_ID = " + std::to_string(static_cast<std::int64_t>(i->value));
+  } else if (const auto* r = std::get_if<binlog::RandEvent>(&*body)) {
+    out.sql = "SET SESSION rand_seed1 = " + std::to_string(static_cast<std::int64_t>(r->seed1)) +
+              " , rand_seed2 = " + std::to_string(static_cast<std::int64_t>(r->seed2));
+  } else {
+    return false;
+  }
+  ++stats_.entries;
+  return true;
+}
+
 void ChangeAssembler::dropFilteredColumns(const Table& table, ChangeEntry& out) const {
   const auto dropped = [&](const ChangeColumn& c) {
     return !table.columnFilter->keepsColumn(table.map->database, table.map->table, c.name());
@@ -100,6 +257,15 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
   if (!binlog::isKnownEventType(type)) {
     ++stats_.unknownEvents;
     return false;
+  }
+  if (gtidMode_ && (type == binlog::kGtidLogEvent || type == binlog::kGtidTaggedLogEvent ||
+                    type == binlog::kMariaGtidEvent)) {
+    CANAL_RETURN_IF_ERROR(noteGtid(event, format, where));
+    return false;
+  }
+  if (contextEntries_ && (type == binlog::kRowsQueryLogEvent || type == binlog::kMariaAnnotateRowsEvent ||
+                          type == binlog::kUserVarEvent || type == binlog::kIntvarEvent || type == binlog::kRandEvent)) {
+    return contextEntry(event, format, file, where, out);
   }
   if (type == binlog::kTableMapEvent) {
     auto table = binlog::decodeTableMap(event.body, format, where);
@@ -151,6 +317,7 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
     }
     out.reset();
     setHeader(out, event, file);
+    stampGtid(out);
     CANAL_RETURN_IF_ERROR(convertRows(*rows, *it->second.map, it->second.columns, options_, out, where));
     if (it->second.columnFilter) dropFilteredColumns(it->second, out);
     stats_.rows += out.rows.size();
@@ -164,6 +331,7 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
     out.reset();
     out.rows.clear();
     setHeader(out, event, file);
+    stampGtid(out);
     out.kind = EntryKind::kTransactionEnd;
     out.transactionId = std::to_string(xid->xid);
     return true;
@@ -179,12 +347,39 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
     return false;
   }
   const auto& query = std::get<binlog::QueryEvent>(*body);
+  // XA statements, matched at the start of the text as Canal does; XA_XID is the rest of it.
+  static constexpr std::string_view kXa[] = {"XA START", "XA END", "XA COMMIT", "XA ROLLBACK"};
+  for (std::size_t i = 0; i < std::size(kXa); ++i) {
+    if (!startsWithIgnoreCase(query.query, kXa[i])) continue;
+    if (i < 2 && !transactionEntries_) return false;
+    out.reset();
+    out.rows.clear();
+    setHeader(out, event, file);
+    stampGtid(out);
+    out.props = {{"XA_TYPE", std::string(kXa[i])}, {"XA_XID", query.query.substr(kXa[i].size())}};
+    if (i == 0) {
+      out.kind = EntryKind::kTransactionBegin;
+      out.threadId = query.threadId;
+    } else if (i == 1) {
+      out.kind = EntryKind::kTransactionEnd;
+      out.transactionId = "0";
+    } else {
+      out.type = i == 2 ? ChangeType::kXaCommit : ChangeType::kXaRollback;
+      out.isDdlSet = false;
+      out.schema = "";
+      out.table = "";
+      out.sql = query.query;
+      ++stats_.entries;
+    }
+    return true;
+  }
   const bool begin = endsWithIgnoreCase(query.query, "BEGIN");
   if (begin || endsWithIgnoreCase(query.query, "COMMIT")) {
     if (!transactionEntries_) return false;
     out.reset();
     out.rows.clear();
     setHeader(out, event, file);
+    stampGtid(out);
     out.kind = begin ? EntryKind::kTransactionBegin : EntryKind::kTransactionEnd;
     if (begin) out.threadId = query.threadId;
     else out.transactionId = "0";
@@ -195,6 +390,7 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
   out.reset();
   out.rows.clear();
   setHeader(out, event, file);
+  stampGtid(out);
   out.type = kind->type;
   out.isDdl = kind->isDdl;
   out.schema = kind->schema;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "server/binlog/event_stream.h"
 #include "server/binlog/table_map.h"
+#include "server/common/gtid_set.h"
 #include "server/convert/change.h"
 #include "server/convert/table_filter.h"
 
@@ -49,6 +51,15 @@ class ChangeAssembler {
   // canal.instance.filter.table.error: rows of a table the primary does not know are skipped
   // (counted in stats().unknownTables) instead of stopping the stream.
   void setSkipUnknownTables(bool on) { skipUnknownTables_ = on; }
+  // Also yields Canal's QUERY entries for the statement context of row changes: the SQL of
+  // ROWS_QUERY (MySQL) and ANNOTATE_ROWS (MariaDB) events, and USER_VAR / INTVAR / RAND
+  // rendered as SET statements (canal-entries.md section 5). On in the server.
+  void setContextEntries(bool on) { contextEntries_ = on; }
+  // canal.instance.gtidon: entries from QUERY, XID and rows events carry the executed GTID set
+  // (Header.gtid), starting from `executed` ("uuid:1-5,..." on MySQL, "0-1-5,1-2-7" on
+  // MariaDB, or empty) and growing with each GTID event; on MySQL also the transaction's own
+  // GTID, sequence number and last-committed. Error: `executed` does not parse.
+  Status setGtidMode(std::string_view executed);
 
   // Converts `event`, framed under `format`, from binlog file `file`; `where` names it in errors.
   // True when `out` now holds an entry. For a TRANSACTION_PAYLOAD_EVENT it returns false and
@@ -72,11 +83,21 @@ class ChangeAssembler {
     bool skipped = false;                              // rejected by the table filter
   };
   void dropFilteredColumns(const Table& table, ChangeEntry& out) const;
+  Status noteGtid(const binlog::RawEvent& event, const binlog::FormatDescription& format, const std::string& where);
+  void stampGtid(ChangeEntry& out) const;
+  Result<bool> contextEntry(const binlog::RawEvent& event, const binlog::FormatDescription& format,
+                            std::string_view file, const std::string& where, ChangeEntry& out);
   RenderOptions options_;
   schema::SchemaCache* schemas_ = nullptr;
   bool transactionEntries_ = false;
   std::shared_ptr<const TableFilter> filter_;
   bool skipUnknownTables_ = false;
+  bool contextEntries_ = false;
+  bool gtidMode_ = false;
+  MysqlGtidSet mysqlExecuted_;
+  std::map<std::uint32_t, std::string> mariaExecuted_;  // domain -> "domain-server-sequence"
+  std::string gtidText_;                                 // the executed set as Header.gtid shows it
+  std::string currentGtid_, currentGtidSn_, currentGtidLct_;
   std::unordered_map<std::uint64_t, Table> tables_;
   std::optional<std::string> payload_;
   BinlogChangeStats stats_;

@@ -91,8 +91,13 @@ void ChangeEntry::reset() {
   schema.reset();
   table.reset();
   gtid.clear();
+  currentGtid.clear();
+  currentGtidSn.clear();
+  currentGtidLct.clear();
+  props.clear();
   type = ChangeType::kQuery;
   isDdl = false;
+  isDdlSet = true;
   sql.clear();
   ddlSchema.clear();
   tableId = 0;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "server/binlog/event_stream.h"
@@ -67,10 +68,21 @@ struct ChangeEntry {
   std::uint32_t eventLength = 0;
   std::optional<std::string> schema;
   std::optional<std::string> table;
+  // GTID mode only: the executed GTID set including this transaction (Header.gtid) and, for
+  // MySQL, the transaction's own GTID, sequence number and last-committed (the curtGtid,
+  // curtGtidSn and curtGtidLct props).
   std::string gtid;
+  std::string currentGtid;
+  std::string currentGtidSn;
+  std::string currentGtidLct;
+  // TransactionBegin / TransactionEnd / RowChange props: XA_TYPE and XA_XID of XA statements.
+  std::vector<std::pair<std::string, std::string>> props;
   // RowChange.
   ChangeType type = ChangeType::kQuery;
   bool isDdl = false;
+  // Canal leaves isDdl out of XA COMMIT/ROLLBACK entries and of the QUERY entries made from
+  // ROWS_QUERY, ANNOTATE_ROWS, USER_VAR, INTVAR and RAND events.
+  bool isDdlSet = true;
   std::string sql;
   std::string ddlSchema;  // the statement's default database
   std::uint64_t tableId = 0;

@@ -7,6 +7,18 @@ namespace {
 
 namespace pb = canal::protocol::entry;
 
+template <typename Message>
+void addPair(Message& m, const std::string& key, const std::string& value) {
+  pb::Pair* p = m.add_props();
+  p->set_key(key);
+  p->set_value(value);
+}
+
+template <typename Message>
+void addProps(Message& m, const ChangeEntry& e) {
+  for (const auto& [key, value] : e.props) addPair(m, key, value);
+}
+
 void fillHeader(const ChangeEntry& e, pb::Header& h) {
   h.set_version(1);
   h.set_logfilename(e.logfileName);
@@ -24,10 +36,11 @@ void fillHeader(const ChangeEntry& e, pb::Header& h) {
   }
   h.set_eventlength(e.eventLength);
   if (e.kind == EntryKind::kRowData) h.set_eventtype(static_cast<pb::EventType>(e.type));
+  if (!e.currentGtid.empty()) addPair(h, "curtGtid", e.currentGtid);
+  if (!e.currentGtidSn.empty()) addPair(h, "curtGtidSn", e.currentGtidSn);
+  if (!e.currentGtidLct.empty()) addPair(h, "curtGtidLct", e.currentGtidLct);
   if (e.kind == EntryKind::kRowData && e.columns && !e.rows.empty()) {
-    pb::Pair* p = h.add_props();
-    p->set_key("rowsCount");
-    p->set_value(std::to_string(e.rows.size()));
+    addPair(h, "rowsCount", std::to_string(e.rows.size()));
   }
   if (!e.gtid.empty()) h.set_gtid(e.gtid);
 }
@@ -68,10 +81,12 @@ void EntryEncoder::encode(const ChangeEntry& e, std::string& out) {
   if (e.kind == EntryKind::kTransactionBegin) {
     m.begin.Clear();
     m.begin.set_threadid(static_cast<std::int64_t>(e.threadId));
+    addProps(m.begin, e);
     m.begin.SerializeToString(&m.storeValue);
   } else if (e.kind == EntryKind::kTransactionEnd) {
     m.end.Clear();
     m.end.set_transactionid(e.transactionId);
+    addProps(m.end, e);
     m.end.SerializeToString(&m.storeValue);
   } else {
     pb::RowChange& rc = m.rowChange;
@@ -79,11 +94,12 @@ void EntryEncoder::encode(const ChangeEntry& e, std::string& out) {
     const bool rowsEvent = e.columns != nullptr;
     if (rowsEvent) rc.set_tableid(static_cast<std::int64_t>(e.tableId));
     rc.set_eventtype(static_cast<pb::EventType>(e.type));
-    rc.set_isddl(e.isDdl);
+    if (e.isDdlSet) rc.set_isddl(e.isDdl);
     if (!rowsEvent) {
       rc.set_sql(e.sql);
       if (!e.ddlSchema.empty()) rc.set_ddlschemaname(e.ddlSchema);
     }
+    addProps(rc, e);
     for (const ChangeRow& row : e.rows) {
       pb::RowData* data = rc.add_rowdatas();
       fillColumns(row.before, *data->mutable_beforecolumns());

@@ -26,7 +26,9 @@ bool filteredOut(const convert::ChangeEntry& e, const DestinationOptions& o) {
       default: return false;
     }
   }
-  if (!e.isDdl) return o.filterQueryDml;  // statement-format DML
+  if (e.type == ChangeType::kXaCommit || e.type == ChangeType::kXaRollback) return false;
+  // Statement-format DML and the statement context of row changes (ROWS_QUERY, ...).
+  if (!e.isDdl) return o.filterQueryDml;
   if (e.type == ChangeType::kQuery) return o.filterQueryDcl;
   return o.filterQueryDdl;
 }
@@ -184,6 +186,11 @@ Status Destination::runStream(const std::optional<replica::CommitPosition>& from
   assembler.setSchemaCache(&cache);
   assembler.setTransactionEntries(true);
   assembler.setSkipUnknownTables(options_.filterTableError);
+  assembler.setContextEntries(true);
+  if (options_.start.gtidMode) {
+    const bool byGtid = start->kind != replica::DumpStart::Kind::kFilePosition;
+    CANAL_RETURN_IF_ERROR(assembler.setGtidMode(byGtid ? start->gtid : "").withContext("canal.instance.gtidon"));
+  }
   std::uint64_t filterGeneration = filterGeneration_.load() + 1;
   convert::EntryEncoder encoder;
   convert::ChangeEntry entry;

@@ -97,6 +97,9 @@ Result<std::unique_ptr<BinlogDump>> BinlogDump::open(std::unique_ptr<mysql::Mysq
   appendLe(reg, 0, 4);
   CANAL_RETURN_IF_ERROR(c.sendCommand(kComRegisterSlave, reg, true).withContext("COM_REGISTER_SLAVE"));
 
+  // BINLOG_SEND_ANNOTATE_ROWS_EVENT: MariaDB sends the SQL of row changes (ANNOTATE_ROWS, on
+  // by default there), which Canal turns into QUERY entries.
+  const std::uint16_t annotateFlag = c.isMariaDb() ? 2 : 0;
   std::string dump;
   switch (start.kind) {
     case DumpStart::Kind::kMariaGtid:
@@ -105,7 +108,7 @@ Result<std::unique_ptr<BinlogDump>> BinlogDump::open(std::unique_ptr<mysql::Mysq
       CANAL_RETURN_IF_ERROR(c.execute("SET @slave_gtid_strict_mode = 0"));
       CANAL_RETURN_IF_ERROR(c.execute("SET @slave_gtid_ignore_duplicates = 0"));
       appendLe(dump, 4, 4);
-      appendLe(dump, 0, 2);
+      appendLe(dump, annotateFlag, 2);
       appendLe(dump, options.slaveId, 4);
       CANAL_RETURN_IF_ERROR(c.sendCommand(kComBinlogDump, dump, false).withContext("COM_BINLOG_DUMP"));
       break;
@@ -114,7 +117,7 @@ Result<std::unique_ptr<BinlogDump>> BinlogDump::open(std::unique_ptr<mysql::Mysq
         return Status::invalidArgument("position " + std::to_string(start.position) + " is beyond 4 GiB", where);
       }
       appendLe(dump, static_cast<std::uint32_t>(start.position), 4);
-      appendLe(dump, 0, 2);
+      appendLe(dump, annotateFlag, 2);
       appendLe(dump, options.slaveId, 4);
       dump += start.file;
       d->file_ = start.file;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "canal/protocol/entry_protocol.pb.h"
 #include "tests/support/mariadb_server.h"
 #include "tests/support/mariadb_test.h"
@@ -55,9 +57,10 @@ class DestinationTest : public canal::testing::MariaDbTest {
     ASSERT_TRUE(d_->subscribe(1001, "").isOk());
   }
 
-  // Entries until one with `sql` containing `marker` arrives (a DDL on the marker table), acked.
-  std::vector<Seen> readUntilMarker(const std::string& marker) {
-    std::vector<Seen> seen;
+  // Entries until one with `sql` containing `marker` arrives (a DDL on the marker table), acked;
+  // the marker itself is left out.
+  std::vector<eb::Entry> entriesUntilMarker(const std::string& marker) {
+    std::vector<eb::Entry> entries;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
       auto batch = d_->getWithoutAck(1001, 100, store::GetWait{store::GetWait::Kind::kFor, std::chrono::milliseconds(200)});
@@ -67,27 +70,39 @@ class DestinationTest : public canal::testing::MariaDbTest {
       for (const std::string& bytes : batch->entries) {
         eb::Entry e;
         EXPECT_TRUE(e.ParseFromString(bytes));
-        Seen s{e.entrytype(), "", e.header().eventtype(), {}, {}};
         if (e.entrytype() == eb::ROWDATA) {
-          s.table = e.header().schemaname() + "." + e.header().tablename();
           eb::RowChange rc;
           EXPECT_TRUE(rc.ParseFromString(e.storevalue()));
-          s.sql = rc.sql();
-          if (rc.rowdatas_size() > 0) {
-            const auto& cols = rc.rowdatas(0).aftercolumns_size() > 0 ? rc.rowdatas(0).aftercolumns()
-                                                                       : rc.rowdatas(0).beforecolumns();
-            for (const auto& c : cols) s.columns.push_back(c.name());
-          }
-          if (s.sql.find(marker) != std::string::npos) done = true;
+          if (rc.sql().find(marker) != std::string::npos && rc.isddl()) done = true;
         }
-        if (!done) seen.push_back(s);
+        if (!done) entries.push_back(std::move(e));
       }
       if (batch->id != -1) {
         EXPECT_TRUE(d_->ack(1001, batch->id).isOk());
       }
-      if (done) return seen;
+      if (done) return entries;
     }
     ADD_FAILURE() << "marker " << marker << " never arrived; stream error: " << d_->streamError().toString();
+    return entries;
+  }
+
+  std::vector<Seen> readUntilMarker(const std::string& marker) {
+    std::vector<Seen> seen;
+    for (const eb::Entry& e : entriesUntilMarker(marker)) {
+      Seen s{e.entrytype(), "", e.header().eventtype(), {}, {}};
+      if (e.entrytype() == eb::ROWDATA) {
+        s.table = e.header().schemaname() + "." + e.header().tablename();
+        eb::RowChange rc;
+        EXPECT_TRUE(rc.ParseFromString(e.storevalue()));
+        s.sql = rc.sql();
+        if (rc.rowdatas_size() > 0) {
+          const auto& cols = rc.rowdatas(0).aftercolumns_size() > 0 ? rc.rowdatas(0).aftercolumns()
+                                                                     : rc.rowdatas(0).beforecolumns();
+          for (const auto& c : cols) s.columns.push_back(c.name());
+        }
+      }
+      seen.push_back(std::move(s));
+    }
     return seen;
   }
 
@@ -124,6 +139,9 @@ TEST_F(DestinationTest, TableAndColumnFiltersWithCanalSyntax) {
   o.tableFilter.regex = "s\\.keep.*";
   o.tableFilter.blackRegex = "s\\.keep_secret";
   o.tableFilter.field = "s.keep1:id/NAME";
+  // MariaDB's ANNOTATE_ROWS statements pass any table filter in Canal (and make a transaction
+  // non-empty); filter.query.dml drops them.
+  o.filterQueryDml = true;
   start(o);
 
   ASSERT_TRUE(db_->execute("INSERT INTO s.other VALUES (1, 'a', 'x')").isOk());  // empty transaction, let through (first in 5 s)
@@ -186,6 +204,7 @@ TEST_F(DestinationTest, QueryRowAndTransactionEntryFilters) {
   o.filterQueryDdl = true;
   o.filterDmlDelete = true;
   o.filterTransactionEntry = true;
+  o.filterQueryDml = true;
   start(o);
   ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (1, 'a', 'x')").isOk());  // first END kept (5 s rule)
   ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (2, 'a', 'x')").isOk());
@@ -226,6 +245,103 @@ TEST_F(DestinationTest, RowsOfATableThePrimaryNoLongerHasStopTheStreamUnlessTabl
   const std::vector<Seen> seen = readUntilMarker("m1");
   EXPECT_EQ(rowTables(seen), (std::vector<std::string>{"s.keep1"}));
   EXPECT_TRUE(d_->streamError().isOk()) << d_->streamError().toString();
+}
+
+// Pairs as a map, for props.
+std::map<std::string, std::string> propsOf(const google::protobuf::RepeatedPtrField<eb::Pair>& props) {
+  std::map<std::string, std::string> out;
+  for (const auto& p : props) out[p.key()] = p.value();
+  return out;
+}
+
+TEST_F(DestinationTest, StatementContextAndXaEntriesAndGtidModeHeaders) {
+  ASSERT_TRUE(db_->execute("CREATE TABLE s.auto (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(16))").isOk());
+  DestinationOptions o = options();
+  o.start.gtidMode = true;
+  start(o);
+  const auto gtidPos = [&] {
+    auto r = db_->query("SELECT @@gtid_binlog_pos");
+    return r.isOk() && !r->empty() && (*r)[0][0] ? *(*r)[0][0] : std::string();
+  };
+
+  ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (1, 'a', 'x')").isOk());
+  const std::string afterInsert = gtidPos();
+  // Statement format: the user variable, the insert id and the rand seeds each come as a QUERY
+  // entry before the statement.
+  const Status statementFormat = db_->execute(
+      "SET SESSION binlog_format = 'STATEMENT'; SET @v := 'hello'; INSERT INTO s.auto (v) VALUES (@v); "
+      "INSERT INTO s.other VALUES (2, LEFT(RAND(), 8), 'y'); SET SESSION binlog_format = 'ROW'");
+  ASSERT_TRUE(statementFormat.isOk()) << statementFormat.toString();
+  ASSERT_TRUE(db_->execute("XA START 'xa1'; INSERT INTO s.keep1 VALUES (2, 'b', 'y'); XA END 'xa1'; "
+                           "XA PREPARE 'xa1'; XA COMMIT 'xa1'")
+                  .isOk());
+  const std::string afterXa = gtidPos();
+  marker("m1");
+  const std::vector<eb::Entry> entries = entriesUntilMarker("m1");
+
+  std::vector<std::string> statements;  // sql of the QUERY entries without isDdl
+  const eb::Entry* firstRows = nullptr;
+  const eb::Entry* xaCommit = nullptr;
+  const eb::Entry* xaStart = nullptr;
+  const eb::Entry* xaEnd = nullptr;
+  for (const eb::Entry& e : entries) {
+    if (e.entrytype() == eb::TRANSACTIONBEGIN) {
+      eb::TransactionBegin b;
+      ASSERT_TRUE(b.ParseFromString(e.storevalue()));
+      if (propsOf(b.props()).count("XA_TYPE")) xaStart = &e;
+      continue;
+    }
+    if (e.entrytype() == eb::TRANSACTIONEND) {
+      eb::TransactionEnd t;
+      ASSERT_TRUE(t.ParseFromString(e.storevalue()));
+      if (propsOf(t.props()).count("XA_TYPE")) xaEnd = &e;
+      continue;
+    }
+    eb::RowChange rc;
+    ASSERT_TRUE(rc.ParseFromString(e.storevalue()));
+    if (rc.eventtype() == eb::XACOMMIT) xaCommit = &e;
+    if (rc.eventtype() == eb::QUERY && !rc.has_isddl()) statements.push_back(rc.sql());
+    if (!firstRows && rc.rowdatas_size() > 0) firstRows = &e;
+  }
+  const std::vector<std::string> expected = {
+      "INSERT INTO s.keep1 VALUES (1, 'a', 'x')",
+      "SET INSERT_ID = 1",
+      "SET @v := 'hello'",
+  };
+  ASSERT_GE(statements.size(), 5u) << ::testing::PrintToString(statements);
+  EXPECT_EQ(std::vector<std::string>(statements.begin(), statements.begin() + 3), expected);
+  EXPECT_EQ(statements[3].rfind("SET SESSION rand_seed1 = ", 0), 0u) << statements[3];
+  EXPECT_NE(statements[3].find(" , rand_seed2 = "), std::string::npos) << statements[3];
+  EXPECT_EQ(statements.back(), "INSERT INTO s.keep1 VALUES (2, 'b', 'y')") << "the XA transaction's row statement";
+
+  // GTID mode: the rows carry the executed set as the primary reports it after their commit.
+  ASSERT_NE(firstRows, nullptr);
+  EXPECT_EQ(firstRows->header().gtid(), afterInsert);
+  EXPECT_FALSE(afterInsert.empty());
+  const auto headerProps = propsOf(firstRows->header().props());
+  EXPECT_EQ(headerProps.count("curtGtid"), 0u) << "MySQL only";
+  EXPECT_EQ(headerProps.at("rowsCount"), "1");
+
+  // XA COMMIT: a ROWDATA of its own with the XA props; the XID is the text after the keyword.
+  ASSERT_NE(xaCommit, nullptr);
+  EXPECT_EQ(xaCommit->header().eventtype(), eb::XACOMMIT);
+  eb::RowChange commit;
+  ASSERT_TRUE(commit.ParseFromString(xaCommit->storevalue()));
+  EXPECT_FALSE(commit.has_isddl());
+  EXPECT_EQ(commit.sql().rfind("XA COMMIT", 0), 0u) << commit.sql();
+  const auto xa = propsOf(commit.props());
+  EXPECT_EQ(xa.at("XA_TYPE"), "XA COMMIT");
+  EXPECT_EQ(xa.at("XA_XID"), commit.sql().substr(std::string("XA COMMIT").size()));
+  EXPECT_EQ(xaCommit->header().gtid(), afterXa);
+  // MariaDB opens the prepared part with a GTID event (no XA START query, so no begin, as with
+  // Canal) and closes it with an XA END query: a TRANSACTIONEND with the XA props.
+  EXPECT_EQ(xaStart, nullptr);
+  ASSERT_NE(xaEnd, nullptr);
+  eb::TransactionEnd t;
+  ASSERT_TRUE(t.ParseFromString(xaEnd->storevalue()));
+  EXPECT_EQ(t.transactionid(), "0");
+  EXPECT_EQ(propsOf(t.props()).at("XA_TYPE"), "XA END");
+  EXPECT_EQ(propsOf(t.props()).at("XA_XID"), " X'786131',X'',1");
 }
 
 }  // namespace

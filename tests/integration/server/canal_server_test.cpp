@@ -216,7 +216,8 @@ TEST_F(CanalServerTest, RowsArriveAsCanalEntriesWithBatchAckAndRollbackRules) {
 
   ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (1, 'one', 1.00), (2, 'two', 2.50)").isOk());
   // MariaDB transactions open with a GTID event, not a BEGIN query: like Canal, no
-  // TRANSACTIONBEGIN; the rows, then TRANSACTIONEND (XID).
+  // TRANSACTIONBEGIN; the statement (ANNOTATE_ROWS) as a QUERY entry, the rows, then
+  // TRANSACTIONEND (XID).
   std::vector<eb::Entry> entries;
   std::int64_t batchId = -1;
   const auto ended = [&] { return !entries.empty() && entries.back().entrytype() == eb::TRANSACTIONEND; };
@@ -249,7 +250,18 @@ TEST_F(CanalServerTest, RowsArriveAsCanalEntriesWithBatchAckAndRollbackRules) {
   EXPECT_EQ(after[2].value(), "2.50");
   EXPECT_EQ(after[2].mysqltype(), "decimal(10,2)");
   ASSERT_TRUE(ended());
-  ASSERT_EQ(entries.size(), 2u);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].entrytype(), eb::ROWDATA);
+  EXPECT_EQ(entries[0].header().eventtype(), eb::QUERY);
+  EXPECT_TRUE(entries[0].header().has_schemaname() && entries[0].header().schemaname().empty());
+  EXPECT_TRUE(entries[0].header().has_tablename() && entries[0].header().tablename().empty());
+  eb::RowChange statement;
+  ASSERT_TRUE(statement.ParseFromString(entries[0].storevalue()));
+  EXPECT_EQ(statement.sql(), "INSERT INTO s.t VALUES (1, 'one', 1.00), (2, 'two', 2.50)");
+  EXPECT_EQ(statement.eventtype(), eb::QUERY);
+  EXPECT_FALSE(statement.has_isddl()) << "Canal leaves isDdl out of statement entries";
+  EXPECT_EQ(statement.rowdatas_size(), 0);
+  EXPECT_TRUE(rc.has_isddl()) << "and sets it, false, on row entries";
   eb::TransactionEnd end;
   ASSERT_TRUE(end.ParseFromString(entries.back().storevalue()));
   EXPECT_GT(std::stoull(end.transactionid()), 0u) << "the XID";
