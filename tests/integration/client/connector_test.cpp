@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -38,8 +39,10 @@ class ConnectorTest : public canal::testing::MariaDbTest {
     startServer(0);
   }
 
-  void addDestination(const std::string& name, const std::string& filter) {
+  void addDestination(const std::string& name, const std::string& filter,
+                      convert::TimeZone zone = convert::TimeZone::system()) {
     instance::DestinationOptions o;
+    o.render.timeZone = zone;
     o.name = name;
     o.master = replicaLogin();
     o.dump.heartbeatSeconds = 1;
@@ -203,6 +206,136 @@ TEST_F(ConnectorTest, AReconnectResumesAfterTheLastAck) {
     seen = values(got);
   }
   EXPECT_EQ(seen, (std::vector<std::string>{"a:unacked", "a:later"}));
+}
+
+// Every MySQL column type through the server and the SDK, as Canal renders it
+// (canal-entries.md section 4.2): value, sqlType, mysqlType, NULL handling and updated flags.
+TEST_F(ConnectorTest, EveryColumnTypeArrivesAsCanalRendersIt) {
+  ASSERT_TRUE(db_->execute(
+                     "CREATE TABLE s.types (id INT PRIMARY KEY, ti TINYINT, tu TINYINT UNSIGNED, si SMALLINT, "
+                     "su SMALLINT UNSIGNED, mi MEDIUMINT, mu MEDIUMINT UNSIGNED, ii INT, iu INT UNSIGNED, bi BIGINT, "
+                     "bu BIGINT UNSIGNED, f FLOAT, d DOUBLE, de DECIMAL(10,2), b1 BIT(1), b5 BIT(5), y YEAR, dt DATE, "
+                     "tm TIME(3), dtm DATETIME(6), ts TIMESTAMP(2) NULL, c CHAR(4), vc VARCHAR(20), bn BINARY(3), "
+                     "vb VARBINARY(8), tx TEXT, bl BLOB, e ENUM('x','y','z'), st SET('a','b','c'), j JSON, g GEOMETRY) "
+                     "DEFAULT CHARSET=utf8mb4")
+                  .isOk());
+  auto zone = convert::TimeZone::parse("UTC");
+  ASSERT_TRUE(zone.isOk());
+  addDestination("types", "s\\.types", *zone);
+  auto c = connector("types");
+  ASSERT_TRUE(c->connect().isOk());
+  ASSERT_TRUE(c->subscribe().isOk());
+  ASSERT_TRUE(db_->execute(
+                     "SET time_zone = '+00:00'; INSERT INTO s.types VALUES (1, -128, 255, -32768, 65535, -8388608, "
+                     "16777215, -2147483648, 4294967295, -9223372036854775808, 18446744073709551615, 1.5, 0.1, 1.00, "
+                     "b'1', b'10101', 2024, '2024-02-29', '-838:59:59.500', '2024-01-02 03:04:05.123456', "
+                     "'2024-01-02 03:04:05.12', 'ab', 'h\xC3\xA9llo', 0x00ff41, 0x0102, 'text', 0x00ff, 'y', 'a,c', "
+                     "'{\"k\": [1, 2]}', ST_GeomFromText('POINT(1 2)')); "
+                     "INSERT INTO s.types (id) VALUES (2); "
+                     "UPDATE s.types SET tu = 127, vc = 'changed' WHERE id = 1")
+                  .isOk());
+  std::vector<Entry> entries;
+  int ends = 0;
+  for (int i = 0; i < 100 && ends < 3; ++i) {
+    auto m = c->get(100, 200ms);
+    ASSERT_TRUE(m.isOk()) << m.status().toString();
+    for (const auto& e : m->entries()) {
+      entries.push_back(e);
+      ends += e.entrytype() == eb::TRANSACTIONEND;
+    }
+  }
+  ASSERT_EQ(ends, 3);
+  std::vector<eb::RowChange> changes;
+  for (const auto& e : entries) {
+    if (e.entrytype() != eb::ROWDATA) continue;
+    eb::RowChange rc;
+    ASSERT_TRUE(rc.ParseFromString(e.storevalue()));
+    if (rc.rowdatas_size() > 0) changes.push_back(rc);
+  }
+  ASSERT_EQ(changes.size(), 3u);
+  struct Want {
+    const char* name;
+    const char* value;  // nullptr: NULL
+    int sqlType;
+    const char* mysqlType;
+  };
+  const std::vector<Want> want = {
+      {"id", "1", 4, "int(11)"},
+      {"ti", "-128", -6, "tinyint(4)"},
+      {"tu", "255", 5, "tinyint(3) unsigned"},  // unsigned >= 128: SMALLINT
+      {"si", "-32768", 5, "smallint(6)"},
+      {"su", "65535", 4, "smallint(5) unsigned"},
+      {"mi", "-8388608", 4, "mediumint(9)"},
+      {"mu", "16777215", 4, "mediumint(8) unsigned"},
+      {"ii", "-2147483648", 4, "int(11)"},
+      {"iu", "4294967295", -5, "int(10) unsigned"},
+      {"bi", "-9223372036854775808", -5, "bigint(20)"},
+      {"bu", "18446744073709551615", 3, "bigint(20) unsigned"},
+      {"f", "1.5", 7, "float"},
+      {"d", "0.1", 8, "double"},
+      {"de", "1.0", 3, "decimal(10,2)"},  // Canal's decimal rendering
+      {"b1", "1", -7, "bit(1)"},
+      {"b5", "21", -7, "bit(5)"},
+      {"y", "2024", 12, "year(4)"},
+      {"dt", "2024-02-29", 91, "date"},
+      {"tm", "-838:59:59.500", 92, "time(3)"},
+      {"dtm", "2024-01-02 03:04:05.123456", 93, "datetime(6)"},
+      {"ts", "2024-01-02 03:04:05.12", 93, "timestamp(2)"},
+      {"c", "ab", 1, "char(4)"},
+      {"vc", "h\xC3\xA9llo", 12, "varchar(20)"},
+      {"bn", "\x00\xC3\xBF" "A", 2004, "binary(3)"},  // ISO-8859-1: 0xff is U+00FF
+      {"vb", "\x01\x02", 2004, "varbinary(8)"},
+      {"tx", "text", 2005, "text"},
+      {"bl", "\x00\xC3\xBF", 2004, "blob"},
+      {"e", "2", 4, "enum('x','y','z')"},
+      {"st", "5", -7, "set('a','b','c')"},
+      {"j", "{\"k\": [1, 2]}", 2005, "longtext"},
+  };
+  const auto& inserted = changes[0].rowdatas(0).aftercolumns();
+  ASSERT_EQ(inserted.size(), 31);
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const eb::Column& col = inserted[static_cast<int>(i)];
+    SCOPED_TRACE(want[i].name);
+    EXPECT_EQ(col.name(), want[i].name);
+    EXPECT_EQ(col.index(), static_cast<int>(i));
+    EXPECT_FALSE(col.isnull());
+    // Embedded NULs: compare with the expected length.
+    const std::string expected(want[i].value, std::string(want[i].name) == "bn" ? 4 : std::string(want[i].name) == "bl" ? 3 : std::strlen(want[i].value));
+    EXPECT_EQ(col.value(), expected);
+    EXPECT_EQ(col.sqltype(), want[i].sqlType);
+    EXPECT_EQ(col.mysqltype(), want[i].mysqlType);
+    EXPECT_TRUE(col.updated()) << "every column of an INSERT counts as updated";
+  }
+  EXPECT_TRUE(inserted[0].iskey());
+  EXPECT_FALSE(inserted[1].iskey());
+  // GEOMETRY: the SRID (0) then the WKB of POINT(1 2), as ISO-8859-1 text; sqlType BLOB.
+  EXPECT_EQ(inserted[30].sqltype(), 2004);
+  EXPECT_EQ(inserted[30].value().substr(0, 5), std::string("\x00\x00\x00\x00\x01", 5));
+
+  // All NULL but the key: no value, sqlType without unsigned promotion, SET and JSON as Canal has them.
+  const auto& nulls = changes[1].rowdatas(0).aftercolumns();
+  ASSERT_EQ(nulls.size(), 31);
+  for (int i = 1; i < nulls.size(); ++i) {
+    SCOPED_TRACE(nulls[i].name());
+    EXPECT_TRUE(nulls[i].isnull());
+    EXPECT_FALSE(nulls[i].has_value());
+  }
+  EXPECT_EQ(nulls[2].sqltype(), -6) << "TINYINT UNSIGNED NULL: no promotion";
+  EXPECT_EQ(nulls[28].sqltype(), 2004) << "SET NULL: BLOB";
+
+  // UPDATE: before and after images, updated only where the value changed.
+  const auto& row = changes[2].rowdatas(0);
+  ASSERT_EQ(row.beforecolumns_size(), 31);
+  ASSERT_EQ(row.aftercolumns_size(), 31);
+  EXPECT_EQ(row.beforecolumns(2).value(), "255");
+  EXPECT_FALSE(row.beforecolumns(2).updated());
+  EXPECT_EQ(row.aftercolumns(2).value(), "127");
+  EXPECT_EQ(row.aftercolumns(2).sqltype(), -6) << "below 128: TINYINT again";
+  for (int i = 0; i < 31; ++i) {
+    const bool changed = i == 2 || i == 22;
+    EXPECT_EQ(row.aftercolumns(i).updated(), changed) << row.aftercolumns(i).name();
+  }
+  EXPECT_EQ(row.aftercolumns(22).value(), "changed");
 }
 
 TEST_F(ConnectorTest, TwoDestinationsAtOnceEachWithItsOwnFilter) {
