@@ -20,8 +20,11 @@ extern "C" void onSignal(int sig) { stopSignal = sig; }
 
 int usage(const char* error = nullptr) {
   if (error) std::cerr << "canal-tail: " << error << "\n";
-  std::cerr << "usage: canal-tail --address HOST:PORT --destination NAME [options]\n"
-               "  --address HOST:PORT   the canal server (default 127.0.0.1:11111)\n"
+  std::cerr << "usage: canal-tail [--address HOST:PORT[,HOST:PORT...] | --zk HOSTS] --destination NAME [options]\n"
+               "  --address HOST:PORT   the canal server (default 127.0.0.1:11111); several, comma-separated:\n"
+               "                        a cluster, the next one taking over when the current one fails\n"
+               "  --zk HOSTS            ZooKeeper (zk1:2181,zk2:2181): follow the server running the\n"
+               "                        destination (/otter/canal/destinations/NAME/running), across failovers\n"
                "  --destination NAME    the destination to follow (default example)\n"
                "  --user U --password P canal.user / clear-text canal.passwd of the server\n"
                "  --filter REGEX        subscribe filter, e.g. 'shop\\..*' (replaces the destination's)\n"
@@ -42,6 +45,7 @@ std::int64_t nowMs() {
 
 int main(int argc, char** argv) {
   std::string address = "127.0.0.1:11111";
+  std::string zk;
   std::string destination = "example";
   std::string user, password, filter;
   int batchSize = 1000;
@@ -63,7 +67,7 @@ int main(int argc, char** argv) {
     else if (arg == "--max-rows" && (v = next())) maxRows = std::atoll(v);
     else if (arg == "--no-ack") ack = false;
     else if (arg == "--quiet") quiet = true;
-    else if (arg == "--zk") return usage("--zk (ZooKeeper discovery) is not available in this build; use --address");
+    else if (arg == "--zk" && (v = next())) zk = v;
     else if (arg == "-h" || arg == "--help") return usage();
     else return usage(("unknown or incomplete option " + arg).c_str());
   }
@@ -72,7 +76,14 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, onSignal);
   std::signal(SIGTERM, onSignal);
   std::signal(SIGPIPE, SIG_IGN);
-  auto connector = canal::client::newSingleConnector(address, destination, user, password);
+  const bool cluster = !zk.empty() || address.find(',') != std::string::npos;
+  if (!zk.empty()) address = "the server ZooKeeper " + zk + " names";
+  auto connector = !cluster ? canal::client::newSingleConnector(address, destination, user, password)
+                   : zk.empty()
+                       ? canal::client::newClusterConnector(canal::client::ClusterSource::list(address), destination,
+                                                            user, password)
+                       : canal::client::newClusterConnector(canal::client::ClusterSource::zooKeeper(zk), destination,
+                                                            user, password);
   if (auto s = connector->connect(); !s) {
     std::cerr << "canal-tail: " << address << ": " << s.message() << "\n";
     return 1;

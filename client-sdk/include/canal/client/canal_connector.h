@@ -104,4 +104,27 @@ std::unique_ptr<CanalConnector> newSingleConnector(const std::string& address, c
                                                    const std::string& user, const std::string& password,
                                                    ConnectorOptions options = {});
 
+// Where a cluster connector finds the server that runs the destination.
+struct ClusterSource {
+  // Static list ("host:port"), tried in turn from the one after the server that failed.
+  std::vector<std::string> addresses;
+  // ZooKeeper connect string ("zk1:2181,zk2:2181[/chroot]"): the address is read from
+  // /otter/canal/destinations/<destination>/running, as Canal's servers publish it in HA mode.
+  std::string zkServers;
+
+  static ClusterSource list(const std::string& commaSeparated);
+  static ClusterSource zooKeeper(std::string servers) { return ClusterSource{{}, std::move(servers)}; }
+};
+
+// A connector that follows the destination across servers: when the connection is lost, or
+// (with ZooKeeper) the server answers with an error and the running server has changed, it
+// connects to the running one (a static list: the next that accepts), rolls back and subscribes
+// again, and goes on. The new server delivers from the last acknowledged position it knows (the
+// shared cursor in an HA setup): batches not yet acknowledged come again, and a batch fetched
+// from the old connection can no longer be acked (ack reports Status::kNetwork for it).
+// options.retries and options.retryInterval bound how long it looks for a server.
+std::unique_ptr<CanalConnector> newClusterConnector(ClusterSource source, const std::string& destination,
+                                                    const std::string& user, const std::string& password,
+                                                    ConnectorOptions options = {});
+
 }  // namespace canal::client
