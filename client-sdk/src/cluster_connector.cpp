@@ -225,8 +225,7 @@ class ClusterConnector : public CanalConnector {
         single.retries = 0;  // this connector moves on instead
         auto c = newSingleConnector(candidates[i], destination_, user_, password_, single);
         Status s = c->connect();
-        if (s && subscribed_) s = c->rollback();
-        if (s && subscribed_) s = c->subscribe(filter_);
+        if (s && subscribed_) s = c->subscribe(filter_);  // which rolls back, as on every connect
         if (!s) {
           last = Status(s.code(), candidates[i] + ": " + s.message());
           if (s.isServerError() && !running_) return last;  // credentials or destination: every server says so

@@ -67,6 +67,7 @@ class SimpleConnector final : public CanalConnector {
   void disconnect() override {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
+    rolledBack_ = false;
     unconfirmed_ = false;
   }
 
@@ -77,6 +78,12 @@ class SimpleConnector final : public CanalConnector {
     if (s) {
       subscribed_ = true;
       if (!filter.empty()) filter_ = filter;
+    }
+    // Like Canal's client (rollbackOnConnect), batches an earlier session of this client id
+    // left unacked come again; done after the subscription, which a rollback needs to act.
+    if (s && !rolledBack_) {
+      s = rollback(0);
+      rolledBack_ = s.isOk();
     }
     return s;
   }
@@ -159,7 +166,9 @@ class SimpleConnector final : public CanalConnector {
     r.set_destination(destination_);
     r.set_client_id(clientId_);
     if (Status s = request(pb::CLIENTROLLBACK, r); !s) return s;
-    return subscribeOnce(filter_);
+    Status s = subscribeOnce(filter_);
+    rolledBack_ = s.isOk();
+    return s;
   }
 
   Status subscribeOnce(const std::string& filter) {
@@ -378,6 +387,7 @@ class SimpleConnector final : public CanalConnector {
   bool subscribed_ = false;
   std::string filter_;
   bool unconfirmed_ = false;  // an ack/rollback was sent whose outcome is not known yet
+  bool rolledBack_ = false;   // this connection has given back what earlier ones left unacked
 };
 
 }  // namespace

@@ -32,6 +32,8 @@ int usage(const char* error = nullptr) {
                "  --no-ack              do not ack (the entries stay in the server for the next client)\n"
                "  --idle-exit SECONDS   exit once nothing arrived for this long\n"
                "  --max-rows N          exit after printing N row changes (a DDL counts as one)\n"
+               "  --statements          also print the QUERY entries that carry a row change's SQL\n"
+               "                        (MariaDB ANNOTATE_ROWS, MySQL ROWS_QUERY, USER_VAR/INTVAR/RAND)\n"
                "  --quiet               no progress lines on stderr\n";
   return 64;
 }
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
   int batchSize = 1000;
   bool ack = true;
   bool quiet = false;
+  bool statements = false;
   long idleExit = 0;
   long long maxRows = 0;
   for (int i = 1; i < argc; ++i) {
@@ -67,6 +70,7 @@ int main(int argc, char** argv) {
     else if (arg == "--max-rows" && (v = next())) maxRows = std::atoll(v);
     else if (arg == "--no-ack") ack = false;
     else if (arg == "--quiet") quiet = true;
+    else if (arg == "--statements") statements = true;
     else if (arg == "--zk" && (v = next())) zk = v;
     else if (arg == "-h" || arg == "--help") return usage();
     else return usage(("unknown or incomplete option " + arg).c_str());
@@ -113,6 +117,16 @@ int main(int argc, char** argv) {
       ++entries;
       lastPosition = entry.header().logfilename() + ":" + std::to_string(entry.header().logfileoffset());
       lastExecuteTime = entry.header().executetime();
+      canal::protocol::entry::RowChange rc;
+      if (entry.entrytype() == canal::protocol::entry::ROWDATA && !rc.ParseFromString(entry.storevalue())) {
+        std::cerr << "canal-tail: entry at " << lastPosition << " has a RowChange that does not parse\n";
+        continue;
+      }
+      // A row change's SQL (isDdl not set, type QUERY) is context, not a change.
+      if (!statements && entry.entrytype() == canal::protocol::entry::ROWDATA && !rc.isddl() &&
+          rc.eventtype() == canal::protocol::entry::QUERY) {
+        continue;
+      }
       auto flat = canal::client::toFlatMessage(entry, message->id(), nowMs());
       if (!flat) {
         std::cerr << "canal-tail: " << flat.status().message() << "\n";
@@ -121,8 +135,6 @@ int main(int argc, char** argv) {
       if (!*flat) continue;
       std::fwrite((*flat)->data(), 1, (*flat)->size(), stdout);
       std::fputc('\n', stdout);
-      canal::protocol::entry::RowChange rc;
-      rc.ParseFromString(entry.storevalue());
       rows += rc.rowdatas_size() > 0 ? rc.rowdatas_size() : 1;
       if (maxRows > 0 && rows >= maxRows) done = true;
     }

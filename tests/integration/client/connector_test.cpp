@@ -551,6 +551,40 @@ TEST_F(ConnectorTest, ClusterConnectorFollowsTheRunningNodeInZooKeeper) {
   EXPECT_TRUE(after.count("two")) << ::testing::PrintToString(after);
 }
 
+// canal-tail, the binary: one FlatMessage line per row change, the MariaDB statement entries
+// left out unless asked for, through a static list with a dead first address.
+TEST_F(ConnectorTest, CanalTailPrintsOneFlatMessageLinePerRowChange) {
+  ASSERT_TRUE(db_->execute("INSERT INTO s.a VALUES (1, 'x'), (2, 'y'); INSERT INTO s.a VALUES (3, 'z')").isOk());
+  const std::string address = "127.0.0.1:" + std::to_string(canal::testing::freePort()) + ",127.0.0.1:" +
+                              std::to_string(server_->port());
+  std::string out;
+  const int rc = canal::testing::runCommand({CANAL_TAIL_BINARY, "--address", address, "--destination", "example",
+                                             "--user", "canal", "--password", "canal", "--max-rows", "3",
+                                             "--idle-exit", "20", "--no-ack", "--quiet"},
+                                            &out);
+  EXPECT_EQ(rc, 0) << out;
+  std::vector<std::string> lines;
+  for (std::size_t from = 0; from < out.size();) {
+    const std::size_t nl = out.find('\n', from);
+    lines.push_back(out.substr(from, nl - from));
+    from = nl == std::string::npos ? out.size() : nl + 1;
+  }
+  ASSERT_EQ(lines.size(), 2u) << out;
+  EXPECT_NE(lines[0].find(R"("data":[{"id":"1","v":"x"},{"id":"2","v":"y"}])"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(R"("type":"INSERT")"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find(R"("data":[{"id":"3","v":"z"}])"), std::string::npos) << lines[1];
+
+  // --statements: the SQL of each transaction comes first.
+  out.clear();
+  EXPECT_EQ(canal::testing::runCommand({CANAL_TAIL_BINARY, "--address", "127.0.0.1:" + std::to_string(server_->port()),
+                                        "--user", "canal", "--password", "canal", "--max-rows", "5",
+                                        "--idle-exit", "20", "--statements", "--quiet"},
+                                       &out),
+            0)
+      << out;
+  EXPECT_NE(out.find(R"j("sql":"INSERT INTO s.a VALUES (1, 'x'), (2, 'y')")j"), std::string::npos) << out;
+}
+
 TEST(ServerScripts, StartupRefusesASecondStartAndStopWaitsForTheExit) {
   canal::testing::TempDir dir("canal-scripts");
   const auto conf = dir.path() / "conf";

@@ -88,13 +88,18 @@ void handshake(int fd) {
   sendPacket(fd, pb::HANDSHAKE, h.SerializeAsString());
 }
 
-// Handshake, auth accepted, subscription accepted; then `rest`.
+// Handshake, auth accepted, subscription accepted, then the client's rollback on connect and
+// the subscription that confirms it; then `rest`.
 std::function<void(int)> session(std::function<void(int)> rest) {
   return [rest = std::move(rest)](int fd) {
     handshake(fd);
     if (readFrame(fd).empty()) return;
     sendPacket(fd, pb::ACK, "");
     if (readFrame(fd).empty()) return;  // SUBSCRIPTION
+    sendPacket(fd, pb::ACK, "");
+    pb::Packet rollback;
+    if (!rollback.ParseFromString(readFrame(fd)) || rollback.type() != pb::CLIENTROLLBACK) return;
+    if (readFrame(fd).empty()) return;  // the confirming SUBSCRIPTION
     sendPacket(fd, pb::ACK, "");
     rest(fd);
   };
