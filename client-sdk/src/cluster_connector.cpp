@@ -122,13 +122,6 @@ class ClusterConnector : public CanalConnector {
     return std::move(*got);
   }
 
-  Result<Message> get(int batchSize, std::optional<std::chrono::milliseconds> timeout) override {
-    auto m = getWithoutAck(batchSize, timeout);
-    if (!m) return m;
-    if (Status s = ack(m->id()); !s) return s;
-    return m;
-  }
-
   Status ack(std::int64_t batchId) override {
     if (batchId == -1) return Status::ok();
     if (!pending_.count(batchId)) return gone(batchId);

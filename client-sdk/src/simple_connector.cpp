@@ -110,13 +110,6 @@ class SimpleConnector final : public CanalConnector {
     return std::move(*got);
   }
 
-  Result<Message> get(int batchSize, std::optional<std::chrono::milliseconds> timeout) override {
-    auto m = getWithoutAck(batchSize, timeout);
-    if (!m) return m;
-    if (Status s = ack(m->id()); !s) return s;
-    return m;
-  }
-
   Status ack(std::int64_t batchId) override {
     if (batchId == -1) return Status::ok();  // the empty batch: nothing to confirm
     pb::ClientAck a;

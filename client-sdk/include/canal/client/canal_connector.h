@@ -90,7 +90,12 @@ class CanalConnector {
   virtual Result<Message> getWithoutAck(int batchSize,
                                         std::optional<std::chrono::milliseconds> timeout = std::nullopt) = 0;
   // getWithoutAck, then ack.
-  virtual Result<Message> get(int batchSize, std::optional<std::chrono::milliseconds> timeout = std::nullopt) = 0;
+  virtual Result<Message> get(int batchSize, std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+    auto m = getWithoutAck(batchSize, timeout);
+    if (!m) return m;
+    if (Status s = ack(m->id()); !s) return s;
+    return m;
+  }
   // Confirms the batch (batches must be acked in order); -1 is accepted and does nothing.
   virtual Status ack(std::int64_t batchId) = 0;
   // Gives the batch back: it and every later unacked batch come again from the next get.
