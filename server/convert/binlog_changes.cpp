@@ -1,6 +1,5 @@
 #include "server/convert/binlog_changes.h"
 
-#include <bit>
 #include <cctype>
 #include <cstring>
 
@@ -166,7 +165,7 @@ Status ChangeAssembler::setGtidMode(std::string_view executed) {
     mariaExecuted_[static_cast<std::uint32_t>(parts[0])] = std::string(item);
     from = comma + 1;
   }
-  for (const auto& [domain, gtid] : mariaExecuted_) gtidText_ += (gtidText_.empty() ? "" : ",") + gtid;
+  gtidText_ = mariaText();
   return Status::ok();
 }
 
@@ -194,10 +193,15 @@ Status ChangeAssembler::noteGtid(const binlog::RawEvent& event, const binlog::Fo
   if (const auto* g = std::get_if<binlog::MariaGtidEvent>(&*body)) {
     mariaExecuted_[g->domainId] = std::to_string(g->domainId) + "-" + std::to_string(event.header.serverId) + "-" +
                                   std::to_string(g->sequence);
-    gtidText_.clear();
-    for (const auto& [domain, gtid] : mariaExecuted_) gtidText_ += (gtidText_.empty() ? "" : ",") + gtid;
+    gtidText_ = mariaText();
   }
   return Status::ok();
+}
+
+std::string ChangeAssembler::mariaText() const {
+  std::string text;
+  for (const auto& [domain, gtid] : mariaExecuted_) text += (text.empty() ? "" : ",") + gtid;
+  return text;
 }
 
 void ChangeAssembler::stampGtid(ChangeEntry& out) const {

@@ -85,6 +85,7 @@ class ChangeAssembler {
   void dropFilteredColumns(const Table& table, ChangeEntry& out) const;
   Status noteGtid(const binlog::RawEvent& event, const binlog::FormatDescription& format, const std::string& where);
   void stampGtid(ChangeEntry& out) const;
+  std::string mariaText() const;  // the MariaDB executed set, one GTID per domain
   Result<bool> contextEntry(const binlog::RawEvent& event, const binlog::FormatDescription& format,
                             std::string_view file, const std::string& where, ChangeEntry& out);
   RenderOptions options_;
