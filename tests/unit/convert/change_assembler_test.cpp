@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <functional>
-#include <regex>
 
 #include "canal/protocol/entry_protocol.pb.h"
 #include "server/binlog/event_stream.h"
@@ -46,14 +45,17 @@ TEST(ChangeAssembler, MysqlGtidModeStampsTheExecutedSetAndTheTransactionsOwnGtid
   const auto gtid = assemble(file, [](ChangeAssembler& a) { ASSERT_TRUE(a.setGtidMode("").isOk()); });
   ASSERT_EQ(plain.size(), gtid.size());
   int rowEntries = 0;
-  const std::regex one("([0-9a-f-]{36}):([0-9]+)");
   for (std::size_t i = 0; i < gtid.size(); ++i) {
     EXPECT_TRUE(plain[i].gtid.empty() && plain[i].currentGtid.empty()) << "not in GTID mode";
     const ChangeEntry& e = gtid[i];
-    std::smatch m;
-    ASSERT_TRUE(std::regex_match(e.currentGtid, m, one)) << e.currentGtid;
+    // "uuid:gno"
+    const std::size_t colon = e.currentGtid.find(':');
+    ASSERT_EQ(colon, 36u) << e.currentGtid;
+    const std::string gno = e.currentGtid.substr(colon + 1);
+    ASSERT_FALSE(gno.empty());
+    EXPECT_EQ(gno.find_first_not_of("0123456789"), std::string::npos) << e.currentGtid;
     // The dump started without a set: like Canal, everything up to the current one counts.
-    EXPECT_EQ(e.gtid, m[1].str() + ":1-" + m[2].str());
+    EXPECT_EQ(e.gtid, e.currentGtid.substr(0, colon) + ":1-" + gno);
     EXPECT_FALSE(e.currentGtidSn.empty());
     EXPECT_FALSE(e.currentGtidLct.empty());
     if (!e.rows.empty()) ++rowEntries;
