@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/common/durable_file.h"
+
 namespace canal::schema {
 namespace {
 
@@ -61,20 +63,6 @@ json header(const SchemaPosition& at, const char* kind) {
   return {{"file", at.file}, {"pos", at.position}, {"kind", kind}};
 }
 
-Status writeAll(int fd, const std::string& data, const std::string& path) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::ioError("writing " + path + ": " + std::strerror(errno));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) return Status::ioError("fsync of " + path + ": " + std::strerror(errno));
-  return Status::ok();
-}
-
 }  // namespace
 
 bool atOrBefore(const SchemaPosition& a, const SchemaPosition& b) {
@@ -117,7 +105,7 @@ Result<SchemaHistory> SchemaHistory::open(std::string path) {
 Status SchemaHistory::append(Record record) {
   const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return Status::ioError("cannot open schema history " + path_ + ": " + std::strerror(errno));
-  const Status s = writeAll(fd, record.line + "\n", path_);
+  const Status s = writeAllAndSync(fd, record.line + "\n", path_);
   ::close(fd);
   if (s.isOk()) records_.push_back(std::move(record));
   return s;
@@ -126,16 +114,7 @@ Status SchemaHistory::append(Record record) {
 Status SchemaHistory::rewrite() {
   std::string data;
   for (const auto& r : records_) data += r.line + "\n";
-  const std::string tmp = path_ + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::ioError("cannot create " + tmp + ": " + std::strerror(errno));
-  const Status s = writeAll(fd, data, tmp);
-  ::close(fd);
-  CANAL_RETURN_IF_ERROR(s);
-  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
-    return Status::ioError("cannot rename " + tmp + " to " + path_ + ": " + std::strerror(errno));
-  }
-  return Status::ok();
+  return replaceFileDurably(path_, data);
 }
 
 Status SchemaHistory::appendSnapshot(const SchemaPosition& at, const TableSet& tables) {

@@ -1,0 +1,46 @@
+#pragma once
+
+// Canal's file-mode meta.dat (canal-server-ops.md section 4): per destination, every subscribed
+// client with its last filter and the position of its last acknowledged batch. The JSON is
+// byte-compatible with Canal's (alphabetical keys, the misspelt "postion", no trailing newline),
+// so tooling that reads Canal's files reads ours and a Canal file can be taken over.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/common/status.h"
+#include "server/store/memory_event_store.h"
+
+namespace canal::meta {
+
+struct ClientCursor {
+  std::string sourceHost;  // the primary the position belongs to, as configured
+  int sourcePort = 3306;
+  store::EntryPosition position;  // journalName, position, timestamp, serverId, gtid
+};
+
+struct ClientMeta {
+  std::int16_t clientId = 1001;
+  std::optional<std::string> filter;  // absent when the client never sent one
+  std::optional<ClientCursor> cursor;  // absent until the first ack that moved it
+};
+
+struct DestinationMeta {
+  std::string destination;
+  std::vector<ClientMeta> clients;
+};
+
+std::string encodeMetaDat(const DestinationMeta& meta);
+
+// Parses a meta.dat (ours or Canal's: missing gtid/serverId accepted); `where` names the file
+// in errors.
+Result<DestinationMeta> decodeMetaDat(const std::string& text, const std::string& where);
+
+// Writes `meta` to `path` so that a crash leaves the old or the new file (tmp, fsync, rename).
+Status writeMetaDat(const std::string& path, const DestinationMeta& meta);
+// Reads `path`; NotFound when there is no file yet.
+Result<DestinationMeta> readMetaDat(const std::string& path);
+
+}  // namespace canal::meta
