@@ -8,6 +8,7 @@
 #include "server/binlog/column_value.h"
 #include "server/binlog/rows_event.h"
 #include "server/common/java_number.h"
+#include "server/common/sql_cursor.h"
 #include "server/schema/schema_history.h"
 
 namespace canal::convert {
@@ -17,20 +18,11 @@ bool endsWithIgnoreCase(std::string_view text, std::string_view suffix) {
   while (!text.empty() && (std::isspace(static_cast<unsigned char>(text.back())) || text.back() == ';')) {
     text.remove_suffix(1);
   }
-  if (text.size() < suffix.size()) return false;
-  text = text.substr(text.size() - suffix.size());
-  for (std::size_t i = 0; i < suffix.size(); ++i) {
-    if (std::toupper(static_cast<unsigned char>(text[i])) != suffix[i]) return false;
-  }
-  return true;
+  return text.size() >= suffix.size() && SqlCursor::equalsIgnoreCase(text.substr(text.size() - suffix.size()), suffix);
 }
 
 bool startsWithIgnoreCase(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (std::toupper(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
-  }
-  return true;
+  return text.size() >= prefix.size() && SqlCursor::equalsIgnoreCase(text.substr(0, prefix.size()), prefix);
 }
 
 // Canal's text for a USER_VAR event: SET @name := value, strings quoted as they are.
@@ -204,6 +196,13 @@ std::string ChangeAssembler::mariaText() const {
   return text;
 }
 
+void ChangeAssembler::startEntry(ChangeEntry& out, const binlog::RawEvent& event, std::string_view file) const {
+  out.reset();
+  out.rows.clear();
+  setHeader(out, event, file);
+  stampGtid(out);
+}
+
 void ChangeAssembler::stampGtid(ChangeEntry& out) const {
   if (!gtidMode_) return;
   out.gtid = gtidText_;
@@ -332,10 +331,7 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
     if (!transactionEntries_) return false;
     auto xid = binlog::decodeXid(event.body, where);
     if (!xid) return xid.status();
-    out.reset();
-    out.rows.clear();
-    setHeader(out, event, file);
-    stampGtid(out);
+    startEntry(out, event, file);
     out.kind = EntryKind::kTransactionEnd;
     out.transactionId = std::to_string(xid->xid);
     return true;
@@ -356,10 +352,7 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
   for (std::size_t i = 0; i < std::size(kXa); ++i) {
     if (!startsWithIgnoreCase(query.query, kXa[i])) continue;
     if (i < 2 && !transactionEntries_) return false;
-    out.reset();
-    out.rows.clear();
-    setHeader(out, event, file);
-    stampGtid(out);
+    startEntry(out, event, file);
     out.props = {{"XA_TYPE", std::string(kXa[i])}, {"XA_XID", query.query.substr(kXa[i].size())}};
     if (i == 0) {
       out.kind = EntryKind::kTransactionBegin;
@@ -380,10 +373,7 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
   const bool begin = endsWithIgnoreCase(query.query, "BEGIN");
   if (begin || endsWithIgnoreCase(query.query, "COMMIT")) {
     if (!transactionEntries_) return false;
-    out.reset();
-    out.rows.clear();
-    setHeader(out, event, file);
-    stampGtid(out);
+    startEntry(out, event, file);
     out.kind = begin ? EntryKind::kTransactionBegin : EntryKind::kTransactionEnd;
     if (begin) out.threadId = query.threadId;
     else out.transactionId = "0";
@@ -391,10 +381,7 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
   }
   const auto kind = classifyQuery(query.query, query.database);
   if (!kind) return false;
-  out.reset();
-  out.rows.clear();
-  setHeader(out, event, file);
-  stampGtid(out);
+  startEntry(out, event, file);
   out.type = kind->type;
   out.isDdl = kind->isDdl;
   out.schema = kind->schema;

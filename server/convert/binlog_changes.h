@@ -84,6 +84,8 @@ class ChangeAssembler {
   };
   void dropFilteredColumns(const Table& table, ChangeEntry& out) const;
   Status noteGtid(const binlog::RawEvent& event, const binlog::FormatDescription& format, const std::string& where);
+  // Clears `out` for an entry made from `event` and fills its header, GTID fields included.
+  void startEntry(ChangeEntry& out, const binlog::RawEvent& event, std::string_view file) const;
   void stampGtid(ChangeEntry& out) const;
   std::string mariaText() const;  // the MariaDB executed set, one GTID per domain
   Result<bool> contextEntry(const binlog::RawEvent& event, const binlog::FormatDescription& format,

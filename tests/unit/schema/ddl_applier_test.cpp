@@ -2,18 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/schema/columns_text.h"
+
 namespace canal::schema {
 namespace {
-
-std::string columns(const TableSet& tables, const std::string& db, const std::string& table) {
-  const auto it = tables.find({db, table});
-  if (it == tables.end()) return "<none>";
-  std::string out;
-  for (const auto& c : it->second.columns) {
-    out += c.name + " " + c.columnType + (c.isPrimaryKey ? " PK" : "") + (c.isBinary ? " BIN" : "") + "; ";
-  }
-  return out;
-}
 
 TEST(DdlApplier, CreateTableSpellsTypesAsTheServerShowsThem) {
   TableSet t;

@@ -6,17 +6,10 @@
 #include <sstream>
 
 #include "tests/support/temp_dir.h"
+#include "tests/unit/schema/columns_text.h"
 
 namespace canal::schema {
 namespace {
-
-std::string columns(const TableSet& tables, const std::string& db, const std::string& table) {
-  const auto it = tables.find({db, table});
-  if (it == tables.end()) return "<none>";
-  std::string out;
-  for (const auto& c : it->second.columns) out += c.name + " " + c.columnType + (c.isPrimaryKey ? " PK" : "") + "; ";
-  return out;
-}
 
 TableSet oneTable() {
   TableSet t;
@@ -80,7 +73,7 @@ TEST(SchemaHistory, TableRecordsAndUnfollowableDdl) {
   ASSERT_TRUE(h->appendTable({"bin.000001", 100}, other).isOk());
   auto withU = h->restore({"bin.000001", 100});
   ASSERT_TRUE(withU.isOk());
-  EXPECT_EQ(columns(*withU, "s", "u"), "k varbinary(4) PK; ");
+  EXPECT_EQ(columns(*withU, "s", "u"), "k varbinary(4) PK BIN; ");
   EXPECT_TRUE(withU->at({"s", "u"}).columns[0].isBinary);
   // A CREATE ... SELECT cannot be replayed: that table is forgotten, to be read again.
   ASSERT_TRUE(h->appendDdl({"bin.000001", 200}, "s", "CREATE TABLE u2 AS SELECT * FROM u").isOk());
