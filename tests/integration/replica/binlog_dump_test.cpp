@@ -644,23 +644,35 @@ Status replicateFrom(MariaDbServer& standby, MariaDbServer& primary) {
                                        << ", primary at " << primaryPos;
 }
 
+// A primary and a standby (server_id 2, log_slave_updates) replicating from it from the
+// start; `extraArgs` go to both servers.
+struct PrimaryAndStandby {
+  std::unique_ptr<MariaDbServer> primary;
+  std::unique_ptr<MariaDbServer> standby;
+};
+
+Result<PrimaryAndStandby> startPrimaryAndStandby(const std::vector<std::string>& extraArgs) {
+  testing::MariaDbOptions primaryOptions;
+  primaryOptions.extraArgs = extraArgs;
+  auto primary = MariaDbServer::start(primaryOptions);
+  if (!primary.isOk()) return primary.status();
+  testing::MariaDbOptions standbyOptions;
+  standbyOptions.serverId = 2;
+  standbyOptions.extraArgs = extraArgs;
+  standbyOptions.extraArgs.push_back("--log-slave-updates");
+  auto standby = MariaDbServer::start(standbyOptions);
+  if (!standby.isOk()) return standby.status();
+  CANAL_RETURN_IF_ERROR(replicateFrom(**standby, **primary));
+  return PrimaryAndStandby{std::move(*primary), std::move(*standby)};
+}
+
 // A primary and a standby replicating from it (log_slave_updates, MariaDB GTID). When the
 // primary dies the stream moves to the standby and resumes after the last committed GTID.
 TEST(StandbyFailover, PrimaryDiesStreamResumesOnTheStandbyByGtid) {
-  testing::MariaDbOptions primaryOptions;
-  primaryOptions.extraArgs = {"--binlog-row-metadata=FULL"};
-  auto primary = MariaDbServer::start(primaryOptions);
-  ASSERT_TRUE(primary.isOk()) << primary.status().toString();
-  testing::MariaDbOptions standbyOptions;
-  standbyOptions.serverId = 2;
-  standbyOptions.extraArgs = {"--binlog-row-metadata=FULL", "--log-slave-updates"};
-  auto standby = MariaDbServer::start(standbyOptions);
-  ASSERT_TRUE(standby.isOk()) << standby.status().toString();
-  auto& p = **primary;
-  auto& s = **standby;
-
-  // The standby replicates everything after the primary's set-up.
-  ASSERT_TRUE(replicateFrom(s, p).isOk());
+  auto servers = startPrimaryAndStandby({"--binlog-row-metadata=FULL"});
+  ASSERT_TRUE(servers.isOk()) << servers.status().toString();
+  auto& p = *servers->primary;
+  auto& s = *servers->standby;
   ASSERT_TRUE(p.execute("CREATE DATABASE s").isOk());
   ASSERT_TRUE(p.execute("CREATE TABLE s.t (id INT PRIMARY KEY)").isOk());
   for (int i = 0; i < 4; ++i) {
@@ -691,26 +703,14 @@ TEST(StandbyFailover, PrimaryDiesStreamResumesOnTheStandbyByGtid) {
   EXPECT_TRUE(collector.error().isOk()) << collector.error().toString();
 }
 
-}  // namespace
-}  // namespace canal::replica
-
-namespace canal::replica {
-namespace {
-
 // A hung primary (SIGSTOP): its dump link stays open and silent, and heartbeats would only be
 // missed after three 30 s periods. The detecting SQL (every 500 ms, three failures) finds it
 // down and the stream moves to the standby, resuming there by GTID.
 TEST(StandbyFailover, TheDetectingSqlMovesAwayFromAHungPrimary) {
-  auto primary = MariaDbServer::start();
-  ASSERT_TRUE(primary.isOk()) << primary.status().toString();
-  testing::MariaDbOptions standbyOptions;
-  standbyOptions.serverId = 2;
-  standbyOptions.extraArgs = {"--log-slave-updates"};
-  auto standby = MariaDbServer::start(standbyOptions);
-  ASSERT_TRUE(standby.isOk()) << standby.status().toString();
-  auto& p = **primary;
-  auto& s = **standby;
-  ASSERT_TRUE(replicateFrom(s, p).isOk());
+  auto servers = startPrimaryAndStandby({});
+  ASSERT_TRUE(servers.isOk()) << servers.status().toString();
+  auto& p = *servers->primary;
+  auto& s = *servers->standby;
   ASSERT_TRUE(p.execute("CREATE DATABASE s").isOk());
   ASSERT_TRUE(p.execute("CREATE TABLE s.t (id INT PRIMARY KEY)").isOk());
   ASSERT_TRUE(p.execute("INSERT INTO s.t VALUES (1),(2),(3)").isOk());
