@@ -82,7 +82,7 @@ class ClusterConnector : public CanalConnector {
 
   Status connect() override {
     connected_ = true;
-    return attach(Status(Status::kNetwork, "no server tried yet"));
+    return attach();
   }
 
   void disconnect() override {
@@ -127,7 +127,7 @@ class ClusterConnector : public CanalConnector {
     if (!pending_.count(batchId)) return gone(batchId);
     Status s = current_ ? current_->ack(batchId) : Status(Status::kNotConnected, "not connected");
     if (lost(s)) {
-      failover(s);
+      failover();
       return gone(batchId);
     }
     if (s) eraseUpTo(batchId);
@@ -138,7 +138,7 @@ class ClusterConnector : public CanalConnector {
     if (batchId != 0 && !pending_.count(batchId)) return Status::ok();  // given back by the failover already
     Status s = current_ ? current_->rollback(batchId) : Status(Status::kNotConnected, "not connected");
     if (lost(s)) {
-      failover(s);
+      failover();
       return Status::ok();  // the new connection starts with a rollback of everything
     }
     if (s) {
@@ -165,13 +165,13 @@ class ClusterConnector : public CanalConnector {
   Status run(Call&& call) {
     if (!connected_) return Status(Status::kNotConnected, "connect() first");
     if (!current_) {
-      if (Status a = attach(Status(Status::kNotConnected, "not connected")); !a) return a;
+      if (Status a = attach(); !a) return a;
     }
     Status s = call(*current_);
     for (int round = 0; round < 2 && !s; ++round) {
       const bool moved = s.isServerError() && running_ && runningChanged();
       if (!lost(s) && !moved) return s;
-      if (Status a = failover(s); !a) return a;
+      if (Status a = failover(); !a) return a;
       s = call(*current_);
     }
     return s;
@@ -183,16 +183,17 @@ class ClusterConnector : public CanalConnector {
   }
 
   // Drops the current connection; everything fetched from it and not acked comes again.
-  Status failover(const Status& why) {
+  Status failover() {
     if (current_) current_->disconnect();
     current_.reset();
     pending_.clear();
-    return attach(why);
+    return attach();
   }
 
   // Connects to the running server (ZooKeeper) or the next one of the list that accepts,
   // rolls back and subscribes again; rounds of attempts with doubling waits.
-  Status attach(Status last) {
+  Status attach() {
+    Status last;
     auto wait = options_.retryInterval;
     const int rounds = std::max(1, options_.retries + 1);
     for (int round = 0; round < rounds; ++round) {
