@@ -80,14 +80,17 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, onSignal);
   std::signal(SIGTERM, onSignal);
   std::signal(SIGPIPE, SIG_IGN);
-  const bool cluster = !zk.empty() || address.find(',') != std::string::npos;
-  if (!zk.empty()) address = "the server ZooKeeper " + zk + " names";
-  auto connector = !cluster ? canal::client::newSingleConnector(address, destination, user, password)
-                   : zk.empty()
-                       ? canal::client::newClusterConnector(canal::client::ClusterSource::list(address), destination,
-                                                            user, password)
-                       : canal::client::newClusterConnector(canal::client::ClusterSource::zooKeeper(zk), destination,
-                                                            user, password);
+  std::unique_ptr<canal::client::CanalConnector> connector;
+  if (!zk.empty()) {
+    connector = canal::client::newClusterConnector(canal::client::ClusterSource::zooKeeper(zk), destination, user,
+                                                   password);
+    address = "the server ZooKeeper " + zk + " names";
+  } else if (address.find(',') != std::string::npos) {
+    connector = canal::client::newClusterConnector(canal::client::ClusterSource::list(address), destination, user,
+                                                   password);
+  } else {
+    connector = canal::client::newSingleConnector(address, destination, user, password);
+  }
   if (auto s = connector->connect(); !s) {
     std::cerr << "canal-tail: " << address << ": " << s.message() << "\n";
     return 1;
