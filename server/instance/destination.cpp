@@ -203,8 +203,7 @@ Status Destination::runStream(const std::optional<replica::CommitPosition>& from
     stored.isDdl = e.kind == convert::EntryKind::kRowData && e.isDdl;
     stored.ackable = e.kind == convert::EntryKind::kTransactionEnd ||
                      (e.kind == convert::EntryKind::kTransactionBegin && e.gtid.empty()) || stored.isDdl;
-    if (!store_.put(std::move(stored))) return Status::aborted("stopping");
-    return Status::ok();
+    return store_.put(std::move(stored));
   });
 
   for (;;) {
@@ -306,8 +305,8 @@ Status Destination::ack(std::int16_t clientId, std::int64_t batchId) {
     return Status::invalidArgument("batchId:" + std::to_string(batchId) + " is not the firstly:" +
                                    std::to_string(c.batches.begin()->first));
   }
+  CANAL_RETURN_IF_ERROR(store_.ack(found->second.end, found->second.ackPosition));
   if (found->second.ackPosition) c.cursor = found->second.ackPosition;
-  store_.ack(found->second.end);
   c.batches.erase(found);
   return Status::ok();
 }

@@ -25,7 +25,7 @@
 #include "server/replica/binlog_dump.h"
 #include "server/replica/replica_stream.h"
 #include "server/replica/start_position.h"
-#include "server/store/memory_event_store.h"
+#include "server/store/event_store.h"
 
 namespace canal::instance {
 
@@ -37,7 +37,7 @@ struct DestinationOptions {
   replica::ConfiguredStart start;
   replica::ReconnectPolicy reconnect;
   std::optional<replica::DetectingOptions> detecting;
-  store::MemoryStoreOptions store;
+  store::StoreOptions store;
   convert::RenderOptions render;
   std::string schemaHistoryPath;  // empty: definitions are not kept across restarts
   // canal.instance.filter.regex / black.regex / field / black.field. A client subscribing
@@ -92,7 +92,7 @@ class Destination {
 
   // The position of the last acked batch of `clientId`.
   std::optional<store::EntryPosition> cursor(std::int16_t clientId) const;
-  store::MemoryEventStore& store() { return store_; }
+  store::EventStore& store() { return store_; }
 
  private:
   struct Batch {
@@ -111,7 +111,7 @@ class Destination {
   Status checkRunning() const;
 
   const DestinationOptions options_;
-  store::MemoryEventStore store_;
+  store::EventStore store_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> following_{false};

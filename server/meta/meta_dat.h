@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "server/common/status.h"
-#include "server/store/memory_event_store.h"
+#include "server/store/event_store.h"
 
 namespace canal::meta {
 

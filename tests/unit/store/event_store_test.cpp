@@ -1,4 +1,4 @@
-#include "server/store/memory_event_store.h"
+#include "server/store/event_store.h"
 
 #include <gtest/gtest.h>
 
@@ -15,8 +15,8 @@ StoredEntry entry(std::size_t size, bool ddl = false) {
   return e;
 }
 
-TEST(MemoryEventStore, ItemSizeBatchesAckAndRollback) {
-  MemoryEventStore store({8, 1024, BatchMode::kItemSize, false});
+TEST(EventStore, ItemSizeBatchesAckAndRollback) {
+  EventStore store({8, 1024, BatchMode::kItemSize, false});
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(store.put(entry(10)));
   auto a = store.get(3, {});
   ASSERT_TRUE(a);
@@ -28,14 +28,14 @@ TEST(MemoryEventStore, ItemSizeBatchesAckAndRollback) {
   auto again = store.get(10, {});
   EXPECT_EQ(again->start, 0u);
   EXPECT_EQ(again->entries.size(), 5u);
-  store.ack(again->end);
+  ASSERT_TRUE(store.ack(again->end));
   EXPECT_EQ(store.ackSequence(), 5u);
   EXPECT_EQ(store.bytesHeld(), 0u);
   EXPECT_FALSE(store.get(0, {})) << "fetch size 0 in ITEMSIZE mode is refused";
 }
 
-TEST(MemoryEventStore, MemSizeTakesUpToTheBudgetPlusOne) {
-  MemoryEventStore store({1024, 100, BatchMode::kMemSize, false});
+TEST(EventStore, MemSizeTakesUpToTheBudgetPlusOne) {
+  EventStore store({1024, 100, BatchMode::kMemSize, false});
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(store.put(entry(60)));
   auto a = store.get(1, {});  // budget 100 bytes: 60 (<= 100), 120 > 100 stops after the second
   EXPECT_EQ(a->entries.size(), 2u);
@@ -43,11 +43,11 @@ TEST(MemoryEventStore, MemSizeTakesUpToTheBudgetPlusOne) {
   EXPECT_EQ(one->entries.size(), 1u) << "0 in MEMSIZE mode returns one entry";
 }
 
-TEST(MemoryEventStore, DdlIsReturnedAlone) {
-  MemoryEventStore store({16, 1024, BatchMode::kItemSize, true});
-  store.put(entry(1));
-  store.put(entry(1, true));
-  store.put(entry(1));
+TEST(EventStore, DdlIsReturnedAlone) {
+  EventStore store({16, 1024, BatchMode::kItemSize, true});
+  ASSERT_TRUE(store.put(entry(1)));
+  ASSERT_TRUE(store.put(entry(1, true)));
+  ASSERT_TRUE(store.put(entry(1)));
   EXPECT_EQ(store.get(10, {})->entries.size(), 1u);
   auto ddl = store.get(10, {});
   ASSERT_EQ(ddl->entries.size(), 1u);
@@ -56,28 +56,28 @@ TEST(MemoryEventStore, DdlIsReturnedAlone) {
 }
 
 // A full ring blocks put() until an ack frees space: memory stays bounded.
-TEST(MemoryEventStore, PutBlocksWhileFullUntilAck) {
-  MemoryEventStore store({2, 1024, BatchMode::kItemSize, false});
-  store.put(entry(1));
-  store.put(entry(1));
+TEST(EventStore, PutBlocksWhileFullUntilAck) {
+  EventStore store({2, 1024, BatchMode::kItemSize, false});
+  ASSERT_TRUE(store.put(entry(1)));
+  ASSERT_TRUE(store.put(entry(1)));
   std::atomic<bool> third{false};
   std::thread producer([&] {
-    store.put(entry(1));
+    ASSERT_TRUE(store.put(entry(1)));
     third = true;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_FALSE(third) << "put() into a full ring must wait";
   auto batch = store.get(1, {});
   EXPECT_FALSE(third) << "handed out is not yet free";
-  store.ack(batch->end);
+  ASSERT_TRUE(store.ack(batch->end));
   producer.join();
   EXPECT_TRUE(third);
   EXPECT_EQ(store.putSequence(), 3u);
 }
 
-TEST(MemoryEventStore, GetWaitsForEnoughOrTheTimeoutAndStopWakesIt) {
-  MemoryEventStore store({16, 1024, BatchMode::kItemSize, false});
-  store.put(entry(1));
+TEST(EventStore, GetWaitsForEnoughOrTheTimeoutAndStopWakesIt) {
+  EventStore store({16, 1024, BatchMode::kItemSize, false});
+  ASSERT_TRUE(store.put(entry(1)));
   GetWait shortWait{GetWait::Kind::kFor, std::chrono::milliseconds(50)};
   auto partial = store.get(5, shortWait);
   EXPECT_EQ(partial->entries.size(), 1u) << "after the timeout, what is there";

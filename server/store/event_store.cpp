@@ -1,34 +1,71 @@
-#include "server/store/memory_event_store.h"
+#include "server/store/event_store.h"
+
+#include "server/store/store_journal.h"
 
 namespace canal::store {
 
-MemoryEventStore::MemoryEventStore(MemoryStoreOptions options) : options_(options) {}
+EventStore::EventStore(StoreOptions options) : options_(options) {}
 
-bool MemoryEventStore::fullLocked() const {
+EventStore::EventStore(StoreOptions options, std::unique_ptr<StoreJournal> journal, RecoveredStore recovered)
+    : options_(options), journal_(std::move(journal)), recoveredResume_(std::move(recovered.resume)) {
+  first_ = get_ = recovered.ackSequence;
+  for (StoredEntry& e : recovered.entries) {
+    bytes_ += e.entry.size();
+    pendingBytes_ += e.entry.size();
+    entries_.push_back(std::move(e));
+  }
+  put_ = produced_ = first_ + entries_.size();
+  ackPosition_ = std::move(recovered.ackPosition);
+}
+
+EventStore::~EventStore() = default;
+
+bool EventStore::fullLocked() const {
   if (options_.mode == BatchMode::kItemSize) return entries_.size() >= options_.bufferSize;
   return bytes_ >= options_.bufferSize * options_.memUnit;
 }
 
-bool MemoryEventStore::enoughLocked(std::int64_t fetchSize) const {
+bool EventStore::enoughLocked(std::int64_t fetchSize) const {
   const std::uint64_t pending = put_ - get_;
   if (options_.mode == BatchMode::kItemSize) return pending >= static_cast<std::uint64_t>(fetchSize);
   return pending > 0 && pendingBytes_ >= static_cast<std::uint64_t>(fetchSize) * options_.memUnit;
 }
 
-bool MemoryEventStore::put(StoredEntry entry) {
+Status EventStore::put(StoredEntry entry) {
   std::unique_lock<std::mutex> lock(mutex_);
+  if (produced_ < put_) {  // produced again after a restart: already stored
+    ++produced_;
+    return Status::ok();
+  }
   // An entry is always accepted into an empty ring, even one larger than the whole budget.
   notFull_.wait(lock, [&] { return stopped_ || entries_.empty() || !fullLocked(); });
-  if (stopped_) return false;
+  if (stopped_) return Status::aborted("the event store is stopped");
+  if (journal_) CANAL_RETURN_IF_ERROR(journal_->append(put_, entry));
   bytes_ += entry.entry.size();
   pendingBytes_ += entry.entry.size();
   entries_.push_back(std::move(entry));
-  ++put_;
+  produced_ = ++put_;
   notEmpty_.notify_all();
-  return true;
+  return Status::ok();
 }
 
-std::optional<StoreBatch> MemoryEventStore::get(std::int64_t fetchSize, GetWait wait) {
+Status EventStore::markResume(std::string data) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!journal_) return Status::ok();
+  return journal_->markResume(ResumeMark{produced_, std::move(data)});
+}
+
+void EventStore::rewind(std::uint64_t sequence) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  produced_ = std::min(sequence, put_);
+}
+
+std::uint64_t EventStore::producerSequence() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return produced_;
+}
+
+std::optional<StoreBatch> EventStore::get(std::int64_t fetchSize, GetWait wait) {
   if ((options_.mode == BatchMode::kItemSize && fetchSize <= 0) || fetchSize < 0) return std::nullopt;
   std::unique_lock<std::mutex> lock(mutex_);
   const auto ready = [&] { return stopped_ || enoughLocked(fetchSize); };
@@ -58,46 +95,55 @@ std::optional<StoreBatch> MemoryEventStore::get(std::int64_t fetchSize, GetWait 
   return batch;
 }
 
-bool MemoryEventStore::ready(std::int64_t fetchSize) const {
+bool EventStore::ready(std::int64_t fetchSize) const {
   std::lock_guard<std::mutex> lock(mutex_);
   return stopped_ || enoughLocked(fetchSize);
 }
 
-void MemoryEventStore::ack(std::uint64_t end) {
+Status EventStore::ack(std::uint64_t end, const std::optional<EntryPosition>& position) {
   std::lock_guard<std::mutex> lock(mutex_);
+  end = std::min(end, get_);
+  if (journal_ && end > first_) CANAL_RETURN_IF_ERROR(journal_->release(end, position ? position : ackPosition_));
+  if (position) ackPosition_ = position;
   while (first_ < end && first_ < get_) {
     bytes_ -= entries_.front().entry.size();
     entries_.pop_front();
     ++first_;
   }
   notFull_.notify_all();
+  return Status::ok();
 }
 
-void MemoryEventStore::rollback() {
+std::optional<EntryPosition> EventStore::ackPosition() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return ackPosition_;
+}
+
+void EventStore::rollback() {
   std::lock_guard<std::mutex> lock(mutex_);
   for (std::uint64_t s = first_; s < get_; ++s) pendingBytes_ += at(s).entry.size();
   get_ = first_;
   notEmpty_.notify_all();
 }
 
-void MemoryEventStore::stop() {
+void EventStore::stop() {
   std::lock_guard<std::mutex> lock(mutex_);
   stopped_ = true;
   notFull_.notify_all();
   notEmpty_.notify_all();
 }
 
-std::uint64_t MemoryEventStore::putSequence() const {
+std::uint64_t EventStore::putSequence() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return put_;
 }
 
-std::uint64_t MemoryEventStore::ackSequence() const {
+std::uint64_t EventStore::ackSequence() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return first_;
 }
 
-std::size_t MemoryEventStore::bytesHeld() const {
+std::size_t EventStore::bytesHeld() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return bytes_;
 }

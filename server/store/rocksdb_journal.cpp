@@ -1,0 +1,176 @@
+#include "server/store/rocksdb_journal.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <filesystem>
+
+#include "server/common/byte_reader.h"
+#include "server/common/byte_writer.h"
+
+namespace canal::store {
+namespace {
+
+constexpr char kAckKey[] = "m.ack";
+constexpr char kResumeKey[] = "m.resume";
+constexpr char kEntryPrefix = 'e';
+constexpr std::uint8_t kAckable = 1;
+constexpr std::uint8_t kDdl = 2;
+
+std::string entryKey(std::uint64_t sequence) {
+  std::string key(1, kEntryPrefix);
+  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>((sequence >> shift) & 0xff));
+  return key;
+}
+
+void appendString(std::string& out, std::string_view s) {
+  appendLe(out, s.size(), 4);
+  out.append(s);
+}
+
+void appendPosition(std::string& out, const EntryPosition& p) {
+  appendString(out, p.journalName);
+  appendLe(out, p.position, 8);
+  appendLe(out, static_cast<std::uint64_t>(p.timestamp), 8);
+  appendLe(out, p.serverId, 4);
+  appendString(out, p.gtid);
+  appendLe(out, p.nextPosition, 8);
+}
+
+std::string_view readString(ByteReader& in) { return in.bytes(in.u32()); }
+
+EntryPosition readPosition(ByteReader& in) {
+  EntryPosition p;
+  p.journalName = std::string(readString(in));
+  p.position = in.u64();
+  p.timestamp = static_cast<std::int64_t>(in.u64());
+  p.serverId = in.u32();
+  p.gtid = std::string(readString(in));
+  p.nextPosition = in.u64();
+  return p;
+}
+
+Status toStatus(const rocksdb::Status& s, const std::string& dir, const char* what) {
+  if (s.ok()) return Status::ok();
+  return Status::ioError(std::string(what) + ": " + s.ToString(), "event store " + dir);
+}
+
+}  // namespace
+
+std::string encodeStoredEntry(const StoredEntry& entry) {
+  std::string out;
+  out.reserve(entry.entry.size() + 64);
+  out.push_back(static_cast<char>((entry.ackable ? kAckable : 0) | (entry.isDdl ? kDdl : 0)));
+  appendPosition(out, entry.position);
+  out.append(entry.entry);
+  return out;
+}
+
+Result<StoredEntry> decodeStoredEntry(std::string_view bytes) {
+  ByteReader in(bytes);
+  StoredEntry e;
+  const std::uint8_t flags = in.u8();
+  e.ackable = (flags & kAckable) != 0;
+  e.isDdl = (flags & kDdl) != 0;
+  e.position = readPosition(in);
+  if (in.failed() || (flags & ~(kAckable | kDdl)) != 0) {
+    return Status::corruption("stored entry", "truncated or unknown header (" + std::to_string(bytes.size()) + " bytes)");
+  }
+  e.entry = std::string(in.rest());
+  return e;
+}
+
+RocksDbJournal::RocksDbJournal(std::string dir, std::unique_ptr<rocksdb::DB> db)
+    : dir_(std::move(dir)), db_(std::move(db)) {}
+
+RocksDbJournal::~RocksDbJournal() {
+  if (db_) db_->Close().PermitUncheckedError();
+}
+
+Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const std::string& dir, RecoveredStore& recovered) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::ioError("cannot create the directory: " + ec.message(), "event store " + dir);
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.write_buffer_size = 16 << 20;
+  options.max_write_buffer_number = 2;
+  options.keep_log_file_num = 2;
+  options.max_open_files = 64;
+  options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  rocksdb::DB* raw = nullptr;
+  CANAL_RETURN_IF_ERROR(toStatus(rocksdb::DB::Open(options, dir, &raw), dir, "open"));
+  std::unique_ptr<RocksDbJournal> journal(new RocksDbJournal(dir, std::unique_ptr<rocksdb::DB>(raw)));
+  rocksdb::DB& db = *journal->db_;
+
+  recovered = RecoveredStore{};
+  std::string value;
+  rocksdb::Status s = db.Get(rocksdb::ReadOptions(), kAckKey, &value);
+  if (s.ok()) {
+    ByteReader in(value);
+    recovered.ackSequence = in.u64();
+    if (in.u8() == 1) recovered.ackPosition = readPosition(in);
+    if (in.failed()) return Status::corruption("event store " + dir, "unreadable ack cursor");
+  } else if (!s.IsNotFound()) {
+    return toStatus(s, dir, "read ack cursor");
+  }
+  s = db.Get(rocksdb::ReadOptions(), kResumeKey, &value);
+  if (s.ok()) {
+    ByteReader in(value);
+    ResumeMark mark;
+    mark.sequence = in.u64();
+    mark.data = std::string(in.rest());
+    if (in.failed()) return Status::corruption("event store " + dir, "unreadable resume mark");
+    recovered.resume = std::move(mark);
+  } else if (!s.IsNotFound()) {
+    return toStatus(s, dir, "read resume mark");
+  }
+
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+  std::uint64_t expected = recovered.ackSequence;
+  for (it->Seek(entryKey(expected)); it->Valid() && it->key().starts_with(rocksdb::Slice(&kEntryPrefix, 1)); it->Next()) {
+    const std::string where = "event store " + dir + " entry " + std::to_string(expected);
+    if (it->key().ToString() != entryKey(expected)) return Status::corruption(where, "missing (the sequence has a gap)");
+    auto entry = decodeStoredEntry(std::string_view(it->value().data(), it->value().size()));
+    if (!entry) return entry.status().withContext(where);
+    recovered.entries.push_back(std::move(*entry));
+    ++expected;
+  }
+  CANAL_RETURN_IF_ERROR(toStatus(it->status(), dir, "read entries"));
+  journal->released_ = recovered.ackSequence;
+  return journal;
+}
+
+Status RocksDbJournal::destroy(const std::string& dir) {
+  if (!std::filesystem::exists(dir)) return Status::ok();
+  return toStatus(rocksdb::DestroyDB(dir, rocksdb::Options()), dir, "destroy");
+}
+
+Status RocksDbJournal::append(std::uint64_t sequence, const StoredEntry& entry) {
+  return toStatus(db_->Put(rocksdb::WriteOptions(), entryKey(sequence), encodeStoredEntry(entry)), dir_, "put");
+}
+
+Status RocksDbJournal::markResume(const ResumeMark& mark) {
+  std::string value;
+  appendLe(value, mark.sequence, 8);
+  value.append(mark.data);
+  return toStatus(db_->Put(rocksdb::WriteOptions(), kResumeKey, value), dir_, "resume mark");
+}
+
+Status RocksDbJournal::release(std::uint64_t end, const std::optional<EntryPosition>& position) {
+  rocksdb::WriteBatch batch;
+  std::string value;
+  appendLe(value, end, 8);
+  value.push_back(position ? 1 : 0);
+  if (position) appendPosition(value, *position);
+  batch.Put(kAckKey, value);
+  if (end > released_) batch.DeleteRange(entryKey(released_), entryKey(end));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  CANAL_RETURN_IF_ERROR(toStatus(db_->Write(sync, &batch), dir_, "ack"));
+  released_ = std::max(released_, end);
+  return Status::ok();
+}
+
+}  // namespace canal::store

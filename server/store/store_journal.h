@@ -1,0 +1,26 @@
+#pragma once
+
+// What makes an event store durable: every entry put, every resume mark and every ack is handed
+// to a journal, which keeps them so that a restarted store (even after kill -9) holds exactly
+// the unacknowledged entries, in order, and knows where its producer resumes.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "server/common/status.h"
+#include "server/store/event_store.h"
+
+namespace canal::store {
+
+class StoreJournal {
+ public:
+  virtual ~StoreJournal() = default;
+  // Entry `sequence` (always the one after the previous append).
+  virtual Status append(std::uint64_t sequence, const StoredEntry& entry) = 0;
+  virtual Status markResume(const ResumeMark& mark) = 0;
+  // Entries before `end` are acknowledged and may be dropped; durable when this returns.
+  virtual Status release(std::uint64_t end, const std::optional<EntryPosition>& position) = 0;
+};
+
+}  // namespace canal::store
