@@ -107,8 +107,10 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
   k.push_back(unusedKey<S>("canal.admin.register.name", "canal-admin registration; not supported"));
   k.push_back(stringKey<S>("canal.zkServers", &S::zkServers, "",
                            "ZooKeeper connect string; enables cluster registration and HA"));
-  k.push_back(intKey<S>("canal.zookeeper.flush.period", &S::zkFlushPeriodMs, 1000, 0, 3600000,
-                        "ms between cursor writes to ZooKeeper; 0 = on every ack"));
+  k.push_back(intKey<S>("canal.zookeeper.flush.period", &S::zkFlushPeriodMs, 0, 0, 3600000,
+                        "ms between cursor writes to ZooKeeper; 0 = on every ack (a takeover re-delivers at most the unacked batches)"));
+  k.push_back(intKey<S>("canal.zookeeper.session.timeout", &S::zkSessionTimeoutMs, 6000, 1000, 90000,
+                        "ms of ZooKeeper session timeout: how soon a standby takes over from a dead server"));
   k.push_back(boolKey<S>("canal.withoutNetty", &S::withoutNetty, false, "true = do not open the client port"));
   k.push_back(stringKey<S>("canal.serverMode", &S::serverMode, "tcp",
                            "tcp only; Kafka and Elasticsearch delivery is canal-forwarder's job",
@@ -117,7 +119,7 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
                            }));
   k.push_back(stringKey<S>("canal.file.data.dir", &S::fileDataDir, "${canal.conf.dir}",
                            "root of <destination>/meta.dat and the durable event store"));
-  k.push_back(intKey<S>("canal.file.flush.period", &S::fileFlushPeriodMs, 1000, 0, 3600000,
+  k.push_back(intKey<S>("canal.file.flush.period", &S::fileFlushPeriodMs, 0, 0, 3600000,
                         "ms between meta.dat writes; 0 = on every ack"));
   k.push_back(listKey<S>("canal.destinations", &S::destinations, "", "destination names"));
   k.push_back(stringKey<S>("canal.destinations.expr", &S::destinationsExpr, "",
@@ -250,6 +252,9 @@ std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
                         "bytes per unit; MEMSIZE capacity = size x memunit, GET sizes are in units"));
   k.push_back(enumKey<I>("canal.instance.memory.batch.mode", &I::batchMode, "MEMSIZE",
                          {{"MEMSIZE", BatchMode::kMemSize}, {"ITEMSIZE", BatchMode::kItemSize}}, "how GET sizes and capacity count"));
+  k.push_back(enumKey<I>("canal.instance.store.type", &I::storeType, "MODE",
+                         {{"MODE", StoreType::kByMode}, {"MEMORY", StoreType::kMemory}, {"ROCKSDB", StoreType::kRocksDb}},
+                         "event store: MODE (memory in memory-instance.xml, else RocksDB), MEMORY or ROCKSDB"));
   k.push_back(boolKey<I>("canal.instance.memory.rawEntry", &I::rawEntry, true, "keep serialized entries (raw MESSAGES)"));
   k.push_back(intKey<I>("canal.instance.transaction.size", &I::transactionSize, 1024, 1, 1 << 20,
                         "transaction buffer size (power of 2)", powerOfTwo));

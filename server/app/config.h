@@ -25,6 +25,8 @@ enum class InstanceMode {
 };
 
 enum class BatchMode { kMemSize, kItemSize };
+// canal.instance.store.type: the event store, when not the instance mode's.
+enum class StoreType { kByMode, kMemory, kRocksDb };
 enum class SslMode { kDisabled, kPreferred, kRequired, kVerifyCa, kVerifyIdentity };
 
 struct ServerConfig {
@@ -36,6 +38,7 @@ struct ServerConfig {
   std::string passwordHash;  // hex of SHA1(SHA1(password)); secret
   std::string zkServers;
   std::int64_t zkFlushPeriodMs = 0;
+  std::int64_t zkSessionTimeoutMs = 0;
   bool withoutNetty = false;
   std::string serverMode;
   std::string fileDataDir;
@@ -113,6 +116,7 @@ struct InstanceConfig {
   int bufferSize = 0;
   int bufferMemUnit = 0;
   BatchMode batchMode = BatchMode::kMemSize;
+  StoreType storeType = StoreType::kByMode;
   bool rawEntry = true;
   int transactionSize = 0;
 };

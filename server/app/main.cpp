@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -19,12 +20,16 @@
 
 #include <csignal>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <memory>
 
 #include "server/app/config.h"
 #include "server/common/logging.h"
+#include "server/ha/running_election.h"
 #include "server/instance/destination.h"
+#include "server/meta/zookeeper_meta_store.h"
 #include "server/net/canal_server.h"
 
 namespace {
@@ -108,6 +113,66 @@ canal::instance::DestinationOptions destinationOptions(const canal::app::Instanc
   return o;
 }
 
+// One destination on this server: created and started when it becomes active here (at once, or
+// when the running election picks this server), stopped and dropped when released.
+class Runner {
+ public:
+  using Make = std::function<canal::Result<std::unique_ptr<canal::instance::Destination>>(
+      const std::shared_ptr<canal::ZooKeeperSession>&)>;
+  explicit Runner(Make make) : make_(std::move(make)) {}
+
+  canal::Status activate(const std::shared_ptr<canal::ZooKeeperSession>& session) {
+    auto made = make_(session);
+    if (!made) return made.status();
+    std::shared_ptr<canal::instance::Destination> d = std::move(*made);
+    d->start();
+    std::lock_guard<std::mutex> lock(mutex_);
+    current_ = std::move(d);
+    return canal::Status::ok();
+  }
+  void release() {
+    std::shared_ptr<canal::instance::Destination> d;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      d.swap(current_);
+    }
+    if (d) d->stop();
+  }
+  std::shared_ptr<canal::instance::Destination> current() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return current_;
+  }
+
+ private:
+  const Make make_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<canal::instance::Destination> current_;
+};
+
+// The address published in ZooKeeper: canal.register.ip, else canal.ip, else this host's.
+std::string registerAddress(const canal::app::ServerConfig& server, int port) {
+  std::string ip = !server.registerIp.empty() ? server.registerIp : server.ip;
+  if (ip.empty()) {
+    ip = "127.0.0.1";
+    char host[256] = {};
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    addrinfo* found = nullptr;
+    if (::gethostname(host, sizeof host - 1) == 0 && ::getaddrinfo(host, nullptr, &hints, &found) == 0) {
+      for (addrinfo* a = found; a; a = a->ai_next) {
+        char text[INET_ADDRSTRLEN] = {};
+        const auto* in = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+        if (::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text) && std::strncmp(text, "127.", 4) != 0) {
+          ip = text;
+          break;
+        }
+      }
+      ::freeaddrinfo(found);
+    }
+  }
+  return ip + ":" + std::to_string(port);
+}
+
 volatile std::sig_atomic_t stopSignal = 0;
 extern "C" void onSignal(int sig) { stopSignal = sig; }
 
@@ -162,8 +227,11 @@ int main(int argc, char** argv) {
     log->error("{}", names.status().toString());
     return 1;
   }
+  fs::path dataDir = server->fileDataDir;
+  if (dataDir.is_relative()) dataDir = base / dataDir;
+  const bool ha = !server->zkServers.empty();
   int failures = 0;
-  std::map<std::string, std::unique_ptr<canal::instance::Destination>> destinations;
+  std::map<std::string, std::unique_ptr<Runner>> destinations;
   for (const auto& name : *names) {
     const fs::path instancePath = confDir / name / "instance.properties";
     auto instanceFile = canal::app::PropertiesFile::load(instancePath.string());
@@ -179,9 +247,11 @@ int main(int argc, char** argv) {
       continue;
     }
     log->info("destination {}: primary {}, user {}", name, instance->master.address, instance->dbUsername);
-    if (instance->mode != canal::app::InstanceMode::kMemory) {
-      warnings.push_back("destination " + name +
-                         ": only the memory instance mode is served yet; positions and events are kept in memory");
+    const auto mode = instance->mode;
+    if (mode == canal::app::InstanceMode::kDefault && !ha) {
+      log->error("destination {}: default-instance.xml keeps positions in ZooKeeper; set canal.zkServers", name);
+      ++failures;
+      continue;
     }
     auto options = destinationOptions(*instance);
     auto zone = canal::convert::TimeZone::parse(instance->renderTimeZone);
@@ -191,13 +261,36 @@ int main(int argc, char** argv) {
       continue;
     }
     options.render.timeZone = *zone;
-    auto destination = canal::instance::Destination::create(std::move(options));
-    if (!destination) {
-      log->error("{}", destination.status().toString());
+    // Filters are checked now, whatever the mode; stores and meta are opened when the
+    // destination becomes active on this server.
+    if (auto checked = canal::instance::Destination::create(options); !checked) {
+      log->error("{}", checked.status().toString());
       ++failures;
       continue;
     }
-    destinations[name] = std::move(*destination);
+    const fs::path dir = dataDir / name;
+    const bool durable = instance->storeType == canal::app::StoreType::kRocksDb ||
+                         (instance->storeType == canal::app::StoreType::kByMode && mode != canal::app::InstanceMode::kMemory);
+    if (durable) options.storeDir = (dir / "store").string();
+    if (mode != canal::app::InstanceMode::kMemory) options.schemaHistoryPath = (dir / "schema.history").string();
+    const auto filePeriod = std::chrono::milliseconds(server->fileFlushPeriodMs);
+    const auto zkPeriod = std::chrono::milliseconds(server->zkFlushPeriodMs);
+    auto make = [options, mode, dir, name, filePeriod, zkPeriod](const std::shared_ptr<canal::ZooKeeperSession>& session)
+        -> canal::Result<std::unique_ptr<canal::instance::Destination>> {
+      std::unique_ptr<canal::meta::MetaStore> meta;
+      if (mode != canal::app::InstanceMode::kMemory) {
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        if (ec) return canal::Status::ioError("cannot create the data directory: " + ec.message(), dir.string());
+      }
+      if (mode == canal::app::InstanceMode::kFile) {
+        meta = std::make_unique<canal::meta::FileMetaStore>(name, (dir / "meta.dat").string(), filePeriod);
+      } else if (mode == canal::app::InstanceMode::kDefault) {
+        meta = std::make_unique<canal::meta::ZooKeeperMetaStore>(name, session, zkPeriod);
+      }
+      return canal::instance::Destination::create(options, std::move(meta));
+    };
+    destinations[name] = std::make_unique<Runner>(std::move(make));
   }
   for (const auto& w : warnings) log->warn("{}", w);
   if (failures > 0) return 1;
@@ -208,24 +301,55 @@ int main(int argc, char** argv) {
 
   std::signal(SIGINT, onSignal);
   std::signal(SIGTERM, onSignal);
-  for (auto& [name, d] : destinations) d->start();
   canal::net::ServerOptions netOptions;
   netOptions.ip = server->ip;
   netOptions.port = server->port;
   netOptions.user = server->user;
   netOptions.passwordHash = server->passwordHash;
-  canal::net::CanalServer net(netOptions, [&](const std::string& name) -> canal::instance::Destination* {
+  canal::net::CanalServer net(netOptions, [&](const std::string& name) -> std::shared_ptr<canal::instance::Destination> {
     const auto it = destinations.find(name);
-    return it == destinations.end() ? nullptr : it->second.get();
+    return it == destinations.end() ? nullptr : it->second->current();
   });
   if (const auto s = net.start(); !s.isOk()) {
     log->error("{}", s.toString());
     return 1;
   }
+  std::unique_ptr<canal::ha::RunningElection> election;
+  if (ha) {
+    canal::ha::ElectionOptions eo;
+    eo.zkServers = server->zkServers;
+    eo.sessionTimeout = std::chrono::milliseconds(server->zkSessionTimeoutMs);
+    eo.address = registerAddress(*server, net.port());
+    std::vector<canal::ha::ElectionMember> members;
+    for (auto& [name, runner] : destinations) {
+      Runner* r = runner.get();
+      members.push_back({name, [r](const auto& session) { return r->activate(session); }, [r] { r->release(); }});
+    }
+    election = std::make_unique<canal::ha::RunningElection>(eo);
+    if (const auto s = election->start(std::move(members)); !s.isOk()) {
+      log->error("{}", s.toString());
+      net.stop();
+      return 1;
+    }
+    log->info("registered as {} in ZooKeeper {}", eo.address, eo.zkServers);
+  } else {
+    for (auto& [name, runner] : destinations) {
+      if (const auto s = runner->activate(nullptr); !s.isOk()) {
+        log->error("{}", s.toString());
+        ++failures;
+      }
+    }
+    if (failures > 0) {
+      net.stop();
+      for (auto& [name, runner] : destinations) runner->release();
+      return 1;
+    }
+  }
   while (!stopSignal) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   log->info("signal {}: stopping", static_cast<int>(stopSignal));
   net.stop();
-  for (auto& [name, d] : destinations) d->stop();
+  if (election) election->stop();
+  for (auto& [name, runner] : destinations) runner->release();
   log->info("stopped");
   return 0;
 }

@@ -5,11 +5,14 @@
 #include <chrono>
 #include <functional>
 
+#include "server/common/byte_reader.h"
+#include "server/common/byte_writer.h"
 #include "server/common/logging.h"
 #include "server/convert/binlog_changes.h"
 #include "server/convert/entry_encoder.h"
 #include "server/schema/schema_cache.h"
 #include "server/schema/schema_history.h"
+#include "server/store/rocksdb_journal.h"
 
 namespace canal::instance {
 namespace {
@@ -94,16 +97,105 @@ class TransactionGate {
   std::uint64_t dropped_ = 0;
 };
 
-}  // namespace
-
-Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions options) {
-  auto filter = convert::TableFilter::create(options.tableFilter);
-  if (!filter) return filter.status().withContext("destination " + options.name);
-  return std::make_unique<Destination>(std::move(options), std::move(*filter));
+// The stream's resume point as the durable store keeps it.
+std::string encodeResume(const replica::CommitPosition& p) {
+  std::string out;
+  const auto text = [&](const std::string& s) {
+    appendLe(out, s.size(), 4);
+    out += s;
+  };
+  text(p.file);
+  appendLe(out, p.position, 8);
+  appendLe(out, p.timestamp, 4);
+  appendLe(out, p.serverId, 4);
+  text(p.mariaGtid);
+  text(p.mysqlGtidSet);
+  return out;
 }
 
-Destination::Destination(DestinationOptions options, std::shared_ptr<const convert::TableFilter> filter)
-    : options_(std::move(options)), store_(options_.store), filter_(std::move(filter)) {}
+std::optional<replica::CommitPosition> decodeResume(std::string_view bytes) {
+  ByteReader in(bytes);
+  const auto text = [&] { return std::string(in.bytes(in.u32())); };
+  replica::CommitPosition p;
+  p.file = text();
+  p.position = in.u64();
+  p.timestamp = in.u32();
+  p.serverId = in.u32();
+  p.mariaGtid = text();
+  p.mysqlGtidSet = text();
+  if (in.failed() || !in.atEnd() || p.file.empty()) return std::nullopt;
+  return p;
+}
+
+bool before(const store::EntryPosition& a, const store::EntryPosition& b) {
+  return std::tie(a.journalName, a.position) < std::tie(b.journalName, b.position);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions options,
+                                                         std::unique_ptr<meta::MetaStore> meta) {
+  const std::string context = "destination " + options.name;
+  auto filter = convert::TableFilter::create(options.tableFilter);
+  if (!filter) return filter.status().withContext(context);
+  std::unique_ptr<store::EventStore> store;
+  if (options.storeDir.empty()) {
+    store = std::make_unique<store::EventStore>(options.store);
+  } else {
+    store::RecoveredStore recovered;
+    auto journal = store::RocksDbJournal::open(options.storeDir, recovered);
+    if (!journal) return journal.status().withContext(context);
+    store = std::make_unique<store::EventStore>(options.store, std::move(*journal), std::move(recovered));
+  }
+  std::unique_ptr<Destination> d(
+      new Destination(std::move(options), std::move(*filter), std::move(store), std::move(meta)));
+  CANAL_RETURN_IF_ERROR(d->restore().withContext(context));
+  return d;
+}
+
+Destination::Destination(DestinationOptions options, std::shared_ptr<const convert::TableFilter> filter,
+                         std::unique_ptr<store::EventStore> store, std::unique_ptr<meta::MetaStore> meta)
+    : options_(std::move(options)), store_(std::move(store)), meta_(std::move(meta)), filter_(std::move(filter)) {}
+
+Status Destination::restore() {
+  auto log = moduleLogger("instance");
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (const auto& mark = store_->recoveredResume()) {
+    resume_ = decodeResume(mark->data);
+    if (!resume_) return Status::corruption(options_.storeDir, "the stored resume position is unreadable");
+    resumeSequence_ = mark->sequence;
+    store_->rewind(mark->sequence);
+    log->info("destination {}: {} unacked entries in the store; the stream resumes at {}:{}", options_.name,
+              store_->putSequence() - store_->ackSequence(), resume_->file, resume_->position);
+  }
+  if (!meta_) return Status::ok();
+  auto stored = meta_->load();
+  if (!stored) return stored.status();
+  std::optional<store::EntryPosition> lowest;
+  for (const meta::ClientMeta& c : stored->clients) {
+    Client& client = clients_[c.clientId];
+    if (c.filter && !c.filter->empty()) {
+      client.filter = *c.filter;
+      CANAL_RETURN_IF_ERROR(replaceFilterLocked(*c.filter));
+    }
+    if (!c.cursor) continue;
+    client.cursor = c.cursor->position;
+    if (c.cursor->sourceHost != options_.master.host || c.cursor->sourcePort != options_.master.port) {
+      log->warn("destination {}: the cursor of client {} was recorded against {}:{}, the primary is {}:{}",
+                options_.name, c.clientId, c.cursor->sourceHost, c.cursor->sourcePort, options_.master.host,
+                options_.master.port);
+    }
+    if (!lowest || before(c.cursor->position, *lowest)) lowest = c.cursor->position;
+  }
+  if (!resume_ && lowest) {
+    resume_ = replica::CommitPosition{lowest->journalName, lowest->position,
+                                      static_cast<std::uint32_t>(lowest->timestamp / 1000), lowest->serverId, {}, {}};
+    skipAt_ = std::make_pair(lowest->journalName, lowest->position);
+    log->info("destination {}: starting from the lowest client cursor {}:{}", options_.name, lowest->journalName,
+              lowest->position);
+  }
+  return Status::ok();
+}
 
 std::shared_ptr<const convert::TableFilter> Destination::tableFilter() const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -121,12 +213,16 @@ void Destination::start() {
 void Destination::stop() {
   if (!running_.exchange(false)) return;
   stopping_ = true;
-  store_.stop();
+  store_->stop();
   {
     std::lock_guard<std::mutex> lock(streamMutex_);
     if (stream_) stream_->cancel();
   }
   if (producer_.joinable()) producer_.join();
+  if (meta_) {
+    const Status s = meta_->flush();
+    if (!s.isOk()) moduleLogger("instance")->error("destination {}: {}", options_.name, s.toString());
+  }
 }
 
 Status Destination::streamError() const {
@@ -141,6 +237,7 @@ void Destination::produce() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       from = resume_;
+      store_->rewind(resumeSequence_);  // what the stream produces again is already stored
     }
     const Status s = runStream(from);
     if (stopping_) break;
@@ -157,6 +254,18 @@ void Destination::produce() {
 Status Destination::runStream(const std::optional<replica::CommitPosition>& from) {
   auto start = replica::chooseStart(options_.master, from, options_.start);
   if (!start) return start.status().withContext("choosing the start position");
+  std::optional<std::pair<std::string, std::uint64_t>> skip;
+  if (!from && start->kind == replica::DumpStart::Kind::kFilePosition) {
+    // The first start: recorded, so that a restart produces the same entries again.
+    replica::CommitPosition first{start->file, start->position, 0, 0, {}, {}};
+    std::lock_guard<std::mutex> lock(mutex_);
+    resume_ = first;
+    resumeSequence_ = store_->producerSequence();
+    CANAL_RETURN_IF_ERROR(store_->markResume(encodeResume(first)));
+  } else {
+    std::lock_guard<std::mutex> lock(mutex_);
+    skip = skipAt_;
+  }
   following_ = true;
   replica::ReplicaStream stream(options_.master, options_.dump, *start, options_.reconnect);
   if (options_.standby) stream.addStandby(*options_.standby);
@@ -203,7 +312,7 @@ Status Destination::runStream(const std::optional<replica::CommitPosition>& from
     stored.isDdl = e.kind == convert::EntryKind::kRowData && e.isDdl;
     stored.ackable = e.kind == convert::EntryKind::kTransactionEnd ||
                      (e.kind == convert::EntryKind::kTransactionBegin && e.gtid.empty()) || stored.isDdl;
-    return store_.put(std::move(stored));
+    return store_->put(std::move(stored));
   });
 
   for (;;) {
@@ -218,14 +327,21 @@ Status Destination::runStream(const std::optional<replica::CommitPosition>& from
     nextPosition = e->nextPosition;
     CANAL_RETURN_IF_ERROR(assembler.handleEach(
         e->raw, stream.format(), e->file, e->file + ":" + std::to_string(e->raw.offset), entry, [&]() -> Status {
+          const bool commit = entry.kind == convert::EntryKind::kTransactionEnd ||
+                              (entry.kind == convert::EntryKind::kRowData && entry.isDdl);
+          if (skip && commit && e->file == skip->first && e->raw.offset == skip->second) {
+            return Status::ok();  // the event the client cursor stands for was acked
+          }
           if (filteredOut(entry, options_)) return Status::ok();
           CANAL_RETURN_IF_ERROR(gate.offer(entry));
-          if (entry.kind == convert::EntryKind::kTransactionEnd ||
-              (entry.kind == convert::EntryKind::kRowData && entry.isDdl)) {
+          if (commit) {
             // Everything up to here is in the store (or was dropped by the filters): a stream
-            // started again after an error goes on from here.
+            // started again (after an error, or a restart with a durable store) goes on from here.
             std::lock_guard<std::mutex> lock(mutex_);
             resume_ = stream.committed();
+            resumeSequence_ = store_->producerSequence();
+            skipAt_.reset();
+            CANAL_RETURN_IF_ERROR(store_->markResume(encodeResume(*resume_)));
           }
           return Status::ok();
         }));
@@ -241,28 +357,50 @@ Status Destination::checkRunning() const {
   return Status::ok();
 }
 
+Status Destination::replaceFilterLocked(const std::string& filter) {
+  if (filter == filter_->spec().regex) return Status::ok();
+  convert::TableFilterSpec spec = filter_->spec();
+  spec.regex = filter;
+  auto replaced = convert::TableFilter::create(spec);
+  if (!replaced) return replaced.status();
+  filter_ = std::move(*replaced);
+  ++filterGeneration_;
+  moduleLogger("instance")->info("destination {}: subscribe filter change to {}", options_.name, filter);
+  return Status::ok();
+}
+
+meta::DestinationMeta Destination::metaLocked() const {
+  meta::DestinationMeta m;
+  m.destination = options_.name;
+  for (const auto& [id, c] : clients_) {
+    meta::ClientMeta cm;
+    cm.clientId = id;
+    cm.filter = c.filter;
+    if (c.cursor) cm.cursor = meta::ClientCursor{options_.master.host, options_.master.port, *c.cursor};
+    m.clients.push_back(std::move(cm));
+  }
+  return m;
+}
+
+Status Destination::recordLocked(meta::MetaChange::Kind kind, std::int16_t clientId) {
+  if (!meta_) return Status::ok();
+  return meta_->record(metaLocked(), meta::MetaChange{kind, clientId});
+}
+
 Status Destination::subscribe(std::int16_t clientId, const std::string& filter) {
   CANAL_RETURN_IF_ERROR(checkRunning());
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!filter.empty() && filter != filter_->spec().regex) {
-    convert::TableFilterSpec spec = filter_->spec();
-    spec.regex = filter;
-    auto replaced = convert::TableFilter::create(spec);
-    if (!replaced) return replaced.status();
-    filter_ = std::move(*replaced);
-    ++filterGeneration_;
-    moduleLogger("instance")->info("destination {}: subscribe filter change to {}", options_.name, filter);
-  }
+  if (!filter.empty()) CANAL_RETURN_IF_ERROR(replaceFilterLocked(filter));
   Client& c = clients_[clientId];
   if (!filter.empty()) c.filter = filter;
-  return Status::ok();
+  return recordLocked(meta::MetaChange::Kind::kSubscribe, clientId);
 }
 
 Status Destination::unsubscribe(std::int16_t clientId) {
   CANAL_RETURN_IF_ERROR(checkRunning());
   std::lock_guard<std::mutex> lock(mutex_);
-  clients_.erase(clientId);
-  return Status::ok();
+  if (clients_.erase(clientId) == 0) return Status::ok();
+  return recordLocked(meta::MetaChange::Kind::kUnsubscribe, clientId);
 }
 
 Result<ClientBatch> Destination::getWithoutAck(std::int16_t clientId, std::int64_t fetchSize, store::GetWait wait) {
@@ -271,7 +409,7 @@ Result<ClientBatch> Destination::getWithoutAck(std::int16_t clientId, std::int64
     std::lock_guard<std::mutex> lock(mutex_);
     if (!clients_.count(clientId)) return Status::invalidArgument(identity(clientId) + " should subscribe first");
   }
-  auto got = store_.get(fetchSize, wait);
+  auto got = store_->get(fetchSize, wait);
   if (!got) return Status::invalidArgument("fetch size " + std::to_string(fetchSize) + " is out of range");
   ClientBatch out;
   if (got->entries.empty()) return out;
@@ -305,8 +443,19 @@ Status Destination::ack(std::int16_t clientId, std::int64_t batchId) {
     return Status::invalidArgument("batchId:" + std::to_string(batchId) + " is not the firstly:" +
                                    std::to_string(c.batches.begin()->first));
   }
-  CANAL_RETURN_IF_ERROR(store_.ack(found->second.end, found->second.ackPosition));
-  if (found->second.ackPosition) c.cursor = found->second.ackPosition;
+  // The cursor is recorded first: once the meta (ZooKeeper for a standby taking over) has it, the
+  // batch is not delivered again; then the store lets its entries go.
+  const std::optional<store::EntryPosition>& moved = found->second.ackPosition;
+  if (moved) {
+    const std::optional<store::EntryPosition> previous = c.cursor;
+    c.cursor = moved;
+    const Status recorded = recordLocked(meta::MetaChange::Kind::kCursor, clientId);
+    if (!recorded.isOk()) {
+      c.cursor = previous;
+      return recorded;
+    }
+  }
+  CANAL_RETURN_IF_ERROR(store_->ack(found->second.end, moved));
   c.batches.erase(found);
   return Status::ok();
 }
@@ -331,7 +480,7 @@ Status Destination::rollback(std::int16_t clientId, std::int64_t batchId) {
     }
     c.batches.erase(found);
   }
-  store_.rollback();
+  store_->rollback();
   return Status::ok();
 }
 

@@ -1,12 +1,20 @@
 #pragma once
 
 // One destination (Canal's "instance"): a replica stream from the primary, turned into Canal
-// entries and kept in a memory event store, and the consumer side Canal's embedded server
-// offers clients — subscribe, getWithoutAck, ack, rollback — with its batch-id rules and its
-// error texts (canal-protocol.md sections 5 and 10). Positions of acked batches are kept in
-// memory (memory-instance mode). A stream stopped by an error (a purged binlog) is started
-// again every 5 s from the last transaction put in the store, logging the error each time.
-// Thread contract: all public methods are thread-safe.
+// entries and kept in an event store, and the consumer side Canal's embedded server offers
+// clients — subscribe, getWithoutAck, ack, rollback — with its batch-id rules and its error
+// texts (canal-protocol.md sections 5 and 10). A stream stopped by an error (a purged binlog) is
+// started again every 5 s from the last transaction put in the store, logging the error each
+// time.
+//
+// Modes (canal-server-ops.md section 2): without `storeDir` and MetaStore everything is in
+// memory. With `storeDir` the store is journaled in RocksDB: after a restart the unacknowledged
+// entries are served from it and the stream resumes after the last transaction stored, without
+// re-reading what the store holds. A MetaStore (meta.dat or ZooKeeper) keeps subscriptions,
+// filters and cursors; a destination without a stored resume point starts from the lowest
+// client cursor it holds (the acked event itself is not delivered again).
+// Thread contract: all public methods are thread-safe; subscribe, unsubscribe, ack and rollback
+// may write to disk or ZooKeeper.
 
 #include <atomic>
 #include <cstdint>
@@ -21,6 +29,7 @@
 #include "server/common/status.h"
 #include "server/convert/table_filter.h"
 #include "server/convert/value_text.h"
+#include "server/meta/meta_store.h"
 #include "server/mysql/mysql_connection.h"
 #include "server/replica/binlog_dump.h"
 #include "server/replica/replica_stream.h"
@@ -38,6 +47,7 @@ struct DestinationOptions {
   replica::ReconnectPolicy reconnect;
   std::optional<replica::DetectingOptions> detecting;
   store::StoreOptions store;
+  std::string storeDir;  // RocksDB directory of the durable store; empty: memory only
   convert::RenderOptions render;
   std::string schemaHistoryPath;  // empty: definitions are not kept across restarts
   // canal.instance.filter.regex / black.regex / field / black.field. A client subscribing
@@ -65,9 +75,10 @@ struct ClientBatch {
 
 class Destination {
  public:
-  // Fails when the configured filters do not compile.
-  static Result<std::unique_ptr<Destination>> create(DestinationOptions options);
-  explicit Destination(DestinationOptions options, std::shared_ptr<const convert::TableFilter> filter);
+  // Fails when the configured filters do not compile, the durable store cannot be opened or the
+  // meta cannot be read (errors name the file or directory).
+  static Result<std::unique_ptr<Destination>> create(DestinationOptions options,
+                                                     std::unique_ptr<meta::MetaStore> meta = nullptr);
   ~Destination();
 
   const std::string& name() const { return options_.name; }
@@ -92,7 +103,7 @@ class Destination {
 
   // The position of the last acked batch of `clientId`.
   std::optional<store::EntryPosition> cursor(std::int16_t clientId) const;
-  store::EventStore& store() { return store_; }
+  store::EventStore& store() { return *store_; }
 
  private:
   struct Batch {
@@ -105,13 +116,20 @@ class Destination {
     std::map<std::int64_t, Batch> batches;
     std::optional<store::EntryPosition> cursor;
   };
+  Destination(DestinationOptions options, std::shared_ptr<const convert::TableFilter> filter,
+              std::unique_ptr<store::EventStore> store, std::unique_ptr<meta::MetaStore> meta);
+  Status restore();
   void produce();
   Status runStream(const std::optional<replica::CommitPosition>& from);
   std::string identity(std::int16_t clientId) const;
   Status checkRunning() const;
+  Status replaceFilterLocked(const std::string& filter);
+  meta::DestinationMeta metaLocked() const;
+  Status recordLocked(meta::MetaChange::Kind kind, std::int16_t clientId);
 
   const DestinationOptions options_;
-  store::EventStore store_;
+  const std::unique_ptr<store::EventStore> store_;
+  const std::unique_ptr<meta::MetaStore> meta_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> following_{false};
@@ -122,6 +140,9 @@ class Destination {
   std::map<std::int16_t, Client> clients_;
   Status streamError_;
   std::optional<replica::CommitPosition> resume_;  // after the last transaction put in the store
+  std::uint64_t resumeSequence_ = 0;               // the store's producer sequence at resume_
+  // Starting from a client cursor: the acked event at this file/offset is not delivered again.
+  std::optional<std::pair<std::string, std::uint64_t>> skipAt_;
   std::shared_ptr<const convert::TableFilter> filter_;
   std::atomic<std::uint64_t> filterGeneration_{0};
 };

@@ -13,7 +13,7 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 // Canal's fastjson output: keys in alphabetical order, null members left out.
-Json cursorJson(const ClientCursor& c) {
+Json cursorJson(const ClientCursor& c, const char* type = nullptr) {
   Json identity;
   identity["slaveId"] = -1;
   identity["sourceAddress"] = Json{{"address", c.sourceHost}, {"port", c.sourcePort}};
@@ -25,6 +25,7 @@ Json cursorJson(const ClientCursor& c) {
   position["serverId"] = c.position.serverId;
   position["timestamp"] = c.position.timestamp;
   Json cursor;
+  if (type) cursor["@type"] = type;
   cursor["identity"] = std::move(identity);
   cursor["postion"] = std::move(position);
   return cursor;
@@ -38,7 +39,38 @@ bool read(const Json& object, const char* key, T& out) {
   return true;
 }
 
+Result<ClientCursor> cursorFromJson(const Json& cursor, const std::string& where, const std::string& what) {
+  ClientCursor k;
+  const Json& id = cursor.at("identity");
+  if (const auto source = id.find("sourceAddress"); source != id.end() && source->is_object()) {
+    read(*source, "address", k.sourceHost);
+    read(*source, "port", k.sourcePort);
+  }
+  const Json& p = cursor.at("postion");
+  if (!read(p, "journalName", k.position.journalName) || !read(p, "position", k.position.position)) {
+    return Status::corruption(where, what + " has no journalName/position");
+  }
+  read(p, "timestamp", k.position.timestamp);
+  read(p, "serverId", k.position.serverId);  // since Canal 1.0.26
+  read(p, "gtid", k.position.gtid);
+  return k;
+}
+
 }  // namespace
+
+std::string encodeLogPosition(const ClientCursor& cursor) {
+  return cursorJson(cursor, "com.alibaba.otter.canal.protocol.position.LogPosition").dump();
+}
+
+Result<ClientCursor> decodeLogPosition(const std::string& text, const std::string& where) {
+  try {
+    const Json root = Json::parse(text);
+    if (!root.is_object()) return Status::corruption(where, "a LogPosition is a JSON object");
+    return cursorFromJson(root, where, "the LogPosition");
+  } catch (const nlohmann::json::exception& e) {
+    return Status::corruption(where, std::string("not a Canal LogPosition: ") + e.what());
+  }
+}
 
 std::string encodeMetaDat(const DestinationMeta& meta) {
   Json clients = Json::array();
@@ -83,21 +115,9 @@ Result<DestinationMeta> decodeMetaDat(const std::string& text, const std::string
       if (read(*identity, "filter", filter)) c.filter = filter;
       const auto cursor = data.find("cursor");
       if (cursor != data.end() && !cursor->is_null()) {
-        ClientCursor k;
-        const Json& id = cursor->at("identity");
-        if (const auto source = id.find("sourceAddress"); source != id.end() && source->is_object()) {
-          read(*source, "address", k.sourceHost);
-          read(*source, "port", k.sourcePort);
-        }
-        const Json& p = cursor->at("postion");
-        if (!read(p, "journalName", k.position.journalName) || !read(p, "position", k.position.position)) {
-          return Status::corruption(where, "the cursor of client " + std::to_string(clientId) +
-                                               " has no journalName/position");
-        }
-        read(p, "timestamp", k.position.timestamp);
-        read(p, "serverId", k.position.serverId);  // since Canal 1.0.26
-        read(p, "gtid", k.position.gtid);
-        c.cursor = std::move(k);
+        auto k = cursorFromJson(*cursor, where, "the cursor of client " + std::to_string(clientId));
+        if (!k) return k.status();
+        c.cursor = std::move(*k);
       }
       meta.clients.push_back(std::move(c));
     }

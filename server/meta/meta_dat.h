@@ -38,6 +38,11 @@ std::string encodeMetaDat(const DestinationMeta& meta);
 // in errors.
 Result<DestinationMeta> decodeMetaDat(const std::string& text, const std::string& where);
 
+// A cursor as Canal's ZooKeeper meta stores it (canal-server-ops.md section 5): the LogPosition
+// JSON with its "@type" first, the same inner shape as in meta.dat.
+std::string encodeLogPosition(const ClientCursor& cursor);
+Result<ClientCursor> decodeLogPosition(const std::string& text, const std::string& where);
+
 // Writes `meta` to `path` so that a crash leaves the old or the new file (tmp, fsync, rename).
 Status writeMetaDat(const std::string& path, const DestinationMeta& meta);
 // Reads `path`; NotFound when there is no file yet.

@@ -146,6 +146,9 @@ struct CanalServer::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   tcp::acceptor acceptor{io};
   std::vector<std::thread> threads;
+  // Calls that write to disk or ZooKeeper (subscribe, ack, rollback) run here, off the network
+  // threads; the session reads its next request when the call is done, so requests stay ordered.
+  asio::thread_pool blocking{2};
   std::mutex mutex;
   std::set<std::shared_ptr<Session>> sessions;
   std::shared_ptr<spdlog::logger> log = moduleLogger("net");
@@ -333,7 +336,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     }
     if (!auth.destination().empty() && !auth.client_id().empty()) {
       const auto id = parseShort(auth.client_id());
-      instance::Destination* d = server.destinations(auth.destination());
+      std::shared_ptr<instance::Destination> d = server.destinations(auth.destination());
       if (!id || !d || !d->subscribe(*id, auth.filter()).isOk()) {
         close("implicit subscribe of " + auth.destination() + "/" + auth.client_id() + " failed");
         return false;
@@ -349,7 +352,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
 
   // The destination and client id of a request, or the error reply already sent.
   template <typename Request>
-  std::optional<std::pair<instance::Destination*, std::int16_t>> target(const pb::Packet& p, Request& r) {
+  std::optional<std::pair<std::shared_ptr<instance::Destination>, std::int16_t>> target(const pb::Packet& p, Request& r) {
     if (!r.ParseFromString(p.body())) {
       send(ackFrame(400, failure(Status::invalidArgument("com.google.protobuf.InvalidProtocolBufferException"))));
       return std::nullopt;
@@ -364,7 +367,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
                                                          r.client_id() + "\""))));
       return std::nullopt;
     }
-    instance::Destination* d = server.destinations(r.destination());
+    std::shared_ptr<instance::Destination> d = server.destinations(r.destination());
     if (!d || !d->running()) {
       send(ackFrame(400, failure(Status::unavailable("destination:" + r.destination() + " should start first"))));
       return std::nullopt;
@@ -374,15 +377,31 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
 
   void reply(const Status& s) { send(s.isOk() ? ackFrame() : ackFrame(400, failure(s))); }
 
+  // Runs `work` on the blocking pool; `done` then runs on the strand and the next request is read.
+  bool offload(std::function<Status()> work, std::function<void(const Status&)> done) {
+    asio::post(server.blocking, [self = shared_from_this(), work = std::move(work), done = std::move(done)] {
+      const Status s = work();
+      asio::post(self->strand, [self, s, done] {
+        if (self->closed) return;
+        done(s);
+        self->readHeader();
+      });
+    });
+    return false;
+  }
+
   bool subscription(const pb::Packet& p, bool subscribe) {
+    const auto replyAlways = [self = shared_from_this()](const Status& s) { self->reply(s); };
     if (subscribe) {
       pb::Sub r;
-      if (auto t = target(p, r)) reply(t->first->subscribe(t->second, r.filter()));
-    } else {
-      pb::Unsub r;
-      if (auto t = target(p, r)) reply(t->first->unsubscribe(t->second));
+      auto t = target(p, r);
+      if (!t) return true;
+      return offload([t, filter = r.filter()] { return t->first->subscribe(t->second, filter); }, replyAlways);
     }
-    return true;
+    pb::Unsub r;
+    auto t = target(p, r);
+    if (!t) return true;
+    return offload([t] { return t->first->unsubscribe(t->second); }, replyAlways);
   }
 
   bool clientAck(const pb::Packet& p) {
@@ -393,18 +412,20 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       send(ackFrame(402, "batchId should assign value"));
       return true;
     }
-    const Status s = t->first->ack(t->second, r.batch_id());
-    if (!s.isOk()) reply(s);  // success has no reply
-    return true;
+    const auto replyOnError = [self = shared_from_this()](const Status& s) {
+      if (!s.isOk()) self->reply(s);  // success has no reply
+    };
+    return offload([t, id = r.batch_id()] { return t->first->ack(t->second, id); }, replyOnError);
   }
 
   bool clientRollback(const pb::Packet& p) {
     pb::ClientRollback r;
     auto t = target(p, r);
     if (!t) return true;
-    const Status s = t->first->rollback(t->second, r.batch_id());
-    if (!s.isOk()) reply(s);
-    return true;
+    const auto replyOnError = [self = shared_from_this()](const Status& s) {
+      if (!s.isOk()) self->reply(s);
+    };
+    return offload([t, id = r.batch_id()] { return t->first->rollback(t->second, id); }, replyOnError);
   }
 
   bool get(const pb::Packet& p) {
@@ -431,7 +452,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     return false;
   }
 
-  void pollGet(instance::Destination* d, std::int16_t id, std::int64_t fetchSize, Clock::time_point deadline) {
+  void pollGet(const std::shared_ptr<instance::Destination>& d, std::int16_t id, std::int64_t fetchSize, Clock::time_point deadline) {
     if (closed) return;
     if (d->store().ready(fetchSize) || Clock::now() >= deadline || !d->running()) {
       finishGet(d, id, fetchSize);
@@ -445,7 +466,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
         }));
   }
 
-  void finishGet(instance::Destination* d, std::int16_t id, std::int64_t fetchSize) {
+  void finishGet(const std::shared_ptr<instance::Destination>& d, std::int16_t id, std::int64_t fetchSize) {
     auto batch = d->getWithoutAck(id, fetchSize, store::GetWait{});
     if (!batch) return reply(batch.status());
     send(messagesFrame(*batch));
@@ -511,6 +532,7 @@ void CanalServer::stop() {
   // Sessions close on their strands; whatever is still pending after that is dropped.
   const auto deadline = Clock::now() + std::chrono::seconds(2);
   while (sessions() > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  impl_->blocking.join();  // calls under way finish; their replies are dropped with the sessions
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();

@@ -28,8 +28,9 @@ struct ServerOptions {
   int ioThreads = 2;
 };
 
-// Finds a destination by name; null when there is none.
-using DestinationLookup = std::function<instance::Destination*(const std::string& name)>;
+// Finds a destination by name; null when there is none (or it is not active on this server).
+// Sessions keep the destination alive while a call on it runs.
+using DestinationLookup = std::function<std::shared_ptr<instance::Destination>(const std::string& name)>;
 
 // Hex of SHA1(SHA1(password)), what canal.passwd holds.
 std::string passwordHash(const std::string& password);

@@ -58,13 +58,14 @@ int main(int argc, char** argv) {
   // The shipped defaults: MEMSIZE, 16384 x 1024 bytes.
   o.store.bufferSize = 16384;
   o.store.memUnit = 1024;
-  auto d = canal::instance::Destination::create(o);
-  if (!d) return 1;
-  (*d)->start();
-  canal::testing::waitUntil(10s, [&] { return (*d)->following(); });
+  auto created = canal::instance::Destination::create(o);
+  if (!created) return 1;
+  std::shared_ptr<canal::instance::Destination> d = std::move(*created);
+  d->start();
+  canal::testing::waitUntil(10s, [&] { return d->following(); });
   canal::net::ServerOptions so;
   so.port = 0;
-  canal::net::CanalServer server(so, [&](const std::string&) { return d->get(); });
+  canal::net::CanalServer server(so, [&](const std::string&) { return d; });
   if (!server.start().isOk()) return 1;
 
   const long baseline = rssKb();
@@ -132,6 +133,6 @@ int main(int argc, char** argv) {
   }
   std::printf("\n");
   server.stop();
-  (*d)->stop();
+  d->stop();
   return received == rows ? 0 : 2;
 }

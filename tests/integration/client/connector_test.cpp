@@ -65,9 +65,9 @@ class ConnectorTest : public canal::testing::MariaDbTest {
     so.port = port;
     so.user = "canal";
     so.passwordHash = net::passwordHash("canal");
-    server_ = std::make_unique<net::CanalServer>(so, [this](const std::string& name) -> instance::Destination* {
+    server_ = std::make_unique<net::CanalServer>(so, [this](const std::string& name) -> std::shared_ptr<instance::Destination> {
       const auto it = destinations_.find(name);
-      return it == destinations_.end() ? nullptr : it->second.get();
+      return it == destinations_.end() ? nullptr : it->second;
     });
     ASSERT_TRUE(server_->start().isOk());
   }
@@ -109,7 +109,7 @@ class ConnectorTest : public canal::testing::MariaDbTest {
     for (auto& [name, d] : destinations_) d->stop();
   }
 
-  std::map<std::string, std::unique_ptr<instance::Destination>> destinations_;
+  std::map<std::string, std::shared_ptr<instance::Destination>> destinations_;
   std::unique_ptr<net::CanalServer> server_;
 };
 
@@ -385,7 +385,7 @@ TEST_F(ConnectorTest, ManyConcurrentClients) {
 // A second server for the same destination name, with its own destination on the same primary
 // (another replica id): what a standby server is to the client.
 struct StandbyServer {
-  std::unique_ptr<instance::Destination> destination;
+  std::shared_ptr<instance::Destination> destination;
   std::unique_ptr<net::CanalServer> server;
 
   static std::unique_ptr<StandbyServer> start(const mysql::ConnectOptions& login, const std::string& filter) {
@@ -406,9 +406,9 @@ struct StandbyServer {
     so.port = 0;
     so.user = "canal";
     so.passwordHash = net::passwordHash("canal");
-    instance::Destination* d = s->destination.get();
+    std::shared_ptr<instance::Destination> d = s->destination;
     s->server = std::make_unique<net::CanalServer>(
-        so, [d](const std::string& name) -> instance::Destination* { return name == "example" ? d : nullptr; });
+        so, [d](const std::string& name) { return name == "example" ? d : nullptr; });
     EXPECT_TRUE(s->server->start().isOk());
     return s;
   }

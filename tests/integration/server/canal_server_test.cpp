@@ -122,7 +122,7 @@ class CanalServerTest : public canal::testing::MariaDbTest {
     so.user = "canal";
     so.passwordHash = passwordHash("canal");
     server_ = std::make_unique<CanalServer>(so, [this](const std::string& name) {
-      return name == "example" ? destination_.get() : nullptr;
+      return name == "example" ? destination_ : nullptr;
     });
     ASSERT_TRUE(server_->start().isOk());
   }
@@ -183,7 +183,7 @@ class CanalServerTest : public canal::testing::MariaDbTest {
     return m;
   }
 
-  std::unique_ptr<instance::Destination> destination_;
+  std::shared_ptr<instance::Destination> destination_;
   std::unique_ptr<CanalServer> server_;
 };
 

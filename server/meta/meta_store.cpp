@@ -1,0 +1,79 @@
+#include "server/meta/meta_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include "server/common/logging.h"
+
+namespace canal::meta {
+
+PeriodicWriter::PeriodicWriter(std::chrono::milliseconds period, Write write)
+    : period_(period), write_(std::move(write)) {
+  if (period_.count() > 0) thread_ = std::thread([this] { run(); });
+}
+
+PeriodicWriter::~PeriodicWriter() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  const Status s = flush();
+  if (!s.isOk()) moduleLogger("meta")->error("last cursor flush failed: {}", s.toString());
+}
+
+Status PeriodicWriter::record(const DestinationMeta& meta, bool now) {
+  if (now || period_.count() == 0) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_.reset();  // the write below carries every earlier change
+    return write_(meta);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  pending_ = meta;
+  return Status::ok();
+}
+
+Status PeriodicWriter::flush() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!pending_) return Status::ok();
+  const Status s = write_(*pending_);
+  if (s.isOk()) pending_.reset();
+  return s;
+}
+
+void PeriodicWriter::run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, period_, [&] { return stopping_; });
+    if (!pending_) continue;
+    const Status s = write_(*pending_);
+    if (s.isOk()) {
+      pending_.reset();
+    } else {  // tried again next period
+      moduleLogger("meta")->error("cursor flush failed: {}", s.toString());
+    }
+  }
+}
+
+FileMetaStore::FileMetaStore(std::string destination, std::string path, std::chrono::milliseconds flushPeriod)
+    : destination_(std::move(destination)),
+      path_(std::move(path)),
+      writer_(flushPeriod, [this](const DestinationMeta& meta) { return writeMetaDat(path_, meta); }) {}
+
+Result<DestinationMeta> FileMetaStore::load() {
+  auto meta = readMetaDat(path_);
+  if (!meta && meta.status().code() == StatusCode::kNotFound) return DestinationMeta{destination_, {}};
+  if (meta && meta->destination != destination_) {
+    return Status::corruption(path_, "meta.dat belongs to destination \"" + meta->destination + "\", not \"" +
+                                         destination_ + "\"");
+  }
+  return meta;
+}
+
+Status FileMetaStore::record(const DestinationMeta& meta, const MetaChange& change) {
+  return writer_.record(meta, change.kind != MetaChange::Kind::kCursor);
+}
+
+Status FileMetaStore::flush() { return writer_.flush(); }
+
+}  // namespace canal::meta

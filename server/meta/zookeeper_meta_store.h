@@ -1,0 +1,36 @@
+#pragma once
+
+// Canal's ZooKeeper meta (default-instance.xml; canal-server-ops.md section 5): a subscribed
+// client is the persistent node /otter/canal/destinations/<dest>/<clientId>, its filter the
+// "filter" child, its cursor the "cursor" child holding the LogPosition JSON. Cursors are
+// written on every ack, or every `flushPeriod` (canal.zookeeper.flush.period) when set. The
+// session is the one that won the destination's running node: once it expires, writes fail, so
+// a server that lost the destination cannot move a cursor behind its successor's back.
+
+#include <memory>
+#include <string>
+
+#include "server/common/zookeeper_session.h"
+#include "server/meta/meta_store.h"
+
+namespace canal::meta {
+
+std::string destinationPath(const std::string& destination);
+
+class ZooKeeperMetaStore final : public MetaStore {
+ public:
+  ZooKeeperMetaStore(std::string destination, std::shared_ptr<ZooKeeperSession> session,
+                     std::chrono::milliseconds flushPeriod);
+  Result<DestinationMeta> load() override;
+  Status record(const DestinationMeta& meta, const MetaChange& change) override;
+  Status flush() override;
+
+ private:
+  Status writeCursors(const DestinationMeta& meta);
+
+  const std::string destination_;
+  const std::shared_ptr<ZooKeeperSession> session_;
+  PeriodicWriter writer_;
+};
+
+}  // namespace canal::meta
