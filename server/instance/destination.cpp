@@ -145,6 +145,27 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
     store::RecoveredStore recovered;
     auto journal = store::RocksDbJournal::open(options.storeDir, recovered);
     if (!journal) return journal.status().withContext(context);
+    if (meta && meta->shared()) {
+      // Another server may have run the destination since this store was written: it is only
+      // used when its ack cursor is where the shared cursors are.
+      auto stored = meta->load();
+      if (!stored) return stored.status().withContext(context);
+      std::optional<store::EntryPosition> lowest;
+      for (const meta::ClientMeta& c : stored->clients) {
+        if (c.cursor && (!lowest || before(c.cursor->position, *lowest))) lowest = c.cursor->position;
+      }
+      const auto& acked = recovered.ackPosition;
+      const bool same = lowest.has_value() == acked.has_value() &&
+                        (!lowest || (lowest->journalName == acked->journalName && lowest->position == acked->position));
+      if (!same || (!lowest && recovered.ackSequence > 0)) {
+        moduleLogger("instance")->info("destination {}: the local store is behind the shared cursor; starting it afresh",
+                                       options.name);
+        journal->reset();
+        CANAL_RETURN_IF_ERROR(store::RocksDbJournal::destroy(options.storeDir).withContext(context));
+        journal = store::RocksDbJournal::open(options.storeDir, recovered);
+        if (!journal) return journal.status().withContext(context);
+      }
+    }
     store = std::make_unique<store::EventStore>(options.store, std::move(*journal), std::move(recovered));
   }
   std::unique_ptr<Destination> d(
@@ -172,6 +193,7 @@ Status Destination::restore() {
   auto stored = meta_->load();
   if (!stored) return stored.status();
   std::optional<store::EntryPosition> lowest;
+  std::pair<std::string, std::uint64_t> lowestAcked;
   for (const meta::ClientMeta& c : stored->clients) {
     Client& client = clients_[c.clientId];
     if (c.filter && !c.filter->empty()) {
@@ -185,12 +207,16 @@ Status Destination::restore() {
                 options_.name, c.clientId, c.cursor->sourceHost, c.cursor->sourcePort, options_.master.host,
                 options_.master.port);
     }
-    if (!lowest || before(c.cursor->position, *lowest)) lowest = c.cursor->position;
+    client.ackedThrough = {c.cursor->ackedThroughFile, c.cursor->ackedThroughOffset};
+    if (!lowest || before(c.cursor->position, *lowest)) {
+      lowest = c.cursor->position;
+      lowestAcked = std::max(client.ackedThrough, std::make_pair(lowest->journalName, lowest->position));
+    }
   }
   if (!resume_ && lowest) {
     resume_ = replica::CommitPosition{lowest->journalName, lowest->position,
                                       static_cast<std::uint32_t>(lowest->timestamp / 1000), lowest->serverId, {}, {}};
-    skipAt_ = std::make_pair(lowest->journalName, lowest->position);
+    skipAt_ = lowestAcked;
     log->info("destination {}: starting from the lowest client cursor {}:{}", options_.name, lowest->journalName,
               lowest->position);
   }
@@ -329,8 +355,8 @@ Status Destination::runStream(const std::optional<replica::CommitPosition>& from
         e->raw, stream.format(), e->file, e->file + ":" + std::to_string(e->raw.offset), entry, [&]() -> Status {
           const bool commit = entry.kind == convert::EntryKind::kTransactionEnd ||
                               (entry.kind == convert::EntryKind::kRowData && entry.isDdl);
-          if (skip && commit && e->file == skip->first && e->raw.offset == skip->second) {
-            return Status::ok();  // the event the client cursor stands for was acked
+          if (skip && std::make_pair(e->file, e->raw.offset) <= *skip) {
+            return Status::ok();  // acked before the restart
           }
           if (filteredOut(entry, options_)) return Status::ok();
           CANAL_RETURN_IF_ERROR(gate.offer(entry));
@@ -376,7 +402,10 @@ meta::DestinationMeta Destination::metaLocked() const {
     meta::ClientMeta cm;
     cm.clientId = id;
     cm.filter = c.filter;
-    if (c.cursor) cm.cursor = meta::ClientCursor{options_.master.host, options_.master.port, *c.cursor};
+    if (c.cursor) {
+      cm.cursor = meta::ClientCursor{options_.master.host, options_.master.port, *c.cursor, c.ackedThrough.first,
+                                     c.ackedThrough.second};
+    }
     m.clients.push_back(std::move(cm));
   }
   return m;
@@ -419,6 +448,7 @@ Result<ClientBatch> Destination::getWithoutAck(std::int16_t clientId, std::int64
   for (const store::StoredEntry* e : got->entries) {
     out.entries.push_back(e->entry);
     if (e->ackable) batch.ackPosition = e->position;
+    batch.last = {e->position.journalName, e->position.position};
   }
   std::lock_guard<std::mutex> lock(mutex_);
   Client& c = clients_[clientId];
@@ -446,12 +476,13 @@ Status Destination::ack(std::int16_t clientId, std::int64_t batchId) {
   // The cursor is recorded first: once the meta (ZooKeeper for a standby taking over) has it, the
   // batch is not delivered again; then the store lets its entries go.
   const std::optional<store::EntryPosition>& moved = found->second.ackPosition;
-  if (moved) {
-    const std::optional<store::EntryPosition> previous = c.cursor;
-    c.cursor = moved;
+  if (moved || c.cursor) {
+    const auto previous = std::make_pair(c.cursor, c.ackedThrough);
+    if (moved) c.cursor = moved;
+    c.ackedThrough = found->second.last;
     const Status recorded = recordLocked(meta::MetaChange::Kind::kCursor, clientId);
     if (!recorded.isOk()) {
-      c.cursor = previous;
+      std::tie(c.cursor, c.ackedThrough) = previous;
       return recorded;
     }
   }

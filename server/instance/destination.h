@@ -109,12 +109,14 @@ class Destination {
   struct Batch {
     std::uint64_t end = 0;
     std::optional<store::EntryPosition> ackPosition;
+    std::pair<std::string, std::uint64_t> last;  // binlog file and offset of the last entry
   };
   struct Client {
     std::string filter;
     std::int64_t nextBatchId = 1;
     std::map<std::int64_t, Batch> batches;
     std::optional<store::EntryPosition> cursor;
+    std::pair<std::string, std::uint64_t> ackedThrough;  // the last entry acked
   };
   Destination(DestinationOptions options, std::shared_ptr<const convert::TableFilter> filter,
               std::unique_ptr<store::EventStore> store, std::unique_ptr<meta::MetaStore> meta);
@@ -141,7 +143,8 @@ class Destination {
   Status streamError_;
   std::optional<replica::CommitPosition> resume_;  // after the last transaction put in the store
   std::uint64_t resumeSequence_ = 0;               // the store's producer sequence at resume_
-  // Starting from a client cursor: the acked event at this file/offset is not delivered again.
+  // Starting from a client cursor: entries of events up to this file/offset were acked and are
+  // not delivered again.
   std::optional<std::pair<std::string, std::uint64_t>> skipAt_;
   std::shared_ptr<const convert::TableFilter> filter_;
   std::atomic<std::uint64_t> filterGeneration_{0};

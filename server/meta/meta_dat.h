@@ -19,6 +19,11 @@ struct ClientCursor {
   std::string sourceHost;  // the primary the position belongs to, as configured
   int sourcePort = 3306;
   store::EntryPosition position;  // journalName, position, timestamp, serverId, gtid
+  // The binlog event of the last entry acked (beyond `position` when the batch ended inside a
+  // transaction): a destination resuming from `position` does not deliver entries up to it
+  // again. Not part of Canal's JSON; the ZooKeeper meta keeps it in a node of its own.
+  std::string ackedThroughFile;
+  std::uint64_t ackedThroughOffset = 0;
 };
 
 struct ClientMeta {

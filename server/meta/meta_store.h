@@ -37,6 +37,9 @@ class MetaStore {
   virtual Status record(const DestinationMeta& meta, const MetaChange& change) = 0;
   // Writes what a periodic store still holds (on stop).
   virtual Status flush() = 0;
+  // True when other servers read and write the same meta (ZooKeeper): a local durable store
+  // that does not end where the meta's cursors do was left behind by a takeover.
+  virtual bool shared() const { return false; }
 };
 
 // Cursors recorded by a periodic store: every `period` (0: at once, on every ack) the last

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
 namespace canal::meta {
 namespace {
@@ -42,6 +43,15 @@ Result<DestinationMeta> ZooKeeperMetaStore::load() {
       auto decoded = decodeLogPosition(**cursor, "ZooKeeper " + root + "/" + name + "/cursor");
       if (!decoded) return decoded.status();
       c.cursor = std::move(*decoded);
+      auto acked = session_->get(root + "/" + name + "/acked");
+      if (!acked) return acked.status();
+      if (*acked) {
+        const auto colon = (*acked)->rfind(':');
+        if (colon != std::string::npos) {
+          c.cursor->ackedThroughFile = (*acked)->substr(0, colon);
+          c.cursor->ackedThroughOffset = std::strtoull((*acked)->c_str() + colon + 1, nullptr, 10);
+        }
+      }
     }
     meta.clients.push_back(std::move(c));
   }
@@ -51,7 +61,15 @@ Result<DestinationMeta> ZooKeeperMetaStore::load() {
 Status ZooKeeperMetaStore::writeCursors(const DestinationMeta& meta) {
   const std::string root = destinationPath(destination_);
   for (const ClientMeta& c : meta.clients) {
-    if (c.cursor) CANAL_RETURN_IF_ERROR(session_->put(root + "/" + std::to_string(c.clientId) + "/cursor", encodeLogPosition(*c.cursor)));
+    if (!c.cursor) continue;
+    const std::string client = root + "/" + std::to_string(c.clientId);
+    // "acked" first: with a crash between the two writes the pair still never points past
+    // what was acked.
+    if (!c.cursor->ackedThroughFile.empty()) {
+      CANAL_RETURN_IF_ERROR(session_->put(client + "/acked", c.cursor->ackedThroughFile + ":" +
+                                                                 std::to_string(c.cursor->ackedThroughOffset)));
+    }
+    CANAL_RETURN_IF_ERROR(session_->put(client + "/cursor", encodeLogPosition(*c.cursor)));
   }
   return Status::ok();
 }

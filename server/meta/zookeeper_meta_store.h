@@ -2,7 +2,8 @@
 
 // Canal's ZooKeeper meta (default-instance.xml; canal-server-ops.md section 5): a subscribed
 // client is the persistent node /otter/canal/destinations/<dest>/<clientId>, its filter the
-// "filter" child, its cursor the "cursor" child holding the LogPosition JSON. Cursors are
+// "filter" child, its cursor the "cursor" child holding the LogPosition JSON, and ours the
+// "acked" child ("file:offset" of the last acked entry, see ClientCursor). Cursors are
 // written on every ack, or every `flushPeriod` (canal.zookeeper.flush.period) when set. The
 // session is the one that won the destination's running node: once it expires, writes fail, so
 // a server that lost the destination cannot move a cursor behind its successor's back.
@@ -24,6 +25,7 @@ class ZooKeeperMetaStore final : public MetaStore {
   Result<DestinationMeta> load() override;
   Status record(const DestinationMeta& meta, const MetaChange& change) override;
   Status flush() override;
+  bool shared() const override { return true; }
 
  private:
   Status writeCursors(const DestinationMeta& meta);

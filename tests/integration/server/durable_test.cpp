@@ -1,0 +1,374 @@
+// The canal-server binary in its durable modes against real MariaDB (and ZooKeeper): rows are
+// written continuously while the server is killed with SIGKILL at random points and started
+// again (file-instance.xml), or while the running server of an active/standby pair is killed
+// (default-instance.xml); a client consumes through the SDK with getWithoutAck/ack. Checked:
+// every committed row arrives, no row whose ack returned OK arrives again, rows of one key
+// arrive in commit order. The figures (runs, rows, duplicates, takeover time) are printed.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "canal/client/canal_connector.h"
+#include "server/common/zookeeper_session.h"
+#include "tests/support/mariadb_test.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/zookeeper_server.h"
+
+namespace canal {
+namespace {
+
+namespace eb = canal::protocol::entry;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// One canal-server process with its own configuration directory.
+class ServerProcess {
+ public:
+  ServerProcess(const fs::path& root, const std::string& mode, int dbPort, const std::string& zk,
+                const std::string& journal, const std::string& position)
+      : root_(root), port_(testing::freePort()) {
+    fs::create_directories(root / "conf" / "example");
+    std::ofstream(root / "conf" / "canal.properties")
+        << "canal.port = " << port_ << "\n"
+        << "canal.ip = 127.0.0.1\n"
+        << "canal.zkServers = " << zk << "\n"
+        << "canal.zookeeper.session.timeout = 4000\n"
+        << "canal.file.data.dir = " << (root / "data").string() << "\n"
+        << "canal.destinations = example\n"
+        << "canal.conf.dir = " << (root / "conf").string() << "\n"
+        << "canal.auto.scan = false\n"
+        << "canal.instance.global.spring.xml = classpath:spring/" << mode << "\n";
+    std::ofstream(root / "conf" / "example" / "instance.properties")
+        << "canal.instance.master.address = 127.0.0.1:" << dbPort << "\n"
+        << "canal.instance.master.journal.name = " << journal << "\n"
+        << "canal.instance.master.position = " << position << "\n"
+        << "canal.instance.dbUsername = canal\ncanal.instance.dbPassword = canal\n"
+        << "canal.instance.mysql.slaveId = " << (7000 + port_ % 1000) << "\n"
+        << "canal.instance.filter.regex = s\\\\..*\n";
+  }
+  Status start() {
+    return process_.start({CANAL_SERVER_BINARY, "--config", (root_ / "conf" / "canal.properties").string()},
+                          (root_ / ("server-" + std::to_string(++starts_) + ".log")).string());
+  }
+  void kill() { process_.kill(); }
+  int stop() { return process_.stop(); }
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string logTail() const { return process_.logTail(); }
+  const fs::path& root() const { return root_; }
+
+ private:
+  fs::path root_;
+  int port_;
+  int starts_ = 0;
+  testing::ChildProcess process_;
+};
+
+// The rows of s.t (k, v) a client saw, and what the checks need.
+struct Consumed {
+  std::mutex mutex;
+  std::vector<std::int64_t> arrivals;  // v, in arrival order, every delivery
+  std::set<std::int64_t> acked;        // v of rows in batches whose ack returned OK
+  std::int64_t ackedAgain = 0;         // arrivals of rows already acked
+  std::int64_t batches = 0;
+  Clock::time_point lastArrival{};
+
+  std::set<std::int64_t> distinct() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return {arrivals.begin(), arrivals.end()};
+  }
+};
+
+std::vector<std::int64_t> insertedValues(const client::Message& m) {
+  std::vector<std::int64_t> out;
+  for (const auto& e : m.entries()) {
+    if (e.entrytype() != eb::ROWDATA || e.header().tablename() != "t") continue;
+    eb::RowChange rc;
+    if (!rc.ParseFromString(e.storevalue()) || rc.eventtype() != eb::INSERT) continue;
+    for (const auto& row : rc.rowdatas()) {
+      for (const auto& c : row.aftercolumns()) {
+        if (c.name() == "v") out.push_back(std::stoll(c.value()));
+      }
+    }
+  }
+  return out;
+}
+
+// getWithoutAck / ack in a loop until `stop`, reconnecting whenever the server is gone.
+void consume(client::CanalConnector& connector, Consumed& out, const std::atomic<bool>& stop) {
+  bool connected = false;
+  while (!stop) {
+    if (!connected) {
+      connected = connector.connect() && connector.subscribe();
+      if (!connected) {
+        connector.disconnect();
+        std::this_thread::sleep_for(100ms);
+      }
+      continue;
+    }
+    auto m = connector.getWithoutAck(8, 200ms);
+    if (!m) {
+      connector.disconnect();
+      connected = false;
+      continue;
+    }
+    if (m->id() == -1) continue;
+    const auto rows = insertedValues(*m);
+    {
+      std::lock_guard<std::mutex> lock(out.mutex);
+      for (std::int64_t v : rows) {
+        if (out.acked.count(v)) ++out.ackedAgain;
+        out.arrivals.push_back(v);
+      }
+      ++out.batches;
+      if (!rows.empty()) out.lastArrival = Clock::now();
+    }
+    if (connector.ack(m->id())) {
+      std::lock_guard<std::mutex> lock(out.mutex);
+      out.acked.insert(rows.begin(), rows.end());
+    }
+  }
+}
+
+// Inserts 3 rows per transaction (v = 1, 2, ...; k = v % 7) until `stop`; returns the last v.
+std::int64_t writeRows(testing::MariaDbServer& db, const std::atomic<bool>& stop, std::atomic<std::int64_t>& written) {
+  std::int64_t v = 0;
+  while (!stop) {
+    std::string sql = "INSERT INTO s.t (k, v) VALUES ";
+    for (int i = 0; i < 3; ++i) {
+      ++v;
+      sql += (i ? ",(" : "(") + std::to_string(v % 7) + "," + std::to_string(v) + ")";
+    }
+    if (!db.execute(sql).isOk()) {
+      v -= 3;
+      std::this_thread::sleep_for(20ms);
+      continue;
+    }
+    written = v;
+  }
+  return v;
+}
+
+struct Verdict {
+  std::int64_t lost = 0;
+  std::int64_t duplicates = 0;  // deliveries beyond the first
+  std::int64_t outOfOrder = 0;  // first arrivals of a key not in commit order
+};
+
+Verdict judge(Consumed& c, std::int64_t last) {
+  std::lock_guard<std::mutex> lock(c.mutex);
+  Verdict v;
+  std::set<std::int64_t> seen;
+  std::map<std::int64_t, std::int64_t> lastPerKey;
+  for (std::int64_t x : c.arrivals) {
+    if (!seen.insert(x).second) {
+      ++v.duplicates;
+      continue;
+    }
+    auto& prev = lastPerKey[x % 7];
+    if (x < prev) ++v.outOfOrder;
+    prev = x;
+  }
+  for (std::int64_t x = 1; x <= last; ++x) v.lost += seen.count(x) ? 0 : 1;
+  return v;
+}
+
+class DurableServerTest : public testing::MariaDbTest {
+ protected:
+  void SetUp() override {
+    MariaDbTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(db_->execute("CREATE DATABASE s; CREATE TABLE s.t (id INT AUTO_INCREMENT PRIMARY KEY, k INT, v BIGINT)"));
+    auto status = db_->query("SHOW MASTER STATUS");
+    ASSERT_TRUE(status && !status->empty() && (*status)[0][0] && (*status)[0][1]);
+    journal_ = *(*status)[0][0];
+    position_ = *(*status)[0][1];
+  }
+
+  std::unique_ptr<client::CanalConnector> single(const ServerProcess& s) {
+    client::ConnectorOptions o;
+    o.retries = 0;
+    o.connectTimeout = 2s;
+    o.soTimeout = 5s;
+    return client::newSingleConnector(s.address(), "example", "", "", o);
+  }
+
+  // Waits until every row up to `last` arrived (or 60 s).
+  static bool drained(Consumed& c, std::int64_t last) {
+    return testing::waitUntil(60s, [&] {
+      const auto d = c.distinct();
+      return !d.empty() && *d.rbegin() >= last && static_cast<std::int64_t>(d.size()) >= last;
+    }, 100ms);
+  }
+
+  std::string journal_;
+  std::string position_;
+};
+
+TEST_F(DurableServerTest, FileModeKillMinusNineLosesNothingAndRedeliversNoAckedRow) {
+  testing::TempDir dir("canal-durable");
+  ServerProcess server(dir.path() / "a", "file-instance.xml", db_->port(), "", journal_, position_);
+  ASSERT_TRUE(server.start());
+  Consumed consumed;
+  std::atomic<bool> stopConsumer{false}, stopWriter{false};
+  std::atomic<std::int64_t> written{0};
+  auto connector = single(server);
+  std::thread consumer([&] { consume(*connector, consumed, stopConsumer); });
+  std::int64_t last = 0;
+  std::thread writer([&] { last = writeRows(*db_, stopWriter, written); });
+
+  std::mt19937 random(std::random_device{}());
+  const int runs = 5;
+  for (int run = 0; run < runs; ++run) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400 + random() % 1200));
+    server.kill();
+    std::this_thread::sleep_for(std::chrono::milliseconds(random() % 300));
+    ASSERT_TRUE(server.start());
+  }
+  std::this_thread::sleep_for(500ms);
+  stopWriter = true;
+  writer.join();
+  const bool all = drained(consumed, last);
+  stopConsumer = true;
+  consumer.join();
+  const Verdict v = judge(consumed, last);
+  std::printf("[ figures ] file mode: %d kill -9 runs, %lld rows committed, lost %lld, duplicates %lld "
+              "(of acked rows: %lld), out of order %lld, %lld batches\n",
+              runs, static_cast<long long>(last), static_cast<long long>(v.lost), static_cast<long long>(v.duplicates),
+              static_cast<long long>(consumed.ackedAgain), static_cast<long long>(v.outOfOrder),
+              static_cast<long long>(consumed.batches));
+  EXPECT_TRUE(all) << server.logTail();
+  EXPECT_GT(last, 100);
+  EXPECT_EQ(v.lost, 0);
+  EXPECT_EQ(consumed.ackedAgain, 0);
+  EXPECT_EQ(v.outOfOrder, 0);
+  EXPECT_TRUE(fs::exists(dir.path() / "a" / "data" / "example" / "meta.dat"));
+  server.stop();
+}
+
+// The primary's binlogs are purged while the server is down: what the store held is served
+// from it; the stream then reports the purged position instead of skipping ahead.
+TEST_F(DurableServerTest, StoredEntriesAreServedAfterThePrimaryPurgedItsBinlogs) {
+  testing::TempDir dir("canal-durable");
+  ServerProcess server(dir.path() / "a", "file-instance.xml", db_->port(), "", journal_, position_);
+  ASSERT_TRUE(server.start());
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(db_->execute("INSERT INTO s.t (k, v) VALUES (" + std::to_string(i % 7) + "," + std::to_string(i + 1) + ")"));
+  }
+  // Read everything without acking: it is all in the store then.
+  auto connector = single(server);
+  std::set<std::int64_t> seen;
+  ASSERT_TRUE(testing::waitUntil(30s, [&] {
+    if (!connector->checkValid() && !(connector->connect() && connector->subscribe())) return false;
+    auto m = connector->getWithoutAck(100, 200ms);
+    if (m) for (auto v : insertedValues(*m)) seen.insert(v);
+    return seen.size() == 50;
+  }));
+  connector->disconnect();
+  server.kill();
+  ASSERT_TRUE(db_->execute("FLUSH BINARY LOGS"));
+  auto status = db_->query("SHOW MASTER STATUS");
+  ASSERT_TRUE(status && !status->empty());
+  ASSERT_TRUE(db_->execute("PURGE BINARY LOGS TO '" + *(*status)[0][0] + "'"));
+  ASSERT_TRUE(server.start());
+  connector = single(server);
+  Consumed consumed;
+  std::atomic<bool> stop{false};
+  std::thread consumer([&] { consume(*connector, consumed, stop); });
+  const bool all = drained(consumed, 50);
+  stop = true;
+  consumer.join();
+  EXPECT_TRUE(all) << server.logTail();
+  EXPECT_EQ(judge(consumed, 50).lost, 0);
+  EXPECT_TRUE(testing::waitUntil(10s, [&] { return server.logTail().find(journal_) != std::string::npos; }))
+      << "the purged position is reported: " << server.logTail();
+  server.stop();
+}
+
+TEST_F(DurableServerTest, DefaultModeStandbyTakesOverAndTheClientFollows) {
+  auto zk = testing::ZooKeeperServer::start();
+  ASSERT_TRUE(zk) << zk.status().toString();
+  testing::TempDir dir("canal-ha");
+  ServerProcess a(dir.path() / "a", "default-instance.xml", db_->port(), (*zk)->connectString(), journal_, position_);
+  ServerProcess b(dir.path() / "b", "default-instance.xml", db_->port(), (*zk)->connectString(), journal_, position_);
+  ASSERT_TRUE(a.start());
+  auto session = ZooKeeperSession::connect((*zk)->connectString(), 10s, 10s);
+  ASSERT_TRUE(session);
+  const std::string runningPath = "/otter/canal/destinations/example/running";
+  const auto runningAddress = [&]() -> std::string {
+    auto data = (*session)->get(runningPath);
+    if (!data || !*data) return "";
+    const auto at = (*data)->find("\"address\":\"");
+    return at == std::string::npos ? "" : (*data)->substr(at + 11, (*data)->find('"', at + 11) - at - 11);
+  };
+  ASSERT_TRUE(testing::waitUntil(20s, [&] { return runningAddress() == a.address(); })) << a.logTail();
+  ASSERT_TRUE(b.start());
+  ASSERT_TRUE(testing::waitUntil(10s, [&] {
+    auto members = (*session)->children("/otter/canal/destinations/example/cluster");
+    return members && members->size() == 2;
+  })) << b.logTail();
+
+  client::ConnectorOptions o;
+  o.retries = 0;
+  o.connectTimeout = 2s;
+  o.soTimeout = 5s;
+  auto connector = client::newClusterConnector(client::ClusterSource::zooKeeper((*zk)->connectString()), "example", "",
+                                               "", o);
+  Consumed consumed;
+  std::atomic<bool> stopConsumer{false}, stopWriter{false};
+  std::atomic<std::int64_t> written{0};
+  std::thread consumer([&] { consume(*connector, consumed, stopConsumer); });
+  std::int64_t last = 0;
+  std::thread writer([&] { last = writeRows(*db_, stopWriter, written); });
+
+  std::vector<double> takeovers;
+  ServerProcess* running = &a;
+  ServerProcess* standby = &b;
+  for (int run = 0; run < 2; ++run) {
+    ASSERT_TRUE(testing::waitUntil(20s, [&] { return consumed.distinct().size() > 100u * (run + 1); }))
+        << running->logTail();
+    const auto killed = Clock::now();
+    running->kill();
+    ASSERT_TRUE(testing::waitUntil(30s, [&] { return runningAddress() == standby->address(); }, 20ms))
+        << standby->logTail();
+    takeovers.push_back(std::chrono::duration<double>(Clock::now() - killed).count());
+    ASSERT_TRUE(running->start());  // back as the standby
+    std::swap(running, standby);
+  }
+  std::this_thread::sleep_for(500ms);
+  stopWriter = true;
+  writer.join();
+  const bool all = drained(consumed, last);
+  stopConsumer = true;
+  consumer.join();
+  const Verdict v = judge(consumed, last);
+  std::printf("[ figures ] default mode (2 servers + ZooKeeper): %zu takeovers in %.2f s and %.2f s "
+              "(session timeout 4 s), %lld rows committed, lost %lld, duplicates %lld (of acked rows: %lld), "
+              "out of order %lld\n",
+              takeovers.size(), takeovers[0], takeovers[1], static_cast<long long>(last),
+              static_cast<long long>(v.lost), static_cast<long long>(v.duplicates),
+              static_cast<long long>(consumed.ackedAgain), static_cast<long long>(v.outOfOrder));
+  EXPECT_TRUE(all) << a.logTail() << b.logTail();
+  EXPECT_EQ(v.lost, 0);
+  EXPECT_EQ(consumed.ackedAgain, 0);
+  EXPECT_EQ(v.outOfOrder, 0);
+  for (double t : takeovers) EXPECT_LT(t, 10.0);
+  auto cursor = (*session)->get("/otter/canal/destinations/example/1001/cursor");
+  ASSERT_TRUE(cursor && *cursor);
+  EXPECT_EQ((*cursor)->rfind("{\"@type\":\"com.alibaba.otter.canal.protocol.position.LogPosition\"", 0), 0u) << **cursor;
+  a.stop();
+  b.stop();
+}
+
+}  // namespace
+}  // namespace canal
