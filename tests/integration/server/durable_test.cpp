@@ -372,3 +372,33 @@ TEST_F(DurableServerTest, DefaultModeStandbyTakesOverAndTheClientFollows) {
 
 }  // namespace
 }  // namespace canal
+
+namespace canal {
+namespace {
+
+// Configuration errors of the durable modes stop the server with a message naming the cause.
+TEST(DurableServerConfig, UnreachableZooKeeperAndUnusableDataDirAreNamed) {
+  testing::TempDir dir("canal-durable-config");
+  const int deadPort = testing::freePort();
+  {
+    ServerProcess server(dir.path() / "zk", "default-instance.xml", 3306, "127.0.0.1:" + std::to_string(deadPort),
+                         "mysql-bin.000001", "4");
+    ASSERT_TRUE(server.start());
+    ASSERT_TRUE(testing::waitUntil(30s, [&] { return server.logTail().find("stopped") != std::string::npos ||
+                                                     server.logTail().find("canal.zkServers") != std::string::npos; }));
+    EXPECT_NE(server.logTail().find("127.0.0.1:" + std::to_string(deadPort)), std::string::npos) << server.logTail();
+    EXPECT_NE(server.stop(), 0);
+  }
+  {
+    ServerProcess server(dir.path() / "file", "file-instance.xml", 3306, "", "mysql-bin.000001", "4");
+    std::ofstream(dir.path() / "file" / "data") << "a file where the data directory should be";
+    ASSERT_TRUE(server.start());
+    ASSERT_TRUE(testing::waitUntil(30s, [&] { return server.logTail().find("data") != std::string::npos &&
+                                                     server.logTail().find("error") != std::string::npos; }));
+    EXPECT_NE(server.logTail().find((dir.path() / "file" / "data").string()), std::string::npos) << server.logTail();
+    EXPECT_NE(server.stop(), 0);
+  }
+}
+
+}  // namespace
+}  // namespace canal
