@@ -12,7 +12,6 @@
 #include <string>
 #include <thread>
 
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -20,6 +19,7 @@
 
 #include <csignal>
 #include <cstring>
+#include <array>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -45,13 +45,9 @@ bool parseAddress(const std::string& address, canal::mysql::ConnectOptions& out)
   return out.port > 0;
 }
 
-// Canal's replica server_id when canal.instance.mysql.slaveId is not set: the destination
-// name's Java hashCode (7 bits) over the last three bytes of this host's IPv4 address, so
-// destinations on one primary, and servers of one cluster, do not share an id.
-std::uint32_t autoSlaveId(const std::string& destination) {
-  std::int32_t hash = 0;  // Java String.hashCode over UTF-16 code units; names are ASCII
-  for (unsigned char c : destination) hash = static_cast<std::int32_t>(31u * static_cast<std::uint32_t>(hash) + c);
-  std::uint8_t ip[4] = {127, 0, 0, 1};
+// This host's first IPv4 address that is not a loopback one (127.0.0.1 when there is none).
+std::array<std::uint8_t, 4> hostIpv4() {
+  std::array<std::uint8_t, 4> ip = {127, 0, 0, 1};
   char host[256] = {};
   addrinfo hints{};
   hints.ai_family = AF_INET;
@@ -59,11 +55,21 @@ std::uint32_t autoSlaveId(const std::string& destination) {
   if (::gethostname(host, sizeof host - 1) == 0 && ::getaddrinfo(host, nullptr, &hints, &found) == 0) {
     for (addrinfo* a = found; a; a = a->ai_next) {
       const auto* in = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
-      std::memcpy(ip, &in->sin_addr, 4);
+      std::memcpy(ip.data(), &in->sin_addr, 4);
       if (ip[0] != 127) break;
     }
     ::freeaddrinfo(found);
   }
+  return ip;
+}
+
+// Canal's replica server_id when canal.instance.mysql.slaveId is not set: the destination
+// name's Java hashCode (7 bits) over the last three bytes of this host's IPv4 address, so
+// destinations on one primary, and servers of one cluster, do not share an id.
+std::uint32_t autoSlaveId(const std::string& destination) {
+  std::int32_t hash = 0;  // Java String.hashCode over UTF-16 code units; names are ASCII
+  for (unsigned char c : destination) hash = static_cast<std::int32_t>(31u * static_cast<std::uint32_t>(hash) + c);
+  const auto ip = hostIpv4();
   return ((static_cast<std::uint32_t>(hash) & 0x7f) << 24) + (std::uint32_t{ip[1]} << 16) + (std::uint32_t{ip[2]} << 8) + ip[3];
 }
 
@@ -153,22 +159,8 @@ class Runner {
 std::string registerAddress(const canal::app::ServerConfig& server, int port) {
   std::string ip = !server.registerIp.empty() ? server.registerIp : server.ip;
   if (ip.empty()) {
-    ip = "127.0.0.1";
-    char host[256] = {};
-    addrinfo hints{};
-    hints.ai_family = AF_INET;
-    addrinfo* found = nullptr;
-    if (::gethostname(host, sizeof host - 1) == 0 && ::getaddrinfo(host, nullptr, &hints, &found) == 0) {
-      for (addrinfo* a = found; a; a = a->ai_next) {
-        char text[INET_ADDRSTRLEN] = {};
-        const auto* in = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
-        if (::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text) && std::strncmp(text, "127.", 4) != 0) {
-          ip = text;
-          break;
-        }
-      }
-      ::freeaddrinfo(found);
-    }
+    const auto a = hostIpv4();
+    ip = std::to_string(a[0]) + "." + std::to_string(a[1]) + "." + std::to_string(a[2]) + "." + std::to_string(a[3]);
   }
   return ip + ":" + std::to_string(port);
 }
