@@ -54,20 +54,22 @@ bool RunningElection::active(const std::string& destination) const {
   return false;
 }
 
+void RunningElection::release(Member& m, bool deleteNode) {
+  m.m.release();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    m.active = false;
+  }
+  if (deleteNode && session_) {
+    const Status s = session_->removeOwned(runningPath(m.m.destination));
+    if (!s.isOk()) moduleLogger("ha")->warn("releasing {}: {}", m.m.destination, s.toString());
+  }
+  moduleLogger("ha")->info("destination {}: released", m.m.destination);
+}
+
 void RunningElection::releaseAll(bool deleteNodes) {
-  auto log = moduleLogger("ha");
   for (Member& m : members_) {
-    if (!m.active) continue;
-    m.m.release();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      m.active = false;
-    }
-    if (deleteNodes && session_) {
-      const Status s = session_->removeOwned(runningPath(m.m.destination));
-      if (!s.isOk()) log->warn("releasing {}: {}", m.m.destination, s.toString());
-    }
-    log->info("destination {}: released", m.m.destination);
+    if (m.active) release(m, deleteNodes);
   }
 }
 
@@ -116,9 +118,7 @@ void RunningElection::tick() {
     if (m.active) {
       if (!*current || owner != session_->id()) {
         log->warn("destination {}: the running node is no longer this server's; stopping", m.m.destination);
-        m.m.release();
-        std::lock_guard<std::mutex> lock(mutex_);
-        m.active = false;
+        release(m, false);
       }
       continue;
     }

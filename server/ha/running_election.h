@@ -60,6 +60,7 @@ class RunningElection {
   };
   void run();
   void tick();
+  void release(Member& m, bool deleteNode);
   void releaseAll(bool deleteNodes);
   std::string runningData() const;
 

@@ -131,6 +131,15 @@ bool before(const store::EntryPosition& a, const store::EntryPosition& b) {
   return std::tie(a.journalName, a.position) < std::tie(b.journalName, b.position);
 }
 
+// The client whose cursor is the lowest binlog position; null when no client has a cursor.
+const meta::ClientMeta* lowestCursor(const meta::DestinationMeta& m) {
+  const meta::ClientMeta* lowest = nullptr;
+  for (const meta::ClientMeta& c : m.clients) {
+    if (c.cursor && (!lowest || before(c.cursor->position, lowest->cursor->position))) lowest = &c;
+  }
+  return lowest;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions options,
@@ -138,6 +147,12 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
   const std::string context = "destination " + options.name;
   auto filter = convert::TableFilter::create(options.tableFilter);
   if (!filter) return filter.status().withContext(context);
+  meta::DestinationMeta stored{options.name, {}};
+  if (meta) {
+    auto loaded = meta->load();
+    if (!loaded) return loaded.status().withContext(context);
+    stored = std::move(*loaded);
+  }
   std::unique_ptr<store::EventStore> store;
   if (options.storeDir.empty()) {
     store = std::make_unique<store::EventStore>(options.store);
@@ -148,16 +163,12 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
     if (meta && meta->shared()) {
       // Another server may have run the destination since this store was written: it is only
       // used when its ack cursor is where the shared cursors are.
-      auto stored = meta->load();
-      if (!stored) return stored.status().withContext(context);
-      std::optional<store::EntryPosition> lowest;
-      for (const meta::ClientMeta& c : stored->clients) {
-        if (c.cursor && (!lowest || before(c.cursor->position, *lowest))) lowest = c.cursor->position;
-      }
+      const meta::ClientMeta* lowest = lowestCursor(stored);
       const auto& acked = recovered.ackPosition;
-      const bool same = lowest.has_value() == acked.has_value() &&
-                        (!lowest || (lowest->journalName == acked->journalName && lowest->position == acked->position));
-      if (!same || (!lowest && recovered.ackSequence > 0)) {
+      const bool current = lowest ? acked && lowest->cursor->position.journalName == acked->journalName &&
+                                        lowest->cursor->position.position == acked->position
+                                  : !acked && recovered.ackSequence == 0;
+      if (!current) {
         moduleLogger("instance")->info("destination {}: the local store is behind the shared cursor; starting it afresh",
                                        options.name);
         journal->reset();
@@ -170,7 +181,7 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
   }
   std::unique_ptr<Destination> d(
       new Destination(std::move(options), std::move(*filter), std::move(store), std::move(meta)));
-  CANAL_RETURN_IF_ERROR(d->restore().withContext(context));
+  CANAL_RETURN_IF_ERROR(d->restore(stored).withContext(context));
   return d;
 }
 
@@ -178,7 +189,7 @@ Destination::Destination(DestinationOptions options, std::shared_ptr<const conve
                          std::unique_ptr<store::EventStore> store, std::unique_ptr<meta::MetaStore> meta)
     : options_(std::move(options)), store_(std::move(store)), meta_(std::move(meta)), filter_(std::move(filter)) {}
 
-Status Destination::restore() {
+Status Destination::restore(const meta::DestinationMeta& stored) {
   auto log = moduleLogger("instance");
   std::lock_guard<std::mutex> lock(mutex_);
   if (const auto& mark = store_->recoveredResume()) {
@@ -189,12 +200,7 @@ Status Destination::restore() {
     log->info("destination {}: {} unacked entries in the store; the stream resumes at {}:{}", options_.name,
               store_->putSequence() - store_->ackSequence(), resume_->file, resume_->position);
   }
-  if (!meta_) return Status::ok();
-  auto stored = meta_->load();
-  if (!stored) return stored.status();
-  std::optional<store::EntryPosition> lowest;
-  std::pair<std::string, std::uint64_t> lowestAcked;
-  for (const meta::ClientMeta& c : stored->clients) {
+  for (const meta::ClientMeta& c : stored.clients) {
     Client& client = clients_[c.clientId];
     if (c.filter && !c.filter->empty()) {
       client.filter = *c.filter;
@@ -202,23 +208,21 @@ Status Destination::restore() {
     }
     if (!c.cursor) continue;
     client.cursor = c.cursor->position;
+    client.ackedThrough = {c.cursor->ackedThroughFile, c.cursor->ackedThroughOffset};
     if (c.cursor->sourceHost != options_.master.host || c.cursor->sourcePort != options_.master.port) {
       log->warn("destination {}: the cursor of client {} was recorded against {}:{}, the primary is {}:{}",
                 options_.name, c.clientId, c.cursor->sourceHost, c.cursor->sourcePort, options_.master.host,
                 options_.master.port);
     }
-    client.ackedThrough = {c.cursor->ackedThroughFile, c.cursor->ackedThroughOffset};
-    if (!lowest || before(c.cursor->position, *lowest)) {
-      lowest = c.cursor->position;
-      lowestAcked = std::max(client.ackedThrough, std::make_pair(lowest->journalName, lowest->position));
-    }
   }
+  const meta::ClientMeta* lowest = lowestCursor(stored);
   if (!resume_ && lowest) {
-    resume_ = replica::CommitPosition{lowest->journalName, lowest->position,
-                                      static_cast<std::uint32_t>(lowest->timestamp / 1000), lowest->serverId, {}, {}};
-    skipAt_ = lowestAcked;
-    log->info("destination {}: starting from the lowest client cursor {}:{}", options_.name, lowest->journalName,
-              lowest->position);
+    const store::EntryPosition& p = lowest->cursor->position;
+    resume_ = replica::CommitPosition{p.journalName, p.position, static_cast<std::uint32_t>(p.timestamp / 1000),
+                                      p.serverId, {}, {}};
+    skipAt_ = std::max(std::make_pair(lowest->cursor->ackedThroughFile, lowest->cursor->ackedThroughOffset),
+                       std::make_pair(p.journalName, p.position));
+    log->info("destination {}: starting from the lowest client cursor {}:{}", options_.name, p.journalName, p.position);
   }
   return Status::ok();
 }

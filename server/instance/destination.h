@@ -120,7 +120,8 @@ class Destination {
   };
   Destination(DestinationOptions options, std::shared_ptr<const convert::TableFilter> filter,
               std::unique_ptr<store::EventStore> store, std::unique_ptr<meta::MetaStore> meta);
-  Status restore();
+  // Takes up the store's resume mark and the stored subscriptions, filters and cursors.
+  Status restore(const meta::DestinationMeta& stored);
   void produce();
   Status runStream(const std::optional<replica::CommitPosition>& from);
   std::string identity(std::int16_t clientId) const;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "server/common/durable_file.h"
 #include "server/common/logging.h"
 
 namespace canal::meta {
@@ -58,7 +59,15 @@ void PeriodicWriter::run() {
 FileMetaStore::FileMetaStore(std::string destination, std::string path, std::chrono::milliseconds flushPeriod)
     : destination_(std::move(destination)),
       path_(std::move(path)),
-      writer_(flushPeriod, [this](const DestinationMeta& meta) { return writeMetaDat(path_, meta); }) {}
+      writer_(flushPeriod, [this](const DestinationMeta& meta) { return write(meta); }) {}
+
+Status FileMetaStore::write(const DestinationMeta& meta) {
+  std::string text = encodeMetaDat(meta);
+  if (text == written_) return Status::ok();  // an ack inside a transaction: the cursor did not move
+  CANAL_RETURN_IF_ERROR(replaceFileDurably(path_, text));
+  written_ = std::move(text);
+  return Status::ok();
+}
 
 Result<DestinationMeta> FileMetaStore::load() {
   auto meta = readMetaDat(path_);

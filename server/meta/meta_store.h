@@ -75,8 +75,11 @@ class FileMetaStore final : public MetaStore {
   const std::string& path() const { return path_; }
 
  private:
+  Status write(const DestinationMeta& meta);
+
   const std::string destination_;
   const std::string path_;
+  std::string written_;  // the file's content as last written (guarded by writer_)
   PeriodicWriter writer_;
 };
 

@@ -13,9 +13,9 @@ bool numeric(const std::string& name) {
          name != "-";
 }
 
-}  // namespace
-
 std::string destinationPath(const std::string& destination) { return "/otter/canal/destinations/" + destination; }
+
+}  // namespace
 
 ZooKeeperMetaStore::ZooKeeperMetaStore(std::string destination, std::shared_ptr<ZooKeeperSession> session,
                                        std::chrono::milliseconds flushPeriod)

@@ -16,8 +16,6 @@
 
 namespace canal::meta {
 
-std::string destinationPath(const std::string& destination);
-
 class ZooKeeperMetaStore final : public MetaStore {
  public:
   ZooKeeperMetaStore(std::string destination, std::shared_ptr<ZooKeeperSession> session,

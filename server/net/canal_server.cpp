@@ -146,7 +146,7 @@ struct CanalServer::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   tcp::acceptor acceptor{io};
   std::vector<std::thread> threads;
-  // Calls that write to disk or ZooKeeper (subscribe, ack, rollback) run here, off the network
+  // Calls that write to disk or ZooKeeper (subscribe, unsubscribe, ack) run here, off the network
   // threads; the session reads its next request when the call is done, so requests stay ordered.
   asio::thread_pool blocking{2};
   std::mutex mutex;
@@ -377,13 +377,14 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
 
   void reply(const Status& s) { send(s.isOk() ? ackFrame() : ackFrame(400, failure(s))); }
 
-  // Runs `work` on the blocking pool; `done` then runs on the strand and the next request is read.
-  bool offload(std::function<Status()> work, std::function<void(const Status&)> done) {
-    asio::post(server.blocking, [self = shared_from_this(), work = std::move(work), done = std::move(done)] {
+  // Runs `work` on the blocking pool, then replies on the strand (success has a reply only when
+  // `replyOnSuccess`) and reads the next request.
+  bool offload(std::function<Status()> work, bool replyOnSuccess) {
+    asio::post(server.blocking, [self = shared_from_this(), work = std::move(work), replyOnSuccess] {
       const Status s = work();
-      asio::post(self->strand, [self, s, done] {
+      asio::post(self->strand, [self, s, replyOnSuccess] {
         if (self->closed) return;
-        done(s);
+        if (replyOnSuccess || !s.isOk()) self->reply(s);
         self->readHeader();
       });
     });
@@ -391,17 +392,16 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   }
 
   bool subscription(const pb::Packet& p, bool subscribe) {
-    const auto replyAlways = [self = shared_from_this()](const Status& s) { self->reply(s); };
     if (subscribe) {
       pb::Sub r;
       auto t = target(p, r);
       if (!t) return true;
-      return offload([t, filter = r.filter()] { return t->first->subscribe(t->second, filter); }, replyAlways);
+      return offload([t, filter = r.filter()] { return t->first->subscribe(t->second, filter); }, true);
     }
     pb::Unsub r;
     auto t = target(p, r);
     if (!t) return true;
-    return offload([t] { return t->first->unsubscribe(t->second); }, replyAlways);
+    return offload([t] { return t->first->unsubscribe(t->second); }, true);
   }
 
   bool clientAck(const pb::Packet& p) {
@@ -412,20 +412,16 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       send(ackFrame(402, "batchId should assign value"));
       return true;
     }
-    const auto replyOnError = [self = shared_from_this()](const Status& s) {
-      if (!s.isOk()) self->reply(s);  // success has no reply
-    };
-    return offload([t, id = r.batch_id()] { return t->first->ack(t->second, id); }, replyOnError);
+    return offload([t, id = r.batch_id()] { return t->first->ack(t->second, id); }, false);  // success: no reply
   }
 
   bool clientRollback(const pb::Packet& p) {
     pb::ClientRollback r;
     auto t = target(p, r);
     if (!t) return true;
-    const auto replyOnError = [self = shared_from_this()](const Status& s) {
-      if (!s.isOk()) self->reply(s);
-    };
-    return offload([t, id = r.batch_id()] { return t->first->rollback(t->second, id); }, replyOnError);
+    const Status s = t->first->rollback(t->second, r.batch_id());  // in memory only
+    if (!s.isOk()) reply(s);
+    return true;
   }
 
   bool get(const pb::Packet& p) {

@@ -105,7 +105,7 @@ Status EventStore::ack(std::uint64_t end, const std::optional<EntryPosition>& po
   end = std::min(end, get_);
   if (journal_ && end > first_) CANAL_RETURN_IF_ERROR(journal_->release(end, position ? position : ackPosition_));
   if (position) ackPosition_ = position;
-  while (first_ < end && first_ < get_) {
+  while (first_ < end) {
     bytes_ -= entries_.front().entry.size();
     entries_.pop_front();
     ++first_;
