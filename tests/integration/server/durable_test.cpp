@@ -141,7 +141,7 @@ void consume(client::CanalConnector& connector, Consumed& out, const std::atomic
 }
 
 // Inserts 3 rows per transaction (v = 1, 2, ...; k = v % 7) until `stop`; returns the last v.
-std::int64_t writeRows(testing::MariaDbServer& db, const std::atomic<bool>& stop, std::atomic<std::int64_t>& written) {
+std::int64_t writeRows(testing::MariaDbServer& db, const std::atomic<bool>& stop) {
   std::int64_t v = 0;
   while (!stop) {
     std::string sql = "INSERT INTO s.t (k, v) VALUES ";
@@ -154,7 +154,6 @@ std::int64_t writeRows(testing::MariaDbServer& db, const std::atomic<bool>& stop
       std::this_thread::sleep_for(20ms);
       continue;
     }
-    written = v;
   }
   return v;
 }
@@ -183,6 +182,61 @@ Verdict judge(Consumed& c, std::int64_t last) {
   return v;
 }
 
+// Waits until every row up to `last` arrived (or 60 s).
+bool drained(Consumed& c, std::int64_t last) {
+  return testing::waitUntil(60s, [&] {
+    const auto d = c.distinct();
+    return !d.empty() && *d.rbegin() >= last && static_cast<std::int64_t>(d.size()) >= last;
+  }, 100ms);
+}
+
+struct Outcome {
+  std::int64_t last = 0;  // rows committed: v = 1..last
+  bool all = false;       // every one of them arrived
+  Verdict verdict;
+};
+
+// A consumer acking through `connector` and, with `writeTo`, a writer inserting rows into it,
+// each on a thread of its own (stopped and joined on destruction, also when a test fails early).
+class Workload {
+ public:
+  Workload(client::CanalConnector& connector, testing::MariaDbServer* writeTo) {
+    consumer_ = std::thread([this, &connector] { consume(connector, consumed, stopConsumer_); });
+    if (writeTo) writer_ = std::thread([this, writeTo] { last_ = writeRows(*writeTo, stopWriter_); });
+  }
+  ~Workload() {
+    stopWriter_ = stopConsumer_ = true;
+    if (writer_.joinable()) writer_.join();
+    if (consumer_.joinable()) consumer_.join();
+  }
+  // Stops writing (after half a second more) and waits until every row up to the last written
+  // — or up to `rows` without a writer — arrived; then stops consuming and judges the arrivals.
+  Outcome finish(std::int64_t rows = 0) {
+    Outcome o;
+    o.last = rows;
+    if (writer_.joinable()) {
+      std::this_thread::sleep_for(500ms);
+      stopWriter_ = true;
+      writer_.join();
+      o.last = last_;
+    }
+    o.all = drained(consumed, o.last);
+    stopConsumer_ = true;
+    consumer_.join();
+    o.verdict = judge(consumed, o.last);
+    return o;
+  }
+
+  Consumed consumed;
+
+ private:
+  std::atomic<bool> stopConsumer_{false};
+  std::atomic<bool> stopWriter_{false};
+  std::int64_t last_ = 0;
+  std::thread consumer_;
+  std::thread writer_;
+};
+
 class DurableServerTest : public testing::MariaDbTest {
  protected:
   void SetUp() override {
@@ -203,14 +257,6 @@ class DurableServerTest : public testing::MariaDbTest {
     return client::newSingleConnector(s.address(), "example", "", "", o);
   }
 
-  // Waits until every row up to `last` arrived (or 60 s).
-  static bool drained(Consumed& c, std::int64_t last) {
-    return testing::waitUntil(60s, [&] {
-      const auto d = c.distinct();
-      return !d.empty() && *d.rbegin() >= last && static_cast<std::int64_t>(d.size()) >= last;
-    }, 100ms);
-  }
-
   std::string journal_;
   std::string position_;
 };
@@ -219,13 +265,8 @@ TEST_F(DurableServerTest, FileModeKillMinusNineLosesNothingAndRedeliversNoAckedR
   testing::TempDir dir("canal-durable");
   ServerProcess server(dir.path() / "a", "file-instance.xml", db_->port(), "", journal_, position_);
   ASSERT_TRUE(server.start());
-  Consumed consumed;
-  std::atomic<bool> stopConsumer{false}, stopWriter{false};
-  std::atomic<std::int64_t> written{0};
   auto connector = single(server);
-  std::thread consumer([&] { consume(*connector, consumed, stopConsumer); });
-  std::int64_t last = 0;
-  std::thread writer([&] { last = writeRows(*db_, stopWriter, written); });
+  Workload work(*connector, db_.get());
 
   std::mt19937 random(std::random_device{}());
   const int runs = 5;
@@ -235,22 +276,17 @@ TEST_F(DurableServerTest, FileModeKillMinusNineLosesNothingAndRedeliversNoAckedR
     std::this_thread::sleep_for(std::chrono::milliseconds(random() % 300));
     ASSERT_TRUE(server.start());
   }
-  std::this_thread::sleep_for(500ms);
-  stopWriter = true;
-  writer.join();
-  const bool all = drained(consumed, last);
-  stopConsumer = true;
-  consumer.join();
-  const Verdict v = judge(consumed, last);
+  const Outcome o = work.finish();
+  const Verdict& v = o.verdict;
   std::printf("[ figures ] file mode: %d kill -9 runs, %lld rows committed, lost %lld, duplicates %lld "
               "(of acked rows: %lld), out of order %lld, %lld batches\n",
-              runs, static_cast<long long>(last), static_cast<long long>(v.lost), static_cast<long long>(v.duplicates),
-              static_cast<long long>(consumed.ackedAgain), static_cast<long long>(v.outOfOrder),
-              static_cast<long long>(consumed.batches));
-  EXPECT_TRUE(all) << server.logTail();
-  EXPECT_GT(last, 100);
+              runs, static_cast<long long>(o.last), static_cast<long long>(v.lost),
+              static_cast<long long>(v.duplicates), static_cast<long long>(work.consumed.ackedAgain),
+              static_cast<long long>(v.outOfOrder), static_cast<long long>(work.consumed.batches));
+  EXPECT_TRUE(o.all) << server.logTail();
+  EXPECT_GT(o.last, 100);
   EXPECT_EQ(v.lost, 0);
-  EXPECT_EQ(consumed.ackedAgain, 0);
+  EXPECT_EQ(work.consumed.ackedAgain, 0);
   EXPECT_EQ(v.outOfOrder, 0);
   EXPECT_TRUE(fs::exists(dir.path() / "a" / "data" / "example" / "meta.dat"));
   server.stop();
@@ -273,7 +309,7 @@ TEST_F(DurableServerTest, StoredEntriesAreServedAfterThePrimaryPurgedItsBinlogs)
     auto m = connector->getWithoutAck(100, 200ms);
     if (m) for (auto v : insertedValues(*m)) seen.insert(v);
     return seen.size() == 50;
-  }));
+  })) << "rows seen: " << seen.size() << "\n" << server.logTail();
   connector->disconnect();
   server.kill();
   ASSERT_TRUE(db_->execute("FLUSH BINARY LOGS"));
@@ -282,14 +318,10 @@ TEST_F(DurableServerTest, StoredEntriesAreServedAfterThePrimaryPurgedItsBinlogs)
   ASSERT_TRUE(db_->execute("PURGE BINARY LOGS TO '" + *(*status)[0][0] + "'"));
   ASSERT_TRUE(server.start());
   connector = single(server);
-  Consumed consumed;
-  std::atomic<bool> stop{false};
-  std::thread consumer([&] { consume(*connector, consumed, stop); });
-  const bool all = drained(consumed, 50);
-  stop = true;
-  consumer.join();
-  EXPECT_TRUE(all) << server.logTail();
-  EXPECT_EQ(judge(consumed, 50).lost, 0);
+  Workload work(*connector, nullptr);
+  const Outcome o = work.finish(50);
+  EXPECT_TRUE(o.all) << server.logTail();
+  EXPECT_EQ(o.verdict.lost, 0);
   EXPECT_TRUE(testing::waitUntil(10s, [&] { return server.logTail().find(journal_) != std::string::npos; }))
       << "the purged position is reported: " << server.logTail();
   server.stop();
@@ -324,18 +356,13 @@ TEST_F(DurableServerTest, DefaultModeStandbyTakesOverAndTheClientFollows) {
   o.soTimeout = 5s;
   auto connector = client::newClusterConnector(client::ClusterSource::zooKeeper((*zk)->connectString()), "example", "",
                                                "", o);
-  Consumed consumed;
-  std::atomic<bool> stopConsumer{false}, stopWriter{false};
-  std::atomic<std::int64_t> written{0};
-  std::thread consumer([&] { consume(*connector, consumed, stopConsumer); });
-  std::int64_t last = 0;
-  std::thread writer([&] { last = writeRows(*db_, stopWriter, written); });
+  Workload work(*connector, db_.get());
 
   std::vector<double> takeovers;
   ServerProcess* running = &a;
   ServerProcess* standby = &b;
   for (int run = 0; run < 2; ++run) {
-    ASSERT_TRUE(testing::waitUntil(20s, [&] { return consumed.distinct().size() > 100u * (run + 1); }))
+    ASSERT_TRUE(testing::waitUntil(20s, [&] { return work.consumed.distinct().size() > 100u * (run + 1); }))
         << running->logTail();
     const auto killed = Clock::now();
     running->kill();
@@ -345,22 +372,17 @@ TEST_F(DurableServerTest, DefaultModeStandbyTakesOverAndTheClientFollows) {
     ASSERT_TRUE(running->start());  // back as the standby
     std::swap(running, standby);
   }
-  std::this_thread::sleep_for(500ms);
-  stopWriter = true;
-  writer.join();
-  const bool all = drained(consumed, last);
-  stopConsumer = true;
-  consumer.join();
-  const Verdict v = judge(consumed, last);
+  const Outcome outcome = work.finish();
+  const Verdict& v = outcome.verdict;
   std::printf("[ figures ] default mode (2 servers + ZooKeeper): %zu takeovers in %.2f s and %.2f s "
               "(session timeout 4 s), %lld rows committed, lost %lld, duplicates %lld (of acked rows: %lld), "
               "out of order %lld\n",
-              takeovers.size(), takeovers[0], takeovers[1], static_cast<long long>(last),
+              takeovers.size(), takeovers[0], takeovers[1], static_cast<long long>(outcome.last),
               static_cast<long long>(v.lost), static_cast<long long>(v.duplicates),
-              static_cast<long long>(consumed.ackedAgain), static_cast<long long>(v.outOfOrder));
-  EXPECT_TRUE(all) << a.logTail() << b.logTail();
+              static_cast<long long>(work.consumed.ackedAgain), static_cast<long long>(v.outOfOrder));
+  EXPECT_TRUE(outcome.all) << a.logTail() << b.logTail();
   EXPECT_EQ(v.lost, 0);
-  EXPECT_EQ(consumed.ackedAgain, 0);
+  EXPECT_EQ(work.consumed.ackedAgain, 0);
   EXPECT_EQ(v.outOfOrder, 0);
   for (double t : takeovers) EXPECT_LT(t, 10.0);
   auto cursor = (*session)->get("/otter/canal/destinations/example/1001/cursor");
@@ -385,7 +407,8 @@ TEST(DurableServerConfig, UnreachableZooKeeperAndUnusableDataDirAreNamed) {
                          "mysql-bin.000001", "4");
     ASSERT_TRUE(server.start());
     ASSERT_TRUE(testing::waitUntil(30s, [&] { return server.logTail().find("stopped") != std::string::npos ||
-                                                     server.logTail().find("canal.zkServers") != std::string::npos; }));
+                                                     server.logTail().find("canal.zkServers") != std::string::npos; }))
+        << server.logTail();
     EXPECT_NE(server.logTail().find("127.0.0.1:" + std::to_string(deadPort)), std::string::npos) << server.logTail();
     EXPECT_NE(server.stop(), 0);
   }
@@ -394,7 +417,8 @@ TEST(DurableServerConfig, UnreachableZooKeeperAndUnusableDataDirAreNamed) {
     std::ofstream(dir.path() / "file" / "data") << "a file where the data directory should be";
     ASSERT_TRUE(server.start());
     ASSERT_TRUE(testing::waitUntil(30s, [&] { return server.logTail().find("data") != std::string::npos &&
-                                                     server.logTail().find("error") != std::string::npos; }));
+                                                     server.logTail().find("error") != std::string::npos; }))
+        << server.logTail();
     EXPECT_NE(server.logTail().find((dir.path() / "file" / "data").string()), std::string::npos) << server.logTail();
     EXPECT_NE(server.stop(), 0);
   }
