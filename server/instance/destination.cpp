@@ -320,6 +320,8 @@ Status Destination::runStream(const std::optional<replica::CommitPosition>& from
     if (!opened) return opened.status();
     history.emplace(std::move(*opened));
     CANAL_RETURN_IF_ERROR(cache.start(*history, schema::SchemaPosition{start->file, start->position}));
+  } else {
+    CANAL_RETURN_IF_ERROR(cache.start());
   }
   convert::ChangeAssembler assembler(options_.render);
   assembler.setSchemaCache(&cache);

@@ -78,19 +78,30 @@ TypeSpelling SchemaCache::spelling() const {
 
 Status SchemaCache::start(SchemaHistory& history, const SchemaPosition& at) {
   history_ = &history;
-  tables_.clear();
   if (history.empty()) {
     auto all = readAll();
     if (!all) return all.status().withContext("first schema snapshot");
     CANAL_RETURN_IF_ERROR(history.appendSnapshot(at, *all));
-    for (auto& [key, table] : *all) tables_[key] = std::make_shared<const TableSchema>(std::move(table));
+    hold(std::move(*all));
     return Status::ok();
   }
   CANAL_RETURN_IF_ERROR(ensureConnected());  // for the primary's type spelling
   auto restored = history.restore(at, spelling());
   if (!restored) return restored.status();
-  for (auto& [key, table] : *restored) tables_[key] = std::make_shared<const TableSchema>(std::move(table));
+  hold(std::move(*restored));
   return Status::ok();
+}
+
+Status SchemaCache::start() {
+  auto all = readAll();
+  if (!all) return all.status().withContext("first schema snapshot");
+  hold(std::move(*all));
+  return Status::ok();
+}
+
+void SchemaCache::hold(TableSet tables) {
+  tables_.clear();
+  for (auto& [key, table] : tables) tables_[key] = std::make_shared<const TableSchema>(std::move(table));
 }
 
 Result<std::shared_ptr<const TableSchema>> SchemaCache::table(const std::string& database, const std::string& table,

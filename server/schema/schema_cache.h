@@ -63,6 +63,10 @@ class SchemaCache {
   // none, from a snapshot of every table on the primary, recorded at `at` (Canal's first
   // snapshot: exact when `at` is the primary's current end).
   Status start(SchemaHistory& history, const SchemaPosition& at);
+  // Without a history: starts from a snapshot of every table on the primary, so a table first
+  // used after a DDL that the stream has not reached yet still decodes with its old columns
+  // (exact when the stream starts at the primary's current end).
+  Status start();
 
   // The definition of `database`.`table`, read once and kept until DDL changes it; `at` is the
   // position it is needed at, for the history.
@@ -83,6 +87,7 @@ class SchemaCache {
   TypeSpelling spelling() const;
   // The tables whose information_schema.COLUMNS rows match `condition`.
   Result<TableSet> readTables(const std::string& condition);
+  void hold(TableSet tables);  // replaces the definitions held
   Result<std::shared_ptr<const TableSchema>> load(const std::string& database, const std::string& table);
 
   mysql::ConnectOptions connect_;

@@ -220,6 +220,36 @@ TEST_F(DestinationTest, QueryRowAndTransactionEntryFilters) {
   EXPECT_EQ(seen[2].eventType, eb::INSERT);
 }
 
+// Tables that exist when the destination starts but are first used by the stream after an ALTER
+// already ran on the primary: their rows before the ALTER still decode with the old columns.
+TEST_F(DestinationTest, RowsBeforeAnAlterDecodeWithTheOldColumnsWhenTheAlterRanFirst) {
+  constexpr int kTables = 20;
+  for (int i = 0; i < kTables; ++i) {
+    ASSERT_TRUE(db_->execute("CREATE TABLE s.t" + std::to_string(i) + " (id INT PRIMARY KEY, v INT)").isOk());
+  }
+  start(options());
+  // One round trip: the primary runs every ALTER long before the stream reaches the rows.
+  std::string batch;
+  for (int i = 0; i < kTables; ++i) {
+    const std::string t = "s.t" + std::to_string(i);
+    batch += "INSERT INTO " + t + " VALUES (1, 1); ALTER TABLE " + t + " ADD COLUMN extra INT FIRST; INSERT INTO " +
+             t + " VALUES (2, 2, 2);";
+  }
+  ASSERT_TRUE(db_->execute(batch).isOk());
+  marker("m1");
+  int before = 0;
+  int after = 0;
+  for (const Seen& s : readUntilMarker("m1")) {
+    if (s.type != eb::ROWDATA || !s.sql.empty()) continue;
+    if (s.columns == std::vector<std::string>{"id", "v"}) ++before;
+    else if (s.columns == std::vector<std::string>{"extra", "id", "v"}) ++after;
+    else ADD_FAILURE() << s.table << " has columns " << ::testing::PrintToString(s.columns);
+  }
+  EXPECT_EQ(before, kTables);
+  EXPECT_EQ(after, kTables);
+  EXPECT_TRUE(d_->streamError().isOk()) << d_->streamError().toString();
+}
+
 TEST_F(DestinationTest, RowsOfATableThePrimaryNoLongerHasStopTheStreamUnlessTableErrorIsSet) {
   ASSERT_TRUE(db_->execute("CREATE TABLE s.gone (id INT PRIMARY KEY)").isOk());
   auto status = db_->query("SHOW MASTER STATUS");
