@@ -20,6 +20,7 @@ packages=(
   zlib1g-dev libdeflate-dev
   libssl-dev
   libpcre2-dev
+  libyaml-cpp-dev libcurl4-openssl-dev
   # fuzzing (clang + libFuzzer runtime)
   clang libclang-rt-14-dev
   # servers started by the tests and the quickstart

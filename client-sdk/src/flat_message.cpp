@@ -32,17 +32,27 @@ Result<std::optional<std::string>> toFlatMessage(const eb::Entry& entry, std::in
     return Status(Status::kProtocol, "the RowChange of the entry at " + entry.header().logfilename() + ":" +
                                          std::to_string(entry.header().logfileoffset()) + " does not parse");
   }
+  return std::optional<std::string>(toFlatMessage(entry, rc, nullptr, id, ts));
+}
+
+std::string toFlatMessage(const eb::Entry& entry, const eb::RowChange& rc, const std::vector<int>* rows,
+                          std::int64_t id, std::int64_t ts) {
+  std::vector<const eb::RowData*> selected;
+  if (rows) {
+    for (const int i : *rows) selected.push_back(&rc.rowdatas(i));
+  } else {
+    for (const auto& row : rc.rowdatas()) selected.push_back(&row);
+  }
   const eb::EventType type = rc.eventtype();
-  const bool hasRows = rc.rowdatas_size() > 0;
   Json j;
   Json data = nullptr, mysqlType = nullptr, sqlType = nullptr, old = nullptr, pkNames = nullptr;
-  if (hasRows) {
+  if (!selected.empty()) {
     data = Json::array();
     mysqlType = Json::object();
     sqlType = Json::object();
-    for (const auto& row : rc.rowdatas()) {
+    for (const eb::RowData* row : selected) {
       Json object = Json::object();
-      for (const auto& c : image(row, type)) {
+      for (const auto& c : image(*row, type)) {
         object[c.name()] = valueOf(c);
         mysqlType[c.name()] = c.mysqltype();
         sqlType[c.name()] = c.sqltype();
@@ -53,20 +63,20 @@ Result<std::optional<std::string>> toFlatMessage(const eb::Entry& entry, std::in
       // Canal accumulates the updated column names over the rows of the entry.
       std::vector<std::string> updated;
       old = Json::array();
-      for (const auto& row : rc.rowdatas()) {
-        for (const auto& a : row.aftercolumns()) {
+      for (const eb::RowData* row : selected) {
+        for (const auto& a : row->aftercolumns()) {
           if (a.updated() && std::find(updated.begin(), updated.end(), a.name()) == updated.end()) {
             updated.push_back(a.name());
           }
         }
         Json before = Json::object();
-        for (const auto& b : row.beforecolumns()) {
+        for (const auto& b : row->beforecolumns()) {
           if (std::find(updated.begin(), updated.end(), b.name()) != updated.end()) before[b.name()] = valueOf(b);
         }
         old.push_back(std::move(before));
       }
     }
-    for (const auto& c : image(rc.rowdatas(0), type)) {
+    for (const auto& c : image(*selected.front(), type)) {
       if (c.iskey()) {
         if (pkNames.is_null()) pkNames = Json::array();
         pkNames.push_back(c.name());
@@ -87,7 +97,7 @@ Result<std::optional<std::string>> toFlatMessage(const eb::Entry& entry, std::in
   j["table"] = entry.header().tablename();
   j["ts"] = ts;
   j["type"] = eb::EventType_Name(type);
-  return std::optional<std::string>(j.dump(-1, ' ', false, Json::error_handler_t::replace));
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 const RowView::Column* RowView::column(std::string_view name) const { return find(image(row_, type_), name); }

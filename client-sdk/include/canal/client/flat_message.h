@@ -20,6 +20,11 @@ namespace canal::client {
 // wall-clock time in ms.
 Result<std::optional<std::string>> toFlatMessage(const canal::protocol::entry::Entry& entry, std::int64_t id,
                                                  std::int64_t ts);
+// The FlatMessage of some rows of a ROWDATA entry whose RowChange is parsed already: `rows`
+// indexes rowChange.rowdatas (nullptr: all of them), as Canal's MQ mode writes the share of an
+// entry that goes to one partition.
+std::string toFlatMessage(const canal::protocol::entry::Entry& entry, const canal::protocol::entry::RowChange& rowChange,
+                          const std::vector<int>* rows, std::int64_t id, std::int64_t ts);
 
 // One row change with columns looked up by name.
 class RowView {

@@ -1,0 +1,45 @@
+#pragma once
+
+// The row changes of one Canal batch as the sinks see them: each ROWDATA entry parsed once,
+// with its table and binlog position. BEGIN/END entries carry nothing a sink writes.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "canal/client/canal_connector.h"
+#include "canal/client/status.h"
+
+namespace canal::forwarder {
+
+namespace eb = canal::protocol::entry;
+
+struct Change {
+  const eb::Entry* entry = nullptr;  // owned by the batch's Message
+  eb::RowChange rowChange;
+  std::string database;
+  std::string table;
+  eb::EventType type = eb::INSERT;
+  bool isDdl = false;
+  std::string logfileName;
+  std::int64_t logfileOffset = 0;
+  std::int64_t executeTime = 0;  // binlog time, ms
+
+  std::string qualifiedName() const { return database + "." + table; }
+  // True for a statement that is neither DDL nor a row change (MariaDB's ANNOTATE_ROWS,
+  // MySQL's ROWS_QUERY): the SQL text of the rows that follow.
+  bool isStatement() const { return !isDdl && rowChange.rowdatas_size() == 0; }
+  // The binlog position as one number that grows along the binlog: the file's index
+  // ("mysql-bin.000123" -> 123) in the high 31 bits, the offset in the low 32.
+  std::int64_t position() const;
+};
+
+// The changes of `message`, in order; an error naming the entry's position when one does not
+// parse. The changes point into `message`, which must outlive them.
+client::Result<std::vector<Change>> changesOf(const client::Message& message);
+
+// The index of a binlog file name ("mysql-bin.000123" -> 123), 0 when it has none.
+std::int64_t binlogFileIndex(std::string_view name);
+
+}  // namespace canal::forwarder

@@ -1,0 +1,443 @@
+#include "elasticsearch_sink.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "table_pattern.h"
+
+namespace canal::forwarder {
+namespace {
+
+using client::Status;
+using Json = nlohmann::ordered_json;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string render(const std::string& pattern, const Change& c) {
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size();) {
+    if (pattern.compare(i, 11, "%{database}") == 0) {
+      out += c.database;
+      i += 11;
+    } else if (pattern.compare(i, 8, "%{table}") == 0) {
+      out += c.table;
+      i += 8;
+    } else {
+      out.push_back(pattern[i++]);
+    }
+  }
+  return lower(out);  // index names are lower case
+}
+
+// java.sql.Types codes of numeric columns.
+bool isNumericSqlType(int t) { return t == -7 || t == -6 || t == 5 || t == 4 || t == -5 || t == 6 || t == 7 || t == 8 || t == 2 || t == 3; }
+
+FieldType autoType(const eb::Column& c) {
+  const std::string mysqlType = lower(c.mysqltype());
+  if (mysqlType.rfind("json", 0) == 0) return FieldType::kJson;
+  if (mysqlType.rfind("bit", 0) == 0) return FieldType::kString;
+  if (isNumericSqlType(c.sqltype())) return FieldType::kNumber;
+  if (c.sqltype() == 91 || c.sqltype() == 93) return FieldType::kDate;  // DATE, DATETIME/TIMESTAMP
+  return FieldType::kString;
+}
+
+Json convert(const eb::Column& c, FieldType type) {
+  if (c.isnull()) return nullptr;
+  const std::string& v = c.value();
+  if (type == FieldType::kAuto) type = autoType(c);
+  switch (type) {
+    case FieldType::kNumber: {
+      Json n = Json::parse(v, nullptr, false);
+      return n.is_number() ? n : Json(v);
+    }
+    case FieldType::kBoolean:
+      if (v == "1" || lower(v) == "true") return true;
+      if (v == "0" || lower(v) == "false") return false;
+      return v;
+    case FieldType::kDate: {
+      if (v.rfind("0000-00-00", 0) == 0) return nullptr;  // MySQL's zero date has no ES form
+      std::string iso = v;
+      if (iso.size() > 10 && iso[10] == ' ') iso[10] = 'T';
+      return iso;
+    }
+    case FieldType::kJson: {
+      Json j = Json::parse(v, nullptr, false);
+      return j.is_discarded() ? Json(v) : j;
+    }
+    default:
+      return v;
+  }
+}
+
+const google::protobuf::RepeatedPtrField<eb::Column>& imageOf(const eb::RowData& row, eb::EventType type) {
+  return type == eb::DELETE ? row.beforecolumns() : row.aftercolumns();
+}
+
+// The document id of an image: the configured id columns, else the key columns, joined by '_'.
+std::optional<std::string> idOf(const google::protobuf::RepeatedPtrField<eb::Column>& image, const IndexMapping& m) {
+  std::string id;
+  bool any = false;
+  if (!m.id.empty()) {
+    for (const std::string& name : m.id) {
+      const auto it = std::find_if(image.begin(), image.end(), [&](const eb::Column& c) { return c.name() == name; });
+      if (it == image.end()) return std::nullopt;
+      if (any) id += "_";
+      id += it->isnull() ? "" : it->value();
+      any = true;
+    }
+  } else {
+    for (const auto& c : image) {
+      if (!c.iskey()) continue;
+      if (any) id += "_";
+      id += c.isnull() ? "" : c.value();
+      any = true;
+    }
+  }
+  if (!any) return std::nullopt;
+  return id;
+}
+
+Json documentOf(const google::protobuf::RepeatedPtrField<eb::Column>& image, const IndexMapping& m,
+                bool onlyUpdated) {
+  Json doc = Json::object();
+  for (const auto& c : image) {
+    if (onlyUpdated && !c.updated()) continue;
+    if (!m.include.empty() && std::find(m.include.begin(), m.include.end(), c.name()) == m.include.end()) continue;
+    if (std::find(m.exclude.begin(), m.exclude.end(), c.name()) != m.exclude.end()) continue;
+    const auto renamed = m.rename.find(c.name());
+    const auto typed = m.types.find(c.name());
+    doc[renamed == m.rename.end() ? c.name() : renamed->second] =
+        convert(c, typed == m.types.end() ? FieldType::kAuto : typed->second);
+  }
+  return doc;
+}
+
+// Merges `next` into `prior` (the same document, earlier in the batch).
+void merge(BulkAction& prior, BulkAction next) {
+  if (next.kind == BulkAction::Kind::kUpdate && prior.kind != BulkAction::Kind::kDelete) {
+    Json doc = Json::parse(prior.source);
+    const Json fields = Json::parse(next.source);
+    for (auto it = fields.begin(); it != fields.end(); ++it) doc[it.key()] = it.value();
+    prior.source = doc.dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (prior.kind == BulkAction::Kind::kIndex) prior.version = next.version;  // whole document, newer
+    prior.change = next.change;
+    return;
+  }
+  prior = std::move(next);
+}
+
+}  // namespace
+
+client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMapping>& mappings,
+                                                    const std::vector<const Change*>& changes) {
+  std::vector<TablePattern> patterns;
+  for (const auto& m : mappings) {
+    auto p = TablePattern::create(m.table);
+    if (!p) return p.status();
+    patterns.push_back(std::move(*p));
+  }
+  std::vector<BulkAction> out;
+  std::map<std::pair<std::string, std::string>, std::size_t> byDocument;
+  const auto add = [&](BulkAction a) {
+    const auto key = std::make_pair(a.index, a.id);
+    if (const auto it = byDocument.find(key); it != byDocument.end()) {
+      merge(out[it->second], std::move(a));
+    } else {
+      byDocument.emplace(key, out.size());
+      out.push_back(std::move(a));
+    }
+  };
+  for (const Change* c : changes) {
+    if (c->isDdl || c->rowChange.rowdatas_size() == 0) continue;
+    if (c->type != eb::INSERT && c->type != eb::UPDATE && c->type != eb::DELETE) continue;
+    const std::string qualified = c->qualifiedName();
+    std::size_t mi = 0;
+    while (mi < patterns.size() && !patterns[mi].matches(qualified)) ++mi;
+    if (mi == patterns.size()) continue;
+    const IndexMapping& m = mappings[mi];
+    const std::string index = render(m.index, *c);
+    for (const auto& row : c->rowChange.rowdatas()) {
+      const auto& image = imageOf(row, c->type);
+      const auto id = idOf(image, m);
+      if (!id) {
+        return Status(kSinkFatal, "elasticsearch: a row of " + qualified + " at " + c->logfileName + ":" +
+                                      std::to_string(c->logfileOffset) +
+                                      " has no document id (no key columns, or an id column missing); set id in "
+                                      "the mapping of " + m.table);
+      }
+      BulkAction a;
+      a.index = index;
+      a.id = *id;
+      a.version = c->position();
+      a.change = c;
+      if (c->type == eb::DELETE) {
+        a.kind = BulkAction::Kind::kDelete;
+        add(std::move(a));
+        continue;
+      }
+      if (c->type == eb::UPDATE) {
+        const auto oldId = idOf(row.beforecolumns(), m);
+        if (oldId && *oldId != *id) {  // the key changed: the old document goes
+          BulkAction gone = a;
+          gone.kind = BulkAction::Kind::kDelete;
+          gone.id = *oldId;
+          add(std::move(gone));
+        }
+        if (row.beforecolumns_size() != row.aftercolumns_size()) {  // partial row image
+          a.kind = BulkAction::Kind::kUpdate;
+          a.source = documentOf(image, m, false).dump(-1, ' ', false, Json::error_handler_t::replace);
+          add(std::move(a));
+          continue;
+        }
+      }
+      a.kind = BulkAction::Kind::kIndex;
+      a.source = documentOf(image, m, false).dump(-1, ' ', false, Json::error_handler_t::replace);
+      add(std::move(a));
+    }
+  }
+  return out;
+}
+
+std::string bulkBody(const std::vector<BulkAction>& actions, std::size_t begin, std::size_t end) {
+  std::string body;
+  for (std::size_t i = begin; i < end; ++i) {
+    const BulkAction& a = actions[i];
+    Json meta = Json::object();
+    meta["_index"] = a.index;
+    meta["_id"] = a.id;
+    if (a.kind == BulkAction::Kind::kUpdate) {
+      meta["retry_on_conflict"] = 3;
+      body += Json{{"update", meta}}.dump(-1, ' ', false, Json::error_handler_t::replace);
+      body += "\n{\"doc\":" + a.source + ",\"doc_as_upsert\":true}\n";
+      continue;
+    }
+    meta["version"] = a.version;
+    meta["version_type"] = "external";
+    const char* verb = a.kind == BulkAction::Kind::kDelete ? "delete" : "index";
+    body += Json{{verb, meta}}.dump(-1, ' ', false, Json::error_handler_t::replace);
+    body += "\n";
+    if (a.kind == BulkAction::Kind::kIndex) body += a.source + "\n";
+  }
+  return body;
+}
+
+class ElasticsearchSink::Impl {
+ public:
+  Impl(ElasticsearchSinkConfig config, Logger log) : config_(std::move(config)), log_(std::move(log)) {}
+  ~Impl() {
+    if (curl_) curl_easy_cleanup(curl_);
+    if (headers_) curl_slist_free_all(headers_);
+  }
+
+  Status open() {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    curl_ = curl_easy_init();
+    if (!curl_) return Status(Status::kInvalidArgument, "elasticsearch: libcurl could not start");
+    headers_ = curl_slist_append(headers_, "Content-Type: application/x-ndjson");
+    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
+    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.timeout.count()));
+    curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<long>(config_.timeout.count(), 10000)));
+    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, &Impl::onBody);
+    if (!config_.user.empty()) {
+      curl_easy_setopt(curl_, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+      curl_easy_setopt(curl_, CURLOPT_USERNAME, config_.user.c_str());
+      curl_easy_setopt(curl_, CURLOPT_PASSWORD, config_.password.c_str());
+    }
+    if (!config_.caFile.empty()) curl_easy_setopt(curl_, CURLOPT_CAINFO, config_.caFile.c_str());
+    if (!config_.verifyTls) {
+      curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (!config_.deadLetterFile.empty()) {
+      deadLetters_.open(config_.deadLetterFile, std::ios::app);
+      if (!deadLetters_) {
+        return Status(Status::kInvalidArgument, "elasticsearch: cannot open the dead-letter file " + config_.deadLetterFile);
+      }
+    }
+    return Status::ok();
+  }
+
+  Status write(const std::vector<const Change*>& changes) {
+    auto actions = bulkActions(config_.mappings, changes);
+    if (!actions) return actions.status();
+    std::size_t begin = 0;
+    while (begin < actions->size()) {
+      // One request: up to bulkActions actions and about bulkBytes bytes (at least one action).
+      std::size_t end = begin;
+      std::size_t bytes = 0;
+      while (end < actions->size() && end - begin < static_cast<std::size_t>(config_.bulkActions)) {
+        const std::size_t size = (*actions)[end].source.size() + (*actions)[end].index.size() + (*actions)[end].id.size() + 96;
+        if (end > begin && bytes + size > config_.bulkBytes) break;
+        bytes += size;
+        ++end;
+      }
+      if (Status s = send(*actions, begin, end); !s) return s;
+      begin = end;
+    }
+    return Status::ok();
+  }
+
+  const ElasticsearchCounters& stats() const { return stats_; }
+
+ private:
+  struct Response {
+    long status = 0;
+    std::string body;
+  };
+
+  static size_t onBody(char* data, size_t size, size_t count, void* user) {
+    static_cast<std::string*>(user)->append(data, size * count);
+    return size * count;
+  }
+
+  // One POST of `body` to /_bulk; a transport error is a Status.
+  client::Result<Response> post(const std::string& body) {
+    Response r;
+    const std::string url = config_.url + "/_bulk";
+    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &r.body);
+    ++stats_.requests;
+    const CURLcode rc = curl_easy_perform(curl_);
+    if (rc != CURLE_OK) return Status(kSinkRetry, "elasticsearch: POST " + url + ": " + curl_easy_strerror(rc));
+    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &r.status);
+    return r;
+  }
+
+  void deadLetter(const BulkAction& a, long status, const Json& error) {
+    ++stats_.deadLettered;
+    const std::string what = "elasticsearch: " + a.index + "/" + a.id + " from " + a.change->qualifiedName() + " at " +
+                             a.change->logfileName + ":" + std::to_string(a.change->logfileOffset) + " refused (" +
+                             std::to_string(status) + "): " + error.dump();
+    if (stats_.deadLettered <= 10 || stats_.deadLettered % 1000 == 0) log_(what);
+    if (!deadLetters_.is_open()) return;
+    Json line;
+    line["index"] = a.index;
+    line["id"] = a.id;
+    line["action"] = a.kind == BulkAction::Kind::kDelete ? "delete" : a.kind == BulkAction::Kind::kUpdate ? "update" : "index";
+    line["status"] = status;
+    line["error"] = error;
+    line["database"] = a.change->database;
+    line["table"] = a.change->table;
+    line["logfileName"] = a.change->logfileName;
+    line["logfileOffset"] = a.change->logfileOffset;
+    line["document"] = a.source.empty() ? Json(nullptr) : Json::parse(a.source, nullptr, false);
+    deadLetters_ << line.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+    deadLetters_.flush();
+  }
+
+  // Sends actions [begin, end), retrying what is throttled or failed on the server.
+  Status send(const std::vector<BulkAction>& actions, std::size_t begin, std::size_t end) {
+    std::vector<std::size_t> todo;
+    for (std::size_t i = begin; i < end; ++i) todo.push_back(i);
+    auto wait = config_.backoff;
+    std::string lastFailure;
+    for (int attempt = 0; attempt <= config_.retries; ++attempt) {
+      if (attempt > 0) {
+        stats_.retried += todo.size();
+        std::this_thread::sleep_for(wait);
+        wait = std::min(wait * 2, config_.maxBackoff);
+      }
+      std::vector<BulkAction> batch;
+      for (std::size_t i : todo) batch.push_back(actions[i]);
+      auto response = post(bulkBody(batch, 0, batch.size()));
+      if (!response) {
+        lastFailure = response.status().message();
+        continue;
+      }
+      if (response->status == 429 || response->status >= 500) {
+        lastFailure = "elasticsearch: _bulk answered " + std::to_string(response->status) + ": " + response->body.substr(0, 300);
+        continue;
+      }
+      if (response->status != 200) {
+        std::string hint;
+        if (response->status == 401 || response->status == 403) hint = " (check user and password)";
+        if (response->status == 413) hint = " (lower bulk_bytes)";
+        return Status(kSinkFatal, "elasticsearch: _bulk answered " + std::to_string(response->status) + hint + ": " +
+                                      response->body.substr(0, 500));
+      }
+      const Json reply = Json::parse(response->body, nullptr, false);
+      if (reply.is_discarded() || !reply.contains("items") || !reply["items"].is_array() ||
+          reply["items"].size() != batch.size()) {
+        return Status(kSinkFatal, "elasticsearch: _bulk reply is not the documented shape (" +
+                                      std::to_string(batch.size()) + " items expected): " + response->body.substr(0, 300));
+      }
+      std::vector<std::size_t> again;
+      for (std::size_t k = 0; k < batch.size(); ++k) {
+        const Json& item = reply["items"][k];
+        const Json& result = item.begin().value();
+        const long status = result.value("status", 0L);
+        const BulkAction& a = batch[k];
+        if (status == 200 || status == 201) {
+          (a.kind == BulkAction::Kind::kDelete ? stats_.deleted
+                                               : a.kind == BulkAction::Kind::kUpdate ? stats_.updated : stats_.indexed)++;
+        } else if (status == 404 && a.kind == BulkAction::Kind::kDelete) {
+          ++stats_.deleted;  // already gone
+        } else if (status == 409) {
+          ++stats_.stale;  // a newer version is stored: this change is older, nothing to do
+        } else if (status == 429 || status >= 500) {
+          again.push_back(todo[k]);
+          lastFailure = "elasticsearch: " + a.index + "/" + a.id + " answered " + std::to_string(status) + ": " +
+                        (result.contains("error") ? result["error"].dump() : std::string());
+        } else {
+          deadLetter(a, status, result.contains("error") ? result["error"] : Json(nullptr));
+        }
+      }
+      if (again.empty()) return Status::ok();
+      todo = std::move(again);
+    }
+    return Status(kSinkRetry, lastFailure + " (after " + std::to_string(config_.retries) + " retries)");
+  }
+
+  ElasticsearchSinkConfig config_;
+  Logger log_;
+  CURL* curl_ = nullptr;
+  curl_slist* headers_ = nullptr;
+  std::ofstream deadLetters_;
+  ElasticsearchCounters stats_;
+};
+
+client::Result<std::unique_ptr<ElasticsearchSink>> ElasticsearchSink::create(std::string name,
+                                                                             const ElasticsearchSinkConfig& config,
+                                                                             Logger log) {
+  for (const auto& m : config.mappings) {
+    if (auto p = TablePattern::create(m.table); !p) return p.status();
+  }
+  auto impl = std::make_unique<Impl>(config, std::move(log));
+  if (Status s = impl->open(); !s) return s;
+  return std::unique_ptr<ElasticsearchSink>(new ElasticsearchSink(std::move(name), std::move(impl)));
+}
+
+ElasticsearchSink::ElasticsearchSink(std::string name, std::unique_ptr<Impl> impl)
+    : name_(std::move(name)), impl_(std::move(impl)) {}
+ElasticsearchSink::~ElasticsearchSink() = default;
+
+client::Status ElasticsearchSink::write(const std::vector<const Change*>& changes, std::int64_t) {
+  return impl_->write(changes);
+}
+
+const ElasticsearchCounters& ElasticsearchSink::stats() const { return impl_->stats(); }
+
+std::string ElasticsearchSink::counters() const {
+  const auto& s = stats();
+  return name_ + ": indexed " + std::to_string(s.indexed) + ", updated " + std::to_string(s.updated) + ", deleted " +
+         std::to_string(s.deleted) + ", older skipped " + std::to_string(s.stale) + ", retried " +
+         std::to_string(s.retried) + ", dead-lettered " + std::to_string(s.deadLettered) + ", requests " +
+         std::to_string(s.requests);
+}
+
+}  // namespace canal::forwarder

@@ -1,0 +1,74 @@
+#pragma once
+
+// Writes row changes to Elasticsearch through _bulk (libcurl; TLS and basic auth optional).
+// Each mapped table's rows become documents: id from the key (or chosen) columns, fields
+// renamed, included or excluded and typed as the mapping says. INSERT and UPDATE index the whole
+// document, DELETE deletes it, both with version_type=external and the change's binlog position
+// as the version, so a change delivered again never overwrites a newer one; an UPDATE whose row
+// image is partial (binlog_row_image=MINIMAL/NOBLOB) is a partial update (doc_as_upsert).
+// Every item of the response is checked: 429 and 5xx are retried with backoff, a version
+// conflict is an older change (done), any other refusal (a mapping error) goes to the
+// dead-letter file and is counted. Thread contract: one thread.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "forwarder_config.h"
+#include "sink.h"
+
+namespace canal::forwarder {
+
+// One _bulk action as built from the changes (one per document per batch: the changes of a
+// document within a batch are merged in order).
+struct BulkAction {
+  enum class Kind { kIndex, kUpdate, kDelete };
+  Kind kind = Kind::kIndex;
+  std::string index;
+  std::string id;
+  std::int64_t version = 0;  // external version (index, delete)
+  std::string source;        // JSON document (index) or fields (update); empty for delete
+  const Change* change = nullptr;
+};
+
+// The actions for `changes` under `mappings` (the first mapping whose table expression matches
+// a change's table; unmapped tables are skipped). An error when a row has no id (no key columns
+// and no id columns configured).
+client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMapping>& mappings,
+                                                    const std::vector<const Change*>& changes);
+// The NDJSON lines of `actions` (action line, then source line for index/update).
+std::string bulkBody(const std::vector<BulkAction>& actions, std::size_t begin, std::size_t end);
+
+struct ElasticsearchCounters {
+  std::uint64_t indexed = 0;
+  std::uint64_t updated = 0;
+  std::uint64_t deleted = 0;
+  std::uint64_t stale = 0;  // version conflicts: a newer change was there already
+  std::uint64_t retried = 0;
+  std::uint64_t deadLettered = 0;
+  std::uint64_t requests = 0;
+};
+
+class ElasticsearchSink final : public Sink {
+ public:
+  using Logger = std::function<void(const std::string&)>;
+  static client::Result<std::unique_ptr<ElasticsearchSink>> create(std::string name,
+                                                                   const ElasticsearchSinkConfig& config, Logger log);
+  ~ElasticsearchSink() override;
+
+  const std::string& name() const override { return name_; }
+  client::Status write(const std::vector<const Change*>& changes, std::int64_t batchId) override;
+  std::string counters() const override;
+  const ElasticsearchCounters& stats() const;
+
+ private:
+  class Impl;
+  ElasticsearchSink(std::string name, std::unique_ptr<Impl> impl);
+  std::string name_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace canal::forwarder

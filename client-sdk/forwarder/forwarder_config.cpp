@@ -1,0 +1,246 @@
+#include "forwarder_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace canal::forwarder {
+namespace {
+
+using client::Status;
+
+struct ConfigError {
+  std::string message;
+};
+
+// A mapping node with its path; every key read is remembered so the unknown ones can be named.
+class Section {
+ public:
+  Section(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {
+    if (node_ && !node_.IsMap()) fail(path_, "must be a mapping");
+  }
+
+  bool has(const std::string& key) {
+    known_.insert(key);
+    return node_ && node_[key] && !node_[key].IsNull();
+  }
+  std::string keyPath(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  template <typename T>
+  void read(const std::string& key, T& out) {
+    if (!has(key)) return;
+    try {
+      out = node_[key].as<T>();
+    } catch (const YAML::Exception&) {
+      fail(keyPath(key), "has a value of the wrong type");
+    }
+  }
+  void readInt(const std::string& key, int& out, int min, int max) {
+    read(key, out);
+    if (out < min || out > max) {
+      fail(keyPath(key), "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    }
+  }
+  void readMs(const std::string& key, std::chrono::milliseconds& out, int min = 1) {
+    int ms = static_cast<int>(out.count());
+    readInt(key, ms, min, 86400000);
+    out = std::chrono::milliseconds(ms);
+  }
+  void readList(const std::string& key, std::vector<std::string>& out) {
+    if (!has(key)) return;
+    const YAML::Node n = node_[key];
+    if (n.IsScalar()) {
+      out = {n.as<std::string>()};
+      return;
+    }
+    if (!n.IsSequence()) fail(keyPath(key), "must be a list");
+    out.clear();
+    for (const auto& item : n) {
+      if (!item.IsScalar()) fail(keyPath(key), "must be a list of strings");
+      out.push_back(item.as<std::string>());
+    }
+  }
+  void readMap(const std::string& key, std::map<std::string, std::string>& out) {
+    if (!has(key)) return;
+    const YAML::Node n = node_[key];
+    if (!n.IsMap()) fail(keyPath(key), "must be a mapping");
+    for (const auto& kv : n) {
+      if (!kv.second.IsScalar()) fail(keyPath(key) + "." + kv.first.as<std::string>(), "must be a scalar");
+      out[kv.first.as<std::string>()] = kv.second.as<std::string>();
+    }
+  }
+  Section child(const std::string& key) {
+    has(key);
+    return Section(node_ ? node_[key] : YAML::Node(), keyPath(key));
+  }
+  YAML::Node node(const std::string& key) {
+    has(key);
+    return node_ ? node_[key] : YAML::Node();
+  }
+  // Fails on the first key that was never read.
+  void done() const {
+    if (!node_) return;
+    for (const auto& kv : node_) {
+      const std::string key = kv.first.as<std::string>();
+      if (!known_.count(key)) fail(keyPath(key), "is not a known key");
+    }
+  }
+  [[noreturn]] static void fail(const std::string& path, const std::string& why) { throw ConfigError{path + " " + why}; }
+
+ private:
+  YAML::Node node_;
+  std::string path_;
+  std::set<std::string> known_;
+};
+
+FieldType fieldType(const std::string& text, const std::string& path) {
+  static const std::map<std::string, FieldType> kTypes = {
+      {"auto", FieldType::kAuto},       {"string", FieldType::kString}, {"number", FieldType::kNumber},
+      {"boolean", FieldType::kBoolean}, {"date", FieldType::kDate},     {"json", FieldType::kJson}};
+  const auto it = kTypes.find(text);
+  if (it == kTypes.end()) Section::fail(path, "'" + text + "' is not one of auto, string, number, boolean, date, json");
+  return it->second;
+}
+
+void readSource(Section s, SourceConfig& c) {
+  s.read("address", c.address);
+  s.read("zookeeper", c.zookeeper);
+  s.read("destination", c.destination);
+  s.read("user", c.user);
+  s.read("password", c.password);
+  s.read("filter", c.filter);
+  s.readInt("batch_size", c.batchSize, 1, 1000000);
+  int clientId = c.clientId;
+  s.readInt("client_id", clientId, 1, 32767);
+  c.clientId = static_cast<std::int16_t>(clientId);
+  s.readMs("poll_timeout_ms", c.pollTimeout);
+  s.done();
+  if (c.address.empty() == c.zookeeper.empty()) Section::fail("source", "needs exactly one of address and zookeeper");
+  if (c.destination.empty()) Section::fail("source.destination", "must not be empty");
+}
+
+void readKafka(Section s, KafkaSinkConfig& c) {
+  s.read("brokers", c.brokers);
+  s.read("topic", c.topic);
+  s.read("partition_hash", c.partitionHash);
+  s.read("database_hash", c.databaseHash);
+  s.readInt("partition", c.partition, 0, 1 << 20);
+  s.readInt("partitions", c.partitions, 0, 1 << 20);
+  s.read("compression", c.compression);
+  s.readInt("max_message_bytes", c.maxMessageBytes, 1000, 1000000000);
+  s.read("dead_letter_topic", c.deadLetterTopic);
+  s.read("ddl", c.ddl);
+  s.read("statements", c.statements);
+  s.readMs("timeout_ms", c.timeout);
+  s.readMap("properties", c.properties);
+  s.done();
+  if (c.brokers.empty()) Section::fail(s.keyPath("brokers"), "is required");
+  if (c.topic.empty()) Section::fail(s.keyPath("topic"), "must not be empty");
+  static const std::set<std::string> kCodecs = {"none", "gzip", "snappy", "lz4", "zstd"};
+  if (!kCodecs.count(c.compression)) {
+    Section::fail(s.keyPath("compression"), "'" + c.compression + "' is not one of none, gzip, snappy, lz4, zstd");
+  }
+}
+
+void readMapping(Section s, IndexMapping& m) {
+  s.read("table", m.table);
+  s.read("index", m.index);
+  s.readList("id", m.id);
+  s.readMap("rename", m.rename);
+  s.readList("include", m.include);
+  s.readList("exclude", m.exclude);
+  std::map<std::string, std::string> types;
+  s.readMap("types", types);
+  for (const auto& [column, type] : types) m.types[column] = fieldType(type, s.keyPath("types." + column));
+  s.done();
+  if (m.table.empty()) Section::fail(s.keyPath("table"), "is required");
+  if (m.index.empty()) Section::fail(s.keyPath("index"), "is required");
+}
+
+void readElasticsearch(Section s, ElasticsearchSinkConfig& c) {
+  s.read("url", c.url);
+  s.read("user", c.user);
+  s.read("password", c.password);
+  s.read("ca_file", c.caFile);
+  s.read("verify_tls", c.verifyTls);
+  s.readInt("bulk_actions", c.bulkActions, 1, 1000000);
+  int bytes = static_cast<int>(c.bulkBytes);
+  s.readInt("bulk_bytes", bytes, 1024, 1 << 30);
+  c.bulkBytes = static_cast<std::size_t>(bytes);
+  s.readInt("retries", c.retries, 0, 1000);
+  s.readMs("backoff_ms", c.backoff);
+  s.readMs("max_backoff_ms", c.maxBackoff);
+  s.readMs("timeout_ms", c.timeout);
+  s.read("dead_letter_file", c.deadLetterFile);
+  const YAML::Node mappings = s.node("mappings");
+  if (mappings && !mappings.IsNull()) {
+    if (!mappings.IsSequence()) Section::fail(s.keyPath("mappings"), "must be a list");
+    for (std::size_t i = 0; i < mappings.size(); ++i) {
+      IndexMapping m;
+      readMapping(Section(mappings[i], s.keyPath("mappings[" + std::to_string(i) + "]")), m);
+      c.mappings.push_back(std::move(m));
+    }
+  }
+  s.done();
+  if (c.url.rfind("http://", 0) != 0 && c.url.rfind("https://", 0) != 0) {
+    Section::fail(s.keyPath("url"), "must start with http:// or https://");
+  }
+  while (!c.url.empty() && c.url.back() == '/') c.url.pop_back();
+  if (c.mappings.empty()) Section::fail(s.keyPath("mappings"), "needs at least one table mapping");
+}
+
+}  // namespace
+
+client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, const std::string& origin) {
+  ForwarderConfig c;
+  try {
+    const YAML::Node root = YAML::Load(yaml);
+    if (!root.IsMap()) return Status(Status::kInvalidArgument, origin + ": the configuration must be a YAML mapping");
+    Section top(root, "");
+    readSource(top.child("source"), c.source);
+    top.readMs("progress_interval_ms", c.progressInterval);
+    top.readMs("retry_backoff_ms", c.retryBackoff);
+    top.readMs("max_retry_backoff_ms", c.maxRetryBackoff);
+    const YAML::Node sinks = top.node("sinks");
+    if (!sinks || !sinks.IsSequence() || sinks.size() == 0) Section::fail("sinks", "must be a list of at least one sink");
+    for (std::size_t i = 0; i < sinks.size(); ++i) {
+      const std::string path = "sinks[" + std::to_string(i) + "]";
+      Section s(sinks[i], path);
+      SinkConfig sink;
+      std::string type;
+      s.read("type", type);
+      s.read("name", sink.name);
+      s.readList("tables", sink.tables);
+      if (type == "kafka") {
+        sink.kind = SinkConfig::Kind::kKafka;
+        readKafka(s.child("kafka"), sink.kafka);
+      } else if (type == "elasticsearch") {
+        sink.kind = SinkConfig::Kind::kElasticsearch;
+        readElasticsearch(s.child("elasticsearch"), sink.elasticsearch);
+      } else {
+        Section::fail(path + ".type", "must be kafka or elasticsearch (is '" + type + "')");
+      }
+      s.done();
+      if (sink.name.empty()) sink.name = type + "-" + std::to_string(i);
+      c.sinks.push_back(std::move(sink));
+    }
+    top.done();
+  } catch (const ConfigError& e) {
+    return Status(Status::kInvalidArgument, origin + ": " + e.message);
+  } catch (const YAML::Exception& e) {
+    return Status(Status::kInvalidArgument, origin + ": " + e.what());
+  }
+  return c;
+}
+
+client::Result<ForwarderConfig> loadForwarderConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status(Status::kInvalidArgument, path + ": cannot read the configuration file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parseForwarderConfig(text.str(), path);
+}
+
+}  // namespace canal::forwarder

@@ -1,0 +1,93 @@
+#pragma once
+
+// canal-forwarder's configuration, read from YAML once at start (conf/forwarder.yml documents
+// every key). Unknown keys and bad values are errors naming the key's path.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "canal/client/status.h"
+
+namespace canal::forwarder {
+
+struct SourceConfig {
+  std::string address;    // host:port[,host:port...]
+  std::string zookeeper;  // or ZooKeeper servers: follow the running server
+  std::string destination = "example";
+  std::string user;
+  std::string password;
+  std::string filter;  // subscribe filter; empty keeps the destination's
+  int batchSize = 1000;  // entries per get: bounds the forwarder's memory
+  std::int16_t clientId = 1001;
+  std::chrono::milliseconds pollTimeout{1000};
+};
+
+struct KafkaSinkConfig {
+  std::string brokers;
+  std::string topic = "canal";  // %{database} and %{table} are replaced
+  std::string partitionHash;    // Canal's canal.mq.partitionHash syntax
+  bool databaseHash = true;     // canal.mq.database.hash
+  int partition = 0;            // without partitionHash: every message goes here
+  int partitions = 0;           // partition count for the hash; 0 = read from the topic's metadata
+  std::string compression = "none";
+  int maxMessageBytes = 1000000;
+  std::string deadLetterTopic;  // oversized messages; empty: stop with an error
+  bool ddl = true;              // forward DDL entries
+  bool statements = false;      // forward statement (QUERY) entries
+  std::chrono::milliseconds timeout{30000};   // a batch's delivery
+  std::map<std::string, std::string> properties;  // extra librdkafka properties
+};
+
+// How a value is written into an Elasticsearch document.
+enum class FieldType { kAuto, kString, kNumber, kBoolean, kDate, kJson };
+
+struct IndexMapping {
+  std::string table;  // table expression (Canal syntax)
+  std::string index;  // index or alias; %{database} and %{table} are replaced
+  std::vector<std::string> id;  // id columns; empty: the key columns
+  std::map<std::string, std::string> rename;  // column -> field
+  std::vector<std::string> include;  // columns written (empty: all)
+  std::vector<std::string> exclude;
+  std::map<std::string, FieldType> types;  // column -> type (default auto: by the column's SQL type)
+};
+
+struct ElasticsearchSinkConfig {
+  std::string url = "http://127.0.0.1:9200";
+  std::string user;
+  std::string password;
+  std::string caFile;
+  bool verifyTls = true;
+  int bulkActions = 1000;          // actions per _bulk request
+  std::size_t bulkBytes = 5 << 20;  // bytes per _bulk request
+  int retries = 5;                  // per _bulk item on 429 / 5xx, then the batch is rolled back
+  std::chrono::milliseconds backoff{100};     // first retry wait, doubled each time
+  std::chrono::milliseconds maxBackoff{5000};
+  std::chrono::milliseconds timeout{30000};   // one HTTP request
+  std::string deadLetterFile;  // JSON lines of refused documents; empty: log only
+  std::vector<IndexMapping> mappings;
+};
+
+struct SinkConfig {
+  enum class Kind { kKafka, kElasticsearch };
+  std::string name;
+  Kind kind = Kind::kKafka;
+  std::vector<std::string> tables;  // table expressions this sink takes (empty: all)
+  KafkaSinkConfig kafka;
+  ElasticsearchSinkConfig elasticsearch;
+};
+
+struct ForwarderConfig {
+  SourceConfig source;
+  std::vector<SinkConfig> sinks;
+  std::chrono::milliseconds progressInterval{10000};
+  std::chrono::milliseconds retryBackoff{500};      // after a failed batch, doubled up to max
+  std::chrono::milliseconds maxRetryBackoff{30000};
+};
+
+client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, const std::string& origin);
+client::Result<ForwarderConfig> loadForwarderConfig(const std::string& path);
+
+}  // namespace canal::forwarder

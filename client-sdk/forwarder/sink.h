@@ -1,0 +1,33 @@
+#pragma once
+
+// Where the forwarder writes a batch's changes. A sink writes synchronously: write() returns
+// once every change it takes is confirmed by its destination (or dead-lettered as configured);
+// only then is the Canal batch acked. Thread contract: one thread.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "canal/client/status.h"
+#include "change.h"
+
+namespace canal::forwarder {
+
+// A sink failure that retrying cannot fix (an oversized message without a dead-letter topic, a
+// request the destination refuses as malformed): the forwarder stops, the batch unacked.
+inline constexpr int kSinkFatal = -100;
+// A failure worth retrying (broker or cluster unavailable, throttled, timed out): the batch is
+// rolled back and delivered again.
+inline constexpr int kSinkRetry = -101;
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual const std::string& name() const = 0;
+  // Writes `changes` (in binlog order); `batchId` is the Canal batch's id.
+  virtual client::Status write(const std::vector<const Change*>& changes, std::int64_t batchId) = 0;
+  // One line of counters for the progress log.
+  virtual std::string counters() const = 0;
+};
+
+}  // namespace canal::forwarder

@@ -1,0 +1,43 @@
+#pragma once
+
+// Table expressions as Canal's MQ settings write them: an expression with any of
+// * ? + | ( ) { } [ ] \ $ ^ is a regular expression matched against the whole "schema.table"
+// (case-insensitive); any other text is the exact "schema.table", case-insensitive.
+
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "canal/client/status.h"
+
+namespace canal::forwarder {
+
+class TablePattern {
+ public:
+  // An error naming the expression when its regular expression does not compile.
+  static client::Result<TablePattern> create(const std::string& expression);
+  bool matches(const std::string& qualifiedName) const;
+  const std::string& expression() const { return expression_; }
+
+ private:
+  std::string expression_;
+  std::string lowered_;                 // exact form
+  std::shared_ptr<const std::regex> regex_;  // regex form
+};
+
+// A list of expressions (any match); an empty list matches every table. Decisions are cached
+// per table. Thread contract: one thread.
+class TableSet {
+ public:
+  static client::Result<TableSet> create(const std::vector<std::string>& expressions);
+  bool matches(const std::string& qualifiedName) const;
+  bool matchesAll() const { return patterns_.empty(); }
+
+ private:
+  std::vector<TablePattern> patterns_;
+  mutable std::map<std::string, bool> decided_;
+};
+
+}  // namespace canal::forwarder
