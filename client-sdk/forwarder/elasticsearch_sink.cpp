@@ -123,6 +123,17 @@ Json documentOf(const google::protobuf::RepeatedPtrField<eb::Column>& image, con
   return doc;
 }
 
+// True when both images hold the same columns (a full row image; MINIMAL logs the key before
+// and the changed columns after).
+bool sameColumns(const google::protobuf::RepeatedPtrField<eb::Column>& before,
+                 const google::protobuf::RepeatedPtrField<eb::Column>& after) {
+  if (before.size() != after.size()) return false;
+  for (int i = 0; i < before.size(); ++i) {
+    if (before[i].name() != after[i].name()) return false;
+  }
+  return true;
+}
+
 // Merges `next` into `prior` (the same document, earlier in the batch).
 void merge(BulkAction& prior, BulkAction next) {
   if (next.kind == BulkAction::Kind::kUpdate && prior.kind != BulkAction::Kind::kDelete) {
@@ -169,7 +180,9 @@ client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMappi
     const std::string index = render(m.index, *c);
     for (const auto& row : c->rowChange.rowdatas()) {
       const auto& image = imageOf(row, c->type);
-      const auto id = idOf(image, m);
+      // A partial after-image (binlog_row_image=MINIMAL) may lack the key: the before-image has it.
+      auto id = idOf(image, m);
+      if (!id && c->type == eb::UPDATE) id = idOf(row.beforecolumns(), m);
       if (!id) {
         return Status(kSinkFatal, "elasticsearch: a row of " + qualified + " at " + c->logfileName + ":" +
                                       std::to_string(c->logfileOffset) +
@@ -194,7 +207,7 @@ client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMappi
           gone.id = *oldId;
           add(std::move(gone));
         }
-        if (row.beforecolumns_size() != row.aftercolumns_size()) {  // partial row image
+        if (!sameColumns(row.beforecolumns(), row.aftercolumns())) {  // a partial row image
           a.kind = BulkAction::Kind::kUpdate;
           a.source = documentOf(image, m, false).dump(-1, ' ', false, Json::error_handler_t::replace);
           add(std::move(a));

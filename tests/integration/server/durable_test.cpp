@@ -18,6 +18,7 @@
 
 #include "canal/client/canal_connector.h"
 #include "server/common/zookeeper_session.h"
+#include "tests/support/canal_server_process.h"
 #include "tests/support/mariadb_test.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
@@ -27,52 +28,10 @@ namespace canal {
 namespace {
 
 namespace eb = canal::protocol::entry;
+using ServerProcess = testing::CanalServerProcess;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-// One canal-server process with its own configuration directory.
-class ServerProcess {
- public:
-  ServerProcess(const fs::path& root, const std::string& mode, int dbPort, const std::string& zk,
-                const std::string& journal, const std::string& position)
-      : root_(root), port_(testing::freePort()) {
-    fs::create_directories(root / "conf" / "example");
-    std::ofstream(root / "conf" / "canal.properties")
-        << "canal.port = " << port_ << "\n"
-        << "canal.ip = 127.0.0.1\n"
-        << "canal.zkServers = " << zk << "\n"
-        << "canal.zookeeper.session.timeout = 4000\n"
-        << "canal.file.data.dir = " << (root / "data").string() << "\n"
-        << "canal.destinations = example\n"
-        << "canal.conf.dir = " << (root / "conf").string() << "\n"
-        << "canal.auto.scan = false\n"
-        << "canal.instance.global.spring.xml = classpath:spring/" << mode << "\n";
-    std::ofstream(root / "conf" / "example" / "instance.properties")
-        << "canal.instance.master.address = 127.0.0.1:" << dbPort << "\n"
-        << "canal.instance.master.journal.name = " << journal << "\n"
-        << "canal.instance.master.position = " << position << "\n"
-        << "canal.instance.dbUsername = canal\ncanal.instance.dbPassword = canal\n"
-        << "canal.instance.mysql.slaveId = " << (7000 + port_ % 1000) << "\n"
-        << "canal.instance.filter.regex = s\\\\..*\n";
-  }
-  Status start() {
-    return process_.start({CANAL_SERVER_BINARY, "--config", (root_ / "conf" / "canal.properties").string()},
-                          (root_ / ("server-" + std::to_string(++starts_) + ".log")).string());
-  }
-  void kill() { process_.kill(); }
-  int stop() { return process_.stop(); }
-  int port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string logTail() const { return process_.logTail(); }
-  const fs::path& root() const { return root_; }
-
- private:
-  fs::path root_;
-  int port_;
-  int starts_ = 0;
-  testing::ChildProcess process_;
-};
 
 // The rows of s.t (k, v) a client saw, and what the checks need.
 struct Consumed {
@@ -263,7 +222,7 @@ class DurableServerTest : public testing::MariaDbTest {
 
 TEST_F(DurableServerTest, FileModeKillMinusNineLosesNothingAndRedeliversNoAckedRow) {
   testing::TempDir dir("canal-durable");
-  ServerProcess server(dir.path() / "a", "file-instance.xml", db_->port(), "", journal_, position_);
+  ServerProcess server(CANAL_SERVER_BINARY, dir.path() / "a", "file-instance.xml", db_->port(), "", journal_, position_);
   ASSERT_TRUE(server.start());
   auto connector = single(server);
   Workload work(*connector, db_.get());
@@ -296,7 +255,7 @@ TEST_F(DurableServerTest, FileModeKillMinusNineLosesNothingAndRedeliversNoAckedR
 // from it; the stream then reports the purged position instead of skipping ahead.
 TEST_F(DurableServerTest, StoredEntriesAreServedAfterThePrimaryPurgedItsBinlogs) {
   testing::TempDir dir("canal-durable");
-  ServerProcess server(dir.path() / "a", "file-instance.xml", db_->port(), "", journal_, position_);
+  ServerProcess server(CANAL_SERVER_BINARY, dir.path() / "a", "file-instance.xml", db_->port(), "", journal_, position_);
   ASSERT_TRUE(server.start());
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(db_->execute("INSERT INTO s.t (k, v) VALUES (" + std::to_string(i % 7) + "," + std::to_string(i + 1) + ")"));
@@ -331,8 +290,8 @@ TEST_F(DurableServerTest, DefaultModeStandbyTakesOverAndTheClientFollows) {
   auto zk = testing::ZooKeeperServer::start();
   ASSERT_TRUE(zk) << zk.status().toString();
   testing::TempDir dir("canal-ha");
-  ServerProcess a(dir.path() / "a", "default-instance.xml", db_->port(), (*zk)->connectString(), journal_, position_);
-  ServerProcess b(dir.path() / "b", "default-instance.xml", db_->port(), (*zk)->connectString(), journal_, position_);
+  ServerProcess a(CANAL_SERVER_BINARY, dir.path() / "a", "default-instance.xml", db_->port(), (*zk)->connectString(), journal_, position_);
+  ServerProcess b(CANAL_SERVER_BINARY, dir.path() / "b", "default-instance.xml", db_->port(), (*zk)->connectString(), journal_, position_);
   ASSERT_TRUE(a.start());
   auto session = ZooKeeperSession::connect((*zk)->connectString(), 10s, 10s);
   ASSERT_TRUE(session);
@@ -403,7 +362,7 @@ TEST(DurableServerConfig, UnreachableZooKeeperAndUnusableDataDirAreNamed) {
   testing::TempDir dir("canal-durable-config");
   const int deadPort = testing::freePort();
   {
-    ServerProcess server(dir.path() / "zk", "default-instance.xml", 3306, "127.0.0.1:" + std::to_string(deadPort),
+    ServerProcess server(CANAL_SERVER_BINARY, dir.path() / "zk", "default-instance.xml", 3306, "127.0.0.1:" + std::to_string(deadPort),
                          "mysql-bin.000001", "4");
     ASSERT_TRUE(server.start());
     ASSERT_TRUE(testing::waitUntil(30s, [&] { return server.logTail().find("stopped") != std::string::npos ||
@@ -413,7 +372,7 @@ TEST(DurableServerConfig, UnreachableZooKeeperAndUnusableDataDirAreNamed) {
     EXPECT_NE(server.stop(), 0);
   }
   {
-    ServerProcess server(dir.path() / "file", "file-instance.xml", 3306, "", "mysql-bin.000001", "4");
+    ServerProcess server(CANAL_SERVER_BINARY, dir.path() / "file", "file-instance.xml", 3306, "", "mysql-bin.000001", "4");
     std::ofstream(dir.path() / "file" / "data") << "a file where the data directory should be";
     ASSERT_TRUE(server.start());
     ASSERT_TRUE(testing::waitUntil(30s, [&] { return server.logTail().find("data") != std::string::npos &&

@@ -1,0 +1,38 @@
+#pragma once
+
+// One canal-server process for tests, with its own configuration directory: canal.properties
+// and conf/example/instance.properties written for a MariaDB on 127.0.0.1:`dbPort`, the mode's
+// spring template (memory-instance.xml, file-instance.xml, default-instance.xml), optional
+// ZooKeeper, a free port, and a log file per start under `root`.
+
+#include <filesystem>
+#include <string>
+
+#include "server/common/status.h"
+#include "tests/support/process.h"
+
+namespace canal::testing {
+
+class CanalServerProcess {
+ public:
+  // `filter` is canal.instance.filter.regex as written in the properties file.
+  CanalServerProcess(std::string binary, const std::filesystem::path& root, const std::string& mode, int dbPort,
+                     const std::string& zk, const std::string& journal, const std::string& position,
+                     const std::string& filter = "s\\\\..*");
+  Status start();
+  void kill() { process_.kill(); }
+  int stop() { return process_.stop(); }
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string logTail() const { return process_.logTail(); }
+  const std::filesystem::path& root() const { return root_; }
+
+ private:
+  std::string binary_;
+  std::filesystem::path root_;
+  int port_;
+  int starts_ = 0;
+  ChildProcess process_;
+};
+
+}  // namespace canal::testing

@@ -1,0 +1,142 @@
+// Canal's partition hash and table expressions, and the forwarder's configuration reader.
+
+#include "partition_hash.h"
+
+#include <gtest/gtest.h>
+
+#include <climits>
+
+#include "forwarder_config.h"
+#include "kafka_sink.h"
+#include "table_pattern.h"
+
+namespace canal::forwarder {
+namespace {
+
+TEST(PartitionHashTest, JavaStringHashOverUtf16CodeUnits) {
+  EXPECT_EQ(javaStringHash(""), 0);
+  EXPECT_EQ(javaStringHash("abc"), 96354);
+  EXPECT_EQ(javaStringHash("hello"), 99162322);
+  EXPECT_EQ(javaStringHash("\xe4\xb8\xad\xe6\x96\x87"), 646394);  // 中文
+  EXPECT_EQ(javaStringHash("\xf0\x9f\x98\x80"), 1772899);          // U+1F600: a surrogate pair
+  EXPECT_EQ(javaStringHash("polygenelubricants"), INT_MIN);
+}
+
+TEST(PartitionHashTest, PartitionKeepsJavasAbsOfIntMin) {
+  EXPECT_EQ(canalPartition(INT_MIN, 3), 2);
+  EXPECT_EQ(canalPartition(INT_MIN, 4), 0);
+  EXPECT_EQ(canalPartition(-7, 4), 3);
+  EXPECT_EQ(canalPartition(7, 4), 3);
+  const std::int64_t h = javaStringHash("orders");
+  EXPECT_EQ(canalPartition(javaStringHash("orders"), 5), (h < 0 ? -h : h) % 5);
+}
+
+TEST(PartitionHashTest, RowHashIsDatabaseXorKeyValues) {
+  EXPECT_EQ(rowHash("shop", {std::string("1")}, true), javaStringHash("shop") ^ javaStringHash("1"));
+  EXPECT_EQ(rowHash("shop", {std::string("1"), std::nullopt}, false), javaStringHash("1") ^ 0);
+}
+
+TEST(PartitionHashTest, ParsesCanalsGrammarFirstMatchWins) {
+  auto hash = PartitionHash::parse("shop.orders:id^region; shop\\..*:$pk$ , audit.log");
+  ASSERT_TRUE(hash.isOk()) << hash.status().toString();
+  const PartitionRule* orders = hash->ruleFor("SHOP.Orders");
+  ASSERT_NE(orders, nullptr);
+  EXPECT_EQ(orders->by, PartitionRule::By::kColumns);
+  EXPECT_EQ(orders->columns, (std::vector<std::string>{"id", "region"}));
+  const PartitionRule* users = hash->ruleFor("shop.users");
+  ASSERT_NE(users, nullptr);
+  EXPECT_EQ(users->by, PartitionRule::By::kPrimaryKey);
+  const PartitionRule* log = hash->ruleFor("audit.log");
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->by, PartitionRule::By::kTable);
+  EXPECT_EQ(hash->ruleFor("audit.other"), nullptr);
+  EXPECT_EQ(hash->ruleFor("shopx.users"), nullptr);  // the regex is anchored
+
+  EXPECT_FALSE(PartitionHash::parse("shop.t:").isOk());
+  EXPECT_FALSE(PartitionHash::parse("shop.(t:id").isOk());
+  EXPECT_FALSE(PartitionHash::parse("shop.t:a^^b").isOk());
+  EXPECT_TRUE(PartitionHash::parse("").isOk());
+}
+
+TEST(TablePatternTest, PlainTextIsExactAndCaseInsensitive) {
+  auto set = TableSet::create({"shop.orders", "log\\..*"});
+  ASSERT_TRUE(set.isOk());
+  EXPECT_TRUE(set->matches("Shop.Orders"));
+  EXPECT_FALSE(set->matches("shop.orders2"));
+  EXPECT_TRUE(set->matches("log.a"));
+  EXPECT_FALSE(set->matches("logs.a"));
+  EXPECT_TRUE(TableSet::create({})->matches("any.thing"));
+}
+
+TEST(KafkaTopicTest, TopicPatternsAndIllegalCharacters) {
+  EXPECT_EQ(topicFor("%{database}_%{table}", "shop", "orders"), "shop_orders");
+  EXPECT_EQ(topicFor("cdc.%{database}", "my db", "t"), "cdc.my_db");
+  EXPECT_EQ(topicFor("fixed", "a", "b"), "fixed");
+}
+
+const char* kConfig = R"(
+source:
+  address: 127.0.0.1:11111
+  destination: example
+  batch_size: 500
+sinks:
+  - type: kafka
+    tables: ["shop\\..*"]
+    kafka:
+      brokers: 127.0.0.1:9092
+      topic: "%{database}_%{table}"
+      partition_hash: "shop\\..*:$pk$"
+      compression: zstd
+      dead_letter_topic: dlq
+      properties: {linger.ms: "20"}
+  - type: elasticsearch
+    name: search
+    elasticsearch:
+      url: http://127.0.0.1:9200/
+      bulk_actions: 200
+      mappings:
+        - table: shop.orders
+          index: orders
+          rename: {user_name: user}
+          exclude: [secret]
+          types: {attrs: json, created: date}
+)";
+
+TEST(ForwarderConfigTest, ReadsEveryPart) {
+  auto c = parseForwarderConfig(kConfig, "test.yml");
+  ASSERT_TRUE(c.isOk()) << c.status().toString();
+  EXPECT_EQ(c->source.batchSize, 500);
+  ASSERT_EQ(c->sinks.size(), 2u);
+  EXPECT_EQ(c->sinks[0].name, "kafka-0");
+  EXPECT_EQ(c->sinks[0].tables, (std::vector<std::string>{"shop\\..*"}));
+  EXPECT_EQ(c->sinks[0].kafka.partitionHash, "shop\\..*:$pk$");
+  EXPECT_EQ(c->sinks[0].kafka.properties.at("linger.ms"), "20");
+  EXPECT_EQ(c->sinks[1].name, "search");
+  EXPECT_EQ(c->sinks[1].elasticsearch.url, "http://127.0.0.1:9200");
+  EXPECT_EQ(c->sinks[1].elasticsearch.bulkActions, 200);
+  ASSERT_EQ(c->sinks[1].elasticsearch.mappings.size(), 1u);
+  EXPECT_EQ(c->sinks[1].elasticsearch.mappings[0].types.at("attrs"), FieldType::kJson);
+  EXPECT_EQ(c->sinks[1].elasticsearch.mappings[0].rename.at("user_name"), "user");
+}
+
+// Each bad configuration names the key at fault.
+TEST(ForwarderConfigTest, ErrorsNameTheKey) {
+  const auto error = [](const std::string& yaml) {
+    auto c = parseForwarderConfig(yaml, "f.yml");
+    return c.isOk() ? std::string("accepted") : c.status().message();
+  };
+  const std::string source = "source: {address: 'h:1'}\n";
+  EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {brokers: b, topik: t}}]").find("f.yml: sinks[0].kafka.topik is not a known key"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {topic: t}}]").find("sinks[0].kafka.brokers is required"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {brokers: b, compression: brotli}}]").find("sinks[0].kafka.compression"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: redis}]").find("sinks[0].type must be kafka or elasticsearch"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: []").find("sinks must be a list"), std::string::npos);
+  EXPECT_NE(error("source: {destination: x}\nsinks: [{type: kafka, kafka: {brokers: b}}]").find("source needs exactly one of address and zookeeper"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: elasticsearch, elasticsearch: {url: 'ftp://x', mappings: [{table: a.b, index: i}]}}]").find("url must start with http"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: elasticsearch, elasticsearch: {mappings: [{table: a.b, index: i, types: {c: money}}]}}]").find("mappings[0].types.c 'money' is not one of"), std::string::npos);
+  EXPECT_NE(error("source: {address: 'h:1', batch_size: 0}\nsinks: [{type: kafka, kafka: {brokers: b}}]").find("source.batch_size must be between"), std::string::npos);
+  EXPECT_NE(error("source: [1\n").find("f.yml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace canal::forwarder
