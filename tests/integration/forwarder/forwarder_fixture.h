@@ -1,0 +1,92 @@
+#pragma once
+
+// A real MariaDB with database s, a canal-server (memory mode) following it, and helpers to run
+// the forwarder in-process on a thread.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "forwarder.h"
+#include "tests/support/canal_server_process.h"
+#include "tests/support/mariadb_test.h"
+#include "tests/support/temp_dir.h"
+
+namespace canal::forwarder {
+
+class ForwarderTest : public testing::MariaDbTest {
+ protected:
+  void SetUp() override {
+    MariaDbTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(db_->execute("CREATE DATABASE s"));
+    auto status = db_->query("SHOW MASTER STATUS");
+    ASSERT_TRUE(status && !status->empty() && (*status)[0][0] && (*status)[0][1]);
+    dir_ = std::make_unique<testing::TempDir>("canal-forwarder");
+    server_ = std::make_unique<testing::CanalServerProcess>(CANAL_SERVER_BINARY, dir_->path() / "server",
+                                                            "memory-instance.xml", db_->port(), "", *(*status)[0][0],
+                                                            *(*status)[0][1]);
+    ASSERT_TRUE(server_->start());
+    const bool up = testing::waitUntil(std::chrono::seconds(30), [&] {
+      client::ConnectorOptions o;
+      o.retries = 0;
+      auto c = client::newSingleConnector(server_->address(), "example", "", "", o);
+      return c->connect().isOk();
+    });
+    ASSERT_TRUE(up) << server_->logTail();
+  }
+
+  void TearDown() override {
+    stopForwarder();
+    if (server_) server_->stop();
+  }
+
+  ForwarderConfig baseConfig() const {
+    ForwarderConfig c;
+    c.source.address = server_->address();
+    c.source.batchSize = 200;
+    c.source.pollTimeout = std::chrono::milliseconds(200);
+    c.progressInterval = std::chrono::milliseconds(1000);
+    c.retryBackoff = std::chrono::milliseconds(50);
+    c.maxRetryBackoff = std::chrono::milliseconds(400);
+    return c;
+  }
+
+  void log(const std::string& line) {
+    std::lock_guard<std::mutex> lock(logMutex_);
+    log_ += line + "\n";
+  }
+  std::string logText() {
+    std::lock_guard<std::mutex> lock(logMutex_);
+    return log_;
+  }
+
+  // Starts the forwarder on a thread; its result lands in result_ when run() returns.
+  void startForwarder(const ForwarderConfig& config) {
+    auto created = Forwarder::create(config, [this](const std::string& line) { log(line); });
+    ASSERT_TRUE(created.isOk()) << created.status().toString();
+    forwarder_ = std::move(*created);
+    finished_ = false;
+    thread_ = std::thread([this] {
+      result_ = forwarder_->run();
+      finished_ = true;
+    });
+  }
+  void stopForwarder() {
+    if (forwarder_) forwarder_->stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::unique_ptr<testing::TempDir> dir_;
+  std::unique_ptr<testing::CanalServerProcess> server_;
+  std::unique_ptr<Forwarder> forwarder_;
+  std::thread thread_;
+  std::atomic<bool> finished_{false};
+  client::Status result_;
+  std::mutex logMutex_;
+  std::string log_;
+};
+
+}  // namespace canal::forwarder
