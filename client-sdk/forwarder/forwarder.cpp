@@ -145,7 +145,10 @@ Status Forwarder::run() {
     if (!delivered) {
       if (Status r = connector_->rollback(message->id()); !r) connected = false;
       if (delivered.code() == kSinkFatal) return delivered;
-      ++counters_.rollbacks;
+      {
+        std::lock_guard<std::mutex> lock(countersMutex_);
+        ++counters_.rollbacks;
+      }
       log_("batch " + std::to_string(message->id()) + " rolled back: " + delivered.message() + "; retrying in " +
            std::to_string(backoff.count()) + " ms");
       pause(backoff);
@@ -160,6 +163,7 @@ Status Forwarder::run() {
     }
     retryingFrom_ = -1;
     backoff = config_.retryBackoff;
+    std::lock_guard<std::mutex> lock(countersMutex_);
     ++counters_.batches;
     for (const Change& c : *changes) {
       counters_.entries++;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -45,7 +46,11 @@ class Forwarder {
   // Also stops when `flag` becomes non-zero (a signal handler's flag).
   void stopOn(const volatile int* flag) { stopFlag_ = flag; }
 
-  const ForwarderCounters& counters() const { return counters_; }
+  // A snapshot; any thread.
+  ForwarderCounters counters() const {
+    std::lock_guard<std::mutex> lock(countersMutex_);
+    return counters_;
+  }
 
  private:
   struct Route {
@@ -67,6 +72,7 @@ class Forwarder {
   Logger log_;
   std::atomic<bool> stopping_{false};
   const volatile int* stopFlag_ = nullptr;
+  mutable std::mutex countersMutex_;
   ForwarderCounters counters_;
   std::int64_t retryingFrom_ = -1;  // position of the first change of the batch being retried
   std::chrono::steady_clock::time_point lastProgress_{};
