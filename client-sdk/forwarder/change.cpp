@@ -14,6 +14,24 @@ std::int64_t binlogFileIndex(std::string_view name) {
   return index;
 }
 
+std::string expandTablePattern(const std::string& pattern, const std::string& database, const std::string& table) {
+  static constexpr std::string_view kDatabase = "%{database}";
+  static constexpr std::string_view kTable = "%{table}";
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size();) {
+    if (pattern.compare(i, kDatabase.size(), kDatabase) == 0) {
+      out += database;
+      i += kDatabase.size();
+    } else if (pattern.compare(i, kTable.size(), kTable) == 0) {
+      out += table;
+      i += kTable.size();
+    } else {
+      out.push_back(pattern[i++]);
+    }
+  }
+  return out;
+}
+
 std::int64_t Change::position() const {
   return (binlogFileIndex(logfileName) << 32) | (logfileOffset & 0xffffffffLL);
 }

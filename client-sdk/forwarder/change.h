@@ -39,6 +39,9 @@ struct Change {
 // parse. The changes point into `message`, which must outlive them.
 client::Result<std::vector<Change>> changesOf(const client::Message& message);
 
+// `pattern` with %{database} and %{table} replaced.
+std::string expandTablePattern(const std::string& pattern, const std::string& database, const std::string& table);
+
 // The index of a binlog file name ("mysql-bin.000123" -> 123), 0 when it has none.
 std::int64_t binlogFileIndex(std::string_view name);
 

@@ -19,32 +19,16 @@ namespace {
 using client::Status;
 using Json = nlohmann::ordered_json;
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-std::string render(const std::string& pattern, const Change& c) {
-  std::string out;
-  for (std::size_t i = 0; i < pattern.size();) {
-    if (pattern.compare(i, 11, "%{database}") == 0) {
-      out += c.database;
-      i += 11;
-    } else if (pattern.compare(i, 8, "%{table}") == 0) {
-      out += c.table;
-      i += 8;
-    } else {
-      out.push_back(pattern[i++]);
-    }
-  }
-  return lower(out);  // index names are lower case
+// Index names are lower case.
+std::string indexName(const std::string& pattern, const Change& c) {
+  return lowerCase(expandTablePattern(pattern, c.database, c.table));
 }
 
 // java.sql.Types codes of numeric columns.
 bool isNumericSqlType(int t) { return t == -7 || t == -6 || t == 5 || t == 4 || t == -5 || t == 6 || t == 7 || t == 8 || t == 2 || t == 3; }
 
 FieldType autoType(const eb::Column& c) {
-  const std::string mysqlType = lower(c.mysqltype());
+  const std::string mysqlType = lowerCase(c.mysqltype());
   if (mysqlType.rfind("json", 0) == 0) return FieldType::kJson;
   if (mysqlType.rfind("bit", 0) == 0) return FieldType::kString;
   if (isNumericSqlType(c.sqltype())) return FieldType::kNumber;
@@ -62,8 +46,8 @@ Json convert(const eb::Column& c, FieldType type) {
       return n.is_number() ? n : Json(v);
     }
     case FieldType::kBoolean:
-      if (v == "1" || lower(v) == "true") return true;
-      if (v == "0" || lower(v) == "false") return false;
+      if (v == "1" || lowerCase(v) == "true") return true;
+      if (v == "0" || lowerCase(v) == "false") return false;
       return v;
     case FieldType::kDate: {
       if (v.rfind("0000-00-00", 0) == 0) return nullptr;  // MySQL's zero date has no ES form
@@ -177,7 +161,7 @@ client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMappi
     while (mi < patterns.size() && !patterns[mi].matches(qualified)) ++mi;
     if (mi == patterns.size()) continue;
     const IndexMapping& m = mappings[mi];
-    const std::string index = render(m.index, *c);
+    const std::string index = indexName(m.index, *c);
     for (const auto& row : c->rowChange.rowdatas()) {
       const auto& image = imageOf(row, c->type);
       // A partial after-image (binlog_row_image=MINIMAL) may lack the key: the before-image has it.

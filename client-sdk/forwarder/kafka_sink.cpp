@@ -27,18 +27,7 @@ std::string where(const Change& c) {
 }  // namespace
 
 std::string topicFor(const std::string& pattern, const std::string& database, const std::string& table) {
-  std::string out;
-  for (std::size_t i = 0; i < pattern.size();) {
-    if (pattern.compare(i, 11, "%{database}") == 0) {
-      out += database;
-      i += 11;
-    } else if (pattern.compare(i, 8, "%{table}") == 0) {
-      out += table;
-      i += 8;
-    } else {
-      out.push_back(pattern[i++]);
-    }
-  }
+  std::string out = expandTablePattern(pattern, database, table);
   for (char& c : out) {
     const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
                          c == '_' || c == '-';

@@ -4,20 +4,16 @@
 #include <cctype>
 
 namespace canal::forwarder {
-namespace {
-
-std::string lower(std::string s) {
+std::string lowerCase(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
-
-}  // namespace
 
 client::Result<TablePattern> TablePattern::create(const std::string& expression) {
   TablePattern p;
   p.expression_ = expression;
   if (expression.find_first_of("*?+|(){}[]\\$^") == std::string::npos) {
-    p.lowered_ = lower(expression);
+    p.lowered_ = lowerCase(expression);
     return p;
   }
   try {
@@ -31,7 +27,7 @@ client::Result<TablePattern> TablePattern::create(const std::string& expression)
 
 bool TablePattern::matches(const std::string& qualifiedName) const {
   if (regex_) return std::regex_match(qualifiedName, *regex_);
-  return lower(qualifiedName) == lowered_;
+  return lowerCase(qualifiedName) == lowered_;
 }
 
 client::Result<TableSet> TableSet::create(const std::vector<std::string>& expressions) {

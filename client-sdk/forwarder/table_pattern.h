@@ -14,6 +14,9 @@
 
 namespace canal::forwarder {
 
+// ASCII lower case.
+std::string lowerCase(std::string s);
+
 class TablePattern {
  public:
   // An error naming the expression when its regular expression does not compile.

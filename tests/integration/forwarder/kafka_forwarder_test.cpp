@@ -260,6 +260,7 @@ TEST_F(KafkaForwarderTest, BrokerErrorsAreRetriedOrRolledBackWithoutLoss) {
   stopForwarder();
   std::printf("[ figures ] kafka broker errors: %zu messages for %d changes, %llu rollbacks\n", received.size(),
               kKeys * (kRounds + 1), static_cast<unsigned long long>(forwarder_->counters().rollbacks));
+  EXPECT_GE(forwarder_->counters().rollbacks, 1u) << "the non-retriable broker error did not roll a batch back";
   EXPECT_TRUE(result_.isOk()) << result_.toString();
 }
 

@@ -119,6 +119,14 @@ TEST(ForwarderConfigTest, ReadsEveryPart) {
   EXPECT_EQ(c->sinks[1].elasticsearch.mappings[0].rename.at("user_name"), "user");
 }
 
+TEST(ForwarderConfigTest, TheShippedSampleIsValid) {
+  auto c = loadForwarderConfig(CANAL_SOURCE_DIR "/conf/forwarder.yml");
+  ASSERT_TRUE(c.isOk()) << c.status().toString();
+  EXPECT_EQ(c->sinks.size(), 2u);
+  EXPECT_EQ(c->sinks[0].kafka.partitionHash, "shop\\..*:$pk$");
+  EXPECT_FALSE(loadForwarderConfig("/nonexistent/forwarder.yml").isOk());
+}
+
 // Each bad configuration names the key at fault.
 TEST(ForwarderConfigTest, ErrorsNameTheKey) {
   const auto error = [](const std::string& yaml) {
