@@ -1,9 +1,17 @@
 #include "table_pattern.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <algorithm>
 #include <cctype>
 
 namespace canal::forwarder {
+struct TablePattern::Compiled {
+  pcre2_code* code = nullptr;
+  ~Compiled() { pcre2_code_free(code); }
+};
+
 std::string lowerCase(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
@@ -16,17 +24,30 @@ client::Result<TablePattern> TablePattern::create(const std::string& expression)
     p.lowered_ = lowerCase(expression);
     return p;
   }
-  try {
-    p.regex_ = std::make_shared<const std::regex>(expression, std::regex::ECMAScript | std::regex::icase);
-  } catch (const std::regex_error& e) {
+  int error = 0;
+  PCRE2_SIZE offset = 0;
+  auto compiled = std::make_shared<Compiled>();
+  compiled->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(expression.data()), expression.size(),
+                                 PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_CASELESS, &error, &offset, nullptr);
+  if (!compiled->code) {
+    PCRE2_UCHAR message[256];
+    pcre2_get_error_message(error, message, sizeof message);
     return client::Status(client::Status::kInvalidArgument,
-                          "table expression '" + expression + "' is not a valid regular expression: " + e.what());
+                          "table expression '" + expression + "' is not a valid regular expression at offset " +
+                              std::to_string(offset) + ": " + reinterpret_cast<const char*>(message));
   }
+  p.regex_ = std::move(compiled);
   return p;
 }
 
 bool TablePattern::matches(const std::string& qualifiedName) const {
-  if (regex_) return std::regex_match(qualifiedName, *regex_);
+  if (regex_) {
+    pcre2_match_data* match = pcre2_match_data_create_from_pattern(regex_->code, nullptr);
+    const int rc = pcre2_match(regex_->code, reinterpret_cast<PCRE2_SPTR>(qualifiedName.data()), qualifiedName.size(),
+                               0, 0, match, nullptr);
+    pcre2_match_data_free(match);
+    return rc >= 0;
+  }
   return lowerCase(qualifiedName) == lowered_;
 }
 

@@ -6,7 +6,6 @@
 
 #include <map>
 #include <memory>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -26,8 +25,9 @@ class TablePattern {
 
  private:
   std::string expression_;
-  std::string lowered_;                 // exact form
-  std::shared_ptr<const std::regex> regex_;  // regex form
+  struct Compiled;
+  std::string lowered_;                      // exact form
+  std::shared_ptr<const Compiled> regex_;    // regex form (PCRE2, anchored, caseless)
 };
 
 // A list of expressions (any match); an empty list matches every table. Decisions are cached
