@@ -387,14 +387,17 @@ TEST(StartPosition, ByTimestampAcrossBinlogFilesAndTheCurrentEnd) {
         std::string("INSERT INTO s.t VALUES (3)"), std::string("FLUSH BINARY LOGS")}) {
     ASSERT_TRUE((*c)->execute(sql).isOk()) << sql;
   }
-  // After FLUSH, MariaDB writes a second binlog checkpoint event into the new file once the
-  // old one's transactions are settled: let it land before the end of the log is compared.
+  // After FLUSH, MariaDB writes further binlog checkpoint events into the new file as the older
+  // files' transactions settle, the last one naming the new file itself: let it land before the
+  // end of the log is compared.
   ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] {
     auto events = (*c)->query("SHOW BINLOG EVENTS IN 'mysql-bin.000003'");
     if (!events.isOk()) return false;
-    int checkpoints = 0;
-    for (const auto& row : events->rows) checkpoints += row.size() > 2 && row[2] && *row[2] == "Binlog_checkpoint";
-    return checkpoints >= 2;
+    std::string lastCheckpoint;
+    for (const auto& row : events->rows) {
+      if (row.size() > 5 && row[2] && *row[2] == "Binlog_checkpoint" && row[5]) lastCheckpoint = *row[5];
+    }
+    return lastCheckpoint.find("mysql-bin.000003") != std::string::npos;
   }));
   const auto account = replicaAccount(*db);
   auto at = [&](std::int64_t ms) {
