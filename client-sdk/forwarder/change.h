@@ -27,6 +27,8 @@ struct Change {
   std::int64_t executeTime = 0;  // binlog time, ms
 
   std::string qualifiedName() const { return database + "." + table; }
+  // "schema.table at file:offset", for messages.
+  std::string where() const { return qualifiedName() + " at " + logfileName + ":" + std::to_string(logfileOffset); }
   // True for a statement that is neither DDL nor a row change (MariaDB's ANNOTATE_ROWS,
   // MySQL's ROWS_QUERY): the SQL text of the rows that follow.
   bool isStatement() const { return !isDdl && rowChange.rowdatas_size() == 0; }

@@ -168,8 +168,7 @@ client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMappi
       auto id = idOf(image, m);
       if (!id && c->type == eb::UPDATE) id = idOf(row.beforecolumns(), m);
       if (!id) {
-        return Status(kSinkFatal, "elasticsearch: a row of " + qualified + " at " + c->logfileName + ":" +
-                                      std::to_string(c->logfileOffset) +
+        return Status(kSinkFatal, "elasticsearch: a row of " + c->where() +
                                       " has no document id (no key columns, or an id column missing); set id in "
                                       "the mapping of " + m.table);
       }
@@ -317,8 +316,7 @@ class ElasticsearchSink::Impl {
 
   void deadLetter(const BulkAction& a, long status, const Json& error) {
     ++stats_.deadLettered;
-    const std::string what = "elasticsearch: " + a.index + "/" + a.id + " from " + a.change->qualifiedName() + " at " +
-                             a.change->logfileName + ":" + std::to_string(a.change->logfileOffset) + " refused (" +
+    const std::string what = "elasticsearch: " + a.index + "/" + a.id + " from " + a.change->where() + " refused (" +
                              std::to_string(status) + "): " + error.dump();
     if (stats_.deadLettered <= 10 || stats_.deadLettered % 1000 == 0) log_(what);
     if (!deadLetters_.is_open()) return;

@@ -20,10 +20,6 @@ std::int64_t nowMs() {
       .count();
 }
 
-std::string where(const Change& c) {
-  return c.qualifiedName() + " at " + c.logfileName + ":" + std::to_string(c.logfileOffset);
-}
-
 }  // namespace
 
 std::string topicFor(const std::string& pattern, const std::string& database, const std::string& table) {
@@ -89,7 +85,7 @@ class KafkaSink::Impl {
       } else if (p.error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
         oversized.push_back(&p);
       } else {
-        const Status failed(kSinkRetry, "kafka: delivery of " + where(*p.change) + " to " + p.topic + "[" +
+        const Status failed(kSinkRetry, "kafka: delivery of " + p.change->where() + " to " + p.topic + "[" +
                                             std::to_string(p.partition) + "] failed: " + rd_kafka_err2str(p.error));
         if (char fatal[512]; rd_kafka_fatal_error(producer_, fatal, sizeof fatal) != RD_KAFKA_RESP_ERR_NO_ERROR) {
           destroyProducer();  // an idempotent producer in a fatal state is replaced
@@ -228,7 +224,7 @@ class KafkaSink::Impl {
 
   Status deadLetter(const std::vector<const Pending*>& oversized) {
     const Pending& first = *oversized.front();
-    const std::string what = "kafka: the message for " + where(*first.change) + " (" + std::to_string(first.bytes) +
+    const std::string what = "kafka: the message for " + first.change->where() + " (" + std::to_string(first.bytes) +
                              " bytes, topic " + first.topic + ") is over the size limit (max_message_bytes " +
                              std::to_string(config_.maxMessageBytes) + " or the broker's message.max.bytes)";
     if (config_.deadLetterTopic.empty()) {

@@ -40,10 +40,10 @@ int main(int argc, char** argv) {
                       "created DATETIME)")) {
     return fail("create table");
   }
-  auto status = (*db)->query("SHOW MASTER STATUS");
-  if (!status || status->empty()) return fail("SHOW MASTER STATUS");
-  const std::string journal = *(*status)[0][0];
-  const std::string position = *(*status)[0][1];
+  auto end = (*db)->binlogEnd();
+  if (!end) return fail(end.status().toString());
+  const std::string journal = end->file;
+  const std::string position = std::to_string(end->position);
   for (long i = 0; i < rows; i += 1000) {
     std::string sql = "INSERT INTO s.t VALUES ";
     for (long k = i; k < std::min(rows, i + 1000); ++k) {

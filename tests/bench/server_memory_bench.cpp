@@ -110,8 +110,8 @@ int main(int argc, char** argv) {
       std::_Exit(1);
     }
   }
-  auto binlog = (*db)->query("SHOW MASTER STATUS");
-  const std::string binlogBytes = binlog && !binlog->empty() ? *(*binlog)[0][1] : "?";
+  auto binlog = (*db)->binlogEnd();
+  const std::string binlogBytes = binlog ? std::to_string(binlog->position) : "?";
   const long receivedWhileWriting = received;
   // Let the backlog sit against the slow client a little longer, then drain it.
   std::this_thread::sleep_for(3s);

@@ -142,6 +142,15 @@ Status MariaDbServer::execute(const std::string& sql) {
   return Status::ok();
 }
 
+Result<MariaDbServer::BinlogEnd> MariaDbServer::binlogEnd() {
+  auto rows = query("SHOW MASTER STATUS");
+  if (!rows) return rows.status();
+  if (rows->empty() || (*rows)[0].size() < 2 || !(*rows)[0][0] || !(*rows)[0][1]) {
+    return Status::notFound("SHOW MASTER STATUS returned no binlog position (is log_bin on?)");
+  }
+  return BinlogEnd{*(*rows)[0][0], std::stoull(*(*rows)[0][1])};
+}
+
 Result<std::vector<std::vector<std::optional<std::string>>>> MariaDbServer::query(const std::string& sql) {
   auto conn = runRoot(socket_, sql);
   if (!conn) return conn.status();

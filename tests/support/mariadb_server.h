@@ -4,6 +4,7 @@
 // on a free port, binary log on (ROW by default). Stopped and deleted on destruction, also when
 // the test fails. Thread contract: one thread drives a server; query() opens its own connection.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +44,13 @@ class MariaDbServer {
   Status execute(const std::string& sql);
   // Runs a query as root and returns its rows; NULL values are std::nullopt.
   Result<std::vector<std::vector<std::optional<std::string>>>> query(const std::string& sql);
+
+  struct BinlogEnd {
+    std::string file;
+    std::uint64_t position = 0;
+  };
+  // The current binlog file and position (SHOW MASTER STATUS).
+  Result<BinlogEnd> binlogEnd();
 
   // Stops the server cleanly (a later start() of a new server may reuse nothing of it).
   Status stop();

@@ -23,12 +23,12 @@ class ForwarderTest : public testing::MariaDbTest {
     MariaDbTest::SetUp();
     if (HasFatalFailure()) return;
     ASSERT_TRUE(db_->execute("CREATE DATABASE s"));
-    auto status = db_->query("SHOW MASTER STATUS");
-    ASSERT_TRUE(status && !status->empty() && (*status)[0][0] && (*status)[0][1]);
+    auto end = db_->binlogEnd();
+    ASSERT_TRUE(end) << end.status().toString();
     dir_ = std::make_unique<testing::TempDir>("canal-forwarder");
     server_ = std::make_unique<testing::CanalServerProcess>(CANAL_SERVER_BINARY, dir_->path() / "server",
-                                                            "memory-instance.xml", db_->port(), "", *(*status)[0][0],
-                                                            *(*status)[0][1]);
+                                                            "memory-instance.xml", db_->port(), "", end->file,
+                                                            std::to_string(end->position));
     ASSERT_TRUE(server_->start());
     const bool up = testing::waitUntil(std::chrono::seconds(30), [&] {
       client::ConnectorOptions o;

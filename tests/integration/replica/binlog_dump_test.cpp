@@ -546,9 +546,9 @@ TEST_F(SchemaFromPrimaryTest, RowsBetweenAltersDecodeWithTheirOwnColumns) {
 // hand; rows written before an ALTER then stop the stream, naming both column lists, instead of
 // being shifted onto the wrong columns.
 TEST_F(SchemaFromPrimaryTest, ATableMapThatDoesNotMatchTheDefinitionStops) {
-  auto end = db_->query("SHOW MASTER STATUS");
-  ASSERT_TRUE(end.isOk() && !end->empty());
-  const DumpStart from = DumpStart::at(*(*end)[0][0], std::stoull(*(*end)[0][1]));
+  auto end = db_->binlogEnd();
+  ASSERT_TRUE(end.isOk()) << end.status().toString();
+  const DumpStart from = DumpStart::at(end->file, end->position);
   ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (1, 'a', NULL, NULL)").isOk());
   ASSERT_TRUE(db_->execute("ALTER TABLE s.t ADD COLUMN n INT").isOk());
   auto [entries, status] = read(1, from);
@@ -561,9 +561,9 @@ TEST_F(SchemaFromPrimaryTest, ATableMapThatDoesNotMatchTheDefinitionStops) {
 }
 
 schema::SchemaPosition masterEnd(MariaDbServer& db) {
-  auto end = db.query("SHOW MASTER STATUS");
-  if (!end.isOk() || end->empty()) return {};
-  return {*(*end)[0][0], std::stoull(*(*end)[0][1])};
+  auto end = db.binlogEnd();
+  if (!end.isOk()) return {};
+  return {end->file, end->position};
 }
 
 // The schema history kept beside the positions: a restart from a stored position decodes with

@@ -202,10 +202,10 @@ class DurableServerTest : public testing::MariaDbTest {
     MariaDbTest::SetUp();
     if (HasFatalFailure()) return;
     ASSERT_TRUE(db_->execute("CREATE DATABASE s; CREATE TABLE s.t (id INT AUTO_INCREMENT PRIMARY KEY, k INT, v BIGINT)"));
-    auto status = db_->query("SHOW MASTER STATUS");
-    ASSERT_TRUE(status && !status->empty() && (*status)[0][0] && (*status)[0][1]);
-    journal_ = *(*status)[0][0];
-    position_ = *(*status)[0][1];
+    auto end = db_->binlogEnd();
+    ASSERT_TRUE(end) << end.status().toString();
+    journal_ = end->file;
+    position_ = std::to_string(end->position);
   }
 
   std::unique_ptr<client::CanalConnector> single(const ServerProcess& s) {
@@ -272,9 +272,9 @@ TEST_F(DurableServerTest, StoredEntriesAreServedAfterThePrimaryPurgedItsBinlogs)
   connector->disconnect();
   server.kill();
   ASSERT_TRUE(db_->execute("FLUSH BINARY LOGS"));
-  auto status = db_->query("SHOW MASTER STATUS");
-  ASSERT_TRUE(status && !status->empty());
-  ASSERT_TRUE(db_->execute("PURGE BINARY LOGS TO '" + *(*status)[0][0] + "'"));
+  auto end = db_->binlogEnd();
+  ASSERT_TRUE(end) << end.status().toString();
+  ASSERT_TRUE(db_->execute("PURGE BINARY LOGS TO '" + end->file + "'"));
   ASSERT_TRUE(server.start());
   connector = single(server);
   Workload work(*connector, nullptr);
