@@ -101,4 +101,4 @@ else
 fi
 kill "$writer_pid" 2>/dev/null || true
 wait "$writer_pid" 2>/dev/null || true
-echo "quickstart: done; the server log was $CANAL_LOG_DIR/canal.log (removed with $work)" >&2
+echo "quickstart: done; the server logs were under $CANAL_LOG_DIR (removed with $work)" >&2

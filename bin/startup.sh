@@ -2,14 +2,16 @@
 # Starts canal-server in the background, like Canal's bin/startup.sh.
 #   bin/startup.sh [CONF_DIR]      CONF_DIR holds canal.properties and DESTINATION/instance.properties
 #                                  (default: conf/ beside this script)
-# The pid goes to $CANAL_PID_FILE (default bin/canal.pid), output to $CANAL_LOG_DIR/canal.log
-# (default logs/canal/). Refuses to start while the pid file names a running server.
+# The pid goes to $CANAL_PID_FILE (default bin/canal.pid). Logs go under $CANAL_LOG_DIR (default
+# logs/) in Canal's layout: canal/canal.log for the server, DESTINATION/DESTINATION.log for each
+# destination (both rotated at 512 MB, 10 kept), canal/canal_stdout.log for anything printed.
+# Refuses to start while the pid file names a running server.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 conf=${1:-$root/conf}
 pid_file=${CANAL_PID_FILE:-$root/bin/canal.pid}
-log_dir=${CANAL_LOG_DIR:-$root/logs/canal}
+log_dir=${CANAL_LOG_DIR:-$root/logs}
 server=${CANAL_SERVER_BIN:-$root/build/bin/canal-server}
 
 if [ -f "$pid_file" ]; then
@@ -34,15 +36,15 @@ if ! "$server" --conf "$conf" --check >/dev/null 2>"$check"; then
 fi
 rm -f "$check"
 
-mkdir -p "$log_dir" "$(dirname "$pid_file")"
-nohup "$server" --conf "$conf" >>"$log_dir/canal.log" 2>&1 </dev/null &
+mkdir -p "$log_dir/canal" "$(dirname "$pid_file")"
+nohup "$server" --conf "$conf" --logs "$log_dir" >>"$log_dir/canal/canal_stdout.log" 2>&1 </dev/null &
 pid=$!
 echo "$pid" >"$pid_file"
 sleep 0.5
 if ! kill -0 "$pid" 2>/dev/null; then
   rm -f "$pid_file"
-  echo "startup: canal-server exited at once; the end of $log_dir/canal.log:" >&2
-  tail -n 20 "$log_dir/canal.log" >&2
+  echo "startup: canal-server exited at once; the end of $log_dir/canal/canal_stdout.log:" >&2
+  tail -n 20 "$log_dir/canal/canal_stdout.log" >&2
   exit 1
 fi
-echo "startup: canal-server started (pid $pid), log $log_dir/canal.log"
+echo "startup: canal-server started (pid $pid), log $log_dir/canal/canal.log"

@@ -1,15 +1,68 @@
 #include "server/common/logging.h"
 
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
-#include <mutex>
 #include <vector>
 
 namespace canal {
 namespace {
+
+thread_local std::string currentDestination;
+
+constexpr const char* kPattern = "%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v";
+
+// Routes each message to the server's file or to the file of the destination the logging
+// thread works for, opening destination files on first use.
+class LayoutSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  LayoutSink(std::filesystem::path root, std::size_t maxBytes, std::size_t maxFiles)
+      : root_(std::move(root)), maxBytes_(maxBytes), maxFiles_(maxFiles) {
+    server_ = open("canal", "canal.log");
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::sink_ptr target = server_;
+    if (!currentDestination.empty()) {
+      auto& s = destinations_[currentDestination];
+      if (!s) {
+        try {
+          s = open(currentDestination, currentDestination + ".log");
+        } catch (const std::exception&) {
+          s = server_;  // an unwritable destination directory: keep the message
+        }
+      }
+      target = s;
+    }
+    target->log(msg);
+  }
+  void flush_() override {
+    server_->flush();
+    for (auto& [name, s] : destinations_) s->flush();
+  }
+  void set_pattern_(const std::string& pattern) override {
+    server_->set_pattern(pattern);
+    for (auto& [name, s] : destinations_) s->set_pattern(pattern);
+  }
+
+ private:
+  spdlog::sink_ptr open(const std::string& dir, const std::string& file) {
+    std::filesystem::create_directories(root_ / dir);
+    auto s = std::make_shared<spdlog::sinks::rotating_file_sink_st>((root_ / dir / file).string(), maxBytes_, maxFiles_);
+    s->set_pattern(kPattern);
+    return s;
+  }
+
+  const std::filesystem::path root_;
+  const std::size_t maxBytes_;
+  const std::size_t maxFiles_;
+  spdlog::sink_ptr server_;
+  std::map<std::string, spdlog::sink_ptr> destinations_;
+};
 
 struct LoggingState {
   std::mutex mutex;
@@ -22,26 +75,28 @@ LoggingState& state() {
   return s;
 }
 
-constexpr const char* kPattern = "%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v";
-
 }  // namespace
 
 bool initLogging(const LoggingOptions& options, std::string* error) {
   const auto level = spdlog::level::from_str(options.level);
-  if (level == spdlog::level::off && options.level != "off") {
-    *error = "unknown log level '" + options.level + "'";
-    return false;
+  const auto stderrLevel = spdlog::level::from_str(options.stderrLevel);
+  for (const std::string* name : {&options.level, &options.stderrLevel}) {
+    if (spdlog::level::from_str(*name) == spdlog::level::off && *name != "off") {
+      *error = "unknown log level '" + *name + "'";
+      return false;
+    }
   }
   std::vector<spdlog::sink_ptr> sinks;
   try {
-    if (options.toStderr) sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    if (options.toStderr) {
+      sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+      sinks.back()->set_level(stderrLevel);
+    }
     if (!options.directory.empty()) {
-      std::filesystem::create_directories(options.directory);
-      const auto path = std::filesystem::path(options.directory) / options.fileName;
-      sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(path.string(), 512u << 20, 10));
+      sinks.push_back(std::make_shared<LayoutSink>(options.directory, options.maxFileBytes, options.maxFiles));
     }
   } catch (const std::exception& e) {
-    *error = e.what();
+    *error = options.directory + ": " + e.what();
     return false;
   }
   for (auto& sink : sinks) sink->set_pattern(kPattern);
@@ -54,6 +109,7 @@ bool initLogging(const LoggingOptions& options, std::string* error) {
   spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& logger) {
     logger->sinks() = s.sinks;
     logger->set_level(level);
+    logger->flush_on(spdlog::level::info);
   });
   return true;
 }
@@ -69,8 +125,28 @@ std::shared_ptr<spdlog::logger> moduleLogger(std::string_view module) {
   }
   auto logger = std::make_shared<spdlog::logger>(name, s.sinks.begin(), s.sinks.end());
   logger->set_level(s.level);
+  logger->flush_on(spdlog::level::info);
   spdlog::register_logger(logger);
   return logger;
+}
+
+DestinationLogScope::DestinationLogScope(std::string destination) : previous_(std::move(currentDestination)) {
+  currentDestination = std::move(destination);
+}
+
+DestinationLogScope::~DestinationLogScope() { currentDestination = std::move(previous_); }
+
+std::optional<std::uint64_t> RepeatFilter::admit(const std::string& message) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mutex_);
+  if (message != last_ || seen_.at == std::chrono::steady_clock::time_point{} || now - seen_.at >= interval_) {
+    const std::uint64_t heldBack = message == last_ ? seen_.heldBack : 0;
+    last_ = message;
+    seen_ = Seen{now, 0};
+    return heldBack;
+  }
+  ++seen_.heldBack;
+  return std::nullopt;
 }
 
 }  // namespace canal

@@ -41,9 +41,64 @@ void RunningElection::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
+  appliedWake_.notify_all();
   if (thread_.joinable()) thread_.join();
   releaseAll(true);
   session_.reset();
+}
+
+void RunningElection::add(ElectionMember member) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    toAdd_.push_back(std::move(member));
+    ++requested_;
+  }
+  wake_.notify_all();
+}
+
+void RunningElection::remove(const std::string& destination) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (stopping_ || !thread_.joinable()) return;
+  toRemove_.push_back(destination);
+  const std::uint64_t ticket = ++requested_;
+  wake_.notify_all();
+  appliedWake_.wait(lock, [&] { return applied_ >= ticket || stopping_; });
+}
+
+void RunningElection::applyChanges() {
+  std::vector<ElectionMember> added;
+  std::vector<std::string> removed;
+  std::uint64_t requested = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (applied_ == requested_) return;
+    added.swap(toAdd_);
+    removed.swap(toRemove_);
+    requested = requested_;
+  }
+  for (const std::string& name : removed) {
+    for (auto it = members_.begin(); it != members_.end(); ++it) {
+      if (it->m.destination != name) continue;
+      if (it->active) release(*it, true);
+      if (session_) {
+        const Status s = session_->removeOwned(kRoot + "/destinations/" + name + "/cluster/" + options_.address);
+        if (!s.isOk()) moduleLogger("ha")->warn("destination {}: leaving the cluster: {}", name, s.toString());
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      members_.erase(it);
+      break;
+    }
+  }
+  // A destination removed and added in one round (a restart) is added after the removal.
+  for (ElectionMember& m : added) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    members_.push_back(Member{std::move(m), false, {}});
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    applied_ = requested;
+  }
+  appliedWake_.notify_all();
 }
 
 bool RunningElection::active(const std::string& destination) const {
@@ -76,7 +131,7 @@ void RunningElection::releaseAll(bool deleteNodes) {
 void RunningElection::run() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
-    wake_.wait_for(lock, options_.poll, [&] { return stopping_; });
+    wake_.wait_for(lock, options_.poll, [&] { return stopping_ || applied_ != requested_; });
     if (stopping_) break;
     lock.unlock();
     tick();
@@ -85,6 +140,7 @@ void RunningElection::run() {
 }
 
 void RunningElection::tick() {
+  applyChanges();
   auto log = moduleLogger("ha");
   const auto now = std::chrono::steady_clock::now();
   if (session_ && session_->connected()) {

@@ -12,6 +12,7 @@
 // Thread contract: start/stop from one thread; the callbacks run on the election's thread.
 
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -51,6 +52,12 @@ class RunningElection {
   // Releases every destination this server runs (its running nodes are deleted).
   void stop();
   bool active(const std::string& destination) const;
+  // Contends for one more destination from the next round on. Any thread.
+  void add(ElectionMember member);
+  // Stops contending for `destination`: released (its running node deleted) when this server
+  // runs it, and its cluster node removed. Returns once that is done. Any thread but the
+  // election's.
+  void remove(const std::string& destination);
 
  private:
   struct Member {
@@ -62,6 +69,7 @@ class RunningElection {
   void tick();
   void release(Member& m, bool deleteNode);
   void releaseAll(bool deleteNodes);
+  void applyChanges();
   std::string runningData() const;
 
   const ElectionOptions options_;
@@ -70,6 +78,11 @@ class RunningElection {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  std::vector<ElectionMember> toAdd_;     // guarded by mutex_
+  std::vector<std::string> toRemove_;     // guarded by mutex_
+  std::uint64_t requested_ = 0;           // changes asked for / applied, guarded by mutex_
+  std::uint64_t applied_ = 0;
+  std::condition_variable appliedWake_;
   std::chrono::steady_clock::time_point lastConnected_;
   std::thread thread_;
 };

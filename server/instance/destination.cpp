@@ -7,6 +7,7 @@
 
 #include "server/common/byte_reader.h"
 #include "server/common/byte_writer.h"
+#include "server/binlog/event_type.h"
 #include "server/common/logging.h"
 #include "server/convert/binlog_changes.h"
 #include "server/convert/entry_encoder.h"
@@ -127,6 +128,11 @@ std::optional<replica::CommitPosition> decodeResume(std::string_view bytes) {
   return p;
 }
 
+std::int64_t wallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 bool before(const store::EntryPosition& a, const store::EntryPosition& b) {
   return std::tie(a.journalName, a.position) < std::tie(b.journalName, b.position);
 }
@@ -141,6 +147,18 @@ const meta::ClientMeta* lowestCursor(const meta::DestinationMeta& m) {
 }
 
 }  // namespace
+
+const char* stateName(DestinationState state) {
+  switch (state) {
+    case DestinationState::kStarting: return "starting";
+    case DestinationState::kFollowing: return "following";
+    case DestinationState::kRetrying: return "retrying";
+    case DestinationState::kStopped: return "stopped";
+  }
+  return "stopped";
+}
+
+std::vector<double> requestLatencyBounds() { return {0.0001, 0.0005, 0.001, 0.0025, 0.01, 0.025, 0.1, 1}; }
 
 Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions options,
                                                          std::unique_ptr<meta::MetaStore> meta) {
@@ -237,7 +255,13 @@ Destination::~Destination() { stop(); }
 void Destination::start() {
   if (running_.exchange(true)) return;
   stopping_ = false;
-  producer_ = std::thread([this] { produce(); });
+  state_ = DestinationState::kStarting;
+  moduleLogger("instance")->info("destination {}: starting, primary {}:{}", options_.name, options_.master.host,
+                                 options_.master.port);
+  producer_ = std::thread([this] {
+    DestinationLogScope scope(options_.name);
+    produce();
+  });
 }
 
 void Destination::stop() {
@@ -253,6 +277,8 @@ void Destination::stop() {
     const Status s = meta_->flush();
     if (!s.isOk()) moduleLogger("instance")->error("destination {}: {}", options_.name, s.toString());
   }
+  state_ = DestinationState::kStopped;
+  moduleLogger("instance")->info("destination {}: stopped", options_.name);
 }
 
 Status Destination::streamError() const {
@@ -262,6 +288,7 @@ Status Destination::streamError() const {
 
 void Destination::produce() {
   auto log = moduleLogger("instance");
+  RepeatFilter repeats;
   while (!stopping_) {
     std::optional<replica::CommitPosition> from;
     {
@@ -271,10 +298,19 @@ void Destination::produce() {
     }
     const Status s = runStream(from);
     if (stopping_) break;
-    log->error("destination {}: {}", options_.name, s.toString());
+    state_ = DestinationState::kRetrying;
+    if (const auto heldBack = repeats.admit(s.toString())) {
+      if (*heldBack > 0) {
+        log->error("destination {}: {} (and {} times more since it was last logged); retrying every 5 s", options_.name,
+                   s.toString(), *heldBack);
+      } else {
+        log->error("destination {}: {}; retrying every 5 s", options_.name, s.toString());
+      }
+    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       streamError_ = s;
+      streamErrorTimeMs_ = wallClockMs();
     }
     // Tried again, and reported again, until it works or the destination stops: never a jump.
     for (int i = 0; i < 50 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -297,6 +333,11 @@ Status Destination::runStream(const std::optional<replica::CommitPosition>& from
     skip = skipAt_;
   }
   following_ = true;
+  ++streamStarts_;
+  if (state_.exchange(DestinationState::kFollowing) != DestinationState::kFollowing) {
+    moduleLogger("instance")->info("destination {}: following {}:{} from {}", options_.name, options_.master.host,
+                                   options_.master.port, start->toString());
+  }
   replica::ReplicaStream stream(options_.master, options_.dump, *start, options_.reconnect);
   if (options_.standby) stream.addStandby(*options_.standby);
   if (options_.detecting) stream.enableDetecting(*options_.detecting);
@@ -339,6 +380,8 @@ Status Destination::runStream(const std::optional<replica::CommitPosition>& from
   TransactionGate gate(options_.filterTransactionEntry, [&](const convert::ChangeEntry& e) -> Status {
     store::StoredEntry stored;
     encoder.encode(e, stored.entry);
+    stored.rows = static_cast<std::uint32_t>(e.rows.size());
+    if (e.kind == convert::EntryKind::kTransactionEnd) transactions_.fetch_add(1, std::memory_order_relaxed);
     stored.position =
         store::EntryPosition{e.logfileName, e.logfileOffset, e.executeTime, e.serverId, e.gtid, nextPosition};
     stored.isDdl = e.kind == convert::EntryKind::kRowData && e.isDdl;
@@ -348,9 +391,20 @@ Status Destination::runStream(const std::optional<replica::CommitPosition>& from
   });
 
   for (;;) {
+    waitingSinceMs_.store(wallClockMs(), std::memory_order_relaxed);
     auto e = stream.next();
+    waitingSinceMs_.store(0, std::memory_order_relaxed);
     if (!e) return e.status();
+    const std::int64_t now = wallClockMs();
+    events_.fetch_add(1, std::memory_order_relaxed);
+    binlogBytes_.fetch_add(e->raw.bytes.size(), std::memory_order_relaxed);
+    if (e->raw.header.type == binlog::kHeartbeatLogEvent || e->raw.header.type == binlog::kHeartbeatLogEventV2) {
+      heartbeats_.fetch_add(1, std::memory_order_relaxed);
+      lastHeartbeatMs_.store(now, std::memory_order_relaxed);
+    }
     if (e->artificial) continue;
+    lastEventTimeMs_.store(std::int64_t{e->raw.header.timestamp} * 1000, std::memory_order_relaxed);
+    lastEventArrivalMs_.store(now, std::memory_order_relaxed);
     if (filterGeneration_.load() != filterGeneration) {  // a client subscribed with a new filter
       std::lock_guard<std::mutex> lock(mutex_);
       filterGeneration = filterGeneration_.load();
@@ -440,12 +494,14 @@ Status Destination::unsubscribe(std::int16_t clientId) {
 
 Result<ClientBatch> Destination::getWithoutAck(std::int16_t clientId, std::int64_t fetchSize, store::GetWait wait) {
   CANAL_RETURN_IF_ERROR(checkRunning());
+  const auto began = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!clients_.count(clientId)) return Status::invalidArgument(identity(clientId) + " should subscribe first");
   }
   auto got = store_->get(fetchSize, wait);
   if (!got) return Status::invalidArgument("fetch size " + std::to_string(fetchSize) + " is out of range");
+  const auto waited = std::chrono::steady_clock::now();
   ClientBatch out;
   if (got->entries.empty()) return out;
   Batch batch;
@@ -460,11 +516,15 @@ Result<ClientBatch> Destination::getWithoutAck(std::int16_t clientId, std::int64
   Client& c = clients_[clientId];
   out.id = c.nextBatchId++;
   c.batches[out.id] = std::move(batch);
+  // The time the store waited for entries is not the request's cost.
+  const auto now = std::chrono::steady_clock::now();
+  c.getLatency.observe(wait.kind == store::GetWait::Kind::kNoWait ? now - began : now - waited);
   return out;
 }
 
 Status Destination::ack(std::int16_t clientId, std::int64_t batchId) {
   CANAL_RETURN_IF_ERROR(checkRunning());
+  const auto began = std::chrono::steady_clock::now();
   if (batchId == -1) return Status::ok();
   std::lock_guard<std::mutex> lock(mutex_);
   const auto it = clients_.find(clientId);
@@ -494,6 +554,7 @@ Status Destination::ack(std::int16_t clientId, std::int64_t batchId) {
   }
   CANAL_RETURN_IF_ERROR(store_->ack(found->second.end, moved));
   c.batches.erase(found);
+  c.ackLatency.observe(std::chrono::steady_clock::now() - began);
   return Status::ok();
 }
 
@@ -519,6 +580,57 @@ Status Destination::rollback(std::int16_t clientId, std::int64_t batchId) {
   }
   store_->rollback();
   return Status::ok();
+}
+
+DestinationStats Destination::stats() const {
+  DestinationStats s;
+  s.name = options_.name;
+  s.state = state_.load();
+  s.primary = options_.master.host + ":" + std::to_string(options_.master.port);
+  s.events = events_.load(std::memory_order_relaxed);
+  s.binlogBytes = binlogBytes_.load(std::memory_order_relaxed);
+  s.heartbeats = heartbeats_.load(std::memory_order_relaxed);
+  s.transactions = transactions_.load(std::memory_order_relaxed);
+  s.streamStarts = streamStarts_.load(std::memory_order_relaxed);
+  s.lastEventTimeMs = lastEventTimeMs_.load(std::memory_order_relaxed);
+  s.lastEventArrivalMs = lastEventArrivalMs_.load(std::memory_order_relaxed);
+  s.lastHeartbeatMs = lastHeartbeatMs_.load(std::memory_order_relaxed);
+  s.waitingSinceMs = waitingSinceMs_.load(std::memory_order_relaxed);
+  s.heartbeatPeriodMs = std::int64_t{options_.dump.heartbeatSeconds} * 1000;
+  s.store = store_->stats();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    s.lastError = streamError_;
+    s.lastErrorTimeMs = streamErrorTimeMs_;
+    s.position = resume_;
+    for (const auto& [id, c] : clients_) {
+      ClientStats cs;
+      cs.clientId = id;
+      cs.filter = c.filter;
+      cs.unackedBatches = c.batches.size();
+      cs.cursor = c.cursor;
+      cs.getLatency = c.getLatency;
+      cs.ackLatency = c.ackLatency;
+      s.clients.push_back(std::move(cs));
+    }
+  }
+  std::lock_guard<std::mutex> lock(trafficMutex_);
+  s.traffic = traffic_;
+  return s;
+}
+
+void Destination::recordRequest(const std::string& packetType, std::chrono::nanoseconds latency, std::size_t bytesSent,
+                                int errorCode, bool emptyBatch) {
+  std::lock_guard<std::mutex> lock(trafficMutex_);
+  if (errorCode != 0) {
+    ++traffic_.errors[errorCode];
+  } else if (emptyBatch) {
+    ++traffic_.emptyBatches;
+  } else {
+    ++traffic_.packets[packetType];
+  }
+  traffic_.bytes += bytesSent;
+  traffic_.latency.observe(latency);
 }
 
 std::optional<store::EntryPosition> Destination::cursor(std::int16_t clientId) const {

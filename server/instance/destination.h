@@ -17,6 +17,7 @@
 // may write to disk or ZooKeeper.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -26,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/common/histogram.h"
 #include "server/common/status.h"
 #include "server/convert/table_filter.h"
 #include "server/convert/value_text.h"
@@ -73,6 +75,55 @@ struct ClientBatch {
   std::vector<std::string> entries;  // serialized Entry each
 };
 
+// Where a destination is: kStarting until the stream has chosen its start, kFollowing while it
+// reads the primary, kRetrying after an error until the stream is started again, kStopped.
+enum class DestinationState { kStarting, kFollowing, kRetrying, kStopped };
+const char* stateName(DestinationState state);
+
+// Latency buckets (seconds) of client requests: Canal's 2.5, 10, 25, 100 ms and finer ones.
+std::vector<double> requestLatencyBounds();
+
+// Client requests as the network layer reports them (Canal's canal_instance_client_* metrics).
+struct ClientTrafficStats {
+  std::map<std::string, std::uint64_t> packets;  // by packet type; GET counts non-empty batches
+  std::uint64_t bytes = 0;                       // sent, frame headers included
+  std::uint64_t emptyBatches = 0;
+  std::map<int, std::uint64_t> errors;           // error replies by code
+  Histogram latency{requestLatencyBounds()};
+};
+
+struct ClientStats {
+  std::int16_t clientId = 0;
+  std::string filter;
+  std::size_t unackedBatches = 0;
+  std::optional<store::EntryPosition> cursor;
+  Histogram getLatency{requestLatencyBounds()};  // getWithoutAck, waiting excluded
+  Histogram ackLatency{requestLatencyBounds()};  // ack, meta write included
+};
+
+// A destination's figures at one moment; times are wall-clock milliseconds (0: never).
+struct DestinationStats {
+  std::string name;
+  DestinationState state = DestinationState::kStopped;
+  std::string primary;  // host:port the stream reads
+  Status lastError;
+  std::int64_t lastErrorTimeMs = 0;
+  std::optional<replica::CommitPosition> position;  // after the last transaction stored
+  std::uint64_t events = 0;       // read from the primary, heartbeats included
+  std::uint64_t binlogBytes = 0;
+  std::uint64_t heartbeats = 0;
+  std::uint64_t transactions = 0;  // TRANSACTIONEND entries stored
+  std::uint64_t streamStarts = 0;
+  std::int64_t lastEventTimeMs = 0;     // binlog time of the newest event read (second resolution)
+  std::int64_t lastEventArrivalMs = 0;  // when it was read
+  std::int64_t lastHeartbeatMs = 0;     // when the last heartbeat was read
+  std::int64_t waitingSinceMs = 0;      // the stream waits for the primary since then (0: it is not)
+  std::int64_t heartbeatPeriodMs = 0;   // what the primary was asked for
+  std::vector<ClientStats> clients;
+  ClientTrafficStats traffic;
+  store::StoreStats store;
+};
+
 class Destination {
  public:
   // Fails when the configured filters do not compile, the durable store cannot be opened or the
@@ -101,6 +152,12 @@ class Destination {
   // The table filter in force (the configured one, or the last client's subscribe filter).
   std::shared_ptr<const convert::TableFilter> tableFilter() const;
 
+  DestinationStats stats() const;
+  // Counts one client request handled by the network layer: `packetType` is Canal's name
+  // (GET, SUBSCRIPTION, ...), `errorCode` 0 for success.
+  void recordRequest(const std::string& packetType, std::chrono::nanoseconds latency, std::size_t bytesSent,
+                     int errorCode, bool emptyBatch);
+
   // The position of the last acked batch of `clientId`.
   std::optional<store::EntryPosition> cursor(std::int16_t clientId) const;
   store::EventStore& store() { return *store_; }
@@ -117,6 +174,8 @@ class Destination {
     std::map<std::int64_t, Batch> batches;
     std::optional<store::EntryPosition> cursor;
     std::pair<std::string, std::uint64_t> ackedThrough;  // the last entry acked
+    Histogram getLatency{requestLatencyBounds()};
+    Histogram ackLatency{requestLatencyBounds()};
   };
   Destination(DestinationOptions options, std::shared_ptr<const convert::TableFilter> filter,
               std::unique_ptr<store::EventStore> store, std::unique_ptr<meta::MetaStore> meta);
@@ -136,12 +195,26 @@ class Destination {
   std::atomic<bool> running_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> following_{false};
+  std::atomic<DestinationState> state_{DestinationState::kStopped};
+  // Figures of the stream, written by the producer thread only.
+  std::atomic<std::uint64_t> events_{0};
+  std::atomic<std::uint64_t> binlogBytes_{0};
+  std::atomic<std::uint64_t> heartbeats_{0};
+  std::atomic<std::uint64_t> transactions_{0};
+  std::atomic<std::uint64_t> streamStarts_{0};
+  std::atomic<std::int64_t> lastEventTimeMs_{0};
+  std::atomic<std::int64_t> lastEventArrivalMs_{0};
+  std::atomic<std::int64_t> lastHeartbeatMs_{0};
+  std::atomic<std::int64_t> waitingSinceMs_{0};
+  mutable std::mutex trafficMutex_;
+  ClientTrafficStats traffic_;
   std::thread producer_;
   std::mutex streamMutex_;  // guards stream_ against stop()
   replica::ReplicaStream* stream_ = nullptr;
   mutable std::mutex mutex_;  // clients_, streamError_, resume_
   std::map<std::int16_t, Client> clients_;
   Status streamError_;
+  std::int64_t streamErrorTimeMs_ = 0;
   std::optional<replica::CommitPosition> resume_;  // after the last transaction put in the store
   std::uint64_t resumeSequence_ = 0;               // the store's producer sequence at resume_
   // Starting from a client cursor: entries of events up to this file/offset were acked and are

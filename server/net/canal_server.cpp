@@ -180,6 +180,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   Clock::time_point lastWrite = Clock::now();
   std::string peer;
   std::string channel;
+  Clock::time_point requestStart;  // when the request being handled was read
 
   Session(Impl& s, tcp::socket sock)
       : server(s), socket(std::move(sock)), strand(asio::make_strand(s.io)), idleTimer(strand), waitTimer(strand) {}
@@ -252,7 +253,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     asio::async_read(socket, asio::buffer(body),
                      asio::bind_executor(strand, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                        if (ec) return self->close("read: " + ec.message());
-                       self->lastRead = Clock::now();
+                       self->lastRead = self->requestStart = Clock::now();
                        if (self->handle()) self->readHeader();
                      }));
   }
@@ -361,30 +362,48 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       send(ackFrame(401, "destination or clientId is null"));
       return std::nullopt;
     }
+    std::shared_ptr<instance::Destination> d = server.destinations(r.destination());
     const auto id = parseShort(r.client_id());
     if (!id) {
-      send(ackFrame(400, failure(Status::invalidArgument("java.lang.NumberFormatException: For input string: \"" +
-                                                         r.client_id() + "\""))));
+      reply(d, p.type(), Status::invalidArgument("java.lang.NumberFormatException: For input string: \"" +
+                                                  r.client_id() + "\""));
       return std::nullopt;
     }
-    std::shared_ptr<instance::Destination> d = server.destinations(r.destination());
     if (!d || !d->running()) {
-      send(ackFrame(400, failure(Status::unavailable("destination:" + r.destination() + " should start first"))));
+      reply(d, p.type(), Status::unavailable("destination:" + r.destination() + " should start first"));
       return std::nullopt;
     }
     return std::make_pair(d, *id);
   }
 
-  void reply(const Status& s) { send(s.isOk() ? ackFrame() : ackFrame(400, failure(s))); }
+  // Counts a handled request in the destination's figures.
+  void account(const std::shared_ptr<instance::Destination>& d, pb::PacketType type, std::size_t bytes, int errorCode,
+               bool emptyBatch = false) {
+    if (d) d->recordRequest(pb::PacketType_Name(type), Clock::now() - requestStart, bytes, errorCode, emptyBatch);
+  }
+
+  // Sends the reply to a request of `type` (none on success unless `replyOnSuccess`).
+  void reply(const std::shared_ptr<instance::Destination>& d, pb::PacketType type, const Status& s,
+             bool replyOnSuccess = true) {
+    std::string frame;
+    if (!s.isOk()) {
+      frame = ackFrame(400, failure(s));
+    } else if (replyOnSuccess) {
+      frame = ackFrame();
+    }
+    account(d, type, frame.size(), s.isOk() ? 0 : 400);
+    if (!frame.empty()) send(std::move(frame));
+  }
 
   // Runs `work` on the blocking pool, then replies on the strand (success has a reply only when
   // `replyOnSuccess`) and reads the next request.
-  bool offload(std::function<Status()> work, bool replyOnSuccess) {
-    asio::post(server.blocking, [self = shared_from_this(), work = std::move(work), replyOnSuccess] {
+  bool offload(std::shared_ptr<instance::Destination> d, pb::PacketType type, std::function<Status()> work,
+               bool replyOnSuccess) {
+    asio::post(server.blocking, [self = shared_from_this(), d = std::move(d), type, work = std::move(work), replyOnSuccess] {
       const Status s = work();
-      asio::post(self->strand, [self, s, replyOnSuccess] {
+      asio::post(self->strand, [self, d, type, s, replyOnSuccess] {
         if (self->closed) return;
-        if (replyOnSuccess || !s.isOk()) self->reply(s);
+        self->reply(d, type, s, replyOnSuccess);
         self->readHeader();
       });
     });
@@ -396,12 +415,13 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       pb::Sub r;
       auto t = target(p, r);
       if (!t) return true;
-      return offload([t, filter = r.filter()] { return t->first->subscribe(t->second, filter); }, true);
+      return offload(t->first, p.type(), [t, filter = r.filter()] { return t->first->subscribe(t->second, filter); },
+                     true);
     }
     pb::Unsub r;
     auto t = target(p, r);
     if (!t) return true;
-    return offload([t] { return t->first->unsubscribe(t->second); }, true);
+    return offload(t->first, p.type(), [t] { return t->first->unsubscribe(t->second); }, true);
   }
 
   bool clientAck(const pb::Packet& p) {
@@ -409,18 +429,20 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     auto t = target(p, r);
     if (!t) return true;
     if (r.batch_id() == 0) {
-      send(ackFrame(402, "batchId should assign value"));
+      std::string frame = ackFrame(402, "batchId should assign value");
+      account(t->first, p.type(), frame.size(), 402);
+      send(std::move(frame));
       return true;
     }
-    return offload([t, id = r.batch_id()] { return t->first->ack(t->second, id); }, false);  // success: no reply
+    // Success has no reply.
+    return offload(t->first, p.type(), [t, id = r.batch_id()] { return t->first->ack(t->second, id); }, false);
   }
 
   bool clientRollback(const pb::Packet& p) {
     pb::ClientRollback r;
     auto t = target(p, r);
     if (!t) return true;
-    const Status s = t->first->rollback(t->second, r.batch_id());  // in memory only
-    if (!s.isOk()) reply(s);
+    reply(t->first, p.type(), t->first->rollback(t->second, r.batch_id()), false);  // in memory only
     return true;
   }
 
@@ -464,8 +486,10 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
 
   void finishGet(const std::shared_ptr<instance::Destination>& d, std::int16_t id, std::int64_t fetchSize) {
     auto batch = d->getWithoutAck(id, fetchSize, store::GetWait{});
-    if (!batch) return reply(batch.status());
-    send(messagesFrame(*batch));
+    if (!batch) return reply(d, pb::GET, batch.status());
+    std::string frame = messagesFrame(*batch);
+    account(d, pb::GET, frame.size(), 0, batch->id == -1);
+    send(std::move(frame));
   }
 };
 

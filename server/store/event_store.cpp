@@ -38,11 +38,20 @@ Status EventStore::put(StoredEntry entry) {
     return Status::ok();
   }
   // An entry is always accepted into an empty ring, even one larger than the whole budget.
-  notFull_.wait(lock, [&] { return stopped_ || entries_.empty() || !fullLocked(); });
+  const auto admitted = [&] { return stopped_ || entries_.empty() || !fullLocked(); };
+  if (!admitted()) {
+    const auto since = std::chrono::steady_clock::now();
+    notFull_.wait(lock, admitted);
+    totals_.putBlockedNanos += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count());
+  }
   if (stopped_) return Status::aborted("the event store is stopped");
   if (journal_) CANAL_RETURN_IF_ERROR(journal_->append(put_, entry));
   bytes_ += entry.entry.size();
   pendingBytes_ += entry.entry.size();
+  totals_.putBytes += entry.entry.size();
+  totals_.putRows += entry.rows;
+  totals_.putExecuteTime = entry.position.timestamp;
   entries_.push_back(std::move(entry));
   produced_ = ++put_;
   notEmpty_.notify_all();
@@ -89,7 +98,11 @@ std::optional<StoreBatch> EventStore::get(std::int64_t fetchSize, GetWait wait) 
     ++next;
     if (options_.ddlIsolation && e.isDdl) break;
   }
-  for (const StoredEntry* e : batch.entries) pendingBytes_ -= e->entry.size();
+  for (const StoredEntry* e : batch.entries) {
+    pendingBytes_ -= e->entry.size();
+    totals_.getRows += e->rows;
+    totals_.getExecuteTime = e->position.timestamp;
+  }
   get_ = next;
   batch.end = next;
   return batch;
@@ -106,7 +119,11 @@ Status EventStore::ack(std::uint64_t end, const std::optional<EntryPosition>& po
   if (journal_ && end > first_) CANAL_RETURN_IF_ERROR(journal_->release(end, position ? position : ackPosition_));
   if (position) ackPosition_ = position;
   while (first_ < end) {
-    bytes_ -= entries_.front().entry.size();
+    const StoredEntry& e = entries_.front();
+    bytes_ -= e.entry.size();
+    totals_.ackBytes += e.entry.size();
+    totals_.ackRows += e.rows;
+    totals_.ackExecuteTime = e.position.timestamp;
     entries_.pop_front();
     ++first_;
   }
@@ -146,6 +163,24 @@ std::uint64_t EventStore::ackSequence() const {
 std::size_t EventStore::bytesHeld() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return bytes_;
+}
+
+StoreStats EventStore::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  StoreStats s = totals_;
+  s.putSequence = put_;
+  s.getSequence = get_;
+  s.ackSequence = first_;
+  s.items = entries_.size();
+  s.bytes = bytes_;
+  if (options_.mode == BatchMode::kItemSize) {
+    s.capacityItems = options_.bufferSize;
+  } else {
+    s.capacityBytes = options_.bufferSize * options_.memUnit;
+  }
+  s.durable = journal_ != nullptr;
+  if (journal_) s.journalBytes = journal_->diskBytes();
+  return s;
 }
 
 }  // namespace canal::store

@@ -44,6 +44,7 @@ struct StoredEntry {
   // transaction, a BEGIN without GTID, or a DDL (protocol section 5.4).
   bool ackable = false;
   bool isDdl = false;
+  std::uint32_t rows = 0;  // table rows the entry carries (kept in memory only, for the figures)
 };
 
 enum class BatchMode { kItemSize, kMemSize };
@@ -66,6 +67,29 @@ struct StoreBatch {
   std::vector<const StoredEntry*> entries;  // valid until the batch is acked or rolled back
   std::uint64_t start = 0;                  // sequence of the first entry
   std::uint64_t end = 0;                    // one past the last
+};
+
+// The store's figures at one moment (Canal's canal_instance_store_* metrics and ours).
+struct StoreStats {
+  std::uint64_t putSequence = 0;
+  std::uint64_t getSequence = 0;
+  std::uint64_t ackSequence = 0;
+  std::size_t items = 0;            // entries held (put, not acked)
+  std::size_t bytes = 0;            // their serialized size
+  std::size_t capacityItems = 0;    // ITEMSIZE: the ring's size in entries; MEMSIZE: 0
+  std::size_t capacityBytes = 0;    // MEMSIZE: buffer.size * memunit; ITEMSIZE: 0
+  std::uint64_t putBytes = 0;       // since the store was opened
+  std::uint64_t ackBytes = 0;
+  std::uint64_t putRows = 0;
+  std::uint64_t getRows = 0;
+  std::uint64_t ackRows = 0;
+  std::uint64_t putBlockedNanos = 0;  // time put() waited for space
+  // Binlog time (ms) of the last entry put, handed out and acked; 0 before the first.
+  std::int64_t putExecuteTime = 0;
+  std::int64_t getExecuteTime = 0;
+  std::int64_t ackExecuteTime = 0;
+  bool durable = false;
+  std::uint64_t journalBytes = 0;   // durable: the journal's size on disk (estimate)
 };
 
 // Where the producer goes on after a restart: `data` (opaque to the store) describes the point
@@ -125,6 +149,7 @@ class EventStore {
   std::uint64_t putSequence() const;
   std::uint64_t ackSequence() const;
   std::size_t bytesHeld() const;
+  StoreStats stats() const;
 
  private:
   bool fullLocked() const;
@@ -145,6 +170,7 @@ class EventStore {
   std::optional<EntryPosition> ackPosition_;
   std::size_t bytes_ = 0;            // of entries_
   std::size_t pendingBytes_ = 0;     // of [get_, put_)
+  StoreStats totals_;                // the running totals and times of stats()
   bool stopped_ = false;
 };
 

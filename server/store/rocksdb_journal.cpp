@@ -158,6 +158,14 @@ Status RocksDbJournal::markResume(const ResumeMark& mark) {
   return toStatus(db_->Put(rocksdb::WriteOptions(), kResumeKey, value), dir_, "resume mark");
 }
 
+std::uint64_t RocksDbJournal::diskBytes() const {
+  std::uint64_t sst = 0;
+  std::uint64_t wal = 0;
+  db_->GetIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &sst);
+  db_->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &wal);
+  return sst + wal;
+}
+
 Status RocksDbJournal::release(std::uint64_t end, const std::optional<EntryPosition>& position) {
   rocksdb::WriteBatch batch;
   std::string value;

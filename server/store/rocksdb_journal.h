@@ -33,6 +33,7 @@ class RocksDbJournal final : public StoreJournal {
   Status append(std::uint64_t sequence, const StoredEntry& entry) override;
   Status markResume(const ResumeMark& mark) override;
   Status release(std::uint64_t end, const std::optional<EntryPosition>& position) override;
+  std::uint64_t diskBytes() const override;
 
  private:
   RocksDbJournal(std::string dir, std::unique_ptr<rocksdb::DB> db);

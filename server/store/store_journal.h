@@ -21,6 +21,8 @@ class StoreJournal {
   virtual Status markResume(const ResumeMark& mark) = 0;
   // Entries before `end` are acknowledged and may be dropped; durable when this returns.
   virtual Status release(std::uint64_t end, const std::optional<EntryPosition>& position) = 0;
+  // The journal's estimated size on disk.
+  virtual std::uint64_t diskBytes() const = 0;
 };
 
 }  // namespace canal::store

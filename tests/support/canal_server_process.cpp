@@ -9,10 +9,11 @@ namespace fs = std::filesystem;
 CanalServerProcess::CanalServerProcess(std::string binary, const fs::path& root, const std::string& mode, int dbPort,
                                        const std::string& zk, const std::string& journal, const std::string& position,
                                        const std::string& filter)
-    : binary_(std::move(binary)), root_(root), port_(freePort()) {
+    : binary_(std::move(binary)), root_(root), port_(freePort()), metricsPort_(freePort()) {
   fs::create_directories(root / "conf" / "example");
   std::ofstream(root / "conf" / "canal.properties")
       << "canal.port = " << port_ << "\n"
+      << "canal.metrics.pull.port = " << metricsPort_ << "\n"
       << "canal.ip = 127.0.0.1\n"
       << "canal.zkServers = " << zk << "\n"
       << "canal.zookeeper.session.timeout = 4000\n"

@@ -3,7 +3,8 @@
 // One canal-server process for tests, with its own configuration directory: canal.properties
 // and conf/example/instance.properties written for a MariaDB on 127.0.0.1:`dbPort`, the mode's
 // spring template (memory-instance.xml, file-instance.xml, default-instance.xml), optional
-// ZooKeeper, a free port, and a log file per start under `root`.
+// ZooKeeper, free ports for clients and for /metrics and /status, and a log file per start
+// under `root`.
 
 #include <filesystem>
 #include <string>
@@ -23,6 +24,7 @@ class CanalServerProcess {
   void kill() { process_.kill(); }
   int stop() { return process_.stop(); }
   int port() const { return port_; }
+  int metricsPort() const { return metricsPort_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string logTail() const { return process_.logTail(); }
   const std::filesystem::path& root() const { return root_; }
@@ -31,6 +33,7 @@ class CanalServerProcess {
   std::string binary_;
   std::filesystem::path root_;
   int port_;
+  int metricsPort_;
   int starts_ = 0;
   ChildProcess process_;
 };

@@ -602,7 +602,7 @@ TEST(ServerScripts, StartupRefusesASecondStartAndStopWaitsForTheExit) {
   std::string pid;
   std::ifstream(dir.path() / "canal.pid") >> pid;
   ASSERT_FALSE(pid.empty());
-  EXPECT_TRUE(std::filesystem::exists(dir.path() / "logs" / "canal.log"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "logs" / "canal" / "canal.log"));
   // The server listens.
   EXPECT_TRUE(canal::testing::waitUntil(10s, [&] {
     auto c = newSingleConnector("127.0.0.1:" + std::to_string(port), "example", "", "");
@@ -613,9 +613,15 @@ TEST(ServerScripts, StartupRefusesASecondStartAndStopWaitsForTheExit) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "canal.pid"));
   EXPECT_NE(std::system(("kill -0 " + pid + " 2>/dev/null").c_str()), 0) << "the server is still running";
   std::string log;
-  std::ifstream in(dir.path() / "logs" / "canal.log");
+  std::ifstream in(dir.path() / "logs" / "canal" / "canal.log");
   log.assign(std::istreambuf_iterator<char>(in), {});
   EXPECT_NE(log.find("stopped"), std::string::npos) << log;
+  // The destination's own lines are in its file (Canal's layout).
+  std::string destinationLog;
+  std::ifstream dest(dir.path() / "logs" / "example" / "example.log");
+  destinationLog.assign(std::istreambuf_iterator<char>(dest), {});
+  EXPECT_NE(destinationLog.find("destination example: starting"), std::string::npos) << destinationLog;
+  EXPECT_EQ(log.find("destination example: starting"), std::string::npos) << log;
 }
 
 }  // namespace

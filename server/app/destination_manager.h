@@ -1,0 +1,112 @@
+#pragma once
+
+// The destinations of one server and their life: loaded from conf/<destination>/instance.properties,
+// started here (or handed to the running election with ZooKeeper HA), and with canal.auto.scan
+// kept in step with conf/: a directory with an instance.properties that appears starts a
+// destination, a changed file restarts that destination alone, a removed one stops it. A file
+// that does not load is reported (once per content) and the running version, if any, goes on.
+// Thread contract: scan(), start() and stopAll() from one thread; lookup() and views() from any.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/app/config.h"
+#include "server/common/status.h"
+#include "server/common/zookeeper_session.h"
+#include "server/instance/destination.h"
+
+namespace canal::ha {
+class RunningElection;
+}
+
+namespace canal::app {
+
+// Where the server's configuration lives.
+struct ServerContext {
+  ServerConfig server;
+  PropertiesFile canalFile;
+  std::filesystem::path confDir;  // canal.conf.dir, resolved
+  std::filesystem::path dataDir;  // canal.file.data.dir, resolved
+  bool ha = false;                // canal.zkServers is set
+};
+
+// One destination as its files configure it, ready to be made.
+struct DestinationConfig {
+  std::string name;
+  std::string fingerprint;  // instance.properties as read: a change means a restart
+  InstanceMode mode = InstanceMode::kFile;
+  bool durable = false;         // RocksDB store
+  std::string batchMode;        // MEMSIZE / ITEMSIZE
+  std::int64_t bufferSize = 0;  // canal.instance.memory.buffer.size
+  using Make = std::function<Result<std::unique_ptr<instance::Destination>>(const std::shared_ptr<ZooKeeperSession>&)>;
+  Make make;  // opens the store and meta and makes the destination (not started)
+};
+
+// This host's first IPv4 address that is not a loopback one (127.0.0.1 when there is none).
+std::array<std::uint8_t, 4> hostIpv4();
+
+// Reads and checks conf/<name>/instance.properties over canal.properties. Warnings about
+// unknown keys are appended to `warnings`.
+Result<DestinationConfig> loadDestination(const ServerContext& context, const std::string& name, Warnings* warnings);
+
+// The destinations conf/ holds: the configured names, and with canal.auto.scan every
+// sub-directory but spring/ holding an instance.properties. Sorted.
+std::vector<std::string> destinationsInConf(const ServerContext& context, const std::vector<std::string>& configured);
+
+// What the server knows about one destination, for /metrics and /status.
+struct DestinationView {
+  std::string name;
+  DestinationConfig config;  // the version that runs (or stands by)
+  bool active = false;       // running on this server (false: standby or not started)
+  std::optional<instance::DestinationStats> stats;  // when active
+  Status configError;        // the newest instance.properties does not load
+  std::int64_t configErrorTimeMs = 0;
+  std::int64_t startedMs = 0;  // when this version was set up
+};
+
+class DestinationManager {
+ public:
+  // `election`: ZooKeeper HA (destinations run where the election puts them); null: run here.
+  DestinationManager(ServerContext context, ha::RunningElection* election);
+  ~DestinationManager();
+
+  // Sets up the destinations of the first load; any that does not start is an error.
+  Status start(std::vector<DestinationConfig> configs);
+  // Brings the running set in line with conf/ (see the header comment). Returns a line per
+  // change made, for the log and the tests.
+  std::vector<std::string> scan();
+  void stopAll();
+
+  // The active destination `name`, or null.
+  std::shared_ptr<instance::Destination> lookup(const std::string& name) const;
+  std::vector<DestinationView> views() const;
+
+ private:
+  class Runner;
+  struct Entry {
+    DestinationConfig config;
+    std::shared_ptr<Runner> runner;
+    Status configError;
+    std::int64_t configErrorTimeMs = 0;
+    std::string rejectedFingerprint;  // the broken content already reported
+    std::int64_t startedMs = 0;
+  };
+  Status add(DestinationConfig config);
+  void remove(const std::string& name);
+
+  const ServerContext context_;
+  ha::RunningElection* const election_;
+  mutable std::mutex mutex_;  // entries_ (the map; runners are thread-safe)
+  std::map<std::string, Entry> entries_;
+};
+
+}  // namespace canal::app

@@ -1,0 +1,39 @@
+#pragma once
+
+// The operations HTTP port (canal.metrics.pull.port): GET of a registered path answers with
+// what its handler renders at that moment; other paths get 404, other methods 405. One
+// request per connection, on a thread of its own; a client that sends nothing in 10 s is
+// dropped. Thread contract: start() and stop() from one thread; handlers run on the endpoint's
+// thread.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "server/common/status.h"
+
+namespace canal::app {
+
+struct HttpReply {
+  std::string contentType;
+  std::string body;
+};
+
+class HttpEndpoint {
+ public:
+  using Handler = std::function<HttpReply()>;
+  HttpEndpoint(std::string ip, int port, std::map<std::string, Handler> handlers);
+  ~HttpEndpoint();
+
+  // Binds (port 0: any free one); Unavailable naming the address when it cannot.
+  Status start();
+  void stop();
+  int port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace canal::app

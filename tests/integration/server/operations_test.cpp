@@ -1,0 +1,442 @@
+// The canal-server binary's operations side against real MariaDB: /metrics and /status scraped
+// while a client consumes a stream (figures checked against what was written and read), and
+// canal.auto.scan adding, restarting and stopping destinations, and refusing a broken file,
+// while a client on another destination reads on without noticing.
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "canal/client/canal_connector.h"
+#include "tests/support/canal_server_process.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/http_get.h"
+#include "tests/support/mariadb_test.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace canal {
+namespace {
+
+namespace eb = canal::protocol::entry;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+
+// name{labels} -> value of every sample of a /metrics text.
+std::map<std::string, double> parseMetrics(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    const std::string value = line.substr(space + 1);
+    out[line.substr(0, space)] = value == "+Inf" ? 1e300 : std::stod(value);
+  }
+  return out;
+}
+
+struct Scrape {
+  std::map<std::string, double> metrics;
+  std::string text;
+  double get(const std::string& key) const {
+    const auto it = metrics.find(key);
+    return it == metrics.end() ? -1 : it->second;
+  }
+};
+
+Scrape scrape(int port) {
+  Scrape s;
+  const auto r = testing::httpGet("http://127.0.0.1:" + std::to_string(port) + "/metrics");
+  if (r.status != 200) return s;
+  s.text = r.body;
+  s.metrics = parseMetrics(r.body);
+  return s;
+}
+
+Json status(int port) {
+  const auto r = testing::httpGet("http://127.0.0.1:" + std::to_string(port) + "/status");
+  if (r.status != 200) return Json();
+  return Json::parse(r.body, nullptr, false);
+}
+
+const Json* destinationIn(const Json& s, const std::string& name) {
+  if (!s.is_object() || !s.contains("destinations")) return nullptr;
+  for (const auto& d : s["destinations"]) {
+    if (d["name"] == name) return &d;
+  }
+  return nullptr;
+}
+
+bool following(int port, const std::string& name) {
+  const Json s = status(port);
+  const Json* d = destinationIn(s, name);
+  return d && (*d)["state"] == "following";
+}
+
+// The v column of the rows inserted into table `table` of a batch.
+std::vector<std::int64_t> insertedValues(const client::Message& m, const std::string& table) {
+  std::vector<std::int64_t> out;
+  for (const auto& e : m.entries()) {
+    if (e.entrytype() != eb::ROWDATA || e.header().tablename() != table) continue;
+    eb::RowChange rc;
+    if (!rc.ParseFromString(e.storevalue()) || rc.eventtype() != eb::INSERT) continue;
+    for (const auto& row : rc.rowdatas()) {
+      for (const auto& c : row.aftercolumns()) {
+        if (c.name() == "v") out.push_back(std::stoll(c.value()));
+      }
+    }
+  }
+  return out;
+}
+
+// A client that reads one destination with getWithoutAck / ack until stopped and records the
+// rows of one table and every failed call.
+class Reader {
+ public:
+  Reader(const std::string& address, const std::string& destination, std::string table) : table_(std::move(table)) {
+    client::ConnectorOptions o;
+    o.retries = 0;
+    o.connectTimeout = 2s;
+    o.soTimeout = 5s;
+    connector_ = client::newSingleConnector(address, destination, "", "", o);
+  }
+  ~Reader() { stop(); }
+
+  client::Status open() {
+    if (auto s = connector_->connect(); !s.isOk()) return s;
+    if (auto s = connector_->subscribe(); !s.isOk()) return s;
+    thread_ = std::thread([this] { run(); });
+    return client::Status::ok();
+  }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::vector<std::int64_t> values() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return values_;
+  }
+  int failures() const { return failures_; }
+  std::string lastFailure() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lastFailure_;
+  }
+
+ private:
+  void run() {
+    while (!stop_) {
+      auto m = connector_->getWithoutAck(100, 100ms);
+      if (!m) {
+        fail(m.status());
+        std::this_thread::sleep_for(100ms);
+        continue;
+      }
+      if (m->id() == -1) continue;
+      const auto rows = insertedValues(*m, table_);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        values_.insert(values_.end(), rows.begin(), rows.end());
+      }
+      if (const client::Status s = connector_->ack(m->id()); !s.isOk()) fail(s);
+    }
+  }
+  void fail(const client::Status& s) {
+    ++failures_;
+    std::lock_guard<std::mutex> lock(mutex_);
+    lastFailure_ = s.toString();
+  }
+
+  std::string table_;
+  std::unique_ptr<client::CanalConnector> connector_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> failures_{0};
+  std::mutex mutex_;
+  std::vector<std::int64_t> values_;
+  std::string lastFailure_;
+};
+
+class OperationsTest : public testing::MariaDbTest {
+ protected:
+  void SetUp() override {
+    MariaDbTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(db_->execute("CREATE DATABASE s; CREATE TABLE s.t (id INT AUTO_INCREMENT PRIMARY KEY, v BIGINT); "
+                             "CREATE TABLE s.a LIKE s.t; CREATE TABLE s.c LIKE s.t"));
+    auto end = db_->binlogEnd();
+    ASSERT_TRUE(end) << end.status().toString();
+    journal_ = end->file;
+    position_ = std::to_string(end->position);
+  }
+
+  // conf/<name>/instance.properties for this primary, reading `tables`.
+  void writeInstance(const fs::path& conf, const std::string& name, int slaveId, const std::string& tables,
+                     const std::string& extra = "") {
+    fs::create_directories(conf / name);
+    std::ofstream(conf / name / "instance.properties")
+        << "canal.instance.master.address = 127.0.0.1:" << db_->port() << "\n"
+        << "canal.instance.master.journal.name = " << journal_ << "\n"
+        << "canal.instance.master.position = " << position_ << "\n"
+        << "canal.instance.dbUsername = canal\ncanal.instance.dbPassword = canal\n"
+        << "canal.instance.mysql.slaveId = " << slaveId << "\n"
+        << "canal.instance.filter.regex = " << tables << "\n"
+        << extra;
+  }
+
+  std::string journal_;
+  std::string position_;
+};
+
+TEST_F(OperationsTest, MetricsAndStatusFollowAStream) {
+  testing::TempDir dir("canal-ops");
+  testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", db_->port(), "", journal_,
+                                     position_);
+  ASSERT_TRUE(server.start());
+  const int port = server.metricsPort();
+  ASSERT_TRUE(testing::waitUntil(20s, [&] { return following(port, "example"); })) << server.logTail();
+  Reader reader(server.address(), "example", "t");
+  ASSERT_TRUE(reader.open());
+
+  const int transactions = 50;
+  const int rowsPer = 20;
+  std::int64_t v = 0;
+  std::int64_t maxLagDuringWrites = 0;
+  int scrapes = 0;
+  for (int t = 0; t < transactions; ++t) {
+    std::string sql = "INSERT INTO s.t (v) VALUES ";
+    for (int i = 0; i < rowsPer; ++i) sql += (i ? ",(" : "(") + std::to_string(++v) + ")";
+    ASSERT_TRUE(db_->execute(sql));
+    if (t % 10 == 5) {
+      const Scrape s = scrape(port);
+      ASSERT_FALSE(s.metrics.empty()) << "no /metrics during the stream";
+      ++scrapes;
+      const double lag = s.get(R"(canal_destination_lag_milliseconds{destination="example"})");
+      EXPECT_GE(lag, 0) << s.text;
+      maxLagDuringWrites = std::max(maxLagDuringWrites, static_cast<std::int64_t>(lag));
+    }
+  }
+  const std::int64_t rows = transactions * rowsPer;
+  ASSERT_TRUE(testing::waitUntil(20s, [&] { return static_cast<std::int64_t>(reader.values().size()) >= rows; }));
+  auto end = db_->binlogEnd();
+  ASSERT_TRUE(end);
+
+  // Once everything was read and acked, the figures add up to what was written.
+  Scrape s;
+  const auto settled = [&] {
+    s = scrape(port);
+    return s.get(R"(canal_instance_ack_rows{destination="example"})") == static_cast<double>(rows) &&
+           s.get(R"(canal_destination_binlog_position{destination="example"})") == static_cast<double>(end->position) &&
+           s.get(R"(canal_destination_lag_milliseconds{destination="example"})") == 0;
+  };
+  ASSERT_TRUE(testing::waitUntil(10s, settled)) << s.text;
+  const std::string d = R"({destination="example"})";
+  EXPECT_EQ(s.get("canal_instance_put_rows" + d), rows);
+  EXPECT_EQ(s.get("canal_instance_get_rows" + d), rows);
+  EXPECT_GE(s.get("canal_instance_transactions" + d), transactions);
+  EXPECT_EQ(s.get("canal_instance_subscriptions" + d), 1);
+  EXPECT_EQ(s.get("canal_instance_store_produce_seq" + d), s.get("canal_instance_store_consume_seq" + d));
+  EXPECT_EQ(s.get("canal_destination_store_items" + d), 0);
+  EXPECT_GT(s.get(R"(canal_instance_received_binlog_bytes{destination="example",parser="0"})"), rows * 10);
+  EXPECT_GE(s.get(R"(canal_instance_client_packets{destination="example",packetType="GET"})"), 1);
+  EXPECT_GE(s.get(R"(canal_instance_client_packets{destination="example",packetType="CLIENTACK"})"), 1);
+  EXPECT_GE(s.get(R"(canal_instance_client_packets{destination="example",packetType="SUBSCRIPTION"})"), 1);
+  EXPECT_GT(s.get(R"(canal_instance_client_request_latency_count{destination="example"})"), 0);
+  const std::string fileIndex = end->file.substr(end->file.rfind('.') + 1);
+  EXPECT_EQ(s.get("canal_destination_binlog_file_index" + d), std::stod(fileIndex));
+  EXPECT_EQ(s.get(R"(canal_destination_state{destination="example",state="following"})"), 1);
+  EXPECT_EQ(s.get(R"(canal_client_unacked_batches{destination="example",clientId="1001"})"), 0);
+  EXPECT_GT(s.get(R"(canal_client_request_seconds_count{destination="example",clientId="1001",request="ack"})"), 0);
+  EXPECT_GT(s.get("process_resident_memory_bytes"), 0);
+  EXPECT_EQ(s.get("canal_server_sessions"), 1);
+  // On one box the stream is never seconds behind.
+  EXPECT_LT(maxLagDuringWrites, 5000) << "lag while writing";
+  EXPECT_EQ(scrapes, 5);
+
+  const Json st = status(port);
+  const Json* example = destinationIn(st, "example");
+  ASSERT_TRUE(example) << st.dump();
+  EXPECT_EQ((*example)["state"], "following");
+  EXPECT_EQ((*example)["position"]["journalName"], end->file);
+  EXPECT_EQ((*example)["position"]["position"], end->position);
+  EXPECT_EQ((*example)["lagMs"], 0);
+  EXPECT_EQ((*example)["rows"], rows);
+  ASSERT_EQ((*example)["clients"].size(), 1u);
+  EXPECT_EQ((*example)["clients"][0]["clientId"], 1001);
+  EXPECT_EQ((*example)["clients"][0]["cursor"]["journalName"], end->file);
+  EXPECT_TRUE((*example)["lastError"].is_null());
+  EXPECT_EQ(reader.failures(), 0) << reader.lastFailure();
+
+  const auto missing = testing::httpGet("http://127.0.0.1:" + std::to_string(port) + "/nothing");
+  EXPECT_EQ(missing.status, 404);
+  std::printf("[ sample ] /metrics during the stream (Canal's families, first lines):\n%s\n",
+              s.text.substr(0, 1200).c_str());
+  std::printf("[ sample ] /status:\n%s\n", st.dump(2).c_str());
+  reader.stop();
+  server.stop();
+}
+
+// A stream that cannot start (the primary's credentials are wrong) shows as retrying with its
+// error and time in /status, and the error is logged once, not every 5 s.
+TEST_F(OperationsTest, AFailingStreamShowsItsErrorOnce) {
+  testing::TempDir dir("canal-ops");
+  testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", db_->port(), "", journal_,
+                                     position_);
+  std::ofstream(dir.path() / "conf" / "example" / "instance.properties", std::ios::app)
+      << "canal.instance.dbPassword = wrong\n";
+  ASSERT_TRUE(server.start());
+  const int port = server.metricsPort();
+  Json st;
+  ASSERT_TRUE(testing::waitUntil(20s, [&] {
+    st = status(port);
+    const Json* d = destinationIn(st, "example");
+    return d && (*d)["state"] == "retrying" && (*d)["lastError"].is_object();
+  })) << st.dump() << server.logTail();
+  const Json* d = destinationIn(st, "example");
+  EXPECT_NE((*d)["lastError"]["message"].get<std::string>().find("canal"), std::string::npos) << st.dump();
+  EXPECT_FALSE((*d)["lastError"]["time"].get<std::string>().empty());
+  // Three retries later the error has been logged once.
+  std::this_thread::sleep_for(11s);
+  const std::string log = testing::readFile((dir.path() / "server-1.log").string());
+  std::size_t count = 0;
+  for (auto at = log.find("retrying every 5 s"); at != std::string::npos; at = log.find("retrying every 5 s", at + 1)) ++count;
+  EXPECT_EQ(count, 1u) << log;
+  server.stop();
+}
+
+TEST_F(OperationsTest, AutoScanAddsRestartsAndStopsDestinationsWhileAnotherReadsOn) {
+  testing::TempDir dir("canal-ops");
+  const fs::path conf = dir.path() / "conf";
+  fs::create_directories(conf);
+  const int port = testing::freePort();
+  const int metricsPort = testing::freePort();
+  std::ofstream(conf / "canal.properties") << "canal.port = " << port << "\n"
+                                           << "canal.metrics.pull.port = " << metricsPort << "\n"
+                                           << "canal.ip = 127.0.0.1\n"
+                                           << "canal.destinations = a\n"
+                                           << "canal.conf.dir = " << conf.string() << "\n"
+                                           << "canal.auto.scan = true\ncanal.auto.scan.interval = 1\n"
+                                           << "canal.instance.global.spring.xml = classpath:spring/memory-instance.xml\n";
+  writeInstance(conf, "a", 8101, "s\\\\.a");
+  writeInstance(conf, "b", 8102, "s\\\\.t");  // not listed: found by the scan at start
+  testing::ChildProcess server;
+  ASSERT_TRUE(server.start({CANAL_SERVER_BINARY, "--conf", conf.string(), "--logs", (dir.path() / "logs").string()},
+                           (dir.path() / "server.out").string()));
+  ASSERT_TRUE(testing::waitUntil(20s, [&] { return following(metricsPort, "a") && following(metricsPort, "b"); }))
+      << status(metricsPort).dump() << server.logTail();
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  Reader a(address, "a", "a");
+  ASSERT_TRUE(a.open());
+  std::atomic<bool> stopWriting{false};
+  std::atomic<std::int64_t> written{0};
+  std::thread writer([&] {
+    while (!stopWriting) {
+      if (db_->execute("INSERT INTO s.a (v) VALUES (" + std::to_string(written + 1) + ")").isOk()) ++written;
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+
+  // Added.
+  writeInstance(conf, "c", 8103, "s\\\\.c");
+  ASSERT_TRUE(testing::waitUntil(10s, [&] { return following(metricsPort, "c"); })) << status(metricsPort).dump();
+  {
+    Reader c(address, "c", "c");
+    ASSERT_TRUE(c.open());
+    ASSERT_TRUE(db_->execute("INSERT INTO s.c (v) VALUES (1)"));
+    EXPECT_TRUE(testing::waitUntil(10s, [&] { return c.values().size() == 1; }));
+  }
+  // Changed: restarted, reading the new table list.
+  const std::string since = (*destinationIn(status(metricsPort), "c"))["since"];
+  writeInstance(conf, "c", 8103, "s\\\\.t");
+  ASSERT_TRUE(testing::waitUntil(10s, [&] {
+    const Json st = status(metricsPort);
+    const Json* c = destinationIn(st, "c");
+    return c && (*c)["since"] != since && (*c)["state"] == "following";
+  })) << "c was not restarted: " << status(metricsPort).dump();
+  {
+    Reader c(address, "c", "t");
+    ASSERT_TRUE(c.open());
+    ASSERT_TRUE(db_->execute("INSERT INTO s.t (v) VALUES (7)"));
+    EXPECT_TRUE(testing::waitUntil(10s, [&] {
+      const auto v = c.values();
+      return !v.empty() && v.back() == 7;
+    }));
+  }
+  // Broken: reported, and the running version goes on.
+  std::ofstream(conf / "b" / "instance.properties", std::ios::app) << "canal.instance.memory.buffer.size = lots\n";
+  Json st;
+  ASSERT_TRUE(testing::waitUntil(10s, [&] {
+    st = status(metricsPort);
+    const Json* b = destinationIn(st, "b");
+    return b && b->contains("configError");
+  })) << st.dump();
+  const Json* b = destinationIn(st, "b");
+  EXPECT_EQ((*b)["state"], "following");
+  EXPECT_NE((*b)["configError"]["message"].get<std::string>().find("buffer.size"), std::string::npos) << st.dump();
+  EXPECT_EQ(scrape(metricsPort).get(R"(canal_destination_config_error{destination="b"})"), 1);
+  // Removed.
+  fs::remove_all(conf / "c");
+  ASSERT_TRUE(testing::waitUntil(10s, [&] { return !destinationIn(status(metricsPort), "c"); }));
+  {
+    client::ConnectorOptions o;
+    o.retries = 0;
+    auto gone = client::newSingleConnector(address, "c", "", "", o);
+    EXPECT_FALSE(gone->connect().isOk() && gone->subscribe().isOk()) << "a removed destination still serves";
+  }
+
+  stopWriting = true;
+  writer.join();
+  ASSERT_TRUE(testing::waitUntil(20s, [&] { return static_cast<std::int64_t>(a.values().size()) >= written; }));
+  const auto values = a.values();
+  std::vector<std::int64_t> expected(static_cast<std::size_t>(written.load()));
+  for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<std::int64_t>(i) + 1;
+  EXPECT_EQ(values, expected) << "the client on a saw every row once, in order";
+  EXPECT_EQ(a.failures(), 0) << a.lastFailure();
+  EXPECT_GT(written, 50);
+  a.stop();
+
+  // The destinations' lines are in their own files.
+  const std::string cLog = testing::readFile((dir.path() / "logs" / "c" / "c.log").string());
+  EXPECT_NE(cLog.find("destination c: starting"), std::string::npos) << cLog;
+  const std::string serverLog = testing::readFile((dir.path() / "logs" / "canal" / "canal.log").string());
+  EXPECT_NE(serverLog.find("destination c: instance.properties changed; restarted"), std::string::npos) << serverLog;
+  EXPECT_NE(serverLog.find("destination b: "), std::string::npos) << serverLog;
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST_F(OperationsTest, SighupScansAtOnce) {
+  testing::TempDir dir("canal-ops");
+  const fs::path conf = dir.path() / "conf";
+  fs::create_directories(conf);
+  const int metricsPort = testing::freePort();
+  std::ofstream(conf / "canal.properties") << "canal.port = " << testing::freePort() << "\n"
+                                           << "canal.metrics.pull.port = " << metricsPort << "\n"
+                                           << "canal.ip = 127.0.0.1\ncanal.destinations = a\n"
+                                           << "canal.conf.dir = " << conf.string() << "\n"
+                                           << "canal.auto.scan = false\n"
+                                           << "canal.instance.global.spring.xml = classpath:spring/memory-instance.xml\n";
+  writeInstance(conf, "a", 8201, "s\\\\.a");
+  testing::ChildProcess server;
+  ASSERT_TRUE(server.start({CANAL_SERVER_BINARY, "--conf", conf.string()}, (dir.path() / "server.out").string()));
+  ASSERT_TRUE(testing::waitUntil(20s, [&] { return following(metricsPort, "a"); })) << server.logTail();
+  writeInstance(conf, "a", 8201, "s\\\\.t");
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(server.logTail(100000).find("restarted"), std::string::npos) << "no scan without auto.scan or SIGHUP";
+  ::kill(server.pid(), SIGHUP);
+  EXPECT_TRUE(testing::waitUntil(5s, [&] {
+    return server.logTail(100000).find("destination a: instance.properties changed; restarted") != std::string::npos;
+  })) << server.logTail();
+  EXPECT_TRUE(testing::waitUntil(10s, [&] { return following(metricsPort, "a"); }));
+  EXPECT_EQ(server.stop(), 0);
+}
+
+}  // namespace
+}  // namespace canal
