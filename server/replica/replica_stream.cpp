@@ -186,8 +186,13 @@ Result<DumpEvent> ReplicaStream::next() {
         attempts = 0;
       }
       const Status s = connect(reconnects_ > 0 || attempts > 0);
+      const auto& address = addresses_[current_];
       if (!s.isOk()) {
         if (s.code() != StatusCode::kUnavailable) return s;
+        if (const auto heldBack = connectFailures_.admit(s.toString())) {
+          moduleLogger("replica")->warn("cannot reach {}:{}: {}{}; retrying", address.host, address.port, s.toString(),
+                                        *heldBack ? " (and " + std::to_string(*heldBack) + " times more)" : "");
+        }
         ++attempts;
         if (policy_.maxAttempts > 0 && attempts >= policy_.maxAttempts) return s;
         if (addresses_.size() > 1 && attempts % policy_.failoverAfter == 0) {
@@ -199,12 +204,18 @@ Result<DumpEvent> ReplicaStream::next() {
         delay = std::min(delay * 2, policy_.maxDelay);
         continue;
       }
+      if (reconnects_ > 0 || attempts > 0) {
+        moduleLogger("replica")->info("reconnected to {}:{}, resuming after {}:{}", address.host, address.port,
+                                      committed_.file, committed_.position);
+      }
     }
     auto event = dump_->next();
     if (!event) {
       if (cancelled_) return Status::aborted("replica stream cancelled");
       if (event.status().code() != StatusCode::kUnavailable) return event.status();
       // The link dropped: reconnect from the last boundary.
+      moduleLogger("replica")->warn("link to {}:{} lost: {}; reconnecting", addresses_[current_].host,
+                                    addresses_[current_].port, event.status().toString());
       {
         std::lock_guard<std::mutex> lock(dumpMutex_);
         dump_.reset();

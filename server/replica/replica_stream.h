@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "server/common/gtid_set.h"
+#include "server/common/logging.h"
 #include "server/replica/binlog_dump.h"
 #include "server/replica/transaction_tracker.h"
 
@@ -119,6 +120,7 @@ class ReplicaStream {
   bool skipping_ = false;
   std::size_t skipCount_ = 0;  // on another server: events of the interrupted transaction to pass over
   int reconnects_ = 0;
+  RepeatFilter connectFailures_;  // a primary that stays down is logged once a minute
   std::atomic<std::uint64_t> heartbeats_{0};
 
   DetectingOptions detecting_;

@@ -22,6 +22,8 @@
 #include "tests/support/mariadb_test.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/zookeeper_server.h"
+#include "server/common/zookeeper_session.h"
 
 namespace canal {
 namespace {
@@ -410,6 +412,50 @@ TEST_F(OperationsTest, AutoScanAddsRestartsAndStopsDestinationsWhileAnotherReads
   EXPECT_NE(serverLog.find("destination c: instance.properties changed; restarted"), std::string::npos) << serverLog;
   EXPECT_NE(serverLog.find("destination b: "), std::string::npos) << serverLog;
   EXPECT_EQ(server.stop(), 0);
+}
+
+// With ZooKeeper HA a destination added by the scan joins the running election (this server
+// runs it: its running node names this server), and one removed leaves it (the node goes).
+TEST_F(OperationsTest, AutoScanUnderZooKeeperHa) {
+  auto zk = testing::ZooKeeperServer::start();
+  ASSERT_TRUE(zk) << zk.status().toString();
+  testing::TempDir dir("canal-ops");
+  const fs::path conf = dir.path() / "conf";
+  fs::create_directories(conf);
+  const int port = testing::freePort();
+  const int metricsPort = testing::freePort();
+  std::ofstream(conf / "canal.properties") << "canal.port = " << port << "\n"
+                                           << "canal.metrics.pull.port = " << metricsPort << "\n"
+                                           << "canal.ip = 127.0.0.1\ncanal.destinations = a\n"
+                                           << "canal.zkServers = " << (*zk)->connectString() << "\n"
+                                           << "canal.file.data.dir = " << (dir.path() / "data").string() << "\n"
+                                           << "canal.conf.dir = " << conf.string() << "\n"
+                                           << "canal.auto.scan = true\ncanal.auto.scan.interval = 1\n"
+                                           << "canal.instance.global.spring.xml = classpath:spring/default-instance.xml\n";
+  writeInstance(conf, "a", 8301, "s\\\\.a");
+  testing::ChildProcess server;
+  ASSERT_TRUE(server.start({CANAL_SERVER_BINARY, "--conf", conf.string()}, (dir.path() / "server.out").string()));
+  auto session = ZooKeeperSession::connect((*zk)->connectString(), 10s, 10s);
+  ASSERT_TRUE(session);
+  const auto running = [&](const std::string& name) -> std::string {
+    auto data = (*session)->get("/otter/canal/destinations/" + name + "/running");
+    return data && *data ? **data : std::string();
+  };
+  const std::string self = "127.0.0.1:" + std::to_string(port);
+  ASSERT_TRUE(testing::waitUntil(20s, [&] { return running("a").find(self) != std::string::npos; })) << server.logTail();
+  writeInstance(conf, "c", 8303, "s\\\\.c");
+  ASSERT_TRUE(testing::waitUntil(10s, [&] {
+    return running("c").find(self) != std::string::npos && following(metricsPort, "c");
+  })) << server.logTail();
+  fs::remove_all(conf / "c");
+  EXPECT_TRUE(testing::waitUntil(10s, [&] { return running("c").empty(); })) << server.logTail();
+  auto members = (*session)->children("/otter/canal/destinations/c/cluster");
+  ASSERT_TRUE(members);
+  EXPECT_TRUE(members->empty()) << "the removed destination's cluster node is still there";
+  EXPECT_FALSE(destinationIn(status(metricsPort), "c"));
+  EXPECT_NE(running("a").find(self), std::string::npos) << "a kept running";
+  EXPECT_EQ(server.stop(), 0);
+  EXPECT_TRUE(testing::waitUntil(10s, [&] { return running("a").empty(); })) << "released at shutdown";
 }
 
 TEST_F(OperationsTest, SighupScansAtOnce) {
