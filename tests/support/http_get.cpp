@@ -2,6 +2,8 @@
 
 #include <curl/curl.h>
 
+#include <sstream>
+
 namespace canal::testing {
 namespace {
 
@@ -28,6 +30,19 @@ HttpResult httpGet(const std::string& url) {
   }
   curl_easy_cleanup(curl);
   return result;
+}
+
+std::map<std::string, double> parsePrometheusText(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    if (space == std::string::npos) continue;
+    const std::string value = line.substr(space + 1);
+    out[line.substr(0, space)] = value == "+Inf" ? 1e300 : std::stod(value);
+  }
+  return out;
 }
 
 }  // namespace canal::testing

@@ -12,7 +12,6 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include "canal/client/canal_connector.h"
@@ -33,19 +32,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
 
-// name{labels} -> value of every sample of a /metrics text.
-std::map<std::string, double> parseMetrics(const std::string& text) {
-  std::map<std::string, double> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    const auto space = line.rfind(' ');
-    const std::string value = line.substr(space + 1);
-    out[line.substr(0, space)] = value == "+Inf" ? 1e300 : std::stod(value);
-  }
-  return out;
-}
-
 struct Scrape {
   std::map<std::string, double> metrics;
   std::string text;
@@ -60,7 +46,7 @@ Scrape scrape(int port) {
   const auto r = testing::httpGet("http://127.0.0.1:" + std::to_string(port) + "/metrics");
   if (r.status != 200) return s;
   s.text = r.body;
-  s.metrics = parseMetrics(r.body);
+  s.metrics = testing::parsePrometheusText(r.body);
   return s;
 }
 
@@ -194,6 +180,18 @@ class OperationsTest : public testing::MariaDbTest {
         << extra;
   }
 
+  // conf/canal.properties of a server reading conf/ with memory-instance.xml unless `extra`
+  // says otherwise (later lines win).
+  static void writeServerConf(const fs::path& conf, int port, int metricsPort, const std::string& extra) {
+    fs::create_directories(conf);
+    std::ofstream(conf / "canal.properties") << "canal.port = " << port << "\n"
+                                             << "canal.metrics.pull.port = " << metricsPort << "\n"
+                                             << "canal.ip = 127.0.0.1\ncanal.destinations = a\n"
+                                             << "canal.conf.dir = " << conf.string() << "\n"
+                                             << "canal.instance.global.spring.xml = classpath:spring/memory-instance.xml\n"
+                                             << extra;
+  }
+
   std::string journal_;
   std::string position_;
 };
@@ -279,8 +277,7 @@ TEST_F(OperationsTest, MetricsAndStatusFollowAStream) {
 
   const auto missing = testing::httpGet("http://127.0.0.1:" + std::to_string(port) + "/nothing");
   EXPECT_EQ(missing.status, 404);
-  std::printf("[ sample ] /metrics during the stream (Canal's families, first lines):\n%s\n",
-              s.text.substr(0, 1200).c_str());
+  std::printf("[ sample ] /metrics after the stream:\n%s\n", s.text.c_str());
   std::printf("[ sample ] /status:\n%s\n", st.dump(2).c_str());
   reader.stop();
   server.stop();
@@ -317,16 +314,9 @@ TEST_F(OperationsTest, AFailingStreamShowsItsErrorOnce) {
 TEST_F(OperationsTest, AutoScanAddsRestartsAndStopsDestinationsWhileAnotherReadsOn) {
   testing::TempDir dir("canal-ops");
   const fs::path conf = dir.path() / "conf";
-  fs::create_directories(conf);
   const int port = testing::freePort();
   const int metricsPort = testing::freePort();
-  std::ofstream(conf / "canal.properties") << "canal.port = " << port << "\n"
-                                           << "canal.metrics.pull.port = " << metricsPort << "\n"
-                                           << "canal.ip = 127.0.0.1\n"
-                                           << "canal.destinations = a\n"
-                                           << "canal.conf.dir = " << conf.string() << "\n"
-                                           << "canal.auto.scan = true\ncanal.auto.scan.interval = 1\n"
-                                           << "canal.instance.global.spring.xml = classpath:spring/memory-instance.xml\n";
+  writeServerConf(conf, port, metricsPort, "canal.auto.scan = true\ncanal.auto.scan.interval = 1\n");
   writeInstance(conf, "a", 8101, "s\\\\.a");
   writeInstance(conf, "b", 8102, "s\\\\.t");  // not listed: found by the scan at start
   testing::ChildProcess server;
@@ -421,17 +411,12 @@ TEST_F(OperationsTest, AutoScanUnderZooKeeperHa) {
   ASSERT_TRUE(zk) << zk.status().toString();
   testing::TempDir dir("canal-ops");
   const fs::path conf = dir.path() / "conf";
-  fs::create_directories(conf);
   const int port = testing::freePort();
   const int metricsPort = testing::freePort();
-  std::ofstream(conf / "canal.properties") << "canal.port = " << port << "\n"
-                                           << "canal.metrics.pull.port = " << metricsPort << "\n"
-                                           << "canal.ip = 127.0.0.1\ncanal.destinations = a\n"
-                                           << "canal.zkServers = " << (*zk)->connectString() << "\n"
-                                           << "canal.file.data.dir = " << (dir.path() / "data").string() << "\n"
-                                           << "canal.conf.dir = " << conf.string() << "\n"
-                                           << "canal.auto.scan = true\ncanal.auto.scan.interval = 1\n"
-                                           << "canal.instance.global.spring.xml = classpath:spring/default-instance.xml\n";
+  writeServerConf(conf, port, metricsPort,
+                  "canal.zkServers = " + (*zk)->connectString() + "\ncanal.file.data.dir = " +
+                      (dir.path() / "data").string() + "\ncanal.auto.scan = true\ncanal.auto.scan.interval = 1\n" +
+                      "canal.instance.global.spring.xml = classpath:spring/default-instance.xml\n");
   writeInstance(conf, "a", 8301, "s\\\\.a");
   testing::ChildProcess server;
   ASSERT_TRUE(server.start({CANAL_SERVER_BINARY, "--conf", conf.string()}, (dir.path() / "server.out").string()));
@@ -461,14 +446,8 @@ TEST_F(OperationsTest, AutoScanUnderZooKeeperHa) {
 TEST_F(OperationsTest, SighupScansAtOnce) {
   testing::TempDir dir("canal-ops");
   const fs::path conf = dir.path() / "conf";
-  fs::create_directories(conf);
   const int metricsPort = testing::freePort();
-  std::ofstream(conf / "canal.properties") << "canal.port = " << testing::freePort() << "\n"
-                                           << "canal.metrics.pull.port = " << metricsPort << "\n"
-                                           << "canal.ip = 127.0.0.1\ncanal.destinations = a\n"
-                                           << "canal.conf.dir = " << conf.string() << "\n"
-                                           << "canal.auto.scan = false\n"
-                                           << "canal.instance.global.spring.xml = classpath:spring/memory-instance.xml\n";
+  writeServerConf(conf, testing::freePort(), metricsPort, "canal.auto.scan = false\n");
   writeInstance(conf, "a", 8201, "s\\\\.a");
   testing::ChildProcess server;
   ASSERT_TRUE(server.start({CANAL_SERVER_BINARY, "--conf", conf.string()}, (dir.path() / "server.out").string()));

@@ -4,6 +4,8 @@
 #include "server/app/server_report.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/support/http_get.h"
 #include <nlohmann/json.hpp>
 
 #include <map>
@@ -64,23 +66,10 @@ DestinationView activeView(const std::string& name) {
   return v;
 }
 
-// name{labels} -> value of every sample line.
-std::map<std::string, double> samples(const std::string& text) {
-  std::map<std::string, double> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    const auto space = line.rfind(' ');
-    const std::string value = line.substr(space + 1);
-    out[line.substr(0, space)] = value == "+Inf" ? 1e300 : std::stod(value);
-  }
-  return out;
-}
-
 TEST(ServerReport, CanalMetricNamesLabelsAndValues) {
   ServerFacts server{"127.0.0.1:11111", "", kNow - 60000, 3};
   const std::string text = renderMetrics(server, {activeView("example")}, kNow);
-  const auto m = samples(text);
+  const auto m = testing::parsePrometheusText(text);
   const auto at = [&](const std::string& key) {
     const auto it = m.find(key);
     EXPECT_NE(it, m.end()) << key << " missing in\n" << text;
