@@ -146,14 +146,30 @@ int main(int argc, char** argv) {
   canal::net::CanalServer net(netOptions, [&](const std::string& name) -> std::shared_ptr<canal::instance::Destination> {
     return destinations ? destinations->lookup(name) : nullptr;
   });
+  // Without HA the destinations start before the client port opens (as Canal's do), so a client
+  // never meets "should start first" from a server that is starting.
+  if (!context.ha) {
+    destinations = std::make_unique<canal::app::DestinationManager>(context, nullptr);
+    if (const auto s = destinations->start(std::move(configs)); !s.isOk()) {
+      log->error("{}", s.toString());
+      destinations->stopAll();
+      return 1;
+    }
+  }
   if (const auto s = net.start(); !s.isOk()) {
     log->error("{}", s.toString());
+    if (destinations) destinations->stopAll();
     return 1;
   }
   canal::app::ServerFacts facts;
   facts.address = registerAddress(*server, net.port());
   facts.zkServers = server->zkServers;
   facts.startedMs = wallClockMs();
+  const auto shutdown = [&] {
+    net.stop();
+    if (destinations) destinations->stopAll();
+    if (election) election->stop();
+  };
   if (context.ha) {
     canal::ha::ElectionOptions eo;
     eo.zkServers = server->zkServers;
@@ -166,17 +182,12 @@ int main(int argc, char** argv) {
       return 1;
     }
     log->info("registered as {} in ZooKeeper {}", eo.address, eo.zkServers);
-  }
-  destinations = std::make_unique<canal::app::DestinationManager>(context, election.get());
-  const auto shutdown = [&] {
-    net.stop();
-    destinations->stopAll();
-    if (election) election->stop();
-  };
-  if (const auto s = destinations->start(std::move(configs)); !s.isOk()) {
-    log->error("{}", s.toString());
-    shutdown();
-    return 1;
+    destinations = std::make_unique<canal::app::DestinationManager>(context, election.get());
+    if (const auto s = destinations->start(std::move(configs)); !s.isOk()) {
+      log->error("{}", s.toString());
+      shutdown();
+      return 1;
+    }
   }
   std::unique_ptr<canal::app::HttpEndpoint> http;
   if (server->metricsPort > 0) {
