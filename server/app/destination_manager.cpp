@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "server/common/logging.h"
+#include "server/common/clock.h"
 #include "server/ha/running_election.h"
 #include "server/meta/zookeeper_meta_store.h"
 
@@ -22,11 +23,6 @@ namespace canal::app {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::int64_t wallClockMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // "host:port" as connection options.
 bool parseAddress(const std::string& address, mysql::ConnectOptions& out) {
@@ -120,10 +116,15 @@ std::array<std::uint8_t, 4> hostIpv4() {
 }
 
 Result<DestinationConfig> loadDestination(const ServerContext& context, const std::string& name, Warnings* warnings) {
-  const fs::path instancePath = context.confDir / name / "instance.properties";
-  auto text = readFile(instancePath);
+  auto text = readFile(context.confDir / name / "instance.properties");
   if (!text) return text.status();
-  auto instanceFile = PropertiesFile::parse(*text, instancePath.string());
+  return loadDestination(context, name, std::move(*text), warnings);
+}
+
+Result<DestinationConfig> loadDestination(const ServerContext& context, const std::string& name, std::string text,
+                                          Warnings* warnings) {
+  const fs::path instancePath = context.confDir / name / "instance.properties";
+  auto instanceFile = PropertiesFile::parse(text, instancePath.string());
   if (!instanceFile) return instanceFile.status();
   auto instance = loadInstanceConfig(name, context.server, context.canalFile, *instanceFile, warnings);
   if (!instance) return instance.status();
@@ -141,7 +142,7 @@ Result<DestinationConfig> loadDestination(const ServerContext& context, const st
 
   DestinationConfig config;
   config.name = name;
-  config.fingerprint = std::move(*text);
+  config.fingerprint = std::move(text);
   config.mode = mode;
   config.durable = instance->storeType == StoreType::kRocksDb ||
                    (instance->storeType == StoreType::kByMode && mode != InstanceMode::kMemory);
@@ -296,61 +297,49 @@ std::vector<std::string> DestinationManager::scan() {
     }
   }
   for (const std::string& name : names) {
-    std::string running;  // the fingerprint of the version in place, if any
-    std::string rejected;
+    auto text = readFile(context_.confDir / name / "instance.properties");
+    const std::string content = text ? *text : std::string();
     bool present = false;
+    bool hadRunner = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (const auto it = entries_.find(name); it != entries_.end()) {
+        Entry& e = it->second;
         present = true;
-        running = it->second.config.fingerprint;
-        rejected = it->second.rejectedFingerprint;
-      }
-    }
-    if (present) {
-      auto text = readFile(context_.confDir / name / "instance.properties");
-      if (!text || *text == rejected) continue;
-      if (*text == running) {  // back to the version in place
-        std::lock_guard<std::mutex> lock(mutex_);
-        Entry& e = entries_[name];
-        e.configError = Status::ok();
-        e.rejectedFingerprint.clear();
-        continue;
+        hadRunner = e.runner != nullptr;
+        if (content == e.rejectedFingerprint) continue;  // already reported
+        if (content == e.config.fingerprint) {           // back to the version in place
+          e.configError = Status::ok();
+          e.rejectedFingerprint.clear();
+          continue;
+        }
       }
     }
     Warnings warnings;
-    auto config = loadDestination(context_, name, &warnings);
+    auto config = text ? loadDestination(context_, name, content, &warnings) : Result<DestinationConfig>(text.status());
     for (const auto& w : warnings) log->warn("{}", w);
     if (!config) {
       // Reported once per content; a running version goes on.
-      auto text = readFile(context_.confDir / name / "instance.properties");
       std::lock_guard<std::mutex> lock(mutex_);
       Entry& e = entries_[name];
-      if (text && e.rejectedFingerprint == *text) continue;
-      e.rejectedFingerprint = text ? *text : std::string();
+      e.rejectedFingerprint = content;
       e.configError = config.status();
       e.configErrorTimeMs = wallClockMs();
-      const bool keeps = e.runner != nullptr;
-      if (!keeps) e.config.name = name;
+      if (!hadRunner) e.config.name = name;
       changes.push_back("destination " + name + ": " + config.status().toString() +
-                        (keeps ? "; the running version goes on" : "; not started"));
+                        (hadRunner ? "; the running version goes on" : "; not started"));
       log->error("{}", changes.back());
       continue;
     }
+    if (hadRunner) {
+      remove(name);
+      const Status s = add(std::move(*config));
+      note("destination " + name + ": instance.properties changed; restarted" +
+               (s.isOk() ? std::string() : " but it failed: " + s.toString()),
+           !s.isOk());
+      continue;
+    }
     if (present) {
-      bool hadRunner = false;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        hadRunner = entries_[name].runner != nullptr;
-      }
-      if (hadRunner) {
-        remove(name);
-        const Status s = add(std::move(*config));
-        note("destination " + name + ": instance.properties changed; restarted" +
-                 (s.isOk() ? std::string() : " but it failed: " + s.toString()),
-             !s.isOk());
-        continue;
-      }
       std::lock_guard<std::mutex> lock(mutex_);
       entries_.erase(name);  // only a rejected file was known
     }

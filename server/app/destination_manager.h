@@ -57,6 +57,9 @@ std::array<std::uint8_t, 4> hostIpv4();
 // Reads and checks conf/<name>/instance.properties over canal.properties. Warnings about
 // unknown keys are appended to `warnings`.
 Result<DestinationConfig> loadDestination(const ServerContext& context, const std::string& name, Warnings* warnings);
+// The same from the file's content, already read.
+Result<DestinationConfig> loadDestination(const ServerContext& context, const std::string& name, std::string text,
+                                          Warnings* warnings);
 
 // The destinations conf/ holds: the configured names, and with canal.auto.scan every
 // sub-directory but spring/ holding an instance.properties. Sorted.

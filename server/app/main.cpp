@@ -18,6 +18,7 @@
 #include "server/app/destination_manager.h"
 #include "server/app/http_endpoint.h"
 #include "server/app/server_report.h"
+#include "server/common/clock.h"
 #include "server/common/logging.h"
 #include "server/ha/running_election.h"
 #include "server/net/canal_server.h"
@@ -34,11 +35,6 @@ std::string registerAddress(const canal::app::ServerConfig& server, int port) {
     ip = std::to_string(a[0]) + "." + std::to_string(a[1]) + "." + std::to_string(a[2]) + "." + std::to_string(a[3]);
   }
   return ip + ":" + std::to_string(port);
-}
-
-std::int64_t wallClockMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 volatile std::sig_atomic_t stopSignal = 0;
@@ -164,7 +160,7 @@ int main(int argc, char** argv) {
   canal::app::ServerFacts facts;
   facts.address = registerAddress(*server, net.port());
   facts.zkServers = server->zkServers;
-  facts.startedMs = wallClockMs();
+  facts.startedMs = canal::wallClockMs();
   const auto shutdown = [&] {
     net.stop();
     if (destinations) destinations->stopAll();
@@ -199,11 +195,11 @@ int main(int argc, char** argv) {
     std::map<std::string, canal::app::HttpEndpoint::Handler> handlers;
     handlers["/metrics"] = [&, snapshot] {
       return canal::app::HttpReply{"text/plain; version=0.0.4; charset=utf-8",
-                                   canal::app::renderMetrics(snapshot(), destinations->views(), wallClockMs())};
+                                   canal::app::renderMetrics(snapshot(), destinations->views(), canal::wallClockMs())};
     };
     handlers["/status"] = [&, snapshot] {
       return canal::app::HttpReply{"application/json",
-                                   canal::app::renderStatus(snapshot(), destinations->views(), wallClockMs())};
+                                   canal::app::renderStatus(snapshot(), destinations->views(), canal::wallClockMs())};
     };
     http = std::make_unique<canal::app::HttpEndpoint>(server->ip, server->metricsPort, std::move(handlers));
     if (const auto s = http->start(); !s.isOk()) {

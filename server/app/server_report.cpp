@@ -85,6 +85,11 @@ class Writer {
     sample(name + "_count", labels, static_cast<double>(h.count()));
     sample(name + "_sum", labels, h.sum() * scale);
   }
+  // A family of one unlabelled sample.
+  void single(const std::string& name, const char* type, const std::string& help, double value) {
+    family(name, type, help);
+    sample(name, {}, value);
+  }
   std::string text() const { return out_.str(); }
 
  private:
@@ -386,24 +391,17 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
       }
     }
   }
-  w.family("canal_server_sessions", "gauge", "Open client connections");
-  w.sample("canal_server_sessions", {}, static_cast<double>(server.sessions));
+  w.single("canal_server_sessions", "gauge", "Open client connections", static_cast<double>(server.sessions));
 
   const ProcessFigures p = processFigures();
-  w.family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
-  w.sample("process_cpu_seconds_total", {}, p.cpuSeconds);
-  w.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-  w.sample("process_resident_memory_bytes", {}, p.residentBytes);
-  w.family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-  w.sample("process_virtual_memory_bytes", {}, p.virtualBytes);
-  w.family("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
-  w.sample("process_start_time_seconds", {}, std::floor(p.startSeconds));
-  w.family("process_open_fds", "gauge", "Number of open file descriptors.");
-  w.sample("process_open_fds", {}, p.openFds);
-  w.family("process_max_fds", "gauge", "Maximum number of open file descriptors.");
-  w.sample("process_max_fds", {}, p.maxFds);
-  w.family("process_threads", "gauge", "Number of OS threads in the process.");
-  w.sample("process_threads", {}, p.threads);
+  w.single("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpuSeconds);
+  w.single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.residentBytes);
+  w.single("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", p.virtualBytes);
+  w.single("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+           std::floor(p.startSeconds));
+  w.single("process_open_fds", "gauge", "Number of open file descriptors.", p.openFds);
+  w.single("process_max_fds", "gauge", "Maximum number of open file descriptors.", p.maxFds);
+  w.single("process_threads", "gauge", "Number of OS threads in the process.", p.threads);
   return w.text();
 }
 

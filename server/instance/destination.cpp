@@ -7,6 +7,7 @@
 
 #include "server/common/byte_reader.h"
 #include "server/common/byte_writer.h"
+#include "server/common/clock.h"
 #include "server/binlog/event_type.h"
 #include "server/common/logging.h"
 #include "server/convert/binlog_changes.h"
@@ -126,11 +127,6 @@ std::optional<replica::CommitPosition> decodeResume(std::string_view bytes) {
   p.mysqlGtidSet = text();
   if (in.failed() || !in.atEnd() || p.file.empty()) return std::nullopt;
   return p;
-}
-
-std::int64_t wallClockMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 bool before(const store::EntryPosition& a, const store::EntryPosition& b) {

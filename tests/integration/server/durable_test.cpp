@@ -19,6 +19,7 @@
 #include "canal/client/canal_connector.h"
 #include "server/common/zookeeper_session.h"
 #include "tests/support/canal_server_process.h"
+#include "tests/support/inserted_rows.h"
 #include "tests/support/mariadb_test.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
@@ -27,7 +28,6 @@
 namespace canal {
 namespace {
 
-namespace eb = canal::protocol::entry;
 using ServerProcess = testing::CanalServerProcess;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -48,21 +48,6 @@ struct Consumed {
   }
 };
 
-std::vector<std::int64_t> insertedValues(const client::Message& m) {
-  std::vector<std::int64_t> out;
-  for (const auto& e : m.entries()) {
-    if (e.entrytype() != eb::ROWDATA || e.header().tablename() != "t") continue;
-    eb::RowChange rc;
-    if (!rc.ParseFromString(e.storevalue()) || rc.eventtype() != eb::INSERT) continue;
-    for (const auto& row : rc.rowdatas()) {
-      for (const auto& c : row.aftercolumns()) {
-        if (c.name() == "v") out.push_back(std::stoll(c.value()));
-      }
-    }
-  }
-  return out;
-}
-
 // getWithoutAck / ack in a loop until `stop`, reconnecting whenever the server is gone.
 void consume(client::CanalConnector& connector, Consumed& out, const std::atomic<bool>& stop) {
   bool connected = false;
@@ -82,7 +67,7 @@ void consume(client::CanalConnector& connector, Consumed& out, const std::atomic
       continue;
     }
     if (m->id() == -1) continue;
-    const auto rows = insertedValues(*m);
+    const auto rows = testing::insertedValues(*m, "t");
     {
       std::lock_guard<std::mutex> lock(out.mutex);
       for (std::int64_t v : rows) {
@@ -266,7 +251,7 @@ TEST_F(DurableServerTest, StoredEntriesAreServedAfterThePrimaryPurgedItsBinlogs)
   ASSERT_TRUE(testing::waitUntil(30s, [&] {
     if (!connector->checkValid() && !(connector->connect() && connector->subscribe())) return false;
     auto m = connector->getWithoutAck(100, 200ms);
-    if (m) for (auto v : insertedValues(*m)) seen.insert(v);
+    if (m) for (auto v : testing::insertedValues(*m, "t")) seen.insert(v);
     return seen.size() == 50;
   })) << "rows seen: " << seen.size() << "\n" << server.logTail();
   connector->disconnect();

@@ -18,6 +18,7 @@
 #include "tests/support/canal_server_process.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/http_get.h"
+#include "tests/support/inserted_rows.h"
 #include "tests/support/mariadb_test.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
@@ -27,7 +28,6 @@
 namespace canal {
 namespace {
 
-namespace eb = canal::protocol::entry;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
@@ -68,22 +68,6 @@ bool following(int port, const std::string& name) {
   const Json s = status(port);
   const Json* d = destinationIn(s, name);
   return d && (*d)["state"] == "following";
-}
-
-// The v column of the rows inserted into table `table` of a batch.
-std::vector<std::int64_t> insertedValues(const client::Message& m, const std::string& table) {
-  std::vector<std::int64_t> out;
-  for (const auto& e : m.entries()) {
-    if (e.entrytype() != eb::ROWDATA || e.header().tablename() != table) continue;
-    eb::RowChange rc;
-    if (!rc.ParseFromString(e.storevalue()) || rc.eventtype() != eb::INSERT) continue;
-    for (const auto& row : rc.rowdatas()) {
-      for (const auto& c : row.aftercolumns()) {
-        if (c.name() == "v") out.push_back(std::stoll(c.value()));
-      }
-    }
-  }
-  return out;
 }
 
 // A client that reads one destination with getWithoutAck / ack until stopped and records the
@@ -129,7 +113,7 @@ class Reader {
         continue;
       }
       if (m->id() == -1) continue;
-      const auto rows = insertedValues(*m, table_);
+      const auto rows = testing::insertedValues(*m, table_);
       {
         std::lock_guard<std::mutex> lock(mutex_);
         values_.insert(values_.end(), rows.begin(), rows.end());
