@@ -12,6 +12,9 @@
 #include <cstring>
 #include <thread>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include "canal/client/canal_connector.h"
 #include "canal/protocol/canal_protocol.pb.h"
 #include "canal/protocol/frame_codec.h"
@@ -182,15 +185,58 @@ class SimpleConnector final : public CanalConnector {
     g.set_unit(2);  // milliseconds
     g.set_auto_ack(false);
     if (Status s = request(pb::GET, g); !s) return s;
-    auto packet = readPacket(timeout ? *timeout + options_.soTimeout : options_.soTimeout);
-    if (!packet) return packet.status();
-    if (packet->type() == pb::ACK) return ackStatus(*packet);
-    if (packet->type() != pb::MESSAGES) return outOfStep("a MESSAGES reply", *packet);
-    pb::Messages m;
-    if (!m.ParseFromString(packet->body())) return broken("the MESSAGES reply does not parse");
-    unconfirmed_ = false;
-    std::vector<std::string> raw(m.messages().begin(), m.messages().end());
-    return Message(m.batch_id(), std::move(raw));
+    if (Status s = readFrame(timeout ? *timeout + options_.soTimeout : options_.soTimeout); !s) return s;
+    if (auto batch = messagesIn(payload_)) {
+      unconfirmed_ = false;
+      return std::move(*batch);
+    }
+    pb::Packet packet;
+    if (!packet.ParseFromString(payload_)) return broken("a frame that is not a Packet");
+    if (packet.type() == pb::ACK) return ackStatus(packet);
+    if (packet.type() == pb::MESSAGES) return broken("the MESSAGES reply does not parse");
+    return outOfStep("a MESSAGES reply", packet);
+  }
+
+  // The batch in a MESSAGES packet, read in place: each entry is copied once, into the Message.
+  // nullopt for another packet type or a malformed one.
+  static std::optional<Message> messagesIn(const std::string& payload) {
+    using google::protobuf::internal::WireFormatLite;
+    const auto fields = [](std::string_view bytes, auto&& onVarint, auto&& onBytes) {
+      google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                                static_cast<int>(bytes.size()));
+      while (const std::uint32_t tag = in.ReadTag()) {
+        const int number = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
+        const auto type = WireFormatLite::GetTagWireType(tag);
+        if (type == WireFormatLite::WIRETYPE_VARINT) {
+          std::uint64_t v = 0;
+          if (!in.ReadVarint64(&v)) return false;
+          onVarint(number, v);
+        } else if (type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+          std::uint32_t length = 0;
+          if (!in.ReadVarint32(&length)) return false;
+          const int at = in.CurrentPosition();
+          if (!in.Skip(static_cast<int>(length))) return false;
+          onBytes(number, bytes.substr(static_cast<std::size_t>(at), length));
+        } else if (!WireFormatLite::SkipField(&in, tag)) {
+          return false;
+        }
+      }
+      return in.ConsumedEntireMessage();
+    };
+    std::uint64_t type = 0;
+    std::string_view body;
+    if (!fields(payload, [&](int n, std::uint64_t v) { if (n == 3) type = v; },
+                [&](int n, std::string_view b) { if (n == 5) body = b; }) ||
+        type != pb::MESSAGES) {
+      return std::nullopt;
+    }
+    std::int64_t id = 0;
+    std::vector<std::string> raw;
+    if (!fields(body, [&](int n, std::uint64_t v) { if (n == 1) id = static_cast<std::int64_t>(v); },
+                [&](int n, std::string_view b) { if (n == 2) raw.emplace_back(b); })) {
+      return std::nullopt;
+    }
+    return Message(id, std::move(raw));
   }
 
   // CLIENTACK / CLIENTROLLBACK: no reply on success.
@@ -270,6 +316,10 @@ class SimpleConnector final : public CanalConnector {
       const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
       if (fd < 0) continue;
       ::fcntl(fd, F_SETFL, O_NONBLOCK);
+      // A batch is up to a few MB: a receive window that holds it whole lets the server write
+      // it in one go instead of waiting for this side to drain the window several times.
+      int window = 4 << 20;
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
       int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
       if (rc != 0 && errno == EINPROGRESS) {
         pollfd p{fd, POLLOUT, 0};
@@ -329,16 +379,20 @@ class SimpleConnector final : public CanalConnector {
     return Status::ok();
   }
 
-  Result<pb::Packet> readPacket(std::chrono::milliseconds timeout) {
+  // The next frame's payload into payload_, whose buffer is kept from frame to frame.
+  Status readFrame(std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
     std::string header;
     if (Status s = readExactly(header, canal::protocol::kFrameHeaderSize, deadline); !s) return s;
     const auto length = canal::protocol::decodeFrameLength(reinterpret_cast<const unsigned char*>(header.data()));
     if (!length.ok()) return broken("bad frame: " + length.error);
-    std::string payload;
-    if (Status s = readExactly(payload, length.length, deadline); !s) return s;
+    return readExactly(payload_, length.length, deadline);
+  }
+
+  Result<pb::Packet> readPacket(std::chrono::milliseconds timeout) {
+    if (Status s = readFrame(timeout); !s) return s;
     pb::Packet p;
-    if (!p.ParseFromString(payload)) return broken("a frame that is not a Packet");
+    if (!p.ParseFromString(payload_)) return broken("a frame that is not a Packet");
     return p;
   }
 
@@ -381,6 +435,7 @@ class SimpleConnector final : public CanalConnector {
   std::string filter_;
   bool unconfirmed_ = false;  // an ack/rollback was sent whose outcome is not known yet
   bool rolledBack_ = false;   // this connection has given back what earlier ones left unacked
+  std::string payload_;       // the last frame read
 };
 
 }  // namespace

@@ -1,115 +1,258 @@
 #include "server/convert/entry_encoder.h"
 
-#include "canal/protocol/entry_protocol.pb.h"
+#include <cassert>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <vector>
 
 namespace canal::convert {
 namespace {
 
-namespace pb = canal::protocol::entry;
+// Wire types and the field numbers of entry_protocol.proto that the server writes. The encoder
+// writes the protobuf wire format directly, in field-number order as protobuf's own serializer
+// does, so its bytes are those of the generated classes without building message objects.
+constexpr unsigned kVarint = 0;
+constexpr unsigned kBytes = 2;
 
-template <typename Message>
-void addPair(Message& m, const std::string& key, const std::string& value) {
-  pb::Pair* p = m.add_props();
-  p->set_key(key);
-  p->set_value(value);
+namespace field {
+// Entry
+constexpr unsigned kEntryHeader = 1, kEntryType = 2, kEntryStoreValue = 3;
+// Header
+constexpr unsigned kVersion = 1, kLogfileName = 2, kLogfileOffset = 3, kServerId = 4, kServerEncode = 5,
+                   kExecuteTime = 6, kSourceType = 7, kSchemaName = 8, kTableName = 9, kEventLength = 10,
+                   kHeaderEventType = 11, kHeaderProps = 12, kGtid = 13;
+// Column
+constexpr unsigned kIndex = 1, kSqlType = 2, kName = 3, kIsKey = 4, kUpdated = 5, kIsNull = 6, kValue = 8,
+                   kMysqlType = 10;
+// RowData
+constexpr unsigned kBefore = 1, kAfter = 2;
+// RowChange
+constexpr unsigned kTableId = 1, kRowEventType = 2, kIsDdl = 10, kSql = 11, kRowDatas = 12, kRowProps = 13,
+                   kDdlSchema = 14;
+// TransactionBegin, TransactionEnd
+constexpr unsigned kTransactionId = 2, kTransactionProps = 3, kThreadId = 4;
+// Pair
+constexpr unsigned kKey = 1, kPairValue = 2;
+}  // namespace field
+
+constexpr int kSourceMysql = 2;
+constexpr std::string_view kServerEncodeValue = "UTF-8";
+
+std::size_t varintSize(std::uint64_t v) {
+  std::size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
 }
 
-template <typename Message>
-void addProps(Message& m, const ChangeEntry& e) {
-  for (const auto& [key, value] : e.props) addPair(m, key, value);
+// int32 and int64 fields: a negative value is sign-extended to ten bytes.
+std::uint64_t asVarint(std::int64_t v) { return static_cast<std::uint64_t>(v); }
+
+// Sizes of whole fields (tag included); every field number used here fits a one-byte tag.
+std::size_t intField(std::int64_t v) { return 1 + varintSize(asVarint(v)); }
+std::size_t bytesField(std::size_t length) { return 1 + varintSize(length) + length; }
+std::size_t pairField(std::string_view key, std::string_view value) {
+  return bytesField(bytesField(key.size()) + bytesField(value.size()));
 }
 
-void fillHeader(const ChangeEntry& e, pb::Header& h) {
-  h.set_version(1);
-  h.set_logfilename(e.logfileName);
-  h.set_logfileoffset(static_cast<std::int64_t>(e.logfileOffset));
-  h.set_serverid(e.serverId);
-  h.set_serverencode("UTF-8");
-  h.set_executetime(e.executeTime);
-  h.set_sourcetype(pb::MYSQL);
-  if (e.kind != EntryKind::kRowData) {
-    h.set_schemaname("");
-    h.set_tablename("");
+// Writes into a buffer already sized for the whole Entry.
+class Writer {
+ public:
+  explicit Writer(char* at) : at_(at) {}
+  char* position() const { return at_; }
+  void tag(unsigned number, unsigned wireType) { *at_++ = static_cast<char>((number << 3) | wireType); }
+  void varint(std::uint64_t v) {
+    while (v >= 0x80) {
+      *at_++ = static_cast<char>((v & 0x7f) | 0x80);
+      v >>= 7;
+    }
+    *at_++ = static_cast<char>(v);
+  }
+  void intField(unsigned number, std::int64_t v) {
+    tag(number, kVarint);
+    varint(asVarint(v));
+  }
+  void boolField(unsigned number, bool v) {
+    tag(number, kVarint);
+    *at_++ = v ? 1 : 0;
+  }
+  void bytesField(unsigned number, std::string_view v) {
+    lengthPrefix(number, v.size());
+    if (!v.empty()) std::memcpy(at_, v.data(), v.size());
+    at_ += v.size();
+  }
+  void lengthPrefix(unsigned number, std::size_t length) {
+    tag(number, kBytes);
+    varint(length);
+  }
+  void pairField(unsigned number, std::string_view key, std::string_view value) {
+    lengthPrefix(number, convert::bytesField(key.size()) + convert::bytesField(value.size()));
+    bytesField(field::kKey, key);
+    bytesField(field::kPairValue, value);
+  }
+
+ private:
+  char* at_;
+};
+
+// The header's props, in the order Canal adds them.
+template <typename Visit>
+void forEachHeaderProp(const ChangeEntry& e, Visit&& visit) {
+  if (!e.currentGtid.empty()) visit("curtGtid", e.currentGtid);
+  if (!e.currentGtidSn.empty()) visit("curtGtidSn", e.currentGtidSn);
+  if (!e.currentGtidLct.empty()) visit("curtGtidLct", e.currentGtidLct);
+}
+
+bool hasRowsCount(const ChangeEntry& e) { return e.kind == EntryKind::kRowData && e.columns && !e.rows.empty(); }
+
+std::size_t headerSize(const ChangeEntry& e, std::string_view rowsCount) {
+  const bool row = e.kind == EntryKind::kRowData;
+  std::size_t n = intField(1) + bytesField(e.logfileName.size()) +
+                  intField(static_cast<std::int64_t>(e.logfileOffset)) + intField(e.serverId) +
+                  bytesField(kServerEncodeValue.size()) + intField(e.executeTime) + intField(kSourceMysql);
+  if (!row) {
+    n += bytesField(0) * 2;
   } else {
-    if (e.schema) h.set_schemaname(*e.schema);
-    if (e.table) h.set_tablename(*e.table);
+    if (e.schema) n += bytesField(e.schema->size());
+    if (e.table) n += bytesField(e.table->size());
   }
-  h.set_eventlength(e.eventLength);
-  if (e.kind == EntryKind::kRowData) h.set_eventtype(static_cast<pb::EventType>(e.type));
-  if (!e.currentGtid.empty()) addPair(h, "curtGtid", e.currentGtid);
-  if (!e.currentGtidSn.empty()) addPair(h, "curtGtidSn", e.currentGtidSn);
-  if (!e.currentGtidLct.empty()) addPair(h, "curtGtidLct", e.currentGtidLct);
-  if (e.kind == EntryKind::kRowData && e.columns && !e.rows.empty()) {
-    addPair(h, "rowsCount", std::to_string(e.rows.size()));
-  }
-  if (!e.gtid.empty()) h.set_gtid(e.gtid);
+  n += intField(e.eventLength);
+  if (row) n += intField(static_cast<int>(e.type));
+  forEachHeaderProp(e, [&](std::string_view k, std::string_view v) { n += pairField(k, v); });
+  if (hasRowsCount(e)) n += pairField("rowsCount", rowsCount);
+  if (!e.gtid.empty()) n += bytesField(e.gtid.size());
+  return n;
 }
 
-void fillColumns(const std::vector<ChangeColumn>& columns, google::protobuf::RepeatedPtrField<pb::Column>& out) {
-  for (const ChangeColumn& c : columns) {
-    pb::Column* col = out.Add();
-    col->set_index(static_cast<std::int32_t>(c.index));
-    col->set_sqltype(c.text.sqlType);
-    col->set_name(c.name());
-    col->set_iskey(c.isKey());
-    col->set_updated(c.updated);
-    col->set_isnull(c.text.isNull);
-    if (!c.text.isNull) col->set_value(c.text.value);
-    col->set_mysqltype(c.mysqlType());
+void writeHeader(Writer& w, const ChangeEntry& e, std::string_view rowsCount) {
+  const bool row = e.kind == EntryKind::kRowData;
+  w.intField(field::kVersion, 1);
+  w.bytesField(field::kLogfileName, e.logfileName);
+  w.intField(field::kLogfileOffset, static_cast<std::int64_t>(e.logfileOffset));
+  w.intField(field::kServerId, e.serverId);
+  w.bytesField(field::kServerEncode, kServerEncodeValue);
+  w.intField(field::kExecuteTime, e.executeTime);
+  w.intField(field::kSourceType, kSourceMysql);
+  if (!row) {
+    w.bytesField(field::kSchemaName, "");
+    w.bytesField(field::kTableName, "");
+  } else {
+    if (e.schema) w.bytesField(field::kSchemaName, *e.schema);
+    if (e.table) w.bytesField(field::kTableName, *e.table);
   }
+  w.intField(field::kEventLength, e.eventLength);
+  if (row) w.intField(field::kHeaderEventType, static_cast<int>(e.type));
+  forEachHeaderProp(e, [&](std::string_view k, std::string_view v) { w.pairField(field::kHeaderProps, k, v); });
+  if (hasRowsCount(e)) w.pairField(field::kHeaderProps, "rowsCount", rowsCount);
+  if (!e.gtid.empty()) w.bytesField(field::kGtid, e.gtid);
+}
+
+std::size_t columnSize(const ChangeColumn& c) {
+  std::size_t n = intField(static_cast<std::int32_t>(c.index)) + intField(c.text.sqlType) + bytesField(c.name().size()) +
+                  3 * 2 /* isKey, updated, isNull */ + bytesField(c.mysqlType().size());
+  if (!c.text.isNull) n += bytesField(c.text.value.size());
+  return n;
+}
+
+void writeColumn(Writer& w, const ChangeColumn& c) {
+  w.intField(field::kIndex, static_cast<std::int32_t>(c.index));
+  w.intField(field::kSqlType, c.text.sqlType);
+  w.bytesField(field::kName, c.name());
+  w.boolField(field::kIsKey, c.isKey());
+  w.boolField(field::kUpdated, c.updated);
+  w.boolField(field::kIsNull, c.text.isNull);
+  if (!c.text.isNull) w.bytesField(field::kValue, c.text.value);
+  w.bytesField(field::kMysqlType, c.mysqlType());
+}
+
+void writeRowChange(Writer& w, const ChangeEntry& e, const std::vector<std::size_t>& sizes) {
+  const bool rowsEvent = e.columns != nullptr;
+  if (rowsEvent) w.intField(field::kTableId, static_cast<std::int64_t>(e.tableId));
+  w.intField(field::kRowEventType, static_cast<int>(e.type));
+  if (e.isDdlSet) w.boolField(field::kIsDdl, e.isDdl);
+  if (!rowsEvent) w.bytesField(field::kSql, e.sql);
+  std::size_t next = 0;
+  for (const ChangeRow& row : e.rows) {
+    w.lengthPrefix(field::kRowDatas, sizes[next++]);
+    for (const ChangeColumn& c : row.before) {
+      w.lengthPrefix(field::kBefore, sizes[next++]);
+      writeColumn(w, c);
+    }
+    for (const ChangeColumn& c : row.after) {
+      w.lengthPrefix(field::kAfter, sizes[next++]);
+      writeColumn(w, c);
+    }
+  }
+  for (const auto& [key, text] : e.props) w.pairField(field::kRowProps, key, text);
+  if (!rowsEvent && !e.ddlSchema.empty()) w.bytesField(field::kDdlSchema, e.ddlSchema);
 }
 
 }  // namespace
 
 struct EntryEncoder::Messages {
-  pb::Entry entry;
-  pb::RowChange rowChange;
-  pb::TransactionBegin begin;
-  pb::TransactionEnd end;
-  std::string storeValue;
+  std::vector<std::size_t> sizes;  // RowChange: each row's size, then each of its columns'
 };
 
 EntryEncoder::EntryEncoder() : messages_(std::make_unique<Messages>()) {}
 EntryEncoder::~EntryEncoder() = default;
 
 void EntryEncoder::encode(const ChangeEntry& e, std::string& out) {
-  Messages& m = *messages_;
-  m.entry.Clear();
-  m.storeValue.clear();
-  fillHeader(e, *m.entry.mutable_header());
-  m.entry.set_entrytype(static_cast<pb::EntryType>(e.kind));
+  std::vector<std::size_t>& sizes = messages_->sizes;
+  const bool rowsEvent = e.columns != nullptr;
+  // First pass: the size of the store value (TransactionBegin, TransactionEnd or RowChange)
+  // and, for a RowChange, of every row and column, which prefix them on the wire.
+  std::size_t value = 0;
+  for (const auto& [key, text] : e.props) value += pairField(key, text);
   if (e.kind == EntryKind::kTransactionBegin) {
-    m.begin.Clear();
-    m.begin.set_threadid(static_cast<std::int64_t>(e.threadId));
-    addProps(m.begin, e);
-    m.begin.SerializeToString(&m.storeValue);
+    value += intField(static_cast<std::int64_t>(e.threadId));
   } else if (e.kind == EntryKind::kTransactionEnd) {
-    m.end.Clear();
-    m.end.set_transactionid(e.transactionId);
-    addProps(m.end, e);
-    m.end.SerializeToString(&m.storeValue);
+    value += bytesField(e.transactionId.size());
   } else {
-    pb::RowChange& rc = m.rowChange;
-    rc.Clear();
-    const bool rowsEvent = e.columns != nullptr;
-    if (rowsEvent) rc.set_tableid(static_cast<std::int64_t>(e.tableId));
-    rc.set_eventtype(static_cast<pb::EventType>(e.type));
-    if (e.isDdlSet) rc.set_isddl(e.isDdl);
-    if (!rowsEvent) {
-      rc.set_sql(e.sql);
-      if (!e.ddlSchema.empty()) rc.set_ddlschemaname(e.ddlSchema);
-    }
-    addProps(rc, e);
+    sizes.clear();
     for (const ChangeRow& row : e.rows) {
-      pb::RowData* data = rc.add_rowdatas();
-      fillColumns(row.before, *data->mutable_beforecolumns());
-      fillColumns(row.after, *data->mutable_aftercolumns());
+      const std::size_t at = sizes.size();
+      sizes.push_back(0);
+      std::size_t rowSize = 0;
+      for (const auto* image : {&row.before, &row.after}) {
+        for (const ChangeColumn& c : *image) {
+          const std::size_t n = columnSize(c);
+          sizes.push_back(n);
+          rowSize += bytesField(n);
+        }
+      }
+      sizes[at] = rowSize;
+      value += bytesField(rowSize);
     }
-    rc.SerializeToString(&m.storeValue);
+    if (rowsEvent) value += intField(static_cast<std::int64_t>(e.tableId));
+    value += intField(static_cast<int>(e.type));
+    if (e.isDdlSet) value += 2;
+    if (!rowsEvent) value += bytesField(e.sql.size());
+    if (!rowsEvent && !e.ddlSchema.empty()) value += bytesField(e.ddlSchema.size());
   }
-  m.entry.set_storevalue(m.storeValue);
-  out.clear();
-  m.entry.SerializeToString(&out);
+  const std::string rowsCount = hasRowsCount(e) ? std::to_string(e.rows.size()) : std::string();
+  const std::size_t header = headerSize(e, rowsCount);
+
+  // Second pass: the Entry, its header, and the store value in place.
+  const std::size_t total = bytesField(header) + intField(static_cast<int>(e.kind)) + bytesField(value);
+  out.resize(total);
+  Writer w(out.data());
+  w.lengthPrefix(field::kEntryHeader, header);
+  writeHeader(w, e, rowsCount);
+  w.intField(field::kEntryType, static_cast<int>(e.kind));
+  w.lengthPrefix(field::kEntryStoreValue, value);
+  if (e.kind == EntryKind::kTransactionBegin) {
+    for (const auto& [key, text] : e.props) w.pairField(field::kTransactionProps, key, text);
+    w.intField(field::kThreadId, static_cast<std::int64_t>(e.threadId));
+  } else if (e.kind == EntryKind::kTransactionEnd) {
+    w.bytesField(field::kTransactionId, e.transactionId);
+    for (const auto& [key, text] : e.props) w.pairField(field::kTransactionProps, key, text);
+  } else {
+    writeRowChange(w, e, sizes);
+  }
+  assert(w.position() == out.data() + out.size());
 }
 
 }  // namespace canal::convert

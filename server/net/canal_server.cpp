@@ -89,25 +89,40 @@ void appendVarint(std::string& out, std::uint64_t v) {
   out.push_back(static_cast<char>(v));
 }
 
-// A non-empty batch as Canal's raw path writes it: no version field (protocol section 6).
+std::size_t varintSize(std::uint64_t v) {
+  std::size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// A non-empty batch as Canal's raw path writes it: no version field (protocol section 6). The
+// frame is sized first and filled in one pass, so the entries are copied once.
 std::string messagesFrame(const instance::ClientBatch& batch) {
   if (batch.id == -1) {
     pb::Messages m;
     m.set_batch_id(-1);
     return packet(pb::MESSAGES, m.SerializeAsString());
   }
-  std::string body;
-  body.push_back(0x08);
-  appendVarint(body, static_cast<std::uint64_t>(batch.id));
+  const auto id = static_cast<std::uint64_t>(batch.id);
+  std::size_t bodySize = 1 + varintSize(id);
+  for (const auto& e : batch.entries) bodySize += 1 + varintSize(e.size()) + e.size();
+  const std::size_t payloadSize = 3 + varintSize(bodySize) + bodySize;
+  std::string frame;
+  frame.reserve(protocol::kFrameHeaderSize + payloadSize);
+  protocol::appendFrameHeader(frame, static_cast<std::uint32_t>(payloadSize));
+  frame.append("\x18\x07\x2a", 3);  // Packet.type = MESSAGES, Packet.body (length-delimited)
+  appendVarint(frame, bodySize);
+  frame.push_back(0x08);  // Messages.batch_id
+  appendVarint(frame, id);
   for (const auto& e : batch.entries) {
-    body.push_back(0x12);
-    appendVarint(body, e.size());
-    body += e;
+    frame.push_back(0x12);  // Messages.messages
+    appendVarint(frame, e.size());
+    frame += e;
   }
-  std::string payload("\x18\x07\x2a", 3);
-  appendVarint(payload, body.size());
-  payload += body;
-  return protocol::encodeFrame(payload);
+  return frame;
 }
 
 // Java's Short.parseShort.
@@ -181,6 +196,8 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   std::string peer;
   std::string channel;
   Clock::time_point requestStart;  // when the request being handled was read
+  std::uint64_t waitSerial = 0;                       // of the get waiting for entries
+  std::shared_ptr<instance::Destination> waitingOn;   // its destination, while it waits
 
   Session(Impl& s, tcp::socket sock)
       : server(s), socket(std::move(sock)), strand(asio::make_strand(s.io)), idleTimer(strand), waitTimer(strand) {}
@@ -196,6 +213,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
               std::to_string(local.port()) + "]";
     socket.set_option(tcp::no_delay(true), ec);
     socket.set_option(asio::socket_base::keep_alive(true), ec);
+    socket.set_option(asio::socket_base::send_buffer_size(4 << 20), ec);
     seed.resize(8);
     RAND_bytes(reinterpret_cast<unsigned char*>(seed.data()), 8);
     pb::Handshake hs;
@@ -215,6 +233,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     socket.close(ec);
     idleTimer.cancel();
     waitTimer.cancel();
+    stopWaiting();
     server.forget(shared_from_this());
   }
 
@@ -435,7 +454,8 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       return true;
     }
     // Success has no reply.
-    return offload(t->first, p.type(), [t, id = r.batch_id()] { return t->first->ack(t->second, id); }, false);
+    reply(t->first, p.type(), t->first->ack(t->second, r.batch_id()), false);
+    return true;
   }
 
   bool clientRollback(const pb::Packet& p) {
@@ -470,18 +490,40 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     return false;
   }
 
+  // Answers the get when the store has enough, the deadline passed or the destination stopped.
+  // Until then the session waits without a thread: the store wakes it when a put makes the
+  // batch enough, and the timer at the deadline. `waitSerial` makes a wake-up that lost the race
+  // a no-op.
   void pollGet(const std::shared_ptr<instance::Destination>& d, std::int16_t id, std::int64_t fetchSize, Clock::time_point deadline) {
     if (closed) return;
-    if (d->store().ready(fetchSize) || Clock::now() >= deadline || !d->running()) {
+    const std::uint64_t serial = ++waitSerial;
+    const auto again = [weak = weak_from_this(), dest = std::weak_ptr<instance::Destination>(d), id, fetchSize, deadline,
+                        serial] {
+      auto self = weak.lock();
+      if (!self) return;
+      asio::post(self->strand, [self, dest, id, fetchSize, deadline, serial] {
+        auto d = dest.lock();
+        if (d && self->waitSerial == serial) self->pollGet(d, id, fetchSize, deadline);
+      });
+    };
+    if (!d->running() || Clock::now() >= deadline || d->store().readyOrNotify(this, fetchSize, again)) {
+      stopWaiting();
       finishGet(d, id, fetchSize);
       readHeader();
       return;
     }
-    waitTimer.expires_after(std::chrono::milliseconds(5));
-    waitTimer.async_wait(asio::bind_executor(
-        strand, [self = shared_from_this(), d, id, fetchSize, deadline](boost::system::error_code ec) {
-          if (!ec) self->pollGet(d, id, fetchSize, deadline);
-        }));
+    waitingOn = d;
+    if (deadline == Clock::time_point::max()) return;
+    waitTimer.expires_at(deadline);
+    waitTimer.async_wait(asio::bind_executor(strand, [again](boost::system::error_code ec) {
+      if (!ec) again();
+    }));
+  }
+
+  void stopWaiting() {
+    ++waitSerial;
+    if (waitingOn) waitingOn->store().cancelNotify(this);
+    waitingOn.reset();
   }
 
   void finishGet(const std::shared_ptr<instance::Destination>& d, std::int16_t id, std::int64_t fetchSize) {

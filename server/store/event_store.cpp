@@ -55,7 +55,41 @@ Status EventStore::put(StoredEntry entry) {
   entries_.push_back(std::move(entry));
   produced_ = ++put_;
   notEmpty_.notify_all();
+  auto wake = takeWakeableLocked();
+  lock.unlock();
+  wakeAll(std::move(wake));
   return Status::ok();
+}
+
+std::vector<EventStore::Waiter> EventStore::takeWakeableLocked() {
+  std::vector<Waiter> wake;
+  if (waiters_.empty()) return wake;
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (stopped_ || enoughLocked(it->fetchSize)) {
+      wake.push_back(std::move(*it));
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return wake;
+}
+
+void EventStore::wakeAll(std::vector<Waiter> waiters) {
+  for (auto& w : waiters) w.wake();
+}
+
+bool EventStore::readyOrNotify(const void* owner, std::int64_t fetchSize, std::function<void()> wake) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::erase_if(waiters_, [owner](const Waiter& w) { return w.owner == owner; });
+  if (stopped_ || enoughLocked(fetchSize)) return true;
+  waiters_.push_back(Waiter{owner, fetchSize, std::move(wake)});
+  return false;
+}
+
+void EventStore::cancelNotify(const void* owner) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::erase_if(waiters_, [owner](const Waiter& w) { return w.owner == owner; });
 }
 
 Status EventStore::markResume(std::string data) {
@@ -137,17 +171,23 @@ std::optional<EntryPosition> EventStore::ackPosition() const {
 }
 
 void EventStore::rollback() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
   for (std::uint64_t s = first_; s < get_; ++s) pendingBytes_ += at(s).entry.size();
   get_ = first_;
   notEmpty_.notify_all();
+  auto wake = takeWakeableLocked();
+  lock.unlock();
+  wakeAll(std::move(wake));
 }
 
 void EventStore::stop() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
   stopped_ = true;
   notFull_.notify_all();
   notEmpty_.notify_all();
+  auto wake = takeWakeableLocked();
+  lock.unlock();
+  wakeAll(std::move(wake));
 }
 
 std::uint64_t EventStore::putSequence() const {

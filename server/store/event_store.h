@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -135,6 +136,12 @@ class EventStore {
   std::optional<StoreBatch> get(std::int64_t fetchSize, GetWait wait);
   // True when a get(fetchSize) would find "enough" now (what a waiting get waits for).
   bool ready(std::int64_t fetchSize) const;
+  // ready(fetchSize), or else `wake` runs once, on the thread that makes it ready (a put or a
+  // rollback) or stops the store; it must not call back into the store. Lets a caller wait for
+  // entries without holding a thread. An `owner` has one waiter at most: a new one replaces it.
+  bool readyOrNotify(const void* owner, std::int64_t fetchSize, std::function<void()> wake);
+  // Drops the waiter of `owner`, if any.
+  void cancelNotify(const void* owner);
   // Releases everything before `end` (a batch's end); its space is free for put(). `position`:
   // what the acked batch stands for, kept with the ack cursor by a durable store. Fails (and
   // nothing is released) when the journal cannot record the ack.
@@ -152,7 +159,16 @@ class EventStore {
   StoreStats stats() const;
 
  private:
+  struct Waiter {
+    const void* owner;
+    std::int64_t fetchSize;
+    std::function<void()> wake;
+  };
   bool fullLocked() const;
+  // Takes the waiters whose fetch size is now enough (all of them once stopped), to be woken
+  // after the lock is released.
+  std::vector<Waiter> takeWakeableLocked();
+  static void wakeAll(std::vector<Waiter> waiters);
   bool enoughLocked(std::int64_t fetchSize) const;
   const StoredEntry& at(std::uint64_t sequence) const { return entries_[sequence - first_]; }
 
@@ -171,6 +187,7 @@ class EventStore {
   std::size_t bytes_ = 0;            // of entries_
   std::size_t pendingBytes_ = 0;     // of [get_, put_)
   StoreStats totals_;                // the running totals and times of stats()
+  std::vector<Waiter> waiters_;
   bool stopped_ = false;
 };
 

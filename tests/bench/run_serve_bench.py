@@ -187,7 +187,7 @@ class CanalServer:
                 f.write(f"canal.instance.master.address = 127.0.0.1:{w['port']}\n"
                         f"canal.instance.dbUsername = bench\ncanal.instance.dbPassword = bench\n"
                         f"canal.instance.mysql.slaveId = {9100 + i}\n"
-                        f"canal.instance.filter.regex = .*\\\\..*\n")
+                        f"canal.instance.filter.regex = .*\\\\..*\n" + os.environ.get("CANAL_BENCH_INSTANCE_EXTRA", ""))
                 if not start_at_end:
                     f.write(f"canal.instance.master.journal.name = {w['file']}\ncanal.instance.master.position = 4\n")
         self.proc = subprocess.Popen([binary, "--config", os.path.join(conf, "canal.properties"), "--logs",

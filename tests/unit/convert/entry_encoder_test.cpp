@@ -133,3 +133,158 @@ TEST(EntryEncoder, DdlHasSqlAndDefaultDatabaseButNoRows) {
 
 }  // namespace
 }  // namespace canal::convert
+
+namespace canal::convert {
+namespace {
+
+namespace pb = canal::protocol::entry;
+
+// The Entry built with protobuf's generated classes, as Canal builds it: the reference the
+// encoder's direct writing must match byte for byte.
+void referenceColumns(const std::vector<ChangeColumn>& columns, google::protobuf::RepeatedPtrField<pb::Column>& out) {
+  for (const ChangeColumn& c : columns) {
+    pb::Column* col = out.Add();
+    col->set_index(static_cast<std::int32_t>(c.index));
+    col->set_sqltype(c.text.sqlType);
+    col->set_name(c.name());
+    col->set_iskey(c.isKey());
+    col->set_updated(c.updated);
+    col->set_isnull(c.text.isNull);
+    if (!c.text.isNull) col->set_value(c.text.value);
+    col->set_mysqltype(c.mysqlType());
+  }
+}
+
+template <typename Message>
+void referenceProps(Message& m, const ChangeEntry& e) {
+  for (const auto& [key, value] : e.props) {
+    auto* p = m.add_props();
+    p->set_key(key);
+    p->set_value(value);
+  }
+}
+
+std::string reference(const ChangeEntry& e) {
+  pb::Entry entry;
+  pb::Header& h = *entry.mutable_header();
+  h.set_version(1);
+  h.set_logfilename(e.logfileName);
+  h.set_logfileoffset(static_cast<std::int64_t>(e.logfileOffset));
+  h.set_serverid(e.serverId);
+  h.set_serverencode("UTF-8");
+  h.set_executetime(e.executeTime);
+  h.set_sourcetype(pb::MYSQL);
+  const bool row = e.kind == EntryKind::kRowData;
+  if (!row) {
+    h.set_schemaname("");
+    h.set_tablename("");
+  } else {
+    if (e.schema) h.set_schemaname(*e.schema);
+    if (e.table) h.set_tablename(*e.table);
+  }
+  h.set_eventlength(e.eventLength);
+  if (row) h.set_eventtype(static_cast<pb::EventType>(e.type));
+  const auto pair = [&](const std::string& k, const std::string& v) {
+    auto* p = h.add_props();
+    p->set_key(k);
+    p->set_value(v);
+  };
+  if (!e.currentGtid.empty()) pair("curtGtid", e.currentGtid);
+  if (!e.currentGtidSn.empty()) pair("curtGtidSn", e.currentGtidSn);
+  if (!e.currentGtidLct.empty()) pair("curtGtidLct", e.currentGtidLct);
+  if (row && e.columns && !e.rows.empty()) pair("rowsCount", std::to_string(e.rows.size()));
+  if (!e.gtid.empty()) h.set_gtid(e.gtid);
+  entry.set_entrytype(static_cast<pb::EntryType>(e.kind));
+  std::string value;
+  if (e.kind == EntryKind::kTransactionBegin) {
+    pb::TransactionBegin b;
+    b.set_threadid(static_cast<std::int64_t>(e.threadId));
+    referenceProps(b, e);
+    b.SerializeToString(&value);
+  } else if (e.kind == EntryKind::kTransactionEnd) {
+    pb::TransactionEnd t;
+    t.set_transactionid(e.transactionId);
+    referenceProps(t, e);
+    t.SerializeToString(&value);
+  } else {
+    pb::RowChange rc;
+    if (e.columns) rc.set_tableid(static_cast<std::int64_t>(e.tableId));
+    rc.set_eventtype(static_cast<pb::EventType>(e.type));
+    if (e.isDdlSet) rc.set_isddl(e.isDdl);
+    if (!e.columns) {
+      rc.set_sql(e.sql);
+      if (!e.ddlSchema.empty()) rc.set_ddlschemaname(e.ddlSchema);
+    }
+    referenceProps(rc, e);
+    for (const ChangeRow& r : e.rows) {
+      pb::RowData* data = rc.add_rowdatas();
+      referenceColumns(r.before, *data->mutable_beforecolumns());
+      referenceColumns(r.after, *data->mutable_aftercolumns());
+    }
+    rc.SerializeToString(&value);
+  }
+  entry.set_storevalue(value);
+  return entry.SerializeAsString();
+}
+
+TEST(EntryEncoder, WritesTheBytesOfProtobufsOwnSerializer) {
+  auto columns = std::make_shared<ColumnInfos>();
+  columns->push_back({"id", "bigint(20)", true});
+  columns->push_back({"payload", "blob", false});
+  columns->push_back({std::string(200, 'n'), "varchar(300)", false});
+  ChangeEntry rows = header(1u << 31, 70000);
+  rows.kind = EntryKind::kRowData;
+  rows.type = ChangeType::kUpdate;
+  rows.schema = "s";
+  rows.table = "t";
+  rows.tableId = 1ull << 40;
+  rows.columns = columns;
+  rows.serverId = 4000000000u;
+  rows.executeTime = -5;  // a negative int64 is ten bytes on the wire
+  rows.gtid = "0-1-77";
+  rows.currentGtid = "0-1-77";
+  rows.currentGtidSn = "3";
+  rows.props = {{"rowsCount", "ignored"}};
+  for (int r = 0; r < 3; ++r) {
+    ChangeRow row;
+    for (std::uint32_t i = 0; i < columns->size(); ++i) {
+      ChangeColumn c;
+      c.index = i;
+      c.info = &(*columns)[i];
+      c.text.sqlType = i == 1 ? -4 : 12;  // LONGVARBINARY is negative
+      c.text.isNull = r == 1 && i == 1;
+      if (!c.text.isNull) c.text.value = std::string(static_cast<std::size_t>(i * 90 + r), 'v');
+      row.before.push_back(c);
+      c.updated = i != 0;
+      row.after.push_back(c);
+    }
+    rows.rows.push_back(row);
+  }
+  ChangeEntry ddl = header(4, 100);
+  ddl.kind = EntryKind::kRowData;
+  ddl.type = ChangeType::kAlter;
+  ddl.isDdlSet = true;
+  ddl.isDdl = true;
+  ddl.sql = "ALTER TABLE t ADD c INT";
+  ddl.ddlSchema = "s";
+  ddl.schema = "s";
+  ddl.table = "t";
+  ChangeEntry begin = header(4, 80);
+  begin.kind = EntryKind::kTransactionBegin;
+  begin.threadId = 1ull << 35;
+  begin.props = {{"rowsCount", "0"}};
+  ChangeEntry end = header(900, 31);
+  end.kind = EntryKind::kTransactionEnd;
+  end.transactionId = "18446744073709551615";
+  end.gtid = "0-1-77";
+
+  EntryEncoder encoder;
+  std::string out;
+  for (const ChangeEntry* e : {&rows, &ddl, &begin, &end, &rows}) {  // the encoder is reused
+    encoder.encode(*e, out);
+    EXPECT_EQ(toHex(out), toHex(reference(*e)));
+  }
+}
+
+}  // namespace
+}  // namespace canal::convert
