@@ -454,8 +454,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       return true;
     }
     // Success has no reply.
-    reply(t->first, p.type(), t->first->ack(t->second, r.batch_id()), false);
-    return true;
+    return offload(t->first, p.type(), [t, id = r.batch_id()] { return t->first->ack(t->second, id); }, false);
   }
 
   bool clientRollback(const pb::Packet& p) {
