@@ -488,26 +488,32 @@ Status Destination::unsubscribe(std::int16_t clientId) {
   return recordLocked(meta::MetaChange::Kind::kUnsubscribe, clientId);
 }
 
-Result<ClientBatch> Destination::getWithoutAck(std::int16_t clientId, std::int64_t fetchSize, store::GetWait wait) {
+Result<ClientBatch> Destination::getWithoutAck(std::int16_t clientId, std::int64_t fetchSize, store::GetWait wait,
+                                               const store::EventStore::BatchVisitor& render) {
   CANAL_RETURN_IF_ERROR(checkRunning());
   const auto began = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!clients_.count(clientId)) return Status::invalidArgument(identity(clientId) + " should subscribe first");
   }
-  auto got = store_->get(fetchSize, wait);
+  ClientBatch out;
+  Batch batch;
+  auto got = store_->get(fetchSize, wait, [&](const std::vector<const store::StoredEntry*>& entries) {
+    for (const store::StoredEntry* e : entries) {
+      if (e->ackable) batch.ackPosition = e->position;
+      batch.last = {e->position.journalName, e->position.position};
+    }
+    if (render) {
+      if (!entries.empty()) render(entries);
+      return;
+    }
+    out.entries.reserve(entries.size());
+    for (const store::StoredEntry* e : entries) out.entries.push_back(e->entry);
+  });
   if (!got) return Status::invalidArgument("fetch size " + std::to_string(fetchSize) + " is out of range");
   const auto waited = std::chrono::steady_clock::now();
-  ClientBatch out;
   if (got->entries.empty()) return out;
-  Batch batch;
   batch.end = got->end;
-  out.entries.reserve(got->entries.size());
-  for (const store::StoredEntry* e : got->entries) {
-    out.entries.push_back(e->entry);
-    if (e->ackable) batch.ackPosition = e->position;
-    batch.last = {e->position.journalName, e->position.position};
-  }
   std::lock_guard<std::mutex> lock(mutex_);
   Client& c = clients_[clientId];
   out.id = c.nextBatchId++;

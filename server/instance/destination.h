@@ -145,7 +145,10 @@ class Destination {
   // Canal's client operations; errors carry Canal's exception texts.
   Status subscribe(std::int16_t clientId, const std::string& filter);
   Status unsubscribe(std::int16_t clientId);
-  Result<ClientBatch> getWithoutAck(std::int16_t clientId, std::int64_t fetchSize, store::GetWait wait);
+  // With `render` set, the entries are handed to it while the store holds them (see
+  // EventStore::get) and ClientBatch::entries stays empty; otherwise they are copied there.
+  Result<ClientBatch> getWithoutAck(std::int16_t clientId, std::int64_t fetchSize, store::GetWait wait,
+                                    const store::EventStore::BatchVisitor& render = {});
   Status ack(std::int16_t clientId, std::int64_t batchId);
   Status rollback(std::int16_t clientId, std::int64_t batchId);
 

@@ -98,31 +98,38 @@ std::size_t varintSize(std::uint64_t v) {
   return n;
 }
 
-// A non-empty batch as Canal's raw path writes it: no version field (protocol section 6). The
-// frame is sized first and filled in one pass, so the entries are copied once.
-std::string messagesFrame(const instance::ClientBatch& batch) {
-  if (batch.id == -1) {
-    pb::Messages m;
-    m.set_batch_id(-1);
-    return packet(pb::MESSAGES, m.SerializeAsString());
-  }
-  const auto id = static_cast<std::uint64_t>(batch.id);
-  std::size_t bodySize = 1 + varintSize(id);
-  for (const auto& e : batch.entries) bodySize += 1 + varintSize(e.size()) + e.size();
-  const std::size_t payloadSize = 3 + varintSize(bodySize) + bodySize;
-  std::string frame;
-  frame.reserve(protocol::kFrameHeaderSize + payloadSize);
-  protocol::appendFrameHeader(frame, static_cast<std::uint32_t>(payloadSize));
-  frame.append("\x18\x07\x2a", 3);  // Packet.type = MESSAGES, Packet.body (length-delimited)
-  appendVarint(frame, bodySize);
-  frame.push_back(0x08);  // Messages.batch_id
-  appendVarint(frame, id);
-  for (const auto& e : batch.entries) {
+// Room before a batch's entries for what precedes them on the wire: the frame header, the
+// Packet's type and body length, the Messages' batch id.
+constexpr std::size_t kBatchHeadroom = protocol::kFrameHeaderSize + 3 + 10 + 1 + 10;
+
+// A batch as Canal's raw path writes it (no version field, protocol section 6), built in one
+// buffer: `entries` are appended after kBatchHeadroom bytes, then, once the batch id is known,
+// prefixBatch() writes what precedes them and says where the frame starts.
+void appendBatchEntries(std::string& frame, const std::vector<const store::StoredEntry*>& entries) {
+  std::size_t size = kBatchHeadroom;
+  for (const store::StoredEntry* e : entries) size += 1 + varintSize(e->entry.size()) + e->entry.size();
+  frame.reserve(size);
+  frame.assign(kBatchHeadroom, '\0');
+  for (const store::StoredEntry* e : entries) {
     frame.push_back(0x12);  // Messages.messages
-    appendVarint(frame, e.size());
-    frame += e;
+    appendVarint(frame, e->entry.size());
+    frame += e->entry;
   }
-  return frame;
+}
+
+std::size_t prefixBatch(std::string& frame, std::int64_t batchId) {
+  const auto id = static_cast<std::uint64_t>(batchId);
+  const std::size_t body = 1 + varintSize(id) + (frame.size() - kBatchHeadroom);
+  const std::size_t payload = 3 + varintSize(body) + body;
+  std::string prefix;
+  protocol::appendFrameHeader(prefix, static_cast<std::uint32_t>(payload));
+  prefix.append("\x18\x07\x2a", 3);  // Packet.type = MESSAGES, Packet.body (length-delimited)
+  appendVarint(prefix, body);
+  prefix.push_back(0x08);  // Messages.batch_id
+  appendVarint(prefix, id);
+  const std::size_t start = kBatchHeadroom - prefix.size();
+  prefix.copy(frame.data() + start, prefix.size());
+  return start;
 }
 
 // Java's Short.parseShort.
@@ -188,7 +195,12 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   bool closed = false;
   unsigned char header[4]{};
   std::string body;
-  std::deque<std::pair<std::string, std::function<void()>>> writes;  // frame, run once written
+  struct Outgoing {
+    std::string frame;
+    std::size_t start = 0;        // where the frame starts in `frame`
+    std::function<void()> done;   // runs once it is written
+  };
+  std::deque<Outgoing> writes;
   std::chrono::milliseconds readIdle{3600000};
   std::chrono::milliseconds writeIdle{3600000};
   Clock::time_point lastRead = Clock::now();
@@ -237,18 +249,20 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     server.forget(shared_from_this());
   }
 
-  // Queues a frame; `done` runs on the strand once it is written.
-  void send(std::string frame, std::function<void()> done = {}) {
-    writes.emplace_back(std::move(frame), std::move(done));
+  // Queues a frame (the bytes of `frame` from `start` on); `done` runs on the strand once it is
+  // written.
+  void send(std::string frame, std::function<void()> done = {}, std::size_t start = 0) {
+    writes.push_back(Outgoing{std::move(frame), start, std::move(done)});
     if (writes.size() == 1) writeNext();
   }
 
   void writeNext() {
-    asio::async_write(socket, asio::buffer(writes.front().first),
+    const Outgoing& next = writes.front();
+    asio::async_write(socket, asio::buffer(next.frame.data() + next.start, next.frame.size() - next.start),
                       asio::bind_executor(strand, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                         if (ec) return self->close(ec == asio::error::operation_aborted ? "" : "write: " + ec.message());
                         self->lastWrite = Clock::now();
-                        auto done = std::move(self->writes.front().second);
+                        auto done = std::move(self->writes.front().done);
                         self->writes.pop_front();
                         if (done) done();
                         if (!self->writes.empty() && !self->closed) self->writeNext();
@@ -526,11 +540,22 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   }
 
   void finishGet(const std::shared_ptr<instance::Destination>& d, std::int16_t id, std::int64_t fetchSize) {
-    auto batch = d->getWithoutAck(id, fetchSize, store::GetWait{});
+    std::string frame;
+    auto batch = d->getWithoutAck(id, fetchSize, store::GetWait{},
+                                  [&frame](const std::vector<const store::StoredEntry*>& entries) {
+                                    appendBatchEntries(frame, entries);
+                                  });
     if (!batch) return reply(d, pb::GET, batch.status());
-    std::string frame = messagesFrame(*batch);
-    account(d, pb::GET, frame.size(), 0, batch->id == -1);
-    send(std::move(frame));
+    std::size_t start = 0;
+    if (batch->id == -1) {
+      pb::Messages m;
+      m.set_batch_id(-1);
+      frame = packet(pb::MESSAGES, m.SerializeAsString());
+    } else {
+      start = prefixBatch(frame, batch->id);
+    }
+    account(d, pb::GET, frame.size() - start, 0, batch->id == -1);
+    send(std::move(frame), {}, start);
   }
 };
 

@@ -108,7 +108,7 @@ std::uint64_t EventStore::producerSequence() const {
   return produced_;
 }
 
-std::optional<StoreBatch> EventStore::get(std::int64_t fetchSize, GetWait wait) {
+std::optional<StoreBatch> EventStore::get(std::int64_t fetchSize, GetWait wait, const BatchVisitor& whileHeld) {
   if ((options_.mode == BatchMode::kItemSize && fetchSize <= 0) || fetchSize < 0) return std::nullopt;
   std::unique_lock<std::mutex> lock(mutex_);
   const auto ready = [&] { return stopped_ || enoughLocked(fetchSize); };
@@ -139,6 +139,7 @@ std::optional<StoreBatch> EventStore::get(std::int64_t fetchSize, GetWait wait) 
   }
   get_ = next;
   batch.end = next;
+  if (whileHeld) whileHeld(batch.entries);
   return batch;
 }
 

@@ -132,8 +132,11 @@ class EventStore {
   std::uint64_t producerSequence() const;
   // The next entries after the get cursor, which moves past them. An empty batch when none came
   // in time. `fetchSize`: entries (ITEMSIZE) or memunits (MEMSIZE). InvalidArgument-like
-  // misuse (fetchSize <= 0 in ITEMSIZE, < 0 in MEMSIZE) is reported as nullopt.
-  std::optional<StoreBatch> get(std::int64_t fetchSize, GetWait wait);
+  // misuse (fetchSize <= 0 in ITEMSIZE, < 0 in MEMSIZE) is reported as nullopt. `whileHeld`,
+  // when set, sees the batch's entries before the store's lock is released: no ack can free
+  // them meanwhile, so they can be read (framed for a client, say) without a copy first.
+  using BatchVisitor = std::function<void(const std::vector<const StoredEntry*>&)>;
+  std::optional<StoreBatch> get(std::int64_t fetchSize, GetWait wait, const BatchVisitor& whileHeld = {});
   // True when a get(fetchSize) would find "enough" now (what a waiting get waits for).
   bool ready(std::int64_t fetchSize) const;
   // ready(fetchSize), or else `wake` runs once, on the thread that makes it ready (a put or a
