@@ -474,6 +474,7 @@ Status Destination::recordLocked(meta::MetaChange::Kind kind, std::int16_t clien
 
 Status Destination::subscribe(std::int16_t clientId, const std::string& filter) {
   CANAL_RETURN_IF_ERROR(checkRunning());
+  std::lock_guard<std::mutex> writing(metaMutex_);
   std::lock_guard<std::mutex> lock(mutex_);
   if (!filter.empty()) CANAL_RETURN_IF_ERROR(replaceFilterLocked(filter));
   Client& c = clients_[clientId];
@@ -483,6 +484,7 @@ Status Destination::subscribe(std::int16_t clientId, const std::string& filter) 
 
 Status Destination::unsubscribe(std::int16_t clientId) {
   CANAL_RETURN_IF_ERROR(checkRunning());
+  std::lock_guard<std::mutex> writing(metaMutex_);
   std::lock_guard<std::mutex> lock(mutex_);
   if (clients_.erase(clientId) == 0) return Status::ok();
   return recordLocked(meta::MetaChange::Kind::kUnsubscribe, clientId);
@@ -525,8 +527,12 @@ Result<ClientBatch> Destination::getWithoutAck(std::int16_t clientId, std::int64
 }
 
 Status Destination::ack(std::int16_t clientId, std::int64_t batchId) {
+  CANAL_RETURN_IF_ERROR(takeForAck(clientId, batchId));
+  return commitAcks(clientId);
+}
+
+Status Destination::takeForAck(std::int16_t clientId, std::int64_t batchId) {
   CANAL_RETURN_IF_ERROR(checkRunning());
-  const auto began = std::chrono::steady_clock::now();
   if (batchId == -1) return Status::ok();
   std::lock_guard<std::mutex> lock(mutex_);
   const auto it = clients_.find(clientId);
@@ -541,22 +547,54 @@ Status Destination::ack(std::int16_t clientId, std::int64_t batchId) {
     return Status::invalidArgument("batchId:" + std::to_string(batchId) + " is not the firstly:" +
                                    std::to_string(c.batches.begin()->first));
   }
-  // The cursor is recorded first: once the meta (ZooKeeper for a standby taking over) has it, the
-  // batch is not delivered again; then the store lets its entries go.
-  const std::optional<store::EntryPosition>& moved = found->second.ackPosition;
-  if (moved || c.cursor) {
-    const auto previous = std::make_pair(c.cursor, c.ackedThrough);
-    if (moved) c.cursor = moved;
-    c.ackedThrough = found->second.last;
-    const Status recorded = recordLocked(meta::MetaChange::Kind::kCursor, clientId);
-    if (!recorded.isOk()) {
-      std::tie(c.cursor, c.ackedThrough) = previous;
-      return recorded;
+  c.acking.emplace_back(batchId, std::move(found->second));
+  c.batches.erase(found);
+  if (c.ackingSince == std::chrono::steady_clock::time_point{}) c.ackingSince = std::chrono::steady_clock::now();
+  return Status::ok();
+}
+
+Status Destination::commitAcks(std::int16_t clientId) {
+  // One writer of the meta and the journal at a time; gets and the stream go on meanwhile.
+  std::lock_guard<std::mutex> writing(metaMutex_);
+  std::vector<std::pair<std::int64_t, Batch>> taken;
+  std::optional<store::EntryPosition> moved;  // the last ackable position among them
+  std::pair<std::optional<store::EntryPosition>, std::pair<std::string, std::uint64_t>> previous;
+  std::optional<meta::DestinationMeta> snapshot;
+  std::chrono::steady_clock::time_point since;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = clients_.find(clientId);
+    if (it == clients_.end() || it->second.acking.empty()) return Status::ok();
+    Client& c = it->second;
+    taken = std::move(c.acking);
+    c.acking.clear();
+    since = std::exchange(c.ackingSince, {});
+    for (const auto& [id, batch] : taken) {
+      if (batch.ackPosition) moved = batch.ackPosition;
+    }
+    // The cursor is recorded first: once the meta (ZooKeeper for a standby taking over) has it,
+    // the batches are not delivered again; then the store lets their entries go.
+    if (moved || c.cursor) {
+      previous = {c.cursor, c.ackedThrough};
+      if (moved) c.cursor = moved;
+      c.ackedThrough = taken.back().second.last;
+      snapshot = metaLocked();
     }
   }
-  CANAL_RETURN_IF_ERROR(store_->ack(found->second.end, moved));
-  c.batches.erase(found);
-  c.ackLatency.observe(std::chrono::steady_clock::now() - began);
+  Status recorded;
+  if (snapshot && meta_) recorded = meta_->record(*snapshot, meta::MetaChange{meta::MetaChange::Kind::kCursor, clientId});
+  const Status done = recorded.isOk() ? store_->ack(taken.back().second.end, moved) : recorded;
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = clients_.find(clientId);
+  if (it == clients_.end()) return done;  // unsubscribed meanwhile
+  Client& c = it->second;
+  if (!done.isOk()) {  // the batches stay unacknowledged; the cursor too unless it was recorded
+    if (snapshot && !recorded.isOk()) std::tie(c.cursor, c.ackedThrough) = previous;
+    for (auto& [id, batch] : taken) c.batches.emplace(id, std::move(batch));
+    return done;
+  }
+  const auto took = std::chrono::steady_clock::now() - since;
+  for (std::size_t i = 0; i < taken.size(); ++i) c.ackLatency.observe(took);
   return Status::ok();
 }
 

@@ -150,6 +150,12 @@ class Destination {
   Result<ClientBatch> getWithoutAck(std::int16_t clientId, std::int64_t fetchSize, store::GetWait wait,
                                     const store::EventStore::BatchVisitor& render = {});
   Status ack(std::int16_t clientId, std::int64_t batchId);
+  // ack() in two steps, for a caller that serves gets while acks are written: takeForAck()
+  // checks the batch (Canal's errors) and sets it aside at once; commitAcks() records the cursor
+  // and releases the store for every batch set aside, with one meta write and one synced journal
+  // write. When that fails the batches are the client's unacknowledged ones again.
+  Status takeForAck(std::int16_t clientId, std::int64_t batchId);
+  Status commitAcks(std::int16_t clientId);
   Status rollback(std::int16_t clientId, std::int64_t batchId);
 
   // The table filter in force (the configured one, or the last client's subscribe filter).
@@ -177,6 +183,8 @@ class Destination {
     std::map<std::int64_t, Batch> batches;
     std::optional<store::EntryPosition> cursor;
     std::pair<std::string, std::uint64_t> ackedThrough;  // the last entry acked
+    std::vector<std::pair<std::int64_t, Batch>> acking;  // taken for ack, not committed yet
+    std::chrono::steady_clock::time_point ackingSince;
     Histogram getLatency{requestLatencyBounds()};
     Histogram ackLatency{requestLatencyBounds()};
   };
@@ -214,6 +222,7 @@ class Destination {
   std::thread producer_;
   std::mutex streamMutex_;  // guards stream_ against stop()
   replica::ReplicaStream* stream_ = nullptr;
+  std::mutex metaMutex_;      // serializes meta writes (subscriptions, acks); taken before mutex_
   mutable std::mutex mutex_;  // clients_, streamError_, resume_
   std::map<std::int16_t, Client> clients_;
   Status streamError_;

@@ -4,12 +4,14 @@
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <charconv>
 #include <chrono>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -208,6 +210,11 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   std::string peer;
   std::string channel;
   Clock::time_point requestStart;  // when the request being handled was read
+  // Acks set aside and not written yet, by destination and client.
+  std::deque<std::pair<std::shared_ptr<instance::Destination>, std::int16_t>> acksToWrite;
+  bool ackInFlight = false;               // acks are written on the blocking pool
+  int getsSinceAcks = 0;                  // gets answered while they are written
+  std::optional<pb::Packet> heldRequest;  // read meanwhile, handled once they are written
   std::uint64_t waitSerial = 0;                       // of the get waiting for entries
   std::shared_ptr<instance::Destination> waitingOn;   // its destination, while it waits
 
@@ -316,6 +323,14 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       return false;
     }
     if (!authenticated) return authenticate(p);
+    if (ackInFlight && p.type() != pb::GET && p.type() != pb::CLIENTACK) {  // waits for the acks: see clientAck()
+      heldRequest = std::move(p);
+      return false;
+    }
+    return dispatch(p);
+  }
+
+  bool dispatch(const pb::Packet& p) {
     switch (p.type()) {
       case pb::SUBSCRIPTION: return subscription(p, true);
       case pb::UNSUBSCRIPTION: return subscription(p, false);
@@ -467,8 +482,46 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       send(std::move(frame));
       return true;
     }
-    // Success has no reply.
-    return offload(t->first, p.type(), [t, id = r.batch_id()] { return t->first->ack(t->second, id); }, false);
+    // Success has no reply. The batch is checked and set aside at once (so Canal's errors come in
+    // order); the cursor and journal writes run on the blocking pool while gets go on being
+    // served, so a client that acks and asks for the next batch does not wait for the disk, and
+    // acks that arrive meanwhile are written together. Any other request waits until they are
+    // written, so a rollback or the SDK's confirming subscribe sees them.
+    const Status taken = t->first->takeForAck(t->second, r.batch_id());
+    reply(t->first, p.type(), taken, false);  // counted now; only a failure has a reply
+    if (!taken.isOk()) return true;
+    const auto key = std::make_pair(t->first, t->second);
+    if (std::find(acksToWrite.begin(), acksToWrite.end(), key) == acksToWrite.end()) acksToWrite.push_back(key);
+    if (!ackInFlight) writeAcks();
+    return true;
+  }
+
+  void writeAcks() {
+    ackInFlight = true;
+    getsSinceAcks = 0;
+    const auto [d, id] = acksToWrite.front();
+    acksToWrite.pop_front();
+    asio::post(server.blocking, [self = shared_from_this(), d = d, id = id] {
+      const Status s = d->commitAcks(id);
+      asio::post(self->strand, [self, d, s] {
+        self->ackInFlight = false;
+        if (self->closed) return;
+        if (!s.isOk()) {
+          self->send(ackFrame(400, self->failure(s)));
+          // A get answered meanwhile put its reply before this error: the client is out of
+          // step, and reconnecting (which rolls back) puts it back in step.
+          if (self->getsSinceAcks > 0) {
+            self->send("", [self] { self->close("an ack could not be recorded: the client must reconnect"); });
+            return;
+          }
+        }
+        if (!self->acksToWrite.empty()) return self->writeAcks();
+        if (!self->heldRequest) return;
+        const pb::Packet held = std::move(*self->heldRequest);
+        self->heldRequest.reset();
+        if (self->dispatch(held)) self->readHeader();
+      });
+    });
   }
 
   bool clientRollback(const pb::Packet& p) {
@@ -555,6 +608,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       start = prefixBatch(frame, batch->id);
     }
     account(d, pb::GET, frame.size() - start, 0, batch->id == -1);
+    if (ackInFlight) ++getsSinceAcks;
     send(std::move(frame), {}, start);
   }
 };

@@ -46,7 +46,17 @@ Status EventStore::put(StoredEntry entry) {
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count());
   }
   if (stopped_) return Status::aborted("the event store is stopped");
-  if (journal_) CANAL_RETURN_IF_ERROR(journal_->append(put_, entry));
+  if (journal_) {
+    // Only this (the producer's) thread moves put_: the journal is written without the store's
+    // lock, so gets are not held up by it.
+    const std::uint64_t sequence = put_;
+    lock.unlock();
+    {
+      std::lock_guard<std::mutex> journalLock(journalMutex_);
+      CANAL_RETURN_IF_ERROR(journal_->append(sequence, entry));
+    }
+    lock.lock();
+  }
   bytes_ += entry.entry.size();
   pendingBytes_ += entry.entry.size();
   totals_.putBytes += entry.entry.size();
@@ -93,9 +103,10 @@ void EventStore::cancelNotify(const void* owner) {
 }
 
 Status EventStore::markResume(std::string data) {
-  std::lock_guard<std::mutex> lock(mutex_);
   if (!journal_) return Status::ok();
-  return journal_->markResume(ResumeMark{produced_, std::move(data)});
+  const std::uint64_t sequence = producerSequence();
+  std::lock_guard<std::mutex> journalLock(journalMutex_);
+  return journal_->markResume(ResumeMark{sequence, std::move(data)});
 }
 
 void EventStore::rewind(std::uint64_t sequence) {
@@ -149,9 +160,18 @@ bool EventStore::ready(std::int64_t fetchSize) const {
 }
 
 Status EventStore::ack(std::uint64_t end, const std::optional<EntryPosition>& position) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
   end = std::min(end, get_);
-  if (journal_ && end > first_) CANAL_RETURN_IF_ERROR(journal_->release(end, position ? position : ackPosition_));
+  if (journal_ && end > first_) {
+    // The journal syncs the ack: puts and gets go on meanwhile.
+    const std::optional<EntryPosition> recorded = position ? position : ackPosition_;
+    lock.unlock();
+    {
+      std::lock_guard<std::mutex> journalLock(journalMutex_);
+      CANAL_RETURN_IF_ERROR(journal_->release(end, recorded));
+    }
+    lock.lock();
+  }
   if (position) ackPosition_ = position;
   while (first_ < end) {
     const StoredEntry& e = entries_.front();

@@ -17,6 +17,7 @@
 
 namespace rocksdb {
 class DB;
+class WriteBatch;
 }
 
 namespace canal::store {
@@ -37,8 +38,12 @@ class RocksDbJournal final : public StoreJournal {
 
  private:
   RocksDbJournal(std::string dir, std::unique_ptr<rocksdb::DB> db);
+  // Writes what is pending (entries, then a mark or an ack) in one write.
+  Status write(bool sync, const char* what);
+
   const std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<rocksdb::WriteBatch> pending_;  // entries appended, not written yet
   std::uint64_t released_ = 0;  // entries before it are deleted
 };
 

@@ -1,8 +1,9 @@
 #pragma once
 
 // What makes an event store durable: every entry put, every resume mark and every ack is handed
-// to a journal, which keeps them so that a restarted store (even after kill -9) holds exactly
-// the unacknowledged entries, in order, and knows where its producer resumes.
+// to a journal, which keeps them so that a restarted store (even after kill -9) holds the
+// unacknowledged entries, in order, up to the last resume mark at least, and knows where its
+// producer resumes (the entries after that mark are produced again from there).
 
 #include <cstdint>
 #include <optional>
@@ -16,8 +17,10 @@ namespace canal::store {
 class StoreJournal {
  public:
   virtual ~StoreJournal() = default;
-  // Entry `sequence` (always the one after the previous append).
+  // Entry `sequence` (always the one after the previous append). It may be held back and
+  // written with the next mark, ack or batch of entries.
   virtual Status append(std::uint64_t sequence, const StoredEntry& entry) = 0;
+  // Written together with every entry appended before it.
   virtual Status markResume(const ResumeMark& mark) = 0;
   // Entries before `end` are acknowledged and may be dropped; durable when this returns.
   virtual Status release(std::uint64_t end, const std::optional<EntryPosition>& position) = 0;
