@@ -169,7 +169,7 @@ def peer(kind, w):
 class CanalServer:
     """canal-server with `destinations` destinations reading workload `w` from its start."""
 
-    def __init__(self, binary, w, mode, destinations=1, start_at_end=False):
+    def __init__(self, binary, w, mode, destinations=1, start_at_end=False, extra=""):
         self.dir = tempfile.mkdtemp(prefix="canal-serve-bench.")
         self.port = free_port()
         names = [f"bench{i}" for i in range(destinations)]
@@ -187,7 +187,8 @@ class CanalServer:
                 f.write(f"canal.instance.master.address = 127.0.0.1:{w['port']}\n"
                         f"canal.instance.dbUsername = bench\ncanal.instance.dbPassword = bench\n"
                         f"canal.instance.mysql.slaveId = {9100 + i}\n"
-                        f"canal.instance.filter.regex = .*\\\\..*\n" + os.environ.get("CANAL_BENCH_INSTANCE_EXTRA", ""))
+                        f"canal.instance.filter.regex = .*\\\\..*\n" + extra +
+                        os.environ.get("CANAL_BENCH_INSTANCE_EXTRA", ""))
                 if not start_at_end:
                     f.write(f"canal.instance.master.journal.name = {w['file']}\ncanal.instance.master.position = 4\n")
         self.proc = subprocess.Popen([binary, "--config", os.path.join(conf, "canal.properties"), "--logs",
@@ -282,7 +283,7 @@ def stall(args):
 
 def latency(args, mode):
     w = WORKLOADS["default"]
-    server = CanalServer(args.server, w, mode, start_at_end=True)
+    server = CanalServer(args.server, w, mode, start_at_end=True, extra="canal.instance.memory.batch.mode = ITEMSIZE\n")
     try:
         p = subprocess.run([args.client, "latency", server.address, server.names[0], f"127.0.0.1:{w['port']}", "bench",
                             "bench", str(args.latency_samples), "5000"], capture_output=True, text=True, timeout=600)

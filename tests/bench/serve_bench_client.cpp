@@ -13,7 +13,8 @@
 //
 //   canal_serve_bench_client latency ADDRESS DESTINATION DB_HOST:PORT USER PASSWORD SAMPLES PAUSE_US
 //     One thread inserts single-row autocommit transactions into benchlat.t (created here) with
-//     PAUSE_US between them; this thread reads them through canal-server with a waiting get.
+//     PAUSE_US between them; this thread reads them through canal-server with waiting gets of
+//     one entry each (canal.instance.memory.batch.mode = ITEMSIZE on the server).
 //     Latency of a row: from the INSERT's return (the COMMIT acknowledged) to the moment its
 //     RowChange is parsed at the client. Prints one JSON line with p50/p99/p999/max in µs.
 
@@ -199,8 +200,9 @@ int latency(int argc, char** argv) {
   pb::RowChange change;
   const auto deadline = Clock::now() + std::chrono::seconds(60) + pause * total;
   while (received < total && !writerFailed && Clock::now() < deadline) {
-    // fetchSize 0 in the default MEMSIZE mode: the get returns as soon as one entry is there.
-    auto m = connector->getWithoutAck(0, std::chrono::milliseconds(1000));
+    // One entry per get (the server runs in ITEMSIZE mode): a get returns as soon as an entry is
+    // there, so the row comes with the second get of its transaction, after the BEGIN.
+    auto m = connector->getWithoutAck(1, std::chrono::milliseconds(1000));
     if (!m) return fail(m.status().toString());
     if (m->empty()) continue;
     for (const pb::Entry& e : m->entries()) {
