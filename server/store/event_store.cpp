@@ -18,7 +18,9 @@ EventStore::EventStore(StoreOptions options, std::unique_ptr<StoreJournal> journ
   ackPosition_ = std::move(recovered.ackPosition);
 }
 
-EventStore::~EventStore() = default;
+EventStore::~EventStore() {
+  if (journal_) journal_->drain();  // it may still read entries_
+}
 
 bool EventStore::fullLocked() const {
   if (options_.mode == BatchMode::kItemSize) return entries_.size() >= options_.bufferSize;
@@ -47,22 +49,23 @@ Status EventStore::put(StoredEntry entry) {
   }
   if (stopped_) return Status::aborted("the event store is stopped");
   if (journal_) {
-    // Only this (the producer's) thread moves put_: the journal is written without the store's
-    // lock, so gets are not held up by it.
-    const std::uint64_t sequence = put_;
-    lock.unlock();
-    {
-      std::lock_guard<std::mutex> journalLock(journalMutex_);
-      CANAL_RETURN_IF_ERROR(journal_->append(sequence, entry));
+    // The journal writes the entry where it stays until acked (a deque keeps its address), on
+    // its own thread.
+    entries_.push_back(std::move(entry));
+    const Status journaled = journal_->append(put_, entries_.back());
+    if (!journaled.isOk()) {
+      entries_.pop_back();
+      return journaled;
     }
-    lock.lock();
+  } else {
+    entries_.push_back(std::move(entry));
   }
-  bytes_ += entry.entry.size();
-  pendingBytes_ += entry.entry.size();
-  totals_.putBytes += entry.entry.size();
-  totals_.putRows += entry.rows;
-  totals_.putExecuteTime = entry.position.timestamp;
-  entries_.push_back(std::move(entry));
+  const StoredEntry& stored = entries_.back();
+  bytes_ += stored.entry.size();
+  pendingBytes_ += stored.entry.size();
+  totals_.putBytes += stored.entry.size();
+  totals_.putRows += stored.rows;
+  totals_.putExecuteTime = stored.position.timestamp;
   produced_ = ++put_;
   notEmpty_.notify_all();
   auto wake = takeWakeableLocked();
@@ -103,10 +106,9 @@ void EventStore::cancelNotify(const void* owner) {
 }
 
 Status EventStore::markResume(std::string data) {
+  std::lock_guard<std::mutex> lock(mutex_);
   if (!journal_) return Status::ok();
-  const std::uint64_t sequence = producerSequence();
-  std::lock_guard<std::mutex> journalLock(journalMutex_);
-  return journal_->markResume(ResumeMark{sequence, std::move(data)});
+  return journal_->markResume(ResumeMark{produced_, std::move(data)});
 }
 
 void EventStore::rewind(std::uint64_t sequence) {
@@ -166,10 +168,7 @@ Status EventStore::ack(std::uint64_t end, const std::optional<EntryPosition>& po
     // The journal syncs the ack: puts and gets go on meanwhile.
     const std::optional<EntryPosition> recorded = position ? position : ackPosition_;
     lock.unlock();
-    {
-      std::lock_guard<std::mutex> journalLock(journalMutex_);
-      CANAL_RETURN_IF_ERROR(journal_->release(end, recorded));
-    }
+    CANAL_RETURN_IF_ERROR(journal_->release(end, recorded));
     lock.lock();
   }
   if (position) ackPosition_ = position;

@@ -179,7 +179,6 @@ class EventStore {
   const std::unique_ptr<StoreJournal> journal_;
   std::optional<ResumeMark> recoveredResume_;
   mutable std::mutex mutex_;
-  std::mutex journalMutex_;  // serializes the journal's calls; never taken with mutex_ held
   std::condition_variable notFull_;
   std::condition_variable notEmpty_;
   std::deque<StoredEntry> entries_;  // sequences [first_, put_)

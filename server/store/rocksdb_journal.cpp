@@ -17,7 +17,6 @@ constexpr char kResumeKey[] = "m.resume";
 constexpr char kEntryPrefix = 'e';
 constexpr std::uint8_t kAckable = 1;
 constexpr std::uint8_t kDdl = 2;
-constexpr std::size_t kPendingLimit = 1 << 20;  // bytes of entries held back at most
 
 std::string entryKey(std::uint64_t sequence) {
   std::string key(1, kEntryPrefix);
@@ -83,22 +82,86 @@ Result<StoredEntry> decodeStoredEntry(std::string_view bytes) {
   return e;
 }
 
-RocksDbJournal::RocksDbJournal(std::string dir, std::unique_ptr<rocksdb::DB> db)
-    : dir_(std::move(dir)), db_(std::move(db)), pending_(std::make_unique<rocksdb::WriteBatch>()) {}
+RocksDbJournal::RocksDbJournal(std::string dir, std::unique_ptr<rocksdb::DB> db, std::uint64_t released)
+    : dir_(std::move(dir)), db_(std::move(db)), released_(released), writer_([this] { run(); }) {}
 
 RocksDbJournal::~RocksDbJournal() {
-  if (!db_) return;
-  (void)write(false, "close");
+  drain();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  work_.notify_all();
+  writer_.join();
   db_->Close().PermitUncheckedError();
 }
 
-Status RocksDbJournal::write(bool sync, const char* what) {
-  if (pending_->Count() == 0) return Status::ok();
-  rocksdb::WriteOptions options;
-  options.sync = sync;
-  CANAL_RETURN_IF_ERROR(toStatus(db_->Write(options, pending_.get()), dir_, what));
-  pending_->Clear();
-  return Status::ok();
+Status RocksDbJournal::enqueue(Op op, bool wait) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!error_.isOk()) return error_;
+  queue_.push_back(std::move(op));
+  const std::uint64_t ticket = ++queued_;
+  work_.notify_one();
+  if (!wait) return Status::ok();
+  written_.wait(lock, [&] { return done_ >= ticket || !error_.isOk(); });
+  return error_;
+}
+
+void RocksDbJournal::drain() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  const std::uint64_t ticket = queued_;
+  written_.wait(lock, [&] { return done_ >= ticket || !error_.isOk(); });
+}
+
+void RocksDbJournal::run() {
+  std::deque<Op> ops;
+  rocksdb::WriteBatch batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      ops.swap(queue_);
+    }
+    // Everything queued since the last write, in order, in one batch; only the last mark and
+    // ack matter, and the batch is synced when it holds an ack.
+    batch.Clear();
+    rocksdb::Status s;
+    bool sync = false;
+    const std::string* mark = nullptr;
+    const Op* release = nullptr;
+    std::uint64_t releasedFrom = released_;
+    for (const Op& op : ops) {
+      if (op.kind == Op::Kind::kEntry) {
+        const std::string key = entryKey(op.sequence);
+        const std::string header = encodeStoredEntryHeader(*op.entry);
+        const rocksdb::Slice keyPart(key);
+        const rocksdb::Slice valueParts[] = {header, rocksdb::Slice(op.entry->entry)};
+        if (s.ok()) s = batch.Put(rocksdb::SliceParts(&keyPart, 1), rocksdb::SliceParts(valueParts, 2));
+      } else if (op.kind == Op::Kind::kMark) {
+        mark = &op.value;
+      } else if (op.sequence >= released_) {  // a release below an earlier one changes nothing
+        release = &op;
+        released_ = op.sequence;
+        sync = true;
+      }
+    }
+    if (s.ok() && mark) s = batch.Put(kResumeKey, *mark);
+    if (s.ok() && release) {
+      s = batch.Put(kAckKey, release->value);
+      if (s.ok() && released_ > releasedFrom) s = batch.DeleteRange(entryKey(releasedFrom), entryKey(released_));
+    }
+    if (s.ok() && batch.Count() > 0) {
+      rocksdb::WriteOptions options;
+      options.sync = sync;
+      s = db_->Write(options, &batch);
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!s.ok() && error_.isOk()) error_ = toStatus(s, dir_, "write");
+    done_ += ops.size();
+    ops.clear();
+    written_.notify_all();
+  }
 }
 
 Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const std::string& dir, RecoveredStore& recovered) {
@@ -117,12 +180,11 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const std::string& 
   options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   rocksdb::DB* raw = nullptr;
   CANAL_RETURN_IF_ERROR(toStatus(rocksdb::DB::Open(options, dir, &raw), dir, "open"));
-  std::unique_ptr<RocksDbJournal> journal(new RocksDbJournal(dir, std::unique_ptr<rocksdb::DB>(raw)));
-  rocksdb::DB& db = *journal->db_;
+  std::unique_ptr<rocksdb::DB> db(raw);
 
   recovered = RecoveredStore{};
   std::string value;
-  rocksdb::Status s = db.Get(rocksdb::ReadOptions(), kAckKey, &value);
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kAckKey, &value);
   if (s.ok()) {
     ByteReader in(value);
     recovered.ackSequence = in.u64();
@@ -131,7 +193,7 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const std::string& 
   } else if (!s.IsNotFound()) {
     return toStatus(s, dir, "read ack cursor");
   }
-  s = db.Get(rocksdb::ReadOptions(), kResumeKey, &value);
+  s = db->Get(rocksdb::ReadOptions(), kResumeKey, &value);
   if (s.ok()) {
     ByteReader in(value);
     ResumeMark mark;
@@ -143,7 +205,7 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const std::string& 
     return toStatus(s, dir, "read resume mark");
   }
 
-  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   std::uint64_t expected = recovered.ackSequence;
   for (it->Seek(entryKey(expected)); it->Valid() && it->key().starts_with(rocksdb::Slice(&kEntryPrefix, 1)); it->Next()) {
     const std::string where = "event store " + dir + " entry " + std::to_string(expected);
@@ -154,8 +216,8 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const std::string& 
     ++expected;
   }
   CANAL_RETURN_IF_ERROR(toStatus(it->status(), dir, "read entries"));
-  journal->released_ = recovered.ackSequence;
-  return journal;
+  it.reset();
+  return std::unique_ptr<RocksDbJournal>(new RocksDbJournal(dir, std::move(db), recovered.ackSequence));
 }
 
 Status RocksDbJournal::destroy(const std::string& dir) {
@@ -164,22 +226,14 @@ Status RocksDbJournal::destroy(const std::string& dir) {
 }
 
 Status RocksDbJournal::append(std::uint64_t sequence, const StoredEntry& entry) {
-  const std::string key = entryKey(sequence);
-  std::string header = encodeStoredEntryHeader(entry);
-  const rocksdb::Slice keyPart(key);
-  const rocksdb::Slice valueParts[] = {header, rocksdb::Slice(entry.entry)};
-  CANAL_RETURN_IF_ERROR(
-      toStatus(pending_->Put(rocksdb::SliceParts(&keyPart, 1), rocksdb::SliceParts(valueParts, 2)), dir_, "put"));
-  if (pending_->GetDataSize() < kPendingLimit) return Status::ok();
-  return write(false, "put");
+  return enqueue(Op{Op::Kind::kEntry, sequence, &entry, {}}, false);
 }
 
 Status RocksDbJournal::markResume(const ResumeMark& mark) {
   std::string value;
   appendLe(value, mark.sequence, 8);
   value.append(mark.data);
-  CANAL_RETURN_IF_ERROR(toStatus(pending_->Put(kResumeKey, value), dir_, "resume mark"));
-  return write(false, "resume mark");
+  return enqueue(Op{Op::Kind::kMark, 0, nullptr, std::move(value)}, false);
 }
 
 std::uint64_t RocksDbJournal::diskBytes() const {
@@ -191,16 +245,11 @@ std::uint64_t RocksDbJournal::diskBytes() const {
 }
 
 Status RocksDbJournal::release(std::uint64_t end, const std::optional<EntryPosition>& position) {
-  if (end < released_) return Status::ok();  // a later ack was recorded first
   std::string value;
   appendLe(value, end, 8);
   value.push_back(position ? 1 : 0);
   if (position) appendPosition(value, *position);
-  CANAL_RETURN_IF_ERROR(toStatus(pending_->Put(kAckKey, value), dir_, "ack"));
-  if (end > released_) CANAL_RETURN_IF_ERROR(toStatus(pending_->DeleteRange(entryKey(released_), entryKey(end)), dir_, "ack"));
-  CANAL_RETURN_IF_ERROR(write(true, "ack"));
-  released_ = std::max(released_, end);
-  return Status::ok();
+  return enqueue(Op{Op::Kind::kRelease, end, nullptr, std::move(value)}, true);
 }
 
 }  // namespace canal::store

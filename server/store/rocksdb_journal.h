@@ -9,15 +9,18 @@
 // range delete each.
 // Thread contract: calls are serialized by the owning store.
 
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "server/common/status.h"
 #include "server/store/store_journal.h"
 
 namespace rocksdb {
 class DB;
-class WriteBatch;
 }
 
 namespace canal::store {
@@ -31,20 +34,38 @@ class RocksDbJournal final : public StoreJournal {
   static Status destroy(const std::string& dir);
   ~RocksDbJournal() override;
 
+  // Queued for the writer thread; `entry` must stay where it is until a later release() or
+  // drain() returned. A failed write is reported by every call after it.
   Status append(std::uint64_t sequence, const StoredEntry& entry) override;
   Status markResume(const ResumeMark& mark) override;
+  // Waits until it, and everything queued before it, is written and synced.
   Status release(std::uint64_t end, const std::optional<EntryPosition>& position) override;
+  void drain() override;
   std::uint64_t diskBytes() const override;
 
  private:
-  RocksDbJournal(std::string dir, std::unique_ptr<rocksdb::DB> db);
-  // Writes what is pending (entries, then a mark or an ack) in one write.
-  Status write(bool sync, const char* what);
+  struct Op {
+    enum class Kind { kEntry, kMark, kRelease } kind;
+    std::uint64_t sequence = 0;         // entry; release: the end
+    const StoredEntry* entry = nullptr;
+    std::string value;                  // mark, release: the value written
+  };
+  RocksDbJournal(std::string dir, std::unique_ptr<rocksdb::DB> db, std::uint64_t released);
+  Status enqueue(Op op, bool wait);
+  void run();
 
   const std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::unique_ptr<rocksdb::WriteBatch> pending_;  // entries appended, not written yet
-  std::uint64_t released_ = 0;  // entries before it are deleted
+  std::mutex mutex_;
+  std::condition_variable work_;
+  std::condition_variable written_;
+  std::deque<Op> queue_;
+  std::uint64_t queued_ = 0;   // ops queued so far
+  std::uint64_t done_ = 0;     // ops written so far
+  Status error_;               // the first failed write: every later call reports it
+  bool stopping_ = false;
+  std::uint64_t released_;     // entries before it are deleted (writer thread)
+  std::thread writer_;
 };
 
 // The binary form of a stored entry (exposed for the decoder tests and the fuzzer).

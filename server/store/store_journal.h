@@ -17,13 +17,15 @@ namespace canal::store {
 class StoreJournal {
  public:
   virtual ~StoreJournal() = default;
-  // Entry `sequence` (always the one after the previous append). It may be held back and
-  // written with the next mark, ack or batch of entries.
+  // Entry `sequence` (always the one after the previous append). It may be written later, but
+  // before any mark or ack handed over after it.
   virtual Status append(std::uint64_t sequence, const StoredEntry& entry) = 0;
-  // Written together with every entry appended before it.
   virtual Status markResume(const ResumeMark& mark) = 0;
   // Entries before `end` are acknowledged and may be dropped; durable when this returns.
   virtual Status release(std::uint64_t end, const std::optional<EntryPosition>& position) = 0;
+  // Returns once everything handed to the journal is written (before the entries it was given
+  // go away).
+  virtual void drain() {}
   // The journal's estimated size on disk.
   virtual std::uint64_t diskBytes() const = 0;
 };

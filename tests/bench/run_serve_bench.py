@@ -44,8 +44,10 @@ TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 WORKLOADS = {
-    "default": {"base": "/tmp/bench-mysql", "port": 3310, "N": 1000000, "BATCH": 1000, "idsum": 250000500000},
-    "onerow": {"base": "/tmp/bench-mysql-1row", "port": 3311, "N": 200000, "BATCH": 1, "idsum": 10000100000},
+    "default": {"base": "/tmp/bench-mysql", "port": 3310, "N": 1000000, "BATCH": 1000, "idsum": 250000500000,
+                "schema": "bench"},
+    "onerow": {"base": "/tmp/bench-mysql-1row", "port": 3311, "N": 200000, "BATCH": 1, "idsum": 10000100000,
+               "schema": "bench"},
 }
 WIDE_ROWS = 200000
 
@@ -108,7 +110,7 @@ def ensure_wide():
     if os.path.exists(marker):
         name = open(marker).read().strip()
         if os.path.exists(os.path.join(base, "binlog", name)):
-            return dict(base=base, port=WORKLOADS["default"]["port"], file=name, rows=WIDE_ROWS,
+            return dict(base=base, port=WORKLOADS["default"]["port"], file=name, rows=WIDE_ROWS, schema="benchwide",
                         bytes=os.path.getsize(os.path.join(base, "binlog", name)), idsum=WIDE_ROWS * (WIDE_ROWS + 1) // 2)
     log("workload wide: generating 200,000 rows of a 100-column table")
     cols, values = ["id BIGINT NOT NULL PRIMARY KEY"], ["seq"]
@@ -187,7 +189,7 @@ class CanalServer:
                 f.write(f"canal.instance.master.address = 127.0.0.1:{w['port']}\n"
                         f"canal.instance.dbUsername = bench\ncanal.instance.dbPassword = bench\n"
                         f"canal.instance.mysql.slaveId = {9100 + i}\n"
-                        f"canal.instance.filter.regex = .*\\\\..*\n" + extra +
+                        f"canal.instance.filter.regex = {w['schema']}\\\\..*\n" + extra +
                         os.environ.get("CANAL_BENCH_INSTANCE_EXTRA", ""))
                 if not start_at_end:
                     f.write(f"canal.instance.master.journal.name = {w['file']}\ncanal.instance.master.position = 4\n")
@@ -282,7 +284,7 @@ def stall(args):
 
 
 def latency(args, mode):
-    w = WORKLOADS["default"]
+    w = dict(WORKLOADS["default"], schema="benchlat")
     server = CanalServer(args.server, w, mode, start_at_end=True, extra="canal.instance.memory.batch.mode = ITEMSIZE\n")
     try:
         p = subprocess.run([args.client, "latency", server.address, server.names[0], f"127.0.0.1:{w['port']}", "bench",
