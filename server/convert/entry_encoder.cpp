@@ -3,6 +3,7 @@
 #include <cassert>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -84,6 +85,10 @@ class Writer {
     if (!v.empty()) std::memcpy(at_, v.data(), v.size());
     at_ += v.size();
   }
+  void raw(std::string_view bytes) {
+    std::memcpy(at_, bytes.data(), bytes.size());
+    at_ += bytes.size();
+  }
   void lengthPrefix(unsigned number, std::size_t length) {
     tag(number, kBytes);
     varint(length);
@@ -150,25 +155,77 @@ void writeHeader(Writer& w, const ChangeEntry& e, std::string_view rowsCount) {
   if (!e.gtid.empty()) w.bytesField(field::kGtid, e.gtid);
 }
 
-std::size_t columnSize(const ChangeColumn& c) {
-  std::size_t n = intField(static_cast<std::int32_t>(c.index)) + intField(c.text.sqlType) + bytesField(c.name().size()) +
-                  3 * 2 /* isKey, updated, isNull */ + bytesField(c.mysqlType().size());
+// A column's fields that depend only on its table (and, in practice, its type): index, sqlType,
+// name and isKey before the row's own fields, mysqlType after them. Written once per table and
+// copied into every row.
+struct ColumnBytes {
+  bool built = false;
+  int sqlType = 0;
+  std::string head;
+  std::string tail;
+};
+
+struct TableBytes {
+  std::shared_ptr<const ColumnInfos> columns;  // held, so the address is not reused meanwhile
+  std::vector<ColumnBytes> byColumn;
+};
+
+// The cached bytes of `c`, or null when its cell does not match them.
+const ColumnBytes* cachedBytes(const ChangeColumn& c, TableBytes* table) {
+  if (!table || !c.info) return nullptr;
+  const ColumnInfos& infos = *table->columns;
+  if (c.info < infos.data() || c.info >= infos.data() + infos.size()) return nullptr;
+  const auto at = static_cast<std::size_t>(c.info - infos.data());
+  if (at != c.index) return nullptr;
+  ColumnBytes& b = table->byColumn[at];
+  if (!b.built) {
+    b.built = true;
+    b.sqlType = c.text.sqlType;
+    b.head.resize(intField(static_cast<std::int32_t>(c.index)) + intField(c.text.sqlType) + bytesField(c.name().size()) + 2);
+    Writer head(b.head.data());
+    head.intField(field::kIndex, static_cast<std::int32_t>(c.index));
+    head.intField(field::kSqlType, c.text.sqlType);
+    head.bytesField(field::kName, c.name());
+    head.boolField(field::kIsKey, c.isKey());
+    b.tail.resize(bytesField(c.mysqlType().size()));
+    Writer tail(b.tail.data());
+    tail.bytesField(field::kMysqlType, c.mysqlType());
+  }
+  return b.sqlType == c.text.sqlType ? &b : nullptr;
+}
+
+std::size_t columnSize(const ChangeColumn& c, const ColumnBytes* cached) {
+  std::size_t n = cached ? cached->head.size() + 2 * 2 /* updated, isNull */ + cached->tail.size()
+                         : intField(static_cast<std::int32_t>(c.index)) + intField(c.text.sqlType) +
+                               bytesField(c.name().size()) + 3 * 2 /* isKey, updated, isNull */ +
+                               bytesField(c.mysqlType().size());
   if (!c.text.isNull) n += bytesField(c.text.value.size());
   return n;
 }
 
-void writeColumn(Writer& w, const ChangeColumn& c) {
-  w.intField(field::kIndex, static_cast<std::int32_t>(c.index));
-  w.intField(field::kSqlType, c.text.sqlType);
-  w.bytesField(field::kName, c.name());
-  w.boolField(field::kIsKey, c.isKey());
+void writeColumn(Writer& w, const ChangeColumn& c, const ColumnBytes* cached) {
+  if (cached) {
+    w.raw(cached->head);
+  } else {
+    w.intField(field::kIndex, static_cast<std::int32_t>(c.index));
+    w.intField(field::kSqlType, c.text.sqlType);
+    w.bytesField(field::kName, c.name());
+    w.boolField(field::kIsKey, c.isKey());
+  }
   w.boolField(field::kUpdated, c.updated);
   w.boolField(field::kIsNull, c.text.isNull);
   if (!c.text.isNull) w.bytesField(field::kValue, c.text.value);
-  w.bytesField(field::kMysqlType, c.mysqlType());
+  if (cached) {
+    w.raw(cached->tail);
+  } else {
+    w.bytesField(field::kMysqlType, c.mysqlType());
+  }
 }
 
-void writeRowChange(Writer& w, const ChangeEntry& e, const std::vector<std::size_t>& sizes) {
+// `sizes` and `cached`: from the first pass, a row's size then each of its columns' (cached:
+// null for a row).
+void writeRowChange(Writer& w, const ChangeEntry& e, const std::vector<std::size_t>& sizes,
+                    const std::vector<const ColumnBytes*>& cached) {
   const bool rowsEvent = e.columns != nullptr;
   if (rowsEvent) w.intField(field::kTableId, static_cast<std::int64_t>(e.tableId));
   w.intField(field::kRowEventType, static_cast<int>(e.type));
@@ -178,12 +235,12 @@ void writeRowChange(Writer& w, const ChangeEntry& e, const std::vector<std::size
   for (const ChangeRow& row : e.rows) {
     w.lengthPrefix(field::kRowDatas, sizes[next++]);
     for (const ChangeColumn& c : row.before) {
-      w.lengthPrefix(field::kBefore, sizes[next++]);
-      writeColumn(w, c);
+      w.lengthPrefix(field::kBefore, sizes[next]);
+      writeColumn(w, c, cached[next++]);
     }
     for (const ChangeColumn& c : row.after) {
-      w.lengthPrefix(field::kAfter, sizes[next++]);
-      writeColumn(w, c);
+      w.lengthPrefix(field::kAfter, sizes[next]);
+      writeColumn(w, c, cached[next++]);
     }
   }
   for (const auto& [key, text] : e.props) w.pairField(field::kRowProps, key, text);
@@ -194,6 +251,18 @@ void writeRowChange(Writer& w, const ChangeEntry& e, const std::vector<std::size
 
 struct EntryEncoder::Messages {
   std::vector<std::size_t> sizes;  // RowChange: each row's size, then each of its columns'
+  std::vector<const ColumnBytes*> cached;  // beside `sizes`
+  std::vector<TableBytes> tables;          // the tables seen lately
+
+  TableBytes* tableBytes(const ChangeEntry& e) {
+    if (!e.columns) return nullptr;
+    for (TableBytes& t : tables) {
+      if (t.columns == e.columns) return &t;
+    }
+    if (tables.size() >= 64) tables.clear();
+    tables.push_back(TableBytes{e.columns, std::vector<ColumnBytes>(e.columns->size())});
+    return &tables.back();
+  }
 };
 
 EntryEncoder::EntryEncoder() : messages_(std::make_unique<Messages>()) {}
@@ -201,6 +270,7 @@ EntryEncoder::~EntryEncoder() = default;
 
 void EntryEncoder::encode(const ChangeEntry& e, std::string& out) {
   std::vector<std::size_t>& sizes = messages_->sizes;
+  std::vector<const ColumnBytes*>& cached = messages_->cached;
   const bool rowsEvent = e.columns != nullptr;
   // First pass: the size of the store value (TransactionBegin, TransactionEnd or RowChange)
   // and, for a RowChange, of every row and column, which prefix them on the wire.
@@ -212,14 +282,19 @@ void EntryEncoder::encode(const ChangeEntry& e, std::string& out) {
     value += bytesField(e.transactionId.size());
   } else {
     sizes.clear();
+    cached.clear();
+    TableBytes* table = e.rows.empty() ? nullptr : messages_->tableBytes(e);
     for (const ChangeRow& row : e.rows) {
       const std::size_t at = sizes.size();
       sizes.push_back(0);
+      cached.push_back(nullptr);
       std::size_t rowSize = 0;
       for (const auto* image : {&row.before, &row.after}) {
         for (const ChangeColumn& c : *image) {
-          const std::size_t n = columnSize(c);
+          const ColumnBytes* b = cachedBytes(c, table);
+          const std::size_t n = columnSize(c, b);
           sizes.push_back(n);
+          cached.push_back(b);
           rowSize += bytesField(n);
         }
       }
@@ -250,7 +325,7 @@ void EntryEncoder::encode(const ChangeEntry& e, std::string& out) {
     w.bytesField(field::kTransactionId, e.transactionId);
     for (const auto& [key, text] : e.props) w.pairField(field::kTransactionProps, key, text);
   } else {
-    writeRowChange(w, e, sizes);
+    writeRowChange(w, e, sizes, cached);
   }
   assert(w.position() == out.data() + out.size());
 }

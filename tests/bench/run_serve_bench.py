@@ -129,7 +129,7 @@ def ensure_wide():
     sql(base, "FLUSH BINARY LOGS")
     name = sql(base, "SHOW MASTER STATUS").split()[0]
     script = ["SET SESSION time_zone = '+00:00'", "DROP DATABASE IF EXISTS benchwide", "CREATE DATABASE benchwide",
-              f"CREATE TABLE benchwide.t ({', '.join(cols)}) ENGINE=InnoDB"]
+              f"CREATE TABLE benchwide.t ({', '.join(cols)}) ENGINE=InnoDB", "USE benchwide"]
     for start in range(1, WIDE_ROWS + 1, 1000):
         script.append(f"INSERT INTO benchwide.t SELECT {', '.join(values)} FROM seq_{start}_to_{start + 999}")
     subprocess.run(["mariadb", "--no-defaults", "-S", os.path.join(base, "mysql.sock"), "-uroot"],

@@ -251,7 +251,8 @@ TEST(EntryEncoder, WritesTheBytesOfProtobufsOwnSerializer) {
       ChangeColumn c;
       c.index = i;
       c.info = &(*columns)[i];
-      c.text.sqlType = i == 1 ? -4 : 12;  // LONGVARBINARY is negative
+      // LONGVARBINARY is negative; one cell's type differs from the rest of its column's.
+      c.text.sqlType = i == 1 ? -4 : (r == 2 && i == 0 ? -5 : 12);
       c.text.isNull = r == 1 && i == 1;
       if (!c.text.isNull) c.text.value = std::string(static_cast<std::size_t>(i * 90 + r), 'v');
       row.before.push_back(c);
@@ -280,7 +281,9 @@ TEST(EntryEncoder, WritesTheBytesOfProtobufsOwnSerializer) {
 
   EntryEncoder encoder;
   std::string out;
-  for (const ChangeEntry* e : {&rows, &ddl, &begin, &end, &rows}) {  // the encoder is reused
+  ChangeEntry sparse = rows;  // a minimal image: not every column, so not every ordinal
+  for (ChangeRow& row : sparse.rows) row.before.erase(row.before.begin() + 1);
+  for (const ChangeEntry* e : {&rows, &ddl, &begin, &end, &rows, &sparse}) {  // the encoder is reused
     encoder.encode(*e, out);
     EXPECT_EQ(toHex(out), toHex(reference(*e)));
   }
