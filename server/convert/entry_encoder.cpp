@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "server/common/byte_writer.h"
+
 namespace canal::convert {
 namespace {
 
@@ -39,15 +41,6 @@ constexpr unsigned kKey = 1, kPairValue = 2;
 
 constexpr int kSourceMysql = 2;
 constexpr std::string_view kServerEncodeValue = "UTF-8";
-
-std::size_t varintSize(std::uint64_t v) {
-  std::size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
 
 // int32 and int64 fields: a negative value is sign-extended to ten bytes.
 std::uint64_t asVarint(std::int64_t v) { return static_cast<std::uint64_t>(v); }

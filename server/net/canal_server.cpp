@@ -18,6 +18,7 @@
 
 #include "canal/protocol/canal_protocol.pb.h"
 #include "canal/protocol/frame_codec.h"
+#include "server/common/byte_writer.h"
 #include "server/common/logging.h"
 
 namespace canal::net {
@@ -81,23 +82,6 @@ std::string ackFrame(int code = 0, const std::string& message = {}) {
   if (code) ack.set_error_code(code);
   ack.set_error_message(message);
   return packet(pb::ACK, ack.SerializeAsString());
-}
-
-void appendVarint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-std::size_t varintSize(std::uint64_t v) {
-  std::size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
 }
 
 // Room before a batch's entries for what precedes them on the wire: the frame header, the
