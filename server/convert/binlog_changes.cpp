@@ -7,6 +7,7 @@
 #include "server/binlog/event_type.h"
 #include "server/binlog/column_value.h"
 #include "server/binlog/rows_event.h"
+#include "server/common/byte_reader.h"
 #include "server/common/java_number.h"
 #include "server/common/sql_cursor.h"
 #include "server/schema/schema_history.h"
@@ -271,11 +272,23 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
     return contextEntry(event, format, file, where, out);
   }
   if (type == binlog::kTableMapEvent) {
+    // A transaction of its own carries a TABLE_MAP each time; while the table's id, definition and
+    // our filters are the same, its bytes are too, and what was made of them is reused.
+    {
+      ByteReader id(event.body);
+      const auto known = tables_.find(format.postHeaderLength(binlog::kTableMapEvent) == 6 ? id.u32() : id.u48());
+      if (!id.failed() && known != tables_.end() && !known->second.body.empty() && known->second.body == event.body &&
+          known->second.filter == filter_.get()) {
+        return false;
+      }
+    }
     auto table = binlog::decodeTableMap(event.body, format, where);
     if (!table) return table.status();
     if (filter_ && !filter_->accepts(table->database, table->table)) {
       Table skipped;
       skipped.skipped = true;
+      skipped.body = std::string(event.body);
+      skipped.filter = filter_.get();
       tables_[table->tableId] = std::move(skipped);
       return false;
     }
@@ -303,7 +316,8 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
         if (!filter_->keepsColumn(map->database, map->table, c.name)) columnFilter = filter_;
       }
     }
-    tables_[id] = Table{std::move(map), std::move(columns), std::move(columnFilter), false};
+    tables_[id] = Table{std::move(map), std::move(columns), std::move(columnFilter), false, std::string(event.body),
+                        filter_.get()};
     return false;
   }
   if (binlog::isRowsEvent(type)) {
@@ -391,6 +405,9 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
   if (schemas_ && out.isDdl) {
     const schema::SchemaPosition at{std::string(file), event.header.logPos};
     CANAL_RETURN_IF_ERROR(schemas_->applyDdl(query.query, query.database, &at).withContext(where));
+  }
+  if (out.isDdl) {  // a definition may have changed under an unchanged TABLE_MAP
+    for (auto& [id, table] : tables_) table.body.clear();
   }
   if (filter_ && out.isDdl && out.type != ChangeType::kQuery && out.table &&
       !filter_->accepts(out.schema.value_or(""), *out.table)) {

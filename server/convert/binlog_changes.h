@@ -81,6 +81,8 @@ class ChangeAssembler {
     std::shared_ptr<const ColumnInfos> columns;
     std::shared_ptr<const TableFilter> columnFilter;  // set when it drops some of its columns
     bool skipped = false;                              // rejected by the table filter
+    std::string body;                  // the TABLE_MAP it was made of; empty: decode the next one
+    const TableFilter* filter = nullptr;  // the table filter in force then
   };
   void dropFilteredColumns(const Table& table, ChangeEntry& out) const;
   Status noteGtid(const binlog::RawEvent& event, const binlog::FormatDescription& format, const std::string& where);
