@@ -11,6 +11,7 @@
 #include "canal/protocol/entry_protocol.pb.h"
 #include "server/binlog/event_stream.h"
 #include "server/convert/entry_encoder.h"
+#include "server/convert/table_filter.h"
 #include "tests/support/fixtures.h"
 
 namespace canal::convert {
@@ -121,6 +122,38 @@ TEST(ChangeAssembler, StatementContextAndXaEntriesOfAMariaDbBinlog) {
       EXPECT_EQ(e.transactionId, "0");
     }
   }
+}
+
+// One-row transactions repeat their TABLE_MAP byte for byte and the assembler reuses what it made
+// of it; a table filter set in the middle of the stream still applies from then on.
+TEST(ChangeAssembler, AFilterSetMidStreamAppliesToRepeatedTableMaps) {
+  const std::string file = "mariadb-10.11-generated/crc32_full/mariadb-bin.000002";
+  const std::string data = testing::readFile(testing::fixtureDir() + "/" + file);
+  const auto rowEntries = [&](std::size_t filterAfter) {
+    binlog::EventStream stream(data, file);
+    ChangeAssembler assembler(RenderOptions{});
+    auto none = TableFilter::create(TableFilterSpec{"nothing\\.matches", "", "", ""});
+    EXPECT_TRUE(none.isOk());
+    std::size_t before = 0, after = 0, events = 0;
+    ChangeEntry out;
+    binlog::RawEvent event;
+    for (;;) {
+      auto more = stream.next(event);
+      if (!more.isOk() || !*more) break;
+      if (++events == filterAfter) assembler.setTableFilter(*none);
+      const Status s = assembler.handleEach(event, stream.format(), "binlog.000001", stream.where(event.offset), out, [&] {
+        if (out.kind == EntryKind::kRowData && out.columns) ++(events < filterAfter ? before : after);
+        return Status::ok();
+      });
+      EXPECT_TRUE(s.isOk()) << s.toString();
+    }
+    return std::make_pair(before, after);
+  };
+  const auto all = rowEntries(0);
+  ASSERT_GT(all.first + all.second, 10u);
+  const auto split = rowEntries(200);
+  EXPECT_GT(split.first, 0u) << "rows before the filter";
+  EXPECT_EQ(split.second, 0u) << "rows of tables whose TABLE_MAP was seen before the filter";
 }
 
 }  // namespace

@@ -91,5 +91,31 @@ TEST(EventStore, GetWaitsForEnoughOrTheTimeoutAndStopWakesIt) {
   EXPECT_FALSE(store.put(entry(1)));
 }
 
+// A caller waiting without a thread is woken by the put that makes its batch enough, once; one
+// that cancelled, or asked again (replacing its waiter), is not woken by the earlier request.
+TEST(EventStore, ReadyOrNotifyWakesOnTheEnoughPutOnly) {
+  EventStore store({8, 1024, BatchMode::kItemSize, false});
+  int first = 0, second = 0, cancelled = 0;
+  const int ownerA = 0, ownerB = 0, ownerC = 0;
+  EXPECT_FALSE(store.readyOrNotify(&ownerA, 2, [&] { ++first; }));
+  EXPECT_FALSE(store.readyOrNotify(&ownerC, 1, [&] { ++cancelled; }));
+  store.cancelNotify(&ownerC);
+  EXPECT_FALSE(store.readyOrNotify(&ownerB, 1, [&] { ++second; }));
+  EXPECT_FALSE(store.readyOrNotify(&ownerB, 3, [&] { second += 10; }));  // replaces the one above
+  ASSERT_TRUE(store.put(entry(10)));
+  EXPECT_EQ(first, 0) << "one entry is not enough for a fetch of 2";
+  ASSERT_TRUE(store.put(entry(10)));
+  EXPECT_EQ(first, 1);
+  ASSERT_TRUE(store.put(entry(10)));
+  EXPECT_EQ(first, 1) << "woken once";
+  EXPECT_EQ(second, 10);
+  EXPECT_EQ(cancelled, 0);
+  EXPECT_TRUE(store.readyOrNotify(&ownerA, 3, [&] { ++first; })) << "already enough: no waiter";
+  store.stop();
+  EXPECT_EQ(first, 1);
+  int stopped = 0;
+  EXPECT_TRUE(store.readyOrNotify(&ownerA, 8, [&] { ++stopped; })) << "a stopped store answers at once";
+}
+
 }  // namespace
 }  // namespace canal::store
