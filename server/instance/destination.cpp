@@ -588,9 +588,14 @@ Status Destination::commitAcks(std::int16_t clientId) {
   const auto it = clients_.find(clientId);
   if (it == clients_.end()) return done;  // unsubscribed meanwhile
   Client& c = it->second;
-  if (!done.isOk()) {  // the batches stay unacknowledged; the cursor too unless it was recorded
+  if (!done.isOk()) {
+    // The batches stay unacknowledged, and so do those set aside since (acked after them); the
+    // cursor too unless it was recorded.
     if (snapshot && !recorded.isOk()) std::tie(c.cursor, c.ackedThrough) = previous;
     for (auto& [id, batch] : taken) c.batches.emplace(id, std::move(batch));
+    for (auto& [id, batch] : c.acking) c.batches.emplace(id, std::move(batch));
+    c.acking.clear();
+    c.ackingSince = {};
     return done;
   }
   const auto took = std::chrono::steady_clock::now() - since;

@@ -153,7 +153,8 @@ class Destination {
   // ack() in two steps, for a caller that serves gets while acks are written: takeForAck()
   // checks the batch (Canal's errors) and sets it aside at once; commitAcks() records the cursor
   // and releases the store for every batch set aside, with one meta write and one synced journal
-  // write. When that fails the batches are the client's unacknowledged ones again.
+  // write. When that fails, these batches and any set aside meanwhile are the client's
+  // unacknowledged ones again.
   Status takeForAck(std::int16_t clientId, std::int64_t batchId);
   Status commitAcks(std::int16_t clientId);
   Status rollback(std::int16_t clientId, std::int64_t batchId);

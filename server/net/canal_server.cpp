@@ -195,9 +195,12 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   std::string channel;
   Clock::time_point requestStart;  // when the request being handled was read
   // Acks set aside and not written yet, by destination and client.
-  std::deque<std::pair<std::shared_ptr<instance::Destination>, std::int16_t>> acksToWrite;
+  struct AcksToWrite {
+    std::shared_ptr<instance::Destination> destination;
+    std::int16_t clientId;
+  };
+  std::deque<AcksToWrite> acksToWrite;
   bool ackInFlight = false;               // acks are written on the blocking pool
-  int getsSinceAcks = 0;                  // gets answered while they are written
   std::optional<pb::Packet> heldRequest;  // read meanwhile, handled once they are written
   std::uint64_t waitSerial = 0;                       // of the get waiting for entries
   std::shared_ptr<instance::Destination> waitingOn;   // its destination, while it waits
@@ -470,34 +473,35 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     // order); the cursor and journal writes run on the blocking pool while gets go on being
     // served, so a client that acks and asks for the next batch does not wait for the disk, and
     // acks that arrive meanwhile are written together. Any other request waits until they are
-    // written, so a rollback or the SDK's confirming subscribe sees them.
+    // written, so a rollback or the SDK's confirming subscribe sees them. When the writing
+    // fails, the error is sent and the connection closed.
     const Status taken = t->first->takeForAck(t->second, r.batch_id());
     reply(t->first, p.type(), taken, false);  // counted now; only a failure has a reply
     if (!taken.isOk()) return true;
-    const auto key = std::make_pair(t->first, t->second);
-    if (std::find(acksToWrite.begin(), acksToWrite.end(), key) == acksToWrite.end()) acksToWrite.push_back(key);
+    const auto queued = std::find_if(acksToWrite.begin(), acksToWrite.end(), [&](const AcksToWrite& a) {
+      return a.destination == t->first && a.clientId == t->second;
+    });
+    if (queued == acksToWrite.end()) acksToWrite.push_back(AcksToWrite{t->first, t->second});
     if (!ackInFlight) writeAcks();
     return true;
   }
 
   void writeAcks() {
     ackInFlight = true;
-    getsSinceAcks = 0;
-    const auto [d, id] = acksToWrite.front();
+    const AcksToWrite next = acksToWrite.front();
     acksToWrite.pop_front();
-    asio::post(server.blocking, [self = shared_from_this(), d = d, id = id] {
-      const Status s = d->commitAcks(id);
-      asio::post(self->strand, [self, d, s] {
+    asio::post(server.blocking, [self = shared_from_this(), next] {
+      const Status s = next.destination->commitAcks(next.clientId);
+      asio::post(self->strand, [self, next, s] {
         self->ackInFlight = false;
         if (self->closed) return;
         if (!s.isOk()) {
-          self->send(ackFrame(400, self->failure(s)));
-          // A get answered meanwhile put its reply before this error: the client is out of
-          // step, and reconnecting (which rolls back) puts it back in step.
-          if (self->getsSinceAcks > 0) {
-            self->send("", [self] { self->close("an ack could not be recorded: the client must reconnect"); });
-            return;
-          }
+          // The batches are unacknowledged again, and so are those acked after them; gets may
+          // have been answered meanwhile. The client reconnects (which rolls back) and is in
+          // step again.
+          self->send(ackFrame(400, self->failure(s)),
+                     [self] { self->close("an ack could not be recorded: the client must reconnect"); });
+          return;
         }
         if (!self->acksToWrite.empty()) return self->writeAcks();
         if (!self->heldRequest) return;
@@ -592,7 +596,6 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       start = prefixBatch(frame, batch->id);
     }
     account(d, pb::GET, frame.size() - start, 0, batch->id == -1);
-    if (ackInFlight) ++getsSinceAcks;
     send(std::move(frame), {}, start);
   }
 };
