@@ -242,7 +242,7 @@ void writeRowChange(Writer& w, const ChangeEntry& e, const std::vector<std::size
 
 }  // namespace
 
-struct EntryEncoder::Messages {
+struct EntryEncoder::Scratch {
   std::vector<std::size_t> sizes;  // RowChange: each row's size, then each of its columns'
   std::vector<const ColumnBytes*> cached;  // beside `sizes`
   std::vector<TableBytes> tables;          // the tables seen lately
@@ -258,12 +258,12 @@ struct EntryEncoder::Messages {
   }
 };
 
-EntryEncoder::EntryEncoder() : messages_(std::make_unique<Messages>()) {}
+EntryEncoder::EntryEncoder() : scratch_(std::make_unique<Scratch>()) {}
 EntryEncoder::~EntryEncoder() = default;
 
 void EntryEncoder::encode(const ChangeEntry& e, std::string& out) {
-  std::vector<std::size_t>& sizes = messages_->sizes;
-  std::vector<const ColumnBytes*>& cached = messages_->cached;
+  std::vector<std::size_t>& sizes = scratch_->sizes;
+  std::vector<const ColumnBytes*>& cached = scratch_->cached;
   const bool rowsEvent = e.columns != nullptr;
   // First pass: the size of the store value (TransactionBegin, TransactionEnd or RowChange)
   // and, for a RowChange, of every row and column, which prefix them on the wire.
@@ -276,7 +276,7 @@ void EntryEncoder::encode(const ChangeEntry& e, std::string& out) {
   } else {
     sizes.clear();
     cached.clear();
-    TableBytes* table = e.rows.empty() ? nullptr : messages_->tableBytes(e);
+    TableBytes* table = e.rows.empty() ? nullptr : scratch_->tableBytes(e);
     for (const ChangeRow& row : e.rows) {
       const std::size_t at = sizes.size();
       sizes.push_back(0);

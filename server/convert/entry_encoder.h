@@ -1,8 +1,10 @@
 #pragma once
 
 // A ChangeEntry as the serialized Canal Entry the server stores and sends: exactly the fields
-// Canal's server sets, with proto2 presence (canal-entries.md sections 2-5). Thread contract:
-// an EntryEncoder is used by one thread; it keeps its message objects between calls.
+// Canal's server sets, with proto2 presence (canal-entries.md sections 2-5), written directly in
+// protobuf's wire format (the bytes protobuf's serializer writes for the same message). Thread
+// contract: an EntryEncoder is used by one thread; it keeps scratch space and each recent
+// table's constant column bytes between calls.
 
 #include <memory>
 #include <string>
@@ -22,8 +24,8 @@ class EntryEncoder {
   void encode(const ChangeEntry& entry, std::string& out);
 
  private:
-  struct Messages;
-  std::unique_ptr<Messages> messages_;
+  struct Scratch;
+  std::unique_ptr<Scratch> scratch_;
 };
 
 }  // namespace canal::convert
