@@ -258,9 +258,10 @@ class SimpleConnector final : public CanalConnector {
     if (first->type() != pb::ACK) return outOfStep("an ACK reply", *first);
     Status s = ackStatus(*first);
     if (s) return s;
+    // The probe's reply follows, unless the server closed the connection after the error (an
+    // ack it could not record): the error is the answer either way, the next call reconnects.
     auto second = readPacket(options_.soTimeout);
-    if (!second) return second.status();
-    if (second->type() != pb::ACK) return outOfStep("an ACK reply", *second);
+    if (second && second->type() != pb::ACK) return outOfStep("an ACK reply", *second);
     return s;
   }
 

@@ -271,6 +271,82 @@ TEST_F(DurableServerTest, StoredEntriesAreServedAfterThePrimaryPurgedItsBinlogs)
   server.stop();
 }
 
+// The cursor of an ack cannot be written (meta.dat's temporary file is a directory): the ack
+// reports the error naming the file, the server goes on, and the batch is not lost — after a
+// reconnect its rows come again, and once an ack is written they do not come after a restart.
+TEST_F(DurableServerTest, AnAckWhoseCursorCannotBeWrittenFailsAndItsRowsComeAgain) {
+  testing::TempDir dir("canal-durable");
+  ServerProcess server(CANAL_SERVER_BINARY, dir.path() / "a", "file-instance.xml", db_->port(), "", journal_, position_);
+  ASSERT_TRUE(server.start());
+  client::ConnectorOptions options;
+  options.retries = 20;
+  options.retryInterval = 100ms;
+  options.connectTimeout = 2s;
+  options.soTimeout = 5s;
+  ASSERT_TRUE(options.confirmAcks);
+  auto connector = client::newSingleConnector(server.address(), "example", "", "", options);
+  const auto subscribed = [&] {
+    return testing::waitUntil(20s, [&] { return connector->connect() && connector->subscribe(); }, 100ms);
+  };
+  ASSERT_TRUE(subscribed()) << server.logTail();
+
+  const auto insert = [&](int from) {
+    return db_->execute("INSERT INTO s.t (k, v) VALUES (1," + std::to_string(from) + "),(2," +
+                        std::to_string(from + 1) + "),(3," + std::to_string(from + 2) + ")");
+  };
+  // Gets batches until `want` rows arrived (or 20 s); their ids in order, the rows in `seen`.
+  const auto fetch = [&](std::size_t want, std::vector<std::int64_t>& seen) {
+    std::vector<std::int64_t> ids;
+    testing::waitUntil(20s, [&] {
+      auto m = connector->getWithoutAck(100, 200ms);
+      if (m && m->id() != -1) {
+        ids.push_back(m->id());
+        for (auto v : testing::insertedValues(*m, "t")) seen.push_back(v);
+      }
+      return seen.size() >= want;
+    });
+    return ids;
+  };
+
+  ASSERT_TRUE(insert(1));
+  std::vector<std::int64_t> seen;
+  for (auto id : fetch(3, seen)) ASSERT_TRUE(connector->ack(id));
+  ASSERT_EQ(seen, (std::vector<std::int64_t>{1, 2, 3}));
+  const fs::path meta = dir.path() / "a" / "data" / "example" / "meta.dat";
+  ASSERT_TRUE(fs::exists(meta));
+
+  const fs::path blocker = meta.string() + ".tmp";
+  ASSERT_TRUE(fs::create_directory(blocker));
+  ASSERT_TRUE(insert(4));
+  seen.clear();
+  client::Status failed;
+  for (auto id : fetch(3, seen)) {
+    failed = connector->ack(id);
+    if (!failed) break;
+  }
+  ASSERT_EQ(seen, (std::vector<std::int64_t>{4, 5, 6}));
+  ASSERT_FALSE(failed.isOk()) << "an ack whose cursor was not written returned OK";
+  EXPECT_NE(failed.message().find(blocker.string()), std::string::npos) << failed.toString() << "\n" << server.logTail();
+
+  // The server is still up; the rows come again on the next connection and are acked then.
+  fs::remove(blocker);
+  seen.clear();
+  const auto again = fetch(3, seen);
+  ASSERT_EQ(seen, (std::vector<std::int64_t>{4, 5, 6})) << server.logTail();
+  for (auto id : again) ASSERT_TRUE(connector->ack(id)) << server.logTail();
+  connector->disconnect();
+
+  server.kill();
+  ASSERT_TRUE(server.start());
+  connector = client::newSingleConnector(server.address(), "example", "", "", options);
+  ASSERT_TRUE(subscribed()) << server.logTail();
+  ASSERT_TRUE(insert(7));
+  seen.clear();
+  fetch(3, seen);
+  EXPECT_EQ(seen, (std::vector<std::int64_t>{7, 8, 9})) << "acked rows came again after a restart";
+  server.stop();
+}
+
 TEST_F(DurableServerTest, DefaultModeStandbyTakesOverAndTheClientFollows) {
   auto zk = testing::ZooKeeperServer::start();
   ASSERT_TRUE(zk) << zk.status().toString();
