@@ -413,18 +413,18 @@ TEST_F(OperationsTest, AutoScanUnderZooKeeperHa) {
   const std::string self = "127.0.0.1:" + std::to_string(port);
   ASSERT_TRUE(testing::waitUntil(20s, [&] { return running("a").find(self) != std::string::npos; })) << server.logTail();
   writeInstance(conf, "c", 8303, "s\\\\.c");
-  ASSERT_TRUE(testing::waitUntil(10s, [&] {
+  ASSERT_TRUE(testing::waitUntil(30s, [&] {
     return running("c").find(self) != std::string::npos && following(metricsPort, "c");
   })) << server.logTail();
   fs::remove_all(conf / "c");
-  EXPECT_TRUE(testing::waitUntil(10s, [&] { return running("c").empty(); })) << server.logTail();
+  EXPECT_TRUE(testing::waitUntil(30s, [&] { return running("c").empty(); })) << server.logTail();
   auto members = (*session)->children("/otter/canal/destinations/c/cluster");
   ASSERT_TRUE(members);
   EXPECT_TRUE(members->empty()) << "the removed destination's cluster node is still there";
   EXPECT_FALSE(destinationIn(status(metricsPort), "c"));
   EXPECT_NE(running("a").find(self), std::string::npos) << "a kept running";
   EXPECT_EQ(server.stop(), 0);
-  EXPECT_TRUE(testing::waitUntil(10s, [&] { return running("a").empty(); })) << "released at shutdown";
+  EXPECT_TRUE(testing::waitUntil(30s, [&] { return running("a").empty(); })) << "released at shutdown";
 }
 
 TEST_F(OperationsTest, SighupScansAtOnce) {
