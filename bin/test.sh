@@ -58,7 +58,7 @@ if [ "$fuzz_seconds" != 0 ]; then
   echo "test.sh: binlog fuzzer (libFuzzer, ASan+UBSan) for $fuzz_seconds s, corpus seeded from the fixtures"
   if CC=clang CXX=clang++ configure_and_build "$fuzz" -DCANAL_FUZZ=ON -DCANAL_BUILD_TESTS=OFF \
        -DCANAL_SANITIZE=address,undefined --target binlog_fuzzer; then
-    find "$root/../shared/fixtures/binlog" -type f ! -name '*.txt' ! -name '*.json' ! -name '*.md' \
+    find "$root/tests/fixtures/binlog" -type f ! -name '*.txt' ! -name '*.json' ! -name '*.md' \
       -exec cp -f {} "$fuzz/corpus/" \;
     "$fuzz/bin/binlog_fuzzer" "$fuzz/corpus" -max_total_time="$fuzz_seconds" -max_len=65536 -timeout=10 \
       -rss_limit_mb=2048 -artifact_prefix="$fuzz/" -print_final_stats=1 >"$fuzz/fuzz.log" 2>&1 ||

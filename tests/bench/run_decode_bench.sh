@@ -3,7 +3,7 @@
 #
 #   tests/bench/run_decode_bench.sh [BINLOG]
 #
-# Without BINLOG, generates the default workload (../shared/bench/workload.sh: 1,000,000 row
+# Without BINLOG, generates the default workload (tests/bench/workload.sh: 1,000,000 row
 # changes, ~322 MB) into $BASE (default /tmp/bench-mysql) unless it is already there.
 # Runs, each RUNS times (default 3), reporting the median by wall time:
 #   canal decode+render              framing, CRC32, TABLE_MAP/rows decoding, Canal value text
@@ -11,7 +11,6 @@
 #   mariadb-binlog -v                --base64-output=decode-rows -v to /dev/null
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-shared="$root/../shared"
 build=${CANAL_BUILD_DIR:-$root/build}
 runs=${RUNS:-3}
 export BASE=${BASE:-/tmp/bench-mysql}
@@ -21,7 +20,7 @@ if [ -z "$binlog" ]; then
   binlog="$BASE/binlog/mysql-bin.000001"
   if [ ! -s "$binlog" ] || [ ! -s "$BASE/binlog/mysql-bin.000002" ]; then
     "$root/bin/install-deps.sh"
-    bash "$shared/bench/workload.sh" all
+    bash "$root/tests/bench/workload.sh" all
   fi
 fi
 [ -s "$binlog" ] || { echo "run_decode_bench: no binlog at $binlog" >&2; exit 1; }

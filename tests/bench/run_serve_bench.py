@@ -4,7 +4,7 @@ with mariadb-binlog reading the same binlog from the same MariaDB in the same ru
 
     tests/bench/run_serve_bench.py [--rounds N] [--json FILE] [--only default,onerow,...]
 
-Workloads (../shared/bench/workload.sh, each in its own MariaDB, generated when missing):
+Workloads (tests/bench/workload.sh, each in its own MariaDB, generated when missing):
   default  1,000,000 row changes in 1,000-row transactions (BASE /tmp/bench-mysql, port 3310)
   onerow   200,000 one-row transactions (BASE /tmp/bench-mysql-1row, port 3311)
   wide     200,000 rows of a 100-column table in 1,000-row transactions, written by this script
@@ -38,8 +38,7 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SHARED = os.path.abspath(os.path.join(ROOT, "..", "shared"))
-WORKLOAD_SH = os.path.join(SHARED, "bench", "workload.sh")
+WORKLOAD_SH = os.path.join(ROOT, "tests", "bench", "workload.sh")
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

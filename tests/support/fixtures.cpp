@@ -35,7 +35,7 @@ void parseCounts(const std::string& text, BinlogFixture& f) {
 
 }  // namespace
 
-std::string fixtureDir() { return std::string(CANAL_SHARED_DIR) + "/fixtures/binlog"; }
+std::string fixtureDir() { return std::string(CANAL_FIXTURES_DIR) + "/binlog"; }
 
 std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -1,6 +1,6 @@
 #pragma once
 
-// The shared binlog fixtures (../shared/fixtures/binlog) and what their README states about each
+// The binlog fixtures (tests/fixtures/binlog) and what their README states about each
 // file: its event counts per type and its checksum algorithm.
 
 #include <map>
