@@ -215,6 +215,8 @@ std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
   k.push_back(stringKey<I>("canal.instance.detecting.sql", &I::detectingSql, "select 1", "heartbeat SQL"));
   k.push_back(intKey<I>("canal.instance.detecting.interval.time", &I::detectingIntervalSeconds, 3, 1, 86400, "seconds between heartbeats"));
   k.push_back(intKey<I>("canal.instance.detecting.retry.threshold", &I::detectingRetryThreshold, 3, 1, 1000, "failed heartbeats before failover"));
+  k.push_back(intKey<I>("canal.instance.stream.retry.interval", &I::streamRetryIntervalMs, 5000, 10, 3600000,
+                        "ms between a failed binlog stream (lost primary, purged position) and its next attempt"));
   k.push_back(boolKey<I>("canal.instance.detecting.heartbeatHaEnable", &I::heartbeatHaEnable, false,
                          "switch to the standby address when heartbeats keep failing"));
   k.push_back(intKey<I>("canal.instance.fallbackIntervalInSeconds", &I::fallbackIntervalSeconds, 60, 0, 86400,

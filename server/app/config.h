@@ -85,6 +85,7 @@ struct InstanceConfig {
   std::string detectingSql;
   int detectingIntervalSeconds = 0;
   int detectingRetryThreshold = 0;
+  int streamRetryIntervalMs = 5000;  // between a failed binlog stream and its next attempt
   bool heartbeatHaEnable = false;
   int fallbackIntervalSeconds = 0;
   int receiveBufferSize = 0;

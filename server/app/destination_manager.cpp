@@ -14,9 +14,11 @@
 #include <set>
 #include <sstream>
 
+#include "server/app/destination_parts.h"
 #include "server/common/logging.h"
 #include "server/common/clock.h"
 #include "server/ha/running_election.h"
+#include "server/convert/table_filter.h"
 #include "server/meta/zookeeper_meta_store.h"
 
 namespace canal::app {
@@ -70,21 +72,22 @@ instance::DestinationOptions destinationOptions(const InstanceConfig& c) {
   o.store.memUnit = static_cast<std::size_t>(c.bufferMemUnit);
   o.store.mode = c.batchMode == BatchMode::kItemSize ? store::BatchMode::kItemSize : store::BatchMode::kMemSize;
   o.store.ddlIsolation = c.getDdlIsolation;
-  o.filterDmlInsert = c.filterDmlInsert;
-  o.filterDmlUpdate = c.filterDmlUpdate;
-  o.filterDmlDelete = c.filterDmlDelete;
-  o.filterQueryDdl = c.filterQueryDdl;
-  o.filterQueryDml = c.filterQueryDml;
-  o.filterQueryDcl = c.filterQueryDcl;
-  o.filterRows = c.filterRows;
-  o.filterTableError = c.filterTableError;
-  o.filterTransactionEntry = c.filterTransactionEntry;
+  o.pump.filterDmlInsert = c.filterDmlInsert;
+  o.pump.filterDmlUpdate = c.filterDmlUpdate;
+  o.pump.filterDmlDelete = c.filterDmlDelete;
+  o.pump.filterQueryDdl = c.filterQueryDdl;
+  o.pump.filterQueryDml = c.filterQueryDml;
+  o.pump.filterQueryDcl = c.filterQueryDcl;
+  o.pump.filterRows = c.filterRows;
+  o.pump.filterTableError = c.filterTableError;
+  o.pump.filterTransactionEntry = c.filterTransactionEntry;
+  o.pump.retryInterval = std::chrono::milliseconds(c.streamRetryIntervalMs);
   o.tableFilter.regex = c.filterRegex;
   o.tableFilter.blackRegex = c.filterBlackRegex;
   o.tableFilter.field = c.filterField;
   o.tableFilter.blackField = c.filterBlackField;
-  o.render.decimal = c.renderExactDecimal ? binlog::DecimalStyle::kExact : binlog::DecimalStyle::kCanal;
-  o.render.convertColumnCharset = c.renderColumnCharset;
+  o.pump.render.decimal = c.renderExactDecimal ? binlog::DecimalStyle::kExact : binlog::DecimalStyle::kCanal;
+  o.pump.render.convertColumnCharset = c.renderColumnCharset;
   return o;
 }
 
@@ -135,10 +138,10 @@ Result<DestinationConfig> loadDestination(const ServerContext& context, const st
   auto options = destinationOptions(*instance);
   auto zone = convert::TimeZone::parse(instance->renderTimeZone);
   if (!zone) return zone.status().withContext("canal.instance.render.timezone");
-  options.render.timeZone = *zone;
+  options.pump.render.timeZone = *zone;
   // Filters are checked now, whatever the mode; stores and meta are opened when the
   // destination becomes active on this server.
-  if (auto checked = instance::Destination::create(options); !checked) return checked.status();
+  if (auto checked = convert::TableFilter::create(options.tableFilter); !checked) return checked.status();
 
   DestinationConfig config;
   config.name = name;
@@ -166,7 +169,7 @@ Result<DestinationConfig> loadDestination(const ServerContext& context, const st
     } else if (mode == InstanceMode::kDefault) {
       meta = std::make_unique<meta::ZooKeeperMetaStore>(name, session, zkPeriod);
     }
-    return instance::Destination::create(options, std::move(meta));
+    return makeDestination(options, std::move(meta));
   };
   return config;
 }
@@ -358,7 +361,7 @@ void DestinationManager::stopAll() {
   for (const auto& name : names) remove(name);
 }
 
-std::shared_ptr<instance::Destination> DestinationManager::lookup(const std::string& name) const {
+std::shared_ptr<instance::ClientSessions> DestinationManager::lookup(const std::string& name) const {
   std::shared_ptr<Runner> runner;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -366,7 +369,9 @@ std::shared_ptr<instance::Destination> DestinationManager::lookup(const std::str
     if (it == entries_.end() || !it->second.runner) return nullptr;
     runner = it->second.runner;
   }
-  return runner->current();
+  std::shared_ptr<instance::Destination> d = runner->current();
+  if (!d) return nullptr;
+  return std::shared_ptr<instance::ClientSessions>(d, &d->clients());  // keeps the destination alive
 }
 
 std::vector<DestinationView> DestinationManager::views() const {

@@ -22,6 +22,7 @@
 #include "server/app/config.h"
 #include "server/common/status.h"
 #include "server/common/zookeeper_session.h"
+#include "server/instance/client_sessions.h"
 #include "server/instance/destination.h"
 
 namespace canal::ha {
@@ -90,7 +91,7 @@ class DestinationManager {
   void stopAll();
 
   // The active destination `name`, or null.
-  std::shared_ptr<instance::Destination> lookup(const std::string& name) const;
+  std::shared_ptr<instance::ClientSessions> lookup(const std::string& name) const;
   std::vector<DestinationView> views() const;
 
  private:

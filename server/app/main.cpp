@@ -145,11 +145,19 @@ int main(int argc, char** argv) {
   netOptions.port = server->port;
   netOptions.user = server->user;
   netOptions.passwordHash = server->passwordHash;
-  canal::net::CanalServer net(netOptions, [&](const std::string& name) -> std::shared_ptr<canal::instance::Destination> {
+  canal::net::CanalServer net(netOptions, [&](const std::string& name) -> std::shared_ptr<canal::instance::ClientSessions> {
     return destinations ? destinations->lookup(name) : nullptr;
   });
-  // Without HA the destinations start before the client port opens (as Canal's do), so a client
-  // never meets "should start first" from a server that is starting.
+  // Everything the client port's sessions look up is built before it accepts anyone: without HA
+  // the destinations start first (as Canal's do), so a client never meets "should start first"
+  // from a server that is starting; with HA the port is bound first, since the address this
+  // server registers in ZooKeeper names it, then the election and the destinations are set up,
+  // then connections are accepted.
+  const auto shutdown = [&] {
+    net.stop();
+    if (destinations) destinations->stopAll();
+    if (election) election->stop();
+  };
   if (!context.ha) {
     destinations = std::make_unique<canal::app::DestinationManager>(context, nullptr);
     if (const auto s = destinations->start(std::move(configs)); !s.isOk()) {
@@ -158,20 +166,15 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  if (const auto s = net.start(); !s.isOk()) {
+  if (const auto s = net.listen(); !s.isOk()) {
     log->error("{}", s.toString());
-    if (destinations) destinations->stopAll();
+    shutdown();
     return 1;
   }
   canal::app::ServerFacts facts;
   facts.address = registerAddress(*server, net.port());
   facts.zkServers = server->zkServers;
   facts.startedMs = canal::wallClockMs();
-  const auto shutdown = [&] {
-    net.stop();
-    if (destinations) destinations->stopAll();
-    if (election) election->stop();
-  };
   if (context.ha) {
     canal::ha::ElectionOptions eo;
     eo.zkServers = server->zkServers;
@@ -180,7 +183,7 @@ int main(int argc, char** argv) {
     election = std::make_unique<canal::ha::RunningElection>(eo);
     if (const auto s = election->start({}); !s.isOk()) {
       log->error("{}", s.toString());
-      net.stop();
+      shutdown();
       return 1;
     }
     log->info("registered as {} in ZooKeeper {}", eo.address, eo.zkServers);
@@ -190,6 +193,11 @@ int main(int argc, char** argv) {
       shutdown();
       return 1;
     }
+  }
+  if (const auto s = net.start(); !s.isOk()) {
+    log->error("{}", s.toString());
+    shutdown();
+    return 1;
   }
   std::unique_ptr<canal::app::HttpEndpoint> http;
   if (server->metricsPort > 0) {

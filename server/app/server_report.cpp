@@ -120,7 +120,7 @@ double fileIndex(const std::string& file) {
   return std::atof(file.c_str() + dot + 1);
 }
 
-std::string gtidOf(const replica::CommitPosition& p) { return !p.mysqlGtidSet.empty() ? p.mysqlGtidSet : p.mariaGtid; }
+std::string gtidOf(const CommitPosition& p) { return !p.mysqlGtidSet.empty() ? p.mysqlGtidSet : p.mariaGtid; }
 
 std::string stateOf(const DestinationView& v) {
   if (v.config.fingerprint.empty()) return "invalid";  // its instance.properties never loaded

@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -138,6 +139,19 @@ Result<DestinationMeta> readMetaDat(const std::string& path) {
   text << in.rdbuf();
   if (!in.good() && !in.eof()) return Status::ioError("reading " + path);
   return decodeMetaDat(text.str(), path);
+}
+
+const ClientMeta* lowestCursor(const DestinationMeta& meta) {
+  const ClientMeta* lowest = nullptr;
+  for (const ClientMeta& c : meta.clients) {
+    if (!c.cursor) continue;
+    const EntryPosition& p = c.cursor->position;
+    if (!lowest || std::tie(p.journalName, p.position) < std::tie(lowest->cursor->position.journalName,
+                                                                     lowest->cursor->position.position)) {
+      lowest = &c;
+    }
+  }
+  return lowest;
 }
 
 }  // namespace canal::meta

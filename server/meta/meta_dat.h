@@ -11,14 +11,14 @@
 #include <vector>
 
 #include "server/common/status.h"
-#include "server/store/event_store.h"
+#include "server/common/position.h"
 
 namespace canal::meta {
 
 struct ClientCursor {
   std::string sourceHost;  // the primary the position belongs to, as configured
   int sourcePort = 3306;
-  store::EntryPosition position;  // journalName, position, timestamp, serverId, gtid
+  EntryPosition position;  // journalName, position, timestamp, serverId, gtid
   // The binlog event of the last entry acked (beyond `position` when the batch ended inside a
   // transaction): a destination resuming from `position` does not deliver entries up to it
   // again. Not part of Canal's JSON; the ZooKeeper meta keeps it in a node of its own.
@@ -36,6 +36,9 @@ struct DestinationMeta {
   std::string destination;
   std::vector<ClientMeta> clients;
 };
+
+// The client whose cursor is the lowest binlog position; null when no client has a cursor.
+const ClientMeta* lowestCursor(const DestinationMeta& meta);
 
 std::string encodeMetaDat(const DestinationMeta& meta);
 

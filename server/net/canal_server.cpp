@@ -1,7 +1,6 @@
 #include "server/net/canal_server.h"
 
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include <boost/asio.hpp>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -18,6 +18,7 @@
 
 #include "canal/protocol/canal_protocol.pb.h"
 #include "canal/protocol/frame_codec.h"
+#include "canal/protocol/password_scramble.h"
 #include "server/common/byte_writer.h"
 #include "server/common/logging.h"
 
@@ -28,46 +29,6 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 namespace pb = canal::protocol::packet;
 using Clock = std::chrono::steady_clock;
-
-std::string sha1(std::string_view data) {
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return std::string(reinterpret_cast<char*>(digest), SHA_DIGEST_LENGTH);
-}
-
-std::string toHex(std::string_view bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (const unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
-
-std::optional<std::string> fromHex(std::string_view hex) {
-  if (hex.size() % 2) return std::nullopt;
-  std::string out;
-  for (std::size_t i = 0; i < hex.size(); i += 2) {
-    int v = 0;
-    for (int k = 0; k < 2; ++k) {
-      const char c = hex[i + k];
-      int d;
-      if (c >= '0' && c <= '9') d = c - '0';
-      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-      else return std::nullopt;
-      v = v * 16 + d;
-    }
-    out.push_back(static_cast<char>(v));
-  }
-  return out;
-}
-
-std::string xorBytes(std::string a, std::string_view b) {
-  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) a[i] = static_cast<char>(a[i] ^ b[i]);
-  return a;
-}
 
 std::string packet(pb::PacketType type, const std::string& body, bool withVersion = true) {
   pb::Packet p;
@@ -91,15 +52,15 @@ constexpr std::size_t kBatchHeadroom = protocol::kFrameHeaderSize + 3 + 10 + 1 +
 // A batch as Canal's raw path writes it (no version field, protocol section 6), built in one
 // buffer: `entries` are appended after kBatchHeadroom bytes, then, once the batch id is known,
 // prefixBatch() writes what precedes them and says where the frame starts.
-void appendBatchEntries(std::string& frame, const std::vector<const store::StoredEntry*>& entries) {
+void appendBatchEntries(std::string& frame, const instance::BatchEntries& entries) {
   std::size_t size = kBatchHeadroom;
-  for (const store::StoredEntry* e : entries) size += 1 + varintSize(e->entry.size()) + e->entry.size();
+  for (const std::string_view e : entries) size += 1 + varintSize(e.size()) + e.size();
   frame.reserve(size);
   frame.assign(kBatchHeadroom, '\0');
-  for (const store::StoredEntry* e : entries) {
+  for (const std::string_view e : entries) {
     frame.push_back(0x12);  // Messages.messages
-    appendVarint(frame, e->entry.size());
-    frame += e->entry;
+    appendVarint(frame, e.size());
+    frame += e;
   }
 }
 
@@ -128,22 +89,19 @@ std::optional<std::int16_t> parseShort(const std::string& text) {
   return static_cast<std::int16_t>(v);
 }
 
-std::chrono::nanoseconds javaDuration(std::int64_t amount, int unit) {
-  using namespace std::chrono;
-  switch (unit) {
-    case 0: return nanoseconds(amount);
-    case 1: return microseconds(amount);
-    case 3: return seconds(amount);
-    case 4: return minutes(amount);
-    case 5: return hours(amount);
-    case 6: return hours(amount * 24);
-    default: return milliseconds(amount);
-  }
+// Now plus `amount` of Java's TimeUnit `unit` (default milliseconds), saturating: a timeout too
+// large to represent waits forever instead of overflowing into the past.
+Clock::time_point deadlineAfter(std::int64_t amount, int unit) {
+  static constexpr std::int64_t kNanosPer[] = {1, 1000, 1000000, 1000000000, 60000000000, 3600000000000,
+                                               86400000000000};
+  const std::int64_t per = unit >= 0 && unit <= 6 ? kNanosPer[unit] : kNanosPer[2];
+  const auto now = Clock::now();
+  const std::int64_t room = (Clock::time_point::max() - now).count();
+  if (amount > room / per) return Clock::time_point::max();
+  return now + std::chrono::nanoseconds(amount * per);
 }
 
 }  // namespace
-
-std::string passwordHash(const std::string& password) { return toHex(sha1(sha1(password))); }
 
 struct CanalServer::Impl {
   struct Session;
@@ -159,6 +117,7 @@ struct CanalServer::Impl {
   asio::thread_pool blocking{2};
   std::mutex mutex;
   std::set<std::shared_ptr<Session>> sessions;
+  std::condition_variable sessionsGone;  // notified when the last session is forgotten
   std::shared_ptr<spdlog::logger> log = moduleLogger("net");
 
   Impl(ServerOptions o, DestinationLookup d) : options(std::move(o)), destinations(std::move(d)) {}
@@ -166,6 +125,7 @@ struct CanalServer::Impl {
   void forget(const std::shared_ptr<Session>& s) {
     std::lock_guard<std::mutex> lock(mutex);
     sessions.erase(s);
+    if (sessions.empty()) sessionsGone.notify_all();
   }
 };
 
@@ -196,14 +156,14 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   Clock::time_point requestStart;  // when the request being handled was read
   // Acks set aside and not written yet, by destination and client.
   struct AcksToWrite {
-    std::shared_ptr<instance::Destination> destination;
+    std::shared_ptr<instance::ClientSessions> destination;
     std::int16_t clientId;
   };
   std::deque<AcksToWrite> acksToWrite;
   bool ackInFlight = false;               // acks are written on the blocking pool
   std::optional<pb::Packet> heldRequest;  // read meanwhile, handled once they are written
   std::uint64_t waitSerial = 0;                       // of the get waiting for entries
-  std::shared_ptr<instance::Destination> waitingOn;   // its destination, while it waits
+  std::shared_ptr<instance::ClientSessions> waitingOn;   // its destination, while it waits
 
   Session(Impl& s, tcp::socket sock)
       : server(s), socket(std::move(sock)), strand(asio::make_strand(s.io)), idleTimer(strand), waitTimer(strand) {}
@@ -349,14 +309,12 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       if (auth.password().empty()) {
         ok = false;
       } else {
-        const auto token = fromHex(auth.password());
-        if (!token || token->size() < 20) {
+        const auto check = protocol::checkScramble(auth.password(), seed, o.passwordHash);
+        if (check == protocol::ScrambleCheck::kMalformed) {
           close("password is not the hex of a 20-byte scramble");
           return false;
         }
-        const auto stage2 = fromHex(o.passwordHash).value_or("");
-        const std::string stage1 = xorBytes(token->substr(0, 20), sha1(seed + stage2));
-        ok = sha1(stage1) == stage2;
+        ok = check == protocol::ScrambleCheck::kMatch;
       }
     }
     if (!ok) {
@@ -372,7 +330,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     }
     if (!auth.destination().empty() && !auth.client_id().empty()) {
       const auto id = parseShort(auth.client_id());
-      std::shared_ptr<instance::Destination> d = server.destinations(auth.destination());
+      std::shared_ptr<instance::ClientSessions> d = server.destinations(auth.destination());
       if (!id || !d || !d->subscribe(*id, auth.filter()).isOk()) {
         close("implicit subscribe of " + auth.destination() + "/" + auth.client_id() + " failed");
         return false;
@@ -388,7 +346,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
 
   // The destination and client id of a request, or the error reply already sent.
   template <typename Request>
-  std::optional<std::pair<std::shared_ptr<instance::Destination>, std::int16_t>> target(const pb::Packet& p, Request& r) {
+  std::optional<std::pair<std::shared_ptr<instance::ClientSessions>, std::int16_t>> target(const pb::Packet& p, Request& r) {
     if (!r.ParseFromString(p.body())) {
       send(ackFrame(400, failure(Status::invalidArgument("com.google.protobuf.InvalidProtocolBufferException"))));
       return std::nullopt;
@@ -397,7 +355,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       send(ackFrame(401, "destination or clientId is null"));
       return std::nullopt;
     }
-    std::shared_ptr<instance::Destination> d = server.destinations(r.destination());
+    std::shared_ptr<instance::ClientSessions> d = server.destinations(r.destination());
     const auto id = parseShort(r.client_id());
     if (!id) {
       reply(d, p.type(), Status::invalidArgument("java.lang.NumberFormatException: For input string: \"" +
@@ -412,13 +370,13 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   }
 
   // Counts a handled request in the destination's figures.
-  void account(const std::shared_ptr<instance::Destination>& d, pb::PacketType type, std::size_t bytes, int errorCode,
+  void account(const std::shared_ptr<instance::ClientSessions>& d, pb::PacketType type, std::size_t bytes, int errorCode,
                bool emptyBatch = false) {
     if (d) d->recordRequest(pb::PacketType_Name(type), Clock::now() - requestStart, bytes, errorCode, emptyBatch);
   }
 
   // Sends the reply to a request of `type` (none on success unless `replyOnSuccess`).
-  void reply(const std::shared_ptr<instance::Destination>& d, pb::PacketType type, const Status& s,
+  void reply(const std::shared_ptr<instance::ClientSessions>& d, pb::PacketType type, const Status& s,
              bool replyOnSuccess = true) {
     std::string frame;
     if (!s.isOk()) {
@@ -432,7 +390,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
 
   // Runs `work` on the blocking pool, then replies on the strand (success has a reply only when
   // `replyOnSuccess`) and reads the next request.
-  bool offload(std::shared_ptr<instance::Destination> d, pb::PacketType type, std::function<Status()> work,
+  bool offload(std::shared_ptr<instance::ClientSessions> d, pb::PacketType type, std::function<Status()> work,
                bool replyOnSuccess) {
     asio::post(server.blocking, [self = shared_from_this(), d = std::move(d), type, work = std::move(work), replyOnSuccess] {
       const Status s = work();
@@ -524,22 +482,13 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     pb::Get r;
     auto t = target(p, r);
     if (!t) return true;
-    store::GetWait wait;
     const std::int64_t timeout = r.has_timeout() ? r.timeout() : 0;
-    if (timeout == -1) {
-      wait.kind = store::GetWait::Kind::kNoWait;
-    } else if (timeout <= 0) {
-      wait.kind = store::GetWait::Kind::kForever;
-    } else {
-      wait.kind = store::GetWait::Kind::kFor;
-      wait.duration = javaDuration(timeout, r.has_unit() ? r.unit() : 2);
-    }
-    if (wait.kind == store::GetWait::Kind::kNoWait) {
+    if (timeout == -1) {  // takes what is there
       finishGet(t->first, t->second, r.fetch_size());
       return true;
     }
-    // Waits without holding a thread: the store is polled until the batch is enough or time is up.
-    const auto deadline = wait.kind == store::GetWait::Kind::kFor ? Clock::now() + wait.duration : Clock::time_point::max();
+    // Waits without holding a thread, until the batch is enough or time is up; 0 or less: forever.
+    const auto deadline = timeout <= 0 ? Clock::time_point::max() : deadlineAfter(timeout, r.has_unit() ? r.unit() : 2);
     pollGet(t->first, t->second, r.fetch_size(), deadline);
     return false;
   }
@@ -548,10 +497,10 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   // Until then the session waits without a thread: the store wakes it when a put makes the
   // batch enough, and the timer at the deadline. `waitSerial` makes a wake-up that lost the race
   // a no-op.
-  void pollGet(const std::shared_ptr<instance::Destination>& d, std::int16_t id, std::int64_t fetchSize, Clock::time_point deadline) {
+  void pollGet(const std::shared_ptr<instance::ClientSessions>& d, std::int16_t id, std::int64_t fetchSize, Clock::time_point deadline) {
     if (closed) return;
     const std::uint64_t serial = ++waitSerial;
-    const auto again = [weak = weak_from_this(), dest = std::weak_ptr<instance::Destination>(d), id, fetchSize, deadline,
+    const auto again = [weak = weak_from_this(), dest = std::weak_ptr<instance::ClientSessions>(d), id, fetchSize, deadline,
                         serial] {
       auto self = weak.lock();
       if (!self) return;
@@ -560,7 +509,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
         if (d && self->waitSerial == serial) self->pollGet(d, id, fetchSize, deadline);
       });
     };
-    if (!d->running() || Clock::now() >= deadline || d->store().readyOrNotify(this, fetchSize, again)) {
+    if (Clock::now() >= deadline || d->readyOrNotify(this, fetchSize, again)) {
       stopWaiting();
       finishGet(d, id, fetchSize);
       readHeader();
@@ -576,26 +525,25 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
 
   void stopWaiting() {
     ++waitSerial;
-    if (waitingOn) waitingOn->store().cancelNotify(this);
+    if (waitingOn) waitingOn->cancelNotify(this);
     waitingOn.reset();
   }
 
-  void finishGet(const std::shared_ptr<instance::Destination>& d, std::int16_t id, std::int64_t fetchSize) {
+  void finishGet(const std::shared_ptr<instance::ClientSessions>& d, std::int16_t id, std::int64_t fetchSize) {
     std::string frame;
-    auto batch = d->getWithoutAck(id, fetchSize, store::GetWait{},
-                                  [&frame](const std::vector<const store::StoredEntry*>& entries) {
-                                    appendBatchEntries(frame, entries);
-                                  });
-    if (!batch) return reply(d, pb::GET, batch.status());
+    auto batchId = d->getWithoutAck(id, fetchSize, [&frame](const instance::BatchEntries& entries) {
+      appendBatchEntries(frame, entries);
+    });
+    if (!batchId) return reply(d, pb::GET, batchId.status());
     std::size_t start = 0;
-    if (batch->id == -1) {
+    if (*batchId == -1) {
       pb::Messages m;
       m.set_batch_id(-1);
       frame = packet(pb::MESSAGES, m.SerializeAsString());
     } else {
-      start = prefixBatch(frame, batch->id);
+      start = prefixBatch(frame, *batchId);
     }
-    account(d, pb::GET, frame.size() - start, 0, batch->id == -1);
+    account(d, pb::GET, frame.size() - start, 0, *batchId == -1);
     send(std::move(frame), {}, start);
   }
 };
@@ -622,7 +570,8 @@ CanalServer::CanalServer(ServerOptions options, DestinationLookup destinations)
 
 CanalServer::~CanalServer() { stop(); }
 
-Status CanalServer::start() {
+Status CanalServer::listen() {
+  if (impl_->acceptor.is_open()) return Status::ok();
   boost::system::error_code ec;
   const auto address = impl_->options.ip.empty() ? asio::ip::address(asio::ip::address_v4::any())
                                                  : asio::ip::make_address(impl_->options.ip, ec);
@@ -633,9 +582,17 @@ Status CanalServer::start() {
   if (!ec) impl_->acceptor.bind(endpoint, ec);
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
+    boost::system::error_code ignored;
+    impl_->acceptor.close(ignored);
     return Status::unavailable("cannot listen on " + (impl_->options.ip.empty() ? "*" : impl_->options.ip) + ":" +
                                std::to_string(impl_->options.port) + ": " + ec.message());
   }
+  return Status::ok();
+}
+
+Status CanalServer::start() {
+  if (!impl_->threads.empty()) return Status::ok();
+  CANAL_RETURN_IF_ERROR(listen());
   impl_->work.emplace(impl_->io.get_executor());
   impl_->accept();
   for (int i = 0; i < std::max(1, impl_->options.ioThreads); ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
@@ -644,7 +601,11 @@ Status CanalServer::start() {
 }
 
 void CanalServer::stop() {
-  if (impl_->threads.empty()) return;
+  if (impl_->threads.empty()) {
+    boost::system::error_code ec;
+    impl_->acceptor.close(ec);
+    return;
+  }
   asio::post(impl_->io, [this] {
     boost::system::error_code ec;
     impl_->acceptor.close(ec);
@@ -657,8 +618,10 @@ void CanalServer::stop() {
   });
   impl_->work.reset();
   // Sessions close on their strands; whatever is still pending after that is dropped.
-  const auto deadline = Clock::now() + std::chrono::seconds(2);
-  while (sessions() > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  {
+    std::unique_lock<std::mutex> lock(impl_->mutex);
+    impl_->sessionsGone.wait_for(lock, std::chrono::seconds(2), [this] { return impl_->sessions.empty(); });
+  }
   impl_->blocking.join();  // calls under way finish; their replies are dropped with the sessions
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();

@@ -1,12 +1,15 @@
 #pragma once
 
-// Canal's client protocol on TCP (canal-protocol.md): a handshake with a fresh 8-byte seed,
+// Canal's client protocol on TCP (docs/protocol.md): a handshake with a fresh 8-byte seed,
 // authentication against canal.user / canal.passwd with the seeded SHA-1 scramble, then
 // SUBSCRIPTION / UNSUBSCRIPTION / GET / CLIENTACK / CLIENTROLLBACK with Canal's replies, silent
-// successes and error ACKs. Each connection is a session on a Boost.Asio io_context; a GET that
-// waits runs on a thread of its own so other sessions carry on. A malformed frame or packet
-// ends only its session, with a log line; idle sessions close after the client's
-// net_read_timeout / net_write_timeout. Thread contract: start() and stop() from one thread.
+// successes and error ACKs. Each connection is a session on a strand of a Boost.Asio io_context;
+// a GET that waits holds no thread (the destination wakes it when its batch is ready, a timer at
+// its deadline), and subscribe, unsubscribe and ack, which write to disk or ZooKeeper, run on a
+// small pool off the network threads. A malformed frame or packet ends only its session, with a
+// log line; idle sessions close after the client's net_read_timeout / net_write_timeout.
+// Destinations are reached through instance::ClientSessions only.
+// Thread contract: listen(), start() and stop() from one thread; the rest from any thread.
 
 #include <cstdint>
 #include <functional>
@@ -15,7 +18,7 @@
 #include <string>
 
 #include "server/common/status.h"
-#include "server/instance/destination.h"
+#include "server/instance/client_sessions.h"
 
 namespace canal::net {
 
@@ -28,18 +31,18 @@ struct ServerOptions {
   int ioThreads = 2;
 };
 
-// Finds a destination by name; null when there is none (or it is not active on this server).
-// Sessions keep the destination alive while a call on it runs.
-using DestinationLookup = std::function<std::shared_ptr<instance::Destination>(const std::string& name)>;
-
-// Hex of SHA1(SHA1(password)), what canal.passwd holds.
-std::string passwordHash(const std::string& password);
+// Finds a destination's client sessions by name; null when there is none (or it is not active on
+// this server). Sessions keep what it returns alive while a call on it runs.
+using DestinationLookup = std::function<std::shared_ptr<instance::ClientSessions>(const std::string& name)>;
 
 class CanalServer {
  public:
   CanalServer(ServerOptions options, DestinationLookup destinations);
   ~CanalServer();
 
+  // Binds and listens (the port is known from then on); connections wait in the backlog.
+  Status listen();
+  // Starts accepting and serving (listens first if listen() was not called).
   Status start();
   void stop();
   int port() const;  // the bound port

@@ -22,6 +22,7 @@
 
 #include "server/common/gtid_set.h"
 #include "server/common/logging.h"
+#include "server/common/position.h"
 #include "server/replica/binlog_dump.h"
 #include "server/replica/transaction_tracker.h"
 
@@ -44,16 +45,6 @@ struct DetectingOptions {
   std::string sql = "select 1";
   std::chrono::milliseconds interval{3000};
   int retryThreshold = 3;
-};
-
-// A transaction boundary in the primary's binlog: where the next transaction starts.
-struct CommitPosition {
-  std::string file;
-  std::uint64_t position = 0;
-  std::uint32_t timestamp = 0;  // of the committing event
-  std::uint32_t serverId = 0;
-  std::string mariaGtid;        // "domain-server-sequence" of the committed group, if any
-  std::string mysqlGtidSet;     // MySQL: every transaction executed up to here, when known whole
 };
 
 class ReplicaStream {

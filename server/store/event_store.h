@@ -24,19 +24,10 @@
 #include <string>
 #include <vector>
 
+#include "server/common/position.h"
 #include "server/common/status.h"
 
 namespace canal::store {
-
-// Where an entry is in the primary's binlog; what a cursor records when its batch is acked.
-struct EntryPosition {
-  std::string journalName;
-  std::uint64_t position = 0;
-  std::int64_t timestamp = 0;  // ms
-  std::uint32_t serverId = 0;
-  std::string gtid;
-  std::uint64_t nextPosition = 0;  // where the event after it starts: the resume point
-};
 
 struct StoredEntry {
   std::string entry;  // serialized Canal Entry

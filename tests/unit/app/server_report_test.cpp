@@ -29,7 +29,7 @@ DestinationView activeView(const std::string& name) {
   s.name = name;
   s.state = instance::DestinationState::kFollowing;
   s.primary = "127.0.0.1:3306";
-  s.position = replica::CommitPosition{"mysql-bin.000042", 1234, 1'699'999'999, 1, "0-1-77", {}};
+  s.position = CommitPosition{"mysql-bin.000042", 1234, 1'699'999'999, 1, "0-1-77", {}};
   s.events = 500;
   s.binlogBytes = 65536;
   s.transactions = 10;
@@ -181,7 +181,7 @@ TEST(ServerReport, StatusJson) {
   auto v = activeView("example");
   v.stats->lastError = Status::unavailable("connection refused");
   v.stats->lastErrorTimeMs = kNow - 500;
-  v.stats->clients[0].cursor = store::EntryPosition{"mysql-bin.000042", 1000, kNow - 3000, 1, "", 1100};
+  v.stats->clients[0].cursor = EntryPosition{"mysql-bin.000042", 1000, kNow - 3000, 1, "", 1100};
   const auto status = nlohmann::json::parse(renderStatus({"127.0.0.1:11111", "zk:2181", kNow - 60000, 1}, {v, broken}, kNow));
   ASSERT_EQ(status["destinations"].size(), 2u);
   const auto& d = status["destinations"][0];

@@ -1,0 +1,114 @@
+#include "server/app/destination_parts.h"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "server/common/logging.h"
+#include "server/replica/replica_stream.h"
+#include "server/replica/start_position.h"
+#include "server/schema/schema_cache.h"
+#include "server/schema/schema_history.h"
+#include "server/store/rocksdb_journal.h"
+
+namespace canal::app {
+namespace {
+
+class ReplicaRun final : public instance::BinlogRun {
+ public:
+  ReplicaRun(const instance::DestinationOptions& o, replica::DumpStart start)
+      : start_(std::move(start)), stream_(o.master, o.dump, start_, o.reconnect), cache_(o.master) {
+    if (o.standby) stream_.addStandby(*o.standby);
+    if (o.detecting) stream_.enableDetecting(*o.detecting);
+  }
+
+  // Reads the table definitions at the start (replaying the history when there is one).
+  Status loadSchemas(const std::string& historyPath) {
+    if (historyPath.empty() || start_.kind != replica::DumpStart::Kind::kFilePosition) return cache_.start();
+    auto opened = schema::SchemaHistory::open(historyPath);
+    if (!opened) return opened.status();
+    history_.emplace(std::move(*opened));
+    return cache_.start(*history_, schema::SchemaPosition{start_.file, start_.position});
+  }
+
+  const replica::DumpStart& start() const override { return start_; }
+  Result<replica::DumpEvent> next() override { return stream_.next(); }
+  const binlog::FormatDescription& format() const override { return stream_.format(); }
+  const CommitPosition& committed() const override { return stream_.committed(); }
+  schema::SchemaCache& schemas() override { return cache_; }
+  void cancel() override { stream_.cancel(); }
+
+ private:
+  const replica::DumpStart start_;
+  replica::ReplicaStream stream_;
+  std::optional<schema::SchemaHistory> history_;  // before cache_, which keeps a reference
+  schema::SchemaCache cache_;
+};
+
+class ReplicaSource final : public instance::BinlogSource {
+ public:
+  explicit ReplicaSource(instance::DestinationOptions options) : options_(std::move(options)) {}
+
+  std::string primary() const override { return options_.master.host + ":" + std::to_string(options_.master.port); }
+
+  Result<std::unique_ptr<instance::BinlogRun>> open(const std::optional<CommitPosition>& from) override {
+    auto start = replica::chooseStart(options_.master, from, options_.start);
+    if (!start) return start.status().withContext("choosing the start position");
+    auto run = std::make_unique<ReplicaRun>(options_, std::move(*start));
+    CANAL_RETURN_IF_ERROR(run->loadSchemas(options_.schemaHistoryPath));
+    return std::unique_ptr<instance::BinlogRun>(std::move(run));
+  }
+
+ private:
+  const instance::DestinationOptions options_;
+};
+
+Result<std::unique_ptr<store::EventStore>> openStore(const instance::DestinationOptions& options,
+                                                     const meta::DestinationMeta& stored, bool sharedMeta) {
+  if (options.storeDir.empty()) return std::make_unique<store::EventStore>(options.store);
+  store::RecoveredStore recovered;
+  auto journal = store::RocksDbJournal::open(options.storeDir, recovered);
+  if (!journal) return journal.status();
+  if (sharedMeta) {
+    // Another server may have run the destination since this store was written: it is only
+    // used when its ack cursor is where the shared cursors are.
+    const meta::ClientMeta* lowest = meta::lowestCursor(stored);
+    const auto& acked = recovered.ackPosition;
+    const bool current = lowest ? acked && lowest->cursor->position.journalName == acked->journalName &&
+                                      lowest->cursor->position.position == acked->position
+                                : !acked && recovered.ackSequence == 0;
+    if (!current) {
+      moduleLogger("instance")->info("destination {}: the local store is behind the shared cursor; starting it afresh",
+                                     options.name);
+      journal->reset();
+      CANAL_RETURN_IF_ERROR(store::RocksDbJournal::destroy(options.storeDir));
+      journal = store::RocksDbJournal::open(options.storeDir, recovered);
+      if (!journal) return journal.status();
+    }
+  }
+  return std::make_unique<store::EventStore>(options.store, std::move(*journal), std::move(recovered));
+}
+
+}  // namespace
+
+std::unique_ptr<instance::BinlogSource> replicaSource(const instance::DestinationOptions& options) {
+  return std::make_unique<ReplicaSource>(options);
+}
+
+Result<std::unique_ptr<instance::Destination>> makeDestination(instance::DestinationOptions options,
+                                                               std::unique_ptr<meta::MetaStore> meta) {
+  const std::string context = "destination " + options.name;
+  meta::DestinationMeta stored{options.name, {}};
+  if (meta) {
+    auto loaded = meta->load();
+    if (!loaded) return loaded.status().withContext(context);
+    stored = std::move(*loaded);
+  }
+  auto store = openStore(options, stored, meta && meta->shared());
+  if (!store) return store.status().withContext(context);
+  auto source = replicaSource(options);
+  return instance::Destination::create(std::move(options), std::move(*store), std::move(meta), std::move(source),
+                                       stored);
+}
+
+}  // namespace canal::app

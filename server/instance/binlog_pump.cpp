@@ -1,0 +1,329 @@
+#include "server/instance/binlog_pump.h"
+
+#include <spdlog/spdlog.h>
+
+#include <functional>
+
+#include "server/binlog/event_type.h"
+#include "server/common/byte_reader.h"
+#include "server/common/byte_writer.h"
+#include "server/common/clock.h"
+#include "server/common/logging.h"
+#include "server/convert/binlog_changes.h"
+#include "server/convert/entry_encoder.h"
+
+namespace canal::instance {
+namespace {
+
+bool filteredOut(const convert::ChangeEntry& e, const PumpOptions& o) {
+  using convert::ChangeType;
+  if (e.kind != convert::EntryKind::kRowData) return false;
+  if (e.columns) {
+    if (o.filterRows) return true;
+    switch (e.type) {
+      case ChangeType::kInsert: return o.filterDmlInsert;
+      case ChangeType::kUpdate: return o.filterDmlUpdate;
+      case ChangeType::kDelete: return o.filterDmlDelete;
+      default: return false;
+    }
+  }
+  if (e.type == ChangeType::kXaCommit || e.type == ChangeType::kXaRollback) return false;
+  // Statement-format DML and the statement context of row changes (ROWS_QUERY, ...).
+  if (!e.isDdl) return o.filterQueryDml;
+  if (e.type == ChangeType::kQuery) return o.filterQueryDcl;
+  return o.filterQueryDdl;
+}
+
+// Canal's transaction grouping as clients see it: a transaction with no ROWDATA left (all of
+// its rows filtered out) is dropped, BEGIN and END alike, except one every 5 s of binlog time
+// (or after 8192 dropped) so positions keep moving; with filter.transaction.entry the same
+// rule applies to the BEGIN/END of every transaction. BEGIN is held until the transaction
+// shows it has something to send.
+class TransactionGate {
+ public:
+  using Put = std::function<Status(const convert::ChangeEntry&)>;
+  TransactionGate(bool dropTransactionEntries, Put put) : dropAll_(dropTransactionEntries), put_(std::move(put)) {}
+
+  Status offer(const convert::ChangeEntry& e) {
+    switch (e.kind) {
+      case convert::EntryKind::kTransactionBegin:
+        begin_ = e;
+        open_ = true;
+        rows_ = false;
+        keep_ = dropAll_ && (e.executeTime - lastPairTime_ > 5000 || dropped_ >= 8192);
+        return Status::ok();
+      case convert::EntryKind::kRowData:
+        if (begin_ && (!dropAll_ || keep_)) CANAL_RETURN_IF_ERROR(put_(*begin_));
+        begin_.reset();
+        // A DDL between transactions (MariaDB opens them without BEGIN) does not make the
+        // next one non-empty.
+        if (!e.isDdl || open_) rows_ = true;
+        return put_(e);
+      case convert::EntryKind::kTransactionEnd: {
+        // Canal lets an empty pair through when more than 5 s of binlog time passed since the
+        // last one it let through, or after 8192 dropped; with dropAll_ the same for every pair.
+        // With dropAll_ an END goes out alone only where no BEGIN was dropped (MariaDB).
+        const bool empty = dropAll_ || !rows_;
+        const bool due = empty && (e.executeTime - lastPairTime_ > 5000 || dropped_ >= 8192);
+        const bool send = dropAll_ ? keep_ || ((begin_ || !open_) && due) : !empty || due;
+        if (send) {
+          if (begin_) CANAL_RETURN_IF_ERROR(put_(*begin_));
+          CANAL_RETURN_IF_ERROR(put_(e));
+        }
+        if (due && send) {
+          lastPairTime_ = e.executeTime;
+          dropped_ = 0;
+        } else if (!send) {
+          ++dropped_;
+        }
+        begin_.reset();
+        open_ = rows_ = keep_ = false;
+        return Status::ok();
+      }
+    }
+    return Status::ok();
+  }
+
+ private:
+  const bool dropAll_;
+  Put put_;
+  std::optional<convert::ChangeEntry> begin_;  // held until the transaction has something to send
+  bool open_ = false;                          // between BEGIN and END
+  bool rows_ = false;
+  bool keep_ = false;  // this transaction's BEGIN/END go out even with dropAll_
+  std::int64_t lastPairTime_ = 0;
+  std::uint64_t dropped_ = 0;
+};
+
+}  // namespace
+
+std::string encodeResume(const CommitPosition& p) {
+  std::string out;
+  const auto text = [&](const std::string& s) {
+    appendLe(out, s.size(), 4);
+    out += s;
+  };
+  text(p.file);
+  appendLe(out, p.position, 8);
+  appendLe(out, p.timestamp, 4);
+  appendLe(out, p.serverId, 4);
+  text(p.mariaGtid);
+  text(p.mysqlGtidSet);
+  return out;
+}
+
+std::optional<CommitPosition> decodeResume(std::string_view bytes) {
+  ByteReader in(bytes);
+  const auto text = [&] { return std::string(in.bytes(in.u32())); };
+  CommitPosition p;
+  p.file = text();
+  p.position = in.u64();
+  p.timestamp = in.u32();
+  p.serverId = in.u32();
+  p.mariaGtid = text();
+  p.mysqlGtidSet = text();
+  if (in.failed() || !in.atEnd() || p.file.empty()) return std::nullopt;
+  return p;
+}
+
+const char* stateName(DestinationState state) {
+  switch (state) {
+    case DestinationState::kStarting: return "starting";
+    case DestinationState::kFollowing: return "following";
+    case DestinationState::kRetrying: return "retrying";
+    case DestinationState::kStopped: return "stopped";
+  }
+  return "stopped";
+}
+
+BinlogPump::BinlogPump(PumpOptions options, std::unique_ptr<BinlogSource> source, store::EventStore& store,
+                       ActiveFilter& filter, PumpStart start)
+    : options_(std::move(options)), source_(std::move(source)), store_(store), filter_(filter), start_(std::move(start)) {}
+
+BinlogPump::~BinlogPump() { stop(); }
+
+void BinlogPump::start() {
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  state_ = DestinationState::kStarting;
+  moduleLogger("instance")->info("destination {}: starting, primary {}", options_.name, source_->primary());
+  thread_ = std::thread([this] {
+    DestinationLogScope scope(options_.name);
+    produce();
+  });
+}
+
+void BinlogPump::stop() {
+  if (!thread_.joinable()) return;
+  store_.stop();
+  {
+    std::lock_guard<std::mutex> lock(runMutex_);
+    stopping_ = true;
+    if (run_) run_->cancel();
+  }
+  stopped_.notify_all();
+  thread_.join();
+  state_ = DestinationState::kStopped;
+}
+
+Status BinlogPump::streamError() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return streamError_;
+}
+
+void BinlogPump::produce() {
+  auto log = moduleLogger("instance");
+  RepeatFilter repeats;
+  const auto every = std::to_string(options_.retryInterval.count()) + " ms";
+  while (!stopping_) {
+    const Status s = runOnce();
+    if (stopping_) break;
+    state_ = DestinationState::kRetrying;
+    if (const auto heldBack = repeats.admit(s.toString())) {
+      if (*heldBack > 0) {
+        log->error("destination {}: {} (and {} times more since it was last logged); retrying every {}", options_.name,
+                   s.toString(), *heldBack, every);
+      } else {
+        log->error("destination {}: {}; retrying every {}", options_.name, s.toString(), every);
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      streamError_ = s;
+      streamErrorTimeMs_ = wallClockMs();
+    }
+    // Tried again, and reported again, until it works or the destination stops: never a jump.
+    std::unique_lock<std::mutex> lock(runMutex_);
+    stopped_.wait_for(lock, options_.retryInterval, [this] { return stopping_.load(); });
+  }
+}
+
+Status BinlogPump::runOnce() {
+  std::optional<CommitPosition> from;
+  std::optional<std::pair<std::string, std::uint64_t>> skip;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    from = start_.resume;
+    skip = start_.skipThrough;
+    store_.rewind(start_.resumeSequence);  // what the stream produces again is already stored
+  }
+  auto opened = source_->open(from);
+  if (!opened) return opened.status();
+  BinlogRun& run = **opened;
+  const replica::DumpStart& start = run.start();
+  if (!from && start.kind == replica::DumpStart::Kind::kFilePosition) {
+    // The first start: recorded, so that a restart produces the same entries again.
+    CommitPosition first{start.file, start.position, 0, 0, {}, {}};
+    std::lock_guard<std::mutex> lock(mutex_);
+    start_.resume = first;
+    start_.resumeSequence = store_.producerSequence();
+    CANAL_RETURN_IF_ERROR(store_.markResume(encodeResume(first)));
+  }
+  {
+    std::lock_guard<std::mutex> lock(runMutex_);
+    if (stopping_) return Status::aborted("stopping");
+    run_ = &run;
+  }
+  struct Detach {
+    BinlogPump* pump;
+    ~Detach() {
+      std::lock_guard<std::mutex> lock(pump->runMutex_);
+      pump->run_ = nullptr;
+    }
+  } detach{this};
+  following_ = true;
+  ++streamStarts_;
+  if (state_.exchange(DestinationState::kFollowing) != DestinationState::kFollowing) {
+    moduleLogger("instance")->info("destination {}: following {} from {}", options_.name, source_->primary(),
+                                   start.toString());
+  }
+
+  convert::ChangeAssembler assembler(options_.render);
+  assembler.setSchemaCache(&run.schemas());
+  assembler.setTransactionEntries(true);
+  assembler.setSkipUnknownTables(options_.filterTableError);
+  assembler.setContextEntries(true);
+  if (options_.gtidMode) {
+    const bool byGtid = start.kind != replica::DumpStart::Kind::kFilePosition;
+    CANAL_RETURN_IF_ERROR(assembler.setGtidMode(byGtid ? start.gtid : "").withContext("canal.instance.gtidon"));
+  }
+  std::uint64_t filterGeneration = filter_.generation() + 1;
+  convert::EntryEncoder encoder;
+  convert::ChangeEntry entry;
+  std::uint64_t nextPosition = 0;
+  TransactionGate gate(options_.filterTransactionEntry, [&](const convert::ChangeEntry& e) -> Status {
+    store::StoredEntry stored;
+    encoder.encode(e, stored.entry);
+    stored.rows = static_cast<std::uint32_t>(e.rows.size());
+    if (e.kind == convert::EntryKind::kTransactionEnd) transactions_.fetch_add(1, std::memory_order_relaxed);
+    stored.position = EntryPosition{e.logfileName, e.logfileOffset, e.executeTime, e.serverId, e.gtid, nextPosition};
+    stored.isDdl = e.kind == convert::EntryKind::kRowData && e.isDdl;
+    stored.ackable = e.kind == convert::EntryKind::kTransactionEnd ||
+                     (e.kind == convert::EntryKind::kTransactionBegin && e.gtid.empty()) || stored.isDdl;
+    return store_.put(std::move(stored));
+  });
+
+  for (;;) {
+    waitingSinceMs_.store(wallClockMs(), std::memory_order_relaxed);
+    auto e = run.next();
+    waitingSinceMs_.store(0, std::memory_order_relaxed);
+    if (!e) return e.status();
+    const std::int64_t now = wallClockMs();
+    events_.fetch_add(1, std::memory_order_relaxed);
+    binlogBytes_.fetch_add(e->raw.bytes.size(), std::memory_order_relaxed);
+    if (e->raw.header.type == binlog::kHeartbeatLogEvent || e->raw.header.type == binlog::kHeartbeatLogEventV2) {
+      heartbeats_.fetch_add(1, std::memory_order_relaxed);
+      lastHeartbeatMs_.store(now, std::memory_order_relaxed);
+    }
+    if (e->artificial) continue;
+    lastEventTimeMs_.store(std::int64_t{e->raw.header.timestamp} * 1000, std::memory_order_relaxed);
+    lastEventArrivalMs_.store(now, std::memory_order_relaxed);
+    if (filter_.generation() != filterGeneration) {  // a client subscribed with a new filter
+      filterGeneration = filter_.generation();
+      assembler.setTableFilter(filter_.current());
+    }
+    nextPosition = e->nextPosition;
+    CANAL_RETURN_IF_ERROR(assembler.handleEach(
+        e->raw, run.format(), e->file, e->file + ":" + std::to_string(e->raw.offset), entry, [&]() -> Status {
+          const bool commit = entry.kind == convert::EntryKind::kTransactionEnd ||
+                              (entry.kind == convert::EntryKind::kRowData && entry.isDdl);
+          if (skip && std::make_pair(e->file, e->raw.offset) <= *skip) {
+            return Status::ok();  // acked before the restart
+          }
+          if (filteredOut(entry, options_)) return Status::ok();
+          CANAL_RETURN_IF_ERROR(gate.offer(entry));
+          if (commit) {
+            // Everything up to here is in the store (or was dropped by the filters): a run
+            // started again (after an error, or a restart with a durable store) goes on from here.
+            std::lock_guard<std::mutex> lock(mutex_);
+            start_.resume = run.committed();
+            start_.resumeSequence = store_.producerSequence();
+            start_.skipThrough.reset();
+            skip.reset();
+            CANAL_RETURN_IF_ERROR(store_.markResume(encodeResume(*start_.resume)));
+          }
+          return Status::ok();
+        }));
+  }
+}
+
+PumpStats BinlogPump::stats() const {
+  PumpStats s;
+  s.state = state_.load();
+  s.events = events_.load(std::memory_order_relaxed);
+  s.binlogBytes = binlogBytes_.load(std::memory_order_relaxed);
+  s.heartbeats = heartbeats_.load(std::memory_order_relaxed);
+  s.transactions = transactions_.load(std::memory_order_relaxed);
+  s.streamStarts = streamStarts_.load(std::memory_order_relaxed);
+  s.lastEventTimeMs = lastEventTimeMs_.load(std::memory_order_relaxed);
+  s.lastEventArrivalMs = lastEventArrivalMs_.load(std::memory_order_relaxed);
+  s.lastHeartbeatMs = lastHeartbeatMs_.load(std::memory_order_relaxed);
+  s.waitingSinceMs = waitingSinceMs_.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(mutex_);
+  s.lastError = streamError_;
+  s.lastErrorTimeMs = streamErrorTimeMs_;
+  s.position = start_.resume;
+  return s;
+}
+
+}  // namespace canal::instance
