@@ -253,17 +253,16 @@ Status DestinationManager::add(DestinationConfig config) {
 void DestinationManager::remove(const std::string& name) {
   std::shared_ptr<Runner> runner;
   {
+    // Gone from lookups and /status first, so that no one sees it after its running node went.
     std::lock_guard<std::mutex> lock(mutex_);
     const auto it = entries_.find(name);
     if (it == entries_.end()) return;
     runner = it->second.runner;
+    entries_.erase(it);
   }
-  if (runner) {
-    if (election_) election_->remove(name);
-    runner->release();
-  }
-  std::lock_guard<std::mutex> lock(mutex_);
-  entries_.erase(name);
+  if (!runner) return;
+  if (election_) election_->remove(name);
+  runner->release();
 }
 
 Status DestinationManager::start(std::vector<DestinationConfig> configs) {
@@ -369,9 +368,7 @@ std::shared_ptr<instance::ClientSessions> DestinationManager::lookup(const std::
     if (it == entries_.end() || !it->second.runner) return nullptr;
     runner = it->second.runner;
   }
-  std::shared_ptr<instance::Destination> d = runner->current();
-  if (!d) return nullptr;
-  return std::shared_ptr<instance::ClientSessions>(d, &d->clients());  // keeps the destination alive
+  return instance::sessionsOf(runner->current());
 }
 
 std::vector<DestinationView> DestinationManager::views() const {

@@ -348,6 +348,8 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
        [](const DestinationStats& s) { return static_cast<double>(s.store.putSequence); }},
       {"canal_destination_stream_starts_total", "Times the stream was started (1 + restarts after errors)",
        [](const DestinationStats& s) { return static_cast<double>(s.streamStarts); }},
+      {"canal_destination_stream_failures_total", "Times the stream stopped with an error (then retried)",
+       [](const DestinationStats& s) { return static_cast<double>(s.streamFailures); }},
   };
   for (const auto& c : counters) {
     each(w, active, c.name, "counter", c.help, [&](const DestinationView& v, auto put) { put(dest(v), c.value(stats(v))); });
@@ -432,6 +434,7 @@ std::string renderStatus(const ServerFacts& server, const std::vector<Destinatio
       d["events"] = s.events;
       d["rows"] = s.store.putRows;
       d["transactions"] = s.transactions;
+      d["streamFailures"] = s.streamFailures;
       d["binlogBytes"] = s.binlogBytes;
       d["store"] = {{"type", v.config.durable ? "rocksdb" : "memory"},
                     {"batchMode", v.config.batchMode},

@@ -79,11 +79,13 @@ void RunningElection::applyChanges() {
   for (const std::string& name : removed) {
     for (auto it = members_.begin(); it != members_.end(); ++it) {
       if (it->m.destination != name) continue;
-      if (it->active) release(*it, true);
+      // The running node goes last: once it is gone, nothing of the destination is left here
+      // (other servers, and anyone watching it, may act on its deletion at once).
       if (session_) {
         const Status s = session_->removeOwned(kRoot + "/destinations/" + name + "/cluster/" + options_.address);
         if (!s.isOk()) moduleLogger("ha")->warn("destination {}: leaving the cluster: {}", name, s.toString());
       }
+      if (it->active) release(*it, true);
       std::lock_guard<std::mutex> lock(mutex_);
       members_.erase(it);
       break;

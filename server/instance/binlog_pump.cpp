@@ -192,6 +192,7 @@ void BinlogPump::produce() {
       streamError_ = s;
       streamErrorTimeMs_ = wallClockMs();
     }
+    streamFailures_.fetch_add(1, std::memory_order_relaxed);
     // Tried again, and reported again, until it works or the destination stops: never a jump.
     std::unique_lock<std::mutex> lock(runMutex_);
     stopped_.wait_for(lock, options_.retryInterval, [this] { return stopping_.load(); });
@@ -315,6 +316,7 @@ PumpStats BinlogPump::stats() const {
   s.heartbeats = heartbeats_.load(std::memory_order_relaxed);
   s.transactions = transactions_.load(std::memory_order_relaxed);
   s.streamStarts = streamStarts_.load(std::memory_order_relaxed);
+  s.streamFailures = streamFailures_.load(std::memory_order_relaxed);
   s.lastEventTimeMs = lastEventTimeMs_.load(std::memory_order_relaxed);
   s.lastEventArrivalMs = lastEventArrivalMs_.load(std::memory_order_relaxed);
   s.lastHeartbeatMs = lastHeartbeatMs_.load(std::memory_order_relaxed);

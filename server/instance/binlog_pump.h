@@ -73,6 +73,7 @@ struct PumpStats {
   std::uint64_t heartbeats = 0;
   std::uint64_t transactions = 0;  // TRANSACTIONEND entries stored
   std::uint64_t streamStarts = 0;
+  std::uint64_t streamFailures = 0;  // runs ended by an error (each is retried)
   std::int64_t lastEventTimeMs = 0;     // binlog time of the newest event read (second resolution)
   std::int64_t lastEventArrivalMs = 0;  // when it was read
   std::int64_t lastHeartbeatMs = 0;     // when the last heartbeat was read
@@ -117,6 +118,7 @@ class BinlogPump {
   std::atomic<std::uint64_t> heartbeats_{0};
   std::atomic<std::uint64_t> transactions_{0};
   std::atomic<std::uint64_t> streamStarts_{0};
+  std::atomic<std::uint64_t> streamFailures_{0};
   std::atomic<std::int64_t> lastEventTimeMs_{0};
   std::atomic<std::int64_t> lastEventArrivalMs_{0};
   std::atomic<std::int64_t> lastHeartbeatMs_{0};

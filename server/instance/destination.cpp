@@ -78,4 +78,9 @@ DestinationStats Destination::stats() const {
   return s;
 }
 
+std::shared_ptr<ClientSessions> sessionsOf(const std::shared_ptr<Destination>& d) {
+  if (!d) return nullptr;
+  return std::shared_ptr<ClientSessions>(d, &d->clients());
+}
+
 }  // namespace canal::instance

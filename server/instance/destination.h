@@ -102,4 +102,7 @@ class Destination {
   std::unique_ptr<BinlogPump> pump_;
 };
 
+// The client sessions of `d`, keeping the destination alive as long as they are held; null for null.
+std::shared_ptr<ClientSessions> sessionsOf(const std::shared_ptr<Destination>& d);
+
 }  // namespace canal::instance

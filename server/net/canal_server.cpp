@@ -257,9 +257,11 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     }));
   }
 
+  // Canal's error text, naming the file or node behind a server-side failure when there is one.
   std::string failure(const Status& s) const {
     return "something goes wrong with channel:" + channel +
-           ", exception=com.alibaba.otter.canal.server.exception.CanalServerException: " + s.message();
+           ", exception=com.alibaba.otter.canal.server.exception.CanalServerException: " +
+           (s.where().empty() ? s.message() : s.where() + ": " + s.message());
   }
 
   // False when the next frame must not be read yet (a waiting GET) or the session closed.

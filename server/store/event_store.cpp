@@ -42,10 +42,11 @@ Status EventStore::put(StoredEntry entry) {
   // An entry is always accepted into an empty ring, even one larger than the whole budget.
   const auto admitted = [&] { return stopped_ || entries_.empty() || !fullLocked(); };
   if (!admitted()) {
-    const auto since = std::chrono::steady_clock::now();
+    blockedSince_ = std::chrono::steady_clock::now();
     notFull_.wait(lock, admitted);
     totals_.putBlockedNanos += static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count());
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - *blockedSince_).count());
+    blockedSince_.reset();
   }
   if (stopped_) return Status::aborted("the event store is stopped");
   if (journal_) {
@@ -233,6 +234,11 @@ StoreStats EventStore::stats() const {
   s.ackSequence = first_;
   s.items = entries_.size();
   s.bytes = bytes_;
+  if (blockedSince_) {  // a block in progress counts as it goes
+    s.putBlocked = true;
+    s.putBlockedNanos += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - *blockedSince_).count());
+  }
   if (options_.mode == BatchMode::kItemSize) {
     s.capacityItems = options_.bufferSize;
   } else {

@@ -75,7 +75,8 @@ struct StoreStats {
   std::uint64_t putRows = 0;
   std::uint64_t getRows = 0;
   std::uint64_t ackRows = 0;
-  std::uint64_t putBlockedNanos = 0;  // time put() waited for space
+  std::uint64_t putBlockedNanos = 0;  // time put() waited for space, a wait in progress included
+  bool putBlocked = false;            // put() is waiting for space now
   // Binlog time (ms) of the last entry put, handed out and acked; 0 before the first.
   std::int64_t putExecuteTime = 0;
   std::int64_t getExecuteTime = 0;
@@ -181,6 +182,7 @@ class EventStore {
   std::size_t bytes_ = 0;            // of entries_
   std::size_t pendingBytes_ = 0;     // of [get_, put_)
   StoreStats totals_;                // the running totals and times of stats()
+  std::optional<std::chrono::steady_clock::time_point> blockedSince_;  // put() waits for space since
   std::vector<Waiter> waiters_;
   bool stopped_ = false;
 };

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "canal/client/canal_connector.h"
+#include "server/app/destination_parts.h"
 #include "server/instance/destination.h"
 #include "server/net/canal_server.h"
 #include "tests/support/mariadb_server.h"
@@ -58,14 +59,14 @@ int main(int argc, char** argv) {
   // The shipped defaults: MEMSIZE, 16384 x 1024 bytes.
   o.store.bufferSize = 16384;
   o.store.memUnit = 1024;
-  auto created = canal::instance::Destination::create(o);
+  auto created = canal::app::makeDestination(o);
   if (!created) return 1;
   std::shared_ptr<canal::instance::Destination> d = std::move(*created);
   d->start();
   canal::testing::waitUntil(10s, [&] { return d->following(); });
   canal::net::ServerOptions so;
   so.port = 0;
-  canal::net::CanalServer server(so, [&](const std::string&) { return d; });
+  canal::net::CanalServer server(so, [&](const std::string&) { return canal::instance::sessionsOf(d); });
   if (!server.start().isOk()) return 1;
 
   const long baseline = rssKb();

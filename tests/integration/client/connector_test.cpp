@@ -16,6 +16,8 @@
 #include <set>
 #include <thread>
 
+#include "canal/protocol/password_scramble.h"
+#include "server/app/destination_parts.h"
 #include "server/instance/destination.h"
 #include "server/net/canal_server.h"
 #include "tests/support/mariadb_server.h"
@@ -47,13 +49,13 @@ class ConnectorTest : public canal::testing::MariaDbTest {
   void addDestination(const std::string& name, const std::string& filter,
                       convert::TimeZone zone = convert::TimeZone::system()) {
     instance::DestinationOptions o;
-    o.render.timeZone = zone;
+    o.pump.render.timeZone = zone;
     o.name = name;
     o.master = replicaLogin();
     o.dump.heartbeatSeconds = 1;
     o.dump.slaveId = 5000 + static_cast<std::uint32_t>(destinations_.size());  // one replica id each
     o.tableFilter.regex = filter;
-    auto created = instance::Destination::create(o);
+    auto created = app::makeDestination(o);
     ASSERT_TRUE(created.isOk()) << created.status().toString();
     auto& d = destinations_[name] = std::move(*created);
     d->start();
@@ -64,10 +66,10 @@ class ConnectorTest : public canal::testing::MariaDbTest {
     net::ServerOptions so;
     so.port = port;
     so.user = "canal";
-    so.passwordHash = net::passwordHash("canal");
-    server_ = std::make_unique<net::CanalServer>(so, [this](const std::string& name) -> std::shared_ptr<instance::Destination> {
+    so.passwordHash = protocol::passwordHash("canal");
+    server_ = std::make_unique<net::CanalServer>(so, [this](const std::string& name) {
       const auto it = destinations_.find(name);
-      return it == destinations_.end() ? nullptr : it->second;
+      return instance::sessionsOf(it == destinations_.end() ? nullptr : it->second);
     });
     ASSERT_TRUE(server_->start().isOk());
   }
@@ -396,7 +398,7 @@ struct StandbyServer {
     o.dump.heartbeatSeconds = 1;
     o.dump.slaveId = 6000;
     o.tableFilter.regex = filter;
-    auto created = instance::Destination::create(o);
+    auto created = app::makeDestination(o);
     EXPECT_TRUE(created.isOk()) << created.status().toString();
     if (!created.isOk()) return nullptr;
     s->destination = std::move(*created);
@@ -405,10 +407,10 @@ struct StandbyServer {
     net::ServerOptions so;
     so.port = 0;
     so.user = "canal";
-    so.passwordHash = net::passwordHash("canal");
+    so.passwordHash = protocol::passwordHash("canal");
     std::shared_ptr<instance::Destination> d = s->destination;
     s->server = std::make_unique<net::CanalServer>(
-        so, [d](const std::string& name) { return name == "example" ? d : nullptr; });
+        so, [d](const std::string& name) { return instance::sessionsOf(name == "example" ? d : nullptr); });
     EXPECT_TRUE(s->server->start().isOk());
     return s;
   }

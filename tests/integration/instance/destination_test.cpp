@@ -1,6 +1,7 @@
 // A destination following a real MariaDB: table and column filters, a client's subscribe
 // filter, DDL filtering, empty-transaction suppression and filter.table.error.
 
+#include "server/app/destination_parts.h"
 #include "server/instance/destination.h"
 
 #include <gtest/gtest.h>
@@ -49,12 +50,12 @@ class DestinationTest : public canal::testing::MariaDbTest {
   }
 
   void start(const DestinationOptions& o) {
-    auto created = Destination::create(o);
+    auto created = app::makeDestination(o);
     ASSERT_TRUE(created.isOk()) << created.status().toString();
     d_ = std::move(*created);
     d_->start();
     ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] { return d_->following(); }));
-    ASSERT_TRUE(d_->subscribe(1001, "").isOk());
+    ASSERT_TRUE(d_->clients().subscribe(1001, "").isOk());
   }
 
   // Entries until one with `sql` containing `marker` arrives (a DDL on the marker table), acked;
@@ -63,7 +64,7 @@ class DestinationTest : public canal::testing::MariaDbTest {
     std::vector<eb::Entry> entries;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
-      auto batch = d_->getWithoutAck(1001, 100, store::GetWait{store::GetWait::Kind::kFor, std::chrono::milliseconds(200)});
+      auto batch = d_->clients().get(1001, 100, store::GetWait{store::GetWait::Kind::kFor, std::chrono::milliseconds(200)});
       EXPECT_TRUE(batch.isOk()) << batch.status().toString();
       if (!batch.isOk()) break;
       bool done = false;
@@ -78,7 +79,7 @@ class DestinationTest : public canal::testing::MariaDbTest {
         if (!done) entries.push_back(std::move(e));
       }
       if (batch->id != -1) {
-        EXPECT_TRUE(d_->ack(1001, batch->id).isOk());
+        EXPECT_TRUE(d_->clients().ack(1001, batch->id).isOk());
       }
       if (done) return entries;
     }
@@ -141,7 +142,7 @@ TEST_F(DestinationTest, TableAndColumnFiltersWithCanalSyntax) {
   o.tableFilter.field = "s.keep1:id/NAME";
   // MariaDB's ANNOTATE_ROWS statements pass any table filter in Canal (and make a transaction
   // non-empty); filter.query.dml drops them.
-  o.filterQueryDml = true;
+  o.pump.filterQueryDml = true;
   start(o);
 
   ASSERT_TRUE(db_->execute("INSERT INTO s.other VALUES (1, 'a', 'x')").isOk());  // empty transaction, let through (first in 5 s)
@@ -180,13 +181,13 @@ TEST_F(DestinationTest, ASubscribeFilterReplacesTheInstanceFilterForEveryClient)
   EXPECT_EQ(rowTables(readUntilMarker("m1")), (std::vector<std::string>{"s.keep1"}));
 
   // A bad filter is refused and changes nothing.
-  const Status bad = d_->subscribe(1002, "s\\.(other");
+  const Status bad = d_->clients().subscribe(1002, "s\\.(other");
   EXPECT_FALSE(bad.isOk());
   EXPECT_NE(bad.toString().find("s\\.(other"), std::string::npos) << bad.toString();
   EXPECT_EQ(d_->tableFilter()->spec().regex, "s\\.keep1");
 
   // Another client's filter applies to the whole destination, client 1001 included.
-  ASSERT_TRUE(d_->subscribe(1002, "s\\.other,s\\.keep_.*").isOk());
+  ASSERT_TRUE(d_->clients().subscribe(1002, "s\\.other,s\\.keep_.*").isOk());
   EXPECT_EQ(d_->tableFilter()->spec().regex, "s\\.other,s\\.keep_.*");
   ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (2, 'a', 'x')").isOk());
   ASSERT_TRUE(db_->execute("INSERT INTO s.other VALUES (2, 'a', 'x')").isOk());
@@ -195,16 +196,16 @@ TEST_F(DestinationTest, ASubscribeFilterReplacesTheInstanceFilterForEveryClient)
   EXPECT_EQ(rowTables(readUntilMarker("m2")), (std::vector<std::string>{"s.other", "s.keep_secret"}));
 
   // An empty subscribe filter leaves the current one in place.
-  ASSERT_TRUE(d_->subscribe(1003, "").isOk());
+  ASSERT_TRUE(d_->clients().subscribe(1003, "").isOk());
   EXPECT_EQ(d_->tableFilter()->spec().regex, "s\\.other,s\\.keep_.*");
 }
 
 TEST_F(DestinationTest, QueryRowAndTransactionEntryFilters) {
   DestinationOptions o = options();
-  o.filterQueryDdl = true;
-  o.filterDmlDelete = true;
-  o.filterTransactionEntry = true;
-  o.filterQueryDml = true;
+  o.pump.filterQueryDdl = true;
+  o.pump.filterDmlDelete = true;
+  o.pump.filterTransactionEntry = true;
+  o.pump.filterQueryDml = true;
   start(o);
   ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (1, 'a', 'x')").isOk());  // first END kept (5 s rule)
   ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (2, 'a', 'x')").isOk());
@@ -270,7 +271,7 @@ TEST_F(DestinationTest, RowsOfATableThePrimaryNoLongerHasStopTheStreamUnlessTabl
     EXPECT_NE(d_->streamError().toString().find("s.gone"), std::string::npos) << d_->streamError().toString();
     d_->stop();
   }
-  o.filterTableError = true;
+  o.pump.filterTableError = true;
   start(o);
   const std::vector<Seen> seen = readUntilMarker("m1");
   EXPECT_EQ(rowTables(seen), (std::vector<std::string>{"s.keep1"}));

@@ -3,19 +3,17 @@
 
 #include "server/net/canal_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
 #include "canal/protocol/canal_protocol.pb.h"
 #include "canal/protocol/entry_protocol.pb.h"
 #include "canal/protocol/password_scramble.h"
+#include "server/app/destination_parts.h"
+#include "server/instance/destination.h"
 #include "tests/support/mariadb_server.h"
 #include "tests/support/mariadb_test.h"
 #include "tests/support/process.h"
+#include "tests/support/raw_client.h"
 #include "tests/support/hex.h"
 
 namespace canal::net {
@@ -27,79 +25,8 @@ using testing::MariaDbServer;
 
 using testing::toHex;
 
-// A client socket reading and writing whole frames.
-class RawClient {
- public:
-  explicit RawClient(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    timeval tv{5, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~RawClient() { ::close(fd_); }
-  bool connected() const { return connected_; }
-
-  void sendRaw(const std::string& bytes) { ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size())); }
-  void send(pb::PacketType type, const google::protobuf::Message& body) {
-    pb::Packet p;
-    p.set_type(type);
-    p.set_body(body.SerializeAsString());
-    const std::string payload = p.SerializeAsString();
-    std::string frame(4, '\0');
-    const auto n = static_cast<std::uint32_t>(payload.size());
-    frame[0] = static_cast<char>(n >> 24);
-    frame[1] = static_cast<char>(n >> 16);
-    frame[2] = static_cast<char>(n >> 8);
-    frame[3] = static_cast<char>(n);
-    sendRaw(frame + payload);
-  }
-  // The next frame's payload; nullopt on EOF or after `timeoutMs` without one.
-  std::optional<std::string> read(int timeoutMs = 5000) {
-    timeval tv{timeoutMs / 1000, (timeoutMs % 1000) * 1000};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string header = readExactly(4);
-    if (header.size() != 4) return std::nullopt;
-    const std::uint32_t n = (std::uint32_t{static_cast<unsigned char>(header[0])} << 24) |
-                            (std::uint32_t{static_cast<unsigned char>(header[1])} << 16) |
-                            (std::uint32_t{static_cast<unsigned char>(header[2])} << 8) | static_cast<unsigned char>(header[3]);
-    std::string body = readExactly(n);
-    if (body.size() != n) return std::nullopt;
-    return body;
-  }
-  bool closedByServer() {
-    char c;
-    timeval tv{5, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return ::recv(fd_, &c, 1, 0) == 0;
-  }
-
- private:
-  std::string readExactly(std::size_t n) {
-    std::string out(n, '\0');
-    std::size_t got = 0;
-    while (got < n) {
-      const ssize_t r = ::recv(fd_, out.data() + got, n - got, 0);
-      if (r <= 0) return out.substr(0, got);
-      got += static_cast<std::size_t>(r);
-    }
-    return out;
-  }
-  int fd_ = -1;
-  bool connected_ = false;
-};
-
-pb::Ack ackOf(const std::string& payload) {
-  pb::Packet p;
-  EXPECT_TRUE(p.ParseFromString(payload));
-  EXPECT_EQ(p.type(), pb::ACK) << toHex(payload);
-  pb::Ack a;
-  EXPECT_TRUE(a.ParseFromString(p.body()));
-  return a;
-}
+using testing::ackOf;
+using testing::RawClient;
 
 class CanalServerTest : public canal::testing::MariaDbTest {
  protected:
@@ -112,7 +39,7 @@ class CanalServerTest : public canal::testing::MariaDbTest {
     o.name = "example";
     o.master = replicaLogin();
     o.dump.heartbeatSeconds = 1;
-    auto created = instance::Destination::create(o);
+    auto created = app::makeDestination(o);
     ASSERT_TRUE(created.isOk()) << created.status().toString();
     destination_ = std::move(*created);
     destination_->start();
@@ -120,9 +47,9 @@ class CanalServerTest : public canal::testing::MariaDbTest {
     ServerOptions so;
     so.port = 0;
     so.user = "canal";
-    so.passwordHash = passwordHash("canal");
+    so.passwordHash = protocol::passwordHash("canal");
     server_ = std::make_unique<CanalServer>(so, [this](const std::string& name) {
-      return name == "example" ? destination_ : nullptr;
+      return name == "example" ? instance::sessionsOf(destination_) : nullptr;
     });
     ASSERT_TRUE(server_->start().isOk());
   }
@@ -302,8 +229,8 @@ TEST_F(CanalServerTest, RowsArriveAsCanalEntriesWithBatchAckAndRollbackRules) {
   const pb::Messages empty = get(c, 100, -1, &raw);
   EXPECT_EQ(empty.batch_id(), -1);
   EXPECT_EQ(toHex(raw), "10 01 18 07 2a 0b 08 ff ff ff ff ff ff ff ff ff 01");
-  ASSERT_TRUE(destination_->cursor(1001).has_value());
-  EXPECT_EQ(destination_->cursor(1001)->position, entries.back().header().logfileoffset());
+  ASSERT_TRUE(destination_->clients().cursor(1001).has_value());
+  EXPECT_EQ(destination_->clients().cursor(1001)->position, entries.back().header().logfileoffset());
 }
 
 TEST_F(CanalServerTest, ErrorsOfTheSessionAndBadFrames) {
@@ -340,7 +267,7 @@ TEST_F(CanalServerTest, ErrorsOfTheSessionAndBadFrames) {
   EXPECT_EQ(a.error_message(), "packet type=HEARTBEAT is NOT supported!");
 
   // A length of 2 GB: the session ends; the server and other clients carry on.
-  c.sendRaw(std::string("\x7f\xff\xff\xff", 4));
+  ASSERT_TRUE(c.sendRaw(std::string("\x7f\xff\xff\xff", 4)));
   EXPECT_TRUE(c.closedByServer());
   RawClient other(server_->port());
   connect(other);

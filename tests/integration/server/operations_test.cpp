@@ -274,7 +274,7 @@ TEST_F(OperationsTest, AFailingStreamShowsItsErrorOnce) {
   testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", db_->port(), "", journal_,
                                      position_);
   std::ofstream(dir.path() / "conf" / "example" / "instance.properties", std::ios::app)
-      << "canal.instance.dbPassword = wrong\n";
+      << "canal.instance.dbPassword = wrong\ncanal.instance.stream.retry.interval = 50\n";
   ASSERT_TRUE(server.start());
   const int port = server.metricsPort();
   Json st;
@@ -286,11 +286,17 @@ TEST_F(OperationsTest, AFailingStreamShowsItsErrorOnce) {
   const Json* d = destinationIn(st, "example");
   EXPECT_NE((*d)["lastError"]["message"].get<std::string>().find("canal"), std::string::npos) << st.dump();
   EXPECT_FALSE((*d)["lastError"]["time"].get<std::string>().empty());
-  // Three retries later the error has been logged once.
-  std::this_thread::sleep_for(11s);
+  // Five failed attempts later the error has been logged once.
+  ASSERT_TRUE(testing::waitUntil(20s, [&] {
+    st = status(port);
+    const Json* d = destinationIn(st, "example");
+    return d && (*d)["streamFailures"].get<int>() >= 5;
+  })) << st.dump() << server.logTail();
   const std::string log = testing::readFile((dir.path() / "server-1.log").string());
   std::size_t count = 0;
-  for (auto at = log.find("retrying every 5 s"); at != std::string::npos; at = log.find("retrying every 5 s", at + 1)) ++count;
+  for (auto at = log.find("retrying every 50 ms"); at != std::string::npos; at = log.find("retrying every 50 ms", at + 1)) {
+    ++count;
+  }
   EXPECT_EQ(count, 1u) << log;
   server.stop();
 }
@@ -437,12 +443,16 @@ TEST_F(OperationsTest, SighupScansAtOnce) {
   ASSERT_TRUE(server.start({CANAL_SERVER_BINARY, "--conf", conf.string()}, (dir.path() / "server.out").string()));
   ASSERT_TRUE(testing::waitUntil(20s, [&] { return following(metricsPort, "a"); })) << server.logTail();
   writeInstance(conf, "a", 8201, "s\\\\.t");
-  std::this_thread::sleep_for(1500ms);
-  EXPECT_EQ(server.logTail(100000).find("restarted"), std::string::npos) << "no scan without auto.scan or SIGHUP";
   ::kill(server.pid(), SIGHUP);
+  std::string log;
   EXPECT_TRUE(testing::waitUntil(5s, [&] {
-    return server.logTail(100000).find("destination a: instance.properties changed; restarted") != std::string::npos;
-  })) << server.logTail();
+    log = server.logTail(100000);
+    return log.find("destination a: instance.properties changed; restarted") != std::string::npos;
+  })) << log;
+  // The change was found by the scan the signal asked for, not by one of its own before it.
+  const auto scanned = log.find("SIGHUP: scanning");
+  ASSERT_NE(scanned, std::string::npos) << log;
+  EXPECT_EQ(log.find("restarted"), log.find("restarted", scanned)) << "no scan without auto.scan or SIGHUP: " << log;
   EXPECT_TRUE(testing::waitUntil(10s, [&] { return following(metricsPort, "a"); }));
   EXPECT_EQ(server.stop(), 0);
 }

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <thread>
 
+#include "tests/support/process.h"
+
 namespace canal::store {
 namespace {
 
@@ -65,8 +67,12 @@ TEST(EventStore, PutBlocksWhileFullUntilAck) {
     ASSERT_TRUE(store.put(entry(1)));
     third = true;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_FALSE(third) << "put() into a full ring must wait";
+  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] { return store.stats().putBlocked; }))
+      << "put() into a full ring must wait";
+  EXPECT_FALSE(third);
+  const auto blocked = store.stats().putBlockedNanos;
+  EXPECT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] { return store.stats().putBlockedNanos > blocked; }))
+      << "a block in progress shows in the figures as it goes";
   auto batch = store.get(1, {});
   EXPECT_FALSE(third) << "handed out is not yet free";
   ASSERT_TRUE(store.ack(batch->end));

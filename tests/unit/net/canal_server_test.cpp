@@ -1,0 +1,295 @@
+// The Canal protocol server against a fake destination (ClientSessions): waiting gets, timeouts,
+// failing acks, a stopped destination, wrong passwords and a client that never reads, without a
+// primary.
+
+#include "server/net/canal_server.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <mutex>
+
+#include "canal/protocol/canal_protocol.pb.h"
+#include "canal/protocol/password_scramble.h"
+#include "tests/support/process.h"
+#include "tests/support/raw_client.h"
+
+namespace canal::net {
+namespace {
+
+namespace pb = canal::protocol::packet;
+using testing::ackOf;
+using testing::RawClient;
+
+// A destination whose entries the test hands in; it records waiting gets and can fail acks.
+class FakeSessions final : public instance::ClientSessions {
+ public:
+  const std::string& name() const override { return name_; }
+  bool running() const override { return running_; }
+  Status subscribe(std::int16_t, const std::string&) override { return Status::ok(); }
+  Status unsubscribe(std::int16_t) override { return Status::ok(); }
+  Result<std::int64_t> getWithoutAck(std::int16_t, std::int64_t fetchSize, const instance::BatchVisitor& visit) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (entries_.empty()) return std::int64_t{-1};
+    std::vector<std::string> taken;
+    while (!entries_.empty() && static_cast<std::int64_t>(taken.size()) < fetchSize) {
+      taken.push_back(std::move(entries_.front()));
+      entries_.pop_front();
+    }
+    instance::BatchEntries views(taken.begin(), taken.end());
+    visit(views);
+    return ++lastBatch_;
+  }
+  bool readyOrNotify(const void*, std::int64_t fetchSize, std::function<void()> wake) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!running_ || static_cast<std::int64_t>(entries_.size()) >= fetchSize) return true;
+    wake_ = std::move(wake);
+    ++waits_;
+    changed_.notify_all();
+    return false;
+  }
+  void cancelNotify(const void*) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    wake_ = nullptr;
+  }
+  Status takeForAck(std::int16_t, std::int64_t batchId) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return batchId <= lastBatch_ ? Status::ok() : Status::notFound("no batch " + std::to_string(batchId));
+  }
+  Status commitAcks(std::int16_t) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (failAcks_) return Status::ioError("injected write failure", "/data/example/meta.dat");
+    return Status::ok();
+  }
+  Status rollback(std::int16_t, std::int64_t) override { return Status::ok(); }
+  void recordRequest(const std::string&, std::chrono::nanoseconds, std::size_t, int, bool) override {}
+
+  // Adds entries and wakes a waiting get, as a put into the store does.
+  void add(std::vector<std::string> entries) {
+    std::function<void()> wake;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto& e : entries) entries_.push_back(std::move(e));
+      wake = std::exchange(wake_, nullptr);
+    }
+    if (wake) wake();
+  }
+  // Waits until a get has started waiting `n` times.
+  bool waitForWaits(int n) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return waits_ >= n; });
+  }
+  void setRunning(bool running) { running_ = running; }
+  void failAcks() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    failAcks_ = true;
+  }
+
+ private:
+  const std::string name_ = "example";
+  std::atomic<bool> running_{true};
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::string> entries_;
+  std::function<void()> wake_;
+  int waits_ = 0;
+  std::int64_t lastBatch_ = 0;
+  bool failAcks_ = false;
+};
+
+class CanalServerUnitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions so;
+    so.ip = "127.0.0.1";
+    so.port = 0;
+    so.user = "canal";
+    so.passwordHash = protocol::passwordHash("canal");
+    server_ = std::make_unique<CanalServer>(so, [this](const std::string& name) -> std::shared_ptr<instance::ClientSessions> {
+      return name == "example" ? fake_ : nullptr;
+    });
+    ASSERT_TRUE(server_->start().isOk());
+  }
+  void TearDown() override { server_->stop(); }
+
+  // Handshake and authentication; the Ack's error code (0: accepted).
+  int login(RawClient& c, const std::string& password = "canal") {
+    auto hs = c.read();
+    if (!hs) return -1;
+    pb::Packet p;
+    pb::Handshake h;
+    if (!p.ParseFromString(*hs) || p.type() != pb::HANDSHAKE || !h.ParseFromString(p.body())) return -1;
+    pb::ClientAuth auth;
+    auth.set_username("canal");
+    auth.set_password(protocol::scramblePassword(password, h.seeds()));
+    c.send(pb::CLIENTAUTHENTICATION, auth);
+    auto reply = c.read();
+    return reply ? ackOf(*reply).error_code() : -1;
+  }
+  void subscribe(RawClient& c) {
+    pb::Sub sub;
+    sub.set_destination("example");
+    sub.set_client_id("1001");
+    ASSERT_TRUE(c.send(pb::SUBSCRIPTION, sub));
+    auto reply = c.read();
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(ackOf(*reply).error_code(), 0) << ackOf(*reply).error_message();
+  }
+  void sendGet(RawClient& c, int fetchSize, std::int64_t timeout, int unit = 2) {
+    pb::Get g;
+    g.set_destination("example");
+    g.set_client_id("1001");
+    g.set_fetch_size(fetchSize);
+    g.set_timeout(timeout);
+    g.set_unit(unit);
+    ASSERT_TRUE(c.send(pb::GET, g));
+  }
+  std::optional<pb::Messages> messages(RawClient& c) {
+    auto reply = c.read();
+    pb::Packet p;
+    pb::Messages m;
+    if (!reply || !p.ParseFromString(*reply) || p.type() != pb::MESSAGES || !m.ParseFromString(p.body())) return {};
+    return m;
+  }
+
+  std::shared_ptr<FakeSessions> fake_ = std::make_shared<FakeSessions>();
+  std::unique_ptr<CanalServer> server_;
+};
+
+TEST_F(CanalServerUnitTest, AWrongPasswordIsRefusedAndTheRightOneThenAccepted) {
+  RawClient c(server_->port());
+  ASSERT_TRUE(c.connected());
+  auto hs = c.read();
+  ASSERT_TRUE(hs.has_value());
+  pb::Packet p;
+  pb::Handshake h;
+  ASSERT_TRUE(p.ParseFromString(*hs) && h.ParseFromString(p.body()));
+  pb::ClientAuth auth;
+  auth.set_username("canal");
+  auth.set_password(protocol::scramblePassword("wrong", h.seeds()));
+  ASSERT_TRUE(c.send(pb::CLIENTAUTHENTICATION, auth));
+  auto refused = c.read();
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(ackOf(*refused).error_code(), 400);
+  EXPECT_EQ(ackOf(*refused).error_message(), "auth failed for user:canal");
+  auth.set_password(protocol::scramblePassword("canal", h.seeds()));
+  ASSERT_TRUE(c.send(pb::CLIENTAUTHENTICATION, auth));
+  auto accepted = c.read();
+  ASSERT_TRUE(accepted.has_value());
+  EXPECT_EQ(ackOf(*accepted).error_code(), 0);
+}
+
+TEST_F(CanalServerUnitTest, AWaitingGetHoldsNoThreadAndIsAnsweredWhenTheDestinationWakesIt) {
+  RawClient c(server_->port());
+  ASSERT_EQ(login(c), 0);
+  subscribe(c);
+  sendGet(c, 2, 0);  // 0: wait until the batch is enough
+  ASSERT_TRUE(fake_->waitForWaits(1));
+  // Another session is served meanwhile, on the same two io threads.
+  RawClient other(server_->port());
+  ASSERT_EQ(login(other), 0);
+  subscribe(other);
+  fake_->add({"one"});  // not enough: the get waits again
+  ASSERT_TRUE(fake_->waitForWaits(2));
+  fake_->add({"two"});
+  auto m = messages(c);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->batch_id(), 1);
+  ASSERT_EQ(m->messages_size(), 2);
+  EXPECT_EQ(m->messages(0), "one");
+  EXPECT_EQ(m->messages(1), "two");
+}
+
+TEST_F(CanalServerUnitTest, AGetTimeoutTooLargeToRepresentWaitsInsteadOfReturningAtOnce) {
+  RawClient c(server_->port());
+  ASSERT_EQ(login(c), 0);
+  subscribe(c);
+  sendGet(c, 1, std::numeric_limits<std::int64_t>::max(), 6);  // Long.MAX_VALUE days
+  ASSERT_TRUE(fake_->waitForWaits(1)) << "the get did not wait";
+  fake_->add({"late"});
+  auto m = messages(c);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->batch_id(), 1);
+  ASSERT_EQ(m->messages_size(), 1);
+}
+
+TEST_F(CanalServerUnitTest, AGetThatTimesOutAnswersAnEmptyBatch) {
+  RawClient c(server_->port());
+  ASSERT_EQ(login(c), 0);
+  subscribe(c);
+  sendGet(c, 5, 20);  // 20 ms
+  auto m = messages(c);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->batch_id(), -1);
+  EXPECT_EQ(m->messages_size(), 0);
+  sendGet(c, 5, -1);  // no wait
+  m = messages(c);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->batch_id(), -1);
+}
+
+TEST_F(CanalServerUnitTest, AnAckThatCannotBeRecordedIsReportedAndTheConnectionClosed) {
+  RawClient c(server_->port());
+  ASSERT_EQ(login(c), 0);
+  subscribe(c);
+  fake_->add({"entry"});
+  sendGet(c, 1, -1);
+  auto m = messages(c);
+  ASSERT_TRUE(m.has_value());
+  ASSERT_EQ(m->batch_id(), 1);
+  fake_->failAcks();
+  pb::ClientAck ack;
+  ack.set_destination("example");
+  ack.set_client_id("1001");
+  ack.set_batch_id(1);
+  ASSERT_TRUE(c.send(pb::CLIENTACK, ack));
+  auto reply = c.read();
+  ASSERT_TRUE(reply.has_value());
+  const pb::Ack a = ackOf(*reply);
+  EXPECT_EQ(a.error_code(), 400);
+  EXPECT_NE(a.error_message().find("meta.dat"), std::string::npos) << a.error_message();
+  EXPECT_TRUE(c.closedByServer());
+}
+
+TEST_F(CanalServerUnitTest, AStoppedDestinationAnswersShouldStartFirst) {
+  fake_->setRunning(false);
+  RawClient c(server_->port());
+  ASSERT_EQ(login(c), 0);
+  pb::Sub sub;
+  sub.set_destination("example");
+  sub.set_client_id("1001");
+  ASSERT_TRUE(c.send(pb::SUBSCRIPTION, sub));
+  auto reply = c.read();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(ackOf(*reply).error_code(), 400);
+  EXPECT_NE(ackOf(*reply).error_message().find("destination:example should start first"), std::string::npos);
+  sub.set_destination("nowhere");
+  ASSERT_TRUE(c.send(pb::SUBSCRIPTION, sub));
+  reply = c.read();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_NE(ackOf(*reply).error_message().find("destination:nowhere should start first"), std::string::npos);
+}
+
+TEST_F(CanalServerUnitTest, AClientThatNeverReadsHoldsUpNeitherOthersNorShutdown) {
+  RawClient stuck(server_->port());
+  stuck.setReceiveBuffer(4096);
+  ASSERT_EQ(login(stuck), 0);
+  subscribe(stuck);
+  // 16 MB of batches it never reads: the server's writes to it stall.
+  for (int i = 0; i < 16; ++i) fake_->add({std::string(1 << 20, 'x')});
+  for (int i = 0; i < 16; ++i) sendGet(stuck, 1, -1);
+  RawClient c(server_->port());
+  ASSERT_EQ(login(c), 0);
+  subscribe(c);
+  sendGet(c, 1, 20);
+  auto m = messages(c);
+  ASSERT_TRUE(m.has_value()) << "a session was held up by one that does not read";
+  EXPECT_EQ(server_->sessions(), 2u);
+  server_->stop();  // returns although a write is stuck
+  EXPECT_EQ(server_->sessions(), 0u);
+}
+
+}  // namespace
+}  // namespace canal::net
