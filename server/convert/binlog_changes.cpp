@@ -115,51 +115,10 @@ Status ChangeAssembler::handleEach(const binlog::RawEvent& event, const binlog::
 
 Status ChangeAssembler::setGtidMode(std::string_view executed) {
   gtidMode_ = true;
-  mysqlExecuted_ = MysqlGtidSet();
-  mariaExecuted_.clear();
   currentGtid_.clear();
   currentGtidSn_.clear();
   currentGtidLct_.clear();
-  gtidText_.clear();
-  if (executed.find(':') != std::string_view::npos) {
-    auto set = MysqlGtidSet::parse(executed);
-    if (!set) return set.status();
-    mysqlExecuted_ = std::move(*set);
-    gtidText_ = mysqlExecuted_.toString();
-    return Status::ok();
-  }
-  // MariaDB: domain-server-sequence, comma separated, one per domain.
-  std::size_t from = 0;
-  while (from < executed.size()) {
-    std::size_t comma = executed.find(',', from);
-    if (comma == std::string_view::npos) comma = executed.size();
-    std::string_view item = executed.substr(from, comma - from);
-    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.remove_prefix(1);
-    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.remove_suffix(1);
-    std::uint64_t parts[3] = {0, 0, 0};
-    int n = 0;
-    bool digits = false;
-    for (char ch : item) {
-      if (ch == '-' && digits && n < 2) {
-        ++n;
-        digits = false;
-      } else if (std::isdigit(static_cast<unsigned char>(ch)) && parts[n] < (~0ull - 9) / 10) {
-        parts[n] = parts[n] * 10 + static_cast<std::uint64_t>(ch - '0');
-        digits = true;
-      } else {
-        n = -1;
-        break;
-      }
-    }
-    if (n != 2 || !digits || parts[0] > 0xffffffffull) {
-      return Status::invalidArgument("GTID \"" + std::string(item) +
-                                     "\" is neither a MySQL uuid:interval set nor a MariaDB domain-server-sequence");
-    }
-    mariaExecuted_[static_cast<std::uint32_t>(parts[0])] = std::string(item);
-    from = comma + 1;
-  }
-  gtidText_ = mariaText();
-  return Status::ok();
+  return gtids_.start(executed);
 }
 
 Status ChangeAssembler::noteGtid(const binlog::RawEvent& event, const binlog::FormatDescription& format,
@@ -168,33 +127,14 @@ Status ChangeAssembler::noteGtid(const binlog::RawEvent& event, const binlog::Fo
   if (!body) return body.status();
   if (const auto* g = std::get_if<binlog::GtidEvent>(&*body)) {
     if (g->anonymous) return Status::ok();
-    if (g->tag.empty()) {
-      if (mysqlExecuted_.empty()) {
-        // Canal's assumption when the dump started without a set: everything up to this one.
-        auto set = MysqlGtidSet::parse(g->uuid() + ":1-" + std::to_string(g->gno));
-        if (set) mysqlExecuted_ = std::move(*set);
-      } else {
-        mysqlExecuted_.add(g->sid, g->gno);
-      }
-      gtidText_ = mysqlExecuted_.toString();
-    }
+    gtids_.note(*g);
     currentGtid_ = g->gtid();
     currentGtidSn_ = std::to_string(g->sequenceNumber.value_or(0));
     currentGtidLct_ = std::to_string(g->lastCommitted.value_or(0));
     return Status::ok();
   }
-  if (const auto* g = std::get_if<binlog::MariaGtidEvent>(&*body)) {
-    mariaExecuted_[g->domainId] = std::to_string(g->domainId) + "-" + std::to_string(event.header.serverId) + "-" +
-                                  std::to_string(g->sequence);
-    gtidText_ = mariaText();
-  }
+  if (const auto* g = std::get_if<binlog::MariaGtidEvent>(&*body)) gtids_.note(*g, event.header.serverId);
   return Status::ok();
-}
-
-std::string ChangeAssembler::mariaText() const {
-  std::string text;
-  for (const auto& [domain, gtid] : mariaExecuted_) text += (text.empty() ? "" : ",") + gtid;
-  return text;
 }
 
 void ChangeAssembler::startEntry(ChangeEntry& out, const binlog::RawEvent& event, std::string_view file) const {
@@ -206,7 +146,7 @@ void ChangeAssembler::startEntry(ChangeEntry& out, const binlog::RawEvent& event
 
 void ChangeAssembler::stampGtid(ChangeEntry& out) const {
   if (!gtidMode_) return;
-  out.gtid = gtidText_;
+  out.gtid = gtids_.executedWithPending();
   out.currentGtid = currentGtid_;
   out.currentGtidSn = currentGtidSn_;
   out.currentGtidLct = currentGtidLct_;

@@ -7,7 +7,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,7 +15,7 @@
 
 #include "server/binlog/event_stream.h"
 #include "server/binlog/table_map.h"
-#include "server/common/gtid_set.h"
+#include "server/binlog/gtid_tracker.h"
 #include "server/convert/change.h"
 #include "server/convert/table_filter.h"
 
@@ -89,7 +88,6 @@ class ChangeAssembler {
   // Clears `out` for an entry made from `event` and fills its header, GTID fields included.
   void startEntry(ChangeEntry& out, const binlog::RawEvent& event, std::string_view file) const;
   void stampGtid(ChangeEntry& out) const;
-  std::string mariaText() const;  // the MariaDB executed set, one GTID per domain
   Result<bool> contextEntry(const binlog::RawEvent& event, const binlog::FormatDescription& format,
                             std::string_view file, const std::string& where, ChangeEntry& out);
   RenderOptions options_;
@@ -99,9 +97,7 @@ class ChangeAssembler {
   bool skipUnknownTables_ = false;
   bool contextEntries_ = false;
   bool gtidMode_ = false;
-  MysqlGtidSet mysqlExecuted_;
-  std::map<std::uint32_t, std::string> mariaExecuted_;  // domain -> "domain-server-sequence"
-  std::string gtidText_;                                 // the executed set as Header.gtid shows it
+  binlog::GtidTracker gtids_;  // the executed set as Header.gtid shows it
   std::string currentGtid_, currentGtidSn_, currentGtidLct_;
   std::unordered_map<std::uint64_t, Table> tables_;
   std::optional<std::string> payload_;

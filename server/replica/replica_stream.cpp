@@ -14,13 +14,7 @@ namespace canal::replica {
 
 ReplicaStream::ReplicaStream(mysql::ConnectOptions connect, DumpOptions dump, DumpStart start, ReconnectPolicy policy)
     : addresses_{std::move(connect)}, dumpOptions_(dump), start_(std::move(start)), policy_(policy) {
-  if (start_.kind == DumpStart::Kind::kMysqlGtid) {
-    auto set = MysqlGtidSet::parse(start_.gtid);
-    if (set) {
-      executed_ = std::move(*set);
-      executedWhole_ = true;
-    }
-  }
+  if (start_.kind == DumpStart::Kind::kMysqlGtid && !gtids_.start(start_.gtid).isOk()) gtids_ = {};
 }
 
 ReplicaStream::~ReplicaStream() {
@@ -110,8 +104,8 @@ Status ReplicaStream::connect(bool resume) {
     // MariaDB GTID, else by time (a little earlier; Canal does the same).
     if (!committed_.mariaGtid.empty()) {
       from = DumpStart::mariaGtid(committed_.mariaGtid);
-    } else if (executedWhole_) {
-      from = DumpStart::mysqlGtid(executed_.toString());
+    } else if (gtids_.mysqlWhole()) {
+      from = DumpStart::mysqlGtid(gtids_.mysqlExecuted());
     } else {
       const std::int64_t ms = (std::int64_t{committed_.timestamp} - policy_.fallbackInterval.count()) * 1000;
       auto found = findByTimestamp(address, ms < 0 ? 0 : ms);
@@ -135,6 +129,7 @@ Status ReplicaStream::connect(bool resume) {
   skipping_ = resume && sameServer && !deliveredFile_.empty();
   skipCount_ = resume && !sameServer && from.kind != DumpStart::Kind::kFilePosition ? deliveredInTransaction_ : 0;
   tracker_ = TransactionTracker{};
+  if (resume) gtids_.discardPending();  // the interrupted transaction comes again, or not at all
   return Status::ok();
 }
 
@@ -142,34 +137,22 @@ bool ReplicaStream::noteBoundary(const DumpEvent& e) {
   const auto type = e.raw.header.type;
   const bool boundary = tracker_.note(e.raw, format()).ends;
   if (type == binlog::kMariaGtidEvent && tracker_.mariaGtid()) {
-    const auto& g = *tracker_.mariaGtid();
-    pendingMariaGtid_ = std::to_string(g.domainId) + "-" + std::to_string(e.raw.header.serverId) + "-" +
-                        std::to_string(g.sequence);
+    gtids_.note(*tracker_.mariaGtid(), e.raw.header.serverId);
   } else if (type == binlog::kGtidLogEvent || type == binlog::kGtidTaggedLogEvent) {
     auto g = type == binlog::kGtidLogEvent ? binlog::decodeGtid(e.raw.body, false, "gtid")
                                            : binlog::decodeGtidTagged(e.raw.body, "gtid");
-    if (g && g->tag.empty()) pendingMysqlGtid_ = std::make_pair(g->sid, g->gno);
+    if (g) gtids_.note(*g);
   } else if (type == binlog::kPreviousGtidsLogEvent) {
-    auto p = binlog::decodePreviousGtids(e.raw.body, "previous gtids");
-    if (p) {
-      auto set = MysqlGtidSet::parse(p->gtidSet);
-      if (set) {
-        executed_ = std::move(*set);
-        executedWhole_ = true;
-      }
-    }
+    if (auto p = binlog::decodePreviousGtids(e.raw.body, "previous gtids")) gtids_.note(*p);
   }
   if (boundary) {
+    gtids_.commit();
     committed_.file = e.file;
     committed_.position = e.nextPosition;
     committed_.timestamp = e.raw.header.timestamp;
     committed_.serverId = e.raw.header.serverId;
-    if (!pendingMariaGtid_.empty()) committed_.mariaGtid = pendingMariaGtid_;
-    if (pendingMysqlGtid_) {
-      executed_.add(pendingMysqlGtid_->first, pendingMysqlGtid_->second);
-      pendingMysqlGtid_.reset();
-    }
-    if (executedWhole_) committed_.mysqlGtidSet = executed_.toString();
+    if (!gtids_.mariaLast().empty()) committed_.mariaGtid = gtids_.mariaLast();
+    if (gtids_.mysqlWhole()) committed_.mysqlGtidSet = gtids_.mysqlExecuted();
   }
   return boundary;
 }

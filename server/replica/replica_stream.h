@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/common/gtid_set.h"
+#include "server/binlog/gtid_tracker.h"
 #include "server/common/logging.h"
 #include "server/common/position.h"
 #include "server/replica/binlog_dump.h"
@@ -98,12 +98,9 @@ class ReplicaStream {
 
   CommitPosition committed_;
   TransactionTracker tracker_;
-  std::string pendingMariaGtid_;
-  // MySQL GTIDs: the executed set, whole only when the stream saw a file's PREVIOUS_GTIDS (or
-  // started from a GTID set).
-  MysqlGtidSet executed_;
-  bool executedWhole_ = false;
-  std::optional<std::pair<MysqlGtidSet::Uuid, std::uint64_t>> pendingMysqlGtid_;
+  // The executed GTIDs; MySQL's set is whole only when the stream saw a file's PREVIOUS_GTIDS
+  // (or started from a GTID set).
+  binlog::GtidTracker gtids_;
   // The last event handed out: after a reconnect, events up to it are not handed out again.
   std::string deliveredFile_;
   std::uint64_t deliveredPosition_ = 0;

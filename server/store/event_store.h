@@ -6,9 +6,10 @@
 // client does; rollback() moves the get cursor back to the ack cursor and the unacknowledged
 // entries are handed out again. Sizes and the batch rules follow canal-protocol.md section 5.3.
 //
-// Memory mode keeps the ring only in memory. Durable mode (RocksDbEventStore) gives the store a
-// StoreJournal (store_journal.h): every put, resume mark and ack goes to it first, and a store
-// built from a reopened journal starts with the unacknowledged entries and the resume mark.
+// Memory mode keeps the ring only in memory. Durable mode gives the store a StoreJournal
+// (store_journal.h; RocksDbJournal in rocksdb_journal.h): every put, resume mark and ack goes to
+// it first, and a store built from a reopened journal starts with the unacknowledged entries and
+// the resume mark.
 // A producer that restarts from its last resume mark calls rewind(): the entries it produces
 // again, up to the put cursor, are recognized by their sequence and not stored twice.
 // Thread contract: all methods are thread-safe; put() and get() block.

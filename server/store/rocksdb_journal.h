@@ -1,6 +1,6 @@
 #pragma once
 
-// The durable side of the event store (RocksDbEventStore in the design): one RocksDB per
+// The durable side of the event store, the StoreJournal of a durable EventStore: one RocksDB per
 // destination holding the serialized entries keyed by sequence, the ack cursor with the position
 // it stands for, and the producer's resume mark. Entries and marks are written without fsync
 // (the write-ahead log keeps them across a process crash; after a power loss the store comes

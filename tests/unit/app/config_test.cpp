@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "tests/support/fixtures.h"
+
 namespace canal::app {
 namespace {
 
@@ -15,6 +17,19 @@ PropertiesFile props(std::string_view text, const std::string& name) {
 
 EnvLookup noEnv() {
   return [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+}
+
+// docs/configuration.md carries the output of `canal-server --list-keys`.
+TEST(Config, TheKeyReferenceInTheDocsIsCurrent) {
+  const std::string doc = testing::readFile(std::string(CANAL_SOURCE_DIR) + "/docs/configuration.md");
+  const std::string begin = "<!-- keys:begin -->\n```text\n";
+  const std::string end = "```\n<!-- keys:end -->";
+  const auto from = doc.find(begin);
+  const auto to = doc.find(end);
+  ASSERT_NE(from, std::string::npos);
+  ASSERT_NE(to, std::string::npos);
+  EXPECT_EQ(doc.substr(from + begin.size(), to - from - begin.size()), describeKeys())
+      << "regenerate the reference in docs/configuration.md with build/bin/canal-server --list-keys";
 }
 
 TEST(Config, ShippedFilesLoadWithoutWarnings) {
