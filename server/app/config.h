@@ -108,7 +108,7 @@ struct InstanceConfig {
   bool filterDmlDelete = false;
   bool getDdlIsolation = false;
 
-  // Value rendering where Canal's output is wrong (canal-entries.md section 4.2).
+  // Value rendering where Canal's output is wrong (docs/entries.md, "Values").
   bool renderExactDecimal = false;     // DECIMAL with exactly `scale` digits, not Canal's groups of 9
   bool renderColumnCharset = false;    // latin1 columns converted from their own charset
   std::string renderTimeZone;          // TIMESTAMP rendering zone: SYSTEM, UTC, +08:00, ...

@@ -1,7 +1,7 @@
 #pragma once
 
 // What the operations endpoint serves: the Prometheus text (format 0.0.4) of /metrics — Canal's
-// metric names and labels (canal-server-ops.md section 9), so existing dashboards work, then
+// metric names and labels (docs/operations.md, "Metrics and status"), so existing dashboards work, then
 // this server's own canal_destination_* / canal_client_* / process_* families — and the JSON
 // of /status. Pure functions of a snapshot, so they are tested without a server.
 

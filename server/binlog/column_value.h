@@ -55,7 +55,7 @@ Temporal civilFromEpoch(std::int64_t seconds, std::uint32_t micros);
 
 enum class DecimalStyle {
   kExact,  // as MySQL prints it: exactly `scale` fraction digits
-  kCanal,  // as Canal's LogBuffer.getDecimal prints it (see canal-entries.md section 4.2)
+  kCanal,  // as Canal's LogBuffer.getDecimal prints it (see docs/entries.md, "Values")
 };
 
 // Appends the text of a binary DECIMAL(precision, scale); false when the bytes hold a digit

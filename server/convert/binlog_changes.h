@@ -52,7 +52,7 @@ class ChangeAssembler {
   void setSkipUnknownTables(bool on) { skipUnknownTables_ = on; }
   // Also yields Canal's QUERY entries for the statement context of row changes: the SQL of
   // ROWS_QUERY (MySQL) and ANNOTATE_ROWS (MariaDB) events, and USER_VAR / INTVAR / RAND
-  // rendered as SET statements (canal-entries.md section 5). On in the server.
+  // rendered as SET statements (docs/entries.md). On in the server.
   void setContextEntries(bool on) { contextEntries_ = on; }
   // canal.instance.gtidon: entries from QUERY, XID and rows events carry the executed GTID set
   // (Header.gtid), starting from `executed` ("uuid:1-5,..." on MySQL, "0-1-5,1-2-7" on

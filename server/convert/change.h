@@ -108,7 +108,7 @@ Status convertRows(const binlog::RowsEvent& event, const binlog::TableMapEvent& 
                    std::shared_ptr<const ColumnInfos> columns, const RenderOptions& options, ChangeEntry& entry,
                    const std::string& where);
 
-// How Canal classifies a QUERY event's statement (canal-entries.md section 5): the event type,
+// How Canal classifies a QUERY event's statement (docs/entries.md, "DDL and other statements"): the event type,
 // schema and table of the first statement. nullopt for statements Canal emits nothing for
 // (BEGIN/COMMIT, GRANT, CREATE USER/VIEW/TRIGGER/FUNCTION/PROCEDURE, SET, ...).
 struct QueryClass {

@@ -1,7 +1,7 @@
 #pragma once
 
 // A ChangeEntry as the serialized Canal Entry the server stores and sends: exactly the fields
-// Canal's server sets, with proto2 presence (canal-entries.md sections 2-5), written directly in
+// Canal's server sets, with proto2 presence (docs/entries.md), written directly in
 // protobuf's wire format (the bytes protobuf's serializer writes for the same message). Thread
 // contract: an EntryEncoder is used by one thread; it keeps scratch space and each recent
 // table's constant column bytes between calls.

@@ -1,6 +1,6 @@
 #pragma once
 
-// Canal's FlatMessage JSON (canal-json; ../shared/spec/canal-server-ops.md section 8.1) of one
+// Canal's FlatMessage JSON (canal-json; docs/entries.md, "FlatMessage JSON") of one
 // ROWDATA entry: properties in alphabetical order, nulls written, column values as strings.
 
 #include <cstdint>

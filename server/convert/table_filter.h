@@ -1,6 +1,6 @@
 #pragma once
 
-// Canal's table and column filters (canal-server-ops.md, canal.instance.filter.*):
+// Canal's table and column filters (docs/configuration.md, "Filters"):
 //  - RegexFilter: a comma-separated list of Perl regexes on "schema.table", each anchored
 //    ^...$, matched case-insensitively against the lower-cased name; an empty list matches
 //    according to its default (true for the white list, false for the black list).

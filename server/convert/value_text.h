@@ -1,7 +1,7 @@
 #pragma once
 
 // Canal's rendering of one column value: the `value` text, `sqlType` (java.sql.Types) and
-// `isNull` of a Column, per ../shared/spec/canal-entries.md section 4.2, from the decoded TABLE_MAP
+// `isNull` of a Column, per docs/entries.md ("Values"), from the decoded TABLE_MAP
 // column and the raw cell bytes. Where Canal's rendering is wrong for users, the right one is an
 // option (RenderOptions); the defaults are Canal's. Pure; thread-compatible.
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// Server HA over ZooKeeper (canal-server-ops.md section 6.1): several servers configured for the
+// Server HA over ZooKeeper (docs/operations.md, "High availability"): several servers configured for the
 // same destinations; for each destination the one that creates the ephemeral node
 // /otter/canal/destinations/<dest>/running ({"active":true,"address":"ip:port"}) runs it, the
 // others stand by. Each server registers /otter/canal/cluster/<ip:port> and

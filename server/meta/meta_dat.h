@@ -1,6 +1,6 @@
 #pragma once
 
-// Canal's file-mode meta.dat (canal-server-ops.md section 4): per destination, every subscribed
+// Canal's file-mode meta.dat (docs/operations.md, "Files"): per destination, every subscribed
 // client with its last filter and the position of its last acknowledged batch. The JSON is
 // byte-compatible with Canal's (alphabetical keys, the misspelt "postion", no trailing newline),
 // so tooling that reads Canal's files reads ours and a Canal file can be taken over.
@@ -46,7 +46,7 @@ std::string encodeMetaDat(const DestinationMeta& meta);
 // in errors.
 Result<DestinationMeta> decodeMetaDat(const std::string& text, const std::string& where);
 
-// A cursor as Canal's ZooKeeper meta stores it (canal-server-ops.md section 5): the LogPosition
+// A cursor as Canal's ZooKeeper meta stores it (docs/operations.md, "ZooKeeper"): the LogPosition
 // JSON with its "@type" first, the same inner shape as in meta.dat.
 std::string encodeLogPosition(const ClientCursor& cursor);
 Result<ClientCursor> decodeLogPosition(const std::string& text, const std::string& where);

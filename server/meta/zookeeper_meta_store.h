@@ -1,6 +1,6 @@
 #pragma once
 
-// Canal's ZooKeeper meta (default-instance.xml; canal-server-ops.md section 5): a subscribed
+// Canal's ZooKeeper meta (default-instance.xml; docs/operations.md, "ZooKeeper"): a subscribed
 // client is the persistent node /otter/canal/destinations/<dest>/<clientId>, its filter the
 // "filter" child, its cursor the "cursor" child holding the LogPosition JSON, and ours the
 // "acked" child ("file:offset" of the last acked entry, see ClientCursor). Cursors are

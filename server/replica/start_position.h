@@ -1,6 +1,6 @@
 #pragma once
 
-// Where a dump starts, chosen as Canal chooses it (canal-server-ops.md section 3): a stored
+// Where a dump starts, chosen as Canal chooses it (docs/configuration.md, "Where a destination starts"): a stored
 // position first; else the configured file + position, file only (searched by timestamp, or
 // from offset 4), timestamp only (the first transaction at or after it, searching the binlogs
 // backwards from the newest) or GTID set; else the current end of the primary's binlog.

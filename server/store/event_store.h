@@ -4,7 +4,7 @@
 // entries with three cursors — put, get (handed out, not yet acknowledged) and ack. put() blocks
 // while the ring is full, so memory (and disk) stay bounded by the configured size whatever the
 // client does; rollback() moves the get cursor back to the ack cursor and the unacknowledged
-// entries are handed out again. Sizes and the batch rules follow canal-protocol.md section 5.3.
+// entries are handed out again. Sizes and the batch rules: docs/protocol.md ("GET").
 //
 // Memory mode keeps the ring only in memory. Durable mode gives the store a StoreJournal
 // (store_journal.h; RocksDbJournal in rocksdb_journal.h): every put, resume mark and ack goes to

@@ -216,7 +216,7 @@ TEST_F(ConnectorTest, AReconnectResumesAfterTheLastAck) {
 }
 
 // Every MySQL column type through the server and the SDK, as Canal renders it
-// (canal-entries.md section 4.2): value, sqlType, mysqlType, NULL handling and updated flags.
+// (docs/entries.md, "Values"): value, sqlType, mysqlType, NULL handling and updated flags.
 TEST_F(ConnectorTest, EveryColumnTypeArrivesAsCanalRendersIt) {
   ASSERT_TRUE(db_->execute(
                      "CREATE TABLE s.types (id INT PRIMARY KEY, ti TINYINT, tu TINYINT UNSIGNED, si SMALLINT, "

@@ -1,5 +1,5 @@
 // /metrics and /status rendered from snapshots: Canal's metric names, labels and histogram
-// buckets (canal-server-ops.md section 9), the text format's rules, ours, and the lag rules.
+// buckets (docs/operations.md), the text format's rules, ours, and the lag rules.
 
 #include "server/app/server_report.h"
 

@@ -1,4 +1,4 @@
-// The Entry bytes of canal-entries.md sections 3 and 7, byte for byte.
+// Entry bytes as Canal's server writes them (a transaction and an UPDATE), byte for byte.
 
 #include "server/convert/entry_encoder.h"
 

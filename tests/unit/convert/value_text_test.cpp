@@ -265,7 +265,7 @@ ChangeColumn col(std::uint32_t index, const char* name, bool key, int sqlType, c
   return c;
 }
 
-// The UPDATE of canal-server-ops.md section 8.1, byte for byte.
+// The FlatMessage of an UPDATE as Canal writes it (docs/entries.md), byte for byte.
 TEST(FlatMessage, SpecExampleUpdate) {
   ChangeEntry e;
   e.schema = "test";

@@ -1,4 +1,4 @@
-// meta.dat as Canal writes and reads it (canal-server-ops.md section 4).
+// meta.dat as Canal writes and reads it (docs/operations.md, "Files").
 
 #include "server/meta/meta_dat.h"
 

@@ -1,5 +1,6 @@
-// Byte-exact encoding and decoding of Canal packets and entries, against the sequences in
-// canal-protocol.md sections 4, 7, 6 and 11 and the worked UPDATE of canal-entries.md section 7.
+// Byte-exact encoding and decoding of Canal packets and entries, against the bytes Canal's own
+// classes write: handshake, authentication, ACK and MESSAGES frames and a Java client's session
+// (docs/protocol.md), and the entries of one UPDATE transaction.
 
 #include <gtest/gtest.h>
 
@@ -144,7 +145,7 @@ TEST(ProtocolBytes, RawMessagesPacketHasNoVersion) {
   EXPECT_EQ(toHex(serialize(p)), "18 07 2a 06 08 01 12 02 61 62");
 }
 
-// Builds the header of canal-entries.md section 7 for an event at `offset` of `length` bytes.
+// Builds the header of the worked UPDATE (file mysql-bin.000003, server 1) for an event at `offset` of `length` bytes.
 Header workedHeader(std::int64_t offset, std::int64_t length) {
   Header h;
   h.set_version(1);
@@ -229,7 +230,7 @@ TEST(EntryBytes, WorkedUpdate) {
   EXPECT_EQ(toHex(bytes.substr(0, prefix.size())), toHex(prefix));
   EXPECT_EQ(serialize(*row).size(), 266u);  // "RowData of 266 bytes"
 
-  // The two columns spelled out in canal-entries.md section 4.1.
+  // Two columns as Canal writes them: a changed VARCHAR and a NULL TEXT.
   EXPECT_EQ(toHex(serialize(row->aftercolumns(1))),
             toHex(fromHex("08 01 10 0c 1a 04") + "name" + fromHex("20 00 28 01 30 00 42 03") + "bar" + fromHex("52 0b") +
                   "varchar(32)"));
@@ -271,7 +272,7 @@ TEST(EntryBytes, AbsentFieldsReadAsProto2Defaults) {
 }  // namespace
 }  // namespace canal::protocol
 
-// canal-protocol.md section 4.2 test vectors.
+// Password scramble test vectors (docs/protocol.md, "Authentication").
 TEST(PasswordScramble, SpecVectors) {
   const std::string seed("\x01\x02\x03\x04\x05\x06\x07\x08", 8);
   EXPECT_EQ(canal::protocol::scramblePassword("canal", seed), "7de44690d8e53782cb61804a2455c284a3bbfb06");
