@@ -7,11 +7,7 @@
 namespace canal::app {
 namespace keys {
 
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
+std::string trim(std::string_view s) { return std::string(asciiTrim(s)); }
 
 std::optional<std::int64_t> parseInt(std::string_view text) {
   if (text.empty()) return std::nullopt;

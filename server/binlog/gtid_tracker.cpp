@@ -2,14 +2,10 @@
 
 #include <cctype>
 
+#include "server/common/ascii.h"
+
 namespace canal::binlog {
 namespace {
-
-std::string_view trimmed(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 // "domain-server-sequence"; nullopt when `item` is not one.
 std::optional<std::uint32_t> mariaDomain(std::string_view item) {
@@ -45,7 +41,7 @@ Status GtidTracker::start(std::string_view executed) {
     while (from < executed.size()) {
       std::size_t comma = executed.find(',', from);
       if (comma == std::string_view::npos) comma = executed.size();
-      const std::string_view item = trimmed(executed.substr(from, comma - from));
+      const std::string_view item = asciiTrim(executed.substr(from, comma - from));
       const auto domain = mariaDomain(item);
       if (!domain) {
         return Status::invalidArgument("GTID \"" + std::string(item) +

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "server/common/ascii.h"
 #include "server/common/byte_writer.h"
 
 namespace canal {
@@ -25,11 +26,6 @@ bool parseUuid(std::string_view text, MysqlGtidSet::Uuid& out) {
   return true;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\n' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace
 
@@ -42,21 +38,21 @@ std::string MysqlGtidSet::uuidText(const Uuid& u) {
 
 Result<MysqlGtidSet> MysqlGtidSet::parse(std::string_view text) {
   MysqlGtidSet set;
-  text = trim(text);
+  text = asciiTrim(text);
   while (!text.empty()) {
     const std::size_t comma = text.find(',');
-    std::string_view part = trim(text.substr(0, comma));
+    std::string_view part = asciiTrim(text.substr(0, comma));
     text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
     if (part.empty()) continue;
     const std::size_t colon = part.find(':');
     Uuid uuid{};
-    if (colon == std::string_view::npos || !parseUuid(trim(part.substr(0, colon)), uuid)) {
+    if (colon == std::string_view::npos || !parseUuid(asciiTrim(part.substr(0, colon)), uuid)) {
       return Status::invalidArgument("GTID set part '" + std::string(part) + "' does not start with a server UUID");
     }
     part = part.substr(colon + 1);
     while (!part.empty()) {
       const std::size_t next = part.find(':');
-      const std::string_view range = trim(part.substr(0, next));
+      const std::string_view range = asciiTrim(part.substr(0, next));
       part = next == std::string_view::npos ? std::string_view() : part.substr(next + 1);
       std::uint64_t first = 0;
       std::uint64_t last = 0;

@@ -12,12 +12,6 @@
 namespace canal::convert {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
 // Splits on `sep`, trimming each part and dropping empty ones.
 std::vector<std::string> split(std::string_view text, char sep) {
   std::vector<std::string> parts;
@@ -25,7 +19,7 @@ std::vector<std::string> split(std::string_view text, char sep) {
   while (start <= text.size()) {
     std::size_t end = text.find(sep, start);
     if (end == std::string_view::npos) end = text.size();
-    const std::string_view part = trim(text.substr(start, end - start));
+    const std::string_view part = asciiTrim(text.substr(start, end - start));
     if (!part.empty()) parts.emplace_back(part);
     start = end + 1;
   }
@@ -96,7 +90,7 @@ Result<FieldFilter> FieldFilter::parse(std::string_view spec) {
   FieldFilter f;
   for (const std::string& item : split(spec, ',')) {
     const auto colon = item.find(':');
-    const std::string table = asciiUpper(trim(std::string_view(item).substr(0, colon)));
+    const std::string table = asciiUpper(asciiTrim(std::string_view(item).substr(0, colon)));
     if (colon == std::string::npos || table.find('.') == std::string::npos) {
       return Status::invalidArgument("field filter item \"" + item + "\" is not schema.table:col1/col2");
     }

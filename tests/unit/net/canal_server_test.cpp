@@ -128,14 +128,19 @@ class CanalServerUnitTest : public ::testing::Test {
     auto reply = c.read();
     return reply ? ackOf(*reply).error_code() : -1;
   }
-  void subscribe(RawClient& c) {
+  // The Ack a subscription of client 1001 to `destination` gets.
+  pb::Ack subscribeTo(RawClient& c, const std::string& destination) {
     pb::Sub sub;
-    sub.set_destination("example");
+    sub.set_destination(destination);
     sub.set_client_id("1001");
-    ASSERT_TRUE(c.send(pb::SUBSCRIPTION, sub));
+    EXPECT_TRUE(c.send(pb::SUBSCRIPTION, sub));
     auto reply = c.read();
-    ASSERT_TRUE(reply.has_value());
-    EXPECT_EQ(ackOf(*reply).error_code(), 0) << ackOf(*reply).error_message();
+    EXPECT_TRUE(reply.has_value());
+    return reply ? ackOf(*reply) : pb::Ack();
+  }
+  void subscribe(RawClient& c) {
+    const pb::Ack a = subscribeTo(c, "example");
+    EXPECT_EQ(a.error_code(), 0) << a.error_message();
   }
   void sendGet(RawClient& c, int fetchSize, std::int64_t timeout, int unit = 2) {
     pb::Get g;
@@ -257,19 +262,12 @@ TEST_F(CanalServerUnitTest, AStoppedDestinationAnswersShouldStartFirst) {
   fake_->setRunning(false);
   RawClient c(server_->port());
   ASSERT_EQ(login(c), 0);
-  pb::Sub sub;
-  sub.set_destination("example");
-  sub.set_client_id("1001");
-  ASSERT_TRUE(c.send(pb::SUBSCRIPTION, sub));
-  auto reply = c.read();
-  ASSERT_TRUE(reply.has_value());
-  EXPECT_EQ(ackOf(*reply).error_code(), 400);
-  EXPECT_NE(ackOf(*reply).error_message().find("destination:example should start first"), std::string::npos);
-  sub.set_destination("nowhere");
-  ASSERT_TRUE(c.send(pb::SUBSCRIPTION, sub));
-  reply = c.read();
-  ASSERT_TRUE(reply.has_value());
-  EXPECT_NE(ackOf(*reply).error_message().find("destination:nowhere should start first"), std::string::npos);
+  const pb::Ack stopped = subscribeTo(c, "example");
+  EXPECT_EQ(stopped.error_code(), 400);
+  EXPECT_NE(stopped.error_message().find("destination:example should start first"), std::string::npos);
+  const pb::Ack unknown = subscribeTo(c, "nowhere");
+  EXPECT_EQ(unknown.error_code(), 400);
+  EXPECT_NE(unknown.error_message().find("destination:nowhere should start first"), std::string::npos);
 }
 
 TEST_F(CanalServerUnitTest, AClientThatNeverReadsHoldsUpNeitherOthersNorShutdown) {
