@@ -88,6 +88,10 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
   k.push_back(stringKey<S>("canal.register.ip", &S::registerIp, "",
                            "address published in ZooKeeper; empty = canal.ip, else this host's address"));
   k.push_back(intKey<S>("canal.port", &S::port, 11111, 1, 65535, "TCP port of the Canal client protocol"));
+  k.push_back(intKey<S>("canal.net.auth.timeout", &S::authTimeoutMs, 30000, 100, 3600000,
+                        "ms a client connection has to authenticate before it is closed"));
+  k.push_back(intKey<S>("canal.net.connections.max", &S::maxConnections, 1024, 1, 1000000,
+                        "client connections at once; further ones are closed at once"));
   k.push_back(intKey<S>("canal.metrics.pull.port", &S::metricsPort, 11112, 0, 65535,
                         "HTTP port of /metrics and /status; 0 disables it"));
   k.push_back(stringKey<S>("canal.user", &S::user, "", "client user name; empty = no authentication"));

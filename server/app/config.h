@@ -33,6 +33,8 @@ struct ServerConfig {
   std::string ip;
   std::string registerIp;
   int port = 0;
+  int authTimeoutMs = 30000;    // a connection not authenticated by then is closed
+  int maxConnections = 1024;    // client connections at once; more are closed at once
   int metricsPort = 0;
   std::string user;
   std::string passwordHash;  // hex of SHA1(SHA1(password)); secret

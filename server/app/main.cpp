@@ -145,6 +145,8 @@ int main(int argc, char** argv) {
   netOptions.port = server->port;
   netOptions.user = server->user;
   netOptions.passwordHash = server->passwordHash;
+  netOptions.authTimeout = std::chrono::milliseconds(server->authTimeoutMs);
+  netOptions.maxConnections = static_cast<std::size_t>(server->maxConnections);
   canal::net::CanalServer net(netOptions, [&](const std::string& name) -> std::shared_ptr<canal::instance::ClientSessions> {
     return destinations ? destinations->lookup(name) : nullptr;
   });

@@ -49,7 +49,10 @@ std::string ackFrame(int code = 0, const std::string& message = {}) {
 // Packet's type and body length, the Messages' batch id.
 constexpr std::size_t kBatchHeadroom = protocol::kFrameHeaderSize + 3 + 10 + 1 + 10;
 
-// A batch as Canal's raw path writes it (no version field, protocol section 6), built in one
+// Request bodies are read in pieces of this size, the buffer growing as they arrive.
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+// A batch as Canal's raw path writes it (no version field; docs/protocol.md, "GET"), built in one
 // buffer: `entries` are appended after kBatchHeadroom bytes, then, once the batch id is known,
 // prefixBatch() writes what precedes them and says where the frame starts.
 void appendBatchEntries(std::string& frame, const instance::BatchEntries& entries) {
@@ -119,9 +122,20 @@ struct CanalServer::Impl {
   std::set<std::shared_ptr<Session>> sessions;
   std::condition_variable sessionsGone;  // notified when the last session is forgotten
   std::shared_ptr<spdlog::logger> log = moduleLogger("net");
+  // The acceptor is opened, armed and closed on this strand only.
+  asio::strand<asio::io_context::executor_type> acceptStrand{asio::make_strand(io)};
+  asio::steady_timer acceptBackoff{acceptStrand};
+  std::chrono::milliseconds acceptDelay{0};  // after a failed accept (out of descriptors)
+  bool stopping = false;                     // on acceptStrand
+  std::atomic<std::uint64_t> refused{0};
+  std::atomic<std::size_t> heldBack{0};  // sessions with readPaused
+  std::atomic<std::uint64_t> acceptFailed{0};
+  RepeatFilter acceptErrors;
+  RepeatFilter authFailures;
 
   Impl(ServerOptions o, DestinationLookup d) : options(std::move(o)), destinations(std::move(d)) {}
   void accept();
+  void accepted(boost::system::error_code ec, tcp::socket socket);
   void forget(const std::shared_ptr<Session>& s) {
     std::lock_guard<std::mutex> lock(mutex);
     sessions.erase(s);
@@ -139,8 +153,12 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   bool seedArmed = false;
   bool authenticated = false;
   bool closed = false;
+  int failedAuths = 0;
   unsigned char header[4]{};
   std::string body;
+  std::size_t bodyLength = 0;     // of the frame being read
+  std::size_t pendingOutput = 0;  // bytes queued for writing
+  bool readPaused = false;        // the next request is read once the queued replies drain
   struct Outgoing {
     std::string frame;
     std::size_t start = 0;        // where the frame starts in `frame`
@@ -186,8 +204,18 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     hs.set_seeds(seed);
     asio::dispatch(strand, [self = shared_from_this(), frame = packet(pb::HANDSHAKE, hs.SerializeAsString())]() mutable {
       self->send(std::move(frame), [self] { self->seedArmed = true; });
+      self->armAuthDeadline();
       self->readHeader();
     });
+  }
+
+  // A peer that does not authenticate in time costs nothing further.
+  void armAuthDeadline() {
+    idleTimer.expires_after(server.options.authTimeout);
+    idleTimer.async_wait(asio::bind_executor(strand, [self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || self->closed || self->authenticated) return;
+      self->close("not authenticated within " + std::to_string(self->server.options.authTimeout.count()) + " ms");
+    }));
   }
 
   void close(const std::string& why) {
@@ -200,12 +228,16 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     idleTimer.cancel();
     waitTimer.cancel();
     stopWaiting();
+    if (readPaused) --server.heldBack;
+    readPaused = false;
     server.forget(shared_from_this());
   }
 
   // Queues a frame (the bytes of `frame` from `start` on); `done` runs on the strand once it is
   // written.
   void send(std::string frame, std::function<void()> done = {}, std::size_t start = 0) {
+    if (closed) return;
+    pendingOutput += frame.size() - start;
     writes.push_back(Outgoing{std::move(frame), start, std::move(done)});
     if (writes.size() == 1) writeNext();
   }
@@ -217,10 +249,29 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
                         if (ec) return self->close(ec == asio::error::operation_aborted ? "" : "write: " + ec.message());
                         self->lastWrite = Clock::now();
                         auto done = std::move(self->writes.front().done);
+                        self->pendingOutput -= self->writes.front().frame.size() - self->writes.front().start;
                         self->writes.pop_front();
                         if (done) done();
-                        if (!self->writes.empty() && !self->closed) self->writeNext();
+                        if (self->closed) return;
+                        if (!self->writes.empty()) self->writeNext();
+                        if (self->readPaused && self->pendingOutput <= self->server.options.maxPendingOutput) {
+                          self->readPaused = false;
+                          --self->server.heldBack;
+                          self->readHeader();
+                        }
                       }));
+  }
+
+  // Reads the next request, unless the replies queued for the client exceed maxPendingOutput:
+  // then it is read once they drain (a client that sends without reading is held back).
+  void readNext() {
+    if (closed) return;
+    if (pendingOutput > server.options.maxPendingOutput) {
+      readPaused = true;
+      ++server.heldBack;
+      return;
+    }
+    readHeader();
   }
 
   void readHeader() {
@@ -229,19 +280,29 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
                      asio::bind_executor(strand, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                        if (ec) return self->close(ec == asio::error::eof ? "client went away" : "read: " + ec.message());
                        self->lastRead = Clock::now();
-                       const auto length = protocol::decodeFrameLength(self->header, self->server.options.maxFrameLength);
+                       const ServerOptions& o = self->server.options;
+                       const auto length =
+                           protocol::decodeFrameLength(self->header, self->authenticated ? o.maxFrameLength : o.maxAuthFrameLength);
                        if (!length.ok()) return self->close("bad frame: " + length.error);
-                       self->body.resize(length.length);
+                       self->bodyLength = length.length;
+                       self->body.clear();
+                       if (self->body.capacity() > kReadChunk) self->body.shrink_to_fit();
                        self->readBody();
                      }));
   }
 
+  // Reads the body in chunks, growing the buffer as bytes arrive: a length alone costs nothing.
   void readBody() {
-    asio::async_read(socket, asio::buffer(body),
+    const std::size_t have = body.size();
+    const std::size_t chunk = std::min(bodyLength - have, kReadChunk);
+    body.resize(have + chunk);
+    asio::async_read(socket, asio::buffer(body.data() + have, chunk),
                      asio::bind_executor(strand, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                        if (ec) return self->close("read: " + ec.message());
-                       self->lastRead = self->requestStart = Clock::now();
-                       if (self->handle()) self->readHeader();
+                       self->lastRead = Clock::now();
+                       if (self->body.size() < self->bodyLength) return self->readBody();
+                       self->requestStart = self->lastRead;
+                       if (self->handle()) self->readNext();
                      }));
   }
 
@@ -320,9 +381,21 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       }
     }
     if (!ok) {
-      server.log->warn("session {}: auth failed for user:{}", peer, auth.username());
-      send(ackFrame(400, "auth failed for user:" + auth.username()));
-      return true;
+      // Logged once a minute at most with the count held back; a connection is closed after
+      // authAttempts failures, so passwords cannot be tried at network speed.
+      if (const auto heldBack = server.authFailures.admit("auth failed")) {
+        server.log->warn("session {}: auth failed for user:{}{}", peer, auth.username(),
+                         *heldBack ? " (and " + std::to_string(*heldBack) + " more failures since last logged)" : "");
+      }
+      const bool last = ++failedAuths >= server.options.authAttempts;
+      std::function<void()> then;
+      if (last) {
+        then = [self = shared_from_this()] {
+          self->close("authentication failed " + std::to_string(self->failedAuths) + " times");
+        };
+      }
+      send(ackFrame(400, "auth failed for user:" + auth.username()), std::move(then));
+      return !last;
     }
     if (auth.has_net_read_timeout() && auth.net_read_timeout() > 0) {
       readIdle = std::chrono::milliseconds(auth.net_read_timeout());
@@ -399,7 +472,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       asio::post(self->strand, [self, d, type, s, replyOnSuccess] {
         if (self->closed) return;
         self->reply(d, type, s, replyOnSuccess);
-        self->readHeader();
+        self->readNext();
       });
     });
     return false;
@@ -467,7 +540,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
         if (!self->heldRequest) return;
         const pb::Packet held = std::move(*self->heldRequest);
         self->heldRequest.reset();
-        if (self->dispatch(held)) self->readHeader();
+        if (self->dispatch(held)) self->readNext();
       });
     });
   }
@@ -514,7 +587,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     if (Clock::now() >= deadline || d->readyOrNotify(this, fetchSize, again)) {
       stopWaiting();
       finishGet(d, id, fetchSize);
-      readHeader();
+      readNext();
       return;
     }
     waitingOn = d;
@@ -551,20 +624,55 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
 };
 
 void CanalServer::Impl::accept() {
-  acceptor.async_accept(asio::make_strand(io), [this](boost::system::error_code ec, tcp::socket socket) {
-    if (ec) {
-      if (ec != asio::error::operation_aborted) log->warn("accept: {}", ec.message());
-      if (!acceptor.is_open()) return;
-    } else {
-      auto s = std::make_shared<Session>(*this, std::move(socket));
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        sessions.insert(s);
-      }
-      s->start();
+  if (stopping || !acceptor.is_open()) return;
+  acceptor.async_accept(asio::make_strand(io), asio::bind_executor(acceptStrand, [this](boost::system::error_code ec,
+                                                                                        tcp::socket socket) {
+    accepted(ec, std::move(socket));
+  }));
+}
+
+// On acceptStrand.
+void CanalServer::Impl::accepted(boost::system::error_code ec, tcp::socket socket) {
+  if (stopping || ec == asio::error::operation_aborted) return;
+  if (ec) {
+    // Out of descriptors (or memory): the connection stays in the backlog, so accepting again at
+    // once would spin. Back off, up to a second, and log once a minute with the count.
+    ++acceptFailed;
+    acceptDelay = std::min<std::chrono::milliseconds>(std::max(acceptDelay * 2, std::chrono::milliseconds(10)),
+                                                      std::chrono::seconds(1));
+    if (const auto heldBack = acceptErrors.admit(ec.message())) {
+      log->warn("accept: {}{}; accepting again in up to 1 s", ec.message(),
+                *heldBack ? " (and " + std::to_string(*heldBack) + " more since last logged)" : "");
     }
-    accept();
-  });
+    acceptBackoff.expires_after(acceptDelay);
+    acceptBackoff.async_wait(asio::bind_executor(acceptStrand, [this](boost::system::error_code waited) {
+      if (!waited) accept();
+    }));
+    return;
+  }
+  acceptDelay = std::chrono::milliseconds(0);
+  bool admitted;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    admitted = sessions.size() < options.maxConnections;
+  }
+  if (admitted) {
+    auto s = std::make_shared<Session>(*this, std::move(socket));
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      sessions.insert(s);
+    }
+    s->start();
+  } else {
+    ++refused;
+    if (const auto heldBack = acceptErrors.admit("connection limit")) {
+      log->warn("{} connections already: closing new ones{}", options.maxConnections,
+                *heldBack ? " (" + std::to_string(*heldBack) + " more since last logged)" : "");
+    }
+    boost::system::error_code ignored;
+    socket.close(ignored);
+  }
+  accept();
 }
 
 CanalServer::CanalServer(ServerOptions options, DestinationLookup destinations)
@@ -596,7 +704,7 @@ Status CanalServer::start() {
   if (!impl_->threads.empty()) return Status::ok();
   CANAL_RETURN_IF_ERROR(listen());
   impl_->work.emplace(impl_->io.get_executor());
-  impl_->accept();
+  asio::post(impl_->acceptStrand, [this] { impl_->accept(); });
   for (int i = 0; i < std::max(1, impl_->options.ioThreads); ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
   impl_->log->info("serving the Canal protocol on port {}", port());
   return Status::ok();
@@ -608,7 +716,9 @@ void CanalServer::stop() {
     impl_->acceptor.close(ec);
     return;
   }
-  asio::post(impl_->io, [this] {
+  asio::post(impl_->acceptStrand, [this] {
+    impl_->stopping = true;
+    impl_->acceptBackoff.cancel();
     boost::system::error_code ec;
     impl_->acceptor.close(ec);
     std::set<std::shared_ptr<Impl::Session>> sessions;
@@ -640,5 +750,11 @@ std::size_t CanalServer::sessions() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->sessions.size();
 }
+
+std::uint64_t CanalServer::refusedConnections() const { return impl_->refused; }
+
+std::uint64_t CanalServer::acceptFailures() const { return impl_->acceptFailed; }
+
+std::size_t CanalServer::heldBackSessions() const { return impl_->heldBack; }
 
 }  // namespace canal::net

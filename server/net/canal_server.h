@@ -11,6 +11,8 @@
 // Destinations are reached through instance::ClientSessions only.
 // Thread contract: listen(), start() and stop() from one thread; the rest from any thread.
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -27,7 +29,14 @@ struct ServerOptions {
   int port = 11111;               // canal.port; 0: any free port
   std::string user;               // canal.user
   std::string passwordHash;       // canal.passwd: hex of SHA1(SHA1(password))
-  std::uint32_t maxFrameLength = 64u * 1024 * 1024;
+  std::uint32_t maxFrameLength = 64u * 1024 * 1024;  // once authenticated
+  std::uint32_t maxAuthFrameLength = 64u * 1024;     // before: a ClientAuth is tiny
+  // A connection that has not authenticated by then is closed (canal.net.auth.timeout).
+  std::chrono::milliseconds authTimeout{30000};
+  int authAttempts = 3;            // failed authentications before the connection is closed
+  std::size_t maxConnections = 1024;  // canal.net.connections.max; more are closed at once
+  // Replies queued for a session beyond this: its next request is read once they drain.
+  std::size_t maxPendingOutput = 4u * 1024 * 1024;
   int ioThreads = 2;
 };
 
@@ -47,6 +56,11 @@ class CanalServer {
   void stop();
   int port() const;  // the bound port
   std::size_t sessions() const;
+  // Connections refused (over maxConnections) and accept failures (out of descriptors), so far.
+  std::uint64_t refusedConnections() const;
+  std::uint64_t acceptFailures() const;
+  // Sessions whose next request waits until their queued replies drain (clients not reading).
+  std::size_t heldBackSessions() const;
 
  private:
   struct Impl;

@@ -34,7 +34,7 @@ struct StoredEntry {
   std::string entry;  // serialized Canal Entry
   EntryPosition position;
   // A position a consumer may resume from once the batch holding it is acked: the end of a
-  // transaction, a BEGIN without GTID, or a DDL (protocol section 5.4).
+  // transaction, a BEGIN without GTID, or a DDL (docs/protocol.md, "CLIENTACK").
   bool ackable = false;
   bool isDdl = false;
   std::uint32_t rows = 0;  // table rows the entry carries (kept in memory only, for the figures)
@@ -49,7 +49,7 @@ struct StoreOptions {
   bool ddlIsolation = false;       // canal.instance.get.ddl.isolation
 };
 
-// How long get() waits (protocol section 5.3): kNoWait takes what is there; kForever waits until
+// How long get() waits (docs/protocol.md, "GET"): kNoWait takes what is there; kForever waits until
 // the batch is "enough"; kFor waits up to `duration`, then takes what is there.
 struct GetWait {
   enum class Kind { kNoWait, kForever, kFor } kind = Kind::kNoWait;

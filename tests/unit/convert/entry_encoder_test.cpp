@@ -57,7 +57,7 @@ TEST(EntryEncoder, TransactionEndCarriesTheXid) {
   EXPECT_EQ(toHex(parsed.storevalue()), "12 02 37 37");
 }
 
-// The UPDATE of section 7: test.user (id int(11) PK, name varchar(32), balance decimal(10,2),
+// The worked UPDATE: test.user (id int(11) PK, name varchar(32), balance decimal(10,2),
 // remark text), name 'foo' -> 'bar'.
 TEST(EntryEncoder, RowChangeOfTheWorkedExample) {
   ChangeEntry e = header(1455, 75);

@@ -1,18 +1,30 @@
-// The Canal protocol server against a fake destination (ClientSessions): waiting gets, timeouts,
-// failing acks, a stopped destination, wrong passwords and a client that never reads, without a
-// primary.
+// The Canal protocol server against a fake destination (ClientSessions), without a primary:
+// waiting gets, timeouts, failing acks, a stopped destination, wrong passwords, and hostile or
+// careless peers (huge frame lengths, no authentication, too many connections, clients that send
+// without reading, no descriptors left, a stop with sessions open).
 
 #include "server/net/canal_server.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <deque>
+#include <fstream>
 #include <limits>
 #include <mutex>
+#include <sstream>
 
 #include "canal/protocol/canal_protocol.pb.h"
 #include "canal/protocol/password_scramble.h"
+#include "server/common/logging.h"
 #include "tests/support/process.h"
 #include "tests/support/raw_client.h"
 
@@ -32,6 +44,7 @@ class FakeSessions final : public instance::ClientSessions {
   Status unsubscribe(std::int16_t) override { return Status::ok(); }
   Result<std::int64_t> getWithoutAck(std::int16_t, std::int64_t fetchSize, const instance::BatchVisitor& visit) override {
     std::lock_guard<std::mutex> lock(mutex_);
+    ++gets_;
     if (entries_.empty()) return std::int64_t{-1};
     std::vector<std::string> taken;
     while (!entries_.empty() && static_cast<std::int64_t>(taken.size()) < fetchSize) {
@@ -82,6 +95,10 @@ class FakeSessions final : public instance::ClientSessions {
     return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return waits_ >= n; });
   }
   void setRunning(bool running) { running_ = running; }
+  int gets() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return gets_;
+  }
   void failAcks() {
     std::lock_guard<std::mutex> lock(mutex_);
     failAcks_ = true;
@@ -95,24 +112,30 @@ class FakeSessions final : public instance::ClientSessions {
   std::deque<std::string> entries_;
   std::function<void()> wake_;
   int waits_ = 0;
+  int gets_ = 0;
   std::int64_t lastBatch_ = 0;
   bool failAcks_ = false;
 };
 
 class CanalServerUnitTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { restart([](ServerOptions&) {}); }
+  void TearDown() override { server_->stop(); }
+
+  // (Re)starts the server with the test's options, changed by `change`.
+  void restart(const std::function<void(ServerOptions&)>& change) {
+    if (server_) server_->stop();
     ServerOptions so;
     so.ip = "127.0.0.1";
     so.port = 0;
     so.user = "canal";
     so.passwordHash = protocol::passwordHash("canal");
+    change(so);
     server_ = std::make_unique<CanalServer>(so, [this](const std::string& name) -> std::shared_ptr<instance::ClientSessions> {
       return name == "example" ? fake_ : nullptr;
     });
     ASSERT_TRUE(server_->start().isOk());
   }
-  void TearDown() override { server_->stop(); }
 
   // Handshake and authentication; the Ack's error code (0: accepted).
   int login(RawClient& c, const std::string& password = "canal") {
@@ -286,6 +309,162 @@ TEST_F(CanalServerUnitTest, AClientThatNeverReadsHoldsUpNeitherOthersNorShutdown
   ASSERT_TRUE(m.has_value()) << "a session was held up by one that does not read";
   EXPECT_EQ(server_->sessions(), 2u);
   server_->stop();  // returns although a write is stuck
+  EXPECT_EQ(server_->sessions(), 0u);
+}
+
+// Hostile or careless peers, before and after authentication.
+
+long rssKb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+std::string frameHeader(std::uint32_t length) {
+  std::string h(4, '\0');
+  h[0] = static_cast<char>(length >> 24);
+  h[1] = static_cast<char>(length >> 16);
+  h[2] = static_cast<char>(length >> 8);
+  h[3] = static_cast<char>(length);
+  return h;
+}
+
+TEST_F(CanalServerUnitTest, ALargeFrameBeforeAuthenticationClosesTheConnection) {
+  RawClient c(server_->port());
+  ASSERT_TRUE(c.read().has_value());  // the handshake
+  ASSERT_TRUE(c.sendRaw(frameHeader(64u << 20)));
+  EXPECT_TRUE(c.closedByServer());
+}
+
+TEST_F(CanalServerUnitTest, AFrameLengthAloneCostsNoMemory) {
+  // Eight authenticated peers announce 64 MiB each and send 16 MiB of it: the server holds what
+  // arrived, not what was announced (it held 512 MiB when it allocated the announced length).
+  std::vector<std::unique_ptr<RawClient>> peers;
+  for (int i = 0; i < 8; ++i) {
+    peers.push_back(std::make_unique<RawClient>(server_->port()));
+    ASSERT_EQ(login(*peers.back()), 0);
+  }
+  const long before = rssKb();
+  const std::string part(16u << 20, 'x');
+  for (auto& p : peers) {
+    // send() returns once the kernel took the 16 MiB, more than the socket buffers hold: the
+    // server has read the header and part of the body.
+    ASSERT_TRUE(p->sendRaw(frameHeader((64u << 20) - 1) + part));
+  }
+  const long grown = rssKb() - before;
+  EXPECT_LT(grown, 300 * 1024) << "RSS grew by " << grown << " kB";
+}
+
+TEST_F(CanalServerUnitTest, APeerThatDoesNotAuthenticateInTimeIsClosed) {
+  restart([](ServerOptions& o) { o.authTimeout = std::chrono::milliseconds(100); });
+  RawClient silent(server_->port());
+  ASSERT_TRUE(silent.read().has_value());
+  EXPECT_TRUE(silent.closedByServer());
+  RawClient c(server_->port());
+  ASSERT_EQ(login(c), 0);
+  subscribe(c);  // an authenticated session is not closed by the deadline
+  sendGet(c, 1, 300);
+  EXPECT_TRUE(messages(c).has_value());
+}
+
+TEST_F(CanalServerUnitTest, ConnectionsOverTheLimitAreClosedAtOnce) {
+  restart([](ServerOptions& o) { o.maxConnections = 2; });
+  RawClient a(server_->port());
+  RawClient b(server_->port());
+  ASSERT_EQ(login(a), 0);
+  ASSERT_EQ(login(b), 0);
+  RawClient third(server_->port());
+  EXPECT_FALSE(third.read().has_value()) << "no handshake over the limit";
+  EXPECT_EQ(server_->refusedConnections(), 1u);
+  subscribe(a);  // the others go on
+}
+
+TEST_F(CanalServerUnitTest, RepeatedWrongPasswordsCloseTheConnection) {
+  RawClient c(server_->port());
+  auto hs = c.read();
+  ASSERT_TRUE(hs.has_value());
+  pb::Packet p;
+  pb::Handshake h;
+  ASSERT_TRUE(p.ParseFromString(*hs) && h.ParseFromString(p.body()));
+  pb::ClientAuth auth;
+  auth.set_username("canal");
+  auth.set_password(protocol::scramblePassword("guess", h.seeds()));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.send(pb::CLIENTAUTHENTICATION, auth));
+    auto reply = c.read();
+    ASSERT_TRUE(reply.has_value()) << "attempt " << i + 1;
+    EXPECT_EQ(ackOf(*reply).error_message(), "auth failed for user:canal");
+  }
+  EXPECT_TRUE(c.closedByServer()) << "closed after the third failure";
+}
+
+TEST_F(CanalServerUnitTest, AClientThatSendsWithoutReadingIsHeldBack) {
+  for (int i = 0; i < 200; ++i) fake_->add({std::string(1 << 20, 'x')});
+  RawClient c(server_->port());
+  c.setReceiveBuffer(64 * 1024);
+  ASSERT_EQ(login(c), 0);
+  subscribe(c);
+  for (int i = 0; i < 200; ++i) sendGet(c, 1, -1);  // 200 MiB of replies asked for, none read
+  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] { return server_->heldBackSessions() == 1; }));
+  EXPECT_LT(fake_->gets(), 40) << "the server kept reading requests whose replies it could not send";
+  int read = 0;
+  while (read < 200 && messages(c).has_value()) ++read;
+  EXPECT_EQ(read, 200) << "every reply arrives once the client reads";
+  EXPECT_EQ(server_->heldBackSessions(), 0u);
+}
+
+TEST_F(CanalServerUnitTest, OutOfDescriptorsTheServerBacksOffAndRecovers) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // Client sockets made first; then every descriptor left is taken, so the server's accept fails.
+  std::vector<int> clients;
+  for (int i = 0; i < 3; ++i) clients.push_back(::socket(AF_INET, SOCK_STREAM, 0));
+  rlimit low = saved;
+  low.rlim_cur = 256;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> filler;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) filler.push_back(fd);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(server_->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (const int fd : clients) ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const bool failed = testing::waitUntil(std::chrono::seconds(10), [&] { return server_->acceptFailures() > 0; });
+  for (const int fd : filler) ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  ASSERT_TRUE(failed);
+  // Each client gets its handshake once descriptors are back.
+  for (const int fd : clients) {
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char header[4];
+    EXPECT_EQ(::recv(fd, header, 4, MSG_WAITALL), 4);
+    ::close(fd);
+  }
+  EXPECT_LT(server_->acceptFailures(), 100u) << "the accept loop spun instead of backing off";
+}
+
+TEST_F(CanalServerUnitTest, StoppingWithSessionsOpenLogsNoSocketErrors) {
+  auto log = moduleLogger("net");
+  auto captured = std::make_shared<std::ostringstream>();
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*captured);
+  log->sinks().push_back(sink);
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.push_back(std::make_unique<RawClient>(server_->port()));
+    ASSERT_EQ(login(*clients.back()), 0);
+    subscribe(*clients.back());
+    if (i % 4 == 0) sendGet(*clients.back(), 1, 0);  // waiting when the server stops
+  }
+  ASSERT_TRUE(fake_->waitForWaits(5));
+  server_->stop();
+  log->sinks().pop_back();
+  const std::string text = captured->str();
+  EXPECT_EQ(text.find("Bad file descriptor"), std::string::npos) << text;
+  EXPECT_EQ(text.find("accept:"), std::string::npos) << text;
   EXPECT_EQ(server_->sessions(), 0u);
 }
 
