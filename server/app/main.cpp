@@ -3,9 +3,11 @@
 //   canal-server [--conf DIR | --config FILE] [--logs DIR] [--check] [--list-keys]
 //
 // Relative directories in the configuration (canal.conf.dir, canal.file.data.dir) are resolved
-// against the directory holding canal.properties, so the server can be started from anywhere.
+// against the directory holding canal.properties, so the server can be started from anywhere;
+// with --conf DIR the destinations are in DIR itself unless canal.conf.dir is absolute.
 
 #include <malloc.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -63,7 +65,11 @@ int main(int argc, char** argv) {
   // every batch: page faults were a third of the server's CPU. The store bounds what is held.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  // The store holds row values, meta.dat cursors, the schema history table definitions, the logs
+  // statements: files and directories the server creates are its user's alone.
+  ::umask(::umask(0) | 077);
   std::string configPath = "conf/canal.properties";
+  bool confDirGiven = false;  // --conf DIR: the destinations are in DIR
   std::string logDir;
   bool check = false;
   for (int i = 1; i < argc; ++i) {
@@ -72,6 +78,7 @@ int main(int argc, char** argv) {
       configPath = argv[++i];
     } else if (arg == "--conf" && i + 1 < argc) {
       configPath = (fs::path(argv[++i]) / "canal.properties").string();
+      confDirGiven = true;
     } else if (arg == "--logs" && i + 1 < argc) {
       logDir = argv[++i];
     } else if (arg == "--check") {
@@ -108,8 +115,20 @@ int main(int argc, char** argv) {
   }
   const fs::path base = fs::path(configPath).parent_path();
   canal::app::ServerContext context{*server, *canalFile, server->confDir, server->fileDataDir, !server->zkServers.empty()};
-  if (context.confDir.is_relative()) context.confDir = base / context.confDir;
-  if (context.dataDir.is_relative()) context.dataDir = base / context.dataDir;
+  // Canal resolves canal.conf.dir (../conf in its stock file) against its bin/ directory; a conf/
+  // named with --conf holds the destinations itself, unless canal.conf.dir is absolute. The data
+  // directory, ${canal.conf.dir} by default, follows.
+  const bool dataFollowsConf = server->fileDataDir == server->confDir;
+  if (confDirGiven && context.confDir.is_relative()) {
+    context.confDir = base;
+  } else if (context.confDir.is_relative()) {
+    context.confDir = base / context.confDir;
+  }
+  if (dataFollowsConf) {
+    context.dataDir = context.confDir;
+  } else if (context.dataDir.is_relative()) {
+    context.dataDir = base / context.dataDir;
+  }
 
   auto configured = canal::app::destinationNames(*server);
   if (!configured) {

@@ -234,6 +234,14 @@ TEST_F(DurableServerTest, FileModeKillMinusNineLosesNothingAndRedeliversNoAckedR
   EXPECT_EQ(v.outOfOrder, 0);
   EXPECT_TRUE(fs::exists(dir.path() / "a" / "data" / "example" / "meta.dat"));
   server.stop();
+  // Row values (the store), cursors and table definitions are readable by the server's user only.
+  std::size_t checked = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(dir.path() / "a" / "data")) {
+    const auto perms = entry.status().permissions();
+    EXPECT_EQ(perms & (fs::perms::group_all | fs::perms::others_all), fs::perms::none) << entry.path();
+    ++checked;
+  }
+  EXPECT_GT(checked, 3u);
 }
 
 // The primary's binlogs are purged while the server is down: what the store held is served
