@@ -36,6 +36,7 @@ class ReplicaRun final : public instance::BinlogRun {
   const binlog::FormatDescription& format() const override { return stream_.format(); }
   const CommitPosition& committed() const override { return stream_.committed(); }
   schema::SchemaCache& schemas() override { return cache_; }
+  Status linkError(std::int64_t* sinceMs) const override { return stream_.linkError(sinceMs); }
   void cancel() override { stream_.cancel(); }
 
  private:

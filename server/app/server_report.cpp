@@ -194,8 +194,12 @@ std::int64_t lagMs(const DestinationStats& s, std::int64_t nowMs) {
   const bool alive = contact > 0 && nowMs - contact <= 2 * std::max<std::int64_t>(s.heartbeatPeriodMs, 1000);
   const bool waiting = s.waitingSinceMs > 0 && nowMs - s.waitingSinceMs >= 5;
   if (s.state == instance::DestinationState::kFollowing && waiting && alive) return 0;
-  if (s.lastEventTimeMs <= 0) return -1;
-  return std::max<std::int64_t>(0, nowMs - s.lastEventTimeMs);
+  // Behind by the newest event read, else (nothing read since the start: a stream that cannot
+  // start) by the last transaction stored.
+  std::int64_t newest = s.lastEventTimeMs;
+  if (newest <= 0 && s.position && s.position->timestamp > 0) newest = std::int64_t{s.position->timestamp} * 1000;
+  if (newest <= 0) return -1;
+  return std::max<std::int64_t>(0, nowMs - newest);
 }
 
 std::string renderMetrics(const ServerFacts& server, const std::vector<DestinationView>& views, std::int64_t nowMs) {
@@ -301,7 +305,7 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
   each(w, views, "canal_destination_state", "gauge", "The destination's state (1 for the current one)",
        [](const DestinationView& v, auto put) {
          const std::string current = stateOf(v);
-         for (const char* s : {"starting", "following", "retrying", "stopped", "standby", "invalid"}) {
+         for (const char* s : {"starting", "following", "retrying", "stuck", "stopped", "standby", "invalid"}) {
            put({{"destination", v.name}, {"state", s}}, current == s ? 1 : 0);
          }
        });

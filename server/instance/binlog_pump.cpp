@@ -131,6 +131,7 @@ const char* stateName(DestinationState state) {
     case DestinationState::kStarting: return "starting";
     case DestinationState::kFollowing: return "following";
     case DestinationState::kRetrying: return "retrying";
+    case DestinationState::kStuck: return "stuck";
     case DestinationState::kStopped: return "stopped";
   }
   return "stopped";
@@ -178,7 +179,9 @@ void BinlogPump::produce() {
   while (!stopping_) {
     const Status s = runOnce();
     if (stopping_) break;
-    state_ = DestinationState::kRetrying;
+    // The primary's 1236: the position is purged or not an event boundary there.
+    const bool stuck = s.message().find("error 1236:") != std::string::npos;
+    state_ = stuck ? DestinationState::kStuck : DestinationState::kRetrying;
     if (const auto heldBack = repeats.admit(s.toString())) {
       if (*heldBack > 0) {
         log->error("destination {}: {} (and {} times more since it was last logged); retrying every {}", options_.name,
@@ -232,12 +235,7 @@ Status BinlogPump::runOnce() {
       pump->run_ = nullptr;
     }
   } detach{this};
-  following_ = true;
   ++streamStarts_;
-  if (state_.exchange(DestinationState::kFollowing) != DestinationState::kFollowing) {
-    moduleLogger("instance")->info("destination {}: following {} from {}", options_.name, source_->primary(),
-                                   start.toString());
-  }
 
   convert::ChangeAssembler assembler(options_.render);
   assembler.setSchemaCache(&run.schemas());
@@ -264,11 +262,25 @@ Status BinlogPump::runOnce() {
     return store_.put(std::move(stored));
   });
 
+  bool reading = false;
   for (;;) {
     waitingSinceMs_.store(wallClockMs(), std::memory_order_relaxed);
     auto e = run.next();
     waitingSinceMs_.store(0, std::memory_order_relaxed);
     if (!e) return e.status();
+    if (!reading) {
+      // The primary accepted the position: following from here (said once, not on every retry).
+      reading = true;
+      following_ = true;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        streamError_ = Status::ok();
+      }
+      if (state_.exchange(DestinationState::kFollowing) != DestinationState::kFollowing) {
+        moduleLogger("instance")->info("destination {}: following {} from {}", options_.name, source_->primary(),
+                                       start.toString());
+      }
+    }
     const std::int64_t now = wallClockMs();
     events_.fetch_add(1, std::memory_order_relaxed);
     binlogBytes_.fetch_add(e->raw.bytes.size(), std::memory_order_relaxed);
@@ -321,10 +333,22 @@ PumpStats BinlogPump::stats() const {
   s.lastEventArrivalMs = lastEventArrivalMs_.load(std::memory_order_relaxed);
   s.lastHeartbeatMs = lastHeartbeatMs_.load(std::memory_order_relaxed);
   s.waitingSinceMs = waitingSinceMs_.load(std::memory_order_relaxed);
-  std::lock_guard<std::mutex> lock(mutex_);
-  s.lastError = streamError_;
-  s.lastErrorTimeMs = streamErrorTimeMs_;
-  s.position = start_.resume;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    s.lastError = streamError_;
+    s.lastErrorTimeMs = streamErrorTimeMs_;
+    s.position = start_.resume;
+  }
+  // A link that dropped shows at once, not only when the run gives up.
+  std::lock_guard<std::mutex> lock(runMutex_);
+  if (run_ && s.state == DestinationState::kFollowing) {
+    std::int64_t since = 0;
+    if (Status link = run_->linkError(&since); !link.isOk()) {
+      s.state = DestinationState::kRetrying;
+      s.lastError = std::move(link);
+      s.lastErrorTimeMs = since;
+    }
+  }
   return s;
 }
 

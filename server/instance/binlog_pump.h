@@ -48,9 +48,11 @@ struct PumpOptions {
   std::chrono::milliseconds retryInterval{5000};  // between a failed run and the next
 };
 
-// Where a destination is: kStarting until the stream has chosen its start, kFollowing while it
-// reads the primary, kRetrying after an error until the stream is started again, kStopped.
-enum class DestinationState { kStarting, kFollowing, kRetrying, kStopped };
+// Where a destination is: kStarting until the stream reads from its start, kFollowing while it
+// reads the primary, kRetrying while its link is down or after an error until a new run reads
+// again, kStuck when the primary refuses the position itself (purged or invalid: retrying cannot
+// help until someone resets it), kStopped.
+enum class DestinationState { kStarting, kFollowing, kRetrying, kStuck, kStopped };
 const char* stateName(DestinationState state);
 
 // Where the pump starts: after the last transaction in a durable store (its resume mark), or
@@ -95,7 +97,7 @@ class BinlogPump {
   void start();
   // Stops the store, cancels the run and joins the thread.
   void stop();
-  // True once a run has chosen where it starts (rows committed from then on arrive).
+  // True once a run has read from where it starts (rows committed from then on arrive).
   bool following() const { return following_; }
   // The error that stopped the last run, if one did.
   Status streamError() const;
@@ -125,7 +127,7 @@ class BinlogPump {
   std::atomic<std::int64_t> waitingSinceMs_{0};
   std::thread thread_;
   std::atomic<bool> stopping_{false};
-  std::mutex runMutex_;  // guards run_ against stop(); the retry wait
+  mutable std::mutex runMutex_;  // guards run_ against stop() and stats(); the retry wait
   std::condition_variable stopped_;
   BinlogRun* run_ = nullptr;
   mutable std::mutex mutex_;  // streamError_, start_

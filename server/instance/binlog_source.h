@@ -34,6 +34,9 @@ class BinlogRun {
   virtual const CommitPosition& committed() const = 0;
   // Table definitions at the run's position.
   virtual schema::SchemaCache& schemas() = 0;
+  // While the run's link to the primary is down and being re-established, why and since when
+  // (wall-clock ms); OK otherwise. Thread-safe.
+  virtual Status linkError(std::int64_t* sinceMs) const = 0;
   virtual void cancel() = 0;
 };
 

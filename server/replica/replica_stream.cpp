@@ -7,6 +7,7 @@
 
 #include "server/binlog/event_type.h"
 #include "server/binlog/events.h"
+#include "server/common/clock.h"
 #include "server/common/logging.h"
 #include "server/replica/start_position.h"
 
@@ -157,6 +158,22 @@ bool ReplicaStream::noteBoundary(const DumpEvent& e) {
   return boundary;
 }
 
+Status ReplicaStream::linkError(std::int64_t* sinceMs) const {
+  std::lock_guard<std::mutex> lock(linkMutex_);
+  if (sinceMs) *sinceMs = linkDownSinceMs_;
+  return linkError_;
+}
+
+void ReplicaStream::setLinkError(Status s) {
+  std::lock_guard<std::mutex> lock(linkMutex_);
+  if (s.isOk()) {
+    linkDownSinceMs_ = 0;
+  } else if (linkError_.isOk()) {
+    linkDownSinceMs_ = wallClockMs();
+  }
+  linkError_ = std::move(s);
+}
+
 Result<DumpEvent> ReplicaStream::next() {
   auto delay = policy_.initialDelay;
   int attempts = 0;
@@ -172,6 +189,7 @@ Result<DumpEvent> ReplicaStream::next() {
       const auto& address = addresses_[current_];
       if (!s.isOk()) {
         if (s.code() != StatusCode::kUnavailable) return s;
+        setLinkError(s);
         if (const auto heldBack = connectFailures_.admit(s.toString())) {
           moduleLogger("replica")->warn("cannot reach {}:{}: {}{}; retrying", address.host, address.port, s.toString(),
                                         *heldBack ? " (and " + std::to_string(*heldBack) + " times more)" : "");
@@ -191,6 +209,7 @@ Result<DumpEvent> ReplicaStream::next() {
         moduleLogger("replica")->info("reconnected to {}:{}, resuming after {}:{}", address.host, address.port,
                                       committed_.file, committed_.position);
       }
+      setLinkError(Status::ok());
     }
     auto event = dump_->next();
     if (!event) {
@@ -199,6 +218,7 @@ Result<DumpEvent> ReplicaStream::next() {
       // The link dropped: reconnect from the last boundary.
       moduleLogger("replica")->warn("link to {}:{} lost: {}; reconnecting", addresses_[current_].host,
                                     addresses_[current_].port, event.status().toString());
+      setLinkError(event.status().withContext("link lost, reconnecting"));
       {
         std::lock_guard<std::mutex> lock(dumpMutex_);
         dump_.reset();

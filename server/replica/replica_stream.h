@@ -77,6 +77,9 @@ class ReplicaStream {
   // missed ones in a row count as a lost link (the read times out and the stream reconnects).
   std::uint64_t heartbeats() const { return heartbeats_; }
   void cancel();
+  // While the link is down and being re-established: why (the loss, then each failed attempt),
+  // and since when (wall-clock ms); OK while connected. Thread-safe.
+  Status linkError(std::int64_t* sinceMs = nullptr) const;
   // Drops the current link, as a network cut would: the stream reconnects and carries on.
   void interrupt();
 
@@ -85,6 +88,7 @@ class ReplicaStream {
   void detect(std::stop_token stop);
   // Notes transaction framing; true when `e` ends a transaction.
   bool noteBoundary(const DumpEvent& e);
+  void setLinkError(Status s);
 
   std::vector<mysql::ConnectOptions> addresses_;
   std::atomic<std::size_t> current_{0};
@@ -109,6 +113,9 @@ class ReplicaStream {
   std::size_t skipCount_ = 0;  // on another server: events of the interrupted transaction to pass over
   int reconnects_ = 0;
   RepeatFilter connectFailures_;  // a primary that stays down is logged once a minute
+  mutable std::mutex linkMutex_;
+  Status linkError_;
+  std::int64_t linkDownSinceMs_ = 0;
   std::atomic<std::uint64_t> heartbeats_{0};
 
   DetectingOptions detecting_;

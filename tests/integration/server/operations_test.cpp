@@ -301,6 +301,67 @@ TEST_F(OperationsTest, AFailingStreamShowsItsErrorOnce) {
   server.stop();
 }
 
+// The primary is killed: the lost link shows at once as state and error, lag grows from the last
+// event's time, and both recover when the primary is back.
+TEST_F(OperationsTest, ALostPrimaryShowsAtOnceAndRecovers) {
+  testing::TempDir dir("canal-ops");
+  testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", db_->port(), "", journal_,
+                                     position_);
+  ASSERT_TRUE(server.start());
+  const int port = server.metricsPort();
+  ASSERT_TRUE(db_->execute("CREATE DATABASE IF NOT EXISTS s").isOk());
+  ASSERT_TRUE(testing::waitUntil(20s, [&] { return following(port, "example"); })) << server.logTail();
+  db_->kill();
+  Json st;
+  // Before, /status said "following" with no error and lag 0 until two heartbeat periods passed.
+  EXPECT_TRUE(testing::waitUntil(10s, [&] {
+    st = status(port);
+    const Json* d = destinationIn(st, "example");
+    return d && (*d)["state"] == "retrying" && (*d)["lastError"].is_object();
+  })) << st.dump();
+  EXPECT_TRUE(testing::waitUntil(10s, [&] {
+    st = status(port);
+    const Json* d = destinationIn(st, "example");
+    return d && (*d)["lagMs"].is_number() && (*d)["lagMs"].get<std::int64_t>() >= 1000;
+  })) << "lag grows from the last event's time: " << st.dump();
+  ASSERT_TRUE(db_->restart().isOk());
+  EXPECT_TRUE(testing::waitUntil(30s, [&] {
+    st = status(port);
+    const Json* d = destinationIn(st, "example");
+    return d && (*d)["state"] == "following" && (*d)["lastError"].is_null();
+  })) << st.dump() << server.logTail();
+  server.stop();
+}
+
+// The configured position was purged: the destination says it is stuck and why, and the
+// retries do not repeat the "following" line.
+TEST_F(OperationsTest, APurgedPositionIsStuckAndSaysWhy) {
+  ASSERT_TRUE(db_->execute("FLUSH BINARY LOGS").isOk());
+  auto end = db_->binlogEnd();
+  ASSERT_TRUE(end.isOk()) << end.status().toString();
+  ASSERT_TRUE(db_->execute("PURGE BINARY LOGS TO '" + end->file + "'").isOk());
+  testing::TempDir dir("canal-ops");
+  testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", db_->port(), "", journal_,
+                                     position_);
+  std::ofstream(dir.path() / "conf" / "example" / "instance.properties", std::ios::app)
+      << "canal.instance.stream.retry.interval = 50\n";
+  ASSERT_TRUE(server.start());
+  const int port = server.metricsPort();
+  Json st;
+  ASSERT_TRUE(testing::waitUntil(20s, [&] {
+    st = status(port);
+    const Json* d = destinationIn(st, "example");
+    return d && (*d)["state"] == "stuck" && (*d)["streamFailures"].get<int>() >= 5;
+  })) << st.dump() << server.logTail();
+  const Json* d = destinationIn(st, "example");
+  EXPECT_NE((*d)["lastError"]["message"].get<std::string>().find("1236"), std::string::npos) << st.dump();
+  const Scrape m = scrape(port);
+  EXPECT_EQ(m.get(R"(canal_destination_state{destination="example",state="stuck"})"), 1) << m.text;
+  const std::string log = testing::readFile((dir.path() / "server-1.log").string());
+  EXPECT_EQ(log.find("following"), std::string::npos) << log;
+  server.stop();
+}
+
 TEST_F(OperationsTest, AutoScanAddsRestartsAndStopsDestinationsWhileAnotherReadsOn) {
   testing::TempDir dir("canal-ops");
   const fs::path conf = dir.path() / "conf";

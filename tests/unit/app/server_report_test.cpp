@@ -171,6 +171,25 @@ TEST(ServerReport, LagIsZeroOnlyWhileCaughtUpOnALiveLink) {
   EXPECT_EQ(lagMs(s, kNow), 0) << "a recent heartbeat proves the link";
   s.state = instance::DestinationState::kRetrying;
   EXPECT_EQ(lagMs(s, kNow), 4000) << "a failed stream is not caught up";
+
+  // A stream that cannot start (a purged position after a restart) has read nothing: it is behind
+  // by its last stored transaction.
+  instance::DestinationStats stuck;
+  stuck.state = instance::DestinationState::kStuck;
+  stuck.position = CommitPosition{"mysql-bin.000003", 1530, static_cast<std::uint32_t>((kNow - 90000) / 1000), 1, {}, {}};
+  EXPECT_EQ(lagMs(stuck, kNow), 90000);
+}
+
+TEST(ServerReport, AStuckDestinationSaysSo) {
+  auto v = activeView("example");
+  v.stats->state = instance::DestinationState::kStuck;
+  v.stats->lastError = Status::ioError("COM_BINLOG_DUMP: error 1236: Could not find first log file name in binary log index file");
+  const std::string text = renderMetrics({}, {v}, kNow);
+  EXPECT_NE(text.find(R"(canal_destination_state{destination="example",state="stuck"} 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(canal_destination_state{destination="example",state="following"} 0)"), std::string::npos);
+  const auto status = nlohmann::json::parse(renderStatus({"127.0.0.1:11111", "", kNow - 60000, 1}, {v}, kNow));
+  EXPECT_EQ(status["destinations"][0]["state"], "stuck");
+  EXPECT_NE(status["destinations"][0]["lastError"]["message"].get<std::string>().find("1236"), std::string::npos);
 }
 
 TEST(ServerReport, StatusJson) {
