@@ -179,7 +179,10 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   };
   std::deque<AcksToWrite> acksToWrite;
   bool ackInFlight = false;               // acks are written on the blocking pool
-  std::optional<pb::Packet> heldRequest;  // read meanwhile, handled once they are written
+  bool waitingGet = false;                // a GET waits for entries
+  bool readArmed = false;                 // a request is being read
+  // Read while a GET waited or acks were written, handled once they are done.
+  std::optional<pb::Packet> heldRequest;
   std::uint64_t waitSerial = 0;                       // of the get waiting for entries
   std::shared_ptr<instance::ClientSessions> waitingOn;   // its destination, while it waits
 
@@ -276,6 +279,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
 
   void readHeader() {
     if (closed) return;
+    readArmed = true;
     asio::async_read(socket, asio::buffer(header, 4),
                      asio::bind_executor(strand, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                        if (ec) return self->close(ec == asio::error::eof ? "client went away" : "read: " + ec.message());
@@ -302,6 +306,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
                        self->lastRead = Clock::now();
                        if (self->body.size() < self->bodyLength) return self->readBody();
                        self->requestStart = self->lastRead;
+                       self->readArmed = false;
                        if (self->handle()) self->readNext();
                      }));
   }
@@ -333,11 +338,30 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       return false;
     }
     if (!authenticated) return authenticate(p);
-    if (ackInFlight && p.type() != pb::GET && p.type() != pb::CLIENTACK) {  // waits for the acks: see clientAck()
+    if (heldBack(p)) {
       heldRequest = std::move(p);
       return false;
     }
     return dispatch(p);
+  }
+
+  // A request that must wait: anything while a GET waits (requests stay in order); anything but
+  // GET and CLIENTACK while acks are written (see clientAck()).
+  bool heldBack(const pb::Packet& p) const {
+    return waitingGet || (ackInFlight && p.type() != pb::GET && p.type() != pb::CLIENTACK);
+  }
+
+  // Carries on once what held requests back is done: the held request, else the next read.
+  void resume() {
+    if (closed || waitingGet) return;
+    if (heldRequest) {
+      if (heldBack(*heldRequest)) return;  // the acks' completion resumes
+      const pb::Packet held = std::move(*heldRequest);
+      heldRequest.reset();
+      if (dispatch(held)) readNext();
+      return;
+    }
+    if (!readArmed && !readPaused) readNext();
   }
 
   bool dispatch(const pb::Packet& p) {
@@ -472,7 +496,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       asio::post(self->strand, [self, d, type, s, replyOnSuccess] {
         if (self->closed) return;
         self->reply(d, type, s, replyOnSuccess);
-        self->readNext();
+        self->resume();
       });
     });
     return false;
@@ -537,10 +561,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
           return;
         }
         if (!self->acksToWrite.empty()) return self->writeAcks();
-        if (!self->heldRequest) return;
-        const pb::Packet held = std::move(*self->heldRequest);
-        self->heldRequest.reset();
-        if (self->dispatch(held)) self->readNext();
+        self->resume();
       });
     });
   }
@@ -563,8 +584,12 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       return true;
     }
     // Waits without holding a thread, until the batch is enough or time is up; 0 or less: forever.
+    // Meanwhile the socket is read: a client that went away ends the wait, and no batch is taken
+    // for it (which a new connection of the same client would otherwise find missing).
     const auto deadline = timeout <= 0 ? Clock::time_point::max() : deadlineAfter(timeout, r.has_unit() ? r.unit() : 2);
+    waitingGet = true;
     pollGet(t->first, t->second, r.fetch_size(), deadline);
+    if (waitingGet && !readArmed) readHeader();
     return false;
   }
 
@@ -586,8 +611,9 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     };
     if (Clock::now() >= deadline || d->readyOrNotify(this, fetchSize, again)) {
       stopWaiting();
+      waitingGet = false;
       finishGet(d, id, fetchSize);
-      readNext();
+      resume();
       return;
     }
     waitingOn = d;

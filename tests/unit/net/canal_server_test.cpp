@@ -230,6 +230,43 @@ TEST_F(CanalServerUnitTest, AWaitingGetHoldsNoThreadAndIsAnsweredWhenTheDestinat
   EXPECT_EQ(m->messages(1), "two");
 }
 
+// A client killed while its GET waits: the server notices at once, and the wait takes no batch
+// (handed to a dead connection, it would be missing ahead of what the client's next connection
+// gets, and that client would then see later changes before earlier ones).
+TEST_F(CanalServerUnitTest, AClientThatGoesAwayWhileItsGetWaitsTakesNoBatch) {
+  {
+    RawClient c(server_->port());
+    ASSERT_EQ(login(c), 0);
+    subscribe(c);
+    sendGet(c, 1, 0);
+    ASSERT_TRUE(fake_->waitForWaits(1));
+  }  // the client's socket is closed
+  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] { return server_->sessions() == 0; }))
+      << "the session did not notice its peer went away while its GET waited";
+  fake_->add({"one"});
+  EXPECT_EQ(fake_->gets(), 0) << "a batch was taken for a dead connection";
+}
+
+// Requests sent while a GET waits are answered after it, in order.
+TEST_F(CanalServerUnitTest, RequestsSentWhileAGetWaitsAreAnsweredAfterIt) {
+  RawClient c(server_->port());
+  ASSERT_EQ(login(c), 0);
+  subscribe(c);
+  sendGet(c, 1, 0);
+  ASSERT_TRUE(fake_->waitForWaits(1));
+  pb::Sub sub;
+  sub.set_destination("example");
+  sub.set_client_id("1001");
+  ASSERT_TRUE(c.send(pb::SUBSCRIPTION, sub));  // pipelined behind the waiting GET
+  fake_->add({"one"});
+  auto m = messages(c);
+  ASSERT_TRUE(m.has_value()) << "the GET's reply comes first";
+  EXPECT_EQ(m->batch_id(), 1);
+  auto reply = c.read();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(ackOf(*reply).error_code(), 0);
+}
+
 TEST_F(CanalServerUnitTest, AGetTimeoutTooLargeToRepresentWaitsInsteadOfReturningAtOnce) {
   RawClient c(server_->port());
   ASSERT_EQ(login(c), 0);
