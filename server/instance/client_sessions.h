@@ -2,7 +2,7 @@
 
 // The consuming half of a destination as the network layer sees it: Canal's client operations —
 // subscribe, getWithoutAck, ack, rollback — with Canal's batch-id rules and error texts
-// (docs/protocol.md, "Batches, acks and rollbacks"), and the wait for a batch to be ready
+// (docs/protocol.md, "Requests"), and the wait for a batch to be ready
 // without holding a thread. net depends on this interface only, so it can be tested with fakes.
 // Thread contract: every method may be called from any thread; subscribe, unsubscribe and
 // commitAcks may write to disk or ZooKeeper and belong off the network threads.
@@ -37,7 +37,11 @@ class ClientSessions {
   // Takes what is there now, without waiting, and returns the batch id (-1: nothing was there,
   // and `visit` is not called). `visit` sees the entries while the store holds them, so they can
   // be framed without a copy first. InvalidArgument for a fetch size out of range.
-  virtual Result<std::int64_t> getWithoutAck(std::int16_t clientId, std::int64_t fetchSize,
+  // `epoch` is what the asking connection's last rollback of everything returned (0: it did
+  // none). When another connection of the client rolled back since (the client reconnected:
+  // this connection is an old one, perhaps dead), the get is refused with Aborted and takes no
+  // batch, so no batch goes out ahead of the ones the new connection is given.
+  virtual Result<std::int64_t> getWithoutAck(std::int16_t clientId, std::int64_t fetchSize, std::uint64_t epoch,
                                              const BatchVisitor& visit) = 0;
   // True when a get of `fetchSize` would find a batch "enough" now; else `wake` runs once, from
   // the thread that makes it so (or stops the destination). `wake` must not call back in. A
@@ -50,8 +54,9 @@ class ClientSessions {
   // client's unacknowledged ones again.
   virtual Status takeForAck(std::int16_t clientId, std::int64_t batchId) = 0;
   virtual Status commitAcks(std::int16_t clientId) = 0;
-  // batchId 0: every unacknowledged batch.
-  virtual Status rollback(std::int16_t clientId, std::int64_t batchId) = 0;
+  // batchId 0: every unacknowledged batch, which starts a new epoch of the client's connections.
+  // Returns the client's epoch (0 when it is not subscribed).
+  virtual Result<std::uint64_t> rollback(std::int16_t clientId, std::int64_t batchId) = 0;
 
   // Counts one request handled by the network layer: `packetType` is Canal's name (GET,
   // SUBSCRIPTION, ...), `errorCode` 0 for success.

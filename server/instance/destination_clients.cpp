@@ -97,13 +97,19 @@ Status DestinationClients::unsubscribe(std::int16_t clientId) {
 }
 
 Result<std::int64_t> DestinationClients::take(std::int16_t clientId, std::int64_t fetchSize, store::GetWait wait,
-                                              const store::EventStore::BatchVisitor& visit) {
+                                              std::uint64_t epoch, const store::EventStore::BatchVisitor& visit) {
   CANAL_RETURN_IF_ERROR(checkRunning());
   const auto began = std::chrono::steady_clock::now();
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!clients_.count(clientId)) return Status::invalidArgument(identity(clientId) + " should subscribe first");
+  // The clients' lock is held from the epoch check until the batch is recorded, so no rollback
+  // comes in between; a get that waits in the store (epoch 0 only) does not hold it meanwhile.
+  std::unique_lock<std::mutex> lock(mutex_);
+  const auto it = clients_.find(clientId);
+  if (it == clients_.end()) return Status::invalidArgument(identity(clientId) + " should subscribe first");
+  if (epoch != 0 && epoch != it->second.epoch) {
+    return Status::aborted("clientId:" + std::to_string(clientId) +
+                           " rolled back on a newer connection; this connection's get is refused");
   }
+  if (wait.kind != store::GetWait::Kind::kNoWait) lock.unlock();
   Batch batch;
   auto got = store_.get(fetchSize, wait, [&](const std::vector<const store::StoredEntry*>& entries) {
     for (const store::StoredEntry* e : entries) {
@@ -116,7 +122,7 @@ Result<std::int64_t> DestinationClients::take(std::int16_t clientId, std::int64_
   const auto waited = std::chrono::steady_clock::now();
   if (got->entries.empty()) return std::int64_t{-1};
   batch.end = got->end;
-  std::lock_guard<std::mutex> lock(mutex_);
+  if (!lock.owns_lock()) lock.lock();
   Client& c = clients_[clientId];
   const std::int64_t id = c.nextBatchId++;
   c.batches[id] = std::move(batch);
@@ -127,9 +133,9 @@ Result<std::int64_t> DestinationClients::take(std::int16_t clientId, std::int64_
 }
 
 Result<std::int64_t> DestinationClients::getWithoutAck(std::int16_t clientId, std::int64_t fetchSize,
-                                                       const BatchVisitor& visit) {
+                                                       std::uint64_t epoch, const BatchVisitor& visit) {
   BatchEntries views;
-  return take(clientId, fetchSize, store::GetWait{}, [&](const std::vector<const store::StoredEntry*>& entries) {
+  return take(clientId, fetchSize, store::GetWait{}, epoch, [&](const std::vector<const store::StoredEntry*>& entries) {
     if (!visit) return;
     views.reserve(entries.size());
     for (const store::StoredEntry* e : entries) views.emplace_back(e->entry);
@@ -139,7 +145,7 @@ Result<std::int64_t> DestinationClients::getWithoutAck(std::int16_t clientId, st
 
 Result<ClientBatch> DestinationClients::get(std::int16_t clientId, std::int64_t fetchSize, store::GetWait wait) {
   ClientBatch out;
-  auto id = take(clientId, fetchSize, wait, [&](const std::vector<const store::StoredEntry*>& entries) {
+  auto id = take(clientId, fetchSize, wait, 0, [&](const std::vector<const store::StoredEntry*>& entries) {
     out.entries.reserve(entries.size());
     for (const store::StoredEntry* e : entries) out.entries.push_back(e->entry);
   });
@@ -233,14 +239,15 @@ Status DestinationClients::commitAcks(std::int16_t clientId) {
   return Status::ok();
 }
 
-Status DestinationClients::rollback(std::int16_t clientId, std::int64_t batchId) {
+Result<std::uint64_t> DestinationClients::rollback(std::int16_t clientId, std::int64_t batchId) {
   CANAL_RETURN_IF_ERROR(checkRunning());
   std::lock_guard<std::mutex> lock(mutex_);
   const auto it = clients_.find(clientId);
-  if (it == clients_.end()) return Status::ok();  // rollback before subscribe: nothing to do
+  if (it == clients_.end()) return std::uint64_t{0};  // rollback before subscribe: nothing to do
   Client& c = it->second;
   if (batchId == 0) {
     c.batches.clear();
+    ++c.epoch;
   } else {
     const auto found = c.batches.find(batchId);
     if (found == c.batches.end()) {
@@ -254,7 +261,7 @@ Status DestinationClients::rollback(std::int16_t clientId, std::int64_t batchId)
     c.batches.erase(found);
   }
   store_.rollback();
-  return Status::ok();
+  return c.epoch;
 }
 
 void DestinationClients::recordRequest(const std::string& packetType, std::chrono::nanoseconds latency,

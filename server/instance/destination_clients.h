@@ -70,13 +70,13 @@ class DestinationClients final : public ClientSessions {
   bool running() const override { return running_; }
   Status subscribe(std::int16_t clientId, const std::string& filter) override;
   Status unsubscribe(std::int16_t clientId) override;
-  Result<std::int64_t> getWithoutAck(std::int16_t clientId, std::int64_t fetchSize,
+  Result<std::int64_t> getWithoutAck(std::int16_t clientId, std::int64_t fetchSize, std::uint64_t epoch,
                                      const BatchVisitor& visit) override;
   bool readyOrNotify(const void* waiter, std::int64_t fetchSize, std::function<void()> wake) override;
   void cancelNotify(const void* waiter) override;
   Status takeForAck(std::int16_t clientId, std::int64_t batchId) override;
   Status commitAcks(std::int16_t clientId) override;
-  Status rollback(std::int16_t clientId, std::int64_t batchId) override;
+  Result<std::uint64_t> rollback(std::int16_t clientId, std::int64_t batchId) override;
   void recordRequest(const std::string& packetType, std::chrono::nanoseconds latency, std::size_t bytesSent,
                      int errorCode, bool emptyBatch) override;
 
@@ -99,6 +99,7 @@ class DestinationClients final : public ClientSessions {
   struct Client {
     std::string filter;
     std::int64_t nextBatchId = 1;
+    std::uint64_t epoch = 1;  // advanced by every rollback of everything
     std::map<std::int64_t, Batch> batches;
     std::optional<EntryPosition> cursor;
     std::pair<std::string, std::uint64_t> ackedThrough;  // the last entry acked
@@ -107,7 +108,7 @@ class DestinationClients final : public ClientSessions {
     Histogram getLatency{requestLatencyBounds()};
     Histogram ackLatency{requestLatencyBounds()};
   };
-  Result<std::int64_t> take(std::int16_t clientId, std::int64_t fetchSize, store::GetWait wait,
+  Result<std::int64_t> take(std::int16_t clientId, std::int64_t fetchSize, store::GetWait wait, std::uint64_t epoch,
                             const store::EventStore::BatchVisitor& visit);
   std::string identity(std::int16_t clientId) const;
   Status checkRunning() const;

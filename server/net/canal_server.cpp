@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -183,6 +184,9 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   bool readArmed = false;                 // a request is being read
   // Read while a GET waited or acks were written, handled once they are done.
   std::optional<pb::Packet> heldRequest;
+  // The epoch each client's last rollback of everything on this connection returned: a get of
+  // a client that rolled back on a newer connection since is refused (see getWithoutAck).
+  std::map<std::pair<std::string, std::int16_t>, std::uint64_t> epochs;
   std::uint64_t waitSerial = 0;                       // of the get waiting for entries
   std::shared_ptr<instance::ClientSessions> waitingOn;   // its destination, while it waits
 
@@ -570,7 +574,9 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     pb::ClientRollback r;
     auto t = target(p, r);
     if (!t) return true;
-    reply(t->first, p.type(), t->first->rollback(t->second, r.batch_id()), false);  // in memory only
+    const auto rolled = t->first->rollback(t->second, r.batch_id());  // in memory only
+    if (rolled && r.batch_id() == 0) epochs[{t->first->name(), t->second}] = *rolled;
+    reply(t->first, p.type(), rolled.status(), false);
     return true;
   }
 
@@ -632,9 +638,9 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
 
   void finishGet(const std::shared_ptr<instance::ClientSessions>& d, std::int16_t id, std::int64_t fetchSize) {
     std::string frame;
-    auto batchId = d->getWithoutAck(id, fetchSize, [&frame](const instance::BatchEntries& entries) {
-      appendBatchEntries(frame, entries);
-    });
+    const auto epoch = epochs.find({d->name(), id});
+    auto batchId = d->getWithoutAck(id, fetchSize, epoch == epochs.end() ? 0 : epoch->second,
+                                    [&frame](const instance::BatchEntries& entries) { appendBatchEntries(frame, entries); });
     if (!batchId) return reply(d, pb::GET, batchId.status());
     std::size_t start = 0;
     if (*batchId == -1) {

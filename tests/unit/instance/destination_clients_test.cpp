@@ -93,7 +93,7 @@ TEST_F(DestinationClientsTest, RequestsBeforeOpenAndAfterCloseAreRefusedAndClose
   EXPECT_TRUE(clients_->subscribe(1001, "").isOk());
   clients_->close();
   EXPECT_EQ(meta_->flushes, 1);
-  EXPECT_EQ(clients_->rollback(1001, 0).message(), "destination:example should start first");
+  EXPECT_EQ(clients_->rollback(1001, 0).status().message(), "destination:example should start first");
   EXPECT_TRUE(clients_->readyOrNotify(this, 1, [] {})) << "a closed destination answers waiting gets at once";
 }
 
@@ -166,6 +166,29 @@ TEST_F(DestinationClientsTest, AnAckTheMetaCannotRecordLeavesItsBatchesUnacknowl
   EXPECT_EQ(store_->stats().ackSequence, 3u);
 }
 
+// A client reconnects (its new connection rolls back) while its old connection's get is still
+// under way: that get takes nothing, so no batch goes out ahead of the new connection's.
+TEST_F(DestinationClientsTest, AGetOfAConnectionOlderThanTheClientsLastRollbackTakesNothing) {
+  clients_->open();
+  ASSERT_TRUE(clients_->subscribe(1001, "").isOk());
+  putTransaction(1000);
+  const auto old = clients_->rollback(1001, 0);
+  ASSERT_TRUE(old.isOk());
+  const auto newer = clients_->rollback(1001, 0);
+  ASSERT_TRUE(newer.isOk());
+  EXPECT_GT(*newer, *old);
+  auto refused = clients_->getWithoutAck(1001, 10, *old, [](const BatchEntries&) { ADD_FAILURE() << "entries taken"; });
+  ASSERT_FALSE(refused.isOk());
+  EXPECT_EQ(refused.status().code(), StatusCode::kAborted);
+  EXPECT_EQ(store_->stats().getSequence, 0u) << "the store's get cursor did not move";
+  std::size_t seen = 0;
+  auto taken = clients_->getWithoutAck(1001, 10, *newer, [&](const BatchEntries& e) { seen = e.size(); });
+  ASSERT_TRUE(taken.isOk()) << taken.status().toString();
+  EXPECT_EQ(*taken, 1);
+  EXPECT_EQ(seen, 3u);
+  EXPECT_EQ(*clients_->rollback(1001, 1), *newer) << "rolling back one batch starts no new epoch";
+}
+
 TEST_F(DestinationClientsTest, ASubscribeFilterReplacesTheDestinationsFilter) {
   clients_->open();
   const std::uint64_t before = filter_->generation();
@@ -200,13 +223,13 @@ TEST_F(DestinationClientsTest, TheVisitorSeesTheEntriesWhileTheStoreHoldsThem) {
   ASSERT_TRUE(clients_->subscribe(1001, "").isOk());
   putTransaction(1000);
   std::vector<std::string> seen;
-  auto id = clients_->getWithoutAck(1001, 10, [&](const BatchEntries& entries) {
+  auto id = clients_->getWithoutAck(1001, 10, 0, [&](const BatchEntries& entries) {
     for (const std::string_view e : entries) seen.emplace_back(e);
   });
   ASSERT_TRUE(id.isOk()) << id.status().toString();
   EXPECT_EQ(*id, 1);
   EXPECT_EQ(seen, (std::vector<std::string>{"begin@1000", "row@1000", "end@1000"}));
-  auto bad = clients_->getWithoutAck(1001, 0, {});
+  auto bad = clients_->getWithoutAck(1001, 0, 0, {});
   EXPECT_FALSE(bad.isOk()) << "ITEMSIZE takes at least one entry";
 }
 

@@ -42,9 +42,11 @@ class FakeSessions final : public instance::ClientSessions {
   bool running() const override { return running_; }
   Status subscribe(std::int16_t, const std::string&) override { return Status::ok(); }
   Status unsubscribe(std::int16_t) override { return Status::ok(); }
-  Result<std::int64_t> getWithoutAck(std::int16_t, std::int64_t fetchSize, const instance::BatchVisitor& visit) override {
+  Result<std::int64_t> getWithoutAck(std::int16_t, std::int64_t fetchSize, std::uint64_t epoch,
+                                     const instance::BatchVisitor& visit) override {
     std::lock_guard<std::mutex> lock(mutex_);
     ++gets_;
+    lastEpoch_ = epoch;
     if (entries_.empty()) return std::int64_t{-1};
     std::vector<std::string> taken;
     while (!entries_.empty() && static_cast<std::int64_t>(taken.size()) < fetchSize) {
@@ -76,7 +78,11 @@ class FakeSessions final : public instance::ClientSessions {
     if (failAcks_) return Status::ioError("injected write failure", "/data/example/meta.dat");
     return Status::ok();
   }
-  Status rollback(std::int16_t, std::int64_t) override { return Status::ok(); }
+  Result<std::uint64_t> rollback(std::int16_t, std::int64_t batchId) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (batchId == 0) ++epoch_;
+    return epoch_;
+  }
   void recordRequest(const std::string&, std::chrono::nanoseconds, std::size_t, int, bool) override {}
 
   // Adds entries and wakes a waiting get, as a put into the store does.
@@ -99,6 +105,10 @@ class FakeSessions final : public instance::ClientSessions {
     std::lock_guard<std::mutex> lock(mutex_);
     return gets_;
   }
+  std::uint64_t lastEpoch() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lastEpoch_;
+  }
   void failAcks() {
     std::lock_guard<std::mutex> lock(mutex_);
     failAcks_ = true;
@@ -113,6 +123,8 @@ class FakeSessions final : public instance::ClientSessions {
   std::function<void()> wake_;
   int waits_ = 0;
   int gets_ = 0;
+  std::uint64_t epoch_ = 1;
+  std::uint64_t lastEpoch_ = 0;
   std::int64_t lastBatch_ = 0;
   bool failAcks_ = false;
 };
@@ -245,6 +257,24 @@ TEST_F(CanalServerUnitTest, AClientThatGoesAwayWhileItsGetWaitsTakesNoBatch) {
       << "the session did not notice its peer went away while its GET waited";
   fake_->add({"one"});
   EXPECT_EQ(fake_->gets(), 0) << "a batch was taken for a dead connection";
+}
+
+// A connection's gets carry the epoch of its own last rollback of everything.
+TEST_F(CanalServerUnitTest, GetsCarryTheEpochOfTheConnectionsRollback) {
+  RawClient c(server_->port());
+  ASSERT_EQ(login(c), 0);
+  subscribe(c);
+  fake_->add({"one", "two"});
+  sendGet(c, 1, -1);
+  ASSERT_TRUE(messages(c).has_value());
+  EXPECT_EQ(fake_->lastEpoch(), 0u) << "no rollback on this connection yet: no epoch";
+  pb::ClientRollback rb;
+  rb.set_destination("example");
+  rb.set_client_id("1001");
+  ASSERT_TRUE(c.send(pb::CLIENTROLLBACK, rb));  // no reply
+  sendGet(c, 1, -1);
+  ASSERT_TRUE(messages(c).has_value());
+  EXPECT_EQ(fake_->lastEpoch(), 2u);
 }
 
 // Requests sent while a GET waits are answered after it, in order.
