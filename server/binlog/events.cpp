@@ -7,20 +7,13 @@
 
 #include "server/binlog/event_type.h"
 #include "server/common/byte_reader.h"
+#include "server/common/gtid_set.h"
 
 namespace canal::binlog {
 namespace {
 
 Status truncated(const std::string& where, const char* what) {
   return Status::corruption(where, std::string(what) + " is truncated");
-}
-
-std::string uuidText(const std::uint8_t* sid) {
-  char text[37];
-  std::snprintf(text, sizeof text, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", sid[0], sid[1],
-                sid[2], sid[3], sid[4], sid[5], sid[6], sid[7], sid[8], sid[9], sid[10], sid[11], sid[12], sid[13],
-                sid[14], sid[15]);
-  return text;
 }
 
 // Status variables of a QUERY event. Parsing stops (without error) at a code this decoder does
@@ -76,7 +69,7 @@ bool readStatusVars(std::string_view vars, QueryEvent& q) {
 
 }  // namespace
 
-std::string GtidEvent::uuid() const { return uuidText(sid.data()); }
+std::string GtidEvent::uuid() const { return MysqlGtidSet::uuidText(sid); }
 std::string GtidEvent::gtid() const {
   std::string out = uuid();
   out.push_back(':');
@@ -393,26 +386,9 @@ Result<GtidEvent> decodeGtid(std::string_view body, bool anonymous, const std::s
 }
 
 Result<PreviousGtidsEvent> decodePreviousGtids(std::string_view body, const std::string& where) {
-  ByteReader r(body);
-  const std::uint64_t sids = r.u64();
-  if (sids > r.remaining() / 24) return truncated(where, "PREVIOUS_GTIDS_LOG_EVENT");
-  PreviousGtidsEvent e;
-  for (std::uint64_t i = 0; i < sids && !r.failed(); ++i) {
-    const std::string_view sid = r.bytes(16);
-    const std::uint64_t intervals = r.u64();
-    if (r.failed() || intervals > r.remaining() / 16) return truncated(where, "PREVIOUS_GTIDS_LOG_EVENT");
-    if (!e.gtidSet.empty()) e.gtidSet += ',';
-    e.gtidSet += uuidText(reinterpret_cast<const std::uint8_t*>(sid.data()));
-    for (std::uint64_t k = 0; k < intervals; ++k) {
-      const std::uint64_t start = r.u64();
-      const std::uint64_t end = r.u64();  // exclusive
-      if (end <= start) return Status::corruption(where, "PREVIOUS_GTIDS_LOG_EVENT has an empty interval");
-      e.gtidSet += ":" + std::to_string(start);
-      if (end - 1 != start) e.gtidSet += "-" + std::to_string(end - 1);
-    }
-  }
-  if (r.failed()) return truncated(where, "PREVIOUS_GTIDS_LOG_EVENT");
-  return e;
+  auto set = MysqlGtidSet::decode(body, where);
+  if (!set) return set.status().withContext("PREVIOUS_GTIDS_LOG_EVENT");
+  return PreviousGtidsEvent{set->toString()};
 }
 
 Result<MariaGtidEvent> decodeMariaGtid(std::string_view body, const std::string& where) {

@@ -56,12 +56,12 @@ Status GtidTracker::start(std::string_view executed) {
 }
 
 void GtidTracker::note(const GtidEvent& g) {
-  if (g.anonymous || !g.tag.empty()) return;
+  if (g.anonymous) return;
   commit();  // a new transaction: the one before it ended
-  if (!whole_ && mysql_.empty() && g.gno > 1) {
+  if (!whole_ && mysql_.empty() && g.tag.empty() && g.gno > 1) {
     if (auto assumed = MysqlGtidSet::parse(g.uuid() + ":1-" + std::to_string(g.gno - 1))) mysql_ = std::move(*assumed);
   }
-  mysqlPending_ = std::make_pair(g.sid, g.gno);
+  mysqlPending_ = Pending{g.sid, g.gno, g.tag};
   refresh();
 }
 
@@ -82,7 +82,7 @@ void GtidTracker::note(const PreviousGtidsEvent& p) {
 
 void GtidTracker::commit() {
   if (!mysqlPending_ && !mariaPending_) return;
-  if (mysqlPending_) mysql_.add(mysqlPending_->first, mysqlPending_->second);
+  if (mysqlPending_) mysql_.add(mysqlPending_->uuid, mysqlPending_->gno, mysqlPending_->tag);
   if (mariaPending_) {
     mariaLast_ = mariaPending_->second;
     maria_[mariaPending_->first] = std::move(mariaPending_->second);
@@ -111,7 +111,7 @@ void GtidTracker::refresh() {
     return;
   }
   MysqlGtidSet shown = mysql_;
-  shown.add(mysqlPending_->first, mysqlPending_->second);
+  shown.add(mysqlPending_->uuid, mysqlPending_->gno, mysqlPending_->tag);
   withPending_ = shown.toString();
 }
 

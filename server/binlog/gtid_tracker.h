@@ -5,7 +5,7 @@
 // domain, and the transaction in progress, which counts as executed once it commits (or once the
 // next GTID shows it ended). One tracker serves the replica stream (where a reconnection resumes:
 // committed transactions only) and the entry assembler (Header.gtid: the transaction in
-// progress included). Tagged MySQL GTIDs (8.4) are not part of the set.
+// progress included). Tagged MySQL GTIDs (8.3+) are in the set under their tag.
 // Thread contract: not thread-safe; one owner.
 
 #include <cstdint>
@@ -54,7 +54,12 @@ class GtidTracker {
 
   MysqlGtidSet mysql_;  // committed
   bool whole_ = false;
-  std::optional<std::pair<MysqlGtidSet::Uuid, std::uint64_t>> mysqlPending_;
+  struct Pending {
+    MysqlGtidSet::Uuid uuid;
+    std::uint64_t gno;
+    std::string tag;
+  };
+  std::optional<Pending> mysqlPending_;
   std::map<std::uint32_t, std::string> maria_;  // committed, per domain: "domain-server-sequence"
   std::optional<std::pair<std::uint32_t, std::string>> mariaPending_;
   std::string mariaLast_;

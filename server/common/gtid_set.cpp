@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "server/common/ascii.h"
+#include "server/common/byte_reader.h"
 #include "server/common/byte_writer.h"
 
 namespace canal {
@@ -26,6 +27,26 @@ bool parseUuid(std::string_view text, MysqlGtidSet::Uuid& out) {
   return true;
 }
 
+// A tag as MySQL accepts it: a letter or '_', then letters, digits or '_', at most 32; compared
+// in lower case.
+bool isTag(std::string_view text) {
+  if (text.empty() || text.size() > 32) return false;
+  if (!std::isalpha(static_cast<unsigned char>(text[0])) && text[0] != '_') return false;
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+void mergeIntervals(std::vector<MysqlGtidSet::Interval>& intervals) {
+  std::sort(intervals.begin(), intervals.end(), [](const auto& x, const auto& y) { return x.start < y.start; });
+  std::vector<MysqlGtidSet::Interval> merged;
+  for (const auto& i : intervals) {
+    if (!merged.empty() && i.start <= merged.back().end) merged.back().end = std::max(merged.back().end, i.end);
+    else merged.push_back(i);
+  }
+  intervals = std::move(merged);
+}
+
+constexpr std::uint64_t kTaggedFormat = 1;
 
 }  // namespace
 
@@ -42,43 +63,87 @@ Result<MysqlGtidSet> MysqlGtidSet::parse(std::string_view text) {
   while (!text.empty()) {
     const std::size_t comma = text.find(',');
     std::string_view part = asciiTrim(text.substr(0, comma));
+    const std::string whole(part);
     text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
     if (part.empty()) continue;
     const std::size_t colon = part.find(':');
     Uuid uuid{};
     if (colon == std::string_view::npos || !parseUuid(asciiTrim(part.substr(0, colon)), uuid)) {
-      return Status::invalidArgument("GTID set part '" + std::string(part) + "' does not start with a server UUID");
+      return Status::invalidArgument("GTID set part '" + whole + "' does not start with a server UUID");
     }
     part = part.substr(colon + 1);
+    std::string tag;
+    bool tagWithoutIntervals = false;
     while (!part.empty()) {
       const std::size_t next = part.find(':');
       const std::string_view range = asciiTrim(part.substr(0, next));
       part = next == std::string_view::npos ? std::string_view() : part.substr(next + 1);
+      if (isTag(range)) {  // the intervals after it are the tag's
+        if (tagWithoutIntervals) break;
+        tag = asciiLower(range);
+        tagWithoutIntervals = true;
+        continue;
+      }
+      tagWithoutIntervals = false;
       std::uint64_t first = 0;
       std::uint64_t last = 0;
       const std::size_t dash = range.find('-');
       const std::string_view a = range.substr(0, dash);
       const std::string_view b = dash == std::string_view::npos ? a : range.substr(dash + 1);
-      if (std::from_chars(a.data(), a.data() + a.size(), first).ec != std::errc() ||
-          std::from_chars(b.data(), b.data() + b.size(), last).ec != std::errc() || first == 0 || last < first) {
+      const auto number = [](std::string_view digits, std::uint64_t& out) {
+        const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+        return ec == std::errc() && end == digits.data() + digits.size();
+      };
+      if (!number(a, first) || !number(b, last) || first == 0 || last < first) {
         return Status::invalidArgument("GTID interval '" + std::string(range) + "' is not N or N-M with 0 < N <= M");
       }
-      set.sets_[uuid].push_back(Interval{first, last + 1});
+      set.sets_[{uuid, tag}].push_back(Interval{first, last + 1});
     }
-    auto& intervals = set.sets_[uuid];
-    std::sort(intervals.begin(), intervals.end(), [](const Interval& x, const Interval& y) { return x.start < y.start; });
-    std::vector<Interval> merged;
-    for (const auto& i : intervals) {
-      if (!merged.empty() && i.start <= merged.back().end) merged.back().end = std::max(merged.back().end, i.end);
-      else merged.push_back(i);
+    if (tagWithoutIntervals) {
+      return Status::invalidArgument("GTID set part '" + whole + "' has a tag without intervals");
     }
-    intervals = std::move(merged);
   }
+  for (auto& [tsid, intervals] : set.sets_) mergeIntervals(intervals);
   return set;
 }
 
-void MysqlGtidSet::add(const Uuid& uuid, std::uint64_t gno) {
-  auto& intervals = sets_[uuid];
+Result<MysqlGtidSet> MysqlGtidSet::decode(std::string_view bytes, const std::string& where) {
+  ByteReader r(bytes);
+  const std::uint64_t head = r.u64();
+  const bool tagged = (head >> 56) == kTaggedFormat;
+  const std::uint64_t count = tagged ? (head >> 8) & 0xffffffffffffull : head;
+  MysqlGtidSet set;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    if (r.failed() || r.remaining() < 24) return Status::corruption(where, "the GTID set is truncated");
+    Uuid uuid{};
+    const std::string_view sid = r.bytes(16);
+    std::copy(sid.begin(), sid.end(), uuid.begin());
+    std::string tag;
+    if (tagged) {
+      // A tag is at most 32 characters: its length is the one-byte form of the variable-length
+      // integer (low bit 0, the length above it).
+      const std::uint8_t length = r.u8();
+      if (length & 1) return Status::corruption(where, "a GTID tag length in a multi-byte form");
+      tag = std::string(r.bytes(length >> 1));
+      if (r.failed() || !(tag.empty() || isTag(tag))) return Status::corruption(where, "a GTID tag is malformed");
+    }
+    const std::uint64_t intervals = r.u64();
+    if (r.failed() || intervals > r.remaining() / 16) return Status::corruption(where, "the GTID set is truncated");
+    auto& out = set.sets_[{uuid, tag}];
+    for (std::uint64_t k = 0; k < intervals; ++k) {
+      const std::uint64_t start = r.u64();
+      const std::uint64_t end = r.u64();  // exclusive
+      if (start == 0 || end <= start) return Status::corruption(where, "the GTID set has an empty interval");
+      out.push_back(Interval{start, end});
+    }
+    mergeIntervals(out);
+  }
+  if (r.failed()) return Status::corruption(where, "the GTID set is truncated");
+  return set;
+}
+
+void MysqlGtidSet::add(const Uuid& uuid, std::uint64_t gno, const std::string& tag) {
+  auto& intervals = sets_[{uuid, tag}];
   auto it = std::lower_bound(intervals.begin(), intervals.end(), gno,
                              [](const Interval& i, std::uint64_t g) { return i.end < g; });
   if (it != intervals.end() && it->start <= gno && gno < it->end) return;
@@ -98,8 +163,8 @@ void MysqlGtidSet::add(const Uuid& uuid, std::uint64_t gno) {
   intervals.insert(it, Interval{gno, gno + 1});
 }
 
-bool MysqlGtidSet::contains(const Uuid& uuid, std::uint64_t gno) const {
-  const auto it = sets_.find(uuid);
+bool MysqlGtidSet::contains(const Uuid& uuid, std::uint64_t gno, const std::string& tag) const {
+  const auto it = sets_.find({uuid, tag});
   if (it == sets_.end()) return false;
   for (const auto& i : it->second) {
     if (i.start <= gno && gno < i.end) return true;
@@ -109,9 +174,15 @@ bool MysqlGtidSet::contains(const Uuid& uuid, std::uint64_t gno) const {
 
 std::string MysqlGtidSet::toString() const {
   std::string out;
-  for (const auto& [uuid, intervals] : sets_) {
-    if (!out.empty()) out.push_back(',');
-    out += uuidText(uuid);
+  const Uuid* previous = nullptr;
+  for (const auto& [tsid, intervals] : sets_) {
+    const auto& [uuid, tag] = tsid;
+    if (!previous || *previous != uuid) {
+      if (previous) out.push_back(',');
+      out += uuidText(uuid);
+    }
+    previous = &uuid;
+    if (!tag.empty()) out += ":" + tag;
     for (const auto& i : intervals) {
       out.push_back(':');
       out += std::to_string(i.start);
@@ -125,10 +196,20 @@ std::string MysqlGtidSet::toString() const {
 }
 
 std::string MysqlGtidSet::encode() const {
+  const bool tagged = std::any_of(sets_.begin(), sets_.end(), [](const auto& s) { return !s.first.second.empty(); });
   std::string out;
-  appendLe(out, sets_.size(), 8);
-  for (const auto& [uuid, intervals] : sets_) {
+  if (tagged) {
+    appendLe(out, (kTaggedFormat << 56) | (std::uint64_t{sets_.size()} << 8) | kTaggedFormat, 8);
+  } else {
+    appendLe(out, sets_.size(), 8);
+  }
+  for (const auto& [tsid, intervals] : sets_) {
+    const auto& [uuid, tag] = tsid;
     out.append(reinterpret_cast<const char*>(uuid.data()), uuid.size());
+    if (tagged) {
+      out.push_back(static_cast<char>(tag.size() << 1));
+      out += tag;
+    }
     appendLe(out, intervals.size(), 8);
     for (const auto& i : intervals) {
       appendLe(out, i.start, 8);

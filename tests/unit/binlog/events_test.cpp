@@ -158,6 +158,22 @@ TEST(Events, MysqlGtidAndPreviousGtids) {
   ASSERT_EQ(all<PreviousGtidsEvent>(d).size(), 1u);
 }
 
+// MySQL 9.6 with a tagged GTID: the PREVIOUS_GTIDS set in the tagged encoding (8.3+) and a
+// GTID_TAGGED_LOG_EVENT (values as stated by the file's upstream test).
+TEST(Events, TaggedGtidSetsOfMySql96) {
+  const std::string name = "mysql-9.6/binlog_transaction_with_GTID_TAG.000001";
+  Decoded d = decodeAll(readFile(fixtureDir() + "/" + name), name);
+  ASSERT_TRUE(d.errors.empty()) << d.errors[0].toString();
+  const auto previous = all<PreviousGtidsEvent>(d);
+  ASSERT_EQ(previous.size(), 1u);
+  EXPECT_EQ(previous[0].gtidSet, "55778904-0299-11f1-b1b8-4ef0c4956feb:1-13:mytag:1-2");
+  const auto gtids = all<GtidEvent>(d);
+  ASSERT_EQ(gtids.size(), 1u);
+  EXPECT_EQ(gtids[0].tag, "mytag");
+  EXPECT_EQ(gtids[0].gno, 3u);
+  EXPECT_EQ(gtids[0].gtid(), "55778904-0299-11f1-b1b8-4ef0c4956feb:mytag:3");
+}
+
 TEST(Events, TransactionPayloadInnerEventsInOrder) {
   const std::string name = "mysql-8.0/transaction_compression.000001";
   const std::string data = readFile(fixtureDir() + "/" + name);

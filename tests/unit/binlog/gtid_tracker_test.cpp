@@ -35,7 +35,9 @@ TEST(GtidTracker, MySqlTransactionsCountOnceCommittedAndShowWhileInProgress) {
   EXPECT_EQ(t.mysqlExecuted(), std::string(kUuid) + ":1-101");
   EXPECT_EQ(t.executedWithPending(), std::string(kUuid) + ":1-102");
   t.note(gtid(7, "tag"));
-  EXPECT_EQ(t.executedWithPending(), std::string(kUuid) + ":1-102") << "tagged GTIDs are not in the set";
+  EXPECT_EQ(t.executedWithPending(), std::string(kUuid) + ":1-102:tag:7") << "tagged GTIDs are in the set under their tag";
+  t.commit();
+  EXPECT_EQ(t.mysqlExecuted(), std::string(kUuid) + ":1-102:tag:7");
 }
 
 TEST(GtidTracker, PreviousGtidsMakeTheSetWholeAndAStartSetIsWhole) {
