@@ -9,6 +9,7 @@
 #include <csignal>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -62,6 +63,15 @@ const Json* destinationIn(const Json& s, const std::string& name) {
     if (d["name"] == name) return &d;
   }
   return nullptr;
+}
+
+// Polls /status until `ready` holds for the destination "example"; `st` keeps the last reply.
+bool waitForExample(int port, Json& st, const std::function<bool(const Json&)>& ready, std::chrono::seconds within) {
+  return testing::waitUntil(within, [&] {
+    st = status(port);
+    const Json* d = destinationIn(st, "example");
+    return d && ready(*d);
+  });
 }
 
 bool following(int port, const std::string& name) {
@@ -278,20 +288,16 @@ TEST_F(OperationsTest, AFailingStreamShowsItsErrorOnce) {
   ASSERT_TRUE(server.start());
   const int port = server.metricsPort();
   Json st;
-  ASSERT_TRUE(testing::waitUntil(20s, [&] {
-    st = status(port);
-    const Json* d = destinationIn(st, "example");
-    return d && (*d)["state"] == "retrying" && (*d)["lastError"].is_object();
-  })) << st.dump() << server.logTail();
+  ASSERT_TRUE(waitForExample(
+      port, st, [](const Json& d) { return d["state"] == "retrying" && d["lastError"].is_object(); }, 20s))
+      << st.dump() << server.logTail();
   const Json* d = destinationIn(st, "example");
   EXPECT_NE((*d)["lastError"]["message"].get<std::string>().find("canal"), std::string::npos) << st.dump();
   EXPECT_FALSE((*d)["lastError"]["time"].get<std::string>().empty());
   // Five failed attempts later the error has been logged once.
-  ASSERT_TRUE(testing::waitUntil(20s, [&] {
-    st = status(port);
-    const Json* d = destinationIn(st, "example");
-    return d && (*d)["streamFailures"].get<int>() >= 5;
-  })) << st.dump() << server.logTail();
+  ASSERT_TRUE(waitForExample(
+      port, st, [](const Json& d) { return d["streamFailures"].get<int>() >= 5; }, 20s))
+      << st.dump() << server.logTail();
   const std::string log = testing::readFile((dir.path() / "server-1.log").string());
   std::size_t count = 0;
   for (auto at = log.find("retrying every 50 ms"); at != std::string::npos; at = log.find("retrying every 50 ms", at + 1)) {
@@ -313,23 +319,17 @@ TEST_F(OperationsTest, ALostPrimaryShowsAtOnceAndRecovers) {
   ASSERT_TRUE(testing::waitUntil(20s, [&] { return following(port, "example"); })) << server.logTail();
   db_->kill();
   Json st;
-  // Before, /status said "following" with no error and lag 0 until two heartbeat periods passed.
-  EXPECT_TRUE(testing::waitUntil(10s, [&] {
-    st = status(port);
-    const Json* d = destinationIn(st, "example");
-    return d && (*d)["state"] == "retrying" && (*d)["lastError"].is_object();
-  })) << st.dump();
-  EXPECT_TRUE(testing::waitUntil(10s, [&] {
-    st = status(port);
-    const Json* d = destinationIn(st, "example");
-    return d && (*d)["lagMs"].is_number() && (*d)["lagMs"].get<std::int64_t>() >= 1000;
-  })) << "lag grows from the last event's time: " << st.dump();
+  // At once: not only once two heartbeat periods passed without news.
+  EXPECT_TRUE(waitForExample(
+      port, st, [](const Json& d) { return d["state"] == "retrying" && d["lastError"].is_object(); }, 10s))
+      << st.dump();
+  EXPECT_TRUE(waitForExample(
+      port, st, [](const Json& d) { return d["lagMs"].is_number() && d["lagMs"].get<std::int64_t>() >= 1000; }, 10s))
+      << "lag grows from the last event's time: " << st.dump();
   ASSERT_TRUE(db_->restart().isOk());
-  EXPECT_TRUE(testing::waitUntil(30s, [&] {
-    st = status(port);
-    const Json* d = destinationIn(st, "example");
-    return d && (*d)["state"] == "following" && (*d)["lastError"].is_null();
-  })) << st.dump() << server.logTail();
+  EXPECT_TRUE(waitForExample(
+      port, st, [](const Json& d) { return d["state"] == "following" && d["lastError"].is_null(); }, 30s))
+      << st.dump() << server.logTail();
   server.stop();
 }
 
@@ -354,11 +354,9 @@ TEST_F(OperationsTest, APurgedPositionIsStuckAndSaysWhy) {
   ASSERT_TRUE(server.start());
   const int port = server.metricsPort();
   Json st;
-  ASSERT_TRUE(testing::waitUntil(20s, [&] {
-    st = status(port);
-    const Json* d = destinationIn(st, "example");
-    return d && (*d)["state"] == "stuck" && (*d)["streamFailures"].get<int>() >= 5;
-  })) << st.dump() << server.logTail();
+  ASSERT_TRUE(waitForExample(
+      port, st, [](const Json& d) { return d["state"] == "stuck" && d["streamFailures"].get<int>() >= 5; }, 20s))
+      << st.dump() << server.logTail();
   const Json* d = destinationIn(st, "example");
   EXPECT_NE((*d)["lastError"]["message"].get<std::string>().find("1236"), std::string::npos) << st.dump();
   const Scrape m = scrape(port);

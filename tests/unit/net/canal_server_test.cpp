@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <fstream>
 #include <limits>
@@ -408,7 +409,7 @@ TEST_F(CanalServerUnitTest, ALargeFrameBeforeAuthenticationClosesTheConnection) 
 
 TEST_F(CanalServerUnitTest, AFrameLengthAloneCostsNoMemory) {
   // Eight authenticated peers announce 64 MiB each and send 16 MiB of it: the server holds what
-  // arrived, not what was announced (it held 512 MiB when it allocated the announced length).
+  // arrived, not what was announced (allocating the announced lengths would take 512 MiB).
   std::vector<std::unique_ptr<RawClient>> peers;
   for (int i = 0; i < 8; ++i) {
     peers.push_back(std::make_unique<RawClient>(server_->port()));
@@ -422,6 +423,7 @@ TEST_F(CanalServerUnitTest, AFrameLengthAloneCostsNoMemory) {
     ASSERT_TRUE(p->sendRaw(frameHeader((64u << 20) - 1) + part));
   }
   const long grown = rssKb() - before;
+  std::printf("[ figures ] 8 peers announcing 64 MiB and sending 16 MiB: RSS grew by %ld kB\n", grown);
   EXPECT_LT(grown, 300 * 1024) << "RSS grew by " << grown << " kB";
 }
 
@@ -476,6 +478,8 @@ TEST_F(CanalServerUnitTest, AClientThatSendsWithoutReadingIsHeldBack) {
   subscribe(c);
   for (int i = 0; i < 200; ++i) sendGet(c, 1, -1);  // 200 MiB of replies asked for, none read
   ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] { return server_->heldBackSessions() == 1; }));
+  std::printf("[ figures ] 200 GETs of 1 MiB sent without reading: %d served before the session was held back\n",
+              fake_->gets());
   EXPECT_LT(fake_->gets(), 40) << "the server kept reading requests whose replies it could not send";
   int read = 0;
   while (read < 200 && messages(c).has_value()) ++read;
@@ -511,6 +515,8 @@ TEST_F(CanalServerUnitTest, OutOfDescriptorsTheServerBacksOffAndRecovers) {
     EXPECT_EQ(::recv(fd, header, 4, MSG_WAITALL), 4);
     ::close(fd);
   }
+  std::printf("[ figures ] out of descriptors: %llu failed accepts before recovering\n",
+              static_cast<unsigned long long>(server_->acceptFailures()));
   EXPECT_LT(server_->acceptFailures(), 100u) << "the accept loop spun instead of backing off";
 }
 
