@@ -407,7 +407,14 @@ TEST_F(CanalServerUnitTest, ALargeFrameBeforeAuthenticationClosesTheConnection) 
   EXPECT_TRUE(c.closedByServer());
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;  // its quarantine keeps freed buffers in the RSS
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
 TEST_F(CanalServerUnitTest, AFrameLengthAloneCostsNoMemory) {
+  if (kAddressSanitizer) GTEST_SKIP() << "RSS is not the server's own under AddressSanitizer";
   // Eight authenticated peers announce 64 MiB each and send 16 MiB of it: the server holds what
   // arrived, not what was announced (allocating the announced lengths would take 512 MiB).
   std::vector<std::unique_ptr<RawClient>> peers;
