@@ -150,19 +150,25 @@ class CanalServerUnitTest : public ::testing::Test {
     ASSERT_TRUE(server_->start().isOk());
   }
 
-  // Handshake and authentication; the Ack's error code (0: accepted).
-  int login(RawClient& c, const std::string& password = "canal") {
+  // The seed of the handshake the server sends first; nullopt when none came.
+  static std::optional<std::string> seedOf(RawClient& c) {
     auto hs = c.read();
-    if (!hs) return -1;
     pb::Packet p;
     pb::Handshake h;
-    if (!p.ParseFromString(*hs) || p.type() != pb::HANDSHAKE || !h.ParseFromString(p.body())) return -1;
+    if (!hs || !p.ParseFromString(*hs) || p.type() != pb::HANDSHAKE || !h.ParseFromString(p.body())) return {};
+    return h.seeds();
+  }
+  static pb::ClientAuth authFor(const std::string& password, const std::string& seed) {
     pb::ClientAuth auth;
     auth.set_username("canal");
-    auth.set_password(protocol::scramblePassword(password, h.seeds()));
-    c.send(pb::CLIENTAUTHENTICATION, auth);
-    auto reply = c.read();
-    return reply ? ackOf(*reply).error_code() : -1;
+    auth.set_password(protocol::scramblePassword(password, seed));
+    return auth;
+  }
+  // Handshake and authentication; the Ack's error code (0: accepted).
+  int login(RawClient& c, const std::string& password = "canal") {
+    const auto seed = seedOf(c);
+    if (!seed || !c.send(pb::CLIENTAUTHENTICATION, authFor(password, *seed))) return -1;
+    return nextAckCode(c);
   }
   // The Ack a subscription of client 1001 to `destination` gets.
   pb::Ack subscribeTo(RawClient& c, const std::string& destination) {
@@ -177,6 +183,18 @@ class CanalServerUnitTest : public ::testing::Test {
   void subscribe(RawClient& c) {
     const pb::Ack a = subscribeTo(c, "example");
     EXPECT_EQ(a.error_code(), 0) << a.error_message();
+  }
+  // A connection that authenticated and subscribed client 1001 to "example".
+  std::unique_ptr<RawClient> subscribedClient() {
+    auto c = std::make_unique<RawClient>(server_->port());
+    EXPECT_EQ(login(*c), 0);
+    subscribe(*c);
+    return c;
+  }
+  // The error code of the next frame, an Ack; -1 when none came.
+  int nextAckCode(RawClient& c) {
+    auto reply = c.read();
+    return reply ? ackOf(*reply).error_code() : -1;
   }
   void sendGet(RawClient& c, int fetchSize, std::int64_t timeout, int unit = 2) {
     pb::Get g;
@@ -201,31 +219,20 @@ class CanalServerUnitTest : public ::testing::Test {
 
 TEST_F(CanalServerUnitTest, AWrongPasswordIsRefusedAndTheRightOneThenAccepted) {
   RawClient c(server_->port());
-  ASSERT_TRUE(c.connected());
-  auto hs = c.read();
-  ASSERT_TRUE(hs.has_value());
-  pb::Packet p;
-  pb::Handshake h;
-  ASSERT_TRUE(p.ParseFromString(*hs) && h.ParseFromString(p.body()));
-  pb::ClientAuth auth;
-  auth.set_username("canal");
-  auth.set_password(protocol::scramblePassword("wrong", h.seeds()));
-  ASSERT_TRUE(c.send(pb::CLIENTAUTHENTICATION, auth));
+  const auto seed = seedOf(c);
+  ASSERT_TRUE(seed.has_value());
+  ASSERT_TRUE(c.send(pb::CLIENTAUTHENTICATION, authFor("wrong", *seed)));
   auto refused = c.read();
   ASSERT_TRUE(refused.has_value());
   EXPECT_EQ(ackOf(*refused).error_code(), 400);
   EXPECT_EQ(ackOf(*refused).error_message(), "auth failed for user:canal");
-  auth.set_password(protocol::scramblePassword("canal", h.seeds()));
-  ASSERT_TRUE(c.send(pb::CLIENTAUTHENTICATION, auth));
-  auto accepted = c.read();
-  ASSERT_TRUE(accepted.has_value());
-  EXPECT_EQ(ackOf(*accepted).error_code(), 0);
+  ASSERT_TRUE(c.send(pb::CLIENTAUTHENTICATION, authFor("canal", *seed)));
+  EXPECT_EQ(nextAckCode(c), 0);
 }
 
 TEST_F(CanalServerUnitTest, AWaitingGetHoldsNoThreadAndIsAnsweredWhenTheDestinationWakesIt) {
-  RawClient c(server_->port());
-  ASSERT_EQ(login(c), 0);
-  subscribe(c);
+  auto client = subscribedClient();
+  RawClient& c = *client;
   sendGet(c, 2, 0);  // 0: wait until the batch is enough
   ASSERT_TRUE(fake_->waitForWaits(1));
   // Another session is served meanwhile, on the same two io threads.
@@ -262,9 +269,8 @@ TEST_F(CanalServerUnitTest, AClientThatGoesAwayWhileItsGetWaitsTakesNoBatch) {
 
 // A connection's gets carry the epoch of its own last rollback of everything.
 TEST_F(CanalServerUnitTest, GetsCarryTheEpochOfTheConnectionsRollback) {
-  RawClient c(server_->port());
-  ASSERT_EQ(login(c), 0);
-  subscribe(c);
+  auto client = subscribedClient();
+  RawClient& c = *client;
   fake_->add({"one", "two"});
   sendGet(c, 1, -1);
   ASSERT_TRUE(messages(c).has_value());
@@ -280,9 +286,8 @@ TEST_F(CanalServerUnitTest, GetsCarryTheEpochOfTheConnectionsRollback) {
 
 // Requests sent while a GET waits are answered after it, in order.
 TEST_F(CanalServerUnitTest, RequestsSentWhileAGetWaitsAreAnsweredAfterIt) {
-  RawClient c(server_->port());
-  ASSERT_EQ(login(c), 0);
-  subscribe(c);
+  auto client = subscribedClient();
+  RawClient& c = *client;
   sendGet(c, 1, 0);
   ASSERT_TRUE(fake_->waitForWaits(1));
   pb::Sub sub;
@@ -293,15 +298,12 @@ TEST_F(CanalServerUnitTest, RequestsSentWhileAGetWaitsAreAnsweredAfterIt) {
   auto m = messages(c);
   ASSERT_TRUE(m.has_value()) << "the GET's reply comes first";
   EXPECT_EQ(m->batch_id(), 1);
-  auto reply = c.read();
-  ASSERT_TRUE(reply.has_value());
-  EXPECT_EQ(ackOf(*reply).error_code(), 0);
+  EXPECT_EQ(nextAckCode(c), 0);
 }
 
 TEST_F(CanalServerUnitTest, AGetTimeoutTooLargeToRepresentWaitsInsteadOfReturningAtOnce) {
-  RawClient c(server_->port());
-  ASSERT_EQ(login(c), 0);
-  subscribe(c);
+  auto client = subscribedClient();
+  RawClient& c = *client;
   sendGet(c, 1, std::numeric_limits<std::int64_t>::max(), 6);  // Long.MAX_VALUE days
   ASSERT_TRUE(fake_->waitForWaits(1)) << "the get did not wait";
   fake_->add({"late"});
@@ -312,9 +314,8 @@ TEST_F(CanalServerUnitTest, AGetTimeoutTooLargeToRepresentWaitsInsteadOfReturnin
 }
 
 TEST_F(CanalServerUnitTest, AGetThatTimesOutAnswersAnEmptyBatch) {
-  RawClient c(server_->port());
-  ASSERT_EQ(login(c), 0);
-  subscribe(c);
+  auto client = subscribedClient();
+  RawClient& c = *client;
   sendGet(c, 5, 20);  // 20 ms
   auto m = messages(c);
   ASSERT_TRUE(m.has_value());
@@ -327,9 +328,8 @@ TEST_F(CanalServerUnitTest, AGetThatTimesOutAnswersAnEmptyBatch) {
 }
 
 TEST_F(CanalServerUnitTest, AnAckThatCannotBeRecordedIsReportedAndTheConnectionClosed) {
-  RawClient c(server_->port());
-  ASSERT_EQ(login(c), 0);
-  subscribe(c);
+  auto client = subscribedClient();
+  RawClient& c = *client;
   fake_->add({"entry"});
   sendGet(c, 1, -1);
   auto m = messages(c);
@@ -369,9 +369,8 @@ TEST_F(CanalServerUnitTest, AClientThatNeverReadsHoldsUpNeitherOthersNorShutdown
   // 16 MB of batches it never reads: the server's writes to it stall.
   for (int i = 0; i < 16; ++i) fake_->add({std::string(1 << 20, 'x')});
   for (int i = 0; i < 16; ++i) sendGet(stuck, 1, -1);
-  RawClient c(server_->port());
-  ASSERT_EQ(login(c), 0);
-  subscribe(c);
+  auto client = subscribedClient();
+  RawClient& c = *client;
   sendGet(c, 1, 20);
   auto m = messages(c);
   ASSERT_TRUE(m.has_value()) << "a session was held up by one that does not read";
@@ -463,14 +462,9 @@ TEST_F(CanalServerUnitTest, ConnectionsOverTheLimitAreClosedAtOnce) {
 
 TEST_F(CanalServerUnitTest, RepeatedWrongPasswordsCloseTheConnection) {
   RawClient c(server_->port());
-  auto hs = c.read();
-  ASSERT_TRUE(hs.has_value());
-  pb::Packet p;
-  pb::Handshake h;
-  ASSERT_TRUE(p.ParseFromString(*hs) && h.ParseFromString(p.body()));
-  pb::ClientAuth auth;
-  auth.set_username("canal");
-  auth.set_password(protocol::scramblePassword("guess", h.seeds()));
+  const auto seed = seedOf(c);
+  ASSERT_TRUE(seed.has_value());
+  const pb::ClientAuth auth = authFor("guess", *seed);
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(c.send(pb::CLIENTAUTHENTICATION, auth));
     auto reply = c.read();
