@@ -65,8 +65,8 @@ int main(int argc, char** argv) {
   // every batch: page faults were a third of the server's CPU. The store bounds what is held.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
-  // The store holds row values, meta.dat cursors, the schema history table definitions, the logs
-  // statements: files and directories the server creates are its user's alone.
+  // The store holds row values, meta.dat cursors, the schema history table definitions and the
+  // logs statements: the files and directories the server creates are its user's alone.
   ::umask(::umask(0) | 077);
   std::string configPath = "conf/canal.properties";
   bool confDirGiven = false;  // --conf DIR: the destinations are in DIR

@@ -7,6 +7,7 @@
 #include "server/common/logging.h"
 
 namespace canal::instance {
+
 Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions options,
                                                          std::unique_ptr<store::EventStore> store,
                                                          std::unique_ptr<meta::MetaStore> meta,

@@ -411,9 +411,9 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     if (!ok) {
       // Logged once a minute at most with the count held back; a connection is closed after
       // authAttempts failures, so passwords cannot be tried at network speed.
-      if (const auto heldBack = server.authFailures.admit("auth failed")) {
+      if (const auto repeats = server.authFailures.admit("auth failed")) {
         server.log->warn("session {}: auth failed for user:{}{}", peer, auth.username(),
-                         *heldBack ? " (and " + std::to_string(*heldBack) + " more failures since last logged)" : "");
+                         *repeats ? " (and " + std::to_string(*repeats) + " more failures since last logged)" : "");
       }
       const bool last = ++failedAuths >= server.options.authAttempts;
       std::function<void()> then;
@@ -672,9 +672,9 @@ void CanalServer::Impl::accepted(boost::system::error_code ec, tcp::socket socke
     ++acceptFailed;
     acceptDelay = std::min<std::chrono::milliseconds>(std::max(acceptDelay * 2, std::chrono::milliseconds(10)),
                                                       std::chrono::seconds(1));
-    if (const auto heldBack = acceptErrors.admit(ec.message())) {
+    if (const auto repeats = acceptErrors.admit(ec.message())) {
       log->warn("accept: {}{}; accepting again in up to 1 s", ec.message(),
-                *heldBack ? " (and " + std::to_string(*heldBack) + " more since last logged)" : "");
+                *repeats ? " (and " + std::to_string(*repeats) + " more since last logged)" : "");
     }
     acceptBackoff.expires_after(acceptDelay);
     acceptBackoff.async_wait(asio::bind_executor(acceptStrand, [this](boost::system::error_code waited) {
@@ -683,23 +683,21 @@ void CanalServer::Impl::accepted(boost::system::error_code ec, tcp::socket socke
     return;
   }
   acceptDelay = std::chrono::milliseconds(0);
-  bool admitted;
+  std::shared_ptr<Session> s;
   {
     std::lock_guard<std::mutex> lock(mutex);
-    admitted = sessions.size() < options.maxConnections;
-  }
-  if (admitted) {
-    auto s = std::make_shared<Session>(*this, std::move(socket));
-    {
-      std::lock_guard<std::mutex> lock(mutex);
+    if (sessions.size() < options.maxConnections) {
+      s = std::make_shared<Session>(*this, std::move(socket));
       sessions.insert(s);
     }
+  }
+  if (s) {
     s->start();
   } else {
     ++refused;
-    if (const auto heldBack = acceptErrors.admit("connection limit")) {
+    if (const auto repeats = acceptErrors.admit("connection limit")) {
       log->warn("{} connections already: closing new ones{}", options.maxConnections,
-                *heldBack ? " (" + std::to_string(*heldBack) + " more since last logged)" : "");
+                *repeats ? " (" + std::to_string(*repeats) + " more since last logged)" : "");
     }
     boost::system::error_code ignored;
     socket.close(ignored);

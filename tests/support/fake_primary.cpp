@@ -295,20 +295,7 @@ void FakePrimary::session(int fd) {
       d.skip(d.u32());
       d.skip(8);
       const std::uint32_t size = d.u32();
-      ByteReader g(d.bytes(size));
-      const std::uint64_t sids = g.u64();
-      std::string text;
-      for (std::uint64_t i = 0; i < sids && !g.failed(); ++i) {
-        MysqlGtidSet::Uuid uuid{};
-        const std::string_view u = g.bytes(16);
-        std::copy(u.begin(), u.end(), uuid.begin());
-        const std::uint64_t intervals = g.u64();
-        for (std::uint64_t k = 0; k < intervals && !g.failed(); ++k) {
-          const std::uint64_t start = g.u64();
-          const std::uint64_t end = g.u64();
-          for (std::uint64_t gno = start; gno < end; ++gno) have.add(uuid, gno);
-        }
-      }
+      if (auto requested = MysqlGtidSet::decode(d.bytes(size), "BINLOG_DUMP_GTID")) have = std::move(*requested);
     }
     // The artificial ROTATE naming the file, with a CRC32 when the stream has them.
     const bool crc = options_.checksum == "CRC32";
