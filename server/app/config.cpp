@@ -243,7 +243,7 @@ std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
   k.push_back(boolKey<I>("canal.instance.render.decimal.exact", &I::renderExactDecimal, false,
                          "DECIMAL as MySQL prints it (1.00, not Canal's 1.0)"));
   k.push_back(boolKey<I>("canal.instance.render.column.charset", &I::renderColumnCharset, false,
-                         "decode latin1 columns with their own charset, not the instance charset"));
+                         "decode columns by their own charset: latin1 from cp1252, MariaDB JSON as text"));
   k.push_back(stringKey<I>("canal.instance.render.timezone", &I::renderTimeZone, "SYSTEM",
                            "time zone of TIMESTAMP values: SYSTEM, UTC, +08:00"));
   k.push_back(boolKey<I>("canal.instance.get.ddl.isolation", &I::getDdlIsolation, false, "return each DDL in its own batch"));

@@ -71,6 +71,12 @@ constexpr bool isCharacterType(std::uint8_t realType) {
   }
 }
 
+// The BLOB/TEXT family (one binlog type for both; the collation tells them apart).
+constexpr bool isBlobFamily(std::uint8_t realType) {
+  return realType == kTypeBlob || realType == kTypeTinyBlob || realType == kTypeMediumBlob ||
+         realType == kTypeLongBlob;
+}
+
 constexpr bool isEnumOrSet(std::uint8_t realType) { return realType == kTypeEnum || realType == kTypeSet; }
 
 // The collation id of binary strings (BLOB, BINARY, VARBINARY).

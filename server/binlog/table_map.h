@@ -43,6 +43,9 @@ struct ColumnDef {
   std::optional<std::uint32_t> geometryType;
   std::optional<std::uint32_t> vectorDimension;
   std::vector<std::string> members;        // ENUM / SET strings when listed
+  // A BLOB-family column the table declares as JSON (MariaDB's JSON is a LONGTEXT alias); known
+  // only from the table's definition, never from the binlog.
+  bool declaredJson = false;
 
   bool isBinary() const { return collation && *collation == 63; }
 };

@@ -246,6 +246,10 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
       if (!found) return found.status().withContext("table definition for the TABLE_MAP at " + where);
       definition = *found;
       CANAL_RETURN_IF_ERROR(schema::applySchema(*table, *definition, where));
+    } else if (schemas_ && format.mariaDb && schema::needsDeclaredTypes(*table)) {
+      // Full metadata names the columns but not a JSON declared as MariaDB's LONGTEXT alias.
+      const schema::SchemaPosition at{std::string(file), event.header.logPos};
+      if (auto found = schemas_->table(table->database, table->table, &at)) schema::applyDeclaredTypes(*table, **found);
     }
     auto map = std::make_shared<const binlog::TableMapEvent>(std::move(table).value());
     auto columns = columnInfos(*map, definition.get());

@@ -61,8 +61,15 @@ void appendUint(std::string& out, std::uint64_t v) {
   out.append(buf, end);
 }
 
+// Canal tells a BLOB-family column's text from its bytes by the declared type's name: only
+// TINYTEXT/TEXT/MEDIUMTEXT/LONGTEXT are text, so a MariaDB JSON column (a LONGTEXT alias) is
+// rendered as a BLOB unless columns are rendered by their own charset.
+bool blobFamilyAsBytes(const ColumnDef& c, const RenderOptions& options) {
+  return isBinaryColumn(c) || (c.declaredJson && !options.convertColumnCharset);
+}
+
 // sqlType of a column, before unsigned promotion (also the NULL sqlType except for SET/JSON).
-int baseSqlType(const ColumnDef& c) {
+int baseSqlType(const ColumnDef& c, const RenderOptions& options) {
   using namespace binlog;
   switch (c.realType) {
     case kTypeTiny: return kSqlTinyint;
@@ -80,7 +87,7 @@ int baseSqlType(const ColumnDef& c) {
     case kTypeString: return isBinaryColumn(c) ? kSqlBlob : kSqlChar;
     case kTypeVarchar: case kTypeVarString: return isBinaryColumn(c) ? kSqlBlob : kSqlVarchar;
     case kTypeBlob: case kTypeTinyBlob: case kTypeMediumBlob: case kTypeLongBlob:
-      return isBinaryColumn(c) ? kSqlBlob : kSqlClob;
+      return blobFamilyAsBytes(c, options) ? kSqlBlob : kSqlClob;
     case kTypeEnum: return kSqlInteger;
     case kTypeSet: return kSqlBit;
     case kTypeJson: return kSqlVarchar;
@@ -163,7 +170,7 @@ Status renderCell(const binlog::TableMapEvent& table, std::size_t index, const b
   const ColumnDef& c = table.columns[index];
   out.value.clear();
   out.jsonDiffOnly = false;
-  out.sqlType = baseSqlType(c);
+  out.sqlType = baseSqlType(c, options);
   out.isNull = cell.null;
   if (cell.null) {
     if (c.realType == kTypeSet) out.sqlType = kSqlBlob;
@@ -246,8 +253,10 @@ Status renderCell(const binlog::TableMapEvent& table, std::size_t index, const b
       appendUint(v, readUnsignedLe(d));
       break;
     case kTypeString: case kTypeVarchar: case kTypeVarString:
-    case kTypeBlob: case kTypeTinyBlob: case kTypeMediumBlob: case kTypeLongBlob:
       if (isBinaryColumn(c)) appendLatin1AsUtf8(v, d); else appendText(v, c, d, options);
+      break;
+    case kTypeBlob: case kTypeTinyBlob: case kTypeMediumBlob: case kTypeLongBlob:
+      if (blobFamilyAsBytes(c, options)) appendLatin1AsUtf8(v, d); else appendText(v, c, d, options);
       break;
     case kTypeGeometry:
       appendLatin1AsUtf8(v, d);

@@ -1,5 +1,7 @@
 #include "server/schema/schema_cache.h"
 
+#include <algorithm>
+
 #include "server/binlog/column_type.h"
 #include "server/binlog/format_description.h"
 #include "server/schema/ddl_applier.h"
@@ -156,6 +158,25 @@ ColumnSchema columnFromRow(const std::vector<std::optional<std::string>>& row) {
 
 }  // namespace
 
+void SchemaCache::markJsonColumns(TableSet& tables) {
+  // MariaDB lists a JSON column as LONGTEXT; what remains of the declared type is the column
+  // check it adds, json_valid(`name`). MariaDB before 10.2.22 has no CHECK_CONSTRAINTS: no marks.
+  auto checks = connection_->query(
+      "SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+      "WHERE CHECK_CLAUSE LIKE 'json\\_valid(%'");
+  if (!checks) return;
+  for (const auto& row : checks->rows) {
+    const auto it = tables.find({row[0].value_or(""), row[1].value_or("")});
+    if (it == tables.end()) continue;
+    for (ColumnSchema& c : it->second.columns) {
+      if (c.dataType == "longtext" && row[2].value_or("") == "json_valid(`" + c.name + "`)") {
+        c.columnType = "json";
+        c.dataType = "json";
+      }
+    }
+  }
+}
+
 Result<TableSet> SchemaCache::readTables(const std::string& condition) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     CANAL_RETURN_IF_ERROR(ensureConnected());
@@ -175,6 +196,7 @@ Result<TableSet> SchemaCache::readTables(const std::string& condition) {
       t.table = row[1].value_or("");
       t.columns.push_back(columnFromRow(row));
     }
+    if (connection_->isMariaDb()) markJsonColumns(out);
     return out;
   }
   return Status::unavailable("cannot read table definitions from the primary (" + condition + ")");
@@ -212,10 +234,29 @@ Status applySchema(binlog::TableMapEvent& map, const TableSchema& schema, const 
     }
     if (!map.hasPrimaryKey) c.isPrimaryKey = s.isPrimaryKey;
     if (c.members.empty()) c.members = s.members;
+    c.declaredJson = s.dataType == "json" && binlog::isBlobFamily(c.realType);
   }
   map.hasNames = true;
   map.hasPrimaryKey = true;
   return Status::ok();
+}
+
+bool needsDeclaredTypes(const binlog::TableMapEvent& map) {
+  return std::any_of(map.columns.begin(), map.columns.end(), [](const binlog::ColumnDef& c) {
+    return binlog::isBlobFamily(c.realType) && !c.isBinary();
+  });
+}
+
+void applyDeclaredTypes(binlog::TableMapEvent& map, const TableSchema& schema) {
+  if (map.columns.size() != schema.columns.size()) return;
+  for (std::size_t i = 0; i < map.columns.size(); ++i) {
+    binlog::ColumnDef& c = map.columns[i];
+    if (c.name != schema.columns[i].name) return;  // another version of the table: nothing to learn
+  }
+  for (std::size_t i = 0; i < map.columns.size(); ++i) {
+    binlog::ColumnDef& c = map.columns[i];
+    c.declaredJson = schema.columns[i].dataType == "json" && binlog::isBlobFamily(c.realType);
+  }
 }
 
 }  // namespace canal::schema

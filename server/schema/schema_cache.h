@@ -89,6 +89,7 @@ class SchemaCache {
   Result<TableSet> readTables(const std::string& condition);
   void hold(TableSet tables);  // replaces the definitions held
   Result<std::shared_ptr<const TableSchema>> load(const std::string& database, const std::string& table);
+  void markJsonColumns(TableSet& tables);  // MariaDB: LONGTEXT columns declared as JSON
 
   mysql::ConnectOptions connect_;
   std::unique_ptr<mysql::MysqlConnection> connection_;
@@ -103,5 +104,12 @@ std::vector<std::string> enumMembers(std::string_view columnType);
 // `schema`. Corruption naming the table, `where` and both column lists when they cannot be the
 // same table (different column count).
 Status applySchema(binlog::TableMapEvent& map, const TableSchema& schema, const std::string& where);
+
+// A TABLE_MAP with full metadata still lacks what only the declared type says: whether a text
+// column is a MariaDB JSON. True when `map` has a column that could be one.
+bool needsDeclaredTypes(const binlog::TableMapEvent& map);
+// Marks the columns of `map` that `schema` declares as JSON, when both name the same columns in
+// the same order (otherwise `schema` is another version of the table and nothing is marked).
+void applyDeclaredTypes(binlog::TableMapEvent& map, const TableSchema& schema);
 
 }  // namespace canal::schema

@@ -298,7 +298,7 @@ TEST_F(ConnectorTest, EveryColumnTypeArrivesAsCanalRendersIt) {
       {"bl", "\x00\xC3\xBF", 2004, "blob"},
       {"e", "2", 4, "enum('x','y','z')"},
       {"st", "5", -7, "set('a','b','c')"},
-      {"j", "{\"k\": [1, 2]}", 2005, "longtext"},
+      {"j", "{\"k\": [1, 2]}", 2004, "json"},  // MariaDB's JSON: a BLOB to Canal (docs/entries.md)
   };
   const auto& inserted = changes[0].rowdatas(0).aftercolumns();
   ASSERT_EQ(inserted.size(), 31);
@@ -331,6 +331,7 @@ TEST_F(ConnectorTest, EveryColumnTypeArrivesAsCanalRendersIt) {
   }
   EXPECT_EQ(nulls[2].sqltype(), -6) << "TINYINT UNSIGNED NULL: no promotion";
   EXPECT_EQ(nulls[28].sqltype(), 2004) << "SET NULL: BLOB";
+  EXPECT_EQ(nulls[29].sqltype(), 2004) << "MariaDB JSON NULL: BLOB";
 
   // UPDATE: before and after images, updated only where the value changed.
   const auto& row = changes[2].rowdatas(0);

@@ -375,5 +375,69 @@ TEST_F(DestinationTest, StatementContextAndXaEntriesAndGtidModeHeaders) {
   EXPECT_EQ(propsOf(t.props()).at("XA_XID"), " X'786131',X'',1");
 }
 
+// MariaDB's JSON is a LONGTEXT with a json_valid check: Canal knows the column as `json` from its
+// definition and, its type name not being a TEXT, sends the bytes as a BLOB (ISO-8859-1). Both
+// where the definition comes from the primary (a table made before the start) and where it comes
+// from the DDL in the stream, with NO_LOG and with FULL row metadata; columns rendered by their
+// own charset give the text.
+struct JsonColumn {
+  std::string mysqlType;
+  int sqlType = 0;
+  std::string value;
+};
+
+std::map<std::string, JsonColumn> jsonColumnsByTable(const std::vector<eb::Entry>& entries) {
+  std::map<std::string, JsonColumn> out;  // "table.column"
+  for (const eb::Entry& e : entries) {
+    if (e.entrytype() != eb::ROWDATA) continue;
+    eb::RowChange rc;
+    EXPECT_TRUE(rc.ParseFromString(e.storevalue()));
+    for (const auto& row : rc.rowdatas()) {
+      for (const auto& c : row.aftercolumns()) {
+        if (c.name() != "id") out[e.header().tablename() + "." + c.name()] = {c.mysqltype(), c.sqltype(), c.value()};
+      }
+    }
+  }
+  return out;
+}
+
+TEST_F(DestinationTest, AMariaDbJsonColumnIsABlobAsInCanalUnlessColumnsRenderByTheirCharset) {
+  for (const bool fullMetadata : {false, true}) {
+    for (const bool ownCharset : {false, true}) {
+      SCOPED_TRACE(std::string(fullMetadata ? "FULL" : "NO_LOG") + (ownCharset ? ", own charset" : ""));
+      const std::string db = std::string("j") + (fullMetadata ? "f" : "n") + (ownCharset ? "c" : "");
+      ASSERT_TRUE(db_->execute(std::string("SET GLOBAL binlog_row_metadata = ") + (fullMetadata ? "FULL" : "NO_LOG")).isOk());
+      ASSERT_TRUE(db_->execute("CREATE DATABASE " + db + " CHARACTER SET utf8mb4").isOk());
+      ASSERT_TRUE(db_->execute("CREATE TABLE " + db + ".early (id INT PRIMARY KEY, doc JSON, txt LONGTEXT)").isOk());
+      DestinationOptions o = options();
+      o.pump.render.convertColumnCharset = ownCharset;
+      start(o);
+      ASSERT_TRUE(db_->execute("CREATE TABLE " + db + ".late (id INT PRIMARY KEY, doc JSON, txt LONGTEXT)").isOk());
+      for (const char* t : {".early", ".late"}) {
+        ASSERT_TRUE(db_->execute("INSERT INTO " + db + t +
+                                 " VALUES (1, '{\"k\": \"\xc3\xa9\"}', '\xc3\xa9')").isOk());
+      }
+      marker("m" + db);
+      const auto columns = jsonColumnsByTable(entriesUntilMarker("m" + db));
+      for (const char* t : {"early", "late"}) {
+        SCOPED_TRACE(t);
+        ASSERT_EQ(columns.count(std::string(t) + ".doc"), 1u);
+        const JsonColumn& doc = columns.at(std::string(t) + ".doc");
+        const JsonColumn& txt = columns.at(std::string(t) + ".txt");
+        EXPECT_EQ(doc.mysqlType, "json");
+        EXPECT_EQ(doc.sqlType, ownCharset ? 2005 : 2004);
+        // The UTF-8 bytes of "é", each as an ISO-8859-1 character: "Ã©".
+        EXPECT_EQ(doc.value, ownCharset ? "{\"k\": \"\xc3\xa9\"}" : "{\"k\": \"\xc3\x83\xc2\xa9\"}");
+        EXPECT_EQ(txt.mysqlType, "longtext");
+        EXPECT_EQ(txt.sqlType, 2005);
+        EXPECT_EQ(txt.value, "\xc3\xa9");
+      }
+      EXPECT_TRUE(d_->streamError().isOk()) << d_->streamError().toString();
+      d_->stop();
+      d_.reset();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace canal::instance

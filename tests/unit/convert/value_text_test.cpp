@@ -197,6 +197,22 @@ TEST(ValueText, StringsBinaryEnumSetAsCanal) {
   EXPECT_EQ(render(column(binlog::kTypeJson), "", true).sqlType, kSqlOther);
 }
 
+TEST(ValueText, AMariaDbJsonColumnIsABlobUnlessColumnsRenderByTheirCharset) {
+  ColumnDef json = column(binlog::kTypeBlob);
+  json.realType = binlog::kTypeBlob;
+  json.lengthBytes = 4;
+  json.collation = 46;  // utf8mb4_bin
+  json.declaredJson = true;
+  EXPECT_EQ(render(json, "\"\xc3\xa9\"").value, "\"\xc3\x83\xc2\xa9\"") << "ISO-8859-1 characters, as Canal";
+  EXPECT_EQ(render(json, "\"\xc3\xa9\"").sqlType, kSqlBlob);
+  EXPECT_EQ(render(json, "", true).sqlType, kSqlBlob);
+  EXPECT_EQ(mysqlTypeFromBinlog(json), "json");
+  RenderOptions charsets;
+  charsets.convertColumnCharset = true;
+  EXPECT_EQ(render(json, "\"\xc3\xa9\"", false, charsets).value, "\"\xc3\xa9\"");
+  EXPECT_EQ(render(json, "\"\xc3\xa9\"", false, charsets).sqlType, kSqlClob);
+}
+
 TEST(ValueText, VectorAndGeometry) {
   ColumnDef vec = column(binlog::kTypeVector);
   vec.lengthBytes = 4;
