@@ -15,6 +15,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include "batch_sequence.h"
 #include "canal/client/canal_connector.h"
 #include "canal/protocol/canal_protocol.pb.h"
 #include "canal/protocol/frame_codec.h"
@@ -72,6 +73,7 @@ class SimpleConnector final : public CanalConnector {
     fd_ = -1;
     rolledBack_ = false;
     unconfirmed_ = false;
+    sequence_.reset();
   }
 
   bool checkValid() const override { return fd_ >= 0; }
@@ -97,7 +99,10 @@ class SimpleConnector final : public CanalConnector {
     u.set_client_id(clientId_);
     Status s = request(pb::UNSUBSCRIPTION, u);
     if (s) s = expectAck();
-    if (s) subscribed_ = false;
+    if (s) {
+      subscribed_ = false;
+      sequence_.reset();  // a new subscription numbers its batches anew
+    }
     return s;
   }
 
@@ -119,7 +124,9 @@ class SimpleConnector final : public CanalConnector {
     a.set_destination(destination_);
     a.set_client_id(clientId_);
     a.set_batch_id(batchId);
-    return silentRequest(pb::CLIENTACK, a);
+    Status s = silentRequest(pb::CLIENTACK, a);
+    if (s) sequence_.acked(batchId);
+    return s;
   }
 
   Status rollback(std::int64_t batchId) override {
@@ -127,7 +134,9 @@ class SimpleConnector final : public CanalConnector {
     r.set_destination(destination_);
     r.set_client_id(clientId_);
     if (batchId != 0) r.set_batch_id(batchId);
-    return silentRequest(pb::CLIENTROLLBACK, r);
+    Status s = silentRequest(pb::CLIENTROLLBACK, r);
+    if (s) sequence_.rolledBack();
+    return s;
   }
 
   Status rollback() override { return rollback(0); }
@@ -188,6 +197,9 @@ class SimpleConnector final : public CanalConnector {
     if (Status s = readFrame(timeout ? *timeout + options_.soTimeout : options_.soTimeout); !s) return s;
     if (auto batch = messagesIn(payload_)) {
       unconfirmed_ = false;
+      if (options_.checkSequence) {
+        if (Status s = sequence_.check(batch->id(), batch->rawEntries()); !s) return giveBack(std::move(s));
+      }
       return std::move(*batch);
     }
     pb::Packet packet;
@@ -288,6 +300,14 @@ class SimpleConnector final : public CanalConnector {
       return Status(a.error_code(), a.error_message() + " (after an unconfirmed ack; reconnecting)");
     }
     return s;
+  }
+
+  // A batch out of sequence is not handed to the application: everything unacked is given back,
+  // so the server delivers again from the last ack.
+  Status giveBack(Status why) {
+    const Status r = rollback(0);
+    if (!r) return Status(why.code(), why.message() + "; the rollback that follows failed: " + r.toString());
+    return Status(why.code(), why.message() + "; rolled back");
   }
 
   Status outOfStep(const std::string& wanted, const pb::Packet& got) {
@@ -437,6 +457,7 @@ class SimpleConnector final : public CanalConnector {
   bool unconfirmed_ = false;  // an ack/rollback was sent whose outcome is not known yet
   bool rolledBack_ = false;   // this connection has given back what earlier ones left unacked
   std::string payload_;       // the last frame read
+  BatchSequence sequence_;    // what this connection handed out
 };
 
 }  // namespace

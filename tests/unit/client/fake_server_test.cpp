@@ -13,6 +13,7 @@
 
 #include "canal/client/canal_connector.h"
 #include "canal/protocol/canal_protocol.pb.h"
+#include "canal/protocol/entry_protocol.pb.h"
 #include "canal/protocol/frame_codec.h"
 
 namespace canal::client {
@@ -224,6 +225,72 @@ TEST(FakeServer, AnAckWhereMessagesWereExpectedIsTheServersError) {
   auto again = c->getWithoutAck(10, 100ms);
   ASSERT_FALSE(again.isOk());
   EXPECT_EQ(again.status().code(), Status::kProtocol) << again.status().toString();
+}
+
+std::string rowsAt(const std::string& file, std::int64_t offset) {
+  canal::protocol::entry::Entry e;
+  e.mutable_header()->set_logfilename(file);
+  e.mutable_header()->set_logfileoffset(offset);
+  e.mutable_header()->set_serverid(1);
+  e.set_entrytype(canal::protocol::entry::ROWDATA);
+  return e.SerializeAsString();
+}
+
+void sendBatch(int fd, std::int64_t id, std::int64_t from, std::int64_t to) {
+  pb::Messages m;
+  m.set_batch_id(id);
+  m.add_messages(rowsAt("mysql-bin.000001", from));
+  m.add_messages(rowsAt("mysql-bin.000001", to));
+  sendPacket(fd, pb::MESSAGES, m.SerializeAsString());
+}
+
+// The type of the client's next request; -1 when it went away.
+int nextRequest(int fd) {
+  pb::Packet p;
+  const std::string frame = readFrame(fd);
+  if (frame.empty() || !p.ParseFromString(frame)) return -1;
+  return p.type();
+}
+
+// A server that, after a rollback, skips the batch given back (it was handed to a connection
+// that is gone): the SDK does not return that batch, gives everything back, and returns the
+// redelivery that starts where the rolled-back batch did.
+TEST(FakeServer, ABatchThatSkipsWhatARollbackGaveBackIsNotReturned) {
+  std::vector<int> requests;  // read once the server's thread has ended
+  {
+    FakeServer s(session([&](int fd) {
+      const auto confirmRollback = [&] {
+        requests.push_back(nextRequest(fd));  // CLIENTROLLBACK
+        requests.push_back(nextRequest(fd));  // the confirming SUBSCRIPTION
+        sendPacket(fd, pb::ACK, "");
+      };
+      if (nextRequest(fd) != pb::GET) return;
+      sendBatch(fd, 1, 400, 600);
+      confirmRollback();
+      if (nextRequest(fd) != pb::GET) return;
+      sendBatch(fd, 2, 700, 800);  // 400-600 went elsewhere
+      confirmRollback();
+      if (nextRequest(fd) != pb::GET) return;
+      sendBatch(fd, 3, 400, 800);
+      readFrame(fd);
+    }));
+    auto c = newSingleConnector(s.address(), "example", "", "", quick());
+    ASSERT_TRUE(c->connect().isOk());
+    ASSERT_TRUE(c->subscribe().isOk());
+    auto first = c->getWithoutAck(10, 100ms);
+    ASSERT_TRUE(first.isOk()) << first.status().toString();
+    ASSERT_TRUE(c->rollback().isOk());
+    auto skipping = c->getWithoutAck(10, 100ms);
+    ASSERT_FALSE(skipping.isOk());
+    EXPECT_EQ(skipping.status().code(), Status::kOutOfSequence) << skipping.status().toString();
+    EXPECT_NE(skipping.status().message().find("rolled back"), std::string::npos) << skipping.status().message();
+    EXPECT_TRUE(c->checkValid());
+    auto again = c->getWithoutAck(10, 100ms);
+    ASSERT_TRUE(again.isOk()) << again.status().toString();
+    EXPECT_EQ(again->id(), 3);
+    c->disconnect();
+  }
+  EXPECT_EQ(requests, (std::vector<int>{pb::CLIENTROLLBACK, pb::SUBSCRIPTION, pb::CLIENTROLLBACK, pb::SUBSCRIPTION}));
 }
 
 }  // namespace

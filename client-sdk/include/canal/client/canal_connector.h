@@ -67,6 +67,11 @@ struct ConnectorOptions {
   // no-op request so a failed one is reported by its own call (one round-trip more). When
   // false, a failure is noticed by the next call, which then reconnects to stay in step.
   bool confirmAcks = true;
+  // A batch that cannot follow what this connection handed out before (its id is not above the
+  // last one; it starts before the previous batch ended with no rollback between; after a
+  // rollback it starts later than the batches given back did) is not returned: everything
+  // unacked is rolled back and getWithoutAck reports Status::kOutOfSequence.
+  bool checkSequence = true;
 };
 
 class CanalConnector {

@@ -17,6 +17,7 @@ class Status {
   static constexpr int kProtocol = -3;         // a reply that is not what the protocol says
   static constexpr int kInvalidArgument = -4;  // a bad argument or address
   static constexpr int kNotConnected = -5;     // the call needs connect() first
+  static constexpr int kOutOfSequence = -6;    // a batch that cannot follow the ones before it
 
   Status() = default;
   Status(int code, std::string message) : code_(code), message_(std::move(message)) {}
