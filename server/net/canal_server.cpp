@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <thread>
 #include <vector>
 
@@ -133,6 +134,34 @@ struct CanalServer::Impl {
   std::atomic<std::uint64_t> acceptFailed{0};
   RepeatFilter acceptErrors;
   RepeatFilter authFailures;
+  RepeatFilter unauthenticatedCloses;
+  // Failed authentications by peer address. Each failure's reply is held back longer while the
+  // address keeps failing, so passwords cannot be tried at network speed over many connections.
+  struct FailedAuths {
+    int count = 0;
+    Clock::time_point last;
+  };
+  std::mutex authMutex;
+  std::unordered_map<std::string, FailedAuths> failedAuths;
+
+  // The delay before the reply to a failed authentication from `address`: options.authFailureDelay,
+  // doubling with every further failure from it up to 32 times that; forgotten after a minute
+  // without one.
+  std::chrono::milliseconds authFailureDelay(const std::string& address) {
+    constexpr auto kForget = std::chrono::minutes(1);
+    const auto now = Clock::now();
+    std::lock_guard<std::mutex> lock(authMutex);
+    if (failedAuths.size() > 4096) {
+      for (auto it = failedAuths.begin(); it != failedAuths.end();) {
+        it = now - it->second.last > kForget ? failedAuths.erase(it) : std::next(it);
+      }
+    }
+    FailedAuths& f = failedAuths[address];
+    if (now - f.last > kForget) f.count = 0;
+    f.last = now;
+    const int doublings = std::min(f.count++, 5);
+    return options.authFailureDelay * (1 << doublings);
+  }
 
   Impl(ServerOptions o, DestinationLookup d) : options(std::move(o)), destinations(std::move(d)) {}
   void accept();
@@ -228,7 +257,13 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   void close(const std::string& why) {
     if (closed) return;
     closed = true;
-    if (!why.empty()) server.log->info("session {} closed: {}", peer, why);
+    if (!why.empty() && authenticated) {
+      server.log->info("session {} closed: {}", peer, why);
+    } else if (const auto repeats = why.empty() ? std::nullopt : server.unauthenticatedCloses.admit("closed")) {
+      // Peers that never authenticate (scanners, guessers) get one line a minute with a count.
+      server.log->info("session {} closed before authentication: {}{}", peer, why,
+                       *repeats ? " (and " + std::to_string(*repeats) + " more since last logged)" : "");
+    }
     boost::system::error_code ec;
     socket.shutdown(tcp::socket::shutdown_both, ec);
     socket.close(ec);
@@ -409,21 +444,27 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       }
     }
     if (!ok) {
-      // Logged once a minute at most with the count held back; a connection is closed after
-      // authAttempts failures, so passwords cannot be tried at network speed.
+      // Logged once a minute at most with the count held back. The reply comes after a delay
+      // that grows while the peer's address keeps failing, and nothing more is read meanwhile;
+      // the connection is closed after authAttempts failures.
+      const bool last = ++failedAuths >= server.options.authAttempts;
       if (const auto repeats = server.authFailures.admit("auth failed")) {
-        server.log->warn("session {}: auth failed for user:{}{}", peer, auth.username(),
+        server.log->warn("session {}: auth failed for user:{}{}{}", peer, auth.username(),
+                         last ? ", closed after " + std::to_string(failedAuths) + " failures" : "",
                          *repeats ? " (and " + std::to_string(*repeats) + " more failures since last logged)" : "");
       }
-      const bool last = ++failedAuths >= server.options.authAttempts;
-      std::function<void()> then;
-      if (last) {
-        then = [self = shared_from_this()] {
-          self->close("authentication failed " + std::to_string(self->failedAuths) + " times");
-        };
-      }
-      send(ackFrame(400, "auth failed for user:" + auth.username()), std::move(then));
-      return !last;
+      boost::system::error_code ec;
+      const auto remote = socket.remote_endpoint(ec);
+      waitTimer.expires_after(server.authFailureDelay(ec ? peer : remote.address().to_string()));
+      waitTimer.async_wait(asio::bind_executor(
+          strand, [self = shared_from_this(), last, user = auth.username()](boost::system::error_code waitEc) {
+            if (waitEc || self->closed) return;
+            self->send(ackFrame(400, "auth failed for user:" + user), [self, last] {
+              if (last) return self->close("");
+              self->readNext();
+            });
+          }));
+      return false;
     }
     if (auth.has_net_read_timeout() && auth.net_read_timeout() > 0) {
       readIdle = std::chrono::milliseconds(auth.net_read_timeout());

@@ -34,6 +34,9 @@ struct ServerOptions {
   // A connection that has not authenticated by then is closed (canal.net.auth.timeout).
   std::chrono::milliseconds authTimeout{30000};
   int authAttempts = 3;            // failed authentications before the connection is closed
+  // The reply to a failed authentication comes after this delay, doubled for each further failure
+  // from the same address within a minute (up to 32 times), over every connection.
+  std::chrono::milliseconds authFailureDelay{250};
   std::size_t maxConnections = 1024;  // canal.net.connections.max; more are closed at once
   // Replies queued for a session beyond this: its next request is read once they drain.
   std::size_t maxPendingOutput = 4u * 1024 * 1024;

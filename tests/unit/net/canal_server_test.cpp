@@ -461,6 +461,7 @@ TEST_F(CanalServerUnitTest, ConnectionsOverTheLimitAreClosedAtOnce) {
 }
 
 TEST_F(CanalServerUnitTest, RepeatedWrongPasswordsCloseTheConnection) {
+  restart([](ServerOptions& o) { o.authFailureDelay = std::chrono::milliseconds(1); });
   RawClient c(server_->port());
   const auto seed = seedOf(c);
   ASSERT_TRUE(seed.has_value());
@@ -472,6 +473,32 @@ TEST_F(CanalServerUnitTest, RepeatedWrongPasswordsCloseTheConnection) {
     EXPECT_EQ(ackOf(*reply).error_message(), "auth failed for user:canal");
   }
   EXPECT_TRUE(c.closedByServer()) << "closed after the third failure";
+}
+
+// Guessing over new connections gains nothing: the replies to failures from one address come
+// later and later, and attempts sent meanwhile are not read.
+TEST_F(CanalServerUnitTest, FailedAuthenticationsFromOneAddressAreAnsweredEverLater) {
+  restart([](ServerOptions& o) { o.authFailureDelay = std::chrono::milliseconds(20); });
+  std::vector<std::chrono::steady_clock::duration> replyTimes;
+  for (int connection = 0; connection < 2; ++connection) {
+    RawClient c(server_->port());
+    const auto seed = seedOf(c);
+    ASSERT_TRUE(seed.has_value());
+    const pb::ClientAuth auth = authFor("guess", *seed);
+    const auto sent = std::chrono::steady_clock::now();
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.send(pb::CLIENTAUTHENTICATION, auth));  // pipelined
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(c.read().has_value()) << "connection " << connection << ", attempt " << i + 1;
+      replyTimes.push_back(std::chrono::steady_clock::now() - sent);
+    }
+    EXPECT_TRUE(c.closedByServer());
+  }
+  // 20, 40, 80 ms on the first connection; 160, 320, 640 on the second: its last reply comes
+  // after at least 1.12 s, although all three were sent at once.
+  EXPECT_GE(replyTimes[2], std::chrono::milliseconds(140));
+  EXPECT_GE(replyTimes[5], std::chrono::milliseconds(1120));
+  RawClient right(server_->port());
+  EXPECT_EQ(login(right), 0) << "the right password is accepted at once from the same address";
 }
 
 TEST_F(CanalServerUnitTest, AClientThatSendsWithoutReadingIsHeldBack) {
