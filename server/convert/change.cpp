@@ -95,6 +95,7 @@ void ChangeEntry::reset() {
   currentGtidSn.clear();
   currentGtidLct.clear();
   props.clear();
+  snapshot = false;
   type = ChangeType::kQuery;
   isDdl = false;
   isDdlSet = true;

@@ -75,6 +75,8 @@ struct ChangeEntry {
   std::string currentGtid;
   std::string currentGtidSn;
   std::string currentGtidLct;
+  // A row read from the table, not from the binlog (header prop snapshot = true).
+  bool snapshot = false;
   // TransactionBegin / TransactionEnd / RowChange props: XA_TYPE and XA_XID of XA statements.
   std::vector<std::pair<std::string, std::string>> props;
   // RowChange.

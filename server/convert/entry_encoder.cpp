@@ -102,6 +102,7 @@ void forEachHeaderProp(const ChangeEntry& e, Visit&& visit) {
   if (!e.currentGtid.empty()) visit("curtGtid", e.currentGtid);
   if (!e.currentGtidSn.empty()) visit("curtGtidSn", e.currentGtidSn);
   if (!e.currentGtidLct.empty()) visit("curtGtidLct", e.currentGtidLct);
+  if (e.snapshot) visit("snapshot", "true");
 }
 
 bool hasRowsCount(const ChangeEntry& e) { return e.kind == EntryKind::kRowData && e.columns && !e.rows.empty(); }

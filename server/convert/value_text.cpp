@@ -145,6 +145,8 @@ std::int64_t TimeZone::offsetAt(std::int64_t epochSeconds) const {
   return cachedOffset;
 }
 
+int sqlTypeOf(const ColumnDef& column, const RenderOptions& options) { return baseSqlType(column, options); }
+
 bool isBinaryColumn(const ColumnDef& column) { return column.collation && *column.collation == binlog::kBinaryCollation; }
 
 void appendLatin1AsUtf8(std::string& out, std::string_view bytes) {

@@ -75,6 +75,9 @@ struct ColumnText {
 Status renderCell(const binlog::TableMapEvent& table, std::size_t index, const binlog::Cell& cell,
                   const binlog::Cell* before, const RenderOptions& options, ColumnText& out, const std::string& where);
 
+// The sqlType of a non-NULL value of `column`, before unsigned promotion.
+int sqlTypeOf(const binlog::ColumnDef& column, const RenderOptions& options);
+
 // Whether a BLOB/TEXT-family or CHAR/VARCHAR column holds binary strings (BLOB, BINARY,
 // VARBINARY): known from its collation; when the binlog does not say, false.
 bool isBinaryColumn(const binlog::ColumnDef& column);

@@ -157,6 +157,7 @@ void BinlogPump::start() {
 void BinlogPump::stop() {
   if (!thread_.joinable()) return;
   store_.stop();
+  if (snapshots_) snapshots_->stop();
   {
     std::lock_guard<std::mutex> lock(runMutex_);
     stopping_ = true;
@@ -200,6 +201,23 @@ void BinlogPump::produce() {
     std::unique_lock<std::mutex> lock(runMutex_);
     stopped_.wait_for(lock, options_.retryInterval, [this] { return stopping_.load(); });
   }
+}
+
+void BinlogPump::setSnapshotGate(SnapshotGate* gate) {
+  snapshots_ = gate;
+  // Called on the snapshot's thread while the pump waits for the gate: the store has one
+  // producer at a time. The entries are kept when a run starts again from the last transaction.
+  gate->setPut([this, encoder = std::make_shared<convert::EntryEncoder>()](const convert::ChangeEntry& e) -> Status {
+    store::StoredEntry stored;
+    encoder->encode(e, stored.entry);
+    stored.rows = static_cast<std::uint32_t>(e.rows.size());
+    stored.position = EntryPosition{e.logfileName, e.logfileOffset, e.executeTime, e.serverId, e.gtid, 0};
+    CANAL_RETURN_IF_ERROR(store_.put(std::move(stored)));
+    std::lock_guard<std::mutex> lock(mutex_);
+    start_.resumeSequence = store_.producerSequence();
+    if (start_.resume) CANAL_RETURN_IF_ERROR(store_.markResume(encodeResume(*start_.resume)));
+    return Status::ok();
+  });
 }
 
 Status BinlogPump::runOnce() {
@@ -263,11 +281,14 @@ Status BinlogPump::runOnce() {
   });
 
   bool reading = false;
+  bool inTransaction = false;
   for (;;) {
     waitingSinceMs_.store(wallClockMs(), std::memory_order_relaxed);
     auto e = run.next();
     waitingSinceMs_.store(0, std::memory_order_relaxed);
     if (!e) return e.status();
+    std::unique_lock<std::mutex> gateLock;
+    if (snapshots_) gateLock = snapshots_->lockForEvent();
     if (!reading) {
       // The primary accepted the position: following from here (said once, not on every retry).
       reading = true;
@@ -288,7 +309,13 @@ Status BinlogPump::runOnce() {
       heartbeats_.fetch_add(1, std::memory_order_relaxed);
       lastHeartbeatMs_.store(now, std::memory_order_relaxed);
     }
-    if (e->artificial) continue;
+    if (e->artificial) {
+      if (snapshots_ && (e->raw.header.type == binlog::kHeartbeatLogEvent ||
+                         e->raw.header.type == binlog::kHeartbeatLogEventV2)) {
+        snapshots_->atPoint(e->file, e->raw.header.logPos, inTransaction);
+      }
+      continue;
+    }
     lastEventTimeMs_.store(std::int64_t{e->raw.header.timestamp} * 1000, std::memory_order_relaxed);
     lastEventArrivalMs_.store(now, std::memory_order_relaxed);
     if (filter_.generation() != filterGeneration) {  // a client subscribed with a new filter
@@ -300,6 +327,11 @@ Status BinlogPump::runOnce() {
         e->raw, run.format(), e->file, e->file + ":" + std::to_string(e->raw.offset), entry, [&]() -> Status {
           const bool commit = entry.kind == convert::EntryKind::kTransactionEnd ||
                               (entry.kind == convert::EntryKind::kRowData && entry.isDdl);
+          if (snapshots_) {
+            snapshots_->noteEntry(entry);
+            if (entry.kind == convert::EntryKind::kTransactionBegin) inTransaction = true;
+            if (commit) inTransaction = false;
+          }
           if (skip && std::make_pair(e->file, e->raw.offset) <= *skip) {
             return Status::ok();  // acked before the restart
           }
@@ -317,6 +349,7 @@ Status BinlogPump::runOnce() {
           }
           return Status::ok();
         }));
+    if (snapshots_) snapshots_->atPoint(e->file, e->nextPosition, inTransaction);
   }
 }
 

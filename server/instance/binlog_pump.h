@@ -26,6 +26,7 @@
 #include "server/convert/value_text.h"
 #include "server/instance/active_filter.h"
 #include "server/instance/binlog_source.h"
+#include "server/instance/snapshot_gate.h"
 #include "server/store/event_store.h"
 
 namespace canal::instance {
@@ -93,6 +94,9 @@ class BinlogPump {
              ActiveFilter& filter, PumpStart start);
   ~BinlogPump();
 
+  // Snapshot chunks are put between the stream's transactions through `gate` (set before start;
+  // it outlives the pump).
+  void setSnapshotGate(SnapshotGate* gate);
   // Starts following the primary on a thread of its own.
   void start();
   // Stops the store, cancels the run and joins the thread.
@@ -134,6 +138,7 @@ class BinlogPump {
   Status streamError_;
   std::int64_t streamErrorTimeMs_ = 0;
   PumpStart start_;  // resume advances after every transaction put in the store
+  SnapshotGate* snapshots_ = nullptr;
 };
 
 }  // namespace canal::instance

@@ -45,6 +45,7 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
                                                      std::move(meta));
   CANAL_RETURN_IF_ERROR(d->clients_->restore(stored).withContext(context));
   d->pump_ = std::make_unique<BinlogPump>(o.pump, std::move(source), *d->store_, *d->filter_, std::move(start));
+  d->pump_->setSnapshotGate(&d->snapshots_);
   return d;
 }
 

@@ -87,6 +87,9 @@ class Destination {
 
   DestinationClients& clients() { return *clients_; }
   store::EventStore& store() { return *store_; }
+  // Where snapshot chunks enter the stream.
+  SnapshotGate& snapshots() { return snapshots_; }
+  const DestinationOptions& options() const { return options_; }
   // The table filter in force (the configured one, or the last client's subscribe filter).
   std::shared_ptr<const convert::TableFilter> tableFilter() const { return filter_->current(); }
   DestinationStats stats() const;
@@ -99,6 +102,7 @@ class Destination {
   const std::unique_ptr<ActiveFilter> filter_;
   const std::unique_ptr<store::EventStore> store_;
   std::unique_ptr<DestinationClients> clients_;
+  SnapshotGate snapshots_;
   std::unique_ptr<BinlogPump> pump_;
 };
 

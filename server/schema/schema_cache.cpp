@@ -151,6 +151,7 @@ ColumnSchema columnFromRow(const std::vector<std::optional<std::string>>& row) {
   c.isUnsigned = c.columnType.find(" unsigned") != std::string::npos;
   c.isBinary = !row[5].has_value() &&
                (c.dataType.find("binary") != std::string::npos || c.dataType.find("blob") != std::string::npos);
+  c.charset = row[5].value_or("");
   c.isPrimaryKey = row[6].value_or("") == "PRI";
   if (c.dataType == "enum" || c.dataType == "set") c.members = enumMembers(c.columnType);
   return c;

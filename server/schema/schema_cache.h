@@ -30,6 +30,7 @@ struct ColumnSchema {
   std::string dataType;    // "int", "varchar", "enum"
   bool isUnsigned = false;
   bool isBinary = false;   // BINARY/VARBINARY/BLOB (no character set)
+  std::string charset;     // character columns, when known ("utf8mb4", "latin1")
   bool isPrimaryKey = false;
   std::vector<std::string> members;  // ENUM / SET
 };
@@ -80,6 +81,10 @@ class SchemaCache {
 
   // Reads every table of the primary's user databases.
   Result<TableSet> readAll();
+  // Reads the primary's current definition of one table (not kept).
+  Result<std::shared_ptr<const TableSchema>> current(const std::string& database, const std::string& table) {
+    return load(database, table);
+  }
   std::size_t size() const { return tables_.size(); }
 
  private:

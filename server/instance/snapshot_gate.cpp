@@ -1,0 +1,119 @@
+#include "server/instance/snapshot_gate.h"
+
+#include <charconv>
+#include <chrono>
+
+namespace canal::instance {
+namespace {
+
+std::pair<std::string_view, std::uint64_t> splitFile(std::string_view file) {
+  const auto dot = file.rfind('.');
+  std::uint64_t n = 0;
+  if (dot == std::string_view::npos) return {file, 0};
+  const auto [p, ec] = std::from_chars(file.data() + dot + 1, file.data() + file.size(), n);
+  if (ec != std::errc() || p != file.data() + file.size()) return {file, 0};
+  return {file.substr(0, dot), n};
+}
+
+}  // namespace
+
+int compareStreamPoints(const StreamPoint& a, const StreamPoint& b) {
+  const auto [baseA, numberA] = splitFile(a.file);
+  const auto [baseB, numberB] = splitFile(b.file);
+  if (baseA != baseB) return a.file < b.file ? -1 : 1;
+  if (numberA != numberB) return numberA < numberB ? -1 : 1;
+  if (a.position != b.position) return a.position < b.position ? -1 : 1;
+  return 0;
+}
+
+std::string SnapshotGate::keyOf(const std::vector<convert::ChangeColumn>& image,
+                                const std::vector<std::uint32_t>& keyColumns) {
+  std::string key;
+  for (const std::uint32_t k : keyColumns) {
+    for (const convert::ChangeColumn& c : image) {
+      if (c.index != k) continue;
+      key += c.text.isNull ? std::string("\x01", 1) : "\x02" + c.text.value;
+      break;
+    }
+    key.push_back('\0');
+  }
+  return key;
+}
+
+void SnapshotGate::noteEntry(const convert::ChangeEntry& e) {
+  if (!watching_ || e.kind != convert::EntryKind::kRowData) return;
+  if (e.isDdl) {
+    // A DDL names its table in the header; one without a table (a database) voids nothing.
+    if (e.schema && *e.schema == database_ && e.table && *e.table == table_) ddlSeen_ = true;
+    return;
+  }
+  if (!e.schema || *e.schema != database_ || !e.table || *e.table != table_) return;
+  for (const convert::ChangeRow& row : e.rows) {
+    if (!row.before.empty()) changedKeys_.insert(keyOf(row.before, keyColumns_));
+    if (!row.after.empty()) changedKeys_.insert(keyOf(row.after, keyColumns_));
+  }
+}
+
+void SnapshotGate::atPoint(std::string_view file, std::uint64_t position, bool inTransaction) {
+  if (!at_) at_.emplace();
+  at_->file.assign(file);
+  at_->position = position;
+  inTransaction_ = inTransaction;
+  if (watching_) moved_.notify_all();
+}
+
+void SnapshotGate::stop() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stopped_ = true;
+  moved_.notify_all();
+}
+
+void SnapshotGate::watch(const std::string& database, const std::string& table, std::vector<std::uint32_t> keyColumns) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  watching_ = true;
+  database_ = database;
+  table_ = table;
+  keyColumns_ = std::move(keyColumns);
+  changedKeys_.clear();
+  ddlSeen_ = false;
+}
+
+void SnapshotGate::unwatch() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  watching_ = false;
+  changedKeys_.clear();
+}
+
+Result<std::size_t> SnapshotGate::submit(SnapshotChunk chunk, const std::atomic<bool>& cancel) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  const auto end = [&] {
+    watching_ = false;
+    changedKeys_.clear();
+  };
+  for (;;) {
+    if (stopped_ || cancel.load()) {
+      end();
+      return Status::aborted("the snapshot was cancelled or the destination stopped");
+    }
+    if (at_ && !inTransaction_ && compareStreamPoints(*at_, chunk.watermark) >= 0) break;
+    moved_.wait_for(lock, std::chrono::milliseconds(100));
+  }
+  if (ddlSeen_) {
+    end();
+    return Status::unavailable("the definition of " + database_ + "." + table_ + " changed while its chunk was read");
+  }
+  auto& rows = chunk.entry.rows;
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (changedKeys_.count(keyOf(rows[i].after, keyColumns_))) continue;
+    if (kept != i) rows[kept] = std::move(rows[i]);
+    ++kept;
+  }
+  rows.resize(kept);
+  end();
+  if (kept == 0) return std::size_t{0};
+  CANAL_RETURN_IF_ERROR(put_(chunk.entry));
+  return kept;
+}
+
+}  // namespace canal::instance

@@ -1,0 +1,86 @@
+#pragma once
+
+// Where snapshot chunks meet the live stream (the watermark algorithm, docs/snapshots.md).
+// The snapshot side watches a table, reads a chunk of its rows in a transaction whose binlog
+// position is known (the chunk's watermark: its rows are the table's state there), and submits
+// it. Meanwhile the pump notes the key of every row change of the watched table it handles. The
+// chunk is put into the store once the stream is past the watermark and between transactions,
+// without the rows whose key changed since the watch began: the stream already carried their
+// newer version, so a consumer applying entries in order ends equal to the table. A DDL on the
+// table since the watch began voids the chunk (it was read under the old definition).
+//
+// Thread contract: the pump calls the pump-side functions holding lockForEvent(); the snapshot
+// side calls watch/submit/unwatch from one thread.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/common/status.h"
+#include "server/convert/change.h"
+
+namespace canal::instance {
+
+struct StreamPoint {
+  std::string file;
+  std::uint64_t position = 0;
+};
+
+// -1, 0, 1 by file number then position; files of different base names compare by name.
+int compareStreamPoints(const StreamPoint& a, const StreamPoint& b);
+
+struct SnapshotChunk {
+  convert::ChangeEntry entry;  // INSERT rows (after images), snapshot = true, header at the watermark
+  StreamPoint watermark;
+};
+
+class SnapshotGate {
+ public:
+  // Pump side. Puts an entry into the store (the pump's encoder and store); set before start.
+  using Put = std::function<Status(const convert::ChangeEntry&)>;
+  void setPut(Put put) { put_ = std::move(put); }
+  // Held while the pump handles one event: a chunk is never put in the middle of one.
+  std::unique_lock<std::mutex> lockForEvent() { return std::unique_lock<std::mutex>(mutex_); }
+  // A row entry or DDL the pump produced (lock held).
+  void noteEntry(const convert::ChangeEntry& e);
+  // The stream is at `at`, inside or outside a transaction (lock held).
+  void atPoint(std::string_view file, std::uint64_t position, bool inTransaction);
+  // The pump stops: submitters are released with Aborted.
+  void stop();
+
+  // Snapshot side. From now on, keys of rows changed in `database`.`table` are recorded (the
+  // columns at `keyColumns`, table ordinals).
+  void watch(const std::string& database, const std::string& table, std::vector<std::uint32_t> keyColumns);
+  // Waits until the chunk can be put, puts it without the rows whose key changed since watch(),
+  // and returns how many rows were put. Unavailable (read it again) when a DDL on the table came since
+  // watch(); Aborted when `cancel` is set or the pump stops. Ends the watch either way.
+  Result<std::size_t> submit(SnapshotChunk chunk, const std::atomic<bool>& cancel);
+  // Ends a watch without a chunk.
+  void unwatch();
+
+  // Row keys of an entry's image as the gate compares them.
+  static std::string keyOf(const std::vector<convert::ChangeColumn>& image, const std::vector<std::uint32_t>& keyColumns);
+
+ private:
+  Put put_;
+  std::mutex mutex_;
+  std::condition_variable moved_;  // the stream moved, or the pump stopped
+  bool stopped_ = false;
+  bool watching_ = false;
+  std::string database_;
+  std::string table_;
+  std::vector<std::uint32_t> keyColumns_;
+  std::set<std::string> changedKeys_;
+  bool ddlSeen_ = false;
+  std::optional<StreamPoint> at_;
+  bool inTransaction_ = false;
+};
+
+}  // namespace canal::instance

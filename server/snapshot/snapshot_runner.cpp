@@ -1,0 +1,362 @@
+#include "server/snapshot/snapshot_runner.h"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "server/common/logging.h"
+#include "server/convert/change.h"
+#include "server/convert/selected_row.h"
+#include "server/schema/schema_cache.h"
+
+namespace canal::snapshot {
+namespace {
+
+std::int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string quoteName(const std::string& name) {
+  std::string out = "`";
+  for (const char c : name) {
+    if (c == '`') out.push_back('`');
+    out.push_back(c);
+  }
+  return out + "`";
+}
+
+std::string hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+// A SQL literal equal to a key value as the SELECT returned it (character_set_results = binary):
+// character columns compare in their own collation, binary ones byte for byte.
+std::string literal(const schema::ColumnSchema& c, const std::string& value) {
+  if (c.isBinary) return "X'" + hex(value) + "'";
+  if (!c.charset.empty()) return "CONVERT(X'" + hex(value) + "' USING " + c.charset + ")";
+  return mysql::MysqlConnection::quote(value);
+}
+
+struct Watermarked {
+  mysql::QueryResult rows;
+  instance::StreamPoint watermark;
+};
+
+// One chunk, read where its binlog position is known. MariaDB: a consistent-snapshot transaction
+// names the binlog position its reads see (binlog_snapshot_file/position). MySQL: the binlog end
+// after the read (every change the read saw is before it).
+Result<Watermarked> readChunk(mysql::MysqlConnection& c, const std::string& select) {
+  Watermarked out;
+  if (c.isMariaDb()) {
+    CANAL_RETURN_IF_ERROR(c.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT"));
+    auto status = c.query("SHOW STATUS LIKE 'binlog_snapshot_%'");
+    if (!status) return status.status();
+    for (const auto& row : status->rows) {
+      if (row.size() < 2) continue;
+      if (row[0] == "Binlog_snapshot_file") out.watermark.file = row[1].value_or("");
+      if (row[0] == "Binlog_snapshot_position") out.watermark.position = std::stoull(row[1].value_or("0"));
+    }
+    auto rows = c.query(select);
+    const Status committed = c.execute("COMMIT");
+    if (!rows) return rows.status();
+    CANAL_RETURN_IF_ERROR(committed);
+    out.rows = std::move(*rows);
+  } else {
+    auto rows = c.query(select);
+    if (!rows) return rows.status();
+    out.rows = std::move(*rows);
+    auto status = c.query("SHOW MASTER STATUS");
+    if (!status) status = c.query("SHOW BINARY LOG STATUS");
+    if (!status) return status.status();
+    if (!status->rows.empty() && status->rows[0].size() >= 2) {
+      out.watermark.file = status->rows[0][0].value_or("");
+      out.watermark.position = std::stoull(status->rows[0][1].value_or("0"));
+    }
+  }
+  if (out.watermark.file.empty()) {
+    return Status::unavailable("the primary does not say its binary log position (is log_bin on?)", c.peer());
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> chunkKey(mysql::MysqlConnection& connection, const std::string& database,
+                                          const std::string& table) {
+  auto rows = connection.query(
+      "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE, s.SUB_PART FROM information_schema.STATISTICS s "
+      "JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME "
+      "AND c.COLUMN_NAME = s.COLUMN_NAME WHERE s.TABLE_SCHEMA = " + mysql::MysqlConnection::quote(database) +
+      " AND s.TABLE_NAME = " + mysql::MysqlConnection::quote(table) +
+      " AND s.NON_UNIQUE = 0 ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX");
+  if (!rows) return rows.status();
+  std::vector<std::string> key;
+  std::string index;
+  bool usable = true;
+  for (const auto& row : rows->rows) {
+    const std::string name = row[0].value_or("");
+    if (name != index) {
+      if (!index.empty() && usable) return key;
+      index = name;
+      key.clear();
+      usable = true;
+    }
+    key.push_back(row[1].value_or(""));
+    if (row[2].value_or("") != "NO" || row[3].has_value()) usable = false;
+  }
+  if (!index.empty() && usable) return key;
+  return Status::invalidArgument("table " + database + "." + table +
+                                 " has neither a primary key nor a unique key on NOT NULL columns: it cannot be "
+                                 "snapshotted in chunks");
+}
+
+std::string SnapshotProgress::toJson() const {
+  nlohmann::json j;
+  j["id"] = id;
+  j["state"] = state;
+  j["error"] = error.empty() ? nlohmann::json() : nlohmann::json(error);
+  j["startedMs"] = startedMs;
+  j["finishedMs"] = finishedMs ? nlohmann::json(finishedMs) : nlohmann::json();
+  j["chunks"] = chunks;
+  j["chunksReread"] = chunksReread;
+  std::uint64_t rows = 0;
+  std::uint64_t estimated = 0;
+  for (const TableProgress& t : tables) {
+    j["tables"].push_back({{"table", t.table}, {"rows", t.rows}, {"dropped", t.dropped}, {"estimatedRows", t.estimated},
+                           {"done", t.done}});
+    rows += t.rows + t.dropped;
+    estimated += std::max(t.estimated, t.rows + t.dropped);
+  }
+  j["rows"] = rows;
+  j["estimatedRows"] = estimated;
+  const std::int64_t elapsed = (finishedMs ? finishedMs : nowMs()) - startedMs;
+  if (state == "running" && rows > 0 && estimated > rows) {
+    j["etaMs"] = static_cast<std::int64_t>(static_cast<double>(elapsed) * static_cast<double>(estimated - rows) /
+                                           static_cast<double>(rows));
+  } else {
+    j["etaMs"] = nullptr;
+  }
+  return j.dump();
+}
+
+SnapshotRunner::SnapshotRunner(std::string destination, mysql::ConnectOptions primary, instance::SnapshotGate& gate,
+                               convert::RenderOptions render)
+    : destination_(std::move(destination)), primary_(std::move(primary)), gate_(gate), render_(render) {}
+
+SnapshotRunner::~SnapshotRunner() {
+  cancel();
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<std::uint64_t> SnapshotRunner::start(SnapshotRequest request) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (progress_ && progress_->state == "running") {
+    return Status::invalidArgument("snapshot " + std::to_string(progress_->id) + " of destination " + destination_ +
+                                   " is still running");
+  }
+  if (request.tables.empty()) return Status::invalidArgument("no table to snapshot");
+  if (request.chunkSize == 0) return Status::invalidArgument("chunk size 0");
+  lock.unlock();
+  auto connection = mysql::MysqlConnection::connect(primary_);
+  if (!connection) return connection.status().withContext("snapshot of destination " + destination_);
+  for (const auto& [database, table] : request.tables) {
+    if (auto key = chunkKey(**connection, database, table); !key) return key.status();
+  }
+  lock.lock();
+  if (thread_.joinable()) thread_.join();  // the last one ended: its thread is done
+  SnapshotProgress p;
+  p.id = nextId_++;
+  p.state = "running";
+  p.startedMs = nowMs();
+  for (const auto& [database, table] : request.tables) p.tables.push_back({database + "." + table, 0, 0, 0, false});
+  progress_ = p;
+  cancel_ = false;
+  thread_ = std::thread([this, request = std::move(request)]() mutable { run(std::move(request)); });
+  moduleLogger("snapshot")->info("destination {}: snapshot {} of {} table(s) started", destination_, p.id,
+                                 p.tables.size());
+  return p.id;
+}
+
+void SnapshotRunner::cancel() {
+  cancel_ = true;
+  cancelled_.notify_all();
+}
+
+void SnapshotRunner::wait() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  cancelled_.wait(lock, [&] { return !progress_ || progress_->state != "running"; });
+}
+
+std::optional<SnapshotProgress> SnapshotRunner::progress() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return progress_;
+}
+
+void SnapshotRunner::update(const std::function<void(SnapshotProgress&)>& change) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  change(*progress_);
+}
+
+void SnapshotRunner::run(SnapshotRequest request) {
+  Status s;
+  auto connection = mysql::MysqlConnection::connect(primary_);
+  if (!connection) s = connection.status();
+  if (s) s = (*connection)->execute("SET SESSION character_set_results = binary, time_zone = '+00:00'");
+  for (std::size_t i = 0; s && i < request.tables.size(); ++i) s = snapshotTable(**connection, request, i);
+  gate_.unwatch();
+  const bool cancelled = cancel_.load();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    progress_->finishedMs = nowMs();
+    progress_->state = s ? "done" : cancelled ? "cancelled" : "failed";
+    if (!s && !cancelled) progress_->error = s.toString();
+  }
+  cancelled_.notify_all();
+  auto log = moduleLogger("snapshot");
+  if (s) {
+    log->info("destination {}: snapshot done", destination_);
+  } else if (cancelled) {
+    log->info("destination {}: snapshot cancelled", destination_);
+  } else {
+    log->error("destination {}: snapshot failed: {}", destination_, s.toString());
+  }
+}
+
+Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const SnapshotRequest& request,
+                                     std::size_t index) {
+  const auto& [database, table] = request.tables[index];
+  const std::string name = database + "." + table;
+  schema::SchemaCache definitions(primary_);
+  auto key = chunkKey(connection, database, table);
+  if (!key) return key.status();
+  if (auto estimate = connection.queryValue("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = " +
+                                            mysql::MysqlConnection::quote(database) + " AND TABLE_NAME = " +
+                                            mysql::MysqlConnection::quote(table));
+      estimate && *estimate) {
+    update([&](SnapshotProgress& p) { p.tables[index].estimated = std::stoull(**estimate); });
+  }
+  auto serverId = connection.queryValue("SELECT @@server_id");
+  const std::uint32_t primaryId = serverId && *serverId ? static_cast<std::uint32_t>(std::stoul(**serverId)) : 0;
+  std::optional<std::vector<std::string>> after;  // the last key put
+  const auto started = std::chrono::steady_clock::now();
+  std::uint64_t done = 0;
+  for (;;) {
+    if (cancel_) return Status::aborted("cancelled");
+    auto definition = definitions.current(database, table);
+    if (!definition) return definition.status();
+    const schema::TableSchema& def = **definition;
+    std::vector<std::uint32_t> keyColumns;
+    std::vector<const schema::ColumnSchema*> keySchemas;
+    for (const std::string& k : *key) {
+      for (std::uint32_t i = 0; i < def.columns.size(); ++i) {
+        if (def.columns[i].name != k) continue;
+        keyColumns.push_back(i);
+        keySchemas.push_back(&def.columns[i]);
+      }
+    }
+    if (keyColumns.size() != key->size()) return Status::unavailable("the key of " + name + " changed");
+    std::string select = "SELECT ";
+    for (std::size_t i = 0; i < def.columns.size(); ++i) {
+      if (i) select += ", ";
+      // FLOAT as a double: enough digits to name the stored float exactly.
+      select += def.columns[i].dataType == "float" ? "CAST(" + quoteName(def.columns[i].name) + " AS DOUBLE)"
+                                                   : quoteName(def.columns[i].name);
+    }
+    select += " FROM " + quoteName(database) + "." + quoteName(table);
+    std::vector<std::string> conditions;
+    if (after) {
+      // (k1, k2, ...) > (v1, v2, ...), spelled out so the key's index serves it.
+      std::string disjunction;
+      for (std::size_t i = 0; i < keyColumns.size(); ++i) {
+        std::string term;
+        for (std::size_t j = 0; j < i; ++j) {
+          term += quoteName(keySchemas[j]->name) + " = " + literal(*keySchemas[j], (*after)[j]) + " AND ";
+        }
+        term += quoteName(keySchemas[i]->name) + " > " + literal(*keySchemas[i], (*after)[i]);
+        disjunction += (i ? " OR (" : "(") + term + ")";
+      }
+      conditions.push_back("(" + disjunction + ")");
+    }
+    if (!request.where.empty()) conditions.push_back("(" + request.where + ")");
+    for (std::size_t i = 0; i < conditions.size(); ++i) select += (i ? " AND " : " WHERE ") + conditions[i];
+    select += " ORDER BY ";
+    for (std::size_t i = 0; i < keySchemas.size(); ++i) select += (i ? ", " : "") + quoteName(keySchemas[i]->name);
+    select += " LIMIT " + std::to_string(request.chunkSize);
+
+    gate_.watch(database, table, keyColumns);
+    auto chunk = readChunk(connection, select);
+    if (!chunk) {
+      gate_.unwatch();
+      return chunk.status().withContext("snapshot of " + name);
+    }
+    const auto& rows = chunk->rows.rows;
+    const binlog::TableMapEvent map = convert::tableMapFromSchema(def, connection.isMariaDb());
+    instance::SnapshotChunk out;
+    out.watermark = chunk->watermark;
+    convert::ChangeEntry& e = out.entry;
+    e.kind = convert::EntryKind::kRowData;
+    e.type = convert::ChangeType::kInsert;
+    e.isDdl = false;
+    e.snapshot = true;
+    e.schema = database;
+    e.table = table;
+    e.logfileName = chunk->watermark.file;
+    e.logfileOffset = chunk->watermark.position;
+    e.serverId = primaryId;
+    e.executeTime = nowMs();
+    e.columns = convert::columnInfos(map, &def);
+    e.rows.resize(rows.size());
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      if (rows[r].size() != def.columns.size()) {
+        gate_.unwatch();
+        return Status::unavailable("the columns of " + name + " changed while a chunk was read");
+      }
+      auto& image = e.rows[r].after;
+      image.resize(def.columns.size());
+      for (std::uint32_t c = 0; c < def.columns.size(); ++c) {
+        image[c].index = c;
+        image[c].info = &(*e.columns)[c];
+        image[c].updated = true;
+        const auto& v = rows[r][c];
+        CANAL_RETURN_IF_ERROR(convert::renderSelected(
+            map, c, v ? std::optional<std::string_view>(*v) : std::nullopt, render_, image[c].text));
+      }
+    }
+    std::vector<std::string> last;
+    if (!rows.empty()) {
+      for (const std::uint32_t k : keyColumns) last.push_back(rows.back()[k].value_or(""));
+    }
+    const std::size_t read = rows.size();
+    auto put = gate_.submit(std::move(out), cancel_);
+    if (!put && put.status().code() == StatusCode::kUnavailable) {
+      update([&](SnapshotProgress& p) { ++p.chunksReread; });  // a DDL came: the chunk is read again
+      continue;
+    }
+    if (!put) return put.status();
+    done += read;
+    update([&](SnapshotProgress& p) {
+      ++p.chunks;
+      p.tables[index].rows += *put;
+      p.tables[index].dropped += read - *put;
+    });
+    if (read < request.chunkSize) break;
+    after = std::move(last);
+    if (request.rowsPerSecond > 0) {
+      // Paced: the next chunk starts when the rows so far fit the rate.
+      const auto due = started + std::chrono::microseconds(done * 1000000 / request.rowsPerSecond);
+      std::unique_lock<std::mutex> lock(mutex_);
+      cancelled_.wait_until(lock, due, [&] { return cancel_.load(); });
+    }
+  }
+  update([&](SnapshotProgress& p) { p.tables[index].done = true; });
+  return Status::ok();
+}
+
+}  // namespace canal::snapshot

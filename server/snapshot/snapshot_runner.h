@@ -1,0 +1,93 @@
+#pragma once
+
+// Snapshots of a destination's tables into its stream (docs/snapshots.md): table after table,
+// chunks of `chunkSize` rows in key order, each read in a short transaction whose binlog position
+// is known (its watermark) and handed to the destination's SnapshotGate, which puts it into the
+// stream in the right place. Lock-free on the primary: no FLUSH TABLES, no long transaction,
+// reads only. One snapshot at a time per destination, on a thread of its own.
+// Thread contract: every function from any thread.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/common/status.h"
+#include "server/convert/value_text.h"
+#include "server/instance/snapshot_gate.h"
+#include "server/mysql/mysql_connection.h"
+
+namespace canal::snapshot {
+
+struct SnapshotRequest {
+  std::vector<std::pair<std::string, std::string>> tables;  // database, table
+  std::string where;             // optional condition on every table's rows
+  std::size_t chunkSize = 1024;
+  std::uint64_t rowsPerSecond = 0;  // 0: as fast as the stream takes them
+};
+
+struct TableProgress {
+  std::string table;  // database.table
+  std::uint64_t rows = 0;       // read and put into the stream
+  std::uint64_t dropped = 0;    // read, but the stream carried a newer version
+  std::uint64_t estimated = 0;  // the primary's estimate of the table's rows
+  bool done = false;
+};
+
+struct SnapshotProgress {
+  std::uint64_t id = 0;
+  std::string state;  // running, done, failed, cancelled
+  std::string error;
+  std::int64_t startedMs = 0;
+  std::int64_t finishedMs = 0;
+  std::uint64_t chunks = 0;
+  std::uint64_t chunksReread = 0;  // read again after a DDL on the table
+  std::vector<TableProgress> tables;
+  std::string toJson() const;
+};
+
+class SnapshotRunner {
+ public:
+  // `gate` outlives the runner.
+  SnapshotRunner(std::string destination, mysql::ConnectOptions primary, instance::SnapshotGate& gate,
+                 convert::RenderOptions render);
+  ~SnapshotRunner();
+
+  // Starts a snapshot; InvalidArgument while one runs, or for a table without a primary key
+  // or a unique key on NOT NULL columns (checked before anything is read).
+  Result<std::uint64_t> start(SnapshotRequest request);
+  // Cancels the running snapshot (the stream stays correct: a chunk is put whole or not at all).
+  void cancel();
+  // Blocks until the running snapshot (if any) ends.
+  void wait();
+  // The last snapshot's progress; nullopt before the first.
+  std::optional<SnapshotProgress> progress() const;
+
+ private:
+  void run(SnapshotRequest request);
+  Status snapshotTable(mysql::MysqlConnection& connection, const SnapshotRequest& request, std::size_t index);
+  void update(const std::function<void(SnapshotProgress&)>& change);
+
+  const std::string destination_;
+  const mysql::ConnectOptions primary_;
+  instance::SnapshotGate& gate_;
+  const convert::RenderOptions render_;
+  mutable std::mutex mutex_;
+  std::optional<SnapshotProgress> progress_;
+  std::uint64_t nextId_ = 1;
+  std::atomic<bool> cancel_{false};
+  std::condition_variable cancelled_;
+  std::thread thread_;
+};
+
+// The key a table is chunked by: its primary key, else a unique key on NOT NULL columns (column
+// names in key order); InvalidArgument naming the table when it has neither.
+Result<std::vector<std::string>> chunkKey(mysql::MysqlConnection& connection, const std::string& database,
+                                          const std::string& table);
+
+}  // namespace canal::snapshot
