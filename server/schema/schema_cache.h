@@ -30,9 +30,9 @@ struct ColumnSchema {
   std::string dataType;    // "int", "varchar", "enum"
   bool isUnsigned = false;
   bool isBinary = false;   // BINARY/VARBINARY/BLOB (no character set)
-  std::string charset;     // character columns, when known ("utf8mb4", "latin1")
   bool isPrimaryKey = false;
   std::vector<std::string> members;  // ENUM / SET
+  std::string charset;     // character columns, when known ("utf8mb4", "latin1")
 };
 
 struct TableSchema {
