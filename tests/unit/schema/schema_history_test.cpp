@@ -69,7 +69,7 @@ TEST(SchemaHistory, TableRecordsAndUnfollowableDdl) {
   TableSchema other;
   other.database = "s";
   other.table = "u";
-  other.columns.push_back(ColumnSchema{"k", "varbinary(4)", "varbinary", false, true, true, {}});
+  other.columns.push_back(ColumnSchema{"k", "varbinary(4)", "varbinary", false, true, true, {}, ""});
   ASSERT_TRUE(h->appendTable({"bin.000001", 100}, other).isOk());
   auto withU = h->restore({"bin.000001", 100});
   ASSERT_TRUE(withU.isOk());
