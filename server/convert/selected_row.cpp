@@ -279,7 +279,14 @@ Status renderSelected(const binlog::TableMapEvent& table, std::size_t index, std
         out.sqlType = sqlTypeOf(c, options);
         out.value.assign(v);
         return Status::ok();
-      default:  // strings, BLOB/TEXT, BIT, GEOMETRY, VECTOR: the SELECT returns the binlog's bytes
+      case kTypeString:
+        // BINARY(n) is padded with zero bytes, which the binlog leaves out (as CHAR's spaces).
+        bytes.assign(v);
+        if (isBinaryColumn(c)) {
+          while (!bytes.empty() && bytes.back() == '\0') bytes.pop_back();
+        }
+        break;
+      default:  // VARCHAR, BLOB/TEXT, BIT, GEOMETRY, VECTOR: the SELECT returns the binlog's bytes
         bytes.assign(v);
         break;
     }

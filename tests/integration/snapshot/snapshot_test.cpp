@@ -177,5 +177,72 @@ TEST_F(SnapshotTest, AConsumerApplyingEntriesInOrderEndsEqualToTheTableWhileAWri
   EXPECT_EQ(different, 0u);
 }
 
+// Every column type: a snapshot row is the binlog INSERT of the same row, column for column.
+TEST_F(SnapshotTest, ASnapshotRowIsRenderedAsTheBinlogInsertOfTheSameRow) {
+  ASSERT_TRUE(db_->execute("CREATE DATABASE s").isOk());
+  ASSERT_TRUE(db_->execute(
+      "CREATE TABLE s.types (id INT PRIMARY KEY, ti TINYINT, tu TINYINT UNSIGNED, si SMALLINT, su SMALLINT UNSIGNED, "
+      "mi MEDIUMINT, mu MEDIUMINT UNSIGNED, ii INT, iu INT UNSIGNED, bi BIGINT, bu BIGINT UNSIGNED, f FLOAT, "
+      "d DOUBLE, de DECIMAL(10,2), dl DECIMAL(30,12), b1 BIT(1), b12 BIT(12), y YEAR, dt DATE, tm TIME(3), "
+      "dtm DATETIME(6), ts TIMESTAMP(2) NULL, c CHAR(4), vc VARCHAR(20), l1 VARCHAR(10) CHARACTER SET latin1, "
+      "bn BINARY(3), vb VARBINARY(8), tx TEXT, bl BLOB, e ENUM('x','y','z'), st SET('a','b','c'), j JSON, "
+      "g GEOMETRY) DEFAULT CHARSET=utf8mb4").isOk());
+  start();
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_TRUE(db_->execute(
+      "INSERT INTO s.types VALUES (1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295, "
+      "-9223372036854775808, 18446744073709551615, 1.2345678, 0.30000000000000004, -12345678.90, "
+      "-123456789012345678.000000000001, b'1', b'101010101010', 2024, '2024-02-29', '-838:59:59.000', "
+      "'2024-01-02 03:04:05.123456', '2024-06-30 12:34:56.78', 'ab', 'h\xc3\xa9llo', 'caf\xc3\xa9', 'a\\0', "
+      "X'00ff10', 't\xc3\xa9xt', X'00ffc3a9', 'y', 'a,c', '{\"k\": [1, 2.5, \"x\"], \"a\": null}', "
+      "ST_GeomFromText('POINT(1 2)'))").isOk());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.types (id) VALUES (2)").isOk());
+  ASSERT_TRUE(db_->execute(
+      "SET SESSION sql_mode = ''; INSERT INTO s.types (id, ti, tu, f, d, de, y, dt, dtm, ts, c, e, st) VALUES (3, 0, 127, 0, -1e300, 0, 0, "
+      "'0000-00-00', '0000-00-00 00:00:00', '1970-01-01 00:00:01', '', '', '')").isOk());
+  ASSERT_TRUE(db_->execute("CREATE TABLE s.marker (id INT)").isOk());
+
+  std::map<std::string, eb::RowData> fromBinlog;
+  std::map<std::string, eb::RowData> fromSnapshot;
+  std::string mysqlTypes;
+  const auto collect = [&](const eb::Entry& e, bool& marker) {
+    if (e.header().tablename() == "marker") marker = true;
+    if (e.entrytype() != eb::ROWDATA || e.header().tablename() != "types") return;
+    eb::RowChange rc;
+    ASSERT_TRUE(rc.ParseFromString(e.storevalue()));
+    for (const auto& row : rc.rowdatas()) (isSnapshot(e) ? fromSnapshot : fromBinlog)[row.aftercolumns(0).value()] = row;
+  };
+  bool marker = false;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!marker && std::chrono::steady_clock::now() < deadline) drain([&](const eb::Entry& e) { collect(e, marker); });
+  ASSERT_EQ(fromBinlog.size(), 3u);
+
+  SnapshotRequest request;
+  request.tables = {{"s", "types"}};
+  ASSERT_TRUE(runner_->start(request).isOk());
+  while (fromSnapshot.size() < 3 && std::chrono::steady_clock::now() < deadline) {
+    bool unused = false;
+    drain([&](const eb::Entry& e) { collect(e, unused); });
+  }
+  ASSERT_EQ(fromSnapshot.size(), 3u) << runner_->progress()->toJson();
+  for (const auto& [id, binlogRow] : fromBinlog) {
+    const eb::RowData& snapshotRow = fromSnapshot.at(id);
+    ASSERT_EQ(snapshotRow.aftercolumns_size(), binlogRow.aftercolumns_size());
+    for (int i = 0; i < binlogRow.aftercolumns_size(); ++i) {
+      const eb::Column& want = binlogRow.aftercolumns(i);
+      const eb::Column& got = snapshotRow.aftercolumns(i);
+      SCOPED_TRACE("row " + id + ", column " + want.name());
+      EXPECT_EQ(got.name(), want.name());
+      EXPECT_EQ(got.index(), want.index());
+      EXPECT_EQ(got.isnull(), want.isnull());
+      EXPECT_EQ(got.value(), want.value());
+      EXPECT_EQ(got.sqltype(), want.sqltype());
+      EXPECT_EQ(got.mysqltype(), want.mysqltype());
+      EXPECT_EQ(got.iskey(), want.iskey());
+      EXPECT_EQ(got.updated(), want.updated());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace canal::snapshot
