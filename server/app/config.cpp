@@ -100,8 +100,12 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
                            passwordHash, true));
   k.push_back(unusedKey<S>("canal.admin.manager", "canal-admin address; admin-managed mode is not supported"));
   k.push_back(unusedKey<S>("canal.admin.port", "canal-admin protocol port; not supported"));
-  k.push_back(unusedKey<S>("canal.admin.user", "canal-admin user; not supported"));
-  k.push_back(unusedKey<S>("canal.admin.passwd", "canal-admin password; not supported"));
+  k.push_back(stringKey<S>("canal.admin.user", &S::adminUser, "admin",
+                           "user who may start and cancel snapshots on the HTTP port (Basic authentication)"));
+  k.push_back(stringKey<S>("canal.admin.passwd", &S::adminPasswordHash, "",
+                           "that user's password as hex of SHA1(SHA1(password)); empty: snapshots cannot be requested "
+                           "over HTTP",
+                           passwordHash, true));
   k.push_back(unusedKey<S>("canal.admin.register.auto", "canal-admin registration; not supported"));
   k.push_back(unusedKey<S>("canal.admin.register.cluster", "canal-admin registration; not supported"));
   k.push_back(unusedKey<S>("canal.admin.register.name", "canal-admin registration; not supported"));
@@ -247,6 +251,16 @@ std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
   k.push_back(stringKey<I>("canal.instance.render.timezone", &I::renderTimeZone, "SYSTEM",
                            "time zone of TIMESTAMP values: SYSTEM, UTC, +08:00"));
   k.push_back(boolKey<I>("canal.instance.get.ddl.isolation", &I::getDdlIsolation, false, "return each DDL in its own batch"));
+  // Snapshots.
+  k.push_back(stringKey<I>("canal.instance.snapshot.mode", &I::snapshotMode, "never",
+                           "never | initial (existing rows first when the destination starts without a position) | "
+                           "initial_only (existing rows only, no changes)"));
+  k.push_back(stringKey<I>("canal.instance.snapshot.tables", &I::snapshotTables, "",
+                           "tables of the initial snapshot (Canal regex); empty: the table filter"));
+  k.push_back(intKey<I>("canal.instance.snapshot.chunk.size", &I::snapshotChunkSize, 1024, 1, 1000000,
+                        "rows per snapshot chunk"));
+  k.push_back(intKey<I>("canal.instance.snapshot.rows.per.second", &I::snapshotRowsPerSecond, 0, 0, 100000000,
+                        "snapshot pace; 0: as fast as the stream takes the rows"));
   // Store.
   k.push_back(intKey<I>("canal.instance.memory.buffer.size", &I::bufferSize, 16384, 1, 1 << 24,
                         "event store capacity in entries (power of 2)", powerOfTwo));

@@ -38,6 +38,9 @@ struct ServerConfig {
   int metricsPort = 0;
   std::string user;
   std::string passwordHash;  // hex of SHA1(SHA1(password)); secret
+  // Who may start and cancel snapshots on the HTTP port (canal.admin.user / canal.admin.passwd).
+  std::string adminUser;
+  std::string adminPasswordHash;
   std::string zkServers;
   std::int64_t zkFlushPeriodMs = 0;
   std::int64_t zkSessionTimeoutMs = 0;
@@ -114,6 +117,12 @@ struct InstanceConfig {
   bool renderExactDecimal = false;     // DECIMAL with exactly `scale` digits, not Canal's groups of 9
   bool renderColumnCharset = false;    // latin1 columns converted from their own charset
   std::string renderTimeZone;          // TIMESTAMP rendering zone: SYSTEM, UTC, +08:00, ...
+
+  // Snapshots of existing rows (docs/snapshots.md).
+  std::string snapshotMode;  // never, initial, initial_only
+  std::string snapshotTables;  // Canal regex; empty: the table filter
+  int snapshotChunkSize = 0;
+  int snapshotRowsPerSecond = 0;
 
   // Event store.
   int bufferSize = 0;

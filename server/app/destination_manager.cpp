@@ -20,6 +20,7 @@
 #include "server/ha/running_election.h"
 #include "server/convert/table_filter.h"
 #include "server/meta/zookeeper_meta_store.h"
+#include "server/snapshot/snapshot_runner.h"
 
 namespace canal::app {
 namespace {
@@ -88,6 +89,11 @@ instance::DestinationOptions destinationOptions(const InstanceConfig& c) {
   o.tableFilter.blackField = c.filterBlackField;
   o.pump.render.decimal = c.renderExactDecimal ? binlog::DecimalStyle::kExact : binlog::DecimalStyle::kCanal;
   o.pump.render.convertColumnCharset = c.renderColumnCharset;
+  o.initialSnapshot = c.snapshotMode == "initial" || c.snapshotMode == "initial_only";
+  o.pump.snapshotOnly = c.snapshotMode == "initial_only";
+  o.snapshotTables = c.snapshotTables;
+  o.snapshotChunkSize = static_cast<std::size_t>(c.snapshotChunkSize);
+  o.snapshotRowsPerSecond = static_cast<std::uint64_t>(c.snapshotRowsPerSecond);
   return o;
 }
 
@@ -134,6 +140,11 @@ Result<DestinationConfig> loadDestination(const ServerContext& context, const st
   const auto mode = instance->mode;
   if (mode == InstanceMode::kDefault && !context.ha) {
     return Status::invalidArgument("default-instance.xml keeps positions in ZooKeeper; set canal.zkServers");
+  }
+  if (instance->snapshotMode != "never" && instance->snapshotMode != "initial" &&
+      instance->snapshotMode != "initial_only") {
+    return Status::invalidArgument("canal.instance.snapshot.mode '" + instance->snapshotMode +
+                                   "' is not never, initial or initial_only", instancePath.string());
   }
   auto options = destinationOptions(*instance);
   auto zone = convert::TimeZone::parse(instance->renderTimeZone);
@@ -199,29 +210,84 @@ class DestinationManager::Runner {
     if (!made) return made.status();
     std::shared_ptr<instance::Destination> d = std::move(*made);
     d->start();
+    const instance::DestinationOptions& o = d->options();
+    auto snapshots = std::make_shared<snapshot::SnapshotRunner>(name_, o.master, d->snapshots(), o.pump.render);
+    if (o.initialSnapshot && d->startedWithoutPosition()) {
+      if (const Status s = startInitialSnapshot(*d, *snapshots); !s.isOk()) {
+        d->stop();
+        return s.withContext("initial snapshot (canal.instance.snapshot.mode)");
+      }
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     current_ = std::move(d);
+    snapshots_ = std::move(snapshots);
     return Status::ok();
   }
   void release() {
     DestinationLogScope scope(name_);
     std::shared_ptr<instance::Destination> d;
+    std::shared_ptr<snapshot::SnapshotRunner> snapshots;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       d.swap(current_);
+      snapshots.swap(snapshots_);
     }
+    if (snapshots) snapshots->cancel();
     if (d) d->stop();
+    snapshots.reset();  // joins its thread, which the stopped destination released
   }
   std::shared_ptr<instance::Destination> current() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return current_;
   }
+  // The snapshots of the running destination (null when it does not run here).
+  std::shared_ptr<snapshot::SnapshotRunner> snapshots() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return snapshots_;
+  }
 
  private:
+  static Status startInitialSnapshot(instance::Destination& d, snapshot::SnapshotRunner& snapshots) {
+    const instance::DestinationOptions& o = d.options();
+    std::shared_ptr<const convert::TableFilter> filter = d.tableFilter();
+    if (!o.snapshotTables.empty()) {
+      convert::TableFilterSpec spec;
+      spec.regex = o.snapshotTables;
+      auto made = convert::TableFilter::create(spec);
+      if (!made) return made.status().withContext("canal.instance.snapshot.tables");
+      filter = *made;
+    }
+    auto connection = mysql::MysqlConnection::connect(o.master);
+    if (!connection) return connection.status();
+    auto tables = snapshot::matchingTables(**connection, *filter);
+    if (!tables) return tables.status();
+    if (o.snapshotTables.empty()) {
+      // From the table filter: tables that cannot be chunked are left out, said once.
+      for (auto it = tables->begin(); it != tables->end();) {
+        auto key = snapshot::chunkKey(**connection, it->first, it->second);
+        if (key) {
+          ++it;
+          continue;
+        }
+        moduleLogger("snapshot")->warn("destination {}: {}; left out of the initial snapshot", o.name,
+                                       key.status().message());
+        it = tables->erase(it);
+      }
+    }
+    if (tables->empty()) return Status::ok();
+    snapshot::SnapshotRequest request;
+    request.tables = std::move(*tables);
+    request.chunkSize = o.snapshotChunkSize;
+    request.rowsPerSecond = o.snapshotRowsPerSecond;
+    auto started = snapshots.start(std::move(request));
+    return started.status();
+  }
+
   const DestinationConfig::Make make_;
   const std::string name_;
   mutable std::mutex mutex_;
   std::shared_ptr<instance::Destination> current_;
+  std::shared_ptr<snapshot::SnapshotRunner> snapshots_;
 };
 
 DestinationManager::DestinationManager(ServerContext context, ha::RunningElection* election)
@@ -371,6 +437,28 @@ std::shared_ptr<instance::ClientSessions> DestinationManager::lookup(const std::
   return instance::sessionsOf(runner->current());
 }
 
+std::shared_ptr<instance::Destination> DestinationManager::running(const std::string& name) const {
+  std::shared_ptr<Runner> runner;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = entries_.find(name);
+    if (it == entries_.end() || !it->second.runner) return nullptr;
+    runner = it->second.runner;
+  }
+  return runner->current();
+}
+
+std::shared_ptr<snapshot::SnapshotRunner> DestinationManager::snapshots(const std::string& name) const {
+  std::shared_ptr<Runner> runner;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = entries_.find(name);
+    if (it == entries_.end() || !it->second.runner) return nullptr;
+    runner = it->second.runner;
+  }
+  return runner->snapshots();
+}
+
 std::vector<DestinationView> DestinationManager::views() const {
   std::vector<std::pair<DestinationView, std::shared_ptr<Runner>>> found;
   {
@@ -392,6 +480,7 @@ std::vector<DestinationView> DestinationManager::views() const {
       if (auto d = runner->current()) {
         v.active = true;
         v.stats = d->stats();
+        if (auto snapshots = runner->snapshots()) v.snapshot = snapshots->progress();
       }
     }
     out.push_back(std::move(v));

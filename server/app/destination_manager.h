@@ -24,6 +24,7 @@
 #include "server/common/zookeeper_session.h"
 #include "server/instance/client_sessions.h"
 #include "server/instance/destination.h"
+#include "server/snapshot/snapshot_runner.h"
 
 namespace canal::ha {
 class RunningElection;
@@ -75,6 +76,7 @@ struct DestinationView {
   Status configError;        // the newest instance.properties does not load
   std::int64_t configErrorTimeMs = 0;
   std::int64_t startedMs = 0;  // when this version was set up
+  std::optional<snapshot::SnapshotProgress> snapshot;  // the last snapshot, when active
 };
 
 class DestinationManager {
@@ -92,6 +94,10 @@ class DestinationManager {
 
   // The active destination `name`, or null.
   std::shared_ptr<instance::ClientSessions> lookup(const std::string& name) const;
+  // The destination `name` when it runs here; null otherwise.
+  std::shared_ptr<instance::Destination> running(const std::string& name) const;
+  // The snapshots of a destination running here; null otherwise.
+  std::shared_ptr<snapshot::SnapshotRunner> snapshots(const std::string& name) const;
   std::vector<DestinationView> views() const;
 
  private:

@@ -5,7 +5,9 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <thread>
+#include <vector>
 
 #include "server/common/logging.h"
 
@@ -23,6 +25,7 @@ struct HttpEndpoint::Impl {
   std::string ip;
   int port = 0;
   std::map<std::string, Handler> handlers;
+  std::vector<std::pair<std::string, RequestHandler>> routes;
   asio::io_context io;
   tcp::acceptor acceptor{io};
   std::thread thread;
@@ -51,7 +54,16 @@ struct HttpEndpoint::Impl {
       std::string target(request.target());
       if (const auto q = target.find('?'); q != std::string::npos) target.resize(q);
       const auto found = owner.handlers.find(target);
-      if (request.method() != http::verb::get && request.method() != http::verb::head) {
+      const auto routed = std::find_if(owner.routes.begin(), owner.routes.end(),
+                                       [&](const auto& r) { return target.rfind(r.first, 0) == 0; });
+      if (routed != owner.routes.end()) {
+        const HttpResponse reply = routed->second(HttpRequest{std::string(request.method_string()), target,
+                                                              request.body(),
+                                                              std::string(request[http::field::authorization])});
+        response.result(static_cast<http::status>(reply.status));
+        response.set(http::field::content_type, reply.contentType);
+        response.body() = reply.body;
+      } else if (request.method() != http::verb::get && request.method() != http::verb::head) {
         response.result(http::status::method_not_allowed);
         response.set(http::field::allow, "GET, HEAD");
         response.set(http::field::content_type, "text/plain; charset=utf-8");
@@ -93,6 +105,10 @@ HttpEndpoint::HttpEndpoint(std::string ip, int port, std::map<std::string, Handl
 }
 
 HttpEndpoint::~HttpEndpoint() { stop(); }
+
+void HttpEndpoint::route(std::string prefix, RequestHandler handler) {
+  impl_->routes.emplace_back(std::move(prefix), std::move(handler));
+}
 
 Status HttpEndpoint::start() {
   beast::error_code ec;

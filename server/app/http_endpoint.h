@@ -1,7 +1,8 @@
 #pragma once
 
 // The operations HTTP port (canal.metrics.pull.port): GET of a registered path answers with
-// what its handler renders at that moment; other paths get 404, other methods 405. One
+// what its handler renders at that moment; a path under a routed prefix goes, with any method,
+// to that prefix's handler; other paths get 404, other methods 405. One
 // request per connection, on a thread of its own; a client that sends nothing in 10 s is
 // dropped. Thread contract: start() and stop() from one thread; handlers run on the endpoint's
 // thread.
@@ -20,12 +21,28 @@ struct HttpReply {
   std::string body;
 };
 
+struct HttpRequest {
+  std::string method;         // "GET", "POST", "DELETE", ...
+  std::string path;           // without the query
+  std::string body;
+  std::string authorization;  // the Authorization header
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string contentType = "application/json";
+  std::string body;
+};
+
 class HttpEndpoint {
  public:
   using Handler = std::function<HttpReply()>;
+  using RequestHandler = std::function<HttpResponse(const HttpRequest&)>;
   HttpEndpoint(std::string ip, int port, std::map<std::string, Handler> handlers);
   ~HttpEndpoint();
 
+  // Requests whose path starts with `prefix` go to `handler` (before start()).
+  void route(std::string prefix, RequestHandler handler);
   // Binds (port 0: any free one); Unavailable naming the address when it cannot.
   Status start();
   void stop();

@@ -20,6 +20,7 @@
 #include "server/app/config.h"
 #include "server/app/destination_manager.h"
 #include "server/app/http_endpoint.h"
+#include "server/app/snapshot_api.h"
 #include "server/app/server_report.h"
 #include "server/common/clock.h"
 #include "server/common/logging.h"
@@ -237,6 +238,10 @@ int main(int argc, char** argv) {
                                    canal::app::renderStatus(snapshot(), destinations->views(), canal::wallClockMs())};
     };
     http = std::make_unique<canal::app::HttpEndpoint>(server->ip, server->metricsPort, std::move(handlers));
+    http->route("/destinations/", [&, admin = canal::app::AdminLogin{server->adminUser, server->adminPasswordHash}](
+                                      const canal::app::HttpRequest& request) {
+      return canal::app::handleSnapshotRequest(request, admin, *destinations);
+    });
     if (const auto s = http->start(); !s.isOk()) {
       log->error("{}", s.toString());
       shutdown();

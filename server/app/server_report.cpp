@@ -234,6 +234,16 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
        [&](const DestinationView& v, auto put) {
          put(dest(v), static_cast<double>(stats(v).store.putBlockedNanos / 1000000));
        });
+  // Ours: snapshots.
+  each(w, active, "canal_instance_snapshot_rows", "counter", "Rows the last snapshot put into the stream",
+       [](const DestinationView& v, auto put) {
+         if (!v.snapshot) return;
+         double rows = 0;
+         for (const auto& t : v.snapshot->tables) rows += static_cast<double>(t.rows);
+         put(dest(v), rows);
+       });
+  each(w, active, "canal_instance_snapshot_running", "gauge", "Whether a snapshot runs",
+       [](const DestinationView& v, auto put) { put(dest(v), v.snapshot && v.snapshot->state == "running" ? 1 : 0); });
   each(w, active, "canal_instance_store_produce_seq", "counter", "Produced events counter of canal instance",
        [&](const DestinationView& v, auto put) { put(dest(v), static_cast<double>(stats(v).store.putSequence)); });
   each(w, active, "canal_instance_store_consume_seq", "counter", "Consumed events counter of canal instance",
@@ -463,6 +473,7 @@ std::string renderStatus(const ServerFacts& server, const std::vector<Destinatio
         clients.push_back(std::move(cj));
       }
       d["clients"] = std::move(clients);
+      d["snapshot"] = v.snapshot ? Json::parse(v.snapshot->toJson()) : Json(nullptr);
       if (!s.lastError.isOk()) {
         d["lastError"] = {{"message", s.lastError.toString()}, {"time", isoTime(s.lastErrorTimeMs)}};
       } else {

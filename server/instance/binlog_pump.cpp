@@ -282,6 +282,11 @@ Status BinlogPump::runOnce() {
 
   bool reading = false;
   bool inTransaction = false;
+  if (snapshots_ && start.kind == replica::DumpStart::Kind::kFilePosition) {
+    // Between transactions at the start: a chunk read now need not wait for the next event.
+    auto lock = snapshots_->lockForEvent();
+    snapshots_->atPoint(start.file, start.position, false);
+  }
   for (;;) {
     waitingSinceMs_.store(wallClockMs(), std::memory_order_relaxed);
     auto e = run.next();
@@ -328,7 +333,8 @@ Status BinlogPump::runOnce() {
           const bool commit = entry.kind == convert::EntryKind::kTransactionEnd ||
                               (entry.kind == convert::EntryKind::kRowData && entry.isDdl);
           if (snapshots_) {
-            snapshots_->noteEntry(entry);
+            // initial_only delivers nothing of the binlog, so no snapshot row is dropped for a change.
+            if (!options_.snapshotOnly) snapshots_->noteEntry(entry);
             if (entry.kind == convert::EntryKind::kTransactionBegin) inTransaction = true;
             if (commit) inTransaction = false;
           }
@@ -336,7 +342,7 @@ Status BinlogPump::runOnce() {
             return Status::ok();  // acked before the restart
           }
           if (filteredOut(entry, options_)) return Status::ok();
-          CANAL_RETURN_IF_ERROR(gate.offer(entry));
+          if (!options_.snapshotOnly) CANAL_RETURN_IF_ERROR(gate.offer(entry));
           if (commit) {
             // Everything up to here is in the store (or was dropped by the filters): a run
             // started again (after an error, or a restart with a durable store) goes on from here.

@@ -47,6 +47,9 @@ struct PumpOptions {
   // acks keep moving the cursor.
   bool filterTransactionEntry = false;
   std::chrono::milliseconds retryInterval{5000};  // between a failed run and the next
+  // canal.instance.snapshot.mode = initial_only: the stream carries snapshot rows only (the
+  // binlog is still followed, for the snapshot's watermarks).
+  bool snapshotOnly = false;
 };
 
 // Where a destination is: kStarting until the stream reads from its start, kFollowing while it

@@ -41,6 +41,7 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
     log->info("destination {}: starting from the lowest client cursor {}:{}", o.name, p.journalName, p.position);
   }
 
+  d->startedWithoutPosition_ = !start.resume;
   d->clients_ = std::make_unique<DestinationClients>(o.name, o.master.host, o.master.port, *d->store_, *d->filter_,
                                                      std::move(meta));
   CANAL_RETURN_IF_ERROR(d->clients_->restore(stored).withContext(context));

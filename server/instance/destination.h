@@ -52,6 +52,12 @@ struct DestinationOptions {
   // with a filter replaces the regex (white list) for the whole destination.
   convert::TableFilterSpec tableFilter;
   PumpOptions pump;  // rendering, the other filters, the retry interval (name is set from `name`)
+  // canal.instance.snapshot.*: the existing rows of `snapshotTables` (a Canal regex; empty: the
+  // table filter) first, when the destination starts without a stored position.
+  bool initialSnapshot = false;
+  std::string snapshotTables;
+  std::size_t snapshotChunkSize = 1024;
+  std::uint64_t snapshotRowsPerSecond = 0;
 };
 
 // A destination's figures at one moment; times are wall-clock milliseconds (0: never).
@@ -84,6 +90,8 @@ class Destination {
   bool following() const { return pump_->following(); }
   // The error that stopped the stream, if one did (a purged binlog, a schema mismatch...).
   Status streamError() const { return pump_->streamError(); }
+  // True when nothing told where to start (no store journal, no client cursor).
+  bool startedWithoutPosition() const { return startedWithoutPosition_; }
 
   DestinationClients& clients() { return *clients_; }
   store::EventStore& store() { return *store_; }
@@ -103,6 +111,7 @@ class Destination {
   const std::unique_ptr<store::EventStore> store_;
   std::unique_ptr<DestinationClients> clients_;
   SnapshotGate snapshots_;
+  bool startedWithoutPosition_ = false;
   std::unique_ptr<BinlogPump> pump_;
 };
 

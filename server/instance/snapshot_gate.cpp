@@ -68,7 +68,8 @@ void SnapshotGate::stop() {
   moved_.notify_all();
 }
 
-void SnapshotGate::watch(const std::string& database, const std::string& table, std::vector<std::uint32_t> keyColumns) {
+std::optional<StreamPoint> SnapshotGate::watch(const std::string& database, const std::string& table,
+                                               std::vector<std::uint32_t> keyColumns) {
   std::lock_guard<std::mutex> lock(mutex_);
   watching_ = true;
   database_ = database;
@@ -76,6 +77,7 @@ void SnapshotGate::watch(const std::string& database, const std::string& table, 
   keyColumns_ = std::move(keyColumns);
   changedKeys_.clear();
   ddlSeen_ = false;
+  return at_;
 }
 
 void SnapshotGate::unwatch() {

@@ -56,8 +56,11 @@ class SnapshotGate {
   void stop();
 
   // Snapshot side. From now on, keys of rows changed in `database`.`table` are recorded (the
-  // columns at `keyColumns`, table ordinals).
-  void watch(const std::string& database, const std::string& table, std::vector<std::uint32_t> keyColumns);
+  // columns at `keyColumns`, table ordinals). Returns where the stream is (nullopt: it has not
+  // read anything yet): changes before it are not recorded, so the chunk must be read at or
+  // after it (the primary streams a transaction before its commit is visible to readers).
+  std::optional<StreamPoint> watch(const std::string& database, const std::string& table,
+                                   std::vector<std::uint32_t> keyColumns);
   // Waits until the chunk can be put, puts it without the rows whose key changed since watch(),
   // and returns how many rows were put. Unavailable (read it again) when a DDL on the table came since
   // watch(); Aborted when `cancel` is set or the pump stops. Ends the watch either way.

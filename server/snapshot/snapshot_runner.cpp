@@ -50,18 +50,33 @@ struct Watermarked {
 };
 
 // One chunk, read where its binlog position is known. MariaDB: a consistent-snapshot transaction
-// names the binlog position its reads see (binlog_snapshot_file/position). MySQL: the binlog end
-// after the read (every change the read saw is before it).
-Result<Watermarked> readChunk(mysql::MysqlConnection& c, const std::string& select) {
+// names the binlog position its reads see (binlog_snapshot_file/position); it must not be before
+// `notBefore`, where the stream was when the watch began (the primary streams transactions
+// before their commit is visible, so the stream can be ahead of what a new read view sees:
+// the snapshot is taken again until it has caught up). MySQL: the binlog end after the read.
+Result<Watermarked> readChunk(mysql::MysqlConnection& c, const std::string& select,
+                              const std::optional<instance::StreamPoint>& notBefore) {
   Watermarked out;
   if (c.isMariaDb()) {
-    CANAL_RETURN_IF_ERROR(c.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT"));
-    auto status = c.query("SHOW STATUS LIKE 'binlog_snapshot_%'");
-    if (!status) return status.status();
-    for (const auto& row : status->rows) {
-      if (row.size() < 2) continue;
-      if (row[0] == "Binlog_snapshot_file") out.watermark.file = row[1].value_or("");
-      if (row[0] == "Binlog_snapshot_position") out.watermark.position = std::stoull(row[1].value_or("0"));
+    for (int attempt = 0;; ++attempt) {
+      CANAL_RETURN_IF_ERROR(c.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT"));
+      auto status = c.query("SHOW STATUS LIKE 'binlog_snapshot_%'");
+      if (!status) return status.status();
+      for (const auto& row : status->rows) {
+        if (row.size() < 2) continue;
+        if (row[0] == "Binlog_snapshot_file") out.watermark.file = row[1].value_or("");
+        if (row[0] == "Binlog_snapshot_position") out.watermark.position = std::stoull(row[1].value_or("0"));
+      }
+      if (!notBefore || out.watermark.file.empty() ||
+          instance::compareStreamPoints(out.watermark, *notBefore) >= 0) {
+        break;
+      }
+      CANAL_RETURN_IF_ERROR(c.execute("COMMIT"));
+      if (attempt == 1000) {
+        return Status::unavailable("the primary's consistent snapshots stay behind the stream (" +
+                                   out.watermark.file + ":" + std::to_string(out.watermark.position) + ")");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     auto rows = c.query(select);
     const Status committed = c.execute("COMMIT");
@@ -87,6 +102,22 @@ Result<Watermarked> readChunk(mysql::MysqlConnection& c, const std::string& sele
 }
 
 }  // namespace
+
+Result<std::vector<std::pair<std::string, std::string>>> matchingTables(mysql::MysqlConnection& connection,
+                                                                        const convert::TableFilter& filter) {
+  auto rows = connection.query(
+      "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND "
+      "TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') "
+      "ORDER BY TABLE_SCHEMA, TABLE_NAME");
+  if (!rows) return rows.status();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& row : rows->rows) {
+    const std::string database = row[0].value_or("");
+    const std::string table = row[1].value_or("");
+    if (filter.accepts(database, table)) out.emplace_back(database, table);
+  }
+  return out;
+}
 
 Result<std::vector<std::string>> chunkKey(mysql::MysqlConnection& connection, const std::string& database,
                                           const std::string& table) {
@@ -290,8 +321,8 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     for (std::size_t i = 0; i < keySchemas.size(); ++i) select += (i ? ", " : "") + quoteName(keySchemas[i]->name);
     select += " LIMIT " + std::to_string(request.chunkSize);
 
-    gate_.watch(database, table, keyColumns);
-    auto chunk = readChunk(connection, select);
+    const auto streamAt = gate_.watch(database, table, keyColumns);
+    auto chunk = readChunk(connection, select, streamAt);
     if (!chunk) {
       gate_.unwatch();
       return chunk.status().withContext("snapshot of " + name);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "server/common/status.h"
+#include "server/convert/table_filter.h"
 #include "server/convert/value_text.h"
 #include "server/instance/snapshot_gate.h"
 #include "server/mysql/mysql_connection.h"
@@ -84,6 +85,10 @@ class SnapshotRunner {
   std::condition_variable cancelled_;
   std::thread thread_;
 };
+
+// The base tables of the primary's user databases that `filter` accepts.
+Result<std::vector<std::pair<std::string, std::string>>> matchingTables(mysql::MysqlConnection& connection,
+                                                                        const convert::TableFilter& filter);
 
 // The key a table is chunked by: its primary key, else a unique key on NOT NULL columns (column
 // names in key order); InvalidArgument naming the table when it has neither.

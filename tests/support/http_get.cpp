@@ -14,11 +14,24 @@ std::size_t append(char* data, std::size_t size, std::size_t count, void* out) {
 
 }  // namespace
 
-HttpResult httpGet(const std::string& url) {
+HttpResult httpGet(const std::string& url) { return httpRequest("GET", url); }
+
+HttpResult httpRequest(const std::string& method, const std::string& url, const std::string& body,
+                       const std::string& user, const std::string& password) {
   HttpResult result;
   CURL* curl = curl_easy_init();
   if (!curl) return result;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  if (method != "GET") curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method == "POST") {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  const std::string login = user + ":" + password;
+  if (!user.empty()) {
+    curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(curl, CURLOPT_USERPWD, login.c_str());
+  }
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, append);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &result.body);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);

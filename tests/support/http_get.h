@@ -1,6 +1,6 @@
 #pragma once
 
-// HTTP for tests: a plain GET (libcurl), and the samples of a Prometheus text page.
+// HTTP for tests (libcurl): a plain GET, any request, and the samples of a Prometheus text page.
 
 #include <map>
 #include <string>
@@ -15,6 +15,9 @@ struct HttpResult {
 
 // The status code and body, or status -1 when nothing answered.
 HttpResult httpGet(const std::string& url);
+// Any method, with a body and HTTP Basic authentication when `user` is not empty.
+HttpResult httpRequest(const std::string& method, const std::string& url, const std::string& body = "",
+                       const std::string& user = "", const std::string& password = "");
 
 // name{labels} -> value of every sample line of a Prometheus text page (+Inf as 1e300).
 std::map<std::string, double> parsePrometheusText(const std::string& text);

@@ -79,12 +79,18 @@ std::vector<std::string> valuesOf(const google::protobuf::RepeatedPtrField<eb::C
   return out;
 }
 
+std::map<std::string, std::string> traceOf;
 void apply(const eb::Entry& e, const std::string& table, Rows& rows, std::size_t& snapshotRows) {
   if (e.entrytype() != eb::ROWDATA || e.header().tablename() != table) return;
   eb::RowChange rc;
   ASSERT_TRUE(rc.ParseFromString(e.storevalue()));
   if (rc.isddl()) return;
   for (const auto& row : rc.rowdatas()) {
+    const std::string k = row.aftercolumns_size() ? row.aftercolumns(0).value() : row.beforecolumns(0).value();
+    const std::string kb = row.beforecolumns_size() ? row.beforecolumns(0).value() : k;
+    const std::string t = std::to_string(rc.eventtype()) + (isSnapshot(e) ? "S" : "") + "@" + std::to_string(e.header().logfileoffset()) + " ";
+    traceOf[k] += t;
+    if (kb != k) traceOf[kb] += t;
     if (rc.eventtype() == eb::DELETE || rc.eventtype() == eb::UPDATE) rows.erase(row.beforecolumns(0).value());
     if (rc.eventtype() == eb::INSERT || rc.eventtype() == eb::UPDATE) {
       rows[row.aftercolumns(0).value()] = valuesOf(row.aftercolumns());
@@ -167,11 +173,17 @@ TEST_F(SnapshotTest, AConsumerApplyingEntriesInOrderEndsEqualToTheTableWhileAWri
   EXPECT_GT(writes.load(), 100) << "the writer ran during the snapshot";
   EXPECT_GT(snapshotRows, static_cast<std::size_t>(kRows / 2));
   EXPECT_EQ(rows.size(), expected.size());
+  for (const auto& [key, values] : rows) {
+    if (!expected.count(key)) ADD_FAILURE() << "row " << key << " is gone from the table, not downstream: " << traceOf[key];
+  }
   std::size_t different = 0;
   for (const auto& [key, values] : expected) {
     const auto it = rows.find(key);
     if (it == rows.end() || it->second != values) {
-      if (++different <= 5) ADD_FAILURE() << "row " << key << " differs";
+      if (++different <= 5) {
+        ADD_FAILURE() << "row " << key << " is " << ::testing::PrintToString(values) << " in the table, "
+                      << (it == rows.end() ? "missing" : ::testing::PrintToString(it->second)) << " downstream";
+      }
     }
   }
   EXPECT_EQ(different, 0u);
