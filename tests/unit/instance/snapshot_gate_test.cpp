@@ -1,0 +1,132 @@
+// The watermark rules of SnapshotGate, driven as the pump and the snapshot thread drive it.
+
+#include "server/instance/snapshot_gate.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+namespace canal::instance {
+namespace {
+
+using convert::ChangeEntry;
+
+std::shared_ptr<const convert::ColumnInfos> infos() {
+  return std::make_shared<const convert::ColumnInfos>(convert::ColumnInfos{{"id", "int", true}, {"v", "int", false}});
+}
+
+convert::ChangeRow row(const convert::ColumnInfos& columns, const std::string& id, const std::string& v) {
+  convert::ChangeRow r;
+  for (std::uint32_t i = 0; i < 2; ++i) {
+    convert::ChangeColumn c;
+    c.index = i;
+    c.info = &columns[i];
+    c.text.value = i == 0 ? id : v;
+    r.after.push_back(c);
+  }
+  return r;
+}
+
+ChangeEntry rowsEntry(const std::string& table, convert::ChangeType type, const std::vector<convert::ChangeRow>& rows) {
+  ChangeEntry e;
+  e.kind = convert::EntryKind::kRowData;
+  e.type = type;
+  e.schema = "s";
+  e.table = table;
+  e.rows = rows;
+  for (auto& r : e.rows) {
+    if (type == convert::ChangeType::kDelete) r.before.swap(r.after);
+  }
+  return e;
+}
+
+class SnapshotGateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gate_.setPut([this](const ChangeEntry& e) {
+      for (const auto& r : e.rows) put_.push_back(r.after[0].text.value);
+      return Status::ok();
+    });
+  }
+  // The pump handles one event: the entries it made, then where the stream is.
+  void event(const std::vector<ChangeEntry>& entries, std::uint64_t position, bool inTransaction) {
+    auto lock = gate_.lockForEvent();
+    for (const auto& e : entries) gate_.noteEntry(e);
+    gate_.atPoint("mysql-bin.000002", position, inTransaction);
+  }
+  SnapshotChunk chunk(std::uint64_t watermark, const std::vector<std::string>& ids) {
+    SnapshotChunk c;
+    c.watermark = {"mysql-bin.000002", watermark};
+    c.entry = rowsEntry("t", convert::ChangeType::kInsert, {});
+    c.entry.columns = columns_;
+    for (const auto& id : ids) c.entry.rows.push_back(row(*columns_, id, "snap"));
+    return c;
+  }
+
+  SnapshotGate gate_;
+  std::shared_ptr<const convert::ColumnInfos> columns_ = infos();
+  std::vector<std::string> put_;
+  std::atomic<bool> cancel_{false};
+};
+
+TEST_F(SnapshotGateTest, RowsChangedSinceTheWatchAreLeftOutOnceTheStreamIsPastTheWatermark) {
+  event({}, 100, false);
+  const auto at = gate_.watch("s", "t", {0});
+  ASSERT_TRUE(at.has_value());
+  EXPECT_EQ(at->position, 100u) << "the watch says where the stream is";
+  auto submitted = std::async(std::launch::async, [&] { return gate_.submit(chunk(300, {"1", "2", "3", "4"}), cancel_); });
+  // Changes of keys 2 (update) and 4 (delete), and of another table's key 3.
+  event({rowsEntry("t", convert::ChangeType::kUpdate, {row(*columns_, "2", "x")})}, 200, true);
+  event({rowsEntry("other", convert::ChangeType::kUpdate, {row(*columns_, "3", "x")})}, 250, true);
+  EXPECT_EQ(submitted.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout) << "inside a transaction";
+  event({rowsEntry("t", convert::ChangeType::kDelete, {row(*columns_, "4", "x")})}, 320, true);
+  EXPECT_EQ(submitted.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout)
+      << "past the watermark but inside a transaction";
+  event({}, 330, false);
+  const auto put = submitted.get();
+  ASSERT_TRUE(put.isOk()) << put.status().toString();
+  EXPECT_EQ(*put, 2u);
+  EXPECT_EQ(put_, (std::vector<std::string>{"1", "3"}));
+}
+
+TEST_F(SnapshotGateTest, ADdlOnTheTableVoidsTheChunk) {
+  event({}, 100, false);
+  gate_.watch("s", "t", {0});
+  ChangeEntry ddl;
+  ddl.kind = convert::EntryKind::kRowData;
+  ddl.isDdl = true;
+  ddl.schema = "s";
+  ddl.table = "t";
+  event({ddl}, 200, false);
+  const auto put = gate_.submit(chunk(150, {"1"}), cancel_);
+  ASSERT_FALSE(put.isOk());
+  EXPECT_EQ(put.status().code(), StatusCode::kUnavailable) << "read again under the new definition";
+  EXPECT_TRUE(put_.empty());
+}
+
+TEST_F(SnapshotGateTest, KeysChangedBeforeTheWatchAreNotRecordedAndCancelOrStopReleaseTheSubmitter) {
+  event({}, 100, false);
+  event({rowsEntry("t", convert::ChangeType::kUpdate, {row(*columns_, "1", "x")})}, 150, false);
+  gate_.watch("s", "t", {0});
+  auto put = gate_.submit(chunk(150, {"1"}), cancel_);
+  ASSERT_TRUE(put.isOk());
+  EXPECT_EQ(*put, 1u) << "a change before the watch is in the chunk's read";
+
+  gate_.watch("s", "t", {0});
+  cancel_ = true;
+  EXPECT_EQ(gate_.submit(chunk(900, {"2"}), cancel_).status().code(), StatusCode::kAborted);
+  cancel_ = false;
+  gate_.watch("s", "t", {0});
+  auto waiting = std::async(std::launch::async, [&] { return gate_.submit(chunk(900, {"2"}), cancel_); });
+  gate_.stop();
+  EXPECT_EQ(waiting.get().status().code(), StatusCode::kAborted);
+}
+
+TEST(StreamPoints, CompareByFileNumberThenPosition) {
+  EXPECT_LT(compareStreamPoints({"mysql-bin.000009", 900}, {"mysql-bin.000010", 4}), 0);
+  EXPECT_GT(compareStreamPoints({"mysql-bin.1000000", 4}, {"mysql-bin.999999", 900}), 0);
+  EXPECT_EQ(compareStreamPoints({"mysql-bin.000010", 4}, {"mysql-bin.000010", 4}), 0);
+}
+
+}  // namespace
+}  // namespace canal::instance
