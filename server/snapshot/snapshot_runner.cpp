@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "server/common/ascii.h"
 #include "server/common/logging.h"
 #include "server/convert/change.h"
 #include "server/convert/selected_row.h"
@@ -273,6 +274,10 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
       estimate && *estimate) {
     update([&](SnapshotProgress& p) { p.tables[index].estimated = std::stoull(**estimate); });
   }
+  // With full row metadata the binlog names its columns and the stream's mysqlType comes from
+  // the binlog's types, not from the definition: snapshot rows say the same.
+  auto metadata = connection.queryValue("SELECT @@binlog_row_metadata");
+  const bool fullMetadata = metadata && *metadata && asciiLower(**metadata) == "full";
   auto serverId = connection.queryValue("SELECT @@server_id");
   const std::uint32_t primaryId = serverId && *serverId ? static_cast<std::uint32_t>(std::stoul(**serverId)) : 0;
   std::optional<std::vector<std::string>> after;  // the last key put
@@ -342,7 +347,7 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     e.logfileOffset = chunk->watermark.position;
     e.serverId = primaryId;
     e.executeTime = nowMs();
-    e.columns = convert::columnInfos(map, &def);
+    e.columns = convert::columnInfos(map, fullMetadata ? nullptr : &def);
     e.rows.resize(rows.size());
     for (std::size_t r = 0; r < rows.size(); ++r) {
       if (rows[r].size() != def.columns.size()) {
