@@ -194,10 +194,10 @@ Status renderSelected(const binlog::TableMapEvent& table, std::size_t index, std
                       const RenderOptions& options, ColumnText& out) {
   using namespace binlog;
   const ColumnDef& c = table.columns[index];
-  const std::string where = "snapshot of " + table.database + "." + table.table;
+  const auto where = [&] { return "snapshot of " + table.database + "." + table.table; };
   const auto bad = [&] {
-    return Status::corruption(where, "column " + c.name + ": '" + std::string(value->substr(0, 64)) +
-                                         "' is not a value of its type");
+    return Status::corruption(where(), "column " + c.name + ": '" + std::string(value->substr(0, 64)) +
+                                           "' is not a value of its type");
   };
   Cell cell;
   cell.present = true;
@@ -292,7 +292,8 @@ Status renderSelected(const binlog::TableMapEvent& table, std::size_t index, std
     }
   }
   cell.data = bytes;
-  return renderCell(table, index, cell, nullptr, options, out, where);
+  static const std::string kWhere = "a snapshot row";  // renderCell names it only in errors
+  return renderCell(table, index, cell, nullptr, options, out, kWhere);
 }
 
 }  // namespace canal::convert

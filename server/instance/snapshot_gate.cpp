@@ -41,6 +41,7 @@ std::string SnapshotGate::keyOf(const std::vector<convert::ChangeColumn>& image,
 }
 
 void SnapshotGate::noteEntry(const convert::ChangeEntry& e) {
+  if (e.kind == convert::EntryKind::kRowData && e.isDdl) ddlCount_.fetch_add(1);
   if (!watching_ || e.kind != convert::EntryKind::kRowData) return;
   if (e.isDdl) {
     // A DDL names its table in the header; one without a table (a database) voids nothing.

@@ -68,6 +68,10 @@ class SnapshotGate {
   // Ends a watch without a chunk.
   void unwatch();
 
+  // DDL statements the pump has handled (any table): definitions read before a change of it
+  // may be stale.
+  std::uint64_t ddlCount() const { return ddlCount_.load(); }
+
   // Row keys of an entry's image as the gate compares them.
   static std::string keyOf(const std::vector<convert::ChangeColumn>& image, const std::vector<std::uint32_t>& keyColumns);
 
@@ -82,6 +86,7 @@ class SnapshotGate {
   std::vector<std::uint32_t> keyColumns_;
   std::set<std::string> changedKeys_;
   bool ddlSeen_ = false;
+  std::atomic<std::uint64_t> ddlCount_{0};
   std::optional<StreamPoint> at_;
   bool inTransaction_ = false;
 };

@@ -283,11 +283,19 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
   std::optional<std::vector<std::string>> after;  // the last key put
   const auto started = std::chrono::steady_clock::now();
   std::uint64_t done = 0;
+  std::shared_ptr<const schema::TableSchema> definition;
+  std::uint64_t definitionDdls = 0;
   for (;;) {
     if (cancel_) return Status::aborted("cancelled");
-    auto definition = definitions.current(database, table);
-    if (!definition) return definition.status();
-    const schema::TableSchema& def = **definition;
+    if (!definition || gate_.ddlCount() != definitionDdls) {
+      // Read again after any DDL the stream has passed since (the chunk's own watch catches one
+      // that comes while it is read).
+      definitionDdls = gate_.ddlCount();
+      auto current = definitions.current(database, table);
+      if (!current) return current.status();
+      definition = *current;
+    }
+    const schema::TableSchema& def = *definition;
     std::vector<std::uint32_t> keyColumns;
     std::vector<const schema::ColumnSchema*> keySchemas;
     for (const std::string& k : *key) {
@@ -327,12 +335,23 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     select += " LIMIT " + std::to_string(request.chunkSize);
 
     const auto streamAt = gate_.watch(database, table, keyColumns);
+    if (gate_.ddlCount() != definitionDdls) {  // a DDL passed since the definition was read
+      gate_.unwatch();
+      definition.reset();
+      continue;
+    }
     auto chunk = readChunk(connection, select, streamAt);
     if (!chunk) {
       gate_.unwatch();
       return chunk.status().withContext("snapshot of " + name);
     }
     const auto& rows = chunk->rows.rows;
+    if (!rows.empty() && rows[0].size() != def.columns.size()) {
+      // The primary changed the table before the stream passed the DDL: read it again.
+      gate_.unwatch();
+      definition.reset();
+      continue;
+    }
     const binlog::TableMapEvent map = convert::tableMapFromSchema(def, connection.isMariaDb());
     instance::SnapshotChunk out;
     out.watermark = chunk->watermark;
@@ -350,10 +369,6 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     e.columns = convert::columnInfos(map, fullMetadata ? nullptr : &def);
     e.rows.resize(rows.size());
     for (std::size_t r = 0; r < rows.size(); ++r) {
-      if (rows[r].size() != def.columns.size()) {
-        gate_.unwatch();
-        return Status::unavailable("the columns of " + name + " changed while a chunk was read");
-      }
       auto& image = e.rows[r].after;
       image.resize(def.columns.size());
       for (std::uint32_t c = 0; c < def.columns.size(); ++c) {
@@ -373,6 +388,7 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     auto put = gate_.submit(std::move(out), cancel_);
     if (!put && put.status().code() == StatusCode::kUnavailable) {
       update([&](SnapshotProgress& p) { ++p.chunksReread; });  // a DDL came: the chunk is read again
+      definition.reset();
       continue;
     }
     if (!put) return put.status();

@@ -1,0 +1,149 @@
+// Snapshot benchmark (on demand): a table of N rows (default 1,000,000) in a throwaway MariaDB,
+// read three ways in the same run, interleaved round by round:
+//   mariadb-dump   --single-transaction --quick of the table to /dev/null (the peer)
+//   snapshot       a destination's snapshot of the table, from the request until the last row is
+//                  parsed at a client that acks every batch (in-process, as the server runs it)
+// and the live stream's lag while a snapshot runs: a writer inserts one row every 5 ms into
+// another table; lag = arrival at the client minus the row's binlog time.
+//
+//   build/bench/canal_snapshot_bench [rows] [rounds]
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "canal/protocol/entry_protocol.pb.h"
+#include "server/app/destination_parts.h"
+#include "server/instance/destination.h"
+#include "server/snapshot/snapshot_runner.h"
+#include "tests/support/mariadb_server.h"
+#include "tests/support/process.h"
+
+using namespace std::chrono;
+namespace eb = canal::protocol::entry;
+
+namespace {
+
+double secondsSince(steady_clock::time_point from) { return duration<double>(steady_clock::now() - from).count(); }
+
+std::int64_t nowMs() { return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count(); }
+
+int fail(const std::string& what) {
+  std::fprintf(stderr, "snapshot_bench: %s\n", what.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const long rows = argc > 1 ? std::atol(argv[1]) : 1000000;
+  const int rounds = argc > 2 ? std::atoi(argv[2]) : 3;
+  auto db = canal::testing::MariaDbServer::start();
+  if (!db) return fail(db.status().toString());
+  auto& server = **db;
+  if (!server.execute("CREATE DATABASE b; CREATE TABLE b.t (id INT PRIMARY KEY, name VARCHAR(32), "
+                      "amount DECIMAL(12,2), created DATETIME(3), note TEXT); CREATE TABLE b.live (id INT "
+                      "AUTO_INCREMENT PRIMARY KEY, at BIGINT)")) {
+    return fail("schema");
+  }
+  std::fprintf(stderr, "loading %ld rows...\n", rows);
+  for (long from = 1; from <= rows; from += 10000) {
+    std::string sql = "INSERT INTO b.t VALUES ";
+    for (long id = from; id < from + 10000 && id <= rows; ++id) {
+      sql += (id > from ? "," : "") + std::string("(") + std::to_string(id) + ",'name" + std::to_string(id) + "'," +
+             std::to_string(id % 100000) + ".25,'2024-01-02 03:04:05.678','a note of some length for row " +
+             std::to_string(id) + "')";
+    }
+    if (!server.execute(sql)) return fail("load");
+  }
+
+  canal::mysql::ConnectOptions login;
+  login.host = server.host();
+  login.port = server.port();
+  login.user = server.options().replicaUser;
+  login.password = server.options().replicaPassword;
+
+  std::vector<double> dumpTimes;
+  std::vector<double> snapshotTimes;
+  std::vector<std::int64_t> lags;
+  for (int round = 0; round < rounds; ++round) {
+    // The peer: what a hand-made full load reads.
+    auto start = steady_clock::now();
+    std::string out;
+    const int rc = canal::testing::runCommand(
+        {"sh", "-c", "mariadb-dump --no-defaults -h127.0.0.1 -P" + std::to_string(server.port()) + " -u" +
+                         login.user + " -p" + login.password +
+                         " --single-transaction --quick --skip-lock-tables b t > /dev/null"},
+        &out);
+    if (rc != 0) return fail("mariadb-dump: " + out);
+    dumpTimes.push_back(secondsSince(start));
+
+    canal::instance::DestinationOptions o;
+    o.name = "bench";
+    o.master = login;
+    o.dump.heartbeatSeconds = 1;
+    auto made = canal::app::makeDestination(o);
+    if (!made) return fail(made.status().toString());
+    auto d = std::move(*made);
+    d->start();
+    while (!d->following()) std::this_thread::sleep_for(milliseconds(10));
+    if (!d->clients().subscribe(1001, "").isOk()) return fail("subscribe");
+    std::atomic<bool> writing{true};
+    std::thread writer([&] {
+      while (writing) {
+        static_cast<void>(server.execute("INSERT INTO b.live (at) VALUES (" + std::to_string(nowMs()) + ")"));
+        std::this_thread::sleep_for(milliseconds(5));
+      }
+    });
+    canal::snapshot::SnapshotRunner runner("bench", login, d->snapshots(), o.pump.render);
+    canal::snapshot::SnapshotRequest request;
+    request.tables = {{"b", "t"}};
+    request.chunkSize = 4096;
+    start = steady_clock::now();
+    if (auto id = runner.start(request); !id) return fail(id.status().toString());
+    long seen = 0;
+    eb::Entry entry;
+    eb::RowChange change;
+    while (seen < rows) {
+      auto batch = d->clients().get(1001, 4096, canal::store::GetWait{canal::store::GetWait::Kind::kFor, milliseconds(100)});
+      if (!batch) return fail(batch.status().toString());
+      if (batch->id == -1) {
+        if (runner.progress()->state == "failed") return fail(runner.progress()->error);
+        continue;
+      }
+      for (const std::string& bytes : batch->entries) {
+        if (!entry.ParseFromString(bytes) || entry.entrytype() != eb::ROWDATA) continue;
+        if (!change.ParseFromString(entry.storevalue())) return fail("entry");
+        if (entry.header().tablename() == "t") {
+          seen += change.rowdatas_size();
+        } else if (entry.header().tablename() == "live") {
+          for (const auto& r : change.rowdatas()) lags.push_back(nowMs() - std::stoll(r.aftercolumns(1).value()));
+        }
+      }
+      static_cast<void>(d->clients().ack(1001, batch->id));
+    }
+    snapshotTimes.push_back(secondsSince(start));
+    writing = false;
+    writer.join();
+    d->stop();
+  }
+  std::sort(dumpTimes.begin(), dumpTimes.end());
+  std::sort(snapshotTimes.begin(), snapshotTimes.end());
+  std::sort(lags.begin(), lags.end());
+  const double dump = dumpTimes[dumpTimes.size() / 2];
+  const double snap = snapshotTimes[snapshotTimes.size() / 2];
+  std::printf("%ld rows, median of %d rounds\n", rows, rounds);
+  std::printf("  %-40s %8.2f s  %10.0f rows/s\n", "mariadb-dump --single-transaction", dump, rows / dump);
+  std::printf("  %-40s %8.2f s  %10.0f rows/s  (%.2fx the dump)\n", "snapshot to an acking client", snap, rows / snap,
+              dump / snap);
+  if (!lags.empty()) {
+    std::printf("  live rows during the snapshots: %zu, lag median %lld ms, p99 %lld ms, max %lld ms\n", lags.size(),
+                static_cast<long long>(lags[lags.size() / 2]), static_cast<long long>(lags[lags.size() * 99 / 100]),
+                static_cast<long long>(lags.back()));
+  }
+  return 0;
+}
