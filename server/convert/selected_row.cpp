@@ -249,8 +249,8 @@ Status renderSelected(const binlog::TableMapEvent& table, std::size_t index, std
       case kTypeTimestamp2:
         if (!encodeTimestamp2(v, c.fsp, bytes)) return bad();
         break;
-      case kTypeDate: case kTypeDatetime2: case kTypeTime2:
-        // The primary prints these as the binlog renderer does: the text is the value.
+      case kTypeDate: case kTypeDatetime2: case kTypeTime2: case kTypeJson:
+        // The primary prints these (and MySQL's JSON documents) as the binlog renderer does.
         out.isNull = false;
         out.jsonDiffOnly = false;
         out.sqlType = sqlTypeOf(c, options);
@@ -272,13 +272,6 @@ Status renderSelected(const binlog::TableMapEvent& table, std::size_t index, std
         putLe(bytes, mask, static_cast<int>(c.maxLength == 5 || c.maxLength == 6 || c.maxLength == 7 ? 8 : c.maxLength));
         break;
       }
-      case kTypeJson:
-        // MySQL prints a JSON document as the binlog renderer does.
-        out.isNull = false;
-        out.jsonDiffOnly = false;
-        out.sqlType = sqlTypeOf(c, options);
-        out.value.assign(v);
-        return Status::ok();
       case kTypeString:
         // BINARY(n) is padded with zero bytes, which the binlog leaves out (as CHAR's spaces).
         bytes.assign(v);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <random>
 #include <thread>
@@ -59,6 +60,21 @@ class SnapshotTest : public canal::testing::MariaDbTest {
     }
     EXPECT_TRUE(d_->clients().ack(1001, batch->id).isOk());
     return true;
+  }
+
+  // Creates s.marker and drains, passing every entry to `visit`, until its DDL arrives: every
+  // change made before is then read.
+  void drainThroughMarker(const std::function<void(const eb::Entry&)>& visit) {
+    ASSERT_TRUE(db_->execute("CREATE TABLE s.marker (id INT)").isOk());
+    bool marker = false;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!marker && std::chrono::steady_clock::now() < deadline) {
+      drain([&](const eb::Entry& e) {
+        if (e.header().tablename() == "marker") marker = true;
+        visit(e);
+      });
+    }
+    ASSERT_TRUE(marker);
   }
 
   void TearDown() override {
@@ -155,15 +171,7 @@ TEST_F(SnapshotTest, AConsumerApplyingEntriesInOrderEndsEqualToTheTableWhileAWri
   for (auto& w : writers) w.join();
   const auto progress = runner_->progress();
   ASSERT_EQ(progress->state, "done") << progress->toJson();
-  ASSERT_TRUE(db_->execute("CREATE TABLE s.marker (id INT)").isOk());
-  bool marker = false;
-  while (!marker && std::chrono::steady_clock::now() < deadline) {
-    drain([&](const eb::Entry& e) {
-      if (e.header().tablename() == "marker") marker = true;
-      apply(e, "t", rows, snapshotRows);
-    });
-  }
-  ASSERT_TRUE(marker);
+  drainThroughMarker([&](const eb::Entry& e) { apply(e, "t", rows, snapshotRows); });
 
   auto table = db_->query("SELECT id, v, n FROM s.t");
   ASSERT_TRUE(table.isOk());
@@ -316,14 +324,7 @@ TEST_F(SnapshotTest, ACompositeKeyOfTextAndNumberIsChunkedWithoutGapsWhileAWrite
   writing = false;
   writer.join();
   ASSERT_EQ(runner_->progress()->state, "done") << runner_->progress()->toJson();
-  ASSERT_TRUE(db_->execute("CREATE TABLE s.marker (id INT)").isOk());
-  bool marker = false;
-  while (!marker && std::chrono::steady_clock::now() < deadline) {
-    drain([&](const eb::Entry& e) {
-      if (e.header().tablename() == "marker") marker = true;
-      applyRow(e);
-    });
-  }
+  drainThroughMarker([&](const eb::Entry& e) { applyRow(e); });
   auto table = db_->query("SELECT a, b, v FROM s.c");
   ASSERT_TRUE(table.isOk());
   std::map<std::string, std::string> expected;
@@ -377,14 +378,7 @@ TEST_F(SnapshotTest, AnAlterDuringTheSnapshotVoidsTheChunkReadUnderTheOldDefinit
   }
   ASSERT_TRUE(altered);
   ASSERT_EQ(runner_->progress()->state, "done") << runner_->progress()->toJson();
-  ASSERT_TRUE(db_->execute("CREATE TABLE s.marker (id INT)").isOk());
-  bool marker = false;
-  while (!marker && std::chrono::steady_clock::now() < deadline) {
-    drain([&](const eb::Entry& e) {
-      if (e.header().tablename() == "marker") marker = true;
-      applyRow(e);
-    });
-  }
+  drainThroughMarker([&](const eb::Entry& e) { applyRow(e); });
   EXPECT_EQ(badChunks, 0) << "snapshot rows with another column count than the definition in force";
   auto table = db_->query("SELECT id, v FROM s.a");
   ASSERT_TRUE(table.isOk());
