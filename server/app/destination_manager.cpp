@@ -211,7 +211,8 @@ class DestinationManager::Runner {
     std::shared_ptr<instance::Destination> d = std::move(*made);
     d->start();
     const instance::DestinationOptions& o = d->options();
-    auto snapshots = std::make_shared<snapshot::SnapshotRunner>(name_, o.master, d->snapshots(), o.pump.render);
+    // The runner keeps the destination (its gate) alive while an HTTP request still holds it.
+    auto snapshots = std::make_shared<snapshot::SnapshotRunner>(name_, o.master, d->snapshots(), o.pump.render, d);
     if (o.initialSnapshot && d->startedWithoutPosition()) {
       if (const Status s = startInitialSnapshot(*d, *snapshots); !s.isOk()) {
         d->stop();

@@ -179,8 +179,12 @@ std::string SnapshotProgress::toJson() const {
 }
 
 SnapshotRunner::SnapshotRunner(std::string destination, mysql::ConnectOptions primary, instance::SnapshotGate& gate,
-                               convert::RenderOptions render)
-    : destination_(std::move(destination)), primary_(std::move(primary)), gate_(gate), render_(render) {}
+                               convert::RenderOptions render, std::shared_ptr<const void> owner)
+    : owner_(std::move(owner)),
+      destination_(std::move(destination)),
+      primary_(std::move(primary)),
+      gate_(gate),
+      render_(render) {}
 
 SnapshotRunner::~SnapshotRunner() {
   cancel();

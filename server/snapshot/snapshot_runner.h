@@ -54,9 +54,9 @@ struct SnapshotProgress {
 
 class SnapshotRunner {
  public:
-  // `gate` outlives the runner.
+  // `gate` outlives the runner, or `owner` (when given) keeps it alive as long as the runner.
   SnapshotRunner(std::string destination, mysql::ConnectOptions primary, instance::SnapshotGate& gate,
-                 convert::RenderOptions render);
+                 convert::RenderOptions render, std::shared_ptr<const void> owner = nullptr);
   ~SnapshotRunner();
 
   // Starts a snapshot; InvalidArgument while one runs, or for a table without a primary key
@@ -74,6 +74,7 @@ class SnapshotRunner {
   Status snapshotTable(mysql::MysqlConnection& connection, const SnapshotRequest& request, std::size_t index);
   void update(const std::function<void(SnapshotProgress&)>& change);
 
+  const std::shared_ptr<const void> owner_;
   const std::string destination_;
   const mysql::ConnectOptions primary_;
   instance::SnapshotGate& gate_;
