@@ -213,7 +213,14 @@ class DestinationManager::Runner {
     const instance::DestinationOptions& o = d->options();
     // The runner keeps the destination (its gate) alive while an HTTP request still holds it.
     auto snapshots = std::make_shared<snapshot::SnapshotRunner>(name_, o.master, d->snapshots(), o.pump.render, d);
-    if (o.initialSnapshot && d->startedWithoutPosition()) {
+    if (!d->recoveredSnapshot().empty()) {
+      // A snapshot was running when the destination stopped: its chunks are in the store, and
+      // it goes on after the last one.
+      if (auto resumed = snapshots->resume(d->recoveredSnapshot()); !resumed) {
+        moduleLogger("snapshot")->error("destination {}: the snapshot that was running cannot go on: {}", name_,
+                                        resumed.status().toString());
+      }
+    } else if (o.initialSnapshot && d->startedWithoutPosition()) {
       if (const Status s = startInitialSnapshot(*d, *snapshots); !s.isOk()) {
         d->stop();
         return s.withContext("initial snapshot (canal.instance.snapshot.mode)");
@@ -233,9 +240,11 @@ class DestinationManager::Runner {
       d.swap(current_);
       snapshots.swap(snapshots_);
     }
-    if (snapshots) snapshots->cancel();
+    // The destination stops first: a snapshot in flight ends without clearing its progress, so a
+    // restart goes on with it.
     if (d) d->stop();
-    snapshots.reset();  // joins its thread, which the stopped destination released
+    if (snapshots) snapshots->cancel();
+    snapshots.reset();  // joins its thread
   }
   std::shared_ptr<instance::Destination> current() const {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -97,7 +97,7 @@ class TransactionGate {
 
 }  // namespace
 
-std::string encodeResume(const CommitPosition& p) {
+std::string encodeResume(const CommitPosition& p, const std::string& snapshot) {
   std::string out;
   const auto text = [&](const std::string& s) {
     appendLe(out, s.size(), 4);
@@ -109,10 +109,11 @@ std::string encodeResume(const CommitPosition& p) {
   appendLe(out, p.serverId, 4);
   text(p.mariaGtid);
   text(p.mysqlGtidSet);
+  if (!snapshot.empty()) text(snapshot);
   return out;
 }
 
-std::optional<CommitPosition> decodeResume(std::string_view bytes) {
+std::optional<CommitPosition> decodeResume(std::string_view bytes, std::string* snapshot) {
   ByteReader in(bytes);
   const auto text = [&] { return std::string(in.bytes(in.u32())); };
   CommitPosition p;
@@ -122,7 +123,10 @@ std::optional<CommitPosition> decodeResume(std::string_view bytes) {
   p.serverId = in.u32();
   p.mariaGtid = text();
   p.mysqlGtidSet = text();
+  std::string progress;
+  if (!in.failed() && !in.atEnd()) progress = text();
   if (in.failed() || !in.atEnd() || p.file.empty()) return std::nullopt;
+  if (snapshot) *snapshot = std::move(progress);
   return p;
 }
 
@@ -207,15 +211,21 @@ void BinlogPump::setSnapshotGate(SnapshotGate* gate) {
   snapshots_ = gate;
   // Called on the snapshot's thread while the pump waits for the gate: the store has one
   // producer at a time. The entries are kept when a run starts again from the last transaction.
-  gate->setPut([this, encoder = std::make_shared<convert::EntryEncoder>()](const convert::ChangeEntry& e) -> Status {
-    store::StoredEntry stored;
-    encoder->encode(e, stored.entry);
-    stored.rows = static_cast<std::uint32_t>(e.rows.size());
-    stored.position = EntryPosition{e.logfileName, e.logfileOffset, e.executeTime, e.serverId, e.gtid, 0};
-    CANAL_RETURN_IF_ERROR(store_.put(std::move(stored)));
+  gate->setPut([this, encoder = std::make_shared<convert::EntryEncoder>()](const convert::ChangeEntry& e,
+                                                                          const std::string& progress) -> Status {
+    if (!e.rows.empty()) {
+      store::StoredEntry stored;
+      encoder->encode(e, stored.entry);
+      stored.rows = static_cast<std::uint32_t>(e.rows.size());
+      stored.position = EntryPosition{e.logfileName, e.logfileOffset, e.executeTime, e.serverId, e.gtid, 0};
+      CANAL_RETURN_IF_ERROR(store_.put(std::move(stored)));
+    }
+    // The progress goes with the resume mark: a restart finds the chunks in the store and the
+    // snapshot's next key beside them.
     std::lock_guard<std::mutex> lock(mutex_);
     start_.resumeSequence = store_.producerSequence();
-    if (start_.resume) CANAL_RETURN_IF_ERROR(store_.markResume(encodeResume(*start_.resume)));
+    start_.snapshot = progress;
+    if (start_.resume) CANAL_RETURN_IF_ERROR(store_.markResume(encodeResume(*start_.resume, start_.snapshot)));
     return Status::ok();
   });
 }
@@ -239,7 +249,7 @@ Status BinlogPump::runOnce() {
     std::lock_guard<std::mutex> lock(mutex_);
     start_.resume = first;
     start_.resumeSequence = store_.producerSequence();
-    CANAL_RETURN_IF_ERROR(store_.markResume(encodeResume(first)));
+    CANAL_RETURN_IF_ERROR(store_.markResume(encodeResume(first, start_.snapshot)));
   }
   {
     std::lock_guard<std::mutex> lock(runMutex_);
@@ -351,7 +361,7 @@ Status BinlogPump::runOnce() {
             start_.resumeSequence = store_.producerSequence();
             start_.skipThrough.reset();
             skip.reset();
-            CANAL_RETURN_IF_ERROR(store_.markResume(encodeResume(*start_.resume)));
+            CANAL_RETURN_IF_ERROR(store_.markResume(encodeResume(*start_.resume, start_.snapshot)));
           }
           return Status::ok();
         }));

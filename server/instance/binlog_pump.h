@@ -66,6 +66,7 @@ struct PumpStart {
   std::uint64_t resumeSequence = 0;  // the store's producer sequence at `resume`
   // Entries of events up to this file/offset were acked and are not delivered again.
   std::optional<std::pair<std::string, std::uint64_t>> skipThrough;
+  std::string snapshot;  // the progress of a snapshot the store holds chunks of (opaque)
 };
 
 // The stream's figures; times are wall-clock milliseconds (0: never).
@@ -86,9 +87,10 @@ struct PumpStats {
   std::int64_t waitingSinceMs = 0;      // the stream waits for the primary since then (0: it is not)
 };
 
-// The resume mark's bytes (what a durable store keeps for the pump); nullopt when unreadable.
-std::string encodeResume(const CommitPosition& p);
-std::optional<CommitPosition> decodeResume(std::string_view bytes);
+// The resume mark's bytes (what a durable store keeps for the pump), with the running snapshot's
+// progress when there is one; nullopt when unreadable.
+std::string encodeResume(const CommitPosition& p, const std::string& snapshot = {});
+std::optional<CommitPosition> decodeResume(std::string_view bytes, std::string* snapshot = nullptr);
 
 class BinlogPump {
  public:

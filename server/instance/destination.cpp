@@ -24,7 +24,7 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
 
   PumpStart start;
   if (const auto& mark = d->store_->recoveredResume()) {
-    start.resume = decodeResume(mark->data);
+    start.resume = decodeResume(mark->data, &start.snapshot);
     if (!start.resume) return Status::corruption(o.storeDir, "the stored resume position is unreadable");
     start.resumeSequence = mark->sequence;
     d->store_->rewind(mark->sequence);
@@ -42,6 +42,7 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
   }
 
   d->startedWithoutPosition_ = !start.resume;
+  d->recoveredSnapshot_ = start.snapshot;
   d->clients_ = std::make_unique<DestinationClients>(o.name, o.master.host, o.master.port, *d->store_, *d->filter_,
                                                      std::move(meta));
   CANAL_RETURN_IF_ERROR(d->clients_->restore(stored).withContext(context));

@@ -92,6 +92,9 @@ class Destination {
   Status streamError() const { return pump_->streamError(); }
   // True when nothing told where to start (no store journal, no client cursor).
   bool startedWithoutPosition() const { return startedWithoutPosition_; }
+  // The progress of a snapshot that was running when the destination stopped, as the store's
+  // journal kept it (empty: none).
+  const std::string& recoveredSnapshot() const { return recoveredSnapshot_; }
 
   DestinationClients& clients() { return *clients_; }
   store::EventStore& store() { return *store_; }
@@ -112,6 +115,7 @@ class Destination {
   std::unique_ptr<DestinationClients> clients_;
   SnapshotGate snapshots_;
   bool startedWithoutPosition_ = false;
+  std::string recoveredSnapshot_;
   std::unique_ptr<BinlogPump> pump_;
 };
 

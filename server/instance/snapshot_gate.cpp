@@ -114,9 +114,14 @@ Result<std::size_t> SnapshotGate::submit(SnapshotChunk chunk, const std::atomic<
   }
   rows.resize(kept);
   end();
-  if (kept == 0) return std::size_t{0};
-  CANAL_RETURN_IF_ERROR(put_(chunk.entry));
+  CANAL_RETURN_IF_ERROR(put_(chunk.entry, chunk.progress));
   return kept;
+}
+
+Status SnapshotGate::record(const std::string& progress) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopped_) return Status::aborted("the destination stopped");
+  return put_(convert::ChangeEntry{}, progress);
 }
 
 }  // namespace canal::instance

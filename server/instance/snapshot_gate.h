@@ -39,12 +39,14 @@ int compareStreamPoints(const StreamPoint& a, const StreamPoint& b);
 struct SnapshotChunk {
   convert::ChangeEntry entry;  // INSERT rows (after images), snapshot = true, header at the watermark
   StreamPoint watermark;
+  std::string progress;  // where the snapshot goes on once this chunk is stored (kept for restarts)
 };
 
 class SnapshotGate {
  public:
-  // Pump side. Puts an entry into the store (the pump's encoder and store); set before start.
-  using Put = std::function<Status(const convert::ChangeEntry&)>;
+  // Pump side. Puts an entry into the store (the pump's encoder and store; none when it has no
+  // rows) and keeps `progress` with the stream's resume mark; set before start.
+  using Put = std::function<Status(const convert::ChangeEntry&, const std::string& progress)>;
   void setPut(Put put) { put_ = std::move(put); }
   // Held while the pump handles one event: a chunk is never put in the middle of one.
   std::unique_lock<std::mutex> lockForEvent() { return std::unique_lock<std::mutex>(mutex_); }
@@ -67,6 +69,9 @@ class SnapshotGate {
   Result<std::size_t> submit(SnapshotChunk chunk, const std::atomic<bool>& cancel);
   // Ends a watch without a chunk.
   void unwatch();
+  // Keeps `progress` with the resume mark (empty: no snapshot runs any more).
+  Status record(const std::string& progress);
+
 
   // DDL statements the pump has handled (any table): definitions read before a change of it
   // may be stale.

@@ -191,7 +191,58 @@ SnapshotRunner::~SnapshotRunner() {
   if (thread_.joinable()) thread_.join();
 }
 
+namespace {
+
+std::string unhex(const std::string& text) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < text.size(); i += 2) out.push_back(static_cast<char>(std::stoi(text.substr(i, 2), nullptr, 16)));
+  return out;
+}
+
+// What a restart needs to go on: the request and the cursor, as JSON (key values in hex).
+std::string encodeProgress(const SnapshotRequest& request, std::size_t table,
+                           const std::optional<std::vector<std::string>>& after) {
+  nlohmann::json j;
+  for (const auto& [database, name] : request.tables) j["tables"].push_back({database, name});
+  j["where"] = request.where;
+  j["chunkSize"] = request.chunkSize;
+  j["rowsPerSecond"] = request.rowsPerSecond;
+  j["table"] = table;
+  if (after) {
+    for (const std::string& v : *after) j["after"].push_back(hex(v));
+  } else {
+    j["after"] = nullptr;
+  }
+  return j.dump();
+}
+
+}  // namespace
+
 Result<std::uint64_t> SnapshotRunner::start(SnapshotRequest request) {
+  return launch(std::move(request), Cursor{}, false);
+}
+
+Result<std::uint64_t> SnapshotRunner::resume(const std::string& progress) {
+  const auto j = nlohmann::json::parse(progress, nullptr, false);
+  SnapshotRequest request;
+  Cursor from;
+  try {
+    for (const auto& t : j.at("tables")) request.tables.emplace_back(t.at(0).get<std::string>(), t.at(1).get<std::string>());
+    request.where = j.at("where").get<std::string>();
+    request.chunkSize = j.at("chunkSize").get<std::size_t>();
+    request.rowsPerSecond = j.at("rowsPerSecond").get<std::uint64_t>();
+    from.table = j.at("table").get<std::size_t>();
+    if (!j.at("after").is_null()) {
+      from.after.emplace();
+      for (const auto& v : j.at("after")) from.after->push_back(unhex(v.get<std::string>()));
+    }
+  } catch (const std::exception& e) {
+    return Status::corruption("the stored snapshot progress", std::string("unreadable: ") + e.what());
+  }
+  return launch(std::move(request), std::move(from), true);
+}
+
+Result<std::uint64_t> SnapshotRunner::launch(SnapshotRequest request, Cursor from, bool resumed) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (progress_ && progress_->state == "running") {
     return Status::invalidArgument("snapshot " + std::to_string(progress_->id) + " of destination " + destination_ +
@@ -202,8 +253,8 @@ Result<std::uint64_t> SnapshotRunner::start(SnapshotRequest request) {
   lock.unlock();
   auto connection = mysql::MysqlConnection::connect(primary_);
   if (!connection) return connection.status().withContext("snapshot of destination " + destination_);
-  for (const auto& [database, table] : request.tables) {
-    if (auto key = chunkKey(**connection, database, table); !key) return key.status();
+  for (std::size_t i = from.table; i < request.tables.size(); ++i) {
+    if (auto key = chunkKey(**connection, request.tables[i].first, request.tables[i].second); !key) return key.status();
   }
   lock.lock();
   if (thread_.joinable()) thread_.join();  // the last one ended: its thread is done
@@ -211,12 +262,23 @@ Result<std::uint64_t> SnapshotRunner::start(SnapshotRequest request) {
   p.id = nextId_++;
   p.state = "running";
   p.startedMs = nowMs();
-  for (const auto& [database, table] : request.tables) p.tables.push_back({database + "." + table, 0, 0, 0, false});
+  p.resumed = resumed;
+  for (std::size_t i = 0; i < request.tables.size(); ++i) {
+    p.tables.push_back({request.tables[i].first + "." + request.tables[i].second, 0, 0, 0, i < from.table});
+  }
   progress_ = p;
   cancel_ = false;
-  thread_ = std::thread([this, request = std::move(request)]() mutable { run(std::move(request)); });
-  moduleLogger("snapshot")->info("destination {}: snapshot {} of {} table(s) started", destination_, p.id,
-                                 p.tables.size());
+  auto log = moduleLogger("snapshot");
+  if (resumed) {
+    log->info("destination {}: the snapshot that was running goes on at table {} ({})", destination_,
+              p.tables[std::min(from.table, p.tables.size() - 1)].table,
+              from.after ? "after the last chunk stored" : "from its start");
+  } else {
+    log->info("destination {}: snapshot {} of {} table(s) started", destination_, p.id, p.tables.size());
+  }
+  thread_ = std::thread([this, request = std::move(request), from = std::move(from)]() mutable {
+    run(std::move(request), std::move(from));
+  });
   return p.id;
 }
 
@@ -240,14 +302,19 @@ void SnapshotRunner::update(const std::function<void(SnapshotProgress&)>& change
   change(*progress_);
 }
 
-void SnapshotRunner::run(SnapshotRequest request) {
+void SnapshotRunner::run(SnapshotRequest request, Cursor from) {
   Status s;
   auto connection = mysql::MysqlConnection::connect(primary_);
   if (!connection) s = connection.status();
   if (s) s = (*connection)->execute("SET SESSION character_set_results = binary, time_zone = '+00:00'");
-  for (std::size_t i = 0; s && i < request.tables.size(); ++i) s = snapshotTable(**connection, request, i);
+  for (std::size_t i = from.table; s && i < request.tables.size(); ++i) {
+    s = snapshotTable(**connection, request, i, i == from.table ? from.after : std::nullopt);
+  }
   gate_.unwatch();
   const bool cancelled = cancel_.load();
+  // Done, failed or cancelled: nothing to go on with after a restart. (When the destination
+  // stopped nothing is recorded: the progress of the last chunk stored is what a restart finds.)
+  static_cast<void>(gate_.record(""));
   {
     std::lock_guard<std::mutex> lock(mutex_);
     progress_->finishedMs = nowMs();
@@ -266,7 +333,7 @@ void SnapshotRunner::run(SnapshotRequest request) {
 }
 
 Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const SnapshotRequest& request,
-                                     std::size_t index) {
+                                     std::size_t index, std::optional<std::vector<std::string>> after) {
   const auto& [database, table] = request.tables[index];
   const std::string name = database + "." + table;
   schema::SchemaCache definitions(primary_);
@@ -284,7 +351,6 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
   const bool fullMetadata = metadata && *metadata && asciiLower(**metadata) == "full";
   auto serverId = connection.queryValue("SELECT @@server_id");
   const std::uint32_t primaryId = serverId && *serverId ? static_cast<std::uint32_t>(std::stoul(**serverId)) : 0;
-  std::optional<std::vector<std::string>> after;  // the last key put
   const auto started = std::chrono::steady_clock::now();
   std::uint64_t done = 0;
   std::shared_ptr<const schema::TableSchema> definition;
@@ -389,6 +455,9 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
       for (const std::uint32_t k : keyColumns) last.push_back(rows.back()[k].value_or(""));
     }
     const std::size_t read = rows.size();
+    // Stored with the chunk: after it, this table goes on after its last key, or the next starts.
+    out.progress = read < request.chunkSize ? encodeProgress(request, index + 1, std::nullopt)
+                                            : encodeProgress(request, index, last);
     auto put = gate_.submit(std::move(out), cancel_);
     if (!put && put.status().code() == StatusCode::kUnavailable) {
       update([&](SnapshotProgress& p) { ++p.chunksReread; });  // a DDL came: the chunk is read again

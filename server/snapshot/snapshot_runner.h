@@ -48,6 +48,7 @@ struct SnapshotProgress {
   std::int64_t finishedMs = 0;
   std::uint64_t chunks = 0;
   std::uint64_t chunksReread = 0;  // read again after a DDL on the table
+  bool resumed = false;            // went on from where a stopped destination left it
   std::vector<TableProgress> tables;
   std::string toJson() const;
 };
@@ -62,6 +63,8 @@ class SnapshotRunner {
   // Starts a snapshot; InvalidArgument while one runs, or for a table without a primary key
   // or a unique key on NOT NULL columns (checked before anything is read).
   Result<std::uint64_t> start(SnapshotRequest request);
+  // Goes on with a snapshot from the progress a stopped destination kept (SnapshotChunk::progress).
+  Result<std::uint64_t> resume(const std::string& progress);
   // Cancels the running snapshot (the stream stays correct: a chunk is put whole or not at all).
   void cancel();
   // Blocks until the running snapshot (if any) ends.
@@ -70,8 +73,15 @@ class SnapshotRunner {
   std::optional<SnapshotProgress> progress() const;
 
  private:
-  void run(SnapshotRequest request);
-  Status snapshotTable(mysql::MysqlConnection& connection, const SnapshotRequest& request, std::size_t index);
+  // Where a snapshot goes on: the table and the last key put in it (none: from its start).
+  struct Cursor {
+    std::size_t table = 0;
+    std::optional<std::vector<std::string>> after;
+  };
+  Result<std::uint64_t> launch(SnapshotRequest request, Cursor from, bool resumed);
+  void run(SnapshotRequest request, Cursor from);
+  Status snapshotTable(mysql::MysqlConnection& connection, const SnapshotRequest& request, std::size_t index,
+                       std::optional<std::vector<std::string>> after);
   void update(const std::function<void(SnapshotProgress&)>& change);
 
   const std::shared_ptr<const void> owner_;

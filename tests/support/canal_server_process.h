@@ -26,7 +26,7 @@ class CanalServerProcess {
   int port() const { return port_; }
   int metricsPort() const { return metricsPort_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string logTail() const { return process_.logTail(); }
+  std::string logTail(std::size_t maxBytes = 4000) const { return process_.logTail(maxBytes); }
   const std::filesystem::path& root() const { return root_; }
 
  private:

@@ -43,7 +43,8 @@ ChangeEntry rowsEntry(const std::string& table, convert::ChangeType type, const 
 class SnapshotGateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    gate_.setPut([this](const ChangeEntry& e) {
+    gate_.setPut([this](const ChangeEntry& e, const std::string& progress) {
+      progress_ = progress;
       for (const auto& r : e.rows) put_.push_back(r.after[0].text.value);
       return Status::ok();
     });
@@ -60,12 +61,14 @@ class SnapshotGateTest : public ::testing::Test {
     c.entry = rowsEntry("t", convert::ChangeType::kInsert, {});
     c.entry.columns = columns_;
     for (const auto& id : ids) c.entry.rows.push_back(row(*columns_, id, "snap"));
+    c.progress = "after " + (ids.empty() ? std::string() : ids.back());
     return c;
   }
 
   SnapshotGate gate_;
   std::shared_ptr<const convert::ColumnInfos> columns_ = infos();
   std::vector<std::string> put_;
+  std::string progress_;  // the last progress kept
   std::atomic<bool> cancel_{false};
 };
 
@@ -87,6 +90,7 @@ TEST_F(SnapshotGateTest, RowsChangedSinceTheWatchAreLeftOutOnceTheStreamIsPastTh
   ASSERT_TRUE(put.isOk()) << put.status().toString();
   EXPECT_EQ(*put, 2u);
   EXPECT_EQ(put_, (std::vector<std::string>{"1", "3"}));
+  EXPECT_EQ(progress_, "after 4") << "the chunk's progress is kept with it";
 }
 
 TEST_F(SnapshotGateTest, ADdlOnTheTableVoidsTheChunk) {
