@@ -136,7 +136,14 @@ int main(int argc, char** argv) {
         continue;
       }
       if (!*flat) continue;
-      std::fwrite((*flat)->data(), 1, (*flat)->size(), stdout);
+      std::string& line = **flat;
+      for (const auto& p : entry.header().props()) {
+        // A row read from the table, not the binlog: said in the line (not a FlatMessage field).
+        if (p.key() == "snapshot" && p.value() == "true" && !line.empty() && line.back() == '}') {
+          line.insert(line.size() - 1, ",\"snapshot\":true");
+        }
+      }
+      std::fwrite(line.data(), 1, line.size(), stdout);
       std::fputc('\n', stdout);
       rows += rc.rowdatas_size() > 0 ? rc.rowdatas_size() : 1;
       if (maxRows > 0 && rows >= maxRows) done = true;

@@ -21,6 +21,7 @@
 #include "server/app/destination_parts.h"
 #include "server/instance/destination.h"
 #include "server/net/canal_server.h"
+#include "server/snapshot/snapshot_runner.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/mariadb_server.h"
 #include "tests/support/mariadb_test.h"
@@ -588,6 +589,33 @@ TEST_F(ConnectorTest, CanalTailPrintsOneFlatMessageLinePerRowChange) {
             0)
       << out;
   EXPECT_NE(out.find(R"j("sql":"INSERT INTO s.a VALUES (1, 'x'), (2, 'y')")j"), std::string::npos) << out;
+}
+
+// canal-tail marks the rows a snapshot read from the table.
+TEST_F(ConnectorTest, CanalTailMarksSnapshotRows) {
+  ASSERT_TRUE(db_->execute("INSERT INTO s.a VALUES (1, 'x'), (2, 'y')").isOk());
+  snapshot::SnapshotRunner runner("example", destinations_["example"]->options().master,
+                                  destinations_["example"]->snapshots(), {});
+  snapshot::SnapshotRequest request;
+  request.tables = {{"s", "a"}};
+  ASSERT_TRUE(runner.start(request).isOk());
+  runner.wait();
+  ASSERT_EQ(runner.progress()->state, "done") << runner.progress()->toJson();
+  std::string out;
+  ASSERT_EQ(canal::testing::runCommand({CANAL_TAIL_BINARY, "--address", "127.0.0.1:" + std::to_string(server_->port()),
+                                        "--user", "canal", "--password", "canal", "--max-rows", "4",
+                                        "--idle-exit", "20", "--quiet"},
+                                       &out),
+            0)
+      << out;
+  // The binlog's INSERT, then the snapshot's rows of the same data, marked.
+  const auto binlog = out.find(R"("data":[{"id":"1","v":"x"},{"id":"2","v":"y"}])");
+  ASSERT_NE(binlog, std::string::npos) << out;
+  const auto snapshot = out.find(R"("data":[{"id":"1","v":"x"},{"id":"2","v":"y"}])", binlog + 1);
+  ASSERT_NE(snapshot, std::string::npos) << out;
+  EXPECT_EQ(out.substr(binlog, out.find('\n', binlog) - binlog).find("snapshot"), std::string::npos);
+  EXPECT_NE(out.substr(snapshot, out.find('\n', snapshot) - snapshot).find(R"(,"snapshot":true})"), std::string::npos)
+      << out;
 }
 
 // canal-tail killed with kill -9 over and over while rows arrive, each time restarted at once:
