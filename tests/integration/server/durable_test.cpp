@@ -443,7 +443,7 @@ TEST_F(DurableServerTest, ASnapshotKilledMidwayGoesOnAfterTheLastChunkStored) {
                        std::to_string(end->position));
   std::ofstream(dir.path() / "a" / "conf" / "example" / "instance.properties", std::ios::app)
       << "canal.instance.snapshot.mode = initial\ncanal.instance.snapshot.chunk.size = 500\n"
-      << "canal.instance.snapshot.rows.per.second = 4000\n";
+      << "canal.instance.snapshot.rows.per.second = 8000\n";
   ASSERT_TRUE(server.start());
   auto connector = single(server);
   Consumed consumed;
