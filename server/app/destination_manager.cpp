@@ -436,37 +436,25 @@ void DestinationManager::stopAll() {
   for (const auto& name : names) remove(name);
 }
 
+std::shared_ptr<DestinationManager::Runner> DestinationManager::runnerOf(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : it->second.runner;
+}
+
 std::shared_ptr<instance::ClientSessions> DestinationManager::lookup(const std::string& name) const {
-  std::shared_ptr<Runner> runner;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const auto it = entries_.find(name);
-    if (it == entries_.end() || !it->second.runner) return nullptr;
-    runner = it->second.runner;
-  }
-  return instance::sessionsOf(runner->current());
+  const auto runner = runnerOf(name);
+  return runner ? instance::sessionsOf(runner->current()) : nullptr;
 }
 
 std::shared_ptr<instance::Destination> DestinationManager::running(const std::string& name) const {
-  std::shared_ptr<Runner> runner;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const auto it = entries_.find(name);
-    if (it == entries_.end() || !it->second.runner) return nullptr;
-    runner = it->second.runner;
-  }
-  return runner->current();
+  const auto runner = runnerOf(name);
+  return runner ? runner->current() : nullptr;
 }
 
 std::shared_ptr<snapshot::SnapshotRunner> DestinationManager::snapshots(const std::string& name) const {
-  std::shared_ptr<Runner> runner;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const auto it = entries_.find(name);
-    if (it == entries_.end() || !it->second.runner) return nullptr;
-    runner = it->second.runner;
-  }
-  return runner->snapshots();
+  const auto runner = runnerOf(name);
+  return runner ? runner->snapshots() : nullptr;
 }
 
 std::vector<DestinationView> DestinationManager::views() const {

@@ -111,6 +111,7 @@ class DestinationManager {
     std::int64_t startedMs = 0;
   };
   Status add(DestinationConfig config);
+  std::shared_ptr<Runner> runnerOf(const std::string& name) const;  // null when unknown
   void remove(const std::string& name);
 
   const ServerContext context_;
