@@ -211,9 +211,16 @@ void BinlogPump::setSnapshotGate(SnapshotGate* gate) {
   snapshots_ = gate;
   // Called on the snapshot's thread while the pump waits for the gate: the store has one
   // producer at a time. The entries are kept when a run starts again from the last transaction.
-  gate->setPut([this, encoder = std::make_shared<convert::EntryEncoder>()](const convert::ChangeEntry& e,
+  gate->setPut([this, encoder = std::make_shared<convert::EntryEncoder>()](convert::ChangeEntry& e,
                                                                           const std::string& progress) -> Status {
-    if (!e.rows.empty()) {
+    // Entries of at most kRowsPerEntry rows (a chunk can be large): within batch sizes and
+    // clients' buffers, as the rows events of the same rows would be.
+    constexpr std::size_t kRowsPerEntry = 256;
+    std::vector<convert::ChangeRow> rows = std::move(e.rows);
+    for (std::size_t from = 0; from < rows.size(); from += kRowsPerEntry) {
+      const auto begin = rows.begin() + static_cast<std::ptrdiff_t>(from);
+      const auto end = rows.begin() + static_cast<std::ptrdiff_t>(std::min(rows.size(), from + kRowsPerEntry));
+      e.rows.assign(std::make_move_iterator(begin), std::make_move_iterator(end));
       store::StoredEntry stored;
       encoder->encode(e, stored.entry);
       stored.rows = static_cast<std::uint32_t>(e.rows.size());

@@ -121,7 +121,8 @@ Result<std::size_t> SnapshotGate::submit(SnapshotChunk chunk, const std::atomic<
 Status SnapshotGate::record(const std::string& progress) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopped_) return Status::aborted("the destination stopped");
-  return put_(convert::ChangeEntry{}, progress);
+  convert::ChangeEntry none;
+  return put_(none, progress);
 }
 
 }  // namespace canal::instance

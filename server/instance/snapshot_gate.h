@@ -44,9 +44,9 @@ struct SnapshotChunk {
 
 class SnapshotGate {
  public:
-  // Pump side. Puts an entry into the store (the pump's encoder and store; none when it has no
-  // rows) and keeps `progress` with the stream's resume mark; set before start.
-  using Put = std::function<Status(const convert::ChangeEntry&, const std::string& progress)>;
+  // Pump side. Puts the rows of an entry into the store (the pump's encoder and store; it may
+  // take the rows) and keeps `progress` with the stream's resume mark; set before start.
+  using Put = std::function<Status(convert::ChangeEntry&, const std::string& progress)>;
   void setPut(Put put) { put_ = std::move(put); }
   // Held while the pump handles one event: a chunk is never put in the middle of one.
   std::unique_lock<std::mutex> lockForEvent() { return std::unique_lock<std::mutex>(mutex_); }

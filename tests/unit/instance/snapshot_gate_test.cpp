@@ -43,7 +43,7 @@ ChangeEntry rowsEntry(const std::string& table, convert::ChangeType type, const 
 class SnapshotGateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    gate_.setPut([this](const ChangeEntry& e, const std::string& progress) {
+    gate_.setPut([this](ChangeEntry& e, const std::string& progress) {
       progress_ = progress;
       for (const auto& r : e.rows) put_.push_back(r.after[0].text.value);
       return Status::ok();
