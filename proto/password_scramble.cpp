@@ -5,6 +5,8 @@
 #include <optional>
 #include <string_view>
 
+#include "canal/protocol/hex.h"
+
 namespace canal::protocol {
 namespace {
 
@@ -12,37 +14,6 @@ std::string sha1(std::string_view in) {
   unsigned char out[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(in.data()), in.size(), out);
   return std::string(reinterpret_cast<const char*>(out), sizeof out);
-}
-
-std::string toHex(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (const unsigned char b : bytes) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
-
-int hexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> fromHex(std::string_view hex) {
-  if (hex.size() % 2) return std::nullopt;
-  std::string out;
-  out.reserve(hex.size() / 2);
-  for (std::size_t i = 0; i < hex.size(); i += 2) {
-    const int high = hexDigit(hex[i]);
-    const int low = hexDigit(hex[i + 1]);
-    if (high < 0 || low < 0) return std::nullopt;
-    out.push_back(static_cast<char>(high * 16 + low));
-  }
-  return out;
 }
 
 std::string xorBytes(std::string a, std::string_view b) {

@@ -113,13 +113,6 @@ void each(Writer& w, const Views& views, const std::string& name, const char* ty
 
 Labels dest(const DestinationView& v) { return {{"destination", v.name}}; }
 
-// The trailing number of a binlog file name (mysql-bin.000042 -> 42).
-double fileIndex(const std::string& file) {
-  const auto dot = file.rfind('.');
-  if (dot == std::string::npos) return 0;
-  return std::atof(file.c_str() + dot + 1);
-}
-
 std::string gtidOf(const CommitPosition& p) { return !p.mysqlGtidSet.empty() ? p.mysqlGtidSet : p.mariaGtid; }
 
 std::string stateOf(const DestinationView& v) {
@@ -335,7 +328,7 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
        });
   each(w, active, "canal_destination_binlog_file_index", "gauge",
        "Number of the binlog file of the last transaction stored", [&](const DestinationView& v, auto put) {
-         if (const auto& p = stats(v).position) put(dest(v), fileIndex(p->file));
+         if (const auto& p = stats(v).position) put(dest(v), static_cast<double>(binlogFileIndex(p->file)));
        });
   each(w, active, "canal_destination_binlog_position", "gauge",
        "Offset in that file after the last transaction stored", [&](const DestinationView& v, auto put) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace canal {
 
@@ -26,5 +27,31 @@ struct EntryPosition {
   std::string gtid;
   std::uint64_t nextPosition = 0;  // where the event after it starts: the resume point
 };
+
+// The number after the last '.' of a binlog file name (mysql-bin.000042 -> 42); 0 when what
+// follows is not a number. One server's files share the rest of the name.
+inline std::uint64_t binlogFileIndex(std::string_view file) {
+  const auto dot = file.rfind('.');
+  std::uint64_t n = 0;
+  for (std::size_t i = dot == std::string_view::npos ? 0 : dot + 1; i < file.size(); ++i) {
+    if (file[i] < '0' || file[i] > '9') return 0;
+    n = n * 10 + static_cast<std::uint64_t>(file[i] - '0');
+  }
+  return n;
+}
+
+// Orders two points of one server's binlog: by file number ("mysql-bin.000009" before
+// "mysql-bin.000010"), files of one number by name, then by position. -1, 0 or 1.
+inline int compareBinlogPoints(std::string_view fileA, std::uint64_t positionA, std::string_view fileB,
+                               std::uint64_t positionB) {
+  if (fileA != fileB) {
+    const auto a = binlogFileIndex(fileA);
+    const auto b = binlogFileIndex(fileB);
+    if (a != b) return a < b ? -1 : 1;
+    return fileA < fileB ? -1 : 1;
+  }
+  if (positionA != positionB) return positionA < positionB ? -1 : 1;
+  return 0;
+}
 
 }  // namespace canal

@@ -1,29 +1,13 @@
 #include "server/instance/snapshot_gate.h"
 
-#include <charconv>
 #include <chrono>
 
+#include "server/common/position.h"
+
 namespace canal::instance {
-namespace {
-
-std::pair<std::string_view, std::uint64_t> splitFile(std::string_view file) {
-  const auto dot = file.rfind('.');
-  std::uint64_t n = 0;
-  if (dot == std::string_view::npos) return {file, 0};
-  const auto [p, ec] = std::from_chars(file.data() + dot + 1, file.data() + file.size(), n);
-  if (ec != std::errc() || p != file.data() + file.size()) return {file, 0};
-  return {file.substr(0, dot), n};
-}
-
-}  // namespace
 
 int compareStreamPoints(const StreamPoint& a, const StreamPoint& b) {
-  const auto [baseA, numberA] = splitFile(a.file);
-  const auto [baseB, numberB] = splitFile(b.file);
-  if (baseA != baseB) return a.file < b.file ? -1 : 1;
-  if (numberA != numberB) return numberA < numberB ? -1 : 1;
-  if (a.position != b.position) return a.position < b.position ? -1 : 1;
-  return 0;
+  return compareBinlogPoints(a.file, a.position, b.file, b.position);
 }
 
 std::string SnapshotGate::keyOf(const std::vector<convert::ChangeColumn>& image,

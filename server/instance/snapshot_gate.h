@@ -33,7 +33,7 @@ struct StreamPoint {
   std::uint64_t position = 0;
 };
 
-// -1, 0, 1 by file number then position; files of different base names compare by name.
+// -1, 0, 1 as compareBinlogPoints orders them.
 int compareStreamPoints(const StreamPoint& a, const StreamPoint& b);
 
 struct SnapshotChunk {

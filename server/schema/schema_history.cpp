@@ -10,22 +10,12 @@
 #include <nlohmann/json.hpp>
 
 #include "server/common/durable_file.h"
+#include "server/common/position.h"
 
 namespace canal::schema {
 namespace {
 
 using nlohmann::json;
-
-// The number after the last '.' of a binlog file name; files of one server share the rest.
-std::uint64_t fileIndex(const std::string& file) {
-  const auto dot = file.rfind('.');
-  std::uint64_t n = 0;
-  for (std::size_t i = dot == std::string::npos ? 0 : dot + 1; i < file.size(); ++i) {
-    if (file[i] < '0' || file[i] > '9') return 0;
-    n = n * 10 + static_cast<std::uint64_t>(file[i] - '0');
-  }
-  return n;
-}
 
 json tableJson(const TableSchema& t) {
   json columns = json::array();
@@ -66,10 +56,7 @@ json header(const SchemaPosition& at, const char* kind) {
 }  // namespace
 
 bool atOrBefore(const SchemaPosition& a, const SchemaPosition& b) {
-  if (a.file == b.file) return a.position <= b.position;
-  const auto ia = fileIndex(a.file);
-  const auto ib = fileIndex(b.file);
-  return ia != ib ? ia < ib : a.file < b.file;
+  return compareBinlogPoints(a.file, a.position, b.file, b.position) <= 0;
 }
 
 Result<SchemaHistory> SchemaHistory::open(std::string path) {

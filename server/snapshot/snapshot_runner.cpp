@@ -4,19 +4,17 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "canal/protocol/hex.h"
 #include "server/common/ascii.h"
+#include "server/common/clock.h"
 #include "server/common/logging.h"
 #include "server/convert/change.h"
 #include "server/convert/selected_row.h"
+#include "server/replica/start_position.h"
 #include "server/schema/schema_cache.h"
 
 namespace canal::snapshot {
 namespace {
-
-std::int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string quoteName(const std::string& name) {
   std::string out = "`";
@@ -27,21 +25,11 @@ std::string quoteName(const std::string& name) {
   return out + "`";
 }
 
-std::string hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (const unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  return out;
-}
-
 // A SQL literal equal to a key value as the SELECT returned it (character_set_results = binary):
 // character columns compare in their own collation, binary ones byte for byte.
 std::string literal(const schema::ColumnSchema& c, const std::string& value) {
-  if (c.isBinary) return "X'" + hex(value) + "'";
-  if (!c.charset.empty()) return "CONVERT(X'" + hex(value) + "' USING " + c.charset + ")";
+  if (c.isBinary) return "X'" + protocol::toHex(value) + "'";
+  if (!c.charset.empty()) return "CONVERT(X'" + protocol::toHex(value) + "' USING " + c.charset + ")";
   return mysql::MysqlConnection::quote(value);
 }
 
@@ -88,13 +76,9 @@ Result<Watermarked> readChunk(mysql::MysqlConnection& c, const std::string& sele
     auto rows = c.query(select);
     if (!rows) return rows.status();
     out.rows = std::move(*rows);
-    auto status = c.query("SHOW MASTER STATUS");
-    if (!status) status = c.query("SHOW BINARY LOG STATUS");
-    if (!status) return status.status();
-    if (!status->rows.empty() && status->rows[0].size() >= 2) {
-      out.watermark.file = status->rows[0][0].value_or("");
-      out.watermark.position = std::stoull(status->rows[0][1].value_or("0"));
-    }
+    auto end = replica::currentEnd(c);
+    if (!end) return end.status();
+    out.watermark = {end->file, end->position};
   }
   if (out.watermark.file.empty()) {
     return Status::unavailable("the primary does not say its binary log position (is log_bin on?)", c.peer());
@@ -168,7 +152,7 @@ std::string SnapshotProgress::toJson() const {
   }
   j["rows"] = rows;
   j["estimatedRows"] = estimated;
-  const std::int64_t elapsed = (finishedMs ? finishedMs : nowMs()) - startedMs;
+  const std::int64_t elapsed = (finishedMs ? finishedMs : wallClockMs()) - startedMs;
   if (state == "running" && rows > 0 && estimated > rows) {
     j["etaMs"] = static_cast<std::int64_t>(static_cast<double>(elapsed) * static_cast<double>(estimated - rows) /
                                            static_cast<double>(rows));
@@ -193,12 +177,6 @@ SnapshotRunner::~SnapshotRunner() {
 
 namespace {
 
-std::string unhex(const std::string& text) {
-  std::string out;
-  for (std::size_t i = 0; i + 1 < text.size(); i += 2) out.push_back(static_cast<char>(std::stoi(text.substr(i, 2), nullptr, 16)));
-  return out;
-}
-
 // What a restart needs to go on: the request and the cursor, as JSON (key values in hex).
 std::string encodeProgress(const SnapshotRequest& request, std::size_t table,
                            const std::optional<std::vector<std::string>>& after) {
@@ -209,7 +187,7 @@ std::string encodeProgress(const SnapshotRequest& request, std::size_t table,
   j["rowsPerSecond"] = request.rowsPerSecond;
   j["table"] = table;
   if (after) {
-    for (const std::string& v : *after) j["after"].push_back(hex(v));
+    for (const std::string& v : *after) j["after"].push_back(protocol::toHex(v));
   } else {
     j["after"] = nullptr;
   }
@@ -234,7 +212,11 @@ Result<std::uint64_t> SnapshotRunner::resume(const std::string& progress) {
     from.table = j.at("table").get<std::size_t>();
     if (!j.at("after").is_null()) {
       from.after.emplace();
-      for (const auto& v : j.at("after")) from.after->push_back(unhex(v.get<std::string>()));
+      for (const auto& v : j.at("after")) {
+        auto key = protocol::fromHex(v.get<std::string>());
+        if (!key) return Status::corruption("the stored snapshot progress", "a key value is not hex");
+        from.after->push_back(std::move(*key));
+      }
     }
   } catch (const std::exception& e) {
     return Status::corruption("the stored snapshot progress", std::string("unreadable: ") + e.what());
@@ -261,7 +243,7 @@ Result<std::uint64_t> SnapshotRunner::launch(SnapshotRequest request, Cursor fro
   SnapshotProgress p;
   p.id = nextId_++;
   p.state = "running";
-  p.startedMs = nowMs();
+  p.startedMs = wallClockMs();
   p.resumed = resumed;
   for (std::size_t i = 0; i < request.tables.size(); ++i) {
     p.tables.push_back({request.tables[i].first + "." + request.tables[i].second, 0, 0, 0, i < from.table});
@@ -317,7 +299,7 @@ void SnapshotRunner::run(SnapshotRequest request, Cursor from) {
   static_cast<void>(gate_.record(""));
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    progress_->finishedMs = nowMs();
+    progress_->finishedMs = wallClockMs();
     progress_->state = s ? "done" : cancelled ? "cancelled" : "failed";
     if (!s && !cancelled) progress_->error = s.toString();
   }
@@ -435,7 +417,7 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     e.logfileName = chunk->watermark.file;
     e.logfileOffset = chunk->watermark.position;
     e.serverId = primaryId;
-    e.executeTime = nowMs();
+    e.executeTime = wallClockMs();
     e.columns = convert::columnInfos(map, fullMetadata ? nullptr : &def);
     e.rows.resize(rows.size());
     for (std::size_t r = 0; r < rows.size(); ++r) {

@@ -20,6 +20,7 @@
 
 #include "canal/protocol/entry_protocol.pb.h"
 #include "server/app/destination_parts.h"
+#include "server/common/clock.h"
 #include "server/instance/destination.h"
 #include "server/snapshot/snapshot_runner.h"
 #include "tests/support/mariadb_server.h"
@@ -31,8 +32,6 @@ namespace eb = canal::protocol::entry;
 namespace {
 
 double secondsSince(steady_clock::time_point from) { return duration<double>(steady_clock::now() - from).count(); }
-
-std::int64_t nowMs() { return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count(); }
 
 int fail(const std::string& what) {
   std::fprintf(stderr, "snapshot_bench: %s\n", what.c_str());
@@ -99,7 +98,7 @@ int main(int argc, char** argv) {
     std::atomic<bool> writing{true};
     std::thread writer([&] {
       while (writing) {
-        static_cast<void>(server.execute("INSERT INTO b.live (at) VALUES (" + std::to_string(nowMs()) + ")"));
+        static_cast<void>(server.execute("INSERT INTO b.live (at) VALUES (" + std::to_string(canal::wallClockMs()) + ")"));
         std::this_thread::sleep_for(milliseconds(5));
       }
     });
@@ -132,7 +131,7 @@ int main(int argc, char** argv) {
           seen += change.rowdatas_size();
         } else if (entry.header().tablename() == "live") {
           if (!change.ParseFromString(entry.storevalue())) return fail("entry");
-          for (const auto& r : change.rowdatas()) lags.push_back(nowMs() - std::stoll(r.aftercolumns(1).value()));
+          for (const auto& r : change.rowdatas()) lags.push_back(canal::wallClockMs() - std::stoll(r.aftercolumns(1).value()));
         }
       }
       static_cast<void>(d->clients().ack(1001, batch->id));
