@@ -55,8 +55,7 @@ HttpResponse handleSnapshotRequest(const HttpRequest& request, const AdminLogin&
     return error(403, "snapshots are requested as canal.admin.user; set canal.admin.passwd first");
   }
   if (!authorized(request, admin)) {
-    HttpResponse r = error(401, "HTTP Basic authentication as canal.admin.user is required");
-    return r;
+    return error(401, "HTTP Basic authentication as canal.admin.user is required");
   }
   const auto snapshots = destinations.snapshots(name);
   if (!snapshots) return error(404, "destination " + name + " does not run on this server");

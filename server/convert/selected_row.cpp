@@ -184,7 +184,11 @@ binlog::TableMapEvent tableMapFromSchema(const schema::TableSchema& table, bool 
     if (c.realType == 0) c.realType = c.type;
     if (isCharacterType(c.realType) || isEnumOrSet(c.realType)) c.collation = collationOf(s);
     if (c.realType == kTypeEnum) c.maxLength = c.members.size() > 255 ? 2 : 1;
-    if (c.realType == kTypeSet) c.maxLength = static_cast<std::uint32_t>((c.members.size() + 7) / 8);
+    if (c.realType == kTypeSet) {
+      // Storage bytes as the TABLE_MAP gives them: 1, 2, 3, 4 or 8.
+      const auto bytes = static_cast<std::uint32_t>((c.members.size() + 7) / 8);
+      c.maxLength = bytes > 4 ? 8 : bytes;
+    }
     map.columns.push_back(std::move(c));
   }
   return map;
@@ -269,7 +273,7 @@ Status renderSelected(const binlog::TableMapEvent& table, std::size_t index, std
           if (comma == std::string_view::npos) break;
           from = comma + 1;
         }
-        putLe(bytes, mask, static_cast<int>(c.maxLength == 5 || c.maxLength == 6 || c.maxLength == 7 ? 8 : c.maxLength));
+        putLe(bytes, mask, static_cast<int>(c.maxLength));
         break;
       }
       case kTypeString:

@@ -19,6 +19,11 @@ std::string binlogColumnList(const binlog::TableMapEvent& map) {
   return out;
 }
 
+// MariaDB's JSON: a BLOB-family column the definition names `json`.
+bool declaresJson(const ColumnSchema& s, const binlog::ColumnDef& c) {
+  return s.dataType == "json" && binlog::isBlobFamily(c.realType);
+}
+
 }  // namespace
 
 std::vector<std::string> enumMembers(std::string_view columnType) {
@@ -235,7 +240,7 @@ Status applySchema(binlog::TableMapEvent& map, const TableSchema& schema, const 
     }
     if (!map.hasPrimaryKey) c.isPrimaryKey = s.isPrimaryKey;
     if (c.members.empty()) c.members = s.members;
-    c.declaredJson = s.dataType == "json" && binlog::isBlobFamily(c.realType);
+    c.declaredJson = declaresJson(s, c);
   }
   map.hasNames = true;
   map.hasPrimaryKey = true;
@@ -251,13 +256,9 @@ bool needsDeclaredTypes(const binlog::TableMapEvent& map) {
 void applyDeclaredTypes(binlog::TableMapEvent& map, const TableSchema& schema) {
   if (map.columns.size() != schema.columns.size()) return;
   for (std::size_t i = 0; i < map.columns.size(); ++i) {
-    binlog::ColumnDef& c = map.columns[i];
-    if (c.name != schema.columns[i].name) return;  // another version of the table: nothing to learn
+    if (map.columns[i].name != schema.columns[i].name) return;  // another version of the table: nothing to learn
   }
-  for (std::size_t i = 0; i < map.columns.size(); ++i) {
-    binlog::ColumnDef& c = map.columns[i];
-    c.declaredJson = schema.columns[i].dataType == "json" && binlog::isBlobFamily(c.realType);
-  }
+  for (std::size_t i = 0; i < map.columns.size(); ++i) map.columns[i].declaredJson = declaresJson(schema.columns[i], map.columns[i]);
 }
 
 }  // namespace canal::schema
