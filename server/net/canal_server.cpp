@@ -269,6 +269,9 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     socket.close(ec);
     idleTimer.cancel();
     waitTimer.cancel();
+    // The frame being written stays until its handler runs; what was to run after the writes
+    // is dropped now, as it holds the session.
+    for (Outgoing& w : writes) w.done = nullptr;
     stopWaiting();
     if (readPaused) --server.heldBack;
     readPaused = false;
