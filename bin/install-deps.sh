@@ -21,11 +21,13 @@ packages=(
   libssl-dev
   libpcre2-dev
   libyaml-cpp-dev libcurl4-openssl-dev
+  libhiredis-dev
   # fuzzing (clang + libFuzzer runtime)
   clang libclang-rt-14-dev
   # servers started by the tests and the quickstart
   mariadb-server mariadb-client
   zookeeper
+  redis-server redis-tools
 )
 
 missing=()

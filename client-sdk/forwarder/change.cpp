@@ -14,22 +14,28 @@ std::int64_t binlogFileIndex(std::string_view name) {
   return index;
 }
 
-std::string expandTablePattern(const std::string& pattern, const std::string& database, const std::string& table) {
-  static constexpr std::string_view kDatabase = "%{database}";
-  static constexpr std::string_view kTable = "%{table}";
+std::string expandPattern(const std::string& pattern,
+                          std::initializer_list<std::pair<std::string_view, std::string_view>> values) {
   std::string out;
   for (std::size_t i = 0; i < pattern.size();) {
-    if (pattern.compare(i, kDatabase.size(), kDatabase) == 0) {
-      out += database;
-      i += kDatabase.size();
-    } else if (pattern.compare(i, kTable.size(), kTable) == 0) {
-      out += table;
-      i += kTable.size();
-    } else {
-      out.push_back(pattern[i++]);
+    bool replaced = false;
+    if (pattern.compare(i, 2, "%{") == 0) {
+      for (const auto& [name, value] : values) {
+        if (pattern.compare(i + 2, name.size(), name) == 0 && pattern.compare(i + 2 + name.size(), 1, "}") == 0) {
+          out += value;
+          i += name.size() + 3;
+          replaced = true;
+          break;
+        }
+      }
     }
+    if (!replaced) out.push_back(pattern[i++]);
   }
   return out;
+}
+
+std::string expandTablePattern(const std::string& pattern, const std::string& database, const std::string& table) {
+  return expandPattern(pattern, {{"database", database}, {"table", table}});
 }
 
 std::int64_t Change::position() const {

@@ -4,6 +4,8 @@
 // with its table and binlog position. BEGIN/END entries carry nothing a sink writes.
 
 #include <cstdint>
+#include <initializer_list>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +43,9 @@ struct Change {
 // parse. The changes point into `message`, which must outlive them.
 client::Result<std::vector<Change>> changesOf(const client::Message& message);
 
+// `pattern` with each %{name} of `values` replaced; any other text is kept.
+std::string expandPattern(const std::string& pattern,
+                          std::initializer_list<std::pair<std::string_view, std::string_view>> values);
 // `pattern` with %{database} and %{table} replaced.
 std::string expandTablePattern(const std::string& pattern, const std::string& database, const std::string& table);
 

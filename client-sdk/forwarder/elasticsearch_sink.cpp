@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "row_image.h"
 #include "table_pattern.h"
 
 namespace canal::forwarder {
@@ -64,58 +65,15 @@ Json convert(const eb::Column& c, FieldType type) {
   }
 }
 
-const google::protobuf::RepeatedPtrField<eb::Column>& imageOf(const eb::RowData& row, eb::EventType type) {
-  return type == eb::DELETE ? row.beforecolumns() : row.aftercolumns();
-}
-
-// The document id of an image: the configured id columns, else the key columns, joined by '_'.
-std::optional<std::string> idOf(const google::protobuf::RepeatedPtrField<eb::Column>& image, const IndexMapping& m) {
-  std::string id;
-  bool any = false;
-  if (!m.id.empty()) {
-    for (const std::string& name : m.id) {
-      const auto it = std::find_if(image.begin(), image.end(), [&](const eb::Column& c) { return c.name() == name; });
-      if (it == image.end()) return std::nullopt;
-      if (any) id += "_";
-      id += it->isnull() ? "" : it->value();
-      any = true;
-    }
-  } else {
-    for (const auto& c : image) {
-      if (!c.iskey()) continue;
-      if (any) id += "_";
-      id += c.isnull() ? "" : c.value();
-      any = true;
-    }
-  }
-  if (!any) return std::nullopt;
-  return id;
-}
-
-Json documentOf(const google::protobuf::RepeatedPtrField<eb::Column>& image, const IndexMapping& m,
-                bool onlyUpdated) {
+Json documentOf(const Image& image, const IndexMapping& m) {
+  const FieldSelection fields{m.include, m.exclude, m.rename};
   Json doc = Json::object();
   for (const auto& c : image) {
-    if (onlyUpdated && !c.updated()) continue;
-    if (!m.include.empty() && std::find(m.include.begin(), m.include.end(), c.name()) == m.include.end()) continue;
-    if (std::find(m.exclude.begin(), m.exclude.end(), c.name()) != m.exclude.end()) continue;
-    const auto renamed = m.rename.find(c.name());
+    if (!fields.selected(c.name())) continue;
     const auto typed = m.types.find(c.name());
-    doc[renamed == m.rename.end() ? c.name() : renamed->second] =
-        convert(c, typed == m.types.end() ? FieldType::kAuto : typed->second);
+    doc[fields.fieldOf(c.name())] = convert(c, typed == m.types.end() ? FieldType::kAuto : typed->second);
   }
   return doc;
-}
-
-// True when both images hold the same columns (a full row image; MINIMAL logs the key before
-// and the changed columns after).
-bool sameColumns(const google::protobuf::RepeatedPtrField<eb::Column>& before,
-                 const google::protobuf::RepeatedPtrField<eb::Column>& after) {
-  if (before.size() != after.size()) return false;
-  for (int i = 0; i < before.size(); ++i) {
-    if (before[i].name() != after[i].name()) return false;
-  }
-  return true;
 }
 
 // Merges `next` into `prior` (the same document, earlier in the batch).
@@ -165,8 +123,8 @@ client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMappi
     for (const auto& row : c->rowChange.rowdatas()) {
       const auto& image = imageOf(row, c->type);
       // A partial after-image (binlog_row_image=MINIMAL) may lack the key: the before-image has it.
-      auto id = idOf(image, m);
-      if (!id && c->type == eb::UPDATE) id = idOf(row.beforecolumns(), m);
+      auto id = idOf(image, m.id, "_");
+      if (!id && c->type == eb::UPDATE) id = idOf(row.beforecolumns(), m.id, "_");
       if (!id) {
         return Status(kSinkFatal, "elasticsearch: a row of " + c->where() +
                                       " has no document id (no key columns, or an id column missing); set id in "
@@ -183,7 +141,7 @@ client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMappi
         continue;
       }
       if (c->type == eb::UPDATE) {
-        const auto oldId = idOf(row.beforecolumns(), m);
+        const auto oldId = idOf(row.beforecolumns(), m.id, "_");
         if (oldId && *oldId != *id) {  // the key changed: the old document goes
           BulkAction gone = a;
           gone.kind = BulkAction::Kind::kDelete;
@@ -192,13 +150,13 @@ client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMappi
         }
         if (!sameColumns(row.beforecolumns(), row.aftercolumns())) {  // a partial row image
           a.kind = BulkAction::Kind::kUpdate;
-          a.source = documentOf(image, m, false).dump(-1, ' ', false, Json::error_handler_t::replace);
+          a.source = documentOf(image, m).dump(-1, ' ', false, Json::error_handler_t::replace);
           add(std::move(a));
           continue;
         }
       }
       a.kind = BulkAction::Kind::kIndex;
-      a.source = documentOf(image, m, false).dump(-1, ' ', false, Json::error_handler_t::replace);
+      a.source = documentOf(image, m).dump(-1, ' ', false, Json::error_handler_t::replace);
       add(std::move(a));
     }
   }

@@ -191,6 +191,72 @@ void readElasticsearch(Section s, ElasticsearchSinkConfig& c) {
   if (c.mappings.empty()) Section::fail(s.keyPath("mappings"), "needs at least one table mapping");
 }
 
+void readRedisMapping(Section s, RedisMapping& m) {
+  s.read("table", m.table);
+  s.read("key", m.key);
+  std::string value = "hash";
+  s.read("value", value);
+  if (value == "hash") {
+    m.value = RedisMapping::Value::kHash;
+  } else if (value == "json") {
+    m.value = RedisMapping::Value::kJson;
+  } else {
+    Section::fail(s.keyPath("value"), "'" + value + "' is not one of hash, json");
+  }
+  s.readList("id", m.id);
+  s.readMap("rename", m.rename);
+  s.readList("include", m.include);
+  s.readList("exclude", m.exclude);
+  const YAML::Node indexes = s.node("indexes");
+  if (indexes && !indexes.IsNull()) {
+    if (!indexes.IsSequence()) Section::fail(s.keyPath("indexes"), "must be a list");
+    for (std::size_t i = 0; i < indexes.size(); ++i) {
+      Section is(indexes[i], s.keyPath("indexes[" + std::to_string(i) + "]"));
+      RedisMapping::Index index;
+      is.read("column", index.column);
+      is.read("key", index.key);
+      is.done();
+      if (index.column.empty()) Section::fail(is.keyPath("column"), "is required");
+      if (index.key.find("%{value}") == std::string::npos) Section::fail(is.keyPath("key"), "must contain %{value}");
+      m.indexes.push_back(std::move(index));
+    }
+  }
+  s.done();
+  if (m.table.empty()) Section::fail(s.keyPath("table"), "is required");
+  if (m.key.find("%{pk}") == std::string::npos) Section::fail(s.keyPath("key"), "must contain %{pk}");
+}
+
+void readRedis(Section s, RedisSinkConfig& c) {
+  s.read("host", c.host);
+  s.readInt("port", c.port, 1, 65535);
+  s.read("unix_socket", c.unixSocket);
+  s.read("user", c.user);
+  s.read("password", c.password);
+  s.readInt("database", c.database, 0, 1 << 16);
+  s.readMs("timeout_ms", c.timeout);
+  s.readInt("pipeline", c.pipeline, 1, 1000000);
+  s.read("version_prefix", c.versionPrefix);
+  s.readInt("tombstone_seconds", c.tombstoneSeconds, 0, 1 << 30);
+  bool tls = false;
+  s.read("tls", tls);
+  const YAML::Node mappings = s.node("mappings");
+  if (mappings && !mappings.IsNull()) {
+    if (!mappings.IsSequence()) Section::fail(s.keyPath("mappings"), "must be a list");
+    for (std::size_t i = 0; i < mappings.size(); ++i) {
+      RedisMapping m;
+      readRedisMapping(Section(mappings[i], s.keyPath("mappings[" + std::to_string(i) + "]")), m);
+      c.mappings.push_back(std::move(m));
+    }
+  }
+  s.done();
+  if (tls) {
+    Section::fail(s.keyPath("tls"), "cannot be true: this build's Redis client (hiredis 0.14) has no TLS; "
+                                    "use a local stunnel or a unix socket");
+  }
+  if (c.versionPrefix.empty()) Section::fail(s.keyPath("version_prefix"), "must not be empty");
+  if (c.mappings.empty()) Section::fail(s.keyPath("mappings"), "needs at least one table mapping");
+}
+
 }  // namespace
 
 client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, const std::string& origin) {
@@ -219,8 +285,11 @@ client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, co
       } else if (type == "elasticsearch") {
         sink.kind = SinkConfig::Kind::kElasticsearch;
         readElasticsearch(s.child("elasticsearch"), sink.elasticsearch);
+      } else if (type == "redis") {
+        sink.kind = SinkConfig::Kind::kRedis;
+        readRedis(s.child("redis"), sink.redis);
       } else {
-        Section::fail(path + ".type", "must be kafka or elasticsearch (is '" + type + "')");
+        Section::fail(path + ".type", "must be kafka, elasticsearch or redis (is '" + type + "')");
       }
       s.done();
       if (sink.name.empty()) sink.name = type + "-" + std::to_string(i);

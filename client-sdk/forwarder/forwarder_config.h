@@ -70,13 +70,51 @@ struct ElasticsearchSinkConfig {
   std::vector<IndexMapping> mappings;
 };
 
+// How a table's rows are kept in Redis: one key per row.
+struct RedisMapping {
+  enum class Value { kHash, kJson };
+  std::string table;  // table expression (Canal syntax)
+  // The row's key: %{database}, %{table} and %{pk} (the key columns' values joined by ':').
+  std::string key = "%{database}:%{table}:%{pk}";
+  Value value = Value::kHash;  // a hash of the columns, or one JSON object string
+  std::vector<std::string> id;  // key columns; empty: the table's key columns
+  std::map<std::string, std::string> rename;  // column -> field
+  std::vector<std::string> include;  // columns written (empty: all)
+  std::vector<std::string> exclude;
+  // Secondary index sets: for each, the set `key` (%{database}, %{table}, %{value} = the
+  // column's value) holds the %{pk} of every row with that value.
+  struct Index {
+    std::string column;
+    std::string key;
+  };
+  std::vector<Index> indexes;
+};
+
+struct RedisSinkConfig {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string unixSocket;  // instead of host/port
+  std::string user;        // ACL user (Redis 6+); empty: the default user
+  std::string password;
+  int database = 0;
+  std::chrono::milliseconds timeout{5000};  // connect and each round trip
+  int pipeline = 1000;                      // commands per round trip
+  // Each row key's version (its last change's binlog position) is kept at this prefix + the key;
+  // a deleted row's version stays this long (seconds, 0 = forever) so an older change delivered
+  // again cannot bring the row back.
+  std::string versionPrefix = "canal:version:";
+  int tombstoneSeconds = 7 * 86400;
+  std::vector<RedisMapping> mappings;
+};
+
 struct SinkConfig {
-  enum class Kind { kKafka, kElasticsearch };
+  enum class Kind { kKafka, kElasticsearch, kRedis };
   std::string name;
   Kind kind = Kind::kKafka;
   std::vector<std::string> tables;  // table expressions this sink takes (empty: all)
   KafkaSinkConfig kafka;
   ElasticsearchSinkConfig elasticsearch;
+  RedisSinkConfig redis;
 };
 
 struct ForwarderConfig {

@@ -100,13 +100,22 @@ sinks:
           rename: {user_name: user}
           exclude: [secret]
           types: {attrs: json, created: date}
+  - type: redis
+    redis:
+      unix_socket: /run/redis/redis.sock
+      password: p
+      database: 2
+      mappings:
+        - table: shop.users
+          key: "user:%{pk}"
+          value: json
+          indexes: [{column: city, key: "users:city:%{value}"}]
 )";
 
 TEST(ForwarderConfigTest, ReadsEveryPart) {
   auto c = parseForwarderConfig(kConfig, "test.yml");
   ASSERT_TRUE(c.isOk()) << c.status().toString();
   EXPECT_EQ(c->source.batchSize, 500);
-  ASSERT_EQ(c->sinks.size(), 2u);
   EXPECT_EQ(c->sinks[0].name, "kafka-0");
   EXPECT_EQ(c->sinks[0].tables, (std::vector<std::string>{"shop\\..*"}));
   EXPECT_EQ(c->sinks[0].kafka.partitionHash, "shop\\..*:$pk$");
@@ -117,12 +126,23 @@ TEST(ForwarderConfigTest, ReadsEveryPart) {
   ASSERT_EQ(c->sinks[1].elasticsearch.mappings.size(), 1u);
   EXPECT_EQ(c->sinks[1].elasticsearch.mappings[0].types.at("attrs"), FieldType::kJson);
   EXPECT_EQ(c->sinks[1].elasticsearch.mappings[0].rename.at("user_name"), "user");
+  ASSERT_EQ(c->sinks.size(), 3u);
+  const RedisSinkConfig& redis = c->sinks[2].redis;
+  EXPECT_EQ(c->sinks[2].kind, SinkConfig::Kind::kRedis);
+  EXPECT_EQ(redis.unixSocket, "/run/redis/redis.sock");
+  EXPECT_EQ(redis.database, 2);
+  ASSERT_EQ(redis.mappings.size(), 1u);
+  EXPECT_EQ(redis.mappings[0].key, "user:%{pk}");
+  EXPECT_EQ(redis.mappings[0].value, RedisMapping::Value::kJson);
+  ASSERT_EQ(redis.mappings[0].indexes.size(), 1u);
+  EXPECT_EQ(redis.mappings[0].indexes[0].key, "users:city:%{value}");
 }
 
 TEST(ForwarderConfigTest, TheShippedSampleIsValid) {
   auto c = loadForwarderConfig(CANAL_SOURCE_DIR "/conf/forwarder.yml");
   ASSERT_TRUE(c.isOk()) << c.status().toString();
-  EXPECT_EQ(c->sinks.size(), 2u);
+  EXPECT_EQ(c->sinks.size(), 3u);
+  EXPECT_EQ(c->sinks[2].redis.mappings.size(), 1u);
   EXPECT_EQ(c->sinks[0].kafka.partitionHash, "shop\\..*:$pk$");
   EXPECT_FALSE(loadForwarderConfig("/nonexistent/forwarder.yml").isOk());
 }
@@ -137,7 +157,11 @@ TEST(ForwarderConfigTest, ErrorsNameTheKey) {
   EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {brokers: b, topik: t}}]").find("f.yml: sinks[0].kafka.topik is not a known key"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {topic: t}}]").find("sinks[0].kafka.brokers is required"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {brokers: b, compression: brotli}}]").find("sinks[0].kafka.compression"), std::string::npos);
-  EXPECT_NE(error(source + "sinks: [{type: redis}]").find("sinks[0].type must be kafka or elasticsearch"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: rabbit}]").find("sinks[0].type must be kafka, elasticsearch or redis"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: redis, redis: {mappings: [{table: a.b, key: 'k'}]}}]").find("mappings[0].key must contain %{pk}"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: redis, redis: {mappings: [{table: a.b, value: list}]}}]").find("mappings[0].value 'list' is not one of hash, json"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: redis, redis: {tls: true, mappings: [{table: a.b}]}}]").find("sinks[0].redis.tls cannot be true"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: redis, redis: {mappings: [{table: a.b, indexes: [{column: c, key: x}]}]}}]").find("indexes[0].key must contain %{value}"), std::string::npos);
   EXPECT_NE(error(source + "sinks: []").find("sinks must be a list"), std::string::npos);
   EXPECT_NE(error("source: {destination: x}\nsinks: [{type: kafka, kafka: {brokers: b}}]").find("source needs exactly one of address and zookeeper"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: elasticsearch, elasticsearch: {url: 'ftp://x', mappings: [{table: a.b, index: i}]}}]").find("url must start with http"), std::string::npos);

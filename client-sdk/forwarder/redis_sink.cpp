@@ -1,0 +1,311 @@
+#include "redis_sink.h"
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+
+#include "redis_writes.h"
+
+namespace canal::forwarder {
+namespace {
+
+using client::Status;
+
+// KEYS[1]: the row's key; KEYS[2]: its version hash (file, offset, row, sets).
+// ARGV: op (set|merge|del), form (hash|json), file, offset, row, tombstone seconds, member,
+// index count n, n index arguments ('=' .. set key, '=' alone for none, '*' to keep), then the
+// value: json: the document; hash: the pair count m, m field/value pairs, the NULL fields.
+// Returns 1 when applied, 0 when the key holds a newer version.
+constexpr const char* kWriteScript = R"lua(
+local op, form = ARGV[1], ARGV[2]
+local file, offset, row = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local meta = redis.call('HMGET', KEYS[2], 'file', 'offset', 'row', 'sets')
+if meta[1] then
+  local f, o, r = tonumber(meta[1]), tonumber(meta[2]), tonumber(meta[3])
+  if f > file or (f == file and (o > offset or (o == offset and r >= row))) then return 0 end
+end
+local old = {}
+if meta[4] and meta[4] ~= '' then old = cjson.decode(meta[4]) end
+local member = ARGV[7]
+local n = tonumber(ARGV[8])
+local sets = {}
+for i = 1, math.max(n, #old) do
+  local prior = old[i] or ''
+  local now = ''
+  if op ~= 'del' and i <= n then
+    local a = ARGV[8 + i]
+    if a == '*' then now = prior else now = string.sub(a, 2) end
+  end
+  if prior ~= now and prior ~= '' then redis.call('SREM', prior, member) end
+  if now ~= '' then redis.call('SADD', now, member) end
+  if i <= n then sets[i] = now end
+end
+local p = 9 + n
+if op == 'del' then
+  redis.call('DEL', KEYS[1])
+elseif form == 'json' then
+  local doc = ARGV[p]
+  if op == 'merge' then
+    local current = redis.call('GET', KEYS[1])
+    if current then
+      local merged = cjson.decode(current)
+      for k, v in pairs(cjson.decode(doc)) do merged[k] = v end
+      doc = cjson.encode(merged)
+    end
+  end
+  redis.call('SET', KEYS[1], doc)
+else
+  local last = p + 2 * tonumber(ARGV[p])
+  if op == 'set' then redis.call('DEL', KEYS[1]) end
+  for i = p + 1, last, 1000 do
+    redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(last, i + 999)))
+  end
+  for i = last + 1, #ARGV, 1000 do
+    redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(#ARGV, i + 999)))
+  end
+end
+redis.call('HSET', KEYS[2], 'file', ARGV[3], 'offset', ARGV[4], 'row', ARGV[5], 'sets', cjson.encode(sets))
+if op == 'del' then
+  if tonumber(ARGV[6]) > 0 then redis.call('EXPIRE', KEYS[2], ARGV[6]) end
+else
+  redis.call('PERSIST', KEYS[2])
+end
+return 1
+)lua";
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+// The argv / lengths view of `args` that hiredis takes (valid while `args` lives).
+struct Argv {
+  explicit Argv(const std::vector<std::string>& args) {
+    for (const auto& a : args) {
+      pointers.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+  }
+  int count() const { return static_cast<int>(pointers.size()); }
+  std::vector<const char*> pointers;
+  std::vector<std::size_t> lengths;
+};
+
+std::string replyText(const redisReply* r) { return r && r->str ? std::string(r->str, r->len) : std::string(); }
+
+// Errors that a retry after a while can cure (a restarted Redis loading its data, a replica
+// being promoted, a script running long); anything else is the data's or the configuration's.
+bool transient(const std::string& error) {
+  for (const char* prefix : {"LOADING", "BUSY", "MISCONF", "READONLY", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN"}) {
+    if (error.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+class RedisSink::Impl {
+ public:
+  Impl(std::string name, RedisSinkConfig config, Logger log)
+      : name_(std::move(name)), config_(std::move(config)), log_(std::move(log)) {}
+  ~Impl() { disconnect(); }
+
+  Status write(const std::vector<const Change*>& changes) {
+    auto writes = redisWrites(config_.mappings, changes);
+    if (!writes) return writes.status();
+    for (std::size_t begin = 0; begin < writes->size();) {
+      const std::size_t end = std::min(writes->size(), begin + static_cast<std::size_t>(config_.pipeline));
+      if (Status s = send(*writes, begin, end); !s) return s;
+      begin = end;
+    }
+    return Status::ok();
+  }
+
+  const RedisCounters& stats() const { return stats_; }
+
+ private:
+  std::string where() const {
+    return config_.unixSocket.empty() ? config_.host + ":" + std::to_string(config_.port) : config_.unixSocket;
+  }
+
+  void disconnect() {
+    if (context_) redisFree(context_);
+    context_ = nullptr;
+  }
+
+  Status retry(const std::string& why) {
+    disconnect();
+    return Status(kSinkRetry, "redis " + where() + ": " + why);
+  }
+
+  // One command, its reply; nullptr (and the connection dropped) on an I/O error.
+  Reply command(const std::vector<std::string>& args) {
+    Argv argv(args);
+    ++stats_.roundTrips;
+    return Reply(static_cast<redisReply*>(redisCommandArgv(context_, argv.count(), argv.pointers.data(), argv.lengths.data())));
+  }
+
+  Status connect() {
+    if (context_) return Status::ok();
+    const long ms = static_cast<long>(config_.timeout.count());
+    const timeval tv{ms / 1000, (ms % 1000) * 1000};
+    context_ = config_.unixSocket.empty() ? redisConnectWithTimeout(config_.host.c_str(), config_.port, tv)
+                                          : redisConnectUnixWithTimeout(config_.unixSocket.c_str(), tv);
+    if (!context_) return retry("cannot allocate a connection");
+    if (context_->err) return retry(std::string("cannot connect: ") + context_->errstr);
+    redisSetTimeout(context_, tv);
+    ++stats_.reconnects;
+    if (!config_.password.empty()) {
+      std::vector<std::string> auth = {"AUTH"};
+      if (!config_.user.empty()) auth.push_back(config_.user);
+      auth.push_back(config_.password);
+      Reply r = command(auth);
+      if (!r) return retry(std::string("AUTH: ") + context_->errstr);
+      if (r->type == REDIS_REPLY_ERROR) {
+        const std::string error = replyText(r.get());
+        disconnect();
+        return Status(kSinkFatal, "redis " + where() + ": authentication refused (" + error + "); check user and password");
+      }
+    }
+    if (config_.database != 0) {
+      Reply r = command({"SELECT", std::to_string(config_.database)});
+      if (!r) return retry(std::string("SELECT: ") + context_->errstr);
+      if (r->type == REDIS_REPLY_ERROR) {
+        const std::string error = replyText(r.get());
+        if (transient(error)) return retry("SELECT: " + error);
+        disconnect();
+        return Status(kSinkFatal, "redis " + where() + ": SELECT " + std::to_string(config_.database) + ": " + error);
+      }
+    }
+    return loadScript();
+  }
+
+  Status loadScript() {
+    Reply r = command({"SCRIPT", "LOAD", kWriteScript});
+    if (!r) return retry(std::string("SCRIPT LOAD: ") + context_->errstr);
+    if (r->type != REDIS_REPLY_STRING) {
+      const std::string error = replyText(r.get());
+      if (r->type == REDIS_REPLY_ERROR && !transient(error) && error.rfind("NOAUTH", 0) != 0) {
+        disconnect();
+        return Status(kSinkFatal, "redis " + where() + ": SCRIPT LOAD: " + error);
+      }
+      return retry("SCRIPT LOAD: " + error);
+    }
+    sha_ = replyText(r.get());
+    return Status::ok();
+  }
+
+  std::vector<std::string> argumentsOf(const RedisWrite& w) const {
+    std::vector<std::string> a = {"EVALSHA", sha_, "2", w.key, config_.versionPrefix + w.key};
+    a.push_back(w.kind == RedisWrite::Kind::kDelete ? "del" : w.kind == RedisWrite::Kind::kMerge ? "merge" : "set");
+    a.push_back(w.value == RedisMapping::Value::kJson ? "json" : "hash");
+    a.push_back(std::to_string(w.version.file));
+    a.push_back(std::to_string(w.version.offset));
+    a.push_back(std::to_string(w.version.row));
+    a.push_back(std::to_string(config_.tombstoneSeconds));
+    a.push_back(w.member);
+    a.push_back(std::to_string(w.indexSets.size()));
+    for (const auto& set : w.indexSets) a.push_back(set ? "=" + *set : "*");
+    if (w.kind == RedisWrite::Kind::kDelete) return a;
+    if (w.value == RedisMapping::Value::kJson) {
+      a.push_back(redisJsonOf(w));
+      return a;
+    }
+    std::size_t pairs = 0;
+    for (const auto& field : w.fields) pairs += field.second ? 1 : 0;
+    a.push_back(std::to_string(pairs));
+    for (const auto& [field, value] : w.fields) {
+      if (!value) continue;
+      a.push_back(field);
+      a.push_back(*value);
+    }
+    if (w.kind == RedisWrite::Kind::kMerge) {
+      for (const auto& [field, value] : w.fields) {
+        if (!value) a.push_back(field);
+      }
+    }
+    return a;
+  }
+
+  // Writes [begin, end) in one pipelined round trip. A script Redis no longer has (it
+  // restarted) is loaded again and the round trip repeated: the versions make that harmless.
+  Status send(const std::vector<RedisWrite>& writes, std::size_t begin, std::size_t end) {
+    for (int attempt = 0;; ++attempt) {
+      if (Status s = connect(); !s) return s;
+      for (std::size_t i = begin; i < end; ++i) {
+        const std::vector<std::string> args = argumentsOf(writes[i]);
+        Argv argv(args);
+        if (redisAppendCommandArgv(context_, argv.count(), argv.pointers.data(), argv.lengths.data()) != REDIS_OK) {
+          return retry(std::string("cannot queue a command: ") + context_->errstr);
+        }
+      }
+      ++stats_.roundTrips;
+      bool reload = false;
+      std::string failure;
+      const RedisWrite* failed = nullptr;
+      for (std::size_t i = begin; i < end; ++i) {
+        void* raw = nullptr;
+        if (redisGetReply(context_, &raw) != REDIS_OK) return retry(std::string("lost the connection: ") + context_->errstr);
+        Reply r(static_cast<redisReply*>(raw));
+        if (r->type == REDIS_REPLY_INTEGER) {
+          if (r->integer == 0) {
+            ++stats_.stale;
+          } else if (writes[i].kind == RedisWrite::Kind::kDelete) {
+            ++stats_.deleted;
+          } else {
+            ++stats_.written;
+          }
+          continue;
+        }
+        const std::string error = replyText(r.get());
+        if (error.rfind("NOSCRIPT", 0) == 0) {
+          reload = true;
+        } else if (failure.empty()) {
+          failure = error;
+          failed = &writes[i];
+        }
+      }
+      if (failed) {
+        const std::string what = "redis " + where() + ": " + failed->key + " from " + failed->change->where() + ": " + failure;
+        if (transient(failure) || failure.rfind("NOAUTH", 0) == 0) {
+          disconnect();
+          return Status(kSinkRetry, what);
+        }
+        return Status(kSinkFatal, what);
+      }
+      if (!reload) return Status::ok();
+      if (attempt > 0) return retry("the write script is not kept (SCRIPT LOAD succeeded, EVALSHA says NOSCRIPT)");
+      log_("redis " + name_ + ": the write script was gone (Redis restarted?); loaded again");
+      if (Status s = loadScript(); !s) return s;
+    }
+  }
+
+  std::string name_;
+  RedisSinkConfig config_;
+  Logger log_;
+  redisContext* context_ = nullptr;
+  std::string sha_;
+  RedisCounters stats_;
+};
+
+client::Result<std::unique_ptr<RedisSink>> RedisSink::create(std::string name, const RedisSinkConfig& config, Logger log) {
+  if (config.mappings.empty()) return Status(Status::kInvalidArgument, "redis: no table mapping");
+  auto impl = std::make_unique<Impl>(name, config, std::move(log));
+  return std::unique_ptr<RedisSink>(new RedisSink(std::move(name), std::move(impl)));
+}
+
+RedisSink::RedisSink(std::string name, std::unique_ptr<Impl> impl) : name_(std::move(name)), impl_(std::move(impl)) {}
+RedisSink::~RedisSink() = default;
+
+Status RedisSink::write(const std::vector<const Change*>& changes, std::int64_t) { return impl_->write(changes); }
+
+const RedisCounters& RedisSink::stats() const { return impl_->stats(); }
+
+std::string RedisSink::counters() const {
+  const RedisCounters& s = impl_->stats();
+  return name_ + ": " + std::to_string(s.written) + " written, " + std::to_string(s.deleted) + " deleted, " +
+         std::to_string(s.stale) + " stale, " + std::to_string(s.roundTrips) + " round trips, " +
+         std::to_string(s.reconnects) + " connects";
+}
+
+}  // namespace canal::forwarder

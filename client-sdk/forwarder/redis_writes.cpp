@@ -1,0 +1,112 @@
+#include "redis_writes.h"
+
+#include <nlohmann/json.hpp>
+
+#include "row_image.h"
+#include "sink.h"
+#include "table_pattern.h"
+
+namespace canal::forwarder {
+namespace {
+
+using client::Status;
+
+const eb::Column* columnOf(const Image& image, const std::string& name) {
+  for (const auto& c : image) {
+    if (c.name() == name) return &c;
+  }
+  return nullptr;
+}
+
+// Fills the fields and index sets of `w` from `image`.
+void describe(RedisWrite& w, const Image& image, const RedisMapping& m, const Change& c) {
+  const FieldSelection selection{m.include, m.exclude, m.rename};
+  for (const auto& column : image) {
+    if (!selection.selected(column.name())) continue;
+    w.fields.emplace_back(selection.fieldOf(column.name()),
+                          column.isnull() ? std::nullopt : std::optional<std::string>(column.value()));
+  }
+  for (const RedisMapping::Index& index : m.indexes) {
+    const eb::Column* column = columnOf(image, index.column);
+    if (!column) {
+      w.indexSets.emplace_back(std::nullopt);
+    } else if (column->isnull()) {
+      w.indexSets.emplace_back("");
+    } else {
+      w.indexSets.emplace_back(
+          expandPattern(index.key, {{"database", c.database}, {"table", c.table}, {"value", column->value()}}));
+    }
+  }
+}
+
+}  // namespace
+
+client::Result<std::vector<RedisWrite>> redisWrites(const std::vector<RedisMapping>& mappings,
+                                                    const std::vector<const Change*>& changes) {
+  std::vector<TablePattern> patterns;
+  for (const auto& m : mappings) {
+    auto p = TablePattern::create(m.table);
+    if (!p) return p.status();
+    patterns.push_back(std::move(*p));
+  }
+  std::vector<RedisWrite> out;
+  for (const Change* c : changes) {
+    if (c->isDdl || c->rowChange.rowdatas_size() == 0) continue;
+    if (c->type != eb::INSERT && c->type != eb::UPDATE && c->type != eb::DELETE) continue;
+    const std::string qualified = c->qualifiedName();
+    std::size_t mi = 0;
+    while (mi < patterns.size() && !patterns[mi].matches(qualified)) ++mi;
+    if (mi == patterns.size()) continue;
+    const RedisMapping& m = mappings[mi];
+    const auto keyOf = [&](const std::string& pk) {
+      return expandPattern(m.key, {{"database", c->database}, {"table", c->table}, {"pk", pk}});
+    };
+    std::int64_t ordinal = 0;
+    for (const auto& row : c->rowChange.rowdatas()) {
+      RedisWrite w;
+      w.value = m.value;
+      w.version = RedisVersion{binlogFileIndex(c->logfileName), c->logfileOffset, ordinal++};
+      w.change = c;
+      const Image& image = imageOf(row, c->type);
+      // A partial after-image (binlog_row_image=MINIMAL) may lack the key: the before-image has it.
+      auto pk = idOf(image, m.id, ":");
+      if (!pk && c->type == eb::UPDATE) pk = idOf(row.beforecolumns(), m.id, ":");
+      if (!pk) {
+        return Status(kSinkFatal, "redis: a row of " + c->where() +
+                                      " has no key (no key columns, or an id column missing); set id in the "
+                                      "mapping of " + m.table);
+      }
+      w.member = *pk;
+      w.key = keyOf(*pk);
+      if (c->type == eb::DELETE) {
+        w.kind = RedisWrite::Kind::kDelete;
+        out.push_back(std::move(w));
+        continue;
+      }
+      if (c->type == eb::UPDATE) {
+        const auto oldPk = idOf(row.beforecolumns(), m.id, ":");
+        if (oldPk && *oldPk != *pk) {  // the key changed: the old key goes
+          RedisWrite gone = w;
+          gone.kind = RedisWrite::Kind::kDelete;
+          gone.member = *oldPk;
+          gone.key = keyOf(*oldPk);
+          out.push_back(std::move(gone));
+        }
+        if (!sameColumns(row.beforecolumns(), row.aftercolumns())) w.kind = RedisWrite::Kind::kMerge;
+      }
+      describe(w, image, m, *c);
+      out.push_back(std::move(w));
+    }
+  }
+  return out;
+}
+
+std::string redisJsonOf(const RedisWrite& w) {
+  nlohmann::ordered_json doc = nlohmann::ordered_json::object();
+  for (const auto& [field, value] : w.fields) {
+    doc[field] = value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(nullptr);
+  }
+  return doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+}  // namespace canal::forwarder
