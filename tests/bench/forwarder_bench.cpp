@@ -3,7 +3,9 @@
 // a fresh server from the same position. Printed side by side: a bare SDK consumer
 // (getWithoutAck + ack, the ceiling any sink sits under), the Kafka sink (librdkafka's mock
 // cluster, 4 partitions, primary-key hash, zstd), the Elasticsearch sink (the test server, _bulk
-// of 1000), and both at once.
+// of 1000), both at once, and the Redis sink (a local redis-server without persistence, a hash
+// per row); then, as the Redis peer, the same rows written by a bare client as pipelined HSETs
+// of 1000 (what redis-benchmark -P does), into the same server.
 //   build/bench/canal_forwarder_bench [rows]      (default 200000)
 
 #include <librdkafka/rdkafka.h>
@@ -18,6 +20,7 @@
 #include "tests/support/elasticsearch_server.h"
 #include "tests/support/mariadb_server.h"
 #include "tests/support/process.h"
+#include "tests/support/redis_server.h"
 #include "tests/support/temp_dir.h"
 
 namespace {
@@ -79,6 +82,16 @@ int main(int argc, char** argv) {
   m.index = "t";
   esSink.elasticsearch.mappings = {m};
 
+  auto redis = testing::RedisServer::start("", false);
+  if (!redis) return fail(redis.status().toString());
+  forwarder::SinkConfig redisSink;
+  redisSink.name = "redis";
+  redisSink.kind = forwarder::SinkConfig::Kind::kRedis;
+  redisSink.redis.port = (*redis)->port();
+  forwarder::RedisMapping rm;
+  rm.table = "s.t";
+  redisSink.redis.mappings = {rm};
+
   struct Run {
     const char* name;
     std::vector<forwarder::SinkConfig> sinks;
@@ -86,7 +99,8 @@ int main(int argc, char** argv) {
   const std::vector<Run> runs = {{"SDK consumer only (no sink)", {}},
                                  {"Kafka sink (mock cluster)", {kafkaSink}},
                                  {"Elasticsearch sink (test server)", {esSink}},
-                                 {"Kafka + Elasticsearch", {kafkaSink, esSink}}};
+                                 {"Kafka + Elasticsearch", {kafkaSink, esSink}},
+                                 {"Redis sink (hash per row)", {redisSink}}};
   std::printf("%-34s %10s %10s %12s\n", "run", "rows", "seconds", "rows/s");
   int n = 0;
   for (const Run& run : runs) {
@@ -118,6 +132,21 @@ int main(int argc, char** argv) {
     server.stop();
     std::printf("%-34s %10ld %10.2f %12.0f\n", run.name, rows, seconds, static_cast<double>(rows) / seconds);
   }
+  // The peer: the same rows as pipelined HSETs from one client, no version check.
+  testing::RedisClient peer(**redis, 1);
+  if (!peer.command({"PING"})) return fail("redis peer connection");
+  const auto start = Clock::now();
+  for (long i = 0; i < rows; i += 1000) {
+    std::vector<std::vector<std::string>> pipeline;
+    for (long k = i; k < std::min(rows, i + 1000); ++k) {
+      pipeline.push_back({"HSET", "s:t:" + std::to_string(k), "id", std::to_string(k), "name", "name-" + std::to_string(k),
+                          "amount", std::to_string(k % 1000) + ".50", "created", "2024-01-02 03:04:05"});
+    }
+    if (!peer.pipelined(pipeline)) return fail("pipelined HSET");
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("%-34s %10ld %10.2f %12.0f\n", "peer: pipelined HSET (1000/trip)", rows, seconds,
+              static_cast<double>(rows) / seconds);
   rd_kafka_mock_cluster_destroy(kafka);
   rd_kafka_destroy(handle);
   return 0;

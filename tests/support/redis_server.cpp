@@ -12,13 +12,14 @@ constexpr const char* kBinary = "/usr/bin/redis-server";
 
 }  // namespace
 
-Result<std::unique_ptr<RedisServer>> RedisServer::start(const std::string& password) {
+Result<std::unique_ptr<RedisServer>> RedisServer::start(const std::string& password, bool durable) {
   if (!std::filesystem::exists(kBinary)) {
     return Status::unavailable(std::string("Redis is not installed (") + kBinary + " missing; run bin/install-deps.sh)");
   }
   std::unique_ptr<RedisServer> server(new RedisServer());
   server->dir_ = std::make_unique<TempDir>("canal-redis");
   server->password_ = password;
+  server->durable_ = durable;
   CANAL_RETURN_IF_ERROR(server->launch());
   return server;
 }
@@ -30,7 +31,8 @@ Status RedisServer::launch() {
     std::vector<std::string> argv = {kBinary, "--port", std::to_string(port_), "--bind", "127.0.0.1",
                                      "--unixsocket", unixSocket(), "--unixsocketperm", "700",
                                      "--dir", root.string(), "--daemonize", "no", "--save", "",
-                                     "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no"};
+                                     "--appendonly", durable_ ? "yes" : "no", "--appendfsync", "always",
+                                     "--protected-mode", "no"};
     if (!password_.empty()) {
       argv.push_back("--requirepass");
       argv.push_back(password_);
@@ -62,26 +64,57 @@ RedisClient::~RedisClient() {
   if (context_) redisFree(context_);
 }
 
+namespace {
+
+struct Argv {
+  explicit Argv(const std::vector<std::string>& args) {
+    for (const auto& a : args) {
+      pointers.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+  }
+  std::vector<const char*> pointers;
+  std::vector<std::size_t> lengths;
+};
+
+}  // namespace
+
+bool RedisClient::connect() {
+  if (context_) return true;
+  context_ = redisConnect("127.0.0.1", server_.port());
+  if (!context_ || context_->err) {
+    if (context_) redisFree(context_);
+    context_ = nullptr;
+    return false;
+  }
+  if (!server_.password().empty()) freeReplyObject(redisCommand(context_, "AUTH %s", server_.password().c_str()));
+  if (database_ != 0) freeReplyObject(redisCommand(context_, "SELECT %d", database_));
+  return true;
+}
+
+bool RedisClient::pipelined(const std::vector<std::vector<std::string>>& commands) {
+  if (!connect()) return false;
+  for (const auto& args : commands) {
+    Argv argv(args);
+    redisAppendCommandArgv(context_, static_cast<int>(args.size()), argv.pointers.data(), argv.lengths.data());
+  }
+  bool ok = true;
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    void* reply = nullptr;
+    if (redisGetReply(context_, &reply) != REDIS_OK) return false;
+    ok = ok && static_cast<redisReply*>(reply)->type != REDIS_REPLY_ERROR;
+    freeReplyObject(reply);
+  }
+  return ok;
+}
+
 std::unique_ptr<redisReply, void (*)(void*)> RedisClient::run(const std::vector<std::string>& args) {
   std::unique_ptr<redisReply, void (*)(void*)> none(nullptr, freeReplyObject);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (!context_) {
-      context_ = redisConnect("127.0.0.1", server_.port());
-      if (!context_ || context_->err) {
-        if (context_) redisFree(context_);
-        context_ = nullptr;
-        return none;
-      }
-      if (!server_.password().empty()) freeReplyObject(redisCommand(context_, "AUTH %s", server_.password().c_str()));
-      if (database_ != 0) freeReplyObject(redisCommand(context_, "SELECT %d", database_));
-    }
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lengths;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lengths.push_back(a.size());
-    }
-    auto* reply = static_cast<redisReply*>(redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+    if (!connect()) return none;
+    Argv argv(args);
+    auto* reply = static_cast<redisReply*>(
+        redisCommandArgv(context_, static_cast<int>(args.size()), argv.pointers.data(), argv.lengths.data()));
     if (reply) return std::unique_ptr<redisReply, void (*)(void*)>(reply, freeReplyObject);
     redisFree(context_);  // the server restarted: connect again once
     context_ = nullptr;

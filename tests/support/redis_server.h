@@ -22,8 +22,9 @@ namespace canal::testing {
 
 class RedisServer {
  public:
-  // Starts the server and waits until it answers PING.
-  static Result<std::unique_ptr<RedisServer>> start(const std::string& password = "");
+  // Starts the server and waits until it answers PING. Without `durable` there is no
+  // append-only file (benchmarks).
+  static Result<std::unique_ptr<RedisServer>> start(const std::string& password = "", bool durable = true);
   ~RedisServer();
 
   int port() const { return port_; }
@@ -40,6 +41,7 @@ class RedisServer {
 
   std::unique_ptr<TempDir> dir_;
   std::string password_;
+  bool durable_ = true;
   int port_ = 0;
   ChildProcess process_;
 };
@@ -57,10 +59,13 @@ class RedisClient {
   std::optional<std::string> command(const std::vector<std::string>& args);
   std::optional<std::map<std::string, std::string>> hash(const std::string& key);
   std::optional<std::set<std::string>> members(const std::string& key);
+  // Sends `commands` in one pipeline and reads every reply; false on an error reply or I/O error.
+  bool pipelined(const std::vector<std::vector<std::string>>& commands);
   // Every key matching `pattern` (SCAN).
   std::optional<std::set<std::string>> keys(const std::string& pattern);
 
  private:
+  bool connect();
   std::unique_ptr<redisReply, void (*)(void*)> run(const std::vector<std::string>& args);
   const RedisServer& server_;
   int database_;
