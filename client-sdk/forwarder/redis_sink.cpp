@@ -11,66 +11,82 @@ namespace {
 
 using client::Status;
 
-// KEYS[1]: the row's key; KEYS[2]: its version hash (file, offset, row, sets).
-// ARGV: op (set|merge|del), form (hash|json), file, offset, row, tombstone seconds, member,
-// index count n, n index arguments ('=' .. set key, '=' alone for none, '*' to keep), then the
-// value: json: the document; hash: the pair count m, m field/value pairs, the NULL fields.
-// Returns 1 when applied, 0 when the key holds a newer version.
+// Writes several rows. For row w: KEYS[2w-1] is its key, KEYS[2w] its version, a string
+// "file offset row[ sets]" (sets: the JSON array of the index set keys the row is in, when the
+// mapping has indexes). ARGV holds, per row, its argument count, then: op (set|merge|del), form
+// (hash|json), file, offset, row, tombstone seconds, member, index count n, n index arguments
+// ('=' .. set key, '=' alone for none, '*' to keep), then the value: json: the document; hash:
+// the pair count m, m field/value pairs, the NULL fields.
+// Returns per row 1 when applied, 0 when the key held a newer version.
 constexpr const char* kWriteScript = R"lua(
-local op, form = ARGV[1], ARGV[2]
-local file, offset, row = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local meta = redis.call('HMGET', KEYS[2], 'file', 'offset', 'row', 'sets')
-if meta[1] then
-  local f, o, r = tonumber(meta[1]), tonumber(meta[2]), tonumber(meta[3])
-  if f > file or (f == file and (o > offset or (o == offset and r >= row))) then return 0 end
-end
-local old = {}
-if meta[4] and meta[4] ~= '' then old = cjson.decode(meta[4]) end
-local member = ARGV[7]
-local n = tonumber(ARGV[8])
-local sets = {}
-for i = 1, math.max(n, #old) do
-  local prior = old[i] or ''
-  local now = ''
-  if op ~= 'del' and i <= n then
-    local a = ARGV[8 + i]
-    if a == '*' then now = prior else now = string.sub(a, 2) end
+local function write(key, versionKey, b, last)
+  local op, form = ARGV[b + 1], ARGV[b + 2]
+  local file, offset, row = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5])
+  local version = redis.call('GET', versionKey)
+  local old = {}
+  if version then
+    local f, o, r, sets = string.match(version, '^(%d+) (%d+) (%d+) ?(.*)$')
+    f, o, r = tonumber(f), tonumber(o), tonumber(r)
+    if f > file or (f == file and (o > offset or (o == offset and r >= row))) then return 0 end
+    if sets ~= '' then old = cjson.decode(sets) end
   end
-  if prior ~= now and prior ~= '' then redis.call('SREM', prior, member) end
-  if now ~= '' then redis.call('SADD', now, member) end
-  if i <= n then sets[i] = now end
-end
-local p = 9 + n
-if op == 'del' then
-  redis.call('DEL', KEYS[1])
-elseif form == 'json' then
-  local doc = ARGV[p]
-  if op == 'merge' then
-    local current = redis.call('GET', KEYS[1])
-    if current then
-      local merged = cjson.decode(current)
-      for k, v in pairs(cjson.decode(doc)) do merged[k] = v end
-      doc = cjson.encode(merged)
+  local n = tonumber(ARGV[b + 8])
+  local now = {}
+  if n > 0 or #old > 0 then
+    local member = ARGV[b + 7]
+    for i = 1, math.max(n, #old) do
+      local prior = old[i] or ''
+      local set = ''
+      if op ~= 'del' and i <= n then
+        local a = ARGV[b + 8 + i]
+        if a == '*' then set = prior else set = string.sub(a, 2) end
+      end
+      if prior ~= set and prior ~= '' then redis.call('SREM', prior, member) end
+      if set ~= '' then redis.call('SADD', set, member) end
+      if i <= n then now[i] = set end
     end
   end
-  redis.call('SET', KEYS[1], doc)
-else
-  local last = p + 2 * tonumber(ARGV[p])
-  if op == 'set' then redis.call('DEL', KEYS[1]) end
-  for i = p + 1, last, 1000 do
-    redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(last, i + 999)))
+  local p = b + 9 + n
+  if op == 'del' then
+    redis.call('DEL', key)
+  elseif form == 'json' then
+    local doc = ARGV[p]
+    if op == 'merge' then
+      local current = redis.call('GET', key)
+      if current then
+        local merged = cjson.decode(current)
+        for k, v in pairs(cjson.decode(doc)) do merged[k] = v end
+        doc = cjson.encode(merged)
+      end
+    end
+    redis.call('SET', key, doc)
+  else
+    local pairsEnd = p + 2 * tonumber(ARGV[p])
+    if op == 'set' then redis.call('DEL', key) end
+    for i = p + 1, pairsEnd, 1000 do
+      redis.call('HSET', key, unpack(ARGV, i, math.min(pairsEnd, i + 999)))
+    end
+    for i = pairsEnd + 1, last, 1000 do
+      redis.call('HDEL', key, unpack(ARGV, i, math.min(last, i + 999)))
+    end
   end
-  for i = last + 1, #ARGV, 1000 do
-    redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(#ARGV, i + 999)))
+  version = ARGV[b + 3] .. ' ' .. ARGV[b + 4] .. ' ' .. ARGV[b + 5]
+  if n > 0 then version = version .. ' ' .. cjson.encode(now) end
+  if op == 'del' and tonumber(ARGV[b + 6]) > 0 then
+    redis.call('SET', versionKey, version, 'EX', ARGV[b + 6])
+  else
+    redis.call('SET', versionKey, version)
   end
+  return 1
 end
-redis.call('HSET', KEYS[2], 'file', ARGV[3], 'offset', ARGV[4], 'row', ARGV[5], 'sets', cjson.encode(sets))
-if op == 'del' then
-  if tonumber(ARGV[6]) > 0 then redis.call('EXPIRE', KEYS[2], ARGV[6]) end
-else
-  redis.call('PERSIST', KEYS[2])
+local applied = {}
+local b = 0
+for w = 1, #KEYS / 2 do
+  local count = tonumber(ARGV[b + 1])
+  applied[w] = write(KEYS[2 * w - 1], KEYS[2 * w], b + 1, b + 1 + count)
+  b = b + 1 + count
 end
-return 1
+return applied
 )lua";
 
 struct ReplyDeleter {
@@ -195,45 +211,62 @@ class RedisSink::Impl {
     return Status::ok();
   }
 
-  std::vector<std::string> argumentsOf(const RedisWrite& w) const {
-    std::vector<std::string> a = {"EVALSHA", sha_, "2", w.key, config_.versionPrefix + w.key};
-    a.push_back(w.kind == RedisWrite::Kind::kDelete ? "del" : w.kind == RedisWrite::Kind::kMerge ? "merge" : "set");
-    a.push_back(w.value == RedisMapping::Value::kJson ? "json" : "hash");
-    a.push_back(std::to_string(w.version.file));
-    a.push_back(std::to_string(w.version.offset));
-    a.push_back(std::to_string(w.version.row));
-    a.push_back(std::to_string(config_.tombstoneSeconds));
-    a.push_back(w.member);
-    a.push_back(std::to_string(w.indexSets.size()));
-    for (const auto& set : w.indexSets) a.push_back(set ? "=" + *set : "*");
-    if (w.kind == RedisWrite::Kind::kDelete) return a;
-    if (w.value == RedisMapping::Value::kJson) {
-      a.push_back(redisJsonOf(w));
-      return a;
-    }
-    std::size_t pairs = 0;
-    for (const auto& field : w.fields) pairs += field.second ? 1 : 0;
-    a.push_back(std::to_string(pairs));
-    for (const auto& [field, value] : w.fields) {
-      if (!value) continue;
-      a.push_back(field);
-      a.push_back(*value);
-    }
-    if (w.kind == RedisWrite::Kind::kMerge) {
+  // Appends the script's arguments for `w` (count first) to `args`.
+  void appendArguments(const RedisWrite& w, std::vector<std::string>& args) const {
+    const std::size_t countAt = args.size();
+    args.emplace_back();
+    args.push_back(w.kind == RedisWrite::Kind::kDelete ? "del" : w.kind == RedisWrite::Kind::kMerge ? "merge" : "set");
+    args.push_back(w.value == RedisMapping::Value::kJson ? "json" : "hash");
+    args.push_back(std::to_string(w.version.file));
+    args.push_back(std::to_string(w.version.offset));
+    args.push_back(std::to_string(w.version.row));
+    args.push_back(std::to_string(config_.tombstoneSeconds));
+    args.push_back(w.member);
+    args.push_back(std::to_string(w.indexSets.size()));
+    for (const auto& set : w.indexSets) args.push_back(set ? "=" + *set : "*");
+    if (w.kind != RedisWrite::Kind::kDelete && w.value == RedisMapping::Value::kJson) {
+      args.push_back(redisJsonOf(w));
+    } else if (w.kind != RedisWrite::Kind::kDelete) {
+      std::size_t pairs = 0;
+      for (const auto& field : w.fields) pairs += field.second ? 1 : 0;
+      args.push_back(std::to_string(pairs));
       for (const auto& [field, value] : w.fields) {
-        if (!value) a.push_back(field);
+        if (!value) continue;
+        args.push_back(field);
+        args.push_back(*value);
+      }
+      if (w.kind == RedisWrite::Kind::kMerge) {
+        for (const auto& [field, value] : w.fields) {
+          if (!value) args.push_back(field);
+        }
       }
     }
-    return a;
+    args[countAt] = std::to_string(args.size() - countAt - 1);
   }
 
-  // Writes [begin, end) in one pipelined round trip. A script Redis no longer has (it
-  // restarted) is loaded again and the round trip repeated: the versions make that harmless.
+  // One EVALSHA for writes [begin, end).
+  std::vector<std::string> scriptCall(const std::vector<RedisWrite>& writes, std::size_t begin, std::size_t end) const {
+    std::vector<std::string> keys = {"EVALSHA", sha_, std::to_string(2 * (end - begin))};
+    std::vector<std::string> args;
+    for (std::size_t i = begin; i < end; ++i) {
+      keys.push_back(writes[i].key);
+      keys.push_back(config_.versionPrefix + writes[i].key);
+      appendArguments(writes[i], args);
+    }
+    keys.insert(keys.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+    return keys;
+  }
+
+  // Writes [begin, end) in one pipelined round trip of script calls of kRowsPerCall rows. A
+  // script Redis no longer has (it restarted) is loaded again and the round trip repeated: the
+  // versions make that harmless.
   Status send(const std::vector<RedisWrite>& writes, std::size_t begin, std::size_t end) {
+    constexpr std::size_t kRowsPerCall = 50;
     for (int attempt = 0;; ++attempt) {
       if (Status s = connect(); !s) return s;
-      for (std::size_t i = begin; i < end; ++i) {
-        const std::vector<std::string> args = argumentsOf(writes[i]);
+      std::size_t calls = 0;
+      for (std::size_t i = begin; i < end; i += kRowsPerCall, ++calls) {
+        const std::vector<std::string> args = scriptCall(writes, i, std::min(end, i + kRowsPerCall));
         Argv argv(args);
         if (redisAppendCommandArgv(context_, argv.count(), argv.pointers.data(), argv.lengths.data()) != REDIS_OK) {
           return retry(std::string("cannot queue a command: ") + context_->errstr);
@@ -242,18 +275,21 @@ class RedisSink::Impl {
       ++stats_.roundTrips;
       bool reload = false;
       std::string failure;
-      const RedisWrite* failed = nullptr;
-      for (std::size_t i = begin; i < end; ++i) {
+      std::size_t failedCall = 0;
+      for (std::size_t call = 0; call < calls; ++call) {
         void* raw = nullptr;
         if (redisGetReply(context_, &raw) != REDIS_OK) return retry(std::string("lost the connection: ") + context_->errstr);
         Reply r(static_cast<redisReply*>(raw));
-        if (r->type == REDIS_REPLY_INTEGER) {
-          if (r->integer == 0) {
-            ++stats_.stale;
-          } else if (writes[i].kind == RedisWrite::Kind::kDelete) {
-            ++stats_.deleted;
-          } else {
-            ++stats_.written;
+        const std::size_t first = begin + call * kRowsPerCall;
+        if (r->type == REDIS_REPLY_ARRAY) {
+          for (std::size_t k = 0; k < r->elements; ++k) {
+            if (r->element[k]->integer == 0) {
+              ++stats_.stale;
+            } else if (writes[first + k].kind == RedisWrite::Kind::kDelete) {
+              ++stats_.deleted;
+            } else {
+              ++stats_.written;
+            }
           }
           continue;
         }
@@ -262,11 +298,14 @@ class RedisSink::Impl {
           reload = true;
         } else if (failure.empty()) {
           failure = error;
-          failed = &writes[i];
+          failedCall = first;
         }
       }
-      if (failed) {
-        const std::string what = "redis " + where() + ": " + failed->key + " from " + failed->change->where() + ": " + failure;
+      if (!failure.empty()) {
+        const RedisWrite& w = writes[failedCall];
+        const std::size_t last = std::min(end, failedCall + kRowsPerCall) - 1;
+        const std::string what = "redis " + where() + ": the writes of " + w.change->where() + " to " +
+                                 writes[last].change->where() + " (first key " + w.key + "): " + failure;
         if (transient(failure) || failure.rfind("NOAUTH", 0) == 0) {
           disconnect();
           return Status(kSinkRetry, what);
