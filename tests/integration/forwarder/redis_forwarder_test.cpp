@@ -115,7 +115,7 @@ TEST(RedisSinkTest, AScriptRedisForgotIsLoadedAgain) {
   EXPECT_NE(logged[0].find("loaded again"), std::string::npos) << logged[0];
 }
 
-TEST(RedisSinkTest, AWrongPasswordIsFatalAndAnUnreachableServerIsRetried) {
+TEST(RedisSinkTest, AWrongPasswordIsFatalAnAclUserWorksAndAnUnreachableServerIsRetried) {
   auto redis = startRedis("right");
   ASSERT_TRUE(redis);
   const Change insert = change(eb::INSERT, {{{}, user("1", "oslo")}}, 100);
@@ -126,6 +126,17 @@ TEST(RedisSinkTest, AWrongPasswordIsFatalAndAnUnreachableServerIsRetried) {
   const client::Status s = (*refused)->write({&insert}, 1);
   EXPECT_EQ(s.code(), kSinkFatal);
   EXPECT_NE(s.message().find("authentication refused"), std::string::npos) << s.message();
+
+  // An ACL user (Redis 6+) with its own password.
+  testing::RedisClient admin(*redis);
+  ASSERT_EQ(admin.command({"ACL", "SETUSER", "forwarder", "on", ">fw-pass", "~*", "&*", "+@all"}), "OK");
+  RedisSinkConfig acl = sinkConfig(*redis);
+  acl.user = "forwarder";
+  acl.password = "fw-pass";
+  auto asUser = RedisSink::create("cache", acl, [](const std::string&) {});
+  ASSERT_TRUE(asUser.isOk());
+  EXPECT_TRUE((*asUser)->write({&insert}, 1).isOk());
+  EXPECT_EQ(admin.members("orders:city:oslo"), std::set<std::string>{"1"});
 
   RedisSinkConfig nowhere = sinkConfig(*redis);
   nowhere.port = testing::freePort();
