@@ -207,12 +207,12 @@ void BinlogPump::produce() {
   }
 }
 
-void BinlogPump::setSnapshotGate(SnapshotGate* gate) {
+void BinlogPump::setSnapshotGate(SnapshotGate* gate, SnapshotMarks* marks) {
   snapshots_ = gate;
   // Called on the snapshot's thread while the pump waits for the gate: the store has one
   // producer at a time. The entries are kept when a run starts again from the last transaction.
-  gate->setPut([this, encoder = std::make_shared<convert::EntryEncoder>()](convert::ChangeEntry& e,
-                                                                          const std::string& progress) -> Status {
+  gate->setPut([this, marks, encoder = std::make_shared<convert::EntryEncoder>()](convert::ChangeEntry& e,
+                                                                                 const std::string& progress) -> Status {
     // Entries of at most kRowsPerEntry rows (a chunk can be large): within batch sizes and
     // clients' buffers, as the rows events of the same rows would be.
     constexpr std::size_t kRowsPerEntry = 256;
@@ -228,7 +228,9 @@ void BinlogPump::setSnapshotGate(SnapshotGate* gate) {
       CANAL_RETURN_IF_ERROR(store_.put(std::move(stored)));
     }
     // The progress goes with the resume mark: a restart finds the chunks in the store and the
-    // snapshot's next key beside them.
+    // snapshot's next key beside them. Without a store journal it goes with the client's cursor
+    // once the chunk is acked.
+    marks->note(store_.producerSequence(), progress);
     std::lock_guard<std::mutex> lock(mutex_);
     start_.resumeSequence = store_.producerSequence();
     start_.snapshot = progress;

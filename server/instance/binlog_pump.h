@@ -27,6 +27,7 @@
 #include "server/instance/active_filter.h"
 #include "server/instance/binlog_source.h"
 #include "server/instance/snapshot_gate.h"
+#include "server/instance/snapshot_marks.h"
 #include "server/store/event_store.h"
 
 namespace canal::instance {
@@ -99,9 +100,10 @@ class BinlogPump {
              ActiveFilter& filter, PumpStart start);
   ~BinlogPump();
 
-  // Snapshot chunks are put between the stream's transactions through `gate` (set before start;
-  // it outlives the pump).
-  void setSnapshotGate(SnapshotGate* gate);
+  // Snapshot chunks are put between the stream's transactions through `gate`, and the store
+  // sequence after each noted in `marks` with the progress (set before start; both outlive the
+  // pump).
+  void setSnapshotGate(SnapshotGate* gate, SnapshotMarks* marks);
   // Starts following the primary on a thread of its own.
   void start();
   // Stops the store, cancels the run and joins the thread.

@@ -38,6 +38,7 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
                                   p.serverId, {}, {}};
     start.skipThrough = std::max(std::make_pair(lowest->cursor->ackedThroughFile, lowest->cursor->ackedThroughOffset),
                                  std::make_pair(p.journalName, p.position));
+    start.snapshot = lowest->cursor->snapshot;
     log->info("destination {}: starting from the lowest client cursor {}:{}", o.name, p.journalName, p.position);
   }
 
@@ -47,7 +48,8 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
                                                      std::move(meta));
   CANAL_RETURN_IF_ERROR(d->clients_->restore(stored).withContext(context));
   d->pump_ = std::make_unique<BinlogPump>(o.pump, std::move(source), *d->store_, *d->filter_, std::move(start));
-  d->pump_->setSnapshotGate(&d->snapshots_);
+  d->pump_->setSnapshotGate(&d->snapshots_, &d->snapshotMarks_);
+  d->clients_->setSnapshotMarks(&d->snapshotMarks_);
   return d;
 }
 

@@ -31,6 +31,7 @@ Status DestinationClients::restore(const meta::DestinationMeta& stored) {
     if (!c.cursor) continue;
     client.cursor = c.cursor->position;
     client.ackedThrough = {c.cursor->ackedThroughFile, c.cursor->ackedThroughOffset};
+    client.snapshot = c.cursor->snapshot;
     if (c.cursor->sourceHost != sourceHost_ || c.cursor->sourcePort != sourcePort_) {
       moduleLogger("instance")->warn(
           "destination {}: the cursor of client {} was recorded against {}:{}, the primary is {}:{}", name_,
@@ -66,7 +67,8 @@ meta::DestinationMeta DestinationClients::metaLocked() const {
     cm.clientId = id;
     cm.filter = c.filter;
     if (c.cursor) {
-      cm.cursor = meta::ClientCursor{sourceHost_, sourcePort_, *c.cursor, c.ackedThrough.first, c.ackedThrough.second};
+      cm.cursor = meta::ClientCursor{sourceHost_, sourcePort_, *c.cursor, c.ackedThrough.first, c.ackedThrough.second,
+                                     c.snapshot};
     }
     m.clients.push_back(std::move(cm));
   }
@@ -192,7 +194,11 @@ Status DestinationClients::commitAcks(std::int16_t clientId) {
   std::lock_guard<std::mutex> writing(metaMutex_);
   std::vector<std::pair<std::int64_t, Batch>> taken;
   std::optional<EntryPosition> moved;  // the last ackable position among them
-  std::pair<std::optional<EntryPosition>, std::pair<std::string, std::uint64_t>> previous;
+  struct Recorded {
+    std::optional<EntryPosition> cursor;
+    std::pair<std::string, std::uint64_t> ackedThrough;
+    std::string snapshot;
+  } previous;
   std::optional<meta::DestinationMeta> snapshot;
   std::chrono::steady_clock::time_point since;
   {
@@ -208,10 +214,15 @@ Status DestinationClients::commitAcks(std::int16_t clientId) {
     }
     // The cursor is recorded first: once the meta (ZooKeeper for a standby taking over) has it,
     // the batches are not delivered again; then the store lets their entries go.
+    // A snapshot's progress is kept with a cursor only: without one a restart starts the
+    // snapshot again (docs/snapshots.md).
     if (moved || c.cursor) {
-      previous = {c.cursor, c.ackedThrough};
+      previous = {c.cursor, c.ackedThrough, c.snapshot};
       if (moved) c.cursor = moved;
       c.ackedThrough = taken.back().second.last;
+      if (marks_) {
+        if (auto progress = marks_->through(taken.back().second.end)) c.snapshot = std::move(*progress);
+      }
       snapshot = metaLocked();
     }
   }
@@ -227,13 +238,18 @@ Status DestinationClients::commitAcks(std::int16_t clientId) {
   if (!done.isOk()) {
     // The batches stay unacknowledged, and so do those set aside since (acked after them); the
     // cursor too unless it was recorded.
-    if (snapshot && !recorded.isOk()) std::tie(c.cursor, c.ackedThrough) = previous;
+    if (snapshot && !recorded.isOk()) {
+      c.cursor = previous.cursor;
+      c.ackedThrough = previous.ackedThrough;
+      c.snapshot = previous.snapshot;
+    }
     for (auto& [id, batch] : taken) c.batches.emplace(id, std::move(batch));
     for (auto& [id, batch] : c.acking) c.batches.emplace(id, std::move(batch));
     c.acking.clear();
     c.ackingSince = {};
     return done;
   }
+  if (marks_) marks_->trim(store_.ackSequence());
   const auto took = std::chrono::steady_clock::now() - since;
   for (std::size_t i = 0; i < taken.size(); ++i) c.ackLatency.observe(took);
   return Status::ok();

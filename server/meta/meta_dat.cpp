@@ -132,6 +132,26 @@ Status writeMetaDat(const std::string& path, const DestinationMeta& meta) {
   return replaceFileDurably(path, encodeMetaDat(meta));
 }
 
+std::string encodeSnapshotProgress(const DestinationMeta& meta) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const ClientMeta& c : meta.clients) {
+    if (c.cursor && !c.cursor->snapshot.empty()) j[std::to_string(c.clientId)] = c.cursor->snapshot;
+  }
+  return j.empty() ? std::string() : j.dump();
+}
+
+Status decodeSnapshotProgress(const std::string& text, const std::string& where, DestinationMeta& meta) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return Status::corruption(where, "not a JSON object of client id -> snapshot progress");
+  for (ClientMeta& c : meta.clients) {
+    const auto it = j.find(std::to_string(c.clientId));
+    if (it == j.end() || !c.cursor) continue;
+    if (!it->is_string()) return Status::corruption(where, "the progress of client " + it.key() + " is not a string");
+    c.cursor->snapshot = it->get<std::string>();
+  }
+  return Status::ok();
+}
+
 Result<DestinationMeta> readMetaDat(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::notFound("no meta file " + path);

@@ -24,6 +24,10 @@ struct ClientCursor {
   // again. Not part of Canal's JSON; the ZooKeeper meta keeps it in a node of its own.
   std::string ackedThroughFile;
   std::uint64_t ackedThroughOffset = 0;
+  // The progress of a snapshot as of the last ack ("" none): a destination starting from this
+  // cursor goes on with it (docs/snapshots.md). Not part of Canal's JSON either: file mode keeps
+  // it in snapshot.dat beside meta.dat, the ZooKeeper meta in a node of its own.
+  std::string snapshot;
 };
 
 struct ClientMeta {
@@ -50,6 +54,12 @@ Result<DestinationMeta> decodeMetaDat(const std::string& text, const std::string
 // JSON with its "@type" first, the same inner shape as in meta.dat.
 std::string encodeLogPosition(const ClientCursor& cursor);
 Result<ClientCursor> decodeLogPosition(const std::string& text, const std::string& where);
+
+// The snapshot progress of the clients' cursors as file mode keeps it beside meta.dat
+// (snapshot.dat): a JSON object of client id -> progress; "" when no cursor has any.
+std::string encodeSnapshotProgress(const DestinationMeta& meta);
+// Sets the progress of the cursors of `meta` from `text` (clients without a cursor ignore theirs).
+Status decodeSnapshotProgress(const std::string& text, const std::string& where, DestinationMeta& meta);
 
 // Writes `meta` to `path` so that a crash leaves the old or the new file (tmp, fsync, rename).
 Status writeMetaDat(const std::string& path, const DestinationMeta& meta);

@@ -1,6 +1,13 @@
 #include "server/meta/meta_store.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "server/common/durable_file.h"
 #include "server/common/logging.h"
@@ -59,9 +66,19 @@ void PeriodicWriter::run() {
 FileMetaStore::FileMetaStore(std::string destination, std::string path, std::chrono::milliseconds flushPeriod)
     : destination_(std::move(destination)),
       path_(std::move(path)),
+      snapshotPath_((std::filesystem::path(path_).parent_path() / "snapshot.dat").string()),
       writer_(flushPeriod, [this](const DestinationMeta& meta) { return write(meta); }) {}
 
 Status FileMetaStore::write(const DestinationMeta& meta) {
+  std::string progress = encodeSnapshotProgress(meta);
+  if (progress != snapshotWritten_) {
+    if (!progress.empty()) {
+      CANAL_RETURN_IF_ERROR(replaceFileDurably(snapshotPath_, progress));
+    } else if (::unlink(snapshotPath_.c_str()) != 0 && errno != ENOENT) {
+      return Status::ioError("removing " + snapshotPath_ + ": " + std::strerror(errno));
+    }
+    snapshotWritten_ = std::move(progress);
+  }
   std::string text = encodeMetaDat(meta);
   if (text == written_) return Status::ok();  // an ack inside a transaction: the cursor did not move
   CANAL_RETURN_IF_ERROR(replaceFileDurably(path_, text));
@@ -75,6 +92,12 @@ Result<DestinationMeta> FileMetaStore::load() {
   if (meta && meta->destination != destination_) {
     return Status::corruption(path_, "meta.dat belongs to destination \"" + meta->destination + "\", not \"" +
                                          destination_ + "\"");
+  }
+  if (!meta) return meta;
+  std::ifstream in(snapshotPath_, std::ios::binary);
+  if (in) {
+    snapshotWritten_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    CANAL_RETURN_IF_ERROR(decodeSnapshotProgress(snapshotWritten_, snapshotPath_, *meta));
   }
   return meta;
 }

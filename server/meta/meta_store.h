@@ -65,7 +65,8 @@ class PeriodicWriter {
 
 // meta.dat under `dir` (canal.file.data.dir/<destination>), written tmp -> fsync -> rename on
 // every subscription change and, every `flushPeriod` (canal.file.flush.period; 0 = on every
-// ack), when a cursor moved.
+// ack), when a cursor moved. A snapshot's progress goes to snapshot.dat beside it (before
+// meta.dat, the same way), which is removed when no snapshot runs.
 class FileMetaStore final : public MetaStore {
  public:
   FileMetaStore(std::string destination, std::string path, std::chrono::milliseconds flushPeriod);
@@ -79,7 +80,9 @@ class FileMetaStore final : public MetaStore {
 
   const std::string destination_;
   const std::string path_;
+  const std::string snapshotPath_;
   std::string written_;  // the file's content as last written (guarded by writer_)
+  std::string snapshotWritten_;  // snapshot.dat's, "" when there is none
   PeriodicWriter writer_;
 };
 

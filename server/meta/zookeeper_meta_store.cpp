@@ -52,6 +52,10 @@ Result<DestinationMeta> ZooKeeperMetaStore::load() {
           c.cursor->ackedThroughOffset = std::strtoull((*acked)->c_str() + colon + 1, nullptr, 10);
         }
       }
+      auto snapshot = session_->get(root + "/" + name + "/snapshot");
+      if (!snapshot) return snapshot.status();
+      if (*snapshot) c.cursor->snapshot = **snapshot;
+      snapshotWritten_[c.clientId] = c.cursor->snapshot;
     }
     meta.clients.push_back(std::move(c));
   }
@@ -63,8 +67,13 @@ Status ZooKeeperMetaStore::writeCursors(const DestinationMeta& meta) {
   for (const ClientMeta& c : meta.clients) {
     if (!c.cursor) continue;
     const std::string client = root + "/" + std::to_string(c.clientId);
-    // "acked" first: with a crash between the two writes the pair still never points past
-    // what was acked.
+    // The snapshot's progress first (a cursor older than it only delivers again what the
+    // consumer has), then "acked": with a crash between the writes the pair still never points
+    // past what was acked.
+    if (c.cursor->snapshot != snapshotWritten_[c.clientId]) {
+      CANAL_RETURN_IF_ERROR(session_->put(client + "/snapshot", c.cursor->snapshot));
+      snapshotWritten_[c.clientId] = c.cursor->snapshot;
+    }
     if (!c.cursor->ackedThroughFile.empty()) {
       CANAL_RETURN_IF_ERROR(session_->put(client + "/acked", c.cursor->ackedThroughFile + ":" +
                                                                  std::to_string(c.cursor->ackedThroughOffset)));

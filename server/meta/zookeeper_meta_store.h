@@ -8,6 +8,7 @@
 // session is the one that won the destination's running node: once it expires, writes fail, so
 // a server that lost the destination cannot move a cursor behind its successor's back.
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,8 @@ class ZooKeeperMetaStore final : public MetaStore {
 
   const std::string destination_;
   const std::shared_ptr<ZooKeeperSession> session_;
+  // The snapshot progress last written per client (node <client>/snapshot; guarded by writer_).
+  std::map<std::int16_t, std::string> snapshotWritten_;
   PeriodicWriter writer_;
 };
 

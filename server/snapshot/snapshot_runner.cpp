@@ -254,7 +254,7 @@ Result<std::uint64_t> SnapshotRunner::launch(SnapshotRequest request, Cursor fro
   if (resumed) {
     log->info("destination {}: the snapshot that was running goes on at table {} ({})", destination_,
               p.tables[std::min(from.table, p.tables.size() - 1)].table,
-              from.after ? "after the last chunk stored" : "from its start");
+              from.after ? "after the last chunk recorded" : "from its start");
   } else {
     log->info("destination {}: snapshot {} of {} table(s) started", destination_, p.id, p.tables.size());
   }

@@ -239,7 +239,7 @@ TEST_F(DestinationClientsTest, StoredSubscriptionsFiltersAndCursorsAreTakenUp) {
   c.clientId = 1001;
   c.filter = "shop\\.orders";
   c.cursor = meta::ClientCursor{"db1", 3306, EntryPosition{"mysql-bin.000003", 777, 0, 1, {}, 800},
-                                "mysql-bin.000003", 790};
+                                "mysql-bin.000003", 790, ""};
   stored.clients.push_back(c);
   ASSERT_TRUE(clients_->restore(stored).isOk());
   clients_->open();
@@ -251,6 +251,46 @@ TEST_F(DestinationClientsTest, StoredSubscriptionsFiltersAndCursorsAreTakenUp) {
   const auto& kept = meta_->records.back().first.clients[0];
   ASSERT_TRUE(kept.cursor.has_value());
   EXPECT_EQ(kept.cursor->ackedThroughOffset, 790u);
+}
+
+}  // namespace
+}  // namespace canal::instance
+
+namespace canal::instance {
+namespace {
+
+// A snapshot's progress is recorded with the cursor by the ack that covers its chunk, and only
+// then: a restart from that cursor goes on after the last acked chunk.
+TEST_F(DestinationClientsTest, AnAckCoveringASnapshotChunkRecordsItsProgressWithTheCursor) {
+  SnapshotMarks marks;
+  clients_->setSnapshotMarks(&marks);
+  clients_->open();
+  ASSERT_TRUE(clients_->subscribe(1001, "").isOk());
+  putTransaction(1000);
+  ASSERT_TRUE(store_->put(entry("chunk-1", 1300, false)).isOk());
+  marks.note(store_->producerSequence(), "after chunk 1");
+  putTransaction(2000);
+  ASSERT_TRUE(store_->put(entry("chunk-2", 2300, false)).isOk());
+  marks.note(store_->producerSequence(), "after chunk 2");
+
+  std::int64_t id = 0;
+  ASSERT_EQ(take(3, &id).size(), 3u);  // the first transaction only
+  ASSERT_TRUE(clients_->ack(1001, id).isOk());
+  EXPECT_EQ(meta_->records.back().first.clients[0].cursor->snapshot, "") << "no chunk acked yet";
+  ASSERT_EQ(take(2, &id), (std::vector<std::string>{"chunk-1", "begin@2000"}));
+  ASSERT_TRUE(clients_->ack(1001, id).isOk());
+  EXPECT_EQ(meta_->records.back().first.clients[0].cursor->snapshot, "after chunk 1");
+  ASSERT_EQ(take(10, &id).size(), 3u);
+  ASSERT_TRUE(clients_->ack(1001, id).isOk());
+  EXPECT_EQ(meta_->records.back().first.clients[0].cursor->snapshot, "after chunk 2");
+  EXPECT_EQ(marks.through(store_->ackSequence()), std::optional<std::string>("after chunk 2"));
+
+  // The snapshot ends: the progress is cleared by the next ack past its mark.
+  putTransaction(3000);
+  marks.note(store_->producerSequence(), "");
+  ASSERT_EQ(take(10, &id).size(), 3u);
+  ASSERT_TRUE(clients_->ack(1001, id).isOk());
+  EXPECT_EQ(meta_->records.back().first.clients[0].cursor->snapshot, "");
 }
 
 }  // namespace

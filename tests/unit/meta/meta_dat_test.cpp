@@ -1,6 +1,7 @@
 // meta.dat as Canal writes and reads it (docs/operations.md, "Files").
 
 #include "server/meta/meta_dat.h"
+#include "server/meta/meta_store.h"
 
 #include <gtest/gtest.h>
 
@@ -87,6 +88,35 @@ TEST(MetaDat, WrittenDurablyAndReadBack) {
   ASSERT_TRUE(back.isOk()) << back.status().toString();
   EXPECT_EQ(encodeMetaDat(*back), kSpecExample);
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+}
+
+// A snapshot's progress rides with the cursor in snapshot.dat beside meta.dat, which stays
+// Canal's byte for byte; the file goes when the snapshot is over.
+TEST(MetaDat, SnapshotProgressIsKeptBesideMetaDatAndRemovedWhenDone) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "meta.dat").string();
+  const auto snapshotDat = dir.path() / "snapshot.dat";
+  DestinationMeta m = example();
+  m.clients[0].cursor->snapshot = R"({"tables":["s.t"],"next":"0a"})";
+  {
+    FileMetaStore store("example", path, std::chrono::milliseconds(0));
+    ASSERT_TRUE(store.record(m, MetaChange{MetaChange::Kind::kCursor, 1001}).isOk());
+  }
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), kSpecExample);
+  ASSERT_TRUE(std::filesystem::exists(snapshotDat));
+  FileMetaStore reopened("example", path, std::chrono::milliseconds(0));
+  auto back = reopened.load();
+  ASSERT_TRUE(back.isOk()) << back.status().toString();
+  ASSERT_TRUE(back->clients[0].cursor.has_value());
+  EXPECT_EQ(back->clients[0].cursor->snapshot, m.clients[0].cursor->snapshot);
+
+  m.clients[0].cursor->snapshot.clear();
+  ASSERT_TRUE(reopened.record(m, MetaChange{MetaChange::Kind::kCursor, 1001}).isOk());
+  EXPECT_FALSE(std::filesystem::exists(snapshotDat));
+
+  std::ofstream(snapshotDat) << "[1]";
+  EXPECT_EQ(FileMetaStore("example", path, std::chrono::milliseconds(0)).load().status().code(), StatusCode::kCorruption);
 }
 
 }  // namespace
