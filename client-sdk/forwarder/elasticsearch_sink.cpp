@@ -94,12 +94,8 @@ void merge(BulkAction& prior, BulkAction next) {
 
 client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMapping>& mappings,
                                                     const std::vector<const Change*>& changes) {
-  std::vector<TablePattern> patterns;
-  for (const auto& m : mappings) {
-    auto p = TablePattern::create(m.table);
-    if (!p) return p.status();
-    patterns.push_back(std::move(*p));
-  }
+  auto mapped = FirstMatch::create(tableExpressions(mappings));
+  if (!mapped) return mapped.status();
   std::vector<BulkAction> out;
   std::map<std::pair<std::string, std::string>, std::size_t> byDocument;
   const auto add = [&](BulkAction a) {
@@ -114,11 +110,9 @@ client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMappi
   for (const Change* c : changes) {
     if (c->isDdl || c->rowChange.rowdatas_size() == 0) continue;
     if (c->type != eb::INSERT && c->type != eb::UPDATE && c->type != eb::DELETE) continue;
-    const std::string qualified = c->qualifiedName();
-    std::size_t mi = 0;
-    while (mi < patterns.size() && !patterns[mi].matches(qualified)) ++mi;
-    if (mi == patterns.size()) continue;
-    const IndexMapping& m = mappings[mi];
+    const auto mi = mapped->of(c->qualifiedName());
+    if (!mi) continue;
+    const IndexMapping& m = mappings[*mi];
     const std::string index = indexName(m.index, *c);
     for (const auto& row : c->rowChange.rowdatas()) {
       const auto& image = imageOf(row, c->type);

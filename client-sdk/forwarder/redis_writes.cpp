@@ -43,21 +43,15 @@ void describe(RedisWrite& w, const Image& image, const RedisMapping& m, const Ch
 
 client::Result<std::vector<RedisWrite>> redisWrites(const std::vector<RedisMapping>& mappings,
                                                     const std::vector<const Change*>& changes) {
-  std::vector<TablePattern> patterns;
-  for (const auto& m : mappings) {
-    auto p = TablePattern::create(m.table);
-    if (!p) return p.status();
-    patterns.push_back(std::move(*p));
-  }
+  auto mapped = FirstMatch::create(tableExpressions(mappings));
+  if (!mapped) return mapped.status();
   std::vector<RedisWrite> out;
   for (const Change* c : changes) {
     if (c->isDdl || c->rowChange.rowdatas_size() == 0) continue;
     if (c->type != eb::INSERT && c->type != eb::UPDATE && c->type != eb::DELETE) continue;
-    const std::string qualified = c->qualifiedName();
-    std::size_t mi = 0;
-    while (mi < patterns.size() && !patterns[mi].matches(qualified)) ++mi;
-    if (mi == patterns.size()) continue;
-    const RedisMapping& m = mappings[mi];
+    const auto mi = mapped->of(c->qualifiedName());
+    if (!mi) continue;
+    const RedisMapping& m = mappings[*mi];
     const auto keyOf = [&](const std::string& pk) {
       return expandPattern(m.key, {{"database", c->database}, {"table", c->table}, {"pk", pk}});
     };

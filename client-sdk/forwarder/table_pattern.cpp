@@ -52,20 +52,30 @@ bool TablePattern::matches(const std::string& qualifiedName) const {
 }
 
 client::Result<TableSet> TableSet::create(const std::vector<std::string>& expressions) {
+  auto first = FirstMatch::create(expressions);
+  if (!first) return first.status();
   TableSet set;
-  for (const auto& e : expressions) {
-    auto p = TablePattern::create(e);
-    if (!p) return p.status();
-    set.patterns_.push_back(std::move(*p));
-  }
+  set.first_ = std::move(*first);
+  set.all_ = expressions.empty();
   return set;
 }
 
-bool TableSet::matches(const std::string& qualifiedName) const {
-  if (patterns_.empty()) return true;
+client::Result<FirstMatch> FirstMatch::create(const std::vector<std::string>& expressions) {
+  FirstMatch first;
+  for (const auto& e : expressions) {
+    auto p = TablePattern::create(e);
+    if (!p) return p.status();
+    first.patterns_.push_back(std::move(*p));
+  }
+  return first;
+}
+
+std::optional<std::size_t> FirstMatch::of(const std::string& qualifiedName) const {
   if (const auto it = decided_.find(qualifiedName); it != decided_.end()) return it->second;
-  const bool match = std::any_of(patterns_.begin(), patterns_.end(),
-                                 [&](const TablePattern& p) { return p.matches(qualifiedName); });
+  std::optional<std::size_t> match;
+  for (std::size_t i = 0; i < patterns_.size() && !match; ++i) {
+    if (patterns_[i].matches(qualifiedName)) match = i;
+  }
   decided_.emplace(qualifiedName, match);
   return match;
 }

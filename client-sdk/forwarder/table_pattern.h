@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,17 +31,38 @@ class TablePattern {
   std::shared_ptr<const Compiled> regex_;    // regex form (PCRE2, anchored, caseless)
 };
 
+// Which of several expressions (a sink's table mappings, in order) a table matches first.
+// Decisions are cached per table. Thread contract: one thread.
+class FirstMatch {
+ public:
+  static client::Result<FirstMatch> create(const std::vector<std::string>& expressions);
+  // The index of the first expression matching `qualifiedName`; nullopt when none does.
+  std::optional<std::size_t> of(const std::string& qualifiedName) const;
+
+ private:
+  std::vector<TablePattern> patterns_;
+  mutable std::map<std::string, std::optional<std::size_t>> decided_;
+};
+
 // A list of expressions (any match); an empty list matches every table. Decisions are cached
 // per table. Thread contract: one thread.
 class TableSet {
  public:
   static client::Result<TableSet> create(const std::vector<std::string>& expressions);
-  bool matches(const std::string& qualifiedName) const;
-  bool matchesAll() const { return patterns_.empty(); }
+  bool matches(const std::string& qualifiedName) const { return all_ || first_.of(qualifiedName).has_value(); }
+  bool matchesAll() const { return all_; }
 
  private:
-  std::vector<TablePattern> patterns_;
-  mutable std::map<std::string, bool> decided_;
+  FirstMatch first_;
+  bool all_ = true;
 };
+
+// The `table` expressions of `mappings`, in order.
+template <typename Mapping>
+std::vector<std::string> tableExpressions(const std::vector<Mapping>& mappings) {
+  std::vector<std::string> out;
+  for (const Mapping& m : mappings) out.push_back(m.table);
+  return out;
+}
 
 }  // namespace canal::forwarder

@@ -7,8 +7,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 
 #include "forwarder_fixture.h"
+#include "tests/support/background_writer.h"
 #include "tests/support/elasticsearch_server.h"
 #include "tests/support/process.h"
 
@@ -181,34 +183,22 @@ TEST_F(ElasticsearchForwarderTest, AnInitialSnapshotFillsTheIndexAndTheStreamKee
   ForwarderConfig config = baseConfig();
   config.sinks = {esSink(es_.url(), mapping(), "")};
   startForwarder(config);
-  std::atomic<bool> writing{true};
-  std::atomic<int> statements{0};
-  std::thread writer([&] {
-    std::mt19937 random(5);
-    while (writing) {
-      const int id = 1 + static_cast<int>(random() % 3200);
-      const int op = static_cast<int>(random() % 4);
-      std::string sql;
-      if (op < 2) {
-        sql = "UPDATE s.item SET price = price + 1, name = 'w' WHERE id = " + std::to_string(id);
-      } else if (op == 2) {
-        sql = "DELETE FROM s.item WHERE id = " + std::to_string(id);
-      } else {
-        sql = "INSERT INTO s.item VALUES (" + std::to_string(id) + ", 'i', 2.5, NULL, '3', NULL) "
-              "ON DUPLICATE KEY UPDATE code = '4'";
-      }
-      if (db_->execute(sql)) ++statements;
-    }
+  testing::BackgroundWriter writer(*db_, 5, [](std::mt19937& random) {
+    const int id = 1 + static_cast<int>(random() % 3200);
+    const int op = static_cast<int>(random() % 4);
+    if (op < 2) return "UPDATE s.item SET price = price + 1, name = 'w' WHERE id = " + std::to_string(id);
+    if (op == 2) return "DELETE FROM s.item WHERE id = " + std::to_string(id);
+    return "INSERT INTO s.item VALUES (" + std::to_string(id) + ", 'i', 2.5, NULL, '3', NULL) "
+           "ON DUPLICATE KEY UPDATE code = '4'";
   });
   // The writer runs until the snapshot has delivered the last table rows.
   const bool filled = testing::waitUntil(std::chrono::seconds(60), [&] { return es_.documents("items").size() >= 2000; });
-  writing = false;
-  writer.join();
+  writer.stop();
   ASSERT_TRUE(filled) << logText();
   EXPECT_TRUE(converges(std::chrono::seconds(40))) << logText();
   std::printf("[ figures ] elasticsearch: initial snapshot of 3000 rows with %d statements meanwhile, %zu documents\n",
-              statements.load(), indexedDocuments().size());
-  EXPECT_GT(statements.load(), 50);
+              writer.statements(), indexedDocuments().size());
+  EXPECT_GT(writer.statements(), 50);
   EXPECT_TRUE(es_.violations().empty()) << es_.violations().front();
 }
 
@@ -216,62 +206,49 @@ TEST_F(ElasticsearchForwarderTest, AnInitialSnapshotFillsTheIndexAndTheStreamKee
 // while rows change, and started again: at-least-once delivery plus external versions leave the
 // index equal to the table.
 TEST_F(ElasticsearchForwarderTest, KilledAndRestartedForwarderEndsWithTheIndexEqualToTheTable) {
-  const auto config = dir_->path() / "forwarder.yml";
-  std::ofstream(config) << "source:\n  address: " << server_->address()
+  std::ostringstream yaml;
+  yaml << "source:\n  address: " << server_->address()
                         << "\n  destination: example\n  batch_size: 100\n  poll_timeout_ms: 200\n"
                         << "progress_interval_ms: 1000\nretry_backoff_ms: 50\n"
                         << "sinks:\n  - type: elasticsearch\n    elasticsearch:\n      url: " << es_.url()
                         << "\n      user: elastic\n      password: changeme\n      bulk_actions: 50\n"
                         << "      mappings:\n        - table: s.item\n          index: items\n"
                         << "          rename: {name: title}\n          types: {attrs: json}\n";
-  testing::ChildProcess forwarder;
-  int starts = 0;
-  const auto start = [&] {
-    return forwarder.start({CANAL_FORWARDER_BINARY, "--config", config.string()},
-                           (dir_->path() / ("forwarder-" + std::to_string(++starts) + ".log")).string());
-  };
-  ASSERT_TRUE(start());
+  writeBinaryConfig(yaml.str());
+  ASSERT_TRUE(startBinary());
 
-  std::atomic<bool> writing{true};
-  std::atomic<int> statements{0};
-  std::thread writer([&] {
-    std::mt19937 random(7);
-    while (writing) {
-      const int id = 1 + static_cast<int>(random() % 80);
-      const int op = static_cast<int>(random() % 10);
-      std::string sql;
-      if (op < 5) {
-        sql = "INSERT INTO s.item VALUES (" + std::to_string(id) + ", 'n', 1.5, '2024-05-06 07:08:09', '1', '{\"v\":1}') "
-              "ON DUPLICATE KEY UPDATE price = price + 1, name = CONCAT('n', price), attrs = CONCAT('{\"v\":', price, '}')";
-      } else if (op < 8) {
-        sql = "UPDATE s.item SET price = price + 0.25, code = '" + std::to_string(op) + "' WHERE id BETWEEN " +
-              std::to_string(id) + " AND " + std::to_string(id + 5);
-      } else {
-        sql = "DELETE FROM s.item WHERE id = " + std::to_string(id);
-      }
-      if (db_->execute(sql)) ++statements;
+  testing::BackgroundWriter writer(*db_, 7, [](std::mt19937& random) {
+    const int id = 1 + static_cast<int>(random() % 80);
+    const int op = static_cast<int>(random() % 10);
+    if (op < 5) {
+      return "INSERT INTO s.item VALUES (" + std::to_string(id) + ", 'n', 1.5, '2024-05-06 07:08:09', '1', '{\"v\":1}') "
+             "ON DUPLICATE KEY UPDATE price = price + 1, name = CONCAT('n', price), attrs = CONCAT('{\"v\":', price, '}')";
     }
+    if (op < 8) {
+      return "UPDATE s.item SET price = price + 0.25, code = '" + std::to_string(op) + "' WHERE id BETWEEN " +
+             std::to_string(id) + " AND " + std::to_string(id + 5);
+    }
+    return "DELETE FROM s.item WHERE id = " + std::to_string(id);
   });
   std::mt19937 random(std::random_device{}());
   const int kills = 4;
   for (int i = 0; i < kills; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(400 + random() % 800));
-    forwarder.kill();
+    binary_.kill();
     std::this_thread::sleep_for(std::chrono::milliseconds(random() % 200));
-    ASSERT_TRUE(start());
+    ASSERT_TRUE(startBinary());
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  writing = false;
-  writer.join();
+  writer.stop();
   const bool same = converges(std::chrono::seconds(40));
-  EXPECT_TRUE(same) << forwarder.logTail();
+  EXPECT_TRUE(same) << binary_.logTail();
   std::printf("[ figures ] elasticsearch: %d kill -9 runs, %d statements, %zu documents, %llu bulk requests, "
               "%llu bulk items\n",
-              kills, statements.load(), indexedDocuments().size(), static_cast<unsigned long long>(es_.bulkRequests()),
+              kills, writer.statements(), indexedDocuments().size(), static_cast<unsigned long long>(es_.bulkRequests()),
               static_cast<unsigned long long>(es_.bulkItems()));
-  EXPECT_GT(statements.load(), 100);
+  EXPECT_GT(writer.statements(), 100);
   EXPECT_TRUE(es_.violations().empty()) << es_.violations().front();
-  EXPECT_EQ(forwarder.stop(), 0) << forwarder.logTail();
+  EXPECT_EQ(binary_.stop(), 0) << binary_.logTail();
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -13,6 +15,7 @@
 #include "forwarder.h"
 #include "tests/support/canal_server_process.h"
 #include "tests/support/mariadb_test.h"
+#include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
 namespace canal::forwarder {
@@ -80,7 +83,26 @@ class ForwarderTest : public testing::MariaDbTest {
     if (thread_.joinable()) thread_.join();
   }
 
+  // The canal-forwarder binary with the YAML configuration `yaml` (written to forwarder.yml);
+  // each start logs to forwarder-<n>.log in the test's directory.
+  void writeBinaryConfig(const std::string& yaml) { std::ofstream(dir_->path() / "forwarder.yml") << yaml; }
+  canal::Status startBinary() {
+    return binary_.start({CANAL_FORWARDER_BINARY, "--config", (dir_->path() / "forwarder.yml").string()},
+                         (dir_->path() / ("forwarder-" + std::to_string(++binaryStarts_) + ".log")).string());
+  }
+  // The logs of every start, in order.
+  std::string binaryLogs() const {
+    std::string logs;
+    for (int i = 1; i <= binaryStarts_; ++i) {
+      std::ifstream in(dir_->path() / ("forwarder-" + std::to_string(i) + ".log"));
+      logs.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    return logs;
+  }
+
   std::unique_ptr<testing::TempDir> dir_;
+  testing::ChildProcess binary_;
+  int binaryStarts_ = 0;
   std::unique_ptr<testing::CanalServerProcess> server_;
   std::unique_ptr<Forwarder> forwarder_;
   std::thread thread_;

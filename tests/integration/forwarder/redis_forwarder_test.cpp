@@ -8,9 +8,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 
 #include "forwarder_fixture.h"
 #include "redis_sink.h"
+#include "tests/support/background_writer.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 #include "tests/unit/forwarder/change_builder.h"
@@ -230,8 +232,8 @@ class RedisForwarderTest : public ForwarderTest {
 // over the unix socket in database 1), killed with SIGKILL at random points while rows are
 // inserted, updated (the key too) and deleted, and Redis killed and restarted once meanwhile.
 TEST_F(RedisForwarderTest, KeysEqualRowsThroughForwarderKillsAndARedisRestart) {
-  const auto config = dir_->path() / "forwarder.yml";
-  std::ofstream(config) << "source:\n  address: " << server_->address()
+  std::ostringstream yaml;
+  yaml << "source:\n  address: " << server_->address()
                         << "\n  destination: example\n  batch_size: 100\n  poll_timeout_ms: 200\n"
                         << "progress_interval_ms: 1000\nretry_backoff_ms: 50\nmax_retry_backoff_ms: 400\n"
                         << "sinks:\n"
@@ -242,70 +244,53 @@ TEST_F(RedisForwarderTest, KeysEqualRowsThroughForwarderKillsAndARedisRestart) {
                         << "  - type: redis\n    name: docs\n    redis:\n      unix_socket: " << redis_->unixSocket()
                         << "\n      password: pw\n      database: 1\n      timeout_ms: 2000\n"
                         << "      mappings:\n        - table: s.item\n          value: json\n";
-  testing::ChildProcess forwarder;
-  int starts = 0;
-  const auto start = [&] {
-    return forwarder.start({CANAL_FORWARDER_BINARY, "--config", config.string()},
-                           (dir_->path() / ("forwarder-" + std::to_string(++starts) + ".log")).string());
-  };
-  ASSERT_TRUE(start());
+  writeBinaryConfig(yaml.str());
+  ASSERT_TRUE(startBinary());
 
-  std::atomic<bool> writing{true};
-  std::atomic<int> statements{0};
-  std::thread writer([&] {
-    std::mt19937 random(11);
-    while (writing) {
-      const int id = 1 + static_cast<int>(random() % 80);
-      const int op = static_cast<int>(random() % 12);
-      const std::string code = std::to_string(random() % 6);
-      std::string sql;
-      if (op < 5) {
-        sql = "INSERT INTO s.item VALUES (" + std::to_string(id) + ", 'n', 1.50, '2024-05-06 07:08:09', '" + code +
-              "') ON DUPLICATE KEY UPDATE price = price + 1, name = CONCAT('n', price), code = '" + code + "'";
-      } else if (op < 8) {
-        sql = "UPDATE s.item SET price = price + 0.25, code = " + (op == 7 ? std::string("NULL") : "'" + code + "'") +
-              ", created = NULL WHERE id BETWEEN " + std::to_string(id) + " AND " + std::to_string(id + 5);
-      } else if (op < 10) {
-        sql = "UPDATE s.item SET id = " + std::to_string(id + 80 * (1 + random() % 2)) + " WHERE id = " + std::to_string(id);
-      } else {
-        sql = "DELETE FROM s.item WHERE id = " + std::to_string(id) + " OR id = " + std::to_string(id + 80);
-      }
-      if (db_->execute(sql)) ++statements;
+  testing::BackgroundWriter writer(*db_, 11, [](std::mt19937& random) {
+    const int id = 1 + static_cast<int>(random() % 80);
+    const int op = static_cast<int>(random() % 12);
+    const std::string code = std::to_string(random() % 6);
+    if (op < 5) {
+      return "INSERT INTO s.item VALUES (" + std::to_string(id) + ", 'n', 1.50, '2024-05-06 07:08:09', '" + code +
+             "') ON DUPLICATE KEY UPDATE price = price + 1, name = CONCAT('n', price), code = '" + code + "'";
     }
+    if (op < 8) {
+      return "UPDATE s.item SET price = price + 0.25, code = " + (op == 7 ? std::string("NULL") : "'" + code + "'") +
+             ", created = NULL WHERE id BETWEEN " + std::to_string(id) + " AND " + std::to_string(id + 5);
+    }
+    if (op < 10) {
+      return "UPDATE s.item SET id = " + std::to_string(id + 80 * (1 + random() % 2)) + " WHERE id = " + std::to_string(id);
+    }
+    return "DELETE FROM s.item WHERE id = " + std::to_string(id) + " OR id = " + std::to_string(id + 80);
   });
   std::mt19937 random(std::random_device{}());
   const int kills = 3;
   for (int i = 0; i < kills; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(400 + random() % 800));
-    forwarder.kill();
+    binary_.kill();
     std::this_thread::sleep_for(std::chrono::milliseconds(random() % 200));
-    ASSERT_TRUE(start());
+    ASSERT_TRUE(startBinary());
     if (i == 1) {
       // Redis crashes and stays down until the forwarder has rolled a batch back for it.
       redis_->kill();
       ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(20), [&] {
-        return forwarder.logTail(100000).find("rolled back: redis") != std::string::npos;
-      })) << forwarder.logTail();
+        return binary_.logTail(100000).find("rolled back: redis") != std::string::npos;
+      })) << binary_.logTail();
       ASSERT_TRUE(redis_->restart().isOk()) << redis_->log();
     }
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  writing = false;
-  writer.join();
-  EXPECT_TRUE(converges(std::chrono::seconds(40))) << forwarder.logTail();
+  writer.stop();
+  EXPECT_TRUE(converges(std::chrono::seconds(40))) << binary_.logTail();
   testing::RedisClient client(*redis_);
   const auto keys = client.keys("s:item:*");
   std::printf("[ figures ] redis: %d kill -9 runs of the forwarder, 1 of Redis, %d statements, %zu keys\n", kills,
-              statements.load(), keys ? keys->size() : 0);
-  EXPECT_GT(statements.load(), 100);
-  EXPECT_EQ(forwarder.stop(), 0) << forwarder.logTail();
+              writer.statements(), keys ? keys->size() : 0);
+  EXPECT_GT(writer.statements(), 100);
+  EXPECT_EQ(binary_.stop(), 0) << binary_.logTail();
   // The progress lines carry the sinks' counters.
-  std::string logs;
-  for (int i = 1; i <= starts; ++i) {
-    std::ifstream in(dir_->path() / ("forwarder-" + std::to_string(i) + ".log"));
-    logs.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  EXPECT_NE(logs.find("cache: "), std::string::npos) << "the progress line shows the sink";
+  EXPECT_NE(binaryLogs().find("cache: "), std::string::npos) << "the progress line shows the sink";
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 
 #include "canal/client/canal_connector.h"
 #include "server/common/zookeeper_session.h"
+#include "tests/support/background_writer.h"
 #include "tests/support/canal_server_process.h"
 #include "tests/support/inserted_rows.h"
 #include "tests/support/mariadb_test.h"
@@ -201,6 +202,37 @@ class DurableServerTest : public testing::MariaDbTest {
     return client::newSingleConnector(s.address(), "example", "", "", o);
   }
 
+  // The address of the server running destination example, as its ZooKeeper node says.
+  static std::string runningServer(ZooKeeperSession& session) {
+    auto data = session.get("/otter/canal/destinations/example/running");
+    if (!data || !*data) return "";
+    const auto at = (*data)->find("\"address\":\"");
+    return at == std::string::npos ? "" : (*data)->substr(at + 11, (*data)->find('"', at + 11) - at - 11);
+  }
+  // Rows v = 1..rows into s.t, for the snapshot tests.
+  void insertRows(int rows) {
+    for (int from = 1; from <= rows; from += 5000) {
+      std::string sql = "INSERT INTO s.t (k, v) VALUES ";
+      for (int v = from; v < std::min(rows + 1, from + 5000); ++v) {
+        sql += (v > from ? ",(" : "(") + std::to_string(v % 7) + "," + std::to_string(v) + ")";
+      }
+      ASSERT_TRUE(db_->execute(sql));
+    }
+  }
+  // An initial snapshot of s.t in chunks of `chunk` rows at 8000 rows/s, for the server under `root`.
+  static void configureSnapshot(const std::filesystem::path& root, int chunk, const std::string& more = "") {
+    std::ofstream(root / "conf" / "example" / "instance.properties", std::ios::app)
+        << more << "canal.instance.snapshot.mode = initial\ncanal.instance.snapshot.tables = s.t\n"
+        << "canal.instance.snapshot.chunk.size = " << chunk << "\ncanal.instance.snapshot.rows.per.second = 8000\n";
+  }
+  // A transaction every 20 ms into s.w (created here): a client's cursor moves with them, as
+  // snapshot rows do not move it.
+  std::unique_ptr<testing::BackgroundWriter> tickWriter() {
+    EXPECT_TRUE(db_->execute("CREATE TABLE s.w (id INT AUTO_INCREMENT PRIMARY KEY, n INT)"));
+    return std::make_unique<testing::BackgroundWriter>(
+        *db_, 1, [](std::mt19937&) { return std::string("INSERT INTO s.w (n) VALUES (1)"); }, 20ms);
+  }
+
   std::string journal_;
   std::string position_;
 };
@@ -364,13 +396,7 @@ TEST_F(DurableServerTest, DefaultModeStandbyTakesOverAndTheClientFollows) {
   ASSERT_TRUE(a.start());
   auto session = ZooKeeperSession::connect((*zk)->connectString(), 10s, 10s);
   ASSERT_TRUE(session);
-  const std::string runningPath = "/otter/canal/destinations/example/running";
-  const auto runningAddress = [&]() -> std::string {
-    auto data = (*session)->get(runningPath);
-    if (!data || !*data) return "";
-    const auto at = (*data)->find("\"address\":\"");
-    return at == std::string::npos ? "" : (*data)->substr(at + 11, (*data)->find('"', at + 11) - at - 11);
-  };
+  const auto runningAddress = [&] { return runningServer(**session); };
   ASSERT_TRUE(testing::waitUntil(20s, [&] { return runningAddress() == a.address(); })) << a.logTail();
   ASSERT_TRUE(b.start());
   ASSERT_TRUE(testing::waitUntil(10s, [&] {
@@ -431,19 +457,13 @@ namespace {
 // on after the last chunk stored, every row arrives, and no acked row comes again.
 TEST_F(DurableServerTest, ASnapshotKilledMidwayGoesOnAfterTheLastChunkStored) {
   constexpr int kRows = 30000;
-  for (int from = 1; from <= kRows; from += 5000) {
-    std::string sql = "INSERT INTO s.t (k, v) VALUES ";
-    for (int v = from; v < from + 5000; ++v) sql += (v > from ? ",(" : "(") + std::to_string(v % 7) + "," + std::to_string(v) + ")";
-    ASSERT_TRUE(db_->execute(sql));
-  }
+  insertRows(kRows);
   auto end = db_->binlogEnd();
   ASSERT_TRUE(end);
   testing::TempDir dir("canal-snapshot-kill");
   ServerProcess server(CANAL_SERVER_BINARY, dir.path() / "a", "file-instance.xml", db_->port(), "", end->file,
                        std::to_string(end->position));
-  std::ofstream(dir.path() / "a" / "conf" / "example" / "instance.properties", std::ios::app)
-      << "canal.instance.snapshot.mode = initial\ncanal.instance.snapshot.chunk.size = 500\n"
-      << "canal.instance.snapshot.rows.per.second = 8000\n";
+  configureSnapshot(dir.path() / "a", 500);
   ASSERT_TRUE(server.start());
   auto connector = single(server);
   Consumed consumed;
@@ -478,31 +498,16 @@ TEST_F(DurableServerTest, ASnapshotKilledMidwayGoesOnAfterTheLastChunkStored) {
 TEST_F(DurableServerTest, WithTheMemoryStoreASnapshotKilledMidwayGoesOnAfterTheLastChunkAcked) {
   constexpr int kRows = 30000;
   constexpr int kChunk = 500;
-  for (int from = 1; from <= kRows; from += 5000) {
-    std::string sql = "INSERT INTO s.t (k, v) VALUES ";
-    for (int v = from; v < from + 5000; ++v) sql += (v > from ? ",(" : "(") + std::to_string(v % 7) + "," + std::to_string(v) + ")";
-    ASSERT_TRUE(db_->execute(sql));
-  }
-  ASSERT_TRUE(db_->execute("CREATE TABLE s.w (id INT AUTO_INCREMENT PRIMARY KEY, n INT)"));
+  insertRows(kRows);
   auto end = db_->binlogEnd();
   ASSERT_TRUE(end);
   testing::TempDir dir("canal-snapshot-kill-memory");
   ServerProcess server(CANAL_SERVER_BINARY, dir.path() / "a", "file-instance.xml", db_->port(), "", end->file,
                        std::to_string(end->position));
   std::ofstream(dir.path() / "a" / "conf" / "canal.properties", std::ios::app) << "canal.file.flush.period = 0\n";
-  std::ofstream(dir.path() / "a" / "conf" / "example" / "instance.properties", std::ios::app)
-      << "canal.instance.store.type = MEMORY\n"
-      << "canal.instance.snapshot.mode = initial\ncanal.instance.snapshot.tables = s.t\n"
-      << "canal.instance.snapshot.chunk.size = " << kChunk << "\ncanal.instance.snapshot.rows.per.second = 8000\n";
+  configureSnapshot(dir.path() / "a", kChunk, "canal.instance.store.type = MEMORY\n");
   ASSERT_TRUE(server.start());
-  // Transactions meanwhile: the client's cursor moves with them (snapshot rows do not move it).
-  std::atomic<bool> writing{true};
-  std::thread writer([&] {
-    while (writing) {
-      static_cast<void>(db_->execute("INSERT INTO s.w (n) VALUES (1)"));
-      std::this_thread::sleep_for(20ms);
-    }
-  });
+  auto writer = tickWriter();
   auto connector = single(server);
   Consumed consumed;
   std::atomic<bool> stop{false};
@@ -519,8 +524,7 @@ TEST_F(DurableServerTest, WithTheMemoryStoreASnapshotKilledMidwayGoesOnAfterTheL
       << "snapshot.dat goes once the snapshot is over and acked";
   stop = true;
   reader.join();
-  writing = false;
-  writer.join();
+  writer->stop();
   const auto distinct = consumed.distinct();
   std::printf("[ figures ] memory store, snapshot of %d rows killed after %zu: %zu distinct rows at the end, %zu "
               "deliveries, %lld acked rows again\n",
@@ -542,12 +546,7 @@ TEST_F(DurableServerTest, WithTheMemoryStoreASnapshotKilledMidwayGoesOnAfterTheL
 TEST_F(DurableServerTest, AStandbyTakingOverGoesOnWithTheSnapshotAfterTheLastChunkAcked) {
   constexpr int kRows = 30000;
   constexpr int kChunk = 500;
-  for (int from = 1; from <= kRows; from += 5000) {
-    std::string sql = "INSERT INTO s.t (k, v) VALUES ";
-    for (int v = from; v < from + 5000; ++v) sql += (v > from ? ",(" : "(") + std::to_string(v % 7) + "," + std::to_string(v) + ")";
-    ASSERT_TRUE(db_->execute(sql));
-  }
-  ASSERT_TRUE(db_->execute("CREATE TABLE s.w (id INT AUTO_INCREMENT PRIMARY KEY, n INT)"));
+  insertRows(kRows);
   auto end = db_->binlogEnd();
   ASSERT_TRUE(end);
   auto zk = testing::ZooKeeperServer::start();
@@ -559,20 +558,13 @@ TEST_F(DurableServerTest, AStandbyTakingOverGoesOnWithTheSnapshotAfterTheLastChu
                                                       db_->port(), (*zk)->connectString(), end->file,
                                                       std::to_string(end->position)));
     std::ofstream(dir.path() / name / "conf" / "canal.properties", std::ios::app) << "canal.zookeeper.flush.period = 0\n";
-    std::ofstream(dir.path() / name / "conf" / "example" / "instance.properties", std::ios::app)
-        << "canal.instance.snapshot.mode = initial\ncanal.instance.snapshot.tables = s.t\n"
-        << "canal.instance.snapshot.chunk.size = " << kChunk << "\ncanal.instance.snapshot.rows.per.second = 8000\n";
+    configureSnapshot(dir.path() / name, kChunk);
   }
   ServerProcess& a = *servers[0];
   ServerProcess& b = *servers[1];
   auto session = ZooKeeperSession::connect((*zk)->connectString(), 10s, 10s);
   ASSERT_TRUE(session);
-  const auto runningAddress = [&]() -> std::string {
-    auto data = (*session)->get("/otter/canal/destinations/example/running");
-    if (!data || !*data) return "";
-    const auto at = (*data)->find("\"address\":\"");
-    return at == std::string::npos ? "" : (*data)->substr(at + 11, (*data)->find('"', at + 11) - at - 11);
-  };
+  const auto runningAddress = [&] { return runningServer(**session); };
   const auto storedProgress = [&]() -> std::string {
     auto data = (*session)->get("/otter/canal/destinations/example/1001/snapshot");
     return data && *data ? **data : "";
@@ -580,13 +572,7 @@ TEST_F(DurableServerTest, AStandbyTakingOverGoesOnWithTheSnapshotAfterTheLastChu
   ASSERT_TRUE(a.start());
   ASSERT_TRUE(testing::waitUntil(20s, [&] { return runningAddress() == a.address(); })) << a.logTail();
   ASSERT_TRUE(b.start());
-  std::atomic<bool> writing{true};
-  std::thread writer([&] {
-    while (writing) {
-      static_cast<void>(db_->execute("INSERT INTO s.w (n) VALUES (1)"));
-      std::this_thread::sleep_for(20ms);
-    }
-  });
+  auto writer = tickWriter();
   client::ConnectorOptions o;
   o.retries = 0;
   o.connectTimeout = 2s;
@@ -605,8 +591,7 @@ TEST_F(DurableServerTest, AStandbyTakingOverGoesOnWithTheSnapshotAfterTheLastChu
   EXPECT_TRUE(testing::waitUntil(30s, [&] { return storedProgress().empty(); })) << "cleared once the snapshot is acked";
   stop = true;
   reader.join();
-  writing = false;
-  writer.join();
+  writer->stop();
   std::printf("[ figures ] HA takeover mid-snapshot of %d rows after %zu: %zu distinct rows at the end, %zu "
               "deliveries, %lld acked rows again\n",
               kRows, beforeKill, consumed.distinct().size(), consumed.arrivals.size(),
