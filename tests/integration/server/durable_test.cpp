@@ -209,6 +209,23 @@ class DurableServerTest : public testing::MariaDbTest {
     const auto at = (*data)->find("\"address\":\"");
     return at == std::string::npos ? "" : (*data)->substr(at + 11, (*data)->find('"', at + 11) - at - 11);
   }
+  // The verdict of a snapshot interrupted after `beforeKill` of `rows` rows: every row arrived,
+  // at most `maxAgain` acked rows came again, and the server said it went on after the last
+  // chunk recorded (not from the start).
+  static void expectResumed(const char* what, Consumed& consumed, std::size_t beforeKill, int rows,
+                            std::int64_t maxAgain, const std::string& log) {
+    const auto distinct = consumed.distinct();
+    std::printf("[ figures ] %s, snapshot of %d rows interrupted after %zu: %zu distinct rows at the end, %zu "
+                "deliveries, %lld acked rows again\n",
+                what, rows, beforeKill, distinct.size(), consumed.arrivals.size(),
+                static_cast<long long>(consumed.ackedAgain));
+    EXPECT_LT(beforeKill, static_cast<std::size_t>(rows)) << "the kill came before the snapshot ended";
+    EXPECT_EQ(distinct.size(), static_cast<std::size_t>(rows));
+    EXPECT_EQ(*distinct.begin(), 1);
+    EXPECT_EQ(*distinct.rbegin(), rows);
+    EXPECT_LE(consumed.ackedAgain, maxAgain);
+    EXPECT_NE(log.find("goes on at table s.t (after the last chunk recorded)"), std::string::npos) << log;
+  }
   // Rows v = 1..rows into s.t, for the snapshot tests.
   void insertRows(int rows) {
     for (int from = 1; from <= rows; from += 5000) {
@@ -476,18 +493,8 @@ TEST_F(DurableServerTest, ASnapshotKilledMidwayGoesOnAfterTheLastChunkStored) {
   const bool all = testing::waitUntil(90s, [&] { return consumed.distinct().size() >= static_cast<std::size_t>(kRows); });
   stop = true;
   reader.join();
-  const auto distinct = consumed.distinct();
-  std::printf("[ figures ] snapshot of %d rows killed after %zu: %zu distinct rows at the end, %zu deliveries, "
-              "%lld acked rows again\n",
-              kRows, beforeKill, distinct.size(), consumed.arrivals.size(), static_cast<long long>(consumed.ackedAgain));
   EXPECT_TRUE(all) << server.logTail();
-  EXPECT_LT(beforeKill, static_cast<std::size_t>(kRows)) << "the kill came before the snapshot ended";
-  EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kRows));
-  EXPECT_EQ(*distinct.begin(), 1);
-  EXPECT_EQ(*distinct.rbegin(), kRows);
-  EXPECT_EQ(consumed.ackedAgain, 0);
-  EXPECT_NE(server.logTail(20000).find("goes on at table s.t (after the last chunk recorded)"), std::string::npos)
-      << server.logTail();
+  expectResumed("RocksDB store, kill -9", consumed, beforeKill, kRows, 0, server.logTail(20000));
   server.stop();
 }
 
@@ -525,18 +532,9 @@ TEST_F(DurableServerTest, WithTheMemoryStoreASnapshotKilledMidwayGoesOnAfterTheL
   stop = true;
   reader.join();
   writer->stop();
-  const auto distinct = consumed.distinct();
-  std::printf("[ figures ] memory store, snapshot of %d rows killed after %zu: %zu distinct rows at the end, %zu "
-              "deliveries, %lld acked rows again\n",
-              kRows, beforeKill, distinct.size(), consumed.arrivals.size(), static_cast<long long>(consumed.ackedAgain));
   EXPECT_TRUE(all) << server.logTail();
-  EXPECT_LT(beforeKill, static_cast<std::size_t>(kRows)) << "the kill came before the snapshot ended";
-  EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kRows));
   // At most the chunk the client was in the middle of comes again: the rest goes on after it.
-  EXPECT_LE(consumed.ackedAgain, kChunk);
-  EXPECT_LT(consumed.arrivals.size(), static_cast<std::size_t>(kRows + 2 * kChunk));
-  EXPECT_NE(server.logTail(20000).find("goes on at table s.t (after the last chunk recorded)"), std::string::npos)
-      << server.logTail();
+  expectResumed("memory store, kill -9", consumed, beforeKill, kRows, kChunk, server.logTail(20000));
   server.stop();
 }
 
@@ -592,17 +590,8 @@ TEST_F(DurableServerTest, AStandbyTakingOverGoesOnWithTheSnapshotAfterTheLastChu
   stop = true;
   reader.join();
   writer->stop();
-  std::printf("[ figures ] HA takeover mid-snapshot of %d rows after %zu: %zu distinct rows at the end, %zu "
-              "deliveries, %lld acked rows again\n",
-              kRows, beforeKill, consumed.distinct().size(), consumed.arrivals.size(),
-              static_cast<long long>(consumed.ackedAgain));
   EXPECT_TRUE(all) << b.logTail();
-  EXPECT_LT(beforeKill, static_cast<std::size_t>(kRows)) << "the kill came before the snapshot ended";
-  EXPECT_EQ(consumed.distinct().size(), static_cast<std::size_t>(kRows));
-  EXPECT_LE(consumed.ackedAgain, kChunk);
-  EXPECT_LT(consumed.arrivals.size(), static_cast<std::size_t>(kRows + 2 * kChunk));
-  EXPECT_NE(b.logTail(20000).find("goes on at table s.t (after the last chunk recorded)"), std::string::npos)
-      << b.logTail();
+  expectResumed("default mode, takeover", consumed, beforeKill, kRows, kChunk, b.logTail(20000));
   b.stop();
 }
 
