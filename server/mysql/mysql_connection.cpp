@@ -88,6 +88,35 @@ Result<QueryResult> MysqlConnection::query(const std::string& sql) {
   return out;
 }
 
+Status MysqlConnection::queryEach(const std::string& sql, const ColumnsCallback& columns, const RowCallback& each) {
+  lastError_ = 0;
+  if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) return error(sql);
+  MYSQL_RES* r = mysql_use_result(mysql_);
+  if (!r) {
+    if (mysql_errno(mysql_) != 0) return error(sql);
+    return columns(0);
+  }
+  const unsigned n = mysql_num_fields(r);
+  Status s = columns(n);
+  std::vector<std::optional<std::string_view>> values(n);
+  while (s.isOk()) {
+    MYSQL_ROW row = mysql_fetch_row(r);
+    if (!row) break;
+    const unsigned long* lengths = mysql_fetch_lengths(r);
+    for (unsigned i = 0; i < n; ++i) {
+      values[i] = row[i] ? std::optional<std::string_view>(std::string_view(row[i], lengths[i])) : std::nullopt;
+    }
+    s = each(values);
+  }
+  // The rest of the result is read (and dropped) whatever happened, so the connection stays usable.
+  while (mysql_fetch_row(r)) {
+  }
+  const bool failed = mysql_errno(mysql_) != 0;
+  mysql_free_result(r);
+  if (s.isOk() && failed) return error(sql);
+  return s;
+}
+
 Result<std::optional<std::string>> MysqlConnection::queryValue(const std::string& sql) {
   auto r = query(sql);
   if (!r) return r.status();

@@ -6,6 +6,7 @@
 // dump). Thread contract: one thread uses a connection; cancel() may be called from another.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,12 @@ class MysqlConnection {
 
   Status execute(const std::string& sql);
   Result<QueryResult> query(const std::string& sql);
+  // Runs a query and hands each row to `each` as it arrives (nothing is materialized; the
+  // values, nullopt for NULL, are valid during the call only), after `columns` with the column
+  // count. An error from a callback stops reading and is returned.
+  using ColumnsCallback = std::function<Status(unsigned count)>;
+  using RowCallback = std::function<Status(const std::vector<std::optional<std::string_view>>& values)>;
+  Status queryEach(const std::string& sql, const ColumnsCallback& columns, const RowCallback& each);
   // First column of the first row, nullopt for no row or NULL.
   Result<std::optional<std::string>> queryValue(const std::string& sql);
 

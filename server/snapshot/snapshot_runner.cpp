@@ -33,19 +33,18 @@ std::string literal(const schema::ColumnSchema& c, const std::string& value) {
   return mysql::MysqlConnection::quote(value);
 }
 
-struct Watermarked {
-  mysql::QueryResult rows;
+// One chunk, read where its binlog position is known, each row handed to `onRow` as it arrives
+// (after `onColumns` with the column count); returns the position. MariaDB: a
+// consistent-snapshot transaction names the binlog position its reads see
+// (binlog_snapshot_file/position); it must not be before `notBefore`, where the stream was when
+// the watch began (the primary streams transactions before their commit is visible, so the
+// stream can be ahead of what a new read view sees: the snapshot is taken again until it has
+// caught up). MySQL: the binlog end after the read.
+Result<instance::StreamPoint> readChunk(mysql::MysqlConnection& c, const std::string& select,
+                                        const std::optional<instance::StreamPoint>& notBefore,
+                                        const mysql::MysqlConnection::ColumnsCallback& onColumns,
+                                        const mysql::MysqlConnection::RowCallback& onRow) {
   instance::StreamPoint watermark;
-};
-
-// One chunk, read where its binlog position is known. MariaDB: a consistent-snapshot transaction
-// names the binlog position its reads see (binlog_snapshot_file/position); it must not be before
-// `notBefore`, where the stream was when the watch began (the primary streams transactions
-// before their commit is visible, so the stream can be ahead of what a new read view sees:
-// the snapshot is taken again until it has caught up). MySQL: the binlog end after the read.
-Result<Watermarked> readChunk(mysql::MysqlConnection& c, const std::string& select,
-                              const std::optional<instance::StreamPoint>& notBefore) {
-  Watermarked out;
   if (c.isMariaDb()) {
     for (int attempt = 0;; ++attempt) {
       CANAL_RETURN_IF_ERROR(c.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT"));
@@ -53,37 +52,31 @@ Result<Watermarked> readChunk(mysql::MysqlConnection& c, const std::string& sele
       if (!status) return status.status();
       for (const auto& row : status->rows) {
         if (row.size() < 2) continue;
-        if (row[0] == "Binlog_snapshot_file") out.watermark.file = row[1].value_or("");
-        if (row[0] == "Binlog_snapshot_position") out.watermark.position = std::stoull(row[1].value_or("0"));
+        if (row[0] == "Binlog_snapshot_file") watermark.file = row[1].value_or("");
+        if (row[0] == "Binlog_snapshot_position") watermark.position = std::stoull(row[1].value_or("0"));
       }
-      if (!notBefore || out.watermark.file.empty() ||
-          instance::compareStreamPoints(out.watermark, *notBefore) >= 0) {
-        break;
-      }
+      if (!notBefore || watermark.file.empty() || instance::compareStreamPoints(watermark, *notBefore) >= 0) break;
       CANAL_RETURN_IF_ERROR(c.execute("COMMIT"));
       if (attempt == 1000) {
-        return Status::unavailable("the primary's consistent snapshots stay behind the stream (" +
-                                   out.watermark.file + ":" + std::to_string(out.watermark.position) + ")");
+        return Status::unavailable("the primary's consistent snapshots stay behind the stream (" + watermark.file +
+                                   ":" + std::to_string(watermark.position) + ")");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    auto rows = c.query(select);
+    const Status read = c.queryEach(select, onColumns, onRow);
     const Status committed = c.execute("COMMIT");
-    if (!rows) return rows.status();
+    CANAL_RETURN_IF_ERROR(read);
     CANAL_RETURN_IF_ERROR(committed);
-    out.rows = std::move(*rows);
   } else {
-    auto rows = c.query(select);
-    if (!rows) return rows.status();
-    out.rows = std::move(*rows);
+    CANAL_RETURN_IF_ERROR(c.queryEach(select, onColumns, onRow));
     auto end = replica::currentEnd(c);
     if (!end) return end.status();
-    out.watermark = {end->file, end->position};
+    watermark = {end->file, end->position};
   }
-  if (out.watermark.file.empty()) {
+  if (watermark.file.empty()) {
     return Status::unavailable("the primary does not say its binary log position (is log_bin on?)", c.peer());
   }
-  return out;
+  return watermark;
 }
 
 }  // namespace
@@ -392,21 +385,8 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
       definition.reset();
       continue;
     }
-    auto chunk = readChunk(connection, select, streamAt);
-    if (!chunk) {
-      gate_.unwatch();
-      return chunk.status().withContext("snapshot of " + name);
-    }
-    const auto& rows = chunk->rows.rows;
-    if (!rows.empty() && rows[0].size() != def.columns.size()) {
-      // The primary changed the table before the stream passed the DDL: read it again.
-      gate_.unwatch();
-      definition.reset();
-      continue;
-    }
     const binlog::TableMapEvent map = convert::tableMapFromSchema(def, connection.isMariaDb());
     instance::SnapshotChunk out;
-    out.watermark = chunk->watermark;
     convert::ChangeEntry& e = out.entry;
     e.kind = convert::EntryKind::kRowData;
     e.type = convert::ChangeType::kInsert;
@@ -414,29 +394,45 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     e.snapshot = true;
     e.schema = database;
     e.table = table;
-    e.logfileName = chunk->watermark.file;
-    e.logfileOffset = chunk->watermark.position;
     e.serverId = primaryId;
-    e.executeTime = wallClockMs();
     e.columns = convert::columnInfos(map, fullMetadata ? nullptr : &def);
-    e.rows.resize(rows.size());
-    for (std::size_t r = 0; r < rows.size(); ++r) {
-      auto& image = e.rows[r].after;
-      image.resize(def.columns.size());
-      for (std::uint32_t c = 0; c < def.columns.size(); ++c) {
-        image[c].index = c;
-        image[c].info = &(*e.columns)[c];
-        image[c].updated = true;
-        const auto& v = rows[r][c];
-        CANAL_RETURN_IF_ERROR(convert::renderSelected(
-            map, c, v ? std::optional<std::string_view>(*v) : std::nullopt, render_, image[c].text));
-      }
+    e.rows.reserve(request.chunkSize);
+    bool stale = false;
+    std::vector<std::string> last(keyColumns.size());
+    // Rows are rendered as they arrive, while the primary sends the rest.
+    auto watermark = readChunk(
+        connection, select, streamAt,
+        [&](unsigned count) {
+          // The primary changed the table before the stream passed the DDL: read it again.
+          stale = count != def.columns.size();
+          return stale ? Status::aborted("the table's definition changed") : Status::ok();
+        },
+        [&](const std::vector<std::optional<std::string_view>>& values) {
+          auto& image = e.rows.emplace_back().after;
+          image.resize(def.columns.size());
+          for (std::uint32_t c = 0; c < def.columns.size(); ++c) {
+            image[c].index = c;
+            image[c].info = &(*e.columns)[c];
+            image[c].updated = true;
+            CANAL_RETURN_IF_ERROR(convert::renderSelected(map, c, values[c], render_, image[c].text));
+          }
+          for (std::size_t k = 0; k < keyColumns.size(); ++k) last[k] = values[keyColumns[k]].value_or("");
+          return Status::ok();
+        });
+    if (stale) {
+      gate_.unwatch();
+      definition.reset();
+      continue;
     }
-    std::vector<std::string> last;
-    if (!rows.empty()) {
-      for (const std::uint32_t k : keyColumns) last.push_back(rows.back()[k].value_or(""));
+    if (!watermark) {
+      gate_.unwatch();
+      return watermark.status().withContext("snapshot of " + name);
     }
-    const std::size_t read = rows.size();
+    out.watermark = *watermark;
+    e.logfileName = watermark->file;
+    e.logfileOffset = watermark->position;
+    e.executeTime = wallClockMs();
+    const std::size_t read = e.rows.size();
     // Stored with the chunk: after it, this table goes on after its last key, or the next starts.
     out.progress = read < request.chunkSize ? encodeProgress(request, index + 1, std::nullopt)
                                             : encodeProgress(request, index, last);

@@ -368,6 +368,47 @@ std::optional<int> firstInsertedId(const MariaDbServer& db, const DumpStart& sta
   return std::nullopt;
 }
 
+// Rows handed over as they arrive: NULL as nullopt, bytes as sent; a callback's error stops the
+// reading, is returned, and leaves the connection usable.
+TEST(MysqlConnectionQueryEach, RowsStreamToTheCallbackAndAnErrorStopsThemCleanly) {
+  auto db = startServer({"CREATE DATABASE s", "CREATE TABLE s.t (id INT PRIMARY KEY, v VARBINARY(8))",
+                         "INSERT INTO s.t VALUES (1, 'a'), (2, NULL), (3, X'00ff'), (4, 'd')"});
+  ASSERT_TRUE(db);
+  mysql::ConnectOptions root;
+  root.unixSocket = db->socketPath();
+  root.user = "root";
+  auto c = mysql::MysqlConnection::connect(root);
+  ASSERT_TRUE(c.isOk()) << c.status().toString();
+  unsigned columns = 0;
+  std::vector<std::pair<std::string, std::optional<std::string>>> rows;
+  const Status all = (*c)->queryEach(
+      "SELECT id, v FROM s.t ORDER BY id", [&](unsigned n) { columns = n; return Status::ok(); },
+      [&](const std::vector<std::optional<std::string_view>>& v) {
+        rows.emplace_back(std::string(*v[0]), v[1] ? std::optional<std::string>(std::string(*v[1])) : std::nullopt);
+        return Status::ok();
+      });
+  ASSERT_TRUE(all.isOk()) << all.toString();
+  EXPECT_EQ(columns, 2u);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[1].second, std::nullopt);
+  EXPECT_EQ(rows[2].second, std::optional<std::string>(std::string("\0\xff", 2)));
+
+  int seen = 0;
+  const Status stopped = (*c)->queryEach(
+      "SELECT id FROM s.t ORDER BY id", [](unsigned) { return Status::ok(); },
+      [&](const std::vector<std::optional<std::string_view>>&) {
+        return ++seen == 2 ? Status::aborted("enough") : Status::ok();
+      });
+  EXPECT_EQ(stopped.code(), StatusCode::kAborted);
+  EXPECT_EQ(seen, 2);
+  auto after = (*c)->queryValue("SELECT COUNT(*) FROM s.t");
+  ASSERT_TRUE(after.isOk()) << after.status().toString();
+  EXPECT_EQ(after->value_or(""), "4") << "the rest of the result was read off the connection";
+  EXPECT_FALSE((*c)->queryEach("SELECT nope FROM s.t", [](unsigned) { return Status::ok(); },
+                               [](const std::vector<std::optional<std::string_view>>&) { return Status::ok(); })
+                   .isOk());
+}
+
 TEST(StartPosition, ByTimestampAcrossBinlogFilesAndTheCurrentEnd) {
   auto db = startServer({"CREATE DATABASE s", "CREATE TABLE s.t (id INT PRIMARY KEY)"});
   ASSERT_TRUE(db);
