@@ -154,7 +154,7 @@ class RedisSink::Impl {
     return Status(kSinkRetry, "redis " + where() + ": " + why);
   }
 
-  // One command, its reply; nullptr (and the connection dropped) on an I/O error.
+  // One command, its reply; nullptr on an I/O error (the caller drops the connection).
   Reply command(const std::vector<std::string>& args) {
     Argv argv(args);
     ++stats_.roundTrips;
