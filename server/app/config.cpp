@@ -257,7 +257,7 @@ std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
                            "initial_only (existing rows only, no changes)"));
   k.push_back(stringKey<I>("canal.instance.snapshot.tables", &I::snapshotTables, "",
                            "tables of the initial snapshot (Canal regex); empty: the table filter"));
-  k.push_back(intKey<I>("canal.instance.snapshot.chunk.size", &I::snapshotChunkSize, 1024, 1, 1000000,
+  k.push_back(intKey<I>("canal.instance.snapshot.chunk.size", &I::snapshotChunkSize, 4096, 1, 1000000,
                         "rows per snapshot chunk"));
   k.push_back(intKey<I>("canal.instance.snapshot.rows.per.second", &I::snapshotRowsPerSecond, 0, 0, 100000000,
                         "snapshot pace; 0: as fast as the stream takes the rows"));

@@ -86,7 +86,6 @@ HttpResponse handleSnapshotRequest(const HttpRequest& request, const AdminLogin&
   if (body.contains("chunkSize") && (!body["chunkSize"].is_number_unsigned() || body["chunkSize"] == 0)) {
     return error(400, "\"chunkSize\" is not a positive integer");
   }
-  r.chunkSize = body.value("chunkSize", std::size_t{1024});
   if (body.contains("rowsPerSecond") && !body["rowsPerSecond"].is_number_unsigned()) {
     return error(400, "\"rowsPerSecond\" is not a non-negative integer");
   }
@@ -98,6 +97,7 @@ HttpResponse handleSnapshotRequest(const HttpRequest& request, const AdminLogin&
   if (!filter) return error(400, "\"tables\": " + filter.status().message());
   const auto running = destinations.running(name);
   if (!running) return error(404, "destination " + name + " does not run on this server");
+  r.chunkSize = body.value("chunkSize", running->options().snapshotChunkSize);
   auto connection = mysql::MysqlConnection::connect(running->options().master);
   if (!connection) return error(503, connection.status().toString());
   auto tables = snapshot::matchingTables(**connection, **filter);

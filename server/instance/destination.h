@@ -56,7 +56,7 @@ struct DestinationOptions {
   // table filter) first, when the destination starts without a stored position.
   bool initialSnapshot = false;
   std::string snapshotTables;
-  std::size_t snapshotChunkSize = 1024;
+  std::size_t snapshotChunkSize = 4096;
   std::uint64_t snapshotRowsPerSecond = 0;
 };
 
