@@ -90,6 +90,14 @@ std::unique_ptr<MariaDbServer> startServer(const std::vector<std::string>& ddl) 
   return std::move(*started);
 }
 
+// A connection to `db` as root, over its unix socket.
+Result<std::unique_ptr<mysql::MysqlConnection>> connectAsRoot(const MariaDbServer& db) {
+  mysql::ConnectOptions root;
+  root.unixSocket = db.socketPath();
+  root.user = "root";
+  return mysql::MysqlConnection::connect(root);
+}
+
 class BinlogDumpTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -374,10 +382,7 @@ TEST(MysqlConnectionQueryEach, RowsStreamToTheCallbackAndAnErrorStopsThemCleanly
   auto db = startServer({"CREATE DATABASE s", "CREATE TABLE s.t (id INT PRIMARY KEY, v VARBINARY(8))",
                          "INSERT INTO s.t VALUES (1, 'a'), (2, NULL), (3, X'00ff'), (4, 'd')"});
   ASSERT_TRUE(db);
-  mysql::ConnectOptions root;
-  root.unixSocket = db->socketPath();
-  root.user = "root";
-  auto c = mysql::MysqlConnection::connect(root);
+  auto c = connectAsRoot(*db);
   ASSERT_TRUE(c.isOk()) << c.status().toString();
   unsigned columns = 0;
   std::vector<std::pair<std::string, std::optional<std::string>>> rows;
@@ -412,10 +417,7 @@ TEST(MysqlConnectionQueryEach, RowsStreamToTheCallbackAndAnErrorStopsThemCleanly
 TEST(StartPosition, ByTimestampAcrossBinlogFilesAndTheCurrentEnd) {
   auto db = startServer({"CREATE DATABASE s", "CREATE TABLE s.t (id INT PRIMARY KEY)"});
   ASSERT_TRUE(db);
-  mysql::ConnectOptions root;
-  root.unixSocket = db->socketPath();
-  root.user = "root";
-  auto c = mysql::MysqlConnection::connect(root);
+  auto c = connectAsRoot(*db);
   ASSERT_TRUE(c.isOk()) << c.status().toString();
   // Events carry the session's timestamp: put the rows well after the set-up DDL.
   const std::int64_t base =
