@@ -180,7 +180,6 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   asio::steady_timer idleTimer;
   asio::steady_timer waitTimer;
   std::string seed;
-  bool seedArmed = false;
   bool authenticated = false;
   bool closed = false;
   int failedAuths = 0;
@@ -239,7 +238,10 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     pb::Handshake hs;
     hs.set_seeds(seed);
     asio::dispatch(strand, [self = shared_from_this(), frame = packet(pb::HANDSHAKE, hs.SerializeAsString())]() mutable {
-      self->send(std::move(frame), [self] { self->seedArmed = true; });
+      // The seed holds from now on: a client can only answer it once it has read this frame, so
+      // a ClientAuth read after it was queued is checked against it (arming it when the write
+      // completes raced with a fast client's reply).
+      self->send(std::move(frame));
       self->armAuthDeadline();
       self->readHeader();
     });
@@ -426,10 +428,6 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     if (!auth.ParseFromString(p.body())) {
       close("unparsable ClientAuth");
       return false;
-    }
-    if (!seedArmed) {
-      send(ackFrame(400, "auth failed for seed is null"));
-      return true;
     }
     const ServerOptions& o = server.options;
     bool ok = true;

@@ -557,6 +557,15 @@ TEST_F(CanalServerUnitTest, StoppingWithSessionsOpenLogsNoSocketErrors) {
   auto captured = std::make_shared<std::ostringstream>();
   auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*captured);
   log->sinks().push_back(sink);
+  // However the test ends, the server stops before the sink goes (its sessions log as they close).
+  struct Detach {
+    CanalServer& server;
+    std::shared_ptr<spdlog::logger> log;
+    ~Detach() {
+      server.stop();
+      log->sinks().pop_back();
+    }
+  } detach{*server_, log};
   std::vector<std::unique_ptr<RawClient>> clients;
   for (int i = 0; i < 20; ++i) {
     clients.push_back(std::make_unique<RawClient>(server_->port()));
@@ -566,7 +575,6 @@ TEST_F(CanalServerUnitTest, StoppingWithSessionsOpenLogsNoSocketErrors) {
   }
   ASSERT_TRUE(fake_->waitForWaits(5));
   server_->stop();
-  log->sinks().pop_back();
   const std::string text = captured->str();
   EXPECT_EQ(text.find("Bad file descriptor"), std::string::npos) << text;
   EXPECT_EQ(text.find("accept:"), std::string::npos) << text;
