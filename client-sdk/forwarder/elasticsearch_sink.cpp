@@ -108,17 +108,14 @@ client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMappi
     }
   };
   for (const Change* c : changes) {
-    if (c->isDdl || c->rowChange.rowdatas_size() == 0) continue;
-    if (c->type != eb::INSERT && c->type != eb::UPDATE && c->type != eb::DELETE) continue;
+    if (!carriesRows(*c)) continue;
     const auto mi = mapped->of(c->qualifiedName());
     if (!mi) continue;
     const IndexMapping& m = mappings[*mi];
     const std::string index = indexName(m.index, *c);
     for (const auto& row : c->rowChange.rowdatas()) {
       const auto& image = imageOf(row, c->type);
-      // A partial after-image (binlog_row_image=MINIMAL) may lack the key: the before-image has it.
-      auto id = idOf(image, m.id, "_");
-      if (!id && c->type == eb::UPDATE) id = idOf(row.beforecolumns(), m.id, "_");
+      const auto id = rowIdOf(row, c->type, m.id, "_");
       if (!id) {
         return Status(kSinkFatal, "elasticsearch: a row of " + c->where() +
                                       " has no document id (no key columns, or an id column missing); set id in "

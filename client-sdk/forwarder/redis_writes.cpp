@@ -11,13 +11,6 @@ namespace {
 
 using client::Status;
 
-const eb::Column* columnOf(const Image& image, const std::string& name) {
-  for (const auto& c : image) {
-    if (c.name() == name) return &c;
-  }
-  return nullptr;
-}
-
 // Fills the fields and index sets of `w` from `image`.
 void describe(RedisWrite& w, const Image& image, const RedisMapping& m, const Change& c) {
   const FieldSelection selection{m.include, m.exclude, m.rename};
@@ -47,8 +40,7 @@ client::Result<std::vector<RedisWrite>> redisWrites(const std::vector<RedisMappi
   if (!mapped) return mapped.status();
   std::vector<RedisWrite> out;
   for (const Change* c : changes) {
-    if (c->isDdl || c->rowChange.rowdatas_size() == 0) continue;
-    if (c->type != eb::INSERT && c->type != eb::UPDATE && c->type != eb::DELETE) continue;
+    if (!carriesRows(*c)) continue;
     const auto mi = mapped->of(c->qualifiedName());
     if (!mi) continue;
     const RedisMapping& m = mappings[*mi];
@@ -61,10 +53,7 @@ client::Result<std::vector<RedisWrite>> redisWrites(const std::vector<RedisMappi
       w.value = m.value;
       w.version = RedisVersion{binlogFileIndex(c->logfileName), c->logfileOffset, ordinal++};
       w.change = c;
-      const Image& image = imageOf(row, c->type);
-      // A partial after-image (binlog_row_image=MINIMAL) may lack the key: the before-image has it.
-      auto pk = idOf(image, m.id, ":");
-      if (!pk && c->type == eb::UPDATE) pk = idOf(row.beforecolumns(), m.id, ":");
+      const auto pk = rowIdOf(row, c->type, m.id, ":");
       if (!pk) {
         return Status(kSinkFatal, "redis: a row of " + c->where() +
                                       " has no key (no key columns, or an id column missing); set id in the "
@@ -88,7 +77,7 @@ client::Result<std::vector<RedisWrite>> redisWrites(const std::vector<RedisMappi
         }
         if (!sameColumns(row.beforecolumns(), row.aftercolumns())) w.kind = RedisWrite::Kind::kMerge;
       }
-      describe(w, image, m, *c);
+      describe(w, imageOf(row, c->type), m, *c);
       out.push_back(std::move(w));
     }
   }

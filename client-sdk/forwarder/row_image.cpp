@@ -8,6 +8,13 @@ const Image& imageOf(const eb::RowData& row, eb::EventType type) {
   return type == eb::DELETE ? row.beforecolumns() : row.aftercolumns();
 }
 
+const eb::Column* columnOf(const Image& image, const std::string& name) {
+  for (const auto& c : image) {
+    if (c.name() == name) return &c;
+  }
+  return nullptr;
+}
+
 std::optional<std::string> idOf(const Image& image, const std::vector<std::string>& columns, std::string_view separator) {
   std::string id;
   bool any = false;
@@ -18,9 +25,9 @@ std::optional<std::string> idOf(const Image& image, const std::vector<std::strin
   };
   if (!columns.empty()) {
     for (const std::string& name : columns) {
-      const auto it = std::find_if(image.begin(), image.end(), [&](const eb::Column& c) { return c.name() == name; });
-      if (it == image.end()) return std::nullopt;
-      append(*it);
+      const eb::Column* column = columnOf(image, name);
+      if (!column) return std::nullopt;
+      append(*column);
     }
   } else {
     for (const auto& c : image) {
@@ -28,6 +35,18 @@ std::optional<std::string> idOf(const Image& image, const std::vector<std::strin
     }
   }
   if (!any) return std::nullopt;
+  return id;
+}
+
+bool carriesRows(const Change& c) {
+  if (c.isDdl || c.rowChange.rowdatas_size() == 0) return false;
+  return c.type == eb::INSERT || c.type == eb::UPDATE || c.type == eb::DELETE;
+}
+
+std::optional<std::string> rowIdOf(const eb::RowData& row, eb::EventType type, const std::vector<std::string>& columns,
+                                   std::string_view separator) {
+  auto id = idOf(imageOf(row, type), columns, separator);
+  if (!id && type == eb::UPDATE) id = idOf(row.beforecolumns(), columns, separator);
   return id;
 }
 
