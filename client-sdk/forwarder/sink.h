@@ -10,15 +10,9 @@
 
 #include "canal/client/status.h"
 #include "change.h"
+#include "mq_message.h"  // kSinkFatal, kSinkRetry
 
 namespace canal::forwarder {
-
-// A sink failure that retrying cannot fix (an oversized message without a dead-letter topic, a
-// request the destination refuses as malformed): the forwarder stops, the batch unacked.
-inline constexpr int kSinkFatal = -100;
-// A failure worth retrying (broker or cluster unavailable, throttled, timed out): the batch is
-// rolled back and delivered again.
-inline constexpr int kSinkRetry = -101;
 
 class Sink {
  public:

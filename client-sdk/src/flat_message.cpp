@@ -1,6 +1,7 @@
 #include "canal/client/flat_message.h"
 
 #include <algorithm>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -35,14 +36,11 @@ Result<std::optional<std::string>> toFlatMessage(const eb::Entry& entry, std::in
   return std::optional<std::string>(toFlatMessage(entry, rc, nullptr, id, ts));
 }
 
-std::string toFlatMessage(const eb::Entry& entry, const eb::RowChange& rc, const std::vector<int>* rows,
-                          std::int64_t id, std::int64_t ts) {
-  std::vector<const eb::RowData*> selected;
-  if (rows) {
-    for (const int i : *rows) selected.push_back(&rc.rowdatas(i));
-  } else {
-    for (const auto& row : rc.rowdatas()) selected.push_back(&row);
-  }
+namespace {
+
+// The FlatMessage of `selected` rows of an entry as a JSON object; properties in alphabetical order.
+Json flatMessageJson(const eb::Entry& entry, const eb::RowChange& rc, const std::vector<const eb::RowData*>& selected,
+                     std::int64_t id, std::int64_t ts) {
   const eb::EventType type = rc.eventtype();
   Json j;
   Json data = nullptr, mysqlType = nullptr, sqlType = nullptr, old = nullptr, pkNames = nullptr;
@@ -97,7 +95,48 @@ std::string toFlatMessage(const eb::Entry& entry, const eb::RowChange& rc, const
   j["table"] = entry.header().tablename();
   j["ts"] = ts;
   j["type"] = eb::EventType_Name(type);
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return j;
+}
+
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+std::vector<const eb::RowData*> allRows(const eb::RowChange& rc) {
+  std::vector<const eb::RowData*> rows;
+  rows.reserve(static_cast<std::size_t>(rc.rowdatas_size()));
+  for (const auto& row : rc.rowdatas()) rows.push_back(&row);
+  return rows;
+}
+
+}  // namespace
+
+std::string toFlatMessage(const eb::Entry& entry, const eb::RowChange& rc, const std::vector<int>* rows,
+                          std::int64_t id, std::int64_t ts) {
+  if (!rows) return dump(flatMessageJson(entry, rc, allRows(rc), id, ts));
+  std::vector<const eb::RowData*> selected;
+  for (const int i : *rows) selected.push_back(&rc.rowdatas(i));
+  return dump(flatMessageJson(entry, rc, selected, id, ts));
+}
+
+std::vector<std::pair<int, std::string>> toPartitionedFlatMessages(const eb::Entry& entry, const eb::RowChange& rc,
+                                                                   const std::vector<int>& partitionOfRow,
+                                                                   std::int64_t id, std::int64_t ts) {
+  const Json whole = flatMessageJson(entry, rc, allRows(rc), id, ts);
+  std::map<int, Json> parts;
+  const Json& data = whole["data"];
+  const Json& old = whole["old"];
+  for (std::size_t i = 0; i < partitionOfRow.size() && i < data.size(); ++i) {
+    auto [it, added] = parts.try_emplace(partitionOfRow[i], whole);
+    Json& part = it->second;
+    if (added) {
+      part["data"] = Json::array();
+      if (!old.is_null()) part["old"] = Json::array();
+    }
+    part["data"].push_back(data[i]);
+    if (!old.is_null()) part["old"].push_back(old[i]);
+  }
+  std::vector<std::pair<int, std::string>> out;
+  for (const auto& [partition, part] : parts) out.emplace_back(partition, dump(part));
+  return out;
 }
 
 const RowView::Column* RowView::column(std::string_view name) const { return find(image(row_, type_), name); }

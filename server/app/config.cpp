@@ -117,9 +117,13 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
                         "ms of ZooKeeper session timeout: how soon a standby takes over from a dead server"));
   k.push_back(boolKey<S>("canal.withoutNetty", &S::withoutNetty, false, "true = do not open the client port"));
   k.push_back(stringKey<S>("canal.serverMode", &S::serverMode, "tcp",
-                           "tcp only; Kafka and Elasticsearch delivery is canal-forwarder's job",
+                           "tcp: serve Canal clients on canal.port; kafka: publish every destination's changes to "
+                           "Kafka as Canal's MQ mode does (canal.mq.*, kafka.*)",
                            [](const std::string& v) -> std::string {
-                             return asciiLower(v) == "tcp" ? "" : "'" + v + "' is not supported: only tcp (use canal-forwarder for MQ delivery)";
+                             const std::string mode = asciiLower(v);
+                             if (mode == "tcp" || mode == "kafka") return "";
+                             return "'" + v + "' is not supported: tcp or kafka (rabbitMQ, rocketMQ and pulsarMQ: use "
+                                    "canal-forwarder or a Kafka bridge)";
                            }));
   k.push_back(stringKey<S>("canal.file.data.dir", &S::fileDataDir, "${canal.conf.dir}",
                            "root of <destination>/meta.dat and the durable event store"));
@@ -142,10 +146,31 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
   k.push_back(unusedKey<S>("canal.aliyun.accessKey", "Aliyun credentials; not supported"));
   k.push_back(unusedKey<S>("canal.aliyun.secretKey", "Aliyun credentials; not supported"));
   k.push_back(unusedKey<S>("canal.aliyun.uid", "Aliyun credentials; not supported"));
-  for (const char* mq : {"canal.mq.flatMessage", "canal.mq.canalBatchSize", "canal.mq.canalGetTimeout",
-                         "canal.mq.accessChannel", "canal.mq.database.hash", "canal.mq.send.thread.size",
-                         "canal.mq.build.thread.size", "canal.mq.transaction", "canal.mq.properties"}) {
-    k.push_back(unusedKey<S>(mq, "MQ delivery setting; configure canal-forwarder instead"));
+  // MQ mode (canal.serverMode = kafka).
+  k.push_back(boolKey<S>("canal.mq.flatMessage", &S::mqFlatMessage, true,
+                         "MQ mode: FlatMessage JSON (true) or Canal's binary Messages packet (false)"));
+  k.push_back(intKey<S>("canal.mq.canalBatchSize", &S::mqCanalBatchSize, 50, 1, 1 << 20,
+                        "MQ mode: entries per batch taken from a destination (units of canal.instance.memory.batch.mode)"));
+  k.push_back(intKey<S>("canal.mq.canalGetTimeout", &S::mqCanalGetTimeoutMs, 100, 0, 3600000,
+                        "MQ mode: ms to wait for a full batch before sending what is there"));
+  k.push_back(boolKey<S>("canal.mq.database.hash", &S::mqDatabaseHash, true,
+                         "MQ mode: the schema name takes part in the partition hash"));
+  k.push_back(boolKey<S>("canal.mq.transaction", &S::mqTransaction, false,
+                         "MQ mode: one Kafka transaction per batch (transactional.id canal-<destination> unless "
+                         "kafka.transactional.id is set); consumers reading committed messages see each batch once"));
+  k.push_back(stringKey<S>("canal.mq.accessChannel", &S::mqAccessChannel, "local", "local only (cloud is Aliyun's trace)",
+                           [](const std::string& v) -> std::string {
+                             return asciiLower(v) == "local" ? "" : "'" + v + "' is not supported: only local";
+                           }));
+  k.push_back(unusedKey<S>("canal.mq.send.thread.size", "Java producer threads; librdkafka sends on its own threads"));
+  k.push_back(unusedKey<S>("canal.mq.build.thread.size", "Java builder threads; messages are built on the destination's publishing thread"));
+  k.push_back(unusedKey<S>("canal.mq.properties", "not read by Canal 1.1.8 either; use kafka.* keys"));
+  // Canal 1.1.4 names of kafka.* settings, read as Canal reads them.
+  for (const char* legacy : {"canal.mq.servers", "canal.mq.acks", "canal.mq.compressionType", "canal.mq.retries",
+                             "canal.mq.batchSize", "canal.mq.lingerMs", "canal.mq.maxRequestSize", "canal.mq.bufferMemory",
+                             "canal.mq.kafka.kerberos.enable", "canal.mq.kafka.kerberos.krb5.file",
+                             "canal.mq.kafka.kerberos.jaas.file"}) {
+    k.push_back(unusedKey<S>(legacy, "Canal 1.1.4 name of a kafka.* setting; read as that setting"));
   }
   return k;
 }
@@ -283,10 +308,22 @@ std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
                         "canal.instance.rds.instanceId", "canal.instance.multi.stream.on"}) {
     k.push_back(unusedKey<I>(u, "accepted for compatibility with Canal; no effect"));
   }
-  for (const char* mq : {"canal.mq.topic", "canal.mq.dynamicTopic", "canal.mq.partition", "canal.mq.partitionsNum",
-                         "canal.mq.partitionHash", "canal.mq.dynamicTopicPartitionNum", "canal.mq.enableDynamicQueuePartition"}) {
-    k.push_back(unusedKey<I>(mq, "MQ routing; configure canal-forwarder instead"));
-  }
+  // MQ routing (canal.serverMode = kafka).
+  k.push_back(stringKey<I>("canal.mq.topic", &I::mqTopic, "", "MQ mode: the topic (and the one for entries no dynamic topic takes)"));
+  k.push_back(stringKey<I>("canal.mq.dynamicTopic", &I::mqDynamicTopic, "",
+                           "MQ mode: topic per schema or table: 'topic:expr' or 'expr' items, ',' or ';' separated"));
+  k.push_back(intKey<I>("canal.mq.partition", &I::mqPartition, 0, 0, 1 << 20, "MQ mode: the partition when not hashing"));
+  k.push_back(intKey<I>("canal.mq.partitionsNum", &I::mqPartitionsNum, 0, 0, 1 << 20,
+                        "MQ mode: partitions the hash spreads over (0: unset, as 1)"));
+  k.push_back(stringKey<I>("canal.mq.partitionHash", &I::mqPartitionHash, "",
+                           "MQ mode: 'tableExpr[:$pk$|:col1^col2]' items; rows hashed to partitions by key, columns or table"));
+  k.push_back(stringKey<I>("canal.mq.dynamicTopicPartitionNum", &I::mqDynamicTopicPartitionNum, "",
+                           "MQ mode: 'topicExpr:n' items, the partition count of dynamic topics"));
+  k.push_back(boolKey<I>("canal.mq.enableDynamicQueuePartition", &I::mqEnableDynamicQueuePartition, false,
+                         "RocketMQ's queue discovery; no effect with Kafka"));
+  k.push_back(stringKey<I>("canal.mq.deadLetterTopic", &I::mqDeadLetterTopic, "",
+                           "MQ mode (not a Canal key): where a message over the size limit goes, as a JSON record "
+                           "naming it; empty: publishing stops with an error naming the change"));
   return k;
 }
 
@@ -409,6 +446,24 @@ Result<ServerConfig> loadServerConfig(const PropertiesFile& canal, const EnvLook
   };
   ServerConfig config;
   CANAL_RETURN_IF_ERROR(applyTable(serverKeys(), config, raw, lookup, canal.source()));
+  // kafka.* settings for MQ mode, as Canal collects them (its 1.1.4 names first).
+  for (const auto& key : canal.keys()) {
+    constexpr std::string_view kPrefix = "kafka.";
+    if (key.compare(0, kPrefix.size(), kPrefix) == 0) config.kafka[key.substr(kPrefix.size())] = trim(canal.find(key)->value);
+  }
+  static const std::pair<const char*, const char*> kLegacyKafka[] = {
+      {"canal.mq.servers", "bootstrap.servers"},   {"canal.mq.acks", "acks"},
+      {"canal.mq.compressionType", "compression.type"}, {"canal.mq.retries", "retries"},
+      {"canal.mq.batchSize", "batch.size"},        {"canal.mq.lingerMs", "linger.ms"},
+      {"canal.mq.maxRequestSize", "max.request.size"}, {"canal.mq.bufferMemory", "buffer.memory"},
+      {"canal.mq.kafka.kerberos.enable", "kerberos.enable"},
+      {"canal.mq.kafka.kerberos.krb5.file", "kerberos.krb5.file"},
+      {"canal.mq.kafka.kerberos.jaas.file", "kerberos.jaas.file"}};
+  for (const auto& [legacy, name] : kLegacyKafka) {
+    if (const auto* e = canal.find(legacy); e && !trim(e->value).empty()) config.kafka[name] = trim(e->value);
+  }
+  config.serverMode = asciiLower(config.serverMode);
+  if (config.serverMode != "tcp") config.withoutNetty = true;  // as Canal: MQ mode serves no TCP clients
   if (!config.user.empty() && config.passwordHash.empty()) {
     return Status::invalidArgument("canal.user is set but canal.passwd is empty; set both or neither",
                                    canal.where("canal.passwd"));
@@ -445,6 +500,15 @@ Result<InstanceConfig> loadInstanceConfig(const std::string& destination, const 
   config.destination = destination;
   config.mode = server.globalInstanceMode;
   CANAL_RETURN_IF_ERROR(applyTable(instanceKeys(), config, raw, lookup, instance.source()));
+  if (server.serverMode != "tcp") {
+    // Canal's MQ mode drops BEGIN/END unless canal.instance.filter.transaction.entry says otherwise.
+    if (!raw("canal.instance.filter.transaction.entry")) config.filterTransactionEntry = true;
+    if (config.mqTopic.empty()) {
+      return Status::invalidArgument("canal.mq.topic is empty; MQ mode (canal.serverMode = " + server.serverMode +
+                                         ") needs the topic every change without a dynamic topic goes to",
+                                     instance.source());
+    }
+  }
   // canal.instance.<destination>.spring.xml overrides the global mode for this destination.
   const std::string modeKey = "canal.instance." + destination + ".spring.xml";
   if (const auto* e = canal.find(modeKey)) {

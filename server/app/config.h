@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,6 +47,14 @@ struct ServerConfig {
   std::int64_t zkSessionTimeoutMs = 0;
   bool withoutNetty = false;
   std::string serverMode;
+  // MQ mode (canal.serverMode = kafka).
+  bool mqFlatMessage = true;
+  int mqCanalBatchSize = 50;
+  int mqCanalGetTimeoutMs = 100;
+  bool mqDatabaseHash = true;
+  bool mqTransaction = false;
+  std::string mqAccessChannel;
+  std::map<std::string, std::string> kafka;  // kafka.* settings without the prefix (Canal 1.1.4 names mapped)
   std::string fileDataDir;
   std::int64_t fileFlushPeriodMs = 0;
   std::vector<std::string> destinations;
@@ -131,6 +140,16 @@ struct InstanceConfig {
   StoreType storeType = StoreType::kByMode;
   bool rawEntry = true;
   int transactionSize = 0;
+
+  // MQ routing (canal.mq.*).
+  std::string mqTopic;
+  std::string mqDynamicTopic;
+  int mqPartition = 0;
+  int mqPartitionsNum = 0;  // 0: unset
+  std::string mqPartitionHash;
+  std::string mqDynamicTopicPartitionNum;
+  bool mqEnableDynamicQueuePartition = false;
+  std::string mqDeadLetterTopic;
 };
 
 // Where a raw value comes from when it is not in a file.

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "server/app/destination_parts.h"
+#include "server/app/kafka_batch_publisher.h"
 #include "server/common/logging.h"
 #include "server/common/clock.h"
 #include "server/ha/running_election.h"
@@ -182,6 +183,20 @@ Result<DestinationConfig> loadDestination(const ServerContext& context, const st
     }
     return makeDestination(options, std::move(meta));
   };
+  if (context.server.serverMode == "kafka") {
+    CANAL_RETURN_IF_ERROR(KafkaBatchPublisher::check(context.server, *instance, warnings));
+    mq::MqWorkerOptions workerOptions;
+    workerOptions.destination = name;
+    workerOptions.batchSize = context.server.mqCanalBatchSize;
+    workerOptions.getTimeout = std::chrono::milliseconds(context.server.mqCanalGetTimeoutMs);
+    config.publish = [server = context.server, instance = *instance,
+                      workerOptions](std::shared_ptr<instance::ClientSessions> sessions)
+        -> Result<std::unique_ptr<mq::MqWorker>> {
+      auto publisher = KafkaBatchPublisher::create(server, instance);
+      if (!publisher) return publisher.status();
+      return std::make_unique<mq::MqWorker>(std::move(sessions), std::move(*publisher), workerOptions);
+    };
+  }
   return config;
 }
 
@@ -202,7 +217,8 @@ std::vector<std::string> destinationsInConf(const ServerContext& context, const 
 // when the running election picks this server), stopped and dropped when released.
 class DestinationManager::Runner {
  public:
-  explicit Runner(DestinationConfig::Make make, std::string name) : make_(std::move(make)), name_(std::move(name)) {}
+  Runner(DestinationConfig::Make make, DestinationConfig::Publish publish, std::string name)
+      : make_(std::move(make)), publish_(std::move(publish)), name_(std::move(name)) {}
 
   Status activate(const std::shared_ptr<ZooKeeperSession>& session) {
     DestinationLogScope scope(name_);
@@ -226,20 +242,37 @@ class DestinationManager::Runner {
         return s.withContext("initial snapshot (canal.instance.snapshot.mode)");
       }
     }
+    std::unique_ptr<mq::MqWorker> worker;
+    if (publish_) {
+      auto made = publish_(instance::sessionsOf(d));
+      Status started = made ? (*made)->start() : made.status();
+      if (!started.isOk()) {
+        snapshots->cancel();
+        d->stop();
+        return started.withContext("MQ mode (canal.serverMode)");
+      }
+      worker = std::move(*made);
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     current_ = std::move(d);
     snapshots_ = std::move(snapshots);
+    worker_ = std::move(worker);
     return Status::ok();
   }
   void release() {
     DestinationLogScope scope(name_);
     std::shared_ptr<instance::Destination> d;
     std::shared_ptr<snapshot::SnapshotRunner> snapshots;
+    std::shared_ptr<mq::MqWorker> worker;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       d.swap(current_);
       snapshots.swap(snapshots_);
+      worker.swap(worker_);
     }
+    // Publishing stops first: the batch in hand is confirmed or left unacked, never half-acked.
+    if (worker) worker->stop();
+    worker.reset();
     // The destination stops first: a snapshot in flight ends without clearing its progress, so a
     // restart goes on with it.
     if (d) d->stop();
@@ -254,6 +287,15 @@ class DestinationManager::Runner {
   std::shared_ptr<snapshot::SnapshotRunner> snapshots() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return snapshots_;
+  }
+  std::optional<mq::MqWorkerStats> mqStats() const {
+    std::shared_ptr<mq::MqWorker> worker;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      worker = worker_;
+    }
+    if (!worker) return std::nullopt;
+    return worker->stats();
   }
 
  private:
@@ -294,10 +336,12 @@ class DestinationManager::Runner {
   }
 
   const DestinationConfig::Make make_;
+  const DestinationConfig::Publish publish_;
   const std::string name_;
   mutable std::mutex mutex_;
   std::shared_ptr<instance::Destination> current_;
   std::shared_ptr<snapshot::SnapshotRunner> snapshots_;
+  std::shared_ptr<mq::MqWorker> worker_;  // shared: /status reads it while release() stops it
 };
 
 DestinationManager::DestinationManager(ServerContext context, ha::RunningElection* election)
@@ -306,7 +350,7 @@ DestinationManager::DestinationManager(ServerContext context, ha::RunningElectio
 DestinationManager::~DestinationManager() { stopAll(); }
 
 Status DestinationManager::add(DestinationConfig config) {
-  auto runner = std::make_shared<Runner>(config.make, config.name);
+  auto runner = std::make_shared<Runner>(config.make, config.publish, config.name);
   const std::string name = config.name;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -466,6 +510,7 @@ std::vector<DestinationView> DestinationManager::views() const {
       v.name = name;
       v.config = e.config;
       v.config.make = nullptr;
+      v.config.publish = nullptr;
       v.configError = e.configError;
       v.configErrorTimeMs = e.configErrorTimeMs;
       v.startedMs = e.startedMs;
@@ -479,6 +524,7 @@ std::vector<DestinationView> DestinationManager::views() const {
         v.active = true;
         v.stats = d->stats();
         if (auto snapshots = runner->snapshots()) v.snapshot = snapshots->progress();
+        v.mq = runner->mqStats();
       }
     }
     out.push_back(std::move(v));

@@ -24,6 +24,7 @@
 #include "server/common/zookeeper_session.h"
 #include "server/instance/client_sessions.h"
 #include "server/instance/destination.h"
+#include "server/mq/mq_worker.h"
 #include "server/snapshot/snapshot_runner.h"
 
 namespace canal::ha {
@@ -51,6 +52,9 @@ struct DestinationConfig {
   std::int64_t bufferSize = 0;  // canal.instance.memory.buffer.size
   using Make = std::function<Result<std::unique_ptr<instance::Destination>>(const std::shared_ptr<ZooKeeperSession>&)>;
   Make make;  // opens the store and meta and makes the destination (not started)
+  // MQ mode: makes the worker that publishes the running destination's batches; null in tcp mode.
+  using Publish = std::function<Result<std::unique_ptr<mq::MqWorker>>(std::shared_ptr<instance::ClientSessions>)>;
+  Publish publish;
 };
 
 // This host's first IPv4 address that is not a loopback one (127.0.0.1 when there is none).
@@ -77,6 +81,7 @@ struct DestinationView {
   std::int64_t configErrorTimeMs = 0;
   std::int64_t startedMs = 0;  // when this version was set up
   std::optional<snapshot::SnapshotProgress> snapshot;  // the last snapshot, when active
+  std::optional<mq::MqWorkerStats> mq;                 // MQ mode, when active
 };
 
 class DestinationManager {

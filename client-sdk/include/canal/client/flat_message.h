@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "canal/client/status.h"
@@ -25,6 +26,14 @@ Result<std::optional<std::string>> toFlatMessage(const canal::protocol::entry::E
 // entry that goes to one partition.
 std::string toFlatMessage(const canal::protocol::entry::Entry& entry, const canal::protocol::entry::RowChange& rowChange,
                           const std::vector<int>* rows, std::int64_t id, std::int64_t ts);
+// Canal's MQ split of an entry's FlatMessage over partitions: `partitionOfRow[i]` is the
+// partition of row i. One FlatMessage per partition that has rows, in increasing partition
+// order, each carrying the whole entry's mysqlType, sqlType and pkNames and its own rows' data
+// and old (old as the whole entry computes it).
+std::vector<std::pair<int, std::string>> toPartitionedFlatMessages(const canal::protocol::entry::Entry& entry,
+                                                                   const canal::protocol::entry::RowChange& rowChange,
+                                                                   const std::vector<int>& partitionOfRow,
+                                                                   std::int64_t id, std::int64_t ts);
 
 // One row change with columns looked up by name.
 class RowView {

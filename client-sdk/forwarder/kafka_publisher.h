@@ -1,0 +1,77 @@
+#pragma once
+
+// Sends messages to Kafka with librdkafka and waits until the brokers confirmed every one:
+// what canal-forwarder's Kafka sink and canal-server's MQ mode both publish through. With a
+// transactional id each publish() is one Kafka transaction (consumers reading committed
+// messages see a batch whole or not at all; a new producer with the same id fences an old
+// one). A message over the size limit goes to the dead-letter topic when there is one, and
+// otherwise fails the publish as kSinkFatal naming the change it carries; it is never retried.
+// Thread contract: publish() and partitionsOf() from one thread; stats() from any.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "canal/client/status.h"
+#include "mq_message.h"
+
+namespace canal::forwarder {
+
+struct KafkaPublisherOptions {
+  std::map<std::string, std::string> properties;  // librdkafka settings, bootstrap.servers included
+  std::chrono::milliseconds timeout{30000};       // for one publish() to be confirmed
+  std::string transactionalId;                    // non-empty: a transaction per publish()
+  std::string deadLetterTopic;                    // empty: an oversized message is fatal
+  std::string sizeLimitSetting = "message.max.bytes";     // named in the oversize error
+  std::string deadLetterSetting = "a dead-letter topic";  // named in the oversize error
+};
+
+struct PublisherStats {
+  std::atomic<std::uint64_t> messages{0};       // confirmed
+  std::atomic<std::uint64_t> bytes{0};          // payload bytes confirmed
+  std::atomic<std::uint64_t> deadLettered{0};
+  std::atomic<std::uint64_t> failures{0};       // publish() calls that failed
+  std::atomic<std::uint64_t> inFlight{0};       // messages produced, not yet confirmed
+  std::atomic<std::uint64_t> lastLatencyUs{0};  // of the last publish() that succeeded
+  std::atomic<std::uint64_t> transactions{0};   // committed
+  std::atomic<std::uint64_t> aborts{0};         // transactions aborted
+};
+
+class KafkaPublisher {
+ public:
+  // Checks the settings and makes the producer (a transactional one initializes its
+  // transactions on first use, so a broker that is down does not fail the start).
+  static client::Result<std::unique_ptr<KafkaPublisher>> create(KafkaPublisherOptions options);
+  ~KafkaPublisher();
+  KafkaPublisher(const KafkaPublisher&) = delete;
+  KafkaPublisher& operator=(const KafkaPublisher&) = delete;
+
+  // Sends `messages` (each to its topic and partition; -1 lets the partitioner choose) and
+  // returns once each is confirmed or dead-lettered. kSinkRetry when a broker did not confirm
+  // in time or refused (nothing is known delivered: the caller sends the batch again);
+  // kSinkFatal for an oversized message without a dead-letter topic.
+  client::Status publish(const std::vector<MqMessage>& messages);
+  // The partition count of `topic` (cached).
+  client::Result<int> partitionsOf(const std::string& topic);
+
+  const PublisherStats& stats() const { return stats_; }
+
+ private:
+  class Impl;
+  explicit KafkaPublisher(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  PublisherStats stats_;
+};
+
+// Canal's Java producer settings (canal.properties kafka.*, with the prefix removed) as
+// librdkafka settings: names librdkafka spells differently translated, Java-only ones
+// (serializer classes, JAAS text) turned into their librdkafka form or refused by name.
+// `warnings` receives one line per setting that is accepted but has no effect.
+client::Result<std::map<std::string, std::string>> librdkafkaSettings(const std::map<std::string, std::string>& java,
+                                                                      std::vector<std::string>* warnings);
+
+}  // namespace canal::forwarder

@@ -1,0 +1,38 @@
+#pragma once
+
+// One message for a broker, with where its content came from (for errors and dead letters).
+
+#include <cstdint>
+#include <string>
+
+namespace canal::forwarder {
+
+// The first change a message carries.
+struct MessageOrigin {
+  std::string database;
+  std::string table;
+  std::string type;  // Canal's EventType name
+  std::string logfileName;
+  std::int64_t logfileOffset = 0;
+  std::int64_t executeTime = 0;  // ms
+
+  // "schema.table UPDATE at mysql-bin.000003:4711"
+  std::string where() const;
+};
+
+struct MqMessage {
+  std::string topic;
+  std::int32_t partition = 0;  // Kafka partition; -1: the producer's partitioner decides
+  std::string key;             // empty: no key
+  std::string payload;
+  MessageOrigin origin;
+};
+
+// Status codes of a delivery that failed. kSinkFatal: retrying cannot fix it (an oversized
+// message without a dead-letter topic, a request the destination refuses as malformed); the
+// batch stays unacked and delivery stops. kSinkRetry: worth retrying (broker or cluster
+// unavailable, throttled, timed out); the batch is rolled back and delivered again.
+inline constexpr int kSinkFatal = -100;
+inline constexpr int kSinkRetry = -101;
+
+}  // namespace canal::forwarder

@@ -1,0 +1,133 @@
+#include "server/app/kafka_batch_publisher.h"
+
+#include <chrono>
+
+#include "canal_mq_router.h"
+#include "kafka_publisher.h"
+
+namespace canal::app {
+namespace {
+
+std::int64_t wallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status fromPublish(const client::Status& s) {
+  if (s.isOk()) return Status::ok();
+  if (s.code() == forwarder::kSinkRetry) return Status::unavailable(s.message());
+  if (s.code() == forwarder::kSinkFatal) return Status::aborted(s.message());
+  return Status::internal(s.message());
+}
+
+}  // namespace
+
+struct KafkaBatchPublisher::Parts {
+  forwarder::CanalMqRouter router;
+  std::unique_ptr<forwarder::KafkaPublisher> publisher;
+};
+
+struct KafkaBatchPublisher::Prepared {
+  forwarder::CanalMqSettings settings;
+  forwarder::KafkaPublisherOptions options;
+  std::string description;
+};
+
+Result<KafkaBatchPublisher::Prepared> KafkaBatchPublisher::prepare(const ServerConfig& server,
+                                                                  const InstanceConfig& instance, Warnings* warnings) {
+  forwarder::CanalMqSettings settings;
+  settings.topic = instance.mqTopic;
+  settings.dynamicTopic = instance.mqDynamicTopic;
+  settings.partition = instance.mqPartition;
+  if (instance.mqPartitionsNum > 0) settings.partitionsNum = instance.mqPartitionsNum;
+  settings.partitionHash = instance.mqPartitionHash;
+  settings.dynamicTopicPartitionNum = instance.mqDynamicTopicPartitionNum;
+  settings.flatMessage = server.mqFlatMessage;
+  settings.databaseHash = server.mqDatabaseHash;
+  settings.filterTransactionEntry = instance.filterTransactionEntry;
+  settings.rawEntry = instance.rawEntry;
+  if (auto router = forwarder::CanalMqRouter::create(settings); !router) {
+    return Status::invalidArgument(router.status().message());
+  }
+
+  std::vector<std::string> notes;
+  auto properties = forwarder::librdkafkaSettings(server.kafka, &notes);
+  if (!properties) return Status::invalidArgument(properties.status().message());
+  if (warnings) {
+    for (const std::string& n : notes) warnings->push_back("canal.properties: " + n);
+    if (instance.mqEnableDynamicQueuePartition) {
+      warnings->push_back(instance.destination + ": canal.mq.enableDynamicQueuePartition is RocketMQ's; no effect with Kafka");
+    }
+  }
+  if (!properties->count("bootstrap.servers")) {
+    return Status::invalidArgument("kafka.bootstrap.servers is not set; MQ mode needs the brokers");
+  }
+  forwarder::KafkaPublisherOptions options;
+  options.properties = std::move(*properties);
+  auto& p = options.properties;
+  // A batch is in order within a partition: Canal sends with one request in flight per
+  // connection; an idempotent or transactional producer keeps order with up to five.
+  const bool ordered = server.mqTransaction || p["enable.idempotence"] == "true";
+  if (!ordered) p["max.in.flight.requests.per.connection"] = "1";
+  if (p["enable.idempotence"].empty()) p.erase("enable.idempotence");
+  if (!p.count("message.timeout.ms") && !p.count("delivery.timeout.ms")) p["message.timeout.ms"] = "30000";
+  const std::string timeout = p.count("message.timeout.ms") ? p["message.timeout.ms"] : p["delivery.timeout.ms"];
+  options.timeout = std::chrono::milliseconds(std::stoll(timeout) + 5000);
+  if (server.mqTransaction) {
+    // One transactional id per destination: a new producer with it (a restart, the standby
+    // taking over) fences the old one. Transactions need acks=all and retries.
+    const auto given = p.find("transactional.id");
+    options.transactionalId = (given != p.end() ? given->second + "-" : std::string("canal-")) + instance.destination;
+    p.erase("transactional.id");
+    if (p.count("retries") && p["retries"] == "0") {
+      if (warnings) warnings->push_back("canal.properties: kafka.retries = 0 is raised for canal.mq.transaction = true");
+      p.erase("retries");
+    }
+    p["acks"] = "all";
+  }
+  options.deadLetterTopic = instance.mqDeadLetterTopic;
+  options.sizeLimitSetting = "kafka.max.request.size";
+  options.deadLetterSetting = "canal.mq.deadLetterTopic";
+  std::string description = "kafka " + p["bootstrap.servers"] + (server.mqTransaction ? " (transactional)" : "");
+  return Prepared{std::move(settings), std::move(options), std::move(description)};
+}
+
+Status KafkaBatchPublisher::check(const ServerConfig& server, const InstanceConfig& instance, Warnings* warnings) {
+  return prepare(server, instance, warnings).status();
+}
+
+Result<std::unique_ptr<KafkaBatchPublisher>> KafkaBatchPublisher::create(const ServerConfig& server,
+                                                                         const InstanceConfig& instance) {
+  auto prepared = prepare(server, instance, nullptr);
+  if (!prepared) return prepared.status();
+  auto router = forwarder::CanalMqRouter::create(prepared->settings);
+  if (!router) return Status::invalidArgument(router.status().message());
+  auto publisher = forwarder::KafkaPublisher::create(std::move(prepared->options));
+  if (!publisher) return Status::invalidArgument(publisher.status().message());
+  auto parts = std::make_unique<Parts>(Parts{std::move(*router), std::move(*publisher)});
+  return std::unique_ptr<KafkaBatchPublisher>(new KafkaBatchPublisher(std::move(parts), prepared->description));
+}
+
+KafkaBatchPublisher::KafkaBatchPublisher(std::unique_ptr<Parts> parts, std::string description)
+    : parts_(std::move(parts)), description_(std::move(description)) {}
+KafkaBatchPublisher::~KafkaBatchPublisher() = default;
+
+Status KafkaBatchPublisher::publish(std::int64_t batchId, const std::vector<std::string_view>& entries) {
+  auto messages = parts_->router.route(batchId, entries, wallClockMs());
+  if (!messages) return Status::corruption("batch " + std::to_string(batchId), messages.status().message());
+  return fromPublish(parts_->publisher->publish(*messages));
+}
+
+mq::PublisherCounters KafkaBatchPublisher::counters() const {
+  const forwarder::PublisherStats& s = parts_->publisher->stats();
+  mq::PublisherCounters c;
+  c.messages = s.messages.load();
+  c.bytes = s.bytes.load();
+  c.inFlight = s.inFlight.load();
+  c.deadLettered = s.deadLettered.load();
+  c.transactions = s.transactions.load();
+  c.lastLatencyUs = s.lastLatencyUs.load();
+  return c;
+}
+
+}  // namespace canal::app

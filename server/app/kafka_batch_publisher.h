@@ -1,0 +1,42 @@
+#pragma once
+
+// Canal's MQ mode over Kafka for one destination: each batch routed and rendered as Canal's
+// producer does (topics, partitions, FlatMessage or binary payloads, from canal.mq.* keys) and
+// sent through librdkafka, confirmed before the batch is acked. Settings come from
+// canal.properties' kafka.* keys as Canal's Java producer reads them.
+// Thread contract: publish() from one thread; counters() from any.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/app/config.h"
+#include "server/common/status.h"
+#include "server/mq/mq_worker.h"
+
+namespace canal::app {
+
+class KafkaBatchPublisher final : public mq::BatchPublisher {
+ public:
+  // Checks the settings (an error names the key); `warnings` gets settings that have no effect.
+  static Status check(const ServerConfig& server, const InstanceConfig& instance, Warnings* warnings);
+  // Makes the producer (librdkafka connects in the background; a broker that is down is not an
+  // error here).
+  static Result<std::unique_ptr<KafkaBatchPublisher>> create(const ServerConfig& server, const InstanceConfig& instance);
+  ~KafkaBatchPublisher() override;
+
+  Status publish(std::int64_t batchId, const std::vector<std::string_view>& entries) override;
+  std::string describe() const override { return description_; }
+  mq::PublisherCounters counters() const override;
+
+ private:
+  struct Parts;
+  struct Prepared;
+  static Result<Prepared> prepare(const ServerConfig& server, const InstanceConfig& instance, Warnings* warnings);
+  explicit KafkaBatchPublisher(std::unique_ptr<Parts> parts, std::string description);
+  std::unique_ptr<Parts> parts_;
+  const std::string description_;
+};
+
+}  // namespace canal::app

@@ -1,0 +1,142 @@
+#include "server/mq/mq_worker.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "server/common/logging.h"
+
+namespace canal::mq {
+
+MqWorker::MqWorker(std::shared_ptr<instance::ClientSessions> sessions, std::unique_ptr<BatchPublisher> publisher,
+                   MqWorkerOptions options)
+    : sessions_(std::move(sessions)), publisher_(std::move(publisher)), options_(std::move(options)) {
+  stats_.broker = publisher_->describe();
+  stats_.state = "starting";
+}
+
+MqWorker::~MqWorker() { stop(); }
+
+Status MqWorker::start() {
+  if (Status s = sessions_->subscribe(options_.clientId, ""); !s.isOk()) {
+    return s.withContext("MQ mode: subscribing client " + std::to_string(options_.clientId));
+  }
+  thread_ = std::thread([this] { run(); });
+  return Status::ok();
+}
+
+void MqWorker::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  sessions_->cancelNotify(this);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stats_.state != "failed") stats_.state = "stopped";
+}
+
+MqWorkerStats MqWorker::stats() const {
+  MqWorkerStats out;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    out = stats_;
+  }
+  out.publisher = publisher_->counters();
+  return out;
+}
+
+void MqWorker::setState(const std::string& state, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.state = state;
+  if (!error.empty()) {
+    stats_.lastError = error;
+    ++stats_.failures;
+  }
+}
+
+bool MqWorker::waitForBatch(std::chrono::milliseconds timeout) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ready_ = false;
+  }
+  const bool ready = sessions_->readyOrNotify(this, options_.batchSize, [this] {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ready_ = true;
+    }
+    wake_.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!ready) wake_.wait_for(lock, timeout, [this] { return stopping_ || ready_; });
+  return stopping_;
+}
+
+bool MqWorker::pause(std::chrono::milliseconds duration) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  wake_.wait_for(lock, duration, [this] { return stopping_; });
+  return stopping_;
+}
+
+void MqWorker::run() {
+  DestinationLogScope scope(options_.destination);
+  const auto log = moduleLogger("mq");
+  log->info("destination {}: publishing to {}", options_.destination, publisher_->describe());
+  setState("publishing");
+  std::uint64_t epoch = 0;
+  std::chrono::milliseconds retryPause{100};
+  std::vector<std::string> owned;
+  std::vector<std::string_view> entries;
+  while (!waitForBatch(options_.getTimeout)) {
+    owned.clear();
+    auto batch = sessions_->getWithoutAck(options_.clientId, options_.batchSize, epoch,
+                                          [&](const instance::BatchEntries& e) { owned.assign(e.begin(), e.end()); });
+    if (!batch.isOk()) {
+      // The destination stops (a restart from conf/, an HA release): this worker is stopped next.
+      log->warn("destination {}: get for MQ publishing failed: {}", options_.destination, batch.status().toString());
+      if (pause(retryPause)) break;
+      continue;
+    }
+    const std::int64_t batchId = *batch;
+    if (batchId == -1) continue;
+    entries.assign(owned.begin(), owned.end());
+    const Status sent = publisher_->publish(batchId, entries);
+    if (sent.isOk()) {
+      Status acked = sessions_->takeForAck(options_.clientId, batchId);
+      if (acked.isOk()) acked = sessions_->commitAcks(options_.clientId);
+      if (!acked.isOk()) {
+        // Published but the position is not recorded: the batch goes out again (at least once).
+        log->error("destination {}: batch {} was published but its ack failed: {}", options_.destination, batchId,
+                   acked.toString());
+        setState("retrying", acked.toString());
+      } else {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stats_.state = "publishing";
+        ++stats_.batches;
+        stats_.entries += entries.size();
+        stats_.lastBatchId = batchId;
+        retryPause = std::chrono::milliseconds(100);
+        continue;
+      }
+    }
+    auto rolled = sessions_->rollback(options_.clientId, 0);
+    if (rolled.isOk()) epoch = *rolled;
+    if (!sent.isOk() && sent.code() != StatusCode::kUnavailable) {
+      log->error("destination {}: publishing stopped: {}; the batch stays unacknowledged and is sent again when "
+                 "the destination restarts",
+                 options_.destination, sent.toString());
+      setState("failed", sent.toString());
+      return;
+    }
+    if (!sent.isOk()) {
+      log->warn("destination {}: batch {} not confirmed, sending it again in {} ms: {}", options_.destination, batchId,
+                retryPause.count(), sent.toString());
+      setState("retrying", sent.toString());
+    }
+    if (pause(retryPause)) break;
+    retryPause = std::min(retryPause * 2, options_.maxRetryPause);
+  }
+}
+
+}  // namespace canal::mq
