@@ -207,7 +207,7 @@ TEST_F(KafkaForwarderTest, OversizedMessagesGoToTheDeadLetterTopicOrStopTheForwa
   ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(20), [&] { return finished_.load(); })) << logText();
   stopForwarder();
   EXPECT_EQ(result_.code(), kSinkFatal);
-  EXPECT_NE(result_.message().find("s.big at "), std::string::npos) << result_.message();
+  EXPECT_NE(result_.message().find("s.big INSERT at "), std::string::npos) << result_.message();
   EXPECT_NE(result_.message().find("dead_letter_topic"), std::string::npos) << result_.message();
   client::ConnectorOptions o;
   o.retries = 0;
