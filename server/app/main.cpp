@@ -151,7 +151,11 @@ int main(int argc, char** argv) {
   for (const auto& w : warnings) log->warn("{}", w);
   if (failures > 0) return 1;
   if (check) {
-    log->info("configuration OK: {} destination(s), client port {}", names.size(), server->port);
+    if (server->serverMode != "tcp") {
+      log->info("configuration OK: {} destination(s), MQ mode {}", names.size(), server->serverMode);
+    } else {
+      log->info("configuration OK: {} destination(s), client port {}", names.size(), server->port);
+    }
     return 0;
   }
 
@@ -188,13 +192,15 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  if (const auto s = net.listen(); !s.isOk()) {
+  // canal.withoutNetty (forced in MQ mode, as Canal does): no client port; with HA the address
+  // registered in ZooKeeper still names canal.ip:canal.port.
+  if (const auto s = server->withoutNetty ? canal::Status::ok() : net.listen(); !s.isOk()) {
     log->error("{}", s.toString());
     shutdown();
     return 1;
   }
   canal::app::ServerFacts facts;
-  facts.address = registerAddress(*server, net.port());
+  facts.address = registerAddress(*server, server->withoutNetty ? server->port : net.port());
   facts.zkServers = server->zkServers;
   facts.startedMs = canal::wallClockMs();
   if (context.ha) {
@@ -216,7 +222,9 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  if (const auto s = net.start(); !s.isOk()) {
+  if (server->withoutNetty) {
+    log->info("client port not opened (canal.withoutNetty, or canal.serverMode = {})", server->serverMode);
+  } else if (const auto s = net.start(); !s.isOk()) {
     log->error("{}", s.toString());
     shutdown();
     return 1;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "forwarder_fixture.h"
+#include "tests/support/mock_kafka.h"
 #include "partition_hash.h"
 
 namespace canal::forwarder {
@@ -18,73 +19,7 @@ namespace {
 using Json = nlohmann::json;
 constexpr std::int16_t kProduceApi = 0;  // Kafka's ApiKey of Produce
 
-struct Received {
-  std::string topic;
-  int partition;
-  std::string key;  // "" when null
-  Json value;
-};
-
-// A mock cluster of three brokers.
-class MockKafka {
- public:
-  MockKafka() {
-    char error[256];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "0", error, sizeof error);
-    handle_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
-    cluster_ = rd_kafka_mock_cluster_new(handle_, 3);
-  }
-  ~MockKafka() {
-    if (cluster_) rd_kafka_mock_cluster_destroy(cluster_);
-    if (handle_) rd_kafka_destroy(handle_);
-  }
-  bool ok() const { return cluster_ != nullptr; }
-  std::string bootstraps() const { return rd_kafka_mock_cluster_bootstraps(cluster_); }
-  void createTopic(const std::string& name, int partitions) {
-    ASSERT_EQ(rd_kafka_mock_topic_create(cluster_, name.c_str(), partitions, 3), RD_KAFKA_RESP_ERR_NO_ERROR);
-  }
-  rd_kafka_mock_cluster_t* cluster() { return cluster_; }
-
-  // Every message of `topic` (partitions 0..partitions-1) from the beginning, read until
-  // `expected` arrived or `timeout` passed.
-  std::vector<Received> consume(const std::string& topic, int partitions, std::size_t expected,
-                                std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-    char error[256];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps().c_str(), error, sizeof error);
-    rd_kafka_conf_set(conf, "group.id", "canal-test", error, sizeof error);
-    rd_kafka_conf_set(conf, "enable.auto.commit", "false", error, sizeof error);
-    rd_kafka_conf_set(conf, "log_level", "0", error, sizeof error);
-    rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-    for (int p = 0; p < partitions; ++p) {
-      rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-    rd_kafka_assign(consumer, list);
-    rd_kafka_topic_partition_list_destroy(list);
-    std::vector<Received> out;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (out.size() < expected && std::chrono::steady_clock::now() < deadline) {
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 100);
-      if (!m) continue;
-      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        Received r{rd_kafka_topic_name(m->rkt), m->partition,
-                   m->key ? std::string(static_cast<const char*>(m->key), m->key_len) : "",
-                   Json::parse(std::string(static_cast<const char*>(m->payload), m->len), nullptr, false)};
-        out.push_back(std::move(r));
-      }
-      rd_kafka_message_destroy(m);
-    }
-    rd_kafka_consumer_close(consumer);
-    rd_kafka_destroy(consumer);
-    return out;
-  }
-
- private:
-  rd_kafka_t* handle_ = nullptr;
-  rd_kafka_mock_cluster_t* cluster_ = nullptr;
-};
+using Received = testing::KafkaRecord;
 
 class KafkaForwarderTest : public ForwarderTest {
  protected:
@@ -98,7 +33,7 @@ class KafkaForwarderTest : public ForwarderTest {
     s.kafka.properties = {{"log_level", "0"}};
     return s;
   }
-  MockKafka kafka_;
+  testing::MockKafka kafka_;
 };
 
 // The values of v each key went through, in arrival order ("D" for a delete).
@@ -116,7 +51,7 @@ std::map<std::string, std::vector<std::string>> historyByKey(const std::vector<R
 
 TEST_F(KafkaForwarderTest, PrimaryKeyHashKeepsEachKeysChangesInOnePartitionInOrder) {
   ASSERT_TRUE(kafka_.ok());
-  kafka_.createTopic("s_t", 4);
+  ASSERT_TRUE(kafka_.createTopic("s_t", 4));
   ASSERT_TRUE(db_->execute("CREATE TABLE s.t (k INT PRIMARY KEY, v INT)"));
   ForwarderConfig config = baseConfig();
   SinkConfig sink = kafkaSink("%{database}_%{table}");
@@ -171,8 +106,8 @@ TEST_F(KafkaForwarderTest, PrimaryKeyHashKeepsEachKeysChangesInOnePartitionInOrd
 
 TEST_F(KafkaForwarderTest, OversizedMessagesGoToTheDeadLetterTopicOrStopTheForwarder) {
   ASSERT_TRUE(kafka_.ok());
-  kafka_.createTopic("cdc", 1);
-  kafka_.createTopic("dlq", 1);
+  ASSERT_TRUE(kafka_.createTopic("cdc", 1));
+  ASSERT_TRUE(kafka_.createTopic("dlq", 1));
   ASSERT_TRUE(db_->execute("CREATE TABLE s.big (k INT PRIMARY KEY, body TEXT)"));
   ForwarderConfig config = baseConfig();
   SinkConfig sink = kafkaSink("cdc");
@@ -225,7 +160,7 @@ TEST_F(KafkaForwarderTest, OversizedMessagesGoToTheDeadLetterTopicOrStopTheForwa
 
 TEST_F(KafkaForwarderTest, BrokerErrorsAreRetriedOrRolledBackWithoutLoss) {
   ASSERT_TRUE(kafka_.ok());
-  kafka_.createTopic("cdc", 3);
+  ASSERT_TRUE(kafka_.createTopic("cdc", 3));
   ASSERT_TRUE(db_->execute("CREATE TABLE s.t (k INT PRIMARY KEY, v INT)"));
   ForwarderConfig config = baseConfig();
   SinkConfig sink = kafkaSink("cdc");

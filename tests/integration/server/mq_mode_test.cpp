@@ -1,0 +1,305 @@
+// canal-server in Canal's MQ mode (canal.serverMode = kafka) against librdkafka's mock cluster,
+// fed by a real MariaDB: Canal's own configuration files, FlatMessage and binary payloads read
+// back as Canal's consumers read them, partitions by key, and no change lost across kill -9.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "canal/protocol/canal_protocol.pb.h"
+#include "canal/protocol/entry_protocol.pb.h"
+#include "partition_hash.h"
+#include "tests/support/canal_server_process.h"
+#include "tests/support/mariadb_test.h"
+#include "tests/support/mock_kafka.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace canal {
+namespace {
+
+namespace fs = std::filesystem;
+namespace eb = canal::protocol::entry;
+namespace cp = canal::protocol::packet;
+using namespace std::chrono_literals;
+using testing::KafkaRecord;
+
+void append(const fs::path& file, const std::string& lines) { std::ofstream(file, std::ios::app) << "\n" << lines << "\n"; }
+
+std::string readAll(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Replaces the value of `key` in a properties text (the line must be there).
+std::string setKey(std::string text, const std::string& key, const std::string& value) {
+  const std::regex line("(^|\n)" + std::regex_replace(key, std::regex("\\."), "\\.") + "[ \t]*=[^\n]*");
+  EXPECT_TRUE(std::regex_search(text, line)) << key;
+  return std::regex_replace(text, line, "$1" + key + " = " + value);
+}
+
+// Inserts rows with ids 1, 2, 3, ... into s.log (k = id % 10) until stopped.
+class Inserter {
+ public:
+  explicit Inserter(testing::MariaDbServer& db)
+      : thread_([this, &db] {
+          while (running_) {
+            const int id = last_ + 1;
+            if (db.execute("INSERT INTO s.log VALUES (" + std::to_string(id) + ", " + std::to_string(id % 10) + ")")) {
+              last_ = id;
+            }
+          }
+        }) {}
+  ~Inserter() { stop(); }
+  int stop() {
+    running_ = false;
+    if (thread_.joinable()) thread_.join();
+    return last_;
+  }
+  int last() const { return last_; }
+
+ private:
+  std::atomic<bool> running_{true};
+  std::atomic<int> last_{0};
+  std::thread thread_;
+};
+
+// The ids of the INSERT rows in FlatMessages, per partition in arrival order.
+std::map<int, std::vector<int>> flatIds(const std::vector<KafkaRecord>& records) {
+  std::map<int, std::vector<int>> out;
+  for (const KafkaRecord& r : records) {
+    if (!r.value.is_object() || r.value["type"] != "INSERT") continue;
+    for (const auto& row : r.value["data"]) out[r.partition].push_back(std::stoi(row["id"].get<std::string>()));
+  }
+  return out;
+}
+
+std::vector<KafkaRecord> inserts(std::vector<KafkaRecord> records) {
+  std::vector<KafkaRecord> out;
+  for (KafkaRecord& r : records) {
+    if (r.value.is_object() && r.value["type"] == "INSERT") out.push_back(std::move(r));
+  }
+  return out;
+}
+
+class MqModeTest : public testing::MariaDbTest {
+ protected:
+  void SetUp() override {
+    MariaDbTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(kafka_.ok());
+    ASSERT_TRUE(db_->execute("CREATE DATABASE s; CREATE TABLE s.log (id INT PRIMARY KEY, k INT)"));
+    auto end = db_->binlogEnd();
+    ASSERT_TRUE(end) << end.status().toString();
+    journal_ = end->file;
+    position_ = std::to_string(end->position);
+  }
+
+  // A file-mode server publishing to the mock cluster; `canal` and `instance` are appended to
+  // its canal.properties and instance.properties.
+  std::unique_ptr<testing::CanalServerProcess> server(const fs::path& root, const std::string& canal,
+                                                      const std::string& instance) {
+    auto s = std::make_unique<testing::CanalServerProcess>(CANAL_SERVER_BINARY, root, "file-instance.xml", db_->port(),
+                                                           "", journal_, position_);
+    append(root / "conf" / "canal.properties",
+           "canal.serverMode = kafka\nkafka.bootstrap.servers = " + kafka_.bootstraps() + "\n" + canal);
+    append(root / "conf" / "example" / "instance.properties", instance);
+    return s;
+  }
+
+  testing::MockKafka kafka_;
+  std::string journal_;
+  std::string position_;
+};
+
+TEST_F(MqModeTest, CanalsStockConfigurationSwitchedToKafkaPublishesFlatMessages) {
+  ASSERT_TRUE(kafka_.createTopic("example", 1));
+  testing::TempDir dir("canal-mq-stock");
+  const fs::path conf = dir.path() / "conf";
+  fs::copy(fs::path(CANAL_SOURCE_DIR) / "tests" / "fixtures" / "canal-conf-1.1.8", conf, fs::copy_options::recursive);
+  // Only what a deployment sets: the mode, the brokers, free ports, the database.
+  std::string canal = readAll(conf / "canal.properties");
+  canal = setKey(canal, "canal.serverMode", "kafka");
+  canal = setKey(canal, "kafka.bootstrap.servers", kafka_.bootstraps());
+  canal = setKey(canal, "canal.port", std::to_string(testing::freePort()));
+  canal = setKey(canal, "canal.metrics.pull.port", std::to_string(testing::freePort()));
+  std::ofstream(conf / "canal.properties") << canal;
+  std::string instance = readAll(conf / "example" / "instance.properties");
+  instance = setKey(instance, "canal.instance.master.address", "127.0.0.1:" + std::to_string(db_->port()));
+  instance = setKey(instance, "canal.instance.master.journal.name", journal_);
+  instance = setKey(instance, "canal.instance.master.position", position_);
+  std::ofstream(conf / "example" / "instance.properties") << instance;
+
+  testing::ChildProcess process;
+  ASSERT_TRUE(process.start({CANAL_SERVER_BINARY, "--conf", conf.string()}, (dir.path() / "server.log").string()));
+  ASSERT_TRUE(db_->execute("INSERT INTO s.log VALUES (1, 1), (2, 2)"));
+  ASSERT_TRUE(db_->execute("UPDATE s.log SET k = 5 WHERE id = 2"));
+  // MariaDB annotates row events with their statement: Canal publishes those as QUERY messages
+  // (canal.instance.filter.query.dml = false in the stock file).
+  std::vector<KafkaRecord> records;
+  for (KafkaRecord& r : kafka_.consume("example", 1, 4)) {
+    if (r.value["type"] == "QUERY") {
+      EXPECT_EQ(r.value["sql"].get<std::string>().rfind("INSERT", 0) == 0 || r.value["sql"].get<std::string>().rfind("UPDATE", 0) == 0, true) << r.payload;
+      continue;
+    }
+    records.push_back(std::move(r));
+  }
+  ASSERT_EQ(records.size(), 2u) << process.logTail();
+  EXPECT_EQ(records[0].value["type"], "INSERT");
+  EXPECT_EQ(records[0].value["data"].size(), 2u);
+  EXPECT_EQ(records[0].value["database"], "s");
+  EXPECT_EQ(records[0].value["pkNames"], nlohmann::json::array({"id"}));
+  EXPECT_EQ(records[1].value["type"], "UPDATE");
+  EXPECT_EQ(records[1].value["old"][0]["k"], "2");
+  EXPECT_GE(records[1].value["id"].get<std::int64_t>(), records[0].value["id"].get<std::int64_t>());
+  EXPECT_TRUE(records[0].key.empty()) << "Canal sends no key";
+  // The TCP port is not served in MQ mode, as in Canal.
+  EXPECT_EQ(process.logTail().find("serving Canal clients"), std::string::npos) << process.logTail();
+  EXPECT_EQ(process.stop(), 0) << process.logTail();
+}
+
+TEST_F(MqModeTest, BinaryMessagesAreCanalPacketsOfTheBatchsEntries) {
+  ASSERT_TRUE(kafka_.createTopic("cdc", 1));
+  testing::TempDir dir("canal-mq-binary");
+  auto s = server(dir.path(), "canal.mq.flatMessage = false\ncanal.instance.filter.transaction.entry = false",
+                  "canal.mq.topic = cdc");
+  ASSERT_TRUE(s->start());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.log VALUES (1, 1), (2, 2)"));
+  const auto records = kafka_.consume("cdc", 1, 1);
+  ASSERT_EQ(records.size(), 1u) << s->logTail();
+  // As Canal's CanalMessageDeserializer reads it.
+  cp::Packet packet;
+  ASSERT_TRUE(packet.ParseFromString(records[0].payload));
+  EXPECT_EQ(packet.type(), cp::MESSAGES);
+  EXPECT_FALSE(packet.has_compression());
+  cp::Messages messages;
+  ASSERT_TRUE(messages.ParseFromString(packet.body()));
+  EXPECT_GT(messages.batch_id(), 0);
+  std::vector<eb::EntryType> types;
+  std::vector<std::string> ids;
+  for (const std::string& bytes : messages.messages()) {
+    eb::Entry e;
+    ASSERT_TRUE(e.ParseFromString(bytes));
+    types.push_back(e.entrytype());
+    if (e.entrytype() != eb::ROWDATA) continue;
+    eb::RowChange rc;
+    ASSERT_TRUE(rc.ParseFromString(e.storevalue()));
+    for (const auto& row : rc.rowdatas()) ids.push_back(row.aftercolumns(0).value());
+  }
+  // MariaDB's transaction: its annotation (a QUERY ROWDATA entry), the rows, the commit; the
+  // TRANSACTIONEND stays, as canal.instance.filter.transaction.entry = false asks.
+  EXPECT_EQ(types, (std::vector<eb::EntryType>{eb::ROWDATA, eb::ROWDATA, eb::TRANSACTIONEND}));
+  EXPECT_EQ(ids, (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(s->stop(), 0) << s->logTail();
+}
+
+// Rows hashed by a column to three partitions; the server killed with -9 three times while a
+// writer inserts: every row arrives, each key's rows in order within its partition.
+TEST_F(MqModeTest, KillMinusNineLosesNoChangeAndKeepsEachKeysOrder) {
+  ASSERT_TRUE(kafka_.createTopic("cdc", 3));
+  testing::TempDir dir("canal-mq-kill");
+  auto s = server(dir.path(), "canal.mq.canalBatchSize = 20",
+                  "canal.mq.topic = cdc\ncanal.mq.partitionsNum = 3\ncanal.mq.partitionHash = s.log:k\n"
+                  "canal.instance.filter.query.dml = true");
+  ASSERT_TRUE(s->start());
+  Inserter inserter(*db_);
+  std::mt19937 random(std::random_device{}());
+  for (int run = 0; run < 3; ++run) {
+    const int before = inserter.last();
+    ASSERT_TRUE(testing::waitUntil(20s, [&] { return inserter.last() > before + 200; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(random() % 300));
+    s->kill();
+    ASSERT_TRUE(s->start());
+  }
+  const int last = inserter.stop();
+
+  std::map<int, std::vector<int>> byPartition;
+  std::set<int> seen;
+  ASSERT_TRUE(testing::waitUntil(60s, [&] {
+    byPartition = flatIds(kafka_.consume("cdc", 3, SIZE_MAX, 3s));  // all there is
+    seen.clear();
+    for (const auto& [p, ids] : byPartition) seen.insert(ids.begin(), ids.end());
+    return static_cast<int>(seen.size()) >= last;
+  })) << "rows seen " << seen.size() << " of " << last << "\n" << s->logTail();
+  std::size_t total = 0;
+  for (const auto& [partition, ids] : byPartition) {
+    total += ids.size();
+    std::map<int, int> lastIdOfKey;  // first occurrences must rise per key
+    std::set<int> first;
+    for (const int id : ids) {
+      EXPECT_EQ(partition, forwarder::canalPartition(forwarder::javaStringHash("s") ^ forwarder::javaStringHash(std::to_string(id % 10)), 3))
+          << "id " << id;
+      if (!first.insert(id).second) continue;
+      EXPECT_GT(id, lastIdOfKey[id % 10]) << "key " << id % 10 << " out of order in partition " << partition;
+      lastIdOfKey[id % 10] = id;
+    }
+  }
+  std::printf("[ figures ] MQ mode, 3 kill -9 runs: %d rows inserted, %zu rows published, %zu redelivered\n", last,
+              total, total - seen.size());
+  EXPECT_EQ(static_cast<int>(seen.size()), last);
+  EXPECT_EQ(*seen.rbegin(), last);
+  EXPECT_EQ(s->stop(), 0) << s->logTail();
+}
+
+// A row over the size limit stops publishing with an error naming it (or goes to the
+// dead-letter topic): it is never retried forever, and the rows around it are not lost.
+TEST_F(MqModeTest, OversizedMessageGoesToTheDeadLetterTopicOrStopsPublishingNamingIt) {
+  ASSERT_TRUE(kafka_.createTopic("cdc", 1));
+  ASSERT_TRUE(kafka_.createTopic("dlq", 1));
+  ASSERT_TRUE(db_->execute("CREATE TABLE s.big (id INT PRIMARY KEY, body TEXT)"));
+  testing::TempDir dir("canal-mq-oversize");
+  auto s = server(dir.path(), "kafka.max.request.size = 3000",
+                  "canal.mq.topic = cdc\ncanal.mq.deadLetterTopic = dlq\ncanal.instance.filter.query.dml = true");
+  ASSERT_TRUE(s->start());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.big VALUES (1, 'small')"));
+  ASSERT_TRUE(db_->execute("INSERT INTO s.big VALUES (2, REPEAT('x', 5000))"));
+  ASSERT_TRUE(db_->execute("INSERT INTO s.big VALUES (3, 'after')"));
+  const auto rows = inserts(kafka_.consume("cdc", 1, 3));  // the CREATE TABLE, rows 1 and 3
+  ASSERT_EQ(rows.size(), 2u) << s->logTail();
+  EXPECT_EQ(rows[0].value["data"][0]["id"], "1");
+  EXPECT_EQ(rows[1].value["data"][0]["id"], "3");
+  const auto letters = kafka_.consume("dlq", 1, 1);
+  ASSERT_EQ(letters.size(), 1u) << s->logTail();
+  EXPECT_EQ(letters[0].value["table"], "big");
+  EXPECT_GT(letters[0].value["bytes"].get<int>(), 5000);
+  EXPECT_EQ(s->stop(), 0);
+
+  // Without a dead-letter topic: publishing stops with the row named, and its batch stays
+  // unacked; once the topic is set again, publishing goes on from that batch.
+  const fs::path instanceFile = dir.path() / "conf" / "example" / "instance.properties";
+  const std::string withLetters = readAll(instanceFile);
+  std::ofstream(instanceFile) << setKey(withLetters, "canal.mq.deadLetterTopic", "");
+  ASSERT_TRUE(s->start());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.big VALUES (4, REPEAT('y', 5000))"));
+  ASSERT_TRUE(db_->execute("INSERT INTO s.big VALUES (5, 'after')"));
+  ASSERT_TRUE(testing::waitUntil(20s, [&] { return s->logTail().find("publishing stopped") != std::string::npos; }))
+      << s->logTail();
+  EXPECT_NE(s->logTail().find("s.big INSERT at "), std::string::npos) << s->logTail();
+  EXPECT_NE(s->logTail().find("canal.mq.deadLetterTopic"), std::string::npos) << s->logTail();
+  EXPECT_EQ(s->stop(), 0);
+  for (const KafkaRecord& r : inserts(kafka_.consume("cdc", 1, 5, 2s))) EXPECT_NE(r.value["data"][0]["id"], "4");
+
+  std::ofstream(instanceFile) << withLetters;
+  ASSERT_TRUE(s->start());
+  EXPECT_EQ(kafka_.consume("dlq", 1, 2).size(), 2u) << s->logTail();
+  std::set<std::string> ids;
+  ASSERT_TRUE(testing::waitUntil(20s, [&] {
+    for (const KafkaRecord& r : inserts(kafka_.consume("cdc", 1, SIZE_MAX, 1s))) ids.insert(r.value["data"][0]["id"]);
+    return ids.count("5") > 0;
+  })) << s->logTail();
+  EXPECT_EQ(ids, (std::set<std::string>{"1", "3", "5"}));
+  EXPECT_EQ(s->stop(), 0);
+}
+
+}  // namespace
+}  // namespace canal
