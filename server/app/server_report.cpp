@@ -237,6 +237,40 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
        });
   each(w, active, "canal_instance_snapshot_running", "gauge", "Whether a snapshot runs",
        [](const DestinationView& v, auto put) { put(dest(v), v.snapshot && v.snapshot->state == "running" ? 1 : 0); });
+  // Ours: MQ mode.
+  const auto mq = [](const DestinationView& v) -> const mq::MqWorkerStats* { return v.mq ? &*v.mq : nullptr; };
+  each(w, active, "canal_mq_messages", "counter", "Messages the broker confirmed",
+       [&](const DestinationView& v, auto put) {
+         if (const auto* m = mq(v)) put(dest(v), static_cast<double>(m->publisher.messages));
+       });
+  each(w, active, "canal_mq_bytes", "counter", "Payload bytes the broker confirmed",
+       [&](const DestinationView& v, auto put) {
+         if (const auto* m = mq(v)) put(dest(v), static_cast<double>(m->publisher.bytes));
+       });
+  each(w, active, "canal_mq_in_flight", "gauge", "Messages sent and not yet confirmed",
+       [&](const DestinationView& v, auto put) {
+         if (const auto* m = mq(v)) put(dest(v), static_cast<double>(m->publisher.inFlight));
+       });
+  each(w, active, "canal_mq_batch_latency_seconds", "gauge", "Send-to-confirmation time of the last batch",
+       [&](const DestinationView& v, auto put) {
+         if (const auto* m = mq(v)) put(dest(v), static_cast<double>(m->publisher.lastLatencyUs) / 1e6);
+       });
+  each(w, active, "canal_mq_batches", "counter", "Batches published and acked",
+       [&](const DestinationView& v, auto put) {
+         if (const auto* m = mq(v)) put(dest(v), static_cast<double>(m->batches));
+       });
+  each(w, active, "canal_mq_errors", "counter", "Batches the broker did not confirm (sent again) or refused",
+       [&](const DestinationView& v, auto put) {
+         if (const auto* m = mq(v)) put(dest(v), static_cast<double>(m->failures));
+       });
+  each(w, active, "canal_mq_dead_lettered", "counter", "Oversized messages sent to the dead-letter topic",
+       [&](const DestinationView& v, auto put) {
+         if (const auto* m = mq(v)) put(dest(v), static_cast<double>(m->publisher.deadLettered));
+       });
+  each(w, active, "canal_mq_publishing", "gauge", "1 while publishing, 0 when it stopped on an error",
+       [&](const DestinationView& v, auto put) {
+         if (const auto* m = mq(v)) put(dest(v), m->state == "failed" ? 0 : 1);
+       });
   each(w, active, "canal_instance_store_produce_seq", "counter", "Produced events counter of canal instance",
        [&](const DestinationView& v, auto put) { put(dest(v), static_cast<double>(stats(v).store.putSequence)); });
   each(w, active, "canal_instance_store_consume_seq", "counter", "Consumed events counter of canal instance",
@@ -467,6 +501,22 @@ std::string renderStatus(const ServerFacts& server, const std::vector<Destinatio
       }
       d["clients"] = std::move(clients);
       d["snapshot"] = v.snapshot ? Json::parse(v.snapshot->toJson()) : Json(nullptr);
+      if (v.mq) {
+        const mq::MqWorkerStats& m = *v.mq;
+        d["mq"] = {{"broker", m.broker},
+                   {"state", m.state},
+                   {"batches", m.batches},
+                   {"entries", m.entries},
+                   {"lastBatchId", m.lastBatchId},
+                   {"messages", m.publisher.messages},
+                   {"bytes", m.publisher.bytes},
+                   {"inFlight", m.publisher.inFlight},
+                   {"deadLettered", m.publisher.deadLettered},
+                   {"transactions", m.publisher.transactions},
+                   {"lastBatchLatencyUs", m.publisher.lastLatencyUs},
+                   {"failures", m.failures},
+                   {"lastError", m.lastError.empty() ? Json(nullptr) : Json(m.lastError)}};
+      }
       if (!s.lastError.isOk()) {
         d["lastError"] = {{"message", s.lastError.toString()}, {"time", isoTime(s.lastErrorTimeMs)}};
       } else {

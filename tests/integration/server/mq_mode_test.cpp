@@ -18,6 +18,7 @@
 #include "canal/protocol/entry_protocol.pb.h"
 #include "partition_hash.h"
 #include "tests/support/canal_server_process.h"
+#include "tests/support/http_get.h"
 #include "tests/support/mariadb_test.h"
 #include "tests/support/mock_kafka.h"
 #include "tests/support/process.h"
@@ -286,6 +287,18 @@ TEST_F(MqModeTest, OversizedMessageGoesToTheDeadLetterTopicOrStopsPublishingNami
       << s->logTail();
   EXPECT_NE(s->logTail().find("s.big INSERT at "), std::string::npos) << s->logTail();
   EXPECT_NE(s->logTail().find("canal.mq.deadLetterTopic"), std::string::npos) << s->logTail();
+  // /status and /metrics say so.
+  const auto status = testing::httpGet("http://127.0.0.1:" + std::to_string(s->metricsPort()) + "/status");
+  const auto json = nlohmann::json::parse(status.body, nullptr, false);
+  ASSERT_TRUE(json.is_object()) << status.body;
+  const auto& mq = json["destinations"][0]["mq"];
+  EXPECT_EQ(mq["state"], "failed") << status.body;
+  EXPECT_NE(mq["lastError"].get<std::string>().find("s.big INSERT"), std::string::npos) << status.body;
+  EXPECT_EQ(mq["broker"].get<std::string>().rfind("kafka ", 0), 0u) << status.body;
+  const auto metrics = testing::parsePrometheusText(
+      testing::httpGet("http://127.0.0.1:" + std::to_string(s->metricsPort()) + "/metrics").body);
+  EXPECT_EQ(metrics.at("canal_mq_publishing{destination=\"example\"}"), 0);
+  EXPECT_GE(metrics.at("canal_mq_errors{destination=\"example\"}"), 1);
   EXPECT_EQ(s->stop(), 0);
   for (const KafkaRecord& r : inserts(kafka_.consume("cdc", 1, 5, 2s))) EXPECT_NE(r.value["data"][0]["id"], "4");
 
