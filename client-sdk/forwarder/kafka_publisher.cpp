@@ -341,6 +341,75 @@ class KafkaPublisher::Impl {
   std::map<std::string, int> partitionCounts_;
 };
 
+Result<std::optional<std::string>> lastValueOfKey(const std::map<std::string, std::string>& properties,
+                                                   const std::string& topic, std::int32_t partition,
+                                                   const std::string& key, int window, std::chrono::milliseconds timeout) {
+  // Consumer settings: the connection ones of the producer (brokers, security), nothing else.
+  static const char* const kProducerOnly[] = {"acks", "retries", "batch.size", "linger.ms", "compression.type",
+                                              "message.max.bytes", "queue.buffering.max.kbytes", "enable.idempotence",
+                                              "max.in.flight.requests.per.connection", "message.timeout.ms",
+                                              "delivery.timeout.ms", "transactional.id", "transaction.timeout.ms",
+                                              "request.required.acks", "message.send.max.retries", "linger.ms"};
+  char error[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [k, v] : properties) {
+    bool skip = false;
+    for (const char* p : kProducerOnly) skip |= k == p;
+    if (!skip) rd_kafka_conf_set(conf, k.c_str(), v.c_str(), error, sizeof error);
+  }
+  rd_kafka_conf_set(conf, "group.id", "canal-position-reader", error, sizeof error);
+  rd_kafka_conf_set(conf, "enable.auto.commit", "false", error, sizeof error);
+  rd_kafka_conf_set(conf, "isolation.level", "read_committed", error, sizeof error);
+  rd_kafka_conf_set(conf, "allow.auto.create.topics", "false", error, sizeof error);
+  rd_kafka_conf_set(conf, "enable.partition.eof", "true", error, sizeof error);  // the end of what is committed
+  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
+  if (!consumer) {
+    rd_kafka_conf_destroy(conf);
+    return Status(Status::kInvalidArgument, std::string("kafka consumer: ") + error);
+  }
+  struct Closer {
+    rd_kafka_t* c;
+    ~Closer() {
+      rd_kafka_consumer_close(c);
+      rd_kafka_destroy(c);
+    }
+  } closer{consumer};
+  std::int64_t low = 0, high = 0;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_query_watermark_offsets(consumer, topic.c_str(), partition, &low, &high, static_cast<int>(timeout.count()));
+  if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+      err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
+    return std::optional<std::string>();
+  }
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status(kSinkRetry, "kafka: offsets of " + topic + "[" + std::to_string(partition) + "]: " + rd_kafka_err2str(err));
+  }
+  if (high <= low) return std::optional<std::string>();
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, topic.c_str(), partition)->offset = std::max(low, high - window);
+  rd_kafka_assign(consumer, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  std::optional<std::string> found;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 100);
+    if (!m) continue;
+    bool done = false;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (m->key && std::string(static_cast<const char*>(m->key), m->key_len) == key) {
+        found.emplace(static_cast<const char*>(m->payload), m->len);
+      }
+      done = m->offset >= high - 1;
+    } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      done = true;
+    }
+    rd_kafka_message_destroy(m);
+    if (done) return found;
+  }
+  return Status(kSinkRetry, "kafka: reading " + topic + "[" + std::to_string(partition) + "] did not reach its end within " +
+                                std::to_string(timeout.count()) + " ms");
+}
+
 Result<std::map<std::string, std::string>> librdkafkaSettings(const std::map<std::string, std::string>& java,
                                                                std::vector<std::string>* warnings) {
   auto warn = [&](const std::string& line) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,14 @@ class KafkaPublisher {
   std::unique_ptr<Impl> impl_;
   PublisherStats stats_;
 };
+
+// The value of the newest record with `key` among the last `window` records of `partition` of
+// `topic`, committed ones only (read_committed); nullopt when there is none, or no such topic.
+// `properties`: the producer's librdkafka settings (brokers, security), reused for the reader.
+client::Result<std::optional<std::string>> lastValueOfKey(const std::map<std::string, std::string>& properties,
+                                                          const std::string& topic, std::int32_t partition,
+                                                          const std::string& key, int window,
+                                                          std::chrono::milliseconds timeout);
 
 // Canal's Java producer settings (canal.properties kafka.*, with the prefix removed) as
 // librdkafka settings: names librdkafka spells differently translated, Java-only ones

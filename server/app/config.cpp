@@ -321,6 +321,10 @@ std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
                            "MQ mode: 'topicExpr:n' items, the partition count of dynamic topics"));
   k.push_back(boolKey<I>("canal.mq.enableDynamicQueuePartition", &I::mqEnableDynamicQueuePartition, false,
                          "RocketMQ's queue discovery; no effect with Kafka"));
+  k.push_back(stringKey<I>("canal.mq.positionTopic", &I::mqPositionTopic, "canal_mq_positions",
+                           "MQ mode with canal.mq.transaction (not a Canal key): each batch's transaction writes the "
+                           "destination's position here (partition 0, key = destination), so a batch committed but "
+                           "not acked before a crash or failover is not published twice"));
   k.push_back(stringKey<I>("canal.mq.deadLetterTopic", &I::mqDeadLetterTopic, "",
                            "MQ mode (not a Canal key): where a message over the size limit goes, as a JSON record "
                            "naming it; empty: publishing stops with an error naming the change"));

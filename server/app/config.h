@@ -150,6 +150,7 @@ struct InstanceConfig {
   std::string mqDynamicTopicPartitionNum;
   bool mqEnableDynamicQueuePartition = false;
   std::string mqDeadLetterTopic;
+  std::string mqPositionTopic;
 };
 
 // Where a raw value comes from when it is not in a file.

@@ -1,12 +1,19 @@
 #include "server/app/kafka_batch_publisher.h"
 
 #include <chrono>
+#include <map>
+#include <optional>
 
+#include <nlohmann/json.hpp>
+
+#include "canal/protocol/entry_protocol.pb.h"
 #include "canal_mq_router.h"
 #include "kafka_publisher.h"
 
 namespace canal::app {
 namespace {
+
+namespace eb = canal::protocol::entry;
 
 std::int64_t wallClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -20,17 +27,41 @@ Status fromPublish(const client::Status& s) {
   return Status::internal(s.message());
 }
 
+// Where an entry sits in the binlog: (file number, offset).
+using Place = std::pair<std::int64_t, std::int64_t>;
+
+Place placeOf(const std::string& journal, std::int64_t offset) {
+  const auto dot = journal.rfind('.');
+  std::int64_t number = 0;
+  if (dot != std::string::npos) {
+    for (std::size_t i = dot + 1; i < journal.size() && journal[i] >= '0' && journal[i] <= '9'; ++i) {
+      number = number * 10 + (journal[i] - '0');
+    }
+  }
+  return {number, offset};
+}
+
 }  // namespace
 
+// With canal.mq.transaction, each batch's transaction also writes a position record (key: the
+// destination) to canal.mq.positionTopic. A batch that was committed but not acked (the server
+// died in between, or the standby took over) is delivered again by the store; what the newest
+// committed position record covers is not sent twice.
 struct KafkaBatchPublisher::Parts {
   forwarder::CanalMqRouter router;
   std::unique_ptr<forwarder::KafkaPublisher> publisher;
+  std::string destination;
+  std::string positionTopic;  // empty: not transactional
+  std::map<std::string, std::string> properties;
+  bool positionRead = false;
+  std::optional<Place> published;  // the newest committed position, until the stream passed it
 };
 
 struct KafkaBatchPublisher::Prepared {
   forwarder::CanalMqSettings settings;
   forwarder::KafkaPublisherOptions options;
   std::string description;
+  std::string positionTopic;
 };
 
 Result<KafkaBatchPublisher::Prepared> KafkaBatchPublisher::prepare(const ServerConfig& server,
@@ -89,7 +120,8 @@ Result<KafkaBatchPublisher::Prepared> KafkaBatchPublisher::prepare(const ServerC
   options.sizeLimitSetting = "kafka.max.request.size";
   options.deadLetterSetting = "canal.mq.deadLetterTopic";
   std::string description = "kafka " + p["bootstrap.servers"] + (server.mqTransaction ? " (transactional)" : "");
-  return Prepared{std::move(settings), std::move(options), std::move(description)};
+  std::string positionTopic = server.mqTransaction ? instance.mqPositionTopic : std::string();
+  return Prepared{std::move(settings), std::move(options), std::move(description), std::move(positionTopic)};
 }
 
 Status KafkaBatchPublisher::check(const ServerConfig& server, const InstanceConfig& instance, Warnings* warnings) {
@@ -102,9 +134,11 @@ Result<std::unique_ptr<KafkaBatchPublisher>> KafkaBatchPublisher::create(const S
   if (!prepared) return prepared.status();
   auto router = forwarder::CanalMqRouter::create(prepared->settings);
   if (!router) return Status::invalidArgument(router.status().message());
+  std::map<std::string, std::string> properties = prepared->options.properties;
   auto publisher = forwarder::KafkaPublisher::create(std::move(prepared->options));
   if (!publisher) return Status::invalidArgument(publisher.status().message());
-  auto parts = std::make_unique<Parts>(Parts{std::move(*router), std::move(*publisher)});
+  auto parts = std::make_unique<Parts>(Parts{std::move(*router), std::move(*publisher), instance.destination,
+                                             prepared->positionTopic, std::move(properties), false, std::nullopt});
   return std::unique_ptr<KafkaBatchPublisher>(new KafkaBatchPublisher(std::move(parts), prepared->description));
 }
 
@@ -113,9 +147,60 @@ KafkaBatchPublisher::KafkaBatchPublisher(std::unique_ptr<Parts> parts, std::stri
 KafkaBatchPublisher::~KafkaBatchPublisher() = default;
 
 Status KafkaBatchPublisher::publish(std::int64_t batchId, const std::vector<std::string_view>& entries) {
-  auto messages = parts_->router.route(batchId, entries, wallClockMs());
+  Parts& p = *parts_;
+  const bool transactional = !p.positionTopic.empty();
+  std::vector<std::string_view> send = entries;
+  if (transactional && !p.positionRead) {
+    auto last = forwarder::lastValueOfKey(p.properties, p.positionTopic, 0, p.destination, 1000, std::chrono::seconds(15));
+    if (!last) return fromPublish(last.status());
+    if (*last) {
+      const auto j = nlohmann::json::parse(**last, nullptr, false);
+      if (!j.is_object() || !j["journalName"].is_string() || !j["position"].is_number_integer()) {
+        return Status::corruption(p.positionTopic, "the position record of " + p.destination + " does not parse: " + **last);
+      }
+      p.published = placeOf(j["journalName"].get<std::string>(), j["position"].get<std::int64_t>());
+    }
+    p.positionRead = true;
+  }
+  eb::Entry header;
+  if (p.published) {
+    // Entries up to the committed position went out already; snapshot rows sharing the
+    // position's offset may not have, and are sent again (a snapshot row is the current row).
+    std::size_t skip = 0;
+    for (; skip < send.size(); ++skip) {
+      if (!header.ParseFromArray(send[skip].data(), static_cast<int>(send[skip].size()))) break;
+      const Place place = placeOf(header.header().logfilename(), header.header().logfileoffset());
+      bool snapshotRow = false;
+      for (const auto& prop : header.header().props()) snapshotRow |= prop.key() == "snapshot";
+      if (place > *p.published || (place == *p.published && snapshotRow)) {
+        p.published.reset();
+        break;
+      }
+    }
+    send.erase(send.begin(), send.begin() + static_cast<std::ptrdiff_t>(skip));
+    if (send.empty()) return Status::ok();
+  }
+  auto messages = p.router.route(batchId, send, wallClockMs());
   if (!messages) return Status::corruption("batch " + std::to_string(batchId), messages.status().message());
-  return fromPublish(parts_->publisher->publish(*messages));
+  if (transactional) {
+    if (!header.ParseFromArray(send.back().data(), static_cast<int>(send.back().size()))) {
+      return Status::corruption("batch " + std::to_string(batchId), "its last entry does not parse");
+    }
+    const nlohmann::json position = {{"destination", p.destination},
+                                     {"batchId", batchId},
+                                     {"journalName", header.header().logfilename()},
+                                     {"position", header.header().logfileoffset()},
+                                     {"timestamp", header.header().executetime()}};
+    forwarder::MqMessage record;
+    record.topic = p.positionTopic;
+    record.partition = 0;
+    record.key = p.destination;
+    record.payload = position.dump();
+    record.origin.logfileName = header.header().logfilename();
+    record.origin.logfileOffset = header.header().logfileoffset();
+    messages->push_back(std::move(record));
+  }
+  return fromPublish(p.publisher->publish(*messages));
 }
 
 mq::PublisherCounters KafkaBatchPublisher::counters() const {
