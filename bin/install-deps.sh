@@ -21,13 +21,14 @@ packages=(
   libssl-dev
   libpcre2-dev
   libyaml-cpp-dev libcurl4-openssl-dev
-  libhiredis-dev
+  libhiredis-dev librabbitmq-dev
   # fuzzing (clang + libFuzzer runtime)
   clang libclang-rt-14-dev
   # servers started by the tests and the quickstart
   mariadb-server mariadb-client
   zookeeper
   redis-server redis-tools
+  rabbitmq-server
 )
 
 missing=()

@@ -8,7 +8,6 @@
 // otherwise fails the publish as kSinkFatal naming the change it carries; it is never retried.
 // Thread contract: publish() and partitionsOf() from one thread; stats() from any.
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "canal/client/status.h"
+#include "message_publisher.h"
 #include "mq_message.h"
 
 namespace canal::forwarder {
@@ -31,23 +31,12 @@ struct KafkaPublisherOptions {
   std::string deadLetterSetting = "a dead-letter topic";  // named in the oversize error
 };
 
-struct PublisherStats {
-  std::atomic<std::uint64_t> messages{0};       // confirmed
-  std::atomic<std::uint64_t> bytes{0};          // payload bytes confirmed
-  std::atomic<std::uint64_t> deadLettered{0};
-  std::atomic<std::uint64_t> failures{0};       // publish() calls that failed
-  std::atomic<std::uint64_t> inFlight{0};       // messages produced, not yet confirmed
-  std::atomic<std::uint64_t> lastLatencyUs{0};  // of the last publish() that succeeded
-  std::atomic<std::uint64_t> transactions{0};   // committed
-  std::atomic<std::uint64_t> aborts{0};         // transactions aborted
-};
-
-class KafkaPublisher {
+class KafkaPublisher final : public MessagePublisher {
  public:
   // Checks the settings and makes the producer (a transactional one initializes its
   // transactions on first use, so a broker that is down does not fail the start).
   static client::Result<std::unique_ptr<KafkaPublisher>> create(KafkaPublisherOptions options);
-  ~KafkaPublisher();
+  ~KafkaPublisher() override;
   KafkaPublisher(const KafkaPublisher&) = delete;
   KafkaPublisher& operator=(const KafkaPublisher&) = delete;
 
@@ -55,11 +44,11 @@ class KafkaPublisher {
   // returns once each is confirmed or dead-lettered. kSinkRetry when a broker did not confirm
   // in time or refused (nothing is known delivered: the caller sends the batch again);
   // kSinkFatal for an oversized message without a dead-letter topic.
-  client::Status publish(const std::vector<MqMessage>& messages);
+  client::Status publish(const std::vector<MqMessage>& messages) override;
   // The partition count of `topic` (cached).
   client::Result<int> partitionsOf(const std::string& topic);
 
-  const PublisherStats& stats() const { return stats_; }
+  const PublisherStats& stats() const override { return stats_; }
 
  private:
   class Impl;

@@ -117,13 +117,13 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
                         "ms of ZooKeeper session timeout: how soon a standby takes over from a dead server"));
   k.push_back(boolKey<S>("canal.withoutNetty", &S::withoutNetty, false, "true = do not open the client port"));
   k.push_back(stringKey<S>("canal.serverMode", &S::serverMode, "tcp",
-                           "tcp: serve Canal clients on canal.port; kafka: publish every destination's changes to "
-                           "Kafka as Canal's MQ mode does (canal.mq.*, kafka.*)",
+                           "tcp: serve Canal clients on canal.port; kafka or rabbitMQ: publish every destination's "
+                           "changes to the broker as Canal's MQ mode does (canal.mq.*, kafka.*, rabbitmq.*)",
                            [](const std::string& v) -> std::string {
                              const std::string mode = asciiLower(v);
-                             if (mode == "tcp" || mode == "kafka") return "";
-                             return "'" + v + "' is not supported: tcp or kafka (rabbitMQ, rocketMQ and pulsarMQ: use "
-                                    "canal-forwarder or a Kafka bridge)";
+                             if (mode == "tcp" || mode == "kafka" || mode == "rabbitmq") return "";
+                             return "'" + v + "' is not supported: tcp, kafka or rabbitMQ (rocketMQ and pulsarMQ: "
+                                    "publish to Kafka or RabbitMQ and bridge)";
                            }));
   k.push_back(stringKey<S>("canal.file.data.dir", &S::fileDataDir, "${canal.conf.dir}",
                            "root of <destination>/meta.dat and the durable event store"));
@@ -162,6 +162,24 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
                            [](const std::string& v) -> std::string {
                              return asciiLower(v) == "local" ? "" : "'" + v + "' is not supported: only local";
                            }));
+  using R = ServerConfig::RabbitMq;
+  const auto rabbit = [&k](const char* name, std::string R::*member, const char* help, bool secret = false) {
+    KeyDef<S> key = stringKey<S>(name, nullptr, "", help, nullptr, secret);
+    key.apply = [member](S& s, const std::string& v) -> std::string {
+      s.rabbitMq.*member = v;
+      return "";
+    };
+    k.push_back(std::move(key));
+  };
+  rabbit("rabbitmq.host", &R::host, "rabbitMQ mode: host[:port] or amqp://user:password@host:port/vhost");
+  rabbit("rabbitmq.virtual.host", &R::virtualHost, "rabbitMQ mode: virtual host (empty: /)");
+  rabbit("rabbitmq.exchange", &R::exchange, "rabbitMQ mode: exchange published to (routing key = the topic)");
+  rabbit("rabbitmq.username", &R::username, "rabbitMQ mode: user");
+  rabbit("rabbitmq.password", &R::password, "rabbitMQ mode: password", true);
+  rabbit("rabbitmq.queue", &R::queue, "rabbitMQ mode: a durable queue declared at start");
+  rabbit("rabbitmq.routingKey", &R::routingKey, "rabbitMQ mode: the queue's binding key to the exchange");
+  rabbit("rabbitmq.deliveryMode", &R::deliveryMode,
+         "rabbitMQ mode: the exchange's type (direct, fanout, topic) when queue, exchange and routingKey are set");
   k.push_back(unusedKey<S>("canal.mq.send.thread.size", "Java producer threads; librdkafka sends on its own threads"));
   k.push_back(unusedKey<S>("canal.mq.build.thread.size", "Java builder threads; messages are built on the destination's publishing thread"));
   k.push_back(unusedKey<S>("canal.mq.properties", "not read by Canal 1.1.8 either; use kafka.* keys"));
@@ -410,7 +428,7 @@ bool isPerDestinationOverride(std::string_view key) {
 }
 
 bool hasIgnoredPrefix(std::string_view key) {
-  for (std::string_view prefix : {"kafka.", "rocketmq.", "rabbitmq.", "pulsarmq."}) {
+  for (std::string_view prefix : {"kafka.", "rocketmq.", "pulsarmq."}) {
     if (key.substr(0, prefix.size()) == prefix) return true;
   }
   return false;
@@ -467,6 +485,9 @@ Result<ServerConfig> loadServerConfig(const PropertiesFile& canal, const EnvLook
     if (const auto* e = canal.find(legacy); e && !trim(e->value).empty()) config.kafka[name] = trim(e->value);
   }
   config.serverMode = asciiLower(config.serverMode);
+  if (const auto* e = canal.find("canal.mq.servers"); e && config.rabbitMq.host.empty()) {
+    config.rabbitMq.host = trim(e->value);  // Canal 1.1.4's name, read by its RabbitMQ producer too
+  }
   if (config.serverMode != "tcp") config.withoutNetty = true;  // as Canal: MQ mode serves no TCP clients
   if (!config.user.empty() && config.passwordHash.empty()) {
     return Status::invalidArgument("canal.user is set but canal.passwd is empty; set both or neither",

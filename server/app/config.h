@@ -55,6 +55,16 @@ struct ServerConfig {
   bool mqTransaction = false;
   std::string mqAccessChannel;
   std::map<std::string, std::string> kafka;  // kafka.* settings without the prefix (Canal 1.1.4 names mapped)
+  struct RabbitMq {
+    std::string host;  // host[:port] or amqp:// URI
+    std::string virtualHost;
+    std::string exchange;
+    std::string username;
+    std::string password;  // secret
+    std::string queue;
+    std::string routingKey;
+    std::string deliveryMode;  // Canal's name for the exchange type
+  } rabbitMq;
   std::string fileDataDir;
   std::int64_t fileFlushPeriodMs = 0;
   std::vector<std::string> destinations;

@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "server/app/destination_parts.h"
-#include "server/app/kafka_batch_publisher.h"
+#include "server/app/canal_mq_publisher.h"
 #include "server/common/logging.h"
 #include "server/common/clock.h"
 #include "server/ha/running_election.h"
@@ -183,8 +183,8 @@ Result<DestinationConfig> loadDestination(const ServerContext& context, const st
     }
     return makeDestination(options, std::move(meta));
   };
-  if (context.server.serverMode == "kafka") {
-    CANAL_RETURN_IF_ERROR(KafkaBatchPublisher::check(context.server, *instance, warnings));
+  if (context.server.serverMode != "tcp") {
+    CANAL_RETURN_IF_ERROR(CanalMqPublisher::check(context.server, *instance, warnings));
     mq::MqWorkerOptions workerOptions;
     workerOptions.destination = name;
     workerOptions.batchSize = context.server.mqCanalBatchSize;
@@ -192,7 +192,7 @@ Result<DestinationConfig> loadDestination(const ServerContext& context, const st
     config.publish = [server = context.server, instance = *instance,
                       workerOptions](std::shared_ptr<instance::ClientSessions> sessions)
         -> Result<std::unique_ptr<mq::MqWorker>> {
-      auto publisher = KafkaBatchPublisher::create(server, instance);
+      auto publisher = CanalMqPublisher::create(server, instance);
       if (!publisher) return publisher.status();
       return std::make_unique<mq::MqWorker>(std::move(sessions), std::move(*publisher), workerOptions);
     };

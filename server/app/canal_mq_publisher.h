@@ -1,9 +1,9 @@
 #pragma once
 
-// Canal's MQ mode over Kafka for one destination: each batch routed and rendered as Canal's
-// producer does (topics, partitions, FlatMessage or binary payloads, from canal.mq.* keys) and
-// sent through librdkafka, confirmed before the batch is acked. Settings come from
-// canal.properties' kafka.* keys as Canal's Java producer reads them.
+// Canal's MQ mode for one destination: each batch routed and rendered as Canal's producer does
+// (topics, partitions, FlatMessage or binary payloads, from canal.mq.* keys) and sent to Kafka
+// (canal.properties' kafka.* keys, as Canal's Java producer reads them) or RabbitMQ
+// (rabbitmq.* keys), confirmed by the broker before the batch is acked.
 // Thread contract: publish() from one thread; counters() from any.
 
 #include <memory>
@@ -17,14 +17,14 @@
 
 namespace canal::app {
 
-class KafkaBatchPublisher final : public mq::BatchPublisher {
+class CanalMqPublisher final : public mq::BatchPublisher {
  public:
   // Checks the settings (an error names the key); `warnings` gets settings that have no effect.
   static Status check(const ServerConfig& server, const InstanceConfig& instance, Warnings* warnings);
   // Makes the producer (librdkafka connects in the background; a broker that is down is not an
   // error here).
-  static Result<std::unique_ptr<KafkaBatchPublisher>> create(const ServerConfig& server, const InstanceConfig& instance);
-  ~KafkaBatchPublisher() override;
+  static Result<std::unique_ptr<CanalMqPublisher>> create(const ServerConfig& server, const InstanceConfig& instance);
+  ~CanalMqPublisher() override;
 
   Status publish(std::int64_t batchId, const std::vector<std::string_view>& entries) override;
   std::string describe() const override { return description_; }
@@ -34,7 +34,7 @@ class KafkaBatchPublisher final : public mq::BatchPublisher {
   struct Parts;
   struct Prepared;
   static Result<Prepared> prepare(const ServerConfig& server, const InstanceConfig& instance, Warnings* warnings);
-  explicit KafkaBatchPublisher(std::unique_ptr<Parts> parts, std::string description);
+  explicit CanalMqPublisher(std::unique_ptr<Parts> parts, std::string description);
   std::unique_ptr<Parts> parts_;
   const std::string description_;
 };

@@ -1,4 +1,4 @@
-#include "server/app/kafka_batch_publisher.h"
+#include "server/app/canal_mq_publisher.h"
 
 #include <chrono>
 #include <map>
@@ -9,6 +9,7 @@
 #include "canal/protocol/entry_protocol.pb.h"
 #include "canal_mq_router.h"
 #include "kafka_publisher.h"
+#include "rabbitmq_publisher.h"
 
 namespace canal::app {
 namespace {
@@ -47,9 +48,9 @@ Place placeOf(const std::string& journal, std::int64_t offset) {
 // destination) to canal.mq.positionTopic. A batch that was committed but not acked (the server
 // died in between, or the standby took over) is delivered again by the store; what the newest
 // committed position record covers is not sent twice.
-struct KafkaBatchPublisher::Parts {
+struct CanalMqPublisher::Parts {
   forwarder::CanalMqRouter router;
-  std::unique_ptr<forwarder::KafkaPublisher> publisher;
+  std::unique_ptr<forwarder::MessagePublisher> publisher;
   std::string destination;
   std::string positionTopic;  // empty: not transactional
   std::map<std::string, std::string> properties;
@@ -57,14 +58,15 @@ struct KafkaBatchPublisher::Parts {
   std::optional<Place> published;  // the newest committed position, until the stream passed it
 };
 
-struct KafkaBatchPublisher::Prepared {
+struct CanalMqPublisher::Prepared {
   forwarder::CanalMqSettings settings;
-  forwarder::KafkaPublisherOptions options;
+  std::optional<forwarder::KafkaPublisherOptions> kafka;
+  std::optional<forwarder::RabbitMqOptions> rabbitMq;
   std::string description;
   std::string positionTopic;
 };
 
-Result<KafkaBatchPublisher::Prepared> KafkaBatchPublisher::prepare(const ServerConfig& server,
+Result<CanalMqPublisher::Prepared> CanalMqPublisher::prepare(const ServerConfig& server,
                                                                   const InstanceConfig& instance, Warnings* warnings) {
   forwarder::CanalMqSettings settings;
   settings.topic = instance.mqTopic;
@@ -79,6 +81,36 @@ Result<KafkaBatchPublisher::Prepared> KafkaBatchPublisher::prepare(const ServerC
   settings.rawEntry = instance.rawEntry;
   if (auto router = forwarder::CanalMqRouter::create(settings); !router) {
     return Status::invalidArgument(router.status().message());
+  }
+
+  if (server.serverMode == "rabbitmq") {
+    // Canal's RabbitMQ producer: the topic is the routing key; no partitions.
+    settings.partitionHash.clear();
+    settings.dynamicTopicPartitionNum.clear();
+    if (server.rabbitMq.host.empty()) return Status::invalidArgument("rabbitmq.host is not set; MQ mode needs the broker");
+    if (server.mqTransaction) {
+      return Status::invalidArgument("canal.mq.transaction is Kafka's; RabbitMQ batches are confirmed one by one");
+    }
+    if (warnings && (!instance.mqPartitionHash.empty() || instance.mqPartitionsNum > 0)) {
+      warnings->push_back(instance.destination + ": canal.mq.partitionHash and canal.mq.partitionsNum have no effect "
+                                                 "with RabbitMQ (as in Canal)");
+    }
+    forwarder::RabbitMqOptions o;
+    o.host = server.rabbitMq.host;
+    o.virtualHost = server.rabbitMq.virtualHost.empty() ? "/" : server.rabbitMq.virtualHost;
+    o.username = server.rabbitMq.username;
+    o.password = server.rabbitMq.password;
+    o.exchange = server.rabbitMq.exchange;
+    o.exchangeType = server.rabbitMq.deliveryMode;
+    o.queue = server.rabbitMq.queue;
+    o.routingKey = server.rabbitMq.routingKey;
+    if (auto checked = forwarder::RabbitMqPublisher::create(o); !checked) {
+      return Status::invalidArgument(checked.status().message());
+    }
+    std::string description = "rabbitmq " + (o.host.rfind("amqp", 0) == 0 ? std::string("(URI)") : o.host) +
+                              " exchange '" + o.exchange + "'";
+    Prepared prepared{std::move(settings), std::nullopt, std::move(o), std::move(description), ""};
+    return prepared;
   }
 
   std::vector<std::string> notes;
@@ -98,9 +130,8 @@ Result<KafkaBatchPublisher::Prepared> KafkaBatchPublisher::prepare(const ServerC
   auto& p = options.properties;
   // A batch is in order within a partition: Canal sends with one request in flight per
   // connection; an idempotent or transactional producer keeps order with up to five.
-  const bool ordered = server.mqTransaction || p["enable.idempotence"] == "true";
+  const bool ordered = server.mqTransaction || (p.count("enable.idempotence") && p["enable.idempotence"] == "true");
   if (!ordered) p["max.in.flight.requests.per.connection"] = "1";
-  if (p["enable.idempotence"].empty()) p.erase("enable.idempotence");
   if (!p.count("message.timeout.ms") && !p.count("delivery.timeout.ms")) p["message.timeout.ms"] = "30000";
   const std::string timeout = p.count("message.timeout.ms") ? p["message.timeout.ms"] : p["delivery.timeout.ms"];
   options.timeout = std::chrono::milliseconds(std::stoll(timeout) + 5000);
@@ -121,32 +152,42 @@ Result<KafkaBatchPublisher::Prepared> KafkaBatchPublisher::prepare(const ServerC
   options.deadLetterSetting = "canal.mq.deadLetterTopic";
   std::string description = "kafka " + p["bootstrap.servers"] + (server.mqTransaction ? " (transactional)" : "");
   std::string positionTopic = server.mqTransaction ? instance.mqPositionTopic : std::string();
-  return Prepared{std::move(settings), std::move(options), std::move(description), std::move(positionTopic)};
+  Prepared prepared{std::move(settings), std::move(options), std::nullopt, std::move(description), std::move(positionTopic)};
+  return prepared;
 }
 
-Status KafkaBatchPublisher::check(const ServerConfig& server, const InstanceConfig& instance, Warnings* warnings) {
+Status CanalMqPublisher::check(const ServerConfig& server, const InstanceConfig& instance, Warnings* warnings) {
   return prepare(server, instance, warnings).status();
 }
 
-Result<std::unique_ptr<KafkaBatchPublisher>> KafkaBatchPublisher::create(const ServerConfig& server,
+Result<std::unique_ptr<CanalMqPublisher>> CanalMqPublisher::create(const ServerConfig& server,
                                                                          const InstanceConfig& instance) {
   auto prepared = prepare(server, instance, nullptr);
   if (!prepared) return prepared.status();
   auto router = forwarder::CanalMqRouter::create(prepared->settings);
   if (!router) return Status::invalidArgument(router.status().message());
-  std::map<std::string, std::string> properties = prepared->options.properties;
-  auto publisher = forwarder::KafkaPublisher::create(std::move(prepared->options));
-  if (!publisher) return Status::invalidArgument(publisher.status().message());
-  auto parts = std::make_unique<Parts>(Parts{std::move(*router), std::move(*publisher), instance.destination,
+  std::unique_ptr<forwarder::MessagePublisher> publisher;
+  std::map<std::string, std::string> properties;
+  if (prepared->kafka) {
+    properties = prepared->kafka->properties;
+    auto made = forwarder::KafkaPublisher::create(std::move(*prepared->kafka));
+    if (!made) return Status::invalidArgument(made.status().message());
+    publisher = std::move(*made);
+  } else {
+    auto made = forwarder::RabbitMqPublisher::create(std::move(*prepared->rabbitMq));
+    if (!made) return Status::invalidArgument(made.status().message());
+    publisher = std::move(*made);
+  }
+  auto parts = std::make_unique<Parts>(Parts{std::move(*router), std::move(publisher), instance.destination,
                                              prepared->positionTopic, std::move(properties), false, std::nullopt});
-  return std::unique_ptr<KafkaBatchPublisher>(new KafkaBatchPublisher(std::move(parts), prepared->description));
+  return std::unique_ptr<CanalMqPublisher>(new CanalMqPublisher(std::move(parts), prepared->description));
 }
 
-KafkaBatchPublisher::KafkaBatchPublisher(std::unique_ptr<Parts> parts, std::string description)
+CanalMqPublisher::CanalMqPublisher(std::unique_ptr<Parts> parts, std::string description)
     : parts_(std::move(parts)), description_(std::move(description)) {}
-KafkaBatchPublisher::~KafkaBatchPublisher() = default;
+CanalMqPublisher::~CanalMqPublisher() = default;
 
-Status KafkaBatchPublisher::publish(std::int64_t batchId, const std::vector<std::string_view>& entries) {
+Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::string_view>& entries) {
   Parts& p = *parts_;
   const bool transactional = !p.positionTopic.empty();
   std::vector<std::string_view> send = entries;
@@ -203,7 +244,7 @@ Status KafkaBatchPublisher::publish(std::int64_t batchId, const std::vector<std:
   return fromPublish(p.publisher->publish(*messages));
 }
 
-mq::PublisherCounters KafkaBatchPublisher::counters() const {
+mq::PublisherCounters CanalMqPublisher::counters() const {
   const forwarder::PublisherStats& s = parts_->publisher->stats();
   mq::PublisherCounters c;
   c.messages = s.messages.load();

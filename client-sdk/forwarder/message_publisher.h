@@ -1,0 +1,35 @@
+#pragma once
+
+// A broker that takes messages and says when it has them: Kafka (KafkaPublisher) or RabbitMQ
+// (RabbitMqPublisher). publish() returns once the broker confirmed every message (or a
+// dead-letter copy); the statuses are those of mq_message.h (kSinkRetry, kSinkFatal).
+// Thread contract: publish() from one thread; stats() from any.
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "canal/client/status.h"
+#include "mq_message.h"
+
+namespace canal::forwarder {
+
+struct PublisherStats {
+  std::atomic<std::uint64_t> messages{0};       // confirmed
+  std::atomic<std::uint64_t> bytes{0};          // payload bytes confirmed
+  std::atomic<std::uint64_t> deadLettered{0};
+  std::atomic<std::uint64_t> failures{0};       // publish() calls that failed
+  std::atomic<std::uint64_t> inFlight{0};       // messages sent, not yet confirmed
+  std::atomic<std::uint64_t> lastLatencyUs{0};  // of the last publish() that succeeded
+  std::atomic<std::uint64_t> transactions{0};   // committed
+  std::atomic<std::uint64_t> aborts{0};         // transactions aborted
+};
+
+class MessagePublisher {
+ public:
+  virtual ~MessagePublisher() = default;
+  virtual client::Status publish(const std::vector<MqMessage>& messages) = 0;
+  virtual const PublisherStats& stats() const = 0;
+};
+
+}  // namespace canal::forwarder
