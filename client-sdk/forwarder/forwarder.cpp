@@ -5,6 +5,7 @@
 
 #include "elasticsearch_sink.h"
 #include "kafka_sink.h"
+#include "rabbitmq_sink.h"
 #include "redis_sink.h"
 
 namespace canal::forwarder {
@@ -28,6 +29,10 @@ client::Result<std::unique_ptr<Forwarder>> Forwarder::create(const ForwarderConf
     }
     if (s.kind == SinkConfig::Kind::kKafka) {
       auto sink = KafkaSink::create(s.name, s.kafka);
+      if (!sink) return Status(sink.status().code(), s.name + ": " + sink.status().message());
+      sinks.push_back(std::move(*sink));
+    } else if (s.kind == SinkConfig::Kind::kRabbitMq) {
+      auto sink = RabbitMqSink::create(s.name, s.rabbitMq);
       if (!sink) return Status(sink.status().code(), s.name + ": " + sink.status().message());
       sinks.push_back(std::move(*sink));
     } else if (s.kind == SinkConfig::Kind::kRedis) {

@@ -257,6 +257,27 @@ void readRedis(Section s, RedisSinkConfig& c) {
   if (c.mappings.empty()) Section::fail(s.keyPath("mappings"), "needs at least one table mapping");
 }
 
+void readRabbitMq(Section s, RabbitMqSinkConfig& c) {
+  s.read("host", c.host);
+  s.read("virtual_host", c.virtualHost);
+  s.read("user", c.user);
+  s.read("password", c.password);
+  s.read("exchange", c.exchange);
+  s.read("exchange_type", c.exchangeType);
+  s.read("queue", c.queue);
+  s.read("binding_key", c.bindingKey);
+  s.read("routing_key", c.routingKey);
+  s.read("ddl", c.ddl);
+  s.read("statements", c.statements);
+  s.readMs("timeout_ms", c.timeout);
+  s.done();
+  if (c.host.empty()) Section::fail(s.keyPath("host"), "is required");
+  if (c.routingKey.empty()) Section::fail(s.keyPath("routing_key"), "must not be empty");
+  if (!c.queue.empty() && !c.exchange.empty() && (c.exchangeType.empty() || c.bindingKey.empty())) {
+    Section::fail(s.keyPath("queue"), "is bound to the exchange only with exchange_type and binding_key set too");
+  }
+}
+
 }  // namespace
 
 client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, const std::string& origin) {
@@ -288,8 +309,11 @@ client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, co
       } else if (type == "redis") {
         sink.kind = SinkConfig::Kind::kRedis;
         readRedis(s.child("redis"), sink.redis);
+      } else if (type == "rabbitmq") {
+        sink.kind = SinkConfig::Kind::kRabbitMq;
+        readRabbitMq(s.child("rabbitmq"), sink.rabbitMq);
       } else {
-        Section::fail(path + ".type", "must be kafka, elasticsearch or redis (is '" + type + "')");
+        Section::fail(path + ".type", "must be kafka, elasticsearch, redis or rabbitmq (is '" + type + "')");
       }
       s.done();
       if (sink.name.empty()) sink.name = type + "-" + std::to_string(i);

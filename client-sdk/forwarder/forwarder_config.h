@@ -107,14 +107,30 @@ struct RedisSinkConfig {
   std::vector<RedisMapping> mappings;
 };
 
+struct RabbitMqSinkConfig {
+  std::string host = "127.0.0.1:5672";  // host[:port] or amqp://user:password@host:port/vhost
+  std::string virtualHost = "/";
+  std::string user = "guest";
+  std::string password = "guest";
+  std::string exchange;      // empty: the default exchange (the routing key names a queue)
+  std::string exchangeType;  // declare the exchange (direct, fanout, topic, headers); empty: it exists
+  std::string queue;         // declare this durable queue and bind it with binding_key
+  std::string bindingKey;
+  std::string routingKey = "%{database}.%{table}";  // per message; %{database} and %{table} replaced
+  bool ddl = true;
+  bool statements = false;
+  std::chrono::milliseconds timeout{30000};  // connecting, and a batch's confirms
+};
+
 struct SinkConfig {
-  enum class Kind { kKafka, kElasticsearch, kRedis };
+  enum class Kind { kKafka, kElasticsearch, kRedis, kRabbitMq };
   std::string name;
   Kind kind = Kind::kKafka;
   std::vector<std::string> tables;  // table expressions this sink takes (empty: all)
   KafkaSinkConfig kafka;
   ElasticsearchSinkConfig elasticsearch;
   RedisSinkConfig redis;
+  RabbitMqSinkConfig rabbitMq;
 };
 
 struct ForwarderConfig {

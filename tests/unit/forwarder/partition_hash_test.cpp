@@ -141,8 +141,11 @@ TEST(ForwarderConfigTest, ReadsEveryPart) {
 TEST(ForwarderConfigTest, TheShippedSampleIsValid) {
   auto c = loadForwarderConfig(CANAL_SOURCE_DIR "/conf/forwarder.yml");
   ASSERT_TRUE(c.isOk()) << c.status().toString();
-  EXPECT_EQ(c->sinks.size(), 3u);
+  EXPECT_EQ(c->sinks.size(), 4u);
   EXPECT_EQ(c->sinks[2].redis.mappings.size(), 1u);
+  EXPECT_EQ(c->sinks[3].kind, SinkConfig::Kind::kRabbitMq);
+  EXPECT_EQ(c->sinks[3].rabbitMq.exchangeType, "topic");
+  EXPECT_EQ(c->sinks[3].rabbitMq.routingKey, "%{database}.%{table}");
   EXPECT_EQ(c->sinks[0].kafka.partitionHash, "shop\\..*:$pk$");
   EXPECT_FALSE(loadForwarderConfig("/nonexistent/forwarder.yml").isOk());
 }
@@ -157,7 +160,9 @@ TEST(ForwarderConfigTest, ErrorsNameTheKey) {
   EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {brokers: b, topik: t}}]").find("f.yml: sinks[0].kafka.topik is not a known key"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {topic: t}}]").find("sinks[0].kafka.brokers is required"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {brokers: b, compression: brotli}}]").find("sinks[0].kafka.compression"), std::string::npos);
-  EXPECT_NE(error(source + "sinks: [{type: rabbit}]").find("sinks[0].type must be kafka, elasticsearch or redis"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: rabbit}]").find("sinks[0].type must be kafka, elasticsearch, redis or rabbitmq"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: rabbitmq, rabbitmq: {exchange: x, queue: q}}]").find("sinks[0].rabbitmq.queue is bound"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: rabbitmq, rabbitmq: {routing_key: ''}}]").find("sinks[0].rabbitmq.routing_key must not be empty"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: redis, redis: {mappings: [{table: a.b, key: 'k'}]}}]").find("mappings[0].key must contain %{pk}"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: redis, redis: {mappings: [{table: a.b, value: list}]}}]").find("mappings[0].value 'list' is not one of hash, json"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: redis, redis: {tls: true, mappings: [{table: a.b}]}}]").find("sinks[0].redis.tls cannot be true"), std::string::npos);
