@@ -35,5 +35,23 @@ TEST(CanalServerBinary, ConfNamesTheDirectoryOfTheDestinationsWithCanalsStockFil
   EXPECT_EQ(runCommand({CANAL_SERVER_BINARY, "--conf", conf.string(), "--check"}, &output), 0) << output;
 }
 
+// Canal's stock canal.properties with canal.serverMode = kafka (nothing else changed) and its
+// example instance (canal.mq.topic = example) check out as an MQ-mode configuration.
+TEST(CanalServerBinary, CanalsStockFilesInKafkaModeCheckOut) {
+  TempDir dir("canal-stock-kafka");
+  const fs::path conf = dir.path() / "conf";
+  fs::copy(fs::path(CANAL_SOURCE_DIR) / "tests" / "fixtures" / "canal-conf-1.1.8", conf, fs::copy_options::recursive);
+  std::ifstream in(conf / "canal.properties");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto at = text.find("canal.serverMode = tcp");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, std::string("canal.serverMode = tcp").size(), "canal.serverMode = kafka");
+  std::ofstream(conf / "canal.properties") << text;
+  std::string output;
+  EXPECT_EQ(runCommand({CANAL_SERVER_BINARY, "--conf", conf.string(), "--check"}, &output), 0) << output;
+  EXPECT_NE(output.find("configuration OK: 1 destination(s), MQ mode kafka"), std::string::npos) << output;
+  EXPECT_EQ(output.find("unknown key"), std::string::npos) << output;
+}
+
 }  // namespace
 }  // namespace canal::testing

@@ -192,9 +192,46 @@ TEST(Config, ModesAndPerDestinationOverride) {
   auto other = loadInstanceConfig("other", *server, canal, props("", "i"), nullptr);
   ASSERT_TRUE(other.isOk());
   EXPECT_EQ(other->mode, InstanceMode::kMemory);
-  auto unsupported = loadServerConfig(props("canal.serverMode = kafka\n", "c"), noEnv(), nullptr);
+  auto unsupported = loadServerConfig(props("canal.serverMode = rocketMQ\n", "c"), noEnv(), nullptr);
   ASSERT_FALSE(unsupported.isOk());
-  EXPECT_NE(unsupported.status().message().find("canal-forwarder"), std::string::npos);
+  EXPECT_NE(unsupported.status().message().find("'rocketMQ' is not supported: tcp, kafka or rabbitMQ"),
+            std::string::npos)
+      << unsupported.status().message();
+}
+
+// Canal's MQ keys as Canal reads them: kafka.* passed on (1.1.4 names too), no client port,
+// BEGIN/END dropped unless the file says otherwise, a topic required.
+TEST(Config, MqModeKeys) {
+  const auto canal = props("canal.serverMode = Kafka\nkafka.bootstrap.servers = k1:9092\nkafka.acks = all\n"
+                           "canal.mq.lingerMs = 7\ncanal.mq.flatMessage = false\ncanal.mq.canalBatchSize = 20\n"
+                           "rabbitmq.host = r1\nrabbitmq.password = secret\n",
+                           "c");
+  auto server = loadServerConfig(canal, noEnv(), nullptr);
+  ASSERT_TRUE(server.isOk()) << server.status().toString();
+  EXPECT_EQ(server->serverMode, "kafka");
+  EXPECT_TRUE(server->withoutNetty);
+  EXPECT_FALSE(server->mqFlatMessage);
+  EXPECT_EQ(server->mqCanalBatchSize, 20);
+  EXPECT_EQ(server->kafka.at("bootstrap.servers"), "k1:9092");
+  EXPECT_EQ(server->kafka.at("acks"), "all");
+  EXPECT_EQ(server->kafka.at("linger.ms"), "7");
+  EXPECT_EQ(server->rabbitMq.host, "r1");
+  EXPECT_EQ(server->rabbitMq.password, "secret");
+  auto instance = loadInstanceConfig("example", *server, canal, props("canal.mq.topic = t\ncanal.mq.partitionsNum = 3\n", "i"), nullptr);
+  ASSERT_TRUE(instance.isOk()) << instance.status().toString();
+  EXPECT_TRUE(instance->filterTransactionEntry);
+  EXPECT_EQ(instance->mqPartitionsNum, 3);
+  EXPECT_EQ(instance->mqPositionTopic, "canal_mq_positions");
+  auto kept = loadInstanceConfig("example", *server, canal,
+                                 props("canal.mq.topic = t\ncanal.instance.filter.transaction.entry = false\n", "i"), nullptr);
+  ASSERT_TRUE(kept.isOk());
+  EXPECT_FALSE(kept->filterTransactionEntry);
+  auto noTopic = loadInstanceConfig("example", *server, canal, props("", "i"), nullptr);
+  ASSERT_FALSE(noTopic.isOk());
+  EXPECT_NE(noTopic.status().message().find("canal.mq.topic is empty"), std::string::npos);
+  auto tcp = loadServerConfig(props("", "c"), noEnv(), nullptr);
+  ASSERT_TRUE(tcp.isOk());
+  EXPECT_FALSE(tcp->withoutNetty);
 }
 
 TEST(Config, DestinationExpression) {
