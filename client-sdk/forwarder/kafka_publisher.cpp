@@ -220,10 +220,12 @@ class KafkaPublisher::Impl {
       for (const Pending& p : pending) tooLarge |= p.error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
       if (!tooLarge) {
         if (rd_kafka_error_t* e = rd_kafka_commit_transaction(producer_, timeoutMs())) {
-          const bool abortable = rd_kafka_error_txn_requires_abort(e);
+          const bool fatal = rd_kafka_error_is_fatal(e);
           waited = Status(kSinkRetry, "kafka: commit of the transaction failed: " + errorText(e));
-          if (abortable) abortTransaction();
-          else destroyProducer();
+          // Aborted here when the producer still can; otherwise the next producer's
+          // initialization (same transactional id) has the coordinator abort it.
+          if (fatal) destroyProducer();
+          else abortTransaction();
         } else {
           stats_.transactions.fetch_add(1, std::memory_order_relaxed);
         }

@@ -151,6 +151,38 @@ TEST(CanalMqRouterTest, FlatMessageRowsRegroupedByPrimaryKeyHashOneMessagePerPar
   }
 }
 
+// The bytes of a split, as Canal's fastjson2 writes them (alphabetical properties, nulls
+// written): an UPDATE of two rows whose keys hash to different partitions, "old" as the whole
+// entry accumulates the updated names (the second row's old carries "name" too).
+TEST(CanalMqRouterTest, PartitionedFlatMessageBytes) {
+  CanalMqSettings s;
+  s.topic = "t";
+  s.partitionsNum = 2;
+  s.partitionHash = "shop.user:$pk$";
+  s.databaseHash = false;
+  // "1" and "2" hash to 49 and 50: partitions 1 and 0.
+  ASSERT_EQ(canalPartition(javaStringHash("1"), 2), 1);
+  ASSERT_EQ(canalPartition(javaStringHash("2"), 2), 0);
+  Batch b;
+  b.rows("shop", "user", eb::UPDATE,
+         {{{key("1"), name("a"), {"v", "1", false}}, {key("1"), name("b", true), {"v", "1", false}}},
+          {{key("2"), name("c"), {"v", "5", false}}, {key("2"), name("c"), {"v", "6", false, true}}}});
+  const auto messages = route(router(s), b, 3);
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0].partition, 0);
+  EXPECT_EQ(messages[0].payload,
+            R"j({"data":[{"id":"2","name":"c","v":"6"}],"database":"shop","es":1700000000000,"gtid":"","id":3,)j"
+            R"j("isDdl":false,"mysqlType":{"id":"varchar(32)","name":"varchar(32)","v":"varchar(32)"},)j"
+            R"j("old":[{"name":"c","v":"5"}],"pkNames":["id"],"sql":"","sqlType":{"id":12,"name":12,"v":12},)j"
+            R"j("table":"user","ts":1234,"type":"UPDATE"})j");
+  EXPECT_EQ(messages[1].partition, 1);
+  EXPECT_EQ(messages[1].payload,
+            R"j({"data":[{"id":"1","name":"b","v":"1"}],"database":"shop","es":1700000000000,"gtid":"","id":3,)j"
+            R"j("isDdl":false,"mysqlType":{"id":"varchar(32)","name":"varchar(32)","v":"varchar(32)"},)j"
+            R"j("old":[{"name":"a"}],"pkNames":["id"],"sql":"","sqlType":{"id":12,"name":12,"v":12},)j"
+            R"j("table":"user","ts":1234,"type":"UPDATE"})j");
+}
+
 TEST(CanalMqRouterTest, DatabaseHashOffHashesTheKeyAlone) {
   CanalMqSettings s;
   s.topic = "t";
