@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "forwarder.h"
+#include "tests/bench/backlog.h"
 #include "tests/support/canal_server_process.h"
 #include "tests/support/elasticsearch_server.h"
 #include "tests/support/mariadb_server.h"
@@ -39,22 +40,12 @@ int main(int argc, char** argv) {
   const long rows = argc > 1 ? std::stol(argv[1]) : 200000;
   auto db = testing::MariaDbServer::start({});
   if (!db) return fail(db.status().toString());
-  if (!(*db)->execute("CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY, name VARCHAR(32), amount DECIMAL(10,2), "
-                      "created DATETIME)")) {
-    return fail("create table");
-  }
+  if (!bench::createBacklogTable(**db)) return fail("create table");
   auto end = (*db)->binlogEnd();
   if (!end) return fail(end.status().toString());
   const std::string journal = end->file;
   const std::string position = std::to_string(end->position);
-  for (long i = 0; i < rows; i += 1000) {
-    std::string sql = "INSERT INTO s.t VALUES ";
-    for (long k = i; k < std::min(rows, i + 1000); ++k) {
-      sql += (k > i ? ",(" : "(") + std::to_string(k) + ",'name-" + std::to_string(k) + "'," + std::to_string(k % 1000) +
-             ".50,'2024-01-02 03:04:05')";
-    }
-    if (!(*db)->execute(sql)) return fail("insert");
-  }
+  if (!bench::writeBacklog(**db, rows)) return fail("insert");
 
   char error[256];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "forwarder.h"
+#include "tests/bench/backlog.h"
 #include "tests/support/canal_server_process.h"
 #include "tests/support/http_get.h"
 #include "tests/support/mariadb_server.h"
@@ -55,20 +56,10 @@ int main(int argc, char** argv) {
   const long rows = argc > 1 ? std::stol(argv[1]) : 200000;
   auto db = testing::MariaDbServer::start({});
   if (!db) return fail(db.status().toString());
-  if (!(*db)->execute("CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY, name VARCHAR(32), amount DECIMAL(10,2), "
-                      "created DATETIME)")) {
-    return fail("create table");
-  }
+  if (!bench::createBacklogTable(**db)) return fail("create table");
   auto start = (*db)->binlogEnd();
   if (!start) return fail(start.status().toString());
-  for (long i = 0; i < rows; i += 1000) {
-    std::string sql = "INSERT INTO s.t VALUES ";
-    for (long k = i; k < std::min(rows, i + 1000); ++k) {
-      sql += (k > i ? ",(" : "(") + std::to_string(k) + ",'name-" + std::to_string(k) + "'," + std::to_string(k % 1000) +
-             ".50,'2024-01-02 03:04:05')";
-    }
-    if (!(*db)->execute(sql)) return fail("insert");
-  }
+  if (!bench::writeBacklog(**db, rows)) return fail("insert");
   auto end = (*db)->binlogEnd();
   if (!end) return fail(end.status().toString());
   // The last entry (the last transaction's end, XID event) starts this far before the end.

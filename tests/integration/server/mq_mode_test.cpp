@@ -99,6 +99,28 @@ std::vector<KafkaRecord> inserts(std::vector<KafkaRecord> records) {
   return out;
 }
 
+// Serialized INSERT entries of s.log, ids 1..count, at mysql-bin.000002:100, 200, ...
+std::vector<std::string> insertEntries(int count) {
+  std::vector<std::string> entries;
+  for (int i = 1; i <= count; ++i) {
+    eb::Entry e;
+    e.set_entrytype(eb::ROWDATA);
+    e.mutable_header()->set_logfilename("mysql-bin.000002");
+    e.mutable_header()->set_logfileoffset(100 * i);
+    e.mutable_header()->set_schemaname("s");
+    e.mutable_header()->set_tablename("log");
+    eb::RowChange rc;
+    rc.set_eventtype(eb::INSERT);
+    auto* c = rc.add_rowdatas()->add_aftercolumns();
+    c->set_name("id");
+    c->set_iskey(true);
+    c->set_value(std::to_string(i));
+    e.set_storevalue(rc.SerializeAsString());
+    entries.push_back(e.SerializeAsString());
+  }
+  return entries;
+}
+
 class MqModeTest : public testing::MariaDbTest {
  protected:
   void SetUp() override {
@@ -123,6 +145,24 @@ class MqModeTest : public testing::MariaDbTest {
            "canal.serverMode = kafka\nkafka.bootstrap.servers = " + kafka_.bootstraps() + "\n" + canal);
     append(root / "conf" / "example" / "instance.properties", instance);
     return s;
+  }
+
+  // MQ mode with canal.mq.transaction, for a publisher made in this process: topic cdc,
+  // position records in canal_mq_positions.
+  app::ServerConfig transactionalServer() const {
+    app::ServerConfig server;
+    server.serverMode = "kafka";
+    server.mqTransaction = true;
+    server.kafka = {{"bootstrap.servers", kafka_.bootstraps()}, {"log_level", "0"}};
+    return server;
+  }
+  static app::InstanceConfig transactionalInstance() {
+    app::InstanceConfig instance;
+    instance.destination = "example";
+    instance.mqTopic = "cdc";
+    instance.mqPositionTopic = "canal_mq_positions";
+    instance.filterTransactionEntry = true;
+    return instance;
   }
 
   testing::MockKafka kafka_;
@@ -327,31 +367,9 @@ TEST_F(MqModeTest, OversizedMessageGoesToTheDeadLetterTopicOrStopsPublishingNami
 TEST_F(MqModeTest, TransactionalPublishingSkipsWhatACommittedPositionRecordCovers) {
   ASSERT_TRUE(kafka_.createTopic("cdc", 1));
   ASSERT_TRUE(kafka_.createTopic("canal_mq_positions", 1));
-  app::ServerConfig server;
-  server.mqTransaction = true;
-  server.kafka = {{"bootstrap.servers", kafka_.bootstraps()}, {"log_level", "0"}};
-  app::InstanceConfig instance;
-  instance.destination = "example";
-  instance.mqTopic = "cdc";
-  instance.mqPositionTopic = "canal_mq_positions";
-  instance.filterTransactionEntry = true;
-  std::vector<std::string> entries;
-  for (int i = 1; i <= 3; ++i) {
-    eb::Entry e;
-    e.set_entrytype(eb::ROWDATA);
-    e.mutable_header()->set_logfilename("mysql-bin.000002");
-    e.mutable_header()->set_logfileoffset(100 * i);
-    e.mutable_header()->set_schemaname("s");
-    e.mutable_header()->set_tablename("log");
-    eb::RowChange rc;
-    rc.set_eventtype(eb::INSERT);
-    auto* c = rc.add_rowdatas()->add_aftercolumns();
-    c->set_name("id");
-    c->set_iskey(true);
-    c->set_value(std::to_string(i));
-    e.set_storevalue(rc.SerializeAsString());
-    entries.push_back(e.SerializeAsString());
-  }
+  const app::ServerConfig server = transactionalServer();
+  const app::InstanceConfig instance = transactionalInstance();
+  const std::vector<std::string> entries = insertEntries(3);
   const std::vector<std::string_view> all(entries.begin(), entries.end());
   {
     auto first = app::CanalMqPublisher::create(server, instance);
@@ -383,32 +401,11 @@ TEST_F(MqModeTest, TransactionalPublishingSkipsWhatACommittedPositionRecordCover
 TEST_F(MqModeTest, AFailedTransactionIsAbortedAndTheBatchSentAgain) {
   ASSERT_TRUE(kafka_.createTopic("cdc", 2));
   ASSERT_TRUE(kafka_.createTopic("canal_mq_positions", 1));
-  app::ServerConfig server;
-  server.mqTransaction = true;
-  server.kafka = {{"bootstrap.servers", kafka_.bootstraps()}, {"log_level", "0"}};
-  app::InstanceConfig instance;
-  instance.destination = "example";
-  instance.mqTopic = "cdc";
+  const app::ServerConfig server = transactionalServer();
+  app::InstanceConfig instance = transactionalInstance();
   instance.mqPartitionsNum = 2;
   instance.mqPartitionHash = "s.log:$pk$";
-  instance.mqPositionTopic = "canal_mq_positions";
-  std::vector<std::string> entries;
-  for (int i = 1; i <= 2; ++i) {  // ids "1" and "2": partitions 1 and 0
-    eb::Entry e;
-    e.set_entrytype(eb::ROWDATA);
-    e.mutable_header()->set_logfilename("mysql-bin.000002");
-    e.mutable_header()->set_logfileoffset(100 * i);
-    e.mutable_header()->set_schemaname("s");
-    e.mutable_header()->set_tablename("log");
-    eb::RowChange rc;
-    rc.set_eventtype(eb::INSERT);
-    auto* c = rc.add_rowdatas()->add_aftercolumns();
-    c->set_name("id");
-    c->set_iskey(true);
-    c->set_value(std::to_string(i));
-    e.set_storevalue(rc.SerializeAsString());
-    entries.push_back(e.SerializeAsString());
-  }
+  const std::vector<std::string> entries = insertEntries(2);  // ids "1" and "2": partitions 1 and 0
   const std::vector<std::string_view> all(entries.begin(), entries.end());
   auto publisher = app::CanalMqPublisher::create(server, instance);
   ASSERT_TRUE(publisher.isOk()) << publisher.status().toString();
