@@ -14,25 +14,26 @@ namespace cp = canal::protocol::packet;
 using client::Result;
 using client::Status;
 
-// Canal's split of a setting: ',' read as ';', empty items dropped, items not trimmed (Canal's
-// StringUtils.split keeps the spaces; trimming here only forgives them).
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.erase(s.begin());
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  return s;
+}
+
+// Canal's split of a setting: ',' read as ';', empty items dropped. Items are trimmed here (Canal
+// keeps the spaces, and such an item then never matches).
 std::vector<std::string> splitItems(std::string_view text) {
   std::vector<std::string> out;
   std::string item;
   for (const char c : text) {
     if (c == ',' || c == ';') {
-      if (!item.empty()) out.push_back(item);
+      if (!trimmed(item).empty()) out.push_back(trimmed(item));
       item.clear();
     } else {
       item += c;
     }
   }
-  if (!item.empty()) out.push_back(item);
-  for (std::string& s : out) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.erase(s.begin());
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
-  }
-  out.erase(std::remove(out.begin(), out.end(), std::string()), out.end());
+  if (!trimmed(item).empty()) out.push_back(trimmed(item));
   return out;
 }
 
@@ -100,14 +101,8 @@ Result<CanalMqRouter> CanalMqRouter::create(CanalMqSettings settings) {
     DynamicTopic d;
     std::string expression = item;
     if (const auto colon = item.find(':'); colon != std::string::npos) {
-      d.topic = item.substr(0, colon);
-      expression = item.substr(colon + 1);
-      const auto trim = [](std::string& s) {
-        while (!s.empty() && s.front() == ' ') s.erase(s.begin());
-        while (!s.empty() && s.back() == ' ') s.pop_back();
-      };
-      trim(d.topic);
-      trim(expression);
+      d.topic = trimmed(item.substr(0, colon));
+      expression = trimmed(item.substr(colon + 1));
     }
     auto pattern = TablePattern::create(expression);
     if (!pattern) return Status(pattern.status().code(), "canal.mq.dynamicTopic: " + pattern.status().message());

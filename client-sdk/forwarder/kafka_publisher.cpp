@@ -351,7 +351,7 @@ Result<std::optional<std::string>> lastValueOfKey(const std::map<std::string, st
                                               "message.max.bytes", "queue.buffering.max.kbytes", "enable.idempotence",
                                               "max.in.flight.requests.per.connection", "message.timeout.ms",
                                               "delivery.timeout.ms", "transactional.id", "transaction.timeout.ms",
-                                              "request.required.acks", "message.send.max.retries", "linger.ms"};
+                                              "request.required.acks", "message.send.max.retries"};
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (const auto& [k, v] : properties) {
