@@ -60,6 +60,7 @@ client::Result<std::vector<Change>> changesOf(const client::Message& message) {
     c.logfileName = h.logfilename();
     c.logfileOffset = h.logfileoffset();
     c.executeTime = h.executetime();
+    for (const auto& prop : h.props()) c.snapshot |= prop.key() == "snapshot" && prop.value() == "true";
     if (!c.rowChange.ParseFromString(e.storevalue())) {
       return client::Status(client::Status::kProtocol, "the RowChange of the entry at " + c.logfileName + ":" +
                                                            std::to_string(c.logfileOffset) + " does not parse");

@@ -27,6 +27,7 @@ struct Change {
   std::string logfileName;
   std::int64_t logfileOffset = 0;
   std::int64_t executeTime = 0;  // binlog time, ms
+  bool snapshot = false;          // a snapshot row (header prop snapshot=true), not a binlog change
 
   std::string qualifiedName() const { return database + "." + table; }
   // "schema.table at file:offset", for messages.

@@ -1,16 +1,14 @@
 #include "elasticsearch_sink.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "http_client.h"
 #include "row_image.h"
 #include "table_pattern.h"
 
@@ -180,32 +178,16 @@ std::string bulkBody(const std::vector<BulkAction>& actions, std::size_t begin, 
 class ElasticsearchSink::Impl {
  public:
   Impl(ElasticsearchSinkConfig config, Logger log) : config_(std::move(config)), log_(std::move(log)) {}
-  ~Impl() {
-    if (curl_) curl_easy_cleanup(curl_);
-    if (headers_) curl_slist_free_all(headers_);
-  }
-
   Status open() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    curl_ = curl_easy_init();
-    if (!curl_) return Status(Status::kInvalidArgument, "elasticsearch: libcurl could not start");
-    headers_ = curl_slist_append(headers_, "Content-Type: application/x-ndjson");
-    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.timeout.count()));
-    curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<long>(config_.timeout.count(), 10000)));
-    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, &Impl::onBody);
-    if (!config_.user.empty()) {
-      curl_easy_setopt(curl_, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-      curl_easy_setopt(curl_, CURLOPT_USERNAME, config_.user.c_str());
-      curl_easy_setopt(curl_, CURLOPT_PASSWORD, config_.password.c_str());
-    }
-    if (!config_.caFile.empty()) curl_easy_setopt(curl_, CURLOPT_CAINFO, config_.caFile.c_str());
-    if (!config_.verifyTls) {
-      curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYPEER, 0L);
-      curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    HttpOptions o;
+    o.timeout = config_.timeout;
+    o.user = config_.user;
+    o.password = config_.password;
+    o.caFile = config_.caFile;
+    o.verifyTls = config_.verifyTls;
+    auto http = HttpClient::create(std::move(o));
+    if (!http) return Status(http.status().code(), "elasticsearch: " + http.status().message());
+    http_ = std::move(*http);
     if (!config_.deadLetterFile.empty()) {
       deadLetters_.open(config_.deadLetterFile, std::ios::app);
       if (!deadLetters_) {
@@ -243,24 +225,12 @@ class ElasticsearchSink::Impl {
     std::string body;
   };
 
-  static size_t onBody(char* data, size_t size, size_t count, void* user) {
-    static_cast<std::string*>(user)->append(data, size * count);
-    return size * count;
-  }
-
   // One POST of `body` to /_bulk; a transport error is a Status.
   client::Result<Response> post(const std::string& body) {
-    Response r;
-    const std::string url = config_.url + "/_bulk";
-    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &r.body);
     ++stats_.requests;
-    const CURLcode rc = curl_easy_perform(curl_);
-    if (rc != CURLE_OK) return Status(kSinkRetry, "elasticsearch: POST " + url + ": " + curl_easy_strerror(rc));
-    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &r.status);
-    return r;
+    auto r = http_->request("POST", config_.url + "/_bulk", body, "application/x-ndjson");
+    if (!r) return Status(r.status().code(), "elasticsearch: " + r.status().message());
+    return Response{r->status, std::move(r->body)};
   }
 
   void deadLetter(const BulkAction& a, long status, const Json& error) {
@@ -349,8 +319,7 @@ class ElasticsearchSink::Impl {
 
   ElasticsearchSinkConfig config_;
   Logger log_;
-  CURL* curl_ = nullptr;
-  curl_slist* headers_ = nullptr;
+  std::unique_ptr<HttpClient> http_;
   std::ofstream deadLetters_;
   ElasticsearchCounters stats_;
 };

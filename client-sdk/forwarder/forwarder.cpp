@@ -45,20 +45,21 @@ client::Result<std::unique_ptr<Forwarder>> Forwarder::create(const ForwarderConf
       sinks.push_back(std::move(*sink));
     }
   }
+  return std::make_unique<Forwarder>(config, std::move(sinks), connectorFor(config.source), std::move(log));
+}
+
+std::unique_ptr<client::CanalConnector> connectorFor(const SourceConfig& src) {
   client::ConnectorOptions options;
-  options.clientId = config.source.clientId;
-  std::unique_ptr<client::CanalConnector> connector;
-  const SourceConfig& src = config.source;
+  options.clientId = src.clientId;
   if (!src.zookeeper.empty()) {
-    connector = client::newClusterConnector(client::ClusterSource::zooKeeper(src.zookeeper), src.destination, src.user,
-                                            src.password, options);
-  } else if (src.address.find(',') != std::string::npos) {
-    connector = client::newClusterConnector(client::ClusterSource::list(src.address), src.destination, src.user,
-                                            src.password, options);
-  } else {
-    connector = client::newSingleConnector(src.address, src.destination, src.user, src.password, options);
+    return client::newClusterConnector(client::ClusterSource::zooKeeper(src.zookeeper), src.destination, src.user,
+                                       src.password, options);
   }
-  return std::make_unique<Forwarder>(config, std::move(sinks), std::move(connector), std::move(log));
+  if (src.address.find(',') != std::string::npos) {
+    return client::newClusterConnector(client::ClusterSource::list(src.address), src.destination, src.user,
+                                       src.password, options);
+  }
+  return client::newSingleConnector(src.address, src.destination, src.user, src.password, options);
 }
 
 Forwarder::Forwarder(ForwarderConfig config, std::vector<std::unique_ptr<Sink>> sinks,
@@ -148,6 +149,8 @@ Status Forwarder::run() {
     progress(false);
     if (message->id() == -1 || message->empty()) {
       idle_ = true;
+      std::lock_guard<std::mutex> lock(countersMutex_);
+      ++counters_.emptyGets;
       continue;
     }
     idle_ = false;
@@ -180,6 +183,7 @@ Status Forwarder::run() {
     for (const Change& c : *changes) {
       counters_.entries++;
       counters_.rows += static_cast<std::uint64_t>(std::max(1, c.rowChange.rowdatas_size()));
+      if (c.snapshot) counters_.snapshotRows += static_cast<std::uint64_t>(c.rowChange.rowdatas_size());
       counters_.lastExecuteTime = c.executeTime;
     }
   }

@@ -29,7 +29,12 @@ struct ForwarderCounters {
   std::uint64_t entries = 0;      // row-change, DDL and statement entries forwarded
   std::uint64_t rollbacks = 0;    // batches rolled back after a sink failure
   std::int64_t lastExecuteTime = 0;  // binlog time (ms) of the last change acked
+  std::uint64_t emptyGets = 0;       // gets that found nothing: the forwarder had caught up
+  std::uint64_t snapshotRows = 0;    // of rows: snapshot rows
 };
+
+// The connector `source` describes: one server, an address list, or ZooKeeper's running node.
+std::unique_ptr<client::CanalConnector> connectorFor(const SourceConfig& source);
 
 class Forwarder {
  public:

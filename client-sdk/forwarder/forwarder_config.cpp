@@ -174,6 +174,30 @@ void readElasticsearch(Section s, ElasticsearchSinkConfig& c) {
   s.readMs("max_backoff_ms", c.maxBackoff);
   s.readMs("timeout_ms", c.timeout);
   s.read("dead_letter_file", c.deadLetterFile);
+  if (const YAML::Node reindex = s.node("reindex"); reindex && !reindex.IsNull()) {
+    Section r = s.child("reindex");
+    r.read("destination", c.reindex.destination);
+    r.readMap("indexes", c.reindex.indexFiles);
+    r.read("snapshot_url", c.reindex.snapshotUrl);
+    r.read("snapshot_user", c.reindex.snapshotUser);
+    r.read("snapshot_password", c.reindex.snapshotPassword);
+    int clientId = c.reindex.clientId;
+    r.readInt("client_id", clientId, 1, 32767);
+    c.reindex.clientId = static_cast<std::int16_t>(clientId);
+    r.readMs("max_lag_ms", c.reindex.maxLag);
+    r.read("keep_old", c.reindex.keepOld);
+    r.read("state_dir", c.reindex.stateDir);
+    r.readInt("chunk_size", c.reindex.chunkSize, 0, 1 << 24);
+    r.readInt("rows_per_second", c.reindex.rowsPerSecond, 0, 1 << 30);
+    r.done();
+    if (c.reindex.destination.empty()) {
+      Section::fail(r.keyPath("destination"), "is required: the reindex follows a destination of its own (Canal "
+                                              "serves one consumer per destination)");
+    }
+    if (c.reindex.snapshotUrl.rfind("http://", 0) != 0 && c.reindex.snapshotUrl.rfind("https://", 0) != 0) {
+      Section::fail(r.keyPath("snapshot_url"), "must be canal-server's HTTP address (http://host:canal.metrics.pull.port)");
+    }
+  }
   const YAML::Node mappings = s.node("mappings");
   if (mappings && !mappings.IsNull()) {
     if (!mappings.IsSequence()) Section::fail(s.keyPath("mappings"), "must be a list");

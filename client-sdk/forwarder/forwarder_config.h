@@ -54,6 +54,24 @@ struct IndexMapping {
   std::map<std::string, FieldType> types;  // column -> type (default auto: by the column's SQL type)
 };
 
+// `canal-forwarder reindex --index ALIAS`: a new index loaded from a snapshot and the live
+// stream, then put behind the alias in one step.
+struct ReindexConfig {
+  // A destination of its own on the same primary (Canal serves one consumer per destination:
+  // its batches would be taken from the running forwarder's).
+  std::string destination;
+  std::map<std::string, std::string> indexFiles;  // alias -> JSON body (settings, mappings) of new indices
+  std::string snapshotUrl;       // canal-server's HTTP port, e.g. http://127.0.0.1:11112
+  std::string snapshotUser = "admin";
+  std::string snapshotPassword;  // secret
+  std::int16_t clientId = 1002;  // the reindex's own client on the destination
+  std::chrono::milliseconds maxLag{5000};  // the new index's lag that allows the swap
+  bool keepOld = false;          // keep the previous index after the swap
+  std::string stateDir = ".";    // reindex-<alias>.json: the reindex in progress
+  int chunkSize = 0;             // snapshot chunk size; 0: the destination's
+  int rowsPerSecond = 0;         // snapshot rate limit; 0: none
+};
+
 struct ElasticsearchSinkConfig {
   std::string url = "http://127.0.0.1:9200";
   std::string user;
@@ -68,6 +86,7 @@ struct ElasticsearchSinkConfig {
   std::chrono::milliseconds timeout{30000};   // one HTTP request
   std::string deadLetterFile;  // JSON lines of refused documents; empty: log only
   std::vector<IndexMapping> mappings;
+  ReindexConfig reindex;
 };
 
 // How a table's rows are kept in Redis: one key per row.

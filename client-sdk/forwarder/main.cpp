@@ -1,5 +1,6 @@
-// canal-forwarder: follows a Canal destination through the SDK and writes its changes to Kafka
-// and Elasticsearch, acking each batch once every sink confirmed it.
+// canal-forwarder: follows a Canal destination through the SDK and writes its changes to Kafka,
+// RabbitMQ, Elasticsearch and Redis, acking each batch once every sink confirmed it; and
+// `canal-forwarder reindex` rebuilds an Elasticsearch index behind its alias.
 
 #include <csignal>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "forwarder.h"
+#include "reindex.h"
 
 namespace {
 
@@ -26,8 +28,11 @@ void logLine(const std::string& line) {
 int usage(const char* error = nullptr) {
   if (error) std::cerr << "canal-forwarder: " << error << "\n";
   std::cerr << "usage: canal-forwarder --config FILE [--check]\n"
+               "       canal-forwarder reindex --config FILE --index ALIAS\n"
                "  --config FILE   the YAML configuration (see conf/forwarder.yml)\n"
-               "  --check         read the configuration, report errors and exit\n";
+               "  --check         read the configuration, report errors and exit\n"
+               "  reindex         build a new index for ALIAS (a snapshot and the live stream), then move\n"
+               "                  the alias to it in one step; the running forwarder goes on meanwhile\n";
   return 64;
 }
 
@@ -35,10 +40,16 @@ int usage(const char* error = nullptr) {
 
 int main(int argc, char** argv) {
   std::string path;
+  std::string alias;
   bool check = false;
+  bool reindex = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--config" && i + 1 < argc) {
+    if (arg == "reindex" && i == 1) {
+      reindex = true;
+    } else if (arg == "--index" && i + 1 < argc) {
+      alias = argv[++i];
+    } else if (arg == "--config" && i + 1 < argc) {
       path = argv[++i];
     } else if (arg == "--check") {
       check = true;
@@ -58,13 +69,24 @@ int main(int argc, char** argv) {
     std::cout << path << ": OK (" << config->sinks.size() << " sinks)\n";
     return 0;
   }
+  std::signal(SIGINT, onSignal);
+  std::signal(SIGTERM, onSignal);
+  if (reindex) {
+    if (alias.empty()) return usage("reindex needs --index ALIAS");
+    const canal::client::Status s = canal::forwarder::reindex(*config, alias, logLine, &stopSignal);
+    if (!s) {
+      logLine("reindex of " + alias + " failed: " + s.message());
+      return 1;
+    }
+    logLine("reindex of " + alias + " done");
+    return 0;
+  }
+  if (!alias.empty()) return usage("--index belongs to reindex");
   auto forwarder = canal::forwarder::Forwarder::create(*config, logLine);
   if (!forwarder) {
     logLine("cannot start: " + forwarder.status().message());
     return 1;
   }
-  std::signal(SIGINT, onSignal);
-  std::signal(SIGTERM, onSignal);
   (*forwarder)->stopOn(&stopSignal);
   logLine("forwarding destination " + config->source.destination + " to " + std::to_string(config->sinks.size()) +
           " sinks");

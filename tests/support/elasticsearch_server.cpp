@@ -115,7 +115,7 @@ class ElasticsearchServer::Impl {
   std::map<std::string, Document> documents(const std::string& index) const {
     std::lock_guard<std::mutex> lock(mutex_);
     std::map<std::string, Document> out;
-    const auto it = indices_.find(index);
+    const auto it = indices_.find(resolve(index));
     if (it == indices_.end()) return out;
     for (const auto& [id, d] : it->second) {
       if (!d.deleted) out[id] = Document{d.source.dump(), d.version};
@@ -125,6 +125,28 @@ class ElasticsearchServer::Impl {
   std::vector<std::string> violations() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return violations_;
+  }
+  std::size_t documentCount(const std::string& index) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = indices_.find(resolve(index));
+    if (it == indices_.end()) return 0;
+    std::size_t n = 0;
+    for (const auto& [id, d] : it->second) n += d.deleted ? 0 : 1;
+    return n;
+  }
+  std::vector<std::string> aliasTargets(const std::string& alias) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = aliases_.find(alias);
+    return it == aliases_.end() ? std::vector<std::string>{} : std::vector<std::string>(it->second.begin(), it->second.end());
+  }
+  std::vector<std::string> indexNames() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {createdIndices_.begin(), createdIndices_.end()};
+  }
+  std::string indexBody(const std::string& index) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = indexBodies_.find(index);
+    return it == indexBodies_.end() ? "" : it->second.dump();
   }
   std::uint64_t bulkRequests() const { return bulkRequests_; }
   std::uint64_t bulkItems() const { return bulkItems_; }
@@ -215,6 +237,16 @@ class ElasticsearchServer::Impl {
     }
     if (parts.size() == 3 && parts[1] == "_doc" && request.method() == http::verb::get) return getDocument(parts[0], parts[2]);
     if (parts.size() == 2 && parts[1] == "_search") return search(parts[0]);
+    if (parts.size() == 2 && parts[0] == "_alias" && request.method() == http::verb::get) return getAlias(parts[1]);
+    if (parts.size() == 1 && parts[0] == "_aliases") {
+      if (request.method() != http::verb::post) return refuse("_aliases needs POST, not " + std::string(request.method_string()));
+      return updateAliases(request);
+    }
+    if (parts.size() == 1 && parts[0][0] != '_') {
+      if (request.method() == http::verb::put) return createIndex(parts[0], request);
+      if (request.method() == http::verb::delete_) return deleteIndex(parts[0]);
+      if (request.method() == http::verb::head || request.method() == http::verb::get) return indexExists(parts[0]);
+    }
     return reply(404, errorBody("resource_not_found_exception", "no handler for " + target, 404));
   }
 
@@ -368,7 +400,20 @@ class ElasticsearchServer::Impl {
 
   // Applies one action (mutex_ held); the item's reply.
   Json apply(const std::string& action, const Json& meta, const Json& source) {
-    const std::string index = meta["_index"].get<std::string>();
+    std::string index = meta["_index"].get<std::string>();
+    if (const auto alias = aliases_.find(index); alias != aliases_.end()) {
+      if (alias->second.size() != 1) {
+        Json out = {{"_index", index}, {"status", 400}};
+        out["error"] = {{"type", "illegal_argument_exception"},
+                        {"reason", "no write index is defined for alias [" + index +
+                                       "]. The write index may be explicitly disabled using is_write_index=false or "
+                                       "the alias points to multiple indices without one being designated as a write "
+                                       "index"}};
+        return out;
+      }
+      index = *alias->second.begin();
+    }
+    createdIndices_.insert(index);  // a write creates a missing index, as with auto-create
     std::string id = meta.contains("_id") ? meta["_id"].get<std::string>() : "auto-" + std::to_string(++autoId_);
     Json out = {{"_index", index}, {"_id", id}};
     const auto fail = [&](int status, const std::string& type, const std::string& reason) {
@@ -443,8 +488,9 @@ class ElasticsearchServer::Impl {
     return stored(exists ? "updated" : "created", exists ? 200 : 201, d);
   }
 
-  Response getDocument(const std::string& index, const std::string& id) {
+  Response getDocument(const std::string& name, const std::string& id) {
     std::lock_guard<std::mutex> lock(mutex_);
+    const std::string index = resolve(name);
     const auto idx = indices_.find(index);
     if (idx == indices_.end()) {
       return reply(404, errorBody("index_not_found_exception", "no such index [" + index + "]", 404));
@@ -458,9 +504,10 @@ class ElasticsearchServer::Impl {
                            {"_source", it->second.source}});
   }
 
-  Response search(const std::string& index) {
+  Response search(const std::string& name) {
     std::lock_guard<std::mutex> lock(mutex_);
     Json hits = Json::array();
+    const std::string index = resolve(name);
     const auto idx = indices_.find(index);
     if (idx == indices_.end()) {
       return reply(404, errorBody("index_not_found_exception", "no such index [" + index + "]", 404));
@@ -476,6 +523,132 @@ class ElasticsearchServer::Impl {
                            {"hits", {{"total", {{"value", total}, {"relation", "eq"}}}, {"max_score", 1.0}, {"hits", std::move(hits)}}}});
   }
 
+  // The index an alias with one index stands for (mutex_ held); other names as they are.
+  std::string resolve(const std::string& name) const {
+    const auto alias = aliases_.find(name);
+    return alias != aliases_.end() && alias->second.size() == 1 ? *alias->second.begin() : name;
+  }
+  bool indexExistsLocked(const std::string& name) const { return createdIndices_.count(name) > 0; }
+
+  static Json notFound(const std::string& index) {
+    Json e = errorBody("index_not_found_exception", "no such index [" + index + "]", 404);
+    e["error"]["index"] = index;
+    return e;
+  }
+
+  // PUT /{index}: the body may hold settings, mappings and aliases, nothing else.
+  Response createIndex(const std::string& index, const Request& request) {
+    Json body = Json::object();
+    if (!request.body().empty()) {
+      body = Json::parse(request.body(), nullptr, false);
+      if (!body.is_object()) return refuse("index creation body is not a JSON object: " + request.body());
+    }
+    for (const auto& [key, value] : body.items()) {
+      if (key != "settings" && key != "mappings" && key != "aliases") {
+        return refuse("unknown key [" + key + "] for create index");
+      }
+      if (!value.is_object()) return refuse("[" + key + "] of create index must be an object");
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (indexExistsLocked(index)) {
+      Json e = errorBody("resource_already_exists_exception", "index [" + index + "/x] already exists", 400);
+      e["error"]["index"] = index;
+      return reply(400, e);
+    }
+    if (aliases_.count(index)) {
+      return reply(400, errorBody("invalid_index_name_exception",
+                                  "Invalid index name [" + index + "], an alias with the same name already exists", 400));
+    }
+    createdIndices_.insert(index);
+    indexBodies_[index] = body;
+    if (body.contains("aliases")) {
+      for (const auto& [alias, ignored] : body["aliases"].items()) aliases_[alias].insert(index);
+    }
+    return reply(200, Json{{"acknowledged", true}, {"shards_acknowledged", true}, {"index", index}});
+  }
+
+  Response deleteIndex(const std::string& index) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!indexExistsLocked(index)) return reply(404, notFound(index));
+    createdIndices_.erase(index);
+    indices_.erase(index);
+    indexBodies_.erase(index);
+    for (auto it = aliases_.begin(); it != aliases_.end();) {
+      it->second.erase(index);
+      it = it->second.empty() ? aliases_.erase(it) : std::next(it);
+    }
+    return reply(200, Json{{"acknowledged", true}});
+  }
+
+  Response indexExists(const std::string& index) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!indexExistsLocked(index)) return reply(404, notFound(index));
+    Json out = Json::object();
+    out[index] = indexBodies_[index];
+    return reply(200, out);
+  }
+
+  // GET /_alias/{name}: {"<index>": {"aliases": {"<name>": {}}}} per index.
+  Response getAlias(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = aliases_.find(name);
+    if (it == aliases_.end()) return reply(404, Json{{"error", "alias [" + name + "] missing"}, {"status", 404}});
+    Json out = Json::object();
+    for (const std::string& index : it->second) out[index] = {{"aliases", {{name, Json::object()}}}};
+    return reply(200, out);
+  }
+
+  // POST /_aliases {"actions": [{"add"|"remove": {"index", "alias"}}, {"remove_index": {"index"}}]}:
+  // checked whole, then applied at once.
+  Response updateAliases(const Request& request) {
+    const Json body = Json::parse(request.body(), nullptr, false);
+    if (!body.is_object() || !body.contains("actions") || !body["actions"].is_array() || body["actions"].empty()) {
+      return refuse("_aliases needs {\"actions\": [...]} with at least one action: " + request.body());
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto aliases = aliases_;
+    auto created = createdIndices_;
+    for (const Json& action : body["actions"]) {
+      if (!action.is_object() || action.size() != 1) return refuse("an alias action must have exactly one key");
+      const auto& [type, spec] = *action.items().begin();
+      if (!spec.is_object() || !spec.contains("index") || !spec["index"].is_string()) {
+        return refuse("alias action [" + type + "] needs an index");
+      }
+      const std::string index = spec["index"];
+      if (!created.count(index)) return reply(404, notFound(index));
+      if (type == "remove_index") {
+        created.erase(index);
+        for (auto& [a, targets] : aliases) targets.erase(index);
+        continue;
+      }
+      if (type != "add" && type != "remove") return refuse("unknown alias action [" + type + "]");
+      if (!spec.contains("alias") || !spec["alias"].is_string()) return refuse("alias action [" + type + "] needs an alias");
+      const std::string alias = spec["alias"];
+      if (type == "add") {
+        if (created.count(alias)) {
+          return reply(400, errorBody("invalid_alias_name_exception",
+                                      "Invalid alias name [" + alias + "]: an index or data stream exists with the same "
+                                      "name as the alias", 400));
+        }
+        aliases[alias].insert(index);
+      } else {
+        const auto found = aliases.find(alias);
+        if (found == aliases.end() || !found->second.count(index)) {
+          return reply(404, errorBody("aliases_not_found_exception", "aliases [" + alias + "] missing", 404));
+        }
+        found->second.erase(index);
+      }
+    }
+    for (auto it = aliases.begin(); it != aliases.end();) it = it->second.empty() ? aliases.erase(it) : std::next(it);
+    for (const std::string& index : createdIndices_) {
+      if (!created.count(index)) indices_.erase(index);
+    }
+    aliases_ = std::move(aliases);
+    createdIndices_ = std::move(created);
+    ++aliasChanges_;
+    return reply(200, Json{{"acknowledged", true}});
+  }
+
   std::string user_;
   std::string password_;
   asio::io_context io_;
@@ -487,6 +660,10 @@ class ElasticsearchServer::Impl {
   std::set<tcp::socket*> sockets_;
   std::vector<std::thread> connectionThreads_;
   std::map<std::string, std::map<std::string, Stored>> indices_;
+  std::set<std::string> createdIndices_;  // by PUT /{index} or by a first write
+  std::map<std::string, Json> indexBodies_;  // settings and mappings given at creation
+  std::map<std::string, std::set<std::string>> aliases_;
+  std::uint64_t aliasChanges_ = 0;
   std::map<std::string, std::map<std::string, std::string>> fieldTypes_;
   std::vector<std::string> violations_;
   int failRequests_ = 0;
@@ -510,6 +687,13 @@ void ElasticsearchServer::setFieldType(const std::string& index, const std::stri
 }
 void ElasticsearchServer::failRequests(int count, int status) { impl_->failRequests(count, status); }
 void ElasticsearchServer::failItems(int count, int status) { impl_->failItems(count, status); }
+std::vector<std::string> ElasticsearchServer::aliasTargets(const std::string& alias) const {
+  return impl_->aliasTargets(alias);
+}
+std::vector<std::string> ElasticsearchServer::indexNames() const { return impl_->indexNames(); }
+std::size_t ElasticsearchServer::documentCount(const std::string& index) const { return impl_->documentCount(index); }
+std::string ElasticsearchServer::indexBody(const std::string& index) const { return impl_->indexBody(index); }
+
 std::map<std::string, ElasticsearchServer::Document> ElasticsearchServer::documents(const std::string& index) const {
   return impl_->documents(index);
 }

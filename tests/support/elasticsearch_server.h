@@ -1,13 +1,16 @@
 #pragma once
 
 // An HTTP server on 127.0.0.1 that implements the parts of Elasticsearch's REST API a sink uses
-// (POST /_bulk and /{index}/_bulk, GET /{index}/_doc/{id}, GET|POST /{index}/_search) as the
-// reference documents them, for tests where a real cluster is not installable. Every _bulk
+// (POST /_bulk and /{index}/_bulk, GET /{index}/_doc/{id}, GET|POST /{index}/_search, PUT,
+// HEAD and DELETE /{index}, GET /_alias/{name}, POST /_aliases) as the reference documents them, for tests where a real cluster is not installable. Every _bulk
 // request is checked against the documented format (method, Content-Type, NDJSON lines ending
 // in a newline, one action per action line with only documented metadata, a source line exactly
 // for index/create/update, _index present, external versions only where allowed); a request
 // that breaks it is answered 400 as Elasticsearch would and recorded in violations().
 // Documents keep external versions and delete tombstones, so version conflicts answer 409.
+// Aliases: a write, a get or a search naming an alias with one index goes to that index; a
+// write through an alias of several indices is refused as Elasticsearch refuses it; _aliases
+// actions are checked together and applied at once.
 // Fields can be given a type (long, double, keyword, date, boolean, object): a value that does
 // not fit answers the item 400 document_parsing_exception. Failures can be injected: whole
 // requests answered 429/5xx, or single items answered 429/5xx (a partial failure).
@@ -50,6 +53,13 @@ class ElasticsearchServer {
   // The live documents of `index` by id (tombstones left out).
   std::map<std::string, Document> documents(const std::string& index) const;
   std::vector<std::string> violations() const;
+  // How many live documents `index` (or the index of alias `index`) holds.
+  std::size_t documentCount(const std::string& index) const;
+  // The indices `alias` points to now (none when it does not exist).
+  std::vector<std::string> aliasTargets(const std::string& alias) const;
+  std::vector<std::string> indexNames() const;
+  // The settings/mappings body an index was created with ("" when created by a write).
+  std::string indexBody(const std::string& index) const;
   std::uint64_t bulkRequests() const;
   std::uint64_t bulkItems() const;
 

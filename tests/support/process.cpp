@@ -85,6 +85,23 @@ bool ChildProcess::running() {
   return r == 0;
 }
 
+int ChildProcess::wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    if (r < 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill();
+  return -1;
+}
+
 int ChildProcess::stop(std::chrono::milliseconds grace) {
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);

@@ -34,6 +34,9 @@ class ChildProcess {
   bool running();
   // SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit status (waitpid form), or -1.
   int stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
+  // Waits up to `timeout` for the process to end by itself; its exit code, or -1 (then it is
+  // killed) when it did not end.
+  int wait(std::chrono::milliseconds timeout);
   // SIGKILL at once (a crash).
   void kill();
   pid_t pid() const { return pid_; }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -32,6 +33,8 @@ class ForwarderTest : public testing::MariaDbTest {
     server_ = std::make_unique<testing::CanalServerProcess>(CANAL_SERVER_BINARY, dir_->path() / "server",
                                                             "memory-instance.xml", db_->port(), "", end->file,
                                                             std::to_string(end->position));
+    std::ofstream(dir_->path() / "server" / "conf" / "canal.properties", std::ios::app) << "\n" << serverProperties();
+    prepareServer(dir_->path() / "server" / "conf");
     ASSERT_TRUE(server_->start());
     const bool up = testing::waitUntil(std::chrono::seconds(30), [&] {
       client::ConnectorOptions o;
@@ -41,6 +44,10 @@ class ForwarderTest : public testing::MariaDbTest {
     });
     ASSERT_TRUE(up) << server_->logTail();
   }
+
+  // Lines added to the server's canal.properties; then its conf/ directory may be changed.
+  virtual std::string serverProperties() const { return ""; }
+  virtual void prepareServer(const std::filesystem::path& /*conf*/) {}
 
   void TearDown() override {
     stopForwarder();
@@ -89,6 +96,17 @@ class ForwarderTest : public testing::MariaDbTest {
   canal::Status startBinary() {
     return binary_.start({CANAL_FORWARDER_BINARY, "--config", (dir_->path() / "forwarder.yml").string()},
                          (dir_->path() / ("forwarder-" + std::to_string(++binaryStarts_) + ".log")).string());
+  }
+  // canal-forwarder reindex --index `alias` with the same configuration file.
+  canal::Status startReindexBinary(const std::string& alias = "t") {
+    return binary_.start({CANAL_FORWARDER_BINARY, "reindex", "--config", (dir_->path() / "forwarder.yml").string(),
+                          "--index", alias},
+                         (dir_->path() / ("forwarder-" + std::to_string(++binaryStarts_) + ".log")).string());
+  }
+  // The log of the latest start.
+  std::string lastBinaryLog() const {
+    std::ifstream in(dir_->path() / ("forwarder-" + std::to_string(binaryStarts_) + ".log"));
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   // The logs of every start, in order.
   std::string binaryLogs() const {

@@ -523,9 +523,12 @@ TEST_F(MqModeTest, RabbitMqModeDeliversEveryRowInOrderAcrossBrokerRestartAndKill
   Inserter inserter(*db_);
   ASSERT_TRUE(testing::waitUntil(30s, [&] { return inserter.last() > 200; }));
   ASSERT_TRUE((*rabbit)->restart()) << (*rabbit)->logTail();
-  ASSERT_TRUE(testing::waitUntil(30s, [&] {
+  // Publishing resumes on its own (the batches met the broker down, rolled back, sent again):
+  // every row written before the broker was back arrives.
+  const int target = inserter.last();
+  ASSERT_TRUE(testing::waitUntil(60s, [&] {
     take(500ms);
-    return !ids.empty() && ids.back() > inserter.last() - 50 && inserter.last() > 400;
+    return !ids.empty() && ids.back() >= target;
   })) << s->logTail();
   s->kill();
   ASSERT_TRUE(s->start());

@@ -1,0 +1,216 @@
+// `canal-forwarder reindex` against the Elasticsearch test server (index creation, _aliases,
+// alias resolution as the API documents them), a real MariaDB and canal-server's snapshot API:
+// the first sync of an existing table creates index and alias; a reindex while the running
+// forwarder and a writer go on moves the alias only to a complete index; a reindex killed with
+// -9 mid-load leaves the alias alone and the next run starts again cleanly.
+
+#include <nlohmann/json.hpp>
+
+#include <random>
+
+#include "forwarder_fixture.h"
+#include "reindex.h"
+#include "tests/support/elasticsearch_server.h"
+
+namespace canal::forwarder {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+
+std::string join(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const std::string& l : lines) out += l + "\n";
+  return out;
+}
+
+class ReindexTest : public ForwarderTest {
+ protected:
+  std::string serverProperties() const override {
+    return "canal.admin.user = admin\ncanal.admin.passwd = 4ACFE3202A5FF5CF467898FC58AAB1D615029441\n";  // "admin"
+  }
+
+  // A second destination on the same primary for the reindex (one consumer per destination).
+  void prepareServer(const std::filesystem::path& conf) override {
+    std::filesystem::create_directories(conf / "reindex");
+    std::filesystem::copy_file(conf / "example" / "instance.properties", conf / "reindex" / "instance.properties");
+    std::ifstream in(conf / "canal.properties");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto at = text.find("canal.destinations = example");
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, std::string("canal.destinations = example").size(), "canal.destinations = example,reindex");
+    std::ofstream(conf / "canal.properties") << text;
+  }
+
+  void SetUp() override {
+    ForwarderTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(es_.start());
+    ASSERT_TRUE(db_->execute("CREATE TABLE s.t (id INT PRIMARY KEY, v INT)"));
+    std::string rows = "INSERT INTO s.t VALUES ";
+    for (int i = 1; i <= kRows; ++i) rows += (i > 1 ? ",(" : "(") + std::to_string(i) + ", 0)";
+    ASSERT_TRUE(db_->execute(rows));
+    std::ofstream(dir_->path() / "t-index.json") << R"({"settings": {"number_of_shards": 1},
+      "mappings": {"properties": {"id": {"type": "long"}, "v": {"type": "long"}}}})";
+  }
+
+  ForwarderConfig config(int rowsPerSecond = 0) const {
+    ForwarderConfig c = baseConfig();
+    SinkConfig sink;
+    sink.name = "es";
+    sink.kind = SinkConfig::Kind::kElasticsearch;
+    sink.elasticsearch.url = es_.url();
+    IndexMapping m;
+    m.table = "s.t";
+    m.index = "t";
+    sink.elasticsearch.mappings = {m};
+    ReindexConfig& r = sink.elasticsearch.reindex;
+    r.destination = "reindex";
+    r.indexFiles["t"] = (dir_->path() / "t-index.json").string();
+    r.snapshotUrl = "http://127.0.0.1:" + std::to_string(server_->metricsPort());
+    r.snapshotPassword = "admin";
+    r.stateDir = (dir_->path() / "state").string();
+    r.chunkSize = 500;
+    r.rowsPerSecond = rowsPerSecond;
+    c.sinks = {sink};
+    return c;
+  }
+  // The same as YAML, for the canal-forwarder binary.
+  void writeYaml(int rowsPerSecond) {
+    writeBinaryConfig("source: {address: '" + server_->address() +
+                      "', batch_size: 200, poll_timeout_ms: 200}\n"
+                      "sinks:\n  - type: elasticsearch\n    elasticsearch:\n      url: " + es_.url() +
+                      "\n      mappings: [{table: s.t, index: t}]\n      reindex:\n        destination: reindex\n        indexes: {t: " +
+                      (dir_->path() / "t-index.json").string() + "}\n        snapshot_url: http://127.0.0.1:" +
+                      std::to_string(server_->metricsPort()) +
+                      "\n        snapshot_password: admin\n        chunk_size: 500\n        rows_per_second: " +
+                      std::to_string(rowsPerSecond) + "\n        state_dir: " + (dir_->path() / "state").string() + "\n");
+  }
+
+  // The table as id -> v.
+  std::map<std::string, std::string> table() {
+    auto rows = db_->query("SELECT id, v FROM s.t");
+    EXPECT_TRUE(rows.isOk());
+    std::map<std::string, std::string> out;
+    for (const auto& r : *rows) out[*r[0]] = *r[1];
+    return out;
+  }
+  // The documents behind `name` as id -> v.
+  std::map<std::string, std::string> index(const std::string& name) const {
+    std::map<std::string, std::string> out;
+    for (const auto& [id, d] : es_.documents(name)) {
+      const Json j = Json::parse(d.source);
+      out[id] = j["v"].is_string() ? j["v"].get<std::string>() : std::to_string(j["v"].get<long long>());
+    }
+    return out;
+  }
+  std::string reindexLogs() { return binaryLogs(); }
+
+  static constexpr int kRows = 3000;
+  testing::ElasticsearchServer es_;
+};
+
+TEST_F(ReindexTest, FirstSyncThenAReindexWhileWritesGoOnMovesTheAliasOnlyToACompleteIndex) {
+  // The first sync of an existing table: index and alias made the same way.
+  std::vector<std::string> lines;
+  ASSERT_TRUE(reindex(config(), "t", [&](const std::string& l) { lines.push_back(l); }).isOk())
+      << join(lines);
+  const auto first = es_.aliasTargets("t");
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].rfind("t_", 0), 0u) << first[0];
+  EXPECT_NE(es_.indexBody(first[0]).find("number_of_shards"), std::string::npos) << "the index file's settings";
+  EXPECT_EQ(index("t"), table());
+
+  // The running forwarder keeps the alias's index current; a writer changes rows meanwhile.
+  startForwarder(config());
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    std::mt19937 random(7);
+    int next = kRows + 1;
+    while (writing) {
+      if (random() % 3 == 0) {
+        (void)db_->execute("INSERT INTO s.t VALUES (" + std::to_string(next++) + ", 1)");
+      } else {
+        (void)db_->execute("UPDATE s.t SET v = v + 1 WHERE id = " + std::to_string(1 + random() % kRows));
+      }
+      std::this_thread::sleep_for(1ms);  // a steady stream, not a flood
+    }
+  });
+  // Every index the alias is seen on holds at least the rows there were before (no row is
+  // ever deleted here): never a half-built one.
+  std::atomic<bool> polling{true};
+  std::set<std::string> seen;
+  std::size_t smallest = SIZE_MAX;
+  std::thread poller([&] {
+    while (polling) {
+      const auto targets = es_.aliasTargets("t");
+      if (targets.size() == 1) {
+        seen.insert(targets[0]);
+        smallest = std::min(smallest, es_.documentCount(targets[0]));
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  lines.clear();
+  const client::Status second = reindex(config(), "t", [&](const std::string& l) { lines.push_back(l); });
+  writing = false;
+  writer.join();
+  polling = false;
+  poller.join();
+  ASSERT_TRUE(second.isOk()) << second.toString() << "\n" << join(lines);
+  const auto now = es_.aliasTargets("t");
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_NE(now[0], first[0]);
+  EXPECT_EQ(seen, (std::set<std::string>{first[0], now[0]}));
+  EXPECT_GE(smallest, static_cast<std::size_t>(kRows));
+  const auto indices = es_.indexNames();
+  EXPECT_EQ(std::count(indices.begin(), indices.end(), first[0]), 0) << "the previous index is deleted";
+
+  // Once the running forwarder caught up, the documents behind the alias are the table.
+  const auto expected = table();
+  const bool equal = testing::waitUntil(30s, [&] { return index("t") == expected; });
+  if (!equal) {
+    const auto docs = index("t");
+    std::string diff;
+    int shown = 0;
+    for (const auto& [id, v] : expected) {
+      const auto it = docs.find(id);
+      if ((it == docs.end() || it->second != v) && shown++ < 10) {
+        diff += id + ": table " + v + ", index " + (it == docs.end() ? "missing" : it->second) + "\n";
+      }
+    }
+    ADD_FAILURE() << "index and table differ (" << docs.size() << " documents, " << expected.size() << " rows):\n"
+                  << diff << join(lines) << logText();
+  }
+  EXPECT_TRUE(es_.violations().empty()) << join(es_.violations());
+}
+
+TEST_F(ReindexTest, AReindexKilledMidLoadLeavesTheAliasAndTheNextRunStartsAgain) {
+  writeYaml(0);
+  ASSERT_TRUE(startReindexBinary());
+  ASSERT_EQ(binary_.wait(std::chrono::minutes(2)), 0) << reindexLogs();  // the first sync
+  const auto before = es_.aliasTargets("t");
+  ASSERT_EQ(before.size(), 1u);
+
+  writeYaml(1000);  // about 3 s of snapshot: time to be killed in
+  ASSERT_TRUE(startReindexBinary());
+  ASSERT_TRUE(testing::waitUntil(30s, [&] { return lastBinaryLog().find("snapshot of") != std::string::npos; }))
+      << reindexLogs();
+  binary_.kill();
+  EXPECT_EQ(es_.aliasTargets("t"), before) << "the alias stays on the complete index";
+  EXPECT_EQ(es_.indexNames().size(), 2u) << "the half-built index is there until the next run";
+
+  writeYaml(0);
+  ASSERT_TRUE(startReindexBinary());
+  ASSERT_EQ(binary_.wait(std::chrono::minutes(2)), 0) << reindexLogs();
+  EXPECT_NE(reindexLogs().find("stopped before the swap; dropping"), std::string::npos) << reindexLogs();
+  EXPECT_NE(reindexLogs().find("cancelled its snapshot"), std::string::npos) << reindexLogs();
+  const auto after = es_.aliasTargets("t");
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after, before);
+  EXPECT_EQ(es_.indexNames(), after) << "the half-built and the previous index are gone";
+  EXPECT_EQ(index("t"), table());
+}
+
+}  // namespace
+}  // namespace canal::forwarder
