@@ -62,11 +62,12 @@ client::Result<HttpResponse> HttpClient::request(const std::string& method, cons
   if (!body.empty()) headers = curl_slist_append(headers, ("Content-Type: " + contentType).c_str());
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(c, CURLOPT_NOBODY, method == "HEAD" ? 1L : 0L);
   if (method == "GET" || method == "HEAD") {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);  // also clears NOBODY: set after it
+    curl_easy_setopt(c, CURLOPT_NOBODY, method == "HEAD" ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, nullptr);
   } else {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method == "POST" ? nullptr : method.c_str());
