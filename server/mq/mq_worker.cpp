@@ -85,7 +85,8 @@ void MqWorker::run() {
   log->info("destination {}: publishing to {}", options_.destination, publisher_->describe());
   setState("publishing");
   std::uint64_t epoch = 0;
-  std::chrono::milliseconds retryPause{100};
+  const std::chrono::milliseconds firstPause = std::min(std::chrono::milliseconds(100), options_.maxRetryPause);
+  std::chrono::milliseconds retryPause = firstPause;
   std::vector<std::string> owned;
   std::vector<std::string_view> entries;
   while (!waitForBatch(options_.getTimeout)) {
@@ -116,7 +117,7 @@ void MqWorker::run() {
         ++stats_.batches;
         stats_.entries += entries.size();
         stats_.lastBatchId = batchId;
-        retryPause = std::chrono::milliseconds(100);
+        retryPause = firstPause;
         continue;
       }
     }
