@@ -10,6 +10,7 @@
 #include "canal_mq_router.h"
 #include "kafka_publisher.h"
 #include "rabbitmq_publisher.h"
+#include "server/common/position.h"
 
 namespace canal::app {
 namespace {
@@ -28,20 +29,6 @@ Status fromPublish(const client::Status& s) {
   return Status::internal(s.message());
 }
 
-// Where an entry sits in the binlog: (file number, offset).
-using Place = std::pair<std::int64_t, std::int64_t>;
-
-Place placeOf(const std::string& journal, std::int64_t offset) {
-  const auto dot = journal.rfind('.');
-  std::int64_t number = 0;
-  if (dot != std::string::npos) {
-    for (std::size_t i = dot + 1; i < journal.size() && journal[i] >= '0' && journal[i] <= '9'; ++i) {
-      number = number * 10 + (journal[i] - '0');
-    }
-  }
-  return {number, offset};
-}
-
 }  // namespace
 
 // With canal.mq.transaction, each batch's transaction also writes a position record (key: the
@@ -55,7 +42,8 @@ struct CanalMqPublisher::Parts {
   std::string positionTopic;  // empty: not transactional
   std::map<std::string, std::string> properties;
   bool positionRead = false;
-  std::optional<Place> published;  // the newest committed position, until the stream passed it
+  // The newest committed position (file, offset), until the stream passed it.
+  std::optional<std::pair<std::string, std::uint64_t>> published;
 };
 
 struct CanalMqPublisher::Prepared {
@@ -199,7 +187,7 @@ Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::st
       if (!j.is_object() || !j["journalName"].is_string() || !j["position"].is_number_integer()) {
         return Status::corruption(p.positionTopic, "the position record of " + p.destination + " does not parse: " + **last);
       }
-      p.published = placeOf(j["journalName"].get<std::string>(), j["position"].get<std::int64_t>());
+      p.published.emplace(j["journalName"].get<std::string>(), j["position"].get<std::uint64_t>());
     }
     p.positionRead = true;
   }
@@ -210,10 +198,12 @@ Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::st
     std::size_t skip = 0;
     for (; skip < send.size(); ++skip) {
       if (!header.ParseFromArray(send[skip].data(), static_cast<int>(send[skip].size()))) break;
-      const Place place = placeOf(header.header().logfilename(), header.header().logfileoffset());
+      const int order = compareBinlogPoints(header.header().logfilename(),
+                                            static_cast<std::uint64_t>(header.header().logfileoffset()),
+                                            p.published->first, p.published->second);
       bool snapshotRow = false;
       for (const auto& prop : header.header().props()) snapshotRow |= prop.key() == "snapshot";
-      if (place > *p.published || (place == *p.published && snapshotRow)) {
+      if (order > 0 || (order == 0 && snapshotRow)) {
         p.published.reset();
         break;
       }
