@@ -8,7 +8,6 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "http_client.h"
 #include "row_image.h"
 #include "table_pattern.h"
 
@@ -175,17 +174,21 @@ std::string bulkBody(const std::vector<BulkAction>& actions, std::size_t begin, 
   return body;
 }
 
+HttpOptions httpOptionsOf(const ElasticsearchSinkConfig& config) {
+  HttpOptions o;
+  o.timeout = config.timeout;
+  o.user = config.user;
+  o.password = config.password;
+  o.caFile = config.caFile;
+  o.verifyTls = config.verifyTls;
+  return o;
+}
+
 class ElasticsearchSink::Impl {
  public:
   Impl(ElasticsearchSinkConfig config, Logger log) : config_(std::move(config)), log_(std::move(log)) {}
   Status open() {
-    HttpOptions o;
-    o.timeout = config_.timeout;
-    o.user = config_.user;
-    o.password = config_.password;
-    o.caFile = config_.caFile;
-    o.verifyTls = config_.verifyTls;
-    auto http = HttpClient::create(std::move(o));
+    auto http = HttpClient::create(httpOptionsOf(config_));
     if (!http) return Status(http.status().code(), "elasticsearch: " + http.status().message());
     http_ = std::move(*http);
     if (!config_.deadLetterFile.empty()) {

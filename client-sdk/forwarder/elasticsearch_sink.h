@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "forwarder_config.h"
+#include "http_client.h"
 #include "sink.h"
 
 namespace canal::forwarder {
@@ -70,5 +71,8 @@ class ElasticsearchSink final : public Sink {
   std::string name_;
   std::unique_ptr<Impl> impl_;
 };
+
+// The HTTP settings (timeout, basic auth, TLS) of the cluster `config` writes to.
+HttpOptions httpOptionsOf(const ElasticsearchSinkConfig& config);
 
 }  // namespace canal::forwarder

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "elasticsearch_sink.h"
 #include "forwarder.h"
 #include "http_client.h"
 
@@ -177,13 +178,7 @@ Status reindex(const ForwarderConfig& config, const std::string& alias, const Re
     if (!j.is_object()) return failure(file->second + " is not a JSON object (settings, mappings)");
     body = j.dump();
   }
-  HttpOptions esOptions;
-  esOptions.timeout = sink->elasticsearch.timeout;
-  esOptions.user = sink->elasticsearch.user;
-  esOptions.password = sink->elasticsearch.password;
-  esOptions.caFile = sink->elasticsearch.caFile;
-  esOptions.verifyTls = sink->elasticsearch.verifyTls;
-  auto esHttp = HttpClient::create(esOptions);
+  auto esHttp = HttpClient::create(httpOptionsOf(sink->elasticsearch));
   if (!esHttp) return esHttp.status();
   Elasticsearch es(**esHttp, sink->elasticsearch.url);
   HttpOptions serverOptions;
@@ -286,10 +281,9 @@ Status reindex(const ForwarderConfig& config, const std::string& alias, const Re
   Json request = {{"tables", tables}};
   if (rc.chunkSize > 0) request["chunkSize"] = rc.chunkSize;
   if (rc.rowsPerSecond > 0) request["rowsPerSecond"] = rc.rowsPerSecond;
-  const std::string& snapshots = snapshotsUrl;
-  auto started = (*serverHttp)->request("POST", snapshots, request.dump());
+  auto started = (*serverHttp)->request("POST", snapshotsUrl, request.dump());
   if (!started) return abandon(finish(started.status()));
-  if (started->status != 202) return abandon(finish(refused("POST " + snapshots, *started)));
+  if (started->status != 202) return abandon(finish(refused("POST " + snapshotsUrl, *started)));
   state.snapshot = Json::parse(started->body, nullptr, false).value("id", std::int64_t{0});
   if (Status s = writeState(statePath, alias, state); !s) return abandon(finish(s));
   log("snapshot of " + tables.dump() + " started: " + started->body);
@@ -297,10 +291,10 @@ Status reindex(const ForwarderConfig& config, const std::string& alias, const Re
   for (;;) {
     if (stopped(stop)) return abandon(finish(failure("stopped")));
     if (ended) return abandon(finish(endedStatus()));
-    auto progress = (*serverHttp)->request("GET", snapshots);
+    auto progress = (*serverHttp)->request("GET", snapshotsUrl);
     if (!progress) return abandon(finish(progress.status()));
     const Json p = Json::parse(progress->body, nullptr, false);
-    if (progress->status != 200 || !p.is_object()) return abandon(finish(refused("GET " + snapshots, *progress)));
+    if (progress->status != 200 || !p.is_object()) return abandon(finish(refused("GET " + snapshotsUrl, *progress)));
     const std::string s = p.value("state", "");
     if (s == "done") {
       // The rows it put into the stream (rows changed while their chunk was read are dropped:
