@@ -1,9 +1,10 @@
 #pragma once
 
-// The backlog the throughput benchmarks serve: s.t (id, name, amount, created) and `rows` rows of
-// it written in 1000-row INSERTs.
+// The backlog the throughput benchmarks serve: a MariaDB started for the run with s.t (id, name,
+// amount, created) and `rows` rows of it written in 1000-row INSERTs.
 
 #include <algorithm>
+#include <memory>
 #include <string>
 
 #include "tests/support/mariadb_server.h"
@@ -26,6 +27,28 @@ inline bool writeBacklog(testing::MariaDbServer& db, long rows) {
     if (!db.execute(sql)) return false;
   }
   return true;
+}
+
+struct Backlog {
+  std::unique_ptr<testing::MariaDbServer> db;
+  testing::MariaDbServer::BinlogEnd start;  // the binlog's end before the rows
+  testing::MariaDbServer::BinlogEnd end;    // and after them
+};
+
+inline Result<Backlog> startBacklog(long rows) {
+  Backlog b;
+  auto db = testing::MariaDbServer::start({});
+  if (!db) return db.status();
+  b.db = std::move(*db);
+  if (!createBacklogTable(*b.db)) return Status::internal("cannot create the backlog table");
+  auto start = b.db->binlogEnd();
+  if (!start) return start.status();
+  b.start = *start;
+  if (!writeBacklog(*b.db, rows)) return Status::internal("cannot write the backlog rows");
+  auto end = b.db->binlogEnd();
+  if (!end) return end.status();
+  b.end = *end;
+  return b;
 }
 
 }  // namespace canal::bench

@@ -38,14 +38,11 @@ int fail(const std::string& what) {
 
 int main(int argc, char** argv) {
   const long rows = argc > 1 ? std::stol(argv[1]) : 200000;
-  auto db = testing::MariaDbServer::start({});
-  if (!db) return fail(db.status().toString());
-  if (!bench::createBacklogTable(**db)) return fail("create table");
-  auto end = (*db)->binlogEnd();
-  if (!end) return fail(end.status().toString());
-  const std::string journal = end->file;
-  const std::string position = std::to_string(end->position);
-  if (!bench::writeBacklog(**db, rows)) return fail("insert");
+  auto backlog = bench::startBacklog(rows);
+  if (!backlog) return fail(backlog.status().toString());
+  testing::MariaDbServer& db = *backlog->db;
+  const std::string journal = backlog->start.file;
+  const std::string position = std::to_string(backlog->start.position);
 
   char error[256];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -96,7 +93,7 @@ int main(int argc, char** argv) {
   int n = 0;
   for (const Run& run : runs) {
     testing::TempDir dir("canal-forwarder-bench");
-    testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", (*db)->port(), "",
+    testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", db.port(), "",
                                        journal, position);
     if (!server.start()) return fail("canal-server");
     const bool up = testing::waitUntil(std::chrono::seconds(30), [&] {

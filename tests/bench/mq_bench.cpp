@@ -54,16 +54,13 @@ bool caughtUp(int metricsPort, const std::string& file, std::int64_t position) {
 
 int main(int argc, char** argv) {
   const long rows = argc > 1 ? std::stol(argv[1]) : 200000;
-  auto db = testing::MariaDbServer::start({});
-  if (!db) return fail(db.status().toString());
-  if (!bench::createBacklogTable(**db)) return fail("create table");
-  auto start = (*db)->binlogEnd();
-  if (!start) return fail(start.status().toString());
-  if (!bench::writeBacklog(**db, rows)) return fail("insert");
-  auto end = (*db)->binlogEnd();
-  if (!end) return fail(end.status().toString());
+  auto backlog = bench::startBacklog(rows);
+  if (!backlog) return fail(backlog.status().toString());
+  testing::MariaDbServer& db = *backlog->db;
+  const auto& start = backlog->start;
+  const auto& end = backlog->end;
   // The last entry (the last transaction's end, XID event) starts this far before the end.
-  const std::int64_t lastEntry = end->position - 64;
+  const std::int64_t lastEntry = end.position - 64;
 
   char error[256];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -97,8 +94,8 @@ int main(int argc, char** argv) {
   std::printf("%-36s %10s %10s %12s\n", "run", "rows", "seconds", "rows/s");
   for (const Run& run : runs) {
     testing::TempDir dir("canal-mq-bench");
-    testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", (*db)->port(), "",
-                                       start->file, std::to_string(start->position));
+    testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", db.port(), "",
+                                       start.file, std::to_string(start.position));
     std::ofstream(dir.path() / "conf" / "canal.properties", std::ios::app) << "\n" << run.canal;
     std::ofstream(dir.path() / "conf" / "example" / "instance.properties", std::ios::app) << "\n" << run.instance;
     std::unique_ptr<forwarder::Forwarder> consumer;
@@ -123,7 +120,7 @@ int main(int argc, char** argv) {
       thread = std::thread([&] { (void)consumer->run(); });
     }
     const bool done = testing::waitUntil(
-        std::chrono::minutes(10), [&] { return caughtUp(server.metricsPort(), end->file, lastEntry); },
+        std::chrono::minutes(10), [&] { return caughtUp(server.metricsPort(), end.file, lastEntry); },
         std::chrono::milliseconds(10));
     const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
     if (consumer) {

@@ -34,19 +34,15 @@ int fail(const std::string& what) {
 
 int main(int argc, char** argv) {
   const long rows = argc > 1 ? std::stol(argv[1]) : 200000;
-  auto db = testing::MariaDbServer::start({});
-  if (!db) return fail(db.status().toString());
-  if (!bench::createBacklogTable(**db)) return fail("create table");
-  auto start = (*db)->binlogEnd();
-  if (!start) return fail(start.status().toString());
-  if (!bench::writeBacklog(**db, rows)) return fail("insert");
-  auto end = (*db)->binlogEnd();
-  if (!end) return fail(end.status().toString());
+  auto backlog = bench::startBacklog(rows);
+  if (!backlog) return fail(backlog.status().toString());
+  testing::MariaDbServer& db = *backlog->db;
+  const auto& end = backlog->end;
 
   testing::TempDir dir("canal-reindex-bench");
   // Both destinations start at the end: the rows reach the new index through the snapshot.
-  testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", (*db)->port(), "",
-                                     end->file, std::to_string(end->position));
+  testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", db.port(), "",
+                                     end.file, std::to_string(end.position));
   const fs::path conf = dir.path() / "conf";
   fs::create_directories(conf / "reindex");
   fs::copy_file(conf / "example" / "instance.properties", conf / "reindex" / "instance.properties");
@@ -100,7 +96,7 @@ int main(int argc, char** argv) {
   began = Clock::now();
   std::string output;
   const int rc = testing::runCommand({"sh", "-c",
-                                      "mariadb-dump --no-defaults --socket=" + (*db)->socketPath() +
+                                      "mariadb-dump --no-defaults --socket=" + db.socketPath() +
                                           " -uroot --single-transaction --quick --skip-lock-tables s t > " + dump},
                                      &output);
   seconds = std::chrono::duration<double>(Clock::now() - began).count();
