@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "documents.h"
+#include "es_values.h"
 #include "row_image.h"
 #include "table_pattern.h"
 
@@ -36,30 +38,7 @@ FieldType autoType(const eb::Column& c) {
 
 Json convert(const eb::Column& c, FieldType type) {
   if (c.isnull()) return nullptr;
-  const std::string& v = c.value();
-  if (type == FieldType::kAuto) type = autoType(c);
-  switch (type) {
-    case FieldType::kNumber: {
-      Json n = Json::parse(v, nullptr, false);
-      return n.is_number() ? n : Json(v);
-    }
-    case FieldType::kBoolean:
-      if (v == "1" || lowerCase(v) == "true") return true;
-      if (v == "0" || lowerCase(v) == "false") return false;
-      return v;
-    case FieldType::kDate: {
-      if (v.rfind("0000-00-00", 0) == 0) return nullptr;  // MySQL's zero date has no ES form
-      std::string iso = v;
-      if (iso.size() > 10 && iso[10] == ' ') iso[10] = 'T';
-      return iso;
-    }
-    case FieldType::kJson: {
-      Json j = Json::parse(v, nullptr, false);
-      return j.is_discarded() ? Json(v) : j;
-    }
-    default:
-      return v;
-  }
+  return typedValue(c.value(), type == FieldType::kAuto ? autoType(c) : type);
 }
 
 Json documentOf(const Image& image, const IndexMapping& m) {
@@ -158,6 +137,7 @@ std::string bulkBody(const std::vector<BulkAction>& actions, std::size_t begin, 
     Json meta = Json::object();
     meta["_index"] = a.index;
     meta["_id"] = a.id;
+    if (!a.routing.empty()) meta["routing"] = a.routing;
     if (a.kind == BulkAction::Kind::kUpdate) {
       meta["retry_on_conflict"] = 3;
       body += Json{{"update", meta}}.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -191,6 +171,12 @@ class ElasticsearchSink::Impl {
     auto http = HttpClient::create(httpOptionsOf(config_));
     if (!http) return Status(http.status().code(), "elasticsearch: " + http.status().message());
     http_ = std::move(*http);
+    if (!config_.documents.empty()) {
+      auto source = connectSource(config_.database);
+      if (!source) return Status(source.status().code(), "elasticsearch: " + source.status().message());
+      source_ = std::move(*source);
+      documents_ = std::make_unique<DocumentBuilder>(config_.documents, *source_);
+    }
     if (!config_.deadLetterFile.empty()) {
       deadLetters_.open(config_.deadLetterFile, std::ios::app);
       if (!deadLetters_) {
@@ -201,8 +187,15 @@ class ElasticsearchSink::Impl {
   }
 
   Status write(const std::vector<const Change*>& changes) {
-    auto actions = bulkActions(config_.mappings, changes);
+    client::Result<std::vector<BulkAction>> actions = std::vector<BulkAction>();
+    if (!config_.mappings.empty()) actions = bulkActions(config_.mappings, changes);
     if (!actions) return actions.status();
+    if (documents_) {
+      auto built = documents_->actions(changes);
+      if (!built) return built.status();
+      stats_.built += built->size();
+      for (auto& a : *built) actions->push_back(std::move(a));
+    }
     std::size_t begin = 0;
     while (begin < actions->size()) {
       // One request: up to bulkActions actions and about bulkBytes bytes (at least one action).
@@ -323,6 +316,8 @@ class ElasticsearchSink::Impl {
   ElasticsearchSinkConfig config_;
   Logger log_;
   std::unique_ptr<HttpClient> http_;
+  std::unique_ptr<RowSource> source_;
+  std::unique_ptr<DocumentBuilder> documents_;
   std::ofstream deadLetters_;
   ElasticsearchCounters stats_;
 };
@@ -353,7 +348,7 @@ std::string ElasticsearchSink::counters() const {
   return name_ + ": indexed " + std::to_string(s.indexed) + ", updated " + std::to_string(s.updated) + ", deleted " +
          std::to_string(s.deleted) + ", older skipped " + std::to_string(s.stale) + ", retried " +
          std::to_string(s.retried) + ", dead-lettered " + std::to_string(s.deadLettered) + ", requests " +
-         std::to_string(s.requests);
+         std::to_string(s.requests) + (s.built > 0 ? ", documents built from the source " + std::to_string(s.built) : "");
 }
 
 }  // namespace canal::forwarder

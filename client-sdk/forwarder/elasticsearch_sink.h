@@ -30,6 +30,7 @@ struct BulkAction {
   Kind kind = Kind::kIndex;
   std::string index;
   std::string id;
+  std::string routing;       // empty: none
   std::int64_t version = 0;  // external version (index, delete)
   std::string source;        // JSON document (index) or fields (update); empty for delete
   const Change* change = nullptr;
@@ -51,6 +52,7 @@ struct ElasticsearchCounters {
   std::uint64_t retried = 0;
   std::uint64_t deadLettered = 0;
   std::uint64_t requests = 0;
+  std::uint64_t built = 0;  // multi-table documents read from the source and written (or deleted)
 };
 
 class ElasticsearchSink final : public Sink {

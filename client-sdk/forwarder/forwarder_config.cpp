@@ -144,6 +144,12 @@ void readKafka(Section s, KafkaSinkConfig& c) {
   }
 }
 
+void readTypes(Section& s, std::map<std::string, FieldType>& out) {
+  std::map<std::string, std::string> types;
+  s.readMap("types", types);
+  for (const auto& [column, type] : types) out[column] = fieldType(type, s.keyPath("types." + column));
+}
+
 void readMapping(Section s, IndexMapping& m) {
   s.read("table", m.table);
   s.read("index", m.index);
@@ -151,12 +157,73 @@ void readMapping(Section s, IndexMapping& m) {
   s.readMap("rename", m.rename);
   s.readList("include", m.include);
   s.readList("exclude", m.exclude);
-  std::map<std::string, std::string> types;
-  s.readMap("types", types);
-  for (const auto& [column, type] : types) m.types[column] = fieldType(type, s.keyPath("types." + column));
+  readTypes(s, m.types);
   s.done();
   if (m.table.empty()) Section::fail(s.keyPath("table"), "is required");
   if (m.index.empty()) Section::fail(s.keyPath("index"), "is required");
+}
+
+// "schema.table", both parts non-empty, no pattern.
+void requireTableName(Section& s, const std::string& key, const std::string& table) {
+  const auto dot = table.find('.');
+  if (table.empty()) Section::fail(s.keyPath(key), "is required");
+  if (dot == std::string::npos || dot == 0 || dot + 1 == table.size() || table.find('.', dot + 1) != std::string::npos ||
+      table.find_first_of("*?[]()|\\^$+{}, ") != std::string::npos) {
+    Section::fail(s.keyPath(key), "must name one table as schema.table (is '" + table + "')");
+  }
+}
+
+void readJoin(Section s, DocumentJoin& j) {
+  s.read("table", j.table);
+  s.readMap("on", j.on);
+  s.read("as", j.as);
+  s.read("many", j.many);
+  s.readList("order_by", j.orderBy);
+  s.readMap("rename", j.rename);
+  s.readList("include", j.include);
+  s.readList("exclude", j.exclude);
+  readTypes(s, j.types);
+  s.done();
+  requireTableName(s, "table", j.table);
+  if (j.on.empty()) Section::fail(s.keyPath("on"), "is required: main table column: joined table column");
+  if (j.many && j.as.empty()) Section::fail(s.keyPath("as"), "is required with many: the field holding the rows");
+  if (!j.many && !j.orderBy.empty()) Section::fail(s.keyPath("order_by"), "orders the rows of a join with many only");
+}
+
+void readDocument(Section s, DocumentMapping& d) {
+  s.read("table", d.table);
+  s.read("index", d.index);
+  s.readList("id", d.id);
+  s.read("routing", d.routing);
+  s.readMap("rename", d.rename);
+  s.readList("include", d.include);
+  s.readList("exclude", d.exclude);
+  readTypes(s, d.types);
+  const YAML::Node joins = s.node("joins");
+  if (joins && !joins.IsNull()) {
+    if (!joins.IsSequence()) Section::fail(s.keyPath("joins"), "must be a list");
+    for (std::size_t i = 0; i < joins.size(); ++i) {
+      DocumentJoin j;
+      readJoin(Section(joins[i], s.keyPath("joins[" + std::to_string(i) + "]")), j);
+      d.joins.push_back(std::move(j));
+    }
+  }
+  s.done();
+  requireTableName(s, "table", d.table);
+  if (d.index.empty()) Section::fail(s.keyPath("index"), "is required");
+  if (d.index.find("%{") != std::string::npos) Section::fail(s.keyPath("index"), "names one index or alias (no %{...})");
+}
+
+void readDatabase(Section s, DatabaseConfig& c) {
+  s.read("host", c.host);
+  s.readInt("port", c.port, 1, 65535);
+  s.read("socket", c.socket);
+  s.read("user", c.user);
+  s.read("password", c.password);
+  s.readMs("timeout_ms", c.timeout);
+  s.readMs("catch_up_timeout_ms", c.catchUpTimeout);
+  s.done();
+  if (c.user.empty()) Section::fail(s.keyPath("user"), "is required");
 }
 
 void readElasticsearch(Section s, ElasticsearchSinkConfig& c) {
@@ -207,12 +274,33 @@ void readElasticsearch(Section s, ElasticsearchSinkConfig& c) {
       c.mappings.push_back(std::move(m));
     }
   }
+  const YAML::Node documents = s.node("documents");
+  if (documents && !documents.IsNull()) {
+    if (!documents.IsSequence()) Section::fail(s.keyPath("documents"), "must be a list");
+    for (std::size_t i = 0; i < documents.size(); ++i) {
+      DocumentMapping d;
+      readDocument(Section(documents[i], s.keyPath("documents[" + std::to_string(i) + "]")), d);
+      for (const IndexMapping& m : c.mappings) {
+        if (m.index == d.index) {
+          Section::fail(s.keyPath("documents[" + std::to_string(i) + "].index"),
+                        "'" + d.index + "' is written by a table mapping too");
+        }
+      }
+      c.documents.push_back(std::move(d));
+    }
+  }
+  if (s.has("database")) readDatabase(s.child("database"), c.database);
   s.done();
   if (c.url.rfind("http://", 0) != 0 && c.url.rfind("https://", 0) != 0) {
     Section::fail(s.keyPath("url"), "must start with http:// or https://");
   }
   while (!c.url.empty() && c.url.back() == '/') c.url.pop_back();
-  if (c.mappings.empty()) Section::fail(s.keyPath("mappings"), "needs at least one table mapping");
+  if (c.mappings.empty() && c.documents.empty()) {
+    Section::fail(s.keyPath("mappings"), "needs at least one table mapping (or a document)");
+  }
+  if (!c.documents.empty() && c.database.user.empty()) {
+    Section::fail(s.keyPath("database"), "is required with documents: their joined rows are read from it");
+  }
 }
 
 void readRedisMapping(Section s, RedisMapping& m) {

@@ -72,6 +72,48 @@ struct ReindexConfig {
   int rowsPerSecond = 0;         // snapshot rate limit; 0: none
 };
 
+// The source database documents built from several tables are read from (libmariadb: MariaDB
+// and MySQL). It must be the primary canal-server reads, or a server that has applied as much.
+struct DatabaseConfig {
+  std::string host = "127.0.0.1";
+  int port = 3306;
+  std::string socket;  // a unix socket instead of host/port
+  std::string user;
+  std::string password;  // secret
+  std::chrono::milliseconds timeout{10000};  // connecting and each query
+  // How long a read waits for the source to have committed what a batch carries.
+  std::chrono::milliseconds catchUpTimeout{30000};
+};
+
+// A table joined into a document: its rows whose `on` columns equal the document row's.
+struct DocumentJoin {
+  std::string table;  // schema.table
+  std::map<std::string, std::string> on;  // main table column -> this table's column
+  // The field holding the joined row (an object) or rows (an array, with `many`); empty: the
+  // joined row's fields go to the document's top level (one-to-one only).
+  std::string as;
+  bool many = false;
+  std::vector<std::string> orderBy;  // the array's order; empty: this table's primary key
+  std::map<std::string, std::string> rename;
+  std::vector<std::string> include;
+  std::vector<std::string> exclude;
+  std::map<std::string, FieldType> types;
+};
+
+// A document per row of a main table, with joined rows from other tables. Every change to any
+// of the tables rebuilds the documents it belongs to from the source database.
+struct DocumentMapping {
+  std::string table;  // the main table, schema.table
+  std::string index;  // index or alias
+  std::vector<std::string> id;  // the main table's key columns; empty: its primary key
+  std::string routing;          // a main table column giving the document's _routing
+  std::map<std::string, std::string> rename;
+  std::vector<std::string> include;
+  std::vector<std::string> exclude;
+  std::map<std::string, FieldType> types;
+  std::vector<DocumentJoin> joins;
+};
+
 struct ElasticsearchSinkConfig {
   std::string url = "http://127.0.0.1:9200";
   std::string user;
@@ -86,6 +128,8 @@ struct ElasticsearchSinkConfig {
   std::chrono::milliseconds timeout{30000};   // one HTTP request
   std::string deadLetterFile;  // JSON lines of refused documents; empty: log only
   std::vector<IndexMapping> mappings;
+  std::vector<DocumentMapping> documents;
+  DatabaseConfig database;  // what documents are read from
   ReindexConfig reindex;
 };
 

@@ -98,6 +98,7 @@ struct State {
   std::vector<std::string> previous;  // what the alias pointed to (or the plain index of its name)
   bool plain = false;
   std::int64_t snapshot = 0;          // the server's id of the snapshot requested (0: none yet)
+  std::int64_t swappedMs = 0;         // when the alias moved (0: not yet, or not recorded)
 };
 
 std::optional<State> readState(const fs::path& path) {
@@ -112,6 +113,7 @@ std::optional<State> readState(const fs::path& path) {
   for (const auto& p : j.value("previous", Json::array())) s.previous.push_back(p.get<std::string>());
   s.plain = j.value("plain", false);
   s.snapshot = j.value("snapshot", std::int64_t{0});
+  s.swappedMs = j.value("swappedMs", std::int64_t{0});
   return s;
 }
 
@@ -121,7 +123,8 @@ Status writeState(const fs::path& path, const std::string& alias, const State& s
   const fs::path tmp = path.string() + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << Json{{"alias", alias}, {"index", s.index}, {"previous", s.previous}, {"plain", s.plain}, {"snapshot", s.snapshot}}
+    out << Json{{"alias", alias}, {"index", s.index}, {"previous", s.previous}, {"plain", s.plain}, {"snapshot", s.snapshot},
+               {"swappedMs", s.swappedMs}}
                .dump()
         << "\n";
     out.flush();
@@ -142,22 +145,62 @@ void unsubscribe(const SourceConfig& source, const ReindexLog& log) {
 
 bool stopped(const volatile int* stop) { return stop && *stop; }
 
+// A forwarder running on a thread of its own until stop().
+class RunningForwarder {
+ public:
+  explicit RunningForwarder(std::unique_ptr<Forwarder> forwarder)
+      : forwarder_(std::move(forwarder)), thread_([this] {
+          result_ = forwarder_->run();
+          ended_ = true;
+        }) {}
+  ~RunningForwarder() { (void)stop(); }
+  RunningForwarder(const RunningForwarder&) = delete;
+  RunningForwarder& operator=(const RunningForwarder&) = delete;
+
+  ForwarderCounters counters() const { return forwarder_->counters(); }
+  // True when it ended by itself: a failure retrying cannot fix.
+  bool ended() const { return ended_; }
+  Status endedStatus() const { return result_.isOk() ? failure("the new index's forwarder stopped") : result_; }
+  // Stops it; what its run() returned.
+  Status stop() {
+    if (thread_.joinable()) {
+      forwarder_->stop();
+      thread_.join();
+    }
+    return result_;
+  }
+
+ private:
+  std::unique_ptr<Forwarder> forwarder_;
+  Status result_;
+  std::atomic<bool> ended_{false};
+  std::thread thread_;
+};
+
 }  // namespace
 
 Status reindex(const ForwarderConfig& config, const std::string& alias, const ReindexLog& log,
                const volatile int* stop) {
   const SinkConfig* sink = nullptr;
   std::vector<IndexMapping> mappings;
+  std::vector<DocumentMapping> documents;
   for (const SinkConfig& s : config.sinks) {
     if (s.kind != SinkConfig::Kind::kElasticsearch) continue;
-    for (const IndexMapping& m : s.elasticsearch.mappings) {
-      if (m.index != alias) continue;
-      if (sink && sink != &s) return failure("two elasticsearch sinks write to '" + alias + "'");
+    const auto take = [&](const auto& mapping, auto& into) {
+      if (mapping.index != alias) return true;
+      if (sink && sink != &s) return false;
       sink = &s;
-      mappings.push_back(m);
+      into.push_back(mapping);
+      return true;
+    };
+    for (const IndexMapping& m : s.elasticsearch.mappings) {
+      if (!take(m, mappings)) return failure("two elasticsearch sinks write to '" + alias + "'");
+    }
+    for (const DocumentMapping& d : s.elasticsearch.documents) {
+      if (!take(d, documents)) return failure("two elasticsearch sinks write to '" + alias + "'");
     }
   }
-  if (!sink) return failure("no elasticsearch mapping writes to the index '" + alias + "'");
+  if (!sink) return failure("no elasticsearch mapping or document writes to the index '" + alias + "'");
   const ReindexConfig& rc = sink->elasticsearch.reindex;
   if (rc.snapshotUrl.empty()) {
     return failure(sink->name + ": elasticsearch.reindex.snapshot_url is not set (canal-server's HTTP port)");
@@ -192,20 +235,61 @@ Status reindex(const ForwarderConfig& config, const std::string& alias, const Re
   const fs::path statePath = fs::path(rc.stateDir) / ("reindex-" + alias + ".json");
   const std::string snapshotsUrl = rc.snapshotUrl + "/destinations/" + source.destination + "/snapshots";
 
+  // The new index's own forwarder on the reindex's destination: the alias's tables, into `index`.
+  const auto newIndexForwarder = [&](const std::string& index) {
+    ForwarderConfig fc = config;
+    fc.source = source;
+    SinkConfig reindexSink = *sink;
+    reindexSink.name = "reindex-" + alias;
+    reindexSink.tables.clear();
+    reindexSink.elasticsearch.mappings = mappings;
+    reindexSink.elasticsearch.documents = documents;
+    for (IndexMapping& m : reindexSink.elasticsearch.mappings) m.index = index;
+    for (DocumentMapping& d : reindexSink.elasticsearch.documents) d.index = index;
+    fc.sinks = {reindexSink};
+    return Forwarder::create(fc, [&log](const std::string& line) { log("new index: " + line); });
+  };
+  // Until the swap the running forwarder wrote through the alias into the old index; the new
+  // index's forwarder goes on until it is past every change that can have gone there: caught up
+  // after the swap (a get found nothing), or at a change committed after it (binlog times have
+  // whole seconds).
+  const auto followPastSwap = [&](RunningForwarder& running, std::int64_t swappedMs) {
+    const auto atSwap = running.counters();
+    for (;;) {
+      if (stopped(stop)) return failure("stopped after the swap; the next run finishes it");
+      if (running.ended()) return running.endedStatus();
+      const auto c = running.counters();
+      if (c.emptyGets > atSwap.emptyGets || c.lastExecuteTime >= swappedMs + 1000) return Status::ok();
+      std::this_thread::sleep_for(20ms);
+    }
+  };
+  const auto finishSwap = [&](const State& state) {
+    if (!rc.keepOld && !state.plain) {
+      for (const std::string& old : state.previous) {
+        if (Status s = es.deleteIndex(old); !s) return s;
+        log("deleted the previous index " + old);
+      }
+    }
+    unsubscribe(source, log);
+    fs::remove(statePath);
+    return Status::ok();
+  };
+
   bool plain = false;
   auto targets = es.aliasTargets(alias, &plain);
   if (!targets) return targets.status();
   if (const auto state = readState(statePath)) {
     if (*targets == std::vector<std::string>{state->index}) {
-      log("the reindex of " + alias + " into " + state->index + " had moved the alias; finishing it");
-      if (!rc.keepOld && !state->plain) {
-        for (const std::string& old : state->previous) {
-          if (Status s = es.deleteIndex(old); !s) return s;
-        }
-      }
-      unsubscribe(source, log);
-      fs::remove(statePath);
-      return Status::ok();
+      // The changes that reached the old index before the swap may not all be in the new one
+      // yet: its forwarder goes on from the destination's cursor until it is past the swap.
+      log("the reindex of " + alias + " into " + state->index +
+          " had moved the alias; finishing it (following the changes up to the swap)");
+      auto forwarder = newIndexForwarder(state->index);
+      if (!forwarder) return forwarder.status();
+      RunningForwarder running(std::move(*forwarder));
+      if (Status s = followPastSwap(running, state->swappedMs > 0 ? state->swappedMs : wallMs()); !s) return s;
+      if (Status s = running.stop(); !s) return s;
+      return finishSwap(*state);
     }
     log("a reindex of " + alias + " into " + state->index + " stopped before the swap; dropping " + state->index +
         " and starting again");
@@ -239,45 +323,30 @@ Status reindex(const ForwarderConfig& config, const std::string& alias, const Re
     return why;
   };
 
-  // The new index's own forwarder: the tables of the alias's mappings, into the new index.
-  ForwarderConfig fc = config;
-  fc.source = source;
-  SinkConfig reindexSink = *sink;
-  reindexSink.name = "reindex-" + alias;
-  reindexSink.tables.clear();
-  for (IndexMapping& m : mappings) m.index = state.index;
-  reindexSink.elasticsearch.mappings = mappings;
-  fc.sinks = {reindexSink};
-  auto forwarder = Forwarder::create(fc, [&log](const std::string& line) { log("new index: " + line); });
+  auto forwarder = newIndexForwarder(state.index);
   if (!forwarder) return abandon(forwarder.status());
-  Status result;
-  std::atomic<bool> ended{false};
-  std::thread thread([&] {
-    result = (*forwarder)->run();
-    ended = true;
-  });
-  // The new index's forwarder ended by itself: a failure retrying cannot fix.
-  const auto endedStatus = [&] { return result.isOk() ? failure("the new index's forwarder stopped") : result; };
+  RunningForwarder running(std::move(*forwarder));
   const auto finish = [&](Status why) {
-    (*forwarder)->stop();
-    thread.join();
+    (void)running.stop();
     return why;
   };
   // Subscribed (a first get answered) before the snapshot starts, so no change after it is missed.
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   for (;;) {
-    const auto c = (*forwarder)->counters();
+    const auto c = running.counters();
     if (c.emptyGets + c.batches > 0) break;
-    if (ended) return abandon(finish(endedStatus()));
+    if (running.ended()) return abandon(finish(running.endedStatus()));
     if (stopped(stop) || std::chrono::steady_clock::now() > deadline) {
       return abandon(finish(failure("the new index's forwarder did not reach destination " + source.destination)));
     }
     std::this_thread::sleep_for(20ms);
   }
 
-  // The snapshot of the alias's tables.
+  // The snapshot of the alias's tables (a document's main table: its rows name the documents,
+  // which are read whole from the source database).
   Json tables = Json::array();
   for (const IndexMapping& m : mappings) tables.push_back(m.table);
+  for (const DocumentMapping& d : documents) tables.push_back(d.table);
   Json request = {{"tables", tables}};
   if (rc.chunkSize > 0) request["chunkSize"] = rc.chunkSize;
   if (rc.rowsPerSecond > 0) request["rowsPerSecond"] = rc.rowsPerSecond;
@@ -290,7 +359,7 @@ Status reindex(const ForwarderConfig& config, const std::string& alias, const Re
   std::uint64_t snapshotRows = 0;
   for (;;) {
     if (stopped(stop)) return abandon(finish(failure("stopped")));
-    if (ended) return abandon(finish(endedStatus()));
+    if (running.ended()) return abandon(finish(running.endedStatus()));
     auto progress = (*serverHttp)->request("GET", snapshotsUrl);
     if (!progress) return abandon(finish(progress.status()));
     const Json p = Json::parse(progress->body, nullptr, false);
@@ -312,8 +381,8 @@ Status reindex(const ForwarderConfig& config, const std::string& alias, const Re
   auto said = std::chrono::steady_clock::now();
   for (;;) {
     if (stopped(stop)) return abandon(finish(failure("stopped")));
-    if (ended) return abandon(finish(endedStatus()));
-    loaded = (*forwarder)->counters();
+    if (running.ended()) return abandon(finish(running.endedStatus()));
+    loaded = running.counters();
     if (loaded.snapshotRows >= snapshotRows) break;
     if (std::chrono::steady_clock::now() - said > 10s) {
       log("the new index has " + std::to_string(loaded.snapshotRows) + " of the snapshot's " +
@@ -324,8 +393,8 @@ Status reindex(const ForwarderConfig& config, const std::string& alias, const Re
   }
   for (;;) {
     if (stopped(stop)) return abandon(finish(failure("stopped")));
-    if (ended) return abandon(finish(endedStatus()));
-    const auto c = (*forwarder)->counters();
+    if (running.ended()) return abandon(finish(running.endedStatus()));
+    const auto c = running.counters();
     if (c.emptyGets > loaded.emptyGets) break;
     if (c.batches > loaded.batches && wallMs() - c.lastExecuteTime <= rc.maxLag.count()) break;
     std::this_thread::sleep_for(20ms);
@@ -342,29 +411,13 @@ Status reindex(const ForwarderConfig& config, const std::string& alias, const Re
   }
   actions.push_back({{"add", {{"index", state.index}, {"alias", alias}}}});
   if (Status s = es.updateAliases(actions); !s) return abandon(finish(s));
+  state.swappedMs = wallMs();
   log("alias " + alias + " now points to " + state.index);
-  // Until the swap the running forwarder wrote through the alias into the old index; the new
-  // index's forwarder goes on until it is past every change that can have gone there: caught up
-  // after the swap (a get found nothing), or at a change committed after it (binlog times have
-  // whole seconds).
-  const auto atSwap = (*forwarder)->counters();
-  const std::int64_t swapMs = wallMs();
-  for (;;) {
-    if (stopped(stop) || ended) break;
-    const auto c = (*forwarder)->counters();
-    if (c.emptyGets > atSwap.emptyGets || c.lastExecuteTime >= swapMs + 1000) break;
-    std::this_thread::sleep_for(20ms);
-  }
-  if (Status s = finish(Status::ok()); !s) return s;
-  if (!rc.keepOld && !state.plain) {
-    for (const std::string& old : state.previous) {
-      if (Status s = es.deleteIndex(old); !s) return s;
-      log("deleted the previous index " + old);
-    }
-  }
-  unsubscribe(source, log);
-  fs::remove(statePath);
-  return Status::ok();
+  // From here a stopped run is finished by the next one (the state names the moved alias).
+  if (Status s = writeState(statePath, alias, state); !s) return finish(s);
+  if (Status s = followPastSwap(running, state.swappedMs); !s) return finish(s);
+  if (Status s = running.stop(); !s) return s;
+  return finishSwap(state);
 }
 
 }  // namespace canal::forwarder

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -77,6 +78,10 @@ class ElasticsearchServer::Impl {
 
   void stop() {
     if (stopped_.exchange(true)) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      held_.notify_all();
+    }
     boost::system::error_code ignored;
     if (port_ != 0) {  // wakes the blocking accept
       tcp::socket wake(io_);
@@ -106,6 +111,15 @@ class ElasticsearchServer::Impl {
     std::lock_guard<std::mutex> lock(mutex_);
     failRequests_ = count;
     failRequestStatus_ = status;
+  }
+  void holdAliasReplies(bool hold) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    holdAliasReplies_ = hold;
+    held_.notify_all();
+  }
+  std::uint64_t heldAliasReplies() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return heldAliasReplies_;
   }
   void failItems(int count, int status) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -182,6 +196,13 @@ class ElasticsearchServer::Impl {
       if (ec) break;
       request = parser.release();
       Response response = handle(request);
+      if (request.method() == http::verb::post && request.target() == "/_aliases" && response.result_int() == 200) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (holdAliasReplies_) {  // applied, but the client does not learn it yet
+          ++heldAliasReplies_;
+          held_.wait(lock, [&] { return !holdAliasReplies_ || stopped_; });
+        }
+      }
       response.version(request.version());
       response.keep_alive(request.keep_alive());
       response.set(http::field::content_type, "application/json");
@@ -668,6 +689,9 @@ class ElasticsearchServer::Impl {
   std::vector<std::string> violations_;
   int failRequests_ = 0;
   int failRequestStatus_ = 0;
+  bool holdAliasReplies_ = false;
+  std::uint64_t heldAliasReplies_ = 0;
+  std::condition_variable held_;
   int failItems_ = 0;
   int failItemStatus_ = 0;
   std::int64_t seqNo_ = 0;
@@ -687,6 +711,8 @@ void ElasticsearchServer::setFieldType(const std::string& index, const std::stri
 }
 void ElasticsearchServer::failRequests(int count, int status) { impl_->failRequests(count, status); }
 void ElasticsearchServer::failItems(int count, int status) { impl_->failItems(count, status); }
+void ElasticsearchServer::holdAliasReplies(bool hold) { impl_->holdAliasReplies(hold); }
+std::uint64_t ElasticsearchServer::heldAliasReplies() const { return impl_->heldAliasReplies(); }
 std::vector<std::string> ElasticsearchServer::aliasTargets(const std::string& alias) const {
   return impl_->aliasTargets(alias);
 }

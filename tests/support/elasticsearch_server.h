@@ -49,6 +49,9 @@ class ElasticsearchServer {
   void failRequests(int count, int status);
   // The next `count` bulk items are answered `status` (429, 500, 503) and not applied.
   void failItems(int count, int status);
+  // While held, a POST /_aliases is applied but its reply waits (a client killed in the swap).
+  void holdAliasReplies(bool hold);
+  std::uint64_t heldAliasReplies() const;  // replies that were held
 
   // The live documents of `index` by id (tombstones left out).
   std::map<std::string, Document> documents(const std::string& index) const;

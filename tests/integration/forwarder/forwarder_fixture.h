@@ -130,4 +130,24 @@ class ForwarderTest : public testing::MariaDbTest {
   std::string log_;
 };
 
+// With a second destination, `reindex`, on the same primary (Canal serves one consumer per
+// destination: a reindex follows its own) and the server's admin user for the snapshot API.
+class ReindexFixture : public ForwarderTest {
+ protected:
+  std::string serverProperties() const override {
+    return "canal.admin.user = admin\ncanal.admin.passwd = 4ACFE3202A5FF5CF467898FC58AAB1D615029441\n";  // "admin"
+  }
+  void prepareServer(const std::filesystem::path& conf) override {
+    std::filesystem::create_directories(conf / "reindex");
+    std::filesystem::copy_file(conf / "example" / "instance.properties", conf / "reindex" / "instance.properties");
+    std::ifstream in(conf / "canal.properties");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto at = text.find("canal.destinations = example");
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, std::string("canal.destinations = example").size(), "canal.destinations = example,reindex");
+    std::ofstream(conf / "canal.properties") << text;
+  }
+  std::string snapshotUrl() const { return "http://127.0.0.1:" + std::to_string(server_->metricsPort()); }
+};
+
 }  // namespace canal::forwarder

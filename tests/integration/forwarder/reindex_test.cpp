@@ -24,24 +24,8 @@ std::string join(const std::vector<std::string>& lines) {
   return out;
 }
 
-class ReindexTest : public ForwarderTest {
+class ReindexTest : public ReindexFixture {
  protected:
-  std::string serverProperties() const override {
-    return "canal.admin.user = admin\ncanal.admin.passwd = 4ACFE3202A5FF5CF467898FC58AAB1D615029441\n";  // "admin"
-  }
-
-  // A second destination on the same primary for the reindex (one consumer per destination).
-  void prepareServer(const std::filesystem::path& conf) override {
-    std::filesystem::create_directories(conf / "reindex");
-    std::filesystem::copy_file(conf / "example" / "instance.properties", conf / "reindex" / "instance.properties");
-    std::ifstream in(conf / "canal.properties");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto at = text.find("canal.destinations = example");
-    ASSERT_NE(at, std::string::npos);
-    text.replace(at, std::string("canal.destinations = example").size(), "canal.destinations = example,reindex");
-    std::ofstream(conf / "canal.properties") << text;
-  }
-
   void SetUp() override {
     ForwarderTest::SetUp();
     if (HasFatalFailure()) return;
@@ -67,7 +51,7 @@ class ReindexTest : public ForwarderTest {
     ReindexConfig& r = sink.elasticsearch.reindex;
     r.destination = "reindex";
     r.indexFiles["t"] = (dir_->path() / "t-index.json").string();
-    r.snapshotUrl = "http://127.0.0.1:" + std::to_string(server_->metricsPort());
+    r.snapshotUrl = snapshotUrl();
     r.snapshotPassword = "admin";
     r.stateDir = (dir_->path() / "state").string();
     r.chunkSize = 500;
