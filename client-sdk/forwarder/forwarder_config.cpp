@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include "table_pattern.h"
+
 namespace canal::forwarder {
 namespace {
 
@@ -399,6 +401,17 @@ client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, co
     if (!root.IsMap()) return Status(Status::kInvalidArgument, origin + ": the configuration must be a YAML mapping");
     Section top(root, "");
     readSource(top.child("source"), c.source);
+    if (top.has("admin")) {
+      Section a = top.child("admin");
+      a.read("listen", c.admin.listen);
+      a.read("user", c.admin.user);
+      a.read("password", c.admin.password);
+      a.done();
+      const auto colon = c.admin.listen.rfind(':');
+      if (!c.admin.listen.empty() && (colon == std::string::npos || colon == 0 || colon + 1 == c.admin.listen.size())) {
+        Section::fail("admin.listen", "must be address:port (is '" + c.admin.listen + "')");
+      }
+    }
     top.readMs("progress_interval_ms", c.progressInterval);
     top.readMs("retry_backoff_ms", c.retryBackoff);
     top.readMs("max_retry_backoff_ms", c.maxRetryBackoff);
@@ -429,6 +442,20 @@ client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, co
       }
       s.done();
       if (sink.name.empty()) sink.name = type + "-" + std::to_string(i);
+      // A document is rebuilt on a change of any of its tables: the sink must take them all.
+      if (auto taken = TableSet::create(sink.tables); taken && !taken->matchesAll()) {
+        const auto& documents = sink.elasticsearch.documents;
+        for (std::size_t d = 0; d < documents.size(); ++d) {
+          std::vector<std::string> tables = {documents[d].table};
+          for (const auto& j : documents[d].joins) tables.push_back(j.table);
+          for (const auto& t : tables) {
+            if (!taken->matches(t)) {
+              Section::fail(path + ".tables", "leaves out " + t + ", which elasticsearch.documents[" +
+                                                  std::to_string(d) + "] is built from");
+            }
+          }
+        }
+      }
       c.sinks.push_back(std::move(sink));
     }
     top.done();

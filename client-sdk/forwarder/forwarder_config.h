@@ -196,8 +196,16 @@ struct SinkConfig {
   RabbitMqSinkConfig rabbitMq;
 };
 
+// The running forwarder's HTTP endpoint (status, reindex on request).
+struct AdminConfig {
+  std::string listen;  // address:port, e.g. 127.0.0.1:11120; empty: none
+  std::string user = "admin";
+  std::string password;  // secret; empty: no authentication (keep the address local)
+};
+
 struct ForwarderConfig {
   SourceConfig source;
+  AdminConfig admin;
   std::vector<SinkConfig> sinks;
   std::chrono::milliseconds progressInterval{10000};
   std::chrono::milliseconds retryBackoff{500};      // after a failed batch, doubled up to max

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <string>
 
+#include "admin_endpoint.h"
 #include "forwarder.h"
 #include "reindex.h"
 
@@ -32,7 +33,8 @@ int usage(const char* error = nullptr) {
                "  --config FILE   the YAML configuration (see conf/forwarder.yml)\n"
                "  --check         read the configuration, report errors and exit\n"
                "  reindex         build a new index for ALIAS (a snapshot and the live stream), then move\n"
-               "                  the alias to it in one step; the running forwarder goes on meanwhile\n";
+               "                  the alias to it in one step; the running forwarder goes on meanwhile\n"
+               "                  (a forwarder with admin.listen also takes POST /reindex/ALIAS)\n";
   return 64;
 }
 
@@ -88,6 +90,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   (*forwarder)->stopOn(&stopSignal);
+  std::unique_ptr<canal::forwarder::AdminEndpoint> admin;
+  if (!config->admin.listen.empty()) {
+    auto started = canal::forwarder::AdminEndpoint::start(*config, **forwarder, logLine);
+    if (!started) {
+      logLine("cannot start: " + started.status().message());
+      return 1;
+    }
+    admin = std::move(*started);
+    logLine("admin endpoint on port " + std::to_string(admin->port()) + " (GET /status, POST /reindex/{alias})");
+  }
   logLine("forwarding destination " + config->source.destination + " to " + std::to_string(config->sinks.size()) +
           " sinks");
   const canal::client::Status s = (*forwarder)->run();

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -135,6 +136,14 @@ class ElasticsearchServer::Impl {
       if (!d.deleted) out[id] = Document{d.source.dump(), d.version};
     }
     return out;
+  }
+  std::optional<Document> document(const std::string& index, const std::string& id) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = indices_.find(resolve(index));
+    if (it == indices_.end()) return std::nullopt;
+    const auto d = it->second.find(id);
+    if (d == it->second.end() || d->second.deleted) return std::nullopt;
+    return Document{d->second.source.dump(), d->second.version};
   }
   std::vector<std::string> violations() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -724,6 +733,10 @@ std::map<std::string, ElasticsearchServer::Document> ElasticsearchServer::docume
   return impl_->documents(index);
 }
 std::vector<std::string> ElasticsearchServer::violations() const { return impl_->violations(); }
+std::optional<ElasticsearchServer::Document> ElasticsearchServer::document(const std::string& index,
+                                                                           const std::string& id) const {
+  return impl_->document(index, id);
+}
 std::uint64_t ElasticsearchServer::bulkRequests() const { return impl_->bulkRequests(); }
 std::uint64_t ElasticsearchServer::bulkItems() const { return impl_->bulkItems(); }
 

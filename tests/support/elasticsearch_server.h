@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,8 @@ class ElasticsearchServer {
 
   // The live documents of `index` by id (tombstones left out).
   std::map<std::string, Document> documents(const std::string& index) const;
+  // One live document of `index` (or of the index of alias `index`).
+  std::optional<Document> document(const std::string& index, const std::string& id) const;
   std::vector<std::string> violations() const;
   // How many live documents `index` (or the index of alias `index`) holds.
   std::size_t documentCount(const std::string& index) const;

@@ -6,9 +6,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
+
 #include <random>
 
 #include "forwarder_fixture.h"
+#include "tests/support/http_get.h"
 #include "reindex.h"
 #include "tests/support/elasticsearch_server.h"
 
@@ -60,8 +63,8 @@ class ReindexTest : public ReindexFixture {
     return c;
   }
   // The same as YAML, for the canal-forwarder binary.
-  void writeYaml(int rowsPerSecond) {
-    writeBinaryConfig("source: {address: '" + server_->address() +
+  void writeYaml(int rowsPerSecond, const std::string& extra = "") {
+    writeBinaryConfig(extra + "source: {address: '" + server_->address() +
                       "', batch_size: 200, poll_timeout_ms: 200}\n"
                       "sinks:\n  - type: elasticsearch\n    elasticsearch:\n      url: " + es_.url() +
                       "\n      mappings: [{table: s.t, index: t}]\n      reindex:\n        destination: reindex\n        indexes: {t: " +
@@ -194,6 +197,53 @@ TEST_F(ReindexTest, AReindexKilledMidLoadLeavesTheAliasAndTheNextRunStartsAgain)
   EXPECT_NE(after, before);
   EXPECT_EQ(es_.indexNames(), after) << "the half-built and the previous index are gone";
   EXPECT_EQ(index("t"), table());
+}
+
+TEST_F(ReindexTest, TheRunningForwarderReindexesOnRequestWhileItsLoopGoesOn) {
+  const std::string admin = "http://127.0.0.1:" + std::to_string(testing::freePort());
+  writeYaml(1000, "admin: {listen: '" + admin.substr(7) + "', password: secret}\n");
+  ASSERT_TRUE(startBinary());
+  const auto call = [&](const std::string& method, const std::string& path) {
+    return testing::httpRequest(method, admin + path, "", "admin", "secret");
+  };
+  ASSERT_TRUE(testing::waitUntil(30s, [&] { return call("GET", "/status").status == 200; })) << binaryLogs();
+  EXPECT_EQ(testing::httpRequest("POST", admin + "/reindex/t").status, 401);
+  EXPECT_EQ(call("GET", "/reindex/t").status, 404);
+
+  // The first sync, asked of the running forwarder; a second request while it runs is refused.
+  const auto started = call("POST", "/reindex/t");
+  ASSERT_EQ(started.status, 202) << started.body;
+  EXPECT_EQ(call("POST", "/reindex/t").status, 409);
+  const auto state = [&] {
+    const auto r = call("GET", "/reindex/t");
+    const Json j = Json::parse(r.body, nullptr, false);
+    return j.is_object() ? j.value("state", "") : "";
+  };
+  ASSERT_TRUE(testing::waitUntil(120s, [&] { return state() != "running"; })) << binaryLogs();
+  ASSERT_EQ(state(), "done") << call("GET", "/reindex/t").body;
+  ASSERT_EQ(es_.aliasTargets("t").size(), 1u);
+  EXPECT_EQ(index("t"), table());
+
+  // The live loop went on: a change made now reaches the alias's index.
+  ASSERT_TRUE(db_->execute("UPDATE s.t SET v = 42 WHERE id = 7"));
+  EXPECT_TRUE(testing::waitUntil(30s, [&] { return index("t")["7"] == "42"; })) << binaryLogs();
+  EXPECT_GT(Json::parse(call("GET", "/status").body).value("batches", 0), 0) << binaryLogs();
+
+  // A reindex stopped over the endpoint leaves the alias where it was; an unknown alias fails
+  // naming why.
+  const auto before = es_.aliasTargets("t");
+  ASSERT_EQ(call("POST", "/reindex/t").status, 202);
+  ASSERT_TRUE(testing::waitUntil(30s, [&] { return call("GET", "/reindex/t").body.find("snapshot of") != std::string::npos; }));
+  EXPECT_EQ(call("DELETE", "/reindex/t").status, 202);
+  ASSERT_TRUE(testing::waitUntil(60s, [&] { return state() != "running"; }));
+  EXPECT_EQ(state(), "stopped");
+  EXPECT_EQ(es_.aliasTargets("t"), before);
+  ASSERT_EQ(call("POST", "/reindex/nothing").status, 202);
+  ASSERT_TRUE(testing::waitUntil(30s, [&] { return call("GET", "/reindex/nothing").body.find("failed") != std::string::npos; }));
+  EXPECT_NE(call("GET", "/reindex/nothing").body.find("no elasticsearch mapping or document writes to the index"),
+            std::string::npos);
+  const int exited = binary_.stop(std::chrono::seconds(30));
+  EXPECT_TRUE(WIFEXITED(exited) && WEXITSTATUS(exited) == 0) << exited << binaryLogs();
 }
 
 }  // namespace

@@ -336,6 +336,13 @@ TEST(DocumentConfigTest, ReadsDocumentsWithJoinsAndNamesTheKeyAtFault) {
   EXPECT_NE(error(db + "    documents: [{table: shop.o, index: o, joins: [{table: shop.i, on: {id: o}, joined: x}]}]\n")
                 .find("documents[0].joins[0].joined is not a known key"),
             std::string::npos);
+  EXPECT_NE(parseForwarderConfig("source: {address: 'h:1'}\nsinks:\n- type: elasticsearch\n  tables: [shop.o]\n"
+                                 "  elasticsearch:\n" + db + "    documents: [{table: shop.o, index: o, joins: [{table: shop.i, on: {id: o}}]}]\n",
+                                 "f.yml")
+                .status()
+                .message()
+                .find("sinks[0].tables leaves out shop.i, which elasticsearch.documents[0] is built from"),
+            std::string::npos);
   EXPECT_NE(error(db + "    mappings: [{table: 'shop\\..*', index: o}]\n    documents: [{table: shop.o, index: o}]\n")
                 .find("documents[0].index 'o' is written by a table mapping too"),
             std::string::npos);

@@ -1,0 +1,213 @@
+#include "admin_endpoint.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/core/detail/base64.hpp>
+#include <boost/beast/http.hpp>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "reindex.h"
+
+namespace canal::forwarder {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Json = nlohmann::json;
+
+std::string base64(const std::string& in) {
+  std::string out(beast::detail::base64::encoded_size(in.size()), '\0');
+  out.resize(beast::detail::base64::encode(out.data(), in.data(), in.size()));
+  return out;
+}
+
+// One reindex started over the endpoint.
+struct ReindexJob {
+  std::thread thread;
+  volatile int stop = 0;
+  mutable std::mutex mutex;
+  std::string state = "running";  // running, done, failed, stopped
+  std::string error;
+  std::deque<std::string> log;  // the last lines
+
+  void add(const std::string& line) {
+    std::lock_guard<std::mutex> lock(mutex);
+    log.push_back(line);
+    if (log.size() > 50) log.pop_front();
+  }
+  Json report(const std::string& alias) const {
+    std::lock_guard<std::mutex> lock(mutex);
+    Json j = {{"alias", alias}, {"state", state}, {"log", Json(std::vector<std::string>(log.begin(), log.end()))}};
+    if (!error.empty()) j["error"] = error;
+    return j;
+  }
+  bool running() const {
+    std::lock_guard<std::mutex> lock(mutex);
+    return state == "running";
+  }
+};
+
+}  // namespace
+
+class AdminEndpoint::Impl {
+ public:
+  Impl(ForwarderConfig config, const Forwarder& forwarder, Logger log)
+      : config_(std::move(config)), forwarder_(forwarder), log_(std::move(log)) {}
+
+  client::Status listen() {
+    const std::string& listen = config_.admin.listen;
+    const auto colon = listen.rfind(':');
+    try {
+      const auto address = asio::ip::make_address(listen.substr(0, colon));
+      const int port = std::stoi(listen.substr(colon + 1));
+      acceptor_.open(address.is_v6() ? tcp::v6() : tcp::v4());
+      acceptor_.set_option(asio::socket_base::reuse_address(true));
+      acceptor_.bind(tcp::endpoint(address, static_cast<unsigned short>(port)));
+      acceptor_.listen();
+      port_ = acceptor_.local_endpoint().port();
+    } catch (const std::exception& e) {
+      return client::Status(client::Status::kInvalidArgument, "admin.listen " + listen + ": " + e.what());
+    }
+    thread_ = std::thread([this] { serve(); });
+    return client::Status::ok();
+  }
+
+  ~Impl() {
+    stopped_ = true;
+    beast::error_code ignored;
+    {  // wakes the blocking accept
+      tcp::socket wake(io_);
+      wake.connect(tcp::endpoint(acceptor_.local_endpoint(ignored).address(), static_cast<unsigned short>(port_)),
+                   ignored);
+    }
+    if (thread_.joinable()) thread_.join();
+    acceptor_.close(ignored);
+    std::lock_guard<std::mutex> lock(jobsMutex_);
+    for (auto& [alias, job] : jobs_) job->stop = 1;
+    for (auto& [alias, job] : jobs_) {
+      if (job->thread.joinable()) job->thread.join();
+    }
+  }
+
+  int port() const { return port_; }
+
+ private:
+  void serve() {
+    while (!stopped_) {
+      beast::error_code ec;
+      tcp::socket socket(io_);
+      acceptor_.accept(socket, ec);
+      if (ec || stopped_) continue;
+      struct timeval timeout{10, 0};
+      setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+      beast::flat_buffer buffer;
+      http::request<http::string_body> request;
+      http::read(socket, buffer, request, ec);
+      if (ec) continue;
+      http::response<http::string_body> response{http::status::ok, request.version()};
+      const auto [status, body] = answer(request);
+      response.result(static_cast<http::status>(status));
+      response.set(http::field::server, "canal-forwarder");
+      response.set(http::field::content_type, "application/json");
+      if (status == 401) response.set(http::field::www_authenticate, "Basic realm=\"canal-forwarder\"");
+      response.keep_alive(false);
+      response.body() = body.dump() + "\n";
+      response.prepare_payload();
+      http::write(socket, response, ec);
+      socket.shutdown(tcp::socket::shutdown_both, ec);
+    }
+  }
+
+  std::pair<int, Json> answer(const http::request<http::string_body>& request) {
+    const auto error = [](int status, const std::string& why) { return std::make_pair(status, Json{{"error", why}}); };
+    if (!config_.admin.password.empty() &&
+        std::string(request[http::field::authorization]) !=
+            "Basic " + base64(config_.admin.user + ":" + config_.admin.password)) {
+      return error(401, "HTTP Basic authentication as admin.user is required");
+    }
+    std::string target(request.target());
+    if (const auto q = target.find('?'); q != std::string::npos) target.resize(q);
+    if (target == "/status") {
+      if (request.method() != http::verb::get) return error(405, "GET /status");
+      const ForwarderCounters c = forwarder_.counters();
+      return {200, Json{{"destination", config_.source.destination}, {"batches", c.batches}, {"rows", c.rows},
+                        {"entries", c.entries}, {"rollbacks", c.rollbacks}, {"lastExecuteTime", c.lastExecuteTime},
+                        {"snapshotRows", c.snapshotRows}}};
+    }
+    const std::string prefix = "/reindex/";
+    if (target.rfind(prefix, 0) != 0 || target.size() == prefix.size() ||
+        target.find('/', prefix.size()) != std::string::npos) {
+      return error(404, "paths: /status, /reindex/{alias}");
+    }
+    const std::string alias = target.substr(prefix.size());
+    std::lock_guard<std::mutex> lock(jobsMutex_);
+    auto found = jobs_.find(alias);
+    switch (request.method()) {
+      case http::verb::get:
+        if (found == jobs_.end()) return error(404, "no reindex of " + alias + " was started here");
+        return {200, found->second->report(alias)};
+      case http::verb::delete_:
+        if (found == jobs_.end() || !found->second->running()) return error(404, "no reindex of " + alias + " runs");
+        found->second->stop = 1;
+        return {202, found->second->report(alias)};
+      case http::verb::post: {
+        if (found != jobs_.end() && found->second->running()) {
+          return error(409, "a reindex of " + alias + " is running: GET /reindex/" + alias + " for its progress");
+        }
+        if (found != jobs_.end()) {
+          found->second->thread.join();
+          jobs_.erase(found);
+        }
+        auto job = std::make_shared<ReindexJob>();
+        log_("reindex of " + alias + " asked over the admin endpoint");
+        job->thread = std::thread([this, job, alias] {
+          const client::Status s = reindex(
+              config_, alias,
+              [this, job, alias](const std::string& line) {
+                job->add(line);
+                log_("reindex " + alias + ": " + line);
+              },
+              &job->stop);
+          std::lock_guard<std::mutex> lock(job->mutex);
+          job->state = s ? "done" : job->stop ? "stopped" : "failed";
+          if (!s) job->error = s.message();
+          log_("reindex of " + alias + " " + job->state + (s ? "" : ": " + s.message()));
+        });
+        jobs_[alias] = job;
+        return {202, job->report(alias)};
+      }
+      default:
+        return error(405, "GET, POST or DELETE /reindex/" + alias);
+    }
+  }
+
+  ForwarderConfig config_;
+  const Forwarder& forwarder_;
+  Logger log_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_{io_};
+  int port_ = 0;
+  std::atomic<bool> stopped_{false};
+  std::thread thread_;
+  std::mutex jobsMutex_;
+  std::map<std::string, std::shared_ptr<ReindexJob>> jobs_;
+};
+
+client::Result<std::unique_ptr<AdminEndpoint>> AdminEndpoint::start(const ForwarderConfig& config,
+                                                                    const Forwarder& forwarder, Logger log) {
+  auto impl = std::make_unique<Impl>(config, forwarder, std::move(log));
+  if (client::Status s = impl->listen(); !s) return s;
+  return std::unique_ptr<AdminEndpoint>(new AdminEndpoint(std::move(impl)));
+}
+
+AdminEndpoint::AdminEndpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AdminEndpoint::~AdminEndpoint() = default;
+int AdminEndpoint::port() const { return impl_->port(); }
+
+}  // namespace canal::forwarder

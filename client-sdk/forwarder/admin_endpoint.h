@@ -1,0 +1,40 @@
+#pragma once
+
+// The running forwarder's HTTP endpoint (admin.listen), for operators and scripts:
+//   GET    /status            the forwarder's counters, as JSON
+//   POST   /reindex/{alias}   starts a reindex of the alias beside the live loop (202; 409 while
+//                            one of that alias runs); the same steps as `canal-forwarder reindex`
+//   GET    /reindex/{alias}   its state (running, done, failed, stopped), last log lines, error
+//   DELETE /reindex/{alias}   stops it (the alias stays where it was, or the next run finishes
+//                            a swap that happened)
+// With admin.password set every request needs HTTP Basic authentication as admin.user.
+// One connection at a time, one request per connection. Thread contract: start() and the
+// destructor on one thread; the endpoint serves on a thread of its own.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "canal/client/status.h"
+#include "forwarder.h"
+#include "forwarder_config.h"
+
+namespace canal::forwarder {
+
+class AdminEndpoint {
+ public:
+  using Logger = std::function<void(const std::string&)>;
+  // Listens on config.admin.listen; `forwarder` must outlive the endpoint.
+  static client::Result<std::unique_ptr<AdminEndpoint>> start(const ForwarderConfig& config, const Forwarder& forwarder,
+                                                              Logger log);
+  // Stops the listener and any reindex still running (waiting for it to stop).
+  ~AdminEndpoint();
+  int port() const;
+
+ private:
+  class Impl;
+  explicit AdminEndpoint(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace canal::forwarder
