@@ -12,10 +12,9 @@ namespace {
 
 // The application's work; false makes the batch come again.
 bool process(const canal::client::Message& message) {
-  for (const auto& entry : message.entries()) {
-    if (entry.entrytype() != canal::protocol::entry::ROWDATA) continue;
-    canal::protocol::entry::RowChange change;
-    if (!change.ParseFromString(entry.storevalue())) return false;
+  // rowChanges() parses each entry's RowChange into one reused object: the fast way to read rows.
+  auto changes = message.rowChanges();
+  for (const auto& [entry, change] : changes) {
     for (const auto& row : change.rowdatas()) {
       const canal::client::RowView view(row, change.eventtype());
       std::cout << canal::protocol::entry::EventType_Name(change.eventtype()) << " "
@@ -24,7 +23,8 @@ bool process(const canal::client::Message& message) {
       std::cout << "\n";
     }
   }
-  return true;
+  if (!changes.ok()) std::cerr << changes.error() << "\n";
+  return changes.ok();
 }
 
 }  // namespace

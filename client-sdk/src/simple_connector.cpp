@@ -41,6 +41,28 @@ std::size_t Message::unparsedEntries() const {
   return unparsed_;
 }
 
+RowChanges Message::rowChanges() const { return RowChanges(entries()); }
+
+std::size_t RowChanges::next(std::size_t from) {
+  for (std::size_t i = from; i < entries_->size(); ++i) {
+    const Entry& e = (*entries_)[i];
+    if (e.entrytype() != canal::protocol::entry::ROWDATA) continue;
+    if (!change_.ParseFromString(e.storevalue())) {
+      failed_ = i;
+      return entries_->size();
+    }
+    return i;
+  }
+  return entries_->size();
+}
+
+std::string RowChanges::error() const {
+  if (ok()) return "";
+  const auto& h = (*entries_)[failed_].header();
+  return "the RowChange of the entry at " + h.logfilename() + ":" + std::to_string(h.logfileoffset()) + " (" +
+         h.schemaname() + "." + h.tablename() + ") does not parse";
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;

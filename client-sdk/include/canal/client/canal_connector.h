@@ -9,7 +9,7 @@
 //   for (;;) {
 //     auto message = connector->getWithoutAck(1000, std::chrono::milliseconds(1000));
 //     if (!message) { /* message.status() says why */ continue; }
-//     for (const auto& entry : message->entries()) { ... }
+//     for (const auto& [entry, change] : message->rowChanges()) { ... }  // or entries()
 //     if (processed) connector->ack(message->id()); else connector->rollback(message->id());
 //   }
 //
@@ -17,7 +17,9 @@
 // distinct connectors are independent. Message is a plain value.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +31,8 @@
 namespace canal::client {
 
 using Entry = canal::protocol::entry::Entry;
+
+class RowChanges;
 
 // One batch: its id (-1 for the empty batch) and its entries, parsed on first use.
 class Message {
@@ -44,12 +48,73 @@ class Message {
   // left default-constructed and counted by unparsedEntries().
   const std::vector<Entry>& entries() const;
   std::size_t unparsedEntries() const;
+  // The ROWDATA entries with their RowChange: the way to read a batch's rows (see RowChanges).
+  RowChanges rowChanges() const;
 
  private:
   std::int64_t id_ = -1;
   std::vector<std::string> raw_;
   mutable std::shared_ptr<std::vector<Entry>> parsed_;
   mutable std::size_t unparsed_ = 0;
+};
+
+// The ROWDATA entries of a batch, each with its RowChange parsed into one RowChange object that
+// is reused from entry to entry. Parsing a new RowChange for every entry allocates every
+// column of every row afresh: the same loop runs about twice as fast this way.
+//
+//   auto changes = message->rowChanges();
+//   for (const auto& [entry, change] : changes) {
+//     for (const auto& row : change.rowdatas()) { ... }  // RowView(row, change.eventtype())
+//   }
+//   if (!changes.ok()) { /* changes.error(): the entry that did not parse; roll back */ }
+//
+// The RowChange a step yields is valid until the next step. An entry whose RowChange does not
+// parse ends the loop, and ok() is false from then on. Input iteration: one pass.
+class RowChanges {
+ public:
+  using RowChange = canal::protocol::entry::RowChange;
+  struct Item {
+    const Entry& entry;
+    const RowChange& change;
+  };
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = Item;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = Item;
+    Item operator*() const { return Item{(*owner_->entries_)[index_], owner_->change_}; }
+    iterator& operator++() {
+      index_ = owner_->next(index_ + 1);
+      return *this;
+    }
+    bool operator==(const iterator& other) const { return index_ == other.index_; }
+    bool operator!=(const iterator& other) const { return index_ != other.index_; }
+
+   private:
+    friend class RowChanges;
+    iterator(RowChanges* owner, std::size_t index) : owner_(owner), index_(index) {}
+    RowChanges* owner_;
+    std::size_t index_;
+  };
+
+  explicit RowChanges(const std::vector<Entry>& entries) : entries_(&entries) {}
+  iterator begin() { return iterator(this, next(0)); }
+  iterator end() { return iterator(this, entries_->size()); }
+  bool ok() const { return failed_ == kNone; }
+  // "the RowChange of the entry at FILE:OFFSET (schema.table) does not parse", or "".
+  std::string error() const;
+
+ private:
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  // The first ROWDATA entry at or after `from` with its RowChange parsed into change_; the end
+  // when there is none or one does not parse.
+  std::size_t next(std::size_t from);
+
+  const std::vector<Entry>* entries_;
+  RowChange change_;
+  std::size_t failed_ = kNone;
 };
 
 struct ConnectorOptions {
