@@ -41,7 +41,10 @@ std::size_t Message::unparsedEntries() const {
   return unparsed_;
 }
 
-RowChanges Message::rowChanges() const { return RowChanges(entries()); }
+RowChanges Message::rowChanges() const {
+  entries();
+  return RowChanges(parsed_);
+}
 
 std::size_t RowChanges::next(std::size_t from) {
   for (std::size_t i = from; i < entries_->size(); ++i) {

@@ -53,6 +53,10 @@ TEST(RowChangesTest, YieldsEachRowDataEntryWithItsRowsThroughOneReusedRowChange)
   int none = 0;
   for (const auto& item : Message(8, {}).rowChanges()) none += item.change.rowdatas_size();
   EXPECT_EQ(none, 0);
+  // The range keeps the batch's entries: a temporary Message may go (ASan checks it).
+  int rows = 0;
+  for (const auto& item : Message(m).rowChanges()) rows += item.change.rowdatas_size();
+  EXPECT_EQ(rows, 3);
 }
 
 TEST(RowChangesTest, AnEntryThatDoesNotParseEndsTheLoopAndIsNamed) {

@@ -99,7 +99,9 @@ class RowChanges {
     std::size_t index_;
   };
 
-  explicit RowChanges(const std::vector<Entry>& entries) : entries_(&entries) {}
+  // Shares the batch's parsed entries: the range stays valid after its Message is gone (as in
+  // `for (... : connector->getWithoutAck(n)->rowChanges())`).
+  explicit RowChanges(std::shared_ptr<const std::vector<Entry>> entries) : entries_(std::move(entries)) {}
   iterator begin() { return iterator(this, next(0)); }
   iterator end() { return iterator(this, entries_->size()); }
   bool ok() const { return failed_ == kNone; }
@@ -112,7 +114,7 @@ class RowChanges {
   // when there is none or one does not parse.
   std::size_t next(std::size_t from);
 
-  const std::vector<Entry>* entries_;
+  std::shared_ptr<const std::vector<Entry>> entries_;
   RowChange change_;
   std::size_t failed_ = kNone;
 };
