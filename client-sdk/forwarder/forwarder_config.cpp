@@ -146,20 +146,35 @@ void readKafka(Section s, KafkaSinkConfig& c) {
   }
 }
 
-void readTypes(Section& s, std::map<std::string, FieldType>& out) {
+// Which columns become fields, under which name and type (table mappings, documents, joins).
+template <typename Mapping>
+void readFields(Section& s, Mapping& m) {
+  s.readMap("rename", m.rename);
+  s.readList("include", m.include);
+  s.readList("exclude", m.exclude);
   std::map<std::string, std::string> types;
   s.readMap("types", types);
-  for (const auto& [column, type] : types) out[column] = fieldType(type, s.keyPath("types." + column));
+  for (const auto& [column, type] : types) m.types[column] = fieldType(type, s.keyPath("types." + column));
+}
+
+// Each item of the list `key` read by `read(Section of the item, item)`.
+template <typename Item, typename Read>
+void readSections(Section& s, const std::string& key, std::vector<Item>& out, Read read) {
+  const YAML::Node list = s.node(key);
+  if (!list || list.IsNull()) return;
+  if (!list.IsSequence()) Section::fail(s.keyPath(key), "must be a list");
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    Item item;
+    read(Section(list[i], s.keyPath(key + "[" + std::to_string(i) + "]")), item);
+    out.push_back(std::move(item));
+  }
 }
 
 void readMapping(Section s, IndexMapping& m) {
   s.read("table", m.table);
   s.read("index", m.index);
   s.readList("id", m.id);
-  s.readMap("rename", m.rename);
-  s.readList("include", m.include);
-  s.readList("exclude", m.exclude);
-  readTypes(s, m.types);
+  readFields(s, m);
   s.done();
   if (m.table.empty()) Section::fail(s.keyPath("table"), "is required");
   if (m.index.empty()) Section::fail(s.keyPath("index"), "is required");
@@ -181,10 +196,7 @@ void readJoin(Section s, DocumentJoin& j) {
   s.read("as", j.as);
   s.read("many", j.many);
   s.readList("order_by", j.orderBy);
-  s.readMap("rename", j.rename);
-  s.readList("include", j.include);
-  s.readList("exclude", j.exclude);
-  readTypes(s, j.types);
+  readFields(s, j);
   s.done();
   requireTableName(s, "table", j.table);
   if (j.on.empty()) Section::fail(s.keyPath("on"), "is required: main table column: joined table column");
@@ -197,19 +209,8 @@ void readDocument(Section s, DocumentMapping& d) {
   s.read("index", d.index);
   s.readList("id", d.id);
   s.read("routing", d.routing);
-  s.readMap("rename", d.rename);
-  s.readList("include", d.include);
-  s.readList("exclude", d.exclude);
-  readTypes(s, d.types);
-  const YAML::Node joins = s.node("joins");
-  if (joins && !joins.IsNull()) {
-    if (!joins.IsSequence()) Section::fail(s.keyPath("joins"), "must be a list");
-    for (std::size_t i = 0; i < joins.size(); ++i) {
-      DocumentJoin j;
-      readJoin(Section(joins[i], s.keyPath("joins[" + std::to_string(i) + "]")), j);
-      d.joins.push_back(std::move(j));
-    }
-  }
+  readFields(s, d);
+  readSections(s, "joins", d.joins, readJoin);
   s.done();
   requireTableName(s, "table", d.table);
   if (d.index.empty()) Section::fail(s.keyPath("index"), "is required");
@@ -267,28 +268,14 @@ void readElasticsearch(Section s, ElasticsearchSinkConfig& c) {
       Section::fail(r.keyPath("snapshot_url"), "must be canal-server's HTTP address (http://host:canal.metrics.pull.port)");
     }
   }
-  const YAML::Node mappings = s.node("mappings");
-  if (mappings && !mappings.IsNull()) {
-    if (!mappings.IsSequence()) Section::fail(s.keyPath("mappings"), "must be a list");
-    for (std::size_t i = 0; i < mappings.size(); ++i) {
-      IndexMapping m;
-      readMapping(Section(mappings[i], s.keyPath("mappings[" + std::to_string(i) + "]")), m);
-      c.mappings.push_back(std::move(m));
-    }
-  }
-  const YAML::Node documents = s.node("documents");
-  if (documents && !documents.IsNull()) {
-    if (!documents.IsSequence()) Section::fail(s.keyPath("documents"), "must be a list");
-    for (std::size_t i = 0; i < documents.size(); ++i) {
-      DocumentMapping d;
-      readDocument(Section(documents[i], s.keyPath("documents[" + std::to_string(i) + "]")), d);
-      for (const IndexMapping& m : c.mappings) {
-        if (m.index == d.index) {
-          Section::fail(s.keyPath("documents[" + std::to_string(i) + "].index"),
-                        "'" + d.index + "' is written by a table mapping too");
-        }
+  readSections(s, "mappings", c.mappings, readMapping);
+  readSections(s, "documents", c.documents, readDocument);
+  for (std::size_t i = 0; i < c.documents.size(); ++i) {
+    for (const IndexMapping& m : c.mappings) {
+      if (m.index == c.documents[i].index) {
+        Section::fail(s.keyPath("documents[" + std::to_string(i) + "].index"),
+                      "'" + m.index + "' is written by a table mapping too");
       }
-      c.documents.push_back(std::move(d));
     }
   }
   if (s.has("database")) readDatabase(s.child("database"), c.database);
@@ -353,15 +340,7 @@ void readRedis(Section s, RedisSinkConfig& c) {
   s.readInt("tombstone_seconds", c.tombstoneSeconds, 0, 1 << 30);
   bool tls = false;
   s.read("tls", tls);
-  const YAML::Node mappings = s.node("mappings");
-  if (mappings && !mappings.IsNull()) {
-    if (!mappings.IsSequence()) Section::fail(s.keyPath("mappings"), "must be a list");
-    for (std::size_t i = 0; i < mappings.size(); ++i) {
-      RedisMapping m;
-      readRedisMapping(Section(mappings[i], s.keyPath("mappings[" + std::to_string(i) + "]")), m);
-      c.mappings.push_back(std::move(m));
-    }
-  }
+  readSections(s, "mappings", c.mappings, readRedisMapping);
   s.done();
   if (tls) {
     Section::fail(s.keyPath("tls"), "cannot be true: this build's Redis client (hiredis 0.14) has no TLS; "
