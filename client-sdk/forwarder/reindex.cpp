@@ -400,6 +400,16 @@ Status reindex(const ForwarderConfig& config, const std::string& alias, const Re
     std::this_thread::sleep_for(20ms);
   }
 
+  // What the alias name is now: a writer through it may have created it as a plain index since
+  // the start (the running forwarder's first write to a name that did not exist yet).
+  auto current = es.aliasTargets(alias, &plain);
+  if (!current) return abandon(finish(current.status()));
+  if (plain != state.plain || (!plain && *current != state.previous)) {
+    state.plain = plain;
+    state.previous = plain ? std::vector<std::string>{alias} : *current;
+    if (Status s = writeState(statePath, alias, state); !s) return abandon(finish(s));
+    if (plain) log(alias + " was created as a plain index meanwhile; it is replaced by the alias");
+  }
   // One request moves the alias.
   Json actions = Json::array();
   for (const std::string& old : state.previous) {

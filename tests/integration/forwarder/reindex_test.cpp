@@ -8,6 +8,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <random>
 
 #include "forwarder_fixture.h"
@@ -197,6 +198,35 @@ TEST_F(ReindexTest, AReindexKilledMidLoadLeavesTheAliasAndTheNextRunStartsAgain)
   EXPECT_NE(after, before);
   EXPECT_EQ(es_.indexNames(), after) << "the half-built and the previous index are gone";
   EXPECT_EQ(index("t"), table());
+}
+
+// The first sync while the running forwarder already writes to the name: its first write creates
+// a plain index there, which the swap replaces by the alias in the same request.
+TEST_F(ReindexTest, ANameCreatedAsAPlainIndexDuringTheFirstSyncIsReplacedByTheAlias) {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  const auto said = [&](const std::string& what) {
+    std::lock_guard<std::mutex> lock(mutex);
+    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(what) != std::string::npos; });
+  };
+  client::Status result;
+  std::thread first([&] {
+    result = reindex(config(1000), "t", [&](const std::string& l) {
+      std::lock_guard<std::mutex> lock(mutex);
+      lines.push_back(l);
+    });
+  });
+  ASSERT_TRUE(testing::waitUntil(30s, [&] { return said("snapshot of"); }));
+  startForwarder(config());  // its backlog (the table's rows) goes to "t" at once
+  const bool created = testing::waitUntil(30s, [&] { return es_.documentCount("t") > 0; });
+  first.join();
+  ASSERT_TRUE(created);
+  ASSERT_TRUE(result.isOk()) << result.toString() << "\n" << join(lines);
+  EXPECT_TRUE(said("was created as a plain index meanwhile")) << join(lines);
+  const auto targets = es_.aliasTargets("t");
+  ASSERT_EQ(targets.size(), 1u);
+  EXPECT_NE(targets[0], "t");
+  EXPECT_TRUE(testing::waitUntil(30s, [&] { return index("t") == table(); }));
 }
 
 TEST_F(ReindexTest, TheRunningForwarderReindexesOnRequestWhileItsLoopGoesOn) {
