@@ -164,6 +164,15 @@ TEST(ForwarderConfigTest, ErrorsNameTheKey) {
   EXPECT_NE(error(source + "sinks: [{type: rabbitmq, rabbitmq: {exchange: x, queue: q}}]").find("sinks[0].rabbitmq.queue is bound"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: rabbitmq, rabbitmq: {routing_key: ''}}]").find("sinks[0].rabbitmq.routing_key must not be empty"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: redis, redis: {mappings: [{table: a.b, key: 'k'}]}}]").find("mappings[0].key must contain %{pk}"), std::string::npos);
+  const std::string kafka = "sinks: [{type: kafka, kafka: {brokers: b}}]\n";
+  EXPECT_NE(error(source + "admin: {listen: '11120'}\n" + kafka).find("admin.listen must be address:port"), std::string::npos);
+  EXPECT_NE(error(source + "admin: {listen: 'h:1', pasword: x}\n" + kafka).find("admin.pasword is not a known key"),
+            std::string::npos);
+  auto admin = parseForwarderConfig(source + "admin: {listen: '127.0.0.1:11120', password: pw}\n" + kafka, "f.yml");
+  ASSERT_TRUE(admin.isOk()) << admin.status().toString();
+  EXPECT_EQ(admin->admin.listen, "127.0.0.1:11120");
+  EXPECT_EQ(admin->admin.user, "admin");
+  EXPECT_EQ(admin->admin.password, "pw");
   EXPECT_NE(error(source + "sinks: [{type: redis, redis: {mappings: [{table: a.b, value: list}]}}]").find("mappings[0].value 'list' is not one of hash, json"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: redis, redis: {tls: true, mappings: [{table: a.b}]}}]").find("sinks[0].redis.tls cannot be true"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: redis, redis: {mappings: [{table: a.b, indexes: [{column: c, key: x}]}]}}]").find("indexes[0].key must contain %{value}"), std::string::npos);
