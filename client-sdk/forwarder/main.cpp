@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <mutex>
 #include <string>
 
 #include "admin_endpoint.h"
@@ -17,7 +18,10 @@ namespace {
 volatile int stopSignal = 0;
 extern "C" void onSignal(int sig) { stopSignal = sig; }
 
+// Lines come from the forwarder's loop and from reindexes asked over the admin endpoint.
 void logLine(const std::string& line) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
   char stamp[32];
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
