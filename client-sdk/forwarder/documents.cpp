@@ -88,16 +88,6 @@ void addFields(Json& into, const SourceRows& rows, const SourceRow* row, const F
   }
 }
 
-std::vector<std::string> keysOf(const std::map<std::string, std::string>& on) {
-  std::vector<std::string> out;
-  for (const auto& [mainColumn, joined] : on) out.push_back(mainColumn);
-  return out;
-}
-std::vector<std::string> valuesOf(const std::map<std::string, std::string>& on) {
-  std::vector<std::string> out;
-  for (const auto& [mainColumn, joined] : on) out.push_back(joined);
-  return out;
-}
 
 // Where each id column sits among a join's main table columns, when the join is on exactly
 // the id columns (its rows name their documents directly); empty otherwise.
@@ -131,7 +121,14 @@ DocumentBuilder::DocumentBuilder(std::vector<DocumentMapping> documents, RowSour
   for (const auto& d : documents_) {
     mains_.push_back(split(d.table));
     auto& joins = joins_.emplace_back();
-    for (const auto& j : d.joins) joins.push_back(split(j.table));
+    for (const auto& j : d.joins) {
+      Join& join = joins.emplace_back();
+      join.table = split(j.table);
+      for (const auto& [mainColumn, joinedColumn] : j.on) {
+        join.mainColumns.push_back(mainColumn);
+        join.joinedColumns.push_back(joinedColumn);
+      }
+    }
   }
 }
 
@@ -156,6 +153,8 @@ Status DocumentBuilder::collect(const std::vector<const Change*>& changes, std::
     if (id->empty()) {
       return Status(kSinkFatal, "elasticsearch documents: " + d.table + " has no primary key; set id in its document");
     }
+    std::vector<std::vector<std::size_t>> direct;  // per join, see directJoin
+    for (const Join& join : joins_[m]) direct.push_back(directJoin(*id, join.mainColumns));
     for (const Change* c : changes) {
       if (!carriesRows(*c)) continue;
       if (c->database == main.database && c->table == main.name) {
@@ -172,19 +171,18 @@ Status DocumentBuilder::collect(const std::vector<const Change*>& changes, std::
         plan.last = c;
       }
       for (std::size_t j = 0; j < d.joins.size(); ++j) {
-        if (c->database != joins_[m][j].database || c->table != joins_[m][j].name) continue;
-        const auto joinedColumns = valuesOf(d.joins[j].on);
-        const auto direct = directJoin(*id, keysOf(d.joins[j].on));
+        const Join& join = joins_[m][j];
+        if (c->database != join.table.database || c->table != join.table.name) continue;
         for (const auto& row : c->rowChange.rowdatas()) {
           for (const Image* image : {&row.beforecolumns(), &row.aftercolumns()}) {
-            const auto values = valuesOf(*image, joinedColumns);
+            const auto values = valuesOf(*image, join.joinedColumns);
             if (!values) continue;
-            if (direct.empty()) {
+            if (direct[j].empty()) {
               plan.lookups[j].insert(*values);
               continue;
             }
             Key key;
-            for (std::size_t i : direct) key.push_back((*values)[i]);
+            for (std::size_t i : direct[j]) key.push_back((*values)[i]);
             plan.keys.insert(std::move(key));
           }
         }
@@ -203,7 +201,7 @@ Status DocumentBuilder::build(std::size_t m, Plan& plan, std::int64_t version, s
   // Documents found through a joined row's values.
   for (std::size_t j = 0; j < d.joins.size(); ++j) {
     if (plan.lookups[j].empty()) continue;
-    auto found = selectAll(source_, RowQuery{main.database, main.name, *id, keysOf(d.joins[j].on), {}, {}},
+    auto found = selectAll(source_, RowQuery{main.database, main.name, *id, joins_[m][j].mainColumns, {}, {}},
                            plan.lookups[j]);
     if (!found) return found.status();
     std::vector<std::size_t> idIndexes(id->size());
@@ -238,7 +236,8 @@ Status DocumentBuilder::build(std::size_t m, Plan& plan, std::int64_t version, s
   std::vector<Joined> joined(d.joins.size());
   for (std::size_t j = 0; j < d.joins.size(); ++j) {
     const DocumentJoin& join = d.joins[j];
-    auto mainIndexes = indexesOf(*mainRows, keysOf(join.on), d.table);
+    const Join& columns = joins_[m][j];
+    auto mainIndexes = indexesOf(*mainRows, columns.mainColumns, d.table);
     if (!mainIndexes) return mainIndexes.status();
     joined[j].mainIndexes = *mainIndexes;
     std::set<Key> values;
@@ -247,14 +246,14 @@ Status DocumentBuilder::build(std::size_t m, Plan& plan, std::int64_t version, s
     }
     auto order = join.orderBy;
     if (order.empty()) {
-      auto pk = keyOf(joins_[m][j], {});
+      auto pk = keyOf(columns.table, {});
       if (!pk) return pk.status();
       order = *pk;
     }
-    auto rows = selectAll(source_, RowQuery{joins_[m][j].database, joins_[m][j].name, {}, valuesOf(join.on), {}, order},
-                          values);
+    auto rows = selectAll(
+        source_, RowQuery{columns.table.database, columns.table.name, {}, columns.joinedColumns, {}, order}, values);
     if (!rows) return rows.status();
-    auto joinedIndexes = indexesOf(*rows, valuesOf(join.on), join.table);
+    auto joinedIndexes = indexesOf(*rows, columns.joinedColumns, join.table);
     if (!joinedIndexes) return joinedIndexes.status();
     for (std::size_t r = 0; r < rows->rows.size(); ++r) {
       if (auto v = valuesOf(rows->rows[r], *joinedIndexes)) joined[j].byValues[std::move(*v)].push_back(r);

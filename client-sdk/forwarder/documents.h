@@ -32,6 +32,12 @@ class DocumentBuilder {
     std::string database;
     std::string name;
   };
+  // A join's table and its `on` columns, in the same order on both sides.
+  struct Join {
+    Table table;
+    std::vector<std::string> mainColumns;
+    std::vector<std::string> joinedColumns;
+  };
   struct Plan;
   client::Result<std::vector<std::string>> keyOf(const Table& table, const std::vector<std::string>& configured);
   client::Status collect(const std::vector<const Change*>& changes, std::vector<Plan>& plans);
@@ -39,7 +45,7 @@ class DocumentBuilder {
 
   std::vector<DocumentMapping> documents_;
   std::vector<Table> mains_;
-  std::vector<std::vector<Table>> joins_;
+  std::vector<std::vector<Join>> joins_;
   RowSource& source_;
   std::map<std::string, std::vector<std::string>> primaryKeys_;  // schema.table -> key columns
 };

@@ -187,8 +187,7 @@ class ElasticsearchSink::Impl {
   }
 
   Status write(const std::vector<const Change*>& changes) {
-    client::Result<std::vector<BulkAction>> actions = std::vector<BulkAction>();
-    if (!config_.mappings.empty()) actions = bulkActions(config_.mappings, changes);
+    auto actions = bulkActions(config_.mappings, changes);
     if (!actions) return actions.status();
     if (documents_) {
       auto built = documents_->actions(changes);

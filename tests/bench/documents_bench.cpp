@@ -18,7 +18,6 @@
 #include "forwarder.h"
 #include "tests/support/canal_server_process.h"
 #include "tests/support/elasticsearch_server.h"
-#include "tests/support/http_get.h"
 #include "tests/support/mariadb_server.h"
 #include "tests/support/temp_dir.h"
 
@@ -107,11 +106,7 @@ int main(int argc, char** argv) {
   testing::ElasticsearchServer es;
   if (!es.start()) return fail("elasticsearch test server");
   // canal-server answers on its HTTP port once its destinations run.
-  if (!testing::waitUntil(std::chrono::seconds(30), [&] {
-        return testing::httpGet("http://127.0.0.1:" + std::to_string(server.metricsPort()) + "/status").status == 200;
-      })) {
-    return fail("canal-server did not start: " + server.logTail());
-  }
+  if (!server.waitServing(std::chrono::seconds(30))) return fail("canal-server did not start: " + server.logTail());
 
   forwarder::ForwarderConfig config;
   config.source.address = server.address();

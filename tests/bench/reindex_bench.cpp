@@ -14,7 +14,6 @@
 #include "tests/bench/backlog.h"
 #include "tests/support/canal_server_process.h"
 #include "tests/support/elasticsearch_server.h"
-#include "tests/support/http_get.h"
 #include "tests/support/mariadb_server.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
@@ -72,11 +71,7 @@ int main(int argc, char** argv) {
   sink.elasticsearch.reindex.stateDir = dir.path().string();
   config.sinks = {sink};
   // canal-server answers on its HTTP port once its destinations run.
-  if (!testing::waitUntil(std::chrono::seconds(30), [&] {
-        return testing::httpGet("http://127.0.0.1:" + std::to_string(server.metricsPort()) + "/status").status == 200;
-      })) {
-    return fail("canal-server did not start: " + server.logTail());
-  }
+  if (!server.waitServing(std::chrono::seconds(30))) return fail("canal-server did not start: " + server.logTail());
 
   std::printf("%-40s %10s %10s %12s\n", "run", "rows", "seconds", "rows/s");
   auto began = Clock::now();

@@ -2,6 +2,8 @@
 
 #include <fstream>
 
+#include "tests/support/http_get.h"
+
 namespace canal::testing {
 
 namespace fs = std::filesystem;
@@ -34,6 +36,11 @@ CanalServerProcess::CanalServerProcess(std::string binary, const fs::path& root,
 Status CanalServerProcess::start() {
   return process_.start({binary_, "--config", (root_ / "conf" / "canal.properties").string()},
                         (root_ / ("server-" + std::to_string(++starts_) + ".log")).string());
+}
+
+bool CanalServerProcess::waitServing(std::chrono::milliseconds timeout) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(metricsPort_) + "/status";
+  return waitUntil(timeout, [&] { return httpGet(url).status == 200; });
 }
 
 }  // namespace canal::testing

@@ -6,6 +6,7 @@
 // ZooKeeper, free ports for clients and for /metrics and /status, and a log file per start
 // under `root`.
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -21,6 +22,8 @@ class CanalServerProcess {
                      const std::string& zk, const std::string& journal, const std::string& position,
                      const std::string& filter = "s\\\\..*");
   Status start();
+  // True once its HTTP port answers /status (its destinations run), within `timeout`.
+  bool waitServing(std::chrono::milliseconds timeout);
   void kill() { process_.kill(); }
   int stop() { return process_.stop(); }
   int port() const { return port_; }

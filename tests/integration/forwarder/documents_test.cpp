@@ -22,12 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
 
-std::string joinLines(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const std::string& l : lines) out += l + "\n";
-  return out;
-}
-
 constexpr int kCustomers = 100;
 constexpr int kOrders = 1500;  // never deleted: every index on the alias holds at least these
 
@@ -239,24 +233,11 @@ TEST_F(DocumentsTest, JoinedDocumentsEqualTheSqlJoinThroughAReindexKilledInTheLo
       std::this_thread::sleep_for(1ms);
     }
   });
-  std::atomic<bool> polling{true};
-  std::set<std::string> seen;
-  std::size_t smallest = SIZE_MAX;
-  std::thread poller([&] {
-    while (polling) {
-      const auto targets = es_.aliasTargets("orders");
-      if (targets.size() == 1) {
-        seen.insert(targets[0]);
-        smallest = std::min(smallest, es_.documentCount(targets[0]));
-      }
-      std::this_thread::sleep_for(5ms);
-    }
-  });
+  AliasWatch watch(es_, "orders");
   const auto stopThreads = [&] {
     writing = false;
     if (writer.joinable()) writer.join();
-    polling = false;
-    if (poller.joinable()) poller.join();
+    watch.stop();
   };
 
   // Killed mid-load: the alias stays.
@@ -292,8 +273,8 @@ TEST_F(DocumentsTest, JoinedDocumentsEqualTheSqlJoinThroughAReindexKilledInTheLo
   const auto batches = forwarder_->counters().batches;
   EXPECT_TRUE(testing::waitUntil(60s, [&] { return forwarder_->counters().batches >= batches + 5; })) << logText();
   stopThreads();
-  EXPECT_EQ(seen, (std::set<std::string>{first[0], swapped[0]}));
-  EXPECT_GE(smallest, static_cast<std::size_t>(kOrders)) << "the alias was seen on an incomplete index";
+  EXPECT_EQ(watch.seen(), (std::set<std::string>{first[0], swapped[0]}));
+  EXPECT_GE(watch.smallest(), static_cast<std::size_t>(kOrders)) << "the alias was seen on an incomplete index";
   EXPECT_GT(statements.load(), 100);
 
   // Quiet: once the running forwarder caught up, the documents behind the alias are the join.

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -15,11 +17,52 @@
 
 #include "forwarder.h"
 #include "tests/support/canal_server_process.h"
+#include "tests/support/elasticsearch_server.h"
 #include "tests/support/mariadb_test.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
 namespace canal::forwarder {
+
+// Lines joined with newlines, for failure messages.
+inline std::string joinLines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const std::string& l : lines) out += l + "\n";
+  return out;
+}
+
+// Watches which index `alias` points to, from construction until stop(): every index it was
+// seen on, and the fewest documents any of them held while the alias pointed there.
+class AliasWatch {
+ public:
+  AliasWatch(const testing::ElasticsearchServer& es, std::string alias)
+      : es_(es), alias_(std::move(alias)), thread_([this] {
+          while (watching_) {
+            const auto targets = es_.aliasTargets(alias_);
+            if (targets.size() == 1) {
+              seen_.insert(targets[0]);
+              smallest_ = std::min(smallest_, es_.documentCount(targets[0]));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          }
+        }) {}
+  ~AliasWatch() { stop(); }
+  void stop() {
+    watching_ = false;
+    if (thread_.joinable()) thread_.join();
+  }
+  // After stop().
+  const std::set<std::string>& seen() const { return seen_; }
+  std::size_t smallest() const { return smallest_; }
+
+ private:
+  const testing::ElasticsearchServer& es_;
+  std::string alias_;
+  std::atomic<bool> watching_{true};
+  std::set<std::string> seen_;
+  std::size_t smallest_ = SIZE_MAX;
+  std::thread thread_;
+};
 
 class ForwarderTest : public testing::MariaDbTest {
  protected:

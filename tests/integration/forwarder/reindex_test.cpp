@@ -23,12 +23,6 @@ namespace {
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
 
-std::string join(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const std::string& l : lines) out += l + "\n";
-  return out;
-}
-
 class ReindexTest : public ReindexFixture {
  protected:
   void SetUp() override {
@@ -103,7 +97,7 @@ TEST_F(ReindexTest, FirstSyncThenAReindexWhileWritesGoOnMovesTheAliasOnlyToAComp
   // The first sync of an existing table: index and alias made the same way.
   std::vector<std::string> lines;
   ASSERT_TRUE(reindex(config(), "t", [&](const std::string& l) { lines.push_back(l); }).isOk())
-      << join(lines);
+      << joinLines(lines);
   const auto first = es_.aliasTargets("t");
   ASSERT_EQ(first.size(), 1u);
   EXPECT_EQ(first[0].rfind("t_", 0), 0u) << first[0];
@@ -127,31 +121,18 @@ TEST_F(ReindexTest, FirstSyncThenAReindexWhileWritesGoOnMovesTheAliasOnlyToAComp
   });
   // Every index the alias is seen on holds at least the rows there were before (no row is
   // ever deleted here): never a half-built one.
-  std::atomic<bool> polling{true};
-  std::set<std::string> seen;
-  std::size_t smallest = SIZE_MAX;
-  std::thread poller([&] {
-    while (polling) {
-      const auto targets = es_.aliasTargets("t");
-      if (targets.size() == 1) {
-        seen.insert(targets[0]);
-        smallest = std::min(smallest, es_.documentCount(targets[0]));
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-  });
+  AliasWatch watch(es_, "t");
   lines.clear();
   const client::Status second = reindex(config(), "t", [&](const std::string& l) { lines.push_back(l); });
   writing = false;
   writer.join();
-  polling = false;
-  poller.join();
-  ASSERT_TRUE(second.isOk()) << second.toString() << "\n" << join(lines);
+  watch.stop();
+  ASSERT_TRUE(second.isOk()) << second.toString() << "\n" << joinLines(lines);
   const auto now = es_.aliasTargets("t");
   ASSERT_EQ(now.size(), 1u);
   EXPECT_NE(now[0], first[0]);
-  EXPECT_EQ(seen, (std::set<std::string>{first[0], now[0]}));
-  EXPECT_GE(smallest, static_cast<std::size_t>(kRows));
+  EXPECT_EQ(watch.seen(), (std::set<std::string>{first[0], now[0]}));
+  EXPECT_GE(watch.smallest(), static_cast<std::size_t>(kRows));
   const auto indices = es_.indexNames();
   EXPECT_EQ(std::count(indices.begin(), indices.end(), first[0]), 0) << "the previous index is deleted";
 
@@ -169,9 +150,9 @@ TEST_F(ReindexTest, FirstSyncThenAReindexWhileWritesGoOnMovesTheAliasOnlyToAComp
       }
     }
     ADD_FAILURE() << "index and table differ (" << docs.size() << " documents, " << expected.size() << " rows):\n"
-                  << diff << join(lines) << logText();
+                  << diff << joinLines(lines) << logText();
   }
-  EXPECT_TRUE(es_.violations().empty()) << join(es_.violations());
+  EXPECT_TRUE(es_.violations().empty()) << joinLines(es_.violations());
 }
 
 TEST_F(ReindexTest, AReindexKilledMidLoadLeavesTheAliasAndTheNextRunStartsAgain) {
@@ -228,13 +209,13 @@ TEST_F(ReindexTest, ANameCreatedAsAPlainIndexDuringTheFirstSyncIsReplacedByTheAl
   first.join();
   ASSERT_TRUE(written.isOk() && written->status == 200);
   ASSERT_EQ(std::count(indices.begin(), indices.end(), "t"), 1) << "t is a plain index before the swap";
-  ASSERT_TRUE(result.isOk()) << result.toString() << "\n" << join(lines);
-  EXPECT_TRUE(said("was created as a plain index meanwhile")) << join(lines);
+  ASSERT_TRUE(result.isOk()) << result.toString() << "\n" << joinLines(lines);
+  EXPECT_TRUE(said("was created as a plain index meanwhile")) << joinLines(lines);
   const auto targets = es_.aliasTargets("t");
   ASSERT_EQ(targets.size(), 1u);
   EXPECT_NE(targets[0], "t");
   EXPECT_EQ(index("t"), table());
-  EXPECT_TRUE(es_.violations().empty()) << join(es_.violations());
+  EXPECT_TRUE(es_.violations().empty()) << joinLines(es_.violations());
 }
 
 TEST_F(ReindexTest, TheRunningForwarderReindexesOnRequestWhileItsLoopGoesOn) {
