@@ -26,16 +26,16 @@ std::string SnapshotGate::keyOf(const std::vector<convert::ChangeColumn>& image,
 
 void SnapshotGate::noteEntry(const convert::ChangeEntry& e) {
   if (e.kind == convert::EntryKind::kRowData && e.isDdl) ddlCount_.fetch_add(1);
-  if (!watching_ || e.kind != convert::EntryKind::kRowData) return;
+  if (watches_.empty() || e.kind != convert::EntryKind::kRowData) return;
+  // A DDL names its table in the header; one without a table (a database) voids nothing.
+  if (!e.schema || *e.schema != database_ || !e.table || *e.table != table_) return;
   if (e.isDdl) {
-    // A DDL names its table in the header; one without a table (a database) voids nothing.
-    if (e.schema && *e.schema == database_ && e.table && *e.table == table_) ddlSeen_ = true;
+    lastDdl_ = ++changes_;
     return;
   }
-  if (!e.schema || *e.schema != database_ || !e.table || *e.table != table_) return;
   for (const convert::ChangeRow& row : e.rows) {
-    if (!row.before.empty()) changedKeys_.insert(keyOf(row.before, keyColumns_));
-    if (!row.after.empty()) changedKeys_.insert(keyOf(row.after, keyColumns_));
+    if (!row.before.empty()) changedKeys_[keyOf(row.before, keyColumns_)] = ++changes_;
+    if (!row.after.empty()) changedKeys_[keyOf(row.after, keyColumns_)] = ++changes_;
   }
 }
 
@@ -44,7 +44,7 @@ void SnapshotGate::atPoint(std::string_view file, std::uint64_t position, bool i
   at_->file.assign(file);
   at_->position = position;
   inTransaction_ = inTransaction;
-  if (watching_) moved_.notify_all();
+  if (!watches_.empty()) moved_.notify_all();
 }
 
 void SnapshotGate::stop() {
@@ -53,51 +53,72 @@ void SnapshotGate::stop() {
   moved_.notify_all();
 }
 
-std::optional<StreamPoint> SnapshotGate::watch(const std::string& database, const std::string& table,
-                                               std::vector<std::uint32_t> keyColumns) {
+SnapshotGate::Watch SnapshotGate::watch(const std::string& database, const std::string& table,
+                                        std::vector<std::uint32_t> keyColumns) {
   std::lock_guard<std::mutex> lock(mutex_);
-  watching_ = true;
-  database_ = database;
-  table_ = table;
-  keyColumns_ = std::move(keyColumns);
-  changedKeys_.clear();
-  ddlSeen_ = false;
-  return at_;
+  if (watches_.empty() || database != database_ || table != table_ || keyColumns != keyColumns_) {
+    watches_.clear();
+    changedKeys_.clear();
+    lastDdl_ = 0;
+    database_ = database;
+    table_ = table;
+    keyColumns_ = std::move(keyColumns);
+  }
+  Watch w{at_, changes_ + 1};
+  watches_.insert(w.since);
+  return w;
+}
+
+void SnapshotGate::endWatch(std::uint64_t since) {
+  if (auto it = watches_.find(since); it != watches_.end()) watches_.erase(it);
+  if (watches_.empty()) {
+    changedKeys_.clear();
+    return;
+  }
+  // Changes older than every open watch void nothing any more.
+  const std::uint64_t oldest = *watches_.begin();
+  for (auto it = changedKeys_.begin(); it != changedKeys_.end();) {
+    it = it->second < oldest ? changedKeys_.erase(it) : std::next(it);
+  }
+}
+
+void SnapshotGate::unwatch(const Watch& watch) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  endWatch(watch.since);
 }
 
 void SnapshotGate::unwatch() {
   std::lock_guard<std::mutex> lock(mutex_);
-  watching_ = false;
+  watches_.clear();
   changedKeys_.clear();
 }
 
-Result<std::size_t> SnapshotGate::submit(SnapshotChunk chunk, const std::atomic<bool>& cancel) {
+Result<std::size_t> SnapshotGate::submit(SnapshotChunk chunk, const Watch& watch, const std::atomic<bool>& cancel) {
   std::unique_lock<std::mutex> lock(mutex_);
-  const auto end = [&] {
-    watching_ = false;
-    changedKeys_.clear();
-  };
   for (;;) {
     if (stopped_ || cancel.load()) {
-      end();
+      endWatch(watch.since);
       return Status::aborted("the snapshot was cancelled or the destination stopped");
     }
     if (at_ && !inTransaction_ && compareStreamPoints(*at_, chunk.watermark) >= 0) break;
     moved_.wait_for(lock, std::chrono::milliseconds(100));
   }
-  if (ddlSeen_) {
-    end();
+  if (lastDdl_ >= watch.since) {
+    endWatch(watch.since);
     return Status::unavailable("the definition of " + database_ + "." + table_ + " changed while its chunk was read");
   }
   auto& rows = chunk.entry.rows;
   std::size_t kept = 0;
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (changedKeys_.count(keyOf(rows[i].after, keyColumns_))) continue;
+    if (!changedKeys_.empty()) {
+      const auto changed = changedKeys_.find(keyOf(rows[i].after, keyColumns_));
+      if (changed != changedKeys_.end() && changed->second >= watch.since) continue;
+    }
     if (kept != i) rows[kept] = std::move(rows[i]);
     ++kept;
   }
   rows.resize(kept);
-  end();
+  endWatch(watch.since);
   CANAL_RETURN_IF_ERROR(put_(chunk.entry, chunk.progress));
   return kept;
 }

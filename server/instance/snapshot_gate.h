@@ -21,6 +21,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "server/common/status.h"
@@ -58,16 +59,24 @@ class SnapshotGate {
   void stop();
 
   // Snapshot side. From now on, keys of rows changed in `database`.`table` are recorded (the
-  // columns at `keyColumns`, table ordinals). Returns where the stream is (nullopt: it has not
-  // read anything yet): changes before it are not recorded, so the chunk must be read at or
-  // after it (the primary streams a transaction before its commit is visible to readers).
-  std::optional<StreamPoint> watch(const std::string& database, const std::string& table,
-                                   std::vector<std::uint32_t> keyColumns);
-  // Waits until the chunk can be put, puts it without the rows whose key changed since watch(),
-  // and returns how many rows were put. Unavailable (read it again) when a DDL on the table came since
-  // watch(); Aborted when `cancel` is set or the pump stops. Ends the watch either way.
-  Result<std::size_t> submit(SnapshotChunk chunk, const std::atomic<bool>& cancel);
-  // Ends a watch without a chunk.
+  // columns at `keyColumns`, table ordinals). Returns where the stream is (`at`, nullopt: it has
+  // not read anything yet): changes before it are not recorded, so the chunk must be read at or
+  // after it (the primary streams a transaction before its commit is visible to readers). Watches
+  // of one table may overlap (the next chunk is read while the last is put); each chunk is
+  // compared with the changes since its own watch began.
+  struct Watch {
+    std::optional<StreamPoint> at;
+    std::uint64_t since = 0;  // the first change recorded for this watch
+  };
+  Watch watch(const std::string& database, const std::string& table, std::vector<std::uint32_t> keyColumns);
+  // Waits until the chunk (read under `watch`) can be put, puts it without the rows whose key
+  // changed since the watch began, and returns how many rows were put. Unavailable (read it
+  // again) when a DDL on the table came since the watch began; Aborted when `cancel` is set or
+  // the pump stops. Ends the watch either way.
+  Result<std::size_t> submit(SnapshotChunk chunk, const Watch& watch, const std::atomic<bool>& cancel);
+  // Ends one watch without a chunk.
+  void unwatch(const Watch& watch);
+  // Ends every watch.
   void unwatch();
   // Keeps `progress` with the resume mark (empty: no snapshot runs any more).
   Status record(const std::string& progress);
@@ -85,12 +94,15 @@ class SnapshotGate {
   std::mutex mutex_;
   std::condition_variable moved_;  // the stream moved, or the pump stopped
   bool stopped_ = false;
-  bool watching_ = false;
+  void endWatch(std::uint64_t since);  // lock held
+
+  std::multiset<std::uint64_t> watches_;  // the `since` of every open watch
   std::string database_;
   std::string table_;
   std::vector<std::uint32_t> keyColumns_;
-  std::set<std::string> changedKeys_;
-  bool ddlSeen_ = false;
+  std::uint64_t changes_ = 0;  // changes of the watched table recorded (rows and DDL)
+  std::unordered_map<std::string, std::uint64_t> changedKeys_;  // key -> its last change
+  std::uint64_t lastDdl_ = 0;  // the last DDL on the watched table (0: none)
   std::atomic<std::uint64_t> ddlCount_{0};
   std::optional<StreamPoint> at_;
   bool inTransaction_ = false;

@@ -1,6 +1,8 @@
 #include "server/snapshot/snapshot_runner.h"
 
 #include <chrono>
+#include <future>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -28,6 +30,12 @@ std::string quoteName(const std::string& name) {
 // A SQL literal equal to a key value as the SELECT returned it (character_set_results = binary):
 // character columns compare in their own collation, binary ones byte for byte.
 std::string literal(const schema::ColumnSchema& c, const std::string& value) {
+  // An integer key as a number: compared as a string, the primary would convert every row's key.
+  static const std::set<std::string> integers = {"tinyint", "smallint", "mediumint", "int", "bigint"};
+  if (integers.count(c.dataType) && !value.empty() &&
+      value.find_first_not_of("0123456789", value[0] == '-' ? 1 : 0) == std::string::npos && value != "-") {
+    return value;
+  }
   if (c.isBinary) return "X'" + protocol::toHex(value) + "'";
   if (!c.charset.empty()) return "CONVERT(X'" + protocol::toHex(value) + "' USING " + c.charset + ")";
   return mysql::MysqlConnection::quote(value);
@@ -77,6 +85,46 @@ Result<instance::StreamPoint> readChunk(mysql::MysqlConnection& c, const std::st
     return Status::unavailable("the primary does not say its binary log position (is log_bin on?)", c.peer());
   }
   return watermark;
+}
+
+// A chunk's values as the primary sent them, copied out of the connection's row buffers.
+class RawRows {
+ public:
+  void add(const std::vector<std::optional<std::string_view>>& values) {
+    for (const auto& v : values) {
+      cells_.emplace_back(bytes_.size(), v ? v->size() : kNull);
+      if (v) bytes_.append(*v);
+    }
+  }
+  std::size_t rows(std::size_t columns) const { return columns ? cells_.size() / columns : 0; }
+  std::optional<std::string_view> at(std::size_t cell) const {
+    const auto [offset, size] = cells_[cell];
+    if (size == kNull) return std::nullopt;
+    return std::string_view(bytes_).substr(offset, size);
+  }
+
+ private:
+  static constexpr std::size_t kNull = static_cast<std::size_t>(-1);
+  std::string bytes_;
+  std::vector<std::pair<std::size_t, std::size_t>> cells_;  // offset, size (kNull: NULL), row after row
+};
+
+// The rows of a chunk rendered as a binlog INSERT of them would be.
+Status renderRows(const binlog::TableMapEvent& map, std::size_t columns, const RawRows& raw,
+                  const convert::RenderOptions& render, convert::ChangeEntry& e) {
+  const std::size_t rows = raw.rows(columns);
+  e.rows.resize(rows);
+  for (std::size_t r = 0; r < rows; ++r) {
+    auto& image = e.rows[r].after;
+    image.resize(columns);
+    for (std::uint32_t c = 0; c < columns; ++c) {
+      image[c].index = c;
+      image[c].info = &(*e.columns)[c];
+      image[c].updated = true;
+      CANAL_RETURN_IF_ERROR(convert::renderSelected(map, c, raw.at(r * columns + c), render, image[c].text));
+    }
+  }
+  return Status::ok();
 }
 
 }  // namespace
@@ -330,8 +378,47 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
   std::uint64_t done = 0;
   std::shared_ptr<const schema::TableSchema> definition;
   std::uint64_t definitionDdls = 0;
+
+  // Two stages: while one chunk is rendered and put into the stream (on a thread of its own),
+  // the next is read. A chunk is put only after the one before it.
+  struct InFlight {
+    std::future<Result<std::size_t>> put;
+    std::optional<std::vector<std::string>> after;  // where it was read from
+    std::size_t read = 0;
+  };
+  std::optional<InFlight> inFlight;
+  // Waits for the chunk in flight and counts it. Unavailable: a DDL voided it; `after` is set
+  // back to read it again.
+  const auto settle = [&]() -> Status {
+    if (!inFlight) return Status::ok();
+    InFlight chunk = std::move(*inFlight);
+    inFlight.reset();
+    auto put = chunk.put.get();
+    if (!put) {
+      if (put.status().code() == StatusCode::kUnavailable) {
+        update([&](SnapshotProgress& p) { ++p.chunksReread; });
+        definition.reset();
+        after = std::move(chunk.after);
+      }
+      return put.status();
+    }
+    done += chunk.read;
+    update([&](SnapshotProgress& p) {
+      ++p.chunks;
+      p.tables[index].rows += *put;
+      p.tables[index].dropped += chunk.read - *put;
+    });
+    return Status::ok();
+  };
+  bool lastRead = false;  // the table's last chunk is read
   for (;;) {
     if (cancel_) return Status::aborted("cancelled");
+    if (lastRead) {
+      const Status s = settle();
+      if (s) break;
+      if (s.code() != StatusCode::kUnavailable) return s;
+      lastRead = false;
+    }
     if (!definition || gate_.ddlCount() != definitionDdls) {
       // Read again after any DDL the stream has passed since (the chunk's own watch catches one
       // that comes while it is read).
@@ -379,13 +466,45 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     for (std::size_t i = 0; i < keySchemas.size(); ++i) select += (i ? ", " : "") + quoteName(keySchemas[i]->name);
     select += " LIMIT " + std::to_string(request.chunkSize);
 
-    const auto streamAt = gate_.watch(database, table, keyColumns);
+    const auto watch = gate_.watch(database, table, keyColumns);
     if (gate_.ddlCount() != definitionDdls) {  // a DDL passed since the definition was read
-      gate_.unwatch();
+      gate_.unwatch(watch);
       definition.reset();
       continue;
     }
-    const binlog::TableMapEvent map = convert::tableMapFromSchema(def, connection.isMariaDb());
+    auto map = std::make_shared<const binlog::TableMapEvent>(convert::tableMapFromSchema(def, connection.isMariaDb()));
+    const std::size_t columnCount = def.columns.size();
+    RawRows raw;
+    bool stale = false;
+    std::vector<std::string> last(keyColumns.size());
+    auto watermark = readChunk(
+        connection, select, watch.at,
+        [&](unsigned count) {
+          // The primary changed the table before the stream passed the DDL: read it again.
+          stale = count != columnCount;
+          return stale ? Status::aborted("the table's definition changed") : Status::ok();
+        },
+        [&](const std::vector<std::optional<std::string_view>>& values) {
+          raw.add(values);
+          for (std::size_t k = 0; k < keyColumns.size(); ++k) last[k] = values[keyColumns[k]].value_or("");
+          return Status::ok();
+        });
+    if (stale) {
+      gate_.unwatch(watch);
+      definition.reset();
+      continue;
+    }
+    if (!watermark) {
+      gate_.unwatch(watch);
+      return watermark.status().withContext("snapshot of " + name);
+    }
+    // The chunk before goes into the stream first (or, voided by a DDL, is read again with this one).
+    if (const Status s = settle(); !s) {
+      gate_.unwatch(watch);
+      if (s.code() == StatusCode::kUnavailable) continue;
+      return s;
+    }
+    const std::size_t read = raw.rows(columnCount);
     instance::SnapshotChunk out;
     convert::ChangeEntry& e = out.entry;
     e.kind = convert::EntryKind::kRowData;
@@ -395,61 +514,29 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     e.schema = database;
     e.table = table;
     e.serverId = primaryId;
-    e.columns = convert::columnInfos(map, fullMetadata ? nullptr : &def);
-    e.rows.reserve(request.chunkSize);
-    bool stale = false;
-    std::vector<std::string> last(keyColumns.size());
-    // Rows are rendered as they arrive, while the primary sends the rest.
-    auto watermark = readChunk(
-        connection, select, streamAt,
-        [&](unsigned count) {
-          // The primary changed the table before the stream passed the DDL: read it again.
-          stale = count != def.columns.size();
-          return stale ? Status::aborted("the table's definition changed") : Status::ok();
-        },
-        [&](const std::vector<std::optional<std::string_view>>& values) {
-          auto& image = e.rows.emplace_back().after;
-          image.resize(def.columns.size());
-          for (std::uint32_t c = 0; c < def.columns.size(); ++c) {
-            image[c].index = c;
-            image[c].info = &(*e.columns)[c];
-            image[c].updated = true;
-            CANAL_RETURN_IF_ERROR(convert::renderSelected(map, c, values[c], render_, image[c].text));
-          }
-          for (std::size_t k = 0; k < keyColumns.size(); ++k) last[k] = values[keyColumns[k]].value_or("");
-          return Status::ok();
-        });
-    if (stale) {
-      gate_.unwatch();
-      definition.reset();
-      continue;
-    }
-    if (!watermark) {
-      gate_.unwatch();
-      return watermark.status().withContext("snapshot of " + name);
-    }
+    e.columns = convert::columnInfos(*map, fullMetadata ? nullptr : &def);
     out.watermark = *watermark;
     e.logfileName = watermark->file;
     e.logfileOffset = watermark->position;
     e.executeTime = wallClockMs();
-    const std::size_t read = e.rows.size();
     // Stored with the chunk: after it, this table goes on after its last key, or the next starts.
     out.progress = read < request.chunkSize ? encodeProgress(request, index + 1, std::nullopt)
                                             : encodeProgress(request, index, last);
-    auto put = gate_.submit(std::move(out), cancel_);
-    if (!put && put.status().code() == StatusCode::kUnavailable) {
-      update([&](SnapshotProgress& p) { ++p.chunksReread; });  // a DDL came: the chunk is read again
-      definition.reset();
+    inFlight.emplace();
+    inFlight->after = after;
+    inFlight->read = read;
+    inFlight->put = std::async(std::launch::async, [this, out = std::move(out), raw = std::move(raw), map, columnCount,
+                                                    watch]() mutable -> Result<std::size_t> {
+      if (const Status s = renderRows(*map, columnCount, raw, render_, out.entry); !s) {
+        gate_.unwatch(watch);
+        return s;
+      }
+      return gate_.submit(std::move(out), watch, cancel_);
+    });
+    if (read < request.chunkSize) {
+      lastRead = true;
       continue;
     }
-    if (!put) return put.status();
-    done += read;
-    update([&](SnapshotProgress& p) {
-      ++p.chunks;
-      p.tables[index].rows += *put;
-      p.tables[index].dropped += read - *put;
-    });
-    if (read < request.chunkSize) break;
     after = std::move(last);
     if (request.rowsPerSecond > 0) {
       // Paced: the next chunk starts when the rows so far fit the rate.

@@ -74,10 +74,11 @@ class SnapshotGateTest : public ::testing::Test {
 
 TEST_F(SnapshotGateTest, RowsChangedSinceTheWatchAreLeftOutOnceTheStreamIsPastTheWatermark) {
   event({}, 100, false);
-  const auto at = gate_.watch("s", "t", {0});
-  ASSERT_TRUE(at.has_value());
-  EXPECT_EQ(at->position, 100u) << "the watch says where the stream is";
-  auto submitted = std::async(std::launch::async, [&] { return gate_.submit(chunk(300, {"1", "2", "3", "4"}), cancel_); });
+  const auto watch = gate_.watch("s", "t", {0});
+  ASSERT_TRUE(watch.at.has_value());
+  EXPECT_EQ(watch.at->position, 100u) << "the watch says where the stream is";
+  auto submitted =
+      std::async(std::launch::async, [&] { return gate_.submit(chunk(300, {"1", "2", "3", "4"}), watch, cancel_); });
   // Changes of keys 2 (update) and 4 (delete), and of another table's key 3.
   event({rowsEntry("t", convert::ChangeType::kUpdate, {row(*columns_, "2", "x")})}, 200, true);
   event({rowsEntry("other", convert::ChangeType::kUpdate, {row(*columns_, "3", "x")})}, 250, true);
@@ -95,14 +96,14 @@ TEST_F(SnapshotGateTest, RowsChangedSinceTheWatchAreLeftOutOnceTheStreamIsPastTh
 
 TEST_F(SnapshotGateTest, ADdlOnTheTableVoidsTheChunk) {
   event({}, 100, false);
-  gate_.watch("s", "t", {0});
+  const auto watch = gate_.watch("s", "t", {0});
   ChangeEntry ddl;
   ddl.kind = convert::EntryKind::kRowData;
   ddl.isDdl = true;
   ddl.schema = "s";
   ddl.table = "t";
   event({ddl}, 200, false);
-  const auto put = gate_.submit(chunk(150, {"1"}), cancel_);
+  const auto put = gate_.submit(chunk(150, {"1"}), watch, cancel_);
   ASSERT_FALSE(put.isOk());
   EXPECT_EQ(put.status().code(), StatusCode::kUnavailable) << "read again under the new definition";
   EXPECT_TRUE(put_.empty());
@@ -111,19 +112,49 @@ TEST_F(SnapshotGateTest, ADdlOnTheTableVoidsTheChunk) {
 TEST_F(SnapshotGateTest, KeysChangedBeforeTheWatchAreNotRecordedAndCancelOrStopReleaseTheSubmitter) {
   event({}, 100, false);
   event({rowsEntry("t", convert::ChangeType::kUpdate, {row(*columns_, "1", "x")})}, 150, false);
-  gate_.watch("s", "t", {0});
-  auto put = gate_.submit(chunk(150, {"1"}), cancel_);
+  auto put = gate_.submit(chunk(150, {"1"}), gate_.watch("s", "t", {0}), cancel_);
   ASSERT_TRUE(put.isOk());
   EXPECT_EQ(*put, 1u) << "a change before the watch is in the chunk's read";
 
-  gate_.watch("s", "t", {0});
   cancel_ = true;
-  EXPECT_EQ(gate_.submit(chunk(900, {"2"}), cancel_).status().code(), StatusCode::kAborted);
+  EXPECT_EQ(gate_.submit(chunk(900, {"2"}), gate_.watch("s", "t", {0}), cancel_).status().code(), StatusCode::kAborted);
   cancel_ = false;
-  gate_.watch("s", "t", {0});
-  auto waiting = std::async(std::launch::async, [&] { return gate_.submit(chunk(900, {"2"}), cancel_); });
+  const auto watch = gate_.watch("s", "t", {0});
+  auto waiting = std::async(std::launch::async, [&] { return gate_.submit(chunk(900, {"2"}), watch, cancel_); });
   gate_.stop();
   EXPECT_EQ(waiting.get().status().code(), StatusCode::kAborted);
+}
+
+TEST_F(SnapshotGateTest, OverlappingWatchesEachLeaveOutTheChangesSinceTheirOwnStart) {
+  event({}, 100, false);
+  const auto first = gate_.watch("s", "t", {0});
+  event({rowsEntry("t", convert::ChangeType::kUpdate, {row(*columns_, "2", "x")})}, 150, false);
+  // The next chunk is read while the first waits to be put.
+  const auto second = gate_.watch("s", "t", {0});
+  EXPECT_EQ(second.at->position, 150u);
+  event({rowsEntry("t", convert::ChangeType::kUpdate, {row(*columns_, "7", "x")})}, 200, false);
+  auto put = gate_.submit(chunk(160, {"1", "2", "3"}), first, cancel_);
+  ASSERT_TRUE(put.isOk()) << put.status().toString();
+  EXPECT_EQ(put_, (std::vector<std::string>{"1", "3"})) << "key 2 changed after the first watch began";
+  event({rowsEntry("t", convert::ChangeType::kUpdate, {row(*columns_, "6", "x")})}, 250, false);
+  put = gate_.submit(chunk(220, {"2", "5", "6", "7"}), second, cancel_);
+  ASSERT_TRUE(put.isOk()) << put.status().toString();
+  EXPECT_EQ(put_, (std::vector<std::string>{"1", "3", "2", "5"}))
+      << "key 2 changed before the second watch (its read has the change); 6 and 7 after";
+
+  // A DDL voids the chunk of a watch begun before it, not of one begun after it.
+  const auto third = gate_.watch("s", "t", {0});
+  ChangeEntry ddl;
+  ddl.kind = convert::EntryKind::kRowData;
+  ddl.isDdl = true;
+  ddl.schema = "s";
+  ddl.table = "t";
+  event({ddl}, 300, false);
+  const auto fourth = gate_.watch("s", "t", {0});
+  EXPECT_EQ(gate_.submit(chunk(300, {"8"}), third, cancel_).status().code(), StatusCode::kUnavailable);
+  put = gate_.submit(chunk(300, {"9"}), fourth, cancel_);
+  ASSERT_TRUE(put.isOk()) << put.status().toString();
+  EXPECT_EQ(put_.back(), "9") << "read after the DDL: stands";
 }
 
 TEST(StreamPoints, CompareByFileNumberThenPosition) {
