@@ -206,7 +206,8 @@ Status renderSelected(const binlog::TableMapEvent& table, std::size_t index, std
   Cell cell;
   cell.present = true;
   cell.null = !value;
-  std::string bytes;
+  std::string bytes;                       // the value encoded as the binlog has it
+  std::optional<std::string_view> direct;  // or the SELECT's bytes, when they are the binlog's
   if (value) {
     const std::string_view v = *value;
     switch (c.realType) {
@@ -276,19 +277,21 @@ Status renderSelected(const binlog::TableMapEvent& table, std::size_t index, std
         putLe(bytes, mask, static_cast<int>(c.maxLength));
         break;
       }
-      case kTypeString:
+      case kTypeString: {
         // BINARY(n) is padded with zero bytes, which the binlog leaves out (as CHAR's spaces).
-        bytes.assign(v);
+        std::string_view text = v;
         if (isBinaryColumn(c)) {
-          while (!bytes.empty() && bytes.back() == '\0') bytes.pop_back();
+          while (!text.empty() && text.back() == '\0') text.remove_suffix(1);
         }
+        direct = text;
         break;
+      }
       default:  // VARCHAR, BLOB/TEXT, BIT, GEOMETRY, VECTOR: the SELECT returns the binlog's bytes
-        bytes.assign(v);
+        direct = v;
         break;
     }
   }
-  cell.data = bytes;
+  cell.data = direct ? *direct : std::string_view(bytes);
   static const std::string kWhere = "a snapshot row";  // renderCell names it only in errors
   return renderCell(table, index, cell, nullptr, options, out, kWhere);
 }
