@@ -10,10 +10,14 @@
 //
 //   build/bench/canal_snapshot_bench [rows] [rounds]
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +36,27 @@ namespace eb = canal::protocol::entry;
 namespace {
 
 double secondsSince(steady_clock::time_point from) { return duration<double>(steady_clock::now() - from).count(); }
+
+// CPU seconds (user + system) a process has used, from /proc.
+double processCpu(pid_t pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (!f) return 0;
+  char buffer[1024] = {};
+  const std::size_t n = std::fread(buffer, 1, sizeof buffer - 1, f);
+  std::fclose(f);
+  // After the command's closing parenthesis: state is field 3, utime and stime fields 14 and 15.
+  const char* p = std::strrchr(buffer, ')');
+  if (!p || n == 0) return 0;
+  unsigned long utime = 0, stime = 0;
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return 0;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double rusageCpu(int who) {
+  rusage u{};
+  getrusage(who, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
 
 int fail(const std::string& what) {
   std::fprintf(stderr, "snapshot_bench: %s\n", what.c_str());
@@ -72,9 +97,13 @@ int main(int argc, char** argv) {
   std::vector<double> snapshotTimes;
   std::vector<double> headerOnlyTimes;
   std::vector<std::int64_t> lags;
+  // CPU seconds of the primary and of the reader (mariadb-dump, or this process) over all rounds.
+  double dumpPrimaryCpu = 0, dumpReaderCpu = 0, snapshotPrimaryCpu = 0, snapshotReaderCpu = 0;
   for (int round = 0; round < rounds; ++round) {
     // The peer: what a hand-made full load reads.
     auto start = steady_clock::now();
+    double primaryCpu = processCpu(server.pid());
+    double readerCpu = rusageCpu(RUSAGE_CHILDREN);
     std::string out;
     const int rc = canal::testing::runCommand(
         {"sh", "-c", "mariadb-dump --no-defaults -h127.0.0.1 -P" + std::to_string(server.port()) + " -u" +
@@ -83,6 +112,8 @@ int main(int argc, char** argv) {
         &out);
     if (rc != 0) return fail("mariadb-dump: " + out);
     dumpTimes.push_back(secondsSince(start));
+    dumpPrimaryCpu += processCpu(server.pid()) - primaryCpu;
+    dumpReaderCpu += rusageCpu(RUSAGE_CHILDREN) - readerCpu;
 
     for (const bool parseRows : {true, false}) {
     canal::instance::DestinationOptions o;
@@ -107,6 +138,8 @@ int main(int argc, char** argv) {
     request.tables = {{"b", "t"}};
     request.chunkSize = 4096;
     start = steady_clock::now();
+    primaryCpu = processCpu(server.pid());
+    readerCpu = rusageCpu(RUSAGE_SELF);
     if (auto id = runner.start(request); !id) return fail(id.status().toString());
     long seen = 0;
     eb::Entry entry;
@@ -137,6 +170,10 @@ int main(int argc, char** argv) {
       static_cast<void>(d->clients().ack(1001, batch->id));
     }
     (parseRows ? snapshotTimes : headerOnlyTimes).push_back(secondsSince(start));
+    if (!parseRows) {
+      snapshotPrimaryCpu += processCpu(server.pid()) - primaryCpu;
+      snapshotReaderCpu += rusageCpu(RUSAGE_SELF) - readerCpu;
+    }
     writing = false;
     writer.join();
     d->stop();
@@ -155,6 +192,11 @@ int main(int argc, char** argv) {
               rows / snap, dump / snap);
   std::printf("  %-40s %8.2f s  %10.0f rows/s  (%.2fx the dump)\n", "snapshot, client reads rowsCount only",
               headerOnly, rows / headerOnly, dump / headerOnly);
+  const double perMillion = 1e6 / static_cast<double>(rows) / rounds;
+  std::printf("  CPU s per million rows: dump: mariadbd %.2f, mariadb-dump %.2f; snapshot (rowsCount client): "
+              "mariadbd %.2f, canal-server and client %.2f (2 cores here)\n",
+              dumpPrimaryCpu * perMillion, dumpReaderCpu * perMillion, snapshotPrimaryCpu * perMillion,
+              snapshotReaderCpu * perMillion);
   if (!lags.empty()) {
     std::printf("  live rows during the snapshots: %zu, lag median %lld ms, p99 %lld ms, max %lld ms\n", lags.size(),
                 static_cast<long long>(lags[lags.size() / 2]), static_cast<long long>(lags[lags.size() * 99 / 100]),

@@ -39,6 +39,7 @@ class MariaDbServer {
   const std::string& socketPath() const { return socket_; }
   const std::string& dataDir() const { return dataDir_; }
   const MariaDbOptions& options() const { return options_; }
+  pid_t pid() const { return process_.pid(); }
 
   // Runs statements as root (separated by the caller into single statements).
   Status execute(const std::string& sql);
