@@ -304,6 +304,9 @@ std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
                         "rows per snapshot chunk"));
   k.push_back(intKey<I>("canal.instance.snapshot.rows.per.second", &I::snapshotRowsPerSecond, 0, 0, 100000000,
                         "snapshot pace; 0: as fast as the stream takes the rows"));
+  k.push_back(stringKey<I>("canal.instance.snapshot.watermark.table", &I::snapshotWatermarkTable, "",
+                           "database.table written before each snapshot chunk (for MySQL, which does not name the "
+                           "binlog position of a read); empty: read-only, by MariaDB's binlog_snapshot_position"));
   // Store.
   k.push_back(intKey<I>("canal.instance.memory.buffer.size", &I::bufferSize, 16384, 1, 1 << 24,
                         "event store capacity in entries (power of 2)", powerOfTwo));

@@ -142,6 +142,7 @@ struct InstanceConfig {
   std::string snapshotTables;  // Canal regex; empty: the table filter
   int snapshotChunkSize = 0;
   int snapshotRowsPerSecond = 0;
+  std::string snapshotWatermarkTable;
 
   // Event store.
   int bufferSize = 0;

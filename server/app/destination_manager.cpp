@@ -95,6 +95,7 @@ instance::DestinationOptions destinationOptions(const InstanceConfig& c) {
   o.snapshotTables = c.snapshotTables;
   o.snapshotChunkSize = static_cast<std::size_t>(c.snapshotChunkSize);
   o.snapshotRowsPerSecond = static_cast<std::uint64_t>(c.snapshotRowsPerSecond);
+  o.snapshotWatermarkTable = c.snapshotWatermarkTable;
   return o;
 }
 
@@ -228,7 +229,8 @@ class DestinationManager::Runner {
     d->start();
     const instance::DestinationOptions& o = d->options();
     // The runner keeps the destination (its gate) alive while an HTTP request still holds it.
-    auto snapshots = std::make_shared<snapshot::SnapshotRunner>(name_, o.master, d->snapshots(), o.pump.render, d);
+    auto snapshots = std::make_shared<snapshot::SnapshotRunner>(name_, o.master, d->snapshots(), o.pump.render,
+                                                                o.snapshotWatermarkTable, d);
     if (!d->recoveredSnapshot().empty()) {
       // A snapshot was running when the destination stopped: its chunks are in the store, and
       // it goes on after the last one.

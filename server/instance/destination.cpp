@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <utility>
 
 #include "server/common/logging.h"
@@ -14,6 +15,16 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
                                                          std::unique_ptr<BinlogSource> source,
                                                          const meta::DestinationMeta& stored) {
   const std::string context = "destination " + options.name;
+  if (!options.snapshotWatermarkTable.empty()) {
+    // The snapshot's own writes are not the application's changes.
+    std::string& black = options.tableFilter.blackRegex;
+    std::string escaped;
+    for (const char c : options.snapshotWatermarkTable) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') escaped.push_back('\\');
+      escaped.push_back(c);
+    }
+    black += (black.empty() ? "" : ",") + escaped;
+  }
   auto filter = ActiveFilter::create(options.tableFilter);
   if (!filter) return filter.status().withContext(context);
   options.pump.name = options.name;

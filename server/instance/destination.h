@@ -58,6 +58,9 @@ struct DestinationOptions {
   std::string snapshotTables;
   std::size_t snapshotChunkSize = 4096;
   std::uint64_t snapshotRowsPerSecond = 0;
+  // canal.instance.snapshot.watermark.table ("database.table", empty: none): written before each
+  // chunk; its changes are left out of the stream.
+  std::string snapshotWatermarkTable;
 };
 
 // A destination's figures at one moment; times are wall-clock milliseconds (0: never).

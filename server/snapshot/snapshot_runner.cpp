@@ -42,18 +42,28 @@ std::string literal(const schema::ColumnSchema& c, const std::string& value) {
 }
 
 // One chunk, read where its binlog position is known, each row handed to `onRow` as it arrives
-// (after `onColumns` with the column count); returns the position. MariaDB: a
+// (after `onColumns` with the column count); returns the position. With a watermark table
+// (`lowWatermark`, the statement that writes it): the write commits after the watch began, so
+// every transaction the binlog holds before it is committed and visible to the read that follows
+// (the primary commits in binlog order); the watermark is the binlog end after the read. MariaDB: a
 // consistent-snapshot transaction names the binlog position its reads see
 // (binlog_snapshot_file/position); it must not be before `notBefore`, where the stream was when
 // the watch began (the primary streams transactions before their commit is visible, so the
 // stream can be ahead of what a new read view sees: the snapshot is taken again until it has
 // caught up). MySQL: the binlog end after the read.
 Result<instance::StreamPoint> readChunk(mysql::MysqlConnection& c, const std::string& select,
+                                        const std::string& lowWatermark,
                                         const std::optional<instance::StreamPoint>& notBefore,
                                         const mysql::MysqlConnection::ColumnsCallback& onColumns,
                                         const mysql::MysqlConnection::RowCallback& onRow) {
   instance::StreamPoint watermark;
-  if (c.isMariaDb()) {
+  if (!lowWatermark.empty()) {
+    CANAL_RETURN_IF_ERROR(c.execute(lowWatermark));
+    CANAL_RETURN_IF_ERROR(c.queryEach(select, onColumns, onRow));
+    auto end = replica::currentEnd(c);
+    if (!end) return end.status();
+    watermark = {end->file, end->position};
+  } else if (c.isMariaDb()) {
     for (int attempt = 0;; ++attempt) {
       CANAL_RETURN_IF_ERROR(c.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT"));
       auto status = c.query("SHOW STATUS LIKE 'binlog_snapshot_%'");
@@ -204,12 +214,71 @@ std::string SnapshotProgress::toJson() const {
 }
 
 SnapshotRunner::SnapshotRunner(std::string destination, mysql::ConnectOptions primary, instance::SnapshotGate& gate,
-                               convert::RenderOptions render, std::shared_ptr<const void> owner)
+                               convert::RenderOptions render, std::string watermarkTable,
+                               std::shared_ptr<const void> owner)
     : owner_(std::move(owner)),
       destination_(std::move(destination)),
       primary_(std::move(primary)),
       gate_(gate),
-      render_(render) {}
+      render_(render),
+      watermarkTable_(std::move(watermarkTable)) {}
+
+namespace {
+
+// "database.table" split; nullopt when either is missing.
+std::optional<std::pair<std::string, std::string>> splitTableName(const std::string& name) {
+  const auto dot = name.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == name.size()) return std::nullopt;
+  return std::make_pair(name.substr(0, dot), name.substr(dot + 1));
+}
+
+}  // namespace
+
+std::string SnapshotRunner::lowWatermark() const {
+  const auto name = splitTableName(watermarkTable_);
+  if (!name) return "";
+  return "INSERT INTO " + quoteName(name->first) + "." + quoteName(name->second) +
+         " (destination, chunks) VALUES (" + mysql::MysqlConnection::quote(destination_) +
+         ", 1) ON DUPLICATE KEY UPDATE chunks = chunks + 1";
+}
+
+Status SnapshotRunner::prepareWatermarks(mysql::MysqlConnection& connection) {
+  if (watermarkTable_.empty()) {
+    if (!connection.isMariaDb()) {
+      moduleLogger("snapshot")->warn(
+          "destination {}: MySQL does not say which binlog position a read sees: a transaction committing while "
+          "a chunk is read can leave the chunk's older row after its change; set "
+          "canal.instance.snapshot.watermark.table to close that window",
+          destination_);
+    }
+    return Status::ok();
+  }
+  const std::string key = "the snapshot watermark table " + watermarkTable_ + " (canal.instance.snapshot.watermark.table)";
+  const auto name = splitTableName(watermarkTable_);
+  if (!name) return Status::invalidArgument(key + ": not database.table");
+  if (!connection.isMariaDb()) {
+    // Binlog order and commit order must agree, or a read can miss a transaction the binlog
+    // holds before the watermark.
+    auto ordered = connection.queryValue("SELECT @@binlog_order_commits");
+    if (ordered && *ordered && (**ordered == "0" || asciiLower(**ordered) == "off")) {
+      return Status::invalidArgument(key + ": binlog_order_commits is OFF on the primary, so a chunk read after "
+                                           "the watermark may miss a transaction before it; set it ON");
+    }
+  }
+  auto exists = connection.queryValue("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = " +
+                                      mysql::MysqlConnection::quote(name->first) +
+                                      " AND TABLE_NAME = " + mysql::MysqlConnection::quote(name->second));
+  if (!exists) return exists.status().withContext(key);
+  if (!*exists || **exists == "0") {
+    CANAL_RETURN_IF_ERROR(
+        connection
+            .execute("CREATE TABLE IF NOT EXISTS " + quoteName(name->first) + "." + quoteName(name->second) +
+                     " (destination VARCHAR(255) NOT NULL PRIMARY KEY, chunks BIGINT UNSIGNED NOT NULL)")
+            .withContext(key + ": creating it"));
+  }
+  // Written once now: a missing privilege is said before anything is read.
+  return connection.execute(lowWatermark()).withContext(key + ": writing it");
+}
 
 SnapshotRunner::~SnapshotRunner() {
   cancel();
@@ -279,6 +348,7 @@ Result<std::uint64_t> SnapshotRunner::launch(SnapshotRequest request, Cursor fro
   for (std::size_t i = from.table; i < request.tables.size(); ++i) {
     if (auto key = chunkKey(**connection, request.tables[i].first, request.tables[i].second); !key) return key.status();
   }
+  CANAL_RETURN_IF_ERROR(prepareWatermarks(**connection).withContext("snapshot of destination " + destination_));
   lock.lock();
   if (thread_.joinable()) thread_.join();  // the last one ended: its thread is done
   SnapshotProgress p;
@@ -378,6 +448,7 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
   std::uint64_t done = 0;
   std::shared_ptr<const schema::TableSchema> definition;
   std::uint64_t definitionDdls = 0;
+  const std::string low = lowWatermark();
 
   // Two stages: while one chunk is rendered and put into the stream (on a thread of its own),
   // the next is read. A chunk is put only after the one before it.
@@ -478,7 +549,7 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     bool stale = false;
     std::vector<std::string> last(keyColumns.size());
     auto watermark = readChunk(
-        connection, select, watch.at,
+        connection, select, low, watch.at,
         [&](unsigned count) {
           // The primary changed the table before the stream passed the DDL: read it again.
           stale = count != columnCount;

@@ -4,7 +4,8 @@
 // chunks of `chunkSize` rows in key order, each read in a short transaction whose binlog position
 // is known (its watermark) and handed to the destination's SnapshotGate, which puts it into the
 // stream in the right place. Lock-free on the primary: no FLUSH TABLES, no long transaction,
-// reads only. One snapshot at a time per destination, on a thread of its own.
+// reads only — or, with a watermark table, one row written before each chunk. One snapshot at a
+// time per destination, on a thread of its own.
 // Thread contract: every function from any thread.
 
 #include <atomic>
@@ -56,8 +57,12 @@ struct SnapshotProgress {
 class SnapshotRunner {
  public:
   // `gate` outlives the runner, or `owner` (when given) keeps it alive as long as the runner.
+  // `watermarkTable` ("database.table", empty: none) is written before each chunk is read: the
+  // read then sees every transaction the stream carried before it, where the primary does not
+  // name the binlog position of a read (MySQL). It is created when missing.
   SnapshotRunner(std::string destination, mysql::ConnectOptions primary, instance::SnapshotGate& gate,
-                 convert::RenderOptions render, std::shared_ptr<const void> owner = nullptr);
+                 convert::RenderOptions render, std::string watermarkTable = "",
+                 std::shared_ptr<const void> owner = nullptr);
   ~SnapshotRunner();
 
   // Starts a snapshot; InvalidArgument while one runs, or for a table without a primary key
@@ -82,6 +87,10 @@ class SnapshotRunner {
   void run(SnapshotRequest request, Cursor from);
   Status snapshotTable(mysql::MysqlConnection& connection, const SnapshotRequest& request, std::size_t index,
                        std::optional<std::vector<std::string>> after);
+  // Checks the watermark table (creating it when missing) and what the primary needs for it.
+  Status prepareWatermarks(mysql::MysqlConnection& connection);
+  // The statement that marks a chunk's start in the watermark table (empty: none).
+  std::string lowWatermark() const;
   void update(const std::function<void(SnapshotProgress&)>& change);
 
   const std::shared_ptr<const void> owner_;
@@ -89,6 +98,7 @@ class SnapshotRunner {
   const mysql::ConnectOptions primary_;
   instance::SnapshotGate& gate_;
   const convert::RenderOptions render_;
+  const std::string watermarkTable_;
   mutable std::mutex mutex_;
   std::optional<SnapshotProgress> progress_;
   std::uint64_t nextId_ = 1;
