@@ -19,7 +19,8 @@ Wall time runs from the start of the reader (for canal: the server process) unti
 at the client, so it includes start-up and connection. The client parses every RowChange and sums
 `id`; a run whose row count or id sum is wrong fails the benchmark.
 
-Then: scaling (1, 4, 16 destinations on one server, one client each), the server's RSS under a
+Then: scaling (1, 4, 16 destinations on one server, one client each), the server's RSS with 16
+idle destinations (following the primary at its end, no client), the server's RSS under a
 client that stops reading, and latency (single-row INSERTs at about 200/s; COMMIT acknowledged to
 the writer -> row parsed at the client).
 
@@ -215,13 +216,17 @@ class CanalServer:
                 self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def log_tail(self):
+    def log_text(self, tail=None):
+        """The server's logs, the last `tail` characters of each file (None: whole)."""
         text = ""
         for root, _, files in os.walk(self.dir):
             for name in files:
                 if name.endswith(".log"):
-                    text += open(os.path.join(root, name), errors="replace").read()[-2000:]
+                    text += open(os.path.join(root, name), errors="replace").read()[-tail if tail else 0:]
         return text
+
+    def log_tail(self):
+        return self.log_text(2000)
 
 
 def canal(args, w, mode, destinations=1, batch=1000):
@@ -282,6 +287,26 @@ def stall(args):
     return {"rss_at_1s_mb": samples[9], "rss_at_15s_mb": samples[-1], "server_peak_rss_mb": figures["server_peak_rss_mb"]}
 
 
+def idle(args, mode, destinations=16):
+    """Server RSS with `destinations` destinations following the primary at its end, nothing to send."""
+    w = WORKLOADS["default"]
+    server = CanalServer(args.server, w, mode, destinations, start_at_end=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            following = sum(server.log_text().count(f"destination {name}: following") > 0 for name in server.names)
+            if following == destinations:
+                break
+            if time.monotonic() > deadline or server.proc.poll() is not None:
+                raise SystemExit(f"idle: {following} of {destinations} destinations following\n{server.log_tail()}")
+            time.sleep(0.1)
+        rss = proc_status(server.proc.pid, "VmRSS") / 1024
+        threads = proc_status(server.proc.pid, "Threads")
+    finally:
+        server.stop()
+    return {"destinations": destinations, "rss_mb": rss, "rss_per_destination_mb": rss / destinations, "threads": threads}
+
+
 def latency(args, mode):
     w = dict(WORKLOADS["default"], schema="benchlat")
     server = CanalServer(args.server, w, mode, start_at_end=True, extra="canal.instance.memory.batch.mode = ITEMSIZE\n")
@@ -302,8 +327,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--build", default=os.environ.get("CANAL_BUILD_DIR", os.path.join(ROOT, "build")))
     parser.add_argument("--json", default=None)
-    parser.add_argument("--only", default="default,onerow,wide,scaling,stall,latency",
-                        help="comma-separated parts: default,onerow,wide,scaling,stall,latency")
+    parser.add_argument("--only", default="default,onerow,wide,scaling,idle,stall,latency",
+                        help="comma-separated parts: default,onerow,wide,scaling,idle,stall,latency")
     parser.add_argument("--latency-samples", type=int, default=2000)
     args = parser.parse_args()
     parts = set(args.only.split(","))
@@ -348,6 +373,11 @@ def main():
         for n in (1, 4, 16):
             log(f"scaling: {n} destinations, one client each")
             report["results"]["scaling"][f"{n} clients"] = summarize([canal(args, w, "memory", destinations=n)], w)
+    if "idle" in parts:
+        report["idle"] = {}
+        for mode in ("memory", "file"):
+            log(f"idle: 16 destinations following ({mode})")
+            report["idle"]["canal rocksdb" if mode == "file" else "canal memory"] = idle(args, mode)
     if "stall" in parts:
         log("stalled client: server RSS for 15 s")
         report["stall"] = stall(args)
@@ -377,6 +407,9 @@ def print_table(report):
             print(f"{name:<9} {label:<22} {s['rows_per_s']:>10,.0f} {s['mb_per_s']:>7.0f} "
                   f"{s['wall_s']:>6.2f} ({s['wall_min_s']:.2f}-{s['wall_max_s']:.2f}) {reader_cpu:>12.2f} "
                   f"{client_cpu:>12} {s['mariadbd_cpu_s']:>14.2f} {rss:>11.1f}")
+    for label, i in report.get("idle", {}).items():
+        print(f"idle {label}: {i['destinations']} destinations following, server RSS {i['rss_mb']:.1f} MB "
+              f"({i['rss_per_destination_mb']:.2f} MB per destination, {i['threads']} threads)")
     if "stall" in report:
         s = report["stall"]
         print(f"\nstalled client (memory store, default buffers): server RSS {s['rss_at_1s_mb']:.1f} MB at 1 s, "
