@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <thread>
 
 #include <google/protobuf/io/coded_stream.h>
@@ -98,13 +99,18 @@ class SimpleConnector final : public CanalConnector {
     fd_ = -1;
     rolledBack_ = false;
     unconfirmed_ = false;
+    pending_.clear();
+    getsInFlight_ = 0;
     sequence_.reset();
   }
 
   bool checkValid() const override { return fd_ >= 0; }
 
   Status subscribe(const std::string& filter) override {
-    Status s = retrying([&] { return subscribeOnce(filter); });
+    Status s = retrying([&] {
+      Status dropped = dropPrefetched();
+      return dropped ? subscribeOnce(filter) : dropped;
+    });
     if (s) {
       subscribed_ = true;
       if (!filter.empty()) filter_ = filter;
@@ -122,7 +128,8 @@ class SimpleConnector final : public CanalConnector {
     pb::Unsub u;
     u.set_destination(destination_);
     u.set_client_id(clientId_);
-    Status s = request(pb::UNSUBSCRIPTION, u);
+    Status s = dropPrefetched();
+    if (s) s = request(pb::UNSUBSCRIPTION, u);
     if (s) s = expectAck();
     if (s) {
       subscribed_ = false;
@@ -149,7 +156,14 @@ class SimpleConnector final : public CanalConnector {
     a.set_destination(destination_);
     a.set_client_id(clientId_);
     a.set_batch_id(batchId);
-    Status s = silentRequest(pb::CLIENTACK, a);
+    Status s;
+    if (getsInFlight_ > 0) {
+      // Its outcome comes before the next GET reply: an error there is reported then.
+      s = request(pb::CLIENTACK, a);
+      if (s) pending_.push_back({false, {}});
+    } else {
+      s = silentRequest(pb::CLIENTACK, a);
+    }
     if (s) sequence_.acked(batchId);
     return s;
   }
@@ -159,7 +173,9 @@ class SimpleConnector final : public CanalConnector {
     r.set_destination(destination_);
     r.set_client_id(clientId_);
     if (batchId != 0) r.set_batch_id(batchId);
-    Status s = silentRequest(pb::CLIENTROLLBACK, r);
+    // The prefetched batches are unacked: the rollback gives them back too.
+    Status s = dropPrefetched();
+    if (s) s = silentRequest(pb::CLIENTROLLBACK, r);
     if (s) sequence_.rolledBack();
     return s;
   }
@@ -218,20 +234,59 @@ class SimpleConnector final : public CanalConnector {
     g.set_timeout(timeout ? timeout->count() : -1);
     g.set_unit(2);  // milliseconds
     g.set_auto_ack(false);
-    if (Status s = request(pb::GET, g); !s) return s;
-    if (Status s = readFrame(timeout ? *timeout + options_.soTimeout : options_.soTimeout); !s) return s;
+    const auto wait = timeout ? *timeout + options_.soTimeout : options_.soTimeout;
+    // This call's GET, and `prefetch` more for the batches after it.
+    while (getsInFlight_ < 1 + std::max(0, options_.prefetch)) {
+      if (Status s = request(pb::GET, g); !s) return s;
+      pending_.push_back({true, wait});
+      ++getsInFlight_;
+    }
+    auto batch = nextBatch();
+    if (!batch) return batch.status();
+    if (options_.checkSequence) {
+      if (Status s = sequence_.check(batch->id(), batch->rawEntries()); !s) return giveBack(std::move(s));
+    }
+    return batch;
+  }
+
+  // The reply to the oldest GET in flight. The acks sent before it had no reply if it is a
+  // batch; an error before it may be theirs or the GET's, so the connection is dropped (the
+  // next call reconnects and rolls back).
+  Result<Message> nextBatch() {
+    bool acksBefore = unconfirmed_;
+    while (!pending_.empty() && !pending_.front().get) {
+      pending_.pop_front();
+      acksBefore = true;
+    }
+    if (pending_.empty()) return broken("no GET in flight");
+    if (Status s = readFrame(pending_.front().wait); !s) return s;
+    pending_.pop_front();
+    --getsInFlight_;
     if (auto batch = messagesIn(payload_)) {
       unconfirmed_ = false;
-      if (options_.checkSequence) {
-        if (Status s = sequence_.check(batch->id(), batch->rawEntries()); !s) return giveBack(std::move(s));
-      }
       return std::move(*batch);
     }
     pb::Packet packet;
     if (!packet.ParseFromString(payload_)) return broken("a frame that is not a Packet");
-    if (packet.type() == pb::ACK) return ackStatus(packet);
+    if (packet.type() == pb::ACK) {
+      unconfirmed_ = unconfirmed_ || acksBefore;
+      return ackStatus(packet);
+    }
     if (packet.type() == pb::MESSAGES) return broken("the MESSAGES reply does not parse");
     return outOfStep("a MESSAGES reply", packet);
+  }
+
+  // Reads the replies of the GETs in flight and drops their batches: unacked, they come again
+  // after the rollback (or new subscription) that follows. Acks sent after the last of them
+  // stay unconfirmed: their outcome comes with the next reply.
+  Status dropPrefetched() {
+    while (getsInFlight_ > 0) {
+      auto dropped = nextBatch();
+      if (!dropped && fd_ < 0) return dropped.status();  // the connection is gone
+    }
+    if (!pending_.empty()) unconfirmed_ = true;
+    pending_.clear();
+    return Status::ok();
   }
 
   // The batch in a MESSAGES packet, read in place: each entry is copied once, into the Message.
@@ -480,6 +535,14 @@ class SimpleConnector final : public CanalConnector {
   bool subscribed_ = false;
   std::string filter_;
   bool unconfirmed_ = false;  // an ack/rollback was sent whose outcome is not known yet
+  // Requests sent whose replies are not read yet, in order: GETs (with how long to wait for
+  // the reply) and acks (a reply only when they fail).
+  struct Pending {
+    bool get;
+    std::chrono::milliseconds wait;
+  };
+  std::deque<Pending> pending_;
+  int getsInFlight_ = 0;
   bool rolledBack_ = false;   // this connection has given back what earlier ones left unacked
   std::string payload_;       // the last frame read
   BatchSequence sequence_;    // what this connection handed out

@@ -64,6 +64,8 @@ std::unique_ptr<canal::client::CanalConnector> open(const std::string& address, 
   // As Canal's own clients do: an ack is sent without waiting (a failure shows on the next
   // call). CANAL_BENCH_CONFIRM_ACKS=1 adds the SDK's confirming round trip to every ack.
   options.confirmAcks = std::getenv("CANAL_BENCH_CONFIRM_ACKS") != nullptr;
+  // GETs ahead of the client (the SDK's default unless CANAL_BENCH_PREFETCH says; 0: Canal's strict sequence).
+  if (const char* prefetch = std::getenv("CANAL_BENCH_PREFETCH")) options.prefetch = std::atoi(prefetch);
   while (Clock::now() < deadline) {
     auto c = canal::client::newSingleConnector(address, destination, "", "", options);
     if (c->connect() && c->subscribe()) return c;

@@ -119,7 +119,9 @@ class ConnectorTest : public canal::testing::MariaDbTest {
 };
 
 TEST_F(ConnectorTest, StreamRollbackRegetAndTheServersErrors) {
-  auto c = connector();
+  ConnectorOptions strict;  // Canal's get -> reply -> ack sequence: each ack confirmed by its own call
+  strict.prefetch = 0;
+  auto c = connector("example", "canal", strict);
   ASSERT_TRUE(c->connect().isOk());
   ASSERT_TRUE(c->subscribe().isOk());
   auto empty = c->getWithoutAck(100);
@@ -167,6 +169,72 @@ TEST_F(ConnectorTest, StreamRollbackRegetAndTheServersErrors) {
       << noticed.status().toString();
   auto resumed = u->getWithoutAck(100);
   EXPECT_TRUE(resumed.isOk()) << resumed.status().toString();
+}
+
+// With GETs in flight ahead of the application: every entry once and in order; a rollback
+// gives back the prefetched batches too, which come again in order after the last ack; an ack
+// the server refuses is reported by the next call, which reconnects and rolls back.
+TEST_F(ConnectorTest, PrefetchedBatchesComeInOrderAndComeAgainAfterARollback) {
+  std::string inserts;  // one transaction, one row entry each
+  for (int i = 1; i <= 40; ++i) inserts += "INSERT INTO s.a VALUES (" + std::to_string(i) + ", 'v" + std::to_string(i) + "');";
+  ASSERT_TRUE(db_->execute(inserts).isOk());
+  std::vector<std::string> expected;
+  for (int i = 1; i <= 40; ++i) expected.push_back("a:v" + std::to_string(i));
+
+  // Batches of about one entry (1 KB units), three GETs ahead.
+  ConnectorOptions o;
+  o.prefetch = 3;
+  o.retryInterval = 10ms;
+  auto c = connector("example", "canal", o);
+  ASSERT_TRUE(c->connect().isOk());
+  ASSERT_TRUE(c->subscribe().isOk());
+  // Reads batches until `rows` rows came; acks each one when `ack`.
+  const auto read = [&](std::size_t rows, bool ack, std::vector<std::int64_t>* ids = nullptr) {
+    std::vector<std::string> got;
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (got.size() < rows && std::chrono::steady_clock::now() < deadline) {
+      auto m = c->getWithoutAck(1, 100ms);
+      EXPECT_TRUE(m.isOk()) << m.status().toString();
+      if (!m.isOk()) break;
+      if (m->id() == -1) continue;
+      if (ids) ids->push_back(m->id());
+      std::vector<Entry> entries = m->entries();
+      for (const auto& v : ConnectorTest::values(entries)) got.push_back(v);
+      if (ack) {
+        EXPECT_TRUE(c->ack(m->id()).isOk());
+      }
+    }
+    return got;
+  };
+  // What was read is the next stretch of `expected`, from `from`.
+  const auto stretch = [&](std::size_t from, std::size_t size) {
+    return std::vector<std::string>(expected.begin() + static_cast<long>(from),
+                                    expected.begin() + static_cast<long>(std::min(from + size, expected.size())));
+  };
+  std::vector<std::int64_t> ids;
+  const auto acked = read(10, true, &ids);
+  EXPECT_EQ(acked, stretch(0, acked.size()));
+  for (std::size_t i = 1; i < ids.size(); ++i) EXPECT_GT(ids[i], ids[i - 1]);
+  // More without ack, then a rollback: the GETs in flight held later batches, unacked too.
+  const auto unacked = read(5, false);
+  EXPECT_EQ(unacked, stretch(acked.size(), unacked.size()));
+  ASSERT_TRUE(c->rollback().isOk());
+  const auto rest = read(expected.size() - acked.size(), true);
+  EXPECT_EQ(rest, stretch(acked.size(), expected.size()))
+      << "after the rollback: everything after the last ack once, in order";
+
+  // An ack of a batch the server does not know is sent without waiting; a later call reads its
+  // error once the replies of the GETs sent before it are in.
+  EXPECT_TRUE(c->ack(987654).isOk());
+  Status noticed;
+  for (int i = 0; i <= o.prefetch && noticed.isOk(); ++i) {
+    auto m = c->getWithoutAck(1, 100ms);
+    if (!m.isOk()) noticed = m.status();
+  }
+  ASSERT_FALSE(noticed.isOk());
+  EXPECT_NE(noticed.message().find("batchId:987654 is not exist"), std::string::npos) << noticed.toString();
+  ASSERT_TRUE(db_->execute("INSERT INTO s.a VALUES (41, 'v41')").isOk());
+  EXPECT_EQ(read(1, true), std::vector<std::string>{"a:v41"}) << "the next call reconnected; nothing lost or doubled";
 }
 
 TEST_F(ConnectorTest, WrongPasswordAndUnknownDestination) {

@@ -106,8 +106,10 @@ std::function<void(int)> session(std::function<void(int)> rest) {
   };
 }
 
+// Scripts answer one request at a time: Canal's strict sequence, no GET ahead.
 ConnectorOptions quick() {
   ConnectorOptions o;
+  o.prefetch = 0;
   o.retries = 0;
   o.soTimeout = 2s;
   o.connectTimeout = 2s;

@@ -139,6 +139,14 @@ struct ConnectorOptions {
   // rollback it starts later than the batches given back did) is not returned: everything
   // unacked is rolled back and getWithoutAck reports Status::kOutOfSequence.
   bool checkSequence = true;
+  // GETs kept in flight ahead of the application: while it handles one batch, the next
+  // `prefetch` are already asked for, prepared by the server and arriving (each with the batch
+  // size and timeout of the call that sent it). Canal's protocol allows several unacked batches;
+  // a rollback gives back every unacked batch, the prefetched ones included, and they come
+  // again in order. With prefetch, acks are sent without waiting (confirmAcks does not apply):
+  // a failed ack is reported by the next call, which reconnects and rolls back. 0: Canal's
+  // strict get -> reply -> ack sequence.
+  int prefetch = 1;
 };
 
 class CanalConnector {
