@@ -101,6 +101,7 @@ class SimpleConnector final : public CanalConnector {
     unconfirmed_ = false;
     pending_.clear();
     getsInFlight_ = 0;
+    ready_.clear();
     sequence_.reset();
   }
 
@@ -157,12 +158,14 @@ class SimpleConnector final : public CanalConnector {
     a.set_client_id(clientId_);
     a.set_batch_id(batchId);
     Status s;
-    if (getsInFlight_ > 0) {
+    if (getsInFlight_ > 0 && !options_.confirmAcks) {
       // Its outcome comes before the next GET reply: an error there is reported then.
       s = request(pb::CLIENTACK, a);
       if (s) pending_.push_back({false, {}});
     } else {
-      s = silentRequest(pb::CLIENTACK, a);
+      // The replies of the GETs in flight come first: read ahead, then the ack's own outcome.
+      s = readAhead();
+      if (s) s = silentRequest(pb::CLIENTACK, a);
     }
     if (s) sequence_.acked(batchId);
     return s;
@@ -231,22 +234,37 @@ class SimpleConnector final : public CanalConnector {
     g.set_destination(destination_);
     g.set_client_id(clientId_);
     g.set_fetch_size(batchSize <= 0 ? 1000 : batchSize);
-    g.set_timeout(timeout ? timeout->count() : -1);
     g.set_unit(2);  // milliseconds
     g.set_auto_ack(false);
-    const auto wait = timeout ? *timeout + options_.soTimeout : options_.soTimeout;
-    // This call's GET, and `prefetch` more for the batches after it.
-    while (getsInFlight_ < 1 + std::max(0, options_.prefetch)) {
+    // A batch asked for ahead of this call, when one came (a prefetch takes what is there).
+    std::optional<Result<Message>> batch;
+    if (!ready_.empty()) {
+      batch = std::move(ready_.front());
+      ready_.pop_front();
+    } else if (getsInFlight_ > 0) {
+      batch = nextBatch();
+    }
+    if (!batch || (timeout && batch->isOk() && (*batch)->id() == -1)) {
+      // This call's own GET, waiting as asked.
+      g.set_timeout(timeout ? timeout->count() : -1);
       if (Status s = request(pb::GET, g); !s) return s;
-      pending_.push_back({true, wait});
+      pending_.push_back({true, timeout ? *timeout + options_.soTimeout : options_.soTimeout});
+      ++getsInFlight_;
+      batch = nextBatch();
+    }
+    if (!batch->isOk()) return batch->status();
+    // The next batches, asked for now so the server prepares them while the application handles
+    // this one. They take what is there without waiting, so an ack behind them is not held up.
+    g.set_timeout(-1);
+    while ((*batch)->id() != -1 && getsInFlight_ + static_cast<int>(ready_.size()) < std::max(0, options_.prefetch)) {
+      if (Status s = request(pb::GET, g); !s) break;  // the connection is gone: the next call says so
+      pending_.push_back({true, options_.soTimeout});
       ++getsInFlight_;
     }
-    auto batch = nextBatch();
-    if (!batch) return batch.status();
     if (options_.checkSequence) {
-      if (Status s = sequence_.check(batch->id(), batch->rawEntries()); !s) return giveBack(std::move(s));
+      if (Status s = sequence_.check((*batch)->id(), (*batch)->rawEntries()); !s) return giveBack(std::move(s));
     }
-    return batch;
+    return std::move(*batch);
   }
 
   // The reply to the oldest GET in flight. The acks sent before it had no reply if it is a
@@ -276,17 +294,25 @@ class SimpleConnector final : public CanalConnector {
     return outOfStep("a MESSAGES reply", packet);
   }
 
-  // Reads the replies of the GETs in flight and drops their batches: unacked, they come again
-  // after the rollback (or new subscription) that follows. Acks sent after the last of them
-  // stay unconfirmed: their outcome comes with the next reply.
-  Status dropPrefetched() {
+  // Reads the replies of the GETs in flight into ready_, so the next request's reply is the
+  // next thing to read. Acks sent after the last of them stay unconfirmed: their outcome comes
+  // with that reply.
+  Status readAhead() {
     while (getsInFlight_ > 0) {
-      auto dropped = nextBatch();
-      if (!dropped && fd_ < 0) return dropped.status();  // the connection is gone
+      ready_.push_back(nextBatch());
+      if (fd_ < 0) return ready_.back().status();  // the connection is gone
     }
     if (!pending_.empty()) unconfirmed_ = true;
     pending_.clear();
     return Status::ok();
+  }
+
+  // Reads the replies of the GETs in flight and drops them with those read ahead: unacked, they
+  // come again after the rollback (or new subscription) that follows.
+  Status dropPrefetched() {
+    const Status s = readAhead();
+    ready_.clear();
+    return s;
   }
 
   // The batch in a MESSAGES packet, read in place: each entry is copied once, into the Message.
@@ -543,6 +569,7 @@ class SimpleConnector final : public CanalConnector {
   };
   std::deque<Pending> pending_;
   int getsInFlight_ = 0;
+  std::deque<Result<Message>> ready_;  // replies read ahead of the call they are for
   bool rolledBack_ = false;   // this connection has given back what earlier ones left unacked
   std::string payload_;       // the last frame read
   BatchSequence sequence_;    // what this connection handed out

@@ -19,7 +19,11 @@ Wall time runs from the start of the reader (for canal: the server process) unti
 at the client, so it includes start-up and connection. The client parses every RowChange and sums
 `id`; a run whose row count or id sum is wrong fails the benchmark.
 
-Then: scaling (1, 4, 16 destinations on one server, one client each), the server's RSS with 16
+--client-command runs another drain client (Canal's Java client, canal-python, canal-go built
+locally) in place of the SDK's for the canal rows.
+
+Then: scaling (1, 4, 16 destinations on one server, one client each), the SDK client with and
+without prefetch (GETs ahead of the application) at two batch sizes, the server's RSS with 16
 idle destinations (following the primary at its end, no client), the server's RSS under a
 client that stops reading, and latency (single-row INSERTs at about 200/s; COMMIT acknowledged to
 the writer -> row parsed at the client).
@@ -28,8 +32,10 @@ Prints one table and writes JSON (default build/bench/serve_bench.json).
 """
 
 import argparse
+import concurrent.futures
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -229,20 +235,48 @@ class CanalServer:
         return self.log_text(2000)
 
 
-def canal(args, w, mode, destinations=1, batch=1000):
+def client_command(args, address, destination, rows, batch, client_id):
+    """The drain client's command line: the SDK client, or --client-command with its fields filled."""
+    if not args.client_command:
+        return [args.client, "drain", address, destination, str(rows), str(batch), str(client_id)]
+    return shlex.split(args.client_command.format(address=address, host=address.split(":")[0],
+                                                  port=address.split(":")[1], destination=destination, rows=rows,
+                                                  batch=batch, client_id=client_id))
+
+
+def run_client(command, env=None):
+    """Runs a drain client to its end: its last output line (JSON with rows and idsum at least) and
+    its CPU seconds (from the JSON, else the process's own rusage)."""
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        err = errors.read()
+    if proc.returncode != 0:
+        return None, err.strip()
+    result = json.loads(out.strip().splitlines()[-1])
+    result.setdefault("cpu_s", usage.ru_utime + usage.ru_stime)
+    result.setdefault("bytes", 0)
+    return result, err
+
+
+def canal(args, w, mode, destinations=1, batch=1000, env=None):
     server_cpu0 = proc_cpu(mariadbd_pid(w["base"]))
     start = time.monotonic()
     server = CanalServer(args.server, w, mode, destinations)
     try:
-        clients = [subprocess.Popen([args.client, "drain", server.address, name, str(w["rows"]), str(batch), str(1001 + i)],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                   for i, name in enumerate(server.names)]
-        results = []
-        for c in clients:
-            out, err = c.communicate(timeout=900)
-            if c.returncode != 0:
-                raise SystemExit(f"client failed: {err.strip()}\nserver log:\n{server.log_tail()}")
-            results.append(json.loads(out))
+        # One client per destination, at once.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=destinations) as pool:
+            futures = [pool.submit(run_client, client_command(args, server.address, name, w["rows"], batch, 1001 + i), env)
+                       for i, name in enumerate(server.names)]
+            results = []
+            for f in futures:
+                result, err = f.result()
+                if result is None:
+                    raise SystemExit(f"client failed: {err}\nserver log:\n{server.log_tail()}")
+                results.append(result)
         wall = time.monotonic() - start
         figures = server.figures()
     finally:
@@ -327,9 +361,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--build", default=os.environ.get("CANAL_BUILD_DIR", os.path.join(ROOT, "build")))
     parser.add_argument("--json", default=None)
-    parser.add_argument("--only", default="default,onerow,wide,scaling,idle,stall,latency",
-                        help="comma-separated parts: default,onerow,wide,scaling,idle,stall,latency")
+    parser.add_argument("--only", default="default,onerow,wide,scaling,prefetch,idle,stall,latency",
+                        help="comma-separated parts: default,onerow,wide,scaling,prefetch,idle,stall,latency")
     parser.add_argument("--latency-samples", type=int, default=2000)
+    parser.add_argument("--client-command", default=None,
+                        help="run this drain client in place of the SDK's (fields {address} {host} {port} "
+                             "{destination} {rows} {batch} {client_id}); it must read {rows} rows, ack every batch, "
+                             "and print as its last line JSON with rows and idsum (the sum of the id column)")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     subprocess.run(["cmake", "-S", ROOT, "-B", args.build, "-DCMAKE_BUILD_TYPE=RelWithDebInfo"], check=True,
@@ -373,6 +411,15 @@ def main():
         for n in (1, 4, 16):
             log(f"scaling: {n} destinations, one client each")
             report["results"]["scaling"][f"{n} clients"] = summarize([canal(args, w, "memory", destinations=n)], w)
+    if "prefetch" in parts and not args.client_command:
+        w = WORKLOADS["default"]
+        report["results"]["prefetch"] = {}
+        for batch in (1000, 20):
+            for prefetch in (0, 1):
+                label = f"get({batch}), prefetch {prefetch}"
+                log(f"prefetch: memory store, {label}")
+                env = dict(os.environ, CANAL_BENCH_PREFETCH=str(prefetch))
+                report["results"]["prefetch"][label] = summarize([canal(args, w, "memory", batch=batch, env=env)], w)
     if "idle" in parts:
         report["idle"] = {}
         for mode in ("memory", "file"):

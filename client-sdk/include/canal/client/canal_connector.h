@@ -139,13 +139,14 @@ struct ConnectorOptions {
   // rollback it starts later than the batches given back did) is not returned: everything
   // unacked is rolled back and getWithoutAck reports Status::kOutOfSequence.
   bool checkSequence = true;
-  // GETs kept in flight ahead of the application: while it handles one batch, the next
-  // `prefetch` are already asked for, prepared by the server and arriving (each with the batch
-  // size and timeout of the call that sent it). Canal's protocol allows several unacked batches;
-  // a rollback gives back every unacked batch, the prefetched ones included, and they come
-  // again in order. With prefetch, acks are sent without waiting (confirmAcks does not apply):
-  // a failed ack is reported by the next call, which reconnects and rolls back. 0: Canal's
-  // strict get -> reply -> ack sequence.
+  // GETs kept in flight ahead of the application: when a get returns a batch, the next
+  // `prefetch` are asked for at once (with its batch size), so the server prepares them and they
+  // travel while the application handles this one. A prefetch takes what is there without
+  // waiting; when it found nothing, the next get asks again and waits as its timeout says.
+  // Canal's protocol allows several unacked batches: a rollback gives back every unacked batch,
+  // the prefetched ones too, and they come again in order. An ack first reads the replies of
+  // the prefetches in flight (they come first on the connection), so with confirmAcks it still
+  // reports its own outcome. 0: Canal's strict get -> reply -> ack sequence.
   int prefetch = 1;
 };
 
