@@ -234,37 +234,27 @@ class SimpleConnector final : public CanalConnector {
     g.set_destination(destination_);
     g.set_client_id(clientId_);
     g.set_fetch_size(batchSize <= 0 ? 1000 : batchSize);
+    g.set_timeout(timeout ? timeout->count() : -1);
     g.set_unit(2);  // milliseconds
     g.set_auto_ack(false);
-    // A batch asked for ahead of this call, when one came (a prefetch takes what is there).
-    std::optional<Result<Message>> batch;
-    if (!ready_.empty()) {
-      batch = std::move(ready_.front());
-      ready_.pop_front();
-    } else if (getsInFlight_ > 0) {
-      batch = nextBatch();
-    }
-    if (!batch || (timeout && batch->isOk() && (*batch)->id() == -1)) {
-      // This call's own GET, waiting as asked.
-      g.set_timeout(timeout ? timeout->count() : -1);
+    // This call's GET and `prefetch` more, so the server prepares the next batches and they
+    // travel while the application handles this one.
+    while (getsInFlight_ + static_cast<int>(ready_.size()) < 1 + std::max(0, options_.prefetch)) {
       if (Status s = request(pb::GET, g); !s) return s;
       pending_.push_back({true, timeout ? *timeout + options_.soTimeout : options_.soTimeout});
       ++getsInFlight_;
-      batch = nextBatch();
     }
-    if (!batch->isOk()) return batch->status();
-    // The next batches, asked for now so the server prepares them while the application handles
-    // this one. They take what is there without waiting, so an ack behind them is not held up.
-    g.set_timeout(-1);
-    while ((*batch)->id() != -1 && getsInFlight_ + static_cast<int>(ready_.size()) < std::max(0, options_.prefetch)) {
-      if (Status s = request(pb::GET, g); !s) break;  // the connection is gone: the next call says so
-      pending_.push_back({true, options_.soTimeout});
-      ++getsInFlight_;
-    }
+    auto batch = [&]() -> Result<Message> {
+      if (ready_.empty()) return nextBatch();
+      Result<Message> read = std::move(ready_.front());  // read ahead by an ack
+      ready_.pop_front();
+      return read;
+    }();
+    if (!batch) return batch.status();
     if (options_.checkSequence) {
-      if (Status s = sequence_.check((*batch)->id(), (*batch)->rawEntries()); !s) return giveBack(std::move(s));
+      if (Status s = sequence_.check(batch->id(), batch->rawEntries()); !s) return giveBack(std::move(s));
     }
-    return std::move(*batch);
+    return batch;
   }
 
   // The reply to the oldest GET in flight. The acks sent before it had no reply if it is a
@@ -294,9 +284,9 @@ class SimpleConnector final : public CanalConnector {
     return outOfStep("a MESSAGES reply", packet);
   }
 
-  // Reads the replies of the GETs in flight into ready_, so the next request's reply is the
-  // next thing to read. Acks sent after the last of them stay unconfirmed: their outcome comes
-  // with that reply.
+  // Reads the replies of the GETs in flight into ready_ (each as long as its GET waits), so the
+  // next request's reply is the next thing to read. Acks sent after the last of them stay
+  // unconfirmed: their outcome comes with that reply.
   Status readAhead() {
     while (getsInFlight_ > 0) {
       ready_.push_back(nextBatch());

@@ -139,14 +139,14 @@ struct ConnectorOptions {
   // rollback it starts later than the batches given back did) is not returned: everything
   // unacked is rolled back and getWithoutAck reports Status::kOutOfSequence.
   bool checkSequence = true;
-  // GETs kept in flight ahead of the application: when a get returns a batch, the next
-  // `prefetch` are asked for at once (with its batch size), so the server prepares them and they
-  // travel while the application handles this one. A prefetch takes what is there without
-  // waiting; when it found nothing, the next get asks again and waits as its timeout says.
-  // Canal's protocol allows several unacked batches: a rollback gives back every unacked batch,
-  // the prefetched ones too, and they come again in order. An ack first reads the replies of
-  // the prefetches in flight (they come first on the connection), so with confirmAcks it still
-  // reports its own outcome. 0: Canal's strict get -> reply -> ack sequence.
+  // GETs kept in flight ahead of the application: a get sends its own GET and keeps `prefetch`
+  // more asked for (with its batch size and timeout), so the server prepares the next batches
+  // and they travel while the application handles this one. Canal's protocol allows several
+  // unacked batches: a rollback gives back every unacked batch, the prefetched ones too, and
+  // they come again in order. The server answers requests in order, so an ack is handled after
+  // the GETs sent before it; with confirmAcks the ack reads their replies first (waiting as they
+  // wait) and still reports its own outcome; without, it is sent behind them and a failure is
+  // reported by a later call, which reconnects and rolls back. 0: Canal's strict sequence.
   int prefetch = 1;
 };
 
