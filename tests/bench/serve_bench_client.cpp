@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "canal/client/canal_connector.h"
+#include "canal/client/row_change_reader.h"
 #include "server/mysql/mysql_connection.h"
 
 namespace {
@@ -87,11 +88,14 @@ std::int64_t idOf(const pb::RowData& row, pb::EventType type) {
 
 // What a consumer does with a batch: parse every entry and its RowChange, count the rows and
 // sum their ids. The SDK's way (Message::rowChanges), or `plain`: a RowChange per entry, as a
-// consumer written from Canal's example client does.
+// consumer written from Canal's example client does, or `wire`: the SDK's RowChangeReader, in
+// place over the bytes.
 struct Tally {
   std::uint64_t rows = 0, entries = 0, bytes = 0, batches = 0;
   std::int64_t idsum = 0;
   bool plain = false;
+  bool wire = false;
+  canal::client::RowChangeReader reader;
 
   void count(const pb::RowChange& change) {
     if (change.isddl()) return;
@@ -104,6 +108,23 @@ struct Tally {
     ++batches;
     for (const std::string& raw : m.rawEntries()) bytes += raw.size();
     entries += m.entries().size();
+    if (wire) {
+      for (const pb::Entry& e : m.entries()) {
+        if (e.entrytype() != pb::ROWDATA) continue;
+        if (!reader.parse(e.storevalue())) return false;
+        if (reader.isDdl()) continue;
+        for (std::size_t r = 0; r < reader.rows(); ++r) {
+          ++rows;
+          const auto columns = reader.eventType() == pb::DELETE ? reader.before(r) : reader.after(r);
+          if (const auto* id = columns.find("id")) {
+            std::int64_t v = 0;
+            std::from_chars(id->value.data(), id->value.data() + id->value.size(), v);
+            idsum += v;
+          }
+        }
+      }
+      return true;
+    }
     if (plain) {
       for (const pb::Entry& e : m.entries()) {
         if (e.entrytype() != pb::ROWDATA) continue;
@@ -128,6 +149,7 @@ int drain(int argc, char** argv) {
   if (!connector) return fail(std::string("cannot connect to ") + argv[2]);
   Tally tally;
   tally.plain = std::getenv("CANAL_BENCH_PLAIN_CLIENT") != nullptr;
+  tally.wire = std::getenv("CANAL_BENCH_WIRE_CLIENT") != nullptr;
   double firstBatch = 0;
   Clock::duration waiting{};  // inside getWithoutAck
   // A get waits up to 10 ms for a full batch: a backlog comes in full batches, and the last,

@@ -1,0 +1,182 @@
+#include "canal/client/row_change_reader.h"
+
+
+namespace canal::client {
+namespace {
+
+// Protobuf's wire format, read forward: a field's number, wire type and value. Tags and
+// lengths below 128 (every field of Canal's messages, and most values) take the short path.
+class Wire {
+ public:
+  explicit Wire(std::string_view bytes) : at_(bytes.data()), end_(bytes.data() + bytes.size()) {}
+  bool done() const { return at_ == end_; }
+
+  struct Field {
+    std::uint32_t number = 0;
+    std::uint32_t type = 0;   // 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32
+    std::uint64_t varint = 0;
+    std::string_view bytes;
+  };
+  // The next field into `f`; false at a malformed one (then the whole message is refused).
+  inline bool next(Field& f) {
+    std::uint64_t tag = 0;
+    if (!varint(tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) return false;
+    f.number = static_cast<std::uint32_t>(tag >> 3);
+    f.type = static_cast<std::uint32_t>(tag & 7);
+    switch (f.type) {
+      case 0:
+        return varint(f.varint);
+      case 1:
+      case 5: {
+        const std::size_t n = f.type == 1 ? 8 : 4;
+        if (static_cast<std::size_t>(end_ - at_) < n) return false;
+        at_ += n;
+        return true;
+      }
+      case 2: {
+        std::uint64_t length = 0;
+        if (!varint(length) || length > static_cast<std::uint64_t>(end_ - at_)) return false;
+        f.bytes = std::string_view(at_, static_cast<std::size_t>(length));
+        at_ += length;
+        return true;
+      }
+      default:  // groups (3, 4) are not in Canal's protocol
+        return false;
+    }
+  }
+
+ private:
+  inline bool varint(std::uint64_t& out) {
+    if (at_ != end_ && static_cast<std::uint8_t>(*at_) < 0x80) {
+      out = static_cast<std::uint8_t>(*at_++);
+      return true;
+    }
+    out = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (at_ == end_) return false;
+      const auto byte = static_cast<std::uint8_t>(*at_++);
+      out |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+  }
+
+  const char* at_;
+  const char* end_;
+};
+
+// Whether a message the reader does not use (a props Pair) is well formed: protobuf refuses
+// the whole RowChange when it is not.
+bool wellFormed(std::string_view bytes) {
+  Wire in(bytes);
+  Wire::Field f;
+  while (!in.done()) {
+    if (!in.next(f)) return false;
+  }
+  return true;
+}
+
+// A Column message; false when malformed.
+bool parseColumn(std::string_view bytes, ColumnView& c) {
+  c = ColumnView{};
+  Wire in(bytes);
+  Wire::Field f;
+  while (!in.done()) {
+    if (!in.next(f)) return false;
+    const bool isVarint = f.type == 0;
+    const bool isBytes = f.type == 2;
+    switch (f.number) {
+      case 1: if (isVarint) c.index = static_cast<std::int32_t>(f.varint); break;
+      case 2: if (isVarint) c.sqlType = static_cast<std::int32_t>(f.varint); break;
+      case 3: if (isBytes) c.name = f.bytes; break;
+      case 4: if (isVarint) c.isKey = f.varint != 0; break;
+      case 5: if (isVarint) c.updated = f.varint != 0; break;
+      case 6: if (isVarint) c.isNull = f.varint != 0; break;
+      case 8: if (isBytes) c.value = f.bytes; break;
+      case 9: if (isVarint) c.length = static_cast<std::int32_t>(f.varint); break;
+      case 10: if (isBytes) c.mysqlType = f.bytes; break;
+      case 7: if (isBytes && !wellFormed(f.bytes)) return false; break;
+      default: break;  // unknown fields
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+const ColumnView* RowChangeReader::Columns::find(std::string_view name) const {
+  for (const ColumnView& c : *this) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+void RowChangeReader::clear() {
+  tableId_ = 0;
+  eventType_ = 2;  // UPDATE, the proto's default
+  isDdl_ = false;
+  sql_ = {};
+  ddlSchemaName_ = {};
+  rows_.clear();
+  before_.clear();
+  after_.clear();
+}
+
+bool RowChangeReader::parseRow(std::string_view bytes) {
+  Row row;
+  row.before = before_.size();
+  row.after = after_.size();
+  Wire in(bytes);
+  Wire::Field f;
+  while (!in.done()) {
+    if (!in.next(f)) return false;
+    if (f.type != 2) continue;  // unknown fields
+    if (f.number == 3 && !wellFormed(f.bytes)) return false;  // props
+    if (f.number != 1 && f.number != 2) continue;
+    auto& image = f.number == 1 ? before_ : after_;
+    if (!parseColumn(f.bytes, image.emplace_back())) return false;
+  }
+  row.beforeCount = before_.size() - row.before;
+  row.afterCount = after_.size() - row.after;
+  rows_.push_back(row);
+  return true;
+}
+
+bool RowChangeReader::parse(std::string_view bytes) {
+  clear();
+  Wire in(bytes);
+  Wire::Field f;
+  bool ok = true;
+  while (ok && !in.done()) {
+    if (!in.next(f)) {
+      ok = false;
+      break;
+    }
+    const bool isVarint = f.type == 0;
+    const bool isBytes = f.type == 2;
+    switch (f.number) {
+      case 1: if (isVarint) tableId_ = static_cast<std::int64_t>(f.varint); break;
+      case 2: if (isVarint) eventType_ = static_cast<int>(f.varint); break;
+      case 10: if (isVarint) isDdl_ = f.varint != 0; break;
+      case 11: if (isBytes) sql_ = f.bytes; break;
+      case 12: if (isBytes) ok = parseRow(f.bytes); break;
+      case 14: if (isBytes) ddlSchemaName_ = f.bytes; break;
+      case 13: if (isBytes) ok = wellFormed(f.bytes); break;  // props
+      default: break;  // unknown fields
+    }
+  }
+  if (!ok) clear();
+  return ok;
+}
+
+RowChangeReader::Columns RowChangeReader::before(std::size_t row) const {
+  const Row& r = rows_.at(row);
+  return Columns(before_.data() + r.before, before_.data() + r.before + r.beforeCount);
+}
+
+RowChangeReader::Columns RowChangeReader::after(std::size_t row) const {
+  const Row& r = rows_.at(row);
+  return Columns(after_.data() + r.after, after_.data() + r.after + r.afterCount);
+}
+
+}  // namespace canal::client
