@@ -97,6 +97,13 @@ Result<instance::StreamPoint> readChunk(mysql::MysqlConnection& c, const std::st
   return watermark;
 }
 
+// "database.table" split; nullopt when either is missing.
+std::optional<std::pair<std::string, std::string>> splitTableName(const std::string& name) {
+  const auto dot = name.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == name.size()) return std::nullopt;
+  return std::make_pair(name.substr(0, dot), name.substr(dot + 1));
+}
+
 // A chunk's values as the primary sent them, copied out of the connection's row buffers.
 class RawRows {
  public:
@@ -222,17 +229,6 @@ SnapshotRunner::SnapshotRunner(std::string destination, mysql::ConnectOptions pr
       gate_(gate),
       render_(render),
       watermarkTable_(std::move(watermarkTable)) {}
-
-namespace {
-
-// "database.table" split; nullopt when either is missing.
-std::optional<std::pair<std::string, std::string>> splitTableName(const std::string& name) {
-  const auto dot = name.find('.');
-  if (dot == std::string::npos || dot == 0 || dot + 1 == name.size()) return std::nullopt;
-  return std::make_pair(name.substr(0, dot), name.substr(dot + 1));
-}
-
-}  // namespace
 
 std::string SnapshotRunner::lowWatermark() const {
   const auto name = splitTableName(watermarkTable_);

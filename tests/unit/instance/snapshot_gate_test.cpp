@@ -40,6 +40,15 @@ ChangeEntry rowsEntry(const std::string& table, convert::ChangeType type, const 
   return e;
 }
 
+ChangeEntry ddlOn(const std::string& table) {
+  ChangeEntry ddl;
+  ddl.kind = convert::EntryKind::kRowData;
+  ddl.isDdl = true;
+  ddl.schema = "s";
+  ddl.table = table;
+  return ddl;
+}
+
 class SnapshotGateTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -97,12 +106,7 @@ TEST_F(SnapshotGateTest, RowsChangedSinceTheWatchAreLeftOutOnceTheStreamIsPastTh
 TEST_F(SnapshotGateTest, ADdlOnTheTableVoidsTheChunk) {
   event({}, 100, false);
   const auto watch = gate_.watch("s", "t", {0});
-  ChangeEntry ddl;
-  ddl.kind = convert::EntryKind::kRowData;
-  ddl.isDdl = true;
-  ddl.schema = "s";
-  ddl.table = "t";
-  event({ddl}, 200, false);
+  event({ddlOn("t")}, 200, false);
   const auto put = gate_.submit(chunk(150, {"1"}), watch, cancel_);
   ASSERT_FALSE(put.isOk());
   EXPECT_EQ(put.status().code(), StatusCode::kUnavailable) << "read again under the new definition";
@@ -144,12 +148,7 @@ TEST_F(SnapshotGateTest, OverlappingWatchesEachLeaveOutTheChangesSinceTheirOwnSt
 
   // A DDL voids the chunk of a watch begun before it, not of one begun after it.
   const auto third = gate_.watch("s", "t", {0});
-  ChangeEntry ddl;
-  ddl.kind = convert::EntryKind::kRowData;
-  ddl.isDdl = true;
-  ddl.schema = "s";
-  ddl.table = "t";
-  event({ddl}, 300, false);
+  event({ddlOn("t")}, 300, false);
   const auto fourth = gate_.watch("s", "t", {0});
   EXPECT_EQ(gate_.submit(chunk(300, {"8"}), third, cancel_).status().code(), StatusCode::kUnavailable);
   put = gate_.submit(chunk(300, {"9"}), fourth, cancel_);

@@ -146,7 +146,8 @@ struct ConnectorOptions {
   // they come again in order. The server answers requests in order, so an ack is handled after
   // the GETs sent before it; with confirmAcks the ack reads their replies first (waiting as they
   // wait) and still reports its own outcome; without, it is sent behind them and a failure is
-  // reported by a later call, which reconnects and rolls back. 0: Canal's strict sequence.
+  // reported by a later call, which reconnects and rolls back. A rollback, subscribe or
+  // unsubscribe also reads their replies first. 0: Canal's strict sequence.
   int prefetch = 1;
 };
 
