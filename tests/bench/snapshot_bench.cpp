@@ -8,7 +8,7 @@
 // and the live stream's lag while a snapshot runs: a writer inserts one row every 5 ms into
 // another table; lag = arrival at the client minus the row's binlog time.
 //
-//   build/bench/canal_snapshot_bench [rows] [rounds]
+//   build/bench/canal_snapshot_bench [rows] [rounds] [chunk size, default 4096]
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -68,6 +68,7 @@ int fail(const std::string& what) {
 int main(int argc, char** argv) {
   const long rows = argc > 1 ? std::atol(argv[1]) : 1000000;
   const int rounds = argc > 2 ? std::atoi(argv[2]) : 3;
+  const std::size_t chunkSize = argc > 3 ? static_cast<std::size_t>(std::atol(argv[3])) : 4096;
   auto db = canal::testing::MariaDbServer::start();
   if (!db) return fail(db.status().toString());
   auto& server = **db;
@@ -136,7 +137,7 @@ int main(int argc, char** argv) {
     canal::snapshot::SnapshotRunner runner("bench", login, d->snapshots(), o.pump.render);
     canal::snapshot::SnapshotRequest request;
     request.tables = {{"b", "t"}};
-    request.chunkSize = 4096;
+    request.chunkSize = chunkSize;
     start = steady_clock::now();
     primaryCpu = processCpu(server.pid());
     readerCpu = rusageCpu(RUSAGE_SELF);
@@ -185,7 +186,7 @@ int main(int argc, char** argv) {
   std::sort(lags.begin(), lags.end());
   const double dump = dumpTimes[dumpTimes.size() / 2];
   const double snap = snapshotTimes[snapshotTimes.size() / 2];
-  std::printf("%ld rows, median of %d rounds\n", rows, rounds);
+  std::printf("%ld rows, chunks of %zu, median of %d rounds\n", rows, chunkSize, rounds);
   std::printf("  %-40s %8.2f s  %10.0f rows/s\n", "mariadb-dump --single-transaction", dump, rows / dump);
   const double headerOnly = headerOnlyTimes[headerOnlyTimes.size() / 2];
   std::printf("  %-40s %8.2f s  %10.0f rows/s  (%.2fx the dump)\n", "snapshot, client parses every row", snap,
