@@ -390,7 +390,7 @@ def main():
         workloads.append("wide")
 
     report = {"machine": {"cpus": os.cpu_count(), "mariadb": sql(WORKLOADS["default"]["base"], "SELECT VERSION()").strip()},
-              "workloads": {}, "results": {}}
+              "workloads": {}, "results": {}, "client": args.client_command or "SDK (canal_serve_bench_client)"}
     runners = [("mariadb-binlog --raw", lambda w: peer("raw", w)), ("mariadb-binlog -v", lambda w: peer("v", w)),
                ("canal memory", lambda w: canal(args, w, "memory")), ("canal rocksdb", lambda w: canal(args, w, "file"))]
     for name in workloads:
@@ -444,6 +444,7 @@ def main():
 def print_table(report):
     head = f"{'workload':<9} {'reader':<22} {'rows/s':>10} {'MB/s':>7} {'wall s (min-max)':>18} {'reader CPU s':>12} " \
            f"{'client CPU s':>12} {'mariadbd CPU s':>14} {'peak RSS MB':>11}"
+    print(f"canal rows read by: {report['client']}")
     print(head)
     print("-" * len(head))
     for name, results in report["results"].items():
