@@ -10,7 +10,8 @@
 // table since the watch began voids the chunk (it was read under the old definition).
 //
 // Thread contract: the pump calls the pump-side functions holding lockForEvent(); the snapshot
-// side calls watch/submit/unwatch from one thread.
+// side's functions take the lock themselves, from any thread (the runner watches and reads on
+// one, submits on another), and submits chunks one at a time, in order.
 
 #include <atomic>
 #include <condition_variable>
