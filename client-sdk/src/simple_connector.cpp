@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -100,7 +101,6 @@ class SimpleConnector final : public CanalConnector {
     rolledBack_ = false;
     unconfirmed_ = false;
     pending_.clear();
-    getsInFlight_ = 0;
     ready_.clear();
     sequence_.reset();
   }
@@ -158,7 +158,7 @@ class SimpleConnector final : public CanalConnector {
     a.set_client_id(clientId_);
     a.set_batch_id(batchId);
     Status s;
-    if (getsInFlight_ > 0 && !options_.confirmAcks) {
+    if (getsInFlight() > 0 && !options_.confirmAcks) {
       // Its outcome comes before the next GET reply: an error there is reported then.
       s = request(pb::CLIENTACK, a);
       if (s) pending_.push_back({false, {}});
@@ -239,10 +239,9 @@ class SimpleConnector final : public CanalConnector {
     g.set_auto_ack(false);
     // This call's GET and `prefetch` more, so the server prepares the next batches and they
     // travel while the application handles this one.
-    while (getsInFlight_ + static_cast<int>(ready_.size()) < 1 + std::max(0, options_.prefetch)) {
+    while (getsInFlight() + ready_.size() < 1 + static_cast<std::size_t>(std::max(0, options_.prefetch))) {
       if (Status s = request(pb::GET, g); !s) return s;
       pending_.push_back({true, timeout ? *timeout + options_.soTimeout : options_.soTimeout});
-      ++getsInFlight_;
     }
     auto batch = [&]() -> Result<Message> {
       if (ready_.empty()) return nextBatch();
@@ -269,7 +268,6 @@ class SimpleConnector final : public CanalConnector {
     if (pending_.empty()) return broken("no GET in flight");
     if (Status s = readFrame(pending_.front().wait); !s) return s;
     pending_.pop_front();
-    --getsInFlight_;
     if (auto batch = messagesIn(payload_)) {
       unconfirmed_ = false;
       return std::move(*batch);
@@ -288,7 +286,7 @@ class SimpleConnector final : public CanalConnector {
   // next request's reply is the next thing to read. Acks sent after the last of them stay
   // unconfirmed: their outcome comes with that reply.
   Status readAhead() {
-    while (getsInFlight_ > 0) {
+    while (getsInFlight() > 0) {
       ready_.push_back(nextBatch());
       if (fd_ < 0) return ready_.back().status();  // the connection is gone
     }
@@ -558,7 +556,9 @@ class SimpleConnector final : public CanalConnector {
     std::chrono::milliseconds wait;
   };
   std::deque<Pending> pending_;
-  int getsInFlight_ = 0;
+  std::size_t getsInFlight() const {
+    return static_cast<std::size_t>(std::count_if(pending_.begin(), pending_.end(), [](const Pending& p) { return p.get; }));
+  }
   std::deque<Result<Message>> ready_;  // replies read ahead of the call they are for
   bool rolledBack_ = false;   // this connection has given back what earlier ones left unacked
   std::string payload_;       // the last frame read
