@@ -22,51 +22,10 @@
 #include "canal/protocol/canal_protocol.pb.h"
 #include "canal/protocol/frame_codec.h"
 #include "canal/protocol/password_scramble.h"
+#include "message_storage.h"
 
 namespace canal::client {
 namespace pb = canal::protocol::packet;
-
-const std::vector<Entry>& Message::entries() const {
-  if (!parsed_) {
-    auto parsed = std::make_shared<std::vector<Entry>>(raw_.size());
-    unparsed_ = 0;
-    for (std::size_t i = 0; i < raw_.size(); ++i) {
-      if (!(*parsed)[i].ParseFromString(raw_[i])) ++unparsed_;
-    }
-    parsed_ = std::move(parsed);
-  }
-  return *parsed_;
-}
-
-std::size_t Message::unparsedEntries() const {
-  entries();
-  return unparsed_;
-}
-
-RowChanges Message::rowChanges() const {
-  entries();
-  return RowChanges(parsed_);
-}
-
-std::size_t RowChanges::next(std::size_t from) {
-  for (std::size_t i = from; i < entries_->size(); ++i) {
-    const Entry& e = (*entries_)[i];
-    if (e.entrytype() != canal::protocol::entry::ROWDATA) continue;
-    if (!change_.ParseFromString(e.storevalue())) {
-      failed_ = i;
-      return entries_->size();
-    }
-    return i;
-  }
-  return entries_->size();
-}
-
-std::string RowChanges::error() const {
-  if (ok()) return "";
-  const auto& h = (*entries_)[failed_].header();
-  return "the RowChange of the entry at " + h.logfilename() + ":" + std::to_string(h.logfileoffset()) + " (" +
-         h.schemaname() + "." + h.tablename() + ") does not parse";
-}
 
 namespace {
 
@@ -268,7 +227,7 @@ class SimpleConnector final : public CanalConnector {
     if (pending_.empty()) return broken("no GET in flight");
     if (Status s = readFrame(pending_.front().wait); !s) return s;
     pending_.pop_front();
-    if (auto batch = messagesIn(payload_)) {
+    if (auto batch = messagesIn(payload_, pool_.get())) {
       unconfirmed_ = false;
       return std::move(*batch);
     }
@@ -303,9 +262,9 @@ class SimpleConnector final : public CanalConnector {
     return s;
   }
 
-  // The batch in a MESSAGES packet, read in place: each entry is copied once, into the Message.
-  // nullopt for another packet type or a malformed one.
-  static std::optional<Message> messagesIn(const std::string& payload) {
+  // The batch in a MESSAGES packet, read in place: each entry is copied once, into storage from
+  // the pool. nullopt for another packet type or a malformed one.
+  static std::optional<Message> messagesIn(const std::string& payload, MessagePool* pool) {
     using google::protobuf::internal::WireFormatLite;
     const auto fields = [](std::string_view bytes, auto&& onVarint, auto&& onBytes) {
       google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(bytes.data()),
@@ -337,12 +296,16 @@ class SimpleConnector final : public CanalConnector {
       return std::nullopt;
     }
     std::int64_t id = 0;
-    std::vector<std::string> raw;
+    std::size_t count = 0;
     if (!fields(body, [&](int n, std::uint64_t v) { if (n == 1) id = static_cast<std::int64_t>(v); },
-                [&](int n, std::string_view b) { if (n == 2) raw.emplace_back(b); })) {
+                [&](int n, std::string_view) { count += n == 2; })) {
       return std::nullopt;
     }
-    return Message(id, std::move(raw));
+    auto storage = pool->take();
+    storage->reset(count);
+    std::size_t i = 0;
+    fields(body, [](int, std::uint64_t) {}, [&](int n, std::string_view b) { if (n == 2) storage->set(i++, b); });
+    return messageIn(id, std::move(storage));
   }
 
   // CLIENTACK / CLIENTROLLBACK: no reply on success.
@@ -560,6 +523,9 @@ class SimpleConnector final : public CanalConnector {
     return static_cast<std::size_t>(std::count_if(pending_.begin(), pending_.end(), [](const Pending& p) { return p.get; }));
   }
   std::deque<Result<Message>> ready_;  // replies read ahead of the call they are for
+  // Batches' storage, recycled: the application's batch, those read ahead and one being read.
+  const std::shared_ptr<MessagePool> pool_ =
+      MessagePool::create(2 + static_cast<std::size_t>(std::max(0, options_.prefetch)));
   bool rolledBack_ = false;   // this connection has given back what earlier ones left unacked
   std::string payload_;       // the last frame read
   BatchSequence sequence_;    // what this connection handed out

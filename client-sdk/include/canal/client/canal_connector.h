@@ -35,15 +35,17 @@ using Entry = canal::protocol::entry::Entry;
 class RowChanges;
 
 // One batch: its id (-1 for the empty batch) and its entries, parsed on first use.
+struct MessageStorage;  // where the entries are kept; connectors recycle it
+
 class Message {
  public:
   Message() = default;
-  Message(std::int64_t id, std::vector<std::string> rawEntries) : id_(id), raw_(std::move(rawEntries)) {}
+  Message(std::int64_t id, std::vector<std::string> rawEntries);
 
   std::int64_t id() const { return id_; }
-  bool empty() const { return raw_.empty(); }
+  bool empty() const;
   // The serialized Entry protos as received.
-  const std::vector<std::string>& rawEntries() const { return raw_; }
+  const std::vector<std::string>& rawEntries() const;
   // The entries, parsed from rawEntries() on the first call. An entry that does not parse is
   // left default-constructed and counted by unparsedEntries().
   const std::vector<Entry>& entries() const;
@@ -52,10 +54,11 @@ class Message {
   RowChanges rowChanges() const;
 
  private:
+  // A batch a connector read into storage from its pool (copies of the Message share it).
+  friend Message messageIn(std::int64_t id, std::shared_ptr<MessageStorage> storage);
+
   std::int64_t id_ = -1;
-  std::vector<std::string> raw_;
-  mutable std::shared_ptr<std::vector<Entry>> parsed_;
-  mutable std::size_t unparsed_ = 0;
+  std::shared_ptr<MessageStorage> storage_;
 };
 
 // The ROWDATA entries of a batch, each with its RowChange parsed into one RowChange object that

@@ -1,0 +1,115 @@
+// Message, its recycled storage and RowChanges.
+
+#include "message_storage.h"
+
+namespace canal::client {
+
+void MessageStorage::reset(std::size_t count) {
+  // Shrinking frees the strings past `count`; batches of one consumer are usually alike in size.
+  raw.resize(count);
+  parsed = false;
+  unparsed = 0;
+}
+
+std::shared_ptr<MessagePool> MessagePool::create(std::size_t keep) {
+  return std::shared_ptr<MessagePool>(new MessagePool(keep));
+}
+
+std::shared_ptr<MessageStorage> MessagePool::take() {
+  std::unique_ptr<MessageStorage> storage;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!free_.empty()) {
+      storage = std::move(free_.back());
+      free_.pop_back();
+    }
+  }
+  if (!storage) storage = std::make_unique<MessageStorage>();
+  return std::shared_ptr<MessageStorage>(storage.release(),
+                                         [pool = std::weak_ptr<MessagePool>(weak_from_this())](MessageStorage* s) {
+                                           if (auto alive = pool.lock()) {
+                                             alive->giveBack(s);
+                                           } else {
+                                             delete s;
+                                           }
+                                         });
+}
+
+void MessagePool::giveBack(MessageStorage* storage) {
+  std::unique_ptr<MessageStorage> owned(storage);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (free_.size() < keep_) free_.push_back(std::move(owned));
+}
+
+Message::Message(std::int64_t id, std::vector<std::string> rawEntries)
+    : id_(id), storage_(std::make_shared<MessageStorage>()) {
+  storage_->raw = std::move(rawEntries);
+}
+
+Message messageIn(std::int64_t id, std::shared_ptr<MessageStorage> storage) {
+  Message m;
+  m.id_ = id;
+  m.storage_ = std::move(storage);
+  return m;
+}
+
+const std::vector<std::string>& Message::rawEntries() const {
+  static const std::vector<std::string> kNone;
+  return storage_ ? storage_->raw : kNone;
+}
+
+bool Message::empty() const { return rawEntries().empty(); }
+
+const std::vector<Entry>& Message::entries() const {
+  static const std::vector<Entry> kNone;
+  if (!storage_) return kNone;
+  MessageStorage& s = *storage_;
+  std::lock_guard<std::mutex> lock(s.parsing);
+  if (!s.parsed) {
+    // Parsing into the entries already there reuses their strings' capacity.
+    s.entries.resize(s.raw.size());
+    s.unparsed = 0;
+    for (std::size_t i = 0; i < s.raw.size(); ++i) {
+      if (!s.entries[i].ParseFromString(s.raw[i])) {
+        s.entries[i].Clear();
+        ++s.unparsed;
+      }
+    }
+    s.parsed = true;
+  }
+  return s.entries;
+}
+
+std::size_t Message::unparsedEntries() const {
+  entries();
+  return storage_ ? storage_->unparsed : 0;  // set once, under the lock, before entries() returns
+}
+
+RowChanges Message::rowChanges() const {
+  const std::vector<Entry>& all = entries();
+  // Shares the storage: the range keeps it alive.
+  return RowChanges(storage_ ? std::shared_ptr<const std::vector<Entry>>(storage_, &all)
+                             : std::make_shared<const std::vector<Entry>>());
+}
+
+std::size_t RowChanges::next(std::size_t from) {
+  for (std::size_t i = from; i < entries_->size(); ++i) {
+    const Entry& e = (*entries_)[i];
+    if (e.entrytype() != canal::protocol::entry::ROWDATA) continue;
+    if (!change_.ParseFromString(e.storevalue())) {
+      failed_ = i;
+      return entries_->size();
+    }
+    return i;
+  }
+  return entries_->size();
+}
+
+std::string RowChanges::error() const {
+  if (ok()) return "";
+  const auto& h = (*entries_)[failed_].header();
+  return "the RowChange of the entry at " + h.logfilename() + ":" + std::to_string(h.logfileoffset()) + " (" +
+         h.schemaname() + "." + h.tablename() + ") does not parse";
+}
+
+}  // namespace canal::client
