@@ -6,20 +6,24 @@
 #include <iostream>
 
 #include "canal/client/canal_connector.h"
-#include "canal/client/flat_message.h"
 
 namespace {
 
+namespace eb = canal::protocol::entry;
+
 // The application's work; false makes the batch come again.
 bool process(const canal::client::Message& message) {
-  // rowChanges() parses each entry's RowChange into one reused object: the fast way to read rows.
-  auto changes = message.rowChanges();
+  // rowChangeViews() reads each entry's RowChange in place into one reused reader: the fast way
+  // to read rows (rowChanges() gives protobuf objects instead).
+  auto changes = message.rowChangeViews();
   for (const auto& [entry, change] : changes) {
-    for (const auto& row : change.rowdatas()) {
-      const canal::client::RowView view(row, change.eventtype());
-      std::cout << canal::protocol::entry::EventType_Name(change.eventtype()) << " "
-                << entry.header().schemaname() << "." << entry.header().tablename();
-      for (const auto& key : view.keyNames()) std::cout << " " << key << "=" << view.value(key).value_or("NULL");
+    if (change.isDdl()) continue;
+    const auto type = static_cast<eb::EventType>(change.eventType());
+    for (std::size_t r = 0; r < change.rows(); ++r) {
+      std::cout << eb::EventType_Name(type) << " " << entry.header().schemaname() << "." << entry.header().tablename();
+      for (const auto& column : type == eb::DELETE ? change.before(r) : change.after(r)) {
+        if (column.isKey) std::cout << " " << column.name << "=" << (column.isNull ? "NULL" : column.value);
+      }
       std::cout << "\n";
     }
   }

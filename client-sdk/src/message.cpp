@@ -85,18 +85,32 @@ std::size_t Message::unparsedEntries() const {
   return storage_ ? storage_->unparsed : 0;  // set once, under the lock, before entries() returns
 }
 
-RowChanges Message::rowChanges() const {
-  const std::vector<Entry>& all = entries();
+namespace {
+
+std::shared_ptr<const std::vector<Entry>> sharedEntries(const std::shared_ptr<MessageStorage>& storage,
+                                                        const std::vector<Entry>& all) {
   // Shares the storage: the range keeps it alive.
-  return RowChanges(storage_ ? std::shared_ptr<const std::vector<Entry>>(storage_, &all)
-                             : std::make_shared<const std::vector<Entry>>());
+  return storage ? std::shared_ptr<const std::vector<Entry>>(storage, &all)
+                 : std::make_shared<const std::vector<Entry>>();
 }
 
-std::size_t RowChanges::next(std::size_t from) {
+bool readChange(canal::protocol::entry::RowChange& change, const std::string& bytes) {
+  return change.ParseFromString(bytes);
+}
+bool readChange(RowChangeReader& change, const std::string& bytes) { return change.parse(bytes); }
+
+}  // namespace
+
+RowChanges Message::rowChanges() const { return RowChanges(sharedEntries(storage_, entries())); }
+
+RowChangeViews Message::rowChangeViews() const { return RowChangeViews(sharedEntries(storage_, entries())); }
+
+template <typename Change>
+std::size_t BasicRowChanges<Change>::next(std::size_t from) {
   for (std::size_t i = from; i < entries_->size(); ++i) {
     const Entry& e = (*entries_)[i];
     if (e.entrytype() != canal::protocol::entry::ROWDATA) continue;
-    if (!change_.ParseFromString(e.storevalue())) {
+    if (!readChange(change_, e.storevalue())) {
       failed_ = i;
       return entries_->size();
     }
@@ -105,11 +119,15 @@ std::size_t RowChanges::next(std::size_t from) {
   return entries_->size();
 }
 
-std::string RowChanges::error() const {
+template <typename Change>
+std::string BasicRowChanges<Change>::error() const {
   if (ok()) return "";
   const auto& h = (*entries_)[failed_].header();
   return "the RowChange of the entry at " + h.logfilename() + ":" + std::to_string(h.logfileoffset()) + " (" +
          h.schemaname() + "." + h.tablename() + ") does not parse";
 }
+
+template class BasicRowChanges<canal::protocol::entry::RowChange>;
+template class BasicRowChanges<RowChangeReader>;
 
 }  // namespace canal::client

@@ -364,11 +364,15 @@ def main():
     parser.add_argument("--only", default="default,onerow,wide,scaling,prefetch,idle,stall,latency",
                         help="comma-separated parts: default,onerow,wide,scaling,prefetch,idle,stall,latency")
     parser.add_argument("--latency-samples", type=int, default=2000)
+    parser.add_argument("--read", choices=("views", "objects", "plain"), default="views",
+                        help="how the SDK client reads rows: Message::rowChangeViews (in place), "
+                             "Message::rowChanges (protobuf objects), or a new RowChange per entry")
     parser.add_argument("--client-command", default=None,
                         help="run this drain client in place of the SDK's (fields {address} {host} {port} "
                              "{destination} {rows} {batch} {client_id}); it must read {rows} rows, ack every batch, "
                              "and print as its last line JSON with rows and idsum (the sum of the id column)")
     args = parser.parse_args()
+    os.environ["CANAL_BENCH_READ"] = args.read
     parts = set(args.only.split(","))
     subprocess.run(["cmake", "-S", ROOT, "-B", args.build, "-DCMAKE_BUILD_TYPE=RelWithDebInfo"], check=True,
                    stdout=subprocess.DEVNULL)
@@ -390,7 +394,7 @@ def main():
         workloads.append("wide")
 
     report = {"machine": {"cpus": os.cpu_count(), "mariadb": sql(WORKLOADS["default"]["base"], "SELECT VERSION()").strip()},
-              "workloads": {}, "results": {}, "client": args.client_command or "SDK (canal_serve_bench_client)"}
+              "workloads": {}, "results": {}, "client": args.client_command or f"SDK (canal_serve_bench_client, --read {args.read})"}
     runners = [("mariadb-binlog --raw", lambda w: peer("raw", w)), ("mariadb-binlog -v", lambda w: peer("v", w)),
                ("canal memory", lambda w: canal(args, w, "memory")), ("canal rocksdb", lambda w: canal(args, w, "file"))]
     for name in workloads:

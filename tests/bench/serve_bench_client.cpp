@@ -5,8 +5,9 @@
 //     ack until ROWS row changes arrived. Every entry is parsed to its RowChange and the `id`
 //     column is summed (after image, before image for DELETE), so the rows are checked, not just
 //     counted; each batch is parsed between its get and its ack, as Canal's example client
-//     does: through Message::rowChanges, or with CANAL_BENCH_PLAIN_CLIENT set, a RowChange per
-//     entry (the way Canal's example client is written). Prints one JSON line: rows, idsum,
+//     does, the way CANAL_BENCH_READ says: `views` (the default: Message::rowChangeViews, in
+//     place), `objects` (Message::rowChanges, protobuf objects) or `plain` (a new RowChange per
+//     entry, the way Canal's example client is written). Prints one JSON line: rows, idsum,
 //     entries, bytes, seconds since the process started, and its own CPU seconds.
 //
 //   canal_serve_bench_client stall ADDRESS DESTINATION
@@ -86,16 +87,12 @@ std::int64_t idOf(const pb::RowData& row, pb::EventType type) {
   return 0;
 }
 
-// What a consumer does with a batch: parse every entry and its RowChange, count the rows and
-// sum their ids. The SDK's way (Message::rowChanges), or `plain`: a RowChange per entry, as a
-// consumer written from Canal's example client does, or `wire`: the SDK's RowChangeReader, in
-// place over the bytes.
+// What a consumer does with a batch: read every entry's RowChange, count the rows and sum their
+// ids, in one of the ways Tally::Read names.
 struct Tally {
+  enum class Read { kViews, kObjects, kPlain } read = Read::kViews;
   std::uint64_t rows = 0, entries = 0, bytes = 0, batches = 0;
   std::int64_t idsum = 0;
-  bool plain = false;
-  bool wire = false;
-  canal::client::RowChangeReader reader;
 
   void count(const pb::RowChange& change) {
     if (change.isddl()) return;
@@ -104,39 +101,43 @@ struct Tally {
       idsum += idOf(row, change.eventtype());
     }
   }
+  void count(const canal::client::RowChangeReader& change) {
+    if (change.isDdl()) return;
+    for (std::size_t r = 0; r < change.rows(); ++r) {
+      ++rows;
+      const auto columns = change.eventType() == pb::DELETE ? change.before(r) : change.after(r);
+      if (const auto* id = columns.find("id")) {
+        std::int64_t v = 0;
+        std::from_chars(id->value.data(), id->value.data() + id->value.size(), v);
+        idsum += v;
+      }
+    }
+  }
   bool add(const canal::client::Message& m) {
     ++batches;
     for (const std::string& raw : m.rawEntries()) bytes += raw.size();
     entries += m.entries().size();
-    if (wire) {
-      for (const pb::Entry& e : m.entries()) {
-        if (e.entrytype() != pb::ROWDATA) continue;
-        if (!reader.parse(e.storevalue())) return false;
-        if (reader.isDdl()) continue;
-        for (std::size_t r = 0; r < reader.rows(); ++r) {
-          ++rows;
-          const auto columns = reader.eventType() == pb::DELETE ? reader.before(r) : reader.after(r);
-          if (const auto* id = columns.find("id")) {
-            std::int64_t v = 0;
-            std::from_chars(id->value.data(), id->value.data() + id->value.size(), v);
-            idsum += v;
-          }
+    switch (read) {
+      case Read::kViews: {
+        auto changes = m.rowChangeViews();
+        for (const auto& [entry, change] : changes) count(change);
+        return changes.ok();
+      }
+      case Read::kObjects: {
+        auto changes = m.rowChanges();
+        for (const auto& [entry, change] : changes) count(change);
+        return changes.ok();
+      }
+      case Read::kPlain:
+        for (const pb::Entry& e : m.entries()) {
+          if (e.entrytype() != pb::ROWDATA) continue;
+          pb::RowChange change;
+          if (!change.ParseFromString(e.storevalue())) return false;
+          count(change);
         }
-      }
-      return true;
+        return true;
     }
-    if (plain) {
-      for (const pb::Entry& e : m.entries()) {
-        if (e.entrytype() != pb::ROWDATA) continue;
-        pb::RowChange change;
-        if (!change.ParseFromString(e.storevalue())) return false;
-        count(change);
-      }
-      return true;
-    }
-    auto changes = m.rowChanges();
-    for (const auto& [entry, change] : changes) count(change);
-    return changes.ok();
+    return false;
   }
 };
 
@@ -148,8 +149,16 @@ int drain(int argc, char** argv) {
   auto connector = open(argv[2], argv[3], clientId);
   if (!connector) return fail(std::string("cannot connect to ") + argv[2]);
   Tally tally;
-  tally.plain = std::getenv("CANAL_BENCH_PLAIN_CLIENT") != nullptr;
-  tally.wire = std::getenv("CANAL_BENCH_WIRE_CLIENT") != nullptr;
+  if (const char* read = std::getenv("CANAL_BENCH_READ")) {
+    const std::string_view r = read;
+    if (r == "objects") {
+      tally.read = Tally::Read::kObjects;
+    } else if (r == "plain") {
+      tally.read = Tally::Read::kPlain;
+    } else if (r != "views") {
+      return fail("CANAL_BENCH_READ: views, objects or plain");
+    }
+  }
   double firstBatch = 0;
   Clock::duration waiting{};  // inside getWithoutAck
   // A get waits up to 10 ms for a full batch: a backlog comes in full batches, and the last,

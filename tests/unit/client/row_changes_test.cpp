@@ -1,5 +1,5 @@
-// Message::rowChanges: the ROWDATA entries of a batch with their RowChange, parsed into one
-// reused object; an entry that does not parse ends the loop and is named.
+// Message::rowChanges and rowChangeViews: the ROWDATA entries of a batch with their RowChange,
+// read into one reused object; an entry that does not parse ends the loop and is named.
 
 #include <gtest/gtest.h>
 
@@ -68,6 +68,40 @@ TEST(RowChangesTest, AnEntryThatDoesNotParseEndsTheLoopAndIsNamed) {
   EXPECT_EQ(tables, (std::vector<std::string>{"a"}));
   EXPECT_FALSE(changes.ok());
   EXPECT_EQ(changes.error(), "the RowChange of the entry at mysql-bin.000001:250 (s.bad) does not parse");
+}
+
+TEST(RowChangesTest, ViewsYieldTheSameRowsReadInPlaceAndNameTheEntryThatDoesNotParse) {
+  const Message m(9, {entry(eb::TRANSACTIONBEGIN, "", 50, 0), entry(eb::ROWDATA, "a", 100, 2),
+                      entry(eb::ROWDATA, "b", 200, 1), entry(eb::ROWDATA, "bad", 250, 1, true),
+                      entry(eb::ROWDATA, "c", 300, 1)});
+  std::vector<std::string> seen;
+  const RowChangeReader* reader = nullptr;
+  auto changes = m.rowChangeViews();
+  for (const auto& [e, change] : changes) {
+    if (reader) {
+      EXPECT_EQ(reader, &change) << "one reader, reused";
+    }
+    reader = &change;
+    EXPECT_EQ(change.eventType(), eb::INSERT);
+    for (std::size_t r = 0; r < change.rows(); ++r) {
+      const ColumnView* id = change.after(r).find("id");
+      ASSERT_NE(id, nullptr);
+      seen.push_back(e.header().tablename() + ":" + std::string(id->value));
+    }
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"a:a0", "a:a1", "b:b0"}));
+  EXPECT_FALSE(changes.ok());
+  EXPECT_EQ(changes.error(), "the RowChange of the entry at mysql-bin.000001:250 (s.bad) does not parse");
+
+  // The range keeps the batch: the views stay valid after a temporary Message (ASan checks it).
+  std::size_t rows = 0;
+  for (const auto& item : Message(m).rowChangeViews()) {
+    rows += item.change.rows();
+    if (item.change.rows() > 0) {
+      EXPECT_FALSE(item.change.after(0)[0].value.empty());
+    }
+  }
+  EXPECT_EQ(rows, 3u);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 //   for (;;) {
 //     auto message = connector->getWithoutAck(1000, std::chrono::milliseconds(1000));
 //     if (!message) { /* message.status() says why */ continue; }
-//     for (const auto& [entry, change] : message->rowChanges()) { ... }  // or entries()
+//     for (const auto& [entry, change] : message->rowChangeViews()) { ... }  // or rowChanges()
 //     if (processed) connector->ack(message->id()); else connector->rollback(message->id());
 //   }
 //
@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "canal/client/row_change_reader.h"
 #include "canal/client/status.h"
 #include "canal/protocol/entry_protocol.pb.h"
 
@@ -32,7 +33,10 @@ namespace canal::client {
 
 using Entry = canal::protocol::entry::Entry;
 
-class RowChanges;
+template <typename Change>
+class BasicRowChanges;
+using RowChanges = BasicRowChanges<canal::protocol::entry::RowChange>;
+using RowChangeViews = BasicRowChanges<RowChangeReader>;
 
 // One batch: its id (-1 for the empty batch) and its entries, parsed on first use.
 struct MessageStorage;  // where the entries are kept; connectors recycle it
@@ -50,8 +54,10 @@ class Message {
   // left default-constructed and counted by unparsedEntries().
   const std::vector<Entry>& entries() const;
   std::size_t unparsedEntries() const;
-  // The ROWDATA entries with their RowChange: the way to read a batch's rows (see RowChanges).
+  // The ROWDATA entries with their RowChange: the ways to read a batch's rows (see
+  // BasicRowChanges): as protobuf objects, or read in place.
   RowChanges rowChanges() const;
+  RowChangeViews rowChangeViews() const;
 
  private:
   // A batch a connector read into storage from its pool (copies of the Message share it).
@@ -61,9 +67,11 @@ class Message {
   std::shared_ptr<MessageStorage> storage_;
 };
 
-// The ROWDATA entries of a batch, each with its RowChange parsed into one RowChange object that
-// is reused from entry to entry. Parsing a new RowChange for every entry allocates every
-// column of every row afresh: the same loop runs about twice as fast this way.
+// The ROWDATA entries of a batch, each with its RowChange read into one object that is reused
+// from entry to entry: RowChanges parses a protobuf RowChange (the full objects),
+// RowChangeViews reads it in place (RowChangeReader: views of names and values, no object per
+// row or column; about twice as fast again). Parsing a new RowChange for every entry allocates
+// every column of every row afresh: the loop below runs about twice as fast as that.
 //
 //   auto changes = message->rowChanges();
 //   for (const auto& [entry, change] : changes) {
@@ -71,14 +79,18 @@ class Message {
 //   }
 //   if (!changes.ok()) { /* changes.error(): the entry that did not parse; roll back */ }
 //
-// The RowChange a step yields is valid until the next step. An entry whose RowChange does not
+//   for (const auto& [entry, change] : message->rowChangeViews()) {
+//     for (std::size_t r = 0; r < change.rows(); ++r) { ... change.after(r).find("id") ... }
+//   }
+//
+// The change a step yields is valid until the next step. An entry whose RowChange does not
 // parse ends the loop, and ok() is false from then on. Input iteration: one pass.
-class RowChanges {
+template <typename Change>
+class BasicRowChanges {
  public:
-  using RowChange = canal::protocol::entry::RowChange;
   struct Item {
     const Entry& entry;
-    const RowChange& change;
+    const Change& change;
   };
   class iterator {
    public:
@@ -96,15 +108,15 @@ class RowChanges {
     bool operator!=(const iterator& other) const { return index_ != other.index_; }
 
    private:
-    friend class RowChanges;
-    iterator(RowChanges* owner, std::size_t index) : owner_(owner), index_(index) {}
-    RowChanges* owner_;
+    friend class BasicRowChanges;
+    iterator(BasicRowChanges* owner, std::size_t index) : owner_(owner), index_(index) {}
+    BasicRowChanges* owner_;
     std::size_t index_;
   };
 
   // Shares the batch's parsed entries: the range stays valid after its Message is gone (as in
   // `for (... : connector->getWithoutAck(n)->rowChanges())`).
-  explicit RowChanges(std::shared_ptr<const std::vector<Entry>> entries) : entries_(std::move(entries)) {}
+  explicit BasicRowChanges(std::shared_ptr<const std::vector<Entry>> entries) : entries_(std::move(entries)) {}
   iterator begin() { return iterator(this, next(0)); }
   iterator end() { return iterator(this, entries_->size()); }
   bool ok() const { return failed_ == kNone; }
@@ -113,14 +125,17 @@ class RowChanges {
 
  private:
   static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
-  // The first ROWDATA entry at or after `from` with its RowChange parsed into change_; the end
+  // The first ROWDATA entry at or after `from` with its RowChange read into change_; the end
   // when there is none or one does not parse.
   std::size_t next(std::size_t from);
 
   std::shared_ptr<const std::vector<Entry>> entries_;
-  RowChange change_;
+  Change change_;
   std::size_t failed_ = kNone;
 };
+
+extern template class BasicRowChanges<canal::protocol::entry::RowChange>;
+extern template class BasicRowChanges<RowChangeReader>;
 
 struct ConnectorOptions {
   std::int16_t clientId = 1001;  // every Canal client uses 1001

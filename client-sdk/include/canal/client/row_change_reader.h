@@ -2,17 +2,16 @@
 
 // A RowChange read in place from its serialized bytes (an Entry's storevalue()), without a
 // protobuf object per row and column: every name and value is a view into the bytes, valid as
-// long as they are. For consumers that read a few values of many rows; RowChanges
-// (canal_connector.h) gives the full protobuf objects.
+// long as they are. Message::rowChangeViews() (canal_connector.h) reads each ROWDATA entry of a
+// batch into one reused reader; rowChanges() gives the full protobuf objects instead.
 //
-//   canal::client::RowChangeReader reader;  // one per loop: its storage is reused
-//   for (const auto& entry : message->entries()) {
-//     if (entry.entrytype() != canal::protocol::entry::ROWDATA) continue;
-//     if (!reader.parse(entry.storevalue())) { /* not a RowChange: roll the batch back */ }
-//     for (std::size_t r = 0; r < reader.rows(); ++r) {
-//       for (const auto& column : reader.after(r)) { ... column.name, column.value ... }
+//   for (const auto& [entry, change] : message->rowChangeViews()) {
+//     for (std::size_t r = 0; r < change.rows(); ++r) {
+//       for (const auto& column : change.after(r)) { ... column.name, column.value ... }
 //     }
 //   }
+//
+// A reader of its own: `RowChangeReader reader; if (!reader.parse(entry.storevalue())) ...`.
 //
 // Thread contract: one reader per thread.
 
