@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <tuple>
 #include <utility>
 
 #include "server/common/logging.h"
@@ -65,25 +66,37 @@ class ReplicaSource final : public instance::BinlogSource {
 };
 
 Result<std::unique_ptr<store::EventStore>> openStore(const instance::DestinationOptions& options,
-                                                     const meta::DestinationMeta& stored, bool sharedMeta) {
+                                                     const meta::DestinationMeta& stored, bool durableMeta,
+                                                     bool sharedMeta) {
   if (options.storeDir.empty()) return std::make_unique<store::EventStore>(options.store);
+  // With a durable meta, the cursor there is what an ack promises: the journal's copy of it is
+  // not synced (that would force every entry before it to disk), and a store that came back
+  // behind the meta's cursor is not used.
+  const bool syncAcks = !durableMeta;
   store::RecoveredStore recovered;
-  auto journal = store::RocksDbJournal::open(options.storeDir, recovered);
+  auto journal = store::RocksDbJournal::open(options.storeDir, recovered, syncAcks);
   if (!journal) return journal.status();
-  if (sharedMeta) {
-    // Another server may have run the destination since this store was written: it is only
-    // used when its ack cursor is where the shared cursors are.
+  if (durableMeta) {
     const meta::ClientMeta* lowest = meta::lowestCursor(stored);
     const auto& acked = recovered.ackPosition;
-    const bool current = lowest ? acked && lowest->cursor->position.journalName == acked->journalName &&
-                                      lowest->cursor->position.position == acked->position
-                                : !acked && recovered.ackSequence == 0;
+    const auto at = [](const EntryPosition& p) { return std::tie(p.journalName, p.position); };
+    bool current = true;
+    if (sharedMeta) {
+      // Another server may have run the destination since this store was written: it is only
+      // used when its ack cursor is where the shared cursors are.
+      current = lowest ? acked && at(lowest->cursor->position) == at(*acked) : !acked && recovered.ackSequence == 0;
+    } else if (lowest && acked) {
+      // meta.dat is written before the store on every ack: a store behind it lost its last
+      // writes (a power loss). One ahead of it is the newer record (meta.dat flushed
+      // periodically); one with no ack position yet has acked nothing meta.dat knows of.
+      current = at(lowest->cursor->position) <= at(*acked);
+    }
     if (!current) {
-      moduleLogger("instance")->info("destination {}: the local store is behind the shared cursor; starting it afresh",
-                                     options.name);
+      moduleLogger("instance")->info("destination {}: the local store is behind the {} cursor; starting it afresh",
+                                     options.name, sharedMeta ? "shared" : "meta.dat");
       journal->reset();
       CANAL_RETURN_IF_ERROR(store::RocksDbJournal::destroy(options.storeDir));
-      journal = store::RocksDbJournal::open(options.storeDir, recovered);
+      journal = store::RocksDbJournal::open(options.storeDir, recovered, syncAcks);
       if (!journal) return journal.status();
     }
   }
@@ -105,7 +118,7 @@ Result<std::unique_ptr<instance::Destination>> makeDestination(instance::Destina
     if (!loaded) return loaded.status().withContext(context);
     stored = std::move(*loaded);
   }
-  auto store = openStore(options, stored, meta && meta->shared());
+  auto store = openStore(options, stored, meta != nullptr, meta && meta->shared());
   if (!store) return store.status().withContext(context);
   auto source = replicaSource(options);
   return instance::Destination::create(std::move(options), std::move(*store), std::move(meta), std::move(source),

@@ -82,8 +82,9 @@ Result<StoredEntry> decodeStoredEntry(std::string_view bytes) {
   return e;
 }
 
-RocksDbJournal::RocksDbJournal(std::string dir, std::unique_ptr<rocksdb::DB> db, std::uint64_t released)
-    : dir_(std::move(dir)), db_(std::move(db)), released_(released), writer_([this] { run(); }) {}
+RocksDbJournal::RocksDbJournal(std::string dir, std::unique_ptr<rocksdb::DB> db, std::uint64_t released,
+                               bool syncAcks)
+    : dir_(std::move(dir)), db_(std::move(db)), syncAcks_(syncAcks), released_(released), writer_([this] { run(); }) {}
 
 RocksDbJournal::~RocksDbJournal() {
   drain();
@@ -124,7 +125,7 @@ void RocksDbJournal::run() {
       ops.swap(queue_);
     }
     // Everything queued since the last write, in order, in one batch; only the last mark and
-    // ack matter, and the batch is synced when it holds an ack.
+    // ack matter, and the batch is synced when it holds an ack (with syncAcks_).
     batch.Clear();
     rocksdb::Status s;
     bool sync = false;
@@ -143,7 +144,7 @@ void RocksDbJournal::run() {
       } else if (op.sequence >= released_) {  // a release below an earlier one changes nothing
         release = &op;
         released_ = op.sequence;
-        sync = true;
+        sync = syncAcks_;
       }
     }
     if (s.ok() && mark) s = batch.Put(kResumeKey, *mark);
@@ -164,7 +165,8 @@ void RocksDbJournal::run() {
   }
 }
 
-Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const std::string& dir, RecoveredStore& recovered) {
+Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const std::string& dir, RecoveredStore& recovered,
+                                                            bool syncAcks) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::ioError("cannot create the directory: " + ec.message(), "event store " + dir);
@@ -217,7 +219,7 @@ Result<std::unique_ptr<RocksDbJournal>> RocksDbJournal::open(const std::string& 
   }
   CANAL_RETURN_IF_ERROR(toStatus(it->status(), dir, "read entries"));
   it.reset();
-  return std::unique_ptr<RocksDbJournal>(new RocksDbJournal(dir, std::move(db), recovered.ackSequence));
+  return std::unique_ptr<RocksDbJournal>(new RocksDbJournal(dir, std::move(db), recovered.ackSequence, syncAcks));
 }
 
 Status RocksDbJournal::destroy(const std::string& dir) {

@@ -41,6 +41,7 @@ struct Consumed {
   std::set<std::int64_t> acked;        // v of rows in batches whose ack returned OK
   std::int64_t ackedAgain = 0;         // arrivals of rows already acked
   std::int64_t batches = 0;
+  std::int64_t emptyGets = 0;  // gets that found nothing: everything before was acked
   Clock::time_point lastArrival{};
 
   std::set<std::int64_t> distinct() {
@@ -67,7 +68,11 @@ void consume(client::CanalConnector& connector, Consumed& out, const std::atomic
       connected = false;
       continue;
     }
-    if (m->id() == -1) continue;
+    if (m->id() == -1) {
+      std::lock_guard<std::mutex> lock(out.mutex);
+      ++out.emptyGets;
+      continue;
+    }
     const auto rows = testing::insertedValues(*m, "t");
     {
       std::lock_guard<std::mutex> lock(out.mutex);
@@ -291,6 +296,54 @@ TEST_F(DurableServerTest, FileModeKillMinusNineLosesNothingAndRedeliversNoAckedR
     ++checked;
   }
   EXPECT_GT(checked, 3u);
+}
+
+// The store's copy of the ack cursor is not synced where meta.dat keeps the cursor: after a
+// power loss the store can come back behind meta.dat (simulated by putting back a copy of the
+// store taken earlier). The server must then drop the store and go on from meta.dat's cursor:
+// no acked row comes again, none is missing.
+TEST_F(DurableServerTest, AStoreLeftBehindTheMetaCursorIsDroppedAndNoAckedRowComesAgain) {
+  testing::TempDir dir("canal-durable");
+  ServerProcess server(CANAL_SERVER_BINARY, dir.path() / "a", "file-instance.xml", db_->port(), "", journal_, position_);
+  ASSERT_TRUE(server.start());
+  auto connector = single(server);
+  Workload work(*connector, nullptr);
+  const auto insert = [&](int from, int to) {
+    std::string sql = "INSERT INTO s.t (k, v) VALUES ";
+    for (int v = from; v <= to; ++v) sql += (v > from ? ",(" : "(") + std::to_string(v % 7) + "," + std::to_string(v) + ")";
+    ASSERT_TRUE(db_->execute(sql));
+  };
+  // Every row up to `last` acked, and the transaction's end too (meta.dat's cursor moves with
+  // it): a get after that found nothing.
+  const auto ackedThrough = [&](std::int64_t last) {
+    std::int64_t empty = 0;
+    return testing::waitUntil(30s, [&] {
+      std::lock_guard<std::mutex> lock(work.consumed.mutex);
+      const bool rows = !work.consumed.acked.empty() && *work.consumed.acked.rbegin() >= last &&
+                        static_cast<std::int64_t>(work.consumed.acked.size()) >= last;
+      if (!rows) empty = work.consumed.emptyGets;
+      return rows && work.consumed.emptyGets > empty;
+    }, 20ms);
+  };
+  const fs::path store = dir.path() / "a" / "data" / "example" / "store";
+  insert(1, 100);
+  ASSERT_TRUE(ackedThrough(100)) << server.logTail();
+  server.stop();
+  fs::copy(store, dir.path() / "store-then", fs::copy_options::recursive);
+  ASSERT_TRUE(server.start());
+  insert(101, 200);
+  ASSERT_TRUE(ackedThrough(200)) << server.logTail();
+  server.stop();
+  fs::remove_all(store);
+  fs::copy(dir.path() / "store-then", store, fs::copy_options::recursive);
+  ASSERT_TRUE(server.start());
+  insert(201, 210);
+  const Outcome o = work.finish(210);
+  EXPECT_TRUE(o.all) << server.logTail();
+  EXPECT_EQ(o.verdict.lost, 0);
+  EXPECT_EQ(work.consumed.ackedAgain, 0) << "rows acked before the store was put back came again";
+  EXPECT_NE(server.logTail().find("the local store is behind the meta.dat cursor"), std::string::npos)
+      << server.logTail();
 }
 
 // The primary's binlogs are purged while the server is down: what the store held is served
