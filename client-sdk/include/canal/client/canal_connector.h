@@ -38,9 +38,10 @@ class BasicRowChanges;
 using RowChanges = BasicRowChanges<canal::protocol::entry::RowChange>;
 using RowChangeViews = BasicRowChanges<RowChangeReader>;
 
-// One batch: its id (-1 for the empty batch) and its entries, parsed on first use.
-struct MessageStorage;  // where the entries are kept; connectors recycle it
+struct MessageStorage;  // where a batch's entries are kept; connectors recycle it
 
+// One batch: its id (-1 for the empty batch) and its entries, parsed on first use. Copies share
+// the entries.
 class Message {
  public:
   Message() = default;
