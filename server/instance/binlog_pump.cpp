@@ -301,6 +301,7 @@ Status BinlogPump::runOnce() {
 
   bool reading = false;
   bool inTransaction = false;
+  std::string where;
   if (snapshots_ && start.kind == replica::DumpStart::Kind::kFilePosition) {
     // Between transactions at the start: a chunk read now need not wait for the next event.
     auto lock = snapshots_->lockForEvent();
@@ -347,8 +348,10 @@ Status BinlogPump::runOnce() {
       assembler.setTableFilter(filter_.current());
     }
     nextPosition = e->nextPosition;
+    // file:offset for error messages, in a buffer kept from event to event (no allocation each).
+    where.assign(e->file).append(":").append(std::to_string(e->raw.offset));
     CANAL_RETURN_IF_ERROR(assembler.handleEach(
-        e->raw, run.format(), e->file, e->file + ":" + std::to_string(e->raw.offset), entry, [&]() -> Status {
+        e->raw, run.format(), e->file, where, entry, [&]() -> Status {
           const bool commit = entry.kind == convert::EntryKind::kTransactionEnd ||
                               (entry.kind == convert::EntryKind::kRowData && entry.isDdl);
           if (snapshots_) {
