@@ -2,10 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <tuple>
 #include <utility>
 
 #include "server/common/logging.h"
+#include "server/common/position.h"
 #include "server/replica/replica_stream.h"
 #include "server/replica/start_position.h"
 #include "server/schema/schema_cache.h"
@@ -79,17 +79,21 @@ Result<std::unique_ptr<store::EventStore>> openStore(const instance::Destination
   if (durableMeta) {
     const meta::ClientMeta* lowest = meta::lowestCursor(stored);
     const auto& acked = recovered.ackPosition;
-    const auto at = [](const EntryPosition& p) { return std::tie(p.journalName, p.position); };
+    // The meta's lowest cursor against the store's ack cursor (-1, 0, 1).
+    const auto order = [&] {
+      const EntryPosition& m = lowest->cursor->position;
+      return compareBinlogPoints(m.journalName, m.position, acked->journalName, acked->position);
+    };
     bool current = true;
     if (sharedMeta) {
       // Another server may have run the destination since this store was written: it is only
       // used when its ack cursor is where the shared cursors are.
-      current = lowest ? acked && at(lowest->cursor->position) == at(*acked) : !acked && recovered.ackSequence == 0;
+      current = lowest ? acked && order() == 0 : !acked && recovered.ackSequence == 0;
     } else if (lowest && acked) {
       // meta.dat is written before the store on every ack: a store behind it lost its last
       // writes (a power loss). One ahead of it is the newer record (meta.dat flushed
       // periodically); one with no ack position yet has acked nothing meta.dat knows of.
-      current = at(lowest->cursor->position) <= at(*acked);
+      current = order() <= 0;
     }
     if (!current) {
       moduleLogger("instance")->info("destination {}: the local store is behind the {} cursor; starting it afresh",
