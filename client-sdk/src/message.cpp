@@ -4,11 +4,19 @@
 
 namespace canal::client {
 
-void MessageStorage::reset(std::size_t count) {
-  // Shrinking frees the strings past `count`; batches of one consumer are usually alike in size.
-  raw.resize(count);
+void MessageStorage::reset() {
+  filled_ = 0;
   parsed = false;
   unparsed = 0;
+}
+
+void MessageStorage::add(std::string_view bytes) {
+  if (filled_ < raw.size()) {
+    raw[filled_].assign(bytes.data(), bytes.size());
+  } else {
+    raw.emplace_back(bytes);
+  }
+  ++filled_;
 }
 
 std::shared_ptr<MessagePool> MessagePool::create(std::size_t keep) {

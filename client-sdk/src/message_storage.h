@@ -30,9 +30,14 @@ struct MessageStorage {
   std::mutex parsing;  // copies of a Message on several threads may call entries() at once
 
   // Starts a new batch, keeping the capacity of what was there.
-  void reset(std::size_t count);
-  // Sets entry i (i < count given to reset) to `bytes`.
-  void set(std::size_t i, std::string_view bytes) { raw[i].assign(bytes.data(), bytes.size()); }
+  void reset();
+  // The batch's next entry, into the string already at its place when there is one.
+  void add(std::string_view bytes);
+  // Ends the batch: the strings past its last entry go.
+  void finish() { raw.resize(filled_); }
+
+ private:
+  std::size_t filled_ = 0;  // entries of this batch in raw
 };
 
 // The Message of batch `id` whose entries are in `storage`.

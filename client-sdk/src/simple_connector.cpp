@@ -296,15 +296,13 @@ class SimpleConnector final : public CanalConnector {
       return std::nullopt;
     }
     std::int64_t id = 0;
-    std::size_t count = 0;
+    auto storage = pool->take();
+    storage->reset();
     if (!fields(body, [&](int n, std::uint64_t v) { if (n == 1) id = static_cast<std::int64_t>(v); },
-                [&](int n, std::string_view) { count += n == 2; })) {
+                [&](int n, std::string_view b) { if (n == 2) storage->add(b); })) {
       return std::nullopt;
     }
-    auto storage = pool->take();
-    storage->reset(count);
-    std::size_t i = 0;
-    fields(body, [](int, std::uint64_t) {}, [&](int n, std::string_view b) { if (n == 2) storage->set(i++, b); });
+    storage->finish();
     return messageIn(id, std::move(storage));
   }
 

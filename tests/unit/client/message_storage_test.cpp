@@ -19,8 +19,9 @@ std::string entry(const std::string& table, std::size_t valueBytes) {
 
 Message fill(MessagePool& pool, std::int64_t id, const std::vector<std::string>& raw) {
   auto storage = pool.take();
-  storage->reset(raw.size());
-  for (std::size_t i = 0; i < raw.size(); ++i) storage->set(i, raw[i]);
+  storage->reset();
+  for (const std::string& r : raw) storage->add(r);
+  storage->finish();
   return messageIn(id, std::move(storage));
 }
 
