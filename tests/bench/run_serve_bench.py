@@ -42,6 +42,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -245,12 +246,15 @@ def client_command(args, address, destination, rows, batch, client_id):
 
 
 def run_client(command, env=None):
-    """Runs a drain client to its end: its last output line (JSON with rows and idsum at least) and
-    its CPU seconds (from the JSON, else the process's own rusage)."""
+    """Runs a drain client to its end (killed after 900 s): its last output line (JSON with rows and
+    idsum at least) and its CPU seconds (from the JSON, else the process's own rusage)."""
     with tempfile.TemporaryFile(mode="w+") as errors:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+        deadline = threading.Timer(900, proc.kill)
+        deadline.start()
         out = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)
+        deadline.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
         errors.seek(0)
         err = errors.read()
