@@ -2,7 +2,6 @@
 
 #include <fstream>
 #include <sstream>
-#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -166,8 +165,8 @@ const ClientMeta* lowestCursor(const DestinationMeta& meta) {
   for (const ClientMeta& c : meta.clients) {
     if (!c.cursor) continue;
     const EntryPosition& p = c.cursor->position;
-    if (!lowest || std::tie(p.journalName, p.position) < std::tie(lowest->cursor->position.journalName,
-                                                                     lowest->cursor->position.position)) {
+    if (!lowest || compareBinlogPoints(p.journalName, p.position, lowest->cursor->position.journalName,
+                                       lowest->cursor->position.position) < 0) {
       lowest = &c;
     }
   }

@@ -39,6 +39,24 @@ DestinationMeta example() {
 
 TEST(MetaDat, EncodesTheSpecExampleByteForByte) { EXPECT_EQ(encodeMetaDat(example()), kSpecExample); }
 
+TEST(MetaDat, TheLowestCursorIsOrderedByFileNumberNotByName) {
+  // mysql-bin.999999 rolls over to mysql-bin.1000000, which sorts first as a string.
+  DestinationMeta m = example();
+  m.clients[0].cursor->position.journalName = "mysql-bin.1000000";
+  m.clients[0].cursor->position.position = 4;
+  ClientMeta behind = m.clients[0];
+  behind.clientId = 1002;
+  behind.cursor->position.journalName = "mysql-bin.999999";
+  behind.cursor->position.position = 900;
+  m.clients.push_back(behind);
+  ASSERT_NE(lowestCursor(m), nullptr);
+  EXPECT_EQ(lowestCursor(m)->clientId, 1002);
+  // In one file, by position.
+  m.clients[1].cursor->position = m.clients[0].cursor->position;
+  m.clients[1].cursor->position.position = 3;
+  EXPECT_EQ(lowestCursor(m)->clientId, 1002);
+}
+
 TEST(MetaDat, DecodesCanalsFileAndRoundTrips) {
   auto m = decodeMetaDat(kSpecExample, "meta.dat");
   ASSERT_TRUE(m.isOk()) << m.status().toString();
