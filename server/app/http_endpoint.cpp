@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "server/common/logging.h"
+#include "server/common/thread_name.h"
 
 namespace canal::app {
 namespace {
@@ -123,7 +124,10 @@ Status HttpEndpoint::start() {
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::unavailable("canal.metrics.pull.port: cannot listen on " + where + ": " + ec.message());
   impl_->accept();
-  impl_->thread = std::thread([this] { impl_->io.run(); });
+  impl_->thread = std::thread([this] {
+    nameThisThread("canal-http");
+    impl_->io.run();
+  });
   moduleLogger("app")->info("serving /metrics and /status on port {}", port());
   return Status::ok();
 }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "server/common/logging.h"
+#include "server/common/thread_name.h"
 
 namespace canal::ha {
 namespace {
@@ -30,7 +31,10 @@ Status RunningElection::start(std::vector<ElectionMember> members) {
   for (ElectionMember& m : members) members_.push_back(Member{std::move(m), false, {}});
   lastConnected_ = std::chrono::steady_clock::now();
   tick();
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("ha-election");
+    run();
+  });
   return Status::ok();
 }
 

@@ -9,6 +9,7 @@
 #include "server/common/byte_writer.h"
 #include "server/common/clock.h"
 #include "server/common/logging.h"
+#include "server/common/thread_name.h"
 #include "server/convert/binlog_changes.h"
 #include "server/convert/entry_encoder.h"
 
@@ -153,6 +154,7 @@ void BinlogPump::start() {
   state_ = DestinationState::kStarting;
   moduleLogger("instance")->info("destination {}: starting, primary {}", options_.name, source_->primary());
   thread_ = std::thread([this] {
+    nameThisThread("stream:" + options_.name);
     DestinationLogScope scope(options_.name);
     produce();
   });

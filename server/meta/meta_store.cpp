@@ -11,12 +11,18 @@
 
 #include "server/common/durable_file.h"
 #include "server/common/logging.h"
+#include "server/common/thread_name.h"
 
 namespace canal::meta {
 
 PeriodicWriter::PeriodicWriter(std::chrono::milliseconds period, Write write)
     : period_(period), write_(std::move(write)) {
-  if (period_.count() > 0) thread_ = std::thread([this] { run(); });
+  if (period_.count() > 0) {
+    thread_ = std::thread([this] {
+      nameThisThread("meta-flush");
+      run();
+    });
+  }
 }
 
 PeriodicWriter::~PeriodicWriter() {

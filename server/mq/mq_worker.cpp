@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "server/common/logging.h"
+#include "server/common/thread_name.h"
 
 namespace canal::mq {
 
@@ -21,7 +22,10 @@ Status MqWorker::start() {
   if (Status s = sessions_->subscribe(options_.clientId, ""); !s.isOk()) {
     return s.withContext("MQ mode: subscribing client " + std::to_string(options_.clientId));
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("mq:" + options_.destination);
+    run();
+  });
   return Status::ok();
 }
 

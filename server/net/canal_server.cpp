@@ -24,6 +24,7 @@
 #include "canal/protocol/password_scramble.h"
 #include "server/common/byte_writer.h"
 #include "server/common/logging.h"
+#include "server/common/thread_name.h"
 
 namespace canal::net {
 namespace {
@@ -790,7 +791,10 @@ Status CanalServer::start() {
   CANAL_RETURN_IF_ERROR(listen());
   impl_->work.emplace(impl_->io.get_executor());
   asio::post(impl_->acceptStrand, [this] { impl_->accept(); });
-  for (int i = 0; i < std::max(1, impl_->options.ioThreads); ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
+  for (int i = 0; i < std::max(1, impl_->options.ioThreads); ++i) impl_->threads.emplace_back([this] {
+      nameThisThread("canal-net");
+      impl_->io.run();
+    });
   impl_->log->info("serving the Canal protocol on port {}", port());
   return Status::ok();
 }

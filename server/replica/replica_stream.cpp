@@ -9,6 +9,7 @@
 #include "server/binlog/events.h"
 #include "server/common/clock.h"
 #include "server/common/logging.h"
+#include "server/common/thread_name.h"
 #include "server/replica/start_position.h"
 
 namespace canal::replica {
@@ -28,7 +29,10 @@ ReplicaStream::~ReplicaStream() {
 void ReplicaStream::enableDetecting(DetectingOptions options) {
   detecting_ = std::move(options);
   if (detecting_.retryThreshold < 1) detecting_.retryThreshold = 1;
-  detector_ = std::jthread([this](std::stop_token stop) { detect(stop); });
+  detector_ = std::jthread([this](std::stop_token stop) {
+    nameThisThread("detect");
+    detect(stop);
+  });
 }
 
 void ReplicaStream::detect(std::stop_token stop) {

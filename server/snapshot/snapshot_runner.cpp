@@ -10,6 +10,7 @@
 #include "server/common/ascii.h"
 #include "server/common/clock.h"
 #include "server/common/logging.h"
+#include "server/common/thread_name.h"
 #include "server/convert/change.h"
 #include "server/convert/selected_row.h"
 #include "server/replica/start_position.h"
@@ -366,6 +367,7 @@ Result<std::uint64_t> SnapshotRunner::launch(SnapshotRequest request, Cursor fro
     log->info("destination {}: snapshot {} of {} table(s) started", destination_, p.id, p.tables.size());
   }
   thread_ = std::thread([this, request = std::move(request), from = std::move(from)]() mutable {
+    nameThisThread("snapshot:" + destination_);
     run(std::move(request), std::move(from));
   });
   return p.id;

@@ -8,6 +8,7 @@
 
 #include "server/common/byte_reader.h"
 #include "server/common/byte_writer.h"
+#include "server/common/thread_name.h"
 
 namespace canal::store {
 namespace {
@@ -84,7 +85,10 @@ Result<StoredEntry> decodeStoredEntry(std::string_view bytes) {
 
 RocksDbJournal::RocksDbJournal(std::string dir, std::unique_ptr<rocksdb::DB> db, std::uint64_t released,
                                bool syncAcks)
-    : dir_(std::move(dir)), db_(std::move(db)), syncAcks_(syncAcks), released_(released), writer_([this] { run(); }) {}
+    : dir_(std::move(dir)), db_(std::move(db)), syncAcks_(syncAcks), released_(released), writer_([this] {
+        nameThisThread("journal");
+        run();
+      }) {}
 
 RocksDbJournal::~RocksDbJournal() {
   drain();

@@ -28,7 +28,9 @@ idle destinations (following the primary at its end, no client), the server's RS
 client that stops reading, and latency (single-row INSERTs at about 200/s; COMMIT acknowledged to
 the writer -> row parsed at the client).
 
-Prints one table and writes JSON (default build/bench/serve_bench.json).
+Prints one table and writes JSON (default build/bench/serve_bench.json). For canal runs the table
+also names the server's three busiest threads and their CPU seconds (threads are named by role and
+destination, e.g. stream:bench0): a thread whose seconds are near the wall time bounds the run.
 """
 
 import argparse
@@ -84,6 +86,21 @@ def proc_cpu(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def busiest_threads(pid, count=3):
+    """The names and CPU seconds of the process's `count` threads that used the most CPU: when a
+    thread's seconds are close to the run's wall time, that thread is what bounds the run."""
+    threads = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                head, tail = f.read().rsplit(")", 1)
+        except OSError:
+            continue  # the thread ended meanwhile
+        fields = tail.split()
+        threads.append((head.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / TICK))
+    return sorted(threads, key=lambda t: -t[1])[:count]
 
 
 def proc_status(pid, key):
@@ -211,7 +228,8 @@ class CanalServer:
     def figures(self):
         pid = self.proc.pid
         return {"server_cpu_s": proc_cpu(pid), "server_peak_rss_mb": proc_status(pid, "VmHWM") / 1024,
-                "server_rss_mb": proc_status(pid, "VmRSS") / 1024}
+                "server_rss_mb": proc_status(pid, "VmRSS") / 1024,
+                "busiest_threads": busiest_threads(pid)}
 
     def stop(self):
         if self.proc.poll() is None:
@@ -451,7 +469,7 @@ def main():
 
 def print_table(report):
     head = f"{'workload':<9} {'reader':<22} {'rows/s':>10} {'MB/s':>7} {'wall s (min-max)':>18} {'reader CPU s':>12} " \
-           f"{'client CPU s':>12} {'mariadbd CPU s':>14} {'peak RSS MB':>11}"
+           f"{'client CPU s':>12} {'mariadbd CPU s':>14} {'peak RSS MB':>11}  busiest server threads (CPU s)"
     print(f"canal rows read by: {report['client']}")
     print(head)
     print("-" * len(head))
@@ -462,7 +480,8 @@ def print_table(report):
             rss = s.get("server_peak_rss_mb", s.get("client_rss_mb", 0))
             print(f"{name:<9} {label:<22} {s['rows_per_s']:>10,.0f} {s['mb_per_s']:>7.0f} "
                   f"{s['wall_s']:>6.2f} ({s['wall_min_s']:.2f}-{s['wall_max_s']:.2f}) {reader_cpu:>12.2f} "
-                  f"{client_cpu:>12} {s['mariadbd_cpu_s']:>14.2f} {rss:>11.1f}")
+                  f"{client_cpu:>12} {s['mariadbd_cpu_s']:>14.2f} {rss:>11.1f}"
+                  + ("  " + ", ".join(f"{n} {c:.2f}" for n, c in s.get("busiest_threads", []))))
     for label, i in report.get("idle", {}).items():
         print(f"idle {label}: {i['destinations']} destinations following, server RSS {i['rss_mb']:.1f} MB "
               f"({i['rss_per_destination_mb']:.2f} MB per destination, {i['threads']} threads)")

@@ -6,8 +6,8 @@
 //                  with a client that reads every RowChange (in place, with the SDK's
 //                  RowChangeReader), once with one that reads only the entry header's rowsCount
 //                  (what the server produces, without the client's parse)
-// and the live stream's lag while a snapshot runs: a writer inserts one row every 5 ms into
-// another table; lag = arrival at the client minus the row's binlog time.
+// all under the same write load: a writer inserts one row every 5 ms into another table. The
+// live stream's lag while a snapshot runs: arrival at the client minus the row's binlog time.
 //
 //   build/bench/canal_snapshot_bench [rows] [rounds] [chunk size, default 4096]
 
@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -102,6 +103,23 @@ int main(int argc, char** argv) {
   std::vector<std::int64_t> lags;
   // CPU seconds of the primary and of the reader (mariadb-dump, or this process) over all rounds.
   double dumpPrimaryCpu = 0, dumpReaderCpu = 0, snapshotPrimaryCpu = 0, snapshotReaderCpu = 0;
+  // The same write load on the primary while the dump and the snapshots run: one row every 5 ms
+  // into another table (the snapshots' live stream carries it, for the lag).
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    while (writing) {
+      static_cast<void>(server.execute("INSERT INTO b.live (at) VALUES (" + std::to_string(canal::wallClockMs()) + ")"));
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+  });
+  const auto stopWriting = [&] {
+    writing = false;
+    if (writer.joinable()) writer.join();
+  };
+  struct AtExit {
+    std::function<void()> run;
+    ~AtExit() { run(); }
+  } stopWriterOnReturn{stopWriting};
   for (int round = 0; round < rounds; ++round) {
     // The peer: what a hand-made full load reads.
     auto start = steady_clock::now();
@@ -129,13 +147,6 @@ int main(int argc, char** argv) {
     d->start();
     while (!d->following()) std::this_thread::sleep_for(milliseconds(10));
     if (!d->clients().subscribe(1001, "").isOk()) return fail("subscribe");
-    std::atomic<bool> writing{true};
-    std::thread writer([&] {
-      while (writing) {
-        static_cast<void>(server.execute("INSERT INTO b.live (at) VALUES (" + std::to_string(canal::wallClockMs()) + ")"));
-        std::this_thread::sleep_for(milliseconds(5));
-      }
-    });
     canal::snapshot::SnapshotRunner runner("bench", login, d->snapshots(), o.pump.render);
     canal::snapshot::SnapshotRequest request;
     request.tables = {{"b", "t"}};
@@ -179,11 +190,10 @@ int main(int argc, char** argv) {
       snapshotPrimaryCpu += processCpu(server.pid()) - primaryCpu;
       snapshotReaderCpu += rusageCpu(RUSAGE_SELF) - readerCpu;
     }
-    writing = false;
-    writer.join();
     d->stop();
     }
   }
+  stopWriting();
   std::sort(dumpTimes.begin(), dumpTimes.end());
   std::sort(snapshotTimes.begin(), snapshotTimes.end());
   std::sort(headerOnlyTimes.begin(), headerOnlyTimes.end());

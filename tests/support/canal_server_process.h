@@ -26,6 +26,7 @@ class CanalServerProcess {
   bool waitServing(std::chrono::milliseconds timeout);
   void kill() { process_.kill(); }
   int stop() { return process_.stop(); }
+  pid_t pid() const { return process_.pid(); }
   int port() const { return port_; }
   int metricsPort() const { return metricsPort_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }

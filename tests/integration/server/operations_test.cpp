@@ -270,6 +270,18 @@ TEST_F(OperationsTest, MetricsAndStatusFollowAStream) {
   EXPECT_TRUE((*example)["lastError"].is_null());
   EXPECT_EQ(reader.failures(), 0) << reader.lastFailure();
 
+  // Its threads say what they do (top -H, perf): the destination's stream thread by its name.
+  std::multiset<std::string> threads;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(server.pid()) + "/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    threads.insert(name);
+  }
+  EXPECT_EQ(threads.count("stream:example"), 1u) << ::testing::PrintToString(threads);
+  EXPECT_GE(threads.count("canal-net"), 1u) << ::testing::PrintToString(threads);
+  EXPECT_EQ(threads.count("canal-http"), 1u) << ::testing::PrintToString(threads);
+
   const auto missing = testing::httpGet("http://127.0.0.1:" + std::to_string(port) + "/nothing");
   EXPECT_EQ(missing.status, 404);
   std::printf("[ sample ] /metrics after the stream:\n%s\n", s.text.c_str());
