@@ -119,9 +119,21 @@ struct CanalServer::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   tcp::acceptor acceptor{io};
   std::vector<std::thread> threads;
-  // Calls that write to disk or ZooKeeper (subscribe, unsubscribe, ack) run here, off the network
-  // threads; the session reads its next request when the call is done, so requests stay ordered.
-  asio::thread_pool blocking{2};
+  // Calls that write to disk or ZooKeeper (subscribe, unsubscribe, ack) run off the network
+  // threads, on one thread per destination: a destination whose writes are slow (a RocksDB
+  // journal behind a backlog, a slow disk) holds up its own clients only. The session reads its
+  // next request when the call is done, so requests stay ordered.
+  std::mutex lanesMutex;
+  std::map<std::string, std::unique_ptr<asio::thread_pool>> lanes;
+  asio::thread_pool& lane(const std::string& destination) {
+    std::lock_guard<std::mutex> lock(lanesMutex);
+    auto& pool = lanes[destination];
+    if (!pool) {
+      pool = std::make_unique<asio::thread_pool>(1);
+      asio::post(*pool, [destination] { nameThisThread("acks:" + destination); });
+    }
+    return *pool;
+  }
   std::mutex mutex;
   std::set<std::shared_ptr<Session>> sessions;
   std::condition_variable sessionsGone;  // notified when the last session is forgotten
@@ -209,7 +221,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     std::int16_t clientId;
   };
   std::deque<AcksToWrite> acksToWrite;
-  bool ackInFlight = false;               // acks are written on the blocking pool
+  bool ackInFlight = false;               // acks are written on the destination's lane
   bool waitingGet = false;                // a GET waits for entries
   bool readArmed = false;                 // a request is being read
   // Read while a GET waited or acks were written, handled once they are done.
@@ -547,11 +559,12 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     if (!frame.empty()) send(std::move(frame));
   }
 
-  // Runs `work` on the blocking pool, then replies on the strand (success has a reply only when
+  // Runs `work` on the destination's lane, then replies on the strand (success has a reply only when
   // `replyOnSuccess`) and reads the next request.
   bool offload(std::shared_ptr<instance::ClientSessions> d, pb::PacketType type, std::function<Status()> work,
                bool replyOnSuccess) {
-    asio::post(server.blocking, [self = shared_from_this(), d = std::move(d), type, work = std::move(work), replyOnSuccess] {
+    asio::thread_pool& lane = server.lane(d->name());
+    asio::post(lane, [self = shared_from_this(), d = std::move(d), type, work = std::move(work), replyOnSuccess] {
       const Status s = work();
       asio::post(self->strand, [self, d, type, s, replyOnSuccess] {
         if (self->closed) return;
@@ -587,7 +600,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       return true;
     }
     // Success has no reply. The batch is checked and set aside at once (so Canal's errors come in
-    // order); the cursor and journal writes run on the blocking pool while gets go on being
+    // order); the cursor and journal writes run on the destination's lane while gets go on being
     // served, so a client that acks and asks for the next batch does not wait for the disk, and
     // acks that arrive meanwhile are written together. Any other request waits until they are
     // written, so a rollback or the SDK's confirming subscribe sees them. When the writing
@@ -607,7 +620,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     ackInFlight = true;
     const AcksToWrite next = acksToWrite.front();
     acksToWrite.pop_front();
-    asio::post(server.blocking, [self = shared_from_this(), next] {
+    asio::post(server.lane(next.destination->name()), [self = shared_from_this(), next] {
       const Status s = next.destination->commitAcks(next.clientId);
       asio::post(self->strand, [self, next, s] {
         self->ackInFlight = false;
@@ -823,10 +836,16 @@ void CanalServer::stop() {
     std::unique_lock<std::mutex> lock(impl_->mutex);
     impl_->sessionsGone.wait_for(lock, std::chrono::seconds(2), [this] { return impl_->sessions.empty(); });
   }
-  impl_->blocking.join();  // calls under way finish; their replies are dropped with the sessions
+  {
+    // Calls under way finish; their replies are dropped with the sessions.
+    std::lock_guard<std::mutex> lock(impl_->lanesMutex);
+    for (auto& [name, lane] : impl_->lanes) lane->join();
+  }
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  std::lock_guard<std::mutex> lock(impl_->lanesMutex);
+  impl_->lanes.clear();
 }
 
 int CanalServer::port() const {

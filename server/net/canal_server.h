@@ -5,9 +5,10 @@
 // SUBSCRIPTION / UNSUBSCRIPTION / GET / CLIENTACK / CLIENTROLLBACK with Canal's replies, silent
 // successes and error ACKs. Each connection is a session on a strand of a Boost.Asio io_context;
 // a GET that waits holds no thread (the destination wakes it when its batch is ready, a timer at
-// its deadline), and subscribe, unsubscribe and ack, which write to disk or ZooKeeper, run on a
-// small pool off the network threads. A malformed frame or packet ends only its session, with a
-// log line; idle sessions close after the client's net_read_timeout / net_write_timeout.
+// its deadline), and subscribe, unsubscribe and ack, which write to disk or ZooKeeper, run off the
+// network threads on one thread per destination (a destination slow to write holds up only its
+// own clients). A malformed frame or packet ends only its session, with a log line; idle
+// sessions close after the client's net_read_timeout / net_write_timeout.
 // Destinations are reached through instance::ClientSessions only.
 // Thread contract: listen(), start() and stop() from one thread; the rest from any thread.
 

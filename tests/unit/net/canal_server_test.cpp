@@ -39,9 +39,16 @@ using testing::RawClient;
 // A destination whose entries the test hands in; it records waiting gets and can fail acks.
 class FakeSessions final : public instance::ClientSessions {
  public:
+  explicit FakeSessions(std::string name = "example") : name_(std::move(name)) {}
   const std::string& name() const override { return name_; }
   bool running() const override { return running_; }
-  Status subscribe(std::int16_t, const std::string&) override { return Status::ok(); }
+  Status subscribe(std::int16_t, const std::string&) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ++subscribing_;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return !holdSubscribes_; });
+    return Status::ok();
+  }
   Status unsubscribe(std::int16_t) override { return Status::ok(); }
   Result<std::int64_t> getWithoutAck(std::int16_t, std::int64_t fetchSize, std::uint64_t epoch,
                                      const instance::BatchVisitor& visit) override {
@@ -114,9 +121,20 @@ class FakeSessions final : public instance::ClientSessions {
     std::lock_guard<std::mutex> lock(mutex_);
     failAcks_ = true;
   }
+  // Subscribes wait (as a slow disk write would) until released.
+  void holdSubscribes(bool hold) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    holdSubscribes_ = hold;
+    changed_.notify_all();
+  }
+  // Waits until `n` subscribes have started.
+  bool waitForSubscribing(int n) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return subscribing_ >= n; });
+  }
 
  private:
-  const std::string name_ = "example";
+  const std::string name_;
   std::atomic<bool> running_{true};
   std::mutex mutex_;
   std::condition_variable changed_;
@@ -128,6 +146,8 @@ class FakeSessions final : public instance::ClientSessions {
   std::uint64_t lastEpoch_ = 0;
   std::int64_t lastBatch_ = 0;
   bool failAcks_ = false;
+  bool holdSubscribes_ = false;
+  int subscribing_ = 0;
 };
 
 class CanalServerUnitTest : public ::testing::Test {
@@ -145,6 +165,7 @@ class CanalServerUnitTest : public ::testing::Test {
     so.passwordHash = protocol::passwordHash("canal");
     change(so);
     server_ = std::make_unique<CanalServer>(so, [this](const std::string& name) -> std::shared_ptr<instance::ClientSessions> {
+      if (name == "slow") return slow_;
       return name == "example" ? fake_ : nullptr;
     });
     ASSERT_TRUE(server_->start().isOk());
@@ -214,6 +235,7 @@ class CanalServerUnitTest : public ::testing::Test {
   }
 
   std::shared_ptr<FakeSessions> fake_ = std::make_shared<FakeSessions>();
+  std::shared_ptr<FakeSessions> slow_ = std::make_shared<FakeSessions>("slow");
   std::unique_ptr<CanalServer> server_;
 };
 
@@ -347,6 +369,43 @@ TEST_F(CanalServerUnitTest, AnAckThatCannotBeRecordedIsReportedAndTheConnectionC
   EXPECT_EQ(a.error_code(), 400);
   EXPECT_NE(a.error_message().find("meta.dat"), std::string::npos) << a.error_message();
   EXPECT_TRUE(c.closedByServer());
+}
+
+TEST_F(CanalServerUnitTest, ADestinationSlowToWriteHoldsUpOnlyItsOwnClients) {
+  // Three clients of "slow" whose subscribes hang (a disk or ZooKeeper that does not answer).
+  slow_->holdSubscribes(true);
+  struct Release {
+    FakeSessions& slow;
+    ~Release() { slow.holdSubscribes(false); }  // also when an assertion ends the test early
+  } release{*slow_};
+  std::vector<std::unique_ptr<RawClient>> stuck;
+  for (int i = 0; i < 3; ++i) {
+    stuck.push_back(std::make_unique<RawClient>(server_->port()));
+    ASSERT_EQ(login(*stuck.back()), 0);
+    pb::Sub sub;
+    sub.set_destination("slow");
+    sub.set_client_id(std::to_string(1001 + i));
+    ASSERT_TRUE(stuck.back()->send(pb::SUBSCRIPTION, sub));
+  }
+  ASSERT_TRUE(slow_->waitForSubscribing(1));
+  // Another destination's client subscribes, gets and acks meanwhile.
+  auto client = subscribedClient();
+  fake_->add({"entry"});
+  sendGet(*client, 1, -1);
+  auto m = messages(*client);
+  ASSERT_TRUE(m.has_value());
+  pb::ClientAck ack;
+  ack.set_destination("example");
+  ack.set_client_id("1001");
+  ack.set_batch_id(m->batch_id());
+  ASSERT_TRUE(client->send(pb::CLIENTACK, ack));
+  sendGet(*client, 1, -1);  // answered after the ack is written: an empty batch
+  auto after = messages(*client);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->batch_id(), -1);
+  // Released, the slow destination's clients are answered, in turn.
+  slow_->holdSubscribes(false);
+  for (auto& c : stuck) EXPECT_EQ(nextAckCode(*c), 0);
 }
 
 TEST_F(CanalServerUnitTest, AStoppedDestinationAnswersShouldStartFirst) {
