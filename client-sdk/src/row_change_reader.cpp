@@ -1,69 +1,11 @@
 #include "canal/client/row_change_reader.h"
 
+#include "wire_reader.h"
 
 namespace canal::client {
 namespace {
 
-// Protobuf's wire format, read forward: a field's number, wire type and value. Tags and
-// lengths below 128 (every field of Canal's messages, and most values) take the short path.
-class Wire {
- public:
-  explicit Wire(std::string_view bytes) : at_(bytes.data()), end_(bytes.data() + bytes.size()) {}
-  bool done() const { return at_ == end_; }
-
-  struct Field {
-    std::uint32_t number = 0;
-    std::uint32_t type = 0;   // 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32
-    std::uint64_t varint = 0;
-    std::string_view bytes;
-  };
-  // The next field into `f`; false at a malformed one (then the whole message is refused).
-  inline bool next(Field& f) {
-    std::uint64_t tag = 0;
-    if (!varint(tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) return false;
-    f.number = static_cast<std::uint32_t>(tag >> 3);
-    f.type = static_cast<std::uint32_t>(tag & 7);
-    switch (f.type) {
-      case 0:
-        return varint(f.varint);
-      case 1:
-      case 5: {
-        const std::size_t n = f.type == 1 ? 8 : 4;
-        if (static_cast<std::size_t>(end_ - at_) < n) return false;
-        at_ += n;
-        return true;
-      }
-      case 2: {
-        std::uint64_t length = 0;
-        if (!varint(length) || length > static_cast<std::uint64_t>(end_ - at_)) return false;
-        f.bytes = std::string_view(at_, static_cast<std::size_t>(length));
-        at_ += length;
-        return true;
-      }
-      default:  // groups (3, 4) are not in Canal's protocol
-        return false;
-    }
-  }
-
- private:
-  inline bool varint(std::uint64_t& out) {
-    if (at_ != end_ && static_cast<std::uint8_t>(*at_) < 0x80) {
-      out = static_cast<std::uint8_t>(*at_++);
-      return true;
-    }
-    out = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (at_ == end_) return false;
-      const auto byte = static_cast<std::uint8_t>(*at_++);
-      out |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) return true;
-    }
-    return false;
-  }
-
-  const char* at_;
-  const char* end_;
-};
+using Wire = detail::WireReader;
 
 // Whether a message the reader does not use (a props Pair) is well formed: protobuf refuses
 // the whole RowChange when it is not.

@@ -14,8 +14,6 @@
 #include <deque>
 #include <thread>
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
 
 #include "batch_sequence.h"
 #include "canal/client/canal_connector.h"
@@ -23,6 +21,7 @@
 #include "canal/protocol/frame_codec.h"
 #include "canal/protocol/password_scramble.h"
 #include "message_storage.h"
+#include "wire_reader.h"
 
 namespace canal::client {
 namespace pb = canal::protocol::packet;
@@ -265,41 +264,33 @@ class SimpleConnector final : public CanalConnector {
   // The batch in a MESSAGES packet, read in place: each entry is copied once, into storage from
   // the pool. nullopt for another packet type or a malformed one.
   static std::optional<Message> messagesIn(const std::string& payload, MessagePool* pool) {
-    using google::protobuf::internal::WireFormatLite;
-    const auto fields = [](std::string_view bytes, auto&& onVarint, auto&& onBytes) {
-      google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(bytes.data()),
-                                                static_cast<int>(bytes.size()));
-      while (const std::uint32_t tag = in.ReadTag()) {
-        const int number = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
-        const auto type = WireFormatLite::GetTagWireType(tag);
-        if (type == WireFormatLite::WIRETYPE_VARINT) {
-          std::uint64_t v = 0;
-          if (!in.ReadVarint64(&v)) return false;
-          onVarint(number, v);
-        } else if (type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
-          std::uint32_t length = 0;
-          if (!in.ReadVarint32(&length)) return false;
-          const int at = in.CurrentPosition();
-          if (!in.Skip(static_cast<int>(length))) return false;
-          onBytes(number, bytes.substr(static_cast<std::size_t>(at), length));
-        } else if (!WireFormatLite::SkipField(&in, tag)) {
-          return false;
-        }
+    // Calls `onField` for each field of `bytes`; false when they are not a well-formed message.
+    const auto fields = [](std::string_view bytes, auto&& onField) {
+      detail::WireReader in(bytes);
+      detail::WireReader::Field f;
+      while (!in.done()) {
+        if (!in.next(f)) return false;
+        onField(f);
       }
-      return in.ConsumedEntireMessage();
+      return true;
     };
     std::uint64_t type = 0;
     std::string_view body;
-    if (!fields(payload, [&](int n, std::uint64_t v) { if (n == 3) type = v; },
-                [&](int n, std::string_view b) { if (n == 5) body = b; }) ||
+    if (!fields(payload,
+                [&](const detail::WireReader::Field& f) {
+                  if (f.number == 3 && f.type == 0) type = f.varint;
+                  if (f.number == 5 && f.type == 2) body = f.bytes;
+                }) ||
         type != pb::MESSAGES) {
       return std::nullopt;
     }
     std::int64_t id = 0;
     auto storage = pool->take();
     storage->reset();
-    if (!fields(body, [&](int n, std::uint64_t v) { if (n == 1) id = static_cast<std::int64_t>(v); },
-                [&](int n, std::string_view b) { if (n == 2) storage->add(b); })) {
+    if (!fields(body, [&](const detail::WireReader::Field& f) {
+          if (f.number == 1 && f.type == 0) id = static_cast<std::int64_t>(f.varint);
+          if (f.number == 2 && f.type == 2) storage->add(f.bytes);
+        })) {
       return std::nullopt;
     }
     storage->finish();

@@ -207,6 +207,36 @@ TEST(FakeServer, EntriesThatDoNotParseAreCountedNotFatal) {
   EXPECT_EQ(m->unparsedEntries(), 1u);
 }
 
+// Protobuf skips an unknown group (wire types 3 and 4) whole; so does the connector's reader of
+// MESSAGES packets, and it refuses a group's end without its start, as protobuf does.
+TEST(FakeServer, UnknownGroupsInAMessagesPacketAreSkippedAsProtobufSkipsThem) {
+  const std::string group = "\xcb\x06\x08\x01\xd3\x06\xd4\x06\xcc\x06";  // field 105: {1: 1, 106: {}}
+  FakeServer s(session([&](int fd) {
+    if (readFrame(fd).empty()) return;
+    pb::Messages m;
+    m.set_batch_id(7);
+    m.add_messages("");
+    sendPacket(fd, pb::MESSAGES, m.SerializeAsString() + group);
+    if (readFrame(fd).empty()) return;
+    sendPacket(fd, pb::MESSAGES, m.SerializeAsString() + "\xcc\x06");  // an end without its start
+    readFrame(fd);
+  }));
+  pb::Messages parsed;
+  pb::Messages damaged;
+  ASSERT_TRUE(parsed.ParseFromString(parsed.SerializeAsString() + group)) << "protobuf reads the group";
+  ASSERT_FALSE(damaged.ParseFromString(std::string("\xcc\x06"))) << "and refuses a lone end";
+  auto c = newSingleConnector(s.address(), "example", "", "", quick());
+  ASSERT_TRUE(c->connect().isOk());
+  ASSERT_TRUE(c->subscribe().isOk());
+  auto m = c->getWithoutAck(10, 100ms);
+  ASSERT_TRUE(m.isOk()) << m.status().toString();
+  EXPECT_EQ(m->id(), 7);
+  EXPECT_EQ(m->entries().size(), 1u);
+  auto refused = c->getWithoutAck(10, 100ms);
+  ASSERT_FALSE(refused.isOk());
+  EXPECT_EQ(refused.status().code(), Status::kProtocol) << refused.status().toString();
+}
+
 TEST(FakeServer, AnAckWhereMessagesWereExpectedIsTheServersError) {
   FakeServer s(session([](int fd) {
     if (readFrame(fd).empty()) return;

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <utility>
+#include <vector>
 
 #include "canal/protocol/entry_protocol.pb.h"
 
@@ -110,6 +112,40 @@ TEST(RowChangeReader, ADdlAndDefaults) {
   ASSERT_TRUE(reader.parse(""));
   EXPECT_EQ(reader.eventType(), eb::UPDATE) << "the proto's default";
   EXPECT_THROW(reader.after(0), std::out_of_range);
+}
+
+// Unknown groups (wire types 3 and 4), which Canal never sends: skipped whole where protobuf skips
+// them, at the top and inside a row, and refused where protobuf refuses them.
+TEST(RowChangeReader, UnknownGroupsAreSkippedOrRefusedAsProtobufDoes) {
+  std::mt19937 random(5);
+  const eb::RowChange change = sample(random, 1, 2);
+  const std::string bytes = change.SerializeAsString();
+  const std::string group = "\xcb\x06\x08\x01\xd3\x06\xd4\x06\xcc\x06";  // field 105: {1: 1, 106: {}}
+  // A row with the group inside: field 12 (rowDatas) of the row's bytes plus the group.
+  const std::string row = change.rowdatas(0).SerializeAsString() + group;
+  std::string nested = "\x62";  // field 12, length-delimited
+  for (std::size_t n = row.size(); ; n >>= 7) {
+    nested.push_back(static_cast<char>((n & 0x7f) | (n >= 0x80 ? 0x80 : 0)));
+    if (n < 0x80) break;
+  }
+  nested += row;
+  RowChangeReader reader;
+  for (const auto& [what, damaged] : std::vector<std::pair<std::string, std::string>>{
+           {"a group at the top", bytes + group},
+           {"a group inside a row", nested},
+           {"an end without its start", bytes + "\xcc\x06"},
+           {"an end of another group", bytes + "\xcb\x06\xd4\x06"},
+           {"a group without its end", bytes + "\xcb\x06\x08\x01"}}) {
+    eb::RowChange expected;
+    const bool parses = expected.ParseFromString(damaged);
+    ASSERT_EQ(reader.parse(damaged), parses) << what;
+    if (!parses) continue;
+    ASSERT_EQ(reader.rows(), static_cast<std::size_t>(expected.rowdatas_size())) << what;
+    for (int r = 0; r < expected.rowdatas_size(); ++r) {
+      expectSame(expected.rowdatas(r).aftercolumns(), reader.after(static_cast<std::size_t>(r)));
+    }
+  }
+  EXPECT_TRUE(reader.parse(bytes + group)) << "protobuf reads a well-formed group";
 }
 
 // Every prefix and every one-byte change of a RowChange: the reader refuses exactly what

@@ -1,0 +1,93 @@
+#pragma once
+
+// Protobuf's wire format read forward, in place: each field's number, wire type and value, the
+// bytes of a length-delimited one as a view into the message. Both of the SDK's readers of
+// Canal's messages (a MESSAGES packet's batch, a RowChange's rows) go through it, so they accept
+// and refuse the same bytes, and both as protobuf's own parser does: an unknown group is skipped
+// whole, a group's end without its start or a wire type that does not exist is refused.
+// Tags and lengths below 128 (every field of Canal's messages, and most values) take the short
+// path.
+
+#include <cstdint>
+#include <string_view>
+
+namespace canal::client::detail {
+
+class WireReader {
+ public:
+  explicit WireReader(std::string_view bytes) : at_(bytes.data()), end_(bytes.data() + bytes.size()) {}
+  bool done() const { return at_ == end_; }
+
+  struct Field {
+    std::uint32_t number = 0;
+    std::uint32_t type = 0;    // 0 varint, 1 fixed64, 2 length-delimited, 3 a group (skipped), 5 fixed32
+    std::uint64_t varint = 0;  // type 0
+    std::string_view bytes;    // type 2
+  };
+  // The next field into `f`; false at a malformed one (then the whole message is refused).
+  bool next(Field& f) { return field(f, 0) && f.type != kEndGroup; }
+
+ private:
+  static constexpr std::uint32_t kStartGroup = 3;
+  static constexpr std::uint32_t kEndGroup = 4;
+  static constexpr int kMaxGroupDepth = 100;  // protobuf's default recursion limit
+
+  // One field; a group is read to its end and skipped. A group's end is returned as a field of
+  // type 4, for the group that reads it.
+  bool field(Field& f, int depth) {
+    std::uint64_t tag = 0;
+    if (!varint(tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) return false;
+    f.number = static_cast<std::uint32_t>(tag >> 3);
+    f.type = static_cast<std::uint32_t>(tag & 7);
+    switch (f.type) {
+      case 0:
+        return varint(f.varint);
+      case 1:
+      case 5: {
+        const std::size_t n = f.type == 1 ? 8 : 4;
+        if (static_cast<std::size_t>(end_ - at_) < n) return false;
+        at_ += n;
+        return true;
+      }
+      case 2: {
+        std::uint64_t length = 0;
+        if (!varint(length) || length > static_cast<std::uint64_t>(end_ - at_)) return false;
+        f.bytes = std::string_view(at_, static_cast<std::size_t>(length));
+        at_ += length;
+        return true;
+      }
+      case kStartGroup: {
+        if (depth >= kMaxGroupDepth) return false;
+        Field inner;
+        do {
+          if (!field(inner, depth + 1)) return false;
+        } while (inner.type != kEndGroup);
+        return inner.number == f.number;
+      }
+      case kEndGroup:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  bool varint(std::uint64_t& out) {
+    if (at_ != end_ && static_cast<std::uint8_t>(*at_) < 0x80) {
+      out = static_cast<std::uint8_t>(*at_++);
+      return true;
+    }
+    out = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (at_ == end_) return false;
+      const auto byte = static_cast<std::uint8_t>(*at_++);
+      out |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+  }
+
+  const char* at_;
+  const char* end_;
+};
+
+}  // namespace canal::client::detail
