@@ -89,11 +89,13 @@ Result<std::unique_ptr<store::EventStore>> openStore(const instance::Destination
       // Another server may have run the destination since this store was written: it is only
       // used when its ack cursor is where the shared cursors are.
       current = lowest ? acked && order() == 0 : !acked && recovered.ackSequence == 0;
-    } else if (lowest && acked) {
-      // meta.dat is written before the store on every ack: a store behind it lost its last
-      // writes (a power loss). One ahead of it is the newer record (meta.dat flushed
-      // periodically); one with no ack position yet has acked nothing meta.dat knows of.
-      current = order() <= 0;
+    } else if (lowest) {
+      // meta.dat is written before the store on every ack: a store behind it, or with no ack
+      // position at all, lost its last writes (a power loss) and would hand out again what was
+      // acked. One ahead of it is the newer record (meta.dat flushed periodically). A store that
+      // holds nothing and marks no resume point has nothing to hand out: it is used.
+      const bool pristine = !acked && recovered.ackSequence == 0 && recovered.entries.empty() && !recovered.resume;
+      current = pristine || (acked && order() <= 0);
     }
     if (!current) {
       moduleLogger("instance")->info("destination {}: the local store is behind the {} cursor; starting it afresh",

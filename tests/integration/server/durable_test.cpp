@@ -346,6 +346,60 @@ TEST_F(DurableServerTest, AStoreLeftBehindTheMetaCursorIsDroppedAndNoAckedRowCom
       << server.logTail();
 }
 
+// A store that never recorded an ack (its acks were lost, say, with a power loss) while
+// meta.dat has a cursor: its entries up to the cursor were acked, so it is not used.
+TEST_F(DurableServerTest, AStoreWithNoAckWhereMetaDatHasACursorIsDroppedAndNoAckedRowComesAgain) {
+  testing::TempDir dir("canal-durable");
+  ServerProcess server(CANAL_SERVER_BINARY, dir.path() / "a", "file-instance.xml", db_->port(), "", journal_, position_);
+  ASSERT_TRUE(server.start());
+  std::string sql = "INSERT INTO s.t (k, v) VALUES ";
+  for (int v = 1; v <= 100; ++v) sql += (v > 1 ? ",(" : "(") + std::to_string(v % 7) + "," + std::to_string(v) + ")";
+  ASSERT_TRUE(db_->execute(sql));
+  // The 100 rows read and not acked: they are in the store, which has recorded no ack.
+  {
+    auto reader = single(server);
+    std::set<std::int64_t> seen;
+    ASSERT_TRUE(testing::waitUntil(30s, [&] {
+      if (!reader->checkValid() && !(reader->connect() && reader->subscribe())) return false;
+      auto m = reader->getWithoutAck(1000, 200ms);
+      if (m) for (auto v : testing::insertedValues(*m, "t")) seen.insert(v);
+      return seen.size() == 100;
+    })) << server.logTail();
+    reader->disconnect();
+  }
+  server.stop();
+  const fs::path store = dir.path() / "a" / "data" / "example" / "store";
+  fs::copy(store, dir.path() / "store-then", fs::copy_options::recursive);
+  // Now acked, with meta.dat's cursor at the transaction's end.
+  ASSERT_TRUE(server.start());
+  auto connector = single(server);
+  Workload work(*connector, nullptr);
+  ASSERT_TRUE(testing::waitUntil(30s, [&] {
+    std::lock_guard<std::mutex> lock(work.consumed.mutex);
+    return work.consumed.acked.size() >= 100 && work.consumed.emptyGets > 0;
+  }, 20ms)) << server.logTail();
+  std::int64_t empty = 0;
+  {
+    std::lock_guard<std::mutex> lock(work.consumed.mutex);
+    empty = work.consumed.emptyGets;
+  }
+  ASSERT_TRUE(testing::waitUntil(30s, [&] {
+    std::lock_guard<std::mutex> lock(work.consumed.mutex);
+    return work.consumed.emptyGets > empty;  // a get after the last ack found nothing
+  }, 20ms));
+  server.stop();
+  fs::remove_all(store);
+  fs::copy(dir.path() / "store-then", store, fs::copy_options::recursive);
+  ASSERT_TRUE(server.start());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.t (k, v) VALUES (1, 101), (2, 102)"));
+  const Outcome o = work.finish(102);
+  EXPECT_TRUE(o.all) << server.logTail();
+  EXPECT_EQ(o.verdict.lost, 0);
+  EXPECT_EQ(work.consumed.ackedAgain, 0) << "rows acked before the store was put back came again";
+  EXPECT_NE(server.logTail().find("the local store is behind the meta.dat cursor"), std::string::npos)
+      << server.logTail();
+}
+
 // The primary's binlogs are purged while the server is down: what the store held is served
 // from it; the stream then reports the purged position instead of skipping ahead.
 TEST_F(DurableServerTest, StoredEntriesAreServedAfterThePrimaryPurgedItsBinlogs) {
