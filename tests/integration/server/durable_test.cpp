@@ -207,6 +207,44 @@ class DurableServerTest : public testing::MariaDbTest {
     return client::newSingleConnector(s.address(), "example", "", "", o);
   }
 
+  // Inserts rows with v = from..to.
+  void insert(int from, int to) {
+    std::string sql = "INSERT INTO s.t (k, v) VALUES ";
+    for (int v = from; v <= to; ++v) sql += (v > from ? ",(" : "(") + std::to_string(v % 7) + "," + std::to_string(v) + ")";
+    ASSERT_TRUE(db_->execute(sql));
+  }
+
+  // Every row up to `last` acked, and the transaction's end too (meta.dat's cursor moves with
+  // it): a get after that found nothing.
+  static bool ackedThrough(Workload& work, std::int64_t last) {
+    std::int64_t empty = 0;
+    return testing::waitUntil(30s, [&] {
+      std::lock_guard<std::mutex> lock(work.consumed.mutex);
+      const bool rows = !work.consumed.acked.empty() && *work.consumed.acked.rbegin() >= last &&
+                        static_cast<std::int64_t>(work.consumed.acked.size()) >= last;
+      if (!rows) empty = work.consumed.emptyGets;
+      return rows && work.consumed.emptyGets > empty;
+    }, 20ms);
+  }
+
+  // The store directory replaced by the copy `then` while the server is down, then the server
+  // started, two more rows written and everything read to the end: the store is not used, and
+  // no acked row comes again.
+  void expectAPutBackStoreDroppedAndNothingAckedAgain(ServerProcess& server, Workload& work, const fs::path& store,
+                                                      const fs::path& then, int rows) {
+    server.stop();
+    fs::remove_all(store);
+    fs::copy(then, store, fs::copy_options::recursive);
+    ASSERT_TRUE(server.start());
+    insert(rows + 1, rows + 2);
+    const Outcome o = work.finish(rows + 2);
+    EXPECT_TRUE(o.all) << server.logTail();
+    EXPECT_EQ(o.verdict.lost, 0);
+    EXPECT_EQ(work.consumed.ackedAgain, 0) << "rows acked before the store was put back came again";
+    EXPECT_NE(server.logTail().find("the local store is behind the meta.dat cursor"), std::string::npos)
+        << server.logTail();
+  }
+
   // The address of the server running destination example, as its ZooKeeper node says.
   static std::string runningServer(ZooKeeperSession& session) {
     auto data = session.get("/otter/canal/destinations/example/running");
@@ -308,42 +346,15 @@ TEST_F(DurableServerTest, AStoreLeftBehindTheMetaCursorIsDroppedAndNoAckedRowCom
   ASSERT_TRUE(server.start());
   auto connector = single(server);
   Workload work(*connector, nullptr);
-  const auto insert = [&](int from, int to) {
-    std::string sql = "INSERT INTO s.t (k, v) VALUES ";
-    for (int v = from; v <= to; ++v) sql += (v > from ? ",(" : "(") + std::to_string(v % 7) + "," + std::to_string(v) + ")";
-    ASSERT_TRUE(db_->execute(sql));
-  };
-  // Every row up to `last` acked, and the transaction's end too (meta.dat's cursor moves with
-  // it): a get after that found nothing.
-  const auto ackedThrough = [&](std::int64_t last) {
-    std::int64_t empty = 0;
-    return testing::waitUntil(30s, [&] {
-      std::lock_guard<std::mutex> lock(work.consumed.mutex);
-      const bool rows = !work.consumed.acked.empty() && *work.consumed.acked.rbegin() >= last &&
-                        static_cast<std::int64_t>(work.consumed.acked.size()) >= last;
-      if (!rows) empty = work.consumed.emptyGets;
-      return rows && work.consumed.emptyGets > empty;
-    }, 20ms);
-  };
   const fs::path store = dir.path() / "a" / "data" / "example" / "store";
   insert(1, 100);
-  ASSERT_TRUE(ackedThrough(100)) << server.logTail();
+  ASSERT_TRUE(ackedThrough(work, 100)) << server.logTail();
   server.stop();
   fs::copy(store, dir.path() / "store-then", fs::copy_options::recursive);
   ASSERT_TRUE(server.start());
   insert(101, 200);
-  ASSERT_TRUE(ackedThrough(200)) << server.logTail();
-  server.stop();
-  fs::remove_all(store);
-  fs::copy(dir.path() / "store-then", store, fs::copy_options::recursive);
-  ASSERT_TRUE(server.start());
-  insert(201, 210);
-  const Outcome o = work.finish(210);
-  EXPECT_TRUE(o.all) << server.logTail();
-  EXPECT_EQ(o.verdict.lost, 0);
-  EXPECT_EQ(work.consumed.ackedAgain, 0) << "rows acked before the store was put back came again";
-  EXPECT_NE(server.logTail().find("the local store is behind the meta.dat cursor"), std::string::npos)
-      << server.logTail();
+  ASSERT_TRUE(ackedThrough(work, 200)) << server.logTail();
+  expectAPutBackStoreDroppedAndNothingAckedAgain(server, work, store, dir.path() / "store-then", 200);
 }
 
 // A store that never recorded an ack (its acks were lost, say, with a power loss) while
@@ -352,9 +363,7 @@ TEST_F(DurableServerTest, AStoreWithNoAckWhereMetaDatHasACursorIsDroppedAndNoAck
   testing::TempDir dir("canal-durable");
   ServerProcess server(CANAL_SERVER_BINARY, dir.path() / "a", "file-instance.xml", db_->port(), "", journal_, position_);
   ASSERT_TRUE(server.start());
-  std::string sql = "INSERT INTO s.t (k, v) VALUES ";
-  for (int v = 1; v <= 100; ++v) sql += (v > 1 ? ",(" : "(") + std::to_string(v % 7) + "," + std::to_string(v) + ")";
-  ASSERT_TRUE(db_->execute(sql));
+  insert(1, 100);
   // The 100 rows read and not acked: they are in the store, which has recorded no ack.
   {
     auto reader = single(server);
@@ -370,34 +379,11 @@ TEST_F(DurableServerTest, AStoreWithNoAckWhereMetaDatHasACursorIsDroppedAndNoAck
   server.stop();
   const fs::path store = dir.path() / "a" / "data" / "example" / "store";
   fs::copy(store, dir.path() / "store-then", fs::copy_options::recursive);
-  // Now acked, with meta.dat's cursor at the transaction's end.
   ASSERT_TRUE(server.start());
   auto connector = single(server);
   Workload work(*connector, nullptr);
-  ASSERT_TRUE(testing::waitUntil(30s, [&] {
-    std::lock_guard<std::mutex> lock(work.consumed.mutex);
-    return work.consumed.acked.size() >= 100 && work.consumed.emptyGets > 0;
-  }, 20ms)) << server.logTail();
-  std::int64_t empty = 0;
-  {
-    std::lock_guard<std::mutex> lock(work.consumed.mutex);
-    empty = work.consumed.emptyGets;
-  }
-  ASSERT_TRUE(testing::waitUntil(30s, [&] {
-    std::lock_guard<std::mutex> lock(work.consumed.mutex);
-    return work.consumed.emptyGets > empty;  // a get after the last ack found nothing
-  }, 20ms));
-  server.stop();
-  fs::remove_all(store);
-  fs::copy(dir.path() / "store-then", store, fs::copy_options::recursive);
-  ASSERT_TRUE(server.start());
-  ASSERT_TRUE(db_->execute("INSERT INTO s.t (k, v) VALUES (1, 101), (2, 102)"));
-  const Outcome o = work.finish(102);
-  EXPECT_TRUE(o.all) << server.logTail();
-  EXPECT_EQ(o.verdict.lost, 0);
-  EXPECT_EQ(work.consumed.ackedAgain, 0) << "rows acked before the store was put back came again";
-  EXPECT_NE(server.logTail().find("the local store is behind the meta.dat cursor"), std::string::npos)
-      << server.logTail();
+  ASSERT_TRUE(ackedThrough(work, 100)) << server.logTail();
+  expectAPutBackStoreDroppedAndNothingAckedAgain(server, work, store, dir.path() / "store-then", 100);
 }
 
 // The primary's binlogs are purged while the server is down: what the store held is served

@@ -118,6 +118,18 @@ ConnectorOptions quick() {
 
 Status connectTo(const FakeServer& s) { return newSingleConnector(s.address(), "example", "", "", quick())->connect(); }
 
+// A connector to `s` that connected and subscribed (null when either failed, with the failure
+// reported).
+std::unique_ptr<CanalConnector> subscribedTo(const FakeServer& s) {
+  auto c = newSingleConnector(s.address(), "example", "", "", quick());
+  const Status connected = c->connect();
+  EXPECT_TRUE(connected.isOk()) << connected.toString();
+  if (!connected.isOk()) return nullptr;
+  const Status subscribed = c->subscribe();
+  EXPECT_TRUE(subscribed.isOk()) << subscribed.toString();
+  return subscribed.isOk() ? std::move(c) : nullptr;
+}
+
 TEST(FakeServer, AHandshakeThatIsNotAPacketIsAProtocolError) {
   FakeServer s([](int fd) { sendRaw(fd, canal::protocol::encodeFrame("\xff\xff\xff garbage")); readFrame(fd); });
   const Status st = connectTo(s);
@@ -178,9 +190,8 @@ TEST(FakeServer, MalformedMessagesAndEntries) {
     if (readFrame(fd).empty()) return;
     sendPacket(fd, pb::MESSAGES, "\x08");
   }));
-  auto c = newSingleConnector(s.address(), "example", "", "", quick());
-  ASSERT_TRUE(c->connect().isOk());
-  ASSERT_TRUE(c->subscribe().isOk());
+  auto c = subscribedTo(s);
+  ASSERT_TRUE(c);
   auto m = c->getWithoutAck(10, 100ms);
   ASSERT_FALSE(m.isOk());
   EXPECT_EQ(m.status().code(), Status::kProtocol) << m.status().toString();
@@ -197,9 +208,8 @@ TEST(FakeServer, EntriesThatDoNotParseAreCountedNotFatal) {
     sendPacket(fd, pb::MESSAGES, m.SerializeAsString());
     readFrame(fd);
   }));
-  auto c = newSingleConnector(s.address(), "example", "", "", quick());
-  ASSERT_TRUE(c->connect().isOk());
-  ASSERT_TRUE(c->subscribe().isOk());
+  auto c = subscribedTo(s);
+  ASSERT_TRUE(c);
   auto m = c->getWithoutAck(10, 100ms);
   ASSERT_TRUE(m.isOk()) << m.status().toString();
   EXPECT_EQ(m->id(), 7);
@@ -225,9 +235,8 @@ TEST(FakeServer, UnknownGroupsInAMessagesPacketAreSkippedAsProtobufSkipsThem) {
   pb::Messages damaged;
   ASSERT_TRUE(parsed.ParseFromString(parsed.SerializeAsString() + group)) << "protobuf reads the group";
   ASSERT_FALSE(damaged.ParseFromString(std::string("\xcc\x06"))) << "and refuses a lone end";
-  auto c = newSingleConnector(s.address(), "example", "", "", quick());
-  ASSERT_TRUE(c->connect().isOk());
-  ASSERT_TRUE(c->subscribe().isOk());
+  auto c = subscribedTo(s);
+  ASSERT_TRUE(c);
   auto m = c->getWithoutAck(10, 100ms);
   ASSERT_TRUE(m.isOk()) << m.status().toString();
   EXPECT_EQ(m->id(), 7);
@@ -247,9 +256,8 @@ TEST(FakeServer, AnAckWhereMessagesWereExpectedIsTheServersError) {
     if (readFrame(fd).empty()) return;
     sendPacket(fd, pb::HANDSHAKE, "");  // out of step
   }));
-  auto c = newSingleConnector(s.address(), "example", "", "", quick());
-  ASSERT_TRUE(c->connect().isOk());
-  ASSERT_TRUE(c->subscribe().isOk());
+  auto c = subscribedTo(s);
+  ASSERT_TRUE(c);
   auto m = c->getWithoutAck(10, 100ms);
   ASSERT_FALSE(m.isOk());
   EXPECT_EQ(m.status().code(), 400);
@@ -306,9 +314,8 @@ TEST(FakeServer, ABatchThatSkipsWhatARollbackGaveBackIsNotReturned) {
       sendBatch(fd, 3, 400, 800);
       readFrame(fd);
     }));
-    auto c = newSingleConnector(s.address(), "example", "", "", quick());
-    ASSERT_TRUE(c->connect().isOk());
-    ASSERT_TRUE(c->subscribe().isOk());
+    auto c = subscribedTo(s);
+    ASSERT_TRUE(c);
     auto first = c->getWithoutAck(10, 100ms);
     ASSERT_TRUE(first.isOk()) << first.status().toString();
     ASSERT_TRUE(c->rollback().isOk());
