@@ -559,8 +559,8 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     if (!frame.empty()) send(std::move(frame));
   }
 
-  // Runs `work` on the destination's lane, then replies on the strand (success has a reply only when
-  // `replyOnSuccess`) and reads the next request.
+  // Runs `work` on the destination's lane, then replies on the strand (success has a reply only
+  // when `replyOnSuccess`) and reads the next request.
   bool offload(std::shared_ptr<instance::ClientSessions> d, pb::PacketType type, std::function<Status()> work,
                bool replyOnSuccess) {
     asio::thread_pool& lane = server.lane(d->name());
@@ -804,10 +804,12 @@ Status CanalServer::start() {
   CANAL_RETURN_IF_ERROR(listen());
   impl_->work.emplace(impl_->io.get_executor());
   asio::post(impl_->acceptStrand, [this] { impl_->accept(); });
-  for (int i = 0; i < std::max(1, impl_->options.ioThreads); ++i) impl_->threads.emplace_back([this] {
+  for (int i = 0; i < std::max(1, impl_->options.ioThreads); ++i) {
+    impl_->threads.emplace_back([this] {
       nameThisThread("canal-net");
       impl_->io.run();
     });
+  }
   impl_->log->info("serving the Canal protocol on port {}", port());
   return Status::ok();
 }
