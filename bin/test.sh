@@ -6,7 +6,8 @@
 #   CANAL_BUILD_DIR   build tree (default: build)
 #   CANAL_SANITIZE=0  skip the sanitizer pass
 #   CANAL_TEST_ARGS   extra ctest arguments, e.g. "-L unit" or "-R Config"
-#   CANAL_FUZZ_SECONDS  how long the binlog fuzzer runs (default 60; 0 skips it)
+#   CANAL_FUZZ_SECONDS  how long the binlog fuzzer runs (default 60; 0 skips the fuzzers); the
+#                       SDK's RowChange reader is fuzzed against protobuf for a quarter of it
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,6 +66,20 @@ if [ "$fuzz_seconds" != 0 ]; then
       -rss_limit_mb=2048 -artifact_prefix="$fuzz/" -print_final_stats=1 >"$fuzz/fuzz.log" 2>&1 ||
       { tail -60 "$fuzz/fuzz.log"; echo "test.sh: the fuzzer found a crash (input saved in $fuzz/)" >&2; status=1; }
     grep -E 'stat::number_of_executed_units' "$fuzz/fuzz.log" || true
+    row_seconds=$((fuzz_seconds / 4 + 1))
+    echo "test.sh: RowChange reader against protobuf (libFuzzer) for $row_seconds s"
+    mkdir -p "$fuzz/row-change-corpus"
+    cp -f "$root"/tests/fuzz/row_change_seeds/* "$fuzz/row-change-corpus/"
+    if cmake --build "$fuzz" -j"$jobs" --target row_change_fuzzer; then
+      "$fuzz/bin/row_change_fuzzer" "$fuzz/row-change-corpus" -max_total_time="$row_seconds" -max_len=4096 \
+        -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$fuzz/row-change-" -print_final_stats=1 \
+        >"$fuzz/row-change-fuzz.log" 2>&1 ||
+        { tail -30 "$fuzz/row-change-fuzz.log"; echo "test.sh: the RowChange fuzzer failed (input saved in $fuzz/)" >&2; status=1; }
+      grep -E 'stat::number_of_executed_units' "$fuzz/row-change-fuzz.log" || true
+    else
+      echo "test.sh: RowChange fuzzer build failed" >&2
+      status=1
+    fi
   else
     echo "test.sh: fuzzer build failed" >&2
     status=1

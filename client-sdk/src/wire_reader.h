@@ -37,10 +37,10 @@ class WireReader {
   // branches a processor predicts better than a jump table.
   bool value(Field& f, int depth) {
     if (f.type == 2) {
-      std::uint64_t length = 0;
-      if (!varint(length) || length > static_cast<std::uint64_t>(end_ - at_)) return false;
-      f.bytes = std::string_view(at_, static_cast<std::size_t>(length));
-      at_ += length;
+      std::uint64_t size = 0;
+      if (!length(size) || size > static_cast<std::uint64_t>(end_ - at_)) return false;
+      f.bytes = std::string_view(at_, static_cast<std::size_t>(size));
+      at_ += size;
       return true;
     }
     if (f.type == 0) return varint(f.varint);
@@ -65,12 +65,39 @@ class WireReader {
     }
   }
 
+  // A tag as protobuf reads one: at most 5 bytes, the bits past 32 dropped; field number 0 is
+  // refused.
   bool tag(Field& f) {
-    std::uint64_t t = 0;
-    if (!varint(t) || (t >> 3) == 0 || (t >> 3) > 0x1fffffff) return false;
-    f.number = static_cast<std::uint32_t>(t >> 3);
-    f.type = static_cast<std::uint32_t>(t & 7);
+    std::uint32_t t = 0;
+    if (!varint32(t, 5, 0x80)) return false;
+    f.number = t >> 3;
+    f.type = t & 7;
+    return f.number != 0;
+  }
+
+  // A length as protobuf reads one: at most 5 bytes and below 2^31.
+  bool length(std::uint64_t& out) {
+    std::uint32_t n = 0;
+    if (!varint32(n, 5, 8)) return false;
+    out = n;
     return true;
+  }
+
+  // A varint of at most `bytes` bytes, the last of them below `lastBelow`, kept to 32 bits.
+  bool varint32(std::uint32_t& out, int bytes, unsigned lastBelow) {
+    if (at_ != end_ && static_cast<std::uint8_t>(*at_) < 0x80) {
+      out = static_cast<std::uint8_t>(*at_++);
+      return true;
+    }
+    out = 0;
+    for (int i = 0; i < bytes; ++i) {
+      if (at_ == end_) return false;
+      const auto byte = static_cast<std::uint8_t>(*at_++);
+      if (i == bytes - 1 && byte >= lastBelow) return false;
+      out |= static_cast<std::uint32_t>(byte & 0x7f) << (7 * i);
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
   }
 
   // Skips the fields of group `number` (nested groups too) up to its end.

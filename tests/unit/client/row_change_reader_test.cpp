@@ -148,6 +148,21 @@ TEST(RowChangeReader, UnknownGroupsAreSkippedOrRefusedAsProtobufDoes) {
   EXPECT_TRUE(reader.parse(bytes + group)) << "protobuf reads a well-formed group";
 }
 
+// Tags and lengths are read within protobuf's limits: a tag of at most 5 bytes whose bits past
+// 32 are dropped (found by tests/fuzz/row_change_fuzzer), a length of at most 5 bytes below 2^31.
+TEST(RowChangeReader, TagsAndLengthsAreReadWithinProtobufsLimits) {
+  RowChangeReader reader;
+  for (const auto& [what, bytes] : std::vector<std::pair<std::string, std::string>>{
+           {"a 5-byte tag with bits past 32", std::string("\xf8\xc2\xc2\xc2\x2b\x0a", 6)},
+           {"a 6-byte tag", std::string("\x88\x80\x80\x80\x80\x00\x01", 7)},
+           {"an overlong 5-byte length", std::string("\x5a\x81\x80\x80\x80\x00x", 7)},
+           {"an overlong 6-byte length", std::string("\x5a\x81\x80\x80\x80\x80\x00x", 8)},
+           {"a length of 2^31", std::string("\x5a\x80\x80\x80\x80\x08", 6)}}) {
+    eb::RowChange expected;
+    EXPECT_EQ(reader.parse(bytes), expected.ParseFromString(bytes)) << what;
+  }
+}
+
 // Every prefix and every one-byte change of a RowChange: the reader refuses exactly what
 // protobuf refuses, and what both accept reads the same.
 TEST(RowChangeReader, RefusesWhatProtobufRefuses) {
