@@ -5,26 +5,19 @@
 namespace canal::client {
 namespace {
 
-using Wire = detail::WireReader;
+using detail::forEachField;
+using Field = detail::WireReader::Field;
 
 // Whether a message the reader does not use (a props Pair) is well formed: protobuf refuses
 // the whole RowChange when it is not.
 bool wellFormed(std::string_view bytes) {
-  Wire in(bytes);
-  Wire::Field f;
-  while (!in.done()) {
-    if (!in.next(f)) return false;
-  }
-  return true;
+  return forEachField(bytes, [](const Field&) { return true; });
 }
 
 // A Column message; false when malformed.
 bool parseColumn(std::string_view bytes, ColumnView& c) {
   c = ColumnView{};
-  Wire in(bytes);
-  Wire::Field f;
-  while (!in.done()) {
-    if (!in.next(f)) return false;
+  return forEachField(bytes, [&](const Field& f) {
     const bool isVarint = f.type == 0;
     const bool isBytes = f.type == 2;
     switch (f.number) {
@@ -37,11 +30,11 @@ bool parseColumn(std::string_view bytes, ColumnView& c) {
       case 8: if (isBytes) c.value = f.bytes; break;
       case 9: if (isVarint) c.length = static_cast<std::int32_t>(f.varint); break;
       case 10: if (isBytes) c.mysqlType = f.bytes; break;
-      case 7: if (isBytes && !wellFormed(f.bytes)) return false; break;
+      case 7: return !isBytes || wellFormed(f.bytes);  // props
       default: break;  // unknown fields
     }
-  }
-  return true;
+    return true;
+  });
 }
 
 }  // namespace
@@ -68,16 +61,14 @@ bool RowChangeReader::parseRow(std::string_view bytes) {
   Row row;
   row.before = before_.size();
   row.after = after_.size();
-  Wire in(bytes);
-  Wire::Field f;
-  while (!in.done()) {
-    if (!in.next(f)) return false;
-    if (f.type != 2) continue;  // unknown fields
-    if (f.number == 3 && !wellFormed(f.bytes)) return false;  // props
-    if (f.number != 1 && f.number != 2) continue;
+  const bool ok = forEachField(bytes, [&](const Field& f) {
+    if (f.type != 2) return true;                   // unknown fields
+    if (f.number == 3) return wellFormed(f.bytes);  // props
+    if (f.number != 1 && f.number != 2) return true;
     auto& image = f.number == 1 ? before_ : after_;
-    if (!parseColumn(f.bytes, image.emplace_back())) return false;
-  }
+    return parseColumn(f.bytes, image.emplace_back());
+  });
+  if (!ok) return false;
   row.beforeCount = before_.size() - row.before;
   row.afterCount = after_.size() - row.after;
   rows_.push_back(row);
@@ -86,14 +77,7 @@ bool RowChangeReader::parseRow(std::string_view bytes) {
 
 bool RowChangeReader::parse(std::string_view bytes) {
   clear();
-  Wire in(bytes);
-  Wire::Field f;
-  bool ok = true;
-  while (ok && !in.done()) {
-    if (!in.next(f)) {
-      ok = false;
-      break;
-    }
+  const bool ok = forEachField(bytes, [&](const Field& f) {
     const bool isVarint = f.type == 0;
     const bool isBytes = f.type == 2;
     switch (f.number) {
@@ -101,12 +85,13 @@ bool RowChangeReader::parse(std::string_view bytes) {
       case 2: if (isVarint) eventType_ = static_cast<int>(f.varint); break;
       case 10: if (isVarint) isDdl_ = f.varint != 0; break;
       case 11: if (isBytes) sql_ = f.bytes; break;
-      case 12: if (isBytes) ok = parseRow(f.bytes); break;
+      case 12: return !isBytes || parseRow(f.bytes);
       case 14: if (isBytes) ddlSchemaName_ = f.bytes; break;
-      case 13: if (isBytes) ok = wellFormed(f.bytes); break;  // props
+      case 13: return !isBytes || wellFormed(f.bytes);  // props
       default: break;  // unknown fields
     }
-  }
+    return true;
+  });
   if (!ok) clear();
   return ok;
 }

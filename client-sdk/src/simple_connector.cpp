@@ -14,7 +14,6 @@
 #include <deque>
 #include <thread>
 
-
 #include "batch_sequence.h"
 #include "canal/client/canal_connector.h"
 #include "canal/protocol/canal_protocol.pb.h"
@@ -264,32 +263,25 @@ class SimpleConnector final : public CanalConnector {
   // The batch in a MESSAGES packet, read in place: each entry is copied once, into storage from
   // the pool. nullopt for another packet type or a malformed one.
   static std::optional<Message> messagesIn(const std::string& payload, MessagePool* pool) {
-    // Calls `onField` for each field of `bytes`; false when they are not a well-formed message.
-    const auto fields = [](std::string_view bytes, auto&& onField) {
-      detail::WireReader in(bytes);
-      detail::WireReader::Field f;
-      while (!in.done()) {
-        if (!in.next(f)) return false;
-        onField(f);
-      }
-      return true;
-    };
+    using Field = detail::WireReader::Field;
     std::uint64_t type = 0;
     std::string_view body;
-    if (!fields(payload,
-                [&](const detail::WireReader::Field& f) {
-                  if (f.number == 3 && f.type == 0) type = f.varint;
-                  if (f.number == 5 && f.type == 2) body = f.bytes;
-                }) ||
+    if (!detail::forEachField(payload,
+                              [&](const Field& f) {
+                                if (f.number == 3 && f.type == 0) type = f.varint;
+                                if (f.number == 5 && f.type == 2) body = f.bytes;
+                                return true;
+                              }) ||
         type != pb::MESSAGES) {
       return std::nullopt;
     }
     std::int64_t id = 0;
     auto storage = pool->take();
     storage->reset();
-    if (!fields(body, [&](const detail::WireReader::Field& f) {
+    if (!detail::forEachField(body, [&](const Field& f) {
           if (f.number == 1 && f.type == 0) id = static_cast<std::int64_t>(f.varint);
           if (f.number == 2 && f.type == 2) storage->add(f.bytes);
+          return true;
         })) {
       return std::nullopt;
     }

@@ -25,7 +25,9 @@ class WireReader {
     std::string_view bytes;    // type 2
   };
   // The next field into `f`; false at a malformed one (then the whole message is refused).
-  bool next(Field& f) { return tag(f) && value(f, 0); }
+  // Always inlined, as value() is: in a loop over fields the compiler would otherwise call them,
+  // a quarter more instructions per field.
+  [[gnu::always_inline]] bool next(Field& f) { return tag(f) && value(f, 0); }
 
  private:
   static constexpr std::uint32_t kStartGroup = 3;
@@ -35,7 +37,7 @@ class WireReader {
   // The value of the field whose tag was just read (`depth`: the groups it is in). Canal's
   // messages hold varints and length-delimited fields only: those two are tested first, with
   // branches a processor predicts better than a jump table.
-  bool value(Field& f, int depth) {
+  [[gnu::always_inline]] bool value(Field& f, int depth) {
     if (f.type == 2) {
       std::uint64_t size = 0;
       if (!length(size) || size > static_cast<std::uint64_t>(end_ - at_)) return false;
@@ -129,5 +131,17 @@ class WireReader {
   const char* at_;
   const char* end_;
 };
+
+// Calls `onField(field)` for each field of the message `bytes` while it returns true. False when
+// a field is malformed or `onField` returned false (the message is refused then).
+template <typename OnField>
+bool forEachField(std::string_view bytes, OnField&& onField) {
+  WireReader in(bytes);
+  WireReader::Field f;
+  while (!in.done()) {
+    if (!in.next(f) || !onField(static_cast<const WireReader::Field&>(f))) return false;
+  }
+  return true;
+}
 
 }  // namespace canal::client::detail
