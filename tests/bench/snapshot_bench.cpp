@@ -19,7 +19,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -104,22 +103,23 @@ int main(int argc, char** argv) {
   // CPU seconds of the primary and of the reader (mariadb-dump, or this process) over all rounds.
   double dumpPrimaryCpu = 0, dumpReaderCpu = 0, snapshotPrimaryCpu = 0, snapshotReaderCpu = 0;
   // The same write load on the primary while the dump and the snapshots run: one row every 5 ms
-  // into another table (the snapshots' live stream carries it, for the lag).
-  std::atomic<bool> writing{true};
-  std::thread writer([&] {
-    while (writing) {
+  // into another table (the snapshots' live stream carries it, for the lag). Stopped however
+  // main returns.
+  struct Writer {
+    std::atomic<bool> writing{true};
+    std::thread thread;
+    void stop() {
+      writing = false;
+      if (thread.joinable()) thread.join();
+    }
+    ~Writer() { stop(); }
+  } writer;
+  writer.thread = std::thread([&] {
+    while (writer.writing) {
       static_cast<void>(server.execute("INSERT INTO b.live (at) VALUES (" + std::to_string(canal::wallClockMs()) + ")"));
       std::this_thread::sleep_for(milliseconds(5));
     }
   });
-  const auto stopWriting = [&] {
-    writing = false;
-    if (writer.joinable()) writer.join();
-  };
-  struct AtExit {
-    std::function<void()> run;
-    ~AtExit() { run(); }
-  } stopWriterOnReturn{stopWriting};
   for (int round = 0; round < rounds; ++round) {
     // The peer: what a hand-made full load reads.
     auto start = steady_clock::now();
@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
     d->stop();
     }
   }
-  stopWriting();
+  writer.stop();
   std::sort(dumpTimes.begin(), dumpTimes.end());
   std::sort(snapshotTimes.begin(), snapshotTimes.end());
   std::sort(headerOnlyTimes.begin(), headerOnlyTimes.end());
