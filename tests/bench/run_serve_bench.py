@@ -81,11 +81,17 @@ def mariadbd_pid(base):
         return int(f.read().strip())
 
 
+def stat_name_and_cpu(path):
+    """The command name and utime + stime (seconds) of a /proc .../stat file."""
+    with open(path) as f:
+        head, tail = f.read().rsplit(")", 1)
+    fields = tail.split()
+    return head.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / TICK
+
+
 def proc_cpu(pid):
     """utime + stime of a process, seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return stat_name_and_cpu(f"/proc/{pid}/stat")[1]
 
 
 def busiest_threads(pid, count=3):
@@ -94,12 +100,9 @@ def busiest_threads(pid, count=3):
     threads = []
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                head, tail = f.read().rsplit(")", 1)
+            threads.append(stat_name_and_cpu(f"/proc/{pid}/task/{tid}/stat"))
         except OSError:
             continue  # the thread ended meanwhile
-        fields = tail.split()
-        threads.append((head.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / TICK))
     return sorted(threads, key=lambda t: -t[1])[:count]
 
 
