@@ -147,7 +147,17 @@ void readStrValues(ByteReader& f, const std::vector<ColumnDef*>& targets) {
   }
 }
 
-Status readOptionalMetadata(ByteReader& r, TableMapEvent& t, const std::string& where) {
+// Which columns a field lists, as each server counts them when it writes the TABLE_MAP. MySQL
+// picks columns by type; MariaDB by what each field type reports: YEAR has a signedness (it is
+// an unsigned TINYINT there) and GEOMETRY a character set (binary, as the BLOB it is).
+bool listsSignedness(const ColumnDef& c, bool mariaDb) {
+  return isNumericType(c.type) || (mariaDb && c.type == kTypeYear);
+}
+bool listsCharset(const ColumnDef& c, bool mariaDb) {
+  return isCharacterType(c.realType) || (mariaDb && c.type == kTypeGeometry);
+}
+
+Status readOptionalMetadata(ByteReader& r, TableMapEvent& t, bool mariaDb, const std::string& where) {
   auto& cols = t.columns;
   while (!r.atEnd()) {
     const std::uint8_t type = r.u8();
@@ -161,17 +171,17 @@ Status readOptionalMetadata(ByteReader& r, TableMapEvent& t, const std::string& 
         const std::string_view bitmap = f.rest();
         std::size_t i = 0;
         for (auto& c : cols) {
-          if (isNumericType(c.type)) c.isUnsigned = msbBit(bitmap, i++);
+          if (listsSignedness(c, mariaDb)) c.isUnsigned = msbBit(bitmap, i++);
         }
         t.hasSignedness = true;
         break;
       }
       case kDefaultCharset:
-        readDefaultCharset(f, columnsWhere(cols, [](const ColumnDef& c) { return isCharacterType(c.realType); }));
+        readDefaultCharset(f, columnsWhere(cols, [&](const ColumnDef& c) { return listsCharset(c, mariaDb); }));
         t.hasCollations = true;
         break;
       case kColumnCharset:
-        readColumnCharsets(f, columnsWhere(cols, [](const ColumnDef& c) { return isCharacterType(c.realType); }));
+        readColumnCharsets(f, columnsWhere(cols, [&](const ColumnDef& c) { return listsCharset(c, mariaDb); }));
         t.hasCollations = true;
         break;
       case kEnumAndSetDefaultCharset:
@@ -250,16 +260,35 @@ std::string TableMapEvent::columnName(std::size_t index) const {
   return "@" + std::to_string(index + 1);
 }
 
-Result<TableMapEvent> decodeTableMap(std::string_view body, const FormatDescription& format,
-                                     const std::string& where) {
-  ByteReader r(body);
-  TableMapEvent t;
+namespace {
+
+// Reads the table id, flags and names into `t`, leaving `r` at the column count.
+Status readHeader(ByteReader& r, const FormatDescription& format, TableMapEvent& t, const std::string& where) {
   t.tableId = format.postHeaderLength(kTableMapEvent) == 6 ? r.u32() : r.u48();
   t.flags = r.u16();
   t.database = std::string(r.bytes(r.u8()));
   r.skip(1);
   t.table = std::string(r.bytes(r.u8()));
   r.skip(1);
+  if (r.failed()) return Status::corruption(where, "TABLE_MAP header is truncated");
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<TableMapEvent> decodeTableMapHeader(std::string_view body, const FormatDescription& format,
+                                           const std::string& where) {
+  ByteReader r(body);
+  TableMapEvent t;
+  CANAL_RETURN_IF_ERROR(readHeader(r, format, t, where));
+  return t;
+}
+
+Result<TableMapEvent> decodeTableMap(std::string_view body, const FormatDescription& format,
+                                     const std::string& where) {
+  ByteReader r(body);
+  TableMapEvent t;
+  CANAL_RETURN_IF_ERROR(readHeader(r, format, t, where));
   const std::uint64_t count = r.packedInt();
   if (r.failed() || count > r.remaining()) return Status::corruption(where, "TABLE_MAP header is truncated");
   t.columns.resize(static_cast<std::size_t>(count));
@@ -289,7 +318,7 @@ Result<TableMapEvent> decodeTableMap(std::string_view body, const FormatDescript
   for (std::size_t i = 0; i < t.columns.size(); ++i) {
     t.columns[i].nullable = static_cast<std::uint8_t>(nullBits[i / 8]) & (1u << (i % 8));
   }
-  CANAL_RETURN_IF_ERROR(readOptionalMetadata(r, t, where));
+  CANAL_RETURN_IF_ERROR(readOptionalMetadata(r, t, format.mariaDb, where));
   return t;
 }
 

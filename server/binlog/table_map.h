@@ -16,6 +16,8 @@
 
 namespace canal::binlog {
 
+enum class DeclaredType : std::uint8_t { kNone, kJson, kUuid, kInet4, kInet6 };
+
 struct ColumnDef {
   std::uint8_t type = 0;      // as the TABLE_MAP lists it (ColumnType)
   std::uint8_t realType = 0;  // STRING columns resolved to ENUM / SET / STRING
@@ -43,9 +45,10 @@ struct ColumnDef {
   std::optional<std::uint32_t> geometryType;
   std::optional<std::uint32_t> vectorDimension;
   std::vector<std::string> members;        // ENUM / SET strings when listed
-  // A BLOB-family column the table declares as JSON (MariaDB's JSON is a LONGTEXT alias); known
-  // only from the table's definition, never from the binlog.
-  bool declaredJson = false;
+  // What only the table's definition tells (never the binlog): a BLOB-family column declared as
+  // JSON (MariaDB's JSON is a LONGTEXT alias), a BINARY(16)/(4) that is MariaDB's UUID, INET6
+  // or INET4.
+  DeclaredType declared = DeclaredType::kNone;
 
   bool isBinary() const { return collation && *collation == 63; }
 };
@@ -72,5 +75,9 @@ struct TableMapEvent {
 
 Result<TableMapEvent> decodeTableMap(std::string_view body, const FormatDescription& format,
                                      const std::string& where);
+// Only the table id, flags and names (no columns): enough to filter on before the columns are
+// read, so a table no destination wants never stops a stream whatever its columns hold.
+Result<TableMapEvent> decodeTableMapHeader(std::string_view body, const FormatDescription& format,
+                                           const std::string& where);
 
 }  // namespace canal::binlog

@@ -1,5 +1,7 @@
 #include "server/convert/binlog_changes.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cctype>
 #include <cstring>
 
@@ -9,6 +11,7 @@
 #include "server/binlog/rows_event.h"
 #include "server/common/byte_reader.h"
 #include "server/common/java_number.h"
+#include "server/common/logging.h"
 #include "server/common/sql_cursor.h"
 #include "server/schema/schema_history.h"
 
@@ -222,34 +225,47 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
         return false;
       }
     }
-    auto table = binlog::decodeTableMap(event.body, format, where);
-    if (!table) return table.status();
-    if (filter_ && !filter_->accepts(table->database, table->table)) {
+    // The names first: a table the filter rejects is neither decoded nor looked up.
+    auto head = binlog::decodeTableMapHeader(event.body, format, where);
+    if (!head) return head.status();
+    const auto skip = [&](bool remember) {
       Table skipped;
       skipped.skipped = true;
-      skipped.body = std::string(event.body);
-      skipped.filter = filter_.get();
-      tables_[table->tableId] = std::move(skipped);
+      if (remember) {
+        skipped.body = std::string(event.body);
+        skipped.filter = filter_.get();
+      }
+      tables_[head->tableId] = std::move(skipped);
       return false;
+    };
+    if (filter_ && !filter_->accepts(head->database, head->table)) return skip(true);
+    const std::string name = head->database + "." + head->table;
+    auto table = binlog::decodeTableMap(event.body, format, where);
+    if (!table) {
+      if (!skipUnknownTables_) return table.status().withContext("table " + name);
+      ++stats_.undecodableTables;
+      moduleLogger("convert")->warn("{}: the TABLE_MAP of {} cannot be read ({}); its rows are skipped "
+                                    "(canal.instance.filter.table.error = true)",
+                                    where, name, table.status().message());
+      return skip(true);  // quietly while the same TABLE_MAP comes again
     }
     std::shared_ptr<const schema::TableSchema> definition;
-    if (schemas_ && !table->hasNames) {
+    if (schemas_) {
       const schema::SchemaPosition at{std::string(file), event.header.logPos};
       auto found = schemas_->table(table->database, table->table, &at);
-      if (!found && skipUnknownTables_ && found.status().code() == StatusCode::kNotFound) {
-        ++stats_.unknownTables;
-        Table skipped;
-        skipped.skipped = true;
-        tables_[table->tableId] = std::move(skipped);
-        return false;
+      if (!table->hasNames) {
+        if (!found && skipUnknownTables_ && found.status().code() == StatusCode::kNotFound) {
+          ++stats_.unknownTables;
+          return skip(false);
+        }
+        if (!found) return found.status().withContext("table definition for the TABLE_MAP at " + where);
+        definition = *found;
+        CANAL_RETURN_IF_ERROR(schema::applySchema(*table, *definition, where));
+      } else if (found && schema::applyDeclaredTypes(*table, **found)) {
+        // Full metadata names the columns but not what only the declared type says (MariaDB's
+        // JSON, UUID, INET4/6) nor the type as the definition spells it (Canal's mysqlType).
+        definition = *found;
       }
-      if (!found) return found.status().withContext("table definition for the TABLE_MAP at " + where);
-      definition = *found;
-      CANAL_RETURN_IF_ERROR(schema::applySchema(*table, *definition, where));
-    } else if (schemas_ && format.mariaDb && schema::needsDeclaredTypes(*table)) {
-      // Full metadata names the columns but not a JSON declared as MariaDB's LONGTEXT alias.
-      const schema::SchemaPosition at{std::string(file), event.header.logPos};
-      if (auto found = schemas_->table(table->database, table->table, &at)) schema::applyDeclaredTypes(*table, **found);
     }
     auto map = std::make_shared<const binlog::TableMapEvent>(std::move(table).value());
     auto columns = columnInfos(*map, definition.get());

@@ -28,6 +28,7 @@ struct BinlogChangeStats {
   std::uint64_t entries = 0;
   std::uint64_t filteredEvents = 0;  // rows events of tables the table filter rejects
   std::uint64_t unknownTables = 0;   // TABLE_MAPs skipped for want of a definition
+  std::uint64_t undecodableTables = 0;  // TABLE_MAPs skipped because they cannot be read
 };
 
 // Turns events, one at a time, into entries, keeping the TABLE_MAPs it has seen. Used on files
@@ -47,8 +48,9 @@ class ChangeAssembler {
   // their DDL yields no entry (it still updates the definitions); column lists drop columns.
   // Takes effect from the next TABLE_MAP. Null: everything passes.
   void setTableFilter(std::shared_ptr<const TableFilter> filter) { filter_ = std::move(filter); }
-  // canal.instance.filter.table.error: rows of a table the primary does not know are skipped
-  // (counted in stats().unknownTables) instead of stopping the stream.
+  // canal.instance.filter.table.error: rows of a table the primary does not know (counted in
+  // stats().unknownTables) or whose TABLE_MAP cannot be read (stats().undecodableTables, with a
+  // warning naming it) are skipped instead of stopping the stream.
   void setSkipUnknownTables(bool on) { skipUnknownTables_ = on; }
   // Also yields Canal's QUERY entries for the statement context of row changes: the SQL of
   // ROWS_QUERY (MySQL) and ANNOTATE_ROWS (MariaDB) events, and USER_VAR / INTVAR / RAND

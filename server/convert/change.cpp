@@ -328,7 +328,7 @@ std::string mysqlTypeFromBinlog(const ColumnDef& c) {
     case kTypeVarchar: case kTypeVarString: return binary ? "varbinary" : "varchar";
     case kTypeString: return binary ? "binary" : "char";
     case kTypeBlob: case kTypeTinyBlob: case kTypeMediumBlob: case kTypeLongBlob: {
-      if (c.declaredJson) return "json";
+      if (c.declared == DeclaredType::kJson) return "json";
       static constexpr const char* kPrefix[] = {"", "tiny", "", "medium", "long"};
       const char* prefix = c.lengthBytes <= 4 ? kPrefix[c.lengthBytes] : "";
       return std::string(prefix) + (c.collation && !binary ? "text" : "blob");

@@ -1,5 +1,7 @@
 #include "server/convert/selected_row.h"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -23,12 +25,6 @@ std::pair<int, int> typeArguments(const std::string& columnType) {
   p = std::from_chars(p, end, a).ptr;
   if (p < end && *p == ',') std::from_chars(p + 1, end, b);
   return {a, b};
-}
-
-std::uint32_t collationOf(const schema::ColumnSchema& c) {
-  if (c.isBinary) return binlog::kBinaryCollation;
-  if (c.charset == "latin1") return 8;  // latin1_swedish_ci: only its being latin1 matters
-  return 0;                             // some other character set
 }
 
 void putLe(std::string& out, std::uint64_t v, int bytes) {
@@ -121,6 +117,37 @@ bool encodeTimestamp2(std::string_view text, int fsp, std::string& out) {
   return true;
 }
 
+// The bytes MariaDB's binlog carries for a UUID / INET6 / INET4 printed as `text`.
+bool encodeTextForm(const ColumnDef& c, std::string_view text, std::string& out) {
+  using binlog::DeclaredType;
+  if (c.declared == DeclaredType::kUuid) {
+    const auto digit = [](char ch) -> int {
+      if (ch >= '0' && ch <= '9') return ch - '0';
+      if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+      if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+      return -1;
+    };
+    int high = -1;
+    for (const char ch : text) {
+      if (ch == '-') continue;
+      const int d = digit(ch);
+      if (d < 0) return false;
+      if (high < 0) {
+        high = d;
+      } else {
+        out.push_back(static_cast<char>(high << 4 | d));
+        high = -1;
+      }
+    }
+    return out.size() == 16 && high < 0;
+  }
+  unsigned char b[16];
+  const std::string z(text);
+  if (inet_pton(c.declared == DeclaredType::kInet4 ? AF_INET : AF_INET6, z.c_str(), b) != 1) return false;
+  out.assign(reinterpret_cast<const char*>(b), c.declared == DeclaredType::kInet4 ? 4 : 16);
+  return true;
+}
+
 template <typename T>
 bool parseNumber(std::string_view text, T& out) {
   const auto r = std::from_chars(text.data(), text.data() + text.size(), out);
@@ -171,18 +198,28 @@ binlog::TableMapEvent tableMapFromSchema(const schema::TableSchema& table, bool 
     else if (t == "time") { c.type = kTypeTime2; c.fsp = static_cast<std::uint8_t>(a); }
     else if (t == "year") c.type = kTypeYear;
     else if (t == "char" || t == "binary") c.type = kTypeString;
+    else if (t == "uuid" || t == "inet6" || t == "inet4") {
+      // MariaDB's own types: a BINARY of their size in the binlog.
+      c.type = kTypeString;
+      c.maxLength = t == "inet4" ? 4 : 16;
+      c.declared = t == "uuid" ? DeclaredType::kUuid : t == "inet6" ? DeclaredType::kInet6 : DeclaredType::kInet4;
+    }
     else if (t == "varchar" || t == "varbinary") c.type = kTypeVarchar;
     else if (t == "enum") { c.type = kTypeString; c.realType = kTypeEnum; }
     else if (t == "set") { c.type = kTypeString; c.realType = kTypeSet; }
     else if (t.find("text") != std::string::npos || t.find("blob") != std::string::npos || (t == "json" && mariaDb)) {
       c.type = kTypeBlob;
       c.lengthBytes = t.rfind("tiny", 0) == 0 ? 1 : t.rfind("medium", 0) == 0 ? 3 : t.rfind("long", 0) == 0 || t == "json" ? 4 : 2;
-      c.declaredJson = t == "json";
+      if (t == "json") c.declared = DeclaredType::kJson;
     } else if (t == "json") c.type = kTypeJson;
     else if (t == "vector") c.type = kTypeVector;
     else c.type = kTypeGeometry;  // geometry and its subtypes
     if (c.realType == 0) c.realType = c.type;
-    if (isCharacterType(c.realType) || isEnumOrSet(c.realType)) c.collation = collationOf(s);
+    if (c.declared != DeclaredType::kNone && c.declared != DeclaredType::kJson) {
+      c.collation = kBinaryCollation;
+    } else if (isCharacterType(c.realType) || isEnumOrSet(c.realType)) {
+      c.collation = schema::collationHint(s);
+    }
     if (c.realType == kTypeEnum) c.maxLength = c.members.size() > 255 ? 2 : 1;
     if (c.realType == kTypeSet) {
       // Storage bytes as the TABLE_MAP gives them: 1, 2, 3, 4 or 8.
@@ -278,6 +315,10 @@ Status renderSelected(const binlog::TableMapEvent& table, std::size_t index, std
         break;
       }
       case kTypeString: {
+        if (c.declared != DeclaredType::kNone) {
+          if (!encodeTextForm(c, v, bytes)) return bad();
+          break;
+        }
         // BINARY(n) is padded with zero bytes, which the binlog leaves out (as CHAR's spaces).
         std::string_view text = v;
         if (isBinaryColumn(c)) {

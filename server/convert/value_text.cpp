@@ -1,5 +1,7 @@
 #include "server/convert/value_text.h"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 #include <climits>
 #include <cstdlib>
@@ -61,11 +63,18 @@ void appendUint(std::string& out, std::uint64_t v) {
   out.append(buf, end);
 }
 
+// MariaDB's UUID, INET6 and INET4 travel as a BINARY of their size (trailing zero bytes left
+// out); they are rendered as the server prints them, which is what SELECT returns too.
+bool hasTextForm(const ColumnDef& c) {
+  using binlog::DeclaredType;
+  return c.declared == DeclaredType::kUuid || c.declared == DeclaredType::kInet6 || c.declared == DeclaredType::kInet4;
+}
+
 // Canal tells a BLOB-family column's text from its bytes by the declared type's name: only
 // TINYTEXT/TEXT/MEDIUMTEXT/LONGTEXT are text, so a MariaDB JSON column (a LONGTEXT alias) is
 // rendered as a BLOB unless columns are rendered by their own charset.
 bool blobFamilyAsBytes(const ColumnDef& c, const RenderOptions& options) {
-  return isBinaryColumn(c) || (c.declaredJson && !options.convertColumnCharset);
+  return isBinaryColumn(c) || (c.declared == binlog::DeclaredType::kJson && !options.convertColumnCharset);
 }
 
 // sqlType of a column, before unsigned promotion (also the NULL sqlType except for SET/JSON).
@@ -84,7 +93,7 @@ int baseSqlType(const ColumnDef& c, const RenderOptions& options) {
     case kTypeTime: case kTypeTime2: return kSqlTime;
     case kTypeDatetime: case kTypeDatetime2: case kTypeTimestamp: case kTypeTimestamp2: return kSqlTimestamp;
     case kTypeYear: return kSqlVarchar;
-    case kTypeString: return isBinaryColumn(c) ? kSqlBlob : kSqlChar;
+    case kTypeString: return isBinaryColumn(c) && !hasTextForm(c) ? kSqlBlob : kSqlChar;
     case kTypeVarchar: case kTypeVarString: return isBinaryColumn(c) ? kSqlBlob : kSqlVarchar;
     case kTypeBlob: case kTypeTinyBlob: case kTypeMediumBlob: case kTypeLongBlob:
       return blobFamilyAsBytes(c, options) ? kSqlBlob : kSqlClob;
@@ -93,6 +102,24 @@ int baseSqlType(const ColumnDef& c, const RenderOptions& options) {
     case kTypeJson: return kSqlVarchar;
     case kTypeGeometry: return kSqlBlob;
     default: return kSqlOther;
+  }
+}
+
+void appendTextForm(std::string& out, const ColumnDef& c, std::string_view bytes) {
+  using binlog::DeclaredType;
+  unsigned char b[16] = {};
+  const std::size_t size = c.declared == DeclaredType::kInet4 ? 4 : 16;
+  std::memcpy(b, bytes.data(), bytes.size() < size ? bytes.size() : size);
+  char text[INET6_ADDRSTRLEN] = {};
+  if (c.declared == DeclaredType::kUuid) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (std::size_t i = 0; i < 16; ++i) {
+      if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+      out.push_back(kHex[b[i] >> 4]);
+      out.push_back(kHex[b[i] & 15]);
+    }
+  } else if (inet_ntop(c.declared == DeclaredType::kInet4 ? AF_INET : AF_INET6, b, text, sizeof text)) {
+    out.append(text);
   }
 }
 
@@ -255,7 +282,9 @@ Status renderCell(const binlog::TableMapEvent& table, std::size_t index, const b
       appendUint(v, readUnsignedLe(d));
       break;
     case kTypeString: case kTypeVarchar: case kTypeVarString:
-      if (isBinaryColumn(c)) appendLatin1AsUtf8(v, d); else appendText(v, c, d, options);
+      if (hasTextForm(c)) appendTextForm(v, c, d);
+      else if (isBinaryColumn(c)) appendLatin1AsUtf8(v, d);
+      else appendText(v, c, d, options);
       break;
     case kTypeBlob: case kTypeTinyBlob: case kTypeMediumBlob: case kTypeLongBlob:
       if (blobFamilyAsBytes(c, options)) appendLatin1AsUtf8(v, d); else appendText(v, c, d, options);

@@ -1,7 +1,5 @@
 #include "server/schema/schema_cache.h"
 
-#include <algorithm>
-
 #include "server/binlog/column_type.h"
 #include "server/binlog/format_description.h"
 #include "server/schema/ddl_applier.h"
@@ -19,9 +17,16 @@ std::string binlogColumnList(const binlog::TableMapEvent& map) {
   return out;
 }
 
-// MariaDB's JSON: a BLOB-family column the definition names `json`.
-bool declaresJson(const ColumnSchema& s, const binlog::ColumnDef& c) {
-  return s.dataType == "json" && binlog::isBlobFamily(c.realType);
+// MariaDB's JSON: a BLOB-family column the definition names `json`; its UUID, INET6 and INET4:
+// a BINARY of their size.
+binlog::DeclaredType declaredType(const ColumnSchema& s, const binlog::ColumnDef& c) {
+  using binlog::DeclaredType;
+  if (s.dataType == "json" && binlog::isBlobFamily(c.realType)) return DeclaredType::kJson;
+  if (c.realType != binlog::kTypeString) return DeclaredType::kNone;
+  if (s.dataType == "uuid" && c.maxLength == 16) return DeclaredType::kUuid;
+  if (s.dataType == "inet6" && c.maxLength == 16) return DeclaredType::kInet6;
+  if (s.dataType == "inet4" && c.maxLength == 4) return DeclaredType::kInet4;
+  return DeclaredType::kNone;
 }
 
 }  // namespace
@@ -234,31 +239,31 @@ Status applySchema(binlog::TableMapEvent& map, const TableSchema& schema, const 
     const ColumnSchema& s = schema.columns[i];
     if (c.name.empty()) c.name = s.name;
     if (!c.isUnsigned && binlog::isNumericType(c.type)) c.isUnsigned = s.isUnsigned;
-    if (!c.collation && s.isBinary) c.collation = binlog::kBinaryCollation;
-    if (!c.collation && (binlog::isCharacterType(c.realType) || binlog::isEnumOrSet(c.realType)) && !s.isBinary) {
-      c.collation = 0;  // a character column; its exact collation is not needed to render it
+    if (!c.collation && (s.isBinary || binlog::isCharacterType(c.realType) || binlog::isEnumOrSet(c.realType))) {
+      c.collation = collationHint(s);
     }
     if (!map.hasPrimaryKey) c.isPrimaryKey = s.isPrimaryKey;
     if (c.members.empty()) c.members = s.members;
-    c.declaredJson = declaresJson(s, c);
+    c.declared = declaredType(s, c);
   }
   map.hasNames = true;
   map.hasPrimaryKey = true;
   return Status::ok();
 }
 
-bool needsDeclaredTypes(const binlog::TableMapEvent& map) {
-  return std::any_of(map.columns.begin(), map.columns.end(), [](const binlog::ColumnDef& c) {
-    return binlog::isBlobFamily(c.realType) && !c.isBinary();
-  });
+std::uint32_t collationHint(const ColumnSchema& column) {
+  if (column.isBinary) return binlog::kBinaryCollation;
+  if (column.charset == "latin1") return 8;  // latin1_swedish_ci: only its being latin1 matters
+  return 0;                                  // some other character set
 }
 
-void applyDeclaredTypes(binlog::TableMapEvent& map, const TableSchema& schema) {
-  if (map.columns.size() != schema.columns.size()) return;
+bool applyDeclaredTypes(binlog::TableMapEvent& map, const TableSchema& schema) {
+  if (map.columns.size() != schema.columns.size()) return false;
   for (std::size_t i = 0; i < map.columns.size(); ++i) {
-    if (map.columns[i].name != schema.columns[i].name) return;  // another version of the table: nothing to learn
+    if (map.columns[i].name != schema.columns[i].name) return false;  // another version of the table
   }
-  for (std::size_t i = 0; i < map.columns.size(); ++i) map.columns[i].declaredJson = declaresJson(schema.columns[i], map.columns[i]);
+  for (std::size_t i = 0; i < map.columns.size(); ++i) map.columns[i].declared = declaredType(schema.columns[i], map.columns[i]);
+  return true;
 }
 
 }  // namespace canal::schema

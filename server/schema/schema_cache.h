@@ -111,10 +111,13 @@ std::vector<std::string> enumMembers(std::string_view columnType);
 Status applySchema(binlog::TableMapEvent& map, const TableSchema& schema, const std::string& where);
 
 // A TABLE_MAP with full metadata still lacks what only the declared type says: whether a text
-// column is a MariaDB JSON. True when `map` has a column that could be one.
-bool needsDeclaredTypes(const binlog::TableMapEvent& map);
-// Marks the columns of `map` that `schema` declares as JSON, when both name the same columns in
-// the same order (otherwise `schema` is another version of the table and nothing is marked).
-void applyDeclaredTypes(binlog::TableMapEvent& map, const TableSchema& schema);
+// column is a MariaDB JSON, a BINARY(16) a UUID. Marks them in `map` and returns true when `map`
+// and `schema` name the same columns in the same order (otherwise `schema` is another version
+// of the table: nothing is marked, false).
+bool applyDeclaredTypes(binlog::TableMapEvent& map, const TableSchema& schema);
+
+// The collation the binlog would give a column of `column`'s definition, as far as rendering
+// tells them apart: binary (63), latin1 (8) or another character set (0).
+std::uint32_t collationHint(const ColumnSchema& column);
 
 }  // namespace canal::schema

@@ -436,10 +436,6 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
       estimate && *estimate) {
     update([&](SnapshotProgress& p) { p.tables[index].estimated = std::stoull(**estimate); });
   }
-  // With full row metadata the binlog names its columns and the stream's mysqlType comes from
-  // the binlog's types, not from the definition: snapshot rows say the same.
-  auto metadata = connection.queryValue("SELECT @@binlog_row_metadata");
-  const bool fullMetadata = metadata && *metadata && asciiLower(**metadata) == "full";
   auto serverId = connection.queryValue("SELECT @@server_id");
   const std::uint32_t primaryId = serverId && *serverId ? static_cast<std::uint32_t>(std::stoul(**serverId)) : 0;
   const auto started = std::chrono::steady_clock::now();
@@ -510,9 +506,11 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     std::string select = "SELECT ";
     for (std::size_t i = 0; i < def.columns.size(); ++i) {
       if (i) select += ", ";
-      // FLOAT as a double: enough digits to name the stored float exactly.
-      select += def.columns[i].dataType == "float" ? "CAST(" + quoteName(def.columns[i].name) + " AS DOUBLE)"
-                                                   : quoteName(def.columns[i].name);
+      // FLOAT as a double: enough digits to name the stored float exactly; FLOAT(M,D) and
+      // DOUBLE(M,D) too, which print only D decimals of what they hold.
+      const schema::ColumnSchema& c = def.columns[i];
+      const bool widened = c.dataType == "float" || (c.dataType == "double" && c.columnType.find('(') != std::string::npos);
+      select += widened ? "CAST(" + quoteName(c.name) + " AS DOUBLE)" : quoteName(c.name);
     }
     select += " FROM " + quoteName(database) + "." + quoteName(table);
     std::vector<std::string> conditions;
@@ -583,7 +581,7 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     e.schema = database;
     e.table = table;
     e.serverId = primaryId;
-    e.columns = convert::columnInfos(*map, fullMetadata ? nullptr : &def);
+    e.columns = convert::columnInfos(*map, &def);
     out.watermark = *watermark;
     e.logfileName = watermark->file;
     e.logfileOffset = watermark->position;

@@ -202,7 +202,7 @@ TEST(ValueText, AMariaDbJsonColumnIsABlobUnlessColumnsRenderByTheirCharset) {
   json.realType = binlog::kTypeBlob;
   json.lengthBytes = 4;
   json.collation = 46;  // utf8mb4_bin
-  json.declaredJson = true;
+  json.declared = binlog::DeclaredType::kJson;
   EXPECT_EQ(render(json, "\"\xc3\xa9\"").value, "\"\xc3\x83\xc2\xa9\"") << "ISO-8859-1 characters, as Canal";
   EXPECT_EQ(render(json, "\"\xc3\xa9\"").sqlType, kSqlBlob);
   EXPECT_EQ(render(json, "", true).sqlType, kSqlBlob);
