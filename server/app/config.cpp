@@ -281,7 +281,7 @@ std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
   k.push_back(boolKey<I>("canal.instance.filter.query.dcl", &I::filterQueryDcl, false, "drop DCL statements"));
   k.push_back(boolKey<I>("canal.instance.filter.query.dml", &I::filterQueryDml, false, "drop DML statements in QUERY events"));
   k.push_back(boolKey<I>("canal.instance.filter.query.ddl", &I::filterQueryDdl, false, "drop DDL"));
-  k.push_back(boolKey<I>("canal.instance.filter.table.error", &I::filterTableError, false, "skip rows of tables with unknown metadata"));
+  k.push_back(boolKey<I>("canal.instance.filter.table.error", &I::filterTableError, false, "skip rows of tables with unknown or unreadable metadata (else the destination stops there)"));
   k.push_back(boolKey<I>("canal.instance.filter.rows", &I::filterRows, false, "drop all row events"));
   k.push_back(boolKey<I>("canal.instance.filter.transaction.entry", &I::filterTransactionEntry, false, "drop BEGIN/END entries"));
   k.push_back(boolKey<I>("canal.instance.filter.dml.insert", &I::filterDmlInsert, false, "drop INSERT rows"));

@@ -242,7 +242,12 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
     const std::string name = head->database + "." + head->table;
     auto table = binlog::decodeTableMap(event.body, format, where);
     if (!table) {
-      if (!skipUnknownTables_) return table.status().withContext("table " + name);
+      if (!skipUnknownTables_) {
+        return Status::corruption(table.status().where(),
+                                  "table " + name + ": " + table.status().message() +
+                                      " (the destination retries here; canal.instance.filter.table.error = true "
+                                      "skips the table's rows, or exclude it with canal.instance.filter.black.regex)");
+      }
       ++stats_.undecodableTables;
       moduleLogger("convert")->warn("{}: the TABLE_MAP of {} cannot be read ({}); its rows are skipped "
                                     "(canal.instance.filter.table.error = true)",
