@@ -20,6 +20,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
+constexpr std::uint64_t kMaxBodyBytes = 1024 * 1024;
+
 }  // namespace
 
 struct HttpEndpoint::Impl {
@@ -35,20 +38,55 @@ struct HttpEndpoint::Impl {
     Impl& owner;
     beast::tcp_stream stream;
     beast::flat_buffer buffer;
+    http::request_parser<http::string_body> parser;
     http::request<http::string_body> request;
     http::response<http::string_body> response;
 
-    Connection(Impl& o, tcp::socket socket) : owner(o), stream(std::move(socket)) {}
+    Connection(Impl& o, tcp::socket socket) : owner(o), stream(std::move(socket)) {
+      parser.header_limit(kMaxHeaderBytes);
+      parser.body_limit(kMaxBodyBytes);
+    }
 
     void start() {
       stream.expires_after(std::chrono::seconds(10));
-      http::async_read(stream, buffer, request, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      http::async_read(stream, buffer, parser, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (ec == http::error::body_limit) return self->refuse(http::status::payload_too_large, "the body is over 1 MiB\n");
+        if (ec == http::error::header_limit) {
+          return self->refuse(http::status::request_header_fields_too_large, "the header is over 16 KiB\n");
+        }
         if (ec) return;
+        self->request = self->parser.release();
         self->answer();
       });
     }
 
+    // Answers a request that was not read whole, and closes.
+    void refuse(http::status status, const char* text) {
+      response.version(11);
+      response.keep_alive(false);
+      response.result(status);
+      response.set(http::field::content_type, "text/plain; charset=utf-8");
+      response.body() = text;
+      send();
+    }
+
     void answer() {
+      try {
+        route();
+      } catch (const std::exception& e) {  // a handler's bug must not end the process
+        moduleLogger("app")->error("HTTP {} {}: {}", std::string(request.method_string()), std::string(request.target()),
+                                   e.what());
+        response = {};
+        response.version(request.version());
+        response.keep_alive(false);
+        response.result(http::status::internal_server_error);
+        response.set(http::field::content_type, "text/plain; charset=utf-8");
+        response.body() = "internal error; see the server's log\n";
+      }
+      send();
+    }
+
+    void route() {
       response.version(request.version());
       response.keep_alive(false);
       response.set(http::field::server, "canal-server");
@@ -81,12 +119,26 @@ struct HttpEndpoint::Impl {
         response.set(http::field::content_type, reply.contentType);
         if (request.method() == http::verb::get) response.body() = std::move(reply.body);
       }
+    }
+
+    void send() {
       response.prepare_payload();
-      http::async_write(stream, response, [self = shared_from_this()](beast::error_code, std::size_t) {
+      http::async_write(stream, response, [self = shared_from_this()](beast::error_code ec, std::size_t) {
         beast::error_code ignored;
-        self->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        self->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        if (!ec) self->drain();
       });
     }
+
+    // Reads what the client still sends (a refused body) until it closes, for at most 2 s, so
+    // that closing with unread bytes does not reset the connection before the answer is read.
+    void drain() {
+      stream.expires_after(std::chrono::seconds(2));
+      stream.async_read_some(asio::buffer(discard), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (!ec) self->drain();
+      });
+    }
+    char discard[4096];
   };
 
   void accept() {

@@ -40,6 +40,47 @@ bool authorized(const HttpRequest& request, const AdminLogin& admin) {
 
 }  // namespace
 
+Result<SnapshotBody> parseSnapshotBody(const std::string& text) {
+  const Json body = Json::parse(text.empty() ? "{}" : text, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) return Status::invalidArgument("the body is not a JSON object");
+  SnapshotBody out;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "tables") {
+      if (!value.is_array() || value.empty()) {
+        return Status::invalidArgument("\"tables\" is not a non-empty array of names or Canal regexes");
+      }
+      for (const Json& t : value) {
+        if (!t.is_string() || t.get_ref<const std::string&>().empty()) {
+          return Status::invalidArgument("\"tables\" holds " + t.dump() + ", not a table name or Canal regex");
+        }
+        out.tables += (out.tables.empty() ? "" : ",") + t.get<std::string>();
+      }
+    } else if (key == "where") {
+      if (!value.is_string()) return Status::invalidArgument("\"where\" is " + value.dump() + ", not a string");
+      out.request.where = value.get<std::string>();
+      CANAL_RETURN_IF_ERROR(snapshot::checkWhere(out.request.where));
+    } else if (key == "chunkSize") {
+      if (!value.is_number_unsigned() || value.get<std::uint64_t>() == 0 ||
+          value.get<std::uint64_t>() > snapshot::SnapshotRequest::kMaxChunkSize) {
+        return Status::invalidArgument("\"chunkSize\" is " + value.dump() + ", not an integer in [1, " +
+                                       std::to_string(snapshot::SnapshotRequest::kMaxChunkSize) + "]");
+      }
+      out.request.chunkSize = value.get<std::size_t>();
+      out.chunkSizeGiven = true;
+    } else if (key == "rowsPerSecond") {
+      if (!value.is_number_unsigned() || value.get<std::uint64_t>() > snapshot::SnapshotRequest::kMaxRowsPerSecond) {
+        return Status::invalidArgument("\"rowsPerSecond\" is " + value.dump() + ", not an integer in [0, " +
+                                       std::to_string(snapshot::SnapshotRequest::kMaxRowsPerSecond) + "]");
+      }
+      out.request.rowsPerSecond = value.get<std::uint64_t>();
+    } else {
+      return Status::invalidArgument("unknown field \"" + key + "\" (tables, where, chunkSize, rowsPerSecond)");
+    }
+  }
+  if (out.tables.empty()) return Status::invalidArgument("\"tables\" is missing: say which tables to snapshot");
+  return out;
+}
+
 HttpResponse handleSnapshotRequest(const HttpRequest& request, const AdminLogin& admin,
                                    const DestinationManager& destinations) {
   // /destinations/<name>/snapshots
@@ -65,39 +106,24 @@ HttpResponse handleSnapshotRequest(const HttpRequest& request, const AdminLogin&
     return HttpResponse{200, "application/json", progress->toJson() + "\n"};
   }
   if (request.method == "DELETE") {
+    const auto progress = snapshots->progress();
+    if (!progress || progress->state != "running") return error(404, "no snapshot of " + name + " is running");
     snapshots->cancel();
-    return reply(200, {{"cancelled", true}});
+    return reply(200, {{"cancelled", true}, {"id", progress->id}});
   }
   if (request.method != "POST") return error(405, "GET, POST or DELETE");
 
-  const Json body = Json::parse(request.body.empty() ? "{}" : request.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) return error(400, "the body is not a JSON object");
-  std::string regex;
-  if (body.contains("tables")) {
-    if (!body["tables"].is_array()) return error(400, "\"tables\" is not an array of names or Canal regexes");
-    for (const Json& t : body["tables"]) {
-      if (!t.is_string()) return error(400, "\"tables\" holds something that is not a string");
-      regex += (regex.empty() ? "" : ",") + t.get<std::string>();
-    }
-  }
-  if (regex.empty()) return error(400, "\"tables\" is missing: say which tables to snapshot");
-  snapshot::SnapshotRequest r;
-  r.where = body.value("where", std::string());
-  if (body.contains("chunkSize") && (!body["chunkSize"].is_number_unsigned() || body["chunkSize"] == 0)) {
-    return error(400, "\"chunkSize\" is not a positive integer");
-  }
-  if (body.contains("rowsPerSecond") && !body["rowsPerSecond"].is_number_unsigned()) {
-    return error(400, "\"rowsPerSecond\" is not a non-negative integer");
-  }
-  r.rowsPerSecond = body.value("rowsPerSecond", std::uint64_t{0});
-
+  auto parsed = parseSnapshotBody(request.body);
+  if (!parsed) return error(400, parsed.status().message());
+  snapshot::SnapshotRequest r = std::move(parsed->request);
+  const std::string& regex = parsed->tables;
   convert::TableFilterSpec spec;
   spec.regex = regex;
   auto filter = convert::TableFilter::create(spec);
   if (!filter) return error(400, "\"tables\": " + filter.status().message());
   const auto running = destinations.running(name);
   if (!running) return error(404, "destination " + name + " does not run on this server");
-  r.chunkSize = body.value("chunkSize", running->options().snapshotChunkSize);
+  if (!parsed->chunkSizeGiven) r.chunkSize = running->options().snapshotChunkSize;
   auto connection = mysql::MysqlConnection::connect(running->options().master);
   if (!connection) return error(503, connection.status().toString());
   auto tables = snapshot::matchingTables(**connection, **filter);
@@ -112,8 +138,12 @@ HttpResponse handleSnapshotRequest(const HttpRequest& request, const AdminLogin&
   }
   r.tables = *tables;
   auto started = snapshots->start(std::move(r));
-  if (!started) return error(started.status().code() == StatusCode::kInvalidArgument ? 400 : 503,
-                             started.status().toString());
+  if (!started) {
+    if (const auto progress = snapshots->progress(); progress && progress->state == "running") {
+      return error(409, "snapshot " + std::to_string(progress->id) + " of " + name + " is running; DELETE it first");
+    }
+    return error(started.status().code() == StatusCode::kInvalidArgument ? 400 : 503, started.status().toString());
+  }
   Json names = Json::array();
   for (const auto& [database, table] : *tables) names.push_back(database + "." + table);
   return reply(202, {{"id", *started}, {"tables", names}});

@@ -2,9 +2,9 @@
 
 // Snapshots on demand over the HTTP port (docs/snapshots.md):
 //   POST   /destinations/<name>/snapshots  {"tables": ["s.t", "s\\.order_.*"], "where": "...",
-//                                           "chunkSize": 1024, "rowsPerSecond": 0}
+//                                           "chunkSize": 4096, "rowsPerSecond": 0}
 //   GET    /destinations/<name>/snapshots  the last snapshot's progress
-//   DELETE /destinations/<name>/snapshots  cancels the running one
+//   DELETE /destinations/<name>/snapshots  cancels the running one (404 when none runs)
 // Every request needs HTTP Basic authentication as canal.admin.user with the password whose
 // SHA1(SHA1()) hex is canal.admin.passwd; with no canal.admin.passwd they are refused.
 // Thread contract: handle() from the HTTP endpoint's thread.
@@ -13,6 +13,8 @@
 
 #include "server/app/destination_manager.h"
 #include "server/app/http_endpoint.h"
+#include "server/common/status.h"
+#include "server/snapshot/snapshot_runner.h"
 
 namespace canal::app {
 
@@ -20,6 +22,15 @@ struct AdminLogin {
   std::string user;
   std::string passwordHash;  // hex of SHA1(SHA1(password)); empty: no one may
 };
+
+// A POST's body, every field type-checked and bounded as the configuration keys are.
+struct SnapshotBody {
+  snapshot::SnapshotRequest request;  // tables not resolved yet
+  std::string tables;                 // the requested names and regexes, comma-separated
+  bool chunkSizeGiven = false;        // else canal.instance.snapshot.chunk.size
+};
+// InvalidArgument naming the field at fault.
+Result<SnapshotBody> parseSnapshotBody(const std::string& body);
 
 HttpResponse handleSnapshotRequest(const HttpRequest& request, const AdminLogin& admin,
                                    const DestinationManager& destinations);

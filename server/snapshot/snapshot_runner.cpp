@@ -331,6 +331,59 @@ Result<std::uint64_t> SnapshotRunner::resume(const std::string& progress) {
   return launch(std::move(request), std::move(from), true);
 }
 
+Status checkWhere(std::string_view where) {
+  const auto bad = [&](std::size_t at, const std::string& what) {
+    return Status::invalidArgument("\"where\" is not one boolean expression: " + what + " at character " +
+                                   std::to_string(at + 1));
+  };
+  int depth = 0;
+  char quote = 0;
+  std::size_t quoteStart = 0;
+  for (std::size_t i = 0; i < where.size(); ++i) {
+    const char c = where[i];
+    if (quote) {
+      if (c == '\\' && quote != '`') {
+        ++i;  // the escaped character, whatever it is
+      } else if (c == quote) {
+        if (i + 1 < where.size() && where[i + 1] == quote) ++i;  // a doubled quote stays inside
+        else quote = 0;
+      }
+      continue;
+    }
+    const char next = i + 1 < where.size() ? where[i + 1] : '\0';
+    switch (c) {
+      case '\'': case '"': case '`':
+        quote = c;
+        quoteStart = i;
+        break;
+      case '(':
+        ++depth;
+        break;
+      case ')':
+        if (--depth < 0) return bad(i, "a ')' closes what it did not open");
+        break;
+      case ';':
+        return bad(i, "a ';'");
+      case '#':
+        return bad(i, "a comment ('#')");
+      case '-':
+        if (next == '-') return bad(i, "a comment ('--')");
+        break;
+      case '/':
+        if (next == '*') return bad(i, "a comment ('/*')");
+        break;
+      case '*':
+        if (next == '/') return bad(i, "a comment's end ('*/')");
+        break;
+      default:
+        break;
+    }
+  }
+  if (quote) return bad(quoteStart, std::string("a quote (") + quote + ") that is not closed");
+  if (depth != 0) return bad(where.size() - 1, std::to_string(depth) + " '(' not closed");
+  return Status::ok();
+}
+
 Result<std::uint64_t> SnapshotRunner::launch(SnapshotRequest request, Cursor from, bool resumed) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (progress_ && progress_->state == "running") {
@@ -338,7 +391,15 @@ Result<std::uint64_t> SnapshotRunner::launch(SnapshotRequest request, Cursor fro
                                    " is still running");
   }
   if (request.tables.empty()) return Status::invalidArgument("no table to snapshot");
-  if (request.chunkSize == 0) return Status::invalidArgument("chunk size 0");
+  if (request.chunkSize == 0 || request.chunkSize > SnapshotRequest::kMaxChunkSize) {
+    return Status::invalidArgument("chunk size " + std::to_string(request.chunkSize) + " is not in [1, " +
+                                   std::to_string(SnapshotRequest::kMaxChunkSize) + "]");
+  }
+  if (request.rowsPerSecond > SnapshotRequest::kMaxRowsPerSecond) {
+    return Status::invalidArgument("rows per second " + std::to_string(request.rowsPerSecond) + " is over " +
+                                   std::to_string(SnapshotRequest::kMaxRowsPerSecond));
+  }
+  CANAL_RETURN_IF_ERROR(checkWhere(request.where));
   lock.unlock();
   auto connection = mysql::MysqlConnection::connect(primary_);
   if (!connection) return connection.status().withContext("snapshot of destination " + destination_);
@@ -364,7 +425,7 @@ Result<std::uint64_t> SnapshotRunner::launch(SnapshotRequest request, Cursor fro
               p.tables[std::min(from.table, p.tables.size() - 1)].table,
               from.after ? "after the last chunk recorded" : "from its start");
   } else {
-    log->info("destination {}: snapshot {} of {} table(s) started", destination_, p.id, p.tables.size());
+    log->info("destination {}: snapshot {} started: {} table(s)", destination_, p.id, p.tables.size());
   }
   thread_ = std::thread([this, request = std::move(request), from = std::move(from)]() mutable {
     nameThisThread("snapshot:" + destination_);

@@ -27,11 +27,20 @@
 namespace canal::snapshot {
 
 struct SnapshotRequest {
+  // The bounds of canal.instance.snapshot.chunk.size and .rows.per.second.
+  static constexpr std::size_t kMaxChunkSize = 1000000;
+  static constexpr std::uint64_t kMaxRowsPerSecond = 100000000;
+
   std::vector<std::pair<std::string, std::string>> tables;  // database, table
-  std::string where;             // optional condition on every table's rows
-  std::size_t chunkSize = 1024;
+  std::string where;             // optional condition on every table's rows (checkWhere)
+  std::size_t chunkSize = 4096;
   std::uint64_t rowsPerSecond = 0;  // 0: as fast as the stream takes them
 };
+
+// A `where` is one boolean expression, placed in parentheses after the chunk's key range: no
+// unbalanced parentheses, comments, semicolons or unterminated quotes outside string literals.
+// InvalidArgument naming what is wrong and where.
+Status checkWhere(std::string_view where);
 
 struct TableProgress {
   std::string table;  // database.table

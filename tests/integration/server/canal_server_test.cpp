@@ -229,7 +229,9 @@ TEST_F(CanalServerTest, RowsArriveAsCanalEntriesWithBatchAckAndRollbackRules) {
   const pb::Messages empty = get(c, 100, -1, &raw);
   EXPECT_EQ(empty.batch_id(), -1);
   EXPECT_EQ(toHex(raw), "10 01 18 07 2a 0b 08 ff ff ff ff ff ff ff ff ff 01");
-  ASSERT_TRUE(destination_->clients().cursor(1001).has_value());
+  // The cursor is written on the destination's own thread while gets go on being answered (only
+  // a rollback or subscribe waits for it): the GET's reply may come first.
+  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] { return destination_->clients().cursor(1001).has_value(); }));
   EXPECT_EQ(destination_->clients().cursor(1001)->position, entries.back().header().logfileoffset());
 }
 

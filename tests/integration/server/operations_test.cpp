@@ -589,7 +589,22 @@ TEST_F(OperationsTest, ASnapshotRequestedOverHttpBringsTheExistingRows) {
   ASSERT_TRUE(waitForExample(metricsPort, st, [](const Json& d) { return d["snapshot"].is_object(); }, 10s));
   EXPECT_EQ((*destinationIn(st, "example"))["snapshot"]["state"], "done");
   EXPECT_EQ(scrape(metricsPort).get(R"(canal_instance_snapshot_rows{destination="example"})"), 3000);
-  EXPECT_EQ(testing::httpRequest("DELETE", url, "", "admin", "admin").status, 200);
+  EXPECT_EQ(testing::httpRequest("DELETE", url, "", "admin", "admin").status, 404) << "nothing runs";
+
+  // Bad requests are refused, naming the field, and the server stays up.
+  for (const std::string& bad :
+       {std::string(R"({"tables": ["s.t"], "where": 5})"), std::string(R"({"tables": ["s.t"], "where": null})"),
+        std::string(R"({"tables": ["s.t"], "where": ["x"]})"), std::string(R"({"tables": ["s.t"], "where": "1=1) OR (1=1"})"),
+        std::string(R"({"tables": ["s.t"], "where": "v > 0; DROP TABLE s.t"})"),
+        std::string(R"({"tables": ["s.t"], "chunkSize": 18446744073709551615})"),
+        std::string(R"({"tables": ["s.t"], "rowsPerSecond": -1})"), std::string(R"({"tables": ["s.t"], "x": 1})")}) {
+    const auto r = testing::httpRequest("POST", url, bad, "admin", "admin");
+    EXPECT_EQ(r.status, 400) << bad << " -> " << r.body;
+  }
+  const std::string hugeBody = R"({"tables": ["s.t"], "where": ")" + std::string(2 << 20, 'x') + "\"}";
+  const auto huge = testing::httpRequest("POST", url, hugeBody, "admin", "admin");
+  EXPECT_EQ(huge.status, 413) << huge.body;
+  EXPECT_EQ(testing::httpGet("http://127.0.0.1:" + std::to_string(metricsPort) + "/status").status, 200);
   EXPECT_EQ(server.stop(), 0);
 }
 
