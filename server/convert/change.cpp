@@ -96,6 +96,7 @@ void ChangeEntry::reset() {
   currentGtidLct.clear();
   props.clear();
   snapshot = false;
+  snapshotWatermark.clear();
   type = ChangeType::kQuery;
   isDdl = false;
   isDdlSet = true;

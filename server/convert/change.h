@@ -75,8 +75,12 @@ struct ChangeEntry {
   std::string currentGtid;
   std::string currentGtidSn;
   std::string currentGtidLct;
-  // A row read from the table, not from the binlog (header prop snapshot = true).
+  // A row read from the table, not from the binlog (header prop snapshot = true). Its header
+  // position is where the stream was when it was put (so entries' positions never go back);
+  // the binlog position whose state it is, its chunk's watermark, is in the prop
+  // snapshotWatermark ("file:offset").
   bool snapshot = false;
+  std::string snapshotWatermark;
   // TransactionBegin / TransactionEnd / RowChange props: XA_TYPE and XA_XID of XA statements.
   std::vector<std::pair<std::string, std::string>> props;
   // RowChange.

@@ -103,6 +103,7 @@ void forEachHeaderProp(const ChangeEntry& e, Visit&& visit) {
   if (!e.currentGtidSn.empty()) visit("curtGtidSn", e.currentGtidSn);
   if (!e.currentGtidLct.empty()) visit("curtGtidLct", e.currentGtidLct);
   if (e.snapshot) visit("snapshot", "true");
+  if (!e.snapshotWatermark.empty()) visit("snapshotWatermark", e.snapshotWatermark);
 }
 
 bool hasRowsCount(const ChangeEntry& e) { return e.kind == EntryKind::kRowData && e.columns && !e.rows.empty(); }

@@ -119,6 +119,11 @@ Result<std::size_t> SnapshotGate::submit(SnapshotChunk chunk, const Watch& watch
   }
   rows.resize(kept);
   endWatch(watch.since);
+  // The chunk takes its place in the stream here: its position is the stream's, never before an
+  // entry already put; the watermark (the state its rows are) goes along in a prop of its own.
+  chunk.entry.snapshotWatermark = chunk.watermark.file + ":" + std::to_string(chunk.watermark.position);
+  chunk.entry.logfileName = at_->file;
+  chunk.entry.logfileOffset = at_->position;
   CANAL_RETURN_IF_ERROR(put_(chunk.entry, chunk.progress));
   return kept;
 }

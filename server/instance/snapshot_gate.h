@@ -39,7 +39,7 @@ struct StreamPoint {
 int compareStreamPoints(const StreamPoint& a, const StreamPoint& b);
 
 struct SnapshotChunk {
-  convert::ChangeEntry entry;  // INSERT rows (after images), snapshot = true, header at the watermark
+  convert::ChangeEntry entry;  // INSERT rows (after images), snapshot = true; submit() sets its position
   StreamPoint watermark;
   std::string progress;  // where the snapshot goes on once this chunk is stored (kept for restarts)
 };

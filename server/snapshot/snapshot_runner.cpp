@@ -643,9 +643,7 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     e.table = table;
     e.serverId = primaryId;
     e.columns = convert::columnInfos(*map, &def);
-    out.watermark = *watermark;
-    e.logfileName = watermark->file;
-    e.logfileOffset = watermark->position;
+    out.watermark = *watermark;  // the gate puts the chunk where the stream is then
     e.executeTime = wallClockMs();
     // Stored with the chunk: after it, this table goes on after its last key, or the next starts.
     out.progress = read < request.chunkSize ? encodeProgress(request, index + 1, std::nullopt)

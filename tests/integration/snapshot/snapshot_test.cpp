@@ -201,8 +201,30 @@ void SnapshotTest::writersCase(const std::string& watermarkTable, std::set<std::
 
   Rows rows;
   std::size_t snapshotRows = 0;
+  // Positions in stream order never go back, snapshot entries included; a snapshot entry's
+  // watermark (the state its rows are) is at or before where it sits.
+  std::pair<std::string, std::uint64_t> lastPoint;
+  std::size_t backwards = 0;
+  std::size_t watermarkAfterEntry = 0;
   const auto consume = [&](const eb::Entry& e) {
     seen.insert(e.header().tablename());
+    const std::pair<std::string, std::uint64_t> point{e.header().logfilename(), e.header().logfileoffset()};
+    if (point < lastPoint && ++backwards <= 3) {
+      ADD_FAILURE() << (isSnapshot(e) ? "snapshot " : "") << "entry at " << point.first << ":" << point.second
+                    << " after one at " << lastPoint.first << ":" << lastPoint.second;
+    }
+    lastPoint = std::max(lastPoint, point);
+    if (isSnapshot(e)) {
+      std::string watermark;
+      for (const auto& p : e.header().props()) {
+        if (p.key() == "snapshotWatermark") watermark = p.value();
+      }
+      const auto colon = watermark.rfind(':');
+      if (colon == std::string::npos ||
+          std::pair<std::string, std::uint64_t>(watermark.substr(0, colon), std::stoull(watermark.substr(colon + 1))) > point) {
+        ++watermarkAfterEntry;
+      }
+    }
     apply(e, "t", rows, snapshotRows);
   };
   const auto deadline = std::chrono::steady_clock::now() + 180s;
@@ -244,6 +266,8 @@ void SnapshotTest::writersCase(const std::string& watermarkTable, std::set<std::
     }
   }
   EXPECT_EQ(different, 0u);
+  EXPECT_EQ(backwards, 0u);
+  EXPECT_EQ(watermarkAfterEntry, 0u) << "every snapshot entry names its watermark, at or before it";
   chunks = progress->chunks;
 }
 
