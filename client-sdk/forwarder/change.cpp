@@ -1,5 +1,7 @@
 #include "change.h"
 
+#include <charconv>
+
 namespace canal::forwarder {
 
 std::int64_t binlogFileIndex(std::string_view name) {
@@ -39,6 +41,7 @@ std::string expandTablePattern(const std::string& pattern, const std::string& da
 }
 
 std::int64_t Change::position() const {
+  if (sequence > 0) return sequence;
   return (binlogFileIndex(logfileName) << 32) | (logfileOffset & 0xffffffffLL);
 }
 
@@ -60,7 +63,14 @@ client::Result<std::vector<Change>> changesOf(const client::Message& message) {
     c.logfileName = h.logfilename();
     c.logfileOffset = h.logfileoffset();
     c.executeTime = h.executetime();
-    for (const auto& prop : h.props()) c.snapshot |= prop.key() == "snapshot" && prop.value() == "true";
+    for (const auto& prop : h.props()) {
+      if (prop.key() == "snapshot") c.snapshot |= prop.value() == "true";
+      if (prop.key() == "sequence") {
+        const std::string& v = prop.value();
+        std::int64_t n = 0;
+        if (std::from_chars(v.data(), v.data() + v.size(), n).ptr == v.data() + v.size() && n > 0) c.sequence = n;
+      }
+    }
     if (!c.rowChange.ParseFromString(e.storevalue())) {
       return client::Status(client::Status::kProtocol, "the RowChange of the entry at " + c.logfileName + ":" +
                                                            std::to_string(c.logfileOffset) + " does not parse");

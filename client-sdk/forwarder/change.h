@@ -28,6 +28,7 @@ struct Change {
   std::int64_t logfileOffset = 0;
   std::int64_t executeTime = 0;  // binlog time, ms
   bool snapshot = false;          // a snapshot row (header prop snapshot=true), not a binlog change
+  std::int64_t sequence = 0;      // the server's stream sequence (header prop `sequence`); 0: none sent
 
   std::string qualifiedName() const { return database + "." + table; }
   // "schema.table at file:offset", for messages.
@@ -35,8 +36,11 @@ struct Change {
   // True for a statement that is neither DDL nor a row change (MariaDB's ANNOTATE_ROWS,
   // MySQL's ROWS_QUERY): the SQL text of the rows that follow.
   bool isStatement() const { return !isDdl && rowChange.rowdatas_size() == 0; }
-  // The binlog position as one number that grows along the binlog: the file's index
-  // ("mysql-bin.000123" -> 123) in the high 31 bits, the offset in the low 32.
+  // Where the change is in the stream, as one number that only grows: the server's stream
+  // sequence, which goes on growing across a primary switch, a RESET MASTER and a server
+  // takeover (docs/protocol.md), and is above every binlog-position version; from a server that
+  // sends none, the binlog position: the file's index ("mysql-bin.000123" -> 123) in the high 31
+  // bits, the offset in the low 32. Sinks version rows by it.
   std::int64_t position() const;
 };
 

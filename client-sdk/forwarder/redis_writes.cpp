@@ -7,6 +7,15 @@
 #include "table_pattern.h"
 
 namespace canal::forwarder {
+
+RedisVersion RedisVersion::of(const Change& change, std::int64_t row) {
+  constexpr int kEntryBits = 30;  // canal-server's StreamSequence
+  if (change.sequence > 0) {
+    return RedisVersion{(std::int64_t{1} << 31) + (change.sequence >> kEntryBits),
+                        change.sequence & ((std::int64_t{1} << kEntryBits) - 1), row};
+  }
+  return RedisVersion{binlogFileIndex(change.logfileName), change.logfileOffset, row};
+}
 namespace {
 
 using client::Status;
@@ -51,7 +60,7 @@ client::Result<std::vector<RedisWrite>> redisWrites(const std::vector<RedisMappi
     for (const auto& row : c->rowChange.rowdatas()) {
       RedisWrite w;
       w.value = m.value;
-      w.version = RedisVersion{binlogFileIndex(c->logfileName), c->logfileOffset, ordinal++};
+      w.version = RedisVersion::of(*c, ordinal++);
       w.change = c;
       const auto pk = rowIdOf(row, c->type, m.id, ":");
       if (!pk) {

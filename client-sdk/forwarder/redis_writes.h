@@ -16,10 +16,16 @@
 
 namespace canal::forwarder {
 
+// A row's version as the Redis script compares it, (file, offset, row) in that order, each part
+// exact in a Lua number. From a binlog position: the file index, the offset. From the stream
+// sequence (Change::sequence): 2^31 + its epoch, its place in the epoch, so that every such
+// version is above every position version a cache already holds.
 struct RedisVersion {
-  std::int64_t file = 0;    // binlog file index
-  std::int64_t offset = 0;  // the entry's binlog offset
+  std::int64_t file = 0;
+  std::int64_t offset = 0;
   std::int64_t row = 0;     // the row's ordinal in the entry
+
+  static RedisVersion of(const Change& change, std::int64_t row);
 };
 
 struct RedisWrite {

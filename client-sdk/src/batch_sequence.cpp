@@ -20,11 +20,14 @@ std::pair<std::string_view, std::uint64_t> splitFile(std::string_view file) {
   return {file.substr(0, dot), n};
 }
 
-std::string describe(const BinlogPoint& p) { return p.file + ":" + std::to_string(p.offset); }
+std::string describe(const BinlogPoint& p) {
+  return p.file + ":" + std::to_string(p.offset) + (p.sequence ? " (sequence " + std::to_string(*p.sequence) + ")" : "");
+}
 
 }  // namespace
 
 std::optional<int> compare(const BinlogPoint& a, const BinlogPoint& b) {
+  if (a.sequence && b.sequence) return *a.sequence < *b.sequence ? -1 : *a.sequence > *b.sequence ? 1 : 0;
   if (a.serverId != b.serverId) return std::nullopt;
   const auto [baseA, numberA] = splitFile(a.file);
   const auto [baseB, numberB] = splitFile(b.file);
@@ -48,7 +51,15 @@ std::optional<BinlogPoint> entryPoint(std::string_view rawEntry) {
       canal::protocol::entry::Header header;
       if (!header.ParseFromArray(rawEntry.data() + at, static_cast<int>(length))) return std::nullopt;
       if (header.logfilename().empty()) return std::nullopt;
-      return BinlogPoint{header.serverid(), header.logfilename(), header.logfileoffset()};
+      BinlogPoint point{header.serverid(), header.logfilename(), header.logfileoffset(), std::nullopt};
+      for (const auto& prop : header.props()) {
+        std::uint64_t n = 0;
+        const std::string& v = prop.value();
+        if (prop.key() == "sequence" && std::from_chars(v.data(), v.data() + v.size(), n).ptr == v.data() + v.size()) {
+          point.sequence = n;
+        }
+      }
+      return point;
     }
     if (!WireFormatLite::SkipField(&in, tag)) return std::nullopt;
   }
@@ -70,7 +81,9 @@ Status BatchSequence::check(std::int64_t id, const std::vector<std::string>& raw
     }
   } else if (first && lastEnd_) {
     const auto order = compare(*first, *lastEnd_);
-    if (order && *order < 0) {
+    // Numbered entries are each one place in the stream: the same number twice is an entry again.
+    const bool numbered = first->sequence && lastEnd_->sequence;
+    if (order && (*order < 0 || (*order == 0 && numbered))) {
       return outOfSequence("it starts at " + describe(*first) + ", before the end of the previous batch (" +
                            describe(*lastEnd_) + ") with no rollback in between");
     }

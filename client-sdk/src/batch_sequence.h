@@ -4,8 +4,10 @@
 // above the last one, a batch that starts before the previous batch ended with no rollback in
 // between (entries again without being given back), or — after a rollback — a first batch that
 // starts later than the first batch given back (entries in between went to someone else).
-// Positions are compared only within one primary's binlog (same server id and file base name);
-// across a primary switch nothing is concluded. Thread contract: the connector's.
+// Entries are compared by the server's stream sequence (the header prop `sequence`), which only
+// grows across primary switches and snapshots; entries without one (an older server) by binlog
+// position, only within one primary's binlog (same server id and file base name): across a
+// primary switch nothing is concluded then. Thread contract: the connector's.
 
 #include <cstdint>
 #include <deque>
@@ -22,9 +24,11 @@ struct BinlogPoint {
   std::int64_t serverId = 0;
   std::string file;
   std::int64_t offset = 0;
+  std::optional<std::uint64_t> sequence;  // the stream sequence, when the server sends one
 };
 
-// -1, 0 or 1; nullopt when the two are not in one binlog (another primary or file base name).
+// -1, 0 or 1 by sequence when both have one; else by position, nullopt when the two are not in
+// one binlog (another primary or file base name).
 std::optional<int> compare(const BinlogPoint& a, const BinlogPoint& b);
 
 // The header position of a serialized Entry; nullopt when it has none or does not parse.

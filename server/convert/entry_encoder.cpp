@@ -1,6 +1,7 @@
 #include "server/convert/entry_encoder.h"
 
 #include <cassert>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -108,7 +109,7 @@ void forEachHeaderProp(const ChangeEntry& e, Visit&& visit) {
 
 bool hasRowsCount(const ChangeEntry& e) { return e.kind == EntryKind::kRowData && e.columns && !e.rows.empty(); }
 
-std::size_t headerSize(const ChangeEntry& e, std::string_view rowsCount) {
+std::size_t headerSize(const ChangeEntry& e, std::string_view rowsCount, std::string_view sequence) {
   const bool row = e.kind == EntryKind::kRowData;
   std::size_t n = intField(1) + bytesField(e.logfileName.size()) +
                   intField(static_cast<std::int64_t>(e.logfileOffset)) + intField(e.serverId) +
@@ -123,11 +124,12 @@ std::size_t headerSize(const ChangeEntry& e, std::string_view rowsCount) {
   if (row) n += intField(static_cast<int>(e.type));
   forEachHeaderProp(e, [&](std::string_view k, std::string_view v) { n += pairField(k, v); });
   if (hasRowsCount(e)) n += pairField("rowsCount", rowsCount);
+  if (!sequence.empty()) n += pairField("sequence", sequence);
   if (!e.gtid.empty()) n += bytesField(e.gtid.size());
   return n;
 }
 
-void writeHeader(Writer& w, const ChangeEntry& e, std::string_view rowsCount) {
+void writeHeader(Writer& w, const ChangeEntry& e, std::string_view rowsCount, std::string_view sequence) {
   const bool row = e.kind == EntryKind::kRowData;
   w.intField(field::kVersion, 1);
   w.bytesField(field::kLogfileName, e.logfileName);
@@ -147,6 +149,7 @@ void writeHeader(Writer& w, const ChangeEntry& e, std::string_view rowsCount) {
   if (row) w.intField(field::kHeaderEventType, static_cast<int>(e.type));
   forEachHeaderProp(e, [&](std::string_view k, std::string_view v) { w.pairField(field::kHeaderProps, k, v); });
   if (hasRowsCount(e)) w.pairField(field::kHeaderProps, "rowsCount", rowsCount);
+  if (!sequence.empty()) w.pairField(field::kHeaderProps, "sequence", sequence);
   if (!e.gtid.empty()) w.bytesField(field::kGtid, e.gtid);
 }
 
@@ -263,7 +266,7 @@ struct EntryEncoder::Scratch {
 EntryEncoder::EntryEncoder() : scratch_(std::make_unique<Scratch>()) {}
 EntryEncoder::~EntryEncoder() = default;
 
-void EntryEncoder::encode(const ChangeEntry& e, std::string& out) {
+void EntryEncoder::encode(const ChangeEntry& e, std::string& out, std::uint64_t sequence) {
   std::vector<std::size_t>& sizes = scratch_->sizes;
   std::vector<const ColumnBytes*>& cached = scratch_->cached;
   const bool rowsEvent = e.columns != nullptr;
@@ -303,14 +306,19 @@ void EntryEncoder::encode(const ChangeEntry& e, std::string& out) {
     if (!rowsEvent && !e.ddlSchema.empty()) value += bytesField(e.ddlSchema.size());
   }
   const std::string rowsCount = hasRowsCount(e) ? std::to_string(e.rows.size()) : std::string();
-  const std::size_t header = headerSize(e, rowsCount);
+  char sequenceText[24];
+  const std::string_view sequenceProp(
+      sequenceText, sequence ? static_cast<std::size_t>(
+                                   std::to_chars(sequenceText, sequenceText + sizeof sequenceText, sequence).ptr - sequenceText)
+                             : 0);
+  const std::size_t header = headerSize(e, rowsCount, sequenceProp);
 
   // Second pass: the Entry, its header, and the store value in place.
   const std::size_t total = bytesField(header) + intField(static_cast<int>(e.kind)) + bytesField(value);
   out.resize(total);
   Writer w(out.data());
   w.lengthPrefix(field::kEntryHeader, header);
-  writeHeader(w, e, rowsCount);
+  writeHeader(w, e, rowsCount, sequenceProp);
   w.intField(field::kEntryType, static_cast<int>(e.kind));
   w.lengthPrefix(field::kEntryStoreValue, value);
   if (e.kind == EntryKind::kTransactionBegin) {

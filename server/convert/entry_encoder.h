@@ -6,6 +6,7 @@
 // contract: an EntryEncoder is used by one thread; it keeps scratch space and each recent
 // table's constant column bytes between calls.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -20,8 +21,9 @@ class EntryEncoder {
   EntryEncoder(const EntryEncoder&) = delete;
   EntryEncoder& operator=(const EntryEncoder&) = delete;
 
-  // Replaces `out` with the serialized Entry of `entry`.
-  void encode(const ChangeEntry& entry, std::string& out);
+  // Replaces `out` with the serialized Entry of `entry`; a `sequence` above 0 is its place in
+  // the destination's stream order, the header prop `sequence`.
+  void encode(const ChangeEntry& entry, std::string& out, std::uint64_t sequence = 0);
 
  private:
   struct Scratch;

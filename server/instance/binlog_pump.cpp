@@ -144,7 +144,12 @@ const char* stateName(DestinationState state) {
 
 BinlogPump::BinlogPump(PumpOptions options, std::unique_ptr<BinlogSource> source, store::EventStore& store,
                        ActiveFilter& filter, PumpStart start)
-    : options_(std::move(options)), source_(std::move(source)), store_(store), filter_(filter), start_(std::move(start)) {}
+    : options_(std::move(options)),
+      source_(std::move(source)),
+      store_(store),
+      filter_(filter),
+      start_(std::move(start)),
+      sequence_(start_.epoch, store.putSequence()) {}
 
 BinlogPump::~BinlogPump() { stop(); }
 
@@ -224,7 +229,7 @@ void BinlogPump::setSnapshotGate(SnapshotGate* gate, SnapshotMarks* marks) {
       const auto end = rows.begin() + static_cast<std::ptrdiff_t>(std::min(rows.size(), from + kRowsPerEntry));
       e.rows.assign(std::make_move_iterator(begin), std::make_move_iterator(end));
       store::StoredEntry stored;
-      encoder->encode(e, stored.entry);
+      encoder->encode(e, stored.entry, sequence_.number(store_.producerSequence()));
       stored.rows = static_cast<std::uint32_t>(e.rows.size());
       stored.position = EntryPosition{e.logfileName, e.logfileOffset, e.executeTime, e.serverId, e.gtid, 0};
       CANAL_RETURN_IF_ERROR(store_.put(std::move(stored)));
@@ -291,7 +296,7 @@ Status BinlogPump::runOnce() {
   std::uint64_t nextPosition = 0;
   TransactionGate gate(options_.filterTransactionEntry, [&](const convert::ChangeEntry& e) -> Status {
     store::StoredEntry stored;
-    encoder.encode(e, stored.entry);
+    encoder.encode(e, stored.entry, sequence_.number(store_.producerSequence()));
     stored.rows = static_cast<std::uint32_t>(e.rows.size());
     if (e.kind == convert::EntryKind::kTransactionEnd) transactions_.fetch_add(1, std::memory_order_relaxed);
     stored.position = EntryPosition{e.logfileName, e.logfileOffset, e.executeTime, e.serverId, e.gtid, nextPosition};

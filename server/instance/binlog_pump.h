@@ -28,6 +28,7 @@
 #include "server/instance/binlog_source.h"
 #include "server/instance/snapshot_gate.h"
 #include "server/instance/snapshot_marks.h"
+#include "server/instance/stream_sequence.h"
 #include "server/store/event_store.h"
 
 namespace canal::instance {
@@ -68,6 +69,7 @@ struct PumpStart {
   // Entries of events up to this file/offset were acked and are not delivered again.
   std::optional<std::pair<std::string, std::uint64_t>> skipThrough;
   std::string snapshot;  // the progress of a snapshot the store holds chunks of (opaque)
+  std::uint64_t epoch = 0;  // of this start's stream sequence (StreamSequence)
 };
 
 // The stream's figures; times are wall-clock milliseconds (0: never).
@@ -146,6 +148,7 @@ class BinlogPump {
   std::int64_t streamErrorTimeMs_ = 0;
   PumpStart start_;  // resume advances after every transaction put in the store
   SnapshotGate* snapshots_ = nullptr;
+  StreamSequence sequence_;  // numbers every entry put (one producer at a time)
 };
 
 }  // namespace canal::instance

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <utility>
 
+#include "server/common/clock.h"
 #include "server/common/logging.h"
 
 namespace canal::instance {
@@ -53,6 +54,15 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
     log->info("destination {}: starting from the lowest client cursor {}:{}", o.name, p.journalName, p.position);
   }
 
+  // A new epoch of the stream sequence, recorded before anything is produced under it.
+  std::uint64_t recordedEpoch = 0;
+  if (meta) {
+    auto loaded = meta->loadEpoch();
+    if (!loaded) return loaded.status().withContext(context + ": the stream epoch");
+    recordedEpoch = *loaded;
+  }
+  start.epoch = StreamSequence::nextEpoch(recordedEpoch, static_cast<std::uint64_t>(wallClockMs() / 1000));
+  if (meta) CANAL_RETURN_IF_ERROR(meta->recordEpoch(start.epoch).withContext(context + ": the stream epoch"));
   d->startedWithoutPosition_ = !start.resume;
   d->recoveredSnapshot_ = start.snapshot;
   d->clients_ = std::make_unique<DestinationClients>(o.name, o.master.host, o.master.port, *d->store_, *d->filter_,

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -73,6 +74,7 @@ FileMetaStore::FileMetaStore(std::string destination, std::string path, std::chr
     : destination_(std::move(destination)),
       path_(std::move(path)),
       snapshotPath_((std::filesystem::path(path_).parent_path() / "snapshot.dat").string()),
+      epochPath_((std::filesystem::path(path_).parent_path() / "epoch").string()),
       writer_(flushPeriod, [this](const DestinationMeta& meta) { return write(meta); }) {}
 
 Status FileMetaStore::write(const DestinationMeta& meta) {
@@ -113,5 +115,29 @@ Status FileMetaStore::record(const DestinationMeta& meta, const MetaChange& chan
 }
 
 Status FileMetaStore::flush() { return writer_.flush(); }
+
+Result<std::uint64_t> FileMetaStore::loadEpoch() {
+  std::ifstream in(epochPath_, std::ios::binary);
+  if (!in) return std::uint64_t{0};
+  return parseEpoch(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()), epochPath_);
+}
+
+Status FileMetaStore::recordEpoch(std::uint64_t epoch) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(epochPath_).parent_path(), ec);
+  return replaceFileDurably(epochPath_, std::to_string(epoch) + "\n");
+}
+
+Result<std::uint64_t> parseEpoch(const std::string& text, const std::string& where) {
+  std::uint64_t epoch = 0;
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  while (end > begin && (end[-1] == '\n' || end[-1] == ' ')) --end;
+  const auto [p, ec] = std::from_chars(begin, end, epoch);
+  if (ec != std::errc() || p != end || begin == end) {
+    return Status::corruption(where, "the stream epoch '" + text.substr(0, 32) + "' is not a number");
+  }
+  return epoch;
+}
 
 }  // namespace canal::meta

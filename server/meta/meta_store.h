@@ -40,6 +40,10 @@ class MetaStore {
   // True when other servers read and write the same meta (ZooKeeper): a local durable store
   // that does not end where the meta's cursors do was left behind by a takeover.
   virtual bool shared() const { return false; }
+  // The epoch of the destination's stream sequence (StreamSequence) its last start recorded,
+  // 0 when none did; and records a new one (durable when this returns).
+  virtual Result<std::uint64_t> loadEpoch() = 0;
+  virtual Status recordEpoch(std::uint64_t epoch) = 0;
 };
 
 // Cursors recorded by a periodic store: every `period` (0: at once, on every ack) the last
@@ -73,6 +77,9 @@ class FileMetaStore final : public MetaStore {
   Result<DestinationMeta> load() override;
   Status record(const DestinationMeta& meta, const MetaChange& change) override;
   Status flush() override;
+  // In `epoch` beside meta.dat.
+  Result<std::uint64_t> loadEpoch() override;
+  Status recordEpoch(std::uint64_t epoch) override;
   const std::string& path() const { return path_; }
 
  private:
@@ -81,9 +88,13 @@ class FileMetaStore final : public MetaStore {
   const std::string destination_;
   const std::string path_;
   const std::string snapshotPath_;
+  const std::string epochPath_;
   std::string written_;  // the file's content as last written (guarded by writer_)
   std::string snapshotWritten_;  // snapshot.dat's, "" when there is none
   PeriodicWriter writer_;
 };
+
+// The decimal epoch `text` (a file's or a node's content) holds; Corruption naming `where`.
+Result<std::uint64_t> parseEpoch(const std::string& text, const std::string& where);
 
 }  // namespace canal::meta

@@ -103,4 +103,18 @@ Status ZooKeeperMetaStore::record(const DestinationMeta& meta, const MetaChange&
 
 Status ZooKeeperMetaStore::flush() { return writer_.flush(); }
 
+Result<std::uint64_t> ZooKeeperMetaStore::loadEpoch() {
+  const std::string path = destinationPath(destination_) + "/epoch";
+  auto text = session_->get(path);
+  if (!text) return text.status();
+  if (!*text || (*text)->empty()) return std::uint64_t{0};
+  return parseEpoch(**text, "ZooKeeper " + path);
+}
+
+Status ZooKeeperMetaStore::recordEpoch(std::uint64_t epoch) {
+  const std::string root = destinationPath(destination_);
+  CANAL_RETURN_IF_ERROR(session_->ensurePath(root));
+  return session_->put(root + "/epoch", std::to_string(epoch));
+}
+
 }  // namespace canal::meta

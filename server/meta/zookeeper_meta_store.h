@@ -25,6 +25,9 @@ class ZooKeeperMetaStore final : public MetaStore {
   Status record(const DestinationMeta& meta, const MetaChange& change) override;
   Status flush() override;
   bool shared() const override { return true; }
+  // In the node /otter/canal/destinations/<dest>/epoch (Canal has none; its clients ignore it).
+  Result<std::uint64_t> loadEpoch() override;
+  Status recordEpoch(std::uint64_t epoch) override;
 
  private:
   Status writeCursors(const DestinationMeta& meta);

@@ -24,11 +24,11 @@ std::vector<std::string> batch(const std::string& file, std::int64_t from, std::
 }
 
 TEST(BatchSequence, PositionsCompareWithinOneBinlogOnly) {
-  EXPECT_EQ(compare({1, "mysql-bin.000009", 500}, {1, "mysql-bin.000010", 4}), -1) << "by file number";
-  EXPECT_EQ(compare({1, "mysql-bin.1000000", 4}, {1, "mysql-bin.999999", 900}), 1) << "numbers, not text";
-  EXPECT_EQ(compare({1, "mysql-bin.000010", 400}, {1, "mysql-bin.000010", 400}), 0);
-  EXPECT_EQ(compare({1, "a-bin.000001", 4}, {1, "b-bin.000001", 4}), std::nullopt) << "another binlog";
-  EXPECT_EQ(compare({1, "mysql-bin.000001", 4}, {2, "mysql-bin.000001", 4}), std::nullopt) << "another primary";
+  EXPECT_EQ(compare({1, "mysql-bin.000009", 500, std::nullopt}, {1, "mysql-bin.000010", 4, std::nullopt}), -1) << "by file number";
+  EXPECT_EQ(compare({1, "mysql-bin.1000000", 4, std::nullopt}, {1, "mysql-bin.999999", 900, std::nullopt}), 1) << "numbers, not text";
+  EXPECT_EQ(compare({1, "mysql-bin.000010", 400, std::nullopt}, {1, "mysql-bin.000010", 400, std::nullopt}), 0);
+  EXPECT_EQ(compare({1, "a-bin.000001", 4, std::nullopt}, {1, "b-bin.000001", 4, std::nullopt}), std::nullopt) << "another binlog";
+  EXPECT_EQ(compare({1, "mysql-bin.000001", 4, std::nullopt}, {2, "mysql-bin.000001", 4, std::nullopt}), std::nullopt) << "another primary";
   const auto p = entryPoint(entryAt("mysql-bin.000003", 1234, 7));
   ASSERT_TRUE(p.has_value());
   EXPECT_EQ(p->file, "mysql-bin.000003");
@@ -36,6 +36,34 @@ TEST(BatchSequence, PositionsCompareWithinOneBinlogOnly) {
   EXPECT_EQ(p->serverId, 7);
   EXPECT_FALSE(entryPoint("\x0a\xff").has_value());
   EXPECT_FALSE(entryPoint("").has_value());
+}
+
+std::string entryNumbered(const std::string& file, std::int64_t offset, std::int64_t serverId, std::uint64_t sequence) {
+  eb::Entry e;
+  e.ParseFromString(entryAt(file, offset, serverId));
+  auto* prop = e.mutable_header()->add_props();
+  prop->set_key("sequence");
+  prop->set_value(std::to_string(sequence));
+  return e.SerializeAsString();
+}
+
+TEST(BatchSequence, TheServersStreamSequenceOrdersAcrossPrimariesAndBeforePositions) {
+  const auto p = entryPoint(entryNumbered("mysql-bin.000003", 1234, 7, 1ull << 61));
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->sequence, 1ull << 61);
+  EXPECT_EQ(compare({1, "a-bin.000009", 500, 10}, {2, "b-bin.000001", 4, 11}), -1) << "another primary, one order";
+  EXPECT_EQ(compare({1, "mysql-bin.000009", 500, 12}, {1, "mysql-bin.000001", 4, 11}), 1) << "the sequence decides";
+
+  BatchSequence s;
+  // A primary switch: the standby's binlog starts again at 000001, the sequence goes on.
+  EXPECT_TRUE(s.check(1, {entryNumbered("mysql-bin.000006", 900, 1, 100), entryNumbered("mysql-bin.000006", 990, 1, 101)})
+                  .isOk());
+  EXPECT_TRUE(s.check(2, {entryNumbered("mysql-bin.000001", 4, 2, 102)}).isOk());
+  // A snapshot entry sits at its place in the sequence whatever its position says.
+  EXPECT_TRUE(s.check(3, {entryNumbered("mysql-bin.000001", 2, 2, 103)}).isOk());
+  const Status again = s.check(4, {entryNumbered("mysql-bin.000001", 800, 2, 103)});
+  EXPECT_EQ(again.code(), Status::kOutOfSequence) << "the same sequence again, without a rollback";
+  EXPECT_NE(again.message().find("sequence 103"), std::string::npos) << again.message();
 }
 
 TEST(BatchSequence, BatchesThatFollowOneAnotherPass) {

@@ -114,3 +114,33 @@ TEST(RedisWritesTest, ARowWithoutAKeyIsAnErrorNamingTheTable) {
 
 }  // namespace
 }  // namespace canal::forwarder
+
+namespace canal::forwarder {
+namespace {
+
+// Versions from the server's stream sequence come after every binlog-position version, and
+// follow the sequence across a primary switch whose binlog starts again at file 1.
+TEST(RedisVersionTest, StreamSequenceVersionsOrderAfterPositionVersionsAndAcrossAPrimarySwitch) {
+  const auto key = [](const RedisVersion& v) { return std::make_tuple(v.file, v.offset, v.row); };
+  Change old;
+  old.logfileName = "mysql-bin.999999";
+  old.logfileOffset = 4000000000;
+  Change beforeSwitch;
+  beforeSwitch.logfileName = "mysql-bin.000006";
+  beforeSwitch.logfileOffset = 9000;
+  beforeSwitch.sequence = (std::int64_t{1800000000} << 30) | 77;
+  Change afterSwitch;
+  afterSwitch.logfileName = "mysql-bin.000001";
+  afterSwitch.logfileOffset = 400;
+  afterSwitch.sequence = beforeSwitch.sequence + 1;
+  EXPECT_LT(key(RedisVersion::of(old, 5)), key(RedisVersion::of(beforeSwitch, 0)));
+  EXPECT_LT(key(RedisVersion::of(beforeSwitch, 9)), key(RedisVersion::of(afterSwitch, 0)));
+  EXPECT_LT(old.position(), beforeSwitch.position());
+  EXPECT_LT(beforeSwitch.position(), afterSwitch.position());
+  // A Lua number holds each part exactly.
+  EXPECT_LT(RedisVersion::of(afterSwitch, 0).file, std::int64_t{1} << 53);
+  EXPECT_EQ(RedisVersion::of(afterSwitch, 0).offset, 78);
+}
+
+}  // namespace
+}  // namespace canal::forwarder

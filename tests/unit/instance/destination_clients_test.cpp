@@ -37,6 +37,8 @@ class FakeMetaStore final : public meta::MetaStore {
     ++shared_->flushes;
     return Status::ok();
   }
+  Result<std::uint64_t> loadEpoch() override { return std::uint64_t{0}; }
+  Status recordEpoch(std::uint64_t) override { return Status::ok(); }
 
  private:
   std::shared_ptr<Shared> shared_;
