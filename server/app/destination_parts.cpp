@@ -21,6 +21,7 @@ class ReplicaRun final : public instance::BinlogRun {
       : start_(std::move(start)), stream_(o.master, o.dump, start_, o.reconnect), cache_(o.master) {
     if (o.standby) stream_.addStandby(*o.standby);
     if (o.detecting) stream_.enableDetecting(*o.detecting);
+    stream_.watchBinlog(o.binlogCheckInterval);
   }
 
   // Reads the table definitions at the start (replaying the history when there is one).
@@ -38,6 +39,8 @@ class ReplicaRun final : public instance::BinlogRun {
   const CommitPosition& committed() const override { return stream_.committed(); }
   schema::SchemaCache& schemas() override { return cache_; }
   Status linkError(std::int64_t* sinceMs) const override { return stream_.linkError(sinceMs); }
+  std::string reading() const override { return stream_.reading(); }
+  std::vector<replica::StreamNotice> notices() const override { return stream_.notices(); }
   void cancel() override { stream_.cancel(); }
 
  private:

@@ -462,6 +462,10 @@ std::string renderStatus(const ServerFacts& server, const std::vector<Destinatio
     if (v.stats) {
       const DestinationStats& s = *v.stats;
       d["primary"] = s.primary;
+      d["reading"] = s.reading.empty() ? Json(nullptr) : Json(s.reading);
+      Json notices = Json::array();
+      for (const auto& n : s.notices) notices.push_back({{"time", isoTime(n.timeMs)}, {"what", n.what}});
+      d["streamNotices"] = std::move(notices);
       if (s.position) {
         d["position"] = {{"journalName", s.position->file},
                          {"position", s.position->position},

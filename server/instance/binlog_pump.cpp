@@ -409,6 +409,10 @@ PumpStats BinlogPump::stats() const {
   }
   // A link that dropped shows at once, not only when the run gives up.
   std::lock_guard<std::mutex> lock(runMutex_);
+  if (run_) {
+    s.reading = run_->reading();
+    s.notices = run_->notices();
+  }
   if (run_ && s.state == DestinationState::kFollowing) {
     std::int64_t since = 0;
     if (Status link = run_->linkError(&since); !link.isOk()) {

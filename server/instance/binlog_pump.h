@@ -88,6 +88,8 @@ struct PumpStats {
   std::int64_t lastEventArrivalMs = 0;  // when it was read
   std::int64_t lastHeartbeatMs = 0;     // when the last heartbeat was read
   std::int64_t waitingSinceMs = 0;      // the stream waits for the primary since then (0: it is not)
+  std::string reading;                  // host:port of the server read now ("" between runs)
+  std::vector<replica::StreamNotice> notices;  // what changed where the stream reads, oldest first
 };
 
 // The resume mark's bytes (what a durable store keeps for the pump), with the running snapshot's

@@ -10,11 +10,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "server/binlog/format_description.h"
 #include "server/common/position.h"
 #include "server/common/status.h"
 #include "server/replica/binlog_dump.h"
+#include "server/replica/replica_stream.h"
 
 namespace canal::schema {
 class SchemaCache;
@@ -37,6 +39,10 @@ class BinlogRun {
   // While the run's link to the primary is down and being re-established, why and since when
   // (wall-clock ms); OK otherwise. Thread-safe.
   virtual Status linkError(std::int64_t* sinceMs) const = 0;
+  // host:port of the server read now (the standby after a switch), and what changed where the
+  // run reads, oldest first, for people. Thread-safe.
+  virtual std::string reading() const = 0;
+  virtual std::vector<replica::StreamNotice> notices() const { return {}; }
   virtual void cancel() = 0;
 };
 

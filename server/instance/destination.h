@@ -45,6 +45,8 @@ struct DestinationOptions {
   replica::ConfiguredStart start;
   replica::ReconnectPolicy reconnect;
   std::optional<replica::DetectingOptions> detecting;
+  // How often the server read is checked for a binlog started again (RESET MASTER).
+  std::chrono::milliseconds binlogCheckInterval{2000};
   store::StoreOptions store;
   std::string storeDir;  // RocksDB directory of the durable store; empty: memory only
   std::string schemaHistoryPath;  // empty: definitions are not kept across restarts

@@ -9,6 +9,7 @@
 #include "server/binlog/events.h"
 #include "server/common/clock.h"
 #include "server/common/logging.h"
+#include "server/common/position.h"
 #include "server/common/thread_name.h"
 #include "server/replica/start_position.h"
 
@@ -20,66 +21,165 @@ ReplicaStream::ReplicaStream(mysql::ConnectOptions connect, DumpOptions dump, Du
 }
 
 ReplicaStream::~ReplicaStream() {
-  if (detector_.joinable()) {
-    detector_.request_stop();
-    detector_.join();
+  if (watcher_.joinable()) {
+    watcher_.request_stop();
+    watcher_.join();
   }
+}
+
+bool isPositionRefused(const Status& s) { return s.message().find("error 1236") != std::string::npos; }
+
+std::optional<std::string> binlogStartedAgain(const std::vector<std::pair<std::string, std::uint64_t>>& logs,
+                                              const std::string& file, std::uint64_t position) {
+  if (logs.empty() || file.empty()) return std::nullopt;
+  for (const auto& [name, size] : logs) {
+    if (name != file) continue;
+    if (size >= position) return std::nullopt;
+    return file + " is " + std::to_string(size) + " bytes, shorter than the " + std::to_string(position) +
+           " read of it";
+  }
+  // Gone: purged (older than the files there, the dump will say so) or started again.
+  const std::string& newest = logs.back().first;
+  if (compareBinlogPoints(file, 0, newest, 0) <= 0) return std::nullopt;
+  return file + " is gone and the newest binlog is " + newest;
 }
 
 void ReplicaStream::enableDetecting(DetectingOptions options) {
+  if (options.retryThreshold < 1) options.retryThreshold = 1;
   detecting_ = std::move(options);
-  if (detecting_.retryThreshold < 1) detecting_.retryThreshold = 1;
-  detector_ = std::jthread([this](std::stop_token stop) {
+  startWatcher();
+}
+
+void ReplicaStream::watchBinlog(std::chrono::milliseconds interval) {
+  binlogCheck_ = interval;
+  startWatcher();
+}
+
+void ReplicaStream::startWatcher() {
+  if (watcher_.joinable()) return;
+  watcher_ = std::jthread([this](std::stop_token stop) {
     nameThisThread("detect");
-    detect(stop);
+    watch(stop);
   });
 }
 
-void ReplicaStream::detect(std::stop_token stop) {
-  std::unique_ptr<mysql::MysqlConnection> probe;
-  std::size_t probed = current_;
+std::string ReplicaStream::reading() const {
+  const auto& a = addresses_[current_];
+  return a.host + ":" + std::to_string(a.port);
+}
+
+std::vector<StreamNotice> ReplicaStream::notices() const {
+  std::lock_guard<std::mutex> lock(readMutex_);
+  return notices_;
+}
+
+void ReplicaStream::notice(std::string what) {
+  std::lock_guard<std::mutex> lock(readMutex_);
+  notices_.push_back(StreamNotice{wallClockMs(), std::move(what)});
+  if (notices_.size() > 20) notices_.erase(notices_.begin());
+}
+
+void ReplicaStream::watch(std::stop_token stop) {
+  std::unique_ptr<mysql::MysqlConnection> prober;
+  std::unique_ptr<mysql::MysqlConnection> lister;
+  std::size_t watched = current_;
   int failures = 0;
-  const int timeout = std::max<int>(1, static_cast<int>(
-                                           std::chrono::duration_cast<std::chrono::seconds>(detecting_.interval).count()));
+  const auto interval = std::min(detecting_ ? detecting_->interval : std::chrono::milliseconds::max(),
+                                 binlogCheck_ ? *binlogCheck_ : std::chrono::milliseconds::max());
   while (!stop.stop_requested()) {
     const std::size_t address = current_;
-    if (address != probed) {  // the stream moved: probe its new server
-      probe.reset();
-      probed = address;
+    if (address != watched) {  // the stream moved: watch its new server
+      prober.reset();
+      lister.reset();
+      watched = address;
       failures = 0;
     }
-    Status result = Status::ok();
-    if (!probe) {
-      mysql::ConnectOptions options = addresses_[address];
-      options.connectTimeoutSeconds = timeout;
-      options.readTimeoutSeconds = timeout;
-      auto c = mysql::MysqlConnection::connect(options);
-      if (c) probe = std::move(*c);
-      else result = c.status();
-    }
-    if (probe) {
-      auto rows = probe->query(detecting_.sql);
-      if (!rows) result = rows.status();
-    }
-    if (!result.isOk()) {
-      probe.reset();
-      ++detectingFailures_;
-      ++failures;
-      moduleLogger("replica")->warn("detecting SQL '{}' failed on {}:{} ({} of {}): {}", detecting_.sql, addresses_[address].host,
-                     addresses_[address].port, failures, detecting_.retryThreshold, result.toString());
-      if (failures >= detecting_.retryThreshold && addresses_.size() > 1) {
-        moduleLogger("replica")->error("{}:{} counts as down after {} failed detecting SQL runs; moving to the next address",
-                        addresses_[address].host, addresses_[address].port, failures);
-        downAddress_ = address;
-        interrupt();
-        failures = 0;
-      }
-    } else {
-      failures = 0;
-    }
+    if (detecting_) probe(prober, address, failures);
+    if (binlogCheck_) checkBinlog(lister, address);
     std::unique_lock<std::mutex> lock(detectMutex_);
-    detectWake_.wait_for(lock, stop, detecting_.interval, [] { return false; });
+    detectWake_.wait_for(lock, stop, interval, [] { return false; });
   }
+}
+
+void ReplicaStream::probe(std::unique_ptr<mysql::MysqlConnection>& connection, std::size_t address, int& failures) {
+  const int timeout = std::max<int>(
+      1, static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(detecting_->interval).count()));
+  Status result = Status::ok();
+  if (!connection) {
+    mysql::ConnectOptions options = addresses_[address];
+    options.connectTimeoutSeconds = timeout;
+    options.readTimeoutSeconds = timeout;
+    auto c = mysql::MysqlConnection::connect(options);
+    if (c) connection = std::move(*c);
+    else result = c.status();
+  }
+  if (connection) {
+    auto rows = connection->query(detecting_->sql);
+    if (!rows) result = rows.status();
+  }
+  if (result.isOk()) {
+    failures = 0;
+    return;
+  }
+  connection.reset();
+  ++detectingFailures_;
+  ++failures;
+  const auto& a = addresses_[address];
+  moduleLogger("replica")->warn("detecting SQL '{}' failed on {}:{} ({} of {}): {}", detecting_->sql, a.host, a.port,
+                                failures, detecting_->retryThreshold, result.toString());
+  if (failures >= detecting_->retryThreshold && addresses_.size() > 1) {
+    moduleLogger("replica")->error("{}:{} counts as down after {} failed detecting SQL runs; moving to the next address",
+                                   a.host, a.port, failures);
+    downAddress_ = address;
+    interrupt();
+    failures = 0;
+  }
+}
+
+void ReplicaStream::checkBinlog(std::unique_ptr<mysql::MysqlConnection>& connection, std::size_t address) {
+  std::string file;
+  std::uint64_t position = 0;
+  {
+    std::lock_guard<std::mutex> lock(readMutex_);
+    if (!restartFrom_.empty()) return;  // a restart is under way
+    file = readFile_;
+    position = readPosition_;
+  }
+  if (!file.empty() && detectRestart(connection, address, file, position)) interrupt();
+}
+
+bool ReplicaStream::detectRestart(std::unique_ptr<mysql::MysqlConnection>& connection, std::size_t address,
+                                  const std::string& file, std::uint64_t position) {
+  if (!connection) {
+    mysql::ConnectOptions options = addresses_[address];
+    options.connectTimeoutSeconds = options.readTimeoutSeconds = 5;
+    auto c = mysql::MysqlConnection::connect(options);
+    if (!c) return false;  // unreachable: the stream's own link will say so
+    connection = std::move(*c);
+  }
+  auto rows = connection->query("SHOW BINARY LOGS");
+  if (!rows) {
+    connection.reset();
+    return false;
+  }
+  std::vector<std::pair<std::string, std::uint64_t>> logs;
+  for (const auto& row : rows->rows) {
+    if (row.size() >= 2 && row[0]) logs.emplace_back(*row[0], std::strtoull(row[1].value_or("0").c_str(), nullptr, 10));
+  }
+  const auto reason = binlogStartedAgain(logs, file, position);
+  if (!reason) return false;
+  const auto& a = addresses_[address];
+  const std::string what = "the binlog of " + a.host + ":" + std::to_string(a.port) +
+                           " was started again (RESET MASTER or a restored backup): " + *reason +
+                           "; following the new binlog from " + logs.front().first + ":4";
+  {
+    std::lock_guard<std::mutex> lock(readMutex_);
+    if (!restartFrom_.empty()) return true;  // noticed already
+    restartFrom_ = logs.front().first;
+  }
+  moduleLogger("replica")->error("{}", what);
+  notice(what);
+  return true;
 }
 
 const binlog::FormatDescription& ReplicaStream::format() const {
@@ -152,6 +252,11 @@ bool ReplicaStream::noteBoundary(const DumpEvent& e) {
   }
   if (boundary) {
     gtids_.commit();
+    if (binlogCheck_) {
+      std::lock_guard<std::mutex> lock(readMutex_);
+      readFile_ = e.file;
+      readPosition_ = e.nextPosition;
+    }
     committed_.file = e.file;
     committed_.position = e.nextPosition;
     committed_.timestamp = e.raw.header.timestamp;
@@ -186,8 +291,24 @@ Result<DumpEvent> ReplicaStream::next() {
     if (!dump_) {
       if (std::size_t down = current_; downAddress_.compare_exchange_strong(down, static_cast<std::size_t>(-1))) {
         current_ = (down + 1) % addresses_.size();  // the detecting SQL found it down
+        notice("the detecting SQL found " + addresses_[down].host + ":" + std::to_string(addresses_[down].port) +
+               " down; reading " + reading());
         delay = policy_.initialDelay;
         attempts = 0;
+      }
+      {
+        std::lock_guard<std::mutex> lock(readMutex_);
+        if (!restartFrom_.empty()) {
+          // The server's binlog started again: its new binlog from the start, as a first start.
+          start_ = DumpStart::at(restartFrom_, 4);
+          committed_ = CommitPosition{};
+          committedAddress_ = current_;
+          deliveredFile_.clear();
+          deliveredPosition_ = 0;
+          deliveredInTransaction_ = 0;
+          readFile_.clear();
+          restartFrom_.clear();
+        }
       }
       const Status s = connect(reconnects_ > 0 || attempts > 0);
       const auto& address = addresses_[current_];
@@ -201,7 +322,9 @@ Result<DumpEvent> ReplicaStream::next() {
         ++attempts;
         if (policy_.maxAttempts > 0 && attempts >= policy_.maxAttempts) return s;
         if (addresses_.size() > 1 && attempts % policy_.failoverAfter == 0) {
+          const std::string left = reading();
           current_ = (current_ + 1) % addresses_.size();  // this one stays down: try the next
+          notice(left + " stays unreachable; reading " + reading());
           delay = policy_.initialDelay;
           continue;
         }
@@ -210,19 +333,51 @@ Result<DumpEvent> ReplicaStream::next() {
         continue;
       }
       if (reconnects_ > 0 || attempts > 0) {
-        moduleLogger("replica")->info("reconnected to {}:{}, resuming after {}:{}", address.host, address.port,
-                                      committed_.file, committed_.position);
+        moduleLogger("replica")->info("reconnected to {}:{}, {}", address.host, address.port,
+                                      committed_.file.empty() ? "starting from " + start_.toString()
+                                                              : "resuming after " + committed_.file + ":" +
+                                                                    std::to_string(committed_.position));
       }
       setLinkError(Status::ok());
     }
     auto event = dump_->next();
     if (!event) {
       if (cancelled_) return Status::aborted("replica stream cancelled");
-      if (event.status().code() != StatusCode::kUnavailable) return event.status();
-      // The link dropped: reconnect from the last boundary.
-      moduleLogger("replica")->warn("link to {}:{} lost: {}; reconnecting", addresses_[current_].host,
-                                    addresses_[current_].port, event.status().toString());
-      setLinkError(event.status().withContext("link lost, reconnecting"));
+      if (event.status().code() != StatusCode::kUnavailable) {
+        // The server refuses the position: a binlog started again is followed, anything else
+        // (a purged position) is the caller's to report.
+        if (isPositionRefused(event.status())) {
+          std::unique_ptr<mysql::MysqlConnection> connection;
+          std::string file;
+          std::uint64_t position = 0;
+          {
+            std::lock_guard<std::mutex> lock(readMutex_);
+            file = readFile_;
+            position = readPosition_;
+          }
+          if (file.empty() && start_.kind == DumpStart::Kind::kFilePosition) {
+            file = committed_.file.empty() ? start_.file : committed_.file;
+            position = committed_.file.empty() ? start_.position : committed_.position;
+          }
+          if (!file.empty() && detectRestart(connection, current_, file, position)) {
+            std::lock_guard<std::mutex> lock(dumpMutex_);
+            dump_.reset();
+            continue;
+          }
+        }
+        return event.status();
+      }
+      // The link dropped (or the binlog watch dropped it): reconnect from the last boundary.
+      bool restarting = false;
+      {
+        std::lock_guard<std::mutex> lock(readMutex_);
+        restarting = !restartFrom_.empty();
+      }
+      if (!restarting) {
+        moduleLogger("replica")->warn("link to {}:{} lost: {}; reconnecting", addresses_[current_].host,
+                                      addresses_[current_].port, event.status().toString());
+        setLinkError(event.status().withContext("link lost, reconnecting"));
+      }
       {
         std::lock_guard<std::mutex> lock(dumpMutex_);
         dump_.reset();

@@ -47,6 +47,22 @@ struct DetectingOptions {
   int retryThreshold = 3;
 };
 
+// Something that changed where the stream reads, for people (/status, the log).
+struct StreamNotice {
+  std::int64_t timeMs = 0;  // wall clock
+  std::string what;
+};
+
+// The reason the server's binlog list `logs` ({name, size}, oldest first, as SHOW BINARY LOGS
+// gives it) shows that its binlog was started again (RESET MASTER, a restored backup) while the
+// stream read `file` up to `position`: the file is gone and no newer one exists, or it is
+// shorter than what was read of it. nullopt otherwise (a purged older file is not a restart).
+// The server refused the dump's position (error 1236: purged, invalid, a log it cannot find).
+bool isPositionRefused(const Status& s);
+
+std::optional<std::string> binlogStartedAgain(const std::vector<std::pair<std::string, std::uint64_t>>& logs,
+                                              const std::string& file, std::uint64_t position);
+
 class ReplicaStream {
  public:
   ReplicaStream(mysql::ConnectOptions connect, DumpOptions dump, DumpStart start, ReconnectPolicy policy = {});
@@ -64,6 +80,15 @@ class ReplicaStream {
   void enableDetecting(DetectingOptions options);
   // Detecting SQL runs that failed (timed out, refused, errored).
   std::uint64_t detectingFailures() const { return detectingFailures_; }
+  // Checks every `interval`, from a thread of its own, that the server read still has the
+  // binlog the stream reads (binlogStartedAgain). When its binlog was started again, the
+  // stream follows the new binlog from its first file's start (a notice and an error in the
+  // log say so). Call before the first next().
+  void watchBinlog(std::chrono::milliseconds interval);
+  // host:port of the server read now, and what changed where the stream reads, oldest first
+  // (switches to another address, binlogs started again). Thread-safe.
+  std::string reading() const;
+  std::vector<StreamNotice> notices() const;
 
   // The next event, across reconnections. Errors: the primary's (1236 and such) and
   // Aborted after cancel().
@@ -85,7 +110,17 @@ class ReplicaStream {
 
  private:
   Status connect(bool resume);
-  void detect(std::stop_token stop);
+  void watch(std::stop_token stop);
+  // One detecting SQL run; `failures` counts those in a row.
+  void probe(std::unique_ptr<mysql::MysqlConnection>& connection, std::size_t address, int& failures);
+  // One look at the server's binlog list against where the stream read.
+  void checkBinlog(std::unique_ptr<mysql::MysqlConnection>& connection, std::size_t address);
+  // True, with the restart set up, noticed and logged, when the binlog list of `address` shows
+  // its binlog started again after `file`:`position`.
+  bool detectRestart(std::unique_ptr<mysql::MysqlConnection>& connection, std::size_t address,
+                     const std::string& file, std::uint64_t position);
+  void notice(std::string what);
+  void startWatcher();
   // Notes transaction framing; true when `e` ends a transaction.
   bool noteBoundary(const DumpEvent& e);
   void setLinkError(Status s);
@@ -118,13 +153,21 @@ class ReplicaStream {
   std::int64_t linkDownSinceMs_ = 0;
   std::atomic<std::uint64_t> heartbeats_{0};
 
-  DetectingOptions detecting_;
+  std::optional<DetectingOptions> detecting_;
+  std::optional<std::chrono::milliseconds> binlogCheck_;
   std::atomic<std::uint64_t> detectingFailures_{0};
+  // Where the stream read to (file, next position), for the binlog check; and the first file of
+  // a binlog started again, to be read from its start at the next connection (empty: none).
+  mutable std::mutex readMutex_;
+  std::string readFile_;
+  std::uint64_t readPosition_ = 0;
+  std::string restartFrom_;
+  std::vector<StreamNotice> notices_;
   // The address the detecting SQL found down, to be left at the next connection; npos: none.
   std::atomic<std::size_t> downAddress_{static_cast<std::size_t>(-1)};
   std::mutex detectMutex_;
   std::condition_variable_any detectWake_;
-  std::jthread detector_;  // last: stopped and joined before the members it reads go
+  std::jthread watcher_;  // last: stopped and joined before the members it reads go
 };
 
 }  // namespace canal::replica

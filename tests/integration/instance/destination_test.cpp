@@ -9,9 +9,11 @@
 #include <map>
 
 #include "canal/protocol/entry_protocol.pb.h"
+#include "server/meta/meta_store.h"
 #include "tests/support/mariadb_server.h"
 #include "tests/support/mariadb_test.h"
 #include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
 
 namespace canal::instance {
 namespace {
@@ -115,6 +117,9 @@ class DestinationTest : public canal::testing::MariaDbTest {
   void TearDown() override {
     if (d_) d_->stop();
   }
+
+  // Rows, a RESET MASTER (after a FLUSH BINARY LOGS when `flush`), rows, a restart.
+  void resetMasterCase(bool flush);
 
   std::unique_ptr<Destination> d_;
 };
@@ -437,6 +442,92 @@ TEST_F(DestinationTest, AMariaDbJsonColumnIsABlobAsInCanalUnlessColumnsRenderByT
       d_.reset();
     }
   }
+}
+
+}  // namespace
+}  // namespace canal::instance
+
+namespace canal::instance {
+namespace {
+
+std::uint64_t sequenceOf(const eb::Entry& e) {
+  for (const auto& p : e.header().props()) {
+    if (p.key() == "sequence") return std::stoull(p.value());
+  }
+  return 0;
+}
+
+// RESET MASTER on the server read: noticed within seconds, named in the stats (and /status), and
+// the stream follows the new binlog from its start; the sequence keeps growing across it and
+// across a restart with meta.dat, while positions start again.
+TEST_F(DestinationTest, AResetMasterIsFollowedAndTheSequenceGrowsAcrossItAndARestart) { resetMasterCase(true); }
+
+TEST_F(DestinationTest, AResetMasterInTheFirstBinlogIsFollowedToo) { resetMasterCase(false); }
+
+void DestinationTest::resetMasterCase(bool flush) {
+  testing::TempDir dir("canal-reset");
+  DestinationOptions o = options();
+  o.binlogCheckInterval = std::chrono::milliseconds(200);
+  const auto startWithMeta = [&] {
+    auto created = app::makeDestination(o, std::make_unique<meta::FileMetaStore>(
+                                               "example", (dir.path() / "meta.dat").string(), std::chrono::milliseconds(0)));
+    ASSERT_TRUE(created.isOk()) << created.status().toString();
+    d_ = std::move(*created);
+    d_->start();
+    ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] { return d_->following(); }));
+    ASSERT_TRUE(d_->clients().subscribe(1001, "").isOk());
+  };
+  startWithMeta();
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (1, 'a', 'x')").isOk());
+  if (flush) {
+    ASSERT_TRUE(db_->execute("FLUSH BINARY LOGS").isOk());
+  }
+  ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (2, 'b', 'x')").isOk());
+  marker("m1");
+  const auto before = entriesUntilMarker("m1");
+  ASSERT_FALSE(before.empty());
+
+  ASSERT_TRUE(db_->execute("RESET MASTER").isOk());
+  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(10), [&] { return !d_->stats().notices.empty(); }))
+      << "the reset is noticed";
+  const std::string notice = d_->stats().notices.back().what;
+  EXPECT_NE(notice.find("started again"), std::string::npos) << notice;
+  EXPECT_FALSE(d_->stats().reading.empty());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (3, 'c', 'x')").isOk());
+  marker("m2");
+  const auto after = entriesUntilMarker("m2");
+  std::vector<std::string> names;
+  for (const auto& e : after) {
+    if (e.entrytype() != eb::ROWDATA || e.header().tablename() != "keep1") continue;
+    eb::RowChange rc;
+    ASSERT_TRUE(rc.ParseFromString(e.storevalue()));
+    for (const auto& row : rc.rowdatas()) names.push_back(row.aftercolumns(1).value());
+  }
+  EXPECT_EQ(names, std::vector<std::string>{"c"}) << "the change after the reset, once";
+
+  // Every entry, across the reset, is numbered above the one before; the positions went back.
+  std::uint64_t last = 0;
+  for (const auto* entries : {&before, &after}) {
+    for (const auto& e : *entries) {
+      const std::uint64_t n = sequenceOf(e);
+      EXPECT_GT(n, last) << e.header().logfilename() << ":" << e.header().logfileoffset();
+      last = std::max(last, n);
+    }
+  }
+  const auto point = [](const eb::Entry& e) { return std::make_pair(e.header().logfilename(), e.header().logfileoffset()); };
+  EXPECT_LT(point(after.back()), point(before.back())) << "positions start again with the new binlog";
+
+  // A restart (meta.dat keeps the cursor and the epoch): what comes next is numbered higher.
+  d_->stop();
+  d_.reset();
+  startWithMeta();
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.keep1 VALUES (4, 'd', 'x')").isOk());
+  marker("m3");
+  const auto restarted = entriesUntilMarker("m3");
+  ASSERT_FALSE(restarted.empty());
+  for (const auto& e : restarted) EXPECT_GT(sequenceOf(e), last);
 }
 
 }  // namespace
