@@ -41,7 +41,6 @@ std::string expandTablePattern(const std::string& pattern, const std::string& da
 }
 
 std::int64_t Change::position() const {
-  if (sequence > 0) return sequence;
   return (binlogFileIndex(logfileName) << 32) | (logfileOffset & 0xffffffffLL);
 }
 

@@ -36,12 +36,15 @@ struct Change {
   // True for a statement that is neither DDL nor a row change (MariaDB's ANNOTATE_ROWS,
   // MySQL's ROWS_QUERY): the SQL text of the rows that follow.
   bool isStatement() const { return !isDdl && rowChange.rowdatas_size() == 0; }
+  // The binlog position as one number that grows along the binlog: the file's index
+  // ("mysql-bin.000123" -> 123) in the high 31 bits, the offset in the low 32. What a read of
+  // the source database is compared with.
+  std::int64_t position() const;
   // Where the change is in the stream, as one number that only grows: the server's stream
   // sequence, which goes on growing across a primary switch, a RESET MASTER and a server
-  // takeover (docs/protocol.md), and is above every binlog-position version; from a server that
-  // sends none, the binlog position: the file's index ("mysql-bin.000123" -> 123) in the high 31
-  // bits, the offset in the low 32. Sinks version rows by it.
-  std::int64_t position() const;
+  // takeover (docs/protocol.md) and is above every position(); from a server that sends none,
+  // position(). Sinks version rows and order batches by it.
+  std::int64_t version() const { return sequence > 0 ? sequence : position(); }
 };
 
 // The changes of `message`, in order; an error naming the entry's position when one does not

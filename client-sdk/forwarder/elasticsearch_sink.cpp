@@ -100,7 +100,7 @@ client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMappi
       BulkAction a;
       a.index = index;
       a.id = *id;
-      a.version = c->position();
+      a.version = c->version();
       a.change = c;
       if (c->type == eb::DELETE) {
         a.kind = BulkAction::Kind::kDelete;

@@ -84,7 +84,7 @@ Status Forwarder::connect() {
 }
 
 Status Forwarder::deliver(const std::vector<Change>& changes, std::int64_t batchId) {
-  const bool redelivery = retryingFrom_ >= 0 && !changes.empty() && changes.front().position() == retryingFrom_;
+  const bool redelivery = retryingFrom_ >= 0 && !changes.empty() && changes.front().version() == retryingFrom_;
   if (!redelivery) {
     for (Route& r : routes_) r.confirmedThrough = -1;
   }
@@ -92,19 +92,19 @@ Status Forwarder::deliver(const std::vector<Change>& changes, std::int64_t batch
   for (Route& r : routes_) {
     std::vector<const Change*> mine;
     for (const Change& c : changes) {
-      if (c.position() <= r.confirmedThrough) continue;  // this sink has it from the failed attempt
+      if (c.version() <= r.confirmedThrough) continue;  // this sink has it from the failed attempt
       if (c.table.empty() ? r.tables.matchesAll() : r.tables.matches(c.qualifiedName())) mine.push_back(&c);
     }
     if (mine.empty()) continue;
     const Status s = r.sink->write(mine, batchId);
     if (s) {
-      r.confirmedThrough = changes.back().position();
+      r.confirmedThrough = changes.back().version();
       continue;
     }
     if (failed || s.code() == kSinkFatal) failed = s;  // the first failure, or the fatal one
     if (s.code() == kSinkFatal) break;
   }
-  retryingFrom_ = !failed && !changes.empty() ? changes.front().position() : -1;
+  retryingFrom_ = !failed && !changes.empty() ? changes.front().version() : -1;
   return failed;
 }
 
