@@ -2,7 +2,11 @@
 
 #include <zookeeper/zookeeper.h>
 
+#include <spdlog/spdlog.h>
+
 #include <thread>
+
+#include "server/common/logging.h"
 
 namespace canal {
 
@@ -23,6 +27,16 @@ Result<std::shared_ptr<ZooKeeperSession>> ZooKeeperSession::connect(const std::s
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // ZooKeeper keeps a session timeout within [2, 20] x its tickTime, whatever was asked.
+  const int negotiated = zoo_recv_timeout(zh);
+  auto log = moduleLogger("zookeeper");
+  if (negotiated > sessionTimeout.count()) {
+    log->warn("ZooKeeper {} set the session timeout to {} ms, not the {} ms asked (canal.zookeeper.session.timeout): "
+              "its sessions last at least 2 x tickTime; set tickTime to {} ms or less in zoo.cfg for this timeout",
+              servers, negotiated, sessionTimeout.count(), sessionTimeout.count() / 2);
+  } else {
+    log->info("ZooKeeper {}: session timeout {} ms", servers, negotiated);
+  }
   return session;
 }
 
@@ -36,6 +50,9 @@ bool ZooKeeperSession::expired() const {
   return state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE;
 }
 std::int64_t ZooKeeperSession::id() const { return zoo_client_id(zh_)->client_id; }
+std::chrono::milliseconds ZooKeeperSession::negotiatedTimeout() const {
+  return std::chrono::milliseconds(zoo_recv_timeout(zh_));
+}
 
 Status ZooKeeperSession::error(int rc, const std::string& what, const std::string& path) const {
   return Status::unavailable(what + " " + path + ": " + zerror(rc), "ZooKeeper " + servers_);

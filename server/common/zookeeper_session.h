@@ -33,6 +33,9 @@ class ZooKeeperSession {
   bool connected() const;
   bool expired() const;
   std::int64_t id() const;
+  // The session timeout the server granted: ZooKeeper keeps it within [2, 20] x its tickTime,
+  // so it may be longer than asked (connect() warns then).
+  std::chrono::milliseconds negotiatedTimeout() const;
   const std::string& servers() const { return servers_; }
 
   // Creates `path` and its missing parents as persistent nodes (existing ones are kept).

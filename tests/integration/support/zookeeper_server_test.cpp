@@ -2,6 +2,8 @@
 
 #include "tests/support/zookeeper_server.h"
 
+#include "server/common/zookeeper_session.h"
+
 #include <gtest/gtest.h>
 #include <zookeeper/zookeeper.h>
 
@@ -42,6 +44,19 @@ TEST(ZooKeeperServerTest, AcceptsZnodes) {
   EXPECT_EQ(std::string(buffer, static_cast<std::size_t>(length)), data);
   EXPECT_EQ(zoo_create(handle, "/otter", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0), ZNODEEXISTS);
   zookeeper_close(handle);
+}
+
+// ZooKeeper raises a session timeout below 2 x tickTime (500 ms here); the session says what it
+// was granted, and canal-server warns with it.
+TEST(ZooKeeperServerTest, ASessionShorterThanTwoTicksIsRaisedAndTheGrantIsKnown) {
+  auto started = ZooKeeperServer::start();
+  ASSERT_TRUE(started.isOk()) << started.status().toString();
+  auto shortSession = ZooKeeperSession::connect((*started)->connectString(), 600ms, 20s);
+  ASSERT_TRUE(shortSession.isOk()) << shortSession.status().toString();
+  EXPECT_EQ((*shortSession)->negotiatedTimeout(), 1000ms);
+  auto kept = ZooKeeperSession::connect((*started)->connectString(), 4000ms, 20s);
+  ASSERT_TRUE(kept.isOk());
+  EXPECT_EQ((*kept)->negotiatedTimeout(), 4000ms);
 }
 
 }  // namespace
