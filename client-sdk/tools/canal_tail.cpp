@@ -1,14 +1,20 @@
 // canal-tail: follows a Canal destination and prints one FlatMessage JSON line per row-change
-// or DDL entry on stdout; progress and lag on stderr. Acks each batch once it is printed.
+// or DDL entry on stdout; progress and lag on stderr. Acks each batch once it is printed. It
+// keeps going through server restarts, HA takeovers and a server not up yet (saying on stderr
+// what it waits for), and exits on what retrying cannot fix, on --idle-exit / --max-rows, or
+// within a second of SIGINT/SIGTERM.
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "canal/client/canal_connector.h"
 #include "canal/client/flat_message.h"
@@ -16,6 +22,7 @@
 namespace {
 
 volatile std::sig_atomic_t stopSignal = 0;
+std::atomic<bool> finished{false};  // main is done: the signal watch leaves the exit to it
 extern "C" void onSignal(int sig) { stopSignal = sig; }
 
 int usage(const char* error = nullptr) {
@@ -36,6 +43,17 @@ int usage(const char* error = nullptr) {
                "                        (MariaDB ANNOTATE_ROWS, MySQL ROWS_QUERY, USER_VAR/INTVAR/RAND)\n"
                "  --quiet               no progress lines on stderr\n";
   return 64;
+}
+
+// Whether trying again can help: a server or ZooKeeper not reachable (yet), a destination not
+// running there (yet: a takeover, a server starting; Canal says the same of a destination the
+// server does not have), a batch out of sequence. Not: a refused login, a refused filter, a bad
+// address.
+bool retryable(const canal::client::Status& s) {
+  using canal::client::Status;
+  if (s.code() == Status::kInvalidArgument) return false;
+  if (!s.isServerError()) return true;
+  return s.message().find("should start first") != std::string::npos;
 }
 
 std::int64_t nowMs() {
@@ -80,6 +98,17 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, onSignal);
   std::signal(SIGTERM, onSignal);
   std::signal(SIGPIPE, SIG_IGN);
+  // Whatever the connector waits for (a server that does not answer, ZooKeeper that is down), a
+  // signal ends canal-tail within a second: what was printed is flushed, what was not acked
+  // comes again to the next client.
+  std::thread([] {
+    while (!stopSignal) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 18 && !finished; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (finished) return;
+    std::fflush(stdout);
+    std::_Exit(0);
+  }).detach();
+
   std::unique_ptr<canal::client::CanalConnector> connector;
   if (!zk.empty()) {
     connector = canal::client::newClusterConnector(canal::client::ClusterSource::zooKeeper(zk), destination, user,
@@ -91,15 +120,6 @@ int main(int argc, char** argv) {
   } else {
     connector = canal::client::newSingleConnector(address, destination, user, password);
   }
-  if (auto s = connector->connect(); !s) {
-    std::cerr << "canal-tail: " << address << ": " << s.message() << "\n";
-    return 1;
-  }
-  if (auto s = connector->subscribe(filter); !s) {
-    std::cerr << "canal-tail: subscribe to " << destination << ": " << s.message() << "\n";
-    return 1;
-  }
-  if (!quiet) std::cerr << "canal-tail: following " << destination << " on " << address << "\n";
 
   long long rows = 0, entries = 0;
   auto lastData = std::chrono::steady_clock::now();
@@ -107,12 +127,57 @@ int main(int argc, char** argv) {
   std::string lastPosition;
   std::int64_t lastExecuteTime = 0;
   int exitCode = 0;
+  bool connected = false;
+  std::string waitingFor;  // the reason last said on stderr while waiting
+  auto backoff = std::chrono::milliseconds(100);
+  // Waits before the next attempt, saying why when the reason changes (and every 10 s); false
+  // when a signal came meanwhile.
+  auto lastSaid = std::chrono::steady_clock::time_point{};
+  const auto waitAfter = [&](const std::string& why) {
+    const auto now = std::chrono::steady_clock::now();
+    if (why != waitingFor || now - lastSaid > std::chrono::seconds(10)) {
+      std::cerr << "canal-tail: waiting: " << why << "\n";
+      waitingFor = why;
+      lastSaid = now;
+    }
+    for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stopSignal; slept += std::chrono::milliseconds(50)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    return !stopSignal;
+  };
   while (!stopSignal) {
+    if (!connected) {
+      auto s = connector->connect();
+      if (s) s = connector->subscribe(filter);
+      if (!s) {
+        connector->disconnect();
+        if (!retryable(s)) {
+          std::cerr << "canal-tail: " << address << ", destination " << destination << ": " << s.message() << "\n";
+          exitCode = 1;
+          break;
+        }
+        if (!waitAfter(address + ", destination " + destination + ": " + s.message())) break;
+        continue;
+      }
+      connected = true;
+      backoff = std::chrono::milliseconds(100);
+      if (!quiet) std::cerr << "canal-tail: following " << destination << " on " << address << "\n";
+      waitingFor.clear();
+    }
     auto message = connector->getWithoutAck(batchSize, std::chrono::milliseconds(500));
     if (!message) {
-      std::cerr << "canal-tail: get: " << message.status().message() << "\n";
-      exitCode = 1;
-      break;
+      if (!retryable(message.status())) {
+        std::cerr << "canal-tail: get: " << message.status().message() << "\n";
+        exitCode = 1;
+        break;
+      }
+      // A lost server, a takeover, a batch out of sequence: connect again; the batches not acked
+      // come again (and are printed again).
+      std::cerr << "canal-tail: get: " << message.status().message() << "; connecting again\n";
+      connector->disconnect();
+      connected = false;
+      continue;
     }
     const auto now = std::chrono::steady_clock::now();
     bool done = false;
@@ -152,9 +217,15 @@ int main(int argc, char** argv) {
     if (!message->empty()) lastData = now;
     if (ack) {
       if (auto s = connector->ack(message->id()); !s) {
-        std::cerr << "canal-tail: ack " << message->id() << ": " << s.message() << "\n";
-        exitCode = 1;
-        break;
+        if (!retryable(s)) {
+          std::cerr << "canal-tail: ack " << message->id() << ": " << s.message() << "\n";
+          exitCode = 1;
+          break;
+        }
+        std::cerr << "canal-tail: ack " << message->id() << ": " << s.message() << "; connecting again\n";
+        connector->disconnect();
+        connected = false;
+        continue;
       }
     }
     if (!quiet && (now - lastReport > std::chrono::seconds(5) || done)) {
@@ -171,6 +242,8 @@ int main(int argc, char** argv) {
       break;
     }
   }
+  std::fflush(stdout);
   connector->disconnect();
+  finished = true;
   return exitCode;
 }

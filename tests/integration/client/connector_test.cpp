@@ -5,6 +5,11 @@
 #include "canal/client/canal_connector.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <zookeeper/zookeeper.h>
 
@@ -683,6 +688,61 @@ TEST_F(ConnectorTest, CanalTailPrintsOneFlatMessageLinePerRowChange) {
             0)
       << out;
   EXPECT_NE(out.find(R"j("sql":"INSERT INTO s.a VALUES (1, 'x'), (2, 'y')")j"), std::string::npos) << out;
+}
+
+// canal-tail started before any server listens: it waits (saying so), follows the server once
+// it is up, keeps following through two restarts of it, and a SIGTERM ends it within 1.5 s even
+// while it waits on a server that accepts connections and never answers.
+TEST_F(ConnectorTest, CanalTailWaitsForTheServerFollowsItThroughRestartsAndStopsAtOnceOnASignal) {
+  server_->stop();
+  server_.reset();
+  const int port = canal::testing::freePort();
+  canal::testing::TempDir dir("canal-tail-restarts");
+  const std::string log = (dir.path() / "tail.log").string();
+  canal::testing::ChildProcess tail;
+  ASSERT_TRUE(tail.start({CANAL_TAIL_BINARY, "--address", "127.0.0.1:" + std::to_string(port), "--destination",
+                          "example", "--user", "canal", "--password", "canal", "--batch-size", "10"},
+                         log)
+                  .isOk());
+  const auto logged = [&](const std::string& text) { return canal::testing::readFile(log).find(text) != std::string::npos; };
+  ASSERT_TRUE(canal::testing::waitUntil(20s, [&] { return logged("canal-tail: waiting: 127.0.0.1:"); })) << tail.logTail();
+  EXPECT_TRUE(tail.running()) << "a server that is not up yet is waited for";
+
+  startServer(port);
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.a VALUES (1, 'one')").isOk());
+  ASSERT_TRUE(canal::testing::waitUntil(20s, [&] { return logged(R"({"id":"1","v":"one"})"); })) << tail.logTail();
+  for (int restart = 2; restart <= 3; ++restart) {
+    server_->stop();
+    server_.reset();
+    ASSERT_TRUE(db_->execute("INSERT INTO s.a VALUES (" + std::to_string(restart) + ", 'r')").isOk());
+    startServer(port);
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(canal::testing::waitUntil(30s, [&] { return logged(R"({"id":")" + std::to_string(restart) + R"(","v":"r"})"); }))
+        << tail.logTail();
+    EXPECT_TRUE(tail.running());
+  }
+
+  // A server that accepts and never answers: the connector waits on it; SIGTERM still ends it.
+  server_->stop();
+  server_.reset();
+  const int mute = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(mute, 0);
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_port = htons(static_cast<std::uint16_t>(port));
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int one = 1;
+  ::setsockopt(mute, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ASSERT_EQ(::bind(mute, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
+  ASSERT_EQ(::listen(mute, 16), 0);
+  ASSERT_TRUE(canal::testing::waitUntil(20s, [&] {
+    pollfd pending{mute, POLLIN, 0};
+    return ::poll(&pending, 1, 0) > 0;
+  })) << "canal-tail connects to the mute server and waits for its handshake; " << tail.logTail();
+  const int status = tail.stop(std::chrono::milliseconds(1500));
+  ::close(mute);
+  EXPECT_TRUE(WIFEXITED(status)) << "ended by itself, not killed after the grace period; " << tail.logTail();
 }
 
 // canal-tail marks the rows a snapshot read from the table.
