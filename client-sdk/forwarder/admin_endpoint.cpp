@@ -27,6 +27,19 @@ std::string base64(const std::string& in) {
   return out;
 }
 
+// Reindexes that run at once (each reads a snapshot and writes an index).
+constexpr std::size_t kMaxReindexes = 2;
+
+// Compares a credential sent (`sent`) with the expected one in a time that depends on the
+// length of what was sent only, not on where the two differ.
+bool sameBytes(const std::string& sent, const std::string& expected) {
+  unsigned char differ = sent.size() != expected.size();
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    differ |= static_cast<unsigned char>(sent[i] ^ (i < expected.size() ? expected[i] : 0));
+  }
+  return differ == 0;
+}
+
 // One reindex started over the endpoint.
 struct ReindexJob {
   std::thread thread;
@@ -66,6 +79,11 @@ class AdminEndpoint::Impl {
     try {
       const auto address = asio::ip::make_address(listen.substr(0, colon));
       const int port = std::stoi(listen.substr(colon + 1));
+      if (config_.admin.password.empty() && !address.is_loopback()) {
+        return client::Status(client::Status::kInvalidArgument,
+                              "admin.listen " + listen + " is not a loopback address and admin.password is empty: "
+                              "set a password, or listen on 127.0.0.1");
+      }
       acceptor_.open(address.is_v6() ? tcp::v6() : tcp::v4());
       acceptor_.set_option(asio::socket_base::reuse_address(true));
       acceptor_.bind(tcp::endpoint(address, static_cast<unsigned short>(port)));
@@ -127,8 +145,8 @@ class AdminEndpoint::Impl {
   std::pair<int, Json> answer(const http::request<http::string_body>& request) {
     const auto error = [](int status, const std::string& why) { return std::make_pair(status, Json{{"error", why}}); };
     if (!config_.admin.password.empty() &&
-        std::string(request[http::field::authorization]) !=
-            "Basic " + base64(config_.admin.user + ":" + config_.admin.password)) {
+        !sameBytes(std::string(request[http::field::authorization]),
+                   "Basic " + base64(config_.admin.user + ":" + config_.admin.password))) {
       return error(401, "HTTP Basic authentication as admin.user is required");
     }
     std::string target(request.target());
@@ -157,8 +175,17 @@ class AdminEndpoint::Impl {
         found->second->stop = 1;
         return {202, found->second->report(alias)};
       case http::verb::post: {
+        if (!reindexable(config_, alias)) {
+          return error(404, "no elasticsearch mapping or document writes to the index '" + alias + "'");
+        }
         if (found != jobs_.end() && found->second->running()) {
           return error(409, "a reindex of " + alias + " is running: GET /reindex/" + alias + " for its progress");
+        }
+        std::size_t running = 0;
+        for (const auto& [name, job] : jobs_) running += job->running();
+        if (running >= kMaxReindexes) {
+          return error(409, std::to_string(running) + " reindexes are running; at most " +
+                                std::to_string(kMaxReindexes) + " at once");
         }
         if (found != jobs_.end()) {
           found->second->thread.join();

@@ -390,6 +390,13 @@ client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, co
       if (!c.admin.listen.empty() && (colon == std::string::npos || colon == 0 || colon + 1 == c.admin.listen.size())) {
         Section::fail("admin.listen", "must be address:port (is '" + c.admin.listen + "')");
       }
+      // Without a password the endpoint (which starts reindexes) is for this host only.
+      const std::string host = c.admin.listen.substr(0, colon);
+      const bool loopback = host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]" || host == "localhost";
+      if (!c.admin.listen.empty() && c.admin.password.empty() && !loopback) {
+        Section::fail("admin.password", "is empty while admin.listen (" + c.admin.listen +
+                                            ") is not a loopback address: set a password, or listen on 127.0.0.1");
+      }
     }
     top.readMs("progress_interval_ms", c.progressInterval);
     top.readMs("retry_backoff_ms", c.retryBackoff);

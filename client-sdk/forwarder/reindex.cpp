@@ -179,6 +179,19 @@ class RunningForwarder {
 
 }  // namespace
 
+bool reindexable(const ForwarderConfig& config, const std::string& alias) {
+  for (const SinkConfig& s : config.sinks) {
+    if (s.kind != SinkConfig::Kind::kElasticsearch) continue;
+    for (const IndexMapping& m : s.elasticsearch.mappings) {
+      if (m.index == alias) return true;
+    }
+    for (const DocumentMapping& d : s.elasticsearch.documents) {
+      if (d.index == alias) return true;
+    }
+  }
+  return false;
+}
+
 Status reindex(const ForwarderConfig& config, const std::string& alias, const ReindexLog& log,
                const volatile int* stop) {
   const SinkConfig* sink = nullptr;

@@ -33,4 +33,7 @@ using ReindexLog = std::function<void(const std::string&)>;
 client::Status reindex(const ForwarderConfig& config, const std::string& alias, const ReindexLog& log,
                        const volatile int* stop = nullptr);
 
+// Whether some elasticsearch sink of `config` writes to `alias` (a reindex of it can run).
+bool reindexable(const ForwarderConfig& config, const std::string& alias);
+
 }  // namespace canal::forwarder

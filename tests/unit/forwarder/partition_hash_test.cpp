@@ -168,6 +168,11 @@ TEST(ForwarderConfigTest, ErrorsNameTheKey) {
   EXPECT_NE(error(source + "admin: {listen: '11120'}\n" + kafka).find("admin.listen must be address:port"), std::string::npos);
   EXPECT_NE(error(source + "admin: {listen: 'h:1', pasword: x}\n" + kafka).find("admin.pasword is not a known key"),
             std::string::npos);
+  EXPECT_NE(error(source + "admin: {listen: '0.0.0.0:11120'}\n" + kafka).find("admin.password is empty while admin.listen"),
+            std::string::npos)
+      << "an endpoint open to the network without a password";
+  EXPECT_TRUE(parseForwarderConfig(source + "admin: {listen: '127.0.0.1:11120'}\n" + kafka, "f.yml").isOk())
+      << "on loopback a password is not required";
   auto admin = parseForwarderConfig(source + "admin: {listen: '127.0.0.1:11120', password: pw}\n" + kafka, "f.yml");
   ASSERT_TRUE(admin.isOk()) << admin.status().toString();
   EXPECT_EQ(admin->admin.listen, "127.0.0.1:11120");
