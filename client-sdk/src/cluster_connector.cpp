@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <unordered_set>
 
@@ -21,8 +23,9 @@ bool lost(const Status& s) {
   return s.code() == Status::kNetwork || s.code() == Status::kTimeout || s.code() == Status::kNotConnected;
 }
 
-// The ZooKeeper session used to read the running node. Reconnects by itself (the C client
-// does); calls wait for the session up to the given deadline.
+// The ZooKeeper session used to read the running node, with a watch on it: a change (a new
+// server taking the destination over) wakes a waiting call at once. Reconnects by itself (the C
+// client does); calls wait for the session up to the given deadline.
 class RunningNode {
  public:
   RunningNode(std::string servers, std::string destination)
@@ -31,19 +34,23 @@ class RunningNode {
     if (zh_) zookeeper_close(zh_);
   }
 
-  // The address in the running node; an error when there is none before `deadline`.
+  // The address in the running node; an error when there is none before `deadline` (kNetwork,
+  // or kInvalidArgument for a connect string the client refuses).
   Result<std::string> address(Clock::time_point deadline) {
     std::string last = "no ZooKeeper session";
-    do {
+    for (;;) {
       if (!zh_) {
         zoo_set_debug_level(static_cast<ZooLogLevel>(0));
-        zh_ = zookeeper_init(servers_.c_str(), nullptr, 30000, nullptr, nullptr, 0);
+        zh_ = zookeeper_init(servers_.c_str(), onEvent, 30000, nullptr, this, 0);
         if (!zh_) return Status(Status::kInvalidArgument, "ZooKeeper connect string \"" + servers_ + "\" is not valid");
       }
+      const std::uint64_t seen = changes();
       if (zoo_state(zh_) == ZOO_CONNECTED_STATE) {
         char buffer[1024];
         int length = sizeof buffer;
-        const int rc = zoo_get(zh_, path_.c_str(), 0, buffer, &length, nullptr);
+        // Read with a watch: its change, or its creation after a ZNONODE, wakes the wait below.
+        int rc = zoo_wget(zh_, path_.c_str(), onEvent, this, buffer, &length, nullptr);
+        if (rc == ZNONODE) rc = zoo_wexists(zh_, path_.c_str(), onEvent, this, nullptr) == ZOK ? ZOK : ZNONODE;
         if (rc == ZOK && length > 0) {
           const auto json = nlohmann::json::parse(std::string(buffer, static_cast<std::size_t>(length)), nullptr, false);
           if (json.is_object() && json.contains("address") && json["address"].is_string()) {
@@ -51,22 +58,51 @@ class RunningNode {
           }
           last = "the running node " + path_ + " holds no address: " + std::string(buffer, static_cast<std::size_t>(length));
         } else {
-          last = rc == ZNONODE ? "no server runs the destination (" + path_ + " does not exist)"
-                               : "reading " + path_ + ": " + zerror(rc);
+          last = rc == ZNONODE || rc == ZOK ? "no server runs the destination yet (" + path_ + " does not exist)"
+                                            : "reading " + path_ + ": " + zerror(rc);
         }
       } else {
         last = "no ZooKeeper session with " + servers_;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    } while (Clock::now() < deadline);
-    return Status(Status::kNetwork, last);
+      if (Clock::now() >= deadline) return Status(Status::kNetwork, last);
+      waitForChange(seen, std::min(deadline, Clock::now() + std::chrono::milliseconds(200)));
+    }
+  }
+
+  // Waits until the node (or the session) changes after `seen` changes, or `until`.
+  void waitForChange(std::uint64_t seen, Clock::time_point until) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait_until(lock, until, [&] { return changes_ != seen; });
+  }
+  std::uint64_t changes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return changes_;
   }
 
  private:
+  // The C client's thread: the watched node or the session changed.
+  static void onEvent(zhandle_t*, int, int, const char*, void* context) {
+    auto* self = static_cast<RunningNode*>(context);
+    {
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      ++self->changes_;
+    }
+    self->changed_.notify_all();
+  }
+
   std::string servers_;
   std::string path_;
   zhandle_t* zh_ = nullptr;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::uint64_t changes_ = 0;
 };
+
+// A refusal that a takeover in progress explains: the server named does not run the destination
+// yet (or any more).
+bool notRunningYet(const Status& s) {
+  return s.isServerError() && s.message().find("should start first") != std::string::npos;
+}
 
 class ClusterConnector : public CanalConnector {
  public:
@@ -190,9 +226,45 @@ class ClusterConnector : public CanalConnector {
     return attach();
   }
 
+  // Connects to the server in the running node, rolls back and subscribes again; looks again
+  // (at once when the node changes, else every 200 ms) while none runs the destination, until
+  // options_.failoverTimeout.
+  Status attachRunning() {
+    const auto deadline = options_.failoverTimeout.count() > 0 ? Clock::now() + options_.failoverTimeout
+                                                               : Clock::time_point::max();
+    for (;;) {
+      const std::uint64_t seen = running_->changes();
+      auto address = running_->address(std::min(deadline, Clock::now() + std::chrono::milliseconds(200)));
+      Status last = address.status();
+      if (address) {
+        ConnectorOptions single = options_;
+        single.retries = 0;  // this connector looks again instead
+        auto c = newSingleConnector(*address, destination_, user_, password_, single);
+        Status s = c->connect();
+        if (s && subscribed_) s = c->subscribe(filter_);  // which rolls back, as on every connect
+        if (s) {
+          current_ = std::move(c);
+          currentAddress_ = *address;
+          return Status::ok();
+        }
+        last = Status(s.code(), *address + ": " + s.message());
+        // A refused login or filter: every server says so.
+        if (s.isServerError() && !notRunningYet(s)) return last;
+      } else if (last.code() == Status::kInvalidArgument) {
+        return last;
+      }
+      if (Clock::now() >= deadline) return last;
+      if (options_.onFailoverWait) options_.onFailoverWait(last);
+      running_->waitForChange(seen, std::min(deadline, Clock::now() + std::chrono::milliseconds(200)));
+    }
+  }
+
   // Connects to the running server (ZooKeeper) or the next one of the list that accepts,
-  // rolls back and subscribes again; rounds of attempts with doubling waits.
+  // rolls back and subscribes again; for a list, rounds of attempts with doubling waits.
   Status attach() {
+    if (running_) return attachRunning();
+    const std::size_t n = source_.addresses.size();
+    if (n == 0) return Status(Status::kInvalidArgument, "no server addresses");
     Status last;
     auto wait = options_.retryInterval;
     const int rounds = std::max(1, options_.retries + 1);
@@ -201,36 +273,24 @@ class ClusterConnector : public CanalConnector {
         std::this_thread::sleep_for(wait);
         wait *= 2;
       }
-      std::vector<std::string> candidates;
-      if (running_) {
-        auto address = running_->address(Clock::now() + options_.connectTimeout);
-        if (!address) {
-          last = address.status();
-          continue;
-        }
-        candidates.push_back(*address);
-      } else {
-        const std::size_t n = source_.addresses.size();
-        if (n == 0) return Status(Status::kInvalidArgument, "no server addresses");
-        for (std::size_t i = 0; i < n; ++i) candidates.push_back(source_.addresses[(next_ + i) % n]);
-      }
-      for (std::size_t i = 0; i < candidates.size(); ++i) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::string& candidate = source_.addresses[(next_ + i) % n];
         ConnectorOptions single = options_;
         single.retries = 0;  // this connector moves on instead
-        auto c = newSingleConnector(candidates[i], destination_, user_, password_, single);
+        auto c = newSingleConnector(candidate, destination_, user_, password_, single);
         Status s = c->connect();
         if (s && subscribed_) s = c->subscribe(filter_);  // which rolls back, as on every connect
         if (!s) {
-          last = Status(s.code(), candidates[i] + ": " + s.message());
-          if (s.isServerError() && !running_) return last;  // credentials or destination: every server says so
+          last = Status(s.code(), candidate + ": " + s.message());
+          if (s.isServerError()) return last;  // credentials or destination: every server says so
           continue;
         }
-        if (!running_) next_ = (next_ + i) % source_.addresses.size();
+        next_ = (next_ + i) % n;
         current_ = std::move(c);
-        currentAddress_ = candidates[i];
+        currentAddress_ = candidate;
         return Status::ok();
       }
-      if (!running_) next_ = (next_ + 1) % source_.addresses.size();
+      next_ = (next_ + 1) % n;
     }
     return last;
   }

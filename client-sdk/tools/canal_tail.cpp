@@ -109,18 +109,6 @@ int main(int argc, char** argv) {
     std::_Exit(0);
   }).detach();
 
-  std::unique_ptr<canal::client::CanalConnector> connector;
-  if (!zk.empty()) {
-    connector = canal::client::newClusterConnector(canal::client::ClusterSource::zooKeeper(zk), destination, user,
-                                                   password);
-    address = "the server ZooKeeper " + zk + " names";
-  } else if (address.find(',') != std::string::npos) {
-    connector = canal::client::newClusterConnector(canal::client::ClusterSource::list(address), destination, user,
-                                                   password);
-  } else {
-    connector = canal::client::newSingleConnector(address, destination, user, password);
-  }
-
   long long rows = 0, entries = 0;
   auto lastData = std::chrono::steady_clock::now();
   auto lastReport = lastData;
@@ -129,23 +117,43 @@ int main(int argc, char** argv) {
   int exitCode = 0;
   bool connected = false;
   std::string waitingFor;  // the reason last said on stderr while waiting
-  auto backoff = std::chrono::milliseconds(100);
-  // Waits before the next attempt, saying why when the reason changes (and every 10 s); false
-  // when a signal came meanwhile.
   auto lastSaid = std::chrono::steady_clock::time_point{};
-  const auto waitAfter = [&](const std::string& why) {
+  // Says why canal-tail waits, when the reason changes and every 10 s.
+  const auto say = [&](const std::string& why) {
     const auto now = std::chrono::steady_clock::now();
     if (why != waitingFor || now - lastSaid > std::chrono::seconds(10)) {
       std::cerr << "canal-tail: waiting: " << why << "\n";
       waitingFor = why;
       lastSaid = now;
     }
+  };
+  auto backoff = std::chrono::milliseconds(100);
+  // Waits before the next attempt, saying why; false when a signal came meanwhile.
+  const auto waitAfter = [&](const std::string& why) {
+    say(why);
     for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stopSignal; slept += std::chrono::milliseconds(50)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
     return !stopSignal;
   };
+
+  canal::client::ConnectorOptions options;
+  // Following ZooKeeper, the connector itself looks for the server running the destination (at
+  // once when the running node changes) for as long as it takes; it says why it waits.
+  options.onFailoverWait = [&](const canal::client::Status& why) { say(why.message()); };
+  std::unique_ptr<canal::client::CanalConnector> connector;
+  if (!zk.empty()) {
+    connector = canal::client::newClusterConnector(canal::client::ClusterSource::zooKeeper(zk), destination, user,
+                                                   password, options);
+    address = "the server ZooKeeper " + zk + " names";
+  } else if (address.find(',') != std::string::npos) {
+    connector = canal::client::newClusterConnector(canal::client::ClusterSource::list(address), destination, user,
+                                                   password, options);
+  } else {
+    connector = canal::client::newSingleConnector(address, destination, user, password, options);
+  }
+
   while (!stopSignal) {
     if (!connected) {
       auto s = connector->connect();

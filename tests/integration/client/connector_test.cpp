@@ -622,13 +622,22 @@ TEST_F(ConnectorTest, ClusterConnectorFollowsTheRunningNodeInZooKeeper) {
   o.retryInterval = 100ms;
   o.retries = 1;
   o.connectTimeout = 1s;
-  // Nobody runs the destination yet: a clear error naming the node.
+  // Nobody runs the destination yet: looked for until failoverTimeout (by default without end),
+  // each look that finds none reported to the application, then a clear error naming the node.
   {
-    auto c = newClusterConnector(ClusterSource::zooKeeper((*zk)->connectString()), "example", "canal", "canal", o);
+    ConnectorOptions bounded = o;
+    bounded.failoverTimeout = 1s;
+    int waits = 0;
+    bounded.onFailoverWait = [&](const Status& why) {
+      ++waits;
+      EXPECT_EQ(why.code(), Status::kNetwork) << why.toString();
+    };
+    auto c = newClusterConnector(ClusterSource::zooKeeper((*zk)->connectString()), "example", "canal", "canal", bounded);
     const Status none = c->connect();
     EXPECT_EQ(none.code(), Status::kNetwork);
     EXPECT_NE(none.message().find("/otter/canal/destinations/example/running does not exist"), std::string::npos)
         << none.toString();
+    EXPECT_GE(waits, 1);
   }
 
   RunningNodeWriter writer((*zk)->connectString());

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -168,6 +169,14 @@ struct ConnectorOptions {
   // reported by a later call, which reconnects and rolls back. A rollback, subscribe or
   // unsubscribe also reads their replies first. 0: Canal's strict sequence.
   int prefetch = 1;
+  // Cluster connector following ZooKeeper's running node: how long a call goes on looking for
+  // the server that runs the destination — no running node yet (a takeover), a server that says
+  // the destination "should start first", a connection refused — before it returns the last
+  // reason; 0: no limit. It looks again as soon as the running node changes (a ZooKeeper
+  // watch), and at least every 200 ms.
+  std::chrono::milliseconds failoverTimeout{0};
+  // Called with the reason each time such a look finds no server yet (the SDK prints nothing).
+  std::function<void(const Status&)> onFailoverWait;
 };
 
 class CanalConnector {
