@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <utility>
 
 #include "server/common/logging.h"
@@ -15,14 +16,23 @@
 namespace canal::app {
 namespace {
 
+// The server a destination's runs read: 0 the primary, 1 the standby. A run started again after
+// an error goes on where the last one was reading (its positions are that server's).
+using Followed = std::shared_ptr<std::atomic<std::size_t>>;
+
 class ReplicaRun final : public instance::BinlogRun {
  public:
-  ReplicaRun(const instance::DestinationOptions& o, replica::DumpStart start)
-      : start_(std::move(start)), stream_(o.master, o.dump, start_, o.reconnect), cache_(o.master) {
+  ReplicaRun(const instance::DestinationOptions& o, replica::DumpStart start, Followed followed)
+      : start_(std::move(start)),
+        followed_(std::move(followed)),
+        stream_(o.master, o.dump, start_, o.reconnect),
+        cache_(*followed_ == 1 && o.standby ? *o.standby : o.master) {
     if (o.standby) stream_.addStandby(*o.standby);
+    stream_.startAt(*followed_);
     if (o.detecting) stream_.enableDetecting(*o.detecting);
     stream_.watchBinlog(o.binlogCheckInterval);
   }
+  ~ReplicaRun() override { *followed_ = stream_.currentAddress(); }
 
   // Reads the table definitions at the start (replaying the history when there is one).
   Status loadSchemas(const std::string& historyPath) {
@@ -45,6 +55,7 @@ class ReplicaRun final : public instance::BinlogRun {
 
  private:
   const replica::DumpStart start_;
+  const Followed followed_;
   replica::ReplicaStream stream_;
   std::optional<schema::SchemaHistory> history_;  // before cache_, which keeps a reference
   schema::SchemaCache cache_;
@@ -57,15 +68,17 @@ class ReplicaSource final : public instance::BinlogSource {
   std::string primary() const override { return options_.master.host + ":" + std::to_string(options_.master.port); }
 
   Result<std::unique_ptr<instance::BinlogRun>> open(const std::optional<CommitPosition>& from) override {
-    auto start = replica::chooseStart(options_.master, from, options_.start);
+    const bool onStandby = *followed_ == 1 && options_.standby;
+    auto start = replica::chooseStart(onStandby ? *options_.standby : options_.master, from, options_.start);
     if (!start) return start.status().withContext("choosing the start position");
-    auto run = std::make_unique<ReplicaRun>(options_, std::move(*start));
+    auto run = std::make_unique<ReplicaRun>(options_, std::move(*start), followed_);
     CANAL_RETURN_IF_ERROR(run->loadSchemas(options_.schemaHistoryPath));
     return std::unique_ptr<instance::BinlogRun>(std::move(run));
   }
 
  private:
   const instance::DestinationOptions options_;
+  const Followed followed_ = std::make_shared<std::atomic<std::size_t>>(0);
 };
 
 Result<std::unique_ptr<store::EventStore>> openStore(const instance::DestinationOptions& options,

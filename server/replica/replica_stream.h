@@ -73,6 +73,12 @@ class ReplicaStream {
   void addStandby(mysql::ConnectOptions standby) { addresses_.push_back(std::move(standby)); }
   // The address the stream reads from now (0 = the primary).
   std::size_t currentAddress() const { return current_; }
+  // Starts on `address` (an index as above) instead of the primary: a stream started again after
+  // one that had switched to the standby goes on there, where its positions are. Call before the
+  // first next().
+  void startAt(std::size_t address) {
+    if (address < addresses_.size()) current_ = committedAddress_ = address;
+  }
 
   // Probes the current server with the detecting SQL from a thread of its own. When it counts
   // the server as down (a hung or unreachable primary whose dump link may still look open),
