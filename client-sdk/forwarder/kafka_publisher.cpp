@@ -79,6 +79,14 @@ class KafkaPublisher::Impl {
     return Status::ok();
   }
 
+  Status fence() {
+    if (!transactional() || transactionsReady_) return Status::ok();
+    if (!producer_) {
+      if (Status s = createProducer(); !s) return Status(kSinkRetry, s.message());
+    }
+    return initTransactions();
+  }
+
   Status publish(const std::vector<MqMessage>& messages) {
     const auto started = std::chrono::steady_clock::now();
     Status s = publishOnce(messages);
@@ -146,16 +154,21 @@ class KafkaPublisher::Impl {
     return status;
   }
 
+  Status initTransactions() {
+    if (rd_kafka_error_t* e = rd_kafka_init_transactions(producer_, timeoutMs())) {
+      const bool fatal = rd_kafka_error_is_fatal(e);
+      const std::string text = errorText(e);
+      if (fatal) destroyProducer();
+      return Status(kSinkRetry, "kafka: initializing transactions (transactional.id " + options_.transactionalId +
+                                    "): " + text);
+    }
+    transactionsReady_ = true;
+    return Status::ok();
+  }
+
   Status beginTransaction() {
     if (!transactionsReady_) {
-      if (rd_kafka_error_t* e = rd_kafka_init_transactions(producer_, timeoutMs())) {
-        const bool fatal = rd_kafka_error_is_fatal(e);
-        const std::string text = errorText(e);
-        if (fatal) destroyProducer();
-        return Status(kSinkRetry, "kafka: initializing transactions (transactional.id " + options_.transactionalId +
-                                      "): " + text);
-      }
-      transactionsReady_ = true;
+      if (Status s = initTransactions(); !s) return s;
     }
     if (rd_kafka_error_t* e = rd_kafka_begin_transaction(producer_)) {
       return fail(Status(kSinkRetry, "kafka: begin transaction: " + errorText(e)));
@@ -502,6 +515,7 @@ KafkaPublisher::KafkaPublisher(std::unique_ptr<Impl> impl) : impl_(std::move(imp
 KafkaPublisher::~KafkaPublisher() = default;
 
 Status KafkaPublisher::publish(const std::vector<MqMessage>& messages) { return impl_->publish(messages); }
+Status KafkaPublisher::fence() { return impl_->fence(); }
 Result<int> KafkaPublisher::partitionsOf(const std::string& topic) { return impl_->partitionsOf(topic); }
 
 }  // namespace canal::forwarder

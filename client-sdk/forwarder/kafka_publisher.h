@@ -45,6 +45,8 @@ class KafkaPublisher final : public MessagePublisher {
   // in time or refused (nothing is known delivered: the caller sends the batch again);
   // kSinkFatal for an oversized message without a dead-letter topic.
   client::Status publish(const std::vector<MqMessage>& messages) override;
+  // With a transactional id: initializes transactions now (kSinkRetry while the broker cannot).
+  client::Status fence() override;
   // The partition count of `topic` (cached).
   client::Result<int> partitionsOf(const std::string& topic);
 

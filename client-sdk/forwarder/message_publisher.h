@@ -29,6 +29,10 @@ class MessagePublisher {
  public:
   virtual ~MessagePublisher() = default;
   virtual client::Status publish(const std::vector<MqMessage>& messages) = 0;
+  // A transactional publisher: fences any earlier producer with its transactional id (the
+  // broker aborts or completes that producer's open transaction) so that what is read from the
+  // broker afterwards is final. Others: nothing to do.
+  virtual client::Status fence() { return client::Status::ok(); }
   virtual const PublisherStats& stats() const = 0;
 };
 

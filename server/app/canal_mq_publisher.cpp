@@ -180,6 +180,9 @@ Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::st
   const bool transactional = !p.positionTopic.empty();
   std::vector<std::string_view> send = entries;
   if (transactional && !p.positionRead) {
+    // Fenced first: a transaction an earlier run committed but whose markers the broker had not
+    // written yet is then complete, and its position record visible to the read below.
+    if (const client::Status fenced = p.publisher->fence(); !fenced) return fromPublish(fenced);
     auto last = forwarder::lastValueOfKey(p.properties, p.positionTopic, 0, p.destination, 1000, std::chrono::seconds(15));
     if (!last) return fromPublish(last.status());
     if (*last) {
