@@ -47,16 +47,12 @@ std::optional<std::string> binlogStartedAgain(const std::vector<std::pair<std::s
 void ReplicaStream::enableDetecting(DetectingOptions options) {
   if (options.retryThreshold < 1) options.retryThreshold = 1;
   detecting_ = std::move(options);
-  startWatcher();
 }
 
-void ReplicaStream::watchBinlog(std::chrono::milliseconds interval) {
-  binlogCheck_ = interval;
-  startWatcher();
-}
+void ReplicaStream::watchBinlog(std::chrono::milliseconds interval) { binlogCheck_ = interval; }
 
 void ReplicaStream::startWatcher() {
-  if (watcher_.joinable()) return;
+  if (watcher_.joinable() || (!detecting_ && !binlogCheck_)) return;
   watcher_ = std::jthread([this](std::stop_token stop) {
     nameThisThread("detect");
     watch(stop);
@@ -284,6 +280,7 @@ void ReplicaStream::setLinkError(Status s) {
 }
 
 Result<DumpEvent> ReplicaStream::next() {
+  startWatcher();  // once: the watch's settings are made before the first next()
   auto delay = policy_.initialDelay;
   int attempts = 0;
   for (;;) {

@@ -126,7 +126,7 @@ class ReplicaStream {
   bool detectRestart(std::unique_ptr<mysql::MysqlConnection>& connection, std::size_t address,
                      const std::string& file, std::uint64_t position);
   void notice(std::string what);
-  void startWatcher();
+  void startWatcher();  // the watch thread, when something is to be watched (first next())
   // Notes transaction framing; true when `e` ends a transaction.
   bool noteBoundary(const DumpEvent& e);
   void setLinkError(Status s);
