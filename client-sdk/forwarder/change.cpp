@@ -1,6 +1,8 @@
 #include "change.h"
 
-#include <charconv>
+#include <cstdint>
+
+#include "canal/client/flat_message.h"
 
 namespace canal::forwarder {
 
@@ -62,13 +64,9 @@ client::Result<std::vector<Change>> changesOf(const client::Message& message) {
     c.logfileName = h.logfilename();
     c.logfileOffset = h.logfileoffset();
     c.executeTime = h.executetime();
-    for (const auto& prop : h.props()) {
-      if (prop.key() == "snapshot") c.snapshot |= prop.value() == "true";
-      if (prop.key() == "sequence") {
-        const std::string& v = prop.value();
-        std::int64_t n = 0;
-        if (std::from_chars(v.data(), v.data() + v.size(), n).ptr == v.data() + v.size() && n > 0) c.sequence = n;
-      }
+    for (const auto& prop : h.props()) c.snapshot |= prop.key() == "snapshot" && prop.value() == "true";
+    if (const auto n = client::streamSequence(h); n && *n > 0 && *n <= std::uint64_t{INT64_MAX}) {
+      c.sequence = static_cast<std::int64_t>(*n);
     }
     if (!c.rowChange.ParseFromString(e.storevalue())) {
       return client::Status(client::Status::kProtocol, "the RowChange of the entry at " + c.logfileName + ":" +

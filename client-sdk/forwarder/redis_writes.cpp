@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "canal/client/flat_message.h"
 #include "row_image.h"
 #include "sink.h"
 #include "table_pattern.h"
@@ -9,7 +10,7 @@
 namespace canal::forwarder {
 
 RedisVersion RedisVersion::of(const Change& change, std::int64_t row) {
-  constexpr int kEntryBits = 30;  // canal-server's StreamSequence
+  constexpr int kEntryBits = client::kStreamSequenceEntryBits;
   if (change.sequence > 0) {
     return RedisVersion{(std::int64_t{1} << 31) + (change.sequence >> kEntryBits),
                         change.sequence & ((std::int64_t{1} << kEntryBits) - 1), row};

@@ -5,6 +5,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include "canal/client/flat_message.h"
 #include "canal/protocol/entry_protocol.pb.h"
 
 namespace canal::client {
@@ -51,15 +52,7 @@ std::optional<BinlogPoint> entryPoint(std::string_view rawEntry) {
       canal::protocol::entry::Header header;
       if (!header.ParseFromArray(rawEntry.data() + at, static_cast<int>(length))) return std::nullopt;
       if (header.logfilename().empty()) return std::nullopt;
-      BinlogPoint point{header.serverid(), header.logfilename(), header.logfileoffset(), std::nullopt};
-      for (const auto& prop : header.props()) {
-        std::uint64_t n = 0;
-        const std::string& v = prop.value();
-        if (prop.key() == "sequence" && std::from_chars(v.data(), v.data() + v.size(), n).ptr == v.data() + v.size()) {
-          point.sequence = n;
-        }
-      }
-      return point;
+      return BinlogPoint{header.serverid(), header.logfilename(), header.logfileoffset(), streamSequence(header)};
     }
     if (!WireFormatLite::SkipField(&in, tag)) return std::nullopt;
   }

@@ -1,6 +1,7 @@
 #include "canal/client/flat_message.h"
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -163,6 +164,17 @@ std::vector<std::string> RowView::updatedNames() const {
     if (c.updated()) out.push_back(c.name());
   }
   return out;
+}
+
+std::optional<std::uint64_t> streamSequence(const eb::Header& header) {
+  for (const auto& prop : header.props()) {
+    if (prop.key() != "sequence") continue;
+    const std::string& v = prop.value();
+    std::uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec == std::errc() && end == v.data() + v.size()) return n;
+  }
+  return std::nullopt;
 }
 
 }  // namespace canal::client

@@ -344,18 +344,12 @@ Result<DumpEvent> ReplicaStream::next() {
         // The server refuses the position: a binlog started again is followed, anything else
         // (a purged position) is the caller's to report.
         if (isPositionRefused(event.status())) {
+          // Where the stream read to (this thread's own committed_), or where it started.
           std::unique_ptr<mysql::MysqlConnection> connection;
-          std::string file;
-          std::uint64_t position = 0;
-          {
-            std::lock_guard<std::mutex> lock(readMutex_);
-            file = readFile_;
-            position = readPosition_;
-          }
-          if (file.empty() && start_.kind == DumpStart::Kind::kFilePosition) {
-            file = committed_.file.empty() ? start_.file : committed_.file;
-            position = committed_.file.empty() ? start_.position : committed_.position;
-          }
+          const bool read = !committed_.file.empty();
+          const std::string file = read ? committed_.file
+                                        : start_.kind == DumpStart::Kind::kFilePosition ? start_.file : std::string();
+          const std::uint64_t position = read ? committed_.position : start_.position;
           if (!file.empty() && detectRestart(connection, current_, file, position)) {
             std::lock_guard<std::mutex> lock(dumpMutex_);
             dump_.reset();

@@ -35,6 +35,13 @@ std::vector<std::pair<int, std::string>> toPartitionedFlatMessages(const canal::
                                                                    const std::vector<int>& partitionOfRow,
                                                                    std::int64_t id, std::int64_t ts);
 
+// The entry's place in canal-server's stream order, its header prop `sequence` (docs/protocol.md,
+// "Stream sequence"): a number that only grows across restarts, takeovers, primary switches and
+// snapshots. nullopt when the server sent none (or not a number).
+std::optional<std::uint64_t> streamSequence(const canal::protocol::entry::Header& header);
+// A stream sequence is epoch * 2^kStreamSequenceEntryBits + the entry's place in its epoch.
+inline constexpr int kStreamSequenceEntryBits = 30;
+
 // One row change with columns looked up by name.
 class RowView {
  public:
