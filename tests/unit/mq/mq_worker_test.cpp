@@ -105,6 +105,8 @@ TEST_F(MqWorkerTest, EachBatchIsPublishedThenAcked) {
   putTransaction(2000);
   startWorker();
   ASSERT_TRUE(testing::waitUntil(5s, [&] { return cursorOffset() == 2100; }));
+  // The worker counts a batch once the ack it writes returns, a moment after the cursor moved.
+  ASSERT_TRUE(testing::waitUntil(5s, [&] { return worker_->stats().batches == 2; }));
   std::lock_guard<std::mutex> lock(broker_->mutex);
   EXPECT_EQ(broker_->confirmed, (std::vector<std::vector<std::string>>{{"entry@1000", "entry@1100"},
                                                                         {"entry@2000", "entry@2100"}}));
@@ -123,6 +125,9 @@ TEST_F(MqWorkerTest, ABatchTheBrokerDidNotConfirmIsSentAgainWholeAndAckedOnlyThe
     ASSERT_EQ(broker_->batches.size(), 3u);
     for (const auto& b : broker_->batches) EXPECT_EQ(b, (std::vector<std::string>{"entry@1000", "entry@1100"}));
   }
+  // The worker says "publishing" once the ack it writes returns, a moment after the cursor moved.
+  ASSERT_TRUE(testing::waitUntil(5s, [&] { return worker_->stats().state == "publishing"; }))
+      << worker_->stats().state;
   const MqWorkerStats s = worker_->stats();
   EXPECT_EQ(s.failures, 2u);
   EXPECT_NE(s.lastError.find("broker down"), std::string::npos);
