@@ -224,14 +224,35 @@ class KafkaPublisher::Impl {
       }
       rd_kafka_poll(producer_, 0);
     };
-    for (const MqMessage* m : messages) produce(*m, m->topic, m->partition);
+    std::vector<const MqMessage*> closing;
+    bool closingHeld = false;  // not produced: what goes before them is not all delivered
+    for (const MqMessage* m : messages) {
+      if (transactional() && m->afterTheRest) closing.push_back(m);
+      else produce(*m, m->topic, m->partition);
+    }
     for (const MqMessage& letter : letters) produce(letter, letter.topic, RD_KAFKA_PARTITION_UA);
+    if (!closing.empty()) {
+      // A crash before the commit can leave any part of the transaction on the broker; the
+      // closing records are there only if all the rest is.
+      rd_kafka_flush(producer_, timeoutMs());
+      bool delivered = rd_kafka_outq_len(producer_) == 0;
+      for (const Pending& p : pending) delivered &= p.error == RD_KAFKA_RESP_ERR_NO_ERROR;
+      if (delivered) {
+        for (const MqMessage* m : closing) produce(*m, m->topic, m->partition);
+      } else {
+        // Reported after the failure before them, if any; otherwise as timed out.
+        for (const MqMessage* m : closing) pending.push_back(Pending{m, m->topic, m->partition, RD_KAFKA_RESP_ERR__TIMED_OUT});
+        closingHeld = true;
+      }
+    }
 
     Status waited = Status::ok();
     bool tooLarge = false;
     if (transactional()) {
       for (const Pending& p : pending) tooLarge |= p.error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
-      if (!tooLarge) {
+      if (closingHeld) {
+        abortTransaction();
+      } else if (!tooLarge) {
         if (rd_kafka_error_t* e = rd_kafka_commit_transaction(producer_, timeoutMs())) {
           const bool fatal = rd_kafka_error_is_fatal(e);
           waited = Status(kSinkRetry, "kafka: commit of the transaction failed: " + errorText(e));

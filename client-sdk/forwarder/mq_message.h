@@ -26,6 +26,9 @@ struct MqMessage {
   std::string key;             // empty: no key
   std::string payload;
   MessageOrigin origin;
+  // In a transaction: produced only once every other message of it is delivered, so that on the
+  // broker it never stands without them (a record saying what the transaction carried).
+  bool afterTheRest = false;
 };
 
 // Status codes of a delivery that failed. kSinkFatal: retrying cannot fix it (an oversized

@@ -232,6 +232,7 @@ Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::st
     record.payload = position.dump();
     record.origin.logfileName = header.header().logfilename();
     record.origin.logfileOffset = header.header().logfileoffset();
+    record.afterTheRest = true;
     messages->push_back(std::move(record));
   }
   return fromPublish(p.publisher->publish(*messages));

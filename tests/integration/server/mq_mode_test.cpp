@@ -428,6 +428,24 @@ TEST_F(MqModeTest, AFailedTransactionIsAbortedAndTheBatchSentAgain) {
   EXPECT_EQ(positions.back().value["position"], 200);
 }
 
+// The position record goes out only once the rest of its transaction is delivered: a crash
+// (or a failure) can leave rows without it on the broker, never it without its rows, which the
+// next run would then skip. Here the rows' broker answers slowly and with an error.
+TEST_F(MqModeTest, ThePositionRecordIsProducedOnlyAfterTheRowsOfItsTransaction) {
+  ASSERT_TRUE(kafka_.createTopic("cdc", 1));
+  ASSERT_TRUE(kafka_.createTopic("canal_mq_positions", 1));
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(kafka_.cluster(), "cdc", 0, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(kafka_.cluster(), "canal_mq_positions", 0, 2), RD_KAFKA_RESP_ERR_NO_ERROR);
+  const std::vector<std::string> entries = insertEntries(1);
+  const std::vector<std::string_view> all(entries.begin(), entries.end());
+  auto publisher = app::CanalMqPublisher::create(transactionalServer(), transactionalInstance());
+  ASSERT_TRUE(publisher.isOk()) << publisher.status().toString();
+  rd_kafka_mock_broker_push_request_error_rtts(kafka_.cluster(), 1, 0 /* Produce */, 1, RD_KAFKA_RESP_ERR_INVALID_RECORD, 1500);
+  EXPECT_FALSE((*publisher)->publish(1, all).isOk());
+  // The mock shows aborted records too: a position record produced beside the rows would be here.
+  EXPECT_TRUE(kafka_.consume("canal_mq_positions", 1, 1, 1s, true).empty());
+}
+
 // Two servers with ZooKeeper HA and canal.mq.transaction: the running one is killed with -9
 // twice while a writer inserts, the standby takes over each time (fencing the old producer),
 // and every row arrives, each key in order; what a committed position record covers is not
