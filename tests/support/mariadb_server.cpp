@@ -151,6 +151,26 @@ Result<MariaDbServer::BinlogEnd> MariaDbServer::binlogEnd() {
   return BinlogEnd{*(*rows)[0][0], std::stoull(*(*rows)[0][1])};
 }
 
+std::string MariaDbServer::queryValue(const std::string& sql) {
+  auto rows = query(sql);
+  return rows.isOk() && !rows->empty() && !(*rows)[0].empty() && (*rows)[0][0] ? *(*rows)[0][0] : "";
+}
+
+Status MariaDbServer::replicateFrom(MariaDbServer& primary) {
+  const std::string position = primary.queryValue("SELECT @@gtid_binlog_pos");
+  CANAL_RETURN_IF_ERROR(execute("SET GLOBAL gtid_slave_pos = '" + position + "'"));
+  CANAL_RETURN_IF_ERROR(execute("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=" + std::to_string(primary.port()) +
+                                ", MASTER_USER='" + primary.options().replicaUser + "', MASTER_PASSWORD='" +
+                                primary.options().replicaPassword + "', MASTER_USE_GTID=slave_pos"));
+  return execute("START SLAVE");
+}
+
+Status MariaDbServer::waitCaughtUp(MariaDbServer& primary, std::chrono::milliseconds timeout) {
+  const std::string primaryPosition = primary.queryValue("SELECT @@gtid_binlog_pos");
+  if (waitUntil(timeout, [&] { return queryValue("SELECT @@gtid_slave_pos") == primaryPosition; })) return Status::ok();
+  return Status::unavailable("replica at " + queryValue("SELECT @@gtid_slave_pos") + ", primary at " + primaryPosition);
+}
+
 Result<std::vector<std::vector<std::optional<std::string>>>> MariaDbServer::query(const std::string& sql) {
   auto conn = runRoot(socket_, sql);
   if (!conn) return conn.status();

@@ -53,6 +53,15 @@ class MariaDbServer {
   // The current binlog file and position (SHOW MASTER STATUS).
   Result<BinlogEnd> binlogEnd();
 
+  // The first column of the first row of `sql`; empty when there is none (or it is NULL).
+  std::string queryValue(const std::string& sql);
+
+  // Makes this server a replica of `primary` (MariaDB GTID, from the primary's current GTID
+  // position on), as the standby of a failover.
+  Status replicateFrom(MariaDbServer& primary);
+  // Waits until this replica has applied everything `primary` logged so far.
+  Status waitCaughtUp(MariaDbServer& primary, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
   // Stops the server cleanly (a later start() of a new server may reuse nothing of it).
   Status stop();
   // Kills the server (SIGKILL), as a crash would.

@@ -664,32 +664,6 @@ TEST_F(SchemaFromPrimaryTest, AHistoryKeptAcrossRestartsDecodesWithTheColumnsOfT
 namespace canal::replica {
 namespace {
 
-std::string queryOne(MariaDbServer& db, const std::string& sql) {
-  auto rows = db.query(sql);
-  return rows.isOk() && !rows->empty() && (*rows)[0][0] ? *(*rows)[0][0] : "";
-}
-
-// `standby` replicates from `primary`, from the primary's current GTID position on.
-Status replicateFrom(MariaDbServer& standby, MariaDbServer& primary) {
-  CANAL_RETURN_IF_ERROR(
-      standby.execute("SET GLOBAL gtid_slave_pos = '" + queryOne(primary, "SELECT @@gtid_binlog_pos") + "'"));
-  CANAL_RETURN_IF_ERROR(standby.execute("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=" +
-                                        std::to_string(primary.port()) +
-                                        ", MASTER_USER='canal', MASTER_PASSWORD='canal', MASTER_USE_GTID=slave_pos"));
-  return standby.execute("START SLAVE");
-}
-
-// Waits until `standby` has applied everything `primary` logged so far.
-::testing::AssertionResult caughtUp(MariaDbServer& standby, MariaDbServer& primary) {
-  const std::string primaryPos = queryOne(primary, "SELECT @@gtid_binlog_pos");
-  if (testing::waitUntil(std::chrono::seconds(20),
-                         [&] { return queryOne(standby, "SELECT @@gtid_slave_pos") == primaryPos; })) {
-    return ::testing::AssertionSuccess();
-  }
-  return ::testing::AssertionFailure() << "standby at " << queryOne(standby, "SELECT @@gtid_slave_pos")
-                                       << ", primary at " << primaryPos;
-}
-
 // A primary and a standby (server_id 2, log_slave_updates) replicating from it from the
 // start; `extraArgs` go to both servers.
 struct PrimaryAndStandby {
@@ -708,7 +682,7 @@ Result<PrimaryAndStandby> startPrimaryAndStandby(const std::vector<std::string>&
   standbyOptions.extraArgs.push_back("--log-slave-updates");
   auto standby = MariaDbServer::start(standbyOptions);
   if (!standby.isOk()) return standby.status();
-  CANAL_RETURN_IF_ERROR(replicateFrom(**standby, **primary));
+  CANAL_RETURN_IF_ERROR((*standby)->replicateFrom(**primary));
   return PrimaryAndStandby{std::move(*primary), std::move(*standby)};
 }
 
@@ -727,7 +701,7 @@ TEST(StandbyFailover, PrimaryDiesStreamResumesOnTheStandbyByGtid) {
                           std::to_string(i * 5 + 5) + ")")
                     .isOk());
   }
-  ASSERT_TRUE(caughtUp(s, p));
+  ASSERT_TRUE(s.waitCaughtUp(p).isOk());
 
   ReconnectPolicy policy;
   policy.initialDelay = std::chrono::milliseconds(50);
@@ -760,7 +734,7 @@ TEST(StandbyFailover, TheDetectingSqlMovesAwayFromAHungPrimary) {
   ASSERT_TRUE(p.execute("CREATE DATABASE s").isOk());
   ASSERT_TRUE(p.execute("CREATE TABLE s.t (id INT PRIMARY KEY)").isOk());
   ASSERT_TRUE(p.execute("INSERT INTO s.t VALUES (1),(2),(3)").isOk());
-  ASSERT_TRUE(caughtUp(s, p));
+  ASSERT_TRUE(s.waitCaughtUp(p).isOk());
 
   DumpOptions options;
   options.heartbeatSeconds = 30;
