@@ -57,6 +57,7 @@ MessageOrigin originOf(const eb::Entry& e, const eb::RowChange* rc) {
   o.logfileName = e.header().logfilename();
   o.logfileOffset = e.header().logfileoffset();
   o.executeTime = e.header().executetime();
+  o.sequence = static_cast<std::int64_t>(client::streamSequence(e.header()).value_or(0));
   return o;
 }
 

@@ -209,12 +209,21 @@ class KafkaPublisher::Impl {
       }
       stats_.inFlight.fetch_add(1, std::memory_order_relaxed);
       ++inFlight;
+      const std::string sequence = m.origin.sequence > 0 ? std::to_string(m.origin.sequence) : std::string();
       for (;;) {
+        // The headers (copied by librdkafka) belong to the message once produced.
+        rd_kafka_headers_t* headers = nullptr;
+        if (!sequence.empty()) {
+          headers = rd_kafka_headers_new(1);
+          rd_kafka_header_add(headers, kSequenceHeader, -1, sequence.data(), static_cast<ssize_t>(sequence.size()));
+        }
         const rd_kafka_resp_err_t err = rd_kafka_producev(
             producer_, RD_KAFKA_V_RKT(topic(topicName)), RD_KAFKA_V_PARTITION(partition),
             RD_KAFKA_V_VALUE(const_cast<char*>(m.payload.data()), m.payload.size()),
             RD_KAFKA_V_KEY(m.key.empty() ? nullptr : m.key.data(), m.key.size()),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&p), RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&p),
+            RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR && headers) rd_kafka_headers_destroy(headers);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
           rd_kafka_poll(producer_, 100);  // backpressure: wait for deliveries
           continue;

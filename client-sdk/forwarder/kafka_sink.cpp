@@ -79,6 +79,7 @@ class KafkaSink::Impl {
     o.logfileName = c.logfileName;
     o.logfileOffset = c.logfileOffset;
     o.executeTime = c.executeTime;
+    o.sequence = c.sequence;
     return o;
   }
 

@@ -15,10 +15,15 @@ struct MessageOrigin {
   std::string logfileName;
   std::int64_t logfileOffset = 0;
   std::int64_t executeTime = 0;  // ms
+  // The change's stream sequence (docs/protocol.md); 0 from a server that sends none. Sent as
+  // the message header "canal-sequence" (Kafka header, AMQP header field) when set.
+  std::int64_t sequence = 0;
 
   // "schema.table UPDATE at mysql-bin.000003:4711"
   std::string where() const;
 };
+
+inline constexpr const char* kSequenceHeader = "canal-sequence";
 
 struct MqMessage {
   std::string topic;

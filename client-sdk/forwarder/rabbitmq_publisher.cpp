@@ -218,6 +218,16 @@ Status RabbitMqPublisher::publish(const std::vector<MqMessage>& messages) {
     amqp_bytes_t body;
     body.len = m.payload.size();
     body.bytes = const_cast<char*>(m.payload.data());
+    amqp_table_entry_t sequence;
+    props._flags &= ~AMQP_BASIC_HEADERS_FLAG;
+    if (m.origin.sequence > 0) {
+      sequence.key = amqp_cstring_bytes(kSequenceHeader);
+      sequence.value.kind = AMQP_FIELD_KIND_I64;
+      sequence.value.value.i64 = m.origin.sequence;
+      props.headers.num_entries = 1;
+      props.headers.entries = &sequence;
+      props._flags |= AMQP_BASIC_HEADERS_FLAG;
+    }
     const int rc = amqp_basic_publish(c.state, 1, exchange, amqp_cstring_bytes(m.topic.c_str()), 0, 0, &props, body);
     if (rc != AMQP_STATUS_OK) {
       return fail(Status(kSinkRetry, "rabbitmq: publishing " + m.origin.where() + ": " + amqp_error_string2(rc)));

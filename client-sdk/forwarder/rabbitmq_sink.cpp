@@ -44,6 +44,7 @@ client::Status RabbitMqSink::write(const std::vector<const Change*>& changes, st
     m.origin.logfileName = c->logfileName;
     m.origin.logfileOffset = c->logfileOffset;
     m.origin.executeTime = c->executeTime;
+    m.origin.sequence = c->sequence;
   }
   if (messages.empty()) return client::Status::ok();
   return publisher_->publish(messages);

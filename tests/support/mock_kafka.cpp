@@ -54,6 +54,15 @@ std::vector<KafkaRecord> MockKafka::consume(const std::string& topic, int partit
       if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
       r.payload.assign(static_cast<const char*>(m->payload), m->len);
       r.value = nlohmann::json::parse(r.payload, nullptr, false);
+      rd_kafka_headers_t* headers = nullptr;
+      if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name = nullptr;
+        const void* value = nullptr;
+        std::size_t size = 0;
+        for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+          r.headers[name] = value ? std::string(static_cast<const char*>(value), size) : std::string();
+        }
+      }
       out.push_back(std::move(r));
     }
     rd_kafka_message_destroy(m);

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct KafkaRecord {
   std::string key;  // "" when null
   std::string payload;
   nlohmann::json value;  // the payload parsed as JSON (discarded when it is not JSON)
+  std::map<std::string, std::string> headers;
 };
 
 class MockKafka {

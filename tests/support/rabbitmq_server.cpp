@@ -147,6 +147,18 @@ std::vector<std::string> RabbitMqConsumer::take(std::size_t expected, std::chron
     const amqp_rpc_reply_t r = amqp_consume_message(connection_->state, &envelope, &tv, 0);
     if (r.reply_type == AMQP_RESPONSE_NORMAL) {
       out.emplace_back(static_cast<const char*>(envelope.message.body.bytes), envelope.message.body.len);
+      std::int64_t sequence = 0;
+      const amqp_basic_properties_t& props = envelope.message.properties;
+      if (props._flags & AMQP_BASIC_HEADERS_FLAG) {
+        for (int i = 0; i < props.headers.num_entries; ++i) {
+          const amqp_table_entry_t& e = props.headers.entries[i];
+          if (std::string(static_cast<const char*>(e.key.bytes), e.key.len) == "canal-sequence" &&
+              e.value.kind == AMQP_FIELD_KIND_I64) {
+            sequence = e.value.value.i64;
+          }
+        }
+      }
+      sequences_.push_back(sequence);
       amqp_basic_ack(connection_->state, 1, envelope.delivery_tag, 0);
       amqp_destroy_envelope(&envelope);
     } else if (!(r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)) {

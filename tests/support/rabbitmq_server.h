@@ -5,6 +5,7 @@
 // And a consumer that takes what a queue holds.
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,12 +47,15 @@ class RabbitMqConsumer {
   // The message bodies that arrive until `expected` were taken in all or `timeout` passed
   // without one.
   std::vector<std::string> take(std::size_t expected, std::chrono::milliseconds timeout);
+  // The "canal-sequence" header of every message taken so far, in order (0 when absent).
+  const std::vector<std::int64_t>& sequences() const { return sequences_; }
 
  private:
   struct Connection;
   const RabbitMqServer& server_;
   std::string queue_;
   std::unique_ptr<Connection> connection_;
+  std::vector<std::int64_t> sequences_;
 };
 
 }  // namespace canal::testing

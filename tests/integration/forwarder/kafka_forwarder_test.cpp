@@ -94,6 +94,18 @@ TEST_F(KafkaForwarderTest, PrimaryKeyHashKeepsEachKeysChangesInOnePartitionInOrd
     EXPECT_EQ(r.value["pkNames"], Json::array({"k"}));
   }
   EXPECT_EQ(ddl, 1);
+  // Each message carries its change's stream sequence; a key's messages in growing order.
+  std::map<std::string, std::uint64_t> lastSequence;
+  for (const Received& r : received) {
+    const auto header = r.headers.find("canal-sequence");
+    ASSERT_NE(header, r.headers.end()) << r.payload;
+    const std::uint64_t sequence = std::stoull(header->second);
+    EXPECT_GT(sequence, 1ull << 52);
+    if (r.value["isDdl"].get<bool>()) continue;
+    const std::string k = r.value["data"][0]["k"];
+    EXPECT_GT(sequence, lastSequence[k]) << "key " << k;
+    lastSequence[k] = sequence;
+  }
   for (const auto& [k, history] : historyByKey(received)) {
     std::vector<std::string> want = {"0", "1", "2", "3", "4", "5"};
     if (std::stoi(k) % 5 == 0) want.push_back("D");

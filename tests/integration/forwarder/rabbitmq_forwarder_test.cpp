@@ -78,6 +78,15 @@ TEST_F(RabbitMqForwarderTest, RowsArriveInOrderThroughTheExchangeAcrossABrokerRe
     previous = id;
   }
   EXPECT_EQ(*seen.rbegin(), 400);
+  // Every message carries its entry's stream sequence; first deliveries in growing order.
+  std::uint64_t lastSequence = 0;
+  std::set<std::int64_t> firstSequences;
+  for (const std::int64_t sequence : consumer.sequences()) {
+    ASSERT_GT(sequence, std::int64_t{1} << 52);
+    if (!firstSequences.insert(sequence).second) continue;
+    EXPECT_GT(static_cast<std::uint64_t>(sequence), lastSequence);
+    lastSequence = static_cast<std::uint64_t>(sequence);
+  }
   for (const std::string& table : routed) EXPECT_EQ(table, "s.t") << "the binding key takes s.t only";
   EXPECT_GE(forwarder_->counters().rollbacks, 1u) << "the restart failed a batch, which was sent again";
   stopForwarder();

@@ -211,6 +211,11 @@ TEST_F(MqModeTest, CanalsStockConfigurationSwitchedToKafkaPublishesFlatMessages)
   EXPECT_EQ(records[1].value["old"][0]["k"], "2");
   EXPECT_GE(records[1].value["id"].get<std::int64_t>(), records[0].value["id"].get<std::int64_t>());
   EXPECT_TRUE(records[0].key.empty()) << "Canal sends no key";
+  // Ours besides: the stream sequence of each message's change, growing.
+  ASSERT_EQ(records[0].headers.count("canal-sequence"), 1u);
+  ASSERT_EQ(records[1].headers.count("canal-sequence"), 1u);
+  EXPECT_GT(std::stoull(records[0].headers["canal-sequence"]), 1ull << 52);
+  EXPECT_GT(std::stoull(records[1].headers["canal-sequence"]), std::stoull(records[0].headers["canal-sequence"]));
   // The TCP port is not served in MQ mode, as in Canal.
   EXPECT_EQ(process.logTail().find("serving Canal clients"), std::string::npos) << process.logTail();
   EXPECT_EQ(process.stop(), 0) << process.logTail();
