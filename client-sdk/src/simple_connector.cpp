@@ -122,7 +122,7 @@ class SimpleConnector final : public CanalConnector {
     } else {
       // The replies of the GETs in flight come first: read ahead, then the ack's own outcome.
       s = readAhead();
-      if (s) s = silentRequest(pb::CLIENTACK, a);
+      if (s) s = silentRequest(pb::CLIENTACK, a, options_.confirmAcks);
     }
     if (s) sequence_.acked(batchId);
     return s;
@@ -135,7 +135,7 @@ class SimpleConnector final : public CanalConnector {
     if (batchId != 0) r.set_batch_id(batchId);
     // The prefetched batches are unacked: the rollback gives them back too.
     Status s = dropPrefetched();
-    if (s) s = silentRequest(pb::CLIENTROLLBACK, r);
+    if (s) s = silentRequest(pb::CLIENTROLLBACK, r, true);  // rare: always confirmed
     if (s) sequence_.rolledBack();
     return s;
   }
@@ -289,11 +289,12 @@ class SimpleConnector final : public CanalConnector {
     return messageIn(id, std::move(storage));
   }
 
-  // CLIENTACK / CLIENTROLLBACK: no reply on success.
-  Status silentRequest(pb::PacketType type, const google::protobuf::Message& body) {
+  // CLIENTACK / CLIENTROLLBACK: no reply on success. `confirm`: wait for the outcome (a no-op
+  // request behind it has a reply either way).
+  Status silentRequest(pb::PacketType type, const google::protobuf::Message& body, bool confirm) {
     if (fd_ < 0) return Status(Status::kNotConnected, "not connected");
     if (Status s = request(type, body); !s) return s;
-    if (!options_.confirmAcks) {
+    if (!confirm) {
       unconfirmed_ = true;
       return Status::ok();
     }

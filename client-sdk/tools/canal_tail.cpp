@@ -56,6 +56,11 @@ bool retryable(const canal::client::Status& s) {
   return s.message().find("should start first") != std::string::npos;
 }
 
+// "mysql-bin.000003:4711"
+std::string positionOf(const canal::protocol::entry::Entry& entry) {
+  return entry.header().logfilename() + ":" + std::to_string(entry.header().logfileoffset());
+}
+
 std::int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -113,6 +118,8 @@ int main(int argc, char** argv) {
   auto lastData = std::chrono::steady_clock::now();
   auto lastReport = lastData;
   std::string lastPosition;
+  canal::client::RowChangeReader change;  // each entry's RowChange, read in place
+  std::string line;                       // each FlatMessage line, its storage reused
   std::int64_t lastExecuteTime = 0;
   int exitCode = 0;
   bool connected = false;
@@ -191,36 +198,28 @@ int main(int argc, char** argv) {
     bool done = false;
     for (const auto& entry : message->entries()) {
       ++entries;
-      lastPosition = entry.header().logfilename() + ":" + std::to_string(entry.header().logfileoffset());
       lastExecuteTime = entry.header().executetime();
-      canal::protocol::entry::RowChange rc;
-      if (entry.entrytype() == canal::protocol::entry::ROWDATA && !rc.ParseFromString(entry.storevalue())) {
-        std::cerr << "canal-tail: entry at " << lastPosition << " has a RowChange that does not parse\n";
+      if (entry.entrytype() != canal::protocol::entry::ROWDATA) continue;  // BEGIN/END have no FlatMessage
+      if (!change.parse(entry.storevalue())) {
+        std::cerr << "canal-tail: entry at " << positionOf(entry) << " has a RowChange that does not parse\n";
         continue;
       }
       // A row change's SQL (isDdl not set, type QUERY) is context, not a change.
-      if (!statements && entry.entrytype() == canal::protocol::entry::ROWDATA && !rc.isddl() &&
-          rc.eventtype() == canal::protocol::entry::QUERY) {
-        continue;
-      }
-      auto flat = canal::client::toFlatMessage(entry, message->id(), nowMs());
-      if (!flat) {
-        std::cerr << "canal-tail: " << flat.status().message() << "\n";
-        continue;
-      }
-      if (!*flat) continue;
-      std::string& line = **flat;
+      if (!statements && !change.isDdl() && change.eventType() == canal::protocol::entry::QUERY) continue;
+      line.clear();
+      canal::client::appendFlatMessage(line, entry, change, message->id(), nowMs());
       for (const auto& p : entry.header().props()) {
         // A row read from the table, not the binlog: said in the line (not a FlatMessage field).
         if (p.key() == "snapshot" && p.value() == "true" && !line.empty() && line.back() == '}') {
           line.insert(line.size() - 1, ",\"snapshot\":true");
         }
       }
+      line.push_back('\n');
       std::fwrite(line.data(), 1, line.size(), stdout);
-      std::fputc('\n', stdout);
-      rows += rc.rowdatas_size() > 0 ? rc.rowdatas_size() : 1;
+      rows += change.rows() > 0 ? change.rows() : 1;
       if (maxRows > 0 && rows >= maxRows) done = true;
     }
+    if (!message->entries().empty()) lastPosition = positionOf(message->entries().back());
     std::fflush(stdout);
     if (!message->empty()) lastData = now;
     if (ack) {

@@ -15,6 +15,8 @@ Runs, interleaved round by round (median by wall time reported):
   mariadb-binlog -v     --read-from-remote-server --base64-output=decode-rows -v to /dev/null
   canal memory          canal-server (memory-instance.xml) + one SDK client that acks every batch
   canal rocksdb         canal-server (file-instance.xml: RocksDB store, meta.dat) + the same client
+  canal-tail JSON       (default workload, --only tail) canal-server (memory) + canal-tail with its
+                        defaults writing FlatMessage lines to a file in /dev/shm, checked afterwards
 Wall time runs from the start of the reader (for canal: the server process) until the last row is
 at the client, so it includes start-up and connection. The client parses every RowChange and sums
 `id`; a run whose row count or id sum is wrong fails the benchmark.
@@ -59,6 +61,7 @@ WORKLOADS = {
                "schema": "bench"},
 }
 WIDE_ROWS = 200000
+OPTIONS_USED = set()  # the SDK client's ConnectorOptions, as it printed them
 
 
 def log(msg):
@@ -310,8 +313,49 @@ def canal(args, w, mode, destinations=1, batch=1000, env=None):
         if r["rows"] != w["rows"] or r["idsum"] != w["idsum"]:
             raise SystemExit(f"canal {mode}: got {r['rows']} rows with id sum {r['idsum']}, "
                              f"expected {w['rows']} and {w['idsum']}")
+    if results and "options" in results[0]:
+        OPTIONS_USED.add(results[0]["options"])
     out = {"wall_s": wall, "rows": w["rows"] * destinations, "client_cpu_s": sum(r["cpu_s"] for r in results),
            "entry_bytes": sum(r["bytes"] for r in results), "mariadbd_cpu_s": proc_cpu(mariadbd_pid(w["base"])) - server_cpu0}
+    out.update(figures)
+    return out
+
+
+def tail(args, w):
+    """canal-tail as README runs it (its defaults; --quiet, --max-rows) against a memory-mode
+    server, its FlatMessage lines written to a file in /dev/shm; the lines are checked afterwards
+    (row count and id sum), outside the timed run."""
+    server_cpu0 = proc_cpu(mariadbd_pid(w["base"]))
+    out_path = tempfile.mktemp(prefix="canal-tail-bench.", dir="/dev/shm")
+    start = time.monotonic()
+    server = CanalServer(args.server, w, "memory")
+    try:
+        with open(out_path, "w") as out:
+            proc = subprocess.Popen([args.tail, "--address", server.address, "--destination", server.names[0],
+                                     "--max-rows", str(w["rows"]), "--quiet"], stdout=out, stderr=subprocess.PIPE, text=True)
+            _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - start
+        err = proc.stderr.read()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"canal-tail failed: {err}\nserver log:\n{server.log_tail()}")
+        figures = server.figures()
+    finally:
+        server.stop()
+    rows = idsum = 0
+    size = os.path.getsize(out_path)
+    with open(out_path) as f:
+        for line in f:
+            m = json.loads(line)
+            if m["isDdl"] or m["type"] not in ("INSERT", "UPDATE", "DELETE"):
+                continue
+            for row in m["data"]:
+                rows += 1
+                idsum += int(row["id"])
+    os.unlink(out_path)
+    if rows != w["rows"] or idsum != w["idsum"]:
+        raise SystemExit(f"canal-tail: got {rows} rows with id sum {idsum}, expected {w['rows']} and {w['idsum']}")
+    out = {"wall_s": wall, "rows": rows, "client_cpu_s": usage.ru_utime + usage.ru_stime, "entry_bytes": size,
+           "mariadbd_cpu_s": proc_cpu(mariadbd_pid(w["base"])) - server_cpu0}
     out.update(figures)
     return out
 
@@ -386,7 +430,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--build", default=os.environ.get("CANAL_BUILD_DIR", os.path.join(ROOT, "build")))
     parser.add_argument("--json", default=None)
-    parser.add_argument("--only", default="default,onerow,wide,scaling,prefetch,idle,stall,latency",
+    parser.add_argument("--only", default="default,tail,onerow,wide,scaling,prefetch,idle,stall,latency",
                         help="comma-separated parts: default,onerow,wide,scaling,prefetch,idle,stall,latency")
     parser.add_argument("--latency-samples", type=int, default=2000)
     parser.add_argument("--read", choices=("views", "objects", "plain"), default="views",
@@ -401,13 +445,14 @@ def main():
     parts = set(args.only.split(","))
     subprocess.run(["cmake", "-S", ROOT, "-B", args.build, "-DCMAKE_BUILD_TYPE=RelWithDebInfo"], check=True,
                    stdout=subprocess.DEVNULL)
-    subprocess.run(["cmake", "--build", args.build, "-j2", "--target", "canal-server", "canal_serve_bench_client"], check=True,
+    subprocess.run(["cmake", "--build", args.build, "-j2", "--target", "canal-server", "canal_serve_bench_client", "canal-tail"], check=True,
                    stdout=subprocess.DEVNULL)
     args.server = os.path.join(args.build, "server", "app", "canal-server")
     if not os.path.exists(args.server):
         args.server = subprocess.run(["find", args.build, "-name", "canal-server", "-type", "f"], capture_output=True,
                                      text=True).stdout.split()[0]
     args.client = os.path.join(args.build, "bench", "canal_serve_bench_client")
+    args.tail = os.path.join(args.build, "bin", "canal-tail")
     args.json = args.json or os.path.join(args.build, "bench", "serve_bench.json")
 
     ensure_workload("default")
@@ -422,12 +467,16 @@ def main():
               "workloads": {}, "results": {}, "client": args.client_command or f"SDK (canal_serve_bench_client, --read {args.read})"}
     runners = [("mariadb-binlog --raw", lambda w: peer("raw", w)), ("mariadb-binlog -v", lambda w: peer("v", w)),
                ("canal memory", lambda w: canal(args, w, "memory")), ("canal rocksdb", lambda w: canal(args, w, "file"))]
+    if "tail" in parts:
+        runners.append(("canal-tail JSON", lambda w: tail(args, w)))
     for name in workloads:
         w = WORKLOADS[name]
         report["workloads"][name] = {"file": w["file"], "bytes": w["bytes"], "rows": w["rows"]}
         runs = {r: [] for r, _ in runners}
         for rnd in range(args.rounds):
             for label, fn in runners:
+                if name != "default" and label == "canal-tail JSON":
+                    continue
                 if name == "wide" and label == "canal rocksdb":
                     continue
                 log(f"{name} round {rnd + 1}/{args.rounds}: {label}")
@@ -463,6 +512,7 @@ def main():
             log(f"latency: {args.latency_samples} single-row INSERTs at ~200/s ({mode})")
             report["latency"]["canal rocksdb" if mode == "file" else "canal memory"] = latency(args, mode)
 
+    report["client_options"] = sorted(OPTIONS_USED)
     print_table(report)
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
@@ -474,6 +524,9 @@ def print_table(report):
     head = f"{'workload':<9} {'reader':<22} {'rows/s':>10} {'MB/s':>7} {'wall s (min-max)':>18} {'reader CPU s':>12} " \
            f"{'client CPU s':>12} {'mariadbd CPU s':>14} {'peak RSS MB':>11}  busiest server threads (CPU s)"
     print(f"canal rows read by: {report['client']}")
+    if report.get("client_options"):
+        print(f"  with ConnectorOptions: {'; '.join(report['client_options'])} (CANAL_BENCH_CONFIRM_ACKS, "
+              f"CANAL_BENCH_PREFETCH change them)")
     print(head)
     print("-" * len(head))
     for name, results in report["results"].items():

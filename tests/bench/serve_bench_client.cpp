@@ -56,18 +56,21 @@ int fail(const std::string& what) {
   return 1;
 }
 
+std::string optionsUsed;  // the ConnectorOptions of the run, printed with its figures
+
 // Connects and subscribes, retrying for up to a minute while the server comes up.
 std::unique_ptr<canal::client::CanalConnector> open(const std::string& address, const std::string& destination,
                                                     std::int16_t clientId) {
   const auto deadline = Clock::now() + std::chrono::seconds(60);
+  // The SDK's defaults, as README's consumer keeps them, unless the environment says:
+  // CANAL_BENCH_CONFIRM_ACKS=1 (ack() waits for the server's confirmation), CANAL_BENCH_PREFETCH
+  // (GETs ahead of the client; 0: Canal's strict sequence).
   canal::client::ConnectorOptions options;
   options.clientId = clientId;
-  options.retries = 0;
-  // As Canal's own clients do: an ack is sent without waiting (a failure shows on the next
-  // call). CANAL_BENCH_CONFIRM_ACKS=1 adds the SDK's confirming round trip to every ack.
-  options.confirmAcks = std::getenv("CANAL_BENCH_CONFIRM_ACKS") != nullptr;
-  // GETs ahead of the client (the SDK's default unless CANAL_BENCH_PREFETCH says; 0: Canal's strict sequence).
+  if (std::getenv("CANAL_BENCH_CONFIRM_ACKS")) options.confirmAcks = true;
   if (const char* prefetch = std::getenv("CANAL_BENCH_PREFETCH")) options.prefetch = std::atoi(prefetch);
+  optionsUsed = "prefetch " + std::to_string(options.prefetch) + ", confirmAcks " +
+                (options.confirmAcks ? "true" : "false") + ", checkSequence " + (options.checkSequence ? "true" : "false");
   while (Clock::now() < deadline) {
     auto c = canal::client::newSingleConnector(address, destination, "", "", options);
     if (c->connect() && c->subscribe()) return c;
@@ -181,11 +184,11 @@ int drain(int argc, char** argv) {
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - kProcessStart).count();
   std::printf("{\"rows\": %llu, \"idsum\": %lld, \"entries\": %llu, \"bytes\": %llu, \"batches\": %llu, "
-              "\"first_batch_s\": %.4f, \"get_wait_s\": %.4f, \"seconds\": %.4f, \"cpu_s\": %.3f}\n",
+              "\"first_batch_s\": %.4f, \"get_wait_s\": %.4f, \"seconds\": %.4f, \"cpu_s\": %.3f, \"options\": \"%s\"}\n",
               static_cast<unsigned long long>(tally.rows), static_cast<long long>(tally.idsum),
               static_cast<unsigned long long>(tally.entries), static_cast<unsigned long long>(tally.bytes),
               static_cast<unsigned long long>(tally.batches), firstBatch, std::chrono::duration<double>(waiting).count(),
-              seconds, cpuSeconds());
+              seconds, cpuSeconds(), optionsUsed.c_str());
   connector->disconnect();
   return 0;
 }

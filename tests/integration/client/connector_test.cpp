@@ -126,6 +126,7 @@ class ConnectorTest : public canal::testing::MariaDbTest {
 TEST_F(ConnectorTest, StreamRollbackRegetAndTheServersErrors) {
   ConnectorOptions strict;  // Canal's get -> reply -> ack sequence: each ack confirmed by its own call
   strict.prefetch = 0;
+  strict.confirmAcks = true;
   auto c = connector("example", "canal", strict);
   ASSERT_TRUE(c->connect().isOk());
   ASSERT_TRUE(c->subscribe().isOk());
@@ -160,9 +161,8 @@ TEST_F(ConnectorTest, StreamRollbackRegetAndTheServersErrors) {
   ASSERT_TRUE(after.isOk()) << after.status().toString();
   EXPECT_EQ(after->id(), -1);
 
-  // Without confirmation an ack error is noticed by the next call, which reconnects.
+  // Without confirmation (the default) an ack error is noticed by the next call, which reconnects.
   ConnectorOptions quick;
-  quick.confirmAcks = false;
   quick.retryInterval = 10ms;
   auto u = connector("example", "canal", quick);
   ASSERT_TRUE(u->connect().isOk());
@@ -186,10 +186,11 @@ TEST_F(ConnectorTest, PrefetchedBatchesComeInOrderAndComeAgainAfterARollback) {
   std::vector<std::string> expected;
   for (int i = 1; i <= 40; ++i) expected.push_back("a:v" + std::to_string(i));
 
-  // Batches of about one entry (1 KB units), three GETs ahead.
+  // Batches of about one entry (1 KB units), three GETs ahead; acks confirmed by their own call.
   ConnectorOptions o;
   o.prefetch = 3;
   o.retryInterval = 10ms;
+  o.confirmAcks = true;
   auto c = connector("example", "canal", o);
   ASSERT_TRUE(c->connect().isOk());
   ASSERT_TRUE(c->subscribe().isOk());
@@ -247,8 +248,8 @@ TEST_F(ConnectorTest, PrefetchedBatchesComeInOrderAndComeAgainAfterARollback) {
   ASSERT_TRUE(db_->execute("INSERT INTO s.a VALUES (41, 'v41')").isOk());
   EXPECT_EQ(read(1, true), std::vector<std::string>{"a:v41"});
 
-  // Without confirmation the ack is sent behind the prefetch and a later call reads its error,
-  // then reconnects and rolls back: nothing lost or doubled.
+  // Without confirmation (the default) the ack is sent behind the prefetch and a later call
+  // reads its error, then reconnects and rolls back: nothing lost or doubled.
   ConnectorOptions unconfirmed = o;
   unconfirmed.confirmAcks = false;
   c = connector("example", "canal", unconfirmed);

@@ -150,10 +150,14 @@ struct ConnectorOptions {
   // again with the last filter) this many times, waiting retryInterval, doubled each time.
   int retries = 3;
   std::chrono::milliseconds retryInterval{1000};
-  // Acks and rollbacks have no reply when they succeed; when true each is followed by a
-  // no-op request so a failed one is reported by its own call (one round-trip more). When
-  // false, a failure is noticed by the next call, which then reconnects to stay in step.
-  bool confirmAcks = true;
+  // Acks have no reply when they succeed, and the server answers a connection's requests in
+  // order: an ack's outcome is known once the reply after it is read. false (the
+  // default): ack() sends it behind the GETs in flight and returns; a failed ack is reported
+  // by the next call, which reconnects (what was not recorded comes again, rolled back) — no
+  // round trip per batch. true: each is followed by a no-op request and ack() returns once the
+  // server answered it (one round trip more per ack): an ack that returned OK is recorded.
+  // A rollback always waits for its outcome.
+  bool confirmAcks = false;
   // A batch that cannot follow what this connection handed out before (its id is not above the
   // last one; it starts before the previous batch ended with no rollback between; after a
   // rollback it starts later than the batches given back did) is not returned: everything
@@ -164,9 +168,9 @@ struct ConnectorOptions {
   // and they travel while the application handles this one. Canal's protocol allows several
   // unacked batches: a rollback gives back every unacked batch, the prefetched ones too, and
   // they come again in order. The server answers requests in order, so an ack is handled after
-  // the GETs sent before it; with confirmAcks the ack reads their replies first (waiting as they
-  // wait) and still reports its own outcome; without, it is sent behind them and a failure is
-  // reported by a later call, which reconnects and rolls back. A rollback, subscribe or
+  // the GETs sent before it; by default it is sent behind them and a failure is reported by a
+  // later call, which reconnects and rolls back; with confirmAcks the ack reads their replies
+  // first (waiting as they wait) and still reports its own outcome. A rollback, subscribe or
   // unsubscribe also reads their replies first. 0: Canal's strict sequence.
   int prefetch = 1;
   // Cluster connector following ZooKeeper's running node: how long a call goes on looking for
