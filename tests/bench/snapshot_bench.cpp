@@ -1,17 +1,21 @@
-// Snapshot benchmark (on demand): a table of N rows (default 1,000,000) in a throwaway MariaDB,
-// read three ways in the same run, interleaved round by round:
-//   mariadb-dump   --single-transaction --quick of the table to /dev/null (the peer)
-//   snapshot       a destination's snapshot of the table, from the request until the last row is
-//                  at a client that acks every batch (in-process, as the server runs it): once
-//                  with a client that reads every RowChange (in place, with the SDK's
-//                  RowChangeReader), once with one that reads only the entry header's rowsCount
-//                  (what the server produces, without the client's parse)
+// Snapshot benchmark (on demand), as a user runs a snapshot: a table of N rows (default
+// 1,000,000) in a throwaway MariaDB, canal-server (memory mode) following it, each snapshot
+// requested over HTTP (POST /destinations/example/snapshots) and read over TCP, beside the peer,
+// interleaved round by round:
+//   mariadb-dump   --single-transaction --quick of the table to /dev/null
+//   SDK client     README's consumer loop with every ConnectorOptions at its default
+//                  (getWithoutAck(1000, 500 ms), rowChangeViews(), ack), counting the rows
+//   canal-tail     its defaults with --filter b\\.t, FlatMessage lines to a file in /dev/shm
 // all under the same write load: a writer inserts one row every 5 ms into another table. The
-// live stream's lag while a snapshot runs: arrival at the client minus the row's binlog time.
+// live stream's lag while the SDK client reads a snapshot: arrival minus the row's binlog time.
+// CPU seconds per million rows of each process (mariadbd, canal-server, the reader).
 //
 //   build/bench/canal_snapshot_bench [rows] [rounds] [chunk size, default 4096]
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,22 +23,22 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "canal/client/row_change_reader.h"
-#include "canal/protocol/entry_protocol.pb.h"
-#include "server/app/destination_parts.h"
+#include "canal/client/canal_connector.h"
 #include "server/common/clock.h"
-#include "server/instance/destination.h"
-#include "server/snapshot/snapshot_runner.h"
+#include "tests/support/canal_server_process.h"
+#include "tests/support/http_get.h"
 #include "tests/support/mariadb_server.h"
 #include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+extern char** environ;
 
 using namespace std::chrono;
-namespace eb = canal::protocol::entry;
-
 namespace {
 
 double secondsSince(steady_clock::time_point from) { return duration<double>(steady_clock::now() - from).count(); }
@@ -65,6 +69,36 @@ int fail(const std::string& what) {
   return 1;
 }
 
+// One reader's figures over all rounds.
+struct Figures {
+  std::vector<double> wall;
+  double primaryCpu = 0, serverCpu = 0, readerCpu = 0;
+  double median() {
+    std::sort(wall.begin(), wall.end());
+    return wall[wall.size() / 2];
+  }
+};
+
+// Runs `argv` with stdout to `outPath` until it exits; its exit code, and its CPU seconds.
+int runTimed(const std::vector<std::string>& argv, const std::string& outPath, double& cpu) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, outPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return -1;
+  int status = 0;
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
+  cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+        (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,10 +107,10 @@ int main(int argc, char** argv) {
   const std::size_t chunkSize = argc > 3 ? static_cast<std::size_t>(std::atol(argv[3])) : 4096;
   auto db = canal::testing::MariaDbServer::start();
   if (!db) return fail(db.status().toString());
-  auto& server = **db;
-  if (!server.execute("CREATE DATABASE b; CREATE TABLE b.t (id INT PRIMARY KEY, name VARCHAR(32), "
-                      "amount DECIMAL(12,2), created DATETIME(3), note TEXT); CREATE TABLE b.live (id INT "
-                      "AUTO_INCREMENT PRIMARY KEY, at BIGINT)")) {
+  auto& primary = **db;
+  if (!primary.execute("CREATE DATABASE b; CREATE TABLE b.t (id INT PRIMARY KEY, name VARCHAR(32), "
+                       "amount DECIMAL(12,2), created DATETIME(3), note TEXT); CREATE TABLE b.live (id INT "
+                       "AUTO_INCREMENT PRIMARY KEY, at BIGINT)")) {
     return fail("schema");
   }
   std::fprintf(stderr, "loading %ld rows...\n", rows);
@@ -87,24 +121,36 @@ int main(int argc, char** argv) {
              std::to_string(id % 100000) + ".25,'2024-01-02 03:04:05.678','a note of some length for row " +
              std::to_string(id) + "')";
     }
-    if (!server.execute(sql)) return fail("load");
+    if (!primary.execute(sql)) return fail("load");
   }
+  auto end = primary.binlogEnd();
+  if (!end) return fail(end.status().toString());
 
-  canal::mysql::ConnectOptions login;
-  login.host = server.host();
-  login.port = server.port();
-  login.user = server.options().replicaUser;
-  login.password = server.options().replicaPassword;
+  canal::testing::TempDir dir("canal-snapshot-bench");
+  canal::testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path() / "server", "memory-instance.xml",
+                                            primary.port(), "", end->file, std::to_string(end->position), "b\\\\..*");
+  std::ofstream(dir.path() / "server" / "conf" / "canal.properties", std::ios::app)
+      << "canal.admin.user = admin\ncanal.admin.passwd = 4ACFE3202A5FF5CF467898FC58AAB1D615029441\n";  // "admin"
+  if (!server.start() || !server.waitServing(std::chrono::seconds(30))) return fail("canal-server: " + server.logTail());
+  const std::string snapshots = "http://127.0.0.1:" + std::to_string(server.metricsPort()) + "/destinations/example/snapshots";
+  const std::string body = "{\"tables\": [\"b.t\"], \"chunkSize\": " + std::to_string(chunkSize) + "}";
+  const auto requestSnapshot = [&] {
+    const auto r = canal::testing::httpRequest("POST", snapshots, body, "admin", "admin");
+    return r.status == 202 ? std::string() : "POST snapshots: " + std::to_string(r.status) + " " + r.body;
+  };
+  const auto snapshotState = [&] {
+    const auto r = canal::testing::httpRequest("GET", snapshots, "", "admin", "admin");
+    const auto at = r.body.find("\"state\":\"");
+    return at == std::string::npos ? std::string() : r.body.substr(at + 9, r.body.find('"', at + 9) - at - 9);
+  };
+  const auto snapshotFailed = [&] { return snapshotState() == "failed"; };
+  // The last chunk may be at the client before the snapshot says it is done.
+  const auto waitSnapshotEnded = [&] {
+    return canal::testing::waitUntil(std::chrono::seconds(60), [&] { return snapshotState() != "running"; });
+  };
 
-  std::vector<double> dumpTimes;
-  std::vector<double> snapshotTimes;
-  std::vector<double> headerOnlyTimes;
-  std::vector<std::int64_t> lags;
-  // CPU seconds of the primary and of the reader (mariadb-dump, or this process) over all rounds.
-  double dumpPrimaryCpu = 0, dumpReaderCpu = 0, snapshotPrimaryCpu = 0, snapshotReaderCpu = 0;
   // The same write load on the primary while the dump and the snapshots run: one row every 5 ms
-  // into another table (the snapshots' live stream carries it, for the lag). Stopped however
-  // main returns.
+  // into another table (the live stream carries it, for the lag). Stopped however main returns.
   struct Writer {
     std::atomic<bool> writing{true};
     std::thread thread;
@@ -116,106 +162,114 @@ int main(int argc, char** argv) {
   } writer;
   writer.thread = std::thread([&] {
     while (writer.writing) {
-      static_cast<void>(server.execute("INSERT INTO b.live (at) VALUES (" + std::to_string(canal::wallClockMs()) + ")"));
+      static_cast<void>(primary.execute("INSERT INTO b.live (at) VALUES (" + std::to_string(canal::wallClockMs()) + ")"));
       std::this_thread::sleep_for(milliseconds(5));
     }
   });
+
+  Figures dump, sdk, tail;
+  std::vector<std::int64_t> lags;
+  const auto begin = [&](Figures& f) {
+    f.primaryCpu -= processCpu(primary.pid());
+    f.serverCpu -= processCpu(server.pid());
+    return steady_clock::now();
+  };
+  const auto finish = [&](Figures& f, steady_clock::time_point start) {
+    f.wall.push_back(secondsSince(start));
+    f.primaryCpu += processCpu(primary.pid());
+    f.serverCpu += processCpu(server.pid());
+  };
   for (int round = 0; round < rounds; ++round) {
+    std::fprintf(stderr, "round %d of %d\n", round + 1, rounds);
     // The peer: what a hand-made full load reads.
-    auto start = steady_clock::now();
-    double primaryCpu = processCpu(server.pid());
-    double readerCpu = rusageCpu(RUSAGE_CHILDREN);
+    auto start = begin(dump);
+    dump.serverCpu += processCpu(server.pid());  // not the dump's
+    const double dumpCpu = rusageCpu(RUSAGE_CHILDREN);
     std::string out;
     const int rc = canal::testing::runCommand(
-        {"sh", "-c", "mariadb-dump --no-defaults -h127.0.0.1 -P" + std::to_string(server.port()) + " -u" +
-                         login.user + " -p" + login.password +
+        {"sh", "-c", "mariadb-dump --no-defaults -h127.0.0.1 -P" + std::to_string(primary.port()) + " -u" +
+                         primary.options().replicaUser + " -p" + primary.options().replicaPassword +
                          " --single-transaction --quick --skip-lock-tables b t > /dev/null"},
         &out);
     if (rc != 0) return fail("mariadb-dump: " + out);
-    dumpTimes.push_back(secondsSince(start));
-    dumpPrimaryCpu += processCpu(server.pid()) - primaryCpu;
-    dumpReaderCpu += rusageCpu(RUSAGE_CHILDREN) - readerCpu;
+    finish(dump, start);
+    dump.serverCpu -= processCpu(server.pid());
+    dump.readerCpu += rusageCpu(RUSAGE_CHILDREN) - dumpCpu;
 
-    for (const bool parseRows : {true, false}) {
-    canal::instance::DestinationOptions o;
-    o.name = "bench";
-    o.master = login;
-    o.dump.heartbeatSeconds = 1;
-    auto made = canal::app::makeDestination(o);
-    if (!made) return fail(made.status().toString());
-    auto d = std::move(*made);
-    d->start();
-    while (!d->following()) std::this_thread::sleep_for(milliseconds(10));
-    if (!d->clients().subscribe(1001, "").isOk()) return fail("subscribe");
-    canal::snapshot::SnapshotRunner runner("bench", login, d->snapshots(), o.pump.render);
-    canal::snapshot::SnapshotRequest request;
-    request.tables = {{"b", "t"}};
-    request.chunkSize = chunkSize;
-    start = steady_clock::now();
-    primaryCpu = processCpu(server.pid());
-    readerCpu = rusageCpu(RUSAGE_SELF);
-    if (auto id = runner.start(request); !id) return fail(id.status().toString());
-    long seen = 0;
-    eb::Entry entry;
-    canal::client::RowChangeReader change;  // the SDK's way to read rows (in place)
-    while (seen < rows) {
-      auto batch = d->clients().get(1001, 4096, canal::store::GetWait{canal::store::GetWait::Kind::kFor, milliseconds(100)});
-      if (!batch) return fail(batch.status().toString());
-      if (batch->id == -1) {
-        if (runner.progress()->state == "failed") return fail(runner.progress()->error);
-        continue;
-      }
-      for (const std::string& bytes : batch->entries) {
-        if (!entry.ParseFromString(bytes) || entry.entrytype() != eb::ROWDATA) continue;
-        if (entry.header().tablename() == "t") {
-          if (!parseRows) {
-            for (const auto& p : entry.header().props()) {
-              if (p.key() == "rowsCount") seen += std::stol(p.value());
+    {  // The SDK client, as README writes it.
+      auto connector = canal::client::newSingleConnector(server.address(), "example", "", "");
+      if (!connector->connect() || !connector->subscribe()) return fail("connect: " + server.logTail());
+      start = begin(sdk);
+      const double selfCpu = rusageCpu(RUSAGE_SELF);
+      if (const std::string e = requestSnapshot(); !e.empty()) return fail(e);
+      long seen = 0;
+      while (seen < rows) {
+        auto message = connector->getWithoutAck(1000, milliseconds(500));
+        if (!message) return fail(message.status().toString());
+        if (message->empty()) {
+          if (snapshotFailed()) return fail("the snapshot failed: " + server.logTail());
+          continue;
+        }
+        auto changes = message->rowChangeViews();
+        for (const auto& [entry, change] : changes) {
+          if (entry.header().tablename() == "t") {
+            seen += static_cast<long>(change.rows());
+          } else if (entry.header().tablename() == "live") {
+            for (std::size_t r = 0; r < change.rows(); ++r) {
+              lags.push_back(canal::wallClockMs() - std::stoll(std::string(change.after(r)[1].value)));
             }
-            continue;
-          }
-          if (!change.parse(entry.storevalue())) return fail("entry");
-          seen += static_cast<long>(change.rows());
-        } else if (entry.header().tablename() == "live") {
-          if (!change.parse(entry.storevalue())) return fail("entry");
-          for (std::size_t r = 0; r < change.rows(); ++r) {
-            lags.push_back(canal::wallClockMs() - std::stoll(std::string(change.after(r)[1].value)));
           }
         }
+        if (!changes.ok()) return fail(changes.error());
+        if (auto s = connector->ack(message->id()); !s) return fail(s.toString());
       }
-      static_cast<void>(d->clients().ack(1001, batch->id));
+      finish(sdk, start);
+      sdk.readerCpu += rusageCpu(RUSAGE_SELF) - selfCpu;  // with the writer's thread, a small share
+      connector->disconnect();
+      if (!waitSnapshotEnded()) return fail("the snapshot did not end");
     }
-    (parseRows ? snapshotTimes : headerOnlyTimes).push_back(secondsSince(start));
-    if (!parseRows) {
-      snapshotPrimaryCpu += processCpu(server.pid()) - primaryCpu;
-      snapshotReaderCpu += rusageCpu(RUSAGE_SELF) - readerCpu;
-    }
-    d->stop();
+
+    {  // canal-tail with its defaults, the table's rows only, to a file.
+      const std::string lines = "/dev/shm/canal-snapshot-bench-tail.json";
+      double cpu = 0;
+      start = begin(tail);
+      // Requested as canal-tail starts: the rows wait in the store until it reads them. (Live
+      // rows stored before its subscription filters them count too: a few in a million.)
+      std::thread request([&] {
+        if (const std::string e = requestSnapshot(); !e.empty()) std::fprintf(stderr, "%s\n", e.c_str());
+      });
+      const int tailRc = runTimed({CANAL_TAIL_BINARY, "--address", server.address(), "--destination", "example",
+                                   "--filter", "b\\.t", "--max-rows", std::to_string(rows), "--quiet"},
+                                  lines, cpu);
+      request.join();
+      finish(tail, start);
+      tail.readerCpu += cpu;
+      std::remove(lines.c_str());
+      if (tailRc != 0) return fail("canal-tail exited with " + std::to_string(tailRc));
+      if (!waitSnapshotEnded()) return fail("the snapshot did not end");
     }
   }
   writer.stop();
-  std::sort(dumpTimes.begin(), dumpTimes.end());
-  std::sort(snapshotTimes.begin(), snapshotTimes.end());
-  std::sort(headerOnlyTimes.begin(), headerOnlyTimes.end());
   std::sort(lags.begin(), lags.end());
-  const double dump = dumpTimes[dumpTimes.size() / 2];
-  const double snap = snapshotTimes[snapshotTimes.size() / 2];
-  std::printf("%ld rows, chunks of %zu, median of %d rounds\n", rows, chunkSize, rounds);
-  std::printf("  %-40s %8.2f s  %10.0f rows/s\n", "mariadb-dump --single-transaction", dump, rows / dump);
-  const double headerOnly = headerOnlyTimes[headerOnlyTimes.size() / 2];
-  std::printf("  %-40s %8.2f s  %10.0f rows/s  (%.2fx the dump)\n", "snapshot, client reads every row", snap,
-              rows / snap, dump / snap);
-  std::printf("  %-40s %8.2f s  %10.0f rows/s  (%.2fx the dump)\n", "snapshot, client reads rowsCount only",
-              headerOnly, rows / headerOnly, dump / headerOnly);
+  const double peer = dump.median();
   const double perMillion = 1e6 / static_cast<double>(rows) / rounds;
-  std::printf("  CPU s per million rows: dump: mariadbd %.2f, mariadb-dump %.2f; snapshot (rowsCount client): "
-              "mariadbd %.2f, canal-server and client %.2f (2 cores here)\n",
-              dumpPrimaryCpu * perMillion, dumpReaderCpu * perMillion, snapshotPrimaryCpu * perMillion,
-              snapshotReaderCpu * perMillion);
+  std::printf("%ld rows, chunks of %zu, median of %d rounds; SDK client with ConnectorOptions defaults, canal-tail with its own\n",
+              rows, chunkSize, rounds);
+  std::printf("  %-42s %7s %11s %8s   CPU s per million rows: %8s %12s %8s\n", "reader", "wall s", "rows/s", "x dump",
+              "mariadbd", "canal-server", "reader");
+  const auto line = [&](const char* name, Figures& f, bool server) {
+    const double wall = f.median();
+    std::printf("  %-42s %7.2f %11.0f %8.2f   %31.2f %12s %8.2f\n", name, wall, rows / wall, peer / wall,
+                f.primaryCpu * perMillion, server ? std::to_string(f.serverCpu * perMillion).substr(0, 4).c_str() : "-",
+                f.readerCpu * perMillion);
+  };
+  line("mariadb-dump --single-transaction --quick", dump, false);
+  line("snapshot -> SDK client (README's loop)", sdk, true);
+  line("snapshot -> canal-tail JSON", tail, true);
   if (!lags.empty()) {
-    std::printf("  live rows during the snapshots: %zu, lag median %lld ms, p99 %lld ms, max %lld ms\n", lags.size(),
-                static_cast<long long>(lags[lags.size() / 2]), static_cast<long long>(lags[lags.size() * 99 / 100]),
-                static_cast<long long>(lags.back()));
+    std::printf("  live rows during the SDK client's snapshots: %zu, lag median %lld ms, p99 %lld ms, max %lld ms\n",
+                lags.size(), static_cast<long long>(lags[lags.size() / 2]),
+                static_cast<long long>(lags[lags.size() * 99 / 100]), static_cast<long long>(lags.back()));
   }
   return 0;
 }
