@@ -1,24 +1,20 @@
 #include "admin_endpoint.h"
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/beast/core/detail/base64.hpp>
-#include <boost/beast/http.hpp>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "http_server.h"
 #include "reindex.h"
 
 namespace canal::forwarder {
 namespace {
 
-namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using Json = nlohmann::json;
 
 std::string base64(const std::string& in) {
@@ -76,36 +72,42 @@ class AdminEndpoint::Impl {
   client::Status listen() {
     const std::string& listen = config_.admin.listen;
     const auto colon = listen.rfind(':');
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address(listen.substr(0, colon == std::string::npos ? 0 : colon), ec);
+    int port = -1;
     try {
-      const auto address = asio::ip::make_address(listen.substr(0, colon));
-      const int port = std::stoi(listen.substr(colon + 1));
-      if (config_.admin.password.empty() && !address.is_loopback()) {
-        return client::Status(client::Status::kInvalidArgument,
-                              "admin.listen " + listen + " is not a loopback address and admin.password is empty: "
-                              "set a password, or listen on 127.0.0.1");
-      }
-      acceptor_.open(address.is_v6() ? tcp::v6() : tcp::v4());
-      acceptor_.set_option(asio::socket_base::reuse_address(true));
-      acceptor_.bind(tcp::endpoint(address, static_cast<unsigned short>(port)));
-      acceptor_.listen();
-      port_ = acceptor_.local_endpoint().port();
-    } catch (const std::exception& e) {
-      return client::Status(client::Status::kInvalidArgument, "admin.listen " + listen + ": " + e.what());
+      port = colon == std::string::npos ? -1 : std::stoi(listen.substr(colon + 1));
+    } catch (const std::exception&) {
     }
-    thread_ = std::thread([this] { serve(); });
+    if (ec || port < 0 || port > 65535) {
+      return client::Status(client::Status::kInvalidArgument, "admin.listen " + listen + ": not an IP address and port");
+    }
+    if (config_.admin.password.empty() && !address.is_loopback()) {
+      return client::Status(client::Status::kInvalidArgument,
+                            "admin.listen " + listen + " is not a loopback address and admin.password is empty: "
+                            "set a password, or listen on 127.0.0.1");
+    }
+    http::ServerOptions options;
+    options.name = "canal-forwarder";
+    options.threadName = "admin-http";
+    options.logError = log_;
+    server_ = std::make_unique<http::Server>(options);
+    server_->route("/", [this](const http::Request& request) {
+      const auto [status, body] = answer(request);
+      http::Response response;
+      response.status = status;
+      response.body = body.dump() + "\n";
+      if (status == 401) response.headers.emplace_back("WWW-Authenticate", "Basic realm=\"canal-forwarder\"");
+      return response;
+    });
+    if (const std::string error = server_->listen(address.to_string(), port); !error.empty()) {
+      return client::Status(client::Status::kInvalidArgument, "admin.listen " + listen + ": " + error);
+    }
     return client::Status::ok();
   }
 
   ~Impl() {
-    stopped_ = true;
-    beast::error_code ignored;
-    {  // wakes the blocking accept
-      tcp::socket wake(io_);
-      wake.connect(tcp::endpoint(acceptor_.local_endpoint(ignored).address(), static_cast<unsigned short>(port_)),
-                   ignored);
-    }
-    if (thread_.joinable()) thread_.join();
-    acceptor_.close(ignored);
+    if (server_) server_->stop();
     std::lock_guard<std::mutex> lock(jobsMutex_);
     for (auto& [alias, job] : jobs_) job->stop = 1;
     for (auto& [alias, job] : jobs_) {
@@ -113,46 +115,19 @@ class AdminEndpoint::Impl {
     }
   }
 
-  int port() const { return port_; }
+  int port() const { return server_ ? server_->port() : 0; }
 
  private:
-  void serve() {
-    while (!stopped_) {
-      beast::error_code ec;
-      tcp::socket socket(io_);
-      acceptor_.accept(socket, ec);
-      if (ec || stopped_) continue;
-      struct timeval timeout{10, 0};
-      setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-      beast::flat_buffer buffer;
-      http::request<http::string_body> request;
-      http::read(socket, buffer, request, ec);
-      if (ec) continue;
-      http::response<http::string_body> response{http::status::ok, request.version()};
-      const auto [status, body] = answer(request);
-      response.result(static_cast<http::status>(status));
-      response.set(http::field::server, "canal-forwarder");
-      response.set(http::field::content_type, "application/json");
-      if (status == 401) response.set(http::field::www_authenticate, "Basic realm=\"canal-forwarder\"");
-      response.keep_alive(false);
-      response.body() = body.dump() + "\n";
-      response.prepare_payload();
-      http::write(socket, response, ec);
-      socket.shutdown(tcp::socket::shutdown_both, ec);
-    }
-  }
-
-  std::pair<int, Json> answer(const http::request<http::string_body>& request) {
+  std::pair<int, Json> answer(const http::Request& request) {
     const auto error = [](int status, const std::string& why) { return std::make_pair(status, Json{{"error", why}}); };
     if (!config_.admin.password.empty() &&
-        !sameBytes(std::string(request[http::field::authorization]),
+        !sameBytes(request.authorization,
                    "Basic " + base64(config_.admin.user + ":" + config_.admin.password))) {
       return error(401, "HTTP Basic authentication as admin.user is required");
     }
-    std::string target(request.target());
-    if (const auto q = target.find('?'); q != std::string::npos) target.resize(q);
+    const std::string& target = request.path;
     if (target == "/status") {
-      if (request.method() != http::verb::get) return error(405, "GET /status");
+      if (request.method != "GET") return error(405, "GET /status");
       const ForwarderCounters c = forwarder_.counters();
       return {200, Json{{"destination", config_.source.destination}, {"batches", c.batches}, {"rows", c.rows},
                         {"entries", c.entries}, {"rollbacks", c.rollbacks}, {"lastExecuteTime", c.lastExecuteTime},
@@ -166,62 +141,57 @@ class AdminEndpoint::Impl {
     const std::string alias = target.substr(prefix.size());
     std::lock_guard<std::mutex> lock(jobsMutex_);
     auto found = jobs_.find(alias);
-    switch (request.method()) {
-      case http::verb::get:
-        if (found == jobs_.end()) return error(404, "no reindex of " + alias + " was started here");
-        return {200, found->second->report(alias)};
-      case http::verb::delete_:
-        if (found == jobs_.end() || !found->second->running()) return error(404, "no reindex of " + alias + " runs");
-        found->second->stop = 1;
-        return {202, found->second->report(alias)};
-      case http::verb::post: {
-        if (!reindexable(config_, alias)) {
-          return error(404, "no elasticsearch mapping or document writes to the index '" + alias + "'");
-        }
-        if (found != jobs_.end() && found->second->running()) {
-          return error(409, "a reindex of " + alias + " is running: GET /reindex/" + alias + " for its progress");
-        }
-        std::size_t running = 0;
-        for (const auto& [name, job] : jobs_) running += job->running();
-        if (running >= kMaxReindexes) {
-          return error(409, std::to_string(running) + " reindexes are running; at most " +
-                                std::to_string(kMaxReindexes) + " at once");
-        }
-        if (found != jobs_.end()) {
-          found->second->thread.join();
-          jobs_.erase(found);
-        }
-        auto job = std::make_shared<ReindexJob>();
-        log_("reindex of " + alias + " asked over the admin endpoint");
-        job->thread = std::thread([this, job, alias] {
-          const client::Status s = reindex(
-              config_, alias,
-              [this, job, alias](const std::string& line) {
-                job->add(line);
-                log_("reindex " + alias + ": " + line);
-              },
-              &job->stop);
-          std::lock_guard<std::mutex> lock(job->mutex);
-          job->state = s ? "done" : job->stop ? "stopped" : "failed";
-          if (!s) job->error = s.message();
-          log_("reindex of " + alias + " " + job->state + (s ? "" : ": " + s.message()));
-        });
-        jobs_[alias] = job;
-        return {202, job->report(alias)};
-      }
-      default:
-        return error(405, "GET, POST or DELETE /reindex/" + alias);
+    if (request.method == "GET") {
+      if (found == jobs_.end()) return error(404, "no reindex of " + alias + " was started here");
+      return {200, found->second->report(alias)};
     }
+    if (request.method == "DELETE") {
+      if (found == jobs_.end() || !found->second->running()) return error(404, "no reindex of " + alias + " runs");
+      found->second->stop = 1;
+      return {202, found->second->report(alias)};
+    }
+    if (request.method == "POST") {
+      if (!reindexable(config_, alias)) {
+        return error(404, "no elasticsearch mapping or document writes to the index '" + alias + "'");
+      }
+      if (found != jobs_.end() && found->second->running()) {
+        return error(409, "a reindex of " + alias + " is running: GET /reindex/" + alias + " for its progress");
+      }
+      std::size_t running = 0;
+      for (const auto& [name, job] : jobs_) running += job->running();
+      if (running >= kMaxReindexes) {
+        return error(409, std::to_string(running) + " reindexes are running; at most " +
+                              std::to_string(kMaxReindexes) + " at once");
+      }
+      if (found != jobs_.end()) {
+        found->second->thread.join();
+        jobs_.erase(found);
+      }
+      auto job = std::make_shared<ReindexJob>();
+      log_("reindex of " + alias + " asked over the admin endpoint");
+      job->thread = std::thread([this, job, alias] {
+        const client::Status s = reindex(
+            config_, alias,
+            [this, job, alias](const std::string& line) {
+              job->add(line);
+              log_("reindex " + alias + ": " + line);
+            },
+            &job->stop);
+        std::lock_guard<std::mutex> lock(job->mutex);
+        job->state = s ? "done" : job->stop ? "stopped" : "failed";
+        if (!s) job->error = s.message();
+        log_("reindex of " + alias + " " + job->state + (s ? "" : ": " + s.message()));
+      });
+      jobs_[alias] = job;
+      return {202, job->report(alias)};
+    }
+    return error(405, "GET, POST or DELETE /reindex/" + alias);
   }
 
   ForwarderConfig config_;
   const Forwarder& forwarder_;
   Logger log_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_{io_};
-  int port_ = 0;
-  std::atomic<bool> stopped_{false};
-  std::thread thread_;
+  std::unique_ptr<http::Server> server_;
   std::mutex jobsMutex_;
   std::map<std::string, std::shared_ptr<ReindexJob>> jobs_;
 };

@@ -7,9 +7,10 @@
 //   GET    /reindex/{alias}   its state (running, done, failed, stopped), last log lines, error
 //   DELETE /reindex/{alias}   stops it (the alias stays where it was, or the next run finishes
 //                            a swap that happened)
-// With admin.password set every request needs HTTP Basic authentication as admin.user.
-// One connection at a time, one request per connection. Thread contract: start() and the
-// destructor on one thread; the endpoint serves on a thread of its own.
+// With admin.password set every request needs HTTP Basic authentication as admin.user. Served
+// by the shared HTTP layer (client-sdk/http/http_server.h): deadlines, a connection limit,
+// failed authentications throttled per address. Thread contract: start() and the destructor on
+// one thread; requests are answered on the layer's worker threads.
 
 #include <functional>
 #include <memory>

@@ -2,10 +2,10 @@
 
 // The operations HTTP port (canal.metrics.pull.port): GET of a registered path answers with
 // what its handler renders at that moment; a path under a routed prefix goes, with any method,
-// to that prefix's handler; other paths get 404, other methods 405. One
-// request per connection, on a thread of its own; a client that sends nothing in 10 s is
-// dropped. Thread contract: start() and stop() from one thread; handlers run on the endpoint's
-// thread.
+// to that prefix's handler; other paths get 404, other methods 405. Served by the shared HTTP
+// layer (client-sdk/http/http_server.h): one request per connection under deadlines, at most 64
+// connections, handlers on two worker threads, failed authentications throttled per address.
+// Thread contract: start() and stop() from one thread; handlers run on the workers, two at once.
 
 #include <functional>
 #include <map>

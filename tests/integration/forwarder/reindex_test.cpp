@@ -6,7 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <random>
@@ -267,8 +271,25 @@ TEST_F(ReindexTest, TheRunningForwarderReindexesOnRequestWhileItsLoopGoesOn) {
     }
   }
   EXPECT_EQ(call("GET", "/reindex/nothing0").status, 404);
+  // A connection that sends nothing holds nobody up (and not the stop below); password guesses
+  // are answered 429 after a few, without reaching the check.
+  const int port = std::stoi(admin.substr(admin.rfind(':') + 1));
+  const int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(silent, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  EXPECT_EQ(call("GET", "/status").status, 200);
+  std::vector<long> guesses;
+  for (int i = 0; i < 8; ++i) guesses.push_back(testing::httpRequest("GET", admin + "/status", "", "admin", "guess").status);
+  EXPECT_EQ(guesses.front(), 401);
+  EXPECT_EQ(guesses.back(), 429);
+  const auto stopping = std::chrono::steady_clock::now();
   const int exited = binary_.stop(std::chrono::seconds(30));
   EXPECT_TRUE(WIFEXITED(exited) && WEXITSTATUS(exited) == 0) << exited << binaryLogs();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, std::chrono::seconds(5)) << "the silent connection held the stop";
+  ::close(silent);
 }
 
 }  // namespace

@@ -3,7 +3,11 @@
 // canal.auto.scan adding, restarting and stopping destinations, and refusing a broken file,
 // while a client on another destination reads on without noticing.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <csignal>
@@ -605,6 +609,35 @@ TEST_F(OperationsTest, ASnapshotRequestedOverHttpBringsTheExistingRows) {
   const auto huge = testing::httpRequest("POST", url, hugeBody, "admin", "admin");
   EXPECT_EQ(huge.status, 413) << huge.body;
   EXPECT_EQ(testing::httpGet("http://127.0.0.1:" + std::to_string(metricsPort) + "/status").status, 200);
+
+  // A flood of connections that send nothing: those over the limit are answered 503 at once, the
+  // server keeps its descriptors, and a Canal client still connects on the client port.
+  std::vector<int> flood;
+  for (int i = 0; i < 300; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(metricsPort));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) flood.push_back(fd);
+    else ::close(fd);
+  }
+  Reader other("127.0.0.1:" + std::to_string(port), "example", "t");
+  EXPECT_TRUE(other.open().isOk());
+  other.stop();
+  // Refused: answered 503 at once and closed (a client that already sent its request may see
+  // the connection reset instead).
+  const long flooded = testing::httpGet("http://127.0.0.1:" + std::to_string(metricsPort) + "/status").status;
+  EXPECT_TRUE(flooded == 503 || flooded == -1) << flooded;
+  for (const int fd : flood) ::close(fd);
+  EXPECT_TRUE(testing::waitUntil(10s, [&] {
+    return testing::httpGet("http://127.0.0.1:" + std::to_string(metricsPort) + "/status").status == 200;
+  }));
+  // Password guesses on the snapshot API: a few are checked, then 429 until the address waits.
+  std::vector<long> guesses;
+  for (int i = 0; i < 8; ++i) guesses.push_back(testing::httpRequest("GET", url, "", "admin", "guess").status);
+  EXPECT_EQ(guesses.front(), 401);
+  EXPECT_EQ(guesses.back(), 429);
   EXPECT_EQ(server.stop(), 0);
 }
 

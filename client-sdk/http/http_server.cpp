@@ -1,0 +1,278 @@
+#include "http_server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace canal::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+// Linux shows at most 15 characters of a thread's name.
+void nameThread(const std::string& name) { pthread_setname_np(pthread_self(), name.substr(0, 15).c_str()); }
+
+Response plain(int status, std::string text) {
+  Response r;
+  r.status = status;
+  r.contentType = "text/plain; charset=utf-8";
+  r.body = std::move(text);
+  return r;
+}
+
+}  // namespace
+
+struct Server::Impl {
+  explicit Impl(ServerOptions o) : options(std::move(o)) {}
+
+  ServerOptions options;
+  std::vector<std::pair<std::string, Handler>> routes;
+  // Failed authentications per client address (a token bucket each).
+  struct Bucket {
+    double tokens;
+    Clock::time_point at;
+  };
+  std::mutex throttleMutex;
+  std::unordered_map<std::string, Bucket> buckets;
+  // Before io: connections still queued in io when it goes away count themselves out here.
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::uint64_t> requests{0}, refused{0}, throttled{0}, timedOut{0};
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::thread thread;  // the network thread: accepts, reads, writes
+  // The handlers' threads.
+  asio::io_context workers;
+  asio::executor_work_guard<asio::io_context::executor_type> workersBusy = asio::make_work_guard(workers);
+  std::vector<std::thread> workerThreads;
+
+
+  void refill(Bucket& b, Clock::time_point now) const {
+    const double refills = std::chrono::duration<double>(now - b.at) /
+                           std::chrono::duration<double>(std::max(options.authRefill, std::chrono::milliseconds(1)));
+    b.tokens = std::min(static_cast<double>(options.authBurst), b.tokens + refills);
+    b.at = now;
+  }
+  bool blocked(const std::string& peer) {
+    std::lock_guard<std::mutex> lock(throttleMutex);
+    const auto it = buckets.find(peer);
+    if (it == buckets.end()) return false;
+    refill(it->second, Clock::now());
+    return it->second.tokens < 1;
+  }
+  void failedAuthentication(const std::string& peer) {
+    std::lock_guard<std::mutex> lock(throttleMutex);
+    const auto now = Clock::now();
+    if (buckets.size() >= 10000) {  // addresses whose bucket is full again are forgotten
+      for (auto it = buckets.begin(); it != buckets.end();) {
+        refill(it->second, now);
+        it = it->second.tokens >= options.authBurst ? buckets.erase(it) : std::next(it);
+      }
+    }
+    auto [it, added] = buckets.try_emplace(peer, Bucket{static_cast<double>(options.authBurst), now});
+    refill(it->second, now);
+    it->second.tokens -= 1;
+  }
+
+  Response dispatch(const Request& request) {
+    for (const auto& [prefix, handler] : routes) {
+      if (request.path.rfind(prefix, 0) != 0) continue;
+      try {
+        return handler(request);
+      } catch (const std::exception& e) {  // a handler's bug must not end the process
+        if (options.logError) options.logError("HTTP " + request.method + " " + request.path + ": " + e.what());
+        return plain(500, "internal error; see the log\n");
+      }
+    }
+    return plain(404, "not found\n");
+  }
+
+  struct Connection : std::enable_shared_from_this<Connection> {
+    Impl* owner;
+    beast::tcp_stream stream;
+    beast::flat_buffer buffer;
+    bhttp::request_parser<bhttp::string_body> parser;
+    bhttp::response<bhttp::string_body> response;
+    std::string peer;
+    char discard[4096];
+
+    Connection(Impl* o, tcp::socket socket) : owner(o), stream(std::move(socket)) {
+      parser.header_limit(owner->options.maxHeaderBytes);
+      parser.body_limit(owner->options.maxBodyBytes);
+      beast::error_code ec;
+      peer = stream.socket().remote_endpoint(ec).address().to_string(ec);
+      ++owner->connections;
+    }
+    ~Connection() { --owner->connections; }
+
+    void start() {
+      stream.expires_after(owner->options.requestDeadline);
+      bhttp::async_read(stream, buffer, parser, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (ec == bhttp::error::body_limit) {
+          return self->send(plain(413, "the body is over " + std::to_string(self->owner->options.maxBodyBytes) + " bytes\n"));
+        }
+        if (ec == bhttp::error::header_limit) {
+          return self->send(
+              plain(431, "the header is over " + std::to_string(self->owner->options.maxHeaderBytes) + " bytes\n"));
+        }
+        if (ec == beast::error::timeout) ++self->owner->timedOut;
+        if (ec) return;
+        self->handle();
+      });
+    }
+
+    void handle() {
+      auto message = parser.release();
+      ++owner->requests;
+      Request request;
+      request.method = std::string(message.method_string());
+      request.path = std::string(message.target());
+      if (const auto q = request.path.find('?'); q != std::string::npos) {
+        request.query = request.path.substr(q + 1);
+        request.path.resize(q);
+      }
+      request.body = std::move(message.body());
+      request.authorization = std::string(message[bhttp::field::authorization]);
+      request.peer = peer;
+      if (!request.authorization.empty() && owner->blocked(peer)) {
+        ++owner->throttled;
+        Response r = plain(429, "too many failed authentications from " + peer + "; try again later\n");
+        const auto seconds = std::chrono::duration<double>(owner->options.authRefill).count();
+        r.headers.emplace_back("Retry-After", std::to_string(static_cast<long long>(std::ceil(seconds))));
+        return send(std::move(r));
+      }
+      // The handler runs on a worker; the answer goes back to this connection's strand.
+      asio::post(owner->workers, [self = shared_from_this(), request = std::move(request)]() mutable {
+        Response r = self->owner->dispatch(request);
+        if (r.status == 401 && !request.authorization.empty()) self->owner->failedAuthentication(request.peer);
+        if (request.method == "HEAD") r.body.clear();
+        asio::post(self->stream.get_executor(), [self, r = std::move(r)]() mutable { self->send(std::move(r)); });
+      });
+    }
+
+    void send(Response r) {
+      response = {};
+      response.version(11);
+      response.keep_alive(false);
+      response.result(static_cast<bhttp::status>(r.status));
+      response.set(bhttp::field::server, owner->options.name);
+      response.set(bhttp::field::content_type, r.contentType);
+      for (const auto& [name, value] : r.headers) response.set(name, value);
+      response.body() = std::move(r.body);
+      response.prepare_payload();
+      stream.expires_after(owner->options.writeDeadline);
+      bhttp::async_write(stream, response, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (ec == beast::error::timeout) ++self->owner->timedOut;
+        beast::error_code ignored;
+        self->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        if (!ec) self->drain();
+      });
+    }
+
+    // Reads what the client still sends (a refused body) until it closes, for at most 2 s, so
+    // that closing with unread bytes does not reset the connection before the answer is read.
+    void drain() {
+      stream.expires_after(std::chrono::seconds(2));
+      stream.async_read_some(asio::buffer(discard), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (!ec) self->drain();
+      });
+    }
+  };
+
+  void accept() {
+    acceptor.async_accept(asio::make_strand(io), [self = this](beast::error_code ec, tcp::socket socket) {
+      if (!self->acceptor.is_open()) return;
+      if (!ec) {
+        if (self->connections >= self->options.maxConnections) {
+          // Over the limit: said at once, without waiting for the request, and closed.
+          ++self->refused;
+          static const char kBusy[] =
+              "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 30\r\n"
+              "Connection: close\r\n\r\ntoo many connections; retry\r\n";
+          beast::error_code ignored;
+          socket.non_blocking(true, ignored);
+          socket.write_some(asio::buffer(kBusy, sizeof kBusy - 1), ignored);
+          socket.shutdown(tcp::socket::shutdown_both, ignored);
+          socket.close(ignored);
+        } else {
+          std::make_shared<Connection>(self, std::move(socket))->start();
+        }
+      } else if (ec == asio::error::no_descriptors) {
+        // Out of descriptors: wait a little rather than spin; the others go on.
+        auto timer = std::make_shared<asio::steady_timer>(self->io, std::chrono::milliseconds(50));
+        timer->async_wait([self, timer](beast::error_code) { self->accept(); });
+        return;
+      }
+      self->accept();
+    });
+  }
+};
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Server::~Server() { stop(); }
+
+void Server::route(std::string prefix, Handler handler) { impl_->routes.emplace_back(std::move(prefix), std::move(handler)); }
+
+std::string Server::listen(const std::string& ip, int port) {
+  beast::error_code ec;
+  const auto address = ip.empty() ? asio::ip::address(asio::ip::address_v4::any()) : asio::ip::make_address(ip, ec);
+  const std::string where = (ip.empty() ? "*" : ip) + ":" + std::to_string(port);
+  if (ec) return "address " + ip + ": " + ec.message();
+  const tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
+  impl_->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(endpoint, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return "cannot listen on " + where + ": " + ec.message();
+  impl_->accept();
+  Impl* impl = impl_.get();
+  impl->thread = std::thread([impl] {
+    nameThread(impl->options.threadName);
+    impl->io.run();
+  });
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, impl->options.workers); ++i) {
+    impl->workerThreads.emplace_back([impl] {
+      nameThread(impl->options.threadName + "-work");
+      impl->workers.run();
+    });
+  }
+  return "";
+}
+
+void Server::stop() {
+  if (!impl_->thread.joinable()) return;
+  asio::post(impl_->io, [impl = impl_.get()] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+  });
+  impl_->io.stop();
+  impl_->thread.join();
+  impl_->workersBusy.reset();
+  impl_->workers.stop();
+  for (std::thread& t : impl_->workerThreads) t.join();
+  impl_->workerThreads.clear();
+}
+
+int Server::port() const {
+  beast::error_code ec;
+  const auto endpoint = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
+}
+
+ServerCounters Server::counters() const {
+  return {impl_->requests.load(), impl_->refused.load(), impl_->throttled.load(), impl_->timedOut.load()};
+}
+
+}  // namespace canal::http
