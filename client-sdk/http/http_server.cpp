@@ -10,7 +10,6 @@
 #include <cmath>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 
 namespace canal::http {
 namespace {
@@ -35,17 +34,14 @@ Response plain(int status, std::string text) {
 }  // namespace
 
 struct Server::Impl {
-  explicit Impl(ServerOptions o) : options(std::move(o)) {}
+  explicit Impl(ServerOptions o)
+      : options(std::move(o)),
+        throttle(options.throttle ? options.throttle
+                                  : std::make_shared<AuthThrottle>(AuthThrottleOptions{options.authBurst, options.authRefill})) {}
 
   ServerOptions options;
   std::vector<std::pair<std::string, Handler>> routes;
-  // Failed authentications per client address (a token bucket each).
-  struct Bucket {
-    double tokens;
-    Clock::time_point at;
-  };
-  std::mutex throttleMutex;
-  std::unordered_map<std::string, Bucket> buckets;
+  std::shared_ptr<AuthThrottle> throttle;
   // Before io: connections still queued in io when it goes away count themselves out here.
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> requests{0}, refused{0}, throttled{0}, timedOut{0};
@@ -56,34 +52,6 @@ struct Server::Impl {
   asio::io_context workers;
   asio::executor_work_guard<asio::io_context::executor_type> workersBusy = asio::make_work_guard(workers);
   std::vector<std::thread> workerThreads;
-
-
-  void refill(Bucket& b, Clock::time_point now) const {
-    const double refills = std::chrono::duration<double>(now - b.at) /
-                           std::chrono::duration<double>(std::max(options.authRefill, std::chrono::milliseconds(1)));
-    b.tokens = std::min(static_cast<double>(options.authBurst), b.tokens + refills);
-    b.at = now;
-  }
-  bool blocked(const std::string& peer) {
-    std::lock_guard<std::mutex> lock(throttleMutex);
-    const auto it = buckets.find(peer);
-    if (it == buckets.end()) return false;
-    refill(it->second, Clock::now());
-    return it->second.tokens < 1;
-  }
-  void failedAuthentication(const std::string& peer) {
-    std::lock_guard<std::mutex> lock(throttleMutex);
-    const auto now = Clock::now();
-    if (buckets.size() >= 10000) {  // addresses whose bucket is full again are forgotten
-      for (auto it = buckets.begin(); it != buckets.end();) {
-        refill(it->second, now);
-        it = it->second.tokens >= options.authBurst ? buckets.erase(it) : std::next(it);
-      }
-    }
-    auto [it, added] = buckets.try_emplace(peer, Bucket{static_cast<double>(options.authBurst), now});
-    refill(it->second, now);
-    it->second.tokens -= 1;
-  }
 
   Response dispatch(const Request& request) {
     for (const auto& [prefix, handler] : routes) {
@@ -145,7 +113,7 @@ struct Server::Impl {
       request.body = std::move(message.body());
       request.authorization = std::string(message[bhttp::field::authorization]);
       request.peer = peer;
-      if (!request.authorization.empty() && owner->blocked(peer)) {
+      if (!request.authorization.empty() && !owner->throttle->admit(peer)) {
         ++owner->throttled;
         Response r = plain(429, "too many failed authentications from " + peer + "; try again later\n");
         const auto seconds = std::chrono::duration<double>(owner->options.authRefill).count();
@@ -155,7 +123,7 @@ struct Server::Impl {
       // The handler runs on a worker; the answer goes back to this connection's strand.
       asio::post(owner->workers, [self = shared_from_this(), request = std::move(request)]() mutable {
         Response r = self->owner->dispatch(request);
-        if (r.status == 401 && !request.authorization.empty()) self->owner->failedAuthentication(request.peer);
+        if (r.status == 401 && !request.authorization.empty()) self->owner->throttle->failed(request.peer);
         if (request.method == "HEAD") r.body.clear();
         asio::post(self->stream.get_executor(), [self, r = std::move(r)]() mutable { self->send(std::move(r)); });
       });

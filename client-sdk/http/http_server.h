@@ -5,10 +5,10 @@
 // within requestDeadline, the answer must be taken within writeDeadline), bounded sizes, a
 // bounded number of connections (beyond it a connection is answered 503 and closed at once),
 // handlers run on a few worker threads (a slow handler does not hold the others up, nor the
-// network thread), and a throttle on password guessing per client address: a handler's 401 to a
-// request with credentials spends a token of that address (a burst of authBurst, one more every
-// authRefill); while the address has none, its requests with credentials are answered 429
-// without reaching a handler (those without, a metrics scrape, go on).
+// network thread), and password guessing held to a rate (auth_throttle.h): a handler's 401 to a
+// request with credentials counts as a failed attempt of its address; while the throttle refuses
+// the address, its requests with credentials are answered 429 without reaching a handler (those
+// without, a metrics scrape, go on).
 // Thread contract: route() before listen(); listen(), stop() and the destructor on one thread.
 // Handlers run on the worker threads, several at once.
 
@@ -20,6 +20,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "auth_throttle.h"
 
 namespace canal::http {
 
@@ -50,6 +52,8 @@ struct ServerOptions {
   std::size_t workers = 2;
   int authBurst = 5;
   std::chrono::milliseconds authRefill{1000};
+  // Shared with the process's other ports (null: one of its own, of authBurst and authRefill).
+  std::shared_ptr<AuthThrottle> throttle;
   std::function<void(const std::string&)> logError;  // a handler that threw, a listener error
 };
 

@@ -13,6 +13,7 @@ struct HttpEndpoint::Impl {
   std::map<std::string, Handler> handlers;
   std::vector<std::pair<std::string, RequestHandler>> routes;
   std::unique_ptr<http::Server> server;
+  std::shared_ptr<http::AuthThrottle> throttle;
 
   http::Response answer(const http::Request& request) {
     http::Response response;
@@ -55,6 +56,8 @@ HttpEndpoint::HttpEndpoint(std::string ip, int port, std::map<std::string, Handl
 
 HttpEndpoint::~HttpEndpoint() { stop(); }
 
+void HttpEndpoint::shareThrottle(std::shared_ptr<http::AuthThrottle> throttle) { impl_->throttle = std::move(throttle); }
+
 void HttpEndpoint::route(std::string prefix, RequestHandler handler) {
   impl_->routes.emplace_back(std::move(prefix), std::move(handler));
 }
@@ -63,6 +66,7 @@ Status HttpEndpoint::start() {
   http::ServerOptions options;
   options.name = "canal-server";
   options.threadName = "canal-http";
+  options.throttle = impl_->throttle;
   options.logError = [](const std::string& what) { moduleLogger("app")->error("{}", what); };
   impl_->server = std::make_unique<http::Server>(options);
   impl_->server->route("/", [impl = impl_.get()](const http::Request& r) { return impl->answer(r); });

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "auth_throttle.h"
 #include "server/common/status.h"
 
 namespace canal::app {
@@ -43,6 +44,8 @@ class HttpEndpoint {
 
   // Requests whose path starts with `prefix` go to `handler` (before start()).
   void route(std::string prefix, RequestHandler handler);
+  // Failed authentications counted with the process's other ports (before start()).
+  void shareThrottle(std::shared_ptr<http::AuthThrottle> throttle);
   // Binds (port 0: any free one); Unavailable naming the address when it cannot.
   Status start();
   void stop();

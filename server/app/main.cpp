@@ -164,7 +164,10 @@ int main(int argc, char** argv) {
   std::signal(SIGHUP, onHangup);
   std::unique_ptr<canal::ha::RunningElection> election;
   std::unique_ptr<canal::app::DestinationManager> destinations;
+  // Password guessing is held to one rate over the client port and the HTTP port.
+  const auto throttle = std::make_shared<canal::http::AuthThrottle>();
   canal::net::ServerOptions netOptions;
+  netOptions.throttle = throttle;
   netOptions.ip = server->ip;
   netOptions.port = server->port;
   netOptions.user = server->user;
@@ -246,6 +249,7 @@ int main(int argc, char** argv) {
                                    canal::app::renderStatus(snapshot(), destinations->views(), canal::wallClockMs())};
     };
     http = std::make_unique<canal::app::HttpEndpoint>(server->ip, server->metricsPort, std::move(handlers));
+    http->shareThrottle(throttle);
     http->route("/destinations/", [&, admin = canal::app::AdminLogin{server->adminUser, server->adminPasswordHash}](
                                       const canal::app::HttpRequest& request) {
       return canal::app::handleSnapshotRequest(request, admin, *destinations);

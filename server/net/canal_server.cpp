@@ -456,8 +456,14 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       return false;
     }
     const ServerOptions& o = server.options;
-    bool ok = true;
-    if (!o.user.empty() && auth.username() != o.user) ok = false;
+    boost::system::error_code addressEc;
+    const auto remote = socket.remote_endpoint(addressEc);
+    const std::string address = addressEc ? peer : remote.address().to_string();
+    // Guessing is held to a rate shared with the HTTP port: a refused attempt is not checked.
+    const bool credentials = !o.user.empty() || !o.passwordHash.empty();
+    const bool throttled = credentials && o.throttle && !o.throttle->admit(address);
+    bool ok = !throttled;
+    if (ok && !o.user.empty() && auth.username() != o.user) ok = false;
     if (ok && !o.passwordHash.empty()) {
       if (auth.password().empty()) {
         ok = false;
@@ -480,13 +486,14 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
                          last ? ", closed after " + std::to_string(failedAuths) + " failures" : "",
                          *repeats ? " (and " + std::to_string(*repeats) + " more failures since last logged)" : "");
       }
-      boost::system::error_code ec;
-      const auto remote = socket.remote_endpoint(ec);
-      waitTimer.expires_after(server.authFailureDelay(ec ? peer : remote.address().to_string()));
+      if (credentials && o.throttle && !throttled) o.throttle->failed(address);
+      const std::string reply = "auth failed for user:" + auth.username() +
+                                (throttled ? " (too many failed authentications from " + address + "; try again later)" : "");
+      waitTimer.expires_after(server.authFailureDelay(address));
       waitTimer.async_wait(asio::bind_executor(
-          strand, [self = shared_from_this(), last, user = auth.username()](boost::system::error_code waitEc) {
+          strand, [self = shared_from_this(), last, reply](boost::system::error_code waitEc) {
             if (waitEc || self->closed) return;
-            self->send(ackFrame(400, "auth failed for user:" + user), [self, last] {
+            self->send(ackFrame(400, reply), [self, last] {
               if (last) return self->close("");
               self->readNext();
             });

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "auth_throttle.h"
 #include "server/common/status.h"
 #include "server/instance/client_sessions.h"
 
@@ -38,6 +39,9 @@ struct ServerOptions {
   // The reply to a failed authentication comes after this delay, doubled for each further failure
   // from the same address within a minute (up to 32 times), over every connection.
   std::chrono::milliseconds authFailureDelay{250};
+  // Failed authentications held to a rate per address and in all, shared with the HTTP port
+  // (null: none); an attempt it refuses is answered as failed without being checked.
+  std::shared_ptr<http::AuthThrottle> throttle;
   std::size_t maxConnections = 1024;  // canal.net.connections.max; more are closed at once
   // Replies queued for a session beyond this: its next request is read once they drain.
   std::size_t maxPendingOutput = 4u * 1024 * 1024;

@@ -158,6 +158,29 @@ TEST(HttpServer, FailedAuthenticationsAreThrottledPerAddress) {
   EXPECT_TRUE(testing::waitUntil(5s, [&] { return testing::httpRequest("GET", url(server, "/"), "", "x", "guess").status == 401; }));
 }
 
+TEST(AuthThrottle, EachAddressHasItsBurstAndAllShareABudget) {
+  AuthThrottle throttle(AuthThrottleOptions{2, std::chrono::hours(1), 5, std::chrono::hours(1)});
+  EXPECT_TRUE(throttle.admit("10.0.0.1"));
+  throttle.failed("10.0.0.1");
+  throttle.failed("10.0.0.1");
+  EXPECT_FALSE(throttle.admit("10.0.0.1")) << "its burst is spent";
+  EXPECT_TRUE(throttle.admit("10.0.0.2")) << "another address has its own";
+  throttle.failed("10.0.0.2");
+  throttle.failed("10.0.0.3");
+  throttle.failed("10.0.0.4");
+  // Five failures in all: the shared budget is spent, for addresses never seen too.
+  EXPECT_FALSE(throttle.admit("10.0.0.9"));
+  EXPECT_EQ(throttle.failures(), 5u);
+  EXPECT_EQ(throttle.refused(), 2u);
+}
+
+TEST(AuthThrottle, TokensComeBackAtTheRefillRate) {
+  AuthThrottle throttle(AuthThrottleOptions{1, std::chrono::milliseconds(100), 50, std::chrono::milliseconds(1)});
+  throttle.failed("a");
+  EXPECT_FALSE(throttle.admit("a"));
+  EXPECT_TRUE(testing::waitUntil(5s, [&] { return throttle.admit("a"); }, 10ms));
+}
+
 TEST(HttpServer, OversizedRequestsAndAThrowingHandlerAreAnsweredAndTheServerGoesOn) {
   ServerOptions o;
   o.maxBodyBytes = 1000;

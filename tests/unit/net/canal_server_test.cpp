@@ -252,6 +252,37 @@ TEST_F(CanalServerUnitTest, AWrongPasswordIsRefusedAndTheRightOneThenAccepted) {
   EXPECT_EQ(nextAckCode(c), 0);
 }
 
+// Guessing over reconnects is held to the throttle's rate: once the address has spent its
+// tokens, an attempt is refused unchecked — the right password too — and says why.
+TEST_F(CanalServerUnitTest, PasswordGuessesOverReconnectsAreThrottledPerAddress) {
+  auto throttle = std::make_shared<http::AuthThrottle>(http::AuthThrottleOptions{3, std::chrono::seconds(60), 50,
+                                                                                 std::chrono::milliseconds(50)});
+  restart([&](ServerOptions& o) {
+    o.throttle = throttle;
+    o.authFailureDelay = std::chrono::milliseconds(1);
+  });
+  for (int i = 0; i < 3; ++i) {
+    RawClient c(server_->port());
+    const auto seed = seedOf(c);
+    ASSERT_TRUE(seed.has_value());
+    ASSERT_TRUE(c.send(pb::CLIENTAUTHENTICATION, authFor("guess" + std::to_string(i), *seed)));
+    auto refused = c.read();
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_EQ(ackOf(*refused).error_message(), "auth failed for user:canal");
+  }
+  RawClient right(server_->port());
+  const auto seed = seedOf(right);
+  ASSERT_TRUE(seed.has_value());
+  ASSERT_TRUE(right.send(pb::CLIENTAUTHENTICATION, authFor("canal", *seed)));
+  auto refused = right.read();
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(ackOf(*refused).error_code(), 400);
+  EXPECT_NE(ackOf(*refused).error_message().find("too many failed authentications from 127.0.0.1"), std::string::npos)
+      << ackOf(*refused).error_message();
+  EXPECT_EQ(throttle->failures(), 3u);
+  EXPECT_EQ(throttle->refused(), 1u);
+}
+
 TEST_F(CanalServerUnitTest, AWaitingGetHoldsNoThreadAndIsAnsweredWhenTheDestinationWakesIt) {
   auto client = subscribedClient();
   RawClient& c = *client;
