@@ -267,6 +267,20 @@ void writeObject(JsonWriter& w, const Columns& columns, const std::vector<std::s
   w.raw('}');
 }
 
+// The mysqlType (or, `sql`, the sqlType) object of the columns; null without rows.
+void writeTypes(JsonWriter& w, const ColumnFacts& facts, bool rows, bool sql) {
+  if (!rows) return w.null();
+  w.raw('{');
+  for (std::size_t i = 0; i < facts.types.size(); ++i) {
+    if (i) w.raw(',');
+    w.string(facts.types[i].name);
+    w.raw(':');
+    if (sql) w.number(facts.types[i].sqlType);
+    else w.string(facts.types[i].mysqlType);
+  }
+  w.raw('}');
+}
+
 // Writes the FlatMessage of an entry; properties in alphabetical order. Its columns' facts come
 // from `scope`; `emit` (increasing indexes into scope; nullptr: all) are the rows whose data and
 // old it holds. `old` holds, for an UPDATE, each row's before values of the columns updated in
@@ -304,18 +318,7 @@ void writeFlatMessage(std::string& out, const eb::Entry& entry, eb::EventType ty
   w.boolean(isDdl);
   const ColumnFacts facts = columnFacts(scope, type);
   w.raw(",\"mysqlType\":");
-  if (rows) {
-    w.raw('{');
-    for (std::size_t i = 0; i < facts.types.size(); ++i) {
-      if (i) w.raw(',');
-      w.string(facts.types[i].name);
-      w.raw(':');
-      w.string(facts.types[i].mysqlType);
-    }
-    w.raw('}');
-  } else {
-    w.null();
-  }
+  writeTypes(w, facts, rows, false);
   w.raw(",\"old\":");
   if (rows && type == eb::UPDATE) {
     std::vector<std::string_view> updated;
@@ -353,18 +356,7 @@ void writeFlatMessage(std::string& out, const eb::Entry& entry, eb::EventType ty
   w.raw(",\"sql\":");
   w.string(sql);
   w.raw(",\"sqlType\":");
-  if (rows) {
-    w.raw('{');
-    for (std::size_t i = 0; i < facts.types.size(); ++i) {
-      if (i) w.raw(',');
-      w.string(facts.types[i].name);
-      w.raw(':');
-      w.number(facts.types[i].sqlType);
-    }
-    w.raw('}');
-  } else {
-    w.null();
-  }
+  writeTypes(w, facts, rows, true);
   w.raw(",\"table\":");
   w.string(entry.header().tablename());
   w.raw(",\"ts\":");

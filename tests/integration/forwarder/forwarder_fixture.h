@@ -108,6 +108,34 @@ class ForwarderTest : public testing::MariaDbTest {
     return c;
   }
 
+  // The base configuration with two sinks of `table`: Redis hashes (the server on `redisPort`,
+  // password "pw") and Elasticsearch documents in `index` at `esUrl`.
+  ForwarderConfig redisAndElasticsearch(int redisPort, const std::string& esUrl, const std::string& table,
+                                        const std::string& index) const {
+    ForwarderConfig c = baseConfig();
+    SinkConfig cache;
+    cache.name = "cache";
+    cache.kind = SinkConfig::Kind::kRedis;
+    cache.redis.port = redisPort;
+    cache.redis.password = "pw";
+    cache.redis.timeout = std::chrono::milliseconds(2000);
+    RedisMapping hash;
+    hash.table = table;
+    cache.redis.mappings = {hash};
+    SinkConfig search;
+    search.name = "es";
+    search.kind = SinkConfig::Kind::kElasticsearch;
+    search.elasticsearch.url = esUrl;
+    search.elasticsearch.backoff = std::chrono::milliseconds(20);
+    search.elasticsearch.maxBackoff = std::chrono::milliseconds(200);
+    IndexMapping documents;
+    documents.table = table;
+    documents.index = index;
+    search.elasticsearch.mappings = {documents};
+    c.sinks = {cache, search};
+    return c;
+  }
+
   void log(const std::string& line) {
     std::lock_guard<std::mutex> lock(logMutex_);
     log_ += line + "\n";

@@ -61,30 +61,7 @@ class SnapshotConsumersTest : public ForwarderTest {
     ASSERT_TRUE(es_.start());
   }
 
-  ForwarderConfig config() const {
-    ForwarderConfig c = baseConfig();
-    SinkConfig cache;
-    cache.name = "cache";
-    cache.kind = SinkConfig::Kind::kRedis;
-    cache.redis.port = redis_->port();
-    cache.redis.password = "pw";
-    cache.redis.timeout = std::chrono::milliseconds(2000);
-    RedisMapping hash;
-    hash.table = "s.pair";
-    cache.redis.mappings = {hash};
-    SinkConfig search;
-    search.name = "es";
-    search.kind = SinkConfig::Kind::kElasticsearch;
-    search.elasticsearch.url = es_.url();
-    search.elasticsearch.backoff = std::chrono::milliseconds(20);
-    search.elasticsearch.maxBackoff = std::chrono::milliseconds(200);
-    IndexMapping documents;
-    documents.table = "s.pair";
-    documents.index = "pairs";
-    search.elasticsearch.mappings = {documents};
-    c.sinks = {cache, search};
-    return c;
-  }
+  ForwarderConfig config() const { return redisAndElasticsearch(redis_->port(), es_.url(), "s.pair", "pairs"); }
 
   Rows table() {
     Rows rows;

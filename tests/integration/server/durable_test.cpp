@@ -289,6 +289,38 @@ class DurableServerTest : public testing::MariaDbTest {
   }
   // A transaction every 20 ms into s.w (created here): a client's cursor moves with them, as
   // snapshot rows do not move it.
+  // ZooKeeper and two servers in default mode under a temp dir: `a` runs the destination, `b`
+  // is its standby (both in the destination's cluster); `session` reads the nodes.
+  struct HaCluster {
+    std::unique_ptr<testing::ZooKeeperServer> zk;
+    std::unique_ptr<testing::TempDir> dir;
+    std::unique_ptr<ServerProcess> a, b;
+    std::shared_ptr<ZooKeeperSession> session;
+    std::string runningAddress() const { return runningServer(*session); }
+  };
+  void startHaCluster(const std::string& name, HaCluster& c) {
+    auto zk = testing::ZooKeeperServer::start();
+    ASSERT_TRUE(zk) << zk.status().toString();
+    c.zk = std::move(*zk);
+    c.dir = std::make_unique<testing::TempDir>(name);
+    const auto server = [&](const char* sub) {
+      return std::make_unique<ServerProcess>(CANAL_SERVER_BINARY, c.dir->path() / sub, "default-instance.xml",
+                                             db_->port(), c.zk->connectString(), journal_, position_);
+    };
+    c.a = server("a");
+    c.b = server("b");
+    auto session = ZooKeeperSession::connect(c.zk->connectString(), 10s, 10s);
+    ASSERT_TRUE(session);
+    c.session = std::move(*session);
+    ASSERT_TRUE(c.a->start());
+    ASSERT_TRUE(testing::waitUntil(20s, [&] { return c.runningAddress() == c.a->address(); })) << c.a->logTail();
+    ASSERT_TRUE(c.b->start());
+    ASSERT_TRUE(testing::waitUntil(10s, [&] {
+      auto members = c.session->children("/otter/canal/destinations/example/cluster");
+      return members && members->size() == 2;
+    })) << c.b->logTail();
+  }
+
   std::unique_ptr<testing::BackgroundWriter> tickWriter() {
     EXPECT_TRUE(db_->execute("CREATE TABLE s.w (id INT AUTO_INCREMENT PRIMARY KEY, n INT)"));
     return std::make_unique<testing::BackgroundWriter>(
@@ -500,28 +532,19 @@ TEST_F(DurableServerTest, AnAckWhoseCursorCannotBeWrittenFailsAndItsRowsComeAgai
 }
 
 TEST_F(DurableServerTest, DefaultModeStandbyTakesOverAndTheClientFollows) {
-  auto zk = testing::ZooKeeperServer::start();
-  ASSERT_TRUE(zk) << zk.status().toString();
-  testing::TempDir dir("canal-ha");
-  ServerProcess a(CANAL_SERVER_BINARY, dir.path() / "a", "default-instance.xml", db_->port(), (*zk)->connectString(), journal_, position_);
-  ServerProcess b(CANAL_SERVER_BINARY, dir.path() / "b", "default-instance.xml", db_->port(), (*zk)->connectString(), journal_, position_);
-  ASSERT_TRUE(a.start());
-  auto session = ZooKeeperSession::connect((*zk)->connectString(), 10s, 10s);
-  ASSERT_TRUE(session);
-  const auto runningAddress = [&] { return runningServer(**session); };
-  ASSERT_TRUE(testing::waitUntil(20s, [&] { return runningAddress() == a.address(); })) << a.logTail();
-  ASSERT_TRUE(b.start());
-  ASSERT_TRUE(testing::waitUntil(10s, [&] {
-    auto members = (*session)->children("/otter/canal/destinations/example/cluster");
-    return members && members->size() == 2;
-  })) << b.logTail();
+  HaCluster cluster;
+  startHaCluster("canal-ha", cluster);
+  if (HasFatalFailure()) return;
+  ServerProcess& a = *cluster.a;
+  ServerProcess& b = *cluster.b;
+  const auto runningAddress = [&] { return cluster.runningAddress(); };
 
   client::ConnectorOptions o;
   o.retries = 0;
   o.connectTimeout = 2s;
   o.soTimeout = 5s;
   o.confirmAcks = true;  // an ack that returned OK is recorded: such rows must never come again
-  auto connector = client::newClusterConnector(client::ClusterSource::zooKeeper((*zk)->connectString()), "example", "",
+  auto connector = client::newClusterConnector(client::ClusterSource::zooKeeper(cluster.zk->connectString()), "example", "",
                                                "", o);
   Workload work(*connector, db_.get());
 
@@ -552,7 +575,7 @@ TEST_F(DurableServerTest, DefaultModeStandbyTakesOverAndTheClientFollows) {
   EXPECT_EQ(work.consumed.ackedAgain, 0);
   EXPECT_EQ(v.outOfOrder, 0);
   for (double t : takeovers) EXPECT_LT(t, 10.0);
-  auto cursor = (*session)->get("/otter/canal/destinations/example/1001/cursor");
+  auto cursor = cluster.session->get("/otter/canal/destinations/example/1001/cursor");
   ASSERT_TRUE(cursor && *cursor);
   EXPECT_EQ((*cursor)->rfind("{\"@type\":\"com.alibaba.otter.canal.protocol.position.LogPosition\"", 0), 0u) << **cursor;
   a.stop();
@@ -563,21 +586,16 @@ TEST_F(DurableServerTest, DefaultModeStandbyTakesOverAndTheClientFollows) {
 // five times under a writer: it never exits, says what it waits for, and prints every row; the
 // gap a person sees (from the kill to the next line printed) is measured.
 TEST_F(DurableServerTest, CanalTailFollowsFiveTakeoversAndPrintsEveryRow) {
-  auto zk = testing::ZooKeeperServer::start();
-  ASSERT_TRUE(zk) << zk.status().toString();
-  testing::TempDir dir("canal-tail-ha");
-  ServerProcess a(CANAL_SERVER_BINARY, dir.path() / "a", "default-instance.xml", db_->port(), (*zk)->connectString(), journal_, position_);
-  ServerProcess b(CANAL_SERVER_BINARY, dir.path() / "b", "default-instance.xml", db_->port(), (*zk)->connectString(), journal_, position_);
-  ASSERT_TRUE(a.start());
-  auto session = ZooKeeperSession::connect((*zk)->connectString(), 10s, 10s);
-  ASSERT_TRUE(session);
-  const auto runningAddress = [&] { return runningServer(**session); };
-  ASSERT_TRUE(testing::waitUntil(20s, [&] { return runningAddress() == a.address(); })) << a.logTail();
-  ASSERT_TRUE(b.start());
+  HaCluster cluster;
+  startHaCluster("canal-tail-ha", cluster);
+  if (HasFatalFailure()) return;
+  ServerProcess& a = *cluster.a;
+  ServerProcess& b = *cluster.b;
+  const auto runningAddress = [&] { return cluster.runningAddress(); };
   auto writer = tickWriter();
-  const std::string output = (dir.path() / "tail.out").string();
+  const std::string output = (cluster.dir->path() / "tail.out").string();
   testing::ChildProcess tail;
-  ASSERT_TRUE(tail.start({CANAL_TAIL_BINARY, "--zk", (*zk)->connectString(), "--destination", "example"}, output));
+  ASSERT_TRUE(tail.start({CANAL_TAIL_BINARY, "--zk", cluster.zk->connectString(), "--destination", "example"}, output));
   const auto size = [&] {
     std::error_code ec;
     const auto n = std::filesystem::file_size(output, ec);
@@ -602,7 +620,7 @@ TEST_F(DurableServerTest, CanalTailFollowsFiveTakeoversAndPrintsEveryRow) {
     const auto before = size();
     ASSERT_TRUE(testing::waitUntil(20s, [&] { return size() > before + 2000; })) << tail.logTail();
     ASSERT_TRUE(testing::waitUntil(10s, [&] {
-      auto members = (*session)->children("/otter/canal/destinations/example/cluster");
+      auto members = cluster.session->children("/otter/canal/destinations/example/cluster");
       return members && members->size() == 2;
     })) << standby->logTail();
     running->kill();
