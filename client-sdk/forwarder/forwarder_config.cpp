@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -458,7 +459,22 @@ client::Result<ForwarderConfig> loadForwarderConfig(const std::string& path) {
   if (!in) return Status(Status::kInvalidArgument, path + ": cannot read the configuration file");
   std::stringstream text;
   text << in.rdbuf();
-  return parseForwarderConfig(text.str(), path);
+  auto config = parseForwarderConfig(text.str(), path);
+  if (!config) return config;
+  // The files a configuration names are found beside it, wherever the forwarder is started from.
+  const std::filesystem::path base = std::filesystem::absolute(path).parent_path();
+  const auto besideTheFile = [&](std::string& file) {
+    if (!file.empty() && std::filesystem::path(file).is_relative()) file = (base / file).lexically_normal().string();
+  };
+  for (SinkConfig& sink : config->sinks) {
+    if (sink.kind != SinkConfig::Kind::kElasticsearch) continue;
+    ElasticsearchSinkConfig& es = sink.elasticsearch;
+    besideTheFile(es.caFile);
+    besideTheFile(es.deadLetterFile);
+    besideTheFile(es.reindex.stateDir);
+    for (auto& [alias, file] : es.reindex.indexFiles) besideTheFile(file);
+  }
+  return config;
 }
 
 }  // namespace canal::forwarder

@@ -67,11 +67,12 @@ class ReindexTest : public ReindexFixture {
     writeBinaryConfig(extra + "source: {address: '" + server_->address() +
                       "', batch_size: 200, poll_timeout_ms: 200}\n"
                       "sinks:\n  - type: elasticsearch\n    elasticsearch:\n      url: " + es_.url() +
-                      "\n      mappings: [{table: s.t, index: t}]\n      reindex:\n        destination: reindex\n        indexes: {t: " +
-                      (dir_->path() / "t-index.json").string() + "}\n        snapshot_url: http://127.0.0.1:" +
+                      "\n      mappings: [{table: s.t, index: t}]\n      reindex:\n        destination: reindex\n"
+                      // Relative paths: beside forwarder.yml, not where the test runs the binary from.
+                      "        indexes: {t: t-index.json}\n        snapshot_url: http://127.0.0.1:" +
                       std::to_string(server_->metricsPort()) +
                       "\n        snapshot_password: admin\n        chunk_size: 500\n        rows_per_second: " +
-                      std::to_string(rowsPerSecond) + "\n        state_dir: " + (dir_->path() / "state").string() + "\n");
+                      std::to_string(rowsPerSecond) + "\n        state_dir: state\n");
   }
 
   // The table as id -> v.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <climits>
+#include <filesystem>
 
 #include "forwarder_config.h"
 #include "kafka_sink.h"
@@ -148,6 +149,13 @@ TEST(ForwarderConfigTest, TheShippedSampleIsValid) {
   EXPECT_EQ(c->sinks[3].rabbitMq.routingKey, "%{database}.%{table}");
   EXPECT_EQ(c->sinks[0].kafka.partitionHash, "shop\\..*:$pk$");
   EXPECT_FALSE(loadForwarderConfig("/nonexistent/forwarder.yml").isOk());
+  // Its relative paths are found beside it, wherever the forwarder runs.
+  const auto& reindex = c->sinks[1].elasticsearch.reindex;
+  ASSERT_EQ(c->sinks[1].kind, SinkConfig::Kind::kElasticsearch);
+  EXPECT_EQ(reindex.indexFiles.at("orders"), CANAL_SOURCE_DIR "/conf/es/orders.json");
+  EXPECT_EQ(reindex.stateDir, CANAL_SOURCE_DIR "/conf/");
+  EXPECT_TRUE(std::filesystem::exists(reindex.indexFiles.at("orders")));
+  EXPECT_EQ(c->sinks[1].elasticsearch.deadLetterFile, "") << "an empty path stays empty";
 }
 
 // Each bad configuration names the key at fault.
