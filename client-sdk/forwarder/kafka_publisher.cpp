@@ -63,6 +63,14 @@ class KafkaPublisher::Impl {
       }
     }
     rd_kafka_conf_set_dr_msg_cb(conf, &Impl::onDelivery);
+    // Errors of the client itself (brokers down, connections refused) are said at once, while
+    // the messages wait for their own timeout.
+    rd_kafka_conf_set_opaque(conf, this);
+    rd_kafka_conf_set_error_cb(conf, [](rd_kafka_t*, int err, const char* reason, void* opaque) {
+      static_cast<Impl*>(opaque)->stats_.reportProblem(std::string("kafka: ") +
+                                                       rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(err)) + ": " +
+                                                       reason);
+    });
     producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
     if (!producer_) {
       rd_kafka_conf_destroy(conf);  // not taken over on failure
@@ -304,6 +312,7 @@ class KafkaPublisher::Impl {
     if (!waited) return producer_ ? fail(waited) : waited;
     if (!failed) return producer_ ? fail(failed) : failed;
     if (oversized && !oversized->empty()) return Status::ok();
+    stats_.reportProblem({});  // delivered: whatever the client said before is over
     stats_.messages.fetch_add(delivered - letters.size(), std::memory_order_relaxed);
     stats_.bytes.fetch_add(bytes, std::memory_order_relaxed);
     stats_.deadLettered.fetch_add(letters.size(), std::memory_order_relaxed);

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "canal/client/status.h"
@@ -23,6 +25,23 @@ struct PublisherStats {
   std::atomic<std::uint64_t> lastLatencyUs{0};  // of the last publish() that succeeded
   std::atomic<std::uint64_t> transactions{0};   // committed
   std::atomic<std::uint64_t> aborts{0};         // transactions aborted
+
+  // What the broker's client last said was wrong while a publish() waits (a broker down, a
+  // refused connection), before the publish() itself gives up; empty once a publish() succeeds.
+  void reportProblem(std::string what) {
+    std::lock_guard<std::mutex> lock(problemMutex_);
+    if (!what.empty()) problems.fetch_add(1, std::memory_order_relaxed);
+    problem_ = std::move(what);
+  }
+  std::atomic<std::uint64_t> problems{0};  // reported so far
+  std::string problem() const {
+    std::lock_guard<std::mutex> lock(problemMutex_);
+    return problem_;
+  }
+
+ private:
+  mutable std::mutex problemMutex_;
+  std::string problem_;
 };
 
 class MessagePublisher {

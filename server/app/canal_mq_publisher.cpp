@@ -247,6 +247,8 @@ mq::PublisherCounters CanalMqPublisher::counters() const {
   c.deadLettered = s.deadLettered.load();
   c.transactions = s.transactions.load();
   c.lastLatencyUs = s.lastLatencyUs.load();
+  c.problem = s.problem();
+  c.problems = s.problems.load();
   return c;
 }
 

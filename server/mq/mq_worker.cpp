@@ -48,6 +48,12 @@ MqWorkerStats MqWorker::stats() const {
     out = stats_;
   }
   out.publisher = publisher_->counters();
+  // A batch still waiting for a broker the client already knows is down: said now, not when the
+  // batch times out.
+  if (out.state == "publishing" && !out.publisher.problem.empty()) {
+    out.state = "retrying";
+    out.lastError = out.publisher.problem;
+  }
   return out;
 }
 
@@ -106,6 +112,7 @@ void MqWorker::run() {
     const std::int64_t batchId = *batch;
     if (batchId == -1) continue;
     entries.assign(owned.begin(), owned.end());
+    const std::uint64_t problemsBefore = publisher_->counters().problems;
     const Status sent = publisher_->publish(batchId, entries);
     if (sent.isOk()) {
       Status acked = sessions_->takeForAck(options_.clientId, batchId);
@@ -117,6 +124,10 @@ void MqWorker::run() {
         setState("retrying", acked.toString());
       } else {
         std::lock_guard<std::mutex> lock(mutex_);
+        if (stats_.state == "retrying" || publisher_->counters().problems != problemsBefore) {
+          log->info("destination {}: publishing again: batch {} confirmed by {}", options_.destination, batchId,
+                    publisher_->describe());
+        }
         stats_.state = "publishing";
         ++stats_.batches;
         stats_.entries += entries.size();

@@ -32,6 +32,8 @@ struct PublisherCounters {
   std::uint64_t deadLettered = 0;
   std::uint64_t transactions = 0;
   std::uint64_t lastLatencyUs = 0;  // of the last batch, from send to confirmation
+  std::string problem;              // what the broker's client says is wrong now; empty: nothing
+  std::uint64_t problems = 0;       // such reports so far
 };
 
 // The broker side. publish() returns once the broker confirmed the batch: ok; Unavailable when

@@ -366,6 +366,37 @@ TEST_F(MqModeTest, OversizedMessageGoesToTheDeadLetterTopicOrStopsPublishingNami
   EXPECT_EQ(s->stop(), 0);
 }
 
+// Brokers that go away: /status says so within seconds of the first failed attempt, with the
+// client's own words, while the batch still waits for its delivery timeout; once the brokers are
+// back the batch is delivered and the recovery is logged.
+TEST_F(MqModeTest, ABrokerProblemShowsInStatusWithinSecondsAndTheRecoveryIsLogged) {
+  ASSERT_TRUE(kafka_.createTopic("cdc", 1));
+  testing::TempDir dir("canal-mq-down");
+  auto s = server(dir.path(), "", "canal.mq.topic = cdc\ncanal.instance.filter.query.dml = true");
+  ASSERT_TRUE(s->start());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.log VALUES (1, 1)"));
+  ASSERT_EQ(kafka_.consume("cdc", 1, 1).size(), 1u) << s->logTail();
+  for (int broker = 1; broker <= 3; ++broker) rd_kafka_mock_broker_set_down(kafka_.cluster(), broker);
+  ASSERT_TRUE(db_->execute("INSERT INTO s.log VALUES (2, 2)"));
+  const std::string statusUrl = "http://127.0.0.1:" + std::to_string(s->metricsPort()) + "/status";
+  nlohmann::json mq;
+  const auto inserted = std::chrono::steady_clock::now();
+  ASSERT_TRUE(testing::waitUntil(20s, [&] {
+    const auto j = nlohmann::json::parse(testing::httpGet(statusUrl).body, nullptr, false);
+    if (!j.is_object()) return false;
+    mq = j["destinations"][0]["mq"];
+    return mq["state"] == "retrying";
+  }, 100ms)) << mq.dump() << s->logTail();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - inserted).count();
+  std::printf("[ figures ] brokers down: /status says retrying %.1f s after the row was written\n", seconds);
+  EXPECT_EQ(mq["lastError"].get<std::string>().rfind("kafka: ", 0), 0u) << mq.dump();
+  for (int broker = 1; broker <= 3; ++broker) rd_kafka_mock_broker_set_up(kafka_.cluster(), broker);
+  ASSERT_TRUE(testing::waitUntil(60s, [&] { return kafka_.consume("cdc", 1, 2, 1s).size() >= 2; })) << s->logTail();
+  EXPECT_TRUE(testing::waitUntil(20s, [&] { return s->logTail().find("publishing again") != std::string::npos; }))
+      << s->logTail();
+  EXPECT_EQ(s->stop(), 0);
+}
+
 // The transactional publisher's position record: a batch committed but not acked (the server
 // died in between) is delivered again by the store, and what the record covers is not sent
 // twice; what it does not cover is.
