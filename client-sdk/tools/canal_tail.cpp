@@ -141,11 +141,14 @@ int main(int argc, char** argv) {
     for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stopSignal; slept += std::chrono::milliseconds(50)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
     return !stopSignal;
   };
 
   canal::client::ConnectorOptions options;
+  // A lost server is retried by the loop below (every 100 ms, then at most every 500 ms, saying
+  // why), so a restarted server is followed within half a second of being up.
+  options.retries = 0;
   // Following ZooKeeper, the connector itself looks for the server running the destination (at
   // once when the running node changes) for as long as it takes; it says why it waits.
   options.onFailoverWait = [&](const canal::client::Status& why) { say(why.message()); };
