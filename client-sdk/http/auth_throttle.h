@@ -30,6 +30,8 @@ class AuthThrottle {
   bool admit(const std::string& address);
   // Counts a failed attempt from `address`.
   void failed(const std::string& address);
+  // How long an address waits for its next attempt once refused (Retry-After).
+  std::chrono::milliseconds refill() const { return options_.refill; }
   std::uint64_t failures() const;
   std::uint64_t refused() const;
 

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <mutex>
 #include <thread>
 
 namespace canal::http {
@@ -18,7 +17,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
-using Clock = std::chrono::steady_clock;
 
 // Linux shows at most 15 characters of a thread's name.
 void nameThread(const std::string& name) { pthread_setname_np(pthread_self(), name.substr(0, 15).c_str()); }
@@ -36,8 +34,7 @@ Response plain(int status, std::string text) {
 struct Server::Impl {
   explicit Impl(ServerOptions o)
       : options(std::move(o)),
-        throttle(options.throttle ? options.throttle
-                                  : std::make_shared<AuthThrottle>(AuthThrottleOptions{options.authBurst, options.authRefill})) {}
+        throttle(options.throttle ? options.throttle : std::make_shared<AuthThrottle>()) {}
 
   ServerOptions options;
   std::vector<std::pair<std::string, Handler>> routes;
@@ -116,7 +113,7 @@ struct Server::Impl {
       if (!request.authorization.empty() && !owner->throttle->admit(peer)) {
         ++owner->throttled;
         Response r = plain(429, "too many failed authentications from " + peer + "; try again later\n");
-        const auto seconds = std::chrono::duration<double>(owner->options.authRefill).count();
+        const auto seconds = std::chrono::duration<double>(owner->throttle->refill()).count();
         r.headers.emplace_back("Retry-After", std::to_string(static_cast<long long>(std::ceil(seconds))));
         return send(std::move(r));
       }

@@ -50,9 +50,7 @@ struct ServerOptions {
   std::uint64_t maxBodyBytes = 1024 * 1024;
   std::size_t maxConnections = 64;
   std::size_t workers = 2;
-  int authBurst = 5;
-  std::chrono::milliseconds authRefill{1000};
-  // Shared with the process's other ports (null: one of its own, of authBurst and authRefill).
+  // Shared with the process's other ports (null: one of its own, with AuthThrottle's defaults).
   std::shared_ptr<AuthThrottle> throttle;
   std::function<void(const std::string&)> logError;  // a handler that threw, a listener error
 };

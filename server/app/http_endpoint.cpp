@@ -15,16 +15,9 @@ struct HttpEndpoint::Impl {
   std::unique_ptr<http::Server> server;
   std::shared_ptr<http::AuthThrottle> throttle;
 
+  // The GET handlers; a path under a routed prefix is the route's (registered before this).
   http::Response answer(const http::Request& request) {
     http::Response response;
-    for (const auto& [prefix, handler] : routes) {
-      if (request.path.rfind(prefix, 0) != 0) continue;
-      const HttpResponse reply = handler(HttpRequest{request.method, request.path, request.body, request.authorization});
-      response.status = reply.status;
-      response.contentType = reply.contentType;
-      response.body = reply.body;
-      return response;
-    }
     response.contentType = "text/plain; charset=utf-8";
     if (request.method != "GET" && request.method != "HEAD") {
       response.status = 405;
@@ -69,6 +62,16 @@ Status HttpEndpoint::start() {
   options.throttle = impl_->throttle;
   options.logError = [](const std::string& what) { moduleLogger("app")->error("{}", what); };
   impl_->server = std::make_unique<http::Server>(options);
+  for (const auto& [prefix, handler] : impl_->routes) {
+    impl_->server->route(prefix, [handler = handler](const http::Request& r) {
+      const HttpResponse reply = handler(HttpRequest{r.method, r.path, r.body, r.authorization});
+      http::Response response;
+      response.status = reply.status;
+      response.contentType = reply.contentType;
+      response.body = reply.body;
+      return response;
+    });
+  }
   impl_->server->route("/", [impl = impl_.get()](const http::Request& r) { return impl->answer(r); });
   if (const std::string error = impl_->server->listen(impl_->ip, impl_->port); !error.empty()) {
     impl_->server.reset();

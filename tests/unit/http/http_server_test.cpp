@@ -137,8 +137,7 @@ TEST(HttpServer, ASlowHandlerDoesNotHoldUpTheOthers) {
 
 TEST(HttpServer, FailedAuthenticationsAreThrottledPerAddress) {
   ServerOptions o;
-  o.authBurst = 3;
-  o.authRefill = 300ms;
+  o.throttle = std::make_shared<AuthThrottle>(AuthThrottleOptions{3, 300ms});
   Server server(o);
   std::atomic<int> reached{0};
   server.route("/", [&](const Request& r) {
