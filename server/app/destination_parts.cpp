@@ -65,9 +65,25 @@ class ReplicaSource final : public instance::BinlogSource {
  public:
   explicit ReplicaSource(instance::DestinationOptions options) : options_(std::move(options)) {}
 
-  std::string primary() const override { return options_.master.host + ":" + std::to_string(options_.master.port); }
+  std::string primary() const override { return address(options_.master); }
 
   Result<std::unique_ptr<instance::BinlogRun>> open(const std::optional<CommitPosition>& from) override {
+    // A position is read on the server whose binlog it is in: after a switch to the standby
+    // (and a restart), the standby's, whatever the process followed before.
+    if (from && !from->source.empty()) {
+      if (options_.standby && from->source == address(*options_.standby)) {
+        *followed_ = 1;
+      } else if (from->source == address(options_.master)) {
+        *followed_ = 0;
+      } else if (warnedSource_ != from->source) {
+        warnedSource_ = from->source;
+        moduleLogger("instance")->warn(
+            "destination {}: the position {}:{} was recorded on {}, which is neither the primary {} nor the standby; "
+            "reading it on {}",
+            options_.name, from->file, from->position, from->source, address(options_.master),
+            *followed_ == 1 && options_.standby ? address(*options_.standby) : address(options_.master));
+      }
+    }
     const bool onStandby = *followed_ == 1 && options_.standby;
     auto start = replica::chooseStart(onStandby ? *options_.standby : options_.master, from, options_.start);
     if (!start) return start.status().withContext("choosing the start position");
@@ -77,8 +93,11 @@ class ReplicaSource final : public instance::BinlogSource {
   }
 
  private:
+  static std::string address(const mysql::ConnectOptions& c) { return c.host + ":" + std::to_string(c.port); }
+
   const instance::DestinationOptions options_;
   const Followed followed_ = std::make_shared<std::atomic<std::size_t>>(0);
+  std::string warnedSource_;
 };
 
 Result<std::unique_ptr<store::EventStore>> openStore(const instance::DestinationOptions& options,

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace canal {
 
@@ -16,6 +17,9 @@ struct CommitPosition {
   std::uint32_t serverId = 0;
   std::string mariaGtid;        // "domain-server-sequence" of the committed group, if any
   std::string mysqlGtidSet;     // MySQL: every transaction executed up to here, when known whole
+  // host:port of the server whose binlog the position is in (the standby after a switch); ""
+  // when not known, read as the configured primary.
+  std::string source;
 };
 
 // Where an entry is in the primary's binlog; what a client cursor records when its batch is acked.
@@ -27,6 +31,18 @@ struct EntryPosition {
   std::string gtid;
   std::uint64_t nextPosition = 0;  // where the event after it starts: the resume point
 };
+
+// "host:port" -> {host, port}; the port is 0 when missing or not a number.
+inline std::pair<std::string, int> splitHostPort(std::string_view address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string_view::npos) return {std::string(address), 0};
+  int port = 0;
+  for (char c : address.substr(colon + 1)) {
+    if (c < '0' || c > '9' || port > 65535) return {std::string(address.substr(0, colon)), 0};
+    port = port * 10 + (c - '0');
+  }
+  return {std::string(address.substr(0, colon)), port};
+}
 
 // The number after the last '.' of a binlog file name (mysql-bin.000042 -> 42); 0 when what
 // follows is not a number. One server's files share the rest of the name.

@@ -110,7 +110,8 @@ std::string encodeResume(const CommitPosition& p, const std::string& snapshot) {
   appendLe(out, p.serverId, 4);
   text(p.mariaGtid);
   text(p.mysqlGtidSet);
-  if (!snapshot.empty()) text(snapshot);
+  if (!snapshot.empty() || !p.source.empty()) text(snapshot);
+  if (!p.source.empty()) text(p.source);
   return out;
 }
 
@@ -126,6 +127,7 @@ std::optional<CommitPosition> decodeResume(std::string_view bytes, std::string* 
   p.mysqlGtidSet = text();
   std::string progress;
   if (!in.failed() && !in.atEnd()) progress = text();
+  if (!in.failed() && !in.atEnd()) p.source = text();
   if (in.failed() || !in.atEnd() || p.file.empty()) return std::nullopt;
   if (snapshot) *snapshot = std::move(progress);
   return p;
@@ -214,8 +216,9 @@ void BinlogPump::produce() {
   }
 }
 
-void BinlogPump::setSnapshotGate(SnapshotGate* gate, SnapshotMarks* marks) {
+void BinlogPump::setSnapshotGate(SnapshotGate* gate, StreamMarks* marks) {
   snapshots_ = gate;
+  marks_ = marks;
   // Called on the snapshot's thread while the pump waits for the gate: the store has one
   // producer at a time. The entries are kept when a run starts again from the last transaction.
   gate->setPut([this, marks, encoder = std::make_shared<convert::EntryEncoder>()](convert::ChangeEntry& e,
@@ -237,7 +240,7 @@ void BinlogPump::setSnapshotGate(SnapshotGate* gate, SnapshotMarks* marks) {
     // The progress goes with the resume mark: a restart finds the chunks in the store and the
     // snapshot's next key beside them. Without a store journal it goes with the client's cursor
     // once the chunk is acked.
-    marks->note(store_.producerSequence(), progress);
+    marks->snapshot.note(store_.producerSequence(), progress);
     std::lock_guard<std::mutex> lock(mutex_);
     start_.resumeSequence = store_.producerSequence();
     start_.snapshot = progress;
@@ -261,7 +264,7 @@ Status BinlogPump::runOnce() {
   const replica::DumpStart& start = run.start();
   if (!from && start.kind == replica::DumpStart::Kind::kFilePosition) {
     // The first start: recorded, so that a restart produces the same entries again.
-    CommitPosition first{start.file, start.position, 0, 0, {}, {}};
+    CommitPosition first{start.file, start.position, 0, 0, {}, {}, {}};
     std::lock_guard<std::mutex> lock(mutex_);
     start_.resume = first;
     start_.resumeSequence = store_.producerSequence();
@@ -294,6 +297,7 @@ Status BinlogPump::runOnce() {
   convert::EntryEncoder encoder;
   convert::ChangeEntry entry;
   std::uint64_t nextPosition = 0;
+  bool ackablePut = false;  // since the last commit, by the gate below
   TransactionGate gate(options_.filterTransactionEntry, [&](const convert::ChangeEntry& e) -> Status {
     store::StoredEntry stored;
     encoder.encode(e, stored.entry, sequence_.number(store_.producerSequence()));
@@ -303,12 +307,14 @@ Status BinlogPump::runOnce() {
     stored.isDdl = e.kind == convert::EntryKind::kRowData && e.isDdl;
     stored.ackable = e.kind == convert::EntryKind::kTransactionEnd ||
                      (e.kind == convert::EntryKind::kTransactionBegin && e.gtid.empty()) || stored.isDdl;
+    ackablePut = ackablePut || stored.ackable;
     return store_.put(std::move(stored));
   });
 
   bool reading = false;
   bool inTransaction = false;
   std::string where;
+  std::string notedSource = from ? from->source : std::string();  // the server of the stored positions
   if (snapshots_ && start.kind == replica::DumpStart::Kind::kFilePosition) {
     // Between transactions at the start: a chunk read now need not wait for the next event.
     auto lock = snapshots_->lockForEvent();
@@ -330,7 +336,7 @@ Status BinlogPump::runOnce() {
         streamError_ = Status::ok();
       }
       if (state_.exchange(DestinationState::kFollowing) != DestinationState::kFollowing) {
-        moduleLogger("instance")->info("destination {}: following {} from {}", options_.name, source_->primary(),
+        moduleLogger("instance")->info("destination {}: following {} from {}", options_.name, run.reading(),
                                        start.toString());
       }
     }
@@ -376,6 +382,12 @@ Status BinlogPump::runOnce() {
             // Everything up to here is in the store (or was dropped by the filters): a run
             // started again (after an error, or a restart with a durable store) goes on from here.
             std::lock_guard<std::mutex> lock(mutex_);
+            if (marks_ && run.committed().source != notedSource && ackablePut) {
+              // The first position stored from another server: a cursor there is its position.
+              notedSource = run.committed().source;
+              marks_->source.note(store_.producerSequence(), notedSource);
+            }
+            ackablePut = false;
             start_.resume = run.committed();
             start_.resumeSequence = store_.producerSequence();
             start_.skipThrough.reset();

@@ -27,7 +27,7 @@
 #include "server/instance/active_filter.h"
 #include "server/instance/binlog_source.h"
 #include "server/instance/snapshot_gate.h"
-#include "server/instance/snapshot_marks.h"
+#include "server/instance/stream_marks.h"
 #include "server/instance/stream_sequence.h"
 #include "server/store/event_store.h"
 
@@ -105,9 +105,9 @@ class BinlogPump {
   ~BinlogPump();
 
   // Snapshot chunks are put between the stream's transactions through `gate`, and the store
-  // sequence after each noted in `marks` with the progress (set before start; both outlive the
-  // pump).
-  void setSnapshotGate(SnapshotGate* gate, SnapshotMarks* marks);
+  // sequence after each noted in `marks` with the progress; the first transaction read from
+  // another server is noted there too (set before start; both outlive the pump).
+  void setSnapshotGate(SnapshotGate* gate, StreamMarks* marks);
   // Starts following the primary on a thread of its own.
   void start();
   // Stops the store, cancels the run and joins the thread.
@@ -150,6 +150,7 @@ class BinlogPump {
   std::int64_t streamErrorTimeMs_ = 0;
   PumpStart start_;  // resume advances after every transaction put in the store
   SnapshotGate* snapshots_ = nullptr;
+  StreamMarks* marks_ = nullptr;
   StreamSequence sequence_;  // numbers every entry put (one producer at a time)
 };
 

@@ -47,7 +47,8 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
   if (!start.resume && lowest) {
     const EntryPosition& p = lowest->cursor->position;
     start.resume = CommitPosition{p.journalName, p.position, static_cast<std::uint32_t>(p.timestamp / 1000),
-                                  p.serverId, {}, {}};
+                                  p.serverId, {}, {},
+                                  lowest->cursor->sourceHost + ":" + std::to_string(lowest->cursor->sourcePort)};
     start.skipThrough = std::max(std::make_pair(lowest->cursor->ackedThroughFile, lowest->cursor->ackedThroughOffset),
                                  std::make_pair(p.journalName, p.position));
     start.snapshot = lowest->cursor->snapshot;
@@ -69,8 +70,8 @@ Result<std::unique_ptr<Destination>> Destination::create(DestinationOptions opti
                                                      std::move(meta));
   CANAL_RETURN_IF_ERROR(d->clients_->restore(stored).withContext(context));
   d->pump_ = std::make_unique<BinlogPump>(o.pump, std::move(source), *d->store_, *d->filter_, std::move(start));
-  d->pump_->setSnapshotGate(&d->snapshots_, &d->snapshotMarks_);
-  d->clients_->setSnapshotMarks(&d->snapshotMarks_);
+  d->pump_->setSnapshotGate(&d->snapshots_, &d->marks_);
+  d->clients_->setMarks(&d->marks_);
   return d;
 }
 

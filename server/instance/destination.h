@@ -117,7 +117,7 @@ class Destination {
   // Declared in the order they are built; the halves refer to the store and the filter.
   const std::unique_ptr<ActiveFilter> filter_;
   const std::unique_ptr<store::EventStore> store_;
-  SnapshotMarks snapshotMarks_;  // written by the pump, read by the clients
+  StreamMarks marks_;  // written by the pump, read by the clients
   std::unique_ptr<DestinationClients> clients_;
   SnapshotGate snapshots_;
   bool startedWithoutPosition_ = false;

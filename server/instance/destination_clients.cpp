@@ -32,11 +32,7 @@ Status DestinationClients::restore(const meta::DestinationMeta& stored) {
     client.cursor = c.cursor->position;
     client.ackedThrough = {c.cursor->ackedThroughFile, c.cursor->ackedThroughOffset};
     client.snapshot = c.cursor->snapshot;
-    if (c.cursor->sourceHost != sourceHost_ || c.cursor->sourcePort != sourcePort_) {
-      moduleLogger("instance")->warn(
-          "destination {}: the cursor of client {} was recorded against {}:{}, the primary is {}:{}", name_,
-          c.clientId, c.cursor->sourceHost, c.cursor->sourcePort, sourceHost_, sourcePort_);
-    }
+    client.source = {c.cursor->sourceHost, c.cursor->sourcePort};
   }
   return Status::ok();
 }
@@ -67,8 +63,10 @@ meta::DestinationMeta DestinationClients::metaLocked() const {
     cm.clientId = id;
     cm.filter = c.filter;
     if (c.cursor) {
-      cm.cursor = meta::ClientCursor{sourceHost_, sourcePort_, *c.cursor, c.ackedThrough.first, c.ackedThrough.second,
-                                     c.snapshot};
+      const bool known = !c.source.first.empty();
+      cm.cursor = meta::ClientCursor{known ? c.source.first : sourceHost_, known ? c.source.second : sourcePort_,
+                                     *c.cursor,  c.ackedThrough.first,
+                                     c.ackedThrough.second, c.snapshot};
     }
     m.clients.push_back(std::move(cm));
   }
@@ -198,6 +196,7 @@ Status DestinationClients::commitAcks(std::int16_t clientId) {
     std::optional<EntryPosition> cursor;
     std::pair<std::string, std::uint64_t> ackedThrough;
     std::string snapshot;
+    std::pair<std::string, int> source;
   } previous;
   std::optional<meta::DestinationMeta> snapshot;
   std::chrono::steady_clock::time_point since;
@@ -217,11 +216,13 @@ Status DestinationClients::commitAcks(std::int16_t clientId) {
     // A snapshot's progress is kept with a cursor only: without one a restart starts the
     // snapshot again (docs/snapshots.md).
     if (moved || c.cursor) {
-      previous = {c.cursor, c.ackedThrough, c.snapshot};
+      previous = {c.cursor, c.ackedThrough, c.snapshot, c.source};
       if (moved) c.cursor = moved;
       c.ackedThrough = taken.back().second.last;
       if (marks_) {
-        if (auto progress = marks_->through(taken.back().second.end)) c.snapshot = std::move(*progress);
+        const std::uint64_t end = taken.back().second.end;
+        if (auto progress = marks_->snapshot.through(end)) c.snapshot = std::move(*progress);
+        if (auto source = marks_->source.through(end); source && moved) c.source = splitHostPort(*source);
       }
       snapshot = metaLocked();
     }
@@ -242,6 +243,7 @@ Status DestinationClients::commitAcks(std::int16_t clientId) {
       c.cursor = previous.cursor;
       c.ackedThrough = previous.ackedThrough;
       c.snapshot = previous.snapshot;
+      c.source = previous.source;
     }
     for (auto& [id, batch] : taken) c.batches.emplace(id, std::move(batch));
     for (auto& [id, batch] : c.acking) c.batches.emplace(id, std::move(batch));
@@ -249,7 +251,10 @@ Status DestinationClients::commitAcks(std::int16_t clientId) {
     c.ackingSince = {};
     return done;
   }
-  if (marks_) marks_->trim(store_.ackSequence());
+  if (marks_) {
+    marks_->snapshot.trim(store_.ackSequence());
+    marks_->source.trim(store_.ackSequence());
+  }
   const auto took = std::chrono::steady_clock::now() - since;
   for (std::size_t i = 0; i < taken.size(); ++i) c.ackLatency.observe(took);
   return Status::ok();

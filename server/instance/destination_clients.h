@@ -21,7 +21,7 @@
 #include "server/common/position.h"
 #include "server/instance/active_filter.h"
 #include "server/instance/client_sessions.h"
-#include "server/instance/snapshot_marks.h"
+#include "server/instance/stream_marks.h"
 #include "server/meta/meta_store.h"
 #include "server/store/event_store.h"
 
@@ -56,14 +56,15 @@ struct ClientBatch {
 
 class DestinationClients final : public ClientSessions {
  public:
-  // `source` is the primary's host:port, recorded with every cursor. `store` and `filter`
+  // `sourceHost`:`sourcePort` is the primary, recorded with a cursor (its sourceAddress) until an
+  // ack covers entries read from another server (StreamMarks::source). `store` and `filter`
   // outlive this object. `meta` may be null (memory mode: nothing is recorded).
   DestinationClients(std::string name, std::string sourceHost, int sourcePort, store::EventStore& store,
                      ActiveFilter& filter, std::unique_ptr<meta::MetaStore> meta);
 
-  // Where snapshot progress changed in the store (set before open(); outlives this object): an
-  // ack covering a mark records its progress with the cursor.
-  void setSnapshotMarks(SnapshotMarks* marks) { marks_ = marks; }
+  // Where snapshot progress or the server read changed in the store (set before open();
+  // outlives this object): an ack covering a mark records it with the cursor.
+  void setMarks(StreamMarks* marks) { marks_ = marks; }
   // Takes up stored subscriptions, filters and cursors (before open()).
   Status restore(const meta::DestinationMeta& stored);
   // Requests are served between open() and close(); close() flushes the meta.
@@ -108,6 +109,7 @@ class DestinationClients final : public ClientSessions {
     std::optional<EntryPosition> cursor;
     std::pair<std::string, std::uint64_t> ackedThrough;  // the last entry acked
     std::string snapshot;  // the snapshot progress as of the last ack ("" none)
+    std::pair<std::string, int> source;  // the server `cursor` is a position of (host, port)
     std::vector<std::pair<std::int64_t, Batch>> acking;  // taken for ack, not committed yet
     std::chrono::steady_clock::time_point ackingSince;
     Histogram getLatency{requestLatencyBounds()};
@@ -126,7 +128,7 @@ class DestinationClients final : public ClientSessions {
   store::EventStore& store_;
   ActiveFilter& filter_;
   const std::unique_ptr<meta::MetaStore> meta_;
-  SnapshotMarks* marks_ = nullptr;
+  StreamMarks* marks_ = nullptr;
   std::atomic<bool> running_{false};
   std::mutex metaMutex_;      // serializes meta writes (subscriptions, acks); taken before mutex_
   mutable std::mutex mutex_;  // clients_

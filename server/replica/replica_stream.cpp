@@ -257,6 +257,9 @@ bool ReplicaStream::noteBoundary(const DumpEvent& e) {
     committed_.position = e.nextPosition;
     committed_.timestamp = e.raw.header.timestamp;
     committed_.serverId = e.raw.header.serverId;
+    if (committedAddress_ != current_ || committed_.source.empty()) {
+      committed_.source = addresses_[current_].host + ":" + std::to_string(addresses_[current_].port);
+    }
     if (!gtids_.mariaLast().empty()) committed_.mariaGtid = gtids_.mariaLast();
     if (gtids_.mysqlWhole()) committed_.mysqlGtidSet = gtids_.mysqlExecuted();
   }

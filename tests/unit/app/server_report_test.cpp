@@ -29,7 +29,7 @@ DestinationView activeView(const std::string& name) {
   s.name = name;
   s.state = instance::DestinationState::kFollowing;
   s.primary = "127.0.0.1:3306";
-  s.position = CommitPosition{"mysql-bin.000042", 1234, 1'699'999'999, 1, "0-1-77", {}};
+  s.position = CommitPosition{"mysql-bin.000042", 1234, 1'699'999'999, 1, "0-1-77", {}, {}};
   s.events = 500;
   s.binlogBytes = 65536;
   s.transactions = 10;
@@ -176,7 +176,7 @@ TEST(ServerReport, LagIsZeroOnlyWhileCaughtUpOnALiveLink) {
   // by its last stored transaction.
   instance::DestinationStats stuck;
   stuck.state = instance::DestinationState::kStuck;
-  stuck.position = CommitPosition{"mysql-bin.000003", 1530, static_cast<std::uint32_t>((kNow - 90000) / 1000), 1, {}, {}};
+  stuck.position = CommitPosition{"mysql-bin.000003", 1530, static_cast<std::uint32_t>((kNow - 90000) / 1000), 1, {}, {}, {}};
   EXPECT_EQ(lagMs(stuck, kNow), 90000);
 }
 

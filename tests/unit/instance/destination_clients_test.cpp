@@ -264,8 +264,9 @@ namespace {
 // A snapshot's progress is recorded with the cursor by the ack that covers its chunk, and only
 // then: a restart from that cursor goes on after the last acked chunk.
 TEST_F(DestinationClientsTest, AnAckCoveringASnapshotChunkRecordsItsProgressWithTheCursor) {
-  SnapshotMarks marks;
-  clients_->setSnapshotMarks(&marks);
+  StreamMarks stream;
+  SequenceMarks& marks = stream.snapshot;
+  clients_->setMarks(&stream);
   clients_->open();
   ASSERT_TRUE(clients_->subscribe(1001, "").isOk());
   putTransaction(1000);
@@ -293,6 +294,37 @@ TEST_F(DestinationClientsTest, AnAckCoveringASnapshotChunkRecordsItsProgressWith
   ASSERT_EQ(take(10, &id).size(), 3u);
   ASSERT_TRUE(clients_->ack(1001, id).isOk());
   EXPECT_EQ(meta_->records.back().first.clients[0].cursor->snapshot, "");
+}
+
+// After a switch to the standby, a cursor names the server its position is in: the primary
+// until an ack covers the first transaction stored from the standby, the standby from then on
+// (a restart reads the position there).
+TEST_F(DestinationClientsTest, ACursorNamesTheServerItsPositionIsIn) {
+  StreamMarks stream;
+  clients_->setMarks(&stream);
+  clients_->open();
+  ASSERT_TRUE(clients_->subscribe(1001, "").isOk());
+  putTransaction(1000);
+  putTransaction(4);  // the first transaction read from the standby
+  stream.source.note(store_->producerSequence(), "db2:3307");
+  putTransaction(600);
+
+  std::int64_t id = 0;
+  const auto recordedSource = [&] {
+    const auto& cursor = meta_->records.back().first.clients[0].cursor;
+    return cursor->sourceHost + ":" + std::to_string(cursor->sourcePort);
+  };
+  ASSERT_EQ(take(4, &id).size(), 4u);  // the primary's transaction and the standby's BEGIN
+  ASSERT_TRUE(clients_->ack(1001, id).isOk());
+  EXPECT_EQ(recordedSource(), "db1:3306");
+  EXPECT_EQ(meta_->records.back().first.clients[0].cursor->position.position, 1200u);
+  ASSERT_EQ(take(2, &id).size(), 2u);
+  ASSERT_TRUE(clients_->ack(1001, id).isOk());
+  EXPECT_EQ(recordedSource(), "db2:3307");
+  EXPECT_EQ(meta_->records.back().first.clients[0].cursor->position.position, 204u);
+  ASSERT_EQ(take(10, &id).size(), 3u);
+  ASSERT_TRUE(clients_->ack(1001, id).isOk());
+  EXPECT_EQ(recordedSource(), "db2:3307") << "marks passed by every client are dropped, not forgotten";
 }
 
 }  // namespace
