@@ -361,12 +361,16 @@ void readRabbitMq(Section s, RabbitMqSinkConfig& c) {
   s.read("queue", c.queue);
   s.read("binding_key", c.bindingKey);
   s.read("routing_key", c.routingKey);
+  s.read("unroutable", c.unroutable);
   s.read("ddl", c.ddl);
   s.read("statements", c.statements);
   s.readMs("timeout_ms", c.timeout);
   s.done();
   if (c.host.empty()) Section::fail(s.keyPath("host"), "is required");
   if (c.routingKey.empty()) Section::fail(s.keyPath("routing_key"), "must not be empty");
+  if (c.unroutable != "error" && c.unroutable != "drop") {
+    Section::fail(s.keyPath("unroutable"), "is '" + c.unroutable + "', not error or drop");
+  }
   if (!c.queue.empty() && !c.exchange.empty() && (c.exchangeType.empty() || c.bindingKey.empty())) {
     Section::fail(s.keyPath("queue"), "is bound to the exchange only with exchange_type and binding_key set too");
   }

@@ -180,6 +180,8 @@ struct RabbitMqSinkConfig {
   std::string queue;         // declare this durable queue and bind it with binding_key
   std::string bindingKey;
   std::string routingKey = "%{database}.%{table}";  // per message; %{database} and %{table} replaced
+  // A message no queue is bound for: "error" (the batch is retried until one is) or "drop".
+  std::string unroutable = "error";
   bool ddl = true;
   bool statements = false;
   std::chrono::milliseconds timeout{30000};  // connecting, and a batch's confirms

@@ -25,6 +25,7 @@ struct PublisherStats {
   std::atomic<std::uint64_t> lastLatencyUs{0};  // of the last publish() that succeeded
   std::atomic<std::uint64_t> transactions{0};   // committed
   std::atomic<std::uint64_t> aborts{0};         // transactions aborted
+  std::atomic<std::uint64_t> unroutable{0};     // confirmed, but routed to no queue (dropped)
 
   // What the broker's client last said was wrong while a publish() waits (a broker down, a
   // refused connection), before the publish() itself gives up; empty once a publish() succeeds.

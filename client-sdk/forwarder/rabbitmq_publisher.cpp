@@ -168,6 +168,8 @@ Status RabbitMqPublisher::publish(const std::vector<MqMessage>& messages) {
   // Reads the broker's frames until `until` (or, with a zero wait, what has arrived); acks and
   // nacks settle delivery tags.
   bool nacked = false;
+  std::uint64_t returned = 0;  // messages the broker could not route (basic.return)
+  std::string returnedWhy;     // the first one's reply, exchange and routing key
   std::string closed;
   bool closedFatal = false;
   const auto readFrames = [&](std::chrono::steady_clock::time_point until, bool untilConfirmed) -> int {
@@ -196,6 +198,13 @@ Status RabbitMqPublisher::publish(const std::vector<MqMessage>& messages) {
           c.unconfirmed.erase(c.unconfirmed.begin(), c.unconfirmed.upper_bound(tag));
         } else {
           c.unconfirmed.erase(tag);
+        }
+      } else if (id == AMQP_BASIC_RETURN_METHOD) {
+        // Its content header and body follow as frames of their own, passed over above.
+        const auto* r = static_cast<const amqp_basic_return_t*>(frame.payload.method.decoded);
+        if (returned++ == 0) {
+          returnedWhy = std::to_string(r->reply_code) + " " + text(r->reply_text) + " (exchange '" + text(r->exchange) +
+                        "', routing key '" + text(r->routing_key) + "')";
         }
       } else if (id == AMQP_CHANNEL_CLOSE_METHOD || id == AMQP_CONNECTION_CLOSE_METHOD) {
         amqp_rpc_reply_t r;
@@ -228,7 +237,8 @@ Status RabbitMqPublisher::publish(const std::vector<MqMessage>& messages) {
       props.headers.entries = &sequence;
       props._flags |= AMQP_BASIC_HEADERS_FLAG;
     }
-    const int rc = amqp_basic_publish(c.state, 1, exchange, amqp_cstring_bytes(m.topic.c_str()), 0, 0, &props, body);
+    const int rc = amqp_basic_publish(c.state, 1, exchange, amqp_cstring_bytes(m.topic.c_str()), /*mandatory=*/1,
+                                      /*immediate=*/0, &props, body);
     if (rc != AMQP_STATUS_OK) {
       return fail(Status(kSinkRetry, "rabbitmq: publishing " + m.origin.where() + ": " + amqp_error_string2(rc)));
     }
@@ -253,6 +263,15 @@ Status RabbitMqPublisher::publish(const std::vector<MqMessage>& messages) {
                        closed.empty() ? std::string("rabbitmq: ") + amqp_error_string2(rc) : closed));
   }
   if (nacked) return fail(Status(kSinkRetry, "rabbitmq: the broker refused (nack) a message of the batch"));
+  if (returned > 0 && !options_.dropUnroutable) {
+    // Sent again with the batch: once a queue is bound for them they arrive.
+    stats_.inFlight.store(0, std::memory_order_relaxed);
+    stats_.failures.fetch_add(1, std::memory_order_relaxed);
+    return Status(kSinkRetry, "rabbitmq: " + std::to_string(returned) +
+                                  " message(s) of the batch reached no queue: the broker returned them, " + returnedWhy +
+                                  "; bind a queue for that routing key, or have such messages dropped (the forwarder sink's unroutable: drop, canal-server's rabbitmq.unroutable = drop)");
+  }
+  stats_.unroutable.fetch_add(returned, std::memory_order_relaxed);
   stats_.inFlight.store(0, std::memory_order_relaxed);
   stats_.messages.fetch_add(messages.size(), std::memory_order_relaxed);
   stats_.bytes.fetch_add(bytes, std::memory_order_relaxed);

@@ -3,7 +3,9 @@
 // Sends messages to RabbitMQ (AMQP 0-9-1, librabbitmq) with publisher confirms: each message is
 // published to the exchange with its topic as the routing key, persistent (delivery mode 2),
 // and publish() returns once the broker acked every one. The queue, the exchange and their
-// binding are declared as Canal's RabbitMQ producer declares them. A connection that fails is
+// binding are declared as Canal's RabbitMQ producer declares them. Messages are mandatory: one
+// the broker cannot route to any queue comes back, and fails the publish() naming its routing
+// key unless the options say to drop (and count) such messages. A connection that fails is
 // dropped and opened again on the next publish().
 // Thread contract: one thread.
 
@@ -27,6 +29,7 @@ struct RabbitMqOptions {
   std::string queue;         // declared durable when set
   std::string routingKey;    // the queue's binding key (with exchange and exchangeType)
   std::chrono::milliseconds timeout{30000};  // connecting, and a publish()'s confirms
+  bool dropUnroutable = false;  // a message no queue is bound for: dropped and counted, not an error
 };
 
 class RabbitMqPublisher final : public MessagePublisher {

@@ -18,6 +18,7 @@ client::Result<std::unique_ptr<RabbitMqSink>> RabbitMqSink::create(std::string n
   o.queue = config.queue;
   o.routingKey = config.bindingKey;
   o.timeout = config.timeout;
+  o.dropUnroutable = config.unroutable == "drop";
   auto publisher = RabbitMqPublisher::create(std::move(o));
   if (!publisher) return publisher.status();
   return std::unique_ptr<RabbitMqSink>(new RabbitMqSink(std::move(name), config, std::move(*publisher)));
@@ -52,8 +53,8 @@ client::Status RabbitMqSink::write(const std::vector<const Change*>& changes, st
 
 std::string RabbitMqSink::counters() const {
   const PublisherStats& s = publisher_->stats();
-  return name_ + ": confirmed " + std::to_string(s.messages.load()) + ", failed batches " +
-         std::to_string(s.failures.load());
+  return name_ + ": confirmed " + std::to_string(s.messages.load()) + ", unroutable dropped " +
+         std::to_string(s.unroutable.load()) + ", failed batches " + std::to_string(s.failures.load());
 }
 
 }  // namespace canal::forwarder

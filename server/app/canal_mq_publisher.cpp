@@ -90,6 +90,7 @@ Result<CanalMqPublisher::Prepared> CanalMqPublisher::prepare(const ServerConfig&
     o.password = server.rabbitMq.password;
     o.exchange = server.rabbitMq.exchange;
     o.exchangeType = server.rabbitMq.deliveryMode;
+    o.dropUnroutable = server.rabbitMq.dropUnroutable;
     o.queue = server.rabbitMq.queue;
     o.routingKey = server.rabbitMq.routingKey;
     if (auto checked = forwarder::RabbitMqPublisher::create(o); !checked) {
@@ -245,6 +246,7 @@ mq::PublisherCounters CanalMqPublisher::counters() const {
   c.bytes = s.bytes.load();
   c.inFlight = s.inFlight.load();
   c.deadLettered = s.deadLettered.load();
+  c.unroutable = s.unroutable.load();
   c.transactions = s.transactions.load();
   c.lastLatencyUs = s.lastLatencyUs.load();
   c.problem = s.problem();

@@ -180,6 +180,14 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
   rabbit("rabbitmq.routingKey", &R::routingKey, "rabbitMQ mode: the queue's binding key to the exchange");
   rabbit("rabbitmq.deliveryMode", &R::deliveryMode,
          "rabbitMQ mode: the exchange's type (direct, fanout, topic) when queue, exchange and routingKey are set");
+  k.push_back(customKey<S>("rabbitmq.unroutable", "string", "error", "error|drop",
+                           "rabbitMQ mode (ours): a message no queue is bound for: an error, retried until a queue "
+                           "is bound (error), or dropped and counted (drop)",
+                           [](S& s, const std::string& v) -> std::string {
+                             if (v != "error" && v != "drop") return "'" + v + "' is not error or drop";
+                             s.rabbitMq.dropUnroutable = v == "drop";
+                             return "";
+                           }));
   k.push_back(unusedKey<S>("canal.mq.send.thread.size", "Java producer threads; librdkafka sends on its own threads"));
   k.push_back(unusedKey<S>("canal.mq.build.thread.size", "Java builder threads; messages are built on the destination's publishing thread"));
   k.push_back(unusedKey<S>("canal.mq.properties", "not read by Canal 1.1.8 either; use kafka.* keys"));

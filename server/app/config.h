@@ -64,6 +64,7 @@ struct ServerConfig {
     std::string queue;
     std::string routingKey;
     std::string deliveryMode;  // Canal's name for the exchange type
+    bool dropUnroutable = false;  // rabbitmq.unroutable = drop (ours)
   } rabbitMq;
   std::string fileDataDir;
   std::int64_t fileFlushPeriodMs = 0;

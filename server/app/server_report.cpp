@@ -516,6 +516,7 @@ std::string renderStatus(const ServerFacts& server, const std::vector<Destinatio
                    {"bytes", m.publisher.bytes},
                    {"inFlight", m.publisher.inFlight},
                    {"deadLettered", m.publisher.deadLettered},
+                   {"unroutable", m.publisher.unroutable},
                    {"transactions", m.publisher.transactions},
                    {"lastBatchLatencyUs", m.publisher.lastLatencyUs},
                    {"failures", m.failures},

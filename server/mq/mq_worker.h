@@ -30,6 +30,7 @@ struct PublisherCounters {
   std::uint64_t bytes = 0;
   std::uint64_t inFlight = 0;
   std::uint64_t deadLettered = 0;
+  std::uint64_t unroutable = 0;  // routed to no queue and dropped (RabbitMQ, rabbitmq.unroutable = drop)
   std::uint64_t transactions = 0;
   std::uint64_t lastLatencyUs = 0;  // of the last batch, from send to confirmation
   std::string problem;              // what the broker's client says is wrong now; empty: nothing

@@ -35,6 +35,7 @@ TEST_F(RabbitMqForwarderTest, RowsArriveInOrderThroughTheExchangeAcrossABrokerRe
   ASSERT_TRUE(db_->execute("CREATE TABLE s.t (id INT PRIMARY KEY, v INT); CREATE TABLE s.other (id INT PRIMARY KEY)"));
   ForwarderConfig config = baseConfig();
   config.sinks = {rabbitSink(**broker)};
+  config.sinks[0].rabbitMq.unroutable = "drop";  // s.other's messages
   startForwarder(config);
   testing::RabbitMqConsumer consumer(**broker, "s_rows");
   std::vector<int> ids;
@@ -90,6 +91,47 @@ TEST_F(RabbitMqForwarderTest, RowsArriveInOrderThroughTheExchangeAcrossABrokerRe
   for (const std::string& table : routed) EXPECT_EQ(table, "s.t") << "the binding key takes s.t only";
   EXPECT_GE(forwarder_->counters().rollbacks, 1u) << "the restart failed a batch, which was sent again";
   stopForwarder();
+  EXPECT_TRUE(result_.isOk()) << result_.toString();
+}
+
+// Messages are mandatory: one that no queue is bound for comes back from the broker and fails
+// its batch, naming the routing key, instead of being confirmed and lost; the batch is not acked
+// and comes again (its routable messages with it: at least once). With unroutable: drop it is
+// passed over.
+TEST_F(RabbitMqForwarderTest, AMessageNoQueueIsBoundForFailsItsBatchUnlessDroppingIsAsked) {
+  auto broker = testing::RabbitMqServer::start();
+  ASSERT_TRUE(broker) << broker.status().toString();
+  ASSERT_TRUE(db_->execute("CREATE TABLE s.t (id INT PRIMARY KEY, v INT); CREATE TABLE s.other (id INT PRIMARY KEY)"));
+  ForwarderConfig config = baseConfig();
+  config.sinks = {rabbitSink(**broker)};
+  startForwarder(config);
+  testing::RabbitMqConsumer consumer(**broker, "s_rows");
+  ASSERT_TRUE(db_->execute("INSERT INTO s.other VALUES (1)"));
+  ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (2, 0)"));
+  ASSERT_TRUE(testing::waitUntil(30s, [&] { return logText().find("reached no queue") != std::string::npos; }))
+      << logText();
+  EXPECT_NE(logText().find("routing key 's.other'"), std::string::npos) << logText();
+  EXPECT_NE(logText().find("312 NO_ROUTE"), std::string::npos) << logText();
+  EXPECT_GE(forwarder_->counters().rollbacks, 1u);
+  EXPECT_FALSE(finished_) << result_.toString();
+  stopForwarder();
+  consumer.take(SIZE_MAX, 300ms);
+
+  config.sinks[0].rabbitMq.unroutable = "drop";
+  startForwarder(config);
+  ASSERT_TRUE(db_->execute("INSERT INTO s.t VALUES (3, 0)"));
+  std::vector<std::string> ids;
+  ASSERT_TRUE(testing::waitUntil(30s, [&] {
+    for (const std::string& body : consumer.take(SIZE_MAX, 300ms)) {
+      const auto j = nlohmann::json::parse(body, nullptr, false);
+      EXPECT_EQ(j["table"], "t") << body;
+      if (j["type"] == "INSERT") ids.push_back(j["data"][0]["id"].get<std::string>());
+    }
+    return !ids.empty() && ids.back() == "3";
+  })) << logText();
+  const std::uint64_t rollbacks = forwarder_->counters().rollbacks;
+  stopForwarder();
+  EXPECT_EQ(rollbacks, 0u) << "the unroutable message is passed over\n" << logText();
   EXPECT_TRUE(result_.isOk()) << result_.toString();
 }
 

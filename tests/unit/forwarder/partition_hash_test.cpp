@@ -171,6 +171,7 @@ TEST(ForwarderConfigTest, ErrorsNameTheKey) {
   EXPECT_NE(error(source + "sinks: [{type: rabbit}]").find("sinks[0].type must be kafka, elasticsearch, redis or rabbitmq"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: rabbitmq, rabbitmq: {exchange: x, queue: q}}]").find("sinks[0].rabbitmq.queue is bound"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: rabbitmq, rabbitmq: {routing_key: ''}}]").find("sinks[0].rabbitmq.routing_key must not be empty"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: rabbitmq, rabbitmq: {unroutable: ignore}}]").find("sinks[0].rabbitmq.unroutable is 'ignore', not error or drop"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: redis, redis: {mappings: [{table: a.b, key: 'k'}]}}]").find("mappings[0].key must contain %{pk}"), std::string::npos);
   const std::string kafka = "sinks: [{type: kafka, kafka: {brokers: b}}]\n";
   EXPECT_NE(error(source + "admin: {listen: '11120'}\n" + kafka).find("admin.listen must be address:port"), std::string::npos);
