@@ -21,6 +21,7 @@
 #include "server/common/zookeeper_session.h"
 #include "tests/support/background_writer.h"
 #include "tests/support/canal_server_process.h"
+#include "tests/support/ha_cluster.h"
 #include "tests/support/inserted_rows.h"
 #include "tests/support/mariadb_test.h"
 #include "tests/support/process.h"
@@ -247,13 +248,6 @@ class DurableServerTest : public testing::MariaDbTest {
         << server.logTail();
   }
 
-  // The address of the server running destination example, as its ZooKeeper node says.
-  static std::string runningServer(ZooKeeperSession& session) {
-    auto data = session.get("/otter/canal/destinations/example/running");
-    if (!data || !*data) return "";
-    const auto at = (*data)->find("\"address\":\"");
-    return at == std::string::npos ? "" : (*data)->substr(at + 11, (*data)->find('"', at + 11) - at - 11);
-  }
   // The verdict of a snapshot interrupted after `beforeKill` of `rows` rows: every row arrived,
   // at most `maxAgain` acked rows came again, and the server said it went on after the last
   // chunk recorded (not from the start).
@@ -289,40 +283,10 @@ class DurableServerTest : public testing::MariaDbTest {
   }
   // A transaction every 20 ms into s.w (created here): a client's cursor moves with them, as
   // snapshot rows do not move it.
-  // ZooKeeper and two servers in default mode under a temp dir: `a` runs the destination, `b`
-  // is its standby (both in the destination's cluster); `session` reads the nodes.
-  struct HaCluster {
-    std::unique_ptr<testing::ZooKeeperServer> zk;
-    std::unique_ptr<testing::TempDir> dir;
-    std::unique_ptr<ServerProcess> a, b;
-    std::shared_ptr<ZooKeeperSession> session;
-    std::string runningAddress() const { return runningServer(*session); }
-  };
-  void startHaCluster(const std::string& name, HaCluster& c, int sessionTimeoutMs = 4000) {
-    auto zk = testing::ZooKeeperServer::start();
-    ASSERT_TRUE(zk) << zk.status().toString();
-    c.zk = std::move(*zk);
-    c.dir = std::make_unique<testing::TempDir>(name);
-    const auto server = [&](const char* sub) {
-      return std::make_unique<ServerProcess>(CANAL_SERVER_BINARY, c.dir->path() / sub, "default-instance.xml",
-                                             db_->port(), c.zk->connectString(), journal_, position_);
-    };
-    c.a = server("a");
-    c.b = server("b");
-    for (const char* sub : {"a", "b"}) {
-      std::ofstream(c.dir->path() / sub / "conf" / "canal.properties", std::ios::app)
-          << "canal.zookeeper.session.timeout = " << sessionTimeoutMs << "\n";
-    }
-    auto session = ZooKeeperSession::connect(c.zk->connectString(), 10s, 10s);
-    ASSERT_TRUE(session);
-    c.session = std::move(*session);
-    ASSERT_TRUE(c.a->start());
-    ASSERT_TRUE(testing::waitUntil(20s, [&] { return c.runningAddress() == c.a->address(); })) << c.a->logTail();
-    ASSERT_TRUE(c.b->start());
-    ASSERT_TRUE(testing::waitUntil(10s, [&] {
-      auto members = c.session->children("/otter/canal/destinations/example/cluster");
-      return members && members->size() == 2;
-    })) << c.b->logTail();
+  std::unique_ptr<testing::HaCluster> startHaCluster(const std::string& name, int sessionTimeoutMs = 4000) {
+    auto c = testing::HaCluster::start(CANAL_SERVER_BINARY, name, db_->port(), sessionTimeoutMs, journal_, position_);
+    EXPECT_TRUE(c) << c.status().toString();
+    return c ? std::move(*c) : nullptr;
   }
 
   std::unique_ptr<testing::BackgroundWriter> tickWriter() {
@@ -536,19 +500,18 @@ TEST_F(DurableServerTest, AnAckWhoseCursorCannotBeWrittenFailsAndItsRowsComeAgai
 }
 
 TEST_F(DurableServerTest, DefaultModeStandbyTakesOverAndTheClientFollows) {
-  HaCluster cluster;
-  startHaCluster("canal-ha", cluster);
-  if (HasFatalFailure()) return;
-  ServerProcess& a = *cluster.a;
-  ServerProcess& b = *cluster.b;
-  const auto runningAddress = [&] { return cluster.runningAddress(); };
+  auto cluster = startHaCluster("canal-ha");
+  if (!cluster) return;
+  ServerProcess& a = *cluster->a;
+  ServerProcess& b = *cluster->b;
+  const auto runningAddress = [&] { return cluster->runningAddress(); };
 
   client::ConnectorOptions o;
   o.retries = 0;
   o.connectTimeout = 2s;
   o.soTimeout = 5s;
   o.confirmAcks = true;  // an ack that returned OK is recorded: such rows must never come again
-  auto connector = client::newClusterConnector(client::ClusterSource::zooKeeper(cluster.zk->connectString()), "example", "",
+  auto connector = client::newClusterConnector(client::ClusterSource::zooKeeper(cluster->zk->connectString()), "example", "",
                                                "", o);
   Workload work(*connector, db_.get());
 
@@ -579,100 +542,9 @@ TEST_F(DurableServerTest, DefaultModeStandbyTakesOverAndTheClientFollows) {
   EXPECT_EQ(work.consumed.ackedAgain, 0);
   EXPECT_EQ(v.outOfOrder, 0);
   for (double t : takeovers) EXPECT_LT(t, 10.0);
-  auto cursor = cluster.session->get("/otter/canal/destinations/example/1001/cursor");
+  auto cursor = cluster->session->get("/otter/canal/destinations/example/1001/cursor");
   ASSERT_TRUE(cursor && *cursor);
   EXPECT_EQ((*cursor)->rfind("{\"@type\":\"com.alibaba.otter.canal.protocol.position.LogPosition\"", 0), 0u) << **cursor;
-  a.stop();
-  b.stop();
-}
-
-// canal-tail following ZooKeeper's running node while the running server is killed with -9
-// five times under a writer (once canal-tail itself is started again during the takeover): it
-// never exits, says what it waits for, and prints every row; the gap a person sees (from the
-// kill to the next line printed) is measured, with a 1 s session.
-TEST_F(DurableServerTest, CanalTailFollowsFiveTakeoversAndPrintsEveryRow) {
-  HaCluster cluster;
-  startHaCluster("canal-tail-ha", cluster, 1000);  // the test ZooKeeper's tickTime is 500 ms
-  if (HasFatalFailure()) return;
-  ServerProcess& a = *cluster.a;
-  ServerProcess& b = *cluster.b;
-  const auto runningAddress = [&] { return cluster.runningAddress(); };
-  auto writer = tickWriter();
-  const std::string output = (cluster.dir->path() / "tail.out").string();
-  testing::ChildProcess tail;
-  const std::vector<std::string> tailCommand = {CANAL_TAIL_BINARY, "--zk", cluster.zk->connectString(), "--destination",
-                                                "example"};
-  ASSERT_TRUE(tail.start(tailCommand, output));
-  const auto size = [&] {
-    std::error_code ec;
-    const auto n = std::filesystem::file_size(output, ec);
-    return ec ? std::uintmax_t{0} : n;
-  };
-  // The ids of s.w that canal-tail printed.
-  const auto printed = [&] {
-    std::set<long> ids;
-    std::ifstream in(output);
-    std::string line;
-    while (std::getline(in, line)) {
-      const auto j = nlohmann::json::parse(line, nullptr, false);
-      if (!j.is_object() || j["table"] != "w" || !j["data"].is_array()) continue;
-      for (const auto& row : j["data"]) ids.insert(std::stol(row["id"].get<std::string>()));
-    }
-    return ids;
-  };
-  std::vector<double> gaps;
-  ServerProcess* running = &a;
-  ServerProcess* standby = &b;
-  for (int kill = 0; kill < 5; ++kill) {
-    const auto before = size();
-    ASSERT_TRUE(testing::waitUntil(20s, [&] { return size() > before + 2000; })) << tail.logTail();
-    ASSERT_TRUE(testing::waitUntil(10s, [&] {
-      auto members = cluster.session->children("/otter/canal/destinations/example/cluster");
-      return members && members->size() == 2;
-    })) << standby->logTail();
-    // Once, canal-tail is started again while nobody runs the destination: it waits.
-    if (kill == 2) {
-      EXPECT_EQ(tail.stop(), 0);
-    }
-    running->kill();
-    const auto killed = Clock::now();
-    if (kill == 2) {
-      ASSERT_TRUE(tail.start(tailCommand, output));
-    }
-    const auto atKill = size();
-    // Lines printed after the kill may be the killed server's last reply: the gap ends with the
-    // first line printed once the standby runs the destination.
-    ASSERT_TRUE(testing::waitUntil(30s, [&] { return runningAddress() == standby->address(); }, 20ms))
-        << standby->logTail();
-    const auto atTakeover = std::max(size(), atKill);
-    ASSERT_TRUE(testing::waitUntil(30s, [&] { return size() > atTakeover; }, 10ms)) << tail.logTail();
-    gaps.push_back(std::chrono::duration<double>(Clock::now() - killed).count());
-    EXPECT_TRUE(tail.running()) << tail.logTail();
-    ASSERT_TRUE(running->start());  // back as the standby
-    std::swap(running, standby);
-  }
-  writer->stop();
-  const std::string last = db_->queryValue("SELECT MAX(id) FROM s.w");
-  ASSERT_FALSE(last.empty());
-  std::set<long> ids;
-  EXPECT_TRUE(testing::waitUntil(60s, [&] {
-    ids = printed();
-    return !ids.empty() && *ids.rbegin() >= std::stol(last);
-  })) << tail.logTail();
-  const long want = std::stol(last);
-  long missing = 0;
-  for (long id = 1; id <= want; ++id) missing += ids.count(id) == 0;
-  std::vector<double> sorted = gaps;
-  std::sort(sorted.begin(), sorted.end());
-  std::printf("[ figures ] canal-tail --zk through 5 kill -9 takeovers (session timeout 1 s): %ld rows, %ld missing; "
-              "gap from kill to the next line printed: median %.2f s, max %.2f s\n",
-              want, missing, sorted[sorted.size() / 2], sorted.back());
-  EXPECT_EQ(missing, 0);
-  EXPECT_TRUE(tail.running()) << tail.logTail();
-  EXPECT_NE(tail.logTail(200000).find("canal-tail: waiting: "), std::string::npos) << "it says why it waits";
-  const auto stopping = Clock::now();
-  EXPECT_EQ(tail.stop(), 0);
-  EXPECT_LT(Clock::now() - stopping, 2s);
   a.stop();
   b.stop();
 }
@@ -776,7 +648,10 @@ TEST_F(DurableServerTest, AStandbyTakingOverGoesOnWithTheSnapshotAfterTheLastChu
   ServerProcess& b = *servers[1];
   auto session = ZooKeeperSession::connect((*zk)->connectString(), 10s, 10s);
   ASSERT_TRUE(session);
-  const auto runningAddress = [&] { return runningServer(**session); };
+  const auto runningAddress = [&] {
+    auto data = (*session)->get("/otter/canal/destinations/example/running");
+    return data && *data ? nlohmann::json::parse(**data, nullptr, false).value("address", "") : std::string();
+  };
   const auto storedProgress = [&]() -> std::string {
     auto data = (*session)->get("/otter/canal/destinations/example/1001/snapshot");
     return data && *data ? **data : "";
