@@ -227,15 +227,17 @@ class ClusterConnector : public CanalConnector {
   }
 
   // Connects to the server in the running node, rolls back and subscribes again; looks again
-  // (at once when the node changes, else every 200 ms) while none runs the destination, until
-  // options_.failoverTimeout.
+  // (at once when the node changes, else every 200 ms; sooner while the server it names is
+  // starting the destination) while none runs the destination, until options_.failoverTimeout.
   Status attachRunning() {
     const auto deadline = options_.failoverTimeout.count() > 0 ? Clock::now() + options_.failoverTimeout
                                                                : Clock::time_point::max();
+    auto starting = std::chrono::milliseconds(10);  // the next look at a server starting up
     for (;;) {
       const std::uint64_t seen = running_->changes();
       auto address = running_->address(Clock::now());  // one read: the wait is below
       Status last = address.status();
+      bool startingUp = false;
       if (address) {
         ConnectorOptions single = options_;
         single.retries = 0;  // this connector looks again instead
@@ -250,12 +252,16 @@ class ClusterConnector : public CanalConnector {
         last = Status(s.code(), *address + ": " + s.message());
         // A refused login or filter: every server says so.
         if (s.isServerError() && !notRunningYet(s)) return last;
+        // The server that took the destination over is starting it (tens of ms): asked again soon.
+        startingUp = notRunningYet(s);
       } else if (last.code() == Status::kInvalidArgument) {
         return last;
       }
       if (Clock::now() >= deadline) return last;
       if (options_.onFailoverWait) options_.onFailoverWait(last);
-      running_->waitForChange(seen, std::min(deadline, Clock::now() + std::chrono::milliseconds(200)));
+      const auto pause = startingUp ? starting : std::chrono::milliseconds(200);
+      if (startingUp) starting = std::min(starting * 2, std::chrono::milliseconds(200));
+      running_->waitForChange(seen, std::min(deadline, Clock::now() + pause));
     }
   }
 

@@ -183,7 +183,9 @@ int main(int argc, char** argv) {
       if (!quiet) std::cerr << "canal-tail: following " << destination << " on " << address << "\n";
       waitingFor.clear();
     }
-    auto message = connector->getWithoutAck(batchSize, std::chrono::milliseconds(500));
+    // A get waits for a full batch or its timeout: rows of a quiet table are printed within
+    // 100 ms; a busy stream fills batches first.
+    auto message = connector->getWithoutAck(batchSize, std::chrono::milliseconds(100));
     if (!message) {
       if (!retryable(message.status())) {
         std::cerr << "canal-tail: get: " << message.status().message() << "\n";

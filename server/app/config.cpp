@@ -92,6 +92,12 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
                         "ms a client connection has to authenticate before it is closed"));
   k.push_back(intKey<S>("canal.net.connections.max", &S::maxConnections, 1024, 1, 1000000,
                         "client connections at once; further ones are closed at once"));
+  k.push_back(intKey<S>("canal.net.connections.unauthenticated.max", &S::maxUnauthenticated, 128, 1, 1000000,
+                        "client connections not authenticated yet, at most: a newcomer beyond it (or beyond "
+                        "canal.net.connections.max) closes the oldest of them; authenticated clients are never closed for it"));
+  k.push_back(intKey<S>("canal.net.receive.budget", &S::receiveBudget, 268435456, 1048576, 68719476736LL,
+                        "bytes of client frames being received, over every connection; beyond it the connection "
+                        "receiving the largest frame is closed"));
   k.push_back(intKey<S>("canal.metrics.pull.port", &S::metricsPort, 11112, 0, 65535,
                         "HTTP port of /metrics and /status; 0 disables it"));
   k.push_back(stringKey<S>("canal.user", &S::user, "", "client user name; empty = no authentication"));

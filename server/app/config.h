@@ -36,6 +36,8 @@ struct ServerConfig {
   int port = 0;
   int authTimeoutMs = 30000;    // a connection not authenticated by then is closed
   int maxConnections = 1024;    // client connections at once; more are closed at once
+  int maxUnauthenticated = 128;  // of them not authenticated yet
+  std::int64_t receiveBudget = 256LL << 20;  // bytes of frames being received, every connection
   int metricsPort = 0;
   std::string user;
   std::string passwordHash;  // hex of SHA1(SHA1(password)); secret

@@ -174,6 +174,8 @@ int main(int argc, char** argv) {
   netOptions.passwordHash = server->passwordHash;
   netOptions.authTimeout = std::chrono::milliseconds(server->authTimeoutMs);
   netOptions.maxConnections = static_cast<std::size_t>(server->maxConnections);
+  netOptions.maxUnauthenticated = static_cast<std::size_t>(server->maxUnauthenticated);
+  netOptions.receiveBudget = static_cast<std::size_t>(server->receiveBudget);
   canal::net::CanalServer net(netOptions, [&](const std::string& name) -> std::shared_ptr<canal::instance::ClientSessions> {
     return destinations ? destinations->lookup(name) : nullptr;
   });
@@ -237,6 +239,10 @@ int main(int argc, char** argv) {
     const auto snapshot = [&] {
       canal::app::ServerFacts f = facts;
       f.sessions = net.sessions();
+      f.receivingBytes = net.receivingBytes();
+      f.refusedConnections = net.refusedConnections();
+      f.overBudgetCloses = net.overBudgetCloses();
+      f.unauthenticatedEvictions = net.unauthenticatedEvictions();
       return f;
     };
     std::map<std::string, canal::app::HttpEndpoint::Handler> handlers;

@@ -435,6 +435,16 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
     }
   }
   w.single("canal_server_sessions", "gauge", "Open client connections", static_cast<double>(server.sessions));
+  w.single("canal_server_receiving_bytes", "gauge", "Bytes of client frames being received (canal.net.receive.budget)",
+           static_cast<double>(server.receivingBytes));
+  w.single("canal_server_connections_refused_total", "counter", "Client connections closed over canal.net.connections.max",
+           static_cast<double>(server.refusedConnections));
+  w.single("canal_server_connections_over_budget_total", "counter",
+           "Client connections closed because frames being received exceeded canal.net.receive.budget",
+           static_cast<double>(server.overBudgetCloses));
+  w.single("canal_server_connections_evicted_total", "counter",
+           "Unauthenticated client connections closed to make room for a newcomer",
+           static_cast<double>(server.unauthenticatedEvictions));
 
   const ProcessFigures p = processFigures();
   w.single("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpuSeconds);

@@ -25,6 +25,7 @@
 #include "server/common/byte_writer.h"
 #include "server/common/logging.h"
 #include "server/common/thread_name.h"
+#include "server/net/frame_buffer.h"
 
 namespace canal::net {
 namespace {
@@ -136,6 +137,10 @@ struct CanalServer::Impl {
   }
   std::mutex mutex;
   std::set<std::shared_ptr<Session>> sessions;
+  std::size_t unauthenticated = 0;  // sessions not authenticated and not being evicted (mutex)
+  std::atomic<std::size_t> receiving{0};  // bytes of frames being received, every session
+  std::atomic<std::uint64_t> overBudget{0};
+  std::atomic<std::uint64_t> evicted{0};
   std::condition_variable sessionsGone;  // notified when the last session is forgotten
   std::shared_ptr<spdlog::logger> log = moduleLogger("net");
   // The acceptor is opened, armed and closed on this strand only.
@@ -180,11 +185,11 @@ struct CanalServer::Impl {
   Impl(ServerOptions o, DestinationLookup d) : options(std::move(o)), destinations(std::move(d)) {}
   void accept();
   void accepted(boost::system::error_code ec, tcp::socket socket);
-  void forget(const std::shared_ptr<Session>& s) {
-    std::lock_guard<std::mutex> lock(mutex);
-    sessions.erase(s);
-    if (sessions.empty()) sessionsGone.notify_all();
-  }
+  void forget(const std::shared_ptr<Session>& s);
+  // Counts `s` as authenticated (out of the unauthenticated class).
+  void authenticated(Session& s);
+  // Over receiveBudget: closes the session receiving the largest frame.
+  void shed();
 };
 
 struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
@@ -196,9 +201,14 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   std::string seed;
   bool authenticated = false;
   bool closed = false;
+  // Under the server's mutex: counted among the unauthenticated (until it authenticates, goes,
+  // or is chosen to make room), and when it was accepted.
+  bool countedUnauthenticated = true;
+  Clock::time_point accepted = Clock::now();
+  std::atomic<std::size_t> receiving{0};  // bytes of `body` counted in the server's receiving
   int failedAuths = 0;
   unsigned char header[4]{};
-  std::string body;
+  FrameBuffer body;
   std::size_t bodyLength = 0;     // of the frame being read
   std::size_t pendingOutput = 0;  // bytes queued for writing
   bool readPaused = false;        // the next request is read once the queued replies drain
@@ -291,7 +301,14 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     stopWaiting();
     if (readPaused) --server.heldBack;
     readPaused = false;
+    releaseBody();
     server.forget(shared_from_this());
+  }
+
+  // The frame buffer goes, and with it its bytes from the server's receiving count.
+  void releaseBody() {
+    server.receiving -= receiving.exchange(0);
+    body.reset();
   }
 
   // Queues a frame (the bytes of `frame` from `start` on); `done` runs on the strand once it is
@@ -347,8 +364,9 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
                            protocol::decodeFrameLength(self->header, self->authenticated ? o.maxFrameLength : o.maxAuthFrameLength);
                        if (!length.ok()) return self->close("bad frame: " + length.error);
                        self->bodyLength = length.length;
-                       self->body.clear();
-                       if (self->body.capacity() > kReadChunk) self->body.shrink_to_fit();
+                       if (!self->body.start(self->bodyLength)) {
+                         return self->close("no memory for a frame of " + std::to_string(self->bodyLength) + " bytes");
+                       }
                        self->ackNow();
                        self->readBody();
                      }));
@@ -369,15 +387,22 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   void readBody() {
     const std::size_t have = body.size();
     const std::size_t chunk = std::min(bodyLength - have, kReadChunk);
-    body.resize(have + chunk);
-    asio::async_read(socket, asio::buffer(body.data() + have, chunk),
+    receiving += chunk;
+    if (server.receiving.fetch_add(chunk) + chunk > server.options.receiveBudget) {
+      server.shed();
+      if (closed) return;
+    }
+    asio::async_read(socket, asio::buffer(body.extend(chunk), chunk),
                      asio::bind_executor(strand, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                        if (ec) return self->close("read: " + ec.message());
                        self->lastRead = Clock::now();
                        if (self->body.size() < self->bodyLength) return self->readBody();
                        self->requestStart = self->lastRead;
                        self->readArmed = false;
-                       if (self->handle()) self->readNext();
+                       self->server.receiving -= self->receiving.exchange(0);
+                       const bool next = self->handle();
+                       self->body.reset();
+                       if (next) self->readNext();
                      }));
   }
 
@@ -403,7 +428,8 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   // False when the next frame must not be read yet (a waiting GET) or the session closed.
   bool handle() {
     pb::Packet p;
-    if (!p.ParseFromString(body)) {
+    const std::string_view bytes = body.view();
+    if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
       close("unparsable packet");
       return false;
     }
@@ -515,6 +541,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       }
     }
     authenticated = true;
+    server.authenticated(*this);
     send(ackFrame(), [self = shared_from_this()] {
       self->lastRead = self->lastWrite = Clock::now();
       self->armIdle();
@@ -760,12 +787,28 @@ void CanalServer::Impl::accepted(boost::system::error_code ec, tcp::socket socke
   }
   acceptDelay = std::chrono::milliseconds(0);
   std::shared_ptr<Session> s;
+  std::shared_ptr<Session> oldest;  // closed to make room
   {
     std::lock_guard<std::mutex> lock(mutex);
-    if (sessions.size() < options.maxConnections) {
+    const bool full = sessions.size() >= options.maxConnections;
+    if (full || unauthenticated >= options.maxUnauthenticated) {
+      for (const auto& candidate : sessions) {
+        if (candidate->countedUnauthenticated && (!oldest || candidate->accepted < oldest->accepted)) oldest = candidate;
+      }
+      if (oldest) {
+        oldest->countedUnauthenticated = false;
+        --unauthenticated;
+      }
+    }
+    if (oldest || !full) {
       s = std::make_shared<Session>(*this, std::move(socket));
       sessions.insert(s);
+      ++unauthenticated;
     }
+  }
+  if (oldest) {
+    ++evicted;
+    asio::dispatch(oldest->strand, [oldest] { oldest->close("unauthenticated, and the oldest such when room was needed"); });
   }
   if (s) {
     s->start();
@@ -779,6 +822,38 @@ void CanalServer::Impl::accepted(boost::system::error_code ec, tcp::socket socke
     socket.close(ignored);
   }
   accept();
+}
+
+void CanalServer::Impl::forget(const std::shared_ptr<Session>& s) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (sessions.erase(s) > 0 && s->countedUnauthenticated) --unauthenticated;
+  s->countedUnauthenticated = false;
+  if (sessions.empty()) sessionsGone.notify_all();
+}
+
+void CanalServer::Impl::authenticated(Session& s) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (s.countedUnauthenticated) --unauthenticated;
+  s.countedUnauthenticated = false;
+}
+
+void CanalServer::Impl::shed() {
+  std::shared_ptr<Session> largest;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const auto& s : sessions) {
+      if (!largest || s->receiving > largest->receiving) largest = s;
+    }
+  }
+  if (!largest || largest->receiving == 0) return;
+  ++overBudget;
+  const std::string why = "frames being received exceed canal.net.receive.budget (" +
+                          std::to_string(options.receiveBudget) + " bytes); this connection's is the largest (" +
+                          std::to_string(largest->receiving.load()) + " bytes)";
+  log->warn("session {}: {}", largest->peer, why);
+  // The session calling is on its own strand: it closes at once; another on its strand.
+  if (largest->strand.running_in_this_thread()) return largest->close(why);
+  asio::dispatch(largest->strand, [largest, why] { largest->close(why); });
 }
 
 CanalServer::CanalServer(ServerOptions options, DestinationLookup destinations)
@@ -873,5 +948,8 @@ std::uint64_t CanalServer::refusedConnections() const { return impl_->refused; }
 std::uint64_t CanalServer::acceptFailures() const { return impl_->acceptFailed; }
 
 std::size_t CanalServer::heldBackSessions() const { return impl_->heldBack; }
+std::size_t CanalServer::receivingBytes() const { return impl_->receiving; }
+std::uint64_t CanalServer::overBudgetCloses() const { return impl_->overBudget; }
+std::uint64_t CanalServer::unauthenticatedEvictions() const { return impl_->evicted; }
 
 }  // namespace canal::net

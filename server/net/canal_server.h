@@ -43,6 +43,13 @@ struct ServerOptions {
   // (null: none); an attempt it refuses is answered as failed without being checked.
   std::shared_ptr<http::AuthThrottle> throttle;
   std::size_t maxConnections = 1024;  // canal.net.connections.max; more are closed at once
+  // Connections not authenticated yet, at most (canal.net.connections.unauthenticated.max): a
+  // new one beyond it, or beyond maxConnections, closes the oldest of them, so idle or slow peers
+  // cannot keep clients out. Authenticated clients are never closed for a newcomer.
+  std::size_t maxUnauthenticated = 128;
+  // Bytes of frames being received, over every connection (canal.net.receive.budget): beyond it
+  // the connection receiving the largest frame is closed.
+  std::size_t receiveBudget = 256u * 1024 * 1024;
   // Replies queued for a session beyond this: its next request is read once they drain.
   std::size_t maxPendingOutput = 4u * 1024 * 1024;
   int ioThreads = 2;
@@ -69,6 +76,11 @@ class CanalServer {
   std::uint64_t acceptFailures() const;
   // Sessions whose next request waits until their queued replies drain (clients not reading).
   std::size_t heldBackSessions() const;
+  // Bytes of frames being received now, and connections closed to stay within receiveBudget or
+  // to make room for a newcomer (the oldest unauthenticated), so far.
+  std::size_t receivingBytes() const;
+  std::uint64_t overBudgetCloses() const;
+  std::uint64_t unauthenticatedEvictions() const;
 
  private:
   struct Impl;

@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
     std::printf("session %5d ms: %d kill -9 takeovers, gap kill -> next line printed: median %.2f s, max %.2f s "
                 "(each:", session, kills, gaps.median(), gaps.max());
     for (double g : gaps.seconds) std::printf(" %.2f", g);
+    std::printf("; the standby in the running node after:");
+    for (double g : gaps.takeovers) std::printf(" %.2f", g);
     std::printf("); %ld rows, %ld missing; canal-tail %s\n", want, missing, tail.running() ? "running" : "EXITED");
     failures += missing > 0 || !tail.running();
   }

@@ -118,6 +118,7 @@ TakeoverGaps killAndMeasure(HaCluster& cluster, TailProcess& tail, int kills, in
       out.error = "the standby did not take over: " + standby->logTail();
       return out;
     }
+    out.takeovers.push_back(std::chrono::duration<double>(Clock::now() - killed).count());
     const auto atTakeover = std::max(tail.printed(), atKill);
     if (!waitUntil(30s, [&] { return tail.printed() > atTakeover; }, 10ms)) {
       out.error = "canal-tail printed nothing after the takeover: " + tail.logTail();

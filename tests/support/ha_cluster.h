@@ -59,6 +59,7 @@ class TailProcess {
 
 struct TakeoverGaps {
   std::vector<double> seconds;  // from each kill to the first line printed once the standby runs
+  std::vector<double> takeovers;  // from each kill to the standby's address in the running node
   std::string error;            // what went wrong ("" none)
   double median() const;
   double max() const;

@@ -514,16 +514,25 @@ TEST_F(CanalServerUnitTest, AFrameLengthAloneCostsNoMemory) {
     peers.push_back(std::make_unique<RawClient>(server_->port()));
     ASSERT_EQ(login(*peers.back()), 0);
   }
+  const std::string part(16u << 20, 'x');  // the test's own memory, before the measure starts
   const long before = rssKb();
-  const std::string part(16u << 20, 'x');
   for (auto& p : peers) {
     // send() returns once the kernel took the 16 MiB, more than the socket buffers hold: the
     // server has read the header and part of the body.
-    ASSERT_TRUE(p->sendRaw(frameHeader((64u << 20) - 1) + part));
+    ASSERT_TRUE(p->sendRaw(frameHeader((64u << 20) - 1)));
+    ASSERT_TRUE(p->sendRaw(part));
   }
+  ASSERT_TRUE(canal::testing::waitUntil(std::chrono::seconds(10), [&] { return server_->receivingBytes() >= (8u * 16 << 20); }));
   const long grown = rssKb() - before;
-  std::printf("[ figures ] 8 peers announcing 64 MiB and sending 16 MiB: RSS grew by %ld kB\n", grown);
   EXPECT_LT(grown, 300 * 1024) << "RSS grew by " << grown << " kB";
+  // Their connections close: the buffers are given back to the system, not kept by the allocator.
+  peers.clear();
+  ASSERT_TRUE(canal::testing::waitUntil(std::chrono::seconds(10), [&] { return server_->sessions() == 0; }));
+  const long left = rssKb() - before;
+  std::printf("[ figures ] 8 peers announcing 64 MiB and sending 16 MiB: RSS grew by %ld kB, %ld kB once they closed\n",
+              grown, left);
+  EXPECT_GT(grown, 100 * 1024) << "the partial frames are held while they arrive";
+  EXPECT_LT(left, 16 * 1024) << "RSS after the peers closed: +" << left << " kB";
 }
 
 TEST_F(CanalServerUnitTest, APeerThatDoesNotAuthenticateInTimeIsClosed) {
@@ -548,6 +557,55 @@ TEST_F(CanalServerUnitTest, ConnectionsOverTheLimitAreClosedAtOnce) {
   EXPECT_FALSE(third.read().has_value()) << "no handshake over the limit";
   EXPECT_EQ(server_->refusedConnections(), 1u);
   subscribe(a);  // the others go on
+}
+
+// Peers that connect and never authenticate (or authenticate slowly) have a class of their own:
+// beyond its limit, or at the connection limit, a newcomer closes the oldest of them. Clients
+// that authenticated stay, and a client connecting during the flood gets in.
+TEST_F(CanalServerUnitTest, IdlePeersCannotKeepClientsOut) {
+  restart([](ServerOptions& o) {
+    o.maxConnections = 16;
+    o.maxUnauthenticated = 4;
+  });
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 2; ++i) {
+    clients.push_back(std::make_unique<RawClient>(server_->port()));
+    ASSERT_EQ(login(*clients.back()), 0);
+  }
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 40; ++i) idle.push_back(std::make_unique<RawClient>(server_->port()));
+  ASSERT_TRUE(canal::testing::waitUntil(std::chrono::seconds(5), [&] { return server_->unauthenticatedEvictions() >= 36; }))
+      << server_->unauthenticatedEvictions();
+  EXPECT_EQ(server_->refusedConnections(), 0u);
+  const auto before = std::chrono::steady_clock::now();
+  RawClient newcomer(server_->port());
+  ASSERT_EQ(login(newcomer), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(2));
+  subscribe(newcomer);
+  for (auto& c : clients) subscribe(*c);  // the authenticated ones were not closed
+  EXPECT_LE(server_->sessions(), 2u + 1u + 4u);
+}
+
+// Bytes of frames being received are bounded over every connection: beyond the budget the
+// connection receiving the largest frame is closed, the others go on, and the count goes down.
+TEST_F(CanalServerUnitTest, FramesBeyondTheReceiveBudgetCloseTheConnectionWithTheLargest) {
+  restart([](ServerOptions& o) { o.receiveBudget = 8u << 20; });
+  RawClient large(server_->port());
+  RawClient small(server_->port());
+  RawClient other(server_->port());
+  for (RawClient* c : {&large, &small, &other}) ASSERT_EQ(login(*c), 0);
+  ASSERT_TRUE(large.sendRaw(frameHeader(60u << 20) + std::string(6u << 20, 'x')));
+  ASSERT_TRUE(canal::testing::waitUntil(std::chrono::seconds(5), [&] { return server_->receivingBytes() >= (6u << 20); }));
+  ASSERT_TRUE(small.sendRaw(frameHeader(60u << 20) + std::string(3u << 20, 'y')));
+  EXPECT_TRUE(large.closedByServer());
+  EXPECT_EQ(server_->overBudgetCloses(), 1u);
+  // What arrived of the smaller frame, and the chunk being read.
+  const std::size_t smallOnly = (3u << 20) + 64 * 1024;
+  ASSERT_TRUE(canal::testing::waitUntil(std::chrono::seconds(5), [&] { return server_->receivingBytes() <= smallOnly; }))
+      << server_->receivingBytes();
+  subscribe(other);
+  EXPECT_EQ(server_->sessions(), 2u) << "the smaller frame's connection stays";
+  EXPECT_EQ(server_->overBudgetCloses(), 1u);
 }
 
 TEST_F(CanalServerUnitTest, RepeatedWrongPasswordsCloseTheConnection) {
