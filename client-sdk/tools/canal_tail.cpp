@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
   // comes again to the next client.
   std::thread([] {
     while (!stopSignal) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    for (int i = 0; i < 18 && !finished; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 14 && !finished; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (finished) return;
     std::fflush(stdout);
     std::_Exit(0);
@@ -255,7 +255,10 @@ int main(int argc, char** argv) {
     }
   }
   std::fflush(stdout);
+  // Closing may wait on what is down (a ZooKeeper ensemble that does not answer): after a signal
+  // the watchdog above ends the process if this takes too long.
   connector->disconnect();
+  connector.reset();
   finished = true;
   return exitCode;
 }

@@ -760,6 +760,26 @@ TEST_F(ConnectorTest, CanalTailWaitsForTheServerFollowsItThroughRestartsAndStops
   EXPECT_TRUE(WIFEXITED(status)) << "ended by itself, not killed after the grace period; " << tail.logTail();
 }
 
+// canal-tail --zk with no ZooKeeper answering: it says what it waits for, and a SIGTERM or a
+// SIGINT ends it within a second, exit code 0.
+TEST(CanalTailTest, WithZooKeeperDownItSaysSoAndASignalEndsItWithinASecond) {
+  canal::testing::TempDir dir("canal-tail-zk-down");
+  const std::string zk = "127.0.0.1:" + std::to_string(canal::testing::freePort());
+  for (const int signal : {SIGTERM, SIGINT}) {
+    const std::string log = (dir.path() / ("tail-" + std::to_string(signal) + ".log")).string();
+    canal::testing::ChildProcess tail;
+    ASSERT_TRUE(tail.start({CANAL_TAIL_BINARY, "--zk", zk, "--destination", "example"}, log).isOk());
+    ASSERT_TRUE(canal::testing::waitUntil(20s, [&] {
+      return canal::testing::readFile(log).find("canal-tail: waiting: no ZooKeeper session with " + zk) != std::string::npos;
+    })) << tail.logTail();
+    const auto signalled = std::chrono::steady_clock::now();
+    ASSERT_EQ(::kill(tail.pid(), signal), 0);
+    const int status = tail.wait(std::chrono::seconds(5));
+    EXPECT_LT(std::chrono::steady_clock::now() - signalled, 1s) << "signal " << signal;
+    EXPECT_EQ(status, 0) << "signal " << signal << "; " << tail.logTail();
+  }
+}
+
 // canal-tail marks the rows a snapshot read from the table.
 TEST_F(ConnectorTest, CanalTailMarksSnapshotRows) {
   ASSERT_TRUE(db_->execute("INSERT INTO s.a VALUES (1, 'x'), (2, 'y')").isOk());
