@@ -146,7 +146,7 @@ void MqWorker::run() {
       return;
     }
     if (!sent.isOk()) {
-      log->warn("destination {}: batch {} not confirmed, sending it again in {} ms: {}", options_.destination, batchId,
+      log->warn("destination {}: batch {} not published, sending it again in {} ms: {}", options_.destination, batchId,
                 retryPause.count(), sent.toString());
       setState("retrying", sent.toString());
     }
