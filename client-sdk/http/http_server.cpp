@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <list>
 #include <thread>
 
 namespace canal::http {
@@ -41,7 +42,10 @@ struct Server::Impl {
   std::shared_ptr<AuthThrottle> throttle;
   // Before io: connections still queued in io when it goes away count themselves out here.
   std::atomic<std::size_t> connections{0};
-  std::atomic<std::uint64_t> requests{0}, refused{0}, throttled{0}, timedOut{0};
+  std::atomic<std::uint64_t> requests{0}, refused{0}, throttled{0}, timedOut{0}, evicted{0};
+  struct Connection;
+  // Connections waiting for their request, oldest first (the network thread only).
+  std::list<std::weak_ptr<Connection>> waiting;
   asio::io_context io;
   tcp::acceptor acceptor{io};
   std::thread thread;  // the network thread: accepts, reads, writes
@@ -65,6 +69,8 @@ struct Server::Impl {
 
   struct Connection : std::enable_shared_from_this<Connection> {
     Impl* owner;
+    std::list<std::weak_ptr<Connection>>::iterator slot;  // in owner->waiting while reading
+    bool inWaiting = false;
     beast::tcp_stream stream;
     beast::flat_buffer buffer;
     bhttp::request_parser<bhttp::string_body> parser;
@@ -83,7 +89,10 @@ struct Server::Impl {
 
     void start() {
       stream.expires_after(owner->options.requestDeadline);
+      slot = owner->waiting.insert(owner->waiting.end(), weak_from_this());
+      inWaiting = true;
       bhttp::async_read(stream, buffer, parser, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        self->leaveWaiting();
         if (ec == bhttp::error::body_limit) {
           return self->send(plain(413, "the body is over " + std::to_string(self->owner->options.maxBodyBytes) + " bytes\n"));
         }
@@ -95,6 +104,19 @@ struct Server::Impl {
         if (ec) return;
         self->handle();
       });
+    }
+
+    void leaveWaiting() {
+      if (inWaiting) owner->waiting.erase(slot);
+      inWaiting = false;
+    }
+
+    // Closed for a newcomer: the read ends with an error, and nothing is answered.
+    void evict() {
+      leaveWaiting();
+      beast::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      stream.socket().close(ignored);
     }
 
     void handle() {
@@ -159,7 +181,20 @@ struct Server::Impl {
     acceptor.async_accept(asio::make_strand(io), [self = this](beast::error_code ec, tcp::socket socket) {
       if (!self->acceptor.is_open()) return;
       if (!ec) {
-        if (self->connections >= self->options.maxConnections) {
+        // At the limit, the oldest connection still waiting for its request makes room (it
+        // counts itself out once its read has ended).
+        bool room = self->connections < self->options.maxConnections;
+        while (!room && !self->waiting.empty()) {
+          auto oldest = self->waiting.front().lock();
+          if (!oldest) {
+            self->waiting.pop_front();
+            continue;
+          }
+          oldest->evict();
+          ++self->evicted;
+          room = true;
+        }
+        if (!room) {
           // Over the limit: said at once, without waiting for the request, and closed.
           ++self->refused;
           static const char kBusy[] =
@@ -237,7 +272,8 @@ int Server::port() const {
 }
 
 ServerCounters Server::counters() const {
-  return {impl_->requests.load(), impl_->refused.load(), impl_->throttled.load(), impl_->timedOut.load()};
+  return {impl_->requests.load(), impl_->refused.load(), impl_->evicted.load(), impl_->throttled.load(),
+          impl_->timedOut.load()};
 }
 
 }  // namespace canal::http

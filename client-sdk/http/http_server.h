@@ -48,6 +48,8 @@ struct ServerOptions {
   std::chrono::milliseconds writeDeadline{10000};
   std::uint32_t maxHeaderBytes = 16 * 1024;
   std::uint64_t maxBodyBytes = 1024 * 1024;
+  // Connections at once. A newcomer beyond it closes the oldest connection still waiting for its
+  // request (idle or slow peers cannot keep others out); with none such it is answered 503.
   std::size_t maxConnections = 64;
   std::size_t workers = 2;
   // Shared with the process's other ports (null: one of its own, with AuthThrottle's defaults).
@@ -57,7 +59,8 @@ struct ServerOptions {
 
 struct ServerCounters {
   std::uint64_t requests = 0;
-  std::uint64_t refusedConnections = 0;  // over maxConnections
+  std::uint64_t refusedConnections = 0;  // over maxConnections, every connection busy
+  std::uint64_t evicted = 0;             // waiting for a request, closed for a newcomer
   std::uint64_t throttled = 0;           // answered 429
   std::uint64_t timedOut = 0;            // closed at a deadline
 };

@@ -289,7 +289,10 @@ TEST_F(ReindexTest, TheRunningForwarderReindexesOnRequestWhileItsLoopGoesOn) {
   const auto stopping = std::chrono::steady_clock::now();
   const int exited = binary_.stop(std::chrono::seconds(30));
   EXPECT_TRUE(WIFEXITED(exited) && WEXITSTATUS(exited) == 0) << exited << binaryLogs();
-  EXPECT_LT(std::chrono::steady_clock::now() - stopping, std::chrono::seconds(5)) << "the silent connection held the stop";
+  const auto took = std::chrono::steady_clock::now() - stopping;
+  std::printf("[ figures ] canal-forwarder stopped %.2f s after SIGTERM with a silent connection open\n",
+              std::chrono::duration<double>(took).count());
+  EXPECT_LT(took, std::chrono::seconds(2)) << "the silent connection held the stop";
   ::close(silent);
 }
 

@@ -92,21 +92,52 @@ TEST(HttpServer, ASilentConnectionHoldsNobodyUpAndIsClosedAtTheDeadline) {
   EXPECT_TRUE(slow.closedByServer());
 }
 
-TEST(HttpServer, ConnectionsOverTheLimitAreAnswered503AtOnceAndTheOthersGoOn) {
+// At the limit a newcomer closes the oldest connection still waiting for its request: peers
+// that connect and send nothing cannot keep /status out. When every connection has sent its
+// request (slow handlers), the newcomer is answered 503 at once.
+TEST(HttpServer, AtTheLimitIdleConnectionsMakeRoomAndOnlyBusyOnesAnswer503) {
   ServerOptions o;
   o.maxConnections = 4;
   o.requestDeadline = 20s;
   Server server(o);
+  std::mutex mutex;
+  std::condition_variable released;
+  bool release = false;
+  std::atomic<int> slowStarted{0};
+  server.route("/slow", [&](const Request&) {
+    ++slowStarted;
+    std::unique_lock<std::mutex> lock(mutex);
+    released.wait(lock, [&] { return release; });
+    return text(200, "slow");
+  });
   server.route("/", [](const Request&) { return text(200, "{}"); });
   ASSERT_EQ(server.listen("127.0.0.1", 0), "");
-  std::vector<std::unique_ptr<RawConnection>> held;
-  for (int i = 0; i < 4; ++i) held.push_back(std::make_unique<RawConnection>(server.port()));
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (int i = 0; i < 40; ++i) idle.push_back(std::make_unique<RawConnection>(server.port()));
+  const auto before = std::chrono::steady_clock::now();
+  EXPECT_EQ(testing::httpGet(url(server, "/x")).status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - before, 2s);
+  EXPECT_TRUE(testing::waitUntil(5s, [&] { return server.counters().evicted >= 37; })) << server.counters().evicted;
+  EXPECT_EQ(idle.front()->readAll(5s), "");
+  EXPECT_TRUE(idle.front()->closedByServer()) << "the oldest idle connection was closed, unanswered";
+  idle.clear();
+
+  std::vector<std::thread> slow;
+  for (int i = 0; i < 4; ++i) {
+    slow.emplace_back([&] { EXPECT_EQ(testing::httpGet(url(server, "/slow")).body, "slow"); });
+  }
+  ASSERT_TRUE(testing::waitUntil(5s, [&] { return slowStarted >= 2; }));  // two workers busy, two queued
   ASSERT_TRUE(testing::waitUntil(5s, [&] {
     RawConnection probe(server.port());
     return probe.readAll(2s).find(" 503 ") != std::string::npos;
   }));
   EXPECT_GE(server.counters().refusedConnections, 1u);
-  held.clear();  // their slots come free as the server sees them close
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    release = true;
+  }
+  released.notify_all();
+  for (auto& t : slow) t.join();
   EXPECT_TRUE(testing::waitUntil(5s, [&] { return testing::httpGet(url(server, "/x")).status == 200; }));
 }
 
