@@ -205,6 +205,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
   // or is chosen to make room), and when it was accepted.
   bool countedUnauthenticated = true;
   Clock::time_point accepted = Clock::now();
+  std::string address;  // the peer's IP address
   std::atomic<std::size_t> receiving{0};  // bytes of `body` counted in the server's receiving
   int failedAuths = 0;
   unsigned char header[4]{};
@@ -792,8 +793,21 @@ void CanalServer::Impl::accepted(boost::system::error_code ec, tcp::socket socke
     std::lock_guard<std::mutex> lock(mutex);
     const bool full = sessions.size() >= options.maxConnections;
     if (full || unauthenticated >= options.maxUnauthenticated) {
+      // The oldest unauthenticated connection of the address that has the most of them: a flood
+      // from one address makes room from its own connections, not from a client logging in.
+      std::unordered_map<std::string, std::pair<int, std::shared_ptr<Session>>> byAddress;
       for (const auto& candidate : sessions) {
-        if (candidate->countedUnauthenticated && (!oldest || candidate->accepted < oldest->accepted)) oldest = candidate;
+        if (!candidate->countedUnauthenticated) continue;
+        auto& [count, first] = byAddress[candidate->address];
+        ++count;
+        if (!first || candidate->accepted < first->accepted) first = candidate;
+      }
+      int most = 0;
+      for (const auto& [address, entry] : byAddress) {
+        if (entry.first > most || (entry.first == most && entry.second->accepted < oldest->accepted)) {
+          most = entry.first;
+          oldest = entry.second;
+        }
       }
       if (oldest) {
         oldest->countedUnauthenticated = false;
@@ -801,7 +815,10 @@ void CanalServer::Impl::accepted(boost::system::error_code ec, tcp::socket socke
       }
     }
     if (oldest || !full) {
+      boost::system::error_code ignored;
+      const std::string address = socket.remote_endpoint(ignored).address().to_string(ignored);
       s = std::make_shared<Session>(*this, std::move(socket));
+      s->address = address;
       sessions.insert(s);
       ++unauthenticated;
     }

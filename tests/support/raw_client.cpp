@@ -11,8 +11,14 @@ namespace canal::testing {
 
 namespace pb = canal::protocol::packet;
 
-RawClient::RawClient(int port) {
+RawClient::RawClient(int port, const std::string& source) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (!source.empty()) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) return;
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
@@ -47,8 +53,8 @@ std::optional<std::string> RawClient::read(int timeoutMs) {
   return body;
 }
 
-bool RawClient::closedByServer() {
-  timeval tv{5, 0};
+bool RawClient::closedByServer(int timeoutMs) {
+  timeval tv{timeoutMs / 1000, (timeoutMs % 1000) * 1000};
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   char buffer[4096];
   for (;;) {

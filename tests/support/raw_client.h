@@ -13,7 +13,8 @@ namespace canal::testing {
 
 class RawClient {
  public:
-  explicit RawClient(int port);
+  // To 127.0.0.1:`port`, from `source` when given (another loopback address: 127.0.0.2 ...).
+  explicit RawClient(int port, const std::string& source = "");
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
@@ -24,8 +25,8 @@ class RawClient {
   bool send(protocol::packet::PacketType type, const google::protobuf::Message& body);
   // The next frame's payload; nullopt on EOF or after `timeoutMs` without one.
   std::optional<std::string> read(int timeoutMs = 5000);
-  // True when the server closed the connection (EOF within 5 s, whatever arrives before it).
-  bool closedByServer();
+  // True when the server closed the connection (EOF within `timeoutMs`, whatever arrives before).
+  bool closedByServer(int timeoutMs = 5000);
   // Shrinks the socket's receive buffer (before the server sends much): a client that stops
   // reading then stalls the server's writes soon.
   void setReceiveBuffer(int bytes);
