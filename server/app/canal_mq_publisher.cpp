@@ -5,11 +5,13 @@
 #include <optional>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "canal/protocol/entry_protocol.pb.h"
 #include "canal_mq_router.h"
 #include "kafka_publisher.h"
 #include "rabbitmq_publisher.h"
+#include "server/common/logging.h"
 #include "server/common/position.h"
 
 namespace canal::app {
@@ -29,12 +31,29 @@ Status fromPublish(const client::Status& s) {
   return Status::internal(s.message());
 }
 
+// What tells one entry from another across a restart: where it is in the binlog, when it was
+// written and by which server, what it is. The same entry read again from the same server has
+// the same identity; an entry read from a standby or from a binlog started again does not.
+std::string identityOf(const eb::Entry& e) {
+  const auto& h = e.header();
+  std::string id = h.logfilename() + ":" + std::to_string(h.logfileoffset()) + ":" + std::to_string(h.executetime()) +
+                   ":" + std::to_string(h.serverid()) + ":" + std::to_string(static_cast<int>(e.entrytype())) + ":" +
+                   std::to_string(static_cast<int>(h.eventtype())) + ":" + h.schemaname() + "." + h.tablename();
+  for (const auto& prop : h.props()) {
+    if (prop.key() == "snapshot") id += ":snapshot";
+  }
+  return id;
+}
+
 }  // namespace
 
 // With canal.mq.transaction, each batch's transaction also writes a position record (key: the
-// destination) to canal.mq.positionTopic. A batch that was committed but not acked (the server
-// died in between, or the standby took over) is delivered again by the store; what the newest
-// committed position record covers is not sent twice.
+// destination) to canal.mq.positionTopic, naming the batch: its first and last entries and how
+// many it holds. A batch that was committed but not acked (the server died in between, or the
+// standby took over) is delivered again by the store from its first entry: when the first
+// entries delivered after a start are that batch's, they are not sent twice. Anything else (the
+// record's batch was acked, the entries come from a standby or a binlog started again, a record
+// of an older version) skips nothing: at worst a batch is sent twice, never one lost.
 struct CanalMqPublisher::Parts {
   forwarder::CanalMqRouter router;
   std::unique_ptr<forwarder::MessagePublisher> publisher;
@@ -42,8 +61,14 @@ struct CanalMqPublisher::Parts {
   std::string positionTopic;  // empty: not transactional
   std::map<std::string, std::string> properties;
   bool positionRead = false;
-  // The newest committed position (file, offset), until the stream passed it.
-  std::optional<std::pair<std::string, std::uint64_t>> published;
+  // The batch the newest committed position record names, while it is delivered again.
+  struct Replay {
+    std::string first;
+    std::string last;
+    std::uint64_t count = 0;
+    std::uint64_t skipped = 0;
+  };
+  std::optional<Replay> replay;
 };
 
 struct CanalMqPublisher::Prepared {
@@ -178,6 +203,7 @@ CanalMqPublisher::~CanalMqPublisher() = default;
 
 Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::string_view>& entries) {
   Parts& p = *parts_;
+  if (entries.empty()) return Status::ok();
   const bool transactional = !p.positionTopic.empty();
   std::vector<std::string_view> send = entries;
   if (transactional && !p.positionRead) {
@@ -191,26 +217,32 @@ Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::st
       if (!j.is_object() || !j["journalName"].is_string() || !j["position"].is_number_integer()) {
         return Status::corruption(p.positionTopic, "the position record of " + p.destination + " does not parse: " + **last);
       }
-      p.published.emplace(j["journalName"].get<std::string>(), j["position"].get<std::uint64_t>());
+      if (j["first"].is_string() && j["last"].is_string() && j["count"].is_number_unsigned()) {
+        p.replay = Parts::Replay{j["first"].get<std::string>(), j["last"].get<std::string>(),
+                                 j["count"].get<std::uint64_t>(), 0};
+      }
     }
     p.positionRead = true;
   }
   eb::Entry header;
-  if (p.published) {
-    // Entries up to the committed position went out already; snapshot rows sharing the
-    // position's offset may not have, and are sent again (a snapshot row is the current row).
-    std::size_t skip = 0;
-    for (; skip < send.size(); ++skip) {
-      if (!header.ParseFromArray(send[skip].data(), static_cast<int>(send[skip].size()))) break;
-      const int order = compareBinlogPoints(header.header().logfilename(),
-                                            static_cast<std::uint64_t>(header.header().logfileoffset()),
-                                            p.published->first, p.published->second);
-      bool snapshotRow = false;
-      for (const auto& prop : header.header().props()) snapshotRow |= prop.key() == "snapshot";
-      if (order > 0 || (order == 0 && snapshotRow)) {
-        p.published.reset();
-        break;
+  const auto identity = [&](std::string_view bytes) {
+    return header.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ? identityOf(header) : std::string();
+  };
+  const std::string batchFirst = transactional ? identity(entries.front()) : std::string();
+  if (p.replay) {
+    // The committed batch delivered again: its entries went out already.
+    if (p.replay->skipped == 0 && batchFirst != p.replay->first) p.replay.reset();
+  }
+  if (p.replay) {
+    const std::size_t skip = static_cast<std::size_t>(std::min<std::uint64_t>(p.replay->count - p.replay->skipped, send.size()));
+    p.replay->skipped += skip;
+    if (p.replay->skipped == p.replay->count) {
+      if (identity(send[skip - 1]) != p.replay->last) {
+        moduleLogger("mq")->warn("destination {}: the batch delivered again after the start ends with {}, not with {} "
+                                 "as its position record says; the entries after it are published",
+                                 p.destination, identity(send[skip - 1]), p.replay->last);
       }
+      p.replay.reset();
     }
     send.erase(send.begin(), send.begin() + static_cast<std::ptrdiff_t>(skip));
     if (send.empty()) return Status::ok();
@@ -225,7 +257,10 @@ Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::st
                                      {"batchId", batchId},
                                      {"journalName", header.header().logfilename()},
                                      {"position", header.header().logfileoffset()},
-                                     {"timestamp", header.header().executetime()}};
+                                     {"timestamp", header.header().executetime()},
+                                     {"first", batchFirst},
+                                     {"last", identityOf(header)},
+                                     {"count", entries.size()}};
     forwarder::MqMessage record;
     record.topic = p.positionTopic;
     record.partition = 0;

@@ -100,12 +100,12 @@ std::vector<KafkaRecord> inserts(std::vector<KafkaRecord> records) {
 }
 
 // Serialized INSERT entries of s.log, ids 1..count, at mysql-bin.000002:100, 200, ...
-std::vector<std::string> insertEntries(int count) {
+std::vector<std::string> insertEntries(int count, const std::string& file = "mysql-bin.000002") {
   std::vector<std::string> entries;
   for (int i = 1; i <= count; ++i) {
     eb::Entry e;
     e.set_entrytype(eb::ROWDATA);
-    e.mutable_header()->set_logfilename("mysql-bin.000002");
+    e.mutable_header()->set_logfilename(file);
     e.mutable_header()->set_logfileoffset(100 * i);
     e.mutable_header()->set_schemaname("s");
     e.mutable_header()->set_tablename("log");
@@ -398,8 +398,10 @@ TEST_F(MqModeTest, ABrokerProblemShowsInStatusWithinSecondsAndTheRecoveryIsLogge
 }
 
 // The transactional publisher's position record: a batch committed but not acked (the server
-// died in between) is delivered again by the store, and what the record covers is not sent
-// twice; what it does not cover is.
+// died in between) is delivered again by the store from its first entry, and what the record
+// covers is not sent twice; what it does not cover is. Entries that are not that batch again
+// (read from a standby whose binlog is numbered below, or from a binlog started again) are all
+// sent, whatever their positions.
 TEST_F(MqModeTest, TransactionalPublishingSkipsWhatACommittedPositionRecordCovers) {
   ASSERT_TRUE(kafka_.createTopic("cdc", 1));
   ASSERT_TRUE(kafka_.createTopic("canal_mq_positions", 1));
@@ -423,11 +425,20 @@ TEST_F(MqModeTest, TransactionalPublishingSkipsWhatACommittedPositionRecordCover
   ASSERT_EQ(positions.size(), 2u);
   EXPECT_EQ(positions[1].key, "example");
   EXPECT_EQ(positions[1].value["position"], 300);
-  // A batch wholly covered is acked without publishing anything.
+  EXPECT_EQ(positions[1].value["count"], 3);
+  // The batch delivered again in two parts: both acked without publishing anything.
   auto third = app::CanalMqPublisher::create(server, instance);
   ASSERT_TRUE(third.isOk());
-  ASSERT_TRUE((*third)->publish(1, {all[1], all[2]}).isOk());
+  ASSERT_TRUE((*third)->publish(1, {all[0]}).isOk());
+  ASSERT_TRUE((*third)->publish(2, {all[1], all[2]}).isOk());
   EXPECT_EQ((*third)->counters().messages, 0u);
+  // After a switch to a standby with its binlog at mysql-bin.000001, rows whose positions sort
+  // before the record's are new rows: every one is published.
+  const std::vector<std::string> standby = insertEntries(3, "mysql-bin.000001");
+  auto fourth = app::CanalMqPublisher::create(server, instance);
+  ASSERT_TRUE(fourth.isOk());
+  ASSERT_TRUE((*fourth)->publish(1, {standby[0], standby[1], standby[2]}).isOk());
+  EXPECT_EQ((*fourth)->counters().messages, 3u + 1u) << "three rows and the position record";
 }
 
 // A transaction the broker fails (a produce refused) is aborted and the batch is reported
