@@ -20,6 +20,7 @@
 #include "server/app/config.h"
 #include "server/app/destination_manager.h"
 #include "server/app/http_endpoint.h"
+#include "server/app/server_reload.h"
 #include "server/app/snapshot_api.h"
 #include "server/app/server_report.h"
 #include "server/common/clock.h"
@@ -54,7 +55,8 @@ int usage() {
                "                 stderr keeps warnings and errors\n"
                "  --check        validate the configuration of the server and every destination, then exit\n"
                "  --list-keys    print every configuration key with its type, default and meaning\n"
-               "SIGHUP rescans conf/ for destinations added, changed or removed.\n";
+               "SIGHUP re-reads canal.properties (credentials and the client port's limits apply at once)\n"
+               "and rescans conf/ for destinations added, changed or removed.\n";
   return 64;
 }
 
@@ -234,6 +236,32 @@ int main(int argc, char** argv) {
     shutdown();
     return 1;
   }
+  canal::app::AdminLogins adminLogins({server->adminUser, server->adminPasswordHash});
+  // canal.properties edited: what can change at run time is applied, the rest is named as
+  // needing a restart; a file that does not load changes nothing.
+  const auto reloadServerFile = [&](const char* why) {
+    auto edited = canal::app::PropertiesFile::load(configPath);
+    canal::app::Warnings reloadWarnings;
+    auto config = edited ? canal::app::loadServerConfig(*edited, canal::app::processEnvironment(), &reloadWarnings)
+                         : canal::Result<canal::app::ServerConfig>(edited.status());
+    if (!config) {
+      log->error("{}: {}; the running values stay", why, config.status().toString());
+      return;
+    }
+    for (const auto& w : reloadWarnings) log->warn("{}", w);
+    net.apply(canal::app::runtimeOptions(*config));
+    adminLogins.set({config->adminUser, config->adminPasswordHash});
+    const auto changes = canal::app::compareServerFiles(*canalFile, *edited);
+    const auto join = [](const std::vector<std::string>& keys) {
+      std::string out;
+      for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k;
+      return out.empty() ? std::string("nothing") : out;
+    };
+    log->info("{}: {} re-read; applied: {}; changed, needing a restart: {}", why, configPath, join(changes.applied),
+              join(changes.needRestart));
+  };
+  std::error_code mtimeEc;
+  auto serverFileTime = fs::last_write_time(configPath, mtimeEc);
   std::unique_ptr<canal::app::HttpEndpoint> http;
   if (server->metricsPort > 0) {
     const auto snapshot = [&] {
@@ -256,9 +284,8 @@ int main(int argc, char** argv) {
     };
     http = std::make_unique<canal::app::HttpEndpoint>(server->ip, server->metricsPort, std::move(handlers));
     http->shareThrottle(throttle);
-    http->route("/destinations/", [&, admin = canal::app::AdminLogin{server->adminUser, server->adminPasswordHash}](
-                                      const canal::app::HttpRequest& request) {
-      return canal::app::handleSnapshotRequest(request, admin, *destinations);
+    http->route("/destinations/", [&](const canal::app::HttpRequest& request) {
+      return canal::app::handleSnapshotRequest(request, adminLogins.get(), *destinations);
     });
     if (const auto s = http->start(); !s.isOk()) {
       log->error("{}", s.toString());
@@ -272,7 +299,14 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     const bool due = server->autoScan && std::chrono::steady_clock::now() >= nextScan;
     if (scanRequested || due) {
-      if (scanRequested) log->info("SIGHUP: scanning {}", context.confDir.string());
+      const auto fileTime = fs::last_write_time(configPath, mtimeEc);
+      if (scanRequested) {
+        reloadServerFile("SIGHUP");
+        log->info("SIGHUP: scanning {}", context.confDir.string());
+      } else if (!mtimeEc && fileTime != serverFileTime) {
+        reloadServerFile("auto-scan");
+      }
+      if (!mtimeEc) serverFileTime = fileTime;
       scanRequested = 0;
       destinations->scan();
       nextScan = std::chrono::steady_clock::now() + interval;

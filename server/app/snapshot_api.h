@@ -9,6 +9,7 @@
 // SHA1(SHA1()) hex is canal.admin.passwd; with no canal.admin.passwd they are refused.
 // Thread contract: handle() from the HTTP endpoint's thread.
 
+#include <mutex>
 #include <string>
 
 #include "server/app/destination_manager.h"
@@ -21,6 +22,24 @@ namespace canal::app {
 struct AdminLogin {
   std::string user;
   std::string passwordHash;  // hex of SHA1(SHA1(password)); empty: no one may
+};
+
+// The admin login as canal.properties says now: replaced when the file is re-read. Thread-safe.
+class AdminLogins {
+ public:
+  explicit AdminLogins(AdminLogin login) : login_(std::move(login)) {}
+  AdminLogin get() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return login_;
+  }
+  void set(AdminLogin login) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    login_ = std::move(login);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  AdminLogin login_;
 };
 
 // A POST's body, every field type-checked and bounded as the configuration keys are.

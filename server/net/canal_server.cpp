@@ -138,6 +138,16 @@ struct CanalServer::Impl {
   std::mutex mutex;
   std::set<std::shared_ptr<Session>> sessions;
   std::size_t unauthenticated = 0;  // sessions not authenticated and not being evicted (mutex)
+  // options.user and options.passwordHash change under this (apply()); the limits are atomics.
+  mutable std::mutex credentialsMutex;
+  std::atomic<std::int64_t> authTimeoutMs{options.authTimeout.count()};
+  std::atomic<std::size_t> maxConnections{options.maxConnections};
+  std::atomic<std::size_t> maxUnauthenticated{options.maxUnauthenticated};
+  std::atomic<std::size_t> receiveBudget{options.receiveBudget};
+  std::pair<std::string, std::string> credentials() const {
+    std::lock_guard<std::mutex> lock(credentialsMutex);
+    return {options.user, options.passwordHash};
+  }
   std::atomic<std::size_t> receiving{0};  // bytes of frames being received, every session
   std::atomic<std::uint64_t> overBudget{0};
   std::atomic<std::uint64_t> evicted{0};
@@ -274,10 +284,11 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
 
   // A peer that does not authenticate in time costs nothing further.
   void armAuthDeadline() {
-    idleTimer.expires_after(server.options.authTimeout);
-    idleTimer.async_wait(asio::bind_executor(strand, [self = shared_from_this()](boost::system::error_code ec) {
+    const std::int64_t timeoutMs = server.authTimeoutMs;
+    idleTimer.expires_after(std::chrono::milliseconds(timeoutMs));
+    idleTimer.async_wait(asio::bind_executor(strand, [self = shared_from_this(), timeoutMs](boost::system::error_code ec) {
       if (ec || self->closed || self->authenticated) return;
-      self->close("not authenticated within " + std::to_string(self->server.options.authTimeout.count()) + " ms");
+      self->close("not authenticated within " + std::to_string(timeoutMs) + " ms");
     }));
   }
 
@@ -389,7 +400,7 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     const std::size_t have = body.size();
     const std::size_t chunk = std::min(bodyLength - have, kReadChunk);
     receiving += chunk;
-    if (server.receiving.fetch_add(chunk) + chunk > server.options.receiveBudget) {
+    if (server.receiving.fetch_add(chunk) + chunk > server.receiveBudget) {
       server.shed();
       if (closed) return;
     }
@@ -483,19 +494,20 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
       return false;
     }
     const ServerOptions& o = server.options;
+    const auto [user, passwordHash] = server.credentials();
     boost::system::error_code addressEc;
     const auto remote = socket.remote_endpoint(addressEc);
     const std::string address = addressEc ? peer : remote.address().to_string();
     // Guessing is held to a rate shared with the HTTP port: a refused attempt is not checked.
-    const bool credentials = !o.user.empty() || !o.passwordHash.empty();
+    const bool credentials = !user.empty() || !passwordHash.empty();
     const bool throttled = credentials && o.throttle && !o.throttle->admit(address);
     bool ok = !throttled;
-    if (ok && !o.user.empty() && auth.username() != o.user) ok = false;
-    if (ok && !o.passwordHash.empty()) {
+    if (ok && !user.empty() && auth.username() != user) ok = false;
+    if (ok && !passwordHash.empty()) {
       if (auth.password().empty()) {
         ok = false;
       } else {
-        const auto check = protocol::checkScramble(auth.password(), seed, o.passwordHash);
+        const auto check = protocol::checkScramble(auth.password(), seed, passwordHash);
         if (check == protocol::ScrambleCheck::kMalformed) {
           close("password is not the hex of a 20-byte scramble");
           return false;
@@ -791,8 +803,8 @@ void CanalServer::Impl::accepted(boost::system::error_code ec, tcp::socket socke
   std::shared_ptr<Session> oldest;  // closed to make room
   {
     std::lock_guard<std::mutex> lock(mutex);
-    const bool full = sessions.size() >= options.maxConnections;
-    if (full || unauthenticated >= options.maxUnauthenticated) {
+    const bool full = sessions.size() >= maxConnections;
+    if (full || unauthenticated >= maxUnauthenticated) {
       // The oldest unauthenticated connection of the address that has the most of them: a flood
       // from one address makes room from its own connections, not from a client logging in.
       std::unordered_map<std::string, std::pair<int, std::shared_ptr<Session>>> byAddress;
@@ -832,7 +844,7 @@ void CanalServer::Impl::accepted(boost::system::error_code ec, tcp::socket socke
   } else {
     ++refused;
     if (const auto repeats = acceptErrors.admit("connection limit")) {
-      log->warn("{} connections already: closing new ones{}", options.maxConnections,
+      log->warn("{} connections already: closing new ones{}", maxConnections.load(),
                 *repeats ? " (" + std::to_string(*repeats) + " more since last logged)" : "");
     }
     boost::system::error_code ignored;
@@ -865,7 +877,7 @@ void CanalServer::Impl::shed() {
   if (!largest || largest->receiving == 0) return;
   ++overBudget;
   const std::string why = "frames being received exceed canal.net.receive.budget (" +
-                          std::to_string(options.receiveBudget) + " bytes); this connection's is the largest (" +
+                          std::to_string(receiveBudget.load()) + " bytes); this connection's is the largest (" +
                           std::to_string(largest->receiving.load()) + " bytes)";
   log->warn("session {}: {}", largest->peer, why);
   // The session calling is on its own strand: it closes at once; another on its strand.
@@ -965,6 +977,18 @@ std::uint64_t CanalServer::refusedConnections() const { return impl_->refused; }
 std::uint64_t CanalServer::acceptFailures() const { return impl_->acceptFailed; }
 
 std::size_t CanalServer::heldBackSessions() const { return impl_->heldBack; }
+
+void CanalServer::apply(const RuntimeOptions& runtime) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->credentialsMutex);
+    impl_->options.user = runtime.user;
+    impl_->options.passwordHash = runtime.passwordHash;
+  }
+  impl_->authTimeoutMs = runtime.authTimeout.count();
+  impl_->maxConnections = runtime.maxConnections;
+  impl_->maxUnauthenticated = runtime.maxUnauthenticated;
+  impl_->receiveBudget = runtime.receiveBudget;
+}
 std::size_t CanalServer::receivingBytes() const { return impl_->receiving; }
 std::uint64_t CanalServer::overBudgetCloses() const { return impl_->overBudget; }
 std::uint64_t CanalServer::unauthenticatedEvictions() const { return impl_->evicted; }

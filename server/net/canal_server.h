@@ -55,6 +55,16 @@ struct ServerOptions {
   int ioThreads = 2;
 };
 
+// What may change while the server runs (canal.properties re-read on SIGHUP).
+struct RuntimeOptions {
+  std::string user;
+  std::string passwordHash;
+  std::chrono::milliseconds authTimeout{30000};
+  std::size_t maxConnections = 1024;
+  std::size_t maxUnauthenticated = 128;
+  std::size_t receiveBudget = 256u * 1024 * 1024;
+};
+
 // Finds a destination's client sessions by name; null when there is none (or it is not active on
 // this server). Sessions keep what it returns alive while a call on it runs.
 using DestinationLookup = std::function<std::shared_ptr<instance::ClientSessions>(const std::string& name)>;
@@ -69,6 +79,9 @@ class CanalServer {
   // Starts accepting and serving (listens first if listen() was not called).
   Status start();
   void stop();
+  // New credentials and limits for what comes next: logins from now on, connections accepted
+  // from now on (sessions already open stay), frames read from now on.
+  void apply(const RuntimeOptions& runtime);
   int port() const;  // the bound port
   std::size_t sessions() const;
   // Connections refused (over maxConnections) and accept failures (out of descriptors), so far.
