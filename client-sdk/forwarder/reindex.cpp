@@ -247,6 +247,22 @@ Status reindex(const ForwarderConfig& config, const std::string& alias, const Re
   source.clientId = rc.clientId;
   const fs::path statePath = fs::path(rc.stateDir) / ("reindex-" + alias + ".json");
   const std::string snapshotsUrl = rc.snapshotUrl + "/destinations/" + source.destination + "/snapshots";
+  // A request to the snapshot endpoint, asked again while canal-server answers 503 (the primary
+  // cannot be reached, the destination is starting) or does not answer, every 1 s to 10 s, for
+  // up to two minutes: passing conditions are waited out and said in the log.
+  const auto askServer = [&](const std::string& method, const std::string& body = "") {
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    auto pause = 1000ms;
+    for (;;) {
+      auto r = (*serverHttp)->request(method, snapshotsUrl, body);
+      const bool passing = !r || r->status == 503;
+      if (!passing || stopped(stop) || std::chrono::steady_clock::now() + pause > deadline) return r;
+      log(method + " " + snapshotsUrl + ": " + (r ? std::to_string(r->status) + " " + r->body : r.status().message()) +
+          "; asking again in " + std::to_string(pause.count() / 1000) + " s");
+      for (auto slept = 0ms; slept < pause && !stopped(stop); slept += 100ms) std::this_thread::sleep_for(100ms);
+      pause = std::min(pause * 2, std::chrono::milliseconds(10000));
+    }
+  };
 
   // The new index's own forwarder on the reindex's destination: the alias's tables, into `index`.
   const auto newIndexForwarder = [&](const std::string& index) {
@@ -363,7 +379,7 @@ Status reindex(const ForwarderConfig& config, const std::string& alias, const Re
   Json request = {{"tables", tables}};
   if (rc.chunkSize > 0) request["chunkSize"] = rc.chunkSize;
   if (rc.rowsPerSecond > 0) request["rowsPerSecond"] = rc.rowsPerSecond;
-  auto started = (*serverHttp)->request("POST", snapshotsUrl, request.dump());
+  auto started = askServer("POST", request.dump());
   if (!started) return abandon(finish(started.status()));
   if (started->status != 202) return abandon(finish(refused("POST " + snapshotsUrl, *started)));
   state.snapshot = Json::parse(started->body, nullptr, false).value("id", std::int64_t{0});
@@ -373,7 +389,7 @@ Status reindex(const ForwarderConfig& config, const std::string& alias, const Re
   for (;;) {
     if (stopped(stop)) return abandon(finish(failure("stopped")));
     if (running.ended()) return abandon(finish(running.endedStatus()));
-    auto progress = (*serverHttp)->request("GET", snapshotsUrl);
+    auto progress = askServer("GET");
     if (!progress) return abandon(finish(progress.status()));
     const Json p = Json::parse(progress->body, nullptr, false);
     if (progress->status != 200 || !p.is_object()) return abandon(finish(refused("GET " + snapshotsUrl, *progress)));

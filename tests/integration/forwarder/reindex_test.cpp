@@ -160,6 +160,32 @@ TEST_F(ReindexTest, FirstSyncThenAReindexWhileWritesGoOnMovesTheAliasOnlyToAComp
   EXPECT_TRUE(es_.violations().empty()) << joinLines(es_.violations());
 }
 
+// The snapshot endpoint answers 503 while the primary cannot be reached (a passing condition):
+// the reindex says so, asks again, and completes once the primary is back.
+TEST_F(ReindexTest, AReindexWaitsOutAPrimaryThatCannotBeReached) {
+  db_->kill();
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  client::Status result;
+  std::thread run([&] {
+    result = reindex(config(), "t", [&](const std::string& l) {
+      std::lock_guard<std::mutex> lock(mutex);
+      lines.push_back(l);
+    });
+  });
+  const bool asked = testing::waitUntil(60s, [&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
+      return l.find(": 503 ") != std::string::npos && l.find("asking again") != std::string::npos;
+    });
+  });
+  ASSERT_TRUE(db_->restart().isOk());
+  run.join();
+  ASSERT_TRUE(asked) << joinLines(lines);
+  ASSERT_TRUE(result.isOk()) << result.toString() << "\n" << joinLines(lines);
+  EXPECT_EQ(index("t"), table());
+}
+
 TEST_F(ReindexTest, AReindexKilledMidLoadLeavesTheAliasAndTheNextRunStartsAgain) {
   writeYaml(0);
   ASSERT_TRUE(startReindexBinary());
