@@ -19,6 +19,7 @@
 #include "server/common/logging.h"
 #include "server/common/clock.h"
 #include "server/ha/running_election.h"
+#include "server/app/primary_check.h"
 #include "server/convert/table_filter.h"
 #include "server/meta/zookeeper_meta_store.h"
 #include "server/snapshot/snapshot_runner.h"
@@ -159,6 +160,7 @@ Result<DestinationConfig> loadDestination(const ServerContext& context, const st
   DestinationConfig config;
   config.name = name;
   config.fingerprint = std::move(text);
+  config.checkPrimaries = [options, file = instancePath.string()] { return app::checkPrimaries(options, file); };
   config.mode = mode;
   config.durable = instance->storeType == StoreType::kRocksDb ||
                    (instance->storeType == StoreType::kByMode && mode != InstanceMode::kMemory);

@@ -55,6 +55,8 @@ struct DestinationConfig {
   // MQ mode: makes the worker that publishes the running destination's batches; null in tcp mode.
   using Publish = std::function<Result<std::unique_ptr<mq::MqWorker>>(std::shared_ptr<instance::ClientSessions>)>;
   Publish publish;
+  // canal-server --check --connect: the problems found on its primary and standby (primary_check.h).
+  std::function<std::vector<std::string>()> checkPrimaries;
 };
 
 // This host's first IPv4 address that is not a loopback one (127.0.0.1 when there is none).

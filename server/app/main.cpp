@@ -48,12 +48,14 @@ extern "C" void onSignal(int sig) { stopSignal = sig; }
 extern "C" void onHangup(int) { scanRequested = 1; }
 
 int usage() {
-  std::cerr << "usage: canal-server [--conf DIR | --config FILE] [--logs DIR] [--check] [--list-keys]\n"
+  std::cerr << "usage: canal-server [--conf DIR | --config FILE] [--logs DIR] [--check [--connect]] [--list-keys]\n"
                "  --conf DIR     directory holding canal.properties and DESTINATION/instance.properties\n"
                "  --config FILE  canal.properties to load (default conf/canal.properties)\n"
                "  --logs DIR     log to DIR/canal/canal.log and DIR/DESTINATION/DESTINATION.log (rotated);\n"
                "                 stderr keeps warnings and errors\n"
                "  --check        validate the configuration of the server and every destination, then exit\n"
+               "  --connect      with --check: also reach every primary and standby (login, binlog on in ROW\n"
+               "                 format with full row images, replication privileges, the filter matching a table)\n"
                "  --list-keys    print every configuration key with its type, default and meaning\n"
                "SIGHUP re-reads canal.properties (credentials and the client port's limits apply at once)\n"
                "and rescans conf/ for destinations added, changed or removed.\n";
@@ -75,6 +77,7 @@ int main(int argc, char** argv) {
   bool confDirGiven = false;  // --conf DIR: the destinations are in DIR
   std::string logDir;
   bool check = false;
+  bool connect = false;  // with --check: reach every primary
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--config" && i + 1 < argc) {
@@ -86,6 +89,8 @@ int main(int argc, char** argv) {
       logDir = argv[++i];
     } else if (arg == "--check") {
       check = true;
+    } else if (arg == "--connect") {
+      connect = true;
     } else if (arg == "--list-keys") {
       std::cout << canal::app::describeKeys();
       return 0;
@@ -152,6 +157,19 @@ int main(int argc, char** argv) {
   }
   for (const auto& w : warnings) log->warn("{}", w);
   if (failures > 0) return 1;
+  if (connect && !check) return usage();
+  if (check && connect) {
+    for (const auto& config : configs) {
+      for (const auto& problem : config.checkPrimaries()) {
+        log->error("destination {}: {}", config.name, problem);
+        ++failures;
+      }
+    }
+    if (failures > 0) {
+      log->error("{} problem(s) found", failures);
+      return 1;
+    }
+  }
   if (check) {
     if (server->serverMode != "tcp") {
       log->info("configuration OK: {} destination(s), MQ mode {}", names.size(), server->serverMode);
