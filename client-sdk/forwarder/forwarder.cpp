@@ -48,8 +48,7 @@ client::Result<std::unique_ptr<Forwarder>> Forwarder::create(const ForwarderConf
   return std::make_unique<Forwarder>(config, std::move(sinks), connectorFor(config.source), std::move(log));
 }
 
-std::unique_ptr<client::CanalConnector> connectorFor(const SourceConfig& src) {
-  client::ConnectorOptions options;
+std::unique_ptr<client::CanalConnector> connectorFor(const SourceConfig& src, client::ConnectorOptions options) {
   options.clientId = src.clientId;
   if (!src.zookeeper.empty()) {
     return client::newClusterConnector(client::ClusterSource::zooKeeper(src.zookeeper), src.destination, src.user,

@@ -33,8 +33,10 @@ struct ForwarderCounters {
   std::uint64_t snapshotRows = 0;    // of rows: snapshot rows
 };
 
-// The connector `source` describes: one server, an address list, or ZooKeeper's running node.
-std::unique_ptr<client::CanalConnector> connectorFor(const SourceConfig& source);
+// The connector `source` describes: one server, an address list, or ZooKeeper's running node;
+// `options` as given, but for the source's client id.
+std::unique_ptr<client::CanalConnector> connectorFor(const SourceConfig& source,
+                                                     client::ConnectorOptions options = client::ConnectorOptions{});
 
 class Forwarder {
  public:

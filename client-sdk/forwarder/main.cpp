@@ -10,6 +10,7 @@
 #include <string>
 
 #include "admin_endpoint.h"
+#include "connect_check.h"
 #include "forwarder.h"
 #include "reindex.h"
 
@@ -32,10 +33,12 @@ void logLine(const std::string& line) {
 
 int usage(const char* error = nullptr) {
   if (error) std::cerr << "canal-forwarder: " << error << "\n";
-  std::cerr << "usage: canal-forwarder --config FILE [--check]\n"
+  std::cerr << "usage: canal-forwarder --config FILE [--check [--connect]]\n"
                "       canal-forwarder reindex --config FILE --index ALIAS\n"
                "  --config FILE   the YAML configuration (see conf/forwarder.yml)\n"
                "  --check         read the configuration, report errors and exit\n"
+               "  --connect       with --check: also reach canal-server, every sink, the source database of\n"
+               "                  documents (every mapped table and join column) and the reindex's destination\n"
                "  reindex         build a new index for ALIAS (a snapshot and the live stream), then move\n"
                "                  the alias to it in one step; the running forwarder goes on meanwhile\n"
                "                  (a forwarder with admin.listen also takes POST /reindex/ALIAS)\n";
@@ -48,6 +51,7 @@ int main(int argc, char** argv) {
   std::string path;
   std::string alias;
   bool check = false;
+  bool connect = false;
   bool reindex = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -59,6 +63,8 @@ int main(int argc, char** argv) {
       path = argv[++i];
     } else if (arg == "--check") {
       check = true;
+    } else if (arg == "--connect") {
+      connect = true;
     } else if (arg == "--help" || arg == "-h") {
       return usage();
     } else {
@@ -71,8 +77,18 @@ int main(int argc, char** argv) {
     logLine("configuration error: " + config.status().message());
     return 78;
   }
+  if (connect && !check) return usage("--connect belongs to --check");
+  if (check && connect) {
+    const auto problems = canal::forwarder::checkConnections(*config);
+    for (const auto& p : problems) logLine(path + ": " + p);
+    if (!problems.empty()) {
+      logLine(std::to_string(problems.size()) + " problem(s) found");
+      return 1;
+    }
+  }
   if (check) {
-    std::cout << path << ": OK (" << config->sinks.size() << " sinks)\n";
+    std::cout << path << ": OK (" << config->sinks.size() << " sinks" << (connect ? ", every one reached" : "")
+              << ")\n";
     return 0;
   }
   std::signal(SIGINT, onSignal);

@@ -259,6 +259,13 @@ class ElasticsearchServer::Impl {
       if (end > i) parts.push_back(target.substr(i, end - i));
       i = end + 1;
     }
+    if (parts.empty() && (request.method() == http::verb::get || request.method() == http::verb::head)) {
+      // The cluster's root: what a client reads the version from.
+      return reply(200, Json{{"name", "test"},
+                             {"cluster_name", "canal-test"},
+                             {"version", {{"number", "8.13.0"}, {"lucene_version", "9.10.0"}}},
+                             {"tagline", "You Know, for Search"}});
+    }
     if (!parts.empty() && parts.back() == "_bulk" && parts.size() <= 2) {
       if (request.method() != http::verb::post && request.method() != http::verb::put) {
         return refuse("_bulk needs POST or PUT, not " + std::string(request.method_string()));
