@@ -220,6 +220,7 @@ Status ReplicaStream::connect(bool resume) {
   }
   auto connection = mysql::MysqlConnection::connect(options);
   if (!connection) return connection.status();
+  connectedFrom_ = from;
   auto dump = BinlogDump::open(std::move(*connection), dumpOptions_, from);
   if (!dump) return dump.status();
   std::lock_guard<std::mutex> lock(dumpMutex_);
@@ -333,10 +334,8 @@ Result<DumpEvent> ReplicaStream::next() {
         continue;
       }
       if (reconnects_ > 0 || attempts > 0) {
-        moduleLogger("replica")->info("reconnected to {}:{}, {}", address.host, address.port,
-                                      committed_.file.empty() ? "starting from " + start_.toString()
-                                                              : "resuming after " + committed_.file + ":" +
-                                                                    std::to_string(committed_.position));
+        moduleLogger("replica")->info("reconnected to {}:{}, reading from {}", address.host, address.port,
+                                      connectedFrom_.toString());
       }
       setLinkError(Status::ok());
     }

@@ -142,6 +142,7 @@ class ReplicaStream {
   std::atomic<bool> cancelled_{false};
 
   CommitPosition committed_;
+  DumpStart connectedFrom_;  // where the last connection's dump started
   TransactionTracker tracker_;
   // The executed GTIDs; MySQL's set is whole only when the stream saw a file's PREVIOUS_GTIDS
   // (or started from a GTID set).

@@ -61,6 +61,9 @@ class StandbyTest : public canal::testing::MariaDbTest {
     ASSERT_TRUE(created.isOk()) << created.status().toString();
     d_ = std::move(*created);
     d_->start();
+    // Started without a cursor, it reads from the primary's end as of its first run: the rows
+    // the test writes come after that.
+    ASSERT_TRUE(testing::waitUntil(20s, [&] { return d_->following(); }));
     ASSERT_TRUE(d_->clients().subscribe(1001, "").isOk());
   }
   std::string metaPath() const { return (dir_.path() / "meta.dat").string(); }
