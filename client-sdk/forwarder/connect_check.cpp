@@ -13,6 +13,7 @@
 #include "forwarder.h"
 #include "http_client.h"
 #include "rabbitmq_publisher.h"
+#include "rabbitmq_sink.h"
 
 namespace canal::forwarder {
 namespace {
@@ -215,15 +216,7 @@ void checkRedis(const std::string& at, const RedisSinkConfig& r, std::vector<std
 }
 
 void checkRabbitMq(const std::string& at, const RabbitMqSinkConfig& r, std::vector<std::string>& problems) {
-  RabbitMqOptions o;
-  o.host = r.host;
-  o.virtualHost = r.virtualHost;
-  o.username = r.user;
-  o.password = r.password;
-  o.exchange = r.exchange;
-  o.exchangeType = r.exchangeType;
-  o.queue = r.queue;
-  o.routingKey = r.bindingKey;
+  RabbitMqOptions o = publisherOptions(r);
   o.timeout = std::chrono::milliseconds(10000);
   auto publisher = RabbitMqPublisher::create(o);
   // Nothing to send: the connection, the login and the declarations (as the sink makes them).

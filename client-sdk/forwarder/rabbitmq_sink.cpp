@@ -7,7 +7,7 @@
 
 namespace canal::forwarder {
 
-client::Result<std::unique_ptr<RabbitMqSink>> RabbitMqSink::create(std::string name, const RabbitMqSinkConfig& config) {
+RabbitMqOptions publisherOptions(const RabbitMqSinkConfig& config) {
   RabbitMqOptions o;
   o.host = config.host;
   o.virtualHost = config.virtualHost;
@@ -19,7 +19,11 @@ client::Result<std::unique_ptr<RabbitMqSink>> RabbitMqSink::create(std::string n
   o.routingKey = config.bindingKey;
   o.timeout = config.timeout;
   o.dropUnroutable = config.unroutable == "drop";
-  auto publisher = RabbitMqPublisher::create(std::move(o));
+  return o;
+}
+
+client::Result<std::unique_ptr<RabbitMqSink>> RabbitMqSink::create(std::string name, const RabbitMqSinkConfig& config) {
+  auto publisher = RabbitMqPublisher::create(publisherOptions(config));
   if (!publisher) return publisher.status();
   return std::unique_ptr<RabbitMqSink>(new RabbitMqSink(std::move(name), config, std::move(*publisher)));
 }

@@ -10,11 +10,15 @@
 #include <string>
 
 #include "forwarder_config.h"
+#include "rabbitmq_publisher.h"
 #include "sink.h"
 
 namespace canal::forwarder {
 
 class RabbitMqPublisher;
+
+// The publisher's options the sink's configuration gives.
+RabbitMqOptions publisherOptions(const RabbitMqSinkConfig& config);
 
 class RabbitMqSink final : public Sink {
  public:
