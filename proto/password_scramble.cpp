@@ -1,5 +1,6 @@
 #include "canal/protocol/password_scramble.h"
 
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include <optional>
@@ -35,7 +36,11 @@ ScrambleCheck checkScramble(const std::string& scramble, const std::string& seed
   if (!token || token->size() < SHA_DIGEST_LENGTH) return ScrambleCheck::kMalformed;
   const std::string stage2 = fromHex(passwordHashHex).value_or("");
   const std::string stage1 = xorBytes(token->substr(0, SHA_DIGEST_LENGTH), sha1(seed + stage2));
-  return sha1(stage1) == stage2 ? ScrambleCheck::kMatch : ScrambleCheck::kMismatch;
+  const std::string candidate = sha1(stage1);
+  // In constant time: how long the comparison takes says nothing of how much matched.
+  const bool match = stage2.size() == candidate.size() &&
+                     CRYPTO_memcmp(candidate.data(), stage2.data(), candidate.size()) == 0;
+  return match ? ScrambleCheck::kMatch : ScrambleCheck::kMismatch;
 }
 
 }  // namespace canal::protocol

@@ -91,6 +91,7 @@ class AdminEndpoint::Impl {
     options.name = "canal-forwarder";
     options.threadName = "admin-http";
     options.logError = log_;
+    options.logWarning = log_;
     server_ = std::make_unique<http::Server>(options);
     server_->route("/", [this](const http::Request& request) {
       const auto [status, body] = answer(request);

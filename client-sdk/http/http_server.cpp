@@ -43,6 +43,20 @@ struct Server::Impl {
   // Before io: connections still queued in io when it goes away count themselves out here.
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> requests{0}, refused{0}, throttled{0}, timedOut{0}, evicted{0};
+  std::atomic<std::int64_t> authLoggedAt{0};  // steady-clock seconds of the last authentication line
+
+  // At most once a minute: the failed and refused authentications so far, and the last address.
+  void logAuthentication(const std::string& peer, bool refusedNow) {
+    if (!options.logWarning) return;
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    std::int64_t last = authLoggedAt;
+    if (last != 0 && now - last < 60) return;
+    if (!authLoggedAt.compare_exchange_strong(last, now)) return;
+    options.logWarning(std::string(refusedNow ? "refused an authentication from " : "failed authentication from ") + peer +
+                     "; so far " + std::to_string(throttle->failures()) + " failed, " +
+                     std::to_string(throttle->refused()) + " refused unchecked (too many failures)");
+  }
   struct Connection;
   // Connections waiting for their request, oldest first (the network thread only).
   std::list<std::weak_ptr<Connection>> waiting;
@@ -134,6 +148,7 @@ struct Server::Impl {
       request.peer = peer;
       if (!request.authorization.empty() && !owner->throttle->admit(peer)) {
         ++owner->throttled;
+        owner->logAuthentication(peer, true);
         Response r = plain(429, "too many failed authentications from " + peer + "; try again later\n");
         const auto seconds = std::chrono::duration<double>(owner->throttle->refill()).count();
         r.headers.emplace_back("Retry-After", std::to_string(static_cast<long long>(std::ceil(seconds))));
@@ -142,7 +157,10 @@ struct Server::Impl {
       // The handler runs on a worker; the answer goes back to this connection's strand.
       asio::post(owner->workers, [self = shared_from_this(), request = std::move(request)]() mutable {
         Response r = self->owner->dispatch(request);
-        if (r.status == 401 && !request.authorization.empty()) self->owner->throttle->failed(request.peer);
+        if (r.status == 401 && !request.authorization.empty()) {
+          self->owner->throttle->failed(request.peer);
+          self->owner->logAuthentication(request.peer, false);
+        }
         if (request.method == "HEAD") r.body.clear();
         asio::post(self->stream.get_executor(), [self, r = std::move(r)]() mutable { self->send(std::move(r)); });
       });

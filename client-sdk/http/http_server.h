@@ -55,6 +55,8 @@ struct ServerOptions {
   // Shared with the process's other ports (null: one of its own, with AuthThrottle's defaults).
   std::shared_ptr<AuthThrottle> throttle;
   std::function<void(const std::string&)> logError;  // a handler that threw, a listener error
+  // At most once a minute: failed and refused authentications, with their counts.
+  std::function<void(const std::string&)> logWarning;
 };
 
 struct ServerCounters {

@@ -61,6 +61,7 @@ Status HttpEndpoint::start() {
   options.threadName = "canal-http";
   options.throttle = impl_->throttle;
   options.logError = [](const std::string& what) { moduleLogger("app")->error("{}", what); };
+  options.logWarning = [](const std::string& what) { moduleLogger("app")->warn("HTTP port: {}", what); };
   impl_->server = std::make_unique<http::Server>(options);
   for (const auto& [prefix, handler] : impl_->routes) {
     impl_->server->route(prefix, [handler = handler](const http::Request& r) {

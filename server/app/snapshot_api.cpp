@@ -1,5 +1,6 @@
 #include "server/app/snapshot_api.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <nlohmann/json.hpp>
@@ -35,7 +36,10 @@ bool authorized(const HttpRequest& request, const AdminLogin& admin) {
   const std::string login = decodeBase64(request.authorization.substr(prefix.size()));
   const auto colon = login.find(':');
   if (colon == std::string::npos || login.substr(0, colon) != admin.user) return false;
-  return asciiLower(protocol::passwordHash(login.substr(colon + 1))) == asciiLower(admin.passwordHash);
+  const std::string given = asciiLower(protocol::passwordHash(login.substr(colon + 1)));
+  const std::string stored = asciiLower(admin.passwordHash);
+  // In constant time: how long the comparison takes says nothing of how much matched.
+  return given.size() == stored.size() && CRYPTO_memcmp(given.data(), stored.data(), given.size()) == 0;
 }
 
 }  // namespace
