@@ -139,23 +139,41 @@ TEST(ForwarderConfigTest, ReadsEveryPart) {
   EXPECT_EQ(redis.mappings[0].indexes[0].key, "users:city:%{value}");
 }
 
-TEST(ForwarderConfigTest, TheShippedSampleIsValid) {
+// The shipped configuration has one sink (a forwarder starts against what it names and nothing
+// else); each example under conf/examples/ has one sink of its kind, every key shown.
+TEST(ForwarderConfigTest, TheShippedFileAndEachExampleAreValid) {
   auto c = loadForwarderConfig(CANAL_SOURCE_DIR "/conf/forwarder.yml");
   ASSERT_TRUE(c.isOk()) << c.status().toString();
-  EXPECT_EQ(c->sinks.size(), 4u);
-  EXPECT_EQ(c->sinks[2].redis.mappings.size(), 1u);
-  EXPECT_EQ(c->sinks[3].kind, SinkConfig::Kind::kRabbitMq);
-  EXPECT_EQ(c->sinks[3].rabbitMq.exchangeType, "topic");
-  EXPECT_EQ(c->sinks[3].rabbitMq.routingKey, "%{database}.%{table}");
-  EXPECT_EQ(c->sinks[0].kafka.partitionHash, "shop\\..*:$pk$");
-  EXPECT_FALSE(loadForwarderConfig("/nonexistent/forwarder.yml").isOk());
+  ASSERT_EQ(c->sinks.size(), 1u);
+  ASSERT_EQ(c->sinks[0].kind, SinkConfig::Kind::kElasticsearch);
   // Its relative paths are found beside it, wherever the forwarder runs.
-  const auto& reindex = c->sinks[1].elasticsearch.reindex;
-  ASSERT_EQ(c->sinks[1].kind, SinkConfig::Kind::kElasticsearch);
+  const auto& reindex = c->sinks[0].elasticsearch.reindex;
   EXPECT_EQ(reindex.indexFiles.at("orders"), CANAL_SOURCE_DIR "/conf/es/orders.json");
-  EXPECT_EQ(reindex.stateDir, CANAL_SOURCE_DIR "/conf/");
   EXPECT_TRUE(std::filesystem::exists(reindex.indexFiles.at("orders")));
-  EXPECT_EQ(c->sinks[1].elasticsearch.deadLetterFile, "") << "an empty path stays empty";
+  EXPECT_EQ(c->sinks[0].elasticsearch.deadLetterFile, "") << "an empty path stays empty";
+  EXPECT_FALSE(loadForwarderConfig("/nonexistent/forwarder.yml").isOk());
+
+  const std::string examples = CANAL_SOURCE_DIR "/conf/examples/";
+  auto kafka = loadForwarderConfig(examples + "kafka.yml");
+  ASSERT_TRUE(kafka.isOk()) << kafka.status().toString();
+  ASSERT_EQ(kafka->sinks.size(), 1u);
+  EXPECT_EQ(kafka->sinks[0].kafka.partitionHash, "shop\\..*:$pk$");
+  auto es = loadForwarderConfig(examples + "elasticsearch.yml");
+  ASSERT_TRUE(es.isOk()) << es.status().toString();
+  ASSERT_EQ(es->sinks.size(), 1u);
+  EXPECT_EQ(es->sinks[0].elasticsearch.documents.size(), 1u);
+  EXPECT_EQ(es->sinks[0].elasticsearch.reindex.indexFiles.at("orders"), CANAL_SOURCE_DIR "/conf/es/orders.json");
+  EXPECT_TRUE(std::filesystem::exists(es->sinks[0].elasticsearch.reindex.indexFiles.at("orders")));
+  EXPECT_EQ(es->sinks[0].elasticsearch.reindex.stateDir, examples);
+  auto redis = loadForwarderConfig(examples + "redis.yml");
+  ASSERT_TRUE(redis.isOk()) << redis.status().toString();
+  ASSERT_EQ(redis->sinks.size(), 1u);
+  EXPECT_EQ(redis->sinks[0].redis.mappings.size(), 1u);
+  auto rabbit = loadForwarderConfig(examples + "rabbitmq.yml");
+  ASSERT_TRUE(rabbit.isOk()) << rabbit.status().toString();
+  ASSERT_EQ(rabbit->sinks.size(), 1u);
+  EXPECT_EQ(rabbit->sinks[0].rabbitMq.exchangeType, "topic");
+  EXPECT_EQ(rabbit->sinks[0].rabbitMq.routingKey, "%{database}.%{table}");
 }
 
 // Each bad configuration names the key at fault.
