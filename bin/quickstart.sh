@@ -47,10 +47,10 @@ db_port=$(free_port)
 as_root=()
 [ "$(id -u)" -eq 0 ] && as_root=(--user=root)
 mkdir -p "$work/tmp"
-mariadb-install-db --no-defaults --datadir="$work/data" --auth-root-authentication-method=normal \
+mariadb-install-db --no-defaults --datadir="$work/mariadb" --auth-root-authentication-method=normal \
   --skip-test-db --skip-name-resolve --tmpdir="$work/tmp" "${as_root[@]}" >"$work/install.log" 2>&1 ||
   { cat "$work/install.log" >&2; exit 1; }
-mariadbd --no-defaults --datadir="$work/data" --socket="$work/mysqld.sock" --port="$db_port" \
+mariadbd --no-defaults --datadir="$work/mariadb" --socket="$work/mysqld.sock" --port="$db_port" \
   --bind-address=127.0.0.1 --log-error="$work/mariadb.err" --server-id=1 --log-bin=mysql-bin \
   --binlog-format=ROW --skip-name-resolve --tmpdir="$work/tmp" --innodb-buffer-pool-size=32M \
   --performance-schema=OFF "${as_root[@]}" >/dev/null 2>&1 &
