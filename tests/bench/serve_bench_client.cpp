@@ -62,7 +62,7 @@ std::string optionsUsed;  // the ConnectorOptions of the run, printed with its f
 std::unique_ptr<canal::client::CanalConnector> open(const std::string& address, const std::string& destination,
                                                     std::int16_t clientId) {
   const auto deadline = Clock::now() + std::chrono::seconds(60);
-  // The SDK's defaults, as README's consumer keeps them, unless the environment says:
+  // The SDK's defaults, as docs/sdk.md's consumer loop keeps them, unless the environment says:
   // CANAL_BENCH_CONFIRM_ACKS=1 (ack() waits for the server's confirmation), CANAL_BENCH_PREFETCH
   // (GETs ahead of the client; 0: Canal's strict sequence).
   canal::client::ConnectorOptions options;

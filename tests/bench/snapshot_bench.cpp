@@ -3,7 +3,7 @@
 // requested over HTTP (POST /destinations/example/snapshots) and read over TCP, beside the peer,
 // interleaved round by round:
 //   mariadb-dump   --single-transaction --quick of the table to /dev/null
-//   SDK client     README's consumer loop with every ConnectorOptions at its default
+//   SDK client     docs/sdk.md's consumer loop with every ConnectorOptions at its default
 //                  (getWithoutAck(1000, 500 ms), rowChangeViews(), ack), counting the rows
 //   canal-tail     its defaults with --filter b\\.t, FlatMessage lines to a file in /dev/shm
 // all under the same write load: a writer inserts one row every 5 ms into another table. The
@@ -196,7 +196,7 @@ int main(int argc, char** argv) {
     dump.serverCpu -= processCpu(server.pid());
     dump.readerCpu += rusageCpu(RUSAGE_CHILDREN) - dumpCpu;
 
-    {  // The SDK client, as README writes it.
+    {  // The SDK client, as docs/sdk.md writes it.
       auto connector = canal::client::newSingleConnector(server.address(), "example", "", "");
       if (!connector->connect() || !connector->subscribe()) return fail("connect: " + server.logTail());
       start = begin(sdk);
@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
                 f.readerCpu * perMillion);
   };
   line("mariadb-dump --single-transaction --quick", dump, false);
-  line("snapshot -> SDK client (README's loop)", sdk, true);
+  line("snapshot -> SDK client (the docs' loop)", sdk, true);
   line("snapshot -> canal-tail JSON", tail, true);
   if (!lags.empty()) {
     std::printf("  live rows during the SDK client's snapshots: %zu, lag median %lld ms, p99 %lld ms, max %lld ms\n",
