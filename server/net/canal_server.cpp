@@ -879,7 +879,7 @@ void CanalServer::Impl::shed() {
   const std::string why = "frames being received exceed canal.net.receive.budget (" +
                           std::to_string(receiveBudget.load()) + " bytes); this connection's is the largest (" +
                           std::to_string(largest->receiving.load()) + " bytes)";
-  log->warn("session {}: {}", largest->peer, why);
+  log->warn("session from {}: {}", largest->address, why);
   // The session calling is on its own strand: it closes at once; another on its strand.
   if (largest->strand.running_in_this_thread()) return largest->close(why);
   asio::dispatch(largest->strand, [largest, why] { largest->close(why); });
