@@ -45,7 +45,7 @@ TEST(Config, ShippedFilesLoadWithoutWarnings) {
   EXPECT_EQ(server->metricsPort, 11112);
   EXPECT_EQ(server->destinations, std::vector<std::string>{"example"});
   EXPECT_EQ(server->globalInstanceMode, InstanceMode::kFile);
-  EXPECT_EQ(server->fileDataDir, "../conf");  // ${canal.conf.dir}
+  EXPECT_EQ(server->fileDataDir, "../data") << "apart from the configuration";
   auto example = loadInstanceConfig("example", *server, *canal, *instance, &warnings);
   ASSERT_TRUE(example.isOk()) << example.status().toString();
   EXPECT_EQ(example->master.address, "127.0.0.1:3306");
