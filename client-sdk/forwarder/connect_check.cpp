@@ -4,6 +4,7 @@
 #include <librdkafka/rdkafka.h>
 #include <mysql.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "http_client.h"
 #include "rabbitmq_publisher.h"
 #include "rabbitmq_sink.h"
+#include "table_pattern.h"
 
 namespace canal::forwarder {
 namespace {
@@ -87,8 +89,9 @@ void checkElasticsearch(const std::string& at, const ElasticsearchSinkConfig& es
   }
 }
 
-// The columns of each table the documents read, from the source database.
-void checkDocuments(const std::string& at, const ElasticsearchSinkConfig& es, std::vector<std::string>& problems) {
+// From the source database (when documents read one): the columns of each table the documents
+// read, and a table for each of the mappings' expressions.
+void checkSourceTables(const std::string& at, const ElasticsearchSinkConfig& es, std::vector<std::string>& problems) {
   if (es.documents.empty()) return;
   const DatabaseConfig& d = es.database;
   std::unique_ptr<MYSQL, decltype(&mysql_close)> db(mysql_init(nullptr), &mysql_close);
@@ -120,6 +123,25 @@ void checkDocuments(const std::string& at, const ElasticsearchSinkConfig& es, st
     mysql_free_result(result);
     return columns;
   };
+  // Every table of the source but the server's own schemas, as schema.table.
+  std::vector<std::string> tables;
+  if (mysql_query(db.get(), "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES WHERE "
+                            "TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')") == 0) {
+    if (MYSQL_RES* result = mysql_store_result(db.get())) {
+      while (MYSQL_ROW row = mysql_fetch_row(result)) {
+        if (row[0]) tables.emplace_back(row[0]);
+      }
+      mysql_free_result(result);
+    }
+  }
+  for (std::size_t i = 0; i < es.mappings.size(); ++i) {
+    auto pattern = TablePattern::create(es.mappings[i].table);
+    if (!pattern) continue;  // refused by the configuration check already
+    if (std::none_of(tables.begin(), tables.end(), [&](const std::string& t) { return pattern->matches(t); })) {
+      problems.push_back(at + ".mappings[" + std::to_string(i) + "].table " + es.mappings[i].table +
+                         ": matches no table on the source database");
+    }
+  }
   for (std::size_t i = 0; i < es.documents.size(); ++i) {
     const DocumentMapping& m = es.documents[i];
     const std::string key = at + ".documents[" + std::to_string(i) + "]";
@@ -244,7 +266,7 @@ std::vector<std::string> checkConnections(const ForwarderConfig& config) {
         break;
       default:
         checkElasticsearch(at + ".elasticsearch", s.elasticsearch, problems);
-        checkDocuments(at + ".elasticsearch", s.elasticsearch, problems);
+        checkSourceTables(at + ".elasticsearch", s.elasticsearch, problems);
         break;
     }
   }

@@ -31,7 +31,8 @@ class CheckConnectTest : public ReindexFixture {
   ForwarderConfig working() {
     ForwarderConfig c = redisAndElasticsearch(redis_->port(), es_.url(), "s.item", "items");
     ElasticsearchSinkConfig& es = c.sinks[1].elasticsearch;
-    es.mappings.clear();
+    es.mappings[0].table = "s\\.it.*";  // an expression matching s.item
+    es.mappings[0].index = "flat";
     DocumentMapping d;
     d.table = "s.item";
     d.index = "items";
@@ -90,6 +91,13 @@ TEST_F(CheckConnectTest, AWorkingConfigurationHasNoProblemAndEachBrokenPartIsNam
   c = working();
   c.sinks[1].elasticsearch.documents[0].table = "s.nosuch";
   expectOneProblem(c, "sinks[1].elasticsearch.documents[0].table s.nosuch: no such table");
+
+  c = working();
+  IndexMapping unknown;
+  unknown.table = "s\\.nosuch_.*";
+  unknown.index = "other";
+  c.sinks[1].elasticsearch.mappings = {unknown};
+  expectOneProblem(c, "sinks[1].elasticsearch.mappings[0].table s\\.nosuch_.*: matches no table");
 
   c = working();
   c.sinks[1].elasticsearch.documents[0].joins[0].table = "s.nosuch";
