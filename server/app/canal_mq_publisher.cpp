@@ -229,18 +229,16 @@ Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::st
     return header.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ? identityOf(header) : std::string();
   };
   const std::string batchFirst = transactional ? identity(entries.front()) : std::string();
-  if (p.replay) {
-    // The committed batch delivered again: its entries went out already.
-    if (p.replay->skipped == 0 && batchFirst != p.replay->first) p.replay.reset();
-  }
+  // Only the committed batch delivered again (from its first entry) went out already.
+  if (p.replay && p.replay->skipped == 0 && batchFirst != p.replay->first) p.replay.reset();
   if (p.replay) {
     const std::size_t skip = static_cast<std::size_t>(std::min<std::uint64_t>(p.replay->count - p.replay->skipped, send.size()));
     p.replay->skipped += skip;
     if (p.replay->skipped == p.replay->count) {
-      if (identity(send[skip - 1]) != p.replay->last) {
+      if (const std::string ended = identity(send[skip - 1]); ended != p.replay->last) {
         moduleLogger("mq")->warn("destination {}: the batch delivered again after the start ends with {}, not with {} "
                                  "as its position record says; the entries after it are published",
-                                 p.destination, identity(send[skip - 1]), p.replay->last);
+                                 p.destination, ended, p.replay->last);
       }
       p.replay.reset();
     }

@@ -495,9 +495,6 @@ struct CanalServer::Impl::Session : std::enable_shared_from_this<Session> {
     }
     const ServerOptions& o = server.options;
     const auto [user, passwordHash] = server.credentials();
-    boost::system::error_code addressEc;
-    const auto remote = socket.remote_endpoint(addressEc);
-    const std::string address = addressEc ? peer : remote.address().to_string();
     // Guessing is held to a rate shared with the HTTP port: a refused attempt is not checked.
     const bool credentials = !user.empty() || !passwordHash.empty();
     const bool throttled = credentials && o.throttle && !o.throttle->admit(address);
