@@ -1,6 +1,5 @@
 #include "connect_check.h"
 
-#include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka.h>
 #include <mysql.h>
 
@@ -15,6 +14,7 @@
 #include "http_client.h"
 #include "rabbitmq_publisher.h"
 #include "rabbitmq_sink.h"
+#include "redis_sink.h"
 #include "table_pattern.h"
 
 namespace canal::forwarder {
@@ -203,38 +203,12 @@ void checkKafka(const std::string& at, const KafkaSinkConfig& k, std::vector<std
 }
 
 void checkRedis(const std::string& at, const RedisSinkConfig& r, std::vector<std::string>& problems) {
-  const timeval tv{5, 0};
-  std::unique_ptr<redisContext, decltype(&redisFree)> c(
-      r.unixSocket.empty() ? redisConnectWithTimeout(r.host.c_str(), r.port, tv)
-                           : redisConnectUnixWithTimeout(r.unixSocket.c_str(), tv),
-      &redisFree);
-  const std::string where = r.unixSocket.empty() ? r.host + ":" + std::to_string(r.port) : r.unixSocket;
-  if (!c || c->err) {
-    problems.push_back(at + ".host " + where + ": " + (c ? c->errstr : "cannot connect"));
-    return;
-  }
-  const auto command = [&](std::vector<std::string> args) -> std::string {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lengths;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lengths.push_back(a.size());
-    }
-    auto* reply = static_cast<redisReply*>(
-        redisCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lengths.data()));
-    if (!reply) return c->errstr;
-    std::string out = reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len) : "";
-    freeReplyObject(reply);
-    return out;
-  };
-  if (!r.password.empty()) {
-    const std::string said = r.user.empty() ? command({"AUTH", r.password}) : command({"AUTH", r.user, r.password});
-    if (!said.empty()) {
-      problems.push_back(at + ".password (" + where + "): " + said);
-      return;
-    }
-  }
-  if (const std::string said = command({"PING"}); !said.empty()) problems.push_back(at + ".host " + where + ": " + said);
+  // The connection the sink opens: the login, the database and the write script.
+  auto sink = RedisSink::create("check", r, [](const std::string&) {});
+  const client::Status s = sink ? (*sink)->connect() : sink.status();
+  if (s) return;
+  const bool login = s.message().find("authentication refused") != std::string::npos;
+  problems.push_back(at + (login ? ".password" : ".host") + ": " + s.message());
 }
 
 void checkRabbitMq(const std::string& at, const RabbitMqSinkConfig& r, std::vector<std::string>& problems) {

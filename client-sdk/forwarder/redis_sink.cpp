@@ -139,28 +139,6 @@ class RedisSink::Impl {
 
   const RedisCounters& stats() const { return stats_; }
 
- private:
-  std::string where() const {
-    return config_.unixSocket.empty() ? config_.host + ":" + std::to_string(config_.port) : config_.unixSocket;
-  }
-
-  void disconnect() {
-    if (context_) redisFree(context_);
-    context_ = nullptr;
-  }
-
-  Status retry(const std::string& why) {
-    disconnect();
-    return Status(kSinkRetry, "redis " + where() + ": " + why);
-  }
-
-  // One command, its reply; nullptr on an I/O error (the caller drops the connection).
-  Reply command(const std::vector<std::string>& args) {
-    Argv argv(args);
-    ++stats_.roundTrips;
-    return Reply(static_cast<redisReply*>(redisCommandArgv(context_, argv.count(), argv.pointers.data(), argv.lengths.data())));
-  }
-
   Status connect() {
     if (context_) return Status::ok();
     const long ms = static_cast<long>(config_.timeout.count());
@@ -194,6 +172,28 @@ class RedisSink::Impl {
       }
     }
     return loadScript();
+  }
+
+ private:
+  std::string where() const {
+    return config_.unixSocket.empty() ? config_.host + ":" + std::to_string(config_.port) : config_.unixSocket;
+  }
+
+  void disconnect() {
+    if (context_) redisFree(context_);
+    context_ = nullptr;
+  }
+
+  Status retry(const std::string& why) {
+    disconnect();
+    return Status(kSinkRetry, "redis " + where() + ": " + why);
+  }
+
+  // One command, its reply; nullptr on an I/O error (the caller drops the connection).
+  Reply command(const std::vector<std::string>& args) {
+    Argv argv(args);
+    ++stats_.roundTrips;
+    return Reply(static_cast<redisReply*>(redisCommandArgv(context_, argv.count(), argv.pointers.data(), argv.lengths.data())));
   }
 
   Status loadScript() {
@@ -337,6 +337,8 @@ RedisSink::RedisSink(std::string name, std::unique_ptr<Impl> impl) : name_(std::
 RedisSink::~RedisSink() = default;
 
 Status RedisSink::write(const std::vector<const Change*>& changes, std::int64_t) { return impl_->write(changes); }
+
+Status RedisSink::connect() { return impl_->connect(); }
 
 const RedisCounters& RedisSink::stats() const { return impl_->stats(); }
 

@@ -35,6 +35,9 @@ class RedisSink final : public Sink {
 
   const std::string& name() const override { return name_; }
   client::Status write(const std::vector<const Change*>& changes, std::int64_t batchId) override;
+  // Opens the connection as a write would (login, database, the write script); kSinkFatal when
+  // Redis refuses the login or the database.
+  client::Status connect();
   std::string counters() const override;
   const RedisCounters& stats() const;
 
