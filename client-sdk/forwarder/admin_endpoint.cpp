@@ -1,4 +1,4 @@
-#include "admin_endpoint.h"
+#include "forwarder/admin_endpoint.h"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/core/detail/base64.hpp>
@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "forwarder/reindex.h"
 #include "http_server.h"
-#include "reindex.h"
 
 namespace canal::forwarder {
 namespace {

@@ -17,8 +17,8 @@
 #include <string>
 
 #include "canal/client/status.h"
-#include "forwarder.h"
-#include "forwarder_config.h"
+#include "forwarder/forwarder.h"
+#include "forwarder/forwarder_config.h"
 
 namespace canal::forwarder {
 

@@ -1,4 +1,4 @@
-#include "change.h"
+#include "forwarder/change.h"
 
 #include <cstdint>
 

@@ -1,4 +1,4 @@
-#include "connect_check.h"
+#include "forwarder/connect_check.h"
 
 #include <librdkafka/rdkafka.h>
 #include <mysql.h>
@@ -10,12 +10,12 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "forwarder.h"
-#include "http_client.h"
-#include "rabbitmq_publisher.h"
-#include "rabbitmq_sink.h"
-#include "redis_sink.h"
-#include "table_pattern.h"
+#include "forwarder/forwarder.h"
+#include "forwarder/http_client.h"
+#include "forwarder/rabbitmq/rabbitmq_sink.h"
+#include "forwarder/redis/redis_sink.h"
+#include "publish/rabbitmq_publisher.h"
+#include "publish/table_pattern.h"
 
 namespace canal::forwarder {
 namespace {
@@ -135,7 +135,7 @@ void checkSourceTables(const std::string& at, const ElasticsearchSinkConfig& es,
     }
   }
   for (std::size_t i = 0; i < es.mappings.size(); ++i) {
-    auto pattern = TablePattern::create(es.mappings[i].table);
+    auto pattern = publish::TablePattern::create(es.mappings[i].table);
     if (!pattern) continue;  // refused by the configuration check already
     if (std::none_of(tables.begin(), tables.end(), [&](const std::string& t) { return pattern->matches(t); })) {
       problems.push_back(at + ".mappings[" + std::to_string(i) + "].table " + es.mappings[i].table +
@@ -212,9 +212,9 @@ void checkRedis(const std::string& at, const RedisSinkConfig& r, std::vector<std
 }
 
 void checkRabbitMq(const std::string& at, const RabbitMqSinkConfig& r, std::vector<std::string>& problems) {
-  RabbitMqOptions o = publisherOptions(r);
+  publish::RabbitMqOptions o = publisherOptions(r);
   o.timeout = std::chrono::milliseconds(10000);
-  auto publisher = RabbitMqPublisher::create(o);
+  auto publisher = publish::RabbitMqPublisher::create(o);
   // Nothing to send: the connection, the login and the declarations (as the sink makes them).
   const client::Status s = publisher ? (*publisher)->publish({}) : publisher.status();
   if (!s) problems.push_back(at + " (" + r.host + "): " + s.message());

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "forwarder_config.h"
+#include "forwarder/forwarder_config.h"
 
 namespace canal::forwarder {
 

@@ -1,12 +1,12 @@
-#include "forwarder.h"
+#include "forwarder/forwarder.h"
 
 #include <algorithm>
 #include <thread>
 
-#include "elasticsearch_sink.h"
-#include "kafka_sink.h"
-#include "rabbitmq_sink.h"
-#include "redis_sink.h"
+#include "forwarder/elasticsearch/elasticsearch_sink.h"
+#include "forwarder/kafka/kafka_sink.h"
+#include "forwarder/rabbitmq/rabbitmq_sink.h"
+#include "forwarder/redis/redis_sink.h"
 
 namespace canal::forwarder {
 namespace {
@@ -24,7 +24,7 @@ std::int64_t nowMs() {
 client::Result<std::unique_ptr<Forwarder>> Forwarder::create(const ForwarderConfig& config, Logger log) {
   std::vector<std::unique_ptr<Sink>> sinks;
   for (const SinkConfig& s : config.sinks) {
-    if (auto tables = TableSet::create(s.tables); !tables) {
+    if (auto tables = publish::TableSet::create(s.tables); !tables) {
       return Status(tables.status().code(), s.name + ": tables: " + tables.status().message());
     }
     if (s.kind == SinkConfig::Kind::kKafka) {
@@ -66,8 +66,8 @@ Forwarder::Forwarder(ForwarderConfig config, std::vector<std::unique_ptr<Sink>> 
     : config_(std::move(config)), sinks_(std::move(sinks)), connector_(std::move(connector)), log_(std::move(log)) {
   for (std::size_t i = 0; i < sinks_.size(); ++i) {
     const std::vector<std::string> tables = i < config_.sinks.size() ? config_.sinks[i].tables : std::vector<std::string>{};
-    auto set = TableSet::create(tables);  // create() refused expressions that do not compile
-    routes_.push_back(Route{sinks_[i].get(), set ? std::move(*set) : TableSet(), -1});
+    auto set = publish::TableSet::create(tables);  // create() refused expressions that do not compile
+    routes_.push_back(Route{sinks_[i].get(), set ? std::move(*set) : publish::TableSet(), -1});
   }
 }
 

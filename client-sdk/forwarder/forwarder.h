@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "canal/client/canal_connector.h"
-#include "forwarder_config.h"
-#include "sink.h"
-#include "table_pattern.h"
+#include "forwarder/forwarder_config.h"
+#include "forwarder/sink.h"
+#include "publish/table_pattern.h"
 
 namespace canal::forwarder {
 
@@ -62,7 +62,7 @@ class Forwarder {
  private:
   struct Route {
     Sink* sink;
-    TableSet tables;
+    publish::TableSet tables;
     std::int64_t confirmedThrough = -1;  // position confirmed of the batch being retried
   };
   bool stopping() const { return stopping_ || (stopFlag_ && *stopFlag_); }

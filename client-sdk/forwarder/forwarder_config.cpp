@@ -1,4 +1,4 @@
-#include "forwarder_config.h"
+#include "forwarder/forwarder_config.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -7,7 +7,7 @@
 #include <set>
 #include <sstream>
 
-#include "table_pattern.h"
+#include "publish/table_pattern.h"
 
 namespace canal::forwarder {
 namespace {
@@ -434,7 +434,7 @@ client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, co
       s.done();
       if (sink.name.empty()) sink.name = type + "-" + std::to_string(i);
       // A document is rebuilt on a change of any of its tables: the sink must take them all.
-      if (auto taken = TableSet::create(sink.tables); taken && !taken->matchesAll()) {
+      if (auto taken = publish::TableSet::create(sink.tables); taken && !taken->matchesAll()) {
         const auto& documents = sink.elasticsearch.documents;
         for (std::size_t d = 0; d < documents.size(); ++d) {
           std::vector<std::string> tables = {documents[d].table};

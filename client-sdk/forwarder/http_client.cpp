@@ -1,11 +1,11 @@
-#include "http_client.h"
+#include "forwarder/http_client.h"
 
 #include <curl/curl.h>
 
 #include <algorithm>
 #include <mutex>
 
-#include "mq_message.h"  // kSinkRetry
+#include "forwarder/sink.h"  // kSinkRetry
 
 namespace canal::forwarder {
 namespace {

@@ -9,10 +9,10 @@
 #include <mutex>
 #include <string>
 
-#include "admin_endpoint.h"
-#include "connect_check.h"
-#include "forwarder.h"
-#include "reindex.h"
+#include "forwarder/admin_endpoint.h"
+#include "forwarder/connect_check.h"
+#include "forwarder/forwarder.h"
+#include "forwarder/reindex.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "reindex.h"
+#include "forwarder/reindex.h"
 
 #include <atomic>
 #include <chrono>
@@ -10,9 +10,9 @@
 #include <sstream>
 #include <thread>
 
-#include "elasticsearch_sink.h"
-#include "forwarder.h"
-#include "http_client.h"
+#include "forwarder/elasticsearch/elasticsearch_sink.h"
+#include "forwarder/forwarder.h"
+#include "forwarder/http_client.h"
 
 namespace canal::forwarder {
 namespace {

@@ -21,7 +21,7 @@
 #include <string>
 
 #include "canal/client/status.h"
-#include "forwarder_config.h"
+#include "forwarder/forwarder_config.h"
 
 namespace canal::forwarder {
 

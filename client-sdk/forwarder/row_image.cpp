@@ -1,4 +1,4 @@
-#include "row_image.h"
+#include "forwarder/row_image.h"
 
 #include <algorithm>
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "change.h"
+#include "forwarder/change.h"
 
 namespace canal::forwarder {
 

@@ -9,10 +9,15 @@
 #include <vector>
 
 #include "canal/client/status.h"
-#include "change.h"
-#include "mq_message.h"  // kSinkFatal, kSinkRetry
+#include "forwarder/change.h"
+#include "publish/mq_message.h"  // kSinkFatal, kSinkRetry
 
 namespace canal::forwarder {
+
+// A sink's write fails with the publishers' codes: kSinkFatal stops delivery, kSinkRetry rolls
+// the batch back to be written again.
+using publish::kSinkFatal;
+using publish::kSinkRetry;
 
 class Sink {
  public:

@@ -1,4 +1,4 @@
-#include "source_database.h"
+#include "forwarder/source_database.h"
 
 #include <mysql.h>
 
@@ -6,8 +6,8 @@
 #include <chrono>
 #include <thread>
 
-#include "change.h"      // binlogFileIndex
-#include "mq_message.h"  // kSinkFatal, kSinkRetry
+#include "forwarder/change.h"      // binlogFileIndex
+#include "forwarder/sink.h"  // kSinkFatal, kSinkRetry
 
 namespace canal::forwarder {
 namespace {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "canal/client/status.h"
-#include "forwarder_config.h"
+#include "forwarder/forwarder_config.h"
 
 namespace canal::forwarder {
 

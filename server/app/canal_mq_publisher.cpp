@@ -8,9 +8,9 @@
 #include <spdlog/spdlog.h>
 
 #include "canal/protocol/entry_protocol.pb.h"
-#include "canal_mq_router.h"
-#include "kafka_publisher.h"
-#include "rabbitmq_publisher.h"
+#include "publish/canal_mq_router.h"
+#include "publish/kafka_publisher.h"
+#include "publish/rabbitmq_publisher.h"
 #include "server/common/logging.h"
 #include "server/common/position.h"
 
@@ -26,8 +26,8 @@ std::int64_t wallClockMs() {
 
 Status fromPublish(const client::Status& s) {
   if (s.isOk()) return Status::ok();
-  if (s.code() == forwarder::kSinkRetry) return Status::unavailable(s.message());
-  if (s.code() == forwarder::kSinkFatal) return Status::aborted(s.message());
+  if (s.code() == publish::kSinkRetry) return Status::unavailable(s.message());
+  if (s.code() == publish::kSinkFatal) return Status::aborted(s.message());
   return Status::internal(s.message());
 }
 
@@ -55,8 +55,8 @@ std::string identityOf(const eb::Entry& e) {
 // record's batch was acked, the entries come from a standby or a binlog started again, a record
 // of an older version) skips nothing: at worst a batch is sent twice, never one lost.
 struct CanalMqPublisher::Parts {
-  forwarder::CanalMqRouter router;
-  std::unique_ptr<forwarder::MessagePublisher> publisher;
+  publish::CanalMqRouter router;
+  std::unique_ptr<publish::MessagePublisher> publisher;
   std::string destination;
   std::string positionTopic;  // empty: not transactional
   std::map<std::string, std::string> properties;
@@ -72,16 +72,16 @@ struct CanalMqPublisher::Parts {
 };
 
 struct CanalMqPublisher::Prepared {
-  forwarder::CanalMqSettings settings;
-  std::optional<forwarder::KafkaPublisherOptions> kafka;
-  std::optional<forwarder::RabbitMqOptions> rabbitMq;
+  publish::CanalMqSettings settings;
+  std::optional<publish::KafkaPublisherOptions> kafka;
+  std::optional<publish::RabbitMqOptions> rabbitMq;
   std::string description;
   std::string positionTopic;
 };
 
 Result<CanalMqPublisher::Prepared> CanalMqPublisher::prepare(const ServerConfig& server,
                                                                   const InstanceConfig& instance, Warnings* warnings) {
-  forwarder::CanalMqSettings settings;
+  publish::CanalMqSettings settings;
   settings.topic = instance.mqTopic;
   settings.dynamicTopic = instance.mqDynamicTopic;
   settings.partition = instance.mqPartition;
@@ -92,7 +92,7 @@ Result<CanalMqPublisher::Prepared> CanalMqPublisher::prepare(const ServerConfig&
   settings.databaseHash = server.mqDatabaseHash;
   settings.filterTransactionEntry = instance.filterTransactionEntry;
   settings.rawEntry = instance.rawEntry;
-  if (auto router = forwarder::CanalMqRouter::create(settings); !router) {
+  if (auto router = publish::CanalMqRouter::create(settings); !router) {
     return Status::invalidArgument(router.status().message());
   }
 
@@ -108,7 +108,7 @@ Result<CanalMqPublisher::Prepared> CanalMqPublisher::prepare(const ServerConfig&
       warnings->push_back(instance.destination + ": canal.mq.partitionHash and canal.mq.partitionsNum have no effect "
                                                  "with RabbitMQ (as in Canal)");
     }
-    forwarder::RabbitMqOptions o;
+    publish::RabbitMqOptions o;
     o.host = server.rabbitMq.host;
     o.virtualHost = server.rabbitMq.virtualHost.empty() ? "/" : server.rabbitMq.virtualHost;
     o.username = server.rabbitMq.username;
@@ -118,7 +118,7 @@ Result<CanalMqPublisher::Prepared> CanalMqPublisher::prepare(const ServerConfig&
     o.dropUnroutable = server.rabbitMq.dropUnroutable;
     o.queue = server.rabbitMq.queue;
     o.routingKey = server.rabbitMq.routingKey;
-    if (auto checked = forwarder::RabbitMqPublisher::create(o); !checked) {
+    if (auto checked = publish::RabbitMqPublisher::create(o); !checked) {
       return Status::invalidArgument(checked.status().message());
     }
     std::string description = "rabbitmq " + (o.host.rfind("amqp", 0) == 0 ? std::string("(URI)") : o.host) +
@@ -128,7 +128,7 @@ Result<CanalMqPublisher::Prepared> CanalMqPublisher::prepare(const ServerConfig&
   }
 
   std::vector<std::string> notes;
-  auto properties = forwarder::librdkafkaSettings(server.kafka, &notes);
+  auto properties = publish::librdkafkaSettings(server.kafka, &notes);
   if (!properties) return Status::invalidArgument(properties.status().message());
   if (warnings) {
     for (const std::string& n : notes) warnings->push_back("canal.properties: " + n);
@@ -139,7 +139,7 @@ Result<CanalMqPublisher::Prepared> CanalMqPublisher::prepare(const ServerConfig&
   if (!properties->count("bootstrap.servers")) {
     return Status::invalidArgument("kafka.bootstrap.servers is not set; MQ mode needs the brokers");
   }
-  forwarder::KafkaPublisherOptions options;
+  publish::KafkaPublisherOptions options;
   options.properties = std::move(*properties);
   auto& p = options.properties;
   // A batch is in order within a partition: Canal sends with one request in flight per
@@ -178,17 +178,17 @@ Result<std::unique_ptr<CanalMqPublisher>> CanalMqPublisher::create(const ServerC
                                                                          const InstanceConfig& instance) {
   auto prepared = prepare(server, instance, nullptr);
   if (!prepared) return prepared.status();
-  auto router = forwarder::CanalMqRouter::create(prepared->settings);
+  auto router = publish::CanalMqRouter::create(prepared->settings);
   if (!router) return Status::invalidArgument(router.status().message());
-  std::unique_ptr<forwarder::MessagePublisher> publisher;
+  std::unique_ptr<publish::MessagePublisher> publisher;
   std::map<std::string, std::string> properties;
   if (prepared->kafka) {
     properties = prepared->kafka->properties;
-    auto made = forwarder::KafkaPublisher::create(std::move(*prepared->kafka));
+    auto made = publish::KafkaPublisher::create(std::move(*prepared->kafka));
     if (!made) return Status::invalidArgument(made.status().message());
     publisher = std::move(*made);
   } else {
-    auto made = forwarder::RabbitMqPublisher::create(std::move(*prepared->rabbitMq));
+    auto made = publish::RabbitMqPublisher::create(std::move(*prepared->rabbitMq));
     if (!made) return Status::invalidArgument(made.status().message());
     publisher = std::move(*made);
   }
@@ -210,7 +210,7 @@ Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::st
     // Fenced first: a transaction an earlier run committed but whose markers the broker had not
     // written yet is then complete, and its position record visible to the read below.
     if (const client::Status fenced = p.publisher->fence(); !fenced) return fromPublish(fenced);
-    auto last = forwarder::lastValueOfKey(p.properties, p.positionTopic, 0, p.destination, 1000, std::chrono::seconds(15));
+    auto last = publish::lastValueOfKey(p.properties, p.positionTopic, 0, p.destination, 1000, std::chrono::seconds(15));
     if (!last) return fromPublish(last.status());
     if (*last) {
       const auto j = nlohmann::json::parse(**last, nullptr, false);
@@ -259,7 +259,7 @@ Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::st
                                      {"first", batchFirst},
                                      {"last", identityOf(header)},
                                      {"count", entries.size()}};
-    forwarder::MqMessage record;
+    publish::MqMessage record;
     record.topic = p.positionTopic;
     record.partition = 0;
     record.key = p.destination;
@@ -273,7 +273,7 @@ Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::st
 }
 
 mq::PublisherCounters CanalMqPublisher::counters() const {
-  const forwarder::PublisherStats& s = parts_->publisher->stats();
+  const publish::PublisherStats& s = parts_->publisher->stats();
   mq::PublisherCounters c;
   c.messages = s.messages.load();
   c.bytes = s.bytes.load();

@@ -15,7 +15,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "forwarder.h"
+#include "forwarder/forwarder.h"
 #include "tests/bench/backlog.h"
 #include "tests/support/canal_server_process.h"
 #include "tests/support/elasticsearch_server.h"

@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "forwarder.h"
+#include "forwarder/forwarder.h"
 #include "tests/bench/backlog.h"
 #include "tests/support/canal_server_process.h"
 #include "tests/support/http_get.h"

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "reindex.h"
+#include "forwarder/reindex.h"
 #include "tests/bench/backlog.h"
 #include "tests/support/canal_server_process.h"
 #include "tests/support/elasticsearch_server.h"

@@ -6,7 +6,7 @@
 
 #include <fstream>
 
-#include "connect_check.h"
+#include "forwarder/connect_check.h"
 #include "forwarder_fixture.h"
 #include "tests/support/mock_kafka.h"
 #include "tests/support/redis_server.h"

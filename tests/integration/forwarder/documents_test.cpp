@@ -11,9 +11,9 @@
 #include <random>
 #include <variant>
 
-#include "forwarder_config.h"
+#include "forwarder/forwarder_config.h"
+#include "forwarder/reindex.h"
 #include "forwarder_fixture.h"
-#include "reindex.h"
 #include "tests/support/elasticsearch_server.h"
 
 namespace canal::forwarder {

@@ -15,7 +15,7 @@
 #include <set>
 #include <thread>
 
-#include "forwarder.h"
+#include "forwarder/forwarder.h"
 #include "tests/support/canal_server_process.h"
 #include "tests/support/elasticsearch_server.h"
 #include "tests/support/mariadb_test.h"

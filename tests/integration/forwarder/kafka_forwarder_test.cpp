@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "forwarder_fixture.h"
+#include "publish/partition_hash.h"
 #include "tests/support/mock_kafka.h"
-#include "partition_hash.h"
 
 namespace canal::forwarder {
 namespace {
@@ -90,7 +90,7 @@ TEST_F(KafkaForwarderTest, PrimaryKeyHashKeepsEachKeysChangesInOnePartitionInOrd
     ASSERT_EQ(r.value["data"].size(), 1u);  // one message per row, keyed by it
     const std::string k = r.value["data"][0]["k"];
     EXPECT_EQ(r.key, "s.t:" + k);
-    EXPECT_EQ(r.partition, canalPartition(rowHash("s", {k}, true), 4)) << k;
+    EXPECT_EQ(r.partition, publish::canalPartition(publish::rowHash("s", {k}, true), 4)) << k;
     EXPECT_EQ(r.value["pkNames"], Json::array({"k"}));
   }
   EXPECT_EQ(ddl, 1);

@@ -10,8 +10,8 @@
 #include <random>
 #include <sstream>
 
+#include "forwarder/redis/redis_sink.h"
 #include "forwarder_fixture.h"
-#include "redis_sink.h"
 #include "tests/support/background_writer.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"

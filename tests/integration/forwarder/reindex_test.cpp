@@ -15,11 +15,11 @@
 #include <algorithm>
 #include <random>
 
+#include "forwarder/http_client.h"
+#include "forwarder/reindex.h"
 #include "forwarder_fixture.h"
-#include "http_client.h"
-#include "tests/support/http_get.h"
-#include "reindex.h"
 #include "tests/support/elasticsearch_server.h"
+#include "tests/support/http_get.h"
 
 namespace canal::forwarder {
 namespace {

@@ -18,7 +18,9 @@
 
 #include "canal/protocol/canal_protocol.pb.h"
 #include "canal/protocol/entry_protocol.pb.h"
-#include "partition_hash.h"
+#include "publish/partition_hash.h"
+#include "server/app/canal_mq_publisher.h"
+#include "server/common/zookeeper_session.h"
 #include "tests/support/canal_server_process.h"
 #include "tests/support/http_get.h"
 #include "tests/support/mariadb_test.h"
@@ -27,8 +29,6 @@
 #include "tests/support/rabbitmq_server.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/zookeeper_server.h"
-#include "server/app/canal_mq_publisher.h"
-#include "server/common/zookeeper_session.h"
 
 namespace canal {
 namespace {
@@ -290,7 +290,7 @@ TEST_F(MqModeTest, KillMinusNineLosesNoChangeAndKeepsEachKeysOrder) {
     std::map<int, int> lastIdOfKey;  // first occurrences must rise per key
     std::set<int> first;
     for (const int id : ids) {
-      EXPECT_EQ(partition, forwarder::canalPartition(forwarder::javaStringHash("s") ^ forwarder::javaStringHash(std::to_string(id % 10)), 3))
+      EXPECT_EQ(partition, publish::canalPartition(publish::javaStringHash("s") ^ publish::javaStringHash(std::to_string(id % 10)), 3))
           << "id " << id;
       if (!first.insert(id).second) continue;
       EXPECT_GT(id, lastIdOfKey[id % 10]) << "key " << id % 10 << " out of order in partition " << partition;

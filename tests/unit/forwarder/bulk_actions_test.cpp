@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "elasticsearch_sink.h"
+#include "forwarder/elasticsearch/elasticsearch_sink.h"
 #include "tests/unit/forwarder/change_builder.h"
 
 namespace canal::forwarder {

@@ -1,7 +1,7 @@
 // Canal's MQ routing of a batch: topics, partitions and payloads as Canal 1.1.8's producer builds
 // them (MQMessageUtils, CanalMessageSerializerUtil, CanalKafkaProducer).
 
-#include "canal_mq_router.h"
+#include "publish/canal_mq_router.h"
 
 #include <gtest/gtest.h>
 
@@ -72,16 +72,16 @@ class Batch {
 Col key(const std::string& v) { return {"id", v, true}; }
 Col name(const std::string& v, bool updated = false) { return {"name", v, false, updated}; }
 
-CanalMqRouter router(CanalMqSettings s) {
-  auto r = CanalMqRouter::create(std::move(s));
+publish::CanalMqRouter router(publish::CanalMqSettings s) {
+  auto r = publish::CanalMqRouter::create(std::move(s));
   EXPECT_TRUE(r.isOk()) << r.status().toString();
   return std::move(*r);
 }
 
-std::vector<MqMessage> route(const CanalMqRouter& r, const Batch& b, std::int64_t batchId = 7) {
+std::vector<publish::MqMessage> route(const publish::CanalMqRouter& r, const Batch& b, std::int64_t batchId = 7) {
   auto out = r.route(batchId, b.views(), 1234);
   EXPECT_TRUE(out.isOk()) << out.status().toString();
-  return out.isOk() ? std::move(*out) : std::vector<MqMessage>{};
+  return out.isOk() ? std::move(*out) : std::vector<publish::MqMessage>{};
 }
 
 cp::Messages messagesOf(const std::string& payload, cp::Packet* packetOut = nullptr) {
@@ -95,13 +95,13 @@ cp::Messages messagesOf(const std::string& payload, cp::Packet* packetOut = null
 }
 
 int expectedPartition(const std::string& database, const std::vector<std::string>& keyValues, int partitions) {
-  std::int32_t h = javaStringHash(database);
-  for (const std::string& v : keyValues) h ^= javaStringHash(v);
-  return canalPartition(h, partitions);
+  std::int32_t h = publish::javaStringHash(database);
+  for (const std::string& v : keyValues) h ^= publish::javaStringHash(v);
+  return publish::canalPartition(h, partitions);
 }
 
 TEST(CanalMqRouterTest, FlatMessagePerRowEntryToTheConfiguredPartitionWithoutTransactionEntries) {
-  CanalMqSettings s;
+  publish::CanalMqSettings s;
   s.topic = "example";
   s.partition = 2;
   Batch b;
@@ -121,7 +121,7 @@ TEST(CanalMqRouterTest, FlatMessagePerRowEntryToTheConfiguredPartitionWithoutTra
 }
 
 TEST(CanalMqRouterTest, FlatMessageRowsRegroupedByPrimaryKeyHashOneMessagePerPartition) {
-  CanalMqSettings s;
+  publish::CanalMqSettings s;
   s.topic = "example";
   s.partitionsNum = 3;
   s.partitionHash = "shop\\..*:$pk$";
@@ -137,7 +137,7 @@ TEST(CanalMqRouterTest, FlatMessageRowsRegroupedByPrimaryKeyHashOneMessagePerPar
   for (int i = 1; i <= 12; ++i) expected[expectedPartition("shop", {std::to_string(i)}, 3)].push_back(std::to_string(i));
   ASSERT_EQ(messages.size(), expected.size());
   int previous = -1;
-  for (const MqMessage& m : messages) {
+  for (const publish::MqMessage& m : messages) {
     EXPECT_GT(m.partition, previous) << "one message per partition, in partition order";
     previous = m.partition;
     const Json j = Json::parse(m.payload);
@@ -155,14 +155,14 @@ TEST(CanalMqRouterTest, FlatMessageRowsRegroupedByPrimaryKeyHashOneMessagePerPar
 // written): an UPDATE of two rows whose keys hash to different partitions, "old" as the whole
 // entry accumulates the updated names (the second row's old carries "name" too).
 TEST(CanalMqRouterTest, PartitionedFlatMessageBytes) {
-  CanalMqSettings s;
+  publish::CanalMqSettings s;
   s.topic = "t";
   s.partitionsNum = 2;
   s.partitionHash = "shop.user:$pk$";
   s.databaseHash = false;
   // "1" and "2" hash to 49 and 50: partitions 1 and 0.
-  ASSERT_EQ(canalPartition(javaStringHash("1"), 2), 1);
-  ASSERT_EQ(canalPartition(javaStringHash("2"), 2), 0);
+  ASSERT_EQ(publish::canalPartition(publish::javaStringHash("1"), 2), 1);
+  ASSERT_EQ(publish::canalPartition(publish::javaStringHash("2"), 2), 0);
   Batch b;
   b.rows("shop", "user", eb::UPDATE,
          {{{key("1"), name("a"), {"v", "1", false}}, {key("1"), name("b", true), {"v", "1", false}}},
@@ -184,7 +184,7 @@ TEST(CanalMqRouterTest, PartitionedFlatMessageBytes) {
 }
 
 TEST(CanalMqRouterTest, DatabaseHashOffHashesTheKeyAlone) {
-  CanalMqSettings s;
+  publish::CanalMqSettings s;
   s.topic = "t";
   s.partitionsNum = 7;
   s.partitionHash = "shop.user:name";
@@ -193,11 +193,11 @@ TEST(CanalMqRouterTest, DatabaseHashOffHashesTheKeyAlone) {
   b.rows("shop", "user", eb::DELETE, {{{key("1"), name("zed")}, {}}});
   const auto messages = route(router(s), b);
   ASSERT_EQ(messages.size(), 1u);
-  EXPECT_EQ(messages[0].partition, canalPartition(javaStringHash("zed"), 7));
+  EXPECT_EQ(messages[0].partition, publish::canalPartition(publish::javaStringHash("zed"), 7));
 }
 
 TEST(CanalMqRouterTest, TableHashDdlAndUnmatchedTables) {
-  CanalMqSettings s;
+  publish::CanalMqSettings s;
   s.topic = "t";
   s.partition = 5;  // not used when hashing: unmatched entries go to partition 0
   s.partitionsNum = 4;
@@ -208,7 +208,7 @@ TEST(CanalMqRouterTest, TableHashDdlAndUnmatchedTables) {
       .ddl("shop", "orders", "ALTER TABLE orders ADD c INT");
   const auto messages = route(router(s), b);
   ASSERT_EQ(messages.size(), 3u);
-  EXPECT_EQ(messages[0].partition, canalPartition(javaStringHash("orders"), 4));
+  EXPECT_EQ(messages[0].partition, publish::canalPartition(publish::javaStringHash("orders"), 4));
   EXPECT_EQ(Json::parse(messages[0].payload)["data"].size(), 2u) << "a table hash keeps the entry whole";
   EXPECT_EQ(messages[1].partition, 0);
   EXPECT_EQ(messages[2].partition, 0);
@@ -216,7 +216,7 @@ TEST(CanalMqRouterTest, TableHashDdlAndUnmatchedTables) {
 }
 
 TEST(CanalMqRouterTest, DynamicTopicsAsCanalMatchesThem) {
-  CanalMqSettings s;
+  publish::CanalMqSettings s;
   s.topic = "fallback";
   s.dynamicTopic = "mytest1.user,topic2:mytest2\\..*,other_.*";
   s.dynamicTopicPartitionNum = "topic2:3";
@@ -242,7 +242,7 @@ TEST(CanalMqRouterTest, DynamicTopicsAsCanalMatchesThem) {
 }
 
 TEST(CanalMqRouterTest, BinaryWholeBatchIsCanalsRawPacketWithTheBatchId) {
-  CanalMqSettings s;
+  publish::CanalMqSettings s;
   s.topic = "t";
   s.flatMessage = false;
   s.partition = 1;
@@ -266,7 +266,7 @@ TEST(CanalMqRouterTest, BinaryWholeBatchIsCanalsRawPacketWithTheBatchId) {
 }
 
 TEST(CanalMqRouterTest, BinaryWithoutRawEntriesIsTheBuilderFormWithoutBatchId) {
-  CanalMqSettings s;
+  publish::CanalMqSettings s;
   s.topic = "t";
   s.flatMessage = false;
   s.rawEntry = false;
@@ -285,7 +285,7 @@ TEST(CanalMqRouterTest, BinaryWithoutRawEntriesIsTheBuilderFormWithoutBatchId) {
 }
 
 TEST(CanalMqRouterTest, BinaryKeyHashSplitsEntriesIntoOneEntryPerRow) {
-  CanalMqSettings s;
+  publish::CanalMqSettings s;
   s.topic = "t";
   s.flatMessage = false;
   s.partitionsNum = 3;
@@ -298,7 +298,7 @@ TEST(CanalMqRouterTest, BinaryKeyHashSplitsEntriesIntoOneEntryPerRow) {
   std::map<int, std::vector<std::string>> expected;
   for (int i = 1; i <= 9; ++i) expected[expectedPartition("shop", {std::to_string(i)}, 3)].push_back(std::to_string(i));
   ASSERT_EQ(messages.size(), expected.size());
-  for (const MqMessage& m : messages) {
+  for (const publish::MqMessage& m : messages) {
     const cp::Messages packet = messagesOf(m.payload);
     std::vector<std::string> ids;
     for (const std::string& bytes : packet.messages()) {
@@ -316,14 +316,14 @@ TEST(CanalMqRouterTest, BinaryKeyHashSplitsEntriesIntoOneEntryPerRow) {
 }
 
 TEST(CanalMqRouterTest, BadExpressionsAndBadEntriesAreNamed) {
-  CanalMqSettings s;
+  publish::CanalMqSettings s;
   s.topic = "t";
   s.dynamicTopic = "topic:(unclosed";
-  auto r = CanalMqRouter::create(s);
+  auto r = publish::CanalMqRouter::create(s);
   ASSERT_FALSE(r.isOk());
   EXPECT_NE(r.status().message().find("canal.mq.dynamicTopic"), std::string::npos) << r.status().message();
 
-  CanalMqSettings ok;
+  publish::CanalMqSettings ok;
   ok.topic = "t";
   const std::vector<std::string_view> garbage{std::string_view("\xff\xff\xff", 3)};
   auto routed = router(ok).route(3, garbage, 0);

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "change.h"
+#include "forwarder/change.h"
 
 namespace canal::forwarder::test_changes {
 

@@ -8,7 +8,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "documents.h"
+#include "forwarder/elasticsearch/documents.h"
+#include "forwarder/elasticsearch/elasticsearch_sink.h"  // bulkBody
 #include "tests/unit/forwarder/change_builder.h"
 
 namespace canal::forwarder {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "kafka_publisher.h"
+#include "publish/kafka_publisher.h"
 
 namespace canal::forwarder {
 namespace {
@@ -15,7 +15,7 @@ TEST(KafkaSettingsTest, CanalsStockSettingsTranslate) {
       {"kerberos.enable", "false"}, {"kerberos.krb5.file", "../conf/kerberos/krb5.conf"},
       {"kerberos.jaas.file", "../conf/kerberos/jaas.conf"}};
   std::vector<std::string> warnings;
-  auto out = librdkafkaSettings(stock, &warnings);
+  auto out = publish::librdkafkaSettings(stock, &warnings);
   ASSERT_TRUE(out.isOk()) << out.status().toString();
   EXPECT_EQ(out->at("message.max.bytes"), "1048576");
   EXPECT_EQ(out->at("queue.buffering.max.kbytes"), "32768");
@@ -28,7 +28,7 @@ TEST(KafkaSettingsTest, CanalsStockSettingsTranslate) {
 
 TEST(KafkaSettingsTest, JaasTextBecomesSaslCredentials) {
   std::vector<std::string> warnings;
-  auto out = librdkafkaSettings(
+  auto out = publish::librdkafkaSettings(
       {{"sasl.jaas.config",
         "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"alice\" password=\"alice-secret\";"},
        {"sasl.mechanism", "SCRAM-SHA-512"},
@@ -43,13 +43,13 @@ TEST(KafkaSettingsTest, JaasTextBecomesSaslCredentials) {
 }
 
 TEST(KafkaSettingsTest, UnknownAndJavaOnlySettingsAreRefusedByName) {
-  auto unknown = librdkafkaSettings({{"no.such.setting", "1"}}, nullptr);
+  auto unknown = publish::librdkafkaSettings({{"no.such.setting", "1"}}, nullptr);
   ASSERT_FALSE(unknown.isOk());
   EXPECT_NE(unknown.status().message().find("kafka.no.such.setting"), std::string::npos) << unknown.status().message();
-  auto truststore = librdkafkaSettings({{"ssl.truststore.location", "/x.jks"}}, nullptr);
+  auto truststore = publish::librdkafkaSettings({{"ssl.truststore.location", "/x.jks"}}, nullptr);
   ASSERT_FALSE(truststore.isOk());
   EXPECT_NE(truststore.status().message().find("ssl.ca.location"), std::string::npos);
-  auto badValue = librdkafkaSettings({{"max.request.size", "lots"}}, nullptr);
+  auto badValue = publish::librdkafkaSettings({{"max.request.size", "lots"}}, nullptr);
   ASSERT_FALSE(badValue.isOk());
   EXPECT_NE(badValue.status().message().find("kafka.max.request.size (librdkafka message.max.bytes)"),
             std::string::npos)

@@ -1,72 +1,72 @@
 // Canal's partition hash and table expressions, and the forwarder's configuration reader.
 
-#include "partition_hash.h"
+#include "publish/partition_hash.h"
 
 #include <gtest/gtest.h>
 
 #include <climits>
 #include <filesystem>
 
-#include "forwarder_config.h"
-#include "kafka_sink.h"
-#include "table_pattern.h"
+#include "forwarder/forwarder_config.h"
+#include "forwarder/kafka/kafka_sink.h"
+#include "publish/table_pattern.h"
 
 namespace canal::forwarder {
 namespace {
 
 TEST(PartitionHashTest, JavaStringHashOverUtf16CodeUnits) {
-  EXPECT_EQ(javaStringHash(""), 0);
-  EXPECT_EQ(javaStringHash("abc"), 96354);
-  EXPECT_EQ(javaStringHash("hello"), 99162322);
-  EXPECT_EQ(javaStringHash("\xe4\xb8\xad\xe6\x96\x87"), 646394);  // 中文
-  EXPECT_EQ(javaStringHash("\xf0\x9f\x98\x80"), 1772899);          // U+1F600: a surrogate pair
-  EXPECT_EQ(javaStringHash("polygenelubricants"), INT_MIN);
+  EXPECT_EQ(publish::javaStringHash(""), 0);
+  EXPECT_EQ(publish::javaStringHash("abc"), 96354);
+  EXPECT_EQ(publish::javaStringHash("hello"), 99162322);
+  EXPECT_EQ(publish::javaStringHash("\xe4\xb8\xad\xe6\x96\x87"), 646394);  // 中文
+  EXPECT_EQ(publish::javaStringHash("\xf0\x9f\x98\x80"), 1772899);          // U+1F600: a surrogate pair
+  EXPECT_EQ(publish::javaStringHash("polygenelubricants"), INT_MIN);
 }
 
 TEST(PartitionHashTest, PartitionKeepsJavasAbsOfIntMin) {
-  EXPECT_EQ(canalPartition(INT_MIN, 3), 2);
-  EXPECT_EQ(canalPartition(INT_MIN, 4), 0);
-  EXPECT_EQ(canalPartition(-7, 4), 3);
-  EXPECT_EQ(canalPartition(7, 4), 3);
-  const std::int64_t h = javaStringHash("orders");
-  EXPECT_EQ(canalPartition(javaStringHash("orders"), 5), (h < 0 ? -h : h) % 5);
+  EXPECT_EQ(publish::canalPartition(INT_MIN, 3), 2);
+  EXPECT_EQ(publish::canalPartition(INT_MIN, 4), 0);
+  EXPECT_EQ(publish::canalPartition(-7, 4), 3);
+  EXPECT_EQ(publish::canalPartition(7, 4), 3);
+  const std::int64_t h = publish::javaStringHash("orders");
+  EXPECT_EQ(publish::canalPartition(publish::javaStringHash("orders"), 5), (h < 0 ? -h : h) % 5);
 }
 
 TEST(PartitionHashTest, RowHashIsDatabaseXorKeyValues) {
-  EXPECT_EQ(rowHash("shop", {std::string("1")}, true), javaStringHash("shop") ^ javaStringHash("1"));
-  EXPECT_EQ(rowHash("shop", {std::string("1"), std::nullopt}, false), javaStringHash("1") ^ 0);
+  EXPECT_EQ(publish::rowHash("shop", {std::string("1")}, true), publish::javaStringHash("shop") ^ publish::javaStringHash("1"));
+  EXPECT_EQ(publish::rowHash("shop", {std::string("1"), std::nullopt}, false), publish::javaStringHash("1") ^ 0);
 }
 
 TEST(PartitionHashTest, ParsesCanalsGrammarFirstMatchWins) {
-  auto hash = PartitionHash::parse("shop.orders:id^region; shop\\..*:$pk$ , audit.log");
+  auto hash = publish::PartitionHash::parse("shop.orders:id^region; shop\\..*:$pk$ , audit.log");
   ASSERT_TRUE(hash.isOk()) << hash.status().toString();
-  const PartitionRule* orders = hash->ruleFor("SHOP.Orders");
+  const publish::PartitionRule* orders = hash->ruleFor("SHOP.Orders");
   ASSERT_NE(orders, nullptr);
-  EXPECT_EQ(orders->by, PartitionRule::By::kColumns);
+  EXPECT_EQ(orders->by, publish::PartitionRule::By::kColumns);
   EXPECT_EQ(orders->columns, (std::vector<std::string>{"id", "region"}));
-  const PartitionRule* users = hash->ruleFor("shop.users");
+  const publish::PartitionRule* users = hash->ruleFor("shop.users");
   ASSERT_NE(users, nullptr);
-  EXPECT_EQ(users->by, PartitionRule::By::kPrimaryKey);
-  const PartitionRule* log = hash->ruleFor("audit.log");
+  EXPECT_EQ(users->by, publish::PartitionRule::By::kPrimaryKey);
+  const publish::PartitionRule* log = hash->ruleFor("audit.log");
   ASSERT_NE(log, nullptr);
-  EXPECT_EQ(log->by, PartitionRule::By::kTable);
+  EXPECT_EQ(log->by, publish::PartitionRule::By::kTable);
   EXPECT_EQ(hash->ruleFor("audit.other"), nullptr);
   EXPECT_EQ(hash->ruleFor("shopx.users"), nullptr);  // the regex is anchored
 
-  EXPECT_FALSE(PartitionHash::parse("shop.t:").isOk());
-  EXPECT_FALSE(PartitionHash::parse("shop.(t:id").isOk());
-  EXPECT_FALSE(PartitionHash::parse("shop.t:a^^b").isOk());
-  EXPECT_TRUE(PartitionHash::parse("").isOk());
+  EXPECT_FALSE(publish::PartitionHash::parse("shop.t:").isOk());
+  EXPECT_FALSE(publish::PartitionHash::parse("shop.(t:id").isOk());
+  EXPECT_FALSE(publish::PartitionHash::parse("shop.t:a^^b").isOk());
+  EXPECT_TRUE(publish::PartitionHash::parse("").isOk());
 }
 
 TEST(TablePatternTest, PlainTextIsExactAndCaseInsensitive) {
-  auto set = TableSet::create({"shop.orders", "log\\..*"});
+  auto set = publish::TableSet::create({"shop.orders", "log\\..*"});
   ASSERT_TRUE(set.isOk());
   EXPECT_TRUE(set->matches("Shop.Orders"));
   EXPECT_FALSE(set->matches("shop.orders2"));
   EXPECT_TRUE(set->matches("log.a"));
   EXPECT_FALSE(set->matches("logs.a"));
-  EXPECT_TRUE(TableSet::create({})->matches("any.thing"));
+  EXPECT_TRUE(publish::TableSet::create({})->matches("any.thing"));
 }
 
 TEST(KafkaTopicTest, TopicPatternsAndIllegalCharacters) {

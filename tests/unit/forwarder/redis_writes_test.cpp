@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "redis_writes.h"
+#include "forwarder/redis/redis_writes.h"
 #include "tests/unit/forwarder/change_builder.h"
 
 namespace canal::forwarder {

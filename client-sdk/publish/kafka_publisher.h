@@ -17,10 +17,10 @@
 #include <vector>
 
 #include "canal/client/status.h"
-#include "message_publisher.h"
-#include "mq_message.h"
+#include "publish/message_publisher.h"
+#include "publish/mq_message.h"
 
-namespace canal::forwarder {
+namespace canal::publish {
 
 struct KafkaPublisherOptions {
   std::map<std::string, std::string> properties;  // librdkafka settings, bootstrap.servers included
@@ -74,4 +74,4 @@ client::Result<std::optional<std::string>> lastValueOfKey(const std::map<std::st
 client::Result<std::map<std::string, std::string>> librdkafkaSettings(const std::map<std::string, std::string>& java,
                                                                       std::vector<std::string>* warnings);
 
-}  // namespace canal::forwarder
+}  // namespace canal::publish

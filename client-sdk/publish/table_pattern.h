@@ -12,7 +12,7 @@
 
 #include "canal/client/status.h"
 
-namespace canal::forwarder {
+namespace canal::publish {
 
 // ASCII lower case.
 std::string lowerCase(std::string s);
@@ -65,4 +65,4 @@ std::vector<std::string> tableExpressions(const std::vector<Mapping>& mappings) 
   return out;
 }
 
-}  // namespace canal::forwarder
+}  // namespace canal::publish

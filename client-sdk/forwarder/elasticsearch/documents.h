@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "elasticsearch_sink.h"
-#include "source_database.h"
+#include "forwarder/elasticsearch/bulk_action.h"
+#include "forwarder/source_database.h"
 
 namespace canal::forwarder {
 

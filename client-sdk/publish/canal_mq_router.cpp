@@ -1,4 +1,4 @@
-#include "canal_mq_router.h"
+#include "publish/canal_mq_router.h"
 
 #include <algorithm>
 #include <map>
@@ -6,7 +6,7 @@
 #include "canal/client/flat_message.h"
 #include "canal/protocol/canal_protocol.pb.h"
 
-namespace canal::forwarder {
+namespace canal::publish {
 namespace {
 
 namespace eb = canal::protocol::entry;
@@ -321,4 +321,4 @@ Result<std::vector<MqMessage>> CanalMqRouter::route(std::int64_t batchId, const 
   return out;
 }
 
-}  // namespace canal::forwarder
+}  // namespace canal::publish

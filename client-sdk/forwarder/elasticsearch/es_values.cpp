@@ -1,6 +1,6 @@
-#include "es_values.h"
+#include "forwarder/elasticsearch/es_values.h"
 
-#include "table_pattern.h"  // lowerCase
+#include "publish/table_pattern.h"  // lowerCase
 
 namespace canal::forwarder {
 
@@ -12,8 +12,8 @@ nlohmann::ordered_json typedValue(const std::string& v, FieldType type) {
       return n.is_number() ? n : Json(v);
     }
     case FieldType::kBoolean:
-      if (v == "1" || lowerCase(v) == "true") return true;
-      if (v == "0" || lowerCase(v) == "false") return false;
+      if (v == "1" || publish::lowerCase(v) == "true") return true;
+      if (v == "0" || publish::lowerCase(v) == "false") return false;
       return v;
     case FieldType::kDate: {
       if (v.rfind("0000-00-00", 0) == 0) return nullptr;  // MySQL's zero date has no ES form

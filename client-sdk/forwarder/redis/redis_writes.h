@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "forwarder_config.h"
-#include "change.h"
+#include "forwarder/change.h"
+#include "forwarder/forwarder_config.h"
 
 namespace canal::forwarder {
 

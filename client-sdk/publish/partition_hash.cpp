@@ -1,8 +1,8 @@
-#include "partition_hash.h"
+#include "publish/partition_hash.h"
 
 #include <climits>
 
-namespace canal::forwarder {
+namespace canal::publish {
 namespace {
 
 std::string_view trim(std::string_view s) {
@@ -130,4 +130,4 @@ const PartitionRule* PartitionHash::ruleFor(const std::string& qualifiedName) co
   return found;
 }
 
-}  // namespace canal::forwarder
+}  // namespace canal::publish

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "canal/client/status.h"
-#include "message_publisher.h"
+#include "publish/message_publisher.h"
 
-namespace canal::forwarder {
+namespace canal::publish {
 
 struct RabbitMqOptions {
   std::string host;          // host, host:port, or an amqp:// URI (user, password, vhost in it)
@@ -51,4 +51,4 @@ class RabbitMqPublisher final : public MessagePublisher {
   PublisherStats stats_;
 };
 
-}  // namespace canal::forwarder
+}  // namespace canal::publish

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "forwarder_config.h"
-#include "sink.h"
+#include "forwarder/forwarder_config.h"
+#include "forwarder/sink.h"
 
 namespace canal::forwarder {
 

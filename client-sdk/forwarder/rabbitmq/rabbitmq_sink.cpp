@@ -1,14 +1,14 @@
-#include "rabbitmq_sink.h"
+#include "forwarder/rabbitmq/rabbitmq_sink.h"
 
 #include <chrono>
 
 #include "canal/client/flat_message.h"
-#include "rabbitmq_publisher.h"
+#include "publish/rabbitmq_publisher.h"
 
 namespace canal::forwarder {
 
-RabbitMqOptions publisherOptions(const RabbitMqSinkConfig& config) {
-  RabbitMqOptions o;
+publish::RabbitMqOptions publisherOptions(const RabbitMqSinkConfig& config) {
+  publish::RabbitMqOptions o;
   o.host = config.host;
   o.virtualHost = config.virtualHost;
   o.username = config.user;
@@ -23,12 +23,12 @@ RabbitMqOptions publisherOptions(const RabbitMqSinkConfig& config) {
 }
 
 client::Result<std::unique_ptr<RabbitMqSink>> RabbitMqSink::create(std::string name, const RabbitMqSinkConfig& config) {
-  auto publisher = RabbitMqPublisher::create(publisherOptions(config));
+  auto publisher = publish::RabbitMqPublisher::create(publisherOptions(config));
   if (!publisher) return publisher.status();
   return std::unique_ptr<RabbitMqSink>(new RabbitMqSink(std::move(name), config, std::move(*publisher)));
 }
 
-RabbitMqSink::RabbitMqSink(std::string name, RabbitMqSinkConfig config, std::unique_ptr<RabbitMqPublisher> publisher)
+RabbitMqSink::RabbitMqSink(std::string name, RabbitMqSinkConfig config, std::unique_ptr<publish::RabbitMqPublisher> publisher)
     : name_(std::move(name)), config_(std::move(config)), publisher_(std::move(publisher)) {}
 RabbitMqSink::~RabbitMqSink() = default;
 
@@ -36,11 +36,11 @@ client::Status RabbitMqSink::write(const std::vector<const Change*>& changes, st
   const std::int64_t ts = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
-  std::vector<MqMessage> messages;
+  std::vector<publish::MqMessage> messages;
   for (const Change* c : changes) {
     if (c->isStatement() && !config_.statements) continue;
     if (c->isDdl && !config_.ddl) continue;
-    MqMessage& m = messages.emplace_back();
+    publish::MqMessage& m = messages.emplace_back();
     m.topic = expandTablePattern(config_.routingKey, c->database, c->table);
     m.payload = client::toFlatMessage(*c->entry, c->rowChange, nullptr, batchId, ts);
     m.origin.database = c->database;
@@ -56,7 +56,7 @@ client::Status RabbitMqSink::write(const std::vector<const Change*>& changes, st
 }
 
 std::string RabbitMqSink::counters() const {
-  const PublisherStats& s = publisher_->stats();
+  const publish::PublisherStats& s = publisher_->stats();
   return name_ + ": confirmed " + std::to_string(s.messages.load()) + ", unroutable dropped " +
          std::to_string(s.unroutable.load()) + ", failed batches " + std::to_string(s.failures.load());
 }

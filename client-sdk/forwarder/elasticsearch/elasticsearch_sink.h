@@ -3,8 +3,8 @@
 // Writes row changes to Elasticsearch through _bulk (libcurl; TLS and basic auth optional).
 // Each mapped table's rows become documents: id from the key (or chosen) columns, fields
 // renamed, included or excluded and typed as the mapping says. INSERT and UPDATE index the whole
-// document, DELETE deletes it, both with version_type=external and the change's binlog position
-// as the version, so a change delivered again never overwrites a newer one; an UPDATE whose row
+// document, DELETE deletes it, both with version_type=external and the change's version (its stream
+// sequence, else its binlog position; forwarder/change.h), so a change delivered again never overwrites a newer one; an UPDATE whose row
 // image is partial (binlog_row_image=MINIMAL/NOBLOB) is a partial update (doc_as_upsert).
 // Every item of the response is checked: 429 and 5xx are retried with backoff, a version
 // conflict is an older change (done), any other refusal (a mapping error) goes to the
@@ -17,24 +17,12 @@
 #include <string>
 #include <vector>
 
-#include "forwarder_config.h"
-#include "http_client.h"
-#include "sink.h"
+#include "forwarder/elasticsearch/bulk_action.h"
+#include "forwarder/forwarder_config.h"
+#include "forwarder/http_client.h"
+#include "forwarder/sink.h"
 
 namespace canal::forwarder {
-
-// One _bulk action as built from the changes (one per document per batch: the changes of a
-// document within a batch are merged in order).
-struct BulkAction {
-  enum class Kind { kIndex, kUpdate, kDelete };
-  Kind kind = Kind::kIndex;
-  std::string index;
-  std::string id;
-  std::string routing;       // empty: none
-  std::int64_t version = 0;  // external version (index, delete)
-  std::string source;        // JSON document (index) or fields (update); empty for delete
-  const Change* change = nullptr;
-};
 
 // The actions for `changes` under `mappings` (the first mapping whose table expression matches
 // a change's table; unmapped tables are skipped). An error when a row has no id (no key columns

@@ -1,11 +1,11 @@
-#include "redis_writes.h"
+#include "forwarder/redis/redis_writes.h"
 
 #include <nlohmann/json.hpp>
 
 #include "canal/client/flat_message.h"
-#include "row_image.h"
-#include "sink.h"
-#include "table_pattern.h"
+#include "forwarder/row_image.h"
+#include "forwarder/sink.h"
+#include "publish/table_pattern.h"
 
 namespace canal::forwarder {
 
@@ -46,7 +46,7 @@ void describe(RedisWrite& w, const Image& image, const RedisMapping& m, const Ch
 
 client::Result<std::vector<RedisWrite>> redisWrites(const std::vector<RedisMapping>& mappings,
                                                     const std::vector<const Change*>& changes) {
-  auto mapped = FirstMatch::create(tableExpressions(mappings));
+  auto mapped = publish::FirstMatch::create(publish::tableExpressions(mappings));
   if (!mapped) return mapped.status();
   std::vector<RedisWrite> out;
   for (const Change* c : changes) {

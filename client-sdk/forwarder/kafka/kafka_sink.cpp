@@ -1,10 +1,10 @@
-#include "kafka_sink.h"
+#include "forwarder/kafka/kafka_sink.h"
 
 #include <chrono>
 
 #include "canal/client/flat_message.h"
-#include "kafka_publisher.h"
-#include "partition_hash.h"
+#include "publish/kafka_publisher.h"
+#include "publish/partition_hash.h"
 
 namespace canal::forwarder {
 namespace {
@@ -30,11 +30,11 @@ std::string topicFor(const std::string& pattern, const std::string& database, co
 
 class KafkaSink::Impl {
  public:
-  Impl(KafkaSinkConfig config, PartitionHash hash, std::unique_ptr<KafkaPublisher> publisher)
+  Impl(KafkaSinkConfig config, publish::PartitionHash hash, std::unique_ptr<publish::KafkaPublisher> publisher)
       : config_(std::move(config)), hash_(std::move(hash)), publisher_(std::move(publisher)) {}
 
-  static KafkaPublisherOptions publisherOptions(const KafkaSinkConfig& config) {
-    KafkaPublisherOptions o;
+  static publish::KafkaPublisherOptions publisherOptions(const KafkaSinkConfig& config) {
+    publish::KafkaPublisherOptions o;
     o.properties = {
         {"bootstrap.servers", config.brokers},
         {"enable.idempotence", "true"},
@@ -53,7 +53,7 @@ class KafkaSink::Impl {
   }
 
   Status write(const std::vector<const Change*>& changes, std::int64_t batchId) {
-    std::vector<MqMessage> messages;
+    std::vector<publish::MqMessage> messages;
     const std::int64_t ts = nowMs();
     for (const Change* c : changes) {
       if (c->isStatement() && !config_.statements) continue;
@@ -63,7 +63,7 @@ class KafkaSink::Impl {
     return publisher_->publish(messages);
   }
 
-  const PublisherStats& stats() const { return publisher_->stats(); }
+  const publish::PublisherStats& stats() const { return publisher_->stats(); }
 
  private:
   client::Result<int> partitionsOf(const std::string& name) {
@@ -71,8 +71,8 @@ class KafkaSink::Impl {
     return publisher_->partitionsOf(name);
   }
 
-  static MessageOrigin originOf(const Change& c) {
-    MessageOrigin o;
+  static publish::MessageOrigin originOf(const Change& c) {
+    publish::MessageOrigin o;
     o.database = c.database;
     o.table = c.table;
     o.type = eb::EventType_Name(c.type);
@@ -83,10 +83,10 @@ class KafkaSink::Impl {
     return o;
   }
 
-  Status messagesOf(const Change& c, std::int64_t batchId, std::int64_t ts, std::vector<MqMessage>& out) {
+  Status messagesOf(const Change& c, std::int64_t batchId, std::int64_t ts, std::vector<publish::MqMessage>& out) {
     const std::string name = topicFor(config_.topic, c.database, c.table);
     const int rows = c.rowChange.rowdatas_size();
-    const PartitionRule* rule = hash_.empty() || c.isDdl || rows == 0 ? nullptr : hash_.ruleFor(c.qualifiedName());
+    const publish::PartitionRule* rule = hash_.empty() || c.isDdl || rows == 0 ? nullptr : hash_.ruleFor(c.qualifiedName());
     if (!rule) {
       // Canal: DDL and row-less entries, and tables no rule matches, go to partition 0 when
       // partitioning by hash; everything to the fixed partition otherwise.
@@ -96,8 +96,8 @@ class KafkaSink::Impl {
     }
     auto count = partitionsOf(name);
     if (!count) return count.status();
-    if (rule->by == PartitionRule::By::kTable) {
-      const int partition = canalPartition(javaStringHash(c.table), *count);
+    if (rule->by == publish::PartitionRule::By::kTable) {
+      const int partition = publish::canalPartition(publish::javaStringHash(c.table), *count);
       out.push_back({name, partition, c.qualifiedName(),
                      client::toFlatMessage(*c.entry, c.rowChange, nullptr, batchId, ts), originOf(c)});
       return Status::ok();
@@ -105,7 +105,7 @@ class KafkaSink::Impl {
     // One message per row, keyed by the row's key values.
     for (int i = 0; i < rows; ++i) {
       const client::RowView row(c.rowChange.rowdatas(i), c.type);
-      const std::vector<std::string> names = rule->by == PartitionRule::By::kPrimaryKey ? row.keyNames() : rule->columns;
+      const std::vector<std::string> names = rule->by == publish::PartitionRule::By::kPrimaryKey ? row.keyNames() : rule->columns;
       std::vector<std::optional<std::string>> values;
       std::string key = c.qualifiedName() + ":";
       for (std::size_t k = 0; k < names.size(); ++k) {
@@ -113,7 +113,7 @@ class KafkaSink::Impl {
         if (k) key += "^";
         key += values.back().value_or("");
       }
-      const int partition = canalPartition(rowHash(c.database, values, config_.databaseHash), *count);
+      const int partition = publish::canalPartition(publish::rowHash(c.database, values, config_.databaseHash), *count);
       const std::vector<int> only{i};
       out.push_back({name, partition, key, client::toFlatMessage(*c.entry, c.rowChange, &only, batchId, ts), originOf(c)});
     }
@@ -121,14 +121,14 @@ class KafkaSink::Impl {
   }
 
   KafkaSinkConfig config_;
-  PartitionHash hash_;
-  std::unique_ptr<KafkaPublisher> publisher_;
+  publish::PartitionHash hash_;
+  std::unique_ptr<publish::KafkaPublisher> publisher_;
 };
 
 client::Result<std::unique_ptr<KafkaSink>> KafkaSink::create(std::string name, const KafkaSinkConfig& config) {
-  auto hash = PartitionHash::parse(config.partitionHash);
+  auto hash = publish::PartitionHash::parse(config.partitionHash);
   if (!hash) return hash.status();
-  auto publisher = KafkaPublisher::create(Impl::publisherOptions(config));
+  auto publisher = publish::KafkaPublisher::create(Impl::publisherOptions(config));
   if (!publisher) return publisher.status();
   auto impl = std::make_unique<Impl>(config, std::move(*hash), std::move(*publisher));
   return std::unique_ptr<KafkaSink>(new KafkaSink(std::move(name), std::move(impl)));

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-namespace canal::forwarder {
+namespace canal::publish {
 
 // The first change a message carries.
 struct MessageOrigin {
@@ -43,4 +43,4 @@ struct MqMessage {
 inline constexpr int kSinkFatal = -100;
 inline constexpr int kSinkRetry = -101;
 
-}  // namespace canal::forwarder
+}  // namespace canal::publish

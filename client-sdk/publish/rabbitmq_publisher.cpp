@@ -1,4 +1,4 @@
-#include "rabbitmq_publisher.h"
+#include "publish/rabbitmq_publisher.h"
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -6,7 +6,7 @@
 #include <set>
 #include <sys/time.h>
 
-namespace canal::forwarder {
+namespace canal::publish {
 namespace {
 
 using client::Result;
@@ -282,4 +282,4 @@ Status RabbitMqPublisher::publish(const std::vector<MqMessage>& messages) {
   return Status::ok();
 }
 
-}  // namespace canal::forwarder
+}  // namespace canal::publish

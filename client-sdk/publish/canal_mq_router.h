@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "canal/client/status.h"
-#include "mq_message.h"
-#include "partition_hash.h"
-#include "table_pattern.h"
+#include "publish/mq_message.h"
+#include "publish/partition_hash.h"
+#include "publish/table_pattern.h"
 
-namespace canal::forwarder {
+namespace canal::publish {
 
 struct CanalMqSettings {
   std::string topic;                     // canal.mq.topic
@@ -73,4 +73,4 @@ class CanalMqRouter {
 // form (version 1, no batch id).
 std::string canalMessagesPacket(std::int64_t batchId, const std::vector<std::string_view>& entries, bool raw);
 
-}  // namespace canal::forwarder
+}  // namespace canal::publish

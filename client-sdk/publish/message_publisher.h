@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "canal/client/status.h"
-#include "mq_message.h"
+#include "publish/mq_message.h"
 
-namespace canal::forwarder {
+namespace canal::publish {
 
 struct PublisherStats {
   std::atomic<std::uint64_t> messages{0};       // confirmed
@@ -56,4 +56,4 @@ class MessagePublisher {
   virtual const PublisherStats& stats() const = 0;
 };
 
-}  // namespace canal::forwarder
+}  // namespace canal::publish

@@ -1,4 +1,4 @@
-#include "elasticsearch_sink.h"
+#include "forwarder/elasticsearch/elasticsearch_sink.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,10 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "documents.h"
-#include "es_values.h"
-#include "row_image.h"
-#include "table_pattern.h"
+#include "forwarder/elasticsearch/documents.h"
+#include "forwarder/elasticsearch/es_values.h"
+#include "forwarder/row_image.h"
+#include "publish/table_pattern.h"
 
 namespace canal::forwarder {
 namespace {
@@ -21,14 +21,14 @@ using Json = nlohmann::ordered_json;
 
 // Index names are lower case.
 std::string indexName(const std::string& pattern, const Change& c) {
-  return lowerCase(expandTablePattern(pattern, c.database, c.table));
+  return publish::lowerCase(expandTablePattern(pattern, c.database, c.table));
 }
 
 // java.sql.Types codes of numeric columns.
 bool isNumericSqlType(int t) { return t == -7 || t == -6 || t == 5 || t == 4 || t == -5 || t == 6 || t == 7 || t == 8 || t == 2 || t == 3; }
 
 FieldType autoType(const eb::Column& c) {
-  const std::string mysqlType = lowerCase(c.mysqltype());
+  const std::string mysqlType = publish::lowerCase(c.mysqltype());
   if (mysqlType.rfind("json", 0) == 0) return FieldType::kJson;
   if (mysqlType.rfind("bit", 0) == 0) return FieldType::kString;
   if (isNumericSqlType(c.sqltype())) return FieldType::kNumber;
@@ -70,7 +70,7 @@ void merge(BulkAction& prior, BulkAction next) {
 
 client::Result<std::vector<BulkAction>> bulkActions(const std::vector<IndexMapping>& mappings,
                                                     const std::vector<const Change*>& changes) {
-  auto mapped = FirstMatch::create(tableExpressions(mappings));
+  auto mapped = publish::FirstMatch::create(publish::tableExpressions(mappings));
   if (!mapped) return mapped.status();
   std::vector<BulkAction> out;
   std::map<std::pair<std::string, std::string>, std::size_t> byDocument;
@@ -325,7 +325,7 @@ client::Result<std::unique_ptr<ElasticsearchSink>> ElasticsearchSink::create(std
                                                                              const ElasticsearchSinkConfig& config,
                                                                              Logger log) {
   for (const auto& m : config.mappings) {
-    if (auto p = TablePattern::create(m.table); !p) return p.status();
+    if (auto p = publish::TablePattern::create(m.table); !p) return p.status();
   }
   auto impl = std::make_unique<Impl>(config, std::move(log));
   if (Status s = impl->open(); !s) return s;

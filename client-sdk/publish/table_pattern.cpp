@@ -1,4 +1,4 @@
-#include "table_pattern.h"
+#include "publish/table_pattern.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cctype>
 
-namespace canal::forwarder {
+namespace canal::publish {
 struct TablePattern::Compiled {
   pcre2_code* code = nullptr;
   ~Compiled() { pcre2_code_free(code); }
@@ -80,4 +80,4 @@ std::optional<std::size_t> FirstMatch::of(const std::string& qualifiedName) cons
   return match;
 }
 
-}  // namespace canal::forwarder
+}  // namespace canal::publish

@@ -1,4 +1,4 @@
-#include "kafka_publisher.h"
+#include "publish/kafka_publisher.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-namespace canal::forwarder {
+namespace canal::publish {
 namespace {
 
 using client::Result;
@@ -557,4 +557,4 @@ Status KafkaPublisher::publish(const std::vector<MqMessage>& messages) { return 
 Status KafkaPublisher::fence() { return impl_->fence(); }
 Result<int> KafkaPublisher::partitionsOf(const std::string& topic) { return impl_->partitionsOf(topic); }
 
-}  // namespace canal::forwarder
+}  // namespace canal::publish

@@ -9,16 +9,14 @@
 #include <memory>
 #include <string>
 
-#include "forwarder_config.h"
-#include "rabbitmq_publisher.h"
-#include "sink.h"
+#include "forwarder/forwarder_config.h"
+#include "forwarder/sink.h"
+#include "publish/rabbitmq_publisher.h"
 
 namespace canal::forwarder {
 
-class RabbitMqPublisher;
-
 // The publisher's options the sink's configuration gives.
-RabbitMqOptions publisherOptions(const RabbitMqSinkConfig& config);
+publish::RabbitMqOptions publisherOptions(const RabbitMqSinkConfig& config);
 
 class RabbitMqSink final : public Sink {
  public:
@@ -30,10 +28,10 @@ class RabbitMqSink final : public Sink {
   std::string counters() const override;
 
  private:
-  RabbitMqSink(std::string name, RabbitMqSinkConfig config, std::unique_ptr<RabbitMqPublisher> publisher);
+  RabbitMqSink(std::string name, RabbitMqSinkConfig config, std::unique_ptr<publish::RabbitMqPublisher> publisher);
   std::string name_;
   RabbitMqSinkConfig config_;
-  std::unique_ptr<RabbitMqPublisher> publisher_;
+  std::unique_ptr<publish::RabbitMqPublisher> publisher_;
 };
 
 }  // namespace canal::forwarder

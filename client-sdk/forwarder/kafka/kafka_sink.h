@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "forwarder_config.h"
-#include "sink.h"
+#include "forwarder/forwarder_config.h"
+#include "forwarder/sink.h"
 
 namespace canal::forwarder {
 

@@ -1,4 +1,4 @@
-#include "documents.h"
+#include "forwarder/elasticsearch/documents.h"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -6,8 +6,9 @@
 #include <optional>
 #include <set>
 
-#include "es_values.h"
-#include "row_image.h"
+#include "forwarder/elasticsearch/es_values.h"
+#include "forwarder/row_image.h"
+#include "forwarder/sink.h"  // kSinkFatal
 
 namespace canal::forwarder {
 namespace {

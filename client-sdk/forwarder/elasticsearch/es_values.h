@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "forwarder_config.h"
+#include "forwarder/forwarder_config.h"
 
 namespace canal::forwarder {
 

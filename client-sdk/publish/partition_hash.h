@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "canal/client/status.h"
-#include "table_pattern.h"
+#include "publish/table_pattern.h"
 
-namespace canal::forwarder {
+namespace canal::publish {
 
 struct PartitionRule {
   enum class By { kTable, kPrimaryKey, kColumns };
@@ -47,4 +47,4 @@ int canalPartition(std::int32_t hash, int partitions);
 std::int32_t rowHash(const std::string& database, const std::vector<std::optional<std::string>>& keyValues,
                      bool databaseHash);
 
-}  // namespace canal::forwarder
+}  // namespace canal::publish

@@ -1,10 +1,10 @@
-#include "redis_sink.h"
+#include "forwarder/redis/redis_sink.h"
 
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
 
-#include "redis_writes.h"
+#include "forwarder/redis/redis_writes.h"
 
 namespace canal::forwarder {
 namespace {
