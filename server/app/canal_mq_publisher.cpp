@@ -96,7 +96,7 @@ Result<CanalMqPublisher::Prepared> CanalMqPublisher::prepare(const ServerConfig&
     return Status::invalidArgument(router.status().message());
   }
 
-  if (server.serverMode == "rabbitmq") {
+  if (server.serverMode == ServerMode::kRabbitMq) {
     // Canal's RabbitMQ producer: the topic is the routing key; no partitions.
     settings.partitionHash.clear();
     settings.dynamicTopicPartitionNum.clear();

@@ -122,15 +122,11 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
   k.push_back(intKey<S>("canal.zookeeper.session.timeout", &S::zkSessionTimeoutMs, 6000, 1000, 90000,
                         "ms of ZooKeeper session timeout: how soon a standby takes over from a dead server"));
   k.push_back(boolKey<S>("canal.withoutNetty", &S::withoutNetty, false, "true = do not open the client port"));
-  k.push_back(stringKey<S>("canal.serverMode", &S::serverMode, "tcp",
-                           "tcp: serve Canal clients on canal.port; kafka or rabbitMQ: publish every destination's "
-                           "changes to the broker as Canal's MQ mode does (canal.mq.*, kafka.*, rabbitmq.*)",
-                           [](const std::string& v) -> std::string {
-                             const std::string mode = asciiLower(v);
-                             if (mode == "tcp" || mode == "kafka" || mode == "rabbitmq") return "";
-                             return "'" + v + "' is not supported: tcp, kafka or rabbitMQ (rocketMQ and pulsarMQ: "
-                                    "publish to Kafka or RabbitMQ and bridge)";
-                           }));
+  k.push_back(enumKey<S>("canal.serverMode", &S::serverMode, "tcp",
+                         {{"tcp", ServerMode::kTcp}, {"kafka", ServerMode::kKafka}, {"rabbitMQ", ServerMode::kRabbitMq}},
+                         "tcp: serve Canal clients on canal.port; kafka or rabbitMQ: publish every destination's "
+                         "changes to the broker as Canal's MQ mode does (canal.mq.*, kafka.*, rabbitmq.*)",
+                         "rocketMQ and pulsarMQ are not supported: publish to Kafka or RabbitMQ and bridge"));
   k.push_back(stringKey<S>("canal.file.data.dir", &S::fileDataDir, "${canal.conf.dir}",
                            "root of <destination>/meta.dat and the durable event store"));
   k.push_back(intKey<S>("canal.file.flush.period", &S::fileFlushPeriodMs, 0, 0, 3600000,
@@ -152,7 +148,7 @@ std::vector<KeyDef<ServerConfig>> buildServerKeys() {
   k.push_back(unusedKey<S>("canal.aliyun.accessKey", "Aliyun credentials; not supported"));
   k.push_back(unusedKey<S>("canal.aliyun.secretKey", "Aliyun credentials; not supported"));
   k.push_back(unusedKey<S>("canal.aliyun.uid", "Aliyun credentials; not supported"));
-  // MQ mode (canal.serverMode = kafka).
+  // Canal's MQ mode (canal.serverMode = kafka or rabbitMQ).
   k.push_back(boolKey<S>("canal.mq.flatMessage", &S::mqFlatMessage, true,
                          "MQ mode: FlatMessage JSON (true) or Canal's binary Messages packet (false)"));
   k.push_back(intKey<S>("canal.mq.canalBatchSize", &S::mqCanalBatchSize, 50, 1, 1 << 20,
@@ -309,9 +305,11 @@ std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
                            "time zone of TIMESTAMP values: SYSTEM, UTC, +08:00"));
   k.push_back(boolKey<I>("canal.instance.get.ddl.isolation", &I::getDdlIsolation, false, "return each DDL in its own batch"));
   // Snapshots.
-  k.push_back(stringKey<I>("canal.instance.snapshot.mode", &I::snapshotMode, "never",
-                           "never | initial (existing rows first when the destination starts without a position) | "
-                           "initial_only (existing rows only, no changes)"));
+  k.push_back(enumKey<I>("canal.instance.snapshot.mode", &I::snapshotMode, "never",
+                         {{"never", SnapshotMode::kNever}, {"initial", SnapshotMode::kInitial},
+                          {"initial_only", SnapshotMode::kInitialOnly}},
+                         "never | initial (existing rows first when the destination starts without a position) | "
+                         "initial_only (existing rows only, no changes)"));
   k.push_back(stringKey<I>("canal.instance.snapshot.tables", &I::snapshotTables, "",
                            "tables of the initial snapshot (Canal regex); empty: the table filter"));
   k.push_back(intKey<I>("canal.instance.snapshot.chunk.size", &I::snapshotChunkSize, 4096, 1, 1000000,
@@ -343,7 +341,7 @@ std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
                         "canal.instance.rds.instanceId", "canal.instance.multi.stream.on"}) {
     k.push_back(unusedKey<I>(u, "accepted for compatibility with Canal; no effect"));
   }
-  // MQ routing (canal.serverMode = kafka).
+  // MQ routing (canal.serverMode = kafka or rabbitMQ).
   k.push_back(stringKey<I>("canal.mq.topic", &I::mqTopic, "", "MQ mode: the topic (and the one for entries no dynamic topic takes)"));
   k.push_back(stringKey<I>("canal.mq.dynamicTopic", &I::mqDynamicTopic, "",
                            "MQ mode: topic per schema or table: 'topic:expr' or 'expr' items, ',' or ';' separated"));
@@ -470,6 +468,15 @@ const std::vector<KeyDef<InstanceConfig>>& instanceKeys() {
   return table;
 }
 
+const char* serverModeName(ServerMode mode) {
+  switch (mode) {
+    case ServerMode::kKafka: return "kafka";
+    case ServerMode::kRabbitMq: return "rabbitMQ";
+    case ServerMode::kTcp: break;
+  }
+  return "tcp";
+}
+
 Result<ServerConfig> loadServerConfig(const PropertiesFile& canal, const EnvLookup& env, Warnings* warnings) {
   auto raw = [&](const std::string& key) -> std::optional<Raw> {
     if (env) {
@@ -501,11 +508,10 @@ Result<ServerConfig> loadServerConfig(const PropertiesFile& canal, const EnvLook
   for (const auto& [legacy, name] : kLegacyKafka) {
     if (const auto* e = canal.find(legacy); e && !trim(e->value).empty()) config.kafka[name] = trim(e->value);
   }
-  config.serverMode = asciiLower(config.serverMode);
   if (const auto* e = canal.find("canal.mq.servers"); e && config.rabbitMq.host.empty()) {
     config.rabbitMq.host = trim(e->value);  // Canal 1.1.4's name, read by its RabbitMQ producer too
   }
-  if (config.serverMode != "tcp") config.withoutNetty = true;  // as Canal: MQ mode serves no TCP clients
+  if (config.serverMode != ServerMode::kTcp) config.withoutNetty = true;  // as Canal: MQ mode serves no TCP clients
   if (!config.user.empty() && config.passwordHash.empty()) {
     return Status::invalidArgument("canal.user is set but canal.passwd is empty; set both or neither",
                                    canal.where("canal.passwd"));
@@ -542,11 +548,11 @@ Result<InstanceConfig> loadInstanceConfig(const std::string& destination, const 
   config.destination = destination;
   config.mode = server.globalInstanceMode;
   CANAL_RETURN_IF_ERROR(applyTable(instanceKeys(), config, raw, lookup, instance.source()));
-  if (server.serverMode != "tcp") {
+  if (server.serverMode != ServerMode::kTcp) {
     // Canal's MQ mode drops BEGIN/END unless canal.instance.filter.transaction.entry says otherwise.
     if (!raw("canal.instance.filter.transaction.entry")) config.filterTransactionEntry = true;
     if (config.mqTopic.empty()) {
-      return Status::invalidArgument("canal.mq.topic is empty; MQ mode (canal.serverMode = " + server.serverMode +
+      return Status::invalidArgument(std::string("canal.mq.topic is empty; MQ mode (canal.serverMode = ") + serverModeName(server.serverMode) +
                                          ") needs the topic every change without a dynamic topic goes to",
                                      instance.source());
     }

@@ -29,6 +29,13 @@ enum class BatchMode { kMemSize, kItemSize };
 // canal.instance.store.type: the event store, when not the instance mode's.
 enum class StoreType { kByMode, kMemory, kRocksDb };
 enum class SslMode { kDisabled, kPreferred, kRequired, kVerifyCa, kVerifyIdentity };
+// canal.serverMode: serve Canal clients over TCP, or publish to a broker (Canal's MQ mode).
+enum class ServerMode { kTcp, kKafka, kRabbitMq };
+// Canal's spelling of a server mode ("tcp", "kafka", "rabbitMQ"), for logs and errors.
+const char* serverModeName(ServerMode mode);
+// canal.instance.snapshot.mode: existing rows first when a destination starts without a position
+// (kInitial), those rows only (kInitialOnly), or none (kNever).
+enum class SnapshotMode { kNever, kInitial, kInitialOnly };
 
 struct ServerConfig {
   std::string ip;
@@ -48,8 +55,8 @@ struct ServerConfig {
   std::int64_t zkFlushPeriodMs = 0;
   std::int64_t zkSessionTimeoutMs = 0;
   bool withoutNetty = false;
-  std::string serverMode;
-  // MQ mode (canal.serverMode = kafka).
+  ServerMode serverMode = ServerMode::kTcp;
+  // Canal's MQ mode (canal.serverMode = kafka or rabbitMQ).
   bool mqFlatMessage = true;
   int mqCanalBatchSize = 50;
   int mqCanalGetTimeoutMs = 100;
@@ -141,7 +148,7 @@ struct InstanceConfig {
   std::string renderTimeZone;          // TIMESTAMP rendering zone: SYSTEM, UTC, +08:00, ...
 
   // Snapshots of existing rows (docs/snapshots.md).
-  std::string snapshotMode;  // never, initial, initial_only
+  SnapshotMode snapshotMode = SnapshotMode::kNever;
   std::string snapshotTables;  // Canal regex; empty: the table filter
   int snapshotChunkSize = 0;
   int snapshotRowsPerSecond = 0;
@@ -179,7 +186,8 @@ using Warnings = std::vector<std::string>;
 const std::vector<KeyDef<ServerConfig>>& serverKeys();
 const std::vector<KeyDef<InstanceConfig>>& instanceKeys();
 
-// Parses canal.properties. `confDirOverride`, when non-empty, replaces canal.conf.dir.
+// Parses canal.properties; a key `env` gives (an environment variable of the same name) wins over
+// the file.
 Result<ServerConfig> loadServerConfig(const PropertiesFile& canal, const EnvLookup& env, Warnings* warnings);
 
 // Parses one destination: instance.properties over the instance defaults of canal.properties.

@@ -101,14 +101,15 @@ KeyDef<S> listKey(std::string name, std::vector<std::string> S::*member, std::st
   return k;
 }
 
-// A value from a fixed set, compared case-insensitively.
+// A value from a fixed set, compared case-insensitively. `refused` is added to the error of a
+// value outside it (what to do instead).
 template <typename S, typename E>
 KeyDef<S> enumKey(std::string name, E S::*member, std::string def,
-                  std::vector<std::pair<std::string, E>> choices, std::string help) {
+                  std::vector<std::pair<std::string, E>> choices, std::string help, std::string refused = "") {
   std::string range;
   for (const auto& [text, value] : choices) range += (range.empty() ? "" : "|") + text;
   KeyDef<S> k{std::move(name), "enum", std::move(def), range, std::move(help), false, false, nullptr};
-  k.apply = [member, choices, range](S& s, const std::string& text) -> std::string {
+  k.apply = [member, choices, range, refused](S& s, const std::string& text) -> std::string {
     const std::string lower = asciiLower(text);
     for (const auto& [choice, value] : choices) {
       if (asciiLower(choice) == lower) {
@@ -116,7 +117,7 @@ KeyDef<S> enumKey(std::string name, E S::*member, std::string def,
         return {};
       }
     }
-    return "'" + text + "' is not one of " + range;
+    return "'" + text + "' is not one of " + range + (refused.empty() ? "" : " (" + refused + ")");
   };
   return k;
 }

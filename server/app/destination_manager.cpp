@@ -91,8 +91,8 @@ instance::DestinationOptions destinationOptions(const InstanceConfig& c) {
   o.tableFilter.blackField = c.filterBlackField;
   o.pump.render.decimal = c.renderExactDecimal ? binlog::DecimalStyle::kExact : binlog::DecimalStyle::kCanal;
   o.pump.render.convertColumnCharset = c.renderColumnCharset;
-  o.initialSnapshot = c.snapshotMode == "initial" || c.snapshotMode == "initial_only";
-  o.pump.snapshotOnly = c.snapshotMode == "initial_only";
+  o.initialSnapshot = c.snapshotMode != SnapshotMode::kNever;
+  o.pump.snapshotOnly = c.snapshotMode == SnapshotMode::kInitialOnly;
   o.snapshotTables = c.snapshotTables;
   o.snapshotChunkSize = static_cast<std::size_t>(c.snapshotChunkSize);
   o.snapshotRowsPerSecond = static_cast<std::uint64_t>(c.snapshotRowsPerSecond);
@@ -144,11 +144,6 @@ Result<DestinationConfig> loadDestination(const ServerContext& context, const st
   if (mode == InstanceMode::kDefault && !context.ha) {
     return Status::invalidArgument("default-instance.xml keeps positions in ZooKeeper; set canal.zkServers");
   }
-  if (instance->snapshotMode != "never" && instance->snapshotMode != "initial" &&
-      instance->snapshotMode != "initial_only") {
-    return Status::invalidArgument("canal.instance.snapshot.mode '" + instance->snapshotMode +
-                                   "' is not never, initial or initial_only", instancePath.string());
-  }
   auto options = destinationOptions(*instance);
   auto zone = convert::TimeZone::parse(instance->renderTimeZone);
   if (!zone) return zone.status().withContext("canal.instance.render.timezone");
@@ -186,7 +181,7 @@ Result<DestinationConfig> loadDestination(const ServerContext& context, const st
     }
     return makeDestination(options, std::move(meta));
   };
-  if (context.server.serverMode != "tcp") {
+  if (context.server.serverMode != ServerMode::kTcp) {
     CANAL_RETURN_IF_ERROR(CanalMqPublisher::check(context.server, *instance, warnings));
     mq::MqWorkerOptions workerOptions;
     workerOptions.destination = name;

@@ -171,8 +171,8 @@ int main(int argc, char** argv) {
     }
   }
   if (check) {
-    if (server->serverMode != "tcp") {
-      log->info("configuration OK: {} destination(s), MQ mode {}", names.size(), server->serverMode);
+    if (server->serverMode != canal::app::ServerMode::kTcp) {
+      log->info("configuration OK: {} destination(s), MQ mode {}", names.size(), canal::app::serverModeName(server->serverMode));
     } else {
       log->info("configuration OK: {} destination(s), client port {}", names.size(), server->port);
     }
@@ -248,7 +248,8 @@ int main(int argc, char** argv) {
     }
   }
   if (server->withoutNetty) {
-    log->info("client port not opened (canal.withoutNetty, or canal.serverMode = {})", server->serverMode);
+    log->info("client port not opened (canal.withoutNetty, or canal.serverMode = {})",
+              canal::app::serverModeName(server->serverMode));
   } else if (const auto s = net.start(); !s.isOk()) {
     log->error("{}", s.toString());
     shutdown();

@@ -1,6 +1,6 @@
 #pragma once
 
-// Canal's MQ mode for one destination (canal.serverMode = kafka): an internal client (id 1001,
+// Canal's MQ mode for one destination (canal.serverMode = kafka or rabbitMQ): an internal client (id 1001,
 // the destination's own filter) that takes a batch (canal.mq.canalBatchSize entries, or what is
 // there after canal.mq.canalGetTimeout ms), hands it to the broker and acks it only when the
 // broker confirmed every message of it. A failure the broker may get over rolls the batch back

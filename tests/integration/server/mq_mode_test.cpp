@@ -151,7 +151,7 @@ class MqModeTest : public testing::MariaDbTest {
   // position records in canal_mq_positions.
   app::ServerConfig transactionalServer() const {
     app::ServerConfig server;
-    server.serverMode = "kafka";
+    server.serverMode = app::ServerMode::kKafka;
     server.mqTransaction = true;
     server.kafka = {{"bootstrap.servers", kafka_.bootstraps()}, {"log_level", "0"}};
     return server;

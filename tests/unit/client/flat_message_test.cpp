@@ -1,5 +1,5 @@
 // The SDK renders FlatMessage JSON from the Entry protos a client receives; the server renders
-// it from its own entries (canal-binlog, MQ mode). For every entry of every binlog fixture, the
+// it from its own entries (canal-binlog). For every entry of every binlog fixture, the
 // two must give the same JSON document.
 
 #include "canal/client/flat_message.h"
