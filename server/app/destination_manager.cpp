@@ -22,6 +22,7 @@
 #include "server/app/primary_check.h"
 #include "server/convert/table_filter.h"
 #include "server/meta/zookeeper_meta_store.h"
+#include "server/snapshot/initial_snapshot.h"
 #include "server/snapshot/snapshot_runner.h"
 
 namespace canal::app {
@@ -228,18 +229,9 @@ class DestinationManager::Runner {
     // The runner keeps the destination (its gate) alive while an HTTP request still holds it.
     auto snapshots = std::make_shared<snapshot::SnapshotRunner>(name_, o.master, d->snapshots(), o.pump.render,
                                                                 o.snapshotWatermarkTable, d);
-    if (!d->recoveredSnapshot().empty()) {
-      // A snapshot was running when the destination stopped: its chunks are in the store, and
-      // it goes on after the last one.
-      if (auto resumed = snapshots->resume(d->recoveredSnapshot()); !resumed) {
-        moduleLogger("snapshot")->error("destination {}: the snapshot that was running cannot go on: {}", name_,
-                                        resumed.status().toString());
-      }
-    } else if (o.initialSnapshot && d->startedWithoutPosition()) {
-      if (const Status s = startInitialSnapshot(*d, *snapshots); !s.isOk()) {
-        d->stop();
-        return s.withContext("initial snapshot (canal.instance.snapshot.mode)");
-      }
+    if (const Status s = snapshot::startSnapshotsOfStart(*d, *snapshots); !s.isOk()) {
+      d->stop();
+      return s;
     }
     std::unique_ptr<mq::MqWorker> worker;
     if (publish_) {
@@ -298,42 +290,6 @@ class DestinationManager::Runner {
   }
 
  private:
-  static Status startInitialSnapshot(instance::Destination& d, snapshot::SnapshotRunner& snapshots) {
-    const instance::DestinationOptions& o = d.options();
-    std::shared_ptr<const convert::TableFilter> filter = d.tableFilter();
-    if (!o.snapshotTables.empty()) {
-      convert::TableFilterSpec spec;
-      spec.regex = o.snapshotTables;
-      auto made = convert::TableFilter::create(spec);
-      if (!made) return made.status().withContext("canal.instance.snapshot.tables");
-      filter = *made;
-    }
-    auto connection = mysql::MysqlConnection::connect(o.master);
-    if (!connection) return connection.status();
-    auto tables = snapshot::matchingTables(**connection, *filter);
-    if (!tables) return tables.status();
-    if (o.snapshotTables.empty()) {
-      // From the table filter: tables that cannot be chunked are left out, said once.
-      for (auto it = tables->begin(); it != tables->end();) {
-        auto key = snapshot::chunkKey(**connection, it->first, it->second);
-        if (key) {
-          ++it;
-          continue;
-        }
-        moduleLogger("snapshot")->warn("destination {}: {}; left out of the initial snapshot", o.name,
-                                       key.status().message());
-        it = tables->erase(it);
-      }
-    }
-    if (tables->empty()) return Status::ok();
-    snapshot::SnapshotRequest request;
-    request.tables = std::move(*tables);
-    request.chunkSize = o.snapshotChunkSize;
-    request.rowsPerSecond = o.snapshotRowsPerSecond;
-    auto started = snapshots.start(std::move(request));
-    return started.status();
-  }
-
   const DestinationConfig::Make make_;
   const DestinationConfig::Publish publish_;
   const std::string name_;
