@@ -14,6 +14,7 @@ std::string_view statusCodeName(StatusCode code) {
     case StatusCode::kAborted: return "Aborted";
     case StatusCode::kNotSupported: return "NotSupported";
     case StatusCode::kInternal: return "Internal";
+    case StatusCode::kPositionRefused: return "PositionRefused";
   }
   return "Unknown";
 }

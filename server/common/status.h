@@ -25,6 +25,7 @@ enum class StatusCode {
   kAborted,          // stopped on request
   kNotSupported,
   kInternal,
+  kPositionRefused,  // the primary refused a binlog position: purged, missing, not an event boundary (1236)
 };
 
 std::string_view statusCodeName(StatusCode code);
@@ -46,6 +47,9 @@ class [[nodiscard]] Status {
   }
   static Status ioError(std::string message, std::string where = {}) {
     return Status(StatusCode::kIoError, std::move(message), std::move(where));
+  }
+  static Status positionRefused(std::string message, std::string where = {}) {
+    return Status(StatusCode::kPositionRefused, std::move(message), std::move(where));
   }
   static Status timeout(std::string message) { return Status(StatusCode::kTimeout, std::move(message), {}); }
   static Status unavailable(std::string message, std::string where = {}) {

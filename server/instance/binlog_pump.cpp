@@ -193,8 +193,7 @@ void BinlogPump::produce() {
   while (!stopping_) {
     const Status s = runOnce();
     if (stopping_) break;
-    // The primary's 1236: the position is purged or not an event boundary there.
-    const bool stuck = s.message().find("error 1236:") != std::string::npos;
+    const bool stuck = s.code() == StatusCode::kPositionRefused;  // purged, missing, not a boundary
     state_ = stuck ? DestinationState::kStuck : DestinationState::kRetrying;
     if (const auto heldBack = repeats.admit(s.toString())) {
       if (*heldBack > 0) {

@@ -48,6 +48,7 @@ Status MysqlConnection::error(const std::string& what) {
   lastError_ = mysql_errno(mysql_);
   const std::string message = what + ": error " + std::to_string(lastError_) + ": " + mysql_error(mysql_);
   if (lastError_ >= 2000 && lastError_ < 3000) return Status::unavailable(message, peer_);  // client side: link lost
+  if (lastError_ == kErrorMasterFatalReadingBinlog) return Status::positionRefused(message, peer_);
   return Status::ioError(message, peer_);
 }
 

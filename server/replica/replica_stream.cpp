@@ -27,7 +27,7 @@ ReplicaStream::~ReplicaStream() {
   }
 }
 
-bool isPositionRefused(const Status& s) { return s.message().find("error 1236") != std::string::npos; }
+bool isPositionRefused(const Status& s) { return s.code() == StatusCode::kPositionRefused; }
 
 std::optional<std::string> binlogStartedAgain(const std::vector<std::pair<std::string, std::uint64_t>>& logs,
                                               const std::string& file, std::uint64_t position) {

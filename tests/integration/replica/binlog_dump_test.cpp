@@ -194,6 +194,7 @@ TEST_F(BinlogDumpTest, APurgedPositionIsError1236NamingIt) {
   }
   ASSERT_FALSE(failure.isOk());
   EXPECT_EQ(dump->lastErrorCode(), mysql::kErrorMasterFatalReadingBinlog) << failure.toString();
+  EXPECT_EQ(failure.code(), StatusCode::kPositionRefused) << failure.toString();
   EXPECT_NE(failure.message().find("mysql-bin.000001:4"), std::string::npos) << failure.toString();
 }
 

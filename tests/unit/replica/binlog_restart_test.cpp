@@ -21,7 +21,8 @@ TEST(BinlogStartedAgain, AGoneOrShorterFileIsARestartAPurgedOneIsNot) {
   EXPECT_FALSE(binlogStartedAgain({}, "mysql-bin.000006", 4).has_value()) << "no list: nothing concluded";
   const auto reason = binlogStartedAgain(afterReset, "mysql-bin.000006", 1200);
   EXPECT_NE(reason->find("mysql-bin.000006"), std::string::npos) << *reason;
-  EXPECT_TRUE(isPositionRefused(Status::ioError("reading the binlog stream: error 1236: could not find next log")));
+  EXPECT_TRUE(isPositionRefused(Status::positionRefused("reading the binlog stream: error 1236: could not find next log")));
+  EXPECT_FALSE(isPositionRefused(Status::ioError("reading the binlog stream: error 1236 in a message")));
   EXPECT_FALSE(isPositionRefused(Status::unavailable("link lost")));
 }
 
