@@ -184,6 +184,8 @@ EnvLookup processEnvironment();
 using Warnings = std::vector<std::string>;
 
 const std::vector<KeyDef<ServerConfig>>& serverKeys();
+// The destination mode a Canal instance template names (classpath:spring/file-instance.xml ...).
+std::optional<InstanceMode> instanceModeOf(std::string_view springXml);
 const std::vector<KeyDef<InstanceConfig>>& instanceKeys();
 
 // Parses canal.properties; a key `env` gives (an environment variable of the same name) wins over
