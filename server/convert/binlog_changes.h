@@ -37,9 +37,9 @@ class ChangeAssembler {
  public:
   explicit ChangeAssembler(RenderOptions options) : options_(options) {}
 
-  // Reads table definitions from the primary for TABLE_MAPs without column names, and replays
-  // the stream's DDL on them. `cache` must outlive the assembler.
-  void setSchemaCache(schema::SchemaCache* cache) { schemas_ = cache; }
+  // Where table definitions come from for TABLE_MAPs without column names (the primary's),
+  // and where the stream's DDL is replayed. `definitions` must outlive the assembler.
+  void setTableDefinitions(schema::TableDefinitions* definitions) { schemas_ = definitions; }
   // Also yields TRANSACTIONBEGIN (QUERY "BEGIN") and TRANSACTIONEND (XID, QUERY "COMMIT")
   // entries, as the server sends them; off for FlatMessage output, which has none. Like Canal,
   // no TRANSACTIONBEGIN on MariaDB, whose transactions open with a GTID event instead.
@@ -93,7 +93,7 @@ class ChangeAssembler {
   Result<bool> contextEntry(const binlog::RawEvent& event, const binlog::FormatDescription& format,
                             std::string_view file, const std::string& where, ChangeEntry& out);
   RenderOptions options_;
-  schema::SchemaCache* schemas_ = nullptr;
+  schema::TableDefinitions* schemas_ = nullptr;
   bool transactionEntries_ = false;
   std::shared_ptr<const TableFilter> filter_;
   bool skipUnknownTables_ = false;

@@ -284,7 +284,7 @@ Status BinlogPump::runOnce() {
   ++streamStarts_;
 
   convert::ChangeAssembler assembler(options_.render);
-  assembler.setSchemaCache(&run.schemas());
+  assembler.setTableDefinitions(&run.schemas());
   assembler.setTransactionEntries(true);
   assembler.setSkipUnknownTables(options_.filterTableError);
   assembler.setContextEntries(true);

@@ -19,7 +19,7 @@
 #include "server/replica/replica_stream.h"
 
 namespace canal::schema {
-class SchemaCache;
+class TableDefinitions;
 }
 
 namespace canal::instance {
@@ -35,7 +35,7 @@ class BinlogRun {
   // The last transaction boundary read.
   virtual const CommitPosition& committed() const = 0;
   // Table definitions at the run's position.
-  virtual schema::SchemaCache& schemas() = 0;
+  virtual schema::TableDefinitions& schemas() = 0;
   // While the run's link to the primary is down and being re-established, why and since when
   // (wall-clock ms); OK otherwise. Thread-safe.
   virtual Status linkError(std::int64_t* sinceMs) const = 0;

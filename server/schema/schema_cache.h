@@ -21,29 +21,9 @@
 #include "server/binlog/table_map.h"
 #include "server/common/status.h"
 #include "server/mysql/mysql_connection.h"
+#include "server/schema/table_schema.h"
 
 namespace canal::schema {
-
-struct ColumnSchema {
-  std::string name;
-  std::string columnType;  // "int(11) unsigned", "varchar(32)", "enum('a','b')"
-  std::string dataType;    // "int", "varchar", "enum"
-  bool isUnsigned = false;
-  bool isBinary = false;   // BINARY/VARBINARY/BLOB (no character set)
-  bool isPrimaryKey = false;
-  std::vector<std::string> members;  // ENUM / SET
-  std::string charset;     // character columns, when known ("utf8mb4", "latin1")
-};
-
-struct TableSchema {
-  std::string database;
-  std::string table;
-  std::vector<ColumnSchema> columns;
-  std::string columnList() const;  // "id int(11), name varchar(32)"
-};
-
-using TableKey = std::pair<std::string, std::string>;  // database, table
-using TableSet = std::map<TableKey, TableSchema>;
 
 // How the server spells types in SHOW CREATE TABLE / information_schema: MariaDB and MySQL
 // before 8.0.19 give integers their display width ("int(11)", "int(10) unsigned").
@@ -52,9 +32,8 @@ struct TypeSpelling {
 };
 
 class SchemaHistory;
-struct SchemaPosition;
 
-class SchemaCache {
+class SchemaCache final : public TableDefinitions {
  public:
   explicit SchemaCache(mysql::ConnectOptions connect) : connect_(std::move(connect)) {}
 
@@ -72,12 +51,12 @@ class SchemaCache {
   // The definition of `database`.`table`, read once and kept until DDL changes it; `at` is the
   // position it is needed at, for the history.
   Result<std::shared_ptr<const TableSchema>> table(const std::string& database, const std::string& table,
-                                                   const SchemaPosition* at = nullptr);
+                                                   const SchemaPosition* at = nullptr) override;
   // Replays a DDL statement seen in the stream (ending at `at`) on the definitions held, so rows
   // after it decode with the new columns and rows before it were decoded with the old ones.
   // What the replay cannot follow is forgotten and read from the primary when next needed.
   // An error only when the history cannot be written.
-  Status applyDdl(const std::string& sql, const std::string& database, const SchemaPosition* at = nullptr);
+  Status applyDdl(const std::string& sql, const std::string& database, const SchemaPosition* at = nullptr) override;
 
   // Reads every table of the primary's user databases.
   Result<TableSet> readAll();

@@ -14,33 +14,11 @@
 #include "server/convert/change.h"
 #include "server/convert/selected_row.h"
 #include "server/replica/start_position.h"
+#include "server/snapshot/chunk_query.h"
 #include "server/schema/schema_cache.h"
 
 namespace canal::snapshot {
 namespace {
-
-std::string quoteName(const std::string& name) {
-  std::string out = "`";
-  for (const char c : name) {
-    if (c == '`') out.push_back('`');
-    out.push_back(c);
-  }
-  return out + "`";
-}
-
-// A SQL literal equal to a key value as the SELECT returned it (character_set_results = binary):
-// character columns compare in their own collation, binary ones byte for byte.
-std::string literal(const schema::ColumnSchema& c, const std::string& value) {
-  // An integer key as a number: compared as a string, the primary would convert every row's key.
-  static const std::set<std::string> integers = {"tinyint", "smallint", "mediumint", "int", "bigint"};
-  if (integers.count(c.dataType) && !value.empty() &&
-      value.find_first_not_of("0123456789", value[0] == '-' ? 1 : 0) == std::string::npos && value != "-") {
-    return value;
-  }
-  if (c.isBinary) return "X'" + protocol::toHex(value) + "'";
-  if (!c.charset.empty()) return "CONVERT(X'" + protocol::toHex(value) + "' USING " + c.charset + ")";
-  return mysql::MysqlConnection::quote(value);
-}
 
 // One chunk, read where its binlog position is known, each row handed to `onRow` as it arrives
 // (after `onColumns` with the column count); returns the position. With a watermark table
@@ -554,47 +532,13 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
       definition = *current;
     }
     const schema::TableSchema& def = *definition;
-    std::vector<std::uint32_t> keyColumns;
-    std::vector<const schema::ColumnSchema*> keySchemas;
-    for (const std::string& k : *key) {
-      for (std::uint32_t i = 0; i < def.columns.size(); ++i) {
-        if (def.columns[i].name != k) continue;
-        keyColumns.push_back(i);
-        keySchemas.push_back(&def.columns[i]);
-      }
-    }
-    if (keyColumns.size() != key->size()) return Status::unavailable("the key of " + name + " changed");
-    std::string select = "SELECT ";
-    for (std::size_t i = 0; i < def.columns.size(); ++i) {
-      if (i) select += ", ";
-      // FLOAT as a double: enough digits to name the stored float exactly; FLOAT(M,D) and
-      // DOUBLE(M,D) too, which print only D decimals of what they hold.
-      const schema::ColumnSchema& c = def.columns[i];
-      const bool widened = c.dataType == "float" || (c.dataType == "double" && c.columnType.find('(') != std::string::npos);
-      select += widened ? "CAST(" + quoteName(c.name) + " AS DOUBLE)" : quoteName(c.name);
-    }
-    select += " FROM " + quoteName(database) + "." + quoteName(table);
-    std::vector<std::string> conditions;
-    if (after) {
-      // (k1, k2, ...) > (v1, v2, ...), spelled out so the key's index serves it.
-      std::string disjunction;
-      for (std::size_t i = 0; i < keyColumns.size(); ++i) {
-        std::string term;
-        for (std::size_t j = 0; j < i; ++j) {
-          term += quoteName(keySchemas[j]->name) + " = " + literal(*keySchemas[j], (*after)[j]) + " AND ";
-        }
-        term += quoteName(keySchemas[i]->name) + " > " + literal(*keySchemas[i], (*after)[i]);
-        disjunction += (i ? " OR (" : "(") + term + ")";
-      }
-      conditions.push_back("(" + disjunction + ")");
-    }
-    if (!request.where.empty()) conditions.push_back("(" + request.where + ")");
-    for (std::size_t i = 0; i < conditions.size(); ++i) select += (i ? " AND " : " WHERE ") + conditions[i];
-    select += " ORDER BY ";
-    for (std::size_t i = 0; i < keySchemas.size(); ++i) select += (i ? ", " : "") + quoteName(keySchemas[i]->name);
-    select += " LIMIT " + std::to_string(request.chunkSize);
+    auto keyed = keyColumns(def, *key);
+    if (!keyed) return keyed.status();
+    const std::vector<std::uint32_t>& keyIndexes = keyed->indexes;
+    ChunkQuery query{database, table, &def, &*keyed, &after, request.where, request.chunkSize};
+    const std::string select = chunkSelect(query);
 
-    const auto watch = gate_.watch(database, table, keyColumns);
+    const auto watch = gate_.watch(database, table, keyIndexes);
     if (gate_.ddlCount() != definitionDdls) {  // a DDL passed since the definition was read
       gate_.unwatch(watch);
       definition.reset();
@@ -604,7 +548,7 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     const std::size_t columnCount = def.columns.size();
     RawRows raw;
     bool stale = false;
-    std::vector<std::string> last(keyColumns.size());
+    std::vector<std::string> last(keyIndexes.size());
     auto watermark = readChunk(
         connection, select, low, watch.at,
         [&](unsigned count) {
@@ -614,7 +558,7 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
         },
         [&](const std::vector<std::optional<std::string_view>>& values) {
           raw.add(values);
-          for (std::size_t k = 0; k < keyColumns.size(); ++k) last[k] = values[keyColumns[k]].value_or("");
+          for (std::size_t k = 0; k < keyIndexes.size(); ++k) last[k] = values[keyIndexes[k]].value_or("");
           return Status::ok();
         });
     if (stale) {

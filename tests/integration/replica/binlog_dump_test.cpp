@@ -518,7 +518,7 @@ class SchemaFromPrimaryTest : public canal::testing::MariaDbTest {
     schema::SchemaCache fresh(replicaAccount(*db_));
     schema::SchemaCache& cache = kept ? *kept : fresh;
     convert::ChangeAssembler assembler(convert::RenderOptions{});
-    assembler.setSchemaCache(&cache);
+    assembler.setTableDefinitions(&cache);
     std::vector<convert::ChangeEntry> out;
     std::size_t seen = 0;
     convert::ChangeEntry entry;

@@ -1,0 +1,78 @@
+#include "server/snapshot/chunk_query.h"
+
+#include <set>
+
+#include "canal/protocol/hex.h"
+#include "server/mysql/mysql_connection.h"
+
+namespace canal::snapshot {
+
+std::string quoteName(const std::string& name) {
+  std::string out = "`";
+  for (const char c : name) {
+    if (c == '`') out.push_back('`');
+    out.push_back(c);
+  }
+  return out + "`";
+}
+
+std::string keyLiteral(const schema::ColumnSchema& c, const std::string& value) {
+  // An integer key as a number: compared as a string, the primary would convert every row's key.
+  static const std::set<std::string> integers = {"tinyint", "smallint", "mediumint", "int", "bigint"};
+  if (integers.count(c.dataType) && !value.empty() &&
+      value.find_first_not_of("0123456789", value[0] == '-' ? 1 : 0) == std::string::npos && value != "-") {
+    return value;
+  }
+  if (c.isBinary) return "X'" + protocol::toHex(value) + "'";
+  if (!c.charset.empty()) return "CONVERT(X'" + protocol::toHex(value) + "' USING " + c.charset + ")";
+  return mysql::MysqlConnection::quote(value);
+}
+
+Result<KeyColumns> keyColumns(const schema::TableSchema& def, const std::vector<std::string>& key) {
+  KeyColumns out;
+  for (const std::string& k : key) {
+    for (std::uint32_t i = 0; i < def.columns.size(); ++i) {
+      if (def.columns[i].name != k) continue;
+      out.indexes.push_back(i);
+      out.columns.push_back(&def.columns[i]);
+    }
+  }
+  if (out.indexes.size() != key.size()) {
+    return Status::unavailable("the key of " + def.database + "." + def.table + " changed");
+  }
+  return out;
+}
+
+std::string chunkSelect(const ChunkQuery& q) {
+  const schema::TableSchema& def = *q.definition;
+  const auto& key = q.key->columns;
+  std::string select = "SELECT ";
+  for (std::size_t i = 0; i < def.columns.size(); ++i) {
+    if (i) select += ", ";
+    const schema::ColumnSchema& c = def.columns[i];
+    const bool widened = c.dataType == "float" || (c.dataType == "double" && c.columnType.find('(') != std::string::npos);
+    select += widened ? "CAST(" + quoteName(c.name) + " AS DOUBLE)" : quoteName(c.name);
+  }
+  select += " FROM " + quoteName(q.database) + "." + quoteName(q.table);
+  std::vector<std::string> conditions;
+  if (q.after && *q.after) {
+    // (k1, k2, ...) > (v1, v2, ...) as (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...
+    const std::vector<std::string>& after = **q.after;
+    std::string disjunction;
+    for (std::size_t i = 0; i < key.size(); ++i) {
+      std::string term;
+      for (std::size_t j = 0; j < i; ++j) term += quoteName(key[j]->name) + " = " + keyLiteral(*key[j], after[j]) + " AND ";
+      term += quoteName(key[i]->name) + " > " + keyLiteral(*key[i], after[i]);
+      disjunction += (i ? " OR (" : "(") + term + ")";
+    }
+    conditions.push_back("(" + disjunction + ")");
+  }
+  if (!q.where.empty()) conditions.push_back("(" + q.where + ")");
+  for (std::size_t i = 0; i < conditions.size(); ++i) select += (i ? " AND " : " WHERE ") + conditions[i];
+  select += " ORDER BY ";
+  for (std::size_t i = 0; i < key.size(); ++i) select += (i ? ", " : "") + quoteName(key[i]->name);
+  select += " LIMIT " + std::to_string(q.limit);
+  return select;
+}
+
+}  // namespace canal::snapshot

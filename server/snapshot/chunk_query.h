@@ -1,0 +1,48 @@
+#pragma once
+
+// The SELECT that reads one chunk of a table: every column of its definition, the rows after the
+// last key read (a row comparison spelled out so the key's index serves it), the request's
+// `where`, in key order, at most a chunk's rows. Thread contract: functions without state.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/common/status.h"
+#include "server/schema/table_schema.h"
+
+namespace canal::snapshot {
+
+// The chunking key's columns in a table definition, in key order.
+struct KeyColumns {
+  std::vector<std::uint32_t> indexes;
+  std::vector<const schema::ColumnSchema*> columns;
+};
+
+// `key`'s columns in `table`; Unavailable when one is no longer there (the key changed).
+Result<KeyColumns> keyColumns(const schema::TableSchema& table, const std::vector<std::string>& key);
+
+struct ChunkQuery {
+  std::string database;
+  std::string table;
+  const schema::TableSchema* definition = nullptr;
+  const KeyColumns* key = nullptr;
+  // The last key read (the values as the SELECT returned them); nullopt: from the first row.
+  const std::optional<std::vector<std::string>>* after = nullptr;
+  std::string where;  // a boolean expression; empty: every row
+  std::size_t limit = 0;
+};
+
+// FLOAT, and FLOAT(M,D) / DOUBLE(M,D), which print only D decimals of what they hold, are read as
+// DOUBLE: enough digits to name the stored value exactly, as the binlog holds it.
+std::string chunkSelect(const ChunkQuery& query);
+
+// `name` quoted as an identifier.
+std::string quoteName(const std::string& name);
+// A SQL literal equal to a key value as the SELECT returned it (character_set_results = binary):
+// integers as numbers, binary columns byte for byte, character columns in their own charset.
+std::string keyLiteral(const schema::ColumnSchema& column, const std::string& value);
+
+}  // namespace canal::snapshot
