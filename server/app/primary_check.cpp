@@ -3,7 +3,7 @@
 #include "server/common/ascii.h"
 #include "server/convert/table_filter.h"
 #include "server/mysql/mysql_connection.h"
-#include "server/snapshot/snapshot_runner.h"
+#include "server/snapshot/chunk_query.h"
 
 namespace canal::app {
 namespace {

@@ -8,6 +8,7 @@
 #include "canal/protocol/password_scramble.h"
 #include "server/common/ascii.h"
 #include "server/mysql/mysql_connection.h"
+#include "server/snapshot/chunk_query.h"
 #include "server/snapshot/snapshot_runner.h"
 
 namespace canal::app {

@@ -3,7 +3,6 @@
 #include <set>
 
 #include "canal/protocol/hex.h"
-#include "server/mysql/mysql_connection.h"
 
 namespace canal::snapshot {
 
@@ -73,6 +72,51 @@ std::string chunkSelect(const ChunkQuery& q) {
   for (std::size_t i = 0; i < key.size(); ++i) select += (i ? ", " : "") + quoteName(key[i]->name);
   select += " LIMIT " + std::to_string(q.limit);
   return select;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> matchingTables(mysql::MysqlConnection& connection,
+                                                                        const convert::TableFilter& filter) {
+  auto rows = connection.query(
+      "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND "
+      "TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') "
+      "ORDER BY TABLE_SCHEMA, TABLE_NAME");
+  if (!rows) return rows.status();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& row : rows->rows) {
+    const std::string database = row[0].value_or("");
+    const std::string table = row[1].value_or("");
+    if (filter.accepts(database, table)) out.emplace_back(database, table);
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> chunkKey(mysql::MysqlConnection& connection, const std::string& database,
+                                          const std::string& table) {
+  auto rows = connection.query(
+      "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE, s.SUB_PART FROM information_schema.STATISTICS s "
+      "JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME "
+      "AND c.COLUMN_NAME = s.COLUMN_NAME WHERE s.TABLE_SCHEMA = " + mysql::MysqlConnection::quote(database) +
+      " AND s.TABLE_NAME = " + mysql::MysqlConnection::quote(table) +
+      " AND s.NON_UNIQUE = 0 ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX");
+  if (!rows) return rows.status();
+  std::vector<std::string> key;
+  std::string index;
+  bool usable = true;
+  for (const auto& row : rows->rows) {
+    const std::string name = row[0].value_or("");
+    if (name != index) {
+      if (!index.empty() && usable) return key;
+      index = name;
+      key.clear();
+      usable = true;
+    }
+    key.push_back(row[1].value_or(""));
+    if (row[2].value_or("") != "NO" || row[3].has_value()) usable = false;
+  }
+  if (!index.empty() && usable) return key;
+  return Status::invalidArgument("table " + database + "." + table +
+                                 " has neither a primary key nor a unique key on NOT NULL columns: it cannot be "
+                                 "snapshotted in chunks");
 }
 
 }  // namespace canal::snapshot

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "server/common/status.h"
+#include "server/convert/table_filter.h"
+#include "server/mysql/mysql_connection.h"
 #include "server/schema/table_schema.h"
 
 namespace canal::snapshot {
@@ -44,5 +46,14 @@ std::string quoteName(const std::string& name);
 // A SQL literal equal to a key value as the SELECT returned it (character_set_results = binary):
 // integers as numbers, binary columns byte for byte, character columns in their own charset.
 std::string keyLiteral(const schema::ColumnSchema& column, const std::string& value);
+
+// The base tables of the primary's user databases that `filter` accepts.
+Result<std::vector<std::pair<std::string, std::string>>> matchingTables(mysql::MysqlConnection& connection,
+                                                                        const convert::TableFilter& filter);
+
+// The key a table is chunked by: its primary key, else a unique key on NOT NULL columns (column
+// names in key order); InvalidArgument naming the table when it has neither.
+Result<std::vector<std::string>> chunkKey(mysql::MysqlConnection& connection, const std::string& database,
+                                          const std::string& table);
 
 }  // namespace canal::snapshot

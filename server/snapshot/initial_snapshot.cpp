@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "server/common/logging.h"
+#include "server/snapshot/chunk_query.h"
 #include "server/convert/table_filter.h"
 #include "server/mysql/mysql_connection.h"
 

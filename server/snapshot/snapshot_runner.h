@@ -116,13 +116,4 @@ class SnapshotRunner {
   std::thread thread_;
 };
 
-// The base tables of the primary's user databases that `filter` accepts.
-Result<std::vector<std::pair<std::string, std::string>>> matchingTables(mysql::MysqlConnection& connection,
-                                                                        const convert::TableFilter& filter);
-
-// The key a table is chunked by: its primary key, else a unique key on NOT NULL columns (column
-// names in key order); InvalidArgument naming the table when it has neither.
-Result<std::vector<std::string>> chunkKey(mysql::MysqlConnection& connection, const std::string& database,
-                                          const std::string& table);
-
 }  // namespace canal::snapshot
