@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -143,8 +144,6 @@ void unsubscribe(const SourceConfig& source, const ReindexLog& log) {
   if (!s) log("the reindex client " + std::to_string(source.clientId) + " could not unsubscribe: " + s.message());
 }
 
-bool stopped(const volatile int* stop) { return stop && *stop; }
-
 // A forwarder running on a thread of its own until stop().
 class RunningForwarder {
  public:
@@ -177,6 +176,339 @@ class RunningForwarder {
   std::thread thread_;
 };
 
+// One run of the reindex of an alias, step by step (reindex.h).
+class Reindex {
+ public:
+  Reindex(const ForwarderConfig& config, std::string alias, const ReindexLog& log, const volatile int* stop)
+      : config_(config), alias_(std::move(alias)), log_(log), stop_(stop) {}
+
+  Status run() {
+    if (Status s = plan(); !s) return s;
+    bool plain = false;
+    auto targets = es_->aliasTargets(alias_, &plain);
+    if (!targets) return targets.status();
+    if (const auto state = readState(statePath_)) {
+      if (*targets == std::vector<std::string>{state->index}) return finishEarlierSwap(*state);
+      if (Status s = dropEarlierRun(*state); !s) return s;
+    }
+    if (Status s = createIndex(*targets, plain); !s) return s;
+    auto forwarder = newIndexForwarder(state_.index);
+    if (!forwarder) return abandon(forwarder.status());
+    RunningForwarder running(std::move(*forwarder));
+    const auto finish = [&running](Status why) {
+      (void)running.stop();
+      return why;
+    };
+    if (Status s = waitSubscribed(running); !s) return abandon(finish(s));
+    auto rows = snapshot(running);
+    if (!rows) return abandon(finish(rows.status()));
+    if (Status s = catchUp(running, *rows); !s) return abandon(finish(s));
+    if (Status s = moveAlias(); !s) return abandon(finish(s));
+    // From here a stopped run is finished by the next one (the state names the moved alias).
+    if (Status s = writeState(statePath_, alias_, state_); !s) return finish(s);
+    if (Status s = followPastSwap(running, state_.swappedMs); !s) return finish(s);
+    if (Status s = running.stop(); !s) return s;
+    return finishSwap(state_);
+  }
+
+ private:
+  bool stopped() const { return stop_ && *stop_; }
+
+  // Which sink writes the alias and with which mappings; its index file; the clients of
+  // Elasticsearch and canal-server's HTTP port.
+  Status plan() {
+    for (const SinkConfig& s : config_.sinks) {
+      if (s.kind != SinkConfig::Kind::kElasticsearch) continue;
+      const auto take = [&](const auto& mapping, auto& into) {
+        if (mapping.index != alias_) return true;
+        if (sink_ && sink_ != &s) return false;
+        sink_ = &s;
+        into.push_back(mapping);
+        return true;
+      };
+      for (const IndexMapping& m : s.elasticsearch.mappings) {
+        if (!take(m, mappings_)) return failure("two elasticsearch sinks write to '" + alias_ + "'");
+      }
+      for (const DocumentMapping& d : s.elasticsearch.documents) {
+        if (!take(d, documents_)) return failure("two elasticsearch sinks write to '" + alias_ + "'");
+      }
+    }
+    if (!sink_) return failure("no elasticsearch mapping or document writes to the index '" + alias_ + "'");
+    const ReindexConfig& rc = sink_->elasticsearch.reindex;
+    if (rc.snapshotUrl.empty()) {
+      return failure(sink_->name + ": elasticsearch.reindex.snapshot_url is not set (canal-server's HTTP port)");
+    }
+    if (rc.destination.empty() || rc.destination == config_.source.destination) {
+      return failure(sink_->name + ": elasticsearch.reindex.destination must name a destination of its own on the same "
+                                   "primary, not " + config_.source.destination +
+                                   " (Canal serves one consumer per destination: the running forwarder's batches "
+                                   "would be taken)");
+    }
+    if (const auto file = rc.indexFiles.find(alias_); file != rc.indexFiles.end()) {
+      std::ifstream in(file->second);
+      if (!in) return failure("cannot read the index file " + file->second);
+      std::stringstream text;
+      text << in.rdbuf();
+      const Json j = Json::parse(text.str(), nullptr, false);
+      if (!j.is_object()) return failure(file->second + " is not a JSON object (settings, mappings)");
+      indexBody_ = j.dump();
+    }
+    auto esHttp = HttpClient::create(httpOptionsOf(sink_->elasticsearch));
+    if (!esHttp) return esHttp.status();
+    esHttp_ = std::move(*esHttp);
+    es_.emplace(*esHttp_, sink_->elasticsearch.url);
+    HttpOptions serverOptions;
+    serverOptions.user = rc.snapshotUser;
+    serverOptions.password = rc.snapshotPassword;
+    auto serverHttp = HttpClient::create(serverOptions);
+    if (!serverHttp) return serverHttp.status();
+    serverHttp_ = std::move(*serverHttp);
+    source_ = config_.source;
+    source_.destination = rc.destination;
+    source_.clientId = rc.clientId;
+    statePath_ = fs::path(rc.stateDir) / ("reindex-" + alias_ + ".json");
+    snapshotsUrl_ = rc.snapshotUrl + "/destinations/" + source_.destination + "/snapshots";
+    return Status::ok();
+  }
+
+  // A request to the snapshot endpoint, asked again while canal-server answers 503 (the primary
+  // cannot be reached, the destination is starting) or does not answer, every 1 s to 10 s, for
+  // up to two minutes: passing conditions are waited out and said in the log.
+  Result<HttpResponse> askServer(const std::string& method, const std::string& body = "") {
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    auto pause = 1000ms;
+    for (;;) {
+      auto r = serverHttp_->request(method, snapshotsUrl_, body);
+      const bool passing = !r || r->status == 503;
+      if (!passing || stopped() || std::chrono::steady_clock::now() + pause > deadline) return r;
+      log_(method + " " + snapshotsUrl_ + ": " + (r ? std::to_string(r->status) + " " + r->body : r.status().message()) +
+           "; asking again in " + std::to_string(pause.count() / 1000) + " s");
+      for (auto slept = 0ms; slept < pause && !stopped(); slept += 100ms) std::this_thread::sleep_for(100ms);
+      pause = std::min(pause * 2, std::chrono::milliseconds(10000));
+    }
+  }
+
+  // The new index's own forwarder on the reindex's destination: the alias's tables, into `index`.
+  Result<std::unique_ptr<Forwarder>> newIndexForwarder(const std::string& index) {
+    ForwarderConfig fc = config_;
+    fc.source = source_;
+    SinkConfig reindexSink = *sink_;
+    reindexSink.name = "reindex-" + alias_;
+    reindexSink.tables.clear();
+    reindexSink.elasticsearch.mappings = mappings_;
+    reindexSink.elasticsearch.documents = documents_;
+    for (IndexMapping& m : reindexSink.elasticsearch.mappings) m.index = index;
+    for (DocumentMapping& d : reindexSink.elasticsearch.documents) d.index = index;
+    fc.sinks = {reindexSink};
+    return Forwarder::create(fc, [log = log_](const std::string& line) { log("new index: " + line); });
+  }
+
+  // An earlier run moved the alias and stopped: the changes that reached the old index before
+  // the swap may not all be in the new one yet, so its forwarder goes on from the destination's
+  // cursor until it is past the swap.
+  Status finishEarlierSwap(const State& state) {
+    log_("the reindex of " + alias_ + " into " + state.index +
+         " had moved the alias; finishing it (following the changes up to the swap)");
+    auto forwarder = newIndexForwarder(state.index);
+    if (!forwarder) return forwarder.status();
+    RunningForwarder running(std::move(*forwarder));
+    if (Status s = followPastSwap(running, state.swappedMs > 0 ? state.swappedMs : wallMs()); !s) return s;
+    if (Status s = running.stop(); !s) return s;
+    return finishSwap(state);
+  }
+
+  // An earlier run stopped before the swap: its index is dropped (and its snapshot, if the
+  // server still runs it, cancelled) so this run starts afresh.
+  Status dropEarlierRun(const State& state) {
+    log_("a reindex of " + alias_ + " into " + state.index + " stopped before the swap; dropping " + state.index +
+         " and starting again");
+    if (state.snapshot > 0) {
+      auto progress = serverHttp_->request("GET", snapshotsUrl_);
+      const Json p = progress ? Json::parse(progress->body, nullptr, false) : Json();
+      if (p.is_object() && p.value("id", std::int64_t{0}) == state.snapshot && p.value("state", "") == "running") {
+        auto cancelled = serverHttp_->request("DELETE", snapshotsUrl_);
+        if (!cancelled) return cancelled.status();
+        log_("cancelled its snapshot " + std::to_string(state.snapshot) + ", still running on the server");
+      }
+    }
+    if (Status s = es_->deleteIndex(state.index); !s) return s;
+    fs::remove(statePath_);
+    return Status::ok();
+  }
+
+  // The new index, recorded in the state file before it is created.
+  Status createIndex(const std::vector<std::string>& targets, bool plain) {
+    state_.index = alias_ + "_" + utcStamp();
+    state_.previous = plain ? std::vector<std::string>{alias_} : targets;
+    state_.plain = plain;
+    if (Status s = writeState(statePath_, alias_, state_); !s) return s;
+    if (Status s = es_->createIndex(state_.index, indexBody_); !s) {
+      fs::remove(statePath_);
+      return s;
+    }
+    log_("reindexing " + alias_ + " into " + state_.index + (targets.empty() && !plain ? " (a new alias)" : ""));
+    return Status::ok();
+  }
+
+  // The new index is dropped (the alias never pointed to it) with the state file.
+  Status abandon(Status why) {
+    (void)es_->deleteIndex(state_.index);
+    fs::remove(statePath_);
+    return why;
+  }
+
+  // Subscribed (a first get answered) before the snapshot starts, so no change after it is missed.
+  Status waitSubscribed(RunningForwarder& running) {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    for (;;) {
+      const auto c = running.counters();
+      if (c.emptyGets + c.batches > 0) return Status::ok();
+      if (running.ended()) return running.endedStatus();
+      if (stopped() || std::chrono::steady_clock::now() > deadline) {
+        return failure("the new index's forwarder did not reach destination " + source_.destination);
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  // The snapshot of the alias's tables (a document's main table: its rows name the documents,
+  // which are read whole from the source database), waited for; the rows it put into the stream
+  // (rows changed while their chunk was read are dropped: the stream carries their newer version).
+  Result<std::uint64_t> snapshot(RunningForwarder& running) {
+    const ReindexConfig& rc = sink_->elasticsearch.reindex;
+    Json tables = Json::array();
+    for (const IndexMapping& m : mappings_) tables.push_back(m.table);
+    for (const DocumentMapping& d : documents_) tables.push_back(d.table);
+    Json request = {{"tables", tables}};
+    if (rc.chunkSize > 0) request["chunkSize"] = rc.chunkSize;
+    if (rc.rowsPerSecond > 0) request["rowsPerSecond"] = rc.rowsPerSecond;
+    auto started = askServer("POST", request.dump());
+    if (!started) return started.status();
+    if (started->status != 202) return refused("POST " + snapshotsUrl_, *started);
+    state_.snapshot = Json::parse(started->body, nullptr, false).value("id", std::int64_t{0});
+    if (Status s = writeState(statePath_, alias_, state_); !s) return s;
+    log_("snapshot of " + tables.dump() + " started: " + started->body);
+    for (;;) {
+      if (stopped()) return failure("stopped");
+      if (running.ended()) return running.endedStatus();
+      auto progress = askServer("GET");
+      if (!progress) return progress.status();
+      const Json p = Json::parse(progress->body, nullptr, false);
+      if (progress->status != 200 || !p.is_object()) return refused("GET " + snapshotsUrl_, *progress);
+      const std::string s = p.value("state", "");
+      if (s == "done") {
+        std::uint64_t rows = 0;
+        for (const Json& t : p.value("tables", Json::array())) rows += t.value("rows", std::uint64_t{0});
+        log_("snapshot done: " + std::to_string(rows) + " rows");
+        return rows;
+      }
+      if (s != "running") return failure("the snapshot ended " + s + ": " + progress->body);
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+
+  // Caught up: every snapshot row is in the new index, and then a get found nothing or the last
+  // change written is within max_lag_ms.
+  Status catchUp(RunningForwarder& running, std::uint64_t snapshotRows) {
+    ForwarderCounters loaded;
+    auto said = std::chrono::steady_clock::now();
+    for (;;) {
+      if (stopped()) return failure("stopped");
+      if (running.ended()) return running.endedStatus();
+      loaded = running.counters();
+      if (loaded.snapshotRows >= snapshotRows) break;
+      if (std::chrono::steady_clock::now() - said > 10s) {
+        log_("the new index has " + std::to_string(loaded.snapshotRows) + " of the snapshot's " +
+             std::to_string(snapshotRows) + " rows");
+        said = std::chrono::steady_clock::now();
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    const auto maxLag = sink_->elasticsearch.reindex.maxLag.count();
+    for (;;) {
+      if (stopped()) return failure("stopped");
+      if (running.ended()) return running.endedStatus();
+      const auto c = running.counters();
+      if (c.emptyGets > loaded.emptyGets) return Status::ok();
+      if (c.batches > loaded.batches && wallMs() - c.lastExecuteTime <= maxLag) return Status::ok();
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  // One _aliases request moves the alias from what it names now: a writer through it may have
+  // created it as a plain index since the start (the running forwarder's first write to a name
+  // that did not exist yet).
+  Status moveAlias() {
+    bool plain = false;
+    auto current = es_->aliasTargets(alias_, &plain);
+    if (!current) return current.status();
+    if (plain != state_.plain || (!plain && *current != state_.previous)) {
+      state_.plain = plain;
+      state_.previous = plain ? std::vector<std::string>{alias_} : *current;
+      if (Status s = writeState(statePath_, alias_, state_); !s) return s;
+      if (plain) log_(alias_ + " was created as a plain index meanwhile; it is replaced by the alias");
+    }
+    Json actions = Json::array();
+    for (const std::string& old : state_.previous) {
+      if (state_.plain) {
+        actions.push_back({{"remove_index", {{"index", old}}}});
+      } else {
+        actions.push_back({{"remove", {{"index", old}, {"alias", alias_}}}});
+      }
+    }
+    actions.push_back({{"add", {{"index", state_.index}, {"alias", alias_}}}});
+    if (Status s = es_->updateAliases(actions); !s) return s;
+    state_.swappedMs = wallMs();
+    log_("alias " + alias_ + " now points to " + state_.index);
+    return Status::ok();
+  }
+
+  // Until the swap the running forwarder wrote through the alias into the old index; the new
+  // index's forwarder goes on until it is past every change that can have gone there: caught up
+  // after the swap (a get found nothing), or at a change committed after it (binlog times have
+  // whole seconds).
+  Status followPastSwap(RunningForwarder& running, std::int64_t swappedMs) {
+    const auto atSwap = running.counters();
+    for (;;) {
+      if (stopped()) return failure("stopped after the swap; the next run finishes it");
+      if (running.ended()) return running.endedStatus();
+      const auto c = running.counters();
+      if (c.emptyGets > atSwap.emptyGets || c.lastExecuteTime >= swappedMs + 1000) return Status::ok();
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  // The previous indices deleted (unless keep_old, or the alias was a plain index, deleted by
+  // the swap), the destination's cursor dropped, the state file removed.
+  Status finishSwap(const State& state) {
+    if (!sink_->elasticsearch.reindex.keepOld && !state.plain) {
+      for (const std::string& old : state.previous) {
+        if (Status s = es_->deleteIndex(old); !s) return s;
+        log_("deleted the previous index " + old);
+      }
+    }
+    unsubscribe(source_, log_);
+    fs::remove(statePath_);
+    return Status::ok();
+  }
+
+  const ForwarderConfig& config_;
+  const std::string alias_;
+  const ReindexLog& log_;
+  const volatile int* const stop_;
+  const SinkConfig* sink_ = nullptr;
+  std::vector<IndexMapping> mappings_;
+  std::vector<DocumentMapping> documents_;
+  std::string indexBody_ = "{}";
+  std::unique_ptr<HttpClient> esHttp_;
+  std::optional<Elasticsearch> es_;
+  std::unique_ptr<HttpClient> serverHttp_;
+  SourceConfig source_;
+  fs::path statePath_;
+  std::string snapshotsUrl_;
+  State state_;
+};
+
 }  // namespace
 
 bool reindexable(const ForwarderConfig& config, const std::string& alias) {
@@ -194,269 +526,7 @@ bool reindexable(const ForwarderConfig& config, const std::string& alias) {
 
 Status reindex(const ForwarderConfig& config, const std::string& alias, const ReindexLog& log,
                const volatile int* stop) {
-  const SinkConfig* sink = nullptr;
-  std::vector<IndexMapping> mappings;
-  std::vector<DocumentMapping> documents;
-  for (const SinkConfig& s : config.sinks) {
-    if (s.kind != SinkConfig::Kind::kElasticsearch) continue;
-    const auto take = [&](const auto& mapping, auto& into) {
-      if (mapping.index != alias) return true;
-      if (sink && sink != &s) return false;
-      sink = &s;
-      into.push_back(mapping);
-      return true;
-    };
-    for (const IndexMapping& m : s.elasticsearch.mappings) {
-      if (!take(m, mappings)) return failure("two elasticsearch sinks write to '" + alias + "'");
-    }
-    for (const DocumentMapping& d : s.elasticsearch.documents) {
-      if (!take(d, documents)) return failure("two elasticsearch sinks write to '" + alias + "'");
-    }
-  }
-  if (!sink) return failure("no elasticsearch mapping or document writes to the index '" + alias + "'");
-  const ReindexConfig& rc = sink->elasticsearch.reindex;
-  if (rc.snapshotUrl.empty()) {
-    return failure(sink->name + ": elasticsearch.reindex.snapshot_url is not set (canal-server's HTTP port)");
-  }
-  if (rc.destination.empty() || rc.destination == config.source.destination) {
-    return failure(sink->name + ": elasticsearch.reindex.destination must name a destination of its own on the same "
-                                "primary, not " + config.source.destination +
-                                " (Canal serves one consumer per destination: the running forwarder's batches "
-                                "would be taken)");
-  }
-  std::string body = "{}";
-  if (const auto file = rc.indexFiles.find(alias); file != rc.indexFiles.end()) {
-    std::ifstream in(file->second);
-    if (!in) return failure("cannot read the index file " + file->second);
-    std::stringstream text;
-    text << in.rdbuf();
-    const Json j = Json::parse(text.str(), nullptr, false);
-    if (!j.is_object()) return failure(file->second + " is not a JSON object (settings, mappings)");
-    body = j.dump();
-  }
-  auto esHttp = HttpClient::create(httpOptionsOf(sink->elasticsearch));
-  if (!esHttp) return esHttp.status();
-  Elasticsearch es(**esHttp, sink->elasticsearch.url);
-  HttpOptions serverOptions;
-  serverOptions.user = rc.snapshotUser;
-  serverOptions.password = rc.snapshotPassword;
-  auto serverHttp = HttpClient::create(serverOptions);
-  if (!serverHttp) return serverHttp.status();
-  SourceConfig source = config.source;
-  source.destination = rc.destination;
-  source.clientId = rc.clientId;
-  const fs::path statePath = fs::path(rc.stateDir) / ("reindex-" + alias + ".json");
-  const std::string snapshotsUrl = rc.snapshotUrl + "/destinations/" + source.destination + "/snapshots";
-  // A request to the snapshot endpoint, asked again while canal-server answers 503 (the primary
-  // cannot be reached, the destination is starting) or does not answer, every 1 s to 10 s, for
-  // up to two minutes: passing conditions are waited out and said in the log.
-  const auto askServer = [&](const std::string& method, const std::string& body = "") {
-    const auto deadline = std::chrono::steady_clock::now() + 120s;
-    auto pause = 1000ms;
-    for (;;) {
-      auto r = (*serverHttp)->request(method, snapshotsUrl, body);
-      const bool passing = !r || r->status == 503;
-      if (!passing || stopped(stop) || std::chrono::steady_clock::now() + pause > deadline) return r;
-      log(method + " " + snapshotsUrl + ": " + (r ? std::to_string(r->status) + " " + r->body : r.status().message()) +
-          "; asking again in " + std::to_string(pause.count() / 1000) + " s");
-      for (auto slept = 0ms; slept < pause && !stopped(stop); slept += 100ms) std::this_thread::sleep_for(100ms);
-      pause = std::min(pause * 2, std::chrono::milliseconds(10000));
-    }
-  };
-
-  // The new index's own forwarder on the reindex's destination: the alias's tables, into `index`.
-  const auto newIndexForwarder = [&](const std::string& index) {
-    ForwarderConfig fc = config;
-    fc.source = source;
-    SinkConfig reindexSink = *sink;
-    reindexSink.name = "reindex-" + alias;
-    reindexSink.tables.clear();
-    reindexSink.elasticsearch.mappings = mappings;
-    reindexSink.elasticsearch.documents = documents;
-    for (IndexMapping& m : reindexSink.elasticsearch.mappings) m.index = index;
-    for (DocumentMapping& d : reindexSink.elasticsearch.documents) d.index = index;
-    fc.sinks = {reindexSink};
-    return Forwarder::create(fc, [&log](const std::string& line) { log("new index: " + line); });
-  };
-  // Until the swap the running forwarder wrote through the alias into the old index; the new
-  // index's forwarder goes on until it is past every change that can have gone there: caught up
-  // after the swap (a get found nothing), or at a change committed after it (binlog times have
-  // whole seconds).
-  const auto followPastSwap = [&](RunningForwarder& running, std::int64_t swappedMs) {
-    const auto atSwap = running.counters();
-    for (;;) {
-      if (stopped(stop)) return failure("stopped after the swap; the next run finishes it");
-      if (running.ended()) return running.endedStatus();
-      const auto c = running.counters();
-      if (c.emptyGets > atSwap.emptyGets || c.lastExecuteTime >= swappedMs + 1000) return Status::ok();
-      std::this_thread::sleep_for(20ms);
-    }
-  };
-  const auto finishSwap = [&](const State& state) {
-    if (!rc.keepOld && !state.plain) {
-      for (const std::string& old : state.previous) {
-        if (Status s = es.deleteIndex(old); !s) return s;
-        log("deleted the previous index " + old);
-      }
-    }
-    unsubscribe(source, log);
-    fs::remove(statePath);
-    return Status::ok();
-  };
-
-  bool plain = false;
-  auto targets = es.aliasTargets(alias, &plain);
-  if (!targets) return targets.status();
-  if (const auto state = readState(statePath)) {
-    if (*targets == std::vector<std::string>{state->index}) {
-      // The changes that reached the old index before the swap may not all be in the new one
-      // yet: its forwarder goes on from the destination's cursor until it is past the swap.
-      log("the reindex of " + alias + " into " + state->index +
-          " had moved the alias; finishing it (following the changes up to the swap)");
-      auto forwarder = newIndexForwarder(state->index);
-      if (!forwarder) return forwarder.status();
-      RunningForwarder running(std::move(*forwarder));
-      if (Status s = followPastSwap(running, state->swappedMs > 0 ? state->swappedMs : wallMs()); !s) return s;
-      if (Status s = running.stop(); !s) return s;
-      return finishSwap(*state);
-    }
-    log("a reindex of " + alias + " into " + state->index + " stopped before the swap; dropping " + state->index +
-        " and starting again");
-    if (state->snapshot > 0) {
-      // Its snapshot may still run on the server: cancelled, so this run can have its own.
-      auto progress = (*serverHttp)->request("GET", snapshotsUrl);
-      const Json p = progress ? Json::parse(progress->body, nullptr, false) : Json();
-      if (p.is_object() && p.value("id", std::int64_t{0}) == state->snapshot && p.value("state", "") == "running") {
-        auto cancelled = (*serverHttp)->request("DELETE", snapshotsUrl);
-        if (!cancelled) return cancelled.status();
-        log("cancelled its snapshot " + std::to_string(state->snapshot) + ", still running on the server");
-      }
-    }
-    if (Status s = es.deleteIndex(state->index); !s) return s;
-    fs::remove(statePath);
-  }
-
-  State state;
-  state.index = alias + "_" + utcStamp();
-  state.previous = plain ? std::vector<std::string>{alias} : *targets;
-  state.plain = plain;
-  if (Status s = writeState(statePath, alias, state); !s) return s;
-  if (Status s = es.createIndex(state.index, body); !s) {
-    fs::remove(statePath);
-    return s;
-  }
-  log("reindexing " + alias + " into " + state.index + (targets->empty() && !plain ? " (a new alias)" : ""));
-  const auto abandon = [&](Status why) {
-    (void)es.deleteIndex(state.index);  // the alias never pointed to it
-    fs::remove(statePath);
-    return why;
-  };
-
-  auto forwarder = newIndexForwarder(state.index);
-  if (!forwarder) return abandon(forwarder.status());
-  RunningForwarder running(std::move(*forwarder));
-  const auto finish = [&](Status why) {
-    (void)running.stop();
-    return why;
-  };
-  // Subscribed (a first get answered) before the snapshot starts, so no change after it is missed.
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  for (;;) {
-    const auto c = running.counters();
-    if (c.emptyGets + c.batches > 0) break;
-    if (running.ended()) return abandon(finish(running.endedStatus()));
-    if (stopped(stop) || std::chrono::steady_clock::now() > deadline) {
-      return abandon(finish(failure("the new index's forwarder did not reach destination " + source.destination)));
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-
-  // The snapshot of the alias's tables (a document's main table: its rows name the documents,
-  // which are read whole from the source database).
-  Json tables = Json::array();
-  for (const IndexMapping& m : mappings) tables.push_back(m.table);
-  for (const DocumentMapping& d : documents) tables.push_back(d.table);
-  Json request = {{"tables", tables}};
-  if (rc.chunkSize > 0) request["chunkSize"] = rc.chunkSize;
-  if (rc.rowsPerSecond > 0) request["rowsPerSecond"] = rc.rowsPerSecond;
-  auto started = askServer("POST", request.dump());
-  if (!started) return abandon(finish(started.status()));
-  if (started->status != 202) return abandon(finish(refused("POST " + snapshotsUrl, *started)));
-  state.snapshot = Json::parse(started->body, nullptr, false).value("id", std::int64_t{0});
-  if (Status s = writeState(statePath, alias, state); !s) return abandon(finish(s));
-  log("snapshot of " + tables.dump() + " started: " + started->body);
-  std::uint64_t snapshotRows = 0;
-  for (;;) {
-    if (stopped(stop)) return abandon(finish(failure("stopped")));
-    if (running.ended()) return abandon(finish(running.endedStatus()));
-    auto progress = askServer("GET");
-    if (!progress) return abandon(finish(progress.status()));
-    const Json p = Json::parse(progress->body, nullptr, false);
-    if (progress->status != 200 || !p.is_object()) return abandon(finish(refused("GET " + snapshotsUrl, *progress)));
-    const std::string s = p.value("state", "");
-    if (s == "done") {
-      // The rows it put into the stream (rows changed while their chunk was read are dropped:
-      // the stream carries their newer version).
-      for (const Json& t : p.value("tables", Json::array())) snapshotRows += t.value("rows", std::uint64_t{0});
-      log("snapshot done: " + std::to_string(snapshotRows) + " rows");
-      break;
-    }
-    if (s != "running") return abandon(finish(failure("the snapshot ended " + s + ": " + progress->body)));
-    std::this_thread::sleep_for(200ms);
-  }
-  // Caught up: every snapshot row is in the new index, and then a get found nothing or the last
-  // change written is within max_lag_ms.
-  ForwarderCounters loaded;
-  auto said = std::chrono::steady_clock::now();
-  for (;;) {
-    if (stopped(stop)) return abandon(finish(failure("stopped")));
-    if (running.ended()) return abandon(finish(running.endedStatus()));
-    loaded = running.counters();
-    if (loaded.snapshotRows >= snapshotRows) break;
-    if (std::chrono::steady_clock::now() - said > 10s) {
-      log("the new index has " + std::to_string(loaded.snapshotRows) + " of the snapshot's " +
-          std::to_string(snapshotRows) + " rows");
-      said = std::chrono::steady_clock::now();
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  for (;;) {
-    if (stopped(stop)) return abandon(finish(failure("stopped")));
-    if (running.ended()) return abandon(finish(running.endedStatus()));
-    const auto c = running.counters();
-    if (c.emptyGets > loaded.emptyGets) break;
-    if (c.batches > loaded.batches && wallMs() - c.lastExecuteTime <= rc.maxLag.count()) break;
-    std::this_thread::sleep_for(20ms);
-  }
-
-  // What the alias name is now: a writer through it may have created it as a plain index since
-  // the start (the running forwarder's first write to a name that did not exist yet).
-  auto current = es.aliasTargets(alias, &plain);
-  if (!current) return abandon(finish(current.status()));
-  if (plain != state.plain || (!plain && *current != state.previous)) {
-    state.plain = plain;
-    state.previous = plain ? std::vector<std::string>{alias} : *current;
-    if (Status s = writeState(statePath, alias, state); !s) return abandon(finish(s));
-    if (plain) log(alias + " was created as a plain index meanwhile; it is replaced by the alias");
-  }
-  // One request moves the alias.
-  Json actions = Json::array();
-  for (const std::string& old : state.previous) {
-    if (state.plain) {
-      actions.push_back({{"remove_index", {{"index", old}}}});
-    } else {
-      actions.push_back({{"remove", {{"index", old}, {"alias", alias}}}});
-    }
-  }
-  actions.push_back({{"add", {{"index", state.index}, {"alias", alias}}}});
-  if (Status s = es.updateAliases(actions); !s) return abandon(finish(s));
-  state.swappedMs = wallMs();
-  log("alias " + alias + " now points to " + state.index);
-  // From here a stopped run is finished by the next one (the state names the moved alias).
-  if (Status s = writeState(statePath, alias, state); !s) return finish(s);
-  if (Status s = followPastSwap(running, state.swappedMs); !s) return finish(s);
-  if (Status s = running.stop(); !s) return s;
-  return finishSwap(state);
+  return Reindex(config, alias, log, stop).run();
 }
 
 }  // namespace canal::forwarder

@@ -180,30 +180,12 @@ ProcessFigures processFigures() {
 
 const std::vector<double> kCanalLatencyBounds = {0.0025, 0.01, 0.025, 0.1};  // Canal's buckets, in s
 
-}  // namespace
+// The figures of an active destination (views in `active` have them).
+const DestinationStats& stats(const DestinationView& v) { return *v.stats; }
+const mq::MqWorkerStats* mq(const DestinationView& v) { return v.mq ? &*v.mq : nullptr; }
 
-std::int64_t lagMs(const DestinationStats& s, std::int64_t nowMs) {
-  const std::int64_t contact = std::max(s.lastEventArrivalMs, s.lastHeartbeatMs);
-  const bool alive = contact > 0 && nowMs - contact <= 2 * std::max<std::int64_t>(s.heartbeatPeriodMs, 1000);
-  const bool waiting = s.waitingSinceMs > 0 && nowMs - s.waitingSinceMs >= 5;
-  if (s.state == instance::DestinationState::kFollowing && waiting && alive) return 0;
-  // Behind by the newest event read, else (nothing read since the start: a stream that cannot
-  // start) by the last transaction stored.
-  std::int64_t newest = s.lastEventTimeMs;
-  if (newest <= 0 && s.position && s.position->timestamp > 0) newest = std::int64_t{s.position->timestamp} * 1000;
-  if (newest <= 0) return -1;
-  return std::max<std::int64_t>(0, nowMs - newest);
-}
-
-std::string renderMetrics(const ServerFacts& server, const std::vector<DestinationView>& views, std::int64_t nowMs) {
-  Writer w;
-  std::vector<DestinationView> active;
-  for (const auto& v : views) {
-    if (v.active && v.stats) active.push_back(v);
-  }
-  const auto stats = [](const DestinationView& v) -> const DestinationStats& { return *v.stats; };
-
-  // Canal's families.
+// Canal's families of a destination: instance, subscriptions, traffic, parser, sink.
+void canalFamilies(Writer& w, const std::vector<DestinationView>& active, std::int64_t nowMs) {
   each(w, active, "canal_instance", "gauge", "Canal instance", [](const DestinationView& v, auto put) {
     put({{"destination", v.name}, {"mode", "spring"}}, 1);
   });
@@ -227,7 +209,10 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
        [&](const DestinationView& v, auto put) {
          put(dest(v), static_cast<double>(stats(v).store.putBlockedNanos / 1000000));
        });
-  // Ours: snapshots.
+}
+
+// Ours: the last snapshot of each destination.
+void snapshotFamilies(Writer& w, const std::vector<DestinationView>& active) {
   each(w, active, "canal_instance_snapshot_rows", "counter", "Rows the last snapshot put into the stream",
        [](const DestinationView& v, auto put) {
          if (!v.snapshot) return;
@@ -237,8 +222,10 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
        });
   each(w, active, "canal_instance_snapshot_running", "gauge", "Whether a snapshot runs",
        [](const DestinationView& v, auto put) { put(dest(v), v.snapshot && v.snapshot->state == "running" ? 1 : 0); });
-  // Ours: MQ mode.
-  const auto mq = [](const DestinationView& v) -> const mq::MqWorkerStats* { return v.mq ? &*v.mq : nullptr; };
+}
+
+// Ours: Canal's MQ mode.
+void mqFamilies(Writer& w, const std::vector<DestinationView>& active) {
   each(w, active, "canal_mq_messages", "counter", "Messages the broker confirmed",
        [&](const DestinationView& v, auto put) {
          if (const auto* m = mq(v)) put(dest(v), static_cast<double>(m->publisher.messages));
@@ -271,6 +258,10 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
        [&](const DestinationView& v, auto put) {
          if (const auto* m = mq(v)) put(dest(v), m->state == "failed" ? 0 : 1);
        });
+}
+
+// Canal's store families, the put/get/ack delays and the client request latencies.
+void storeFamilies(Writer& w, const std::vector<DestinationView>& active, std::int64_t nowMs) {
   each(w, active, "canal_instance_store_produce_seq", "counter", "Produced events counter of canal instance",
        [&](const DestinationView& v, auto put) { put(dest(v), static_cast<double>(stats(v).store.putSequence)); });
   each(w, active, "canal_instance_store_consume_seq", "counter", "Consumed events counter of canal instance",
@@ -330,7 +321,11 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
     }
   }
 
-  // This server's families: every destination configured here, active or not.
+}
+
+// This server's families: every destination configured here, active or not.
+void destinationFamilies(Writer& w, const std::vector<DestinationView>& views, const std::vector<DestinationView>& active,
+                         std::int64_t nowMs) {
   each(w, views, "canal_destination_info", "gauge", "A destination configured on this server",
        [](const DestinationView& v, auto put) {
          const char* mode = v.config.mode == InstanceMode::kMemory ? "memory"
@@ -434,6 +429,10 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
       }
     }
   }
+}
+
+// The client port's connections.
+void serverFamilies(Writer& w, const ServerFacts& server) {
   w.single("canal_server_sessions", "gauge", "Open client connections", static_cast<double>(server.sessions));
   w.single("canal_server_receiving_bytes", "gauge", "Bytes of client frames being received (canal.net.receive.budget)",
            static_cast<double>(server.receivingBytes));
@@ -446,6 +445,10 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
            "Unauthenticated client connections closed to make room for a newcomer",
            static_cast<double>(server.unauthenticatedEvictions));
 
+}
+
+// The process, as Prometheus' client libraries name its figures.
+void processFamilies(Writer& w) {
   const ProcessFigures p = processFigures();
   w.single("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpuSeconds);
   w.single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.residentBytes);
@@ -455,6 +458,36 @@ std::string renderMetrics(const ServerFacts& server, const std::vector<Destinati
   w.single("process_open_fds", "gauge", "Number of open file descriptors.", p.openFds);
   w.single("process_max_fds", "gauge", "Maximum number of open file descriptors.", p.maxFds);
   w.single("process_threads", "gauge", "Number of OS threads in the process.", p.threads);
+}
+
+}  // namespace
+
+std::int64_t lagMs(const DestinationStats& s, std::int64_t nowMs) {
+  const std::int64_t contact = std::max(s.lastEventArrivalMs, s.lastHeartbeatMs);
+  const bool alive = contact > 0 && nowMs - contact <= 2 * std::max<std::int64_t>(s.heartbeatPeriodMs, 1000);
+  const bool waiting = s.waitingSinceMs > 0 && nowMs - s.waitingSinceMs >= 5;
+  if (s.state == instance::DestinationState::kFollowing && waiting && alive) return 0;
+  // Behind by the newest event read, else (nothing read since the start: a stream that cannot
+  // start) by the last transaction stored.
+  std::int64_t newest = s.lastEventTimeMs;
+  if (newest <= 0 && s.position && s.position->timestamp > 0) newest = std::int64_t{s.position->timestamp} * 1000;
+  if (newest <= 0) return -1;
+  return std::max<std::int64_t>(0, nowMs - newest);
+}
+
+std::string renderMetrics(const ServerFacts& server, const std::vector<DestinationView>& views, std::int64_t nowMs) {
+  Writer w;
+  std::vector<DestinationView> active;
+  for (const auto& v : views) {
+    if (v.active && v.stats) active.push_back(v);
+  }
+  canalFamilies(w, active, nowMs);
+  snapshotFamilies(w, active);
+  mqFamilies(w, active);
+  storeFamilies(w, active, nowMs);
+  destinationFamilies(w, views, active, nowMs);
+  serverFamilies(w, server);
+  processFamilies(w);
   return w.text();
 }
 
