@@ -69,6 +69,8 @@ struct RuntimeOptions {
 // this server). Sessions keep what it returns alive while a call on it runs.
 using DestinationLookup = std::function<std::shared_ptr<instance::ClientSessions>(const std::string& name)>;
 
+struct ServerCore;  // server_core.h
+
 class CanalServer {
  public:
   CanalServer(ServerOptions options, DestinationLookup destinations);
@@ -96,8 +98,7 @@ class CanalServer {
   std::uint64_t unauthenticatedEvictions() const;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<ServerCore> impl_;
 };
 
 }  // namespace canal::net
