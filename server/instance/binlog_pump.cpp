@@ -248,6 +248,26 @@ void BinlogPump::setSnapshotGate(SnapshotGate* gate, StreamMarks* marks) {
   });
 }
 
+// One run's state: where it started, what it skips, the assembler and encoder, and where the
+// stream is within a transaction.
+struct BinlogPump::Run {
+  Run(BinlogRun& r, const PumpOptions& o) : run(r), assembler(o.render) {}
+  BinlogRun& run;
+  std::optional<CommitPosition> from;
+  std::optional<std::pair<std::string, std::uint64_t>> skip;  // acked before a restart
+  convert::ChangeAssembler assembler;
+  convert::EntryEncoder encoder;
+  convert::ChangeEntry entry;
+  std::optional<TransactionGate> gate;
+  std::uint64_t filterGeneration = 0;
+  std::uint64_t nextPosition = 0;
+  bool ackablePut = false;  // since the last commit, by the gate
+  bool reading = false;     // the primary accepted the position
+  bool inTransaction = false;
+  std::string where;        // file:offset of the event, for errors (a buffer kept across events)
+  std::string notedSource;  // the server of the stored positions
+};
+
 Status BinlogPump::runOnce() {
   std::optional<CommitPosition> from;
   std::optional<std::pair<std::string, std::uint64_t>> skip;
@@ -283,37 +303,11 @@ Status BinlogPump::runOnce() {
   } detach{this};
   ++streamStarts_;
 
-  convert::ChangeAssembler assembler(options_.render);
-  assembler.setTableDefinitions(&run.schemas());
-  assembler.setTransactionEntries(true);
-  assembler.setSkipUnknownTables(options_.filterTableError);
-  assembler.setContextEntries(true);
-  if (options_.gtidMode) {
-    const bool byGtid = start.kind != replica::DumpStart::Kind::kFilePosition;
-    CANAL_RETURN_IF_ERROR(assembler.setGtidMode(byGtid ? start.gtid : "").withContext("canal.instance.gtidon"));
-  }
-  std::uint64_t filterGeneration = filter_.generation() + 1;
-  convert::EntryEncoder encoder;
-  convert::ChangeEntry entry;
-  std::uint64_t nextPosition = 0;
-  bool ackablePut = false;  // since the last commit, by the gate below
-  TransactionGate gate(options_.filterTransactionEntry, [&](const convert::ChangeEntry& e) -> Status {
-    store::StoredEntry stored;
-    encoder.encode(e, stored.entry, sequence_.number(store_.producerSequence()));
-    stored.rows = static_cast<std::uint32_t>(e.rows.size());
-    if (e.kind == convert::EntryKind::kTransactionEnd) transactions_.fetch_add(1, std::memory_order_relaxed);
-    stored.position = EntryPosition{e.logfileName, e.logfileOffset, e.executeTime, e.serverId, e.gtid, nextPosition};
-    stored.isDdl = e.kind == convert::EntryKind::kRowData && e.isDdl;
-    stored.ackable = e.kind == convert::EntryKind::kTransactionEnd ||
-                     (e.kind == convert::EntryKind::kTransactionBegin && e.gtid.empty()) || stored.isDdl;
-    ackablePut = ackablePut || stored.ackable;
-    return store_.put(std::move(stored));
-  });
-
-  bool reading = false;
-  bool inTransaction = false;
-  std::string where;
-  std::string notedSource = from ? from->source : std::string();  // the server of the stored positions
+  Run r(run, options_);
+  r.from = from;
+  r.skip = skip;
+  r.notedSource = from ? from->source : std::string();
+  CANAL_RETURN_IF_ERROR(prepare(r));
   if (snapshots_ && start.kind == replica::DumpStart::Kind::kFilePosition) {
     // Between transactions at the start: a chunk read now need not wait for the next event.
     auto lock = snapshots_->lockForEvent();
@@ -326,77 +320,112 @@ Status BinlogPump::runOnce() {
     if (!e) return e.status();
     std::unique_lock<std::mutex> gateLock;
     if (snapshots_) gateLock = snapshots_->lockForEvent();
-    if (!reading) {
-      // The primary accepted the position: following from here (said once, not on every retry).
-      reading = true;
-      following_ = true;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        streamError_ = Status::ok();
-      }
-      if (state_.exchange(DestinationState::kFollowing) != DestinationState::kFollowing) {
-        moduleLogger("instance")->info("destination {}: following {} from {}", options_.name, run.reading(),
-                                       start.toString());
-      }
-    }
-    const std::int64_t now = wallClockMs();
-    events_.fetch_add(1, std::memory_order_relaxed);
-    binlogBytes_.fetch_add(e->raw.bytes.size(), std::memory_order_relaxed);
-    if (e->raw.header.type == binlog::kHeartbeatLogEvent || e->raw.header.type == binlog::kHeartbeatLogEventV2) {
-      heartbeats_.fetch_add(1, std::memory_order_relaxed);
-      lastHeartbeatMs_.store(now, std::memory_order_relaxed);
-    }
-    if (e->artificial) {
-      if (snapshots_ && (e->raw.header.type == binlog::kHeartbeatLogEvent ||
-                         e->raw.header.type == binlog::kHeartbeatLogEventV2)) {
-        snapshots_->atPoint(e->file, e->raw.header.logPos, inTransaction);
-      }
-      continue;
-    }
-    lastEventTimeMs_.store(std::int64_t{e->raw.header.timestamp} * 1000, std::memory_order_relaxed);
-    lastEventArrivalMs_.store(now, std::memory_order_relaxed);
-    if (filter_.generation() != filterGeneration) {  // a client subscribed with a new filter
-      filterGeneration = filter_.generation();
-      assembler.setTableFilter(filter_.current());
-    }
-    nextPosition = e->nextPosition;
-    // file:offset for error messages, in a buffer kept from event to event (no allocation each).
-    where.assign(e->file).append(":").append(std::to_string(e->raw.offset));
-    CANAL_RETURN_IF_ERROR(assembler.handleEach(
-        e->raw, run.format(), e->file, where, entry, [&]() -> Status {
-          const bool commit = entry.kind == convert::EntryKind::kTransactionEnd ||
-                              (entry.kind == convert::EntryKind::kRowData && entry.isDdl);
-          if (snapshots_) {
-            // initial_only delivers nothing of the binlog, so no snapshot row is dropped for a change.
-            if (!options_.snapshotOnly) snapshots_->noteEntry(entry);
-            if (entry.kind == convert::EntryKind::kTransactionBegin) inTransaction = true;
-            if (commit) inTransaction = false;
-          }
-          if (skip && std::make_pair(e->file, e->raw.offset) <= *skip) {
-            return Status::ok();  // acked before the restart
-          }
-          if (filteredOut(entry, options_)) return Status::ok();
-          if (!options_.snapshotOnly) CANAL_RETURN_IF_ERROR(gate.offer(entry));
-          if (commit) {
-            // Everything up to here is in the store (or was dropped by the filters): a run
-            // started again (after an error, or a restart with a durable store) goes on from here.
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (marks_ && run.committed().source != notedSource && ackablePut) {
-              // The first position stored from another server: a cursor there is its position.
-              notedSource = run.committed().source;
-              marks_->source.note(store_.producerSequence(), notedSource);
-            }
-            ackablePut = false;
-            start_.resume = run.committed();
-            start_.resumeSequence = store_.producerSequence();
-            start_.skipThrough.reset();
-            skip.reset();
-            CANAL_RETURN_IF_ERROR(store_.markResume(encodeResume(*start_.resume, start_.snapshot)));
-          }
-          return Status::ok();
-        }));
-    if (snapshots_) snapshots_->atPoint(e->file, e->nextPosition, inTransaction);
+    CANAL_RETURN_IF_ERROR(onEvent(r, *e));
   }
+}
+
+Status BinlogPump::prepare(Run& r) {
+  const replica::DumpStart& start = r.run.start();
+  r.assembler.setTableDefinitions(&r.run.schemas());
+  r.assembler.setTransactionEntries(true);
+  r.assembler.setSkipUnknownTables(options_.filterTableError);
+  r.assembler.setContextEntries(true);
+  if (options_.gtidMode) {
+    const bool byGtid = start.kind != replica::DumpStart::Kind::kFilePosition;
+    CANAL_RETURN_IF_ERROR(r.assembler.setGtidMode(byGtid ? start.gtid : "").withContext("canal.instance.gtidon"));
+  }
+  r.filterGeneration = filter_.generation() + 1;
+  r.gate.emplace(options_.filterTransactionEntry, [this, &r](const convert::ChangeEntry& e) -> Status {
+    store::StoredEntry stored;
+    r.encoder.encode(e, stored.entry, sequence_.number(store_.producerSequence()));
+    stored.rows = static_cast<std::uint32_t>(e.rows.size());
+    if (e.kind == convert::EntryKind::kTransactionEnd) transactions_.fetch_add(1, std::memory_order_relaxed);
+    stored.position = EntryPosition{e.logfileName, e.logfileOffset, e.executeTime, e.serverId, e.gtid, r.nextPosition};
+    stored.isDdl = e.kind == convert::EntryKind::kRowData && e.isDdl;
+    stored.ackable = e.kind == convert::EntryKind::kTransactionEnd ||
+                     (e.kind == convert::EntryKind::kTransactionBegin && e.gtid.empty()) || stored.isDdl;
+    r.ackablePut = r.ackablePut || stored.ackable;
+    return store_.put(std::move(stored));
+  });
+  return Status::ok();
+}
+
+void BinlogPump::noteFollowing(const BinlogRun& run) {
+  // Said once, not on every retry.
+  following_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    streamError_ = Status::ok();
+  }
+  if (state_.exchange(DestinationState::kFollowing) != DestinationState::kFollowing) {
+    moduleLogger("instance")->info("destination {}: following {} from {}", options_.name, run.reading(),
+                                   run.start().toString());
+  }
+}
+
+Status BinlogPump::onEvent(Run& r, const replica::DumpEvent& e) {
+  if (!r.reading) {
+    r.reading = true;  // the primary accepted the position: following from here
+    noteFollowing(r.run);
+  }
+  const std::int64_t now = wallClockMs();
+  events_.fetch_add(1, std::memory_order_relaxed);
+  binlogBytes_.fetch_add(e.raw.bytes.size(), std::memory_order_relaxed);
+  const bool heartbeat =
+      e.raw.header.type == binlog::kHeartbeatLogEvent || e.raw.header.type == binlog::kHeartbeatLogEventV2;
+  if (heartbeat) {
+    heartbeats_.fetch_add(1, std::memory_order_relaxed);
+    lastHeartbeatMs_.store(now, std::memory_order_relaxed);
+  }
+  if (e.artificial) {
+    if (snapshots_ && heartbeat) snapshots_->atPoint(e.file, e.raw.header.logPos, r.inTransaction);
+    return Status::ok();
+  }
+  lastEventTimeMs_.store(std::int64_t{e.raw.header.timestamp} * 1000, std::memory_order_relaxed);
+  lastEventArrivalMs_.store(now, std::memory_order_relaxed);
+  if (filter_.generation() != r.filterGeneration) {  // a client subscribed with a new filter
+    r.filterGeneration = filter_.generation();
+    r.assembler.setTableFilter(filter_.current());
+  }
+  r.nextPosition = e.nextPosition;
+  r.where.assign(e.file).append(":").append(std::to_string(e.raw.offset));
+  CANAL_RETURN_IF_ERROR(r.assembler.handleEach(e.raw, r.run.format(), e.file, r.where, r.entry,
+                                               [&]() -> Status { return onEntry(r, e); }));
+  if (snapshots_) snapshots_->atPoint(e.file, e.nextPosition, r.inTransaction);
+  return Status::ok();
+}
+
+Status BinlogPump::onEntry(Run& r, const replica::DumpEvent& e) {
+  const convert::ChangeEntry& entry = r.entry;
+  const bool commit = entry.kind == convert::EntryKind::kTransactionEnd ||
+                      (entry.kind == convert::EntryKind::kRowData && entry.isDdl);
+  if (snapshots_) {
+    // initial_only delivers nothing of the binlog, so no snapshot row is dropped for a change.
+    if (!options_.snapshotOnly) snapshots_->noteEntry(entry);
+    if (entry.kind == convert::EntryKind::kTransactionBegin) r.inTransaction = true;
+    if (commit) r.inTransaction = false;
+  }
+  if (r.skip && std::make_pair(e.file, e.raw.offset) <= *r.skip) return Status::ok();  // acked before the restart
+  if (filteredOut(entry, options_)) return Status::ok();
+  if (!options_.snapshotOnly) CANAL_RETURN_IF_ERROR(r.gate->offer(entry));
+  return commit ? recordCommit(r) : Status::ok();
+}
+
+Status BinlogPump::recordCommit(Run& r) {
+  // Everything up to here is in the store (or was dropped by the filters): a run started again
+  // (after an error, or a restart with a durable store) goes on from here.
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (marks_ && r.run.committed().source != r.notedSource && r.ackablePut) {
+    // The first position stored from another server: a cursor there is its position.
+    r.notedSource = r.run.committed().source;
+    marks_->source.note(store_.producerSequence(), r.notedSource);
+  }
+  r.ackablePut = false;
+  start_.resume = r.run.committed();
+  start_.resumeSequence = store_.producerSequence();
+  start_.skipThrough.reset();
+  r.skip.reset();
+  return store_.markResume(encodeResume(*start_.resume, start_.snapshot));
 }
 
 PumpStats BinlogPump::stats() const {

@@ -120,8 +120,17 @@ class BinlogPump {
   PumpStats stats() const;
 
  private:
+  struct Run;
   void produce();
+  // One run of the binlog: opened after the last transaction stored, read until it fails.
   Status runOnce();
+  Status prepare(Run& r);  // the assembler and the gate of the run
+  void noteFollowing(const BinlogRun& run);
+  // An event: counted, then decoded into entries (the dump's own events only counted).
+  Status onEvent(Run& r, const replica::DumpEvent& e);
+  // An entry: shown to the snapshot gate, filtered, put; at a commit, the resume point moves.
+  Status onEntry(Run& r, const replica::DumpEvent& e);
+  Status recordCommit(Run& r);
 
   const PumpOptions options_;
   const std::unique_ptr<BinlogSource> source_;
