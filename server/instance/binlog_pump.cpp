@@ -206,7 +206,7 @@ void BinlogPump::produce() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       streamError_ = s;
-      streamErrorTimeMs_ = wallClockMs();
+      streamErrorTimeMs_ = options_.clock->wallMs();
     }
     streamFailures_.fetch_add(1, std::memory_order_relaxed);
     // Tried again, and reported again, until it works or the destination stops: never a jump.
@@ -314,7 +314,7 @@ Status BinlogPump::runOnce() {
     snapshots_->atPoint(start.file, start.position, false);
   }
   for (;;) {
-    waitingSinceMs_.store(wallClockMs(), std::memory_order_relaxed);
+    waitingSinceMs_.store(options_.clock->wallMs(), std::memory_order_relaxed);
     auto e = run.next();
     waitingSinceMs_.store(0, std::memory_order_relaxed);
     if (!e) return e.status();
@@ -368,7 +368,7 @@ Status BinlogPump::onEvent(Run& r, const replica::DumpEvent& e) {
     r.reading = true;  // the primary accepted the position: following from here
     noteFollowing(r.run);
   }
-  const std::int64_t now = wallClockMs();
+  const std::int64_t now = options_.clock->wallMs();
   events_.fetch_add(1, std::memory_order_relaxed);
   binlogBytes_.fetch_add(e.raw.bytes.size(), std::memory_order_relaxed);
   const bool heartbeat =

@@ -21,6 +21,7 @@
 #include <thread>
 #include <utility>
 
+#include "server/common/clock.h"
 #include "server/common/position.h"
 #include "server/common/status.h"
 #include "server/convert/value_text.h"
@@ -52,6 +53,8 @@ struct PumpOptions {
   // canal.instance.snapshot.mode = initial_only: the stream carries snapshot rows only (the
   // binlog is still followed, for the snapshot's watermarks).
   bool snapshotOnly = false;
+  // Where the figures' times come from (it outlives the pump).
+  const Clock* clock = &Clock::system();
 };
 
 // Where a destination is: kStarting until the stream reads from its start, kFollowing while it

@@ -62,8 +62,9 @@ class DestinationReplayTest : public ::testing::Test {
     meta_->stored.destination = "example";
   }
 
-  std::unique_ptr<Destination> start(testing::FileBinlogSource** source) {
+  std::unique_ptr<Destination> start(testing::FileBinlogSource** source, const Clock* clock = &Clock::system()) {
     DestinationOptions o;
+    o.pump.clock = clock;
     o.name = "example";
     o.master.host = "files";
     o.master.port = 3306;
@@ -210,6 +211,23 @@ TEST_F(DestinationReplayTest, AfterAnAckedBatchARestartGoesOnRightAfterItWithNot
   for (std::size_t i = 0; i < second.size(); ++i) {
     EXPECT_EQ(second[i].point + " " + second[i].what, all[acked + i].point + " " + all[acked + i].what) << "entry " << i;
   }
+}
+
+// The stream's figures take their times from the destination's clock: when events arrived, and
+// since when the stream waits for the primary once the files are read.
+TEST_F(DestinationReplayTest, TheStreamsFiguresTellTimeByTheDestinationsClock) {
+  ManualClock clock(2000000000000);
+  testing::FileBinlogSource* source = nullptr;
+  auto d = start(&source, &clock);
+  ASSERT_TRUE(d);
+  drain(*d, 1000, [&] { return source->readToTheEnd(); });
+  clock.advance(std::chrono::seconds(7));
+  const DestinationStats s = d->stats();
+  d->stop();
+  EXPECT_EQ(s.lastEventArrivalMs, 2000000000000);
+  EXPECT_EQ(s.waitingSinceMs, 2000000000000) << "waiting at the end of the files since then, 7 s ago";
+  EXPECT_GT(s.lastEventTimeMs, 0);
+  EXPECT_LT(s.lastEventTimeMs, 2000000000000) << "the binlog's own time, not the clock's";
 }
 
 TEST_F(DestinationReplayTest, ACorruptEventStopsTheStreamThereNamingFileAndOffsetAndNothingAfterItArrives) {
