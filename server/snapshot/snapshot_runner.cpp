@@ -7,81 +7,15 @@
 #include <spdlog/spdlog.h>
 
 #include "canal/protocol/hex.h"
-#include "server/common/ascii.h"
 #include "server/common/clock.h"
 #include "server/common/logging.h"
 #include "server/common/thread_name.h"
 #include "server/convert/change.h"
 #include "server/convert/selected_row.h"
-#include "server/replica/start_position.h"
 #include "server/snapshot/chunk_query.h"
-#include "server/schema/schema_cache.h"
 
 namespace canal::snapshot {
 namespace {
-
-// One chunk, read where its binlog position is known, each row handed to `onRow` as it arrives
-// (after `onColumns` with the column count); returns the position. With a watermark table
-// (`lowWatermark`, the statement that writes it): the write commits after the watch began, so
-// every transaction the binlog holds before it is committed and visible to the read that follows
-// (the primary commits in binlog order); the watermark is the binlog end after the read. MariaDB: a
-// consistent-snapshot transaction names the binlog position its reads see
-// (binlog_snapshot_file/position); it must not be before `notBefore`, where the stream was when
-// the watch began (the primary streams transactions before their commit is visible, so the
-// stream can be ahead of what a new read view sees: the snapshot is taken again until it has
-// caught up). MySQL: the binlog end after the read.
-Result<instance::StreamPoint> readChunk(mysql::MysqlConnection& c, const std::string& select,
-                                        const std::string& lowWatermark,
-                                        const std::optional<instance::StreamPoint>& notBefore,
-                                        const mysql::MysqlConnection::ColumnsCallback& onColumns,
-                                        const mysql::MysqlConnection::RowCallback& onRow) {
-  instance::StreamPoint watermark;
-  if (!lowWatermark.empty()) {
-    CANAL_RETURN_IF_ERROR(c.execute(lowWatermark));
-    CANAL_RETURN_IF_ERROR(c.queryEach(select, onColumns, onRow));
-    auto end = replica::currentEnd(c);
-    if (!end) return end.status();
-    watermark = {end->file, end->position};
-  } else if (c.isMariaDb()) {
-    for (int attempt = 0;; ++attempt) {
-      CANAL_RETURN_IF_ERROR(c.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT"));
-      auto status = c.query("SHOW STATUS LIKE 'binlog_snapshot_%'");
-      if (!status) return status.status();
-      for (const auto& row : status->rows) {
-        if (row.size() < 2) continue;
-        if (row[0] == "Binlog_snapshot_file") watermark.file = row[1].value_or("");
-        if (row[0] == "Binlog_snapshot_position") watermark.position = std::stoull(row[1].value_or("0"));
-      }
-      if (!notBefore || watermark.file.empty() || instance::compareStreamPoints(watermark, *notBefore) >= 0) break;
-      CANAL_RETURN_IF_ERROR(c.execute("COMMIT"));
-      if (attempt == 1000) {
-        return Status::unavailable("the primary's consistent snapshots stay behind the stream (" + watermark.file +
-                                   ":" + std::to_string(watermark.position) + ")");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    const Status read = c.queryEach(select, onColumns, onRow);
-    const Status committed = c.execute("COMMIT");
-    CANAL_RETURN_IF_ERROR(read);
-    CANAL_RETURN_IF_ERROR(committed);
-  } else {
-    CANAL_RETURN_IF_ERROR(c.queryEach(select, onColumns, onRow));
-    auto end = replica::currentEnd(c);
-    if (!end) return end.status();
-    watermark = {end->file, end->position};
-  }
-  if (watermark.file.empty()) {
-    return Status::unavailable("the primary does not say its binary log position (is log_bin on?)", c.peer());
-  }
-  return watermark;
-}
-
-// "database.table" split; nullopt when either is missing.
-std::optional<std::pair<std::string, std::string>> splitTableName(const std::string& name) {
-  const auto dot = name.find('.');
-  if (dot == std::string::npos || dot == 0 || dot + 1 == name.size()) return std::nullopt;
-  return std::make_pair(name.substr(0, dot), name.substr(dot + 1));
-}
 
 // A chunk's values as the primary sent them, copied out of the connection's row buffers.
 class RawRows {
@@ -157,58 +91,16 @@ std::string SnapshotProgress::toJson() const {
 SnapshotRunner::SnapshotRunner(std::string destination, mysql::ConnectOptions primary, instance::SnapshotGate& gate,
                                convert::RenderOptions render, std::string watermarkTable,
                                std::shared_ptr<const void> owner)
+    : SnapshotRunner(destination, primaryTableSource(std::move(primary), destination, std::move(watermarkTable)), gate,
+                     render, std::move(owner)) {}
+
+SnapshotRunner::SnapshotRunner(std::string destination, TableSourceFactory source, instance::SnapshotGate& gate,
+                               convert::RenderOptions render, std::shared_ptr<const void> owner)
     : owner_(std::move(owner)),
       destination_(std::move(destination)),
-      primary_(std::move(primary)),
+      source_(std::move(source)),
       gate_(gate),
-      render_(render),
-      watermarkTable_(std::move(watermarkTable)) {}
-
-std::string SnapshotRunner::lowWatermark() const {
-  const auto name = splitTableName(watermarkTable_);
-  if (!name) return "";
-  return "INSERT INTO " + quoteName(name->first) + "." + quoteName(name->second) +
-         " (destination, chunks) VALUES (" + mysql::MysqlConnection::quote(destination_) +
-         ", 1) ON DUPLICATE KEY UPDATE chunks = chunks + 1";
-}
-
-Status SnapshotRunner::prepareWatermarks(mysql::MysqlConnection& connection) {
-  if (watermarkTable_.empty()) {
-    if (!connection.isMariaDb()) {
-      moduleLogger("snapshot")->warn(
-          "destination {}: MySQL does not say which binlog position a read sees: a transaction committing while "
-          "a chunk is read can leave the chunk's older row after its change; set "
-          "canal.instance.snapshot.watermark.table to close that window",
-          destination_);
-    }
-    return Status::ok();
-  }
-  const std::string key = "the snapshot watermark table " + watermarkTable_ + " (canal.instance.snapshot.watermark.table)";
-  const auto name = splitTableName(watermarkTable_);
-  if (!name) return Status::invalidArgument(key + ": not database.table");
-  if (!connection.isMariaDb()) {
-    // Binlog order and commit order must agree, or a read can miss a transaction the binlog
-    // holds before the watermark.
-    auto ordered = connection.queryValue("SELECT @@binlog_order_commits");
-    if (ordered && *ordered && (**ordered == "0" || asciiLower(**ordered) == "off")) {
-      return Status::invalidArgument(key + ": binlog_order_commits is OFF on the primary, so a chunk read after "
-                                           "the watermark may miss a transaction before it; set it ON");
-    }
-  }
-  auto exists = connection.queryValue("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = " +
-                                      mysql::MysqlConnection::quote(name->first) +
-                                      " AND TABLE_NAME = " + mysql::MysqlConnection::quote(name->second));
-  if (!exists) return exists.status().withContext(key);
-  if (!*exists || **exists == "0") {
-    CANAL_RETURN_IF_ERROR(
-        connection
-            .execute("CREATE TABLE IF NOT EXISTS " + quoteName(name->first) + "." + quoteName(name->second) +
-                     " (destination VARCHAR(255) NOT NULL PRIMARY KEY, chunks BIGINT UNSIGNED NOT NULL)")
-            .withContext(key + ": creating it"));
-  }
-  // Written once now: a missing privilege is said before anything is read.
-  return connection.execute(lowWatermark()).withContext(key + ": writing it");
-}
+      render_(render) {}
 
 SnapshotRunner::~SnapshotRunner() {
   cancel();
@@ -334,12 +226,12 @@ Result<std::uint64_t> SnapshotRunner::launch(SnapshotRequest request, Cursor fro
   }
   CANAL_RETURN_IF_ERROR(checkWhere(request.where));
   lock.unlock();
-  auto connection = mysql::MysqlConnection::connect(primary_);
-  if (!connection) return connection.status().withContext("snapshot of destination " + destination_);
+  auto source = source_();
+  if (!source) return source.status().withContext("snapshot of destination " + destination_);
   for (std::size_t i = from.table; i < request.tables.size(); ++i) {
-    if (auto key = chunkKey(**connection, request.tables[i].first, request.tables[i].second); !key) return key.status();
+    if (auto key = (*source)->key(request.tables[i].first, request.tables[i].second); !key) return key.status();
   }
-  CANAL_RETURN_IF_ERROR(prepareWatermarks(**connection).withContext("snapshot of destination " + destination_));
+  CANAL_RETURN_IF_ERROR((*source)->prepare().withContext("snapshot of destination " + destination_));
   lock.lock();
   if (thread_.joinable()) thread_.join();  // the last one ended: its thread is done
   SnapshotProgress p;
@@ -389,11 +281,10 @@ void SnapshotRunner::update(const std::function<void(SnapshotProgress&)>& change
 
 void SnapshotRunner::run(SnapshotRequest request, Cursor from) {
   Status s;
-  auto connection = mysql::MysqlConnection::connect(primary_);
-  if (!connection) s = connection.status();
-  if (s) s = (*connection)->execute("SET SESSION character_set_results = binary, time_zone = '+00:00'");
+  auto source = source_();
+  if (!source) s = source.status();
   for (std::size_t i = from.table; s && i < request.tables.size(); ++i) {
-    s = snapshotTable(**connection, request, i, i == from.table ? from.after : std::nullopt);
+    s = snapshotTable(**source, request, i, i == from.table ? from.after : std::nullopt);
   }
   gate_.unwatch();
   const bool cancelled = cancel_.load();
@@ -417,26 +308,20 @@ void SnapshotRunner::run(SnapshotRequest request, Cursor from) {
   }
 }
 
-Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const SnapshotRequest& request,
-                                     std::size_t index, std::optional<std::vector<std::string>> after) {
+Status SnapshotRunner::snapshotTable(TableSource& source, const SnapshotRequest& request, std::size_t index,
+                                     std::optional<std::vector<std::string>> after) {
   const auto& [database, table] = request.tables[index];
   const std::string name = database + "." + table;
-  schema::SchemaCache definitions(primary_);
-  auto key = chunkKey(connection, database, table);
+  auto key = source.key(database, table);
   if (!key) return key.status();
-  if (auto estimate = connection.queryValue("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = " +
-                                            mysql::MysqlConnection::quote(database) + " AND TABLE_NAME = " +
-                                            mysql::MysqlConnection::quote(table));
-      estimate && *estimate) {
-    update([&](SnapshotProgress& p) { p.tables[index].estimated = std::stoull(**estimate); });
+  if (const auto estimate = source.estimatedRows(database, table)) {
+    update([&](SnapshotProgress& p) { p.tables[index].estimated = *estimate; });
   }
-  auto serverId = connection.queryValue("SELECT @@server_id");
-  const std::uint32_t primaryId = serverId && *serverId ? static_cast<std::uint32_t>(std::stoul(**serverId)) : 0;
+  const std::uint32_t primaryId = source.serverId();
   const auto started = std::chrono::steady_clock::now();
   std::uint64_t done = 0;
   std::shared_ptr<const schema::TableSchema> definition;
   std::uint64_t definitionDdls = 0;
-  const std::string low = lowWatermark();
 
   // Two stages: while one chunk is rendered and put into the stream (on a thread of its own),
   // the next is read. A chunk is put only after the one before it.
@@ -482,7 +367,7 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
       // Read again after any DDL the stream has passed since (the chunk's own watch catches one
       // that comes while it is read).
       definitionDdls = gate_.ddlCount();
-      auto current = definitions.current(database, table);
+      auto current = source.definition(database, table);
       if (!current) return current.status();
       definition = *current;
     }
@@ -490,8 +375,7 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
     auto keyed = keyColumns(def, *key);
     if (!keyed) return keyed.status();
     const std::vector<std::uint32_t>& keyIndexes = keyed->indexes;
-    ChunkQuery query{database, table, &def, &*keyed, &after, request.where, request.chunkSize};
-    const std::string select = chunkSelect(query);
+    const ChunkQuery query{database, table, &def, &*keyed, &after, request.where, request.chunkSize};
 
     const auto watch = gate_.watch(database, table, keyIndexes);
     if (gate_.ddlCount() != definitionDdls) {  // a DDL passed since the definition was read
@@ -499,13 +383,13 @@ Status SnapshotRunner::snapshotTable(mysql::MysqlConnection& connection, const S
       definition.reset();
       continue;
     }
-    auto map = std::make_shared<const binlog::TableMapEvent>(convert::tableMapFromSchema(def, connection.isMariaDb()));
+    auto map = std::make_shared<const binlog::TableMapEvent>(convert::tableMapFromSchema(def, source.isMariaDb()));
     const std::size_t columnCount = def.columns.size();
     RawRows raw;
     bool stale = false;
     std::vector<std::string> last(keyIndexes.size());
-    auto watermark = readChunk(
-        connection, select, low, watch.at,
+    auto watermark = source.readChunk(
+        query, watch.at,
         [&](unsigned count) {
           // The primary changed the table before the stream passed the DDL: read it again.
           stale = count != columnCount;

@@ -23,6 +23,7 @@
 #include "server/convert/value_text.h"
 #include "server/instance/snapshot_gate.h"
 #include "server/mysql/mysql_connection.h"
+#include "server/snapshot/table_source.h"
 
 namespace canal::snapshot {
 
@@ -72,6 +73,9 @@ class SnapshotRunner {
   SnapshotRunner(std::string destination, mysql::ConnectOptions primary, instance::SnapshotGate& gate,
                  convert::RenderOptions render, std::string watermarkTable = "",
                  std::shared_ptr<const void> owner = nullptr);
+  // Reading through sources `source` makes (one to check a request, one per run).
+  SnapshotRunner(std::string destination, TableSourceFactory source, instance::SnapshotGate& gate,
+                 convert::RenderOptions render, std::shared_ptr<const void> owner = nullptr);
   ~SnapshotRunner();
 
   // Starts a snapshot; InvalidArgument while one runs, or for a table without a primary key
@@ -94,20 +98,15 @@ class SnapshotRunner {
   };
   Result<std::uint64_t> launch(SnapshotRequest request, Cursor from, bool resumed);
   void run(SnapshotRequest request, Cursor from);
-  Status snapshotTable(mysql::MysqlConnection& connection, const SnapshotRequest& request, std::size_t index,
+  Status snapshotTable(TableSource& source, const SnapshotRequest& request, std::size_t index,
                        std::optional<std::vector<std::string>> after);
-  // Checks the watermark table (creating it when missing) and what the primary needs for it.
-  Status prepareWatermarks(mysql::MysqlConnection& connection);
-  // The statement that marks a chunk's start in the watermark table (empty: none).
-  std::string lowWatermark() const;
   void update(const std::function<void(SnapshotProgress&)>& change);
 
   const std::shared_ptr<const void> owner_;
   const std::string destination_;
-  const mysql::ConnectOptions primary_;
+  const TableSourceFactory source_;
   instance::SnapshotGate& gate_;
   const convert::RenderOptions render_;
-  const std::string watermarkTable_;
   mutable std::mutex mutex_;
   std::optional<SnapshotProgress> progress_;
   std::uint64_t nextId_ = 1;
