@@ -57,6 +57,26 @@ Status renderRows(const binlog::TableMapEvent& map, std::size_t columns, const R
   return Status::ok();
 }
 
+// A chunk's entry before its rows: an INSERT of the table marked as a snapshot, with the
+// watermark its rows are at (the gate puts it where the stream is then).
+instance::SnapshotChunk chunkOf(const std::string& database, const std::string& table, const schema::TableSchema& def,
+                                const binlog::TableMapEvent& map, std::uint32_t serverId,
+                                instance::StreamPoint watermark) {
+  instance::SnapshotChunk out;
+  convert::ChangeEntry& e = out.entry;
+  e.kind = convert::EntryKind::kRowData;
+  e.type = convert::ChangeType::kInsert;
+  e.isDdl = false;
+  e.snapshot = true;
+  e.schema = database;
+  e.table = table;
+  e.serverId = serverId;
+  e.columns = convert::columnInfos(map, &def);
+  e.executeTime = wallClockMs();
+  out.watermark = std::move(watermark);
+  return out;
+}
+
 }  // namespace
 
 std::string SnapshotProgress::toJson() const {
@@ -416,18 +436,7 @@ Status SnapshotRunner::snapshotTable(TableSource& source, const SnapshotRequest&
       return s;
     }
     const std::size_t read = raw.rows(columnCount);
-    instance::SnapshotChunk out;
-    convert::ChangeEntry& e = out.entry;
-    e.kind = convert::EntryKind::kRowData;
-    e.type = convert::ChangeType::kInsert;
-    e.isDdl = false;
-    e.snapshot = true;
-    e.schema = database;
-    e.table = table;
-    e.serverId = primaryId;
-    e.columns = convert::columnInfos(*map, &def);
-    out.watermark = *watermark;  // the gate puts the chunk where the stream is then
-    e.executeTime = wallClockMs();
+    instance::SnapshotChunk out = chunkOf(database, table, def, *map, primaryId, *watermark);
     // Stored with the chunk: after it, this table goes on after its last key, or the next starts.
     out.progress = read < request.chunkSize ? encodeProgress(request, index + 1, std::nullopt)
                                             : encodeProgress(request, index, last);
