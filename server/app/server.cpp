@@ -44,17 +44,12 @@ ServerContext contextOf(const ServerArgs& args, const ServerConfig& server, cons
   return context;
 }
 
+// Where the client port listens; its credentials and limits are applied as a reload applies them.
 net::ServerOptions netOptionsOf(const ServerConfig& server, std::shared_ptr<http::AuthThrottle> throttle) {
   net::ServerOptions o;
   o.throttle = std::move(throttle);  // password guessing is held to one rate over both ports
   o.ip = server.ip;
   o.port = server.port;
-  o.user = server.user;
-  o.passwordHash = server.passwordHash;
-  o.authTimeout = std::chrono::milliseconds(server.authTimeoutMs);
-  o.maxConnections = static_cast<std::size_t>(server.maxConnections);
-  o.maxUnauthenticated = static_cast<std::size_t>(server.maxUnauthenticated);
-  o.receiveBudget = static_cast<std::size_t>(server.receiveBudget);
   return o;
 }
 
@@ -108,6 +103,7 @@ Server::Server(ServerArgs args, PropertiesFile canalFile, ServerConfig config, S
       netOptionsOf(config_, throttle_), [this](const std::string& name) -> std::shared_ptr<instance::ClientSessions> {
         return destinations_ ? destinations_->lookup(name) : nullptr;
       });
+  net_->apply(runtimeOptions(config_));
 }
 
 Server::~Server() { stop(); }
