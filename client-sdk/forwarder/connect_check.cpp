@@ -14,6 +14,7 @@
 #include "forwarder/http_client.h"
 #include "forwarder/rabbitmq/rabbitmq_sink.h"
 #include "forwarder/redis/redis_sink.h"
+#include "forwarder/sql/sql_sink.h"
 #include "publish/rabbitmq_publisher.h"
 #include "publish/table_pattern.h"
 
@@ -220,6 +221,13 @@ void checkRabbitMq(const std::string& at, const RabbitMqSinkConfig& r, std::vect
   if (!s) problems.push_back(at + " (" + r.host + "): " + s.message());
 }
 
+void checkSql(const std::string& at, const SqlSinkConfig& c, const std::string& name, std::vector<std::string>& problems) {
+  // The connection the sink opens: the login, the database, the position table.
+  auto sink = SqlSink::create(name, c, [](const std::string&) {});
+  const client::Status s = sink ? (*sink)->connect() : sink.status();
+  if (!s) problems.push_back(at + " (" + (c.unixSocket.empty() ? c.host : c.unixSocket) + "): " + s.message());
+}
+
 }  // namespace
 
 std::vector<std::string> checkConnections(const ForwarderConfig& config) {
@@ -237,6 +245,9 @@ std::vector<std::string> checkConnections(const ForwarderConfig& config) {
         break;
       case SinkConfig::Kind::kRabbitMq:
         checkRabbitMq(at + ".rabbitmq", s.rabbitMq, problems);
+        break;
+      case SinkConfig::Kind::kSql:
+        checkSql(at + ".sql", s.sql, s.name, problems);
         break;
       default:
         checkElasticsearch(at + ".elasticsearch", s.elasticsearch, problems);

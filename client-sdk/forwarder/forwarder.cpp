@@ -7,6 +7,7 @@
 #include "forwarder/kafka/kafka_sink.h"
 #include "forwarder/rabbitmq/rabbitmq_sink.h"
 #include "forwarder/redis/redis_sink.h"
+#include "forwarder/sql/sql_sink.h"
 
 namespace canal::forwarder {
 namespace {
@@ -37,6 +38,10 @@ client::Result<std::unique_ptr<Forwarder>> Forwarder::create(const ForwarderConf
       sinks.push_back(std::move(*sink));
     } else if (s.kind == SinkConfig::Kind::kRedis) {
       auto sink = RedisSink::create(s.name, s.redis, log);
+      if (!sink) return Status(sink.status().code(), s.name + ": " + sink.status().message());
+      sinks.push_back(std::move(*sink));
+    } else if (s.kind == SinkConfig::Kind::kSql) {
+      auto sink = SqlSink::create(s.name, s.sql, log);
       if (!sink) return Status(sink.status().code(), s.name + ": " + sink.status().message());
       sinks.push_back(std::move(*sink));
     } else {

@@ -293,6 +293,41 @@ void readElasticsearch(Section s, ElasticsearchSinkConfig& c) {
   }
 }
 
+void readSqlMapping(Section s, SqlMapping& m) {
+  s.read("table", m.table);
+  s.read("target", m.target);
+  s.readList("key", m.key);
+  s.readMap("rename", m.rename);
+  s.readList("include", m.include);
+  s.readList("exclude", m.exclude);
+  s.done();
+  if (m.table.empty()) Section::fail(s.keyPath("table"), "is required");
+  if (!m.target.empty() && m.target.find('.') == std::string::npos) {
+    Section::fail(s.keyPath("target"), "must be schema.table (is '" + m.target + "')");
+  }
+}
+
+void readSql(Section s, SqlSinkConfig& c) {
+  std::string driver = "mariadb";
+  s.read("driver", driver);
+  if (driver != "mariadb" && driver != "mysql") {
+    Section::fail(s.keyPath("driver"), "must be mariadb or mysql (is '" + driver + "')");
+  }
+  s.read("host", c.host);
+  s.readInt("port", c.port, 1, 65535);
+  s.read("unix_socket", c.unixSocket);
+  s.read("user", c.user);
+  s.read("password", c.password);
+  s.read("database", c.database);
+  s.read("position_table", c.positionTable);
+  s.readMs("timeout_ms", c.timeout);
+  s.readInt("batch_rows", c.batchRows, 1, 100000);
+  readSections(s, "mappings", c.mappings, readSqlMapping);
+  s.done();
+  if (c.mappings.empty()) Section::fail(s.keyPath("mappings"), "must list at least one table");
+  if (c.positionTable.empty()) Section::fail(s.keyPath("position_table"), "must not be empty");
+}
+
 void readRedisMapping(Section s, RedisMapping& m) {
   s.read("table", m.table);
   s.read("key", m.key);
@@ -428,8 +463,11 @@ client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, co
       } else if (type == "rabbitmq") {
         sink.kind = SinkConfig::Kind::kRabbitMq;
         readRabbitMq(s.child("rabbitmq"), sink.rabbitMq);
+      } else if (type == "sql") {
+        sink.kind = SinkConfig::Kind::kSql;
+        readSql(s.child("sql"), sink.sql);
       } else {
-        Section::fail(path + ".type", "must be kafka, elasticsearch, redis or rabbitmq (is '" + type + "')");
+        Section::fail(path + ".type", "must be kafka, elasticsearch, redis, rabbitmq or sql (is '" + type + "')");
       }
       s.done();
       if (sink.name.empty()) sink.name = type + "-" + std::to_string(i);

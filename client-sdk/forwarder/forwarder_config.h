@@ -170,6 +170,31 @@ struct RedisSinkConfig {
   std::vector<RedisMapping> mappings;
 };
 
+// One source table kept in a target table of a SQL database.
+struct SqlMapping {
+  std::string table;   // source table expression (Canal syntax)
+  std::string target;  // "schema.table"; %{database} and %{table} replaced; default: the source's name
+  std::vector<std::string> key;  // the target's key, by source column; empty: the source's key columns
+  std::map<std::string, std::string> rename;  // source column -> target column
+  std::vector<std::string> include;  // columns written (empty: all)
+  std::vector<std::string> exclude;
+};
+
+// A MariaDB/MySQL database kept equal to the source tables (forwarder/sql/sql_sink.h).
+struct SqlSinkConfig {
+  std::string host = "127.0.0.1";
+  int port = 3306;
+  std::string unixSocket;  // instead of host/port
+  std::string user;
+  std::string password;
+  std::string database;  // the connection's default schema
+  // Where the sink records what it applied, in the same transaction as the rows.
+  std::string positionTable = "canal_sink_positions";
+  std::chrono::milliseconds timeout{10000};  // connect, read and write
+  int batchRows = 500;                       // rows per multi-row statement
+  std::vector<SqlMapping> mappings;
+};
+
 struct RabbitMqSinkConfig {
   std::string host = "127.0.0.1:5672";  // host[:port] or amqp://user:password@host:port/vhost
   std::string virtualHost = "/";
@@ -188,7 +213,7 @@ struct RabbitMqSinkConfig {
 };
 
 struct SinkConfig {
-  enum class Kind { kKafka, kElasticsearch, kRedis, kRabbitMq };
+  enum class Kind { kKafka, kElasticsearch, kRedis, kRabbitMq, kSql };
   std::string name;
   Kind kind = Kind::kKafka;
   std::vector<std::string> tables;  // table expressions this sink takes (empty: all)
@@ -196,6 +221,7 @@ struct SinkConfig {
   ElasticsearchSinkConfig elasticsearch;
   RedisSinkConfig redis;
   RabbitMqSinkConfig rabbitMq;
+  SqlSinkConfig sql;
 };
 
 // The running forwarder's HTTP endpoint (status, reindex on request).

@@ -1,0 +1,110 @@
+// The SQL sink's statements, built without a database: upserts and deletes by key in binlog
+// order, consecutive ones in one statement, a key change as a delete then an upsert, values as
+// literals of their type, and the mapping's target, key, renames and column choice.
+
+#include "forwarder/sql/sql_statements.h"
+
+#include <gtest/gtest.h>
+
+#include "forwarder/sink.h"
+#include "tests/unit/forwarder/change_builder.h"
+
+namespace canal::forwarder {
+namespace {
+
+using namespace test_changes;
+
+std::string escapeQuotes(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '\'' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+SqlMapping mapping(std::string target = "") {
+  SqlMapping m;
+  m.table = "shop.orders";
+  m.target = std::move(target);
+  return m;
+}
+
+Col id(const std::string& v) { return {"id", v, true, false, 4, "int(11)"}; }
+Col note(const std::optional<std::string>& v) { return {"note", v}; }
+
+TEST(SqlStatements, ConsecutiveChangesOfATableShareAStatementAndKeepTheirOrder) {
+  const Change a = change(eb::INSERT, {{{}, {id("1"), note("it's")}}, {{}, {id("2"), note(std::nullopt)}}}, 100);
+  const Change b = change(eb::UPDATE, {{{id("1"), note("it's")}, {id("1"), note("x")}}}, 200);
+  const Change c = change(eb::DELETE, {{{id("2"), note(std::nullopt)}, {}}}, 300);
+  const Change d = change(eb::DELETE, {{{id("1"), note("x")}, {}}}, 400);
+  auto batch = sqlStatements({mapping("replica.orders")}, {&a, &b, &c, &d}, escapeQuotes, 500);
+  ASSERT_TRUE(batch.isOk()) << batch.status().message();
+  ASSERT_EQ(batch->statements.size(), 2u);
+  EXPECT_EQ(batch->statements[0],
+            "INSERT INTO `replica`.`orders` (`id`, `note`) VALUES (1, 'it\\'s'), (2, NULL), (1, 'x') "
+            "ON DUPLICATE KEY UPDATE `id` = VALUES(`id`), `note` = VALUES(`note`)");
+  EXPECT_EQ(batch->statements[1], "DELETE FROM `replica`.`orders` WHERE `id` IN (2, 1)");
+  EXPECT_EQ(batch->rows, 5u);
+}
+
+TEST(SqlStatements, AKeyChangeIsADeleteOfTheOldKeyThenAnUpsert) {
+  const Change move = change(eb::UPDATE, {{{id("1"), note("a")}, {id("9"), note("a")}}}, 100);
+  auto batch = sqlStatements({mapping()}, {&move}, escapeQuotes, 500);
+  ASSERT_TRUE(batch.isOk());
+  ASSERT_EQ(batch->statements.size(), 2u);
+  EXPECT_EQ(batch->statements[0], "DELETE FROM `shop`.`orders` WHERE `id` IN (1)");
+  EXPECT_EQ(batch->statements[1].rfind("INSERT INTO `shop`.`orders` (`id`, `note`) VALUES (9, 'a')", 0), 0u)
+      << batch->statements[1];
+}
+
+TEST(SqlStatements, TheMappingsKeyRenamesAndColumnsAndAStatementsRowLimit) {
+  SqlMapping m = mapping("r.o");
+  m.key = {"code", "id"};
+  m.rename = {{"note", "remark"}};
+  m.exclude = {"secret"};
+  const auto row = [](const std::string& n) {
+    return std::vector<Col>{{"code", "c" + n, false, false, 12, "varchar(8)"}, id(n), note("n" + n), {"secret", "s"}};
+  };
+  const Change ins = change(eb::INSERT, {{{}, row("1")}, {{}, row("2")}, {{}, row("3")}}, 100);
+  const Change del = change(eb::DELETE, {{row("1"), {}}, {row("2"), {}}}, 200);
+  auto batch = sqlStatements({m}, {&ins, &del}, escapeQuotes, 2);
+  ASSERT_TRUE(batch.isOk()) << batch.status().message();
+  ASSERT_EQ(batch->statements.size(), 3u);
+  EXPECT_EQ(batch->statements[0].rfind("INSERT INTO `r`.`o` (`code`, `id`, `remark`) VALUES ('c1', 1, 'n1'), ('c2', 2, 'n2') ", 0),
+            0u) << batch->statements[0];
+  EXPECT_EQ(batch->statements[1].rfind("INSERT INTO `r`.`o` (`code`, `id`, `remark`) VALUES ('c3', 3, 'n3') ", 0), 0u);
+  EXPECT_EQ(batch->statements[2], "DELETE FROM `r`.`o` WHERE (`code`, `id`) IN (('c1', 1), ('c2', 2))");
+}
+
+TEST(SqlStatements, ValuesAreLiteralsOfTheirType) {
+  const auto literal = [](Col c) { return sqlLiteral(column(c), escapeQuotes); };
+  EXPECT_EQ(literal({"n", "-12.50", false, false, 3, "decimal(10,2)"}), "-12.50");
+  EXPECT_EQ(literal({"d", "1.0E-4", false, false, 8, "double"}), "1.0E-4");
+  EXPECT_EQ(literal({"b", "5", false, false, -7, "bit(8)"}), "5");
+  EXPECT_EQ(literal({"e", "2", false, false, 4, "enum('a','b')"}), "2");
+  EXPECT_EQ(literal({"t", "2024-05-06 07:08:09", false, false, 93, "datetime"}), "'2024-05-06 07:08:09'");
+  EXPECT_EQ(literal({"x", std::nullopt, false, false, 12}), "NULL");
+  // Canal sends a BLOB's bytes as ISO-8859-1 characters: 0x00 0xFF 'A' is "\u0000\u00ffA".
+  EXPECT_EQ(literal({"blob", std::string("\x00\xc3\xbf" "A", 4), false, false, 2004, "blob"}), "X'00FF41'");
+  EXPECT_EQ(literal({"s", "1; DROP TABLE t", false, false, 4, "int"}), "'1; DROP TABLE t'") << "not a number: quoted";
+}
+
+TEST(SqlStatements, ARowWithoutAKeyCannotBeDeletedAndSaysWhichMappingToFix) {
+  const Change del = change(eb::DELETE, {{{note("a")}, {}}}, 100);
+  auto batch = sqlStatements({mapping()}, {&del}, escapeQuotes, 500);
+  ASSERT_FALSE(batch.isOk());
+  EXPECT_EQ(batch.status().code(), kSinkFatal);
+  EXPECT_NE(batch.status().message().find("set key in the mapping of shop.orders"), std::string::npos)
+      << batch.status().message();
+}
+
+TEST(SqlStatements, TablesNoMappingTakesAreLeftOut) {
+  const Change other = change(eb::INSERT, {{{}, {id("1")}}}, 100, "customers");
+  auto batch = sqlStatements({mapping()}, {&other}, escapeQuotes, 500);
+  ASSERT_TRUE(batch.isOk());
+  EXPECT_TRUE(batch->statements.empty());
+}
+
+}  // namespace
+}  // namespace canal::forwarder
