@@ -37,7 +37,9 @@ class SqlSink::Impl {
     mysql_options(mysql_, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
     mysql_options(mysql_, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     const char* socket = config_.unixSocket.empty() ? nullptr : config_.unixSocket.c_str();
-    if (!mysql_real_connect(mysql_, config_.host.c_str(), config_.user.c_str(), config_.password.c_str(),
+    // libmariadb takes the socket only with host "localhost".
+    const char* host = socket ? "localhost" : config_.host.c_str();
+    if (!mysql_real_connect(mysql_, host, config_.user.c_str(), config_.password.c_str(),
                             config_.database.empty() ? nullptr : config_.database.c_str(),
                             static_cast<unsigned>(config_.port), socket, 0)) {
       const unsigned code = mysql_errno(mysql_);
@@ -100,7 +102,7 @@ class SqlSink::Impl {
   }
 
   std::string counters() const {
-    return "rows " + std::to_string(counters_.rows) + ", statements " + std::to_string(counters_.statements) +
+    return name_ + ": rows " + std::to_string(counters_.rows) + ", statements " + std::to_string(counters_.statements) +
            ", transactions " + std::to_string(counters_.transactions) + ", skipped " + std::to_string(counters_.skipped) +
            ", reconnects " + std::to_string(counters_.reconnects);
   }

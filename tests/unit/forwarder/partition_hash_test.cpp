@@ -174,6 +174,12 @@ TEST(ForwarderConfigTest, TheShippedFileAndEachExampleAreValid) {
   ASSERT_EQ(rabbit->sinks.size(), 1u);
   EXPECT_EQ(rabbit->sinks[0].rabbitMq.exchangeType, "topic");
   EXPECT_EQ(rabbit->sinks[0].rabbitMq.routingKey, "%{database}.%{table}");
+  auto sql = loadForwarderConfig(examples + "sql.yml");
+  ASSERT_TRUE(sql.isOk()) << sql.status().toString();
+  ASSERT_EQ(sql->sinks.size(), 1u);
+  ASSERT_EQ(sql->sinks[0].kind, SinkConfig::Kind::kSql);
+  EXPECT_EQ(sql->sinks[0].sql.mappings.at(0).target, "replica.orders");
+  EXPECT_EQ(sql->sinks[0].sql.positionTable, "canal_sink_positions");
 }
 
 // Each bad configuration names the key at fault.
@@ -186,7 +192,10 @@ TEST(ForwarderConfigTest, ErrorsNameTheKey) {
   EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {brokers: b, topik: t}}]").find("f.yml: sinks[0].kafka.topik is not a known key"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {topic: t}}]").find("sinks[0].kafka.brokers is required"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {brokers: b, compression: brotli}}]").find("sinks[0].kafka.compression"), std::string::npos);
-  EXPECT_NE(error(source + "sinks: [{type: rabbit}]").find("sinks[0].type must be kafka, elasticsearch, redis or rabbitmq"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: rabbit}]").find("sinks[0].type must be kafka, elasticsearch, redis, rabbitmq or sql"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: sql, sql: {driver: postgresql, mappings: [{table: s.t}]}}]").find("sinks[0].sql.driver must be mariadb or mysql"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: sql, sql: {mappings: [{table: s.t, target: t}]}}]").find("sinks[0].sql.mappings[0].target must be schema.table"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: sql, sql: {}}]").find("sinks[0].sql.mappings must list at least one table"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: rabbitmq, rabbitmq: {exchange: x, queue: q}}]").find("sinks[0].rabbitmq.queue is bound"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: rabbitmq, rabbitmq: {routing_key: ''}}]").find("sinks[0].rabbitmq.routing_key must not be empty"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: rabbitmq, rabbitmq: {unroutable: ignore}}]").find("sinks[0].rabbitmq.unroutable is 'ignore', not error or drop"), std::string::npos);
