@@ -230,14 +230,8 @@ TEST_F(ElasticsearchForwarderTest, KilledAndRestartedForwarderEndsWithTheIndexEq
     }
     return "DELETE FROM s.item WHERE id = " + std::to_string(id);
   });
-  std::mt19937 random(std::random_device{}());
   const int kills = 4;
-  for (int i = 0; i < kills; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(400 + random() % 800));
-    binary_.kill();
-    std::this_thread::sleep_for(std::chrono::milliseconds(random() % 200));
-    ASSERT_TRUE(startBinary());
-  }
+  ASSERT_TRUE(killAndRestartBinary(kills));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   writer.stop();
   const bool same = converges(std::chrono::seconds(40));

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -167,6 +168,18 @@ class ForwarderTest : public testing::MariaDbTest {
   canal::Status startBinary() {
     return binary_.start({CANAL_FORWARDER_BINARY, "--config", (dir_->path() / "forwarder.yml").string()},
                          (dir_->path() / ("forwarder-" + std::to_string(++binaryStarts_) + ".log")).string());
+  }
+  // The binary killed with SIGKILL `kills` times, 0.4 to 1.2 s apart, and started again each time
+  // (after up to 0.2 s); false when a start fails.
+  bool killAndRestartBinary(int kills) {
+    std::mt19937 random(std::random_device{}());
+    for (int i = 0; i < kills; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(400 + random() % 800));
+      binary_.kill();
+      std::this_thread::sleep_for(std::chrono::milliseconds(random() % 200));
+      if (!startBinary()) return false;
+    }
+    return true;
   }
   // canal-forwarder reindex --index `alias` with the same configuration file.
   canal::Status startReindexBinary(const std::string& alias = "t") {

@@ -100,14 +100,8 @@ TEST_F(SqlForwarderTest, TablesEqualTheSourceAndEveryEventOnceThroughForwarderKi
     const int e = nextEvent++;
     return "INSERT INTO s.ev VALUES (" + std::to_string(e) + ", " + std::to_string(random() % 1000) + ")";
   });
-  std::mt19937 random(std::random_device{}());
   const int kills = 3;
-  for (int i = 0; i < kills; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(400 + random() % 800));
-    binary_.kill();
-    std::this_thread::sleep_for(std::chrono::milliseconds(random() % 200));
-    ASSERT_TRUE(startBinary());
-  }
+  ASSERT_TRUE(killAndRestartBinary(kills));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   writer.stop();
   EXPECT_TRUE(converges(std::chrono::seconds(60))) << binary_.logTail();
