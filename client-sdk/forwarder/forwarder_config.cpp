@@ -65,11 +65,16 @@ class Section {
       out.push_back(item.as<std::string>());
     }
   }
-  void readMap(const std::string& key, std::map<std::string, std::string>& out) {
+  // With `emptyValues`, a key without a value reads as "".
+  void readMap(const std::string& key, std::map<std::string, std::string>& out, bool emptyValues = false) {
     if (!has(key)) return;
     const YAML::Node n = node_[key];
     if (!n.IsMap()) fail(keyPath(key), "must be a mapping");
     for (const auto& kv : n) {
+      if (emptyValues && kv.second.IsNull()) {
+        out[kv.first.as<std::string>()] = "";
+        continue;
+      }
       if (!kv.second.IsScalar()) fail(keyPath(key) + "." + kv.first.as<std::string>(), "must be a scalar");
       out[kv.first.as<std::string>()] = kv.second.as<std::string>();
     }
@@ -302,9 +307,6 @@ void readSqlMapping(Section s, SqlMapping& m) {
   s.readList("exclude", m.exclude);
   s.done();
   if (m.table.empty()) Section::fail(s.keyPath("table"), "is required");
-  if (!m.target.empty() && m.target.find('.') == std::string::npos) {
-    Section::fail(s.keyPath("target"), "must be schema.table (is '" + m.target + "')");
-  }
 }
 
 void readSql(Section s, SqlSinkConfig& c) {
@@ -323,8 +325,11 @@ void readSql(Section s, SqlSinkConfig& c) {
   s.readMs("timeout_ms", c.timeout);
   s.readInt("batch_rows", c.batchRows, 1, 100000);
   readSections(s, "mappings", c.mappings, readSqlMapping);
+  s.readList("mapping_files", c.mappingFiles);
   s.done();
-  if (c.mappings.empty()) Section::fail(s.keyPath("mappings"), "must list at least one table");
+  if (c.mappings.empty() && c.mappingFiles.empty()) {
+    Section::fail(s.keyPath("mappings"), "must list at least one table (or mapping_files name canal-adapter's)");
+  }
   if (c.positionTable.empty()) Section::fail(s.keyPath("position_table"), "must not be empty");
 }
 
@@ -412,6 +417,70 @@ void readRabbitMq(Section s, RabbitMqSinkConfig& c) {
 }
 
 }  // namespace
+
+client::Result<SqlMapping> parseCanalAdapterMapping(const std::string& yaml, const std::string& origin) {
+  SqlMapping m;
+  try {
+    const YAML::Node root = YAML::Load(yaml);
+    if (!root.IsMap()) return Status(Status::kInvalidArgument, origin + ": must be a YAML mapping");
+    Section top(root, "");
+    std::string ignored;
+    bool concurrent = false;
+    // Which canal-adapter reads the file: canal-forwarder's configuration says that itself.
+    for (const char* key : {"dataSourceKey", "destination", "groupId", "outerAdapterKey"}) top.read(key, ignored);
+    top.read("concurrent", concurrent);  // changes are applied in order, one transaction per batch
+    Section d = top.child("dbMapping");
+    bool mirrorDb = false;
+    bool mapAll = false;
+    std::string database;
+    std::string table;
+    std::string targetDb;
+    std::string targetTable;
+    std::map<std::string, std::string> targetPk;
+    std::map<std::string, std::string> targetColumns;
+    int batch = 0;
+    d.read("mirrorDb", mirrorDb);
+    d.read("database", database);
+    d.read("table", table);
+    d.readMap("targetPk", targetPk, true);
+    d.read("mapAll", mapAll);
+    d.read("targetDb", targetDb);
+    d.read("targetTable", targetTable);
+    d.readMap("targetColumns", targetColumns, true);
+    d.read("etlCondition", ignored);  // the initial load's; not read by the sink
+    d.read("readBatch", batch);
+    d.read("commitBatch", batch);
+    d.done();
+    top.done();
+    if (mirrorDb) Section::fail("dbMapping.mirrorDb", "is not supported: map each table");
+    if (database.empty()) Section::fail("dbMapping.database", "is required");
+    if (table.empty()) Section::fail("dbMapping.table", "is required");
+    if (targetTable.empty()) Section::fail("dbMapping.targetTable", "is required");
+    // Canal table expressions are regular expressions: the names are matched as written.
+    const auto literal = [](const std::string& name) {
+      std::string out;
+      for (const char c : name) {
+        if (std::string_view(".^$|()[]{}*+?\\").find(c) != std::string_view::npos) out.push_back('\\');
+        out.push_back(c);
+      }
+      return out;
+    };
+    m.table = literal(database) + "\\." + literal(table);
+    m.target = targetTable.find('.') != std::string::npos || targetDb.empty() ? targetTable : targetDb + "." + targetTable;
+    for (const auto& [target, source] : targetPk) m.key.push_back(source.empty() ? target : source);
+    for (const auto& [target, source] : targetColumns) {
+      const std::string& from = source.empty() ? target : source;
+      if (from != target) m.rename[from] = target;
+      if (!mapAll) m.include.push_back(from);
+    }
+    if (!mapAll && targetColumns.empty()) Section::fail("dbMapping.targetColumns", "is required unless mapAll is true");
+  } catch (const ConfigError& e) {
+    return Status(Status::kInvalidArgument, origin + ": " + e.message);
+  } catch (const YAML::Exception& e) {
+    return Status(Status::kInvalidArgument, origin + ": " + e.what());
+  }
+  return m;
+}
 
 client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, const std::string& origin) {
   ForwarderConfig c;
@@ -509,6 +578,18 @@ client::Result<ForwarderConfig> loadForwarderConfig(const std::string& path) {
     if (!file.empty() && std::filesystem::path(file).is_relative()) file = (base / file).lexically_normal().string();
   };
   for (SinkConfig& sink : config->sinks) {
+    for (std::size_t i = 0; i < sink.sql.mappingFiles.size(); ++i) {
+      std::string file = sink.sql.mappingFiles[i];
+      besideTheFile(file);
+      std::ifstream mappingIn(file);
+      const std::string origin = path + ": " + sink.name + ": sql.mapping_files[" + std::to_string(i) + "] " + file;
+      if (!mappingIn) return Status(Status::kInvalidArgument, origin + ": cannot read it");
+      std::stringstream mappingText;
+      mappingText << mappingIn.rdbuf();
+      auto mapping = parseCanalAdapterMapping(mappingText.str(), origin);
+      if (!mapping) return mapping.status();
+      sink.sql.mappings.push_back(std::move(*mapping));
+    }
     if (sink.kind != SinkConfig::Kind::kElasticsearch) continue;
     ElasticsearchSinkConfig& es = sink.elasticsearch;
     besideTheFile(es.caFile);

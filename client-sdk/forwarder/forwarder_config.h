@@ -173,7 +173,9 @@ struct RedisSinkConfig {
 // One source table kept in a target table of a SQL database.
 struct SqlMapping {
   std::string table;   // source table expression (Canal syntax)
-  std::string target;  // "schema.table"; %{database} and %{table} replaced; default: the source's name
+  // "schema.table", or "table" in the connection's database; %{database} and %{table} replaced;
+  // default: the source's name.
+  std::string target;
   std::vector<std::string> key;  // the target's key, by source column; empty: the source's key columns
   std::map<std::string, std::string> rename;  // source column -> target column
   std::vector<std::string> include;  // columns written (empty: all)
@@ -193,7 +195,13 @@ struct SqlSinkConfig {
   std::chrono::milliseconds timeout{10000};  // connect, read and write
   int batchRows = 500;                       // rows per multi-row statement
   std::vector<SqlMapping> mappings;
+  // canal-adapter's RDB mapping files (dbMapping), read as mappings after `mappings`.
+  std::vector<std::string> mappingFiles;
 };
+
+// One canal-adapter RDB mapping file (conf/rdb/*.yml: dataSourceKey, destination, groupId,
+// outerAdapterKey, concurrent, dbMapping) as a mapping; unknown keys refused by name.
+client::Result<SqlMapping> parseCanalAdapterMapping(const std::string& yaml, const std::string& origin);
 
 struct RabbitMqSinkConfig {
   std::string host = "127.0.0.1:5672";  // host[:port] or amqp://user:password@host:port/vhost
