@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "forwarder/change.h"      // binlogFileIndex
+#include "forwarder/mariadb_login.h"
 #include "forwarder/sink.h"  // kSinkFatal, kSinkRetry
 
 namespace canal::forwarder {
@@ -69,22 +70,15 @@ class MariaDbSource final : public RowSource {
 
   Status connect() {
     if (mysql_) return Status::ok();
-    mysql_ = mysql_init(nullptr);
-    if (!mysql_) return Status(kSinkRetry, "source database: mysql_init failed (out of memory)");
-    const unsigned seconds = static_cast<unsigned>((config_.timeout.count() + 999) / 1000);
-    mysql_options(mysql_, MYSQL_OPT_CONNECT_TIMEOUT, &seconds);
-    mysql_options(mysql_, MYSQL_OPT_READ_TIMEOUT, &seconds);
-    mysql_options(mysql_, MYSQL_OPT_WRITE_TIMEOUT, &seconds);
-    mysql_options(mysql_, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    if (!mysql_real_connect(mysql_, config_.socket.empty() ? config_.host.c_str() : nullptr, config_.user.c_str(),
-                            config_.password.c_str(), nullptr, static_cast<unsigned>(config_.port),
-                            config_.socket.empty() ? nullptr : config_.socket.c_str(), 0)) {
-      const unsigned code = mysql_errno(mysql_);
-      const std::string message = "source database " + peer() + ": connecting as '" + config_.user + "': error " +
-                                  std::to_string(code) + ": " + mysql_error(mysql_);
-      close();
+    unsigned code = 0;
+    std::string error;
+    mysql_ = openMariaDb({config_.host, config_.port, config_.socket, config_.user, config_.password, "", config_.timeout},
+                         &code, &error);
+    if (!mysql_) {
       // A refused login does not get better by retrying.
-      return Status(code == 1045 ? kSinkFatal : kSinkRetry, message);
+      return Status(code == 1045 ? kSinkFatal : kSinkRetry, "source database " + peer() + ": connecting as '" +
+                                                                config_.user + "': error " + std::to_string(code) +
+                                                                ": " + error);
     }
     // A consistent snapshot needs REPEATABLE READ.
     return execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");

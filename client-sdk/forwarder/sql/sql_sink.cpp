@@ -1,9 +1,8 @@
 #include "forwarder/sql/sql_sink.h"
 
-#include <mysql.h>
-
 #include <algorithm>
 
+#include "forwarder/mariadb_login.h"
 #include "forwarder/sql/sql_statements.h"
 #include "publish/table_pattern.h"
 
@@ -29,25 +28,16 @@ class SqlSink::Impl {
 
   Status connect() {
     if (mysql_) return Status::ok();
-    mysql_ = mysql_init(nullptr);
-    if (!mysql_) return Status(kSinkRetry, "sql " + name_ + ": out of memory");
-    const unsigned timeout = static_cast<unsigned>(std::max<std::int64_t>(1, config_.timeout.count() / 1000));
-    mysql_options(mysql_, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    mysql_options(mysql_, MYSQL_OPT_READ_TIMEOUT, &timeout);
-    mysql_options(mysql_, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-    mysql_options(mysql_, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    const char* socket = config_.unixSocket.empty() ? nullptr : config_.unixSocket.c_str();
-    // libmariadb takes the socket only with host "localhost".
-    const char* host = socket ? "localhost" : config_.host.c_str();
-    if (!mysql_real_connect(mysql_, host, config_.user.c_str(), config_.password.c_str(),
-                            config_.database.empty() ? nullptr : config_.database.c_str(),
-                            static_cast<unsigned>(config_.port), socket, 0)) {
-      const unsigned code = mysql_errno(mysql_);
-      const std::string message = "sql " + name_ + ": connecting to " + where() + " as '" + config_.user +
-                                  "': error " + std::to_string(code) + ": " + mysql_error(mysql_);
-      close();
+    unsigned code = 0;
+    std::string error;
+    mysql_ = openMariaDb({config_.host, config_.port, config_.unixSocket, config_.user, config_.password,
+                          config_.database, config_.timeout},
+                         &code, &error);
+    if (!mysql_) {
       // A refused login or an unknown database: retrying cannot fix it.
-      return Status(code == 1045 || code == 1044 || code == 1049 ? kSinkFatal : kSinkRetry, message);
+      return Status(code == 1045 || code == 1044 || code == 1049 ? kSinkFatal : kSinkRetry,
+                    "sql " + name_ + ": connecting to " + where() + " as '" + config_.user + "': error " +
+                        std::to_string(code) + ": " + error);
     }
     // Values as the source holds them: zero dates and an explicit 0 in an AUTO_INCREMENT column kept.
     if (Status s = execute("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'"); !s) return s;

@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "canal/protocol/hex.h"
 #include "forwarder/row_image.h"
 #include "forwarder/sink.h"
 #include "publish/table_pattern.h"
@@ -45,16 +46,6 @@ std::optional<std::string> latin1Bytes(std::string_view utf8) {
     }
   }
   return out;
-}
-
-std::string hexLiteral(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out = "X'";
-  for (const char c : bytes) {
-    out.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
-    out.push_back(kHex[static_cast<unsigned char>(c) & 0x0F]);
-  }
-  return out + "'";
 }
 
 // The statement being gathered: upserts of one table and column list, or deletes of one table.
@@ -133,7 +124,7 @@ std::string sqlLiteral(const eb::Column& c, const SqlEscape& escape) {
   const std::string& v = c.value();
   if (numericSqlType(c.sqltype()) && looksNumeric(v)) return v;
   if (c.sqltype() == 2004) {
-    if (auto bytes = latin1Bytes(v)) return hexLiteral(*bytes);
+    if (auto bytes = latin1Bytes(v)) return "X'" + protocol::toHex(*bytes) + "'";
   }
   return "'" + escape(v) + "'";
 }
