@@ -152,6 +152,7 @@ struct InstanceConfig {
   std::string snapshotTables;  // Canal regex; empty: the table filter
   int snapshotChunkSize = 0;
   int snapshotRowsPerSecond = 0;
+  int snapshotParallel = 1;
   std::string snapshotWatermarkTable;
 
   // Event store.

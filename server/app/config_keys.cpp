@@ -315,6 +315,8 @@ std::vector<KeyDef<InstanceConfig>> buildInstanceKeys() {
                            "tables of the initial snapshot (Canal regex); empty: the table filter"));
   k.push_back(intKey<I>("canal.instance.snapshot.chunk.size", &I::snapshotChunkSize, 4096, 1, 1000000,
                         "rows per snapshot chunk"));
+  k.push_back(intKey<I>("canal.instance.snapshot.parallel", &I::snapshotParallel, 1, 1, 16,
+                        "snapshot chunks read at once, each over a connection of its own, by key range"));
   k.push_back(intKey<I>("canal.instance.snapshot.rows.per.second", &I::snapshotRowsPerSecond, 0, 0, 100000000,
                         "snapshot pace; 0: as fast as the stream takes the rows"));
   k.push_back(stringKey<I>("canal.instance.snapshot.watermark.table", &I::snapshotWatermarkTable, "",

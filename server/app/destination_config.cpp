@@ -93,6 +93,7 @@ instance::DestinationOptions destinationOptions(const InstanceConfig& c) {
   o.snapshotTables = c.snapshotTables;
   o.snapshotChunkSize = static_cast<std::size_t>(c.snapshotChunkSize);
   o.snapshotRowsPerSecond = static_cast<std::uint64_t>(c.snapshotRowsPerSecond);
+  o.snapshotParallel = static_cast<std::size_t>(c.snapshotParallel);
   o.snapshotWatermarkTable = c.snapshotWatermarkTable;
   return o;
 }

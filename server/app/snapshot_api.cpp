@@ -78,8 +78,17 @@ Result<SnapshotBody> parseSnapshotBody(const std::string& text) {
                                        std::to_string(snapshot::SnapshotRequest::kMaxRowsPerSecond) + "]");
       }
       out.request.rowsPerSecond = value.get<std::uint64_t>();
+    } else if (key == "parallel") {
+      if (!value.is_number_unsigned() || value.get<std::uint64_t>() == 0 ||
+          value.get<std::uint64_t>() > snapshot::SnapshotRequest::kMaxParallel) {
+        return Status::invalidArgument("\"parallel\" is " + value.dump() + ", not an integer in [1, " +
+                                       std::to_string(snapshot::SnapshotRequest::kMaxParallel) + "]");
+      }
+      out.request.parallel = value.get<std::size_t>();
+      out.parallelGiven = true;
     } else {
-      return Status::invalidArgument("unknown field \"" + key + "\" (tables, where, chunkSize, rowsPerSecond)");
+      return Status::invalidArgument("unknown field \"" + key +
+                                     "\" (tables, where, chunkSize, rowsPerSecond, parallel)");
     }
   }
   if (out.tables.empty()) return Status::invalidArgument("\"tables\" is missing: say which tables to snapshot");
@@ -129,6 +138,7 @@ HttpResponse handleSnapshotRequest(const HttpRequest& request, const AdminLogin&
   const auto running = destinations.running(name);
   if (!running) return error(404, "destination " + name + " does not run on this server");
   if (!parsed->chunkSizeGiven) r.chunkSize = running->options().snapshotChunkSize;
+  if (!parsed->parallelGiven) r.parallel = running->options().snapshotParallel;
   auto connection = mysql::MysqlConnection::connect(running->options().master);
   if (!connection) return error(503, connection.status().toString());
   auto tables = snapshot::matchingTables(**connection, **filter);

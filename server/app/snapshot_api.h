@@ -2,7 +2,7 @@
 
 // Snapshots on demand over the HTTP port (docs/snapshots.md):
 //   POST   /destinations/<name>/snapshots  {"tables": ["s.t", "s\\.order_.*"], "where": "...",
-//                                           "chunkSize": 4096, "rowsPerSecond": 0}
+//                                           "chunkSize": 4096, "rowsPerSecond": 0, "parallel": 1}
 //   GET    /destinations/<name>/snapshots  the last snapshot's progress
 //   DELETE /destinations/<name>/snapshots  cancels the running one (404 when none runs)
 // Every request needs HTTP Basic authentication as canal.admin.user with the password whose
@@ -47,6 +47,7 @@ struct SnapshotBody {
   snapshot::SnapshotRequest request;  // tables not resolved yet
   std::string tables;                 // the requested names and regexes, comma-separated
   bool chunkSizeGiven = false;        // else canal.instance.snapshot.chunk.size
+  bool parallelGiven = false;         // else canal.instance.snapshot.parallel
 };
 // InvalidArgument naming the field at fault.
 Result<SnapshotBody> parseSnapshotBody(const std::string& body);

@@ -60,6 +60,7 @@ struct DestinationOptions {
   std::string snapshotTables;
   std::size_t snapshotChunkSize = 4096;
   std::uint64_t snapshotRowsPerSecond = 0;
+  std::size_t snapshotParallel = 1;  // chunks read at once (canal.instance.snapshot.parallel)
   // canal.instance.snapshot.watermark.table ("database.table", empty: none): written before each
   // chunk; its changes are left out of the stream.
   std::string snapshotWatermarkTable;

@@ -42,9 +42,42 @@ Result<KeyColumns> keyColumns(const schema::TableSchema& def, const std::vector<
   return out;
 }
 
+namespace {
+
+// (k1, k2, ...) op (v1, v2, ...) as (k1 op v1) OR (k1 = v1 AND k2 op v2) OR ..., with `last`
+// (the comparison of the last column) "<=" for an inclusive upper bound.
+std::string rowComparison(const KeyColumns& key, const std::vector<std::string>& values, const char* op,
+                          const char* last) {
+  const auto& columns = key.columns;
+  std::string disjunction;
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    std::string term;
+    for (std::size_t j = 0; j < i; ++j) {
+      term += quoteName(columns[j]->name) + " = " + keyLiteral(*columns[j], values[j]) + " AND ";
+    }
+    term += quoteName(columns[i]->name) + (i + 1 == columns.size() ? last : op) + keyLiteral(*columns[i], values[i]);
+    disjunction += (i ? " OR (" : "(") + term + ")";
+  }
+  return "(" + disjunction + ")";
+}
+
+// FROM, WHERE and ORDER BY of a chunk's rows.
+std::string chunkRange(const ChunkQuery& q) {
+  std::string out = " FROM " + quoteName(q.database) + "." + quoteName(q.table);
+  std::vector<std::string> conditions;
+  if (q.after && *q.after) conditions.push_back(rowComparison(*q.key, **q.after, " > ", " > "));
+  if (q.upTo && *q.upTo) conditions.push_back(rowComparison(*q.key, **q.upTo, " < ", " <= "));
+  if (!q.where.empty()) conditions.push_back("(" + q.where + ")");
+  for (std::size_t i = 0; i < conditions.size(); ++i) out += (i ? " AND " : " WHERE ") + conditions[i];
+  out += " ORDER BY ";
+  for (std::size_t i = 0; i < q.key->columns.size(); ++i) out += (i ? ", " : "") + quoteName(q.key->columns[i]->name);
+  return out;
+}
+
+}  // namespace
+
 std::string chunkSelect(const ChunkQuery& q) {
   const schema::TableSchema& def = *q.definition;
-  const auto& key = q.key->columns;
   std::string select = "SELECT ";
   for (std::size_t i = 0; i < def.columns.size(); ++i) {
     if (i) select += ", ";
@@ -52,26 +85,15 @@ std::string chunkSelect(const ChunkQuery& q) {
     const bool widened = c.dataType == "float" || (c.dataType == "double" && c.columnType.find('(') != std::string::npos);
     select += widened ? "CAST(" + quoteName(c.name) + " AS DOUBLE)" : quoteName(c.name);
   }
-  select += " FROM " + quoteName(q.database) + "." + quoteName(q.table);
-  std::vector<std::string> conditions;
-  if (q.after && *q.after) {
-    // (k1, k2, ...) > (v1, v2, ...) as (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...
-    const std::vector<std::string>& after = **q.after;
-    std::string disjunction;
-    for (std::size_t i = 0; i < key.size(); ++i) {
-      std::string term;
-      for (std::size_t j = 0; j < i; ++j) term += quoteName(key[j]->name) + " = " + keyLiteral(*key[j], after[j]) + " AND ";
-      term += quoteName(key[i]->name) + " > " + keyLiteral(*key[i], after[i]);
-      disjunction += (i ? " OR (" : "(") + term + ")";
-    }
-    conditions.push_back("(" + disjunction + ")");
-  }
-  if (!q.where.empty()) conditions.push_back("(" + q.where + ")");
-  for (std::size_t i = 0; i < conditions.size(); ++i) select += (i ? " AND " : " WHERE ") + conditions[i];
-  select += " ORDER BY ";
-  for (std::size_t i = 0; i < key.size(); ++i) select += (i ? ", " : "") + quoteName(key[i]->name);
-  select += " LIMIT " + std::to_string(q.limit);
+  select += chunkRange(q);
+  if (q.limit) select += " LIMIT " + std::to_string(q.limit);
   return select;
+}
+
+std::string boundarySelect(const ChunkQuery& q) {
+  std::string select = "SELECT ";
+  for (std::size_t i = 0; i < q.key->columns.size(); ++i) select += (i ? ", " : "") + quoteName(q.key->columns[i]->name);
+  return select + chunkRange(q) + " LIMIT 1 OFFSET " + std::to_string(q.limit > 0 ? q.limit - 1 : 0);
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> matchingTables(mysql::MysqlConnection& connection,

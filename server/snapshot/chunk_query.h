@@ -1,8 +1,10 @@
 #pragma once
 
 // The SELECT that reads one chunk of a table: every column of its definition, the rows after the
-// last key read (a row comparison spelled out so the key's index serves it), the request's
-// `where`, in key order, at most a chunk's rows. Thread contract: functions without state.
+// last key read and (reading key ranges in parallel) up to the range's last key (row comparisons
+// spelled out so the key's index serves them), the request's `where`, in key order, at most a
+// chunk's rows. And the SELECT that finds where a range of a chunk's rows ends.
+// Thread contract: functions without state.
 
 #include <cstddef>
 #include <cstdint>
@@ -34,12 +36,17 @@ struct ChunkQuery {
   // The last key read (the values as the SELECT returned them); nullopt: from the first row.
   const std::optional<std::vector<std::string>>* after = nullptr;
   std::string where;  // a boolean expression; empty: every row
-  std::size_t limit = 0;
+  std::size_t limit = 0;  // 0: no limit
+  // The last key of the range (inclusive); nullptr or nullopt: to the table's end.
+  const std::optional<std::vector<std::string>>* upTo = nullptr;
 };
 
 // FLOAT, and FLOAT(M,D) / DOUBLE(M,D), which print only D decimals of what they hold, are read as
 // DOUBLE: enough digits to name the stored value exactly, as the binlog holds it.
 std::string chunkSelect(const ChunkQuery& query);
+// The key columns of the query's last row when it has `limit` rows (none: fewer): where a range
+// of that many rows after `after` ends. Read on the key's index alone.
+std::string boundarySelect(const ChunkQuery& query);
 
 // `name` quoted as an identifier.
 std::string quoteName(const std::string& name);

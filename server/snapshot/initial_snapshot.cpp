@@ -42,6 +42,7 @@ Status startInitial(instance::Destination& d, SnapshotRunner& runner) {
   request.tables = std::move(*tables);
   request.chunkSize = o.snapshotChunkSize;
   request.rowsPerSecond = o.snapshotRowsPerSecond;
+  request.parallel = o.snapshotParallel;
   return runner.start(std::move(request)).status();
 }
 

@@ -1,6 +1,7 @@
 #include "server/snapshot/snapshot_runner.h"
 
 #include <chrono>
+#include <deque>
 #include <future>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -137,6 +138,7 @@ std::string encodeProgress(const SnapshotRequest& request, std::size_t table,
   j["where"] = request.where;
   j["chunkSize"] = request.chunkSize;
   j["rowsPerSecond"] = request.rowsPerSecond;
+  j["parallel"] = request.parallel;
   j["table"] = table;
   if (after) {
     for (const std::string& v : *after) j["after"].push_back(protocol::toHex(v));
@@ -161,6 +163,7 @@ Result<std::uint64_t> SnapshotRunner::resume(const std::string& progress) {
     request.where = j.at("where").get<std::string>();
     request.chunkSize = j.at("chunkSize").get<std::size_t>();
     request.rowsPerSecond = j.at("rowsPerSecond").get<std::uint64_t>();
+    request.parallel = j.value("parallel", std::size_t{1});
     from.table = j.at("table").get<std::size_t>();
     if (!j.at("after").is_null()) {
       from.after.emplace();
@@ -244,6 +247,10 @@ Result<std::uint64_t> SnapshotRunner::launch(SnapshotRequest request, Cursor fro
     return Status::invalidArgument("rows per second " + std::to_string(request.rowsPerSecond) + " is over " +
                                    std::to_string(SnapshotRequest::kMaxRowsPerSecond));
   }
+  if (request.parallel == 0 || request.parallel > SnapshotRequest::kMaxParallel) {
+    return Status::invalidArgument("parallel reads " + std::to_string(request.parallel) + " is not in [1, " +
+                                   std::to_string(SnapshotRequest::kMaxParallel) + "]");
+  }
   CANAL_RETURN_IF_ERROR(checkWhere(request.where));
   lock.unlock();
   auto source = source_();
@@ -303,8 +310,14 @@ void SnapshotRunner::run(SnapshotRequest request, Cursor from) {
   Status s;
   auto source = source_();
   if (!source) s = source.status();
+  std::vector<std::unique_ptr<TableSource>> readers;  // one per range read at once
+  for (std::size_t i = 0; s && request.parallel > 1 && i < request.parallel; ++i) {
+    auto reader = source_();
+    if (reader) readers.push_back(std::move(*reader));
+    else s = reader.status();
+  }
   for (std::size_t i = from.table; s && i < request.tables.size(); ++i) {
-    s = snapshotTable(**source, request, i, i == from.table ? from.after : std::nullopt);
+    s = snapshotTable(**source, readers, request, i, i == from.table ? from.after : std::nullopt);
   }
   gate_.unwatch();
   const bool cancelled = cancel_.load();
@@ -328,16 +341,97 @@ void SnapshotRunner::run(SnapshotRequest request, Cursor from) {
   }
 }
 
-Status SnapshotRunner::snapshotTable(TableSource& source, const SnapshotRequest& request, std::size_t index,
+struct SnapshotRunner::ReadChunk {
+  bool voided = false;  // a DDL on the table came before it was read: nothing else is set
+  instance::SnapshotGate::Watch watch;
+  instance::SnapshotChunk chunk;  // its rows rendered when asked
+  std::shared_ptr<const binlog::TableMapEvent> map;
+  RawRows raw;  // the rows as read, when not rendered
+  std::size_t read = 0;
+  std::vector<std::string> last;  // the last row's key
+};
+
+Result<SnapshotRunner::ReadChunk> SnapshotRunner::readChunk(TableSource& source, const ChunkQuery& query,
+                                                            std::uint64_t definitionDdls, std::uint32_t primaryId,
+                                                            bool render) {
+  const schema::TableSchema& def = *query.definition;
+  const std::vector<std::uint32_t>& keyIndexes = query.key->indexes;
+  ReadChunk out;
+  out.watch = gate_.watch(query.database, query.table, keyIndexes);
+  if (gate_.ddlCount() != definitionDdls) {  // a DDL passed since the definition was read
+    gate_.unwatch(out.watch);
+    out.voided = true;
+    return out;
+  }
+  out.map = std::make_shared<const binlog::TableMapEvent>(convert::tableMapFromSchema(def, source.isMariaDb()));
+  const std::size_t columnCount = def.columns.size();
+  bool stale = false;
+  out.last.resize(keyIndexes.size());
+  auto watermark = source.readChunk(
+      query, out.watch.at,
+      [&](unsigned count) {
+        // The primary changed the table before the stream passed the DDL: read it again.
+        stale = count != columnCount;
+        return stale ? Status::aborted("the table's definition changed") : Status::ok();
+      },
+      [&](const std::vector<std::optional<std::string_view>>& values) {
+        out.raw.add(values);
+        for (std::size_t k = 0; k < keyIndexes.size(); ++k) out.last[k] = values[keyIndexes[k]].value_or("");
+        return Status::ok();
+      });
+  if (stale || !watermark) {
+    gate_.unwatch(out.watch);
+    if (stale) {
+      out.voided = true;
+      return out;
+    }
+    return watermark.status().withContext("snapshot of " + query.database + "." + query.table);
+  }
+  out.read = out.raw.rows(columnCount);
+  out.chunk = chunkOf(query.database, query.table, def, *out.map, primaryId, *watermark);
+  if (render) {
+    const Status rendered = renderRows(*out.map, columnCount, out.raw, render_, out.chunk.entry);
+    out.raw = RawRows();
+    if (!rendered) {
+      gate_.unwatch(out.watch);
+      return rendered;
+    }
+  }
+  return out;
+}
+
+Status SnapshotRunner::refreshDefinition(TableSource& source, const std::string& database, const std::string& table,
+                                         std::shared_ptr<const schema::TableSchema>& definition, std::uint64_t& ddls) {
+  if (definition && gate_.ddlCount() == ddls) return Status::ok();
+  // Read again after any DDL the stream has passed since (the chunk's own watch catches one that
+  // comes while it is read).
+  ddls = gate_.ddlCount();
+  auto current = source.definition(database, table);
+  if (!current) return current.status();
+  definition = *current;
+  return Status::ok();
+}
+
+void SnapshotRunner::pace(const SnapshotRequest& request, std::chrono::steady_clock::time_point started,
+                          std::uint64_t rows) {
+  if (request.rowsPerSecond == 0) return;
+  // The next chunk starts when the rows so far fit the rate.
+  const auto due = started + std::chrono::microseconds(rows * 1000000 / request.rowsPerSecond);
+  std::unique_lock<std::mutex> lock(mutex_);
+  cancelled_.wait_until(lock, due, [&] { return cancel_.load(); });
+}
+
+Status SnapshotRunner::snapshotTable(TableSource& source, std::vector<std::unique_ptr<TableSource>>& readers,
+                                     const SnapshotRequest& request, std::size_t index,
                                      std::optional<std::vector<std::string>> after) {
   const auto& [database, table] = request.tables[index];
-  const std::string name = database + "." + table;
   auto key = source.key(database, table);
   if (!key) return key.status();
   if (const auto estimate = source.estimatedRows(database, table)) {
     update([&](SnapshotProgress& p) { p.tables[index].estimated = *estimate; });
   }
   const std::uint32_t primaryId = source.serverId();
+  if (!readers.empty()) return snapshotTableInRanges(source, readers, request, index, std::move(after), *key, primaryId);
   const auto started = std::chrono::steady_clock::now();
   std::uint64_t done = 0;
   std::shared_ptr<const schema::TableSchema> definition;
@@ -383,85 +477,150 @@ Status SnapshotRunner::snapshotTable(TableSource& source, const SnapshotRequest&
       if (s.code() != StatusCode::kUnavailable) return s;
       lastRead = false;
     }
-    if (!definition || gate_.ddlCount() != definitionDdls) {
-      // Read again after any DDL the stream has passed since (the chunk's own watch catches one
-      // that comes while it is read).
-      definitionDdls = gate_.ddlCount();
-      auto current = source.definition(database, table);
-      if (!current) return current.status();
-      definition = *current;
-    }
-    const schema::TableSchema& def = *definition;
-    auto keyed = keyColumns(def, *key);
+    CANAL_RETURN_IF_ERROR(refreshDefinition(source, database, table, definition, definitionDdls));
+    auto keyed = keyColumns(*definition, *key);
     if (!keyed) return keyed.status();
-    const std::vector<std::uint32_t>& keyIndexes = keyed->indexes;
-    const ChunkQuery query{database, table, &def, &*keyed, &after, request.where, request.chunkSize};
-
-    const auto watch = gate_.watch(database, table, keyIndexes);
-    if (gate_.ddlCount() != definitionDdls) {  // a DDL passed since the definition was read
-      gate_.unwatch(watch);
+    const ChunkQuery query{database, table, definition.get(), &*keyed, &after, request.where, request.chunkSize};
+    auto chunk = readChunk(source, query, definitionDdls, primaryId, false);
+    if (!chunk) return chunk.status();
+    if (chunk->voided) {
       definition.reset();
       continue;
-    }
-    auto map = std::make_shared<const binlog::TableMapEvent>(convert::tableMapFromSchema(def, source.isMariaDb()));
-    const std::size_t columnCount = def.columns.size();
-    RawRows raw;
-    bool stale = false;
-    std::vector<std::string> last(keyIndexes.size());
-    auto watermark = source.readChunk(
-        query, watch.at,
-        [&](unsigned count) {
-          // The primary changed the table before the stream passed the DDL: read it again.
-          stale = count != columnCount;
-          return stale ? Status::aborted("the table's definition changed") : Status::ok();
-        },
-        [&](const std::vector<std::optional<std::string_view>>& values) {
-          raw.add(values);
-          for (std::size_t k = 0; k < keyIndexes.size(); ++k) last[k] = values[keyIndexes[k]].value_or("");
-          return Status::ok();
-        });
-    if (stale) {
-      gate_.unwatch(watch);
-      definition.reset();
-      continue;
-    }
-    if (!watermark) {
-      gate_.unwatch(watch);
-      return watermark.status().withContext("snapshot of " + name);
     }
     // The chunk before goes into the stream first (or, voided by a DDL, is read again with this one).
     if (const Status s = settle(); !s) {
-      gate_.unwatch(watch);
+      gate_.unwatch(chunk->watch);
       if (s.code() == StatusCode::kUnavailable) continue;
       return s;
     }
-    const std::size_t read = raw.rows(columnCount);
-    instance::SnapshotChunk out = chunkOf(database, table, def, *map, primaryId, *watermark);
+    const std::size_t read = chunk->read;
+    std::vector<std::string> last = std::move(chunk->last);
     // Stored with the chunk: after it, this table goes on after its last key, or the next starts.
-    out.progress = read < request.chunkSize ? encodeProgress(request, index + 1, std::nullopt)
-                                            : encodeProgress(request, index, last);
+    chunk->chunk.progress = read < request.chunkSize ? encodeProgress(request, index + 1, std::nullopt)
+                                                     : encodeProgress(request, index, last);
     inFlight.emplace();
     inFlight->after = after;
     inFlight->read = read;
-    inFlight->put = std::async(std::launch::async, [this, out = std::move(out), raw = std::move(raw), map, columnCount,
-                                                    watch]() mutable -> Result<std::size_t> {
-      if (const Status s = renderRows(*map, columnCount, raw, render_, out.entry); !s) {
-        gate_.unwatch(watch);
+    inFlight->put = std::async(std::launch::async, [this, chunk = std::move(*chunk)]() mutable -> Result<std::size_t> {
+      if (const Status s = renderRows(*chunk.map, chunk.chunk.entry.columns->size(), chunk.raw, render_, chunk.chunk.entry); !s) {
+        gate_.unwatch(chunk.watch);
         return s;
       }
-      return gate_.submit(std::move(out), watch, cancel_);
+      return gate_.submit(std::move(chunk.chunk), chunk.watch, cancel_);
     });
     if (read < request.chunkSize) {
       lastRead = true;
       continue;
     }
     after = std::move(last);
-    if (request.rowsPerSecond > 0) {
-      // Paced: the next chunk starts when the rows so far fit the rate.
-      const auto due = started + std::chrono::microseconds(done * 1000000 / request.rowsPerSecond);
-      std::unique_lock<std::mutex> lock(mutex_);
-      cancelled_.wait_until(lock, due, [&] { return cancel_.load(); });
+    pace(request, started, done);
+  }
+  update([&](SnapshotProgress& p) { p.tables[index].done = true; });
+  return Status::ok();
+}
+
+Status SnapshotRunner::snapshotTableInRanges(TableSource& source, std::vector<std::unique_ptr<TableSource>>& readers,
+                                             const SnapshotRequest& request, std::size_t index,
+                                             std::optional<std::vector<std::string>> after,
+                                             const std::vector<std::string>& key, std::uint32_t primaryId) {
+  const auto& [database, table] = request.tables[index];
+  const auto started = std::chrono::steady_clock::now();
+  std::uint64_t done = 0;
+  std::shared_ptr<const schema::TableSchema> definition;
+  std::uint64_t definitionDdls = 0;
+
+  // Ranges of about a chunk's rows: `source` finds where each ends (the key of its chunkSize-th
+  // row), a reader reads it (up to that key, however many rows it holds by then; the last range,
+  // to the table's end, at most a chunk), and they are put into the stream in key order, so the
+  // progress kept with each is where the table goes on.
+  struct Range {
+    std::optional<std::vector<std::string>> after;
+    std::optional<std::vector<std::string>> upTo;  // nullopt: to the table's end
+    std::future<Result<ReadChunk>> read;
+  };
+  std::deque<Range> ranges;
+  std::size_t slot = 0;
+  bool planned = false;  // the range to the table's end is planned
+  // Ends the ranges read but not put.
+  const auto drop = [&] {
+    for (Range& r : ranges) {
+      auto chunk = r.read.get();
+      if (chunk && !chunk->voided) gate_.unwatch(chunk->watch);
     }
+    ranges.clear();
+  };
+  for (;;) {
+    if (cancel_) {
+      drop();
+      return Status::aborted("cancelled");
+    }
+    while (!planned && ranges.size() < readers.size()) {
+      std::shared_ptr<const KeyColumns> keyed;
+      Status s = refreshDefinition(source, database, table, definition, definitionDdls);
+      if (s) {
+        auto columns = keyColumns(*definition, key);
+        if (columns) keyed = std::make_shared<const KeyColumns>(std::move(*columns));
+        else s = columns.status();
+      }
+      Result<std::optional<std::vector<std::string>>> end = s;
+      if (s) end = source.boundary({database, table, definition.get(), keyed.get(), &after, request.where, request.chunkSize});
+      if (!end) {
+        drop();
+        return end.status().withContext("snapshot of " + database + "." + table);
+      }
+      Range r;
+      r.after = after;
+      r.upTo = *end;
+      if (r.upTo) after = r.upTo;
+      else planned = true;
+      TableSource& reader = *readers[slot++ % readers.size()];
+      r.read = std::async(std::launch::async, [this, &reader, &request, &database, &table, definition, keyed,
+                                               from = r.after, upTo = r.upTo, ddls = definitionDdls, primaryId] {
+        const ChunkQuery query{database, table, definition.get(), keyed.get(), &from,
+                               request.where, upTo ? 0 : request.chunkSize, &upTo};
+        return readChunk(reader, query, ddls, primaryId, true);
+      });
+      ranges.push_back(std::move(r));
+    }
+    if (ranges.empty()) break;
+    Range r = std::move(ranges.front());
+    ranges.pop_front();
+    auto chunk = r.read.get();
+    if (!chunk) {
+      drop();
+      return chunk.status();
+    }
+    Result<std::size_t> put = Status::unavailable("a DDL on the table voided the chunk");
+    const bool toTheEnd = !r.upTo;
+    if (!chunk->voided) {
+      // After it: the next range, or after its last row (the range to the end held a full
+      // chunk: rows came after the last boundary), or the next table.
+      chunk->chunk.progress = r.upTo ? encodeProgress(request, index, r.upTo)
+                              : chunk->read < request.chunkSize ? encodeProgress(request, index + 1, std::nullopt)
+                                                                : encodeProgress(request, index, chunk->last);
+      put = gate_.submit(std::move(chunk->chunk), chunk->watch, cancel_);
+    }
+    if (!put) {
+      drop();
+      if (put.status().code() != StatusCode::kUnavailable) return put.status();
+      // Read under a definition a DDL voided: this range and the ones after it again.
+      if (!chunk->voided) update([&](SnapshotProgress& p) { ++p.chunksReread; });
+      definition.reset();
+      after = std::move(r.after);
+      planned = false;
+      continue;
+    }
+    done += chunk->read;
+    update([&](SnapshotProgress& p) {
+      ++p.chunks;
+      p.tables[index].rows += *put;
+      p.tables[index].dropped += chunk->read - *put;
+    });
+    if (toTheEnd && chunk->read == request.chunkSize) {
+      after = std::move(chunk->last);
+      planned = false;
+    }
+    pace(request, started, done);
   }
   update([&](SnapshotProgress& p) { p.tables[index].done = true; });
   return Status::ok();

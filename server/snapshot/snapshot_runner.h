@@ -9,6 +9,7 @@
 // Thread contract: every function from any thread.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -31,11 +32,16 @@ struct SnapshotRequest {
   // The bounds of canal.instance.snapshot.chunk.size and .rows.per.second.
   static constexpr std::size_t kMaxChunkSize = 1000000;
   static constexpr std::uint64_t kMaxRowsPerSecond = 100000000;
+  // The bound of canal.instance.snapshot.parallel.
+  static constexpr std::size_t kMaxParallel = 16;
 
   std::vector<std::pair<std::string, std::string>> tables;  // database, table
   std::string where;             // optional condition on every table's rows (checkWhere)
   std::size_t chunkSize = 4096;
   std::uint64_t rowsPerSecond = 0;  // 0: as fast as the stream takes them
+  // Chunks read at once, each over a connection of its own, by key range (1: one after another
+  // over one connection). Put into the stream in key order either way.
+  std::size_t parallel = 1;
 };
 
 // A `where` is one boolean expression, placed in parentheses after the chunk's key range: no
@@ -98,8 +104,24 @@ class SnapshotRunner {
   };
   Result<std::uint64_t> launch(SnapshotRequest request, Cursor from, bool resumed);
   void run(SnapshotRequest request, Cursor from);
-  Status snapshotTable(TableSource& source, const SnapshotRequest& request, std::size_t index,
-                       std::optional<std::vector<std::string>> after);
+  // One table from `after`: chunk after chunk over `source`, or, with readers, ranges whose ends
+  // `source` finds read over the readers at once.
+  Status snapshotTable(TableSource& source, std::vector<std::unique_ptr<TableSource>>& readers,
+                       const SnapshotRequest& request, std::size_t index, std::optional<std::vector<std::string>> after);
+  Status snapshotTableInRanges(TableSource& source, std::vector<std::unique_ptr<TableSource>>& readers,
+                               const SnapshotRequest& request, std::size_t index,
+                               std::optional<std::vector<std::string>> after, const std::vector<std::string>& key,
+                               std::uint32_t primaryId);
+  // The table's definition, read again when the stream passed a DDL since `ddls` was taken.
+  Status refreshDefinition(TableSource& source, const std::string& database, const std::string& table,
+                           std::shared_ptr<const schema::TableSchema>& definition, std::uint64_t& ddls);
+  // Waits until the rows so far fit request.rowsPerSecond (or a cancel).
+  void pace(const SnapshotRequest& request, std::chrono::steady_clock::time_point started, std::uint64_t rows);
+  struct ReadChunk;
+  // Watches the table, reads `query` and makes the chunk's entry (rendered when `render`);
+  // Unavailable when a DDL voided it before it was read (read the definition again).
+  Result<ReadChunk> readChunk(TableSource& source, const ChunkQuery& query, std::uint64_t definitionDdls,
+                              std::uint32_t primaryId, bool render);
   void update(const std::function<void(SnapshotProgress&)>& change);
 
   const std::shared_ptr<const void> owner_;

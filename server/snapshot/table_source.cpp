@@ -105,6 +105,14 @@ class PrimaryTableSource final : public TableSource {
     return id && *id ? static_cast<std::uint32_t>(std::stoul(**id)) : 0;
   }
   bool isMariaDb() const override { return connection_->isMariaDb(); }
+  Result<std::optional<std::vector<std::string>>> boundary(const ChunkQuery& query) override {
+    auto rows = connection_->query(boundarySelect(query));
+    if (!rows) return rows.status();
+    if (rows->rows.empty()) return std::optional<std::vector<std::string>>();
+    std::vector<std::string> key;
+    for (const auto& v : rows->rows[0]) key.push_back(v.value_or(""));
+    return std::optional<std::vector<std::string>>(std::move(key));
+  }
   Result<instance::StreamPoint> readChunk(const ChunkQuery& query, const std::optional<instance::StreamPoint>& notBefore,
                                           const ColumnsCallback& onColumns, const RowCallback& onRow) override {
     return snapshot::readChunk(*connection_, chunkSelect(query), lowWatermark(), notBefore, onColumns, onRow);

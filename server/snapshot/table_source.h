@@ -39,6 +39,8 @@ class TableSource {
   virtual bool isMariaDb() const = 0;
   // The rows of `query`, handed over as they arrive (after onColumns with their count), read
   // where the binlog point they are at is known, at or after `notBefore`; that point.
+  // The key of the query's `limit`-th row (boundarySelect); nullopt when it has fewer rows.
+  virtual Result<std::optional<std::vector<std::string>>> boundary(const ChunkQuery& query) = 0;
   virtual Result<instance::StreamPoint> readChunk(const ChunkQuery& query,
                                                   const std::optional<instance::StreamPoint>& notBefore,
                                                   const ColumnsCallback& onColumns, const RowCallback& onRow) = 0;

@@ -10,7 +10,7 @@
 // live stream's lag while the SDK client reads a snapshot: arrival minus the row's binlog time.
 // CPU seconds per million rows of each process (mariadbd, canal-server, the reader).
 //
-//   build/bench/canal_snapshot_bench [rows] [rounds] [chunk size, default 4096]
+//   build/bench/canal_snapshot_bench [rows] [rounds] [chunk size, default 4096] [parallel, default 1]
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
   const long rows = argc > 1 ? std::atol(argv[1]) : 1000000;
   const int rounds = argc > 2 ? std::atoi(argv[2]) : 3;
   const std::size_t chunkSize = argc > 3 ? static_cast<std::size_t>(std::atol(argv[3])) : 4096;
+  const std::size_t parallel = argc > 4 ? static_cast<std::size_t>(std::atol(argv[4])) : 1;
   auto db = canal::testing::MariaDbServer::start();
   if (!db) return fail(db.status().toString());
   auto& primary = **db;
@@ -133,7 +134,8 @@ int main(int argc, char** argv) {
       << "canal.admin.user = admin\ncanal.admin.passwd = 4ACFE3202A5FF5CF467898FC58AAB1D615029441\n";  // "admin"
   if (!server.start() || !server.waitServing(std::chrono::seconds(30))) return fail("canal-server: " + server.logTail());
   const std::string snapshots = "http://127.0.0.1:" + std::to_string(server.metricsPort()) + "/destinations/example/snapshots";
-  const std::string body = "{\"tables\": [\"b.t\"], \"chunkSize\": " + std::to_string(chunkSize) + "}";
+  const std::string body = "{\"tables\": [\"b.t\"], \"chunkSize\": " + std::to_string(chunkSize) +
+                           ", \"parallel\": " + std::to_string(parallel) + "}";
   const auto requestSnapshot = [&] {
     const auto r = canal::testing::httpRequest("POST", snapshots, body, "admin", "admin");
     return r.status == 202 ? std::string() : "POST snapshots: " + std::to_string(r.status) + " " + r.body;
@@ -253,8 +255,9 @@ int main(int argc, char** argv) {
   std::sort(lags.begin(), lags.end());
   const double peer = dump.median();
   const double perMillion = 1e6 / static_cast<double>(rows) / rounds;
-  std::printf("%ld rows, chunks of %zu, median of %d rounds; SDK client with ConnectorOptions defaults, canal-tail with its own\n",
-              rows, chunkSize, rounds);
+  std::printf("%ld rows, chunks of %zu read %zu at once, median of %d rounds; SDK client with ConnectorOptions "
+              "defaults, canal-tail with its own\n",
+              rows, chunkSize, parallel, rounds);
   std::printf("  %-42s %7s %11s %8s   CPU s per million rows: %8s %12s %8s\n", "reader", "wall s", "rows/s", "x dump",
               "mariadbd", "canal-server", "reader");
   const auto line = [&](const char* name, Figures& f, bool server) {

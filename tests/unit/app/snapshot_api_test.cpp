@@ -36,15 +36,20 @@ TEST(SnapshotBody, EveryFieldIsTypeCheckedAndNamedWhenWrong) {
   for (const char* pace : {"-1", "0.5", "\"1\"", "100000001"}) {
     EXPECT_TRUE(refused(std::string("{\"tables\": [\"s.t\"], \"rowsPerSecond\": ") + pace + "}", "\"rowsPerSecond\""));
   }
+  for (const char* parallel : {"0", "-1", "2.5", "\"4\"", "17", "null"}) {
+    EXPECT_TRUE(refused(std::string("{\"tables\": [\"s.t\"], \"parallel\": ") + parallel + "}", "\"parallel\""));
+  }
   EXPECT_TRUE(refused("{\"tables\": [\"s.t\"], \"chunksize\": 10}", "unknown field \"chunksize\""));
 
   const auto good = parseSnapshotBody(
-      R"({"tables": ["s.t", "s\\.o_.*"], "where": "id > 5", "chunkSize": 1000000, "rowsPerSecond": 0})");
+      R"({"tables": ["s.t", "s\\.o_.*"], "where": "id > 5", "chunkSize": 1000000, "rowsPerSecond": 0, "parallel": 16})");
   ASSERT_TRUE(good.isOk()) << good.status().toString();
   EXPECT_EQ(good->tables, "s.t,s\\.o_.*");
   EXPECT_EQ(good->request.where, "id > 5");
   EXPECT_EQ(good->request.chunkSize, 1000000u);
   EXPECT_TRUE(good->chunkSizeGiven);
+  EXPECT_EQ(good->request.parallel, 16u);
+  EXPECT_TRUE(good->parallelGiven);
   const auto defaults = parseSnapshotBody(R"({"tables": ["s.t"]})");
   ASSERT_TRUE(defaults.isOk());
   EXPECT_FALSE(defaults->chunkSizeGiven) << "the destination's canal.instance.snapshot.chunk.size applies";

@@ -52,6 +52,24 @@ TEST(ChunkQuery, TheNextChunkStartsAfterTheLastKeyByARowComparisonTheIndexServes
             "AND `n` > -7)) AND (n % 2 = 0) ORDER BY `region`, `n` LIMIT 10");
 }
 
+TEST(ChunkQuery, ARangeReadInParallelEndsAtItsLastKeyInclusiveWithoutALimit) {
+  const auto def = table();
+  auto key = keyColumns(def, {"region", "n"});
+  ASSERT_TRUE(key.isOk());
+  const std::optional<std::vector<std::string>> after = std::vector<std::string>{"eu", "3"};
+  const std::optional<std::vector<std::string>> upTo = std::vector<std::string>{"us", "9"};
+  EXPECT_EQ(chunkSelect({"shop", "t", &def, &*key, &after, "", 0, &upTo}),
+            "SELECT `region`, `n`, `tag`, CAST(`f` AS DOUBLE), CAST(`d` AS DOUBLE), `e` FROM `shop`.`t` "
+            "WHERE ((`region` > CONVERT(X'6575' USING utf8mb4)) OR (`region` = CONVERT(X'6575' USING utf8mb4) "
+            "AND `n` > 3)) AND ((`region` < CONVERT(X'7573' USING utf8mb4)) OR (`region` = CONVERT(X'7573' USING "
+            "utf8mb4) AND `n` <= 9)) ORDER BY `region`, `n`");
+  // Where the range of the next 100 rows ends: the key of the 100th, on the key's columns only.
+  EXPECT_EQ(boundarySelect({"shop", "t", &def, &*key, &after, "n > 0", 100}),
+            "SELECT `region`, `n` FROM `shop`.`t` WHERE ((`region` > CONVERT(X'6575' USING utf8mb4)) OR "
+            "(`region` = CONVERT(X'6575' USING utf8mb4) AND `n` > 3)) AND (n > 0) ORDER BY `region`, `n` "
+            "LIMIT 1 OFFSET 99");
+}
+
 TEST(ChunkQuery, KeyValuesAreLiteralsOfTheirColumnsType) {
   const auto def = table();
   EXPECT_EQ(keyLiteral(def.columns[1], "42"), "42");
