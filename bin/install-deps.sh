@@ -21,7 +21,7 @@ packages=(
   libssl-dev
   libpcre2-dev
   libyaml-cpp-dev libcurl4-openssl-dev
-  libhiredis-dev librabbitmq-dev
+  libhiredis-dev librabbitmq-dev libpq-dev
   # fuzzing (clang + libFuzzer runtime)
   clang libclang-rt-14-dev
   # servers started by the tests and the quickstart
@@ -29,6 +29,7 @@ packages=(
   zookeeper
   redis-server redis-tools
   rabbitmq-server
+  postgresql
 )
 
 missing=()

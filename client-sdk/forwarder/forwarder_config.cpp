@@ -305,6 +305,7 @@ void readSqlMapping(Section s, SqlMapping& m) {
   s.readMap("rename", m.rename);
   s.readList("include", m.include);
   s.readList("exclude", m.exclude);
+  s.readMap("cast", m.cast);
   s.done();
   if (m.table.empty()) Section::fail(s.keyPath("table"), "is required");
 }
@@ -312,9 +313,11 @@ void readSqlMapping(Section s, SqlMapping& m) {
 void readSql(Section s, SqlSinkConfig& c) {
   std::string driver = "mariadb";
   s.read("driver", driver);
-  if (driver != "mariadb" && driver != "mysql") {
-    Section::fail(s.keyPath("driver"), "must be mariadb or mysql (is '" + driver + "')");
+  if (driver != "mariadb" && driver != "mysql" && driver != "postgresql") {
+    Section::fail(s.keyPath("driver"), "must be mariadb, mysql or postgresql (is '" + driver + "')");
   }
+  c.postgres = driver == "postgresql";
+  if (c.postgres) c.port = 5432;
   s.read("host", c.host);
   s.readInt("port", c.port, 1, 65535);
   s.read("unix_socket", c.unixSocket);
@@ -324,6 +327,7 @@ void readSql(Section s, SqlSinkConfig& c) {
   s.read("position_table", c.positionTable);
   s.readMs("timeout_ms", c.timeout);
   s.readInt("batch_rows", c.batchRows, 1, 100000);
+  s.read("time_zone", c.timeZone);
   readSections(s, "mappings", c.mappings, readSqlMapping);
   s.readList("mapping_files", c.mappingFiles);
   s.done();

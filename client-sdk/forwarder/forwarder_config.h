@@ -180,12 +180,15 @@ struct SqlMapping {
   std::map<std::string, std::string> rename;  // source column -> target column
   std::vector<std::string> include;  // columns written (empty: all)
   std::vector<std::string> exclude;
+  // Source column -> the target SQL type its values are converted to (CAST(value AS type)).
+  std::map<std::string, std::string> cast;
 };
 
-// A MariaDB/MySQL database kept equal to the source tables (forwarder/sql/sql_sink.h).
+// A MariaDB/MySQL or PostgreSQL database kept equal to the source tables (forwarder/sql/sql_sink.h).
 struct SqlSinkConfig {
+  bool postgres = false;  // driver: postgresql; else mariadb / mysql
   std::string host = "127.0.0.1";
-  int port = 3306;
+  int port = 3306;        // 5432 for postgresql
   std::string unixSocket;  // instead of host/port
   std::string user;
   std::string password;
@@ -194,6 +197,9 @@ struct SqlSinkConfig {
   std::string positionTable = "canal_sink_positions";
   std::chrono::milliseconds timeout{10000};  // connect, read and write
   int batchRows = 500;                       // rows per multi-row statement
+  // The session's time zone (SET time_zone / SET TIME ZONE), in which TIMESTAMP values given
+  // without a zone are read: canal-server's canal.instance.render.timezone. Empty: the target's.
+  std::string timeZone;
   std::vector<SqlMapping> mappings;
   // canal-adapter's RDB mapping files (dbMapping), read as mappings after `mappings`.
   std::vector<std::string> mappingFiles;

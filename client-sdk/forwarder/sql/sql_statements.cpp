@@ -1,6 +1,8 @@
 #include "forwarder/sql/sql_statements.h"
 
+#include <algorithm>
 #include <optional>
+#include <set>
 
 #include "canal/protocol/hex.h"
 #include "forwarder/row_image.h"
@@ -48,100 +50,186 @@ std::optional<std::string> latin1Bytes(std::string_view utf8) {
   return out;
 }
 
+// The labels of "enum('a','b')" / "set('x','y')" (quotes doubled inside), in order.
+std::vector<std::string> labelsOf(std::string_view type) {
+  std::vector<std::string> out;
+  const auto open = type.find('(');
+  for (std::size_t i = open == std::string_view::npos ? type.size() : open + 1; i < type.size(); ++i) {
+    if (type[i] != '\'') continue;
+    std::string label;
+    for (++i; i < type.size(); ++i) {
+      if (type[i] == '\'' && i + 1 < type.size() && type[i + 1] == '\'') {
+        label.push_back('\'');
+        ++i;
+      } else if (type[i] == '\'') {
+        break;
+      } else {
+        label.push_back(type[i]);
+      }
+    }
+    out.push_back(std::move(label));
+  }
+  return out;
+}
+
+bool startsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+// An ENUM's index or a SET's bit mask, as Canal renders them without the binlog's metadata, as the
+// labels they stand for (nullopt: not such a value, or already labels).
+std::optional<std::string> labelValue(const eb::Column& c) {
+  const std::string& type = c.mysqltype();
+  const bool isEnum = startsWith(type, "enum(");
+  if (!isEnum && !startsWith(type, "set(")) return std::nullopt;
+  const std::string& v = c.value();
+  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 19) return std::nullopt;
+  const unsigned long long n = std::stoull(v);
+  const auto labels = labelsOf(type);
+  if (isEnum) {
+    if (n == 0) return std::string();  // the '' an invalid value was stored as
+    return n <= labels.size() ? std::optional<std::string>(labels[n - 1]) : std::nullopt;
+  }
+  std::string out;
+  for (std::size_t i = 0; i < labels.size() && i < 64; ++i) {
+    if (n & (1ULL << i)) out += (out.empty() ? "" : ",") + labels[i];
+  }
+  return out;
+}
+
+// Whether Canal's value is bytes (ISO-8859-1 characters): BLOB's sqlType on a binary type (a
+// TEXT or JSON column with a binary collation has it too, but holds text).
+bool bytesValue(const eb::Column& c) {
+  if (c.sqltype() != 2004) return false;
+  const std::string& t = c.mysqltype();
+  return !(t.find("text") != std::string::npos || startsWith(t, "json") || startsWith(t, "char") ||
+           startsWith(t, "varchar"));
+}
+
 // The statement being gathered: upserts of one table and column list, or deletes of one table.
 struct Group {
   enum class Kind { kNone, kUpsert, kDelete } kind = Kind::kNone;
   std::string target;
   std::vector<std::string> columns;  // upsert: the columns written; delete: the key columns
+  std::vector<std::string> key;      // upsert: the key columns (empty: none, an append)
   std::vector<std::string> rows;     // "(v1, v2, ...)" each
+  std::set<std::string> keys;        // upsert on PostgreSQL: the keys written
 };
 
-std::string columnList(const std::vector<std::string>& columns) {
+std::string columnList(const std::vector<std::string>& columns, bool postgres) {
   std::string out;
-  for (const auto& c : columns) out += (out.empty() ? "" : ", ") + sqlName(c);
+  for (const auto& c : columns) out += (out.empty() ? "" : ", ") + sqlName(c, postgres);
   return out;
 }
 
-std::string statementOf(const Group& g) {
+std::string statementOf(const Group& g, bool postgres) {
   std::string values;
   for (const auto& r : g.rows) values += (values.empty() ? "" : ", ") + r;
   if (g.kind == Group::Kind::kDelete) {
-    const std::string key = g.columns.size() == 1 ? sqlName(g.columns[0]) : "(" + columnList(g.columns) + ")";
+    const std::string key = g.columns.size() == 1 ? sqlName(g.columns[0], postgres) : "(" + columnList(g.columns, postgres) + ")";
     return "DELETE FROM " + g.target + " WHERE " + key + " IN (" + values + ")";
   }
+  std::string insert = "INSERT INTO " + g.target + " (" + columnList(g.columns, postgres) + ") VALUES " + values;
   std::string update;
-  for (const auto& c : g.columns) update += (update.empty() ? "" : ", ") + sqlName(c) + " = VALUES(" + sqlName(c) + ")";
-  return "INSERT INTO " + g.target + " (" + columnList(g.columns) + ") VALUES " + values + " ON DUPLICATE KEY UPDATE " +
-         update;
+  for (const auto& c : g.columns) {
+    if (postgres && std::find(g.key.begin(), g.key.end(), c) != g.key.end()) continue;
+    const std::string name = sqlName(c, postgres);
+    update += (update.empty() ? "" : ", ") + name + (postgres ? " = EXCLUDED." + name : " = VALUES(" + name + ")");
+  }
+  if (!postgres) return insert + " ON DUPLICATE KEY UPDATE " + update;
+  if (g.key.empty()) return insert;
+  return insert + " ON CONFLICT (" + columnList(g.key, true) + ") DO " + (update.empty() ? "NOTHING" : "UPDATE SET " + update);
 }
 
 class Gatherer {
  public:
-  Gatherer(SqlBatch& out, int batchRows) : out_(out), batchRows_(static_cast<std::size_t>(batchRows)) {}
-  void add(Group::Kind kind, const std::string& target, std::vector<std::string> columns, std::string row) {
-    if (g_.kind != kind || g_.target != target || g_.columns != columns || g_.rows.size() >= batchRows_) {
+  Gatherer(SqlBatch& out, int batchRows, bool postgres)
+      : out_(out), batchRows_(static_cast<std::size_t>(batchRows)), postgres_(postgres) {}
+  // `key` and `keyValue`: the row's key (upserts; empty: none).
+  void add(Group::Kind kind, const std::string& target, std::vector<std::string> columns, std::string row,
+           std::vector<std::string> key = {}, const std::string& keyValue = "") {
+    const bool again = postgres_ && kind == Group::Kind::kUpsert && !keyValue.empty() && g_.keys.count(keyValue);
+    if (g_.kind != kind || g_.target != target || g_.columns != columns || g_.key != key ||
+        g_.rows.size() >= batchRows_ || again) {
       flush();
       g_.kind = kind;
       g_.target = target;
       g_.columns = std::move(columns);
+      g_.key = std::move(key);
     }
+    if (postgres_ && kind == Group::Kind::kUpsert && !keyValue.empty()) g_.keys.insert(keyValue);
     g_.rows.push_back(std::move(row));
     ++out_.rows;
   }
   void flush() {
-    if (g_.kind != Group::Kind::kNone && !g_.rows.empty()) out_.statements.push_back(statementOf(g_));
+    if (g_.kind != Group::Kind::kNone && !g_.rows.empty()) out_.statements.push_back(statementOf(g_, postgres_));
     g_ = Group{};
   }
 
  private:
   SqlBatch& out_;
   const std::size_t batchRows_;
+  const bool postgres_;
   Group g_;
 };
 
 }  // namespace
 
-std::string sqlName(std::string_view name) {
+std::string sqlName(std::string_view name, bool postgres) {
+  const char quote = postgres ? '"' : '`';
   std::string out;
   std::size_t start = 0;
   for (;;) {
     const auto dot = name.find('.', start);
     const std::string_view part = name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    out += "`";
+    out += quote;
     for (const char c : part) {
-      if (c == '`') out.push_back('`');
+      if (c == quote) out.push_back(quote);
       out.push_back(c);
     }
-    out += "`";
+    out += quote;
     if (dot == std::string_view::npos) return out;
     out += ".";
     start = dot + 1;
   }
 }
 
-std::string sqlLiteral(const eb::Column& c, const SqlEscape& escape) {
-  if (c.isnull()) return "NULL";
-  const std::string& v = c.value();
-  if (numericSqlType(c.sqltype()) && looksNumeric(v)) return v;
-  if (c.sqltype() == 2004) {
-    if (auto bytes = latin1Bytes(v)) return "X'" + protocol::toHex(*bytes) + "'";
-  }
-  return "'" + escape(v) + "'";
+std::string sqlLiteral(const eb::Column& c, const SqlDialect& dialect, const std::string& cast) {
+  const std::string literal = [&]() -> std::string {
+    if (c.isnull()) return "NULL";
+    const std::string& v = c.value();
+    if (dialect.postgres) {
+      // PostgreSQL has no ENUM or SET of the source's: their labels, as text.
+      if (auto label = labelValue(c)) return "'" + dialect.escape(*label) + "'";
+    } else if (numericSqlType(c.sqltype()) && looksNumeric(v)) {
+      return v;
+    }
+    if (bytesValue(c)) {
+      if (auto bytes = latin1Bytes(v)) {
+        return dialect.postgres ? "'\\x" + protocol::toHex(*bytes) + "'" : "X'" + protocol::toHex(*bytes) + "'";
+      }
+    }
+    return "'" + dialect.escape(v) + "'";
+  }();
+  return cast.empty() ? literal : "CAST(" + literal + " AS " + cast + ")";
 }
 
 client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, const std::vector<const Change*>& changes,
-                                       const SqlEscape& escape, int batchRows) {
+                                       const SqlDialect& dialect, int batchRows) {
   auto mapped = publish::FirstMatch::create(publish::tableExpressions(mappings));
   if (!mapped) return mapped.status();
   SqlBatch out;
-  Gatherer gather(out, batchRows);
+  const bool pg = dialect.postgres;
+  Gatherer gather(out, batchRows, pg);
   for (const Change* c : changes) {
     if (!carriesRows(*c)) continue;
     const auto mi = mapped->of(c->qualifiedName());
     if (!mi) continue;
     const SqlMapping& m = mappings[*mi];
     const std::string target =
-        sqlName(expandTablePattern(m.target.empty() ? "%{database}.%{table}" : m.target, c->database, c->table));
+        sqlName(expandTablePattern(m.target.empty() ? "%{database}.%{table}" : m.target, c->database, c->table), pg);
+    const auto literal = [&](const eb::Column& col) {
+      const auto cast = m.cast.find(col.name());
+      return sqlLiteral(col, dialect, cast == m.cast.end() ? "" : cast->second);
+    };
     const FieldSelection selection{m.include, m.exclude, m.rename};
     // The key's columns (target names) and values of an image; nullopt when it has none.
     const auto keyOf = [&](const Image& image) -> std::optional<std::pair<std::vector<std::string>, std::string>> {
@@ -151,7 +239,7 @@ client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, 
         const bool key = m.key.empty() ? col.iskey() : std::find(m.key.begin(), m.key.end(), col.name()) != m.key.end();
         if (!key) continue;
         names.push_back(selection.fieldOf(col.name()));
-        values += (values.empty() ? "" : ", ") + sqlLiteral(col, escape);
+        values += (values.empty() ? "" : ", ") + literal(col);
       }
       if (names.empty() || (!m.key.empty() && names.size() != m.key.size())) return std::nullopt;
       return std::make_pair(names, names.size() == 1 ? values : "(" + values + ")");
@@ -179,10 +267,13 @@ client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, 
       for (const auto& col : row.aftercolumns()) {
         if (!selection.selected(col.name())) continue;
         columns.push_back(selection.fieldOf(col.name()));
-        values += (values.empty() ? "" : ", ") + sqlLiteral(col, escape);
+        values += (values.empty() ? "" : ", ") + literal(col);
       }
       if (columns.empty()) continue;
-      gather.add(Group::Kind::kUpsert, target, std::move(columns), "(" + values + ")");
+      // PostgreSQL names the key its upsert conflicts on; a row without one is appended.
+      auto key = pg ? keyOf(row.aftercolumns()) : std::nullopt;
+      gather.add(Group::Kind::kUpsert, target, std::move(columns), "(" + values + ")",
+                 key ? std::move(key->first) : std::vector<std::string>{}, key ? key->second : "");
     }
   }
   gather.flush();

@@ -1,11 +1,12 @@
 #pragma once
 
-// The SQL that applies a batch's row changes to a MariaDB/MySQL target, in binlog order: an
-// INSERT or UPDATE is an upsert of the row (INSERT ... ON DUPLICATE KEY UPDATE), a DELETE a
-// delete by key, an UPDATE that changes the key a delete of the old key then an upsert.
-// Consecutive upserts of one table and column list, and consecutive deletes of one table, go in
-// one statement (up to batchRows rows), which keeps the order of each key's changes.
-// Thread contract: functions without state.
+// The SQL that applies a batch's row changes to a MariaDB/MySQL or PostgreSQL target, in binlog
+// order: an INSERT or UPDATE is an upsert of the row (INSERT ... ON DUPLICATE KEY UPDATE, or
+// INSERT ... ON CONFLICT (key) DO UPDATE), a DELETE a delete by key, an UPDATE that changes the
+// key a delete of the old key then an upsert. Consecutive upserts of one table and column list,
+// and consecutive deletes of one table, go in one statement (up to batchRows rows; on
+// PostgreSQL, which refuses one statement touching a row twice, a key's second upsert starts the
+// next), which keeps the order of each key's changes. Thread contract: functions without state.
 
 #include <functional>
 #include <string>
@@ -18,8 +19,14 @@
 
 namespace canal::forwarder {
 
-// The target connection's escaping of a string's contents (mysql_real_escape_string).
+// The target connection's escaping of a string's contents between single quotes
+// (mysql_real_escape_string, PQescapeStringConn).
 using SqlEscape = std::function<std::string(std::string_view)>;
+
+struct SqlDialect {
+  bool postgres = false;  // else MariaDB/MySQL
+  SqlEscape escape;
+};
 
 struct SqlBatch {
   std::vector<std::string> statements;
@@ -28,13 +35,15 @@ struct SqlBatch {
 
 // kSinkFatal naming the change when a row has no key to delete or move it by.
 client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, const std::vector<const Change*>& changes,
-                                       const SqlEscape& escape, int batchRows);
+                                       const SqlDialect& dialect, int batchRows);
 
-// A column's value as a SQL literal: NULL; numbers as they are; BLOB and binary values (Canal
-// sends their bytes as ISO-8859-1 characters) as X'..' of those bytes; anything else quoted.
-std::string sqlLiteral(const eb::Column& column, const SqlEscape& escape);
+// A column's value as a SQL literal: NULL; BLOB and binary values (Canal sends their bytes as
+// ISO-8859-1 characters) as those bytes (X'..', PostgreSQL '\x..'); on MariaDB numbers as they
+// are; anything else quoted (PostgreSQL converts a quoted literal to the column's type). With a
+// `cast` (a target SQL type): CAST(literal AS cast).
+std::string sqlLiteral(const eb::Column& column, const SqlDialect& dialect, const std::string& cast = "");
 
-// `name` quoted as an identifier; "schema.table" as `schema`.`table`.
-std::string sqlName(std::string_view name);
+// `name` quoted as an identifier; "schema.table" as `schema`.`table` ("schema"."table").
+std::string sqlName(std::string_view name, bool postgres = false);
 
 }  // namespace canal::forwarder

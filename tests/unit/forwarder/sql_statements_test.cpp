@@ -23,6 +23,16 @@ std::string escapeQuotes(std::string_view text) {
   return out;
 }
 
+const SqlDialect kMariaDb{false, escapeQuotes};
+const SqlDialect kPostgres{true, [](std::string_view text) {
+                             std::string out;
+                             for (const char c : text) {
+                               if (c == '\'') out.push_back('\'');
+                               out.push_back(c);
+                             }
+                             return out;
+                           }};
+
 SqlMapping mapping(std::string target = "") {
   SqlMapping m;
   m.table = "shop.orders";
@@ -38,7 +48,7 @@ TEST(SqlStatements, ConsecutiveChangesOfATableShareAStatementAndKeepTheirOrder) 
   const Change b = change(eb::UPDATE, {{{id("1"), note("it's")}, {id("1"), note("x")}}}, 200);
   const Change c = change(eb::DELETE, {{{id("2"), note(std::nullopt)}, {}}}, 300);
   const Change d = change(eb::DELETE, {{{id("1"), note("x")}, {}}}, 400);
-  auto batch = sqlStatements({mapping("replica.orders")}, {&a, &b, &c, &d}, escapeQuotes, 500);
+  auto batch = sqlStatements({mapping("replica.orders")}, {&a, &b, &c, &d}, kMariaDb, 500);
   ASSERT_TRUE(batch.isOk()) << batch.status().message();
   ASSERT_EQ(batch->statements.size(), 2u);
   EXPECT_EQ(batch->statements[0],
@@ -50,7 +60,7 @@ TEST(SqlStatements, ConsecutiveChangesOfATableShareAStatementAndKeepTheirOrder) 
 
 TEST(SqlStatements, AKeyChangeIsADeleteOfTheOldKeyThenAnUpsert) {
   const Change move = change(eb::UPDATE, {{{id("1"), note("a")}, {id("9"), note("a")}}}, 100);
-  auto batch = sqlStatements({mapping()}, {&move}, escapeQuotes, 500);
+  auto batch = sqlStatements({mapping()}, {&move}, kMariaDb, 500);
   ASSERT_TRUE(batch.isOk());
   ASSERT_EQ(batch->statements.size(), 2u);
   EXPECT_EQ(batch->statements[0], "DELETE FROM `shop`.`orders` WHERE `id` IN (1)");
@@ -68,7 +78,7 @@ TEST(SqlStatements, TheMappingsKeyRenamesAndColumnsAndAStatementsRowLimit) {
   };
   const Change ins = change(eb::INSERT, {{{}, row("1")}, {{}, row("2")}, {{}, row("3")}}, 100);
   const Change del = change(eb::DELETE, {{row("1"), {}}, {row("2"), {}}}, 200);
-  auto batch = sqlStatements({m}, {&ins, &del}, escapeQuotes, 2);
+  auto batch = sqlStatements({m}, {&ins, &del}, kMariaDb, 2);
   ASSERT_TRUE(batch.isOk()) << batch.status().message();
   ASSERT_EQ(batch->statements.size(), 3u);
   EXPECT_EQ(batch->statements[0].rfind("INSERT INTO `r`.`o` (`code`, `id`, `remark`) VALUES ('c1', 1, 'n1'), ('c2', 2, 'n2') ", 0),
@@ -78,7 +88,7 @@ TEST(SqlStatements, TheMappingsKeyRenamesAndColumnsAndAStatementsRowLimit) {
 }
 
 TEST(SqlStatements, ValuesAreLiteralsOfTheirType) {
-  const auto literal = [](Col c) { return sqlLiteral(column(c), escapeQuotes); };
+  const auto literal = [](Col c) { return sqlLiteral(column(c), kMariaDb); };
   EXPECT_EQ(literal({"n", "-12.50", false, false, 3, "decimal(10,2)"}), "-12.50");
   EXPECT_EQ(literal({"d", "1.0E-4", false, false, 8, "double"}), "1.0E-4");
   EXPECT_EQ(literal({"b", "5", false, false, -7, "bit(8)"}), "5");
@@ -90,9 +100,48 @@ TEST(SqlStatements, ValuesAreLiteralsOfTheirType) {
   EXPECT_EQ(literal({"s", "1; DROP TABLE t", false, false, 4, "int"}), "'1; DROP TABLE t'") << "not a number: quoted";
 }
 
+TEST(SqlStatements, OnPostgresUpsertsConflictOnTheKeyAndAKeysSecondUpsertStartsAStatement) {
+  const Change a = change(eb::INSERT, {{{}, {id("1"), note("it's")}}, {{}, {id("2"), note(std::nullopt)}}}, 100);
+  const Change b = change(eb::UPDATE, {{{id("1"), note("it's")}, {id("1"), note("x")}}}, 200);
+  const Change c = change(eb::DELETE, {{{id("2"), note(std::nullopt)}, {}}}, 300);
+  auto batch = sqlStatements({mapping("replica.orders")}, {&a, &b, &c}, kPostgres, 500);
+  ASSERT_TRUE(batch.isOk()) << batch.status().message();
+  ASSERT_EQ(batch->statements.size(), 3u);
+  EXPECT_EQ(batch->statements[0],
+            "INSERT INTO \"replica\".\"orders\" (\"id\", \"note\") VALUES ('1', 'it''s'), ('2', NULL) "
+            "ON CONFLICT (\"id\") DO UPDATE SET \"note\" = EXCLUDED.\"note\"");
+  EXPECT_EQ(batch->statements[1],
+            "INSERT INTO \"replica\".\"orders\" (\"id\", \"note\") VALUES ('1', 'x') "
+            "ON CONFLICT (\"id\") DO UPDATE SET \"note\" = EXCLUDED.\"note\"")
+      << "PostgreSQL refuses one statement that touches a row twice";
+  EXPECT_EQ(batch->statements[2], "DELETE FROM \"replica\".\"orders\" WHERE \"id\" IN ('2')");
+  // A table of key columns only has nothing to update.
+  const Change k = change(eb::INSERT, {{{}, {id("5")}}}, 400);
+  auto keys = sqlStatements({mapping("r.k")}, {&k}, kPostgres, 500);
+  ASSERT_TRUE(keys.isOk());
+  EXPECT_EQ(keys->statements.at(0), "INSERT INTO \"r\".\"k\" (\"id\") VALUES ('5') ON CONFLICT (\"id\") DO NOTHING");
+}
+
+TEST(SqlStatements, OnPostgresValuesAreQuotedBytesAreByteaAndACastConverts) {
+  const auto literal = [](Col c, const std::string& cast = "") { return sqlLiteral(column(c), kPostgres, cast); };
+  EXPECT_EQ(literal({"n", "-12.50", false, false, 3, "decimal(10,2)"}), "'-12.50'");
+  EXPECT_EQ(literal({"b", "1", false, false, -7, "bit(1)"}), "'1'");
+  EXPECT_EQ(literal({"blob", std::string("\x00\xc3\xbf" "A", 4), false, false, 2004, "blob"}), "'\\x00ff41'");
+  EXPECT_EQ(literal({"s", "it's", false, false, 12, "varchar(8)"}), "'it''s'");
+  EXPECT_EQ(literal({"t", "-838:59:59", false, false, 92, "time"}, "interval"), "CAST('-838:59:59' AS interval)");
+  EXPECT_EQ(literal({"x", std::nullopt, false, false, 12}, "text"), "CAST(NULL AS text)");
+  // ENUM indexes and SET masks (Canal without the binlog's metadata) as their labels.
+  EXPECT_EQ(literal({"e", "2", false, false, 4, "enum('a','it''s','c')"}), "'it''s'");
+  EXPECT_EQ(literal({"e", "0", false, false, 4, "enum('a','b')"}), "''");
+  EXPECT_EQ(literal({"e", "b", false, false, 12, "enum('a','b')"}), "'b'") << "already a label";
+  EXPECT_EQ(literal({"s", "5", false, false, -7, "set('x','y','z')"}), "'x,z'");
+  // JSON and TEXT with a binary collation come with BLOB's sqlType but hold text.
+  EXPECT_EQ(literal({"j", "{\"a\": 1}", false, false, 2004, "longtext"}), "'{\"a\": 1}'");
+}
+
 TEST(SqlStatements, ARowWithoutAKeyCannotBeDeletedAndSaysWhichMappingToFix) {
   const Change del = change(eb::DELETE, {{{note("a")}, {}}}, 100);
-  auto batch = sqlStatements({mapping()}, {&del}, escapeQuotes, 500);
+  auto batch = sqlStatements({mapping()}, {&del}, kMariaDb, 500);
   ASSERT_FALSE(batch.isOk());
   EXPECT_EQ(batch.status().code(), kSinkFatal);
   EXPECT_NE(batch.status().message().find("set key in the mapping of shop.orders"), std::string::npos)
@@ -101,7 +150,7 @@ TEST(SqlStatements, ARowWithoutAKeyCannotBeDeletedAndSaysWhichMappingToFix) {
 
 TEST(SqlStatements, TablesNoMappingTakesAreLeftOut) {
   const Change other = change(eb::INSERT, {{{}, {id("1")}}}, 100, "customers");
-  auto batch = sqlStatements({mapping()}, {&other}, escapeQuotes, 500);
+  auto batch = sqlStatements({mapping()}, {&other}, kMariaDb, 500);
   ASSERT_TRUE(batch.isOk());
   EXPECT_TRUE(batch->statements.empty());
 }
