@@ -328,6 +328,12 @@ void readSql(Section s, SqlSinkConfig& c) {
   s.readMs("timeout_ms", c.timeout);
   s.readInt("batch_rows", c.batchRows, 1, 100000);
   s.read("time_zone", c.timeZone);
+  std::string ddl = "stop";
+  s.read("ddl", ddl);
+  if (ddl == "stop") c.ddl = SqlSinkConfig::Ddl::kStop;
+  else if (ddl == "mirror") c.ddl = SqlSinkConfig::Ddl::kMirror;
+  else if (ddl == "ignore") c.ddl = SqlSinkConfig::Ddl::kIgnore;
+  else Section::fail(s.keyPath("ddl"), "must be stop, mirror or ignore (is '" + ddl + "')");
   readSections(s, "mappings", c.mappings, readSqlMapping);
   s.readList("mapping_files", c.mappingFiles);
   s.done();

@@ -187,6 +187,8 @@ struct SqlMapping {
 // A MariaDB/MySQL or PostgreSQL database kept equal to the source tables (forwarder/sql/sql_sink.h).
 struct SqlSinkConfig {
   bool postgres = false;  // driver: postgresql; else mariadb / mysql
+  // A mapped table's ALTER (of its columns) and TRUNCATE: forwarder/sql/sql_ddl.h.
+  enum class Ddl { kStop, kMirror, kIgnore } ddl = Ddl::kStop;
   std::string host = "127.0.0.1";
   int port = 3306;        // 5432 for postgresql
   std::string unixSocket;  // instead of host/port

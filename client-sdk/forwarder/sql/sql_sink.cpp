@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "forwarder/sql/sql_ddl.h"
 #include "forwarder/sql/sql_statements.h"
 #include "forwarder/sql/sql_target.h"
 #include "publish/table_pattern.h"
@@ -12,8 +13,8 @@ using client::Status;
 
 class SqlSink::Impl {
  public:
-  Impl(std::string name, SqlSinkConfig config, Logger log)
-      : name_(std::move(name)), config_(std::move(config)), log_(std::move(log)) {}
+  Impl(std::string name, SqlSinkConfig config, Logger log, publish::FirstMatch mapped)
+      : name_(std::move(name)), config_(std::move(config)), log_(std::move(log)), mapped_(std::move(mapped)) {}
 
   Status connect() {
     if (target_) return Status::ok();
@@ -39,43 +40,30 @@ class SqlSink::Impl {
 
   Status write(const std::vector<const Change*>& changes, std::int64_t batchId) {
     if (Status s = connect(); !s) return s;
-    std::vector<const Change*> fresh;
-    std::int64_t newest = applied_;
+    // Rows in runs between the DDL statements that change a copy, each run one transaction.
+    std::vector<const Change*> run;
     for (const Change* c : changes) {
       if (c->version() <= applied_) {
         ++counters_.skipped;
         continue;
       }
-      fresh.push_back(c);
-      newest = std::max(newest, c->version());
+      if (c->isDdl) {
+        if (const auto mi = mapped_.of(c->qualifiedName())) {
+          const SqlMapping& m = config_.mappings[*mi];
+          auto ddl = ddlStatements(m, sqlTarget(m, *c, config_.postgres), *c, target_->dialect(), config_.ddl);
+          if (!ddl || !ddl->empty()) {
+            // The rows before it are applied either way: a stop is at the statement.
+            if (Status s = applyRows(run, batchId); !s) return s;
+            run.clear();
+            if (!ddl) return ddl.status();
+            if (Status s = applyDdl(*ddl, c->version(), batchId); !s) return s;
+            continue;
+          }
+        }
+      }
+      run.push_back(c);
     }
-    auto batch = sqlStatements(config_.mappings, fresh, target_->dialect(), config_.batchRows);
-    if (!batch) return batch.status();
-    if (batch->statements.empty()) return Status::ok();  // nothing of this sink's tables: nothing to record
-    const bool pg = config_.postgres;
-    if (Status s = target_->execute(pg ? "BEGIN" : "START TRANSACTION"); !s) return failed(s);
-    for (const std::string& statement : batch->statements) {
-      if (Status s = target_->execute(statement); !s) return rollback(s);
-    }
-    const std::string values = "('" + target_->dialect().escape(name_) + "', " + std::to_string(newest) + ", " +
-                               std::to_string(batchId) + ")";
-    if (Status s = target_->execute(
-            "INSERT INTO " + positionTable() + " (sink, version, batch) VALUES " + values +
-            (pg ? " ON CONFLICT (sink) DO UPDATE SET version = EXCLUDED.version, batch = EXCLUDED.batch, updated = now()"
-                : " ON DUPLICATE KEY UPDATE version = VALUES(version), batch = VALUES(batch)"));
-        !s) {
-      return rollback(s);
-    }
-    if (Status s = target_->execute("COMMIT"); !s) {
-      // Committed or not, the position read at the next connect says which.
-      target_.reset();
-      return s;
-    }
-    applied_ = newest;
-    counters_.rows += batch->rows;
-    counters_.statements += batch->statements.size();
-    ++counters_.transactions;
-    return Status::ok();
+    return applyRows(run, batchId);
   }
 
   std::string counters() const {
@@ -88,6 +76,57 @@ class SqlSink::Impl {
 
  private:
   std::string positionTable() const { return sqlName(config_.positionTable, config_.postgres); }
+
+  // The statement that records `version` (in the transaction it goes in).
+  std::string recordPosition(std::int64_t version, std::int64_t batchId) {
+    const std::string values = "('" + target_->dialect().escape(name_) + "', " + std::to_string(version) + ", " +
+                               std::to_string(batchId) + ")";
+    return "INSERT INTO " + positionTable() + " (sink, version, batch) VALUES " + values +
+           (config_.postgres
+                ? " ON CONFLICT (sink) DO UPDATE SET version = EXCLUDED.version, batch = EXCLUDED.batch, updated = now()"
+                : " ON DUPLICATE KEY UPDATE version = VALUES(version), batch = VALUES(batch)");
+  }
+
+  // `statements`, then the position `version`, in one transaction.
+  Status transaction(const std::vector<std::string>& statements, std::int64_t version, std::int64_t batchId) {
+    if (Status s = target_->execute(config_.postgres ? "BEGIN" : "START TRANSACTION"); !s) return failed(s);
+    for (const std::string& statement : statements) {
+      if (Status s = target_->execute(statement); !s) return rollback(s);
+    }
+    if (Status s = target_->execute(recordPosition(version, batchId)); !s) return rollback(s);
+    if (Status s = target_->execute("COMMIT"); !s) {
+      // Committed or not, the position read at the next connect says which.
+      target_.reset();
+      return s;
+    }
+    applied_ = version;
+    ++counters_.transactions;
+    counters_.statements += statements.size();
+    return Status::ok();
+  }
+
+  Status applyRows(const std::vector<const Change*>& changes, std::int64_t batchId) {
+    std::int64_t newest = applied_;
+    for (const Change* c : changes) newest = std::max(newest, c->version());
+    auto batch = sqlStatements(config_.mappings, changes, target_->dialect(), config_.batchRows);
+    if (!batch) return batch.status();
+    if (batch->statements.empty()) return Status::ok();  // nothing of this sink's tables: nothing to record
+    if (Status s = transaction(batch->statements, newest, batchId); !s) return s;
+    counters_.rows += batch->rows;
+    return Status::ok();
+  }
+
+  // PostgreSQL changes tables inside a transaction: with the position. MariaDB commits around
+  // each DDL statement: they run first (written to pass when repeated), then the position.
+  Status applyDdl(const std::vector<std::string>& statements, std::int64_t version, std::int64_t batchId) {
+    for (const std::string& statement : statements) log_("sql " + name_ + ": " + statement);
+    if (config_.postgres) return transaction(statements, version, batchId);
+    for (const std::string& statement : statements) {
+      if (Status s = target_->execute(statement); !s) return failed(s);
+    }
+    counters_.statements += statements.size();
+    return transaction({}, version, batchId);
+  }
 
   // A failure that passes closes the connection: the next write opens a new one.
   Status failed(Status why) {
@@ -106,16 +145,16 @@ class SqlSink::Impl {
   const std::string name_;
   const SqlSinkConfig config_;
   const Logger log_;
+  const publish::FirstMatch mapped_;
   std::unique_ptr<SqlTarget> target_;
   std::int64_t applied_ = 0;
   SqlCounters counters_;
 };
 
 Result<std::unique_ptr<SqlSink>> SqlSink::create(std::string name, const SqlSinkConfig& config, Logger log) {
-  if (auto mapped = publish::FirstMatch::create(publish::tableExpressions(config.mappings)); !mapped) {
-    return Status(mapped.status().code(), "sql.mappings: " + mapped.status().message());
-  }
-  auto impl = std::make_unique<Impl>(name, config, std::move(log));
+  auto mapped = publish::FirstMatch::create(publish::tableExpressions(config.mappings));
+  if (!mapped) return Status(mapped.status().code(), "sql.mappings: " + mapped.status().message());
+  auto impl = std::make_unique<Impl>(name, config, std::move(log), std::move(*mapped));
   return std::unique_ptr<SqlSink>(new SqlSink(std::move(name), std::move(impl)));
 }
 

@@ -192,6 +192,10 @@ std::string sqlName(std::string_view name, bool postgres) {
   }
 }
 
+std::string sqlTarget(const SqlMapping& m, const Change& c, bool postgres) {
+  return sqlName(expandTablePattern(m.target.empty() ? "%{database}.%{table}" : m.target, c.database, c.table), postgres);
+}
+
 std::string sqlLiteral(const eb::Column& c, const SqlDialect& dialect, const std::string& cast) {
   const std::string literal = [&]() -> std::string {
     if (c.isnull()) return "NULL";
@@ -224,8 +228,7 @@ client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, 
     const auto mi = mapped->of(c->qualifiedName());
     if (!mi) continue;
     const SqlMapping& m = mappings[*mi];
-    const std::string target =
-        sqlName(expandTablePattern(m.target.empty() ? "%{database}.%{table}" : m.target, c->database, c->table), pg);
+    const std::string target = sqlTarget(m, *c, pg);
     const auto literal = [&](const eb::Column& col) {
       const auto cast = m.cast.find(col.name());
       return sqlLiteral(col, dialect, cast == m.cast.end() ? "" : cast->second);

@@ -43,6 +43,9 @@ client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, 
 // `cast` (a target SQL type): CAST(literal AS cast).
 std::string sqlLiteral(const eb::Column& column, const SqlDialect& dialect, const std::string& cast = "");
 
+// The quoted target table of change `c` under mapping `m`.
+std::string sqlTarget(const SqlMapping& m, const Change& c, bool postgres);
+
 // `name` quoted as an identifier; "schema.table" as `schema`.`table` ("schema"."table").
 std::string sqlName(std::string_view name, bool postgres = false);
 

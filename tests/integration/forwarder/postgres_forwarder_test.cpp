@@ -29,14 +29,14 @@ class PostgresForwarderTest : public ForwarderTest {
     target_ = std::make_unique<testing::PostgresClient>(*pg_);
   }
 
-  std::string yaml(const std::string& mappings) const {
+  std::string yaml(const std::string& mappings, const std::string& ddl = "stop") const {
     std::ostringstream y;
     y << "source:\n  address: " << server_->address()
       << "\n  destination: example\n  batch_size: 100\n  poll_timeout_ms: 200\n"
       << "progress_interval_ms: 1000\nretry_backoff_ms: 50\nmax_retry_backoff_ms: 400\n"
       << "sinks:\n  - type: sql\n    name: pgcopy\n    sql:\n      driver: postgresql\n      unix_socket: "
       << pg_->socketDir() << "\n      port: " << pg_->port() << "\n      user: postgres\n      database: "
-      << testing::PostgresServer::kDatabase << "\n      batch_rows: 40\n      mappings:\n"
+      << testing::PostgresServer::kDatabase << "\n      batch_rows: 40\n      ddl: " << ddl << "\n      mappings:\n"
       << mappings;
     return y.str();
   }
@@ -231,6 +231,32 @@ TEST_F(PostgresForwarderTest, EveryColumnTypeArrivesInATableOfTheDocumentedTypes
   }
   EXPECT_TRUE(converges(std::chrono::seconds(60), {{mariadb + " FROM s.types ORDER BY id", postgres + " FROM types ORDER BY id"}}))
       << binaryLogs().substr(0, 20000);
+  EXPECT_EQ(binary_.stop(), 0) << binary_.logTail();
+}
+
+// With ddl: mirror, ALTERs of a mapped table's columns and a TRUNCATE are repeated on the copy
+// in their place among the rows, so the copy stays equal to the table through them.
+TEST_F(PostgresForwarderTest, ColumnChangesAndTruncateAreMirroredInTheirPlaceAmongTheRows) {
+  ASSERT_TRUE(db_->execute("CREATE TABLE s.p (id INT PRIMARY KEY, a VARCHAR(10), gone INT) DEFAULT CHARSET=utf8mb4"));
+  ASSERT_TRUE(target_->execute("CREATE TABLE p (id integer PRIMARY KEY, a varchar(10), gone integer)").isOk());
+  writeBinaryConfig(yaml("        - table: s.p\n          target: p\n", "mirror"));
+  ASSERT_TRUE(startBinary());
+  for (const char* sql :
+       {"INSERT INTO s.p VALUES (1, 'a', 1), (2, 'b', 2)",
+        "ALTER TABLE s.p ADD COLUMN qty INT UNSIGNED NOT NULL DEFAULT 7 AFTER id, ADD INDEX (a)",
+        "INSERT INTO s.p (id, a, qty) VALUES (3, 'c', 4294967295)", "UPDATE s.p SET qty = qty + 1 WHERE id = 1",
+        "ALTER TABLE s.p DROP COLUMN gone", "ALTER TABLE s.p RENAME COLUMN a TO label",
+        "ALTER TABLE s.p CHANGE COLUMN label title VARCHAR(40) NULL", "INSERT INTO s.p VALUES (4, 9, 'a much longer title')",
+        "TRUNCATE TABLE s.p", "INSERT INTO s.p VALUES (5, 1, 'after')"}) {
+    ASSERT_TRUE(db_->execute(sql)) << sql;
+  }
+  EXPECT_TRUE(converges(std::chrono::seconds(60), {{"SELECT id, qty, title FROM s.p ORDER BY id",
+                                                    "SELECT id, qty, title FROM p ORDER BY id"}}))
+      << binaryLogs().substr(0, 20000);
+  // ADD COLUMN goes last (PostgreSQL has no AFTER); INT UNSIGNED is a bigint.
+  EXPECT_EQ(target("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'p' ORDER BY "
+                   "ordinal_position"),
+            "id|integer|\ntitle|character varying|\nqty|bigint|\n");
   EXPECT_EQ(binary_.stop(), 0) << binary_.logTail();
 }
 

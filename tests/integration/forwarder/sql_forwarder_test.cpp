@@ -29,13 +29,13 @@ class SqlForwarderTest : public ForwarderTest {
     ASSERT_TRUE(db_->execute("CREATE TABLE r.ev (n BIGINT AUTO_INCREMENT PRIMARY KEY, id INT, v INT)"));
   }
 
-  std::string yaml() const {
+  std::string yaml(const std::string& ddl = "stop") const {
     std::ostringstream y;
     y << "source:\n  address: " << server_->address()
       << "\n  destination: example\n  batch_size: 100\n  poll_timeout_ms: 200\n"
       << "progress_interval_ms: 1000\nretry_backoff_ms: 50\nmax_retry_backoff_ms: 400\n"
       << "sinks:\n  - type: sql\n    name: copy\n    sql:\n      unix_socket: " << db_->socketPath()
-      << "\n      user: root\n      database: r\n      batch_rows: 40\n"
+      << "\n      user: root\n      database: r\n      batch_rows: 40\n      ddl: " << ddl << "\n"
       << "      mappings:\n        - table: s.item\n          target: r.item\n"
       << "        - table: s.ev\n          target: r.ev\n";
     return y.str();
@@ -127,6 +127,28 @@ TEST_F(SqlForwarderTest, AStatementTheTargetRefusesStopsTheForwarderNamingIt) {
   EXPECT_NE(log.find("Unknown column 'code'"), std::string::npos) << log;
   EXPECT_NE(log.find("INSERT INTO `r`.`item`"), std::string::npos) << log;
   EXPECT_EQ(rows("SELECT COUNT(*) FROM r.item"), "0|\n");
+}
+
+// A column change of a mapped table stops the sink at the statement (the rows before it applied,
+// the statement named with the way on); set to mirror, the forwarder goes on from there with the
+// column added to the copy.
+TEST_F(SqlForwarderTest, AnAlterStopsTheSinkAtItsPlaceUntilItIsMirrored) {
+  writeBinaryConfig(yaml());
+  ASSERT_TRUE(startBinary());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.item VALUES (1, 'a', 1.00, NULL, 'c', NULL)"));
+  ASSERT_TRUE(db_->execute("ALTER TABLE s.item ADD COLUMN qty INT NOT NULL DEFAULT 3"));
+  ASSERT_TRUE(db_->execute("INSERT INTO s.item VALUES (2, 'b', 2.00, NULL, 'd', NULL, 5)"));
+  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(30), [&] { return !binary_.running(); })) << binary_.logTail();
+  const std::string log = binary_.logTail(100000);
+  EXPECT_NE(log.find("ALTER TABLE s.item ADD COLUMN qty INT NOT NULL DEFAULT 3"), std::string::npos) << log;
+  EXPECT_NE(log.find("sql.ddl: mirror"), std::string::npos) << log;
+  EXPECT_EQ(rows("SELECT id FROM r.item"), "1|\n") << "the row before the ALTER is applied, none after";
+  writeBinaryConfig(yaml("mirror"));
+  ASSERT_TRUE(startBinary());
+  EXPECT_TRUE(testing::waitUntil(std::chrono::seconds(30), [&] {
+    return rows("SELECT id, qty FROM r.item ORDER BY id") == "1|3|\n2|5|\n";
+  })) << rows("SELECT id, qty FROM r.item ORDER BY id") << binary_.logTail();
+  EXPECT_EQ(binary_.stop(), 0) << binary_.logTail();
 }
 
 }  // namespace
