@@ -180,6 +180,13 @@ TEST(ForwarderConfigTest, TheShippedFileAndEachExampleAreValid) {
   ASSERT_EQ(sql->sinks[0].kind, SinkConfig::Kind::kSql);
   EXPECT_EQ(sql->sinks[0].sql.mappings.at(0).target, "replica.orders");
   EXPECT_EQ(sql->sinks[0].sql.positionTable, "canal_sink_positions");
+  auto pg = loadForwarderConfig(examples + "postgresql.yml");
+  ASSERT_TRUE(pg.isOk()) << pg.status().toString();
+  ASSERT_EQ(pg->sinks.size(), 1u);
+  EXPECT_TRUE(pg->sinks[0].sql.postgres);
+  EXPECT_EQ(pg->sinks[0].sql.port, 5432);
+  EXPECT_EQ(pg->sinks[0].sql.ddl, SqlSinkConfig::Ddl::kMirror);
+  EXPECT_EQ(pg->sinks[0].sql.mappings.size(), 3u);
 }
 
 // Each bad configuration names the key at fault.
@@ -193,7 +200,8 @@ TEST(ForwarderConfigTest, ErrorsNameTheKey) {
   EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {topic: t}}]").find("sinks[0].kafka.brokers is required"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {brokers: b, compression: brotli}}]").find("sinks[0].kafka.compression"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: rabbit}]").find("sinks[0].type must be kafka, elasticsearch, redis, rabbitmq or sql"), std::string::npos);
-  EXPECT_NE(error(source + "sinks: [{type: sql, sql: {driver: postgresql, mappings: [{table: s.t}]}}]").find("sinks[0].sql.driver must be mariadb or mysql"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: sql, sql: {driver: oracle, mappings: [{table: s.t}]}}]").find("sinks[0].sql.driver must be mariadb, mysql or postgresql"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: sql, sql: {ddl: skip, mappings: [{table: s.t}]}}]").find("sinks[0].sql.ddl must be stop, mirror or ignore"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: sql, sql: {}}]").find("sinks[0].sql.mappings must list at least one table (or mapping_files"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: rabbitmq, rabbitmq: {exchange: x, queue: q}}]").find("sinks[0].rabbitmq.queue is bound"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: rabbitmq, rabbitmq: {routing_key: ''}}]").find("sinks[0].rabbitmq.routing_key must not be empty"), std::string::npos);
