@@ -187,6 +187,9 @@ struct SqlMapping {
 // A MariaDB/MySQL or PostgreSQL database kept equal to the source tables (forwarder/sql/sql_sink.h).
 struct SqlSinkConfig {
   bool postgres = false;  // driver: postgresql; else mariadb / mysql
+  // Where a row the target refuses goes (created when missing), with the statement and the
+  // error, in the batch's transaction; empty: the refusal stops the forwarder.
+  std::string deadLetterTable;
   // A mapped table's ALTER (of its columns) and TRUNCATE: forwarder/sql/sql_ddl.h.
   enum class Ddl { kStop, kMirror, kIgnore } ddl = Ddl::kStop;
   std::string host = "127.0.0.1";

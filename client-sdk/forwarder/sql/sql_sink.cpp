@@ -31,6 +31,19 @@ class SqlSink::Impl {
         !s) {
       return failed(s);
     }
+    if (!config_.deadLetterTable.empty()) {
+      const std::string table = sqlName(config_.deadLetterTable, pg);
+      if (Status s = target_->execute(
+              "CREATE TABLE IF NOT EXISTS " + table + " (" +
+              (pg ? "id BIGSERIAL PRIMARY KEY" : "id BIGINT AUTO_INCREMENT PRIMARY KEY") +
+              ", sink VARCHAR(191) NOT NULL, source VARCHAR(512) NOT NULL, version BIGINT NOT NULL, " +
+              (pg ? "statement TEXT NOT NULL, error TEXT NOT NULL, at TIMESTAMPTZ(3) NOT NULL DEFAULT now())"
+                  : "statement LONGTEXT NOT NULL, error TEXT NOT NULL, at TIMESTAMP(3) NOT NULL DEFAULT "
+                    "CURRENT_TIMESTAMP(3))"));
+          !s) {
+        return failed(s);
+      }
+    }
     auto version = target_->queryValue("SELECT version FROM " + positionTable() + " WHERE sink = '" +
                                        target_->dialect().escape(name_) + "'");
     if (!version) return failed(version.status());
@@ -69,7 +82,8 @@ class SqlSink::Impl {
   std::string counters() const {
     return name_ + ": rows " + std::to_string(counters_.rows) + ", statements " + std::to_string(counters_.statements) +
            ", transactions " + std::to_string(counters_.transactions) + ", skipped " + std::to_string(counters_.skipped) +
-           ", reconnects " + std::to_string(counters_.reconnects);
+           ", reconnects " + std::to_string(counters_.reconnects) + ", dead letters " +
+           std::to_string(counters_.deadLetters);
   }
   const SqlCounters& stats() const { return counters_; }
   std::int64_t applied() const { return applied_; }
@@ -111,8 +125,49 @@ class SqlSink::Impl {
     auto batch = sqlStatements(config_.mappings, changes, target_->dialect(), config_.batchRows);
     if (!batch) return batch.status();
     if (batch->statements.empty()) return Status::ok();  // nothing of this sink's tables: nothing to record
-    if (Status s = transaction(batch->statements, newest, batchId); !s) return s;
+    Status s = transaction(batch->statements, newest, batchId);
+    if (!s && s.code() == kSinkFatal && !config_.deadLetterTable.empty() && target_) {
+      // A row the target refuses: the batch again, a row per statement, each refused one set
+      // aside in the dead-letter table in the same transaction.
+      auto rows = sqlStatements(config_.mappings, changes, target_->dialect(), 1);
+      if (!rows) return rows.status();
+      s = rowByRow(*rows, newest, batchId);
+    }
+    if (!s) return s;
     counters_.rows += batch->rows;
+    return Status::ok();
+  }
+
+  Status rowByRow(const SqlBatch& rows, std::int64_t version, std::int64_t batchId) {
+    if (Status s = target_->execute(config_.postgres ? "BEGIN" : "START TRANSACTION"); !s) return failed(s);
+    std::uint64_t refused = 0;
+    for (std::size_t i = 0; i < rows.statements.size(); ++i) {
+      if (Status s = target_->execute("SAVEPOINT canal_row"); !s) return rollback(s);
+      const Status applied = target_->execute(rows.statements[i]);
+      if (applied) continue;
+      if (applied.code() != kSinkFatal) return rollback(applied);
+      if (Status s = target_->execute("ROLLBACK TO SAVEPOINT canal_row"); !s) return rollback(s);
+      const auto quoted = [&](const std::string& text) { return "'" + target_->dialect().escape(text) + "'"; };
+      if (Status s = target_->execute("INSERT INTO " + sqlName(config_.deadLetterTable, config_.postgres) +
+                                      " (sink, source, version, statement, error) VALUES (" + quoted(name_) + ", " +
+                                      quoted(rows.origins[i]) + ", " + std::to_string(version) + ", " +
+                                      quoted(rows.statements[i]) + ", " + quoted(applied.message()) + ")");
+          !s) {
+        return rollback(s);
+      }
+      ++refused;
+      log_("sql " + name_ + ": a row of " + rows.origins[i] + " refused, kept in " + config_.deadLetterTable + ": " +
+           applied.message());
+    }
+    if (Status s = target_->execute(recordPosition(version, batchId)); !s) return rollback(s);
+    if (Status s = target_->execute("COMMIT"); !s) {
+      target_.reset();
+      return s;
+    }
+    applied_ = version;
+    ++counters_.transactions;
+    counters_.statements += rows.statements.size();
+    counters_.deadLetters += refused;
     return Status::ok();
   }
 

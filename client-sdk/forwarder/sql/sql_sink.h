@@ -7,7 +7,9 @@
 // repeats nothing and loses nothing, and the user's tables need no version column.
 // Statements: forwarder/sql/sql_statements.h. The target unreachable, a deadlock or a lock wait
 // timeout: kSinkRetry (rolled back, written again); a refused statement (an unknown table or
-// column, a value the column cannot hold): kSinkFatal naming it. Thread contract: one thread.
+// column, a value the column cannot hold): kSinkFatal naming it, or, with a dead-letter table,
+// the batch applied again a row at a time and each refused row kept there with its error, in the
+// batch's transaction. Thread contract: one thread.
 
 #include <cstdint>
 #include <functional>
@@ -26,6 +28,7 @@ struct SqlCounters {
   std::uint64_t transactions = 0;
   std::uint64_t skipped = 0;       // changes at or before the recorded position (applied before)
   std::uint64_t reconnects = 0;
+  std::uint64_t deadLetters = 0;   // rows the target refused, kept in dead_letter_table
 };
 
 class SqlSink final : public Sink {

@@ -112,6 +112,7 @@ struct Group {
   std::vector<std::string> key;      // upsert: the key columns (empty: none, an append)
   std::vector<std::string> rows;     // "(v1, v2, ...)" each
   std::set<std::string> keys;        // upsert on PostgreSQL: the keys written
+  std::string origin;                // the first row's change
 };
 
 std::string columnList(const std::vector<std::string>& columns, bool postgres) {
@@ -144,8 +145,8 @@ class Gatherer {
   Gatherer(SqlBatch& out, int batchRows, bool postgres)
       : out_(out), batchRows_(static_cast<std::size_t>(batchRows)), postgres_(postgres) {}
   // `key` and `keyValue`: the row's key (upserts; empty: none).
-  void add(Group::Kind kind, const std::string& target, std::vector<std::string> columns, std::string row,
-           std::vector<std::string> key = {}, const std::string& keyValue = "") {
+  void add(const std::string& origin, Group::Kind kind, const std::string& target, std::vector<std::string> columns,
+           std::string row, std::vector<std::string> key = {}, const std::string& keyValue = "") {
     const bool again = postgres_ && kind == Group::Kind::kUpsert && !keyValue.empty() && g_.keys.count(keyValue);
     if (g_.kind != kind || g_.target != target || g_.columns != columns || g_.key != key ||
         g_.rows.size() >= batchRows_ || again) {
@@ -154,13 +155,17 @@ class Gatherer {
       g_.target = target;
       g_.columns = std::move(columns);
       g_.key = std::move(key);
+      g_.origin = origin;
     }
     if (postgres_ && kind == Group::Kind::kUpsert && !keyValue.empty()) g_.keys.insert(keyValue);
     g_.rows.push_back(std::move(row));
     ++out_.rows;
   }
   void flush() {
-    if (g_.kind != Group::Kind::kNone && !g_.rows.empty()) out_.statements.push_back(statementOf(g_, postgres_));
+    if (g_.kind != Group::Kind::kNone && !g_.rows.empty()) {
+      out_.statements.push_back(statementOf(g_, postgres_));
+      out_.origins.push_back(g_.origin);
+    }
     g_ = Group{};
   }
 
@@ -260,7 +265,7 @@ client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, 
           if (!oldKey) return noKey();
           const auto newKey = c->type == eb::UPDATE ? keyOf(row.aftercolumns()) : std::nullopt;
           if (c->type == eb::DELETE || (newKey && newKey->second != oldKey->second)) {
-            gather.add(Group::Kind::kDelete, target, std::move(oldKey->first), std::move(oldKey->second));
+            gather.add(c->where(), Group::Kind::kDelete, target, std::move(oldKey->first), std::move(oldKey->second));
           }
           if (c->type == eb::DELETE) continue;
         }
@@ -275,7 +280,7 @@ client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, 
       if (columns.empty()) continue;
       // PostgreSQL names the key its upsert conflicts on; a row without one is appended.
       auto key = pg ? keyOf(row.aftercolumns()) : std::nullopt;
-      gather.add(Group::Kind::kUpsert, target, std::move(columns), "(" + values + ")",
+      gather.add(c->where(), Group::Kind::kUpsert, target, std::move(columns), "(" + values + ")",
                  key ? std::move(key->first) : std::vector<std::string>{}, key ? key->second : "");
     }
   }

@@ -30,6 +30,7 @@ struct SqlDialect {
 
 struct SqlBatch {
   std::vector<std::string> statements;
+  std::vector<std::string> origins;  // per statement: its first row's change (Change::where())
   std::size_t rows = 0;  // row images the statements carry
 };
 

@@ -29,14 +29,14 @@ class PostgresForwarderTest : public ForwarderTest {
     target_ = std::make_unique<testing::PostgresClient>(*pg_);
   }
 
-  std::string yaml(const std::string& mappings, const std::string& ddl = "stop") const {
+  std::string yaml(const std::string& mappings, const std::string& ddl = "stop", const std::string& extra = "") const {
     std::ostringstream y;
     y << "source:\n  address: " << server_->address()
       << "\n  destination: example\n  batch_size: 100\n  poll_timeout_ms: 200\n"
       << "progress_interval_ms: 1000\nretry_backoff_ms: 50\nmax_retry_backoff_ms: 400\n"
       << "sinks:\n  - type: sql\n    name: pgcopy\n    sql:\n      driver: postgresql\n      unix_socket: "
       << pg_->socketDir() << "\n      port: " << pg_->port() << "\n      user: postgres\n      database: "
-      << testing::PostgresServer::kDatabase << "\n      batch_rows: 40\n      ddl: " << ddl << "\n      mappings:\n"
+      << testing::PostgresServer::kDatabase << "\n      batch_rows: 40\n      ddl: " << ddl << "\n" << extra << "      mappings:\n"
       << mappings;
     return y.str();
   }
@@ -231,6 +231,27 @@ TEST_F(PostgresForwarderTest, EveryColumnTypeArrivesInATableOfTheDocumentedTypes
   }
   EXPECT_TRUE(converges(std::chrono::seconds(60), {{mariadb + " FROM s.types ORDER BY id", postgres + " FROM types ORDER BY id"}}))
       << binaryLogs().substr(0, 20000);
+  EXPECT_EQ(binary_.stop(), 0) << binary_.logTail();
+}
+
+// A row the target refuses (here a CHECK constraint the source does not have) goes to the
+// dead-letter table with the statement and PostgreSQL's error, in the batch's transaction; the
+// batch's other rows are applied and the forwarder goes on.
+TEST_F(PostgresForwarderTest, ARowTheTargetRefusesGoesToTheDeadLetterTableAndTheRestIsApplied) {
+  ASSERT_TRUE(db_->execute("CREATE TABLE s.q (id INT PRIMARY KEY, price INT) DEFAULT CHARSET=utf8mb4"));
+  ASSERT_TRUE(target_->execute("CREATE TABLE q (id integer PRIMARY KEY, price integer CHECK (price >= 0))").isOk());
+  writeBinaryConfig(yaml("        - table: s.q\n          target: q\n", "stop", "      dead_letter_table: canal_dead_letters\n"));
+  ASSERT_TRUE(startBinary());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.q VALUES (1, 10), (2, -5), (3, 30)"));
+  ASSERT_TRUE(db_->execute("UPDATE s.q SET price = -1 WHERE id = 3"));
+  ASSERT_TRUE(db_->execute("INSERT INTO s.q VALUES (4, 40)"));
+  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(30), [&] { return target("SELECT id, price FROM q ORDER BY id") == "1|10|\n3|30|\n4|40|\n"; }))
+      << target("SELECT id, price FROM q ORDER BY id") << binary_.logTail();
+  EXPECT_EQ(target("SELECT sink, source LIKE 's.q at %', statement LIKE '%(''2'', ''-5'')%', error LIKE '%check constraint%' "
+                   "FROM canal_dead_letters ORDER BY id"),
+            "pgcopy|t|t|t|\npgcopy|t|f|t|\n");
+  EXPECT_TRUE(binary_.running()) << binary_.logTail();
+  EXPECT_NE(binary_.logTail(100000).find("refused, kept in canal_dead_letters"), std::string::npos);
   EXPECT_EQ(binary_.stop(), 0) << binary_.logTail();
 }
 
