@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "forwarder/row_condition.h"
 #include "publish/table_pattern.h"
 
 namespace canal::forwarder {
@@ -306,8 +307,14 @@ void readSqlMapping(Section s, SqlMapping& m) {
   s.readList("include", m.include);
   s.readList("exclude", m.exclude);
   s.readMap("cast", m.cast);
+  s.read("where", m.where);
   s.done();
   if (m.table.empty()) Section::fail(s.keyPath("table"), "is required");
+  if (!m.where.empty()) {
+    if (auto condition = RowCondition::compile(m.where); !condition) {
+      Section::fail(s.keyPath("where"), condition.status().message());
+    }
+  }
 }
 
 void readSql(Section s, SqlSinkConfig& c) {

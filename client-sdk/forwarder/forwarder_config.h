@@ -182,6 +182,8 @@ struct SqlMapping {
   std::vector<std::string> exclude;
   // Source column -> the target SQL type its values are converted to (CAST(value AS type)).
   std::map<std::string, std::string> cast;
+  // The rows the copy holds (forwarder/row_condition.h); empty: every row.
+  std::string where;
 };
 
 // A MariaDB/MySQL or PostgreSQL database kept equal to the source tables (forwarder/sql/sql_sink.h).

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "canal/protocol/hex.h"
+#include "forwarder/row_condition.h"
 #include "forwarder/row_image.h"
 #include "forwarder/sink.h"
 #include "publish/table_pattern.h"
@@ -225,6 +226,16 @@ client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, 
                                        const SqlDialect& dialect, int batchRows) {
   auto mapped = publish::FirstMatch::create(publish::tableExpressions(mappings));
   if (!mapped) return mapped.status();
+  std::vector<std::optional<RowCondition>> conditions;
+  for (const SqlMapping& m : mappings) {
+    if (m.where.empty()) {
+      conditions.emplace_back();
+      continue;
+    }
+    auto condition = RowCondition::compile(m.where);
+    if (!condition) return Status(kSinkFatal, "sql: the where of " + m.table + ": " + condition.status().message());
+    conditions.emplace_back(std::move(*condition));
+  }
   SqlBatch out;
   const bool pg = dialect.postgres;
   Gatherer gather(out, batchRows, pg);
@@ -257,19 +268,24 @@ client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, 
                                     " has no key (no key columns, or a key column missing); set key in the mapping of " +
                                     m.table);
     };
+    const RowCondition* condition = conditions[*mi] ? &*conditions[*mi] : nullptr;
     for (const auto& row : c->rowChange.rowdatas()) {
+      // A row the mapping's `where` does not take is not in the copy (an UPDATE out of it
+      // deletes it there).
+      const bool kept = c->type == eb::DELETE || !condition || condition->matches(row.aftercolumns());
       if (c->type == eb::DELETE || c->type == eb::UPDATE) {
         const Image& before = row.beforecolumns();
         if (c->type == eb::DELETE || before.size() > 0) {
           auto oldKey = keyOf(c->type == eb::DELETE ? imageOf(row, c->type) : before);
           if (!oldKey) return noKey();
           const auto newKey = c->type == eb::UPDATE ? keyOf(row.aftercolumns()) : std::nullopt;
-          if (c->type == eb::DELETE || (newKey && newKey->second != oldKey->second)) {
+          if (c->type == eb::DELETE || !kept || (newKey && newKey->second != oldKey->second)) {
             gather.add(c->where(), Group::Kind::kDelete, target, std::move(oldKey->first), std::move(oldKey->second));
           }
           if (c->type == eb::DELETE) continue;
         }
       }
+      if (!kept) continue;
       std::vector<std::string> columns;
       std::string values;
       for (const auto& col : row.aftercolumns()) {

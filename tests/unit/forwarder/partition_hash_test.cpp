@@ -201,6 +201,7 @@ TEST(ForwarderConfigTest, ErrorsNameTheKey) {
   EXPECT_NE(error(source + "sinks: [{type: kafka, kafka: {brokers: b, compression: brotli}}]").find("sinks[0].kafka.compression"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: rabbit}]").find("sinks[0].type must be kafka, elasticsearch, redis, rabbitmq or sql"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: sql, sql: {driver: oracle, mappings: [{table: s.t}]}}]").find("sinks[0].sql.driver must be mariadb, mysql or postgresql"), std::string::npos);
+  EXPECT_NE(error(source + "sinks: [{type: sql, sql: {mappings: [{table: s.t, where: 'a = '}]}}]").find("sinks[0].sql.mappings[0].where"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: sql, sql: {ddl: skip, mappings: [{table: s.t}]}}]").find("sinks[0].sql.ddl must be stop, mirror or ignore"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: sql, sql: {}}]").find("sinks[0].sql.mappings must list at least one table (or mapping_files"), std::string::npos);
   EXPECT_NE(error(source + "sinks: [{type: rabbitmq, rabbitmq: {exchange: x, queue: q}}]").find("sinks[0].rabbitmq.queue is bound"), std::string::npos);

@@ -139,6 +139,20 @@ TEST(SqlStatements, OnPostgresValuesAreQuotedBytesAreByteaAndACastConverts) {
   EXPECT_EQ(literal({"j", "{\"a\": 1}", false, false, 2004, "longtext"}), "'{\"a\": 1}'");
 }
 
+TEST(SqlStatements, TheMappingsWhereKeepsItsRowsAndAnUpdateOutOfItDeletes) {
+  SqlMapping m = mapping("r.o");
+  m.where = "note <> 'hidden'";
+  const Change ins = change(eb::INSERT, {{{}, {id("1"), note("a")}}, {{}, {id("2"), note("hidden")}}}, 100);
+  const Change out = change(eb::UPDATE, {{{id("1"), note("a")}, {id("1"), note("hidden")}}}, 200);
+  const Change in = change(eb::UPDATE, {{{id("2"), note("hidden")}, {id("2"), note("b")}}}, 300);
+  auto batch = sqlStatements({m}, {&ins, &out, &in}, kMariaDb, 500);
+  ASSERT_TRUE(batch.isOk()) << batch.status().message();
+  ASSERT_EQ(batch->statements.size(), 3u);
+  EXPECT_EQ(batch->statements[0].rfind("INSERT INTO `r`.`o` (`id`, `note`) VALUES (1, 'a') ", 0), 0u) << batch->statements[0];
+  EXPECT_EQ(batch->statements[1], "DELETE FROM `r`.`o` WHERE `id` IN (1)");
+  EXPECT_EQ(batch->statements[2].rfind("INSERT INTO `r`.`o` (`id`, `note`) VALUES (2, 'b') ", 0), 0u) << batch->statements[2];
+}
+
 TEST(SqlStatements, ARowWithoutAKeyCannotBeDeletedAndSaysWhichMappingToFix) {
   const Change del = change(eb::DELETE, {{{note("a")}, {}}}, 100);
   auto batch = sqlStatements({mapping()}, {&del}, kMariaDb, 500);
