@@ -336,6 +336,7 @@ void readSql(Section s, SqlSinkConfig& c) {
   s.readInt("batch_rows", c.batchRows, 1, 100000);
   s.read("time_zone", c.timeZone);
   s.read("dead_letter_table", c.deadLetterTable);
+  s.readInt("parallel", c.parallel, 1, 64);
   std::string ddl = "stop";
   s.read("ddl", ddl);
   if (ddl == "stop") c.ddl = SqlSinkConfig::Ddl::kStop;

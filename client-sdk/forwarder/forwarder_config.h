@@ -204,6 +204,9 @@ struct SqlSinkConfig {
   std::string positionTable = "canal_sink_positions";
   std::chrono::milliseconds timeout{10000};  // connect, read and write
   int batchRows = 500;                       // rows per multi-row statement
+  // Connections applying a batch at once, rows split by key (each with its own position row);
+  // 1: one connection, one transaction per batch.
+  int parallel = 1;
   // The session's time zone (SET time_zone / SET TIME ZONE), in which TIMESTAMP values given
   // without a zone are read: canal-server's canal.instance.render.timezone. Empty: the target's.
   std::string timeZone;

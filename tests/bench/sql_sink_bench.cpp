@@ -6,7 +6,8 @@
 //   sql sink   canal-server (memory mode) -> canal-forwarder's sql sink with its defaults
 //              (batch_rows 500, one transaction per batch of 1000 entries, the position row)
 // Printed: seconds, row changes per second, and the copies' checksums (equal, or it says so).
-//   build/bench/canal_sql_sink_bench [row changes]     (default 1000000)
+// and the sink again with `parallel` connections when given.
+//   build/bench/canal_sql_sink_bench [row changes] [parallel]     (defaults 1000000, 1)
 
 #include <chrono>
 #include <cstdio>
@@ -42,10 +43,57 @@ bool freshCopy(testing::MariaDbServer& db) {
          db.execute(kTable).isOk();
 }
 
+// The sql sink with `connections` (sql.parallel) draining the backlog into an empty copy.
+int runSink(testing::MariaDbServer& db, testing::MariaDbServer& target, const testing::MariaDbServer::BinlogEnd& start,
+            long changes, const std::string& expected, int connections) {
+  if (!freshCopy(target)) return fail("copy tables");
+  testing::TempDir dir("canal-sql-bench");
+  testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", db.port(), "",
+                                     start.file, std::to_string(start.position));
+  if (!server.start()) return fail("canal-server");
+  const bool up = testing::waitUntil(std::chrono::seconds(30), [&] {
+    client::ConnectorOptions o;
+    o.retries = 0;
+    return client::newSingleConnector(server.address(), "example", "", "", o)->connect().isOk();
+  });
+  if (!up) return fail("canal-server did not start: " + server.logTail());
+  forwarder::ForwarderConfig config;
+  config.source.address = server.address();
+  config.progressInterval = std::chrono::hours(1);
+  forwarder::SinkConfig sink;
+  sink.name = "copy";
+  sink.kind = forwarder::SinkConfig::Kind::kSql;
+  sink.sql.unixSocket = target.socketPath();
+  sink.sql.user = "root";
+  sink.sql.database = "sink";
+  forwarder::SqlMapping m;
+  m.table = "s.t";
+  m.target = "s.t";
+  sink.sql.mappings = {m};
+  sink.sql.parallel = connections;
+  config.sinks = {sink};
+  std::printf("  sql sink options: batch_size %d, batch_rows %d, poll_timeout_ms %lld, parallel %d\n",
+              config.source.batchSize, sink.sql.batchRows, static_cast<long long>(config.source.pollTimeout.count()),
+              connections);
+  auto f = forwarder::Forwarder::create(config, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+  if (!f) return fail(f.status().toString());
+  const auto began = Clock::now();
+  std::thread thread([&] { (void)(*f)->run(); });
+  while ((*f)->counters().rows < static_cast<std::uint64_t>(changes)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
+  (*f)->stop();
+  thread.join();
+  server.stop();
+  std::printf("  %-58s %8.2f %12.0f  %s\n", connections == 1 ? "sql sink: canal-server -> canal-forwarder (defaults)" : "sql sink, parallel", seconds,
+              changes / seconds, checksum(target) == expected ? "equal" : "DIFFERENT");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const long changes = argc > 1 ? std::stol(argv[1]) : 1000000;
+  const int parallel = argc > 2 ? std::stoi(argv[2]) : 1;
   const long inserts = changes / 2;
   const long updates = changes * 3 / 10;
   const long deletes = changes - inserts - updates;
@@ -109,44 +157,8 @@ int main(int argc, char** argv) {
   std::printf("  %-58s %8.2f %12.0f  %s\n", "peer: mariadb-binlog | mariadb", seconds, changes / seconds,
               checksum(target) == expected ? "equal" : "DIFFERENT");
 
-  // The sql sink.
-  if (!freshCopy(target)) return fail("copy tables");
-  testing::TempDir dir("canal-sql-bench");
-  testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", db.port(), "",
-                                     start->file, std::to_string(start->position));
-  if (!server.start()) return fail("canal-server");
-  const bool up = testing::waitUntil(std::chrono::seconds(30), [&] {
-    client::ConnectorOptions o;
-    o.retries = 0;
-    return client::newSingleConnector(server.address(), "example", "", "", o)->connect().isOk();
-  });
-  if (!up) return fail("canal-server did not start: " + server.logTail());
-  forwarder::ForwarderConfig config;
-  config.source.address = server.address();
-  config.progressInterval = std::chrono::hours(1);
-  forwarder::SinkConfig sink;
-  sink.name = "copy";
-  sink.kind = forwarder::SinkConfig::Kind::kSql;
-  sink.sql.unixSocket = target.socketPath();
-  sink.sql.user = "root";
-  sink.sql.database = "sink";
-  forwarder::SqlMapping m;
-  m.table = "s.t";
-  m.target = "s.t";
-  sink.sql.mappings = {m};
-  config.sinks = {sink};
-  std::printf("  sql sink options: batch_size %d, batch_rows %d, poll_timeout_ms %lld\n", config.source.batchSize,
-              sink.sql.batchRows, static_cast<long long>(config.source.pollTimeout.count()));
-  auto f = forwarder::Forwarder::create(config, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
-  if (!f) return fail(f.status().toString());
-  began = Clock::now();
-  std::thread thread([&] { (void)(*f)->run(); });
-  while ((*f)->counters().rows < static_cast<std::uint64_t>(changes)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  seconds = std::chrono::duration<double>(Clock::now() - began).count();
-  (*f)->stop();
-  thread.join();
-  server.stop();
-  std::printf("  %-58s %8.2f %12.0f  %s\n", "sql sink: canal-server -> canal-forwarder (defaults)", seconds,
-              changes / seconds, checksum(target) == expected ? "equal" : "DIFFERENT");
+  for (int connections : parallel > 1 ? std::vector<int>{1, parallel} : std::vector<int>{1}) {
+    if (int rc = runSink(db, target, *start, changes, expected, connections); rc != 0) return rc;
+  }
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "forwarder/sql/sql_sink.h"
 
 #include <algorithm>
+#include <future>
 
 #include "forwarder/sql/sql_ddl.h"
 #include "forwarder/sql/sql_statements.h"
@@ -11,10 +12,18 @@ namespace canal::forwarder {
 using client::Result;
 using client::Status;
 
-class SqlSink::Impl {
+namespace {
+
+// One connection of the sink and its row in the position table (the sink's name; lane i > 0 of
+// a parallel apply: name#i), applying the rows its SqlLane takes.
+class Lane {
  public:
-  Impl(std::string name, SqlSinkConfig config, Logger log, publish::FirstMatch mapped)
-      : name_(std::move(name)), config_(std::move(config)), log_(std::move(log)), mapped_(std::move(mapped)) {}
+  Lane(const std::string& name, const SqlSinkConfig& config, const SqlSink::Logger& log, SqlLane lane)
+      : name_(name),
+        row_(lane.index == 0 ? name : name + "#" + std::to_string(lane.index)),
+        config_(config),
+        log_(log),
+        lane_(lane) {}
 
   Status connect() {
     if (target_) return Status::ok();
@@ -45,55 +54,62 @@ class SqlSink::Impl {
       }
     }
     auto version = target_->queryValue("SELECT version FROM " + positionTable() + " WHERE sink = '" +
-                                       target_->dialect().escape(name_) + "'");
+                                       target_->dialect().escape(row_) + "'");
     if (!version) return failed(version.status());
     applied_ = *version ? std::stoll(**version) : 0;
     return Status::ok();
   }
 
-  Status write(const std::vector<const Change*>& changes, std::int64_t batchId) {
-    if (Status s = connect(); !s) return s;
-    // Rows in runs between the DDL statements that change a copy, each run one transaction.
-    std::vector<const Change*> run;
-    for (const Change* c : changes) {
-      if (c->version() <= applied_) {
-        ++counters_.skipped;
-        continue;
-      }
-      if (c->isDdl) {
-        if (const auto mi = mapped_.of(c->qualifiedName())) {
-          const SqlMapping& m = config_.mappings[*mi];
-          auto ddl = ddlStatements(m, sqlTarget(m, *c, config_.postgres), *c, target_->dialect(), config_.ddl);
-          if (!ddl || !ddl->empty()) {
-            // The rows before it are applied either way: a stop is at the statement.
-            if (Status s = applyRows(run, batchId); !s) return s;
-            run.clear();
-            if (!ddl) return ddl.status();
-            if (Status s = applyDdl(*ddl, c->version(), batchId); !s) return s;
-            continue;
-          }
-        }
-      }
-      run.push_back(c);
-    }
-    return applyRows(run, batchId);
-  }
-
-  std::string counters() const {
-    return name_ + ": rows " + std::to_string(counters_.rows) + ", statements " + std::to_string(counters_.statements) +
-           ", transactions " + std::to_string(counters_.transactions) + ", skipped " + std::to_string(counters_.skipped) +
-           ", reconnects " + std::to_string(counters_.reconnects) + ", dead letters " +
-           std::to_string(counters_.deadLetters);
-  }
   const SqlCounters& stats() const { return counters_; }
   std::int64_t applied() const { return applied_; }
+  const SqlDialect& dialect() const { return target_->dialect(); }
+
+  // The rows of `changes` this lane takes and has not applied, in one transaction with its
+  // position (the newest change's).
+  Status applyRows(const std::vector<const Change*>& all, std::int64_t batchId) {
+    if (Status s = connect(); !s) return s;
+    std::vector<const Change*> changes;
+    for (const Change* c : all) {
+      if (c->version() > applied_) changes.push_back(c);
+      else ++counters_.skipped;
+    }
+    std::int64_t newest = applied_;
+    for (const Change* c : changes) newest = std::max(newest, c->version());
+    auto batch = sqlStatements(config_.mappings, changes, target_->dialect(), config_.batchRows, lane_);
+    if (!batch) return batch.status();
+    if (batch->statements.empty()) return Status::ok();  // nothing of this lane's: nothing to record
+    Status s = transaction(batch->statements, newest, batchId);
+    if (!s && s.code() == kSinkFatal && !config_.deadLetterTable.empty() && target_) {
+      // A row the target refuses: the batch again, a row per statement, each refused one set
+      // aside in the dead-letter table in the same transaction.
+      auto rows = sqlStatements(config_.mappings, changes, target_->dialect(), 1, lane_);
+      if (!rows) return rows.status();
+      s = rowByRow(*rows, newest, batchId);
+    }
+    if (!s) return s;
+    counters_.rows += batch->rows;
+    return Status::ok();
+  }
+
+  // PostgreSQL changes tables inside a transaction: with the position. MariaDB commits around
+  // each DDL statement: they run first (written to pass when repeated), then the position.
+  Status applyDdl(const std::vector<std::string>& statements, std::int64_t version, std::int64_t batchId) {
+    if (Status s = connect(); !s) return s;
+    for (const std::string& statement : statements) log_("sql " + name_ + ": " + statement);
+    if (config_.postgres) return transaction(statements, version, batchId);
+    for (const std::string& statement : statements) {
+      if (Status s = target_->execute(statement); !s) return failed(s);
+    }
+    counters_.statements += statements.size();
+    return transaction({}, version, batchId);
+  }
 
  private:
   std::string positionTable() const { return sqlName(config_.positionTable, config_.postgres); }
 
   // The statement that records `version` (in the transaction it goes in).
   std::string recordPosition(std::int64_t version, std::int64_t batchId) {
-    const std::string values = "('" + target_->dialect().escape(name_) + "', " + std::to_string(version) + ", " +
+    const std::string values = "('" + target_->dialect().escape(row_) + "', " + std::to_string(version) + ", " +
                                std::to_string(batchId) + ")";
     return "INSERT INTO " + positionTable() + " (sink, version, batch) VALUES " + values +
            (config_.postgres
@@ -116,25 +132,6 @@ class SqlSink::Impl {
     applied_ = version;
     ++counters_.transactions;
     counters_.statements += statements.size();
-    return Status::ok();
-  }
-
-  Status applyRows(const std::vector<const Change*>& changes, std::int64_t batchId) {
-    std::int64_t newest = applied_;
-    for (const Change* c : changes) newest = std::max(newest, c->version());
-    auto batch = sqlStatements(config_.mappings, changes, target_->dialect(), config_.batchRows);
-    if (!batch) return batch.status();
-    if (batch->statements.empty()) return Status::ok();  // nothing of this sink's tables: nothing to record
-    Status s = transaction(batch->statements, newest, batchId);
-    if (!s && s.code() == kSinkFatal && !config_.deadLetterTable.empty() && target_) {
-      // A row the target refuses: the batch again, a row per statement, each refused one set
-      // aside in the dead-letter table in the same transaction.
-      auto rows = sqlStatements(config_.mappings, changes, target_->dialect(), 1);
-      if (!rows) return rows.status();
-      s = rowByRow(*rows, newest, batchId);
-    }
-    if (!s) return s;
-    counters_.rows += batch->rows;
     return Status::ok();
   }
 
@@ -171,18 +168,6 @@ class SqlSink::Impl {
     return Status::ok();
   }
 
-  // PostgreSQL changes tables inside a transaction: with the position. MariaDB commits around
-  // each DDL statement: they run first (written to pass when repeated), then the position.
-  Status applyDdl(const std::vector<std::string>& statements, std::int64_t version, std::int64_t batchId) {
-    for (const std::string& statement : statements) log_("sql " + name_ + ": " + statement);
-    if (config_.postgres) return transaction(statements, version, batchId);
-    for (const std::string& statement : statements) {
-      if (Status s = target_->execute(statement); !s) return failed(s);
-    }
-    counters_.statements += statements.size();
-    return transaction({}, version, batchId);
-  }
-
   // A failure that passes closes the connection: the next write opens a new one.
   Status failed(Status why) {
     if (why.code() == kSinkRetry) {
@@ -197,13 +182,105 @@ class SqlSink::Impl {
     return failed(why);
   }
 
+  const std::string& name_;
+  const std::string row_;  // its row in the position table
+  const SqlSinkConfig& config_;
+  const SqlSink::Logger& log_;
+  const SqlLane lane_;
+  std::unique_ptr<SqlTarget> target_;
+  std::int64_t applied_ = 0;
+  SqlCounters counters_;
+};
+
+}  // namespace
+
+class SqlSink::Impl {
+ public:
+  Impl(std::string name, SqlSinkConfig config, Logger log, publish::FirstMatch mapped)
+      : name_(std::move(name)), config_(std::move(config)), log_(std::move(log)), mapped_(std::move(mapped)) {
+    const auto count = static_cast<std::size_t>(std::max(1, config_.parallel));
+    for (std::size_t i = 0; i < count; ++i) lanes_.push_back(std::make_unique<Lane>(name_, config_, log_, SqlLane{i, count}));
+  }
+
+  Status connect() {
+    for (auto& lane : lanes_) {
+      if (Status s = lane->connect(); !s) return s;
+    }
+    return Status::ok();
+  }
+
+  Status write(const std::vector<const Change*>& changes, std::int64_t batchId) {
+    if (Status s = connect(); !s) return s;
+    // Rows in runs between the DDL statements that change a copy, each run one transaction per
+    // lane; a DDL after every lane applied the rows before it, on lane 0 (whose position says
+    // whether it was).
+    std::vector<const Change*> run;
+    for (const Change* c : changes) {
+      if (c->isDdl && c->version() > lanes_[0]->applied()) {
+        if (const auto mi = mapped_.of(c->qualifiedName())) {
+          const SqlMapping& m = config_.mappings[*mi];
+          auto ddl = ddlStatements(m, sqlTarget(m, *c, config_.postgres), *c, lanes_[0]->dialect(), config_.ddl);
+          if (!ddl || !ddl->empty()) {
+            // The rows before it are applied either way: a stop is at the statement.
+            if (Status s = applyRows(run, batchId); !s) return s;
+            run.clear();
+            if (!ddl) return ddl.status();
+            if (Status s = lanes_[0]->applyDdl(*ddl, c->version(), batchId); !s) return s;
+            continue;
+          }
+        }
+      }
+      run.push_back(c);
+    }
+    return applyRows(run, batchId);
+  }
+
+  std::string counters() const {
+    const SqlCounters c = stats();
+    return name_ + ": rows " + std::to_string(c.rows) + ", statements " + std::to_string(c.statements) +
+           ", transactions " + std::to_string(c.transactions) + ", skipped " + std::to_string(c.skipped) +
+           ", reconnects " + std::to_string(c.reconnects) + ", dead letters " + std::to_string(c.deadLetters);
+  }
+  SqlCounters stats() const {
+    SqlCounters sum;
+    for (const auto& lane : lanes_) {
+      const SqlCounters& c = lane->stats();
+      sum.rows += c.rows;
+      sum.statements += c.statements;
+      sum.transactions += c.transactions;
+      sum.skipped += c.skipped;
+      sum.reconnects += c.reconnects;
+      sum.deadLetters += c.deadLetters;
+    }
+    return sum;
+  }
+  std::int64_t applied() const {
+    std::int64_t least = lanes_[0]->applied();
+    for (const auto& lane : lanes_) least = std::min(least, lane->applied());
+    return least;
+  }
+
+ private:
+  // Every lane its rows, at once; the first fatal failure, else the first one.
+  Status applyRows(const std::vector<const Change*>& changes, std::int64_t batchId) {
+    if (lanes_.size() == 1) return lanes_[0]->applyRows(changes, batchId);
+    std::vector<std::future<Status>> applied;
+    for (auto& lane : lanes_) {
+      applied.push_back(std::async(std::launch::async, [&lane, &changes, batchId] { return lane->applyRows(changes, batchId); }));
+    }
+    Status failed;
+    for (auto& f : applied) {
+      const Status s = f.get();
+      if (!s && (failed || s.code() == kSinkFatal)) failed = s;
+    }
+    return failed;
+  }
+
   const std::string name_;
   const SqlSinkConfig config_;
   const Logger log_;
   const publish::FirstMatch mapped_;
-  std::unique_ptr<SqlTarget> target_;
-  std::int64_t applied_ = 0;
-  SqlCounters counters_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
 };
 
 Result<std::unique_ptr<SqlSink>> SqlSink::create(std::string name, const SqlSinkConfig& config, Logger log) {
@@ -221,7 +298,7 @@ Status SqlSink::write(const std::vector<const Change*>& changes, std::int64_t ba
 }
 Status SqlSink::connect() { return impl_->connect(); }
 std::string SqlSink::counters() const { return impl_->counters(); }
-const SqlCounters& SqlSink::stats() const { return impl_->stats(); }
+SqlCounters SqlSink::stats() const { return impl_->stats(); }
 std::int64_t SqlSink::applied() const { return impl_->applied(); }
 
 }  // namespace canal::forwarder

@@ -9,7 +9,8 @@
 // timeout: kSinkRetry (rolled back, written again); a refused statement (an unknown table or
 // column, a value the column cannot hold): kSinkFatal naming it, or, with a dead-letter table,
 // the batch applied again a row at a time and each refused row kept there with its error, in the
-// batch's transaction. Thread contract: one thread.
+// batch's transaction. With `parallel` > 1 the rows go over that many connections by key, each
+// with its own position row. Thread contract: one thread.
 
 #include <cstdint>
 #include <functional>
@@ -43,8 +44,8 @@ class SqlSink final : public Sink {
   // position recorded there.
   client::Status connect();
   std::string counters() const override;
-  const SqlCounters& stats() const;
-  // The position recorded in the target (0: none yet).
+  SqlCounters stats() const;  // summed over the lanes
+  // The position recorded in the target (0: none yet; with lanes, the least of theirs).
   std::int64_t applied() const;
 
  private:

@@ -223,7 +223,13 @@ std::string sqlLiteral(const eb::Column& c, const SqlDialect& dialect, const std
 }
 
 client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, const std::vector<const Change*>& changes,
-                                       const SqlDialect& dialect, int batchRows) {
+                                       const SqlDialect& dialect, int batchRows, const SqlLane& lane) {
+  const auto takes = [&](const std::string& target, const std::string& keyValue) {
+    if (lane.count <= 1) return true;
+    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a: the same lane in every run
+    for (const char ch : target + "\n" + keyValue) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
+    return h % lane.count == lane.index;
+  };
   auto mapped = publish::FirstMatch::create(publish::tableExpressions(mappings));
   if (!mapped) return mapped.status();
   std::vector<std::optional<RowCondition>> conditions;
@@ -279,7 +285,8 @@ client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, 
           auto oldKey = keyOf(c->type == eb::DELETE ? imageOf(row, c->type) : before);
           if (!oldKey) return noKey();
           const auto newKey = c->type == eb::UPDATE ? keyOf(row.aftercolumns()) : std::nullopt;
-          if (c->type == eb::DELETE || !kept || (newKey && newKey->second != oldKey->second)) {
+          if ((c->type == eb::DELETE || !kept || (newKey && newKey->second != oldKey->second)) &&
+              takes(target, oldKey->second)) {
             gather.add(c->where(), Group::Kind::kDelete, target, std::move(oldKey->first), std::move(oldKey->second));
           }
           if (c->type == eb::DELETE) continue;
@@ -295,7 +302,9 @@ client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, 
       }
       if (columns.empty()) continue;
       // PostgreSQL names the key its upsert conflicts on; a row without one is appended.
-      auto key = pg ? keyOf(row.aftercolumns()) : std::nullopt;
+      auto key = pg || lane.count > 1 ? keyOf(row.aftercolumns()) : std::nullopt;
+      if (!takes(target, key ? key->second : "")) continue;
+      if (!pg) key.reset();
       gather.add(c->where(), Group::Kind::kUpsert, target, std::move(columns), "(" + values + ")",
                  key ? std::move(key->first) : std::vector<std::string>{}, key ? key->second : "");
     }

@@ -34,9 +34,17 @@ struct SqlBatch {
   std::size_t rows = 0;  // row images the statements carry
 };
 
-// kSinkFatal naming the change when a row has no key to delete or move it by.
+// One of `count` lanes of a parallel apply: it takes the rows whose key (the target table and
+// the key's values, FNV-1a) falls to `index`, so each key's changes stay on one lane, in order.
+struct SqlLane {
+  std::size_t index = 0;
+  std::size_t count = 1;
+};
+
+// kSinkFatal naming the change when a row has no key to delete or move it by. With `lane`, only
+// that lane's rows (a key change's delete goes with the old key, its upsert with the new).
 client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, const std::vector<const Change*>& changes,
-                                       const SqlDialect& dialect, int batchRows);
+                                       const SqlDialect& dialect, int batchRows, const SqlLane& lane = SqlLane{});
 
 // A column's value as a SQL literal: NULL; BLOB and binary values (Canal sends their bytes as
 // ISO-8859-1 characters) as those bytes (X'..', PostgreSQL '\x..'); on MariaDB numbers as they

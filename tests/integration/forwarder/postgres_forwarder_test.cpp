@@ -1,5 +1,5 @@
 // canal-forwarder's sql sink with a real PostgreSQL target (tests/support/postgres_server.h) and
-// a real MariaDB source: three tables (a composite key among them, kept only where a `where`
+// a real MariaDB source: applied over three connections split by key, three tables (a composite key among them, kept only where a `where`
 // takes its rows) kept equal, column by column with the type mapping, while a writer inserts, updates, moves keys and deletes, the forwarder
 // is killed with SIGKILL five times and PostgreSQL is killed and restarted once; a trigger-kept
 // log in the target shows every event applied exactly once. And every column type the decoder
@@ -100,7 +100,8 @@ TEST_F(PostgresForwarderTest, ThreeTablesEqualTheSourceThroughForwarderKillsAndA
   }
   writeBinaryConfig(yaml("        - table: s.item\n          target: r.item\n"
                          "        - table: s.acct\n          target: r.acct\n          where: \"balance < 5000\"\n"
-                         "        - table: s.ev\n          target: r.ev\n"));
+                         "        - table: s.ev\n          target: r.ev\n",
+                         "stop", "      parallel: 3\n"));
   ASSERT_TRUE(startBinary());
   std::atomic<int> nextEvent{1};
   const std::vector<std::string> regions = {"eu", "us", "ap", "\xc3\xa9t\xc3\xa9"};
@@ -156,7 +157,9 @@ TEST_F(PostgresForwarderTest, ThreeTablesEqualTheSourceThroughForwarderKillsAndA
       << binaryLogs().substr(0, 20000);
   EXPECT_EQ(target("SELECT COUNT(*) FROM (SELECT id FROM r.ev_log GROUP BY id HAVING COUNT(*) > 1) AS twice"), "0|\n")
       << "an event applied twice";
-  EXPECT_EQ(target("SELECT sink, version > 0 FROM canal_sink_positions"), "pgcopy|t|\n");
+  // Three connections applied the rows, split by key, each with its position.
+  EXPECT_EQ(target("SELECT sink, version > 0 FROM canal_sink_positions ORDER BY sink"),
+            "pgcopy|t|\npgcopy#1|t|\npgcopy#2|t|\n");
   std::printf("[ figures ] sql (PostgreSQL): 5 kill -9 runs of the forwarder, 1 of PostgreSQL, %d statements, %s events\n",
               writer.statements(), target("SELECT COUNT(*) FROM r.ev_log").c_str());
   EXPECT_EQ(binary_.stop(), 0) << binary_.logTail();

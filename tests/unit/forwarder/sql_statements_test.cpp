@@ -153,6 +153,31 @@ TEST(SqlStatements, TheMappingsWhereKeepsItsRowsAndAnUpdateOutOfItDeletes) {
   EXPECT_EQ(batch->statements[2].rfind("INSERT INTO `r`.`o` (`id`, `note`) VALUES (2, 'b') ", 0), 0u) << batch->statements[2];
 }
 
+TEST(SqlStatements, LanesSplitTheRowsByKeyEachKeyOnOneLaneInOrder) {
+  std::vector<Change> inserts;
+  for (int i = 0; i < 40; ++i) inserts.push_back(change(eb::INSERT, {{{}, {id(std::to_string(i)), note("a")}}}, 100 + i));
+  const Change update = change(eb::UPDATE, {{{id("7"), note("a")}, {id("7"), note("b")}}}, 200);
+  std::vector<const Change*> all;
+  for (const Change& c : inserts) all.push_back(&c);
+  all.push_back(&update);
+  std::size_t rows = 0;
+  std::vector<std::string> lanesOf7;
+  for (std::size_t lane = 0; lane < 3; ++lane) {
+    auto batch = sqlStatements({mapping()}, all, kMariaDb, 1, SqlLane{lane, 3});
+    ASSERT_TRUE(batch.isOk()) << batch.status().message();
+    rows += batch->rows;
+    EXPECT_GT(batch->rows, 3u) << "lane " << lane << " takes its share";
+    for (const std::string& st : batch->statements) {
+      if (st.find("VALUES (7, ") != std::string::npos) lanesOf7.push_back(std::to_string(lane) + ":" + st.substr(st.find("VALUES")));
+    }
+  }
+  EXPECT_EQ(rows, 41u) << "every row on exactly one lane";
+  ASSERT_EQ(lanesOf7.size(), 2u);
+  EXPECT_EQ(lanesOf7[0].substr(0, 2), lanesOf7[1].substr(0, 2)) << "a key's changes on one lane";
+  EXPECT_NE(lanesOf7[0].find("'a'"), std::string::npos) << "in their order";
+  EXPECT_NE(lanesOf7[1].find("'b'"), std::string::npos);
+}
+
 TEST(SqlStatements, ARowWithoutAKeyCannotBeDeletedAndSaysWhichMappingToFix) {
   const Change del = change(eb::DELETE, {{{note("a")}, {}}}, 100);
   auto batch = sqlStatements({mapping()}, {&del}, kMariaDb, 500);
