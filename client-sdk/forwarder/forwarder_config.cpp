@@ -337,6 +337,20 @@ void readSql(Section s, SqlSinkConfig& c) {
   s.read("time_zone", c.timeZone);
   s.read("dead_letter_table", c.deadLetterTable);
   s.readInt("parallel", c.parallel, 1, 64);
+  s.read("create_tables", c.createTables);
+  if (const YAML::Node load = s.node("load"); load && !load.IsNull()) {
+    Section l = s.child("load");
+    l.read("snapshot_url", c.load.snapshotUrl);
+    l.read("snapshot_user", c.load.snapshotUser);
+    l.read("snapshot_password", c.load.snapshotPassword);
+    l.readInt("chunk_size", c.load.chunkSize, 0, 1000000);
+    l.readInt("rows_per_second", c.load.rowsPerSecond, 0, 100000000);
+    l.readMs("max_lag_ms", c.load.maxLag);
+    l.done();
+    if (c.load.snapshotUrl.rfind("http://", 0) != 0 && c.load.snapshotUrl.rfind("https://", 0) != 0) {
+      Section::fail(l.keyPath("snapshot_url"), "must be canal-server's HTTP address (http://host:canal.metrics.pull.port)");
+    }
+  }
   std::string ddl = "stop";
   s.read("ddl", ddl);
   if (ddl == "stop") c.ddl = SqlSinkConfig::Ddl::kStop;

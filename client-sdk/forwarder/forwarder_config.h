@@ -207,6 +207,18 @@ struct SqlSinkConfig {
   // Connections applying a batch at once, rows split by key (each with its own position row);
   // 1: one connection, one transaction per batch.
   int parallel = 1;
+  // A target table missing is created from the first change's columns (types: postgresType on
+  // PostgreSQL, the source's on MariaDB; the key as the primary key).
+  bool createTables = false;
+  // `canal-forwarder load`: canal-server's snapshot API (its HTTP port) and the snapshot's pace.
+  struct Load {
+    std::string snapshotUrl;
+    std::string snapshotUser = "admin";
+    std::string snapshotPassword;  // secret
+    int chunkSize = 0;             // 0: the destination's
+    int rowsPerSecond = 0;         // 0: no limit
+    std::chrono::milliseconds maxLag{5000};  // the stream's lag at which the load is done
+  } load;
   // The session's time zone (SET time_zone / SET TIME ZONE), in which TIMESTAMP values given
   // without a zone are read: canal-server's canal.instance.render.timezone. Empty: the target's.
   std::string timeZone;

@@ -13,6 +13,7 @@
 #include "forwarder/connect_check.h"
 #include "forwarder/forwarder.h"
 #include "forwarder/reindex.h"
+#include "forwarder/sql/sql_load.h"
 
 namespace {
 
@@ -35,13 +36,17 @@ int usage(const char* error = nullptr) {
   if (error) std::cerr << "canal-forwarder: " << error << "\n";
   std::cerr << "usage: canal-forwarder --config FILE [--check [--connect]]\n"
                "       canal-forwarder reindex --config FILE --index ALIAS\n"
+               "       canal-forwarder load --config FILE --table DATABASE.TABLE [--create]\n"
                "  --config FILE   the YAML configuration (see conf/forwarder.yml)\n"
                "  --check         read the configuration, report errors and exit\n"
                "  --connect       with --check: also reach canal-server, every sink, the source database of\n"
                "                  documents (every mapped table and join column) and the reindex's destination\n"
                "  reindex         build a new index for ALIAS (a snapshot and the live stream), then move\n"
                "                  the alias to it in one step; the running forwarder goes on meanwhile\n"
-               "                  (a forwarder with admin.listen also takes POST /reindex/ALIAS)\n";
+               "                  (a forwarder with admin.listen also takes POST /reindex/ALIAS)\n"
+               "  load            fill a sql sink's copy of TABLE with its existing rows (a snapshot through\n"
+               "                  the stream), then stop with everything acked; --create makes the copy's\n"
+               "                  table when missing. Run it instead of the forwarder, then start the forwarder\n";
   return 64;
 }
 
@@ -53,10 +58,19 @@ int main(int argc, char** argv) {
   bool check = false;
   bool connect = false;
   bool reindex = false;
+  bool load = false;
+  bool create = false;
+  std::string table;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "reindex" && i == 1) {
       reindex = true;
+    } else if (arg == "load" && i == 1) {
+      load = true;
+    } else if (arg == "--table" && i + 1 < argc) {
+      table = argv[++i];
+    } else if (arg == "--create") {
+      create = true;
     } else if (arg == "--index" && i + 1 < argc) {
       alias = argv[++i];
     } else if (arg == "--config" && i + 1 < argc) {
@@ -104,6 +118,17 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!alias.empty()) return usage("--index belongs to reindex");
+  if (load) {
+    if (table.empty()) return usage("load needs --table DATABASE.TABLE");
+    const canal::client::Status s = canal::forwarder::load(*config, table, create, logLine, &stopSignal);
+    if (!s) {
+      logLine("load of " + table + " failed: " + s.message());
+      return 1;
+    }
+    logLine("load of " + table + " done");
+    return 0;
+  }
+  if (!table.empty() || create) return usage("--table and --create belong to load");
   auto forwarder = canal::forwarder::Forwarder::create(*config, logLine);
   if (!forwarder) {
     logLine("cannot start: " + forwarder.status().message());

@@ -14,6 +14,7 @@
 #include "forwarder/elasticsearch/elasticsearch_sink.h"
 #include "forwarder/forwarder.h"
 #include "forwarder/http_client.h"
+#include "forwarder/server_snapshot.h"
 
 namespace canal::forwarder {
 namespace {
@@ -144,38 +145,6 @@ void unsubscribe(const SourceConfig& source, const ReindexLog& log) {
   if (!s) log("the reindex client " + std::to_string(source.clientId) + " could not unsubscribe: " + s.message());
 }
 
-// A forwarder running on a thread of its own until stop().
-class RunningForwarder {
- public:
-  explicit RunningForwarder(std::unique_ptr<Forwarder> forwarder)
-      : forwarder_(std::move(forwarder)), thread_([this] {
-          result_ = forwarder_->run();
-          ended_ = true;
-        }) {}
-  ~RunningForwarder() { (void)stop(); }
-  RunningForwarder(const RunningForwarder&) = delete;
-  RunningForwarder& operator=(const RunningForwarder&) = delete;
-
-  ForwarderCounters counters() const { return forwarder_->counters(); }
-  // True when it ended by itself: a failure retrying cannot fix.
-  bool ended() const { return ended_; }
-  Status endedStatus() const { return result_.isOk() ? failure("the new index's forwarder stopped") : result_; }
-  // Stops it; what its run() returned.
-  Status stop() {
-    if (thread_.joinable()) {
-      forwarder_->stop();
-      thread_.join();
-    }
-    return result_;
-  }
-
- private:
-  std::unique_ptr<Forwarder> forwarder_;
-  Status result_;
-  std::atomic<bool> ended_{false};
-  std::thread thread_;
-};
-
 // One run of the reindex of an alias, step by step (reindex.h).
 class Reindex {
  public:
@@ -194,15 +163,19 @@ class Reindex {
     if (Status s = createIndex(*targets, plain); !s) return s;
     auto forwarder = newIndexForwarder(state_.index);
     if (!forwarder) return abandon(forwarder.status());
-    RunningForwarder running(std::move(*forwarder));
+    RunningForwarder running(std::move(*forwarder), "the new index's forwarder");
     const auto finish = [&running](Status why) {
       (void)running.stop();
       return why;
     };
-    if (Status s = waitSubscribed(running); !s) return abandon(finish(s));
-    auto rows = snapshot(running);
+    if (Status s = snapshots_->waitSubscribed(running); !s) return abandon(finish(s));
+    const ReindexConfig& rc = sink_->elasticsearch.reindex;
+    auto rows = snapshots_->run(running, tables(), rc.chunkSize, rc.rowsPerSecond, [this](std::int64_t id) {
+      state_.snapshot = id;
+      return writeState(statePath_, alias_, state_);
+    });
     if (!rows) return abandon(finish(rows.status()));
-    if (Status s = catchUp(running, *rows); !s) return abandon(finish(s));
+    if (Status s = snapshots_->catchUp(running, *rows, rc.maxLag); !s) return abandon(finish(s));
     if (Status s = moveAlias(); !s) return abandon(finish(s));
     // From here a stopped run is finished by the next one (the state names the moved alias).
     if (Status s = writeState(statePath_, alias_, state_); !s) return finish(s);
@@ -257,35 +230,15 @@ class Reindex {
     if (!esHttp) return esHttp.status();
     esHttp_ = std::move(*esHttp);
     es_.emplace(*esHttp_, sink_->elasticsearch.url);
-    HttpOptions serverOptions;
-    serverOptions.user = rc.snapshotUser;
-    serverOptions.password = rc.snapshotPassword;
-    auto serverHttp = HttpClient::create(serverOptions);
-    if (!serverHttp) return serverHttp.status();
-    serverHttp_ = std::move(*serverHttp);
     source_ = config_.source;
     source_.destination = rc.destination;
     source_.clientId = rc.clientId;
     statePath_ = fs::path(rc.stateDir) / ("reindex-" + alias_ + ".json");
-    snapshotsUrl_ = rc.snapshotUrl + "/destinations/" + source_.destination + "/snapshots";
+    auto snapshots = ServerSnapshots::create({rc.snapshotUrl, rc.snapshotUser, rc.snapshotPassword}, source_.destination,
+                                             "reindex", log_, [this] { return stopped(); });
+    if (!snapshots) return snapshots.status();
+    snapshots_.emplace(std::move(*snapshots));
     return Status::ok();
-  }
-
-  // A request to the snapshot endpoint, asked again while canal-server answers 503 (the primary
-  // cannot be reached, the destination is starting) or does not answer, every 1 s to 10 s, for
-  // up to two minutes: passing conditions are waited out and said in the log.
-  Result<HttpResponse> askServer(const std::string& method, const std::string& body = "") {
-    const auto deadline = std::chrono::steady_clock::now() + 120s;
-    auto pause = 1000ms;
-    for (;;) {
-      auto r = serverHttp_->request(method, snapshotsUrl_, body);
-      const bool passing = !r || r->status == 503;
-      if (!passing || stopped() || std::chrono::steady_clock::now() + pause > deadline) return r;
-      log_(method + " " + snapshotsUrl_ + ": " + (r ? std::to_string(r->status) + " " + r->body : r.status().message()) +
-           "; asking again in " + std::to_string(pause.count() / 1000) + " s");
-      for (auto slept = 0ms; slept < pause && !stopped(); slept += 100ms) std::this_thread::sleep_for(100ms);
-      pause = std::min(pause * 2, std::chrono::milliseconds(10000));
-    }
   }
 
   // The new index's own forwarder on the reindex's destination: the alias's tables, into `index`.
@@ -311,7 +264,7 @@ class Reindex {
          " had moved the alias; finishing it (following the changes up to the swap)");
     auto forwarder = newIndexForwarder(state.index);
     if (!forwarder) return forwarder.status();
-    RunningForwarder running(std::move(*forwarder));
+    RunningForwarder running(std::move(*forwarder), "the new index's forwarder");
     if (Status s = followPastSwap(running, state.swappedMs > 0 ? state.swappedMs : wallMs()); !s) return s;
     if (Status s = running.stop(); !s) return s;
     return finishSwap(state);
@@ -323,13 +276,9 @@ class Reindex {
     log_("a reindex of " + alias_ + " into " + state.index + " stopped before the swap; dropping " + state.index +
          " and starting again");
     if (state.snapshot > 0) {
-      auto progress = serverHttp_->request("GET", snapshotsUrl_);
-      const Json p = progress ? Json::parse(progress->body, nullptr, false) : Json();
-      if (p.is_object() && p.value("id", std::int64_t{0}) == state.snapshot && p.value("state", "") == "running") {
-        auto cancelled = serverHttp_->request("DELETE", snapshotsUrl_);
-        if (!cancelled) return cancelled.status();
-        log_("cancelled its snapshot " + std::to_string(state.snapshot) + ", still running on the server");
-      }
+      auto cancelled = snapshots_->cancel(state.snapshot);
+      if (!cancelled) return cancelled.status();
+      if (*cancelled) log_("cancelled its snapshot " + std::to_string(state.snapshot) + ", still running on the server");
     }
     if (Status s = es_->deleteIndex(state.index); !s) return s;
     fs::remove(statePath_);
@@ -357,82 +306,13 @@ class Reindex {
     return why;
   }
 
-  // Subscribed (a first get answered) before the snapshot starts, so no change after it is missed.
-  Status waitSubscribed(RunningForwarder& running) {
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    for (;;) {
-      const auto c = running.counters();
-      if (c.emptyGets + c.batches > 0) return Status::ok();
-      if (running.ended()) return running.endedStatus();
-      if (stopped() || std::chrono::steady_clock::now() > deadline) {
-        return failure("the new index's forwarder did not reach destination " + source_.destination);
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-
-  // The snapshot of the alias's tables (a document's main table: its rows name the documents,
-  // which are read whole from the source database), waited for; the rows it put into the stream
-  // (rows changed while their chunk was read are dropped: the stream carries their newer version).
-  Result<std::uint64_t> snapshot(RunningForwarder& running) {
-    const ReindexConfig& rc = sink_->elasticsearch.reindex;
-    Json tables = Json::array();
-    for (const IndexMapping& m : mappings_) tables.push_back(m.table);
-    for (const DocumentMapping& d : documents_) tables.push_back(d.table);
-    Json request = {{"tables", tables}};
-    if (rc.chunkSize > 0) request["chunkSize"] = rc.chunkSize;
-    if (rc.rowsPerSecond > 0) request["rowsPerSecond"] = rc.rowsPerSecond;
-    auto started = askServer("POST", request.dump());
-    if (!started) return started.status();
-    if (started->status != 202) return refused("POST " + snapshotsUrl_, *started);
-    state_.snapshot = Json::parse(started->body, nullptr, false).value("id", std::int64_t{0});
-    if (Status s = writeState(statePath_, alias_, state_); !s) return s;
-    log_("snapshot of " + tables.dump() + " started: " + started->body);
-    for (;;) {
-      if (stopped()) return failure("stopped");
-      if (running.ended()) return running.endedStatus();
-      auto progress = askServer("GET");
-      if (!progress) return progress.status();
-      const Json p = Json::parse(progress->body, nullptr, false);
-      if (progress->status != 200 || !p.is_object()) return refused("GET " + snapshotsUrl_, *progress);
-      const std::string s = p.value("state", "");
-      if (s == "done") {
-        std::uint64_t rows = 0;
-        for (const Json& t : p.value("tables", Json::array())) rows += t.value("rows", std::uint64_t{0});
-        log_("snapshot done: " + std::to_string(rows) + " rows");
-        return rows;
-      }
-      if (s != "running") return failure("the snapshot ended " + s + ": " + progress->body);
-      std::this_thread::sleep_for(200ms);
-    }
-  }
-
-  // Caught up: every snapshot row is in the new index, and then a get found nothing or the last
-  // change written is within max_lag_ms.
-  Status catchUp(RunningForwarder& running, std::uint64_t snapshotRows) {
-    ForwarderCounters loaded;
-    auto said = std::chrono::steady_clock::now();
-    for (;;) {
-      if (stopped()) return failure("stopped");
-      if (running.ended()) return running.endedStatus();
-      loaded = running.counters();
-      if (loaded.snapshotRows >= snapshotRows) break;
-      if (std::chrono::steady_clock::now() - said > 10s) {
-        log_("the new index has " + std::to_string(loaded.snapshotRows) + " of the snapshot's " +
-             std::to_string(snapshotRows) + " rows");
-        said = std::chrono::steady_clock::now();
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    const auto maxLag = sink_->elasticsearch.reindex.maxLag.count();
-    for (;;) {
-      if (stopped()) return failure("stopped");
-      if (running.ended()) return running.endedStatus();
-      const auto c = running.counters();
-      if (c.emptyGets > loaded.emptyGets) return Status::ok();
-      if (c.batches > loaded.batches && wallMs() - c.lastExecuteTime <= maxLag) return Status::ok();
-      std::this_thread::sleep_for(20ms);
-    }
+  // The alias's tables (a document's main table: its rows name the documents, which are read
+  // whole from the source database).
+  std::vector<std::string> tables() const {
+    std::vector<std::string> out;
+    for (const IndexMapping& m : mappings_) out.push_back(m.table);
+    for (const DocumentMapping& d : documents_) out.push_back(d.table);
+    return out;
   }
 
   // One _aliases request moves the alias from what it names now: a writer through it may have
@@ -502,10 +382,9 @@ class Reindex {
   std::string indexBody_ = "{}";
   std::unique_ptr<HttpClient> esHttp_;
   std::optional<Elasticsearch> es_;
-  std::unique_ptr<HttpClient> serverHttp_;
+  std::optional<ServerSnapshots> snapshots_;
   SourceConfig source_;
   fs::path statePath_;
-  std::string snapshotsUrl_;
   State state_;
 };
 

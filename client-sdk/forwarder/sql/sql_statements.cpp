@@ -8,6 +8,7 @@
 #include "forwarder/row_condition.h"
 #include "forwarder/row_image.h"
 #include "forwarder/sink.h"
+#include "forwarder/sql/postgres_types.h"
 #include "publish/table_pattern.h"
 
 namespace canal::forwarder {
@@ -196,6 +197,33 @@ std::string sqlName(std::string_view name, bool postgres) {
     out += ".";
     start = dot + 1;
   }
+}
+
+client::Result<std::string> createTableStatement(const SqlMapping& m, const Change& c, bool postgres) {
+  if (c.rowChange.rowdatas_size() == 0) return Status(kSinkFatal, "sql: no row to create the table of " + c.where());
+  const auto& row = c.rowChange.rowdatas(0);
+  const Image& image = row.aftercolumns_size() > 0 ? row.aftercolumns() : row.beforecolumns();
+  const FieldSelection selection{m.include, m.exclude, m.rename};
+  std::string columns;
+  std::string key;
+  for (const auto& col : image) {
+    if (!selection.selected(col.name())) continue;
+    const std::string name = sqlName(selection.fieldOf(col.name()), postgres);
+    std::string type = col.mysqltype();
+    if (const auto cast = m.cast.find(col.name()); cast != m.cast.end()) {
+      type = cast->second;
+    } else if (postgres) {
+      auto mapped = postgresType(type);
+      if (!mapped) return Status(kSinkFatal, "sql: creating the table of " + c.where() + ": column " + col.name() + ": " +
+                                                 mapped.status().message());
+      type = *mapped;
+    }
+    const bool isKey = m.key.empty() ? col.iskey() : std::find(m.key.begin(), m.key.end(), col.name()) != m.key.end();
+    columns += (columns.empty() ? "" : ", ") + name + " " + type + (isKey ? " NOT NULL" : "");
+    if (isKey) key += (key.empty() ? "" : ", ") + name;
+  }
+  return "CREATE TABLE IF NOT EXISTS " + sqlTarget(m, c, postgres) + " (" + columns +
+         (key.empty() ? "" : ", PRIMARY KEY (" + key + ")") + ")";
 }
 
 std::string sqlTarget(const SqlMapping& m, const Change& c, bool postgres) {

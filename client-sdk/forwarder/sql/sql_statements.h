@@ -52,6 +52,11 @@ client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, 
 // `cast` (a target SQL type): CAST(literal AS cast).
 std::string sqlLiteral(const eb::Column& column, const SqlDialect& dialect, const std::string& cast = "");
 
+// CREATE TABLE IF NOT EXISTS of `c`'s target from its columns (those the mapping writes, by
+// their target names): PostgreSQL types by postgresType (or the mapping's cast), MariaDB's the
+// source's; the key's columns NOT NULL and the primary key. kSinkFatal naming a column without one.
+client::Result<std::string> createTableStatement(const SqlMapping& m, const Change& c, bool postgres);
+
 // The quoted target table of change `c` under mapping `m`.
 std::string sqlTarget(const SqlMapping& m, const Change& c, bool postgres);
 

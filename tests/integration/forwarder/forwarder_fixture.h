@@ -187,6 +187,13 @@ class ForwarderTest : public testing::MariaDbTest {
                           "--index", alias},
                          (dir_->path() / ("forwarder-" + std::to_string(++binaryStarts_) + ".log")).string());
   }
+  // canal-forwarder load --table `table` [--create] with the same configuration file.
+  canal::Status startLoadBinary(const std::string& table, bool create) {
+    std::vector<std::string> argv = {CANAL_FORWARDER_BINARY, "load", "--config", (dir_->path() / "forwarder.yml").string(),
+                                     "--table", table};
+    if (create) argv.push_back("--create");
+    return binary_.start(argv, (dir_->path() / ("forwarder-" + std::to_string(++binaryStarts_) + ".log")).string());
+  }
   // The log of the latest start.
   std::string lastBinaryLog() const {
     std::ifstream in(dir_->path() / ("forwarder-" + std::to_string(binaryStarts_) + ".log"));
