@@ -89,7 +89,7 @@ class Lane {
       // aside in the dead-letter table in the same transaction.
       auto rows = sqlStatements(config_.mappings, changes, target_->dialect(), 1, lane_);
       if (!rows) return rows.status();
-      s = rowByRow(*rows, newest, batchId);
+      s = transaction(rows->statements, newest, batchId, &rows->origins);
     }
     if (!s) return s;
     counters_.rows += batch->rows;
@@ -144,11 +144,23 @@ class Lane {
                 : " ON DUPLICATE KEY UPDATE version = VALUES(version), batch = VALUES(batch)");
   }
 
-  // `statements`, then the position `version`, in one transaction.
-  Status transaction(const std::vector<std::string>& statements, std::int64_t version, std::int64_t batchId) {
+  // `statements`, then the position `version`, in one transaction. With `origins` (the change
+  // of each statement), a statement the target refuses is rolled back to its savepoint and kept
+  // in the dead-letter table instead.
+  Status transaction(const std::vector<std::string>& statements, std::int64_t version, std::int64_t batchId,
+                     const std::vector<std::string>* origins = nullptr) {
     if (Status s = target_->execute(config_.postgres ? "BEGIN" : "START TRANSACTION"); !s) return failed(s);
-    for (const std::string& statement : statements) {
-      if (Status s = target_->execute(statement); !s) return rollback(s);
+    std::uint64_t refused = 0;
+    for (std::size_t i = 0; i < statements.size(); ++i) {
+      if (origins) {
+        if (Status s = target_->execute("SAVEPOINT canal_row"); !s) return rollback(s);
+      }
+      const Status applied = target_->execute(statements[i]);
+      if (applied) continue;
+      if (!origins || applied.code() != kSinkFatal) return rollback(applied);
+      if (Status s = target_->execute("ROLLBACK TO SAVEPOINT canal_row"); !s) return rollback(s);
+      if (Status s = deadLetter((*origins)[i], statements[i], applied, version); !s) return rollback(s);
+      ++refused;
     }
     if (Status s = target_->execute(recordPosition(version, batchId)); !s) return rollback(s);
     if (Status s = target_->execute("COMMIT"); !s) {
@@ -159,40 +171,17 @@ class Lane {
     applied_ = version;
     ++counters_.transactions;
     counters_.statements += statements.size();
+    counters_.deadLetters += refused;
     return Status::ok();
   }
 
-  Status rowByRow(const SqlBatch& rows, std::int64_t version, std::int64_t batchId) {
-    if (Status s = target_->execute(config_.postgres ? "BEGIN" : "START TRANSACTION"); !s) return failed(s);
-    std::uint64_t refused = 0;
-    for (std::size_t i = 0; i < rows.statements.size(); ++i) {
-      if (Status s = target_->execute("SAVEPOINT canal_row"); !s) return rollback(s);
-      const Status applied = target_->execute(rows.statements[i]);
-      if (applied) continue;
-      if (applied.code() != kSinkFatal) return rollback(applied);
-      if (Status s = target_->execute("ROLLBACK TO SAVEPOINT canal_row"); !s) return rollback(s);
-      const auto quoted = [&](const std::string& text) { return "'" + target_->dialect().escape(text) + "'"; };
-      if (Status s = target_->execute("INSERT INTO " + sqlName(config_.deadLetterTable, config_.postgres) +
-                                      " (sink, source, version, statement, error) VALUES (" + quoted(name_) + ", " +
-                                      quoted(rows.origins[i]) + ", " + std::to_string(version) + ", " +
-                                      quoted(rows.statements[i]) + ", " + quoted(applied.message()) + ")");
-          !s) {
-        return rollback(s);
-      }
-      ++refused;
-      log_("sql " + name_ + ": a row of " + rows.origins[i] + " refused, kept in " + config_.deadLetterTable + ": " +
-           applied.message());
-    }
-    if (Status s = target_->execute(recordPosition(version, batchId)); !s) return rollback(s);
-    if (Status s = target_->execute("COMMIT"); !s) {
-      target_.reset();
-      return s;
-    }
-    applied_ = version;
-    ++counters_.transactions;
-    counters_.statements += rows.statements.size();
-    counters_.deadLetters += refused;
-    return Status::ok();
+  Status deadLetter(const std::string& origin, const std::string& statement, const Status& error, std::int64_t version) {
+    const auto quoted = [&](const std::string& text) { return "'" + target_->dialect().escape(text) + "'"; };
+    log_("sql " + name_ + ": a row of " + origin + " refused, kept in " + config_.deadLetterTable + ": " + error.message());
+    return target_->execute("INSERT INTO " + sqlName(config_.deadLetterTable, config_.postgres) +
+                            " (sink, source, version, statement, error) VALUES (" + quoted(name_) + ", " +
+                            quoted(origin) + ", " + std::to_string(version) + ", " + quoted(statement) + ", " +
+                            quoted(error.message()) + ")");
   }
 
   // A failure that passes closes the connection: the next write opens a new one.
