@@ -7,102 +7,16 @@
 #include <set>
 #include <sstream>
 
-#include "forwarder/row_condition.h"
+#include "forwarder/config_section.h"
 #include "publish/table_pattern.h"
 
 namespace canal::forwarder {
 namespace {
 
 using client::Status;
-
-struct ConfigError {
-  std::string message;
-};
-
-// A mapping node with its path; every key read is remembered so the unknown ones can be named.
-class Section {
- public:
-  Section(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {
-    if (node_ && !node_.IsMap()) fail(path_, "must be a mapping");
-  }
-
-  bool has(const std::string& key) {
-    known_.insert(key);
-    return node_ && node_[key] && !node_[key].IsNull();
-  }
-  std::string keyPath(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-
-  template <typename T>
-  void read(const std::string& key, T& out) {
-    if (!has(key)) return;
-    try {
-      out = node_[key].as<T>();
-    } catch (const YAML::Exception&) {
-      fail(keyPath(key), "has a value of the wrong type");
-    }
-  }
-  void readInt(const std::string& key, int& out, int min, int max) {
-    read(key, out);
-    if (out < min || out > max) {
-      fail(keyPath(key), "must be between " + std::to_string(min) + " and " + std::to_string(max));
-    }
-  }
-  void readMs(const std::string& key, std::chrono::milliseconds& out, int min = 1) {
-    int ms = static_cast<int>(out.count());
-    readInt(key, ms, min, 86400000);
-    out = std::chrono::milliseconds(ms);
-  }
-  void readList(const std::string& key, std::vector<std::string>& out) {
-    if (!has(key)) return;
-    const YAML::Node n = node_[key];
-    if (n.IsScalar()) {
-      out = {n.as<std::string>()};
-      return;
-    }
-    if (!n.IsSequence()) fail(keyPath(key), "must be a list");
-    out.clear();
-    for (const auto& item : n) {
-      if (!item.IsScalar()) fail(keyPath(key), "must be a list of strings");
-      out.push_back(item.as<std::string>());
-    }
-  }
-  // With `emptyValues`, a key without a value reads as "".
-  void readMap(const std::string& key, std::map<std::string, std::string>& out, bool emptyValues = false) {
-    if (!has(key)) return;
-    const YAML::Node n = node_[key];
-    if (!n.IsMap()) fail(keyPath(key), "must be a mapping");
-    for (const auto& kv : n) {
-      if (emptyValues && kv.second.IsNull()) {
-        out[kv.first.as<std::string>()] = "";
-        continue;
-      }
-      if (!kv.second.IsScalar()) fail(keyPath(key) + "." + kv.first.as<std::string>(), "must be a scalar");
-      out[kv.first.as<std::string>()] = kv.second.as<std::string>();
-    }
-  }
-  Section child(const std::string& key) {
-    has(key);
-    return Section(node_ ? node_[key] : YAML::Node(), keyPath(key));
-  }
-  YAML::Node node(const std::string& key) {
-    has(key);
-    return node_ ? node_[key] : YAML::Node();
-  }
-  // Fails on the first key that was never read.
-  void done() const {
-    if (!node_) return;
-    for (const auto& kv : node_) {
-      const std::string key = kv.first.as<std::string>();
-      if (!known_.count(key)) fail(keyPath(key), "is not a known key");
-    }
-  }
-  [[noreturn]] static void fail(const std::string& path, const std::string& why) { throw ConfigError{path + " " + why}; }
-
- private:
-  YAML::Node node_;
-  std::string path_;
-  std::set<std::string> known_;
-};
+using config::ConfigError;
+using config::Section;
+using config::readSections;
 
 FieldType fieldType(const std::string& text, const std::string& path) {
   static const std::map<std::string, FieldType> kTypes = {
@@ -162,19 +76,6 @@ void readFields(Section& s, Mapping& m) {
   std::map<std::string, std::string> types;
   s.readMap("types", types);
   for (const auto& [column, type] : types) m.types[column] = fieldType(type, s.keyPath("types." + column));
-}
-
-// Each item of the list `key` read by `read(Section of the item, item)`.
-template <typename Item, typename Read>
-void readSections(Section& s, const std::string& key, std::vector<Item>& out, Read read) {
-  const YAML::Node list = s.node(key);
-  if (!list || list.IsNull()) return;
-  if (!list.IsSequence()) Section::fail(s.keyPath(key), "must be a list");
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    Item item;
-    read(Section(list[i], s.keyPath(key + "[" + std::to_string(i) + "]")), item);
-    out.push_back(std::move(item));
-  }
 }
 
 void readMapping(Section s, IndexMapping& m) {
@@ -299,73 +200,6 @@ void readElasticsearch(Section s, ElasticsearchSinkConfig& c) {
   }
 }
 
-void readSqlMapping(Section s, SqlMapping& m) {
-  s.read("table", m.table);
-  s.read("target", m.target);
-  s.readList("key", m.key);
-  s.readMap("rename", m.rename);
-  s.readList("include", m.include);
-  s.readList("exclude", m.exclude);
-  s.readMap("cast", m.cast);
-  s.read("where", m.where);
-  s.done();
-  if (m.table.empty()) Section::fail(s.keyPath("table"), "is required");
-  if (!m.where.empty()) {
-    if (auto condition = RowCondition::compile(m.where); !condition) {
-      Section::fail(s.keyPath("where"), condition.status().message());
-    }
-  }
-}
-
-void readSql(Section s, SqlSinkConfig& c) {
-  std::string driver = "mariadb";
-  s.read("driver", driver);
-  if (driver != "mariadb" && driver != "mysql" && driver != "postgresql") {
-    Section::fail(s.keyPath("driver"), "must be mariadb, mysql or postgresql (is '" + driver + "')");
-  }
-  c.postgres = driver == "postgresql";
-  if (c.postgres) c.port = 5432;
-  s.read("host", c.host);
-  s.readInt("port", c.port, 1, 65535);
-  s.read("unix_socket", c.unixSocket);
-  s.read("user", c.user);
-  s.read("password", c.password);
-  s.read("database", c.database);
-  s.read("position_table", c.positionTable);
-  s.readMs("timeout_ms", c.timeout);
-  s.readInt("batch_rows", c.batchRows, 1, 100000);
-  s.read("time_zone", c.timeZone);
-  s.read("dead_letter_table", c.deadLetterTable);
-  s.readInt("parallel", c.parallel, 1, 64);
-  s.read("create_tables", c.createTables);
-  if (const YAML::Node load = s.node("load"); load && !load.IsNull()) {
-    Section l = s.child("load");
-    l.read("snapshot_url", c.load.snapshotUrl);
-    l.read("snapshot_user", c.load.snapshotUser);
-    l.read("snapshot_password", c.load.snapshotPassword);
-    l.readInt("chunk_size", c.load.chunkSize, 0, 1000000);
-    l.readInt("rows_per_second", c.load.rowsPerSecond, 0, 100000000);
-    l.readMs("max_lag_ms", c.load.maxLag);
-    l.done();
-    if (c.load.snapshotUrl.rfind("http://", 0) != 0 && c.load.snapshotUrl.rfind("https://", 0) != 0) {
-      Section::fail(l.keyPath("snapshot_url"), "must be canal-server's HTTP address (http://host:canal.metrics.pull.port)");
-    }
-  }
-  std::string ddl = "stop";
-  s.read("ddl", ddl);
-  if (ddl == "stop") c.ddl = SqlSinkConfig::Ddl::kStop;
-  else if (ddl == "mirror") c.ddl = SqlSinkConfig::Ddl::kMirror;
-  else if (ddl == "ignore") c.ddl = SqlSinkConfig::Ddl::kIgnore;
-  else Section::fail(s.keyPath("ddl"), "must be stop, mirror or ignore (is '" + ddl + "')");
-  readSections(s, "mappings", c.mappings, readSqlMapping);
-  s.readList("mapping_files", c.mappingFiles);
-  s.done();
-  if (c.mappings.empty() && c.mappingFiles.empty()) {
-    Section::fail(s.keyPath("mappings"), "must list at least one table (or mapping_files name canal-adapter's)");
-  }
-  if (c.positionTable.empty()) Section::fail(s.keyPath("position_table"), "must not be empty");
-}
-
 void readRedisMapping(Section s, RedisMapping& m) {
   s.read("table", m.table);
   s.read("key", m.key);
@@ -451,70 +285,6 @@ void readRabbitMq(Section s, RabbitMqSinkConfig& c) {
 
 }  // namespace
 
-client::Result<SqlMapping> parseCanalAdapterMapping(const std::string& yaml, const std::string& origin) {
-  SqlMapping m;
-  try {
-    const YAML::Node root = YAML::Load(yaml);
-    if (!root.IsMap()) return Status(Status::kInvalidArgument, origin + ": must be a YAML mapping");
-    Section top(root, "");
-    std::string ignored;
-    bool concurrent = false;
-    // Which canal-adapter reads the file: canal-forwarder's configuration says that itself.
-    for (const char* key : {"dataSourceKey", "destination", "groupId", "outerAdapterKey"}) top.read(key, ignored);
-    top.read("concurrent", concurrent);  // changes are applied in order, one transaction per batch
-    Section d = top.child("dbMapping");
-    bool mirrorDb = false;
-    bool mapAll = false;
-    std::string database;
-    std::string table;
-    std::string targetDb;
-    std::string targetTable;
-    std::map<std::string, std::string> targetPk;
-    std::map<std::string, std::string> targetColumns;
-    int batch = 0;
-    d.read("mirrorDb", mirrorDb);
-    d.read("database", database);
-    d.read("table", table);
-    d.readMap("targetPk", targetPk, true);
-    d.read("mapAll", mapAll);
-    d.read("targetDb", targetDb);
-    d.read("targetTable", targetTable);
-    d.readMap("targetColumns", targetColumns, true);
-    d.read("etlCondition", ignored);  // the initial load's; not read by the sink
-    d.read("readBatch", batch);
-    d.read("commitBatch", batch);
-    d.done();
-    top.done();
-    if (mirrorDb) Section::fail("dbMapping.mirrorDb", "is not supported: map each table");
-    if (database.empty()) Section::fail("dbMapping.database", "is required");
-    if (table.empty()) Section::fail("dbMapping.table", "is required");
-    if (targetTable.empty()) Section::fail("dbMapping.targetTable", "is required");
-    // Canal table expressions are regular expressions: the names are matched as written.
-    const auto literal = [](const std::string& name) {
-      std::string out;
-      for (const char c : name) {
-        if (std::string_view(".^$|()[]{}*+?\\").find(c) != std::string_view::npos) out.push_back('\\');
-        out.push_back(c);
-      }
-      return out;
-    };
-    m.table = literal(database) + "\\." + literal(table);
-    m.target = targetTable.find('.') != std::string::npos || targetDb.empty() ? targetTable : targetDb + "." + targetTable;
-    for (const auto& [target, source] : targetPk) m.key.push_back(source.empty() ? target : source);
-    for (const auto& [target, source] : targetColumns) {
-      const std::string& from = source.empty() ? target : source;
-      if (from != target) m.rename[from] = target;
-      if (!mapAll) m.include.push_back(from);
-    }
-    if (!mapAll && targetColumns.empty()) Section::fail("dbMapping.targetColumns", "is required unless mapAll is true");
-  } catch (const ConfigError& e) {
-    return Status(Status::kInvalidArgument, origin + ": " + e.message);
-  } catch (const YAML::Exception& e) {
-    return Status(Status::kInvalidArgument, origin + ": " + e.what());
-  }
-  return m;
-}
-
 client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, const std::string& origin) {
   ForwarderConfig c;
   try {
@@ -567,7 +337,7 @@ client::Result<ForwarderConfig> parseForwarderConfig(const std::string& yaml, co
         readRabbitMq(s.child("rabbitmq"), sink.rabbitMq);
       } else if (type == "sql") {
         sink.kind = SinkConfig::Kind::kSql;
-        readSql(s.child("sql"), sink.sql);
+        config::readSql(s.child("sql"), sink.sql);
       } else {
         Section::fail(path + ".type", "must be kafka, elasticsearch, redis, rabbitmq or sql (is '" + type + "')");
       }
