@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "forwarder/reindex.h"
+#include "forwarder/sql/sql_load.h"
 #include "http_server.h"
 
 namespace canal::forwarder {
@@ -36,8 +37,8 @@ bool sameBytes(const std::string& sent, const std::string& expected) {
   return differ == 0;
 }
 
-// One reindex started over the endpoint.
-struct ReindexJob {
+// One reindex or load started over the endpoint.
+struct Job {
   std::thread thread;
   volatile int stop = 0;
   mutable std::mutex mutex;
@@ -50,9 +51,10 @@ struct ReindexJob {
     log.push_back(line);
     if (log.size() > 50) log.pop_front();
   }
-  Json report(const std::string& alias) const {
+  // `field`: "alias" (a reindex) or "table" (a load).
+  Json report(const std::string& field, const std::string& name) const {
     std::lock_guard<std::mutex> lock(mutex);
-    Json j = {{"alias", alias}, {"state", state}, {"log", Json(std::vector<std::string>(log.begin(), log.end()))}};
+    Json j = {{field, name}, {"state", state}, {"log", Json(std::vector<std::string>(log.begin(), log.end()))}};
     if (!error.empty()) j["error"] = error;
     return j;
   }
@@ -134,59 +136,62 @@ class AdminEndpoint::Impl {
                         {"entries", c.entries}, {"rollbacks", c.rollbacks}, {"lastExecuteTime", c.lastExecuteTime},
                         {"snapshotRows", c.snapshotRows}}};
     }
-    const std::string prefix = "/reindex/";
+    const bool isLoad = target.rfind("/load/", 0) == 0;
+    const std::string prefix = isLoad ? "/load/" : "/reindex/";
     if (target.rfind(prefix, 0) != 0 || target.size() == prefix.size() ||
         target.find('/', prefix.size()) != std::string::npos) {
-      return error(404, "paths: /status, /reindex/{alias}");
+      return error(404, "paths: /status, /reindex/{alias}, /load/{database.table}");
     }
-    const std::string alias = target.substr(prefix.size());
+    const std::string name = target.substr(prefix.size());
+    const std::string what = isLoad ? "load" : "reindex";
+    const std::string field = isLoad ? "table" : "alias";
+    const std::string key = prefix + name;
     std::lock_guard<std::mutex> lock(jobsMutex_);
-    auto found = jobs_.find(alias);
+    auto found = jobs_.find(key);
     if (request.method == "GET") {
-      if (found == jobs_.end()) return error(404, "no reindex of " + alias + " was started here");
-      return {200, found->second->report(alias)};
+      if (found == jobs_.end()) return error(404, "no " + what + " of " + name + " was started here");
+      return {200, found->second->report(field, name)};
     }
     if (request.method == "DELETE") {
-      if (found == jobs_.end() || !found->second->running()) return error(404, "no reindex of " + alias + " runs");
+      if (found == jobs_.end() || !found->second->running()) return error(404, "no " + what + " of " + name + " runs");
       found->second->stop = 1;
-      return {202, found->second->report(alias)};
+      return {202, found->second->report(field, name)};
     }
-    if (request.method == "POST") {
-      if (!reindexable(config_, alias)) {
-        return error(404, "no elasticsearch mapping or document writes to the index '" + alias + "'");
-      }
-      if (found != jobs_.end() && found->second->running()) {
-        return error(409, "a reindex of " + alias + " is running: GET /reindex/" + alias + " for its progress");
-      }
-      std::size_t running = 0;
-      for (const auto& [name, job] : jobs_) running += job->running();
-      if (running >= kMaxReindexes) {
-        return error(409, std::to_string(running) + " reindexes are running; at most " +
-                              std::to_string(kMaxReindexes) + " at once");
-      }
-      if (found != jobs_.end()) {
-        found->second->thread.join();
-        jobs_.erase(found);
-      }
-      auto job = std::make_shared<ReindexJob>();
-      log_("reindex of " + alias + " asked over the admin endpoint");
-      job->thread = std::thread([this, job, alias] {
-        const client::Status s = reindex(
-            config_, alias,
-            [this, job, alias](const std::string& line) {
-              job->add(line);
-              log_("reindex " + alias + ": " + line);
-            },
-            &job->stop);
-        std::lock_guard<std::mutex> lock(job->mutex);
-        job->state = s ? "done" : job->stop ? "stopped" : "failed";
-        if (!s) job->error = s.message();
-        log_("reindex of " + alias + " " + job->state + (s ? "" : ": " + s.message()));
-      });
-      jobs_[alias] = job;
-      return {202, job->report(alias)};
+    if (request.method != "POST") return error(405, "GET, POST or DELETE " + key);
+    if (isLoad) {
+      if (auto sink = loadingSink(config_, name); !sink) return error(404, sink.status().message());
+    } else if (!reindexable(config_, name)) {
+      return error(404, "no elasticsearch mapping or document writes to the index '" + name + "'");
     }
-    return error(405, "GET, POST or DELETE /reindex/" + alias);
+    if (found != jobs_.end() && found->second->running()) {
+      return error(409, "a " + what + " of " + name + " is running: GET " + key + " for its progress");
+    }
+    std::size_t running = 0;
+    for (const auto& [other, job] : jobs_) running += job->running();
+    if (running >= kMaxReindexes) {
+      return error(409, std::to_string(running) + " reindexes and loads are running; at most " +
+                            std::to_string(kMaxReindexes) + " at once");
+    }
+    if (found != jobs_.end()) {
+      found->second->thread.join();
+      jobs_.erase(found);
+    }
+    auto job = std::make_shared<Job>();
+    log_(what + " of " + name + " asked over the admin endpoint");
+    job->thread = std::thread([this, job, name, what, isLoad] {
+      const auto line = [this, job, name, what](const std::string& text) {
+        job->add(text);
+        log_(what + " " + name + ": " + text);
+      };
+      const client::Status s = isLoad ? loadThrough(config_, name, forwarder_, line, &job->stop)
+                                      : reindex(config_, name, line, &job->stop);
+      std::lock_guard<std::mutex> lock(job->mutex);
+      job->state = s ? "done" : job->stop ? "stopped" : "failed";
+      if (!s) job->error = s.message();
+      log_(what + " of " + name + " " + job->state + (s ? "" : ": " + s.message()));
+    });
+    jobs_[key] = job;
+    return {202, job->report(field, name)};
   }
 
   ForwarderConfig config_;
@@ -194,7 +199,7 @@ class AdminEndpoint::Impl {
   Logger log_;
   std::unique_ptr<http::Server> server_;
   std::mutex jobsMutex_;
-  std::map<std::string, std::shared_ptr<ReindexJob>> jobs_;
+  std::map<std::string, std::shared_ptr<Job>> jobs_;  // by path: /reindex/{alias}, /load/{table}
 };
 
 client::Result<std::unique_ptr<AdminEndpoint>> AdminEndpoint::start(const ForwarderConfig& config,

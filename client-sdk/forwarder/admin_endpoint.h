@@ -7,6 +7,8 @@
 //   GET    /reindex/{alias}   its state (running, done, failed, stopped), last log lines, error
 //   DELETE /reindex/{alias}   stops it (the alias stays where it was, or the next run finishes
 //                            a swap that happened)
+//   POST   /load/{db.table}   fills a sql sink's copy of the table through a snapshot the running
+//                            forwarder applies (forwarder/sql/sql_load.h); GET and DELETE as above
 // With admin.password set every request needs HTTP Basic authentication as admin.user. Served
 // by the shared HTTP layer (client-sdk/http/http_server.h): deadlines, a connection limit,
 // failed authentications throttled per address. Thread contract: start() and the destructor on
@@ -28,7 +30,7 @@ class AdminEndpoint {
   // Listens on config.admin.listen; `forwarder` must outlive the endpoint.
   static client::Result<std::unique_ptr<AdminEndpoint>> start(const ForwarderConfig& config, const Forwarder& forwarder,
                                                               Logger log);
-  // Stops the listener and any reindex still running (waiting for it to stop).
+  // Stops the listener and any reindex or load still running (waiting for it to stop).
   ~AdminEndpoint();
   int port() const;
 

@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     admin = std::move(*started);
-    logLine("admin endpoint on port " + std::to_string(admin->port()) + " (GET /status, POST /reindex/{alias})");
+    logLine("admin endpoint on port " + std::to_string(admin->port()) + " (GET /status, POST /reindex/{alias}, POST /load/{database.table})");
   }
   logLine("forwarding destination " + config->source.destination + " to " + std::to_string(config->sinks.size()) +
           " sinks");

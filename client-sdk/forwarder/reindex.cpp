@@ -351,7 +351,7 @@ class Reindex {
     const auto atSwap = running.counters();
     for (;;) {
       if (stopped()) return failure("stopped after the swap; the next run finishes it");
-      if (running.ended()) return running.endedStatus();
+      if (auto ended = running.ended()) return *ended;
       const auto c = running.counters();
       if (c.emptyGets > atSwap.emptyGets || c.lastExecuteTime >= swappedMs + 1000) return Status::ok();
       std::this_thread::sleep_for(20ms);

@@ -25,7 +25,8 @@ RunningForwarder::RunningForwarder(std::unique_ptr<Forwarder> forwarder, std::st
 
 RunningForwarder::~RunningForwarder() { (void)stop(); }
 
-Status RunningForwarder::endedStatus() const {
+std::optional<Status> RunningForwarder::ended() const {
+  if (!ended_) return std::nullopt;
   return result_.isOk() ? Status(Status::kInvalidArgument, what_ + " stopped") : result_;
 }
 
@@ -85,12 +86,12 @@ Result<bool> ServerSnapshots::cancel(std::int64_t id) {
   return true;
 }
 
-Status ServerSnapshots::waitSubscribed(RunningForwarder& running) {
+Status ServerSnapshots::waitSubscribed(const FollowingForwarder& running) {
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   for (;;) {
     const auto c = running.counters();
     if (c.emptyGets + c.batches > 0) return Status::ok();
-    if (running.ended()) return running.endedStatus();
+    if (auto ended = running.ended()) return *ended;
     if (stopped_() || std::chrono::steady_clock::now() > deadline) {
       return failure("the forwarder did not reach destination " + destination_);
     }
@@ -98,7 +99,7 @@ Status ServerSnapshots::waitSubscribed(RunningForwarder& running) {
   }
 }
 
-Result<std::uint64_t> ServerSnapshots::run(RunningForwarder& running, const std::vector<std::string>& tables,
+Result<std::uint64_t> ServerSnapshots::run(const FollowingForwarder& running, const std::vector<std::string>& tables,
                                            int chunkSize, int rowsPerSecond,
                                            const std::function<Status(std::int64_t)>& started) {
   Json request = {{"tables", tables}};
@@ -111,7 +112,7 @@ Result<std::uint64_t> ServerSnapshots::run(RunningForwarder& running, const std:
   log_("snapshot of " + Json(tables).dump() + " started: " + answer->body);
   for (;;) {
     if (stopped_()) return failure("stopped");
-    if (running.ended()) return running.endedStatus();
+    if (auto ended = running.ended()) return *ended;
     auto progress = ask("GET");
     if (!progress) return progress.status();
     const Json p = Json::parse(progress->body, nullptr, false);
@@ -128,12 +129,12 @@ Result<std::uint64_t> ServerSnapshots::run(RunningForwarder& running, const std:
   }
 }
 
-Status ServerSnapshots::catchUp(RunningForwarder& running, std::uint64_t snapshotRows, std::chrono::milliseconds maxLag) {
+Status ServerSnapshots::catchUp(const FollowingForwarder& running, std::uint64_t snapshotRows, std::chrono::milliseconds maxLag) {
   ForwarderCounters loaded;
   auto said = std::chrono::steady_clock::now();
   for (;;) {
     if (stopped_()) return failure("stopped");
-    if (running.ended()) return running.endedStatus();
+    if (auto ended = running.ended()) return *ended;
     loaded = running.counters();
     if (loaded.snapshotRows >= snapshotRows) break;
     if (std::chrono::steady_clock::now() - said > 10s) {
@@ -145,7 +146,7 @@ Status ServerSnapshots::catchUp(RunningForwarder& running, std::uint64_t snapsho
   }
   for (;;) {
     if (stopped_()) return failure("stopped");
-    if (running.ended()) return running.endedStatus();
+    if (auto ended = running.ended()) return *ended;
     const auto c = running.counters();
     if (c.emptyGets > loaded.emptyGets) return Status::ok();
     if (c.batches > loaded.batches && wallMs() - c.lastExecuteTime <= maxLag.count()) return Status::ok();

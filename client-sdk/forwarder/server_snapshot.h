@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,18 +25,37 @@ namespace canal::forwarder {
 
 using CommandLog = std::function<void(const std::string&)>;
 
+// The forwarder a snapshot's rows go through: its counters, and whether it ended (a failure
+// retrying cannot fix; nullopt while it runs).
+class FollowingForwarder {
+ public:
+  virtual ~FollowingForwarder() = default;
+  virtual ForwarderCounters counters() const = 0;
+  virtual std::optional<client::Status> ended() const = 0;
+};
+
+// The forwarder of the process, which runs until the process stops (the admin endpoint's).
+class LiveForwarder final : public FollowingForwarder {
+ public:
+  explicit LiveForwarder(const Forwarder& forwarder) : forwarder_(forwarder) {}
+  ForwarderCounters counters() const override { return forwarder_.counters(); }
+  std::optional<client::Status> ended() const override { return std::nullopt; }
+
+ private:
+  const Forwarder& forwarder_;
+};
+
 // A forwarder running on a thread of its own until stop().
-class RunningForwarder {
+class RunningForwarder final : public FollowingForwarder {
  public:
   RunningForwarder(std::unique_ptr<Forwarder> forwarder, std::string what);
   ~RunningForwarder();
   RunningForwarder(const RunningForwarder&) = delete;
   RunningForwarder& operator=(const RunningForwarder&) = delete;
 
-  ForwarderCounters counters() const { return forwarder_->counters(); }
-  // True when it ended by itself: a failure retrying cannot fix.
-  bool ended() const { return ended_; }
-  client::Status endedStatus() const;
+  ForwarderCounters counters() const override { return forwarder_->counters(); }
+  // Set when it ended by itself.
+  std::optional<client::Status> ended() const override;
   // Stops it; what its run() returned.
   client::Status stop();
 
@@ -60,14 +80,14 @@ class ServerSnapshots {
                                                 std::string command, CommandLog log, std::function<bool()> stopped);
 
   // Waits (up to a minute) until the forwarder answered its first get.
-  client::Status waitSubscribed(RunningForwarder& running);
+  client::Status waitSubscribed(const FollowingForwarder& running);
   // Starts a snapshot of `tables` (chunkSize, rowsPerSecond 0: the destination's) and waits for
   // it; `started` is told its id. The rows it put into the stream.
-  client::Result<std::uint64_t> run(RunningForwarder& running, const std::vector<std::string>& tables, int chunkSize,
+  client::Result<std::uint64_t> run(const FollowingForwarder& running, const std::vector<std::string>& tables, int chunkSize,
                                     int rowsPerSecond, const std::function<client::Status(std::int64_t)>& started);
-  // Until the forwarder has written `snapshotRows` snapshot rows, then found nothing more to get
-  // or written a change within `maxLag` of now.
-  client::Status catchUp(RunningForwarder& running, std::uint64_t snapshotRows, std::chrono::milliseconds maxLag);
+  // Until the forwarder has written `snapshotRows` snapshot rows (its counter's value), then found
+  // nothing more to get or written a change within `maxLag` of now.
+  client::Status catchUp(const FollowingForwarder& running, std::uint64_t snapshotRows, std::chrono::milliseconds maxLag);
 
   // Cancels snapshot `id` if the server still runs it; whether it did.
   client::Result<bool> cancel(std::int64_t id);

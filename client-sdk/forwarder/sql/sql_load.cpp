@@ -1,54 +1,75 @@
 #include "forwarder/sql/sql_load.h"
 
-#include <optional>
-
 #include "forwarder/forwarder.h"
 #include "publish/table_pattern.h"
 
 namespace canal::forwarder {
+namespace {
 
+using client::Result;
 using client::Status;
 
-Status load(const ForwarderConfig& config, const std::string& table, bool create, const CommandLog& log,
-            const volatile int* stop) {
-  const auto failure = [](const std::string& what) { return Status(Status::kInvalidArgument, "load: " + what); };
-  if (table.find('.') == std::string::npos) return failure("--table names database.table, not '" + table + "'");
-  ForwarderConfig fc = config;
-  const SinkConfig* sink = nullptr;
-  for (SinkConfig& s : fc.sinks) {
+Status failure(const std::string& what) { return Status(Status::kInvalidArgument, "load: " + what); }
+
+// The snapshot of `table` through `forwarder`, waited for until its rows are applied and the
+// stream caught up.
+Status loadWith(const SinkConfig& sink, const std::string& destination, const std::string& table,
+                const FollowingForwarder& forwarder, const CommandLog& log, const volatile int* stop) {
+  const SqlSinkConfig::Load& lc = sink.sql.load;
+  if (lc.snapshotUrl.empty()) return failure(sink.name + ": sql.load.snapshot_url is not set (canal-server's HTTP port)");
+  auto snapshots = ServerSnapshots::create({lc.snapshotUrl, lc.snapshotUser, lc.snapshotPassword}, destination, "load",
+                                           log, [stop] { return stop && *stop; });
+  if (!snapshots) return snapshots.status();
+  if (Status s = snapshots->waitSubscribed(forwarder); !s) return s;
+  const std::uint64_t before = forwarder.counters().snapshotRows;
+  auto rows = snapshots->run(forwarder, {table}, lc.chunkSize, lc.rowsPerSecond, [](std::int64_t) { return Status::ok(); });
+  if (!rows) return rows.status();
+  if (Status s = snapshots->catchUp(forwarder, before + *rows, lc.maxLag); !s) return s;
+  log("load of " + table + " into " + sink.name + ": " + std::to_string(*rows) + " rows");
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::size_t> loadingSink(const ForwarderConfig& config, const std::string& table) {
+  if (table.find('.') == std::string::npos) return failure("the table is named database.table, not '" + table + "'");
+  const SinkConfig* found = nullptr;
+  std::size_t index = 0;
+  for (std::size_t i = 0; i < config.sinks.size(); ++i) {
+    const SinkConfig& s = config.sinks[i];
     if (s.kind != SinkConfig::Kind::kSql) continue;
     auto mapped = publish::FirstMatch::create(publish::tableExpressions(s.sql.mappings));
     if (!mapped || !mapped->of(table)) continue;
     if (auto tables = publish::TableSet::create(s.tables); !tables || !(tables->matchesAll() || tables->matches(table))) {
       continue;
     }
-    if (sink) return failure("two sql sinks copy " + table + " (" + sink->name + ", " + s.name + ")");
-    if (create) s.sql.createTables = true;
-    sink = &s;
+    if (found) return failure("two sql sinks copy " + table + " (" + found->name + ", " + s.name + ")");
+    found = &s;
+    index = i;
   }
-  if (!sink) return failure("no sql sink of the configuration copies " + table);
-  const SqlSinkConfig::Load& lc = sink->sql.load;
-  if (lc.snapshotUrl.empty()) return failure(sink->name + ": sql.load.snapshot_url is not set (canal-server's HTTP port)");
-  const auto stopped = [stop] { return stop && *stop; };
-  auto snapshots = ServerSnapshots::create({lc.snapshotUrl, lc.snapshotUser, lc.snapshotPassword},
-                                           fc.source.destination, "load", log, stopped);
-  if (!snapshots) return snapshots.status();
+  if (!found) return failure("no sql sink of the configuration copies " + table);
+  return index;
+}
+
+Status load(const ForwarderConfig& config, const std::string& table, bool create, const CommandLog& log,
+            const volatile int* stop) {
+  ForwarderConfig fc = config;
+  auto sink = loadingSink(fc, table);
+  if (!sink) return sink.status();
+  if (create) fc.sinks[*sink].sql.createTables = true;
   auto forwarder = Forwarder::create(fc, log);
   if (!forwarder) return forwarder.status();
   RunningForwarder running(std::move(*forwarder), "the forwarder");
-  if (Status s = snapshots->waitSubscribed(running); !s) return s;
-  auto rows = snapshots->run(running, {table}, lc.chunkSize, lc.rowsPerSecond, [](std::int64_t) { return Status::ok(); });
-  if (!rows) {
-    (void)running.stop();
-    return rows.status();
-  }
-  if (Status s = snapshots->catchUp(running, *rows, lc.maxLag); !s) {
-    (void)running.stop();
-    return s;
-  }
-  if (Status s = running.stop(); !s) return s;
-  log("load of " + table + " into " + sink->name + ": " + std::to_string(*rows) + " rows");
-  return Status::ok();
+  const Status s = loadWith(fc.sinks[*sink], fc.source.destination, table, running, log, stop);
+  const Status stopped = running.stop();
+  return !s ? s : stopped;
+}
+
+Status loadThrough(const ForwarderConfig& config, const std::string& table, const Forwarder& forwarder,
+                   const CommandLog& log, const volatile int* stop) {
+  auto sink = loadingSink(config, table);
+  if (!sink) return sink.status();
+  return loadWith(config.sinks[*sink], config.source.destination, table, LiveForwarder(forwarder), log, stop);
 }
 
 }  // namespace canal::forwarder

@@ -11,7 +11,9 @@
 //   3. when the snapshot is done, every snapshot row is applied and the forwarder has caught up
 //      (load.max_lag_ms), it stops: everything applied is acked, and the usual forwarder goes on
 //      from there.
-// It takes the destination's consumer: run it instead of the forwarder, not beside it.
+// It takes the destination's consumer: run it instead of the forwarder, not beside it. A
+// running forwarder does the same over its admin endpoint (POST /load/DB.TABLE): the snapshot's
+// rows go through it, and the load is done once they are applied and it has caught up.
 
 #include <string>
 
@@ -23,5 +25,13 @@ namespace canal::forwarder {
 
 client::Status load(const ForwarderConfig& config, const std::string& table, bool create, const CommandLog& log,
                     const volatile int* stop = nullptr);
+
+// The load of `table` through `forwarder`, which runs the configuration and follows the stream.
+client::Status loadThrough(const ForwarderConfig& config, const std::string& table, const Forwarder& forwarder,
+                           const CommandLog& log, const volatile int* stop = nullptr);
+
+// The index in config.sinks of the sql sink that copies `table`; an error naming why there is
+// none (or two).
+client::Result<std::size_t> loadingSink(const ForwarderConfig& config, const std::string& table);
 
 }  // namespace canal::forwarder

@@ -7,12 +7,14 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 
 #include "forwarder/sql/postgres_types.h"
 #include "tests/integration/forwarder/forwarder_fixture.h"
 #include "tests/support/background_writer.h"
+#include "tests/support/http_get.h"
 #include "tests/support/postgres_server.h"
 
 namespace canal::forwarder {
@@ -291,6 +293,48 @@ TEST_F(PostgresForwarderTest, ALoadCreatesTheCopyAndFillsItUnderAWriterWithoutAG
                                                     "SELECT id, name, amount FROM big ORDER BY id"}}))
       << binaryLogs().substr(0, 20000);
   EXPECT_GT(writer.statements(), 20);
+  EXPECT_EQ(binary_.stop(), 0) << binary_.logTail();
+}
+
+// The same load asked of a running forwarder over its admin endpoint: the snapshot's rows go
+// through it while it keeps following the stream; GET says done once they are applied.
+TEST_F(PostgresForwarderTest, ARunningForwarderLoadsATableOnRequestOverItsAdminEndpoint) {
+  ASSERT_TRUE(db_->execute("CREATE TABLE s.big (id INT PRIMARY KEY, name VARCHAR(20)) DEFAULT CHARSET=utf8mb4"));
+  ASSERT_TRUE(target_->execute("CREATE TABLE big (id integer PRIMARY KEY, name varchar(20))").isOk());
+  std::string rows = "SET sql_log_bin = 0; INSERT INTO s.big VALUES ";
+  for (int i = 1; i <= 5000; ++i) rows += (i > 1 ? ",(" : "(") + std::to_string(i) + ",'n" + std::to_string(i) + "')";
+  ASSERT_TRUE(db_->execute(rows + "; SET sql_log_bin = 1"));
+  const std::string admin = "http://127.0.0.1:" + std::to_string(testing::freePort());
+  writeBinaryConfig("admin: {listen: '" + admin.substr(7) + "', password: secret}\n" +
+                    yaml("        - table: s.big\n          target: big\n", "stop",
+                         "      load:\n        snapshot_url: http://127.0.0.1:" + std::to_string(server_->metricsPort()) +
+                             "\n        snapshot_password: admin\n"));
+  ASSERT_TRUE(startBinary());
+  const auto call = [&](const std::string& method, const std::string& path) {
+    return testing::httpRequest(method, admin + path, "", "admin", "secret");
+  };
+  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(30), [&] { return call("GET", "/status").status == 200; }))
+      << binaryLogs();
+  EXPECT_EQ(call("POST", "/load/s.other").status, 404) << "no sql sink copies it";
+  testing::BackgroundWriter writer(*db_, 29, [](std::mt19937& random) {
+    const std::string id = std::to_string(1 + random() % 5500);
+    return random() % 2 ? "DELETE FROM s.big WHERE id = " + id
+                        : "INSERT INTO s.big VALUES (" + id + ", 'w') ON DUPLICATE KEY UPDATE name = 'u'";
+  });
+  const auto started = call("POST", "/load/s.big");
+  ASSERT_EQ(started.status, 202) << started.body;
+  const auto state = [&] {
+    const auto r = call("GET", "/load/s.big");
+    const auto j = nlohmann::json::parse(r.body, nullptr, false);
+    return j.is_object() ? j.value("state", "") : "";
+  };
+  ASSERT_TRUE(testing::waitUntil(std::chrono::seconds(120), [&] { return state() != "running"; })) << binaryLogs();
+  EXPECT_EQ(state(), "done") << call("GET", "/load/s.big").body;
+  writer.stop();
+  EXPECT_TRUE(converges(std::chrono::seconds(60), {{"SELECT id, name FROM s.big ORDER BY id",
+                                                    "SELECT id, name FROM big ORDER BY id"}}))
+      << binaryLogs().substr(0, 20000);
+  EXPECT_TRUE(binary_.running());
   EXPECT_EQ(binary_.stop(), 0) << binary_.logTail();
 }
 
