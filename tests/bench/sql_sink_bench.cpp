@@ -6,7 +6,8 @@
 //   sql sink   canal-server (memory mode) -> canal-forwarder's sql sink with its defaults
 //              (batch_rows 500, one transaction per batch of 1000 entries, the position row)
 // Printed: seconds, row changes per second, and the copies' checksums (equal, or it says so).
-// and the sink again with `parallel` connections when given.
+// and the sink again with `parallel` connections when given; first, as the ceiling, the same
+// forwarder with no sink.
 //   build/bench/canal_sql_sink_bench [row changes] [parallel]     (defaults 1000000, 1)
 
 #include <chrono>
@@ -43,7 +44,8 @@ bool freshCopy(testing::MariaDbServer& db) {
          db.execute(kTable).isOk();
 }
 
-// The sql sink with `connections` (sql.parallel) draining the backlog into an empty copy.
+// The sql sink with `connections` (sql.parallel) draining the backlog into an empty copy; 0:
+// the forwarder with no sink.
 int runSink(testing::MariaDbServer& db, testing::MariaDbServer& target, const testing::MariaDbServer::BinlogEnd& start,
             long changes, const std::string& expected, int connections) {
   if (!freshCopy(target)) return fail("copy tables");
@@ -71,7 +73,7 @@ int runSink(testing::MariaDbServer& db, testing::MariaDbServer& target, const te
   m.target = "s.t";
   sink.sql.mappings = {m};
   sink.sql.parallel = connections;
-  config.sinks = {sink};
+  if (connections > 0) config.sinks = {sink};
   std::printf("  sql sink options: batch_size %d, batch_rows %d, poll_timeout_ms %lld, parallel %d\n",
               config.source.batchSize, sink.sql.batchRows, static_cast<long long>(config.source.pollTimeout.count()),
               connections);
@@ -84,8 +86,11 @@ int runSink(testing::MariaDbServer& db, testing::MariaDbServer& target, const te
   (*f)->stop();
   thread.join();
   server.stop();
-  std::printf("  %-58s %8.2f %12.0f  %s\n", connections == 1 ? "sql sink: canal-server -> canal-forwarder (defaults)" : "sql sink, parallel", seconds,
-              changes / seconds, checksum(target) == expected ? "equal" : "DIFFERENT");
+  const char* name = connections == 0   ? "ceiling: canal-server -> canal-forwarder, no sink"
+                     : connections == 1 ? "sql sink: canal-server -> canal-forwarder (defaults)"
+                                        : "sql sink, parallel";
+  std::printf("  %-58s %8.2f %12.0f  %s\n", name, seconds, changes / seconds,
+              connections == 0 ? "-" : checksum(target) == expected ? "equal" : "DIFFERENT");
   return 0;
 }
 
@@ -157,6 +162,8 @@ int main(int argc, char** argv) {
   std::printf("  %-58s %8.2f %12.0f  %s\n", "peer: mariadb-binlog | mariadb", seconds, changes / seconds,
               checksum(target) == expected ? "equal" : "DIFFERENT");
 
+  // The ceiling: the same forwarder with no sink (what canal-server's stream delivers).
+  if (int rc = runSink(db, target, *start, changes, expected, 0); rc != 0) return rc;
   for (int connections : parallel > 1 ? std::vector<int>{1, parallel} : std::vector<int>{1}) {
     if (int rc = runSink(db, target, *start, changes, expected, connections); rc != 0) return rc;
   }
