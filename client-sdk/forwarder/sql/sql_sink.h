@@ -1,8 +1,9 @@
 #pragma once
 
-// Keeps tables of a MariaDB/MySQL database equal to source tables (libmariadb), exactly once: a
-// batch's rows are applied in one transaction together with the sink's position (the last
-// change's version, forwarder/change.h) in the target's position table, and on start the sink
+// Keeps tables of a MariaDB/MySQL or PostgreSQL database (forwarder/sql/sql_target.h) equal to
+// source tables, exactly once: a batch's rows are applied in one transaction together with the
+// sink's position (the last change's version, forwarder/change.h) in the target's position
+// table, and on start the sink
 // reads that position and leaves out every change at or before it. A kill -9 at any point
 // repeats nothing and loses nothing, and the user's tables need no version column.
 // Statements: forwarder/sql/sql_statements.h. The target unreachable, a deadlock or a lock wait
