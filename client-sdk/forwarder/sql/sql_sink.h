@@ -3,9 +3,9 @@
 // Keeps tables of a MariaDB/MySQL or PostgreSQL database (forwarder/sql/sql_target.h) equal to
 // source tables, exactly once: a batch's rows are applied in one transaction together with the
 // sink's position (the last change's version, forwarder/change.h) in the target's position
-// table, and on start the sink
-// reads that position and leaves out every change at or before it. A kill -9 at any point
-// repeats nothing and loses nothing, and the user's tables need no version column.
+// table, and on start the sink reads that position and leaves out every change at or before
+// it. A kill -9 at any point repeats nothing and loses nothing, and the user's tables need no
+// version column.
 // Statements: forwarder/sql/sql_statements.h. The target unreachable, a deadlock or a lock wait
 // timeout: kSinkRetry (rolled back, written again); a refused statement (an unknown table or
 // column, a value the column cannot hold): kSinkFatal naming it, or, with a dead-letter table,
