@@ -28,7 +28,7 @@ struct SqlCounters {
   std::uint64_t rows = 0;          // row images applied
   std::uint64_t statements = 0;
   std::uint64_t transactions = 0;
-  std::uint64_t skipped = 0;       // changes at or before the recorded position (applied before)
+  std::uint64_t skipped = 0;       // changes at or before the recorded position (applied before), per connection
   std::uint64_t reconnects = 0;
   std::uint64_t deadLetters = 0;   // rows the target refused, kept in dead_letter_table
 };
