@@ -6,6 +6,7 @@
 // applies what it gets in order and must end equal to the table, with no error on the way.
 
 #include <nlohmann/json.hpp>
+#include <cstdlib>
 #include <random>
 #include <sstream>
 
@@ -20,7 +21,13 @@ namespace {
 using Json = nlohmann::json;
 using Rows = std::map<std::string, std::string>;  // "region:n" -> "name|price"
 
-constexpr int kRowsPerRegion = 2000;
+// Rows of each region; CANAL_SNAPSHOT_CONSUMERS_ROWS (rows per region) runs it larger by hand.
+const int kRowsPerRegion = [] {
+  const char* rows = std::getenv("CANAL_SNAPSHOT_CONSUMERS_ROWS");
+  return rows && std::atoi(rows) > 0 ? std::atoi(rows) : 2000;
+}();
+// Waits grow with the table: a second more per 1,000 of its rows.
+const std::chrono::seconds kWait(60 + 3 * kRowsPerRegion / 1000);
 const char* const kRegions[] = {"eu", "us", "ap"};
 
 class SnapshotConsumersTest : public ForwarderTest {
@@ -249,7 +256,7 @@ TEST_F(SnapshotConsumersTest, ForwarderCanalTailAndTheSdkFollowASnapshotUnderAWr
     }
   });
   for (const char* destination : {"example", "tail", "sdk"}) requestSnapshot(destination);
-  const bool done = testing::waitUntil(std::chrono::seconds(90), [&] {
+  const bool done = testing::waitUntil(kWait + std::chrono::seconds(30), [&] {
     for (const char* destination : {"example", "tail", "sdk"}) {
       if (snapshotState(destination) != "done") return false;
     }
@@ -263,10 +270,10 @@ TEST_F(SnapshotConsumersTest, ForwarderCanalTailAndTheSdkFollowASnapshotUnderAWr
   std::string tailErrors;
   Rows tailRows;
   const auto equal = [&](const Rows& have) { return have == want; };
-  EXPECT_TRUE(testing::waitUntil(std::chrono::seconds(60), [&] { return equal(sdk.rows()) || !sdk.error().empty(); }));
+  EXPECT_TRUE(testing::waitUntil(kWait, [&] { return equal(sdk.rows()) || !sdk.error().empty(); }));
   EXPECT_EQ(sdk.error(), "");
   EXPECT_TRUE(equal(sdk.rows())) << "SDK consumer: " << sdk.rows().size() << " rows, table " << want.size();
-  EXPECT_TRUE(testing::waitUntil(std::chrono::seconds(60), [&] {
+  EXPECT_TRUE(testing::waitUntil(kWait, [&] {
     std::ifstream in(tailOutput);
     tailErrors.clear();
     tailRows = applyTailLines(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()), tailErrors);
@@ -274,9 +281,9 @@ TEST_F(SnapshotConsumersTest, ForwarderCanalTailAndTheSdkFollowASnapshotUnderAWr
   })) << "canal-tail: " << tailRows.size() << " rows, table " << want.size() << "\n" << tailErrors;
   EXPECT_TRUE(tail.running()) << tail.logTail();
   EXPECT_EQ(tailErrors, "");
-  EXPECT_TRUE(testing::waitUntil(std::chrono::seconds(60), [&] { return equal(redisRows()); }))
+  EXPECT_TRUE(testing::waitUntil(kWait, [&] { return equal(redisRows()); }))
       << "redis: " << redisRows().size() << " rows, table " << want.size() << "\n" << logText();
-  EXPECT_TRUE(testing::waitUntil(std::chrono::seconds(60), [&] { return equal(indexedRows()); }))
+  EXPECT_TRUE(testing::waitUntil(kWait, [&] { return equal(indexedRows()); }))
       << "elasticsearch: " << indexedRows().size() << " rows, table " << want.size() << "\n" << logText();
   EXPECT_FALSE(finished_) << result_.toString();
   EXPECT_EQ(logText().find("out of sequence"), std::string::npos) << logText();
