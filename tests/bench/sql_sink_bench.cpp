@@ -8,7 +8,7 @@
 // Printed: seconds, row changes per second, and the copies' checksums (equal, or it says so).
 // and the sink again with `parallel` connections when given; first, as the ceiling, the same
 // forwarder with no sink.
-//   build/bench/canal_sql_sink_bench [row changes] [parallel]     (defaults 1000000, 1)
+//   build/bench/canal_sql_sink_bench [row changes] [parallel] [batch_rows]   (defaults 1000000, 1, the sink's)
 
 #include <chrono>
 #include <cstdio>
@@ -47,7 +47,7 @@ bool freshCopy(testing::MariaDbServer& db) {
 // The sql sink with `connections` (sql.parallel) draining the backlog into an empty copy; 0:
 // the forwarder with no sink.
 int runSink(testing::MariaDbServer& db, testing::MariaDbServer& target, const testing::MariaDbServer::BinlogEnd& start,
-            long changes, const std::string& expected, int connections) {
+            long changes, const std::string& expected, int connections, int batchRows) {
   if (!freshCopy(target)) return fail("copy tables");
   testing::TempDir dir("canal-sql-bench");
   testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", db.port(), "",
@@ -73,6 +73,7 @@ int runSink(testing::MariaDbServer& db, testing::MariaDbServer& target, const te
   m.target = "s.t";
   sink.sql.mappings = {m};
   sink.sql.parallel = connections;
+  if (batchRows > 0) sink.sql.batchRows = batchRows;
   if (connections > 0) config.sinks = {sink};
   std::printf("  sql sink options: batch_size %d, batch_rows %d, poll_timeout_ms %lld, parallel %d\n",
               config.source.batchSize, sink.sql.batchRows, static_cast<long long>(config.source.pollTimeout.count()),
@@ -87,7 +88,8 @@ int runSink(testing::MariaDbServer& db, testing::MariaDbServer& target, const te
   thread.join();
   server.stop();
   const char* name = connections == 0   ? "ceiling: canal-server -> canal-forwarder, no sink"
-                     : connections == 1 ? "sql sink: canal-server -> canal-forwarder (defaults)"
+                     : connections == 1 ? (batchRows > 0 ? "sql sink: canal-server -> canal-forwarder"
+                                                         : "sql sink: canal-server -> canal-forwarder (defaults)")
                                         : "sql sink, parallel";
   std::printf("  %-58s %8.2f %12.0f  %s\n", name, seconds, changes / seconds,
               connections == 0 ? "-" : checksum(target) == expected ? "equal" : "DIFFERENT");
@@ -99,6 +101,7 @@ int runSink(testing::MariaDbServer& db, testing::MariaDbServer& target, const te
 int main(int argc, char** argv) {
   const long changes = argc > 1 ? std::stol(argv[1]) : 1000000;
   const int parallel = argc > 2 ? std::stoi(argv[2]) : 1;
+  const int batchRows = argc > 3 ? std::stoi(argv[3]) : 0;
   const long inserts = changes / 2;
   const long updates = changes * 3 / 10;
   const long deletes = changes - inserts - updates;
@@ -163,9 +166,9 @@ int main(int argc, char** argv) {
               checksum(target) == expected ? "equal" : "DIFFERENT");
 
   // The ceiling: the same forwarder with no sink (what canal-server's stream delivers).
-  if (int rc = runSink(db, target, *start, changes, expected, 0); rc != 0) return rc;
+  if (int rc = runSink(db, target, *start, changes, expected, 0, batchRows); rc != 0) return rc;
   for (int connections : parallel > 1 ? std::vector<int>{1, parallel} : std::vector<int>{1}) {
-    if (int rc = runSink(db, target, *start, changes, expected, connections); rc != 0) return rc;
+    if (int rc = runSink(db, target, *start, changes, expected, connections, batchRows); rc != 0) return rc;
   }
   return 0;
 }
