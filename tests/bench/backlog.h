@@ -1,13 +1,17 @@
 #pragma once
 
 // The backlog the throughput benchmarks serve: a MariaDB started for the run with s.t (id, name,
-// amount, created) and `rows` rows of it written in 1000-row INSERTs.
+// amount, created) and `rows` rows of it written in 1000-row INSERTs; and the wait for the
+// canal-server that serves it.
 
 #include <algorithm>
 #include <memory>
 #include <string>
 
+#include "canal/client/canal_connector.h"
+#include "tests/support/canal_server_process.h"
 #include "tests/support/mariadb_server.h"
+#include "tests/support/process.h"
 
 namespace canal::bench {
 
@@ -27,6 +31,15 @@ inline bool writeBacklog(testing::MariaDbServer& db, long rows) {
     if (!db.execute(sql)) return false;
   }
   return true;
+}
+
+// True once `server`'s client port takes a connection to destination example (30 s at most).
+inline bool clientsAnswer(const testing::CanalServerProcess& server) {
+  return testing::waitUntil(std::chrono::seconds(30), [&] {
+    client::ConnectorOptions o;
+    o.retries = 0;
+    return client::newSingleConnector(server.address(), "example", "", "", o)->connect().isOk();
+  });
 }
 
 struct Backlog {

@@ -96,12 +96,7 @@ int main(int argc, char** argv) {
     testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", db.port(), "",
                                        journal, position);
     if (!server.start()) return fail("canal-server");
-    const bool up = testing::waitUntil(std::chrono::seconds(30), [&] {
-      client::ConnectorOptions o;
-      o.retries = 0;
-      return client::newSingleConnector(server.address(), "example", "", "", o)->connect().isOk();
-    });
-    if (!up) return fail("canal-server did not start: " + server.logTail());
+    if (!bench::clientsAnswer(server)) return fail("canal-server did not start: " + server.logTail());
     forwarder::ForwarderConfig config;
     config.source.address = server.address();
     config.source.batchSize = 1000;

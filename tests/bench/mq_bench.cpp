@@ -103,12 +103,7 @@ int main(int argc, char** argv) {
     const auto began = Clock::now();
     if (!server.start()) return fail("canal-server");
     if (run.canal.empty()) {
-      const bool up = testing::waitUntil(std::chrono::seconds(30), [&] {
-        client::ConnectorOptions o;
-        o.retries = 0;
-        return client::newSingleConnector(server.address(), "example", "", "", o)->connect().isOk();
-      });
-      if (!up) return fail("canal-server did not start: " + server.logTail());
+      if (!bench::clientsAnswer(server)) return fail("canal-server did not start: " + server.logTail());
       forwarder::ForwarderConfig config;
       config.source.address = server.address();
       config.source.batchSize = 50;  // as canal.mq.canalBatchSize

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "forwarder/forwarder.h"
+#include "tests/bench/backlog.h"
 #include "tests/support/canal_server_process.h"
 #include "tests/support/mariadb_server.h"
 #include "tests/support/process.h"
@@ -30,8 +31,6 @@ int fail(const std::string& what) {
   return 1;
 }
 
-const char* kTable = "CREATE TABLE s.t (id INT PRIMARY KEY, name VARCHAR(32), amount DECIMAL(10,2), created DATETIME)";
-
 // The copy's content as one checksum.
 std::string checksum(testing::MariaDbServer& db) {
   auto r = db.query("CHECKSUM TABLE s.t");
@@ -39,9 +38,8 @@ std::string checksum(testing::MariaDbServer& db) {
 }
 
 bool freshCopy(testing::MariaDbServer& db) {
-  return db.execute("DROP DATABASE IF EXISTS s; DROP DATABASE IF EXISTS sink; CREATE DATABASE s; CREATE DATABASE sink")
-             .isOk() &&
-         db.execute(kTable).isOk();
+  return db.execute("DROP DATABASE IF EXISTS s; DROP DATABASE IF EXISTS sink; CREATE DATABASE sink").isOk() &&
+         bench::createBacklogTable(db);
 }
 
 // The sql sink with `connections` (sql.parallel) draining the backlog into an empty copy; 0:
@@ -53,12 +51,7 @@ int runSink(testing::MariaDbServer& db, testing::MariaDbServer& target, const te
   testing::CanalServerProcess server(CANAL_SERVER_BINARY, dir.path(), "memory-instance.xml", db.port(), "",
                                      start.file, std::to_string(start.position));
   if (!server.start()) return fail("canal-server");
-  const bool up = testing::waitUntil(std::chrono::seconds(30), [&] {
-    client::ConnectorOptions o;
-    o.retries = 0;
-    return client::newSingleConnector(server.address(), "example", "", "", o)->connect().isOk();
-  });
-  if (!up) return fail("canal-server did not start: " + server.logTail());
+  if (!bench::clientsAnswer(server)) return fail("canal-server did not start: " + server.logTail());
   forwarder::ForwarderConfig config;
   config.source.address = server.address();
   config.progressInterval = std::chrono::hours(1);
@@ -108,18 +101,11 @@ int main(int argc, char** argv) {
   auto source = testing::MariaDbServer::start({});
   if (!source) return fail(source.status().toString());
   testing::MariaDbServer& db = **source;
-  if (!db.execute("CREATE DATABASE s").isOk() || !db.execute(kTable).isOk()) return fail("source table");
+  if (!bench::createBacklogTable(db)) return fail("source table");
   auto start = db.binlogEnd();
   if (!start) return fail(start.status().toString());
   std::fprintf(stderr, "writing %ld row changes...\n", changes);
-  for (long i = 0; i < inserts; i += 1000) {
-    std::string sql = "INSERT INTO s.t VALUES ";
-    for (long k = i; k < std::min(inserts, i + 1000); ++k) {
-      sql += (k > i ? ",(" : "(") + std::to_string(k) + ",'name-" + std::to_string(k) + "'," +
-             std::to_string(k % 1000) + ".50,'2024-01-02 03:04:05')";
-    }
-    if (!db.execute(sql)) return fail("insert");
-  }
+  if (!bench::writeBacklog(db, inserts)) return fail("insert");
   for (long i = 0; i < updates; i += 1000) {
     const long to = std::min(updates, i + 1000) - 1;
     if (!db.execute("UPDATE s.t SET amount = amount + 1, name = CONCAT(name, '+') WHERE id BETWEEN " +
