@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <future>
-#include <optional>
 #include <set>
 
 #include "forwarder/sql/sql_ddl.h"
@@ -77,9 +76,6 @@ class Lane {
     }
     std::int64_t newest = applied_;
     for (const Change* c : changes) newest = std::max(newest, c->version());
-    if (config_.createTables) {
-      if (Status s = createTables(changes); !s) return s;
-    }
     auto batch = sqlStatements(config_.mappings, changes, target_->dialect(), config_.batchRows, lane_);
     if (!batch) return batch.status();
     if (batch->statements.empty()) return Status::ok();  // nothing of this lane's: nothing to record
@@ -93,6 +89,25 @@ class Lane {
     }
     if (!s) return s;
     counters_.rows += batch->rows;
+    return Status::ok();
+  }
+
+  // The target tables of `changes` not created yet in this run, created when missing (on one
+  // connection, before any applies the rows).
+  Status createTables(const std::vector<const Change*>& changes, const publish::FirstMatch& mapped) {
+    if (Status s = connect(); !s) return s;
+    for (const Change* c : changes) {
+      if (c->isDdl || c->rowChange.rowdatas_size() == 0) continue;
+      const auto mi = mapped.of(c->qualifiedName());
+      if (!mi) continue;
+      const SqlMapping& m = config_.mappings[*mi];
+      const std::string target = sqlTarget(m, *c, config_.postgres);
+      if (created_.count(target)) continue;
+      auto create = createTableStatement(m, *c, config_.postgres);
+      if (!create) return create.status();
+      if (Status s = target_->execute(*create); !s) return failed(s);
+      created_.insert(target);
+    }
     return Status::ok();
   }
 
@@ -110,28 +125,6 @@ class Lane {
   }
 
  private:
-  // The target tables of `changes` not created yet in this run, created when missing.
-  Status createTables(const std::vector<const Change*>& changes) {
-    if (!mapped_) {
-      auto mapped = publish::FirstMatch::create(publish::tableExpressions(config_.mappings));
-      if (!mapped) return mapped.status();
-      mapped_.emplace(std::move(*mapped));
-    }
-    for (const Change* c : changes) {
-      if (c->isDdl || c->rowChange.rowdatas_size() == 0) continue;
-      const auto mi = mapped_->of(c->qualifiedName());
-      if (!mi) continue;
-      const SqlMapping& m = config_.mappings[*mi];
-      const std::string target = sqlTarget(m, *c, config_.postgres);
-      if (created_.count(target)) continue;
-      auto create = createTableStatement(m, *c, config_.postgres);
-      if (!create) return create.status();
-      if (Status s = target_->execute(*create); !s) return failed(s);
-      created_.insert(target);
-    }
-    return Status::ok();
-  }
-
   std::string positionTable() const { return sqlName(config_.positionTable, config_.postgres); }
 
   // The statement that records `version` (in the transaction it goes in).
@@ -203,8 +196,7 @@ class Lane {
   const SqlSinkConfig& config_;
   const SqlSink::Logger& log_;
   const SqlLane lane_;
-  std::optional<publish::FirstMatch> mapped_;  // for create_tables
-  std::set<std::string> created_;              // target tables made sure of in this run
+  std::set<std::string> created_;  // target tables made sure of in this run (create_tables)
   std::unique_ptr<SqlTarget> target_;
   std::int64_t applied_ = 0;
   SqlCounters counters_;
@@ -281,6 +273,9 @@ class SqlSink::Impl {
  private:
   // Every lane its rows, at once; the first fatal failure, else the first one.
   Status applyRows(const std::vector<const Change*>& changes, std::int64_t batchId) {
+    if (config_.createTables) {
+      if (Status s = lanes_[0]->createTables(changes, mapped_); !s) return s;
+    }
     if (lanes_.size() == 1) return lanes_[0]->applyRows(changes, batchId);
     std::vector<std::future<Status>> applied;
     for (auto& lane : lanes_) {
