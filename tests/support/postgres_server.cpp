@@ -60,16 +60,9 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::start() {
   if (rc != 0) return Status::unavailable("initdb failed (" + std::to_string(rc) + "): " + output);
   CANAL_RETURN_IF_ERROR(server->launch());
   // The test database, created through the postgres database.
-  std::string created;
-  const std::string conninfo = "host=" + server->socketDir() + " port=" + std::to_string(server->port_) +
-                               " user=" + kUser + " dbname=postgres";
-  PGconn* c = PQconnectdb(conninfo.c_str());
-  PGresult* r = PQexec(c, (std::string("CREATE DATABASE ") + kDatabase).c_str());
-  const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  if (!ok) created = PQerrorMessage(c);
-  PQclear(r);
-  PQfinish(c);
-  if (!ok) return Status::unavailable("CREATE DATABASE test: " + created);
+  if (Status s = PostgresClient(*server, "postgres").execute(std::string("CREATE DATABASE ") + kDatabase); !s) {
+    return s.withContext("CREATE DATABASE test");
+  }
   return server;
 }
 
@@ -94,9 +87,7 @@ Status PostgresServer::launch() {
         exited = true;
         return true;
       }
-      const std::string conninfo = "host=" + socketDir() + " port=" + std::to_string(port_) + " user=" + kUser +
-                                   " dbname=postgres connect_timeout=2";
-      return PQping(conninfo.c_str()) == PQPING_OK;
+      return PQping((conninfo("postgres") + " connect_timeout=2").c_str()) == PQPING_OK;
     });
     if (up && !exited) return Status::ok();
     const std::string log = process_.logTail();
@@ -115,6 +106,10 @@ Status PostgresServer::launch() {
 
 PostgresServer::~PostgresServer() { process_.stop(); }
 
+std::string PostgresServer::conninfo(const std::string& database) const {
+  return "host=" + socketDir() + " port=" + std::to_string(port_) + " user=" + kUser + " dbname=" + database;
+}
+
 PostgresClient::~PostgresClient() {
   if (conn_) PQfinish(conn_);
 }
@@ -122,14 +117,12 @@ PostgresClient::~PostgresClient() {
 Status PostgresClient::connect() {
   if (conn_ && PQstatus(conn_) == CONNECTION_OK) return Status::ok();
   if (conn_) PQfinish(conn_);
-  const std::string conninfo = "host=" + server_.socketDir() + " port=" + std::to_string(server_.port()) +
-                               " user=" + PostgresServer::kUser + " dbname=" + PostgresServer::kDatabase;
-  conn_ = PQconnectdb(conninfo.c_str());
+  conn_ = PQconnectdb(server_.conninfo(database_).c_str());
   if (PQstatus(conn_) != CONNECTION_OK) {
     const std::string error = PQerrorMessage(conn_);
     PQfinish(conn_);
     conn_ = nullptr;
-    return Status::unavailable("connecting to the test PostgreSQL: " + error);
+    return Status::unavailable("connecting to the test PostgreSQL's " + database_ + ": " + error);
   }
   return Status::ok();
 }

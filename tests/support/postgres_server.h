@@ -29,6 +29,8 @@ class PostgresServer {
   std::string socketDir() const { return (dir_->path() / "run").string(); }
   static constexpr const char* kDatabase = "test";
   static constexpr const char* kUser = "postgres";
+  // libpq's connection string for `database` over the unix socket.
+  std::string conninfo(const std::string& database = kDatabase) const;
   // SIGKILL (a crash); restart() starts it again on the same port and data.
   void kill() { process_.kill(); }
   Status restart() { return launch(); }
@@ -46,10 +48,11 @@ class PostgresServer {
   ChildProcess process_;
 };
 
-// One connection to a PostgresServer's test database (reconnects after a restart).
+// One connection to a PostgresServer's database (reconnects after a restart).
 class PostgresClient {
  public:
-  explicit PostgresClient(const PostgresServer& server) : server_(server) {}
+  explicit PostgresClient(const PostgresServer& server, std::string database = PostgresServer::kDatabase)
+      : server_(server), database_(std::move(database)) {}
   ~PostgresClient();
   PostgresClient(const PostgresClient&) = delete;
   PostgresClient& operator=(const PostgresClient&) = delete;
@@ -61,6 +64,7 @@ class PostgresClient {
  private:
   Status connect();
   const PostgresServer& server_;
+  const std::string database_;
   PGconn* conn_ = nullptr;
 };
 
