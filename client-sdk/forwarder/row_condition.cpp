@@ -114,30 +114,20 @@ class Parser {
   const Token& peek() const { return t_[i_]; }
   bool keyword(const char* word) const { return peek().kind == Token::Kind::kWord && upper(peek().text) == word; }
 
-  Result<std::shared_ptr<const Node>> expression() {
-    auto left = term();
-    if (!left) return left;
-    while (keyword("OR")) {
-      ++i_;
-      auto right = term();
-      if (!right) return right;
-      auto n = std::make_shared<Node>();
-      n->kind = Node::Kind::kOr;
-      n->children = {*left, *right};
-      left = std::shared_ptr<const Node>(n);
-    }
-    return left;
-  }
+  Result<std::shared_ptr<const Node>> expression() { return joined("OR", Node::Kind::kOr, &Parser::term); }
+  Result<std::shared_ptr<const Node>> term() { return joined("AND", Node::Kind::kAnd, &Parser::factor); }
 
-  Result<std::shared_ptr<const Node>> term() {
-    auto left = factor();
+  // `operand` (keyword `operand`)*, joined left to right into nodes of `kind`.
+  Result<std::shared_ptr<const Node>> joined(const char* word, Node::Kind kind,
+                                             Result<std::shared_ptr<const Node>> (Parser::*operand)()) {
+    auto left = (this->*operand)();
     if (!left) return left;
-    while (keyword("AND")) {
+    while (keyword(word)) {
       ++i_;
-      auto right = factor();
+      auto right = (this->*operand)();
       if (!right) return right;
       auto n = std::make_shared<Node>();
-      n->kind = Node::Kind::kAnd;
+      n->kind = kind;
       n->children = {*left, *right};
       left = std::shared_ptr<const Node>(n);
     }
