@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <optional>
 #include <set>
 
 #include "forwarder/sql/sql_ddl.h"
@@ -19,12 +20,14 @@ namespace {
 // a parallel apply: name#i), applying the rows its SqlLane takes.
 class Lane {
  public:
-  Lane(const std::string& name, const SqlSinkConfig& config, const SqlSink::Logger& log, SqlLane lane)
+  // `plan`: config.mappings made ready, for this lane's thread alone.
+  Lane(const std::string& name, const SqlSinkConfig& config, const SqlSink::Logger& log, SqlLane lane, SqlPlan plan)
       : name_(name),
         row_(lane.index == 0 ? name : name + "#" + std::to_string(lane.index)),
         config_(config),
         log_(log),
-        lane_(lane) {}
+        lane_(lane),
+        plan_(std::move(plan)) {}
 
   Status connect() {
     if (target_) return Status::ok();
@@ -76,14 +79,14 @@ class Lane {
     }
     std::int64_t newest = applied_;
     for (const Change* c : changes) newest = std::max(newest, c->version());
-    auto batch = sqlStatements(config_.mappings, changes, target_->dialect(), config_.batchRows, lane_);
+    auto batch = sqlStatements(plan_, changes, target_->dialect(), config_.batchRows, lane_);
     if (!batch) return batch.status();
     if (batch->statements.empty()) return Status::ok();  // nothing of this lane's: nothing to record
     Status s = transaction(batch->statements, newest, batchId);
     if (!s && s.code() == kSinkFatal && !config_.deadLetterTable.empty() && target_) {
       // A row the target refuses: the batch again, a row per statement, each refused one set
       // aside in the dead-letter table in the same transaction.
-      auto rows = sqlStatements(config_.mappings, changes, target_->dialect(), 1, lane_);
+      auto rows = sqlStatements(plan_, changes, target_->dialect(), 1, lane_);
       if (!rows) return rows.status();
       s = transaction(rows->statements, newest, batchId, &rows->origins);
     }
@@ -94,11 +97,11 @@ class Lane {
 
   // The target tables of `changes` not created yet in this run, created when missing (on one
   // connection, before any applies the rows).
-  Status createTables(const std::vector<const Change*>& changes, const publish::FirstMatch& mapped) {
+  Status createTables(const std::vector<const Change*>& changes, const SqlPlan& plan) {
     if (Status s = connect(); !s) return s;
     for (const Change* c : changes) {
       if (c->isDdl || c->rowChange.rowdatas_size() == 0) continue;
-      const auto mi = mapped.of(c->qualifiedName());
+      const auto mi = plan.mappingOf(c->qualifiedName());
       if (!mi) continue;
       const SqlMapping& m = config_.mappings[*mi];
       const std::string target = sqlTarget(m, *c, config_.postgres);
@@ -196,6 +199,7 @@ class Lane {
   const SqlSinkConfig& config_;
   const SqlSink::Logger& log_;
   const SqlLane lane_;
+  const SqlPlan plan_;
   std::set<std::string> created_;  // target tables made sure of in this run (create_tables)
   std::unique_ptr<SqlTarget> target_;
   std::int64_t applied_ = 0;
@@ -206,10 +210,20 @@ class Lane {
 
 class SqlSink::Impl {
  public:
-  Impl(std::string name, SqlSinkConfig config, Logger log, publish::FirstMatch mapped)
-      : name_(std::move(name)), config_(std::move(config)), log_(std::move(log)), mapped_(std::move(mapped)) {
-    const auto count = static_cast<std::size_t>(std::max(1, config_.parallel));
-    for (std::size_t i = 0; i < count; ++i) lanes_.push_back(std::make_unique<Lane>(name_, config_, log_, SqlLane{i, count}));
+  // The coordinator and a lane per connection, each with the mappings made ready for its thread.
+  static Result<std::unique_ptr<Impl>> create(std::string name, SqlSinkConfig config, Logger log) {
+    std::unique_ptr<Impl> impl(new Impl(std::move(name), std::move(config), std::move(log)));
+    auto plan = SqlPlan::create(impl->config_.mappings);
+    if (!plan) return Status(plan.status().code(), "sql.mappings: " + plan.status().message());
+    impl->plan_.emplace(std::move(*plan));
+    const auto count = static_cast<std::size_t>(std::max(1, impl->config_.parallel));
+    for (std::size_t i = 0; i < count; ++i) {
+      auto lanePlan = SqlPlan::create(impl->config_.mappings);
+      if (!lanePlan) return lanePlan.status();
+      impl->lanes_.push_back(std::make_unique<Lane>(impl->name_, impl->config_, impl->log_, SqlLane{i, count},
+                                                    std::move(*lanePlan)));
+    }
+    return impl;
   }
 
   Status connect() {
@@ -227,7 +241,7 @@ class SqlSink::Impl {
     std::vector<const Change*> run;
     for (const Change* c : changes) {
       if (c->isDdl && c->version() > lanes_[0]->applied()) {
-        if (const auto mi = mapped_.of(c->qualifiedName())) {
+        if (const auto mi = plan_->mappingOf(c->qualifiedName())) {
           const SqlMapping& m = config_.mappings[*mi];
           auto ddl = ddlStatements(m, sqlTarget(m, *c, config_.postgres), *c, lanes_[0]->dialect(), config_.ddl);
           if (!ddl || !ddl->empty()) {
@@ -274,7 +288,7 @@ class SqlSink::Impl {
   // Every lane its rows, at once; the first fatal failure, else the first one.
   Status applyRows(const std::vector<const Change*>& changes, std::int64_t batchId) {
     if (config_.createTables) {
-      if (Status s = lanes_[0]->createTables(changes, mapped_); !s) return s;
+      if (Status s = lanes_[0]->createTables(changes, *plan_); !s) return s;
     }
     if (lanes_.size() == 1) return lanes_[0]->applyRows(changes, batchId);
     std::vector<std::future<Status>> applied;
@@ -292,15 +306,17 @@ class SqlSink::Impl {
   const std::string name_;
   const SqlSinkConfig config_;
   const Logger log_;
-  const publish::FirstMatch mapped_;
+  Impl(std::string name, SqlSinkConfig config, Logger log)
+      : name_(std::move(name)), config_(std::move(config)), log_(std::move(log)) {}
+
+  std::optional<SqlPlan> plan_;  // the coordinator's (DDL, create_tables)
   std::vector<std::unique_ptr<Lane>> lanes_;
 };
 
 Result<std::unique_ptr<SqlSink>> SqlSink::create(std::string name, const SqlSinkConfig& config, Logger log) {
-  auto mapped = publish::FirstMatch::create(publish::tableExpressions(config.mappings));
-  if (!mapped) return Status(mapped.status().code(), "sql.mappings: " + mapped.status().message());
-  auto impl = std::make_unique<Impl>(name, config, std::move(log), std::move(*mapped));
-  return std::unique_ptr<SqlSink>(new SqlSink(std::move(name), std::move(impl)));
+  auto impl = Impl::create(name, config, std::move(log));
+  if (!impl) return impl.status();
+  return std::unique_ptr<SqlSink>(new SqlSink(std::move(name), std::move(*impl)));
 }
 
 SqlSink::SqlSink(std::string name, std::unique_ptr<Impl> impl) : name_(std::move(name)), impl_(std::move(impl)) {}

@@ -250,32 +250,44 @@ std::string sqlLiteral(const eb::Column& c, const SqlDialect& dialect, const std
   return cast.empty() ? literal : "CAST(" + literal + " AS " + cast + ")";
 }
 
+client::Result<SqlPlan> SqlPlan::create(const std::vector<SqlMapping>& mappings) {
+  auto matcher = publish::FirstMatch::create(publish::tableExpressions(mappings));
+  if (!matcher) return matcher.status();
+  SqlPlan plan(mappings, std::move(*matcher));
+  for (const SqlMapping& m : mappings) {
+    if (m.where.empty()) {
+      plan.conditions_.emplace_back();
+      continue;
+    }
+    auto condition = RowCondition::compile(m.where);
+    if (!condition) return Status(kSinkFatal, "sql: the where of " + m.table + ": " + condition.status().message());
+    plan.conditions_.emplace_back(std::move(*condition));
+  }
+  return plan;
+}
+
 client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, const std::vector<const Change*>& changes,
                                        const SqlDialect& dialect, int batchRows, const SqlLane& lane) {
+  auto plan = SqlPlan::create(mappings);
+  if (!plan) return plan.status();
+  return sqlStatements(*plan, changes, dialect, batchRows, lane);
+}
+
+client::Result<SqlBatch> sqlStatements(const SqlPlan& plan, const std::vector<const Change*>& changes,
+                                       const SqlDialect& dialect, int batchRows, const SqlLane& lane) {
+  const std::vector<SqlMapping>& mappings = plan.mappings();
   const auto takes = [&](const std::string& target, const std::string& keyValue) {
     if (lane.count <= 1) return true;
     std::uint64_t h = 1469598103934665603ULL;  // FNV-1a: the same lane in every run
     for (const char ch : target + "\n" + keyValue) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
     return h % lane.count == lane.index;
   };
-  auto mapped = publish::FirstMatch::create(publish::tableExpressions(mappings));
-  if (!mapped) return mapped.status();
-  std::vector<std::optional<RowCondition>> conditions;
-  for (const SqlMapping& m : mappings) {
-    if (m.where.empty()) {
-      conditions.emplace_back();
-      continue;
-    }
-    auto condition = RowCondition::compile(m.where);
-    if (!condition) return Status(kSinkFatal, "sql: the where of " + m.table + ": " + condition.status().message());
-    conditions.emplace_back(std::move(*condition));
-  }
   SqlBatch out;
   const bool pg = dialect.postgres;
   Gatherer gather(out, batchRows, pg);
   for (const Change* c : changes) {
     if (!carriesRows(*c)) continue;
-    const auto mi = mapped->of(c->qualifiedName());
+    const auto mi = plan.mappingOf(c->qualifiedName());
     if (!mi) continue;
     const SqlMapping& m = mappings[*mi];
     const std::string target = sqlTarget(m, *c, pg);
@@ -302,7 +314,7 @@ client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, 
                                     " has no key (no key columns, or a key column missing); set key in the mapping of " +
                                     m.table);
     };
-    const RowCondition* condition = conditions[*mi] ? &*conditions[*mi] : nullptr;
+    const RowCondition* condition = plan.conditionOf(*mi);
     for (const auto& row : c->rowChange.rowdatas()) {
       // A row the mapping's `where` does not take is not in the copy (an UPDATE out of it
       // deletes it there).

@@ -9,6 +9,7 @@
 // next), which keeps the order of each key's changes. Thread contract: functions without state.
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,8 @@
 #include "canal/client/status.h"
 #include "forwarder/change.h"
 #include "forwarder/forwarder_config.h"
+#include "forwarder/row_condition.h"
+#include "publish/table_pattern.h"
 
 namespace canal::forwarder {
 
@@ -41,8 +44,32 @@ struct SqlLane {
   std::size_t count = 1;
 };
 
+// The mappings made ready once: their table expressions and `where` conditions compiled.
+// Thread contract: one thread (the matcher caches its decisions).
+class SqlPlan {
+ public:
+  // kSinkFatal naming a `where` that does not compile, or the expression error.
+  static client::Result<SqlPlan> create(const std::vector<SqlMapping>& mappings);
+  const std::vector<SqlMapping>& mappings() const { return *mappings_; }
+  // The mapping of `qualifiedName` (the first that takes it) and its condition (null: none).
+  std::optional<std::size_t> mappingOf(const std::string& qualifiedName) const { return matcher_.of(qualifiedName); }
+  const RowCondition* conditionOf(std::size_t mapping) const {
+    return conditions_[mapping] ? &*conditions_[mapping] : nullptr;
+  }
+
+ private:
+  SqlPlan(const std::vector<SqlMapping>& mappings, publish::FirstMatch matcher)
+      : mappings_(&mappings), matcher_(std::move(matcher)) {}
+  const std::vector<SqlMapping>* mappings_;  // outlives the plan
+  publish::FirstMatch matcher_;
+  std::vector<std::optional<RowCondition>> conditions_;
+};
+
 // kSinkFatal naming the change when a row has no key to delete or move it by. With `lane`, only
 // that lane's rows (a key change's delete goes with the old key, its upsert with the new).
+client::Result<SqlBatch> sqlStatements(const SqlPlan& plan, const std::vector<const Change*>& changes,
+                                       const SqlDialect& dialect, int batchRows, const SqlLane& lane = SqlLane{});
+// The same with a plan made for this call.
 client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, const std::vector<const Change*>& changes,
                                        const SqlDialect& dialect, int batchRows, const SqlLane& lane = SqlLane{});
 
