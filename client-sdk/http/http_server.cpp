@@ -145,6 +145,8 @@ struct Server::Impl {
       }
       request.body = std::move(message.body());
       request.authorization = std::string(message[bhttp::field::authorization]);
+      request.cookie = std::string(message[bhttp::field::cookie]);
+      request.csrfToken = std::string(message["X-CSRF-Token"]);
       request.peer = peer;
       if (!request.authorization.empty() && !owner->throttle->admit(peer)) {
         ++owner->throttled;

@@ -31,6 +31,8 @@ struct Request {
   std::string query;          // after '?', empty when none
   std::string body;
   std::string authorization;  // the Authorization header
+  std::string cookie;         // the Cookie header
+  std::string csrfToken;      // the X-CSRF-Token header
   std::string peer;           // the client's address
 };
 

@@ -105,25 +105,65 @@ DestinationManager::DestinationManager(ServerContext context, ha::RunningElectio
 
 DestinationManager::~DestinationManager() { stopAll(); }
 
-Status DestinationManager::add(DestinationConfig config) {
+Status DestinationManager::add(DestinationConfig config, bool stopped) {
   auto runner = std::make_shared<Runner>(config.make, config.publish, config.name);
   const std::string name = config.name;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     Entry& e = entries_[name];
-    e = Entry{std::move(config), runner, {}, 0, {}, wallClockMs()};
+    e = Entry{std::move(config), runner, {}, 0, {}, wallClockMs(), stopped};
   }
+  if (stopped) return Status::ok();
+  const Status s = activate(name, runner);
+  if (!s.isOk() && !election_) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    entries_.erase(name);
+  }
+  return s;
+}
+
+Status DestinationManager::activate(const std::string& name, const std::shared_ptr<Runner>& runner) {
   if (election_) {
     election_->add(ha::ElectionMember{name, [runner](const auto& session) { return runner->activate(session); },
                                       [runner] { runner->release(); }});
     return Status::ok();
   }
-  const Status s = runner->activate(nullptr);
-  if (!s.isOk()) {
+  return runner->activate(nullptr);
+}
+
+Status DestinationManager::stop(const std::string& name) {
+  std::shared_ptr<Runner> runner;
+  {
     std::lock_guard<std::mutex> lock(mutex_);
-    entries_.erase(name);
+    const auto it = entries_.find(name);
+    if (it == entries_.end() || !it->second.runner) return Status::notFound("no destination " + name + " is loaded");
+    if (it->second.stopped) return Status::ok();
+    it->second.stopped = true;
+    runner = it->second.runner;
   }
-  return s;
+  if (election_) election_->remove(name);
+  runner->release();
+  moduleLogger("app")->info("destination {}: stopped", name);
+  return Status::ok();
+}
+
+Status DestinationManager::start(const std::string& name) {
+  std::shared_ptr<Runner> runner;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = entries_.find(name);
+    if (it == entries_.end() || !it->second.runner) return Status::notFound("no destination " + name + " is loaded");
+    if (!it->second.stopped) return Status::ok();
+    runner = it->second.runner;
+  }
+  if (const Status s = activate(name, runner); !s.isOk()) return s.withContext("destination " + name);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (const auto it = entries_.find(name); it != entries_.end()) {
+    it->second.stopped = false;
+    it->second.startedMs = wallClockMs();
+  }
+  moduleLogger("app")->info("destination {}: started", name);
+  return Status::ok();
 }
 
 void DestinationManager::remove(const std::string& name) {
@@ -179,12 +219,14 @@ std::vector<std::string> DestinationManager::scan() {
     const std::string content = text ? *text : std::string();
     bool present = false;
     bool hadRunner = false;
+    bool stopped = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (const auto it = entries_.find(name); it != entries_.end()) {
         Entry& e = it->second;
         present = true;
         hadRunner = e.runner != nullptr;
+        stopped = e.stopped;
         if (content == e.rejectedFingerprint) continue;  // already reported
         if (content == e.config.fingerprint) {           // back to the version in place
           e.configError = Status::ok();
@@ -211,8 +253,9 @@ std::vector<std::string> DestinationManager::scan() {
     }
     if (hadRunner) {
       remove(name);
-      const Status s = add(std::move(*config));
-      note("destination " + name + ": instance.properties changed; restarted" +
+      const Status s = add(std::move(*config), stopped);
+      note("destination " + name + ": instance.properties changed; " +
+               (stopped ? std::string("it stays stopped") : "restarted") +
                (s.isOk() ? std::string() : " but it failed: " + s.toString()),
            !s.isOk());
       continue;
@@ -270,6 +313,7 @@ std::vector<DestinationView> DestinationManager::views() const {
       v.configError = e.configError;
       v.configErrorTimeMs = e.configErrorTimeMs;
       v.startedMs = e.startedMs;
+      v.stopped = e.stopped;
       found.emplace_back(std::move(v), e.runner);
     }
   }

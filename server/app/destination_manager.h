@@ -39,6 +39,7 @@ struct DestinationView {
   std::string name;
   DestinationConfig config;  // the version that runs (or stands by)
   bool active = false;       // running on this server (false: standby or not started)
+  bool stopped = false;      // stopped by an operator (stop()); started again by start()
   std::optional<instance::DestinationStats> stats;  // when active
   Status configError;        // the newest instance.properties does not load
   std::int64_t configErrorTimeMs = 0;
@@ -59,6 +60,11 @@ class DestinationManager {
   // change made, for the log and the tests.
   std::vector<std::string> scan();
   void stopAll();
+  // An operator's stop and start of one destination (the web console): stopped, it stays so,
+  // whatever auto-scan finds, until started again; with HA it leaves the election meanwhile.
+  // NotFound for a destination not loaded; start() may fail as the destination's start does.
+  Status stop(const std::string& name);
+  Status start(const std::string& name);
 
   // The active destination `name`, or null.
   std::shared_ptr<instance::ClientSessions> lookup(const std::string& name) const;
@@ -77,8 +83,10 @@ class DestinationManager {
     std::int64_t configErrorTimeMs = 0;
     std::string rejectedFingerprint;  // the broken content already reported
     std::int64_t startedMs = 0;
+    bool stopped = false;
   };
-  Status add(DestinationConfig config);
+  Status add(DestinationConfig config, bool stopped = false);
+  Status activate(const std::string& name, const std::shared_ptr<Runner>& runner);
   std::shared_ptr<Runner> runnerOf(const std::string& name) const;  // null when unknown
   void remove(const std::string& name);
 

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "http_server.h"
 #include "server/common/logging.h"
 
 namespace canal::app {
@@ -11,7 +10,7 @@ struct HttpEndpoint::Impl {
   std::string ip;
   int port = 0;
   std::map<std::string, Handler> handlers;
-  std::vector<std::pair<std::string, RequestHandler>> routes;
+  std::vector<std::pair<std::string, http::Server::Handler>> routes;
   std::unique_ptr<http::Server> server;
   std::shared_ptr<http::AuthThrottle> throttle;
 
@@ -52,6 +51,17 @@ HttpEndpoint::~HttpEndpoint() { stop(); }
 void HttpEndpoint::shareThrottle(std::shared_ptr<http::AuthThrottle> throttle) { impl_->throttle = std::move(throttle); }
 
 void HttpEndpoint::route(std::string prefix, RequestHandler handler) {
+  route(std::move(prefix), [handler = std::move(handler)](const http::Request& r) {
+    const HttpResponse reply = handler(HttpRequest{r.method, r.path, r.body, r.authorization});
+    http::Response response;
+    response.status = reply.status;
+    response.contentType = reply.contentType;
+    response.body = reply.body;
+    return response;
+  });
+}
+
+void HttpEndpoint::route(std::string prefix, http::Server::Handler handler) {
   impl_->routes.emplace_back(std::move(prefix), std::move(handler));
 }
 
@@ -63,16 +73,7 @@ Status HttpEndpoint::start() {
   options.logError = [](const std::string& what) { moduleLogger("app")->error("{}", what); };
   options.logWarning = [](const std::string& what) { moduleLogger("app")->warn("HTTP port: {}", what); };
   impl_->server = std::make_unique<http::Server>(options);
-  for (const auto& [prefix, handler] : impl_->routes) {
-    impl_->server->route(prefix, [handler = handler](const http::Request& r) {
-      const HttpResponse reply = handler(HttpRequest{r.method, r.path, r.body, r.authorization});
-      http::Response response;
-      response.status = reply.status;
-      response.contentType = reply.contentType;
-      response.body = reply.body;
-      return response;
-    });
-  }
+  for (const auto& [prefix, handler] : impl_->routes) impl_->server->route(prefix, handler);
   impl_->server->route("/", [impl = impl_.get()](const http::Request& r) { return impl->answer(r); });
   if (const std::string error = impl_->server->listen(impl_->ip, impl_->port); !error.empty()) {
     impl_->server.reset();

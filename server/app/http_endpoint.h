@@ -13,6 +13,7 @@
 #include <string>
 
 #include "auth_throttle.h"
+#include "http_server.h"
 #include "server/common/status.h"
 
 namespace canal::app {
@@ -44,6 +45,8 @@ class HttpEndpoint {
 
   // Requests whose path starts with `prefix` go to `handler` (before start()).
   void route(std::string prefix, RequestHandler handler);
+  // The same, with the HTTP layer's own request and response (headers, the peer's address).
+  void route(std::string prefix, http::Server::Handler handler);
   // Failed authentications counted with the process's other ports (before start()).
   void shareThrottle(std::shared_ptr<http::AuthThrottle> throttle);
   // Binds (port 0: any free one); Unavailable naming the address when it cannot.

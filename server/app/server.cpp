@@ -142,6 +142,7 @@ Status Server::start() {
   if (!config_.withoutNetty) CANAL_RETURN_IF_ERROR(net_->listen());
   facts_.address = registerAddress(config_, config_.withoutNetty ? config_.port : net_->port());
   facts_.zkServers = config_.zkServers;
+  facts_.mode = serverModeName(config_.serverMode);
   facts_.startedMs = wallClockMs();
   if (context_.ha) {
     ha::ElectionOptions eo;
@@ -191,6 +192,11 @@ Status Server::startHttp() {
   http_->route("/destinations/", [this](const HttpRequest& request) {
     return handleSnapshotRequest(request, adminLogins_.get(), *destinations_);
   });
+  consoleBackend_ = std::make_unique<ServerConsole>(context_, *destinations_, adminLogins_, [this] {
+    return renderStatus(facts(), destinations_->views(), wallClockMs());
+  });
+  console_ = std::make_unique<console::Console>(*consoleBackend_);
+  http_->route("/console", [this](const http::Request& request) { return console_->handle(request); });
   return http_->start();
 }
 
@@ -214,6 +220,13 @@ void Server::reloadServerFile(const char* why) {
 
 void Server::tick(bool hangup) {
   const auto now = std::chrono::steady_clock::now();
+  if (console_) {
+    consoleBackend_->runPending();
+    if (now >= nextSample_) {
+      console_->sample(wallClockMs());
+      nextSample_ = now + std::chrono::seconds(10);
+    }
+  }
   const bool due = config_.autoScan && now >= nextScan_;
   if (!hangup && !due) return;
   std::error_code ec;
@@ -233,6 +246,7 @@ void Server::stop() {
   if (stopped_) return;
   stopped_ = true;
   if (http_) http_->stop();
+  if (consoleBackend_) consoleBackend_->runPending();  // a change a request waits for
   net_->stop();
   if (destinations_) destinations_->stopAll();
   if (election_) election_->stop();

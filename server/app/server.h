@@ -14,9 +14,11 @@
 #include "server/app/config.h"
 #include "server/app/destination_manager.h"
 #include "server/app/http_endpoint.h"
+#include "server/app/server_console.h"
 #include "server/app/server_report.h"
 #include "server/app/snapshot_api.h"
 #include "server/common/status.h"
+#include "server/console/console.h"
 #include "server/ha/running_election.h"
 #include "server/net/canal_server.h"
 
@@ -42,7 +44,7 @@ class Server {
   // a server that is starting; with HA the client port is bound first (the address registered
   // in ZooKeeper names it), then the election and the destinations, then clients are accepted.
   Status start();
-  // Called about every 100 ms: `hangup` (SIGHUP) re-reads canal.properties and rescans conf/;
+  // Called about every 100 ms: the web console's changes are applied; `hangup` (SIGHUP) re-reads canal.properties and rescans conf/;
   // otherwise auto-scan does so every canal.auto.scan.interval seconds (canal.properties only
   // when it changed).
   void tick(bool hangup);
@@ -67,6 +69,9 @@ class Server {
   std::unique_ptr<ha::RunningElection> election_;
   std::unique_ptr<DestinationManager> destinations_;
   std::unique_ptr<HttpEndpoint> http_;
+  std::unique_ptr<ServerConsole> consoleBackend_;
+  std::unique_ptr<console::Console> console_;
+  std::chrono::steady_clock::time_point nextSample_;
   AdminLogins adminLogins_;
   ServerFacts facts_;
   std::filesystem::file_time_type serverFileTime_;

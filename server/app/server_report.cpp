@@ -117,6 +117,7 @@ std::string gtidOf(const CommitPosition& p) { return !p.mysqlGtidSet.empty() ? p
 
 std::string stateOf(const DestinationView& v) {
   if (v.config.fingerprint.empty()) return "invalid";  // its instance.properties never loaded
+  if (v.stopped) return "stopped";
   if (!v.active) return "standby";
   return instance::stateName(v.stats->state);
 }
@@ -575,8 +576,11 @@ std::string renderStatus(const ServerFacts& server, const std::vector<Destinatio
   }
   Json out = {{"server",
                {{"address", server.address},
+                {"version", CANAL_CPP_VERSION},
+                {"mode", server.mode},
                 {"zkServers", server.zkServers},
                 {"started", isoTime(server.startedMs)},
+                {"uptimeSeconds", server.startedMs > 0 ? (nowMs - server.startedMs) / 1000 : 0},
                 {"sessions", server.sessions}}},
               {"time", isoTime(nowMs)},
               {"destinations", std::move(destinations)}};

@@ -16,6 +16,7 @@ namespace canal::app {
 struct ServerFacts {
   std::string address;      // ip:port clients connect to
   std::string zkServers;    // empty without HA
+  std::string mode;         // canal.serverMode: tcp, kafka, rocketmq, rabbitmq, pulsarmq
   std::int64_t startedMs = 0;
   std::size_t sessions = 0;  // open client connections
   std::size_t receivingBytes = 0;           // of client frames being received

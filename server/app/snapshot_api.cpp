@@ -31,10 +31,12 @@ std::string decodeBase64(const std::string& text) {
   return out;
 }
 
-bool authorized(const HttpRequest& request, const AdminLogin& admin) {
+}  // namespace
+
+bool adminAuthorized(const std::string& authorization, const AdminLogin& admin) {
   const std::string prefix = "Basic ";
-  if (request.authorization.rfind(prefix, 0) != 0) return false;
-  const std::string login = decodeBase64(request.authorization.substr(prefix.size()));
+  if (admin.passwordHash.empty() || authorization.rfind(prefix, 0) != 0) return false;
+  const std::string login = decodeBase64(authorization.substr(prefix.size()));
   const auto colon = login.find(':');
   if (colon == std::string::npos || login.substr(0, colon) != admin.user) return false;
   const std::string given = asciiLower(protocol::passwordHash(login.substr(colon + 1)));
@@ -42,8 +44,6 @@ bool authorized(const HttpRequest& request, const AdminLogin& admin) {
   // In constant time: how long the comparison takes says nothing of how much matched.
   return given.size() == stored.size() && CRYPTO_memcmp(given.data(), stored.data(), given.size()) == 0;
 }
-
-}  // namespace
 
 Result<SnapshotBody> parseSnapshotBody(const std::string& text) {
   const Json body = Json::parse(text.empty() ? "{}" : text, nullptr, false);
@@ -109,25 +109,30 @@ HttpResponse handleSnapshotRequest(const HttpRequest& request, const AdminLogin&
   if (admin.passwordHash.empty()) {
     return error(403, "snapshots are requested as canal.admin.user; set canal.admin.passwd first");
   }
-  if (!authorized(request, admin)) {
+  if (!adminAuthorized(request.authorization, admin)) {
     return error(401, "HTTP Basic authentication as canal.admin.user is required");
   }
+  return answerSnapshotRequest(request.method, name, request.body, destinations);
+}
+
+HttpResponse answerSnapshotRequest(const std::string& method, const std::string& name, const std::string& body,
+                                   const DestinationManager& destinations) {
   const auto snapshots = destinations.snapshots(name);
   if (!snapshots) return error(404, "destination " + name + " does not run on this server");
-  if (request.method == "GET") {
+  if (method == "GET") {
     const auto progress = snapshots->progress();
     if (!progress) return error(404, "destination " + name + " has had no snapshot yet");
     return HttpResponse{200, "application/json", progress->toJson() + "\n"};
   }
-  if (request.method == "DELETE") {
+  if (method == "DELETE") {
     const auto progress = snapshots->progress();
     if (!progress || progress->state != "running") return error(404, "no snapshot of " + name + " is running");
     snapshots->cancel();
     return reply(200, {{"cancelled", true}, {"id", progress->id}});
   }
-  if (request.method != "POST") return error(405, "GET, POST or DELETE");
+  if (method != "POST") return error(405, "GET, POST or DELETE");
 
-  auto parsed = parseSnapshotBody(request.body);
+  auto parsed = parseSnapshotBody(body);
   if (!parsed) return error(400, parsed.status().message());
   snapshot::SnapshotRequest r = std::move(parsed->request);
   const std::string& regex = parsed->tables;

@@ -52,6 +52,13 @@ struct SnapshotBody {
 // InvalidArgument naming the field at fault.
 Result<SnapshotBody> parseSnapshotBody(const std::string& body);
 
+// Whether an HTTP Basic `authorization` header is the admin login (never with no password set).
+bool adminAuthorized(const std::string& authorization, const AdminLogin& admin);
+
+// The answer to an authenticated request (the web console's, once its session is checked).
+HttpResponse answerSnapshotRequest(const std::string& method, const std::string& name, const std::string& body,
+                                   const DestinationManager& destinations);
+
 HttpResponse handleSnapshotRequest(const HttpRequest& request, const AdminLogin& admin,
                                    const DestinationManager& destinations);
 

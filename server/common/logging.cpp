@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <deque>
 #include <filesystem>
 #include <vector>
 
@@ -64,6 +65,44 @@ class LayoutSink final : public spdlog::sinks::base_sink<std::mutex> {
   std::map<std::string, spdlog::sink_ptr> destinations_;
 };
 
+// The last lines of the server and of each destination, for recentLogLines().
+class RecentSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  static constexpr std::size_t kLines = 1000;
+  std::vector<RecentLogLine> lines(const std::string& destination, spdlog::level::level_enum minLevel, std::size_t max) {
+    std::lock_guard<std::mutex> lock(base_sink<std::mutex>::mutex_);
+    std::vector<RecentLogLine> out;
+    const auto it = kept_.find(destination);
+    if (it == kept_.end()) return out;
+    for (auto line = it->second.rbegin(); line != it->second.rend() && out.size() < max; ++line) {
+      if (line->first >= minLevel) out.push_back(line->second);
+    }
+    return {out.rbegin(), out.rend()};
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    auto& kept = kept_[currentDestination];
+    if (kept.size() == kLines) kept.pop_front();
+    RecentLogLine line;
+    line.timeMs = std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count();
+    const auto level = spdlog::level::to_string_view(msg.level);
+    line.level.assign(level.data(), level.size());
+    line.module.assign(msg.logger_name.data(), msg.logger_name.size());
+    line.text.assign(msg.payload.data(), msg.payload.size());
+    kept.emplace_back(msg.level, std::move(line));
+  }
+  void flush_() override {}
+
+ private:
+  std::map<std::string, std::deque<std::pair<spdlog::level::level_enum, RecentLogLine>>> kept_;
+};
+
+std::shared_ptr<RecentSink> recentSink() {
+  static const auto sink = std::make_shared<RecentSink>();
+  return sink;
+}
+
 struct LoggingState {
   std::mutex mutex;
   std::vector<spdlog::sink_ptr> sinks;
@@ -100,6 +139,7 @@ bool initLogging(const LoggingOptions& options, std::string* error) {
     return false;
   }
   for (auto& sink : sinks) sink->set_pattern(kPattern);
+  sinks.push_back(recentSink());
 
   auto& s = state();
   std::lock_guard lock(s.mutex);
@@ -122,12 +162,17 @@ std::shared_ptr<spdlog::logger> moduleLogger(std::string_view module) {
   if (s.sinks.empty()) {
     s.sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     s.sinks.back()->set_pattern(kPattern);
+    s.sinks.push_back(recentSink());
   }
   auto logger = std::make_shared<spdlog::logger>(name, s.sinks.begin(), s.sinks.end());
   logger->set_level(s.level);
   logger->flush_on(spdlog::level::info);
   spdlog::register_logger(logger);
   return logger;
+}
+
+std::vector<RecentLogLine> recentLogLines(const std::string& destination, const std::string& minLevel, std::size_t max) {
+  return recentSink()->lines(destination, spdlog::level::from_str(minLevel), max);
 }
 
 DestinationLogScope::DestinationLogScope(std::string destination) : previous_(std::move(currentDestination)) {

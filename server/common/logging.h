@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace spdlog {
 class logger;
@@ -35,6 +36,17 @@ struct LoggingOptions {
 // Configures the shared sinks and the level. Returns false with `error` set on a bad level or
 // an unwritable directory.
 bool initLogging(const LoggingOptions& options, std::string* error);
+
+// The newest lines logged for `destination` (empty: the server's own), oldest first: at most
+// `max`, of level `minLevel` ("trace" ... "critical") or more severe. The last 1,000 lines of
+// each are kept in memory whatever the configured sinks (the web console shows them).
+struct RecentLogLine {
+  std::int64_t timeMs = 0;
+  std::string level;   // "info", "warning", ...
+  std::string module;  // the logger's name
+  std::string text;
+};
+std::vector<RecentLogLine> recentLogLines(const std::string& destination, const std::string& minLevel, std::size_t max);
 
 // The logger of `module`, created on first use with the shared sinks.
 std::shared_ptr<spdlog::logger> moduleLogger(std::string_view module);

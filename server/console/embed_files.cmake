@@ -1,0 +1,17 @@
+# Writes OUTPUT, a C++ file holding every file of FILES (their names relative to BASE) as bytes,
+# for server/console/assets.h. Run as `cmake -DOUTPUT=... -DBASE=... -DFILES="a|b" -P embed_files.cmake`.
+string(REPLACE "|" ";" FILES "${FILES}")
+set(body "")
+set(table "")
+set(i 0)
+foreach(file IN LISTS FILES)
+  file(READ "${file}" hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  file(RELATIVE_PATH name "${BASE}" "${file}")
+  string(APPEND body "const unsigned char kFile${i}[] = {${bytes}};\n")
+  string(APPEND table "      {\"${name}\", std::string_view(reinterpret_cast<const char*>(kFile${i}), sizeof kFile${i})},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+file(WRITE "${OUTPUT}.tmp" "// Generated from server/console/files by embed_files.cmake.\n#include \"server/console/assets.h\"\n\nnamespace canal::console {\nnamespace {\n${body}}  // namespace\n\nconst std::vector<Asset>& assets() {\n  static const std::vector<Asset> files = {\n${table}  };\n  return files;\n}\n\n}  // namespace canal::console\n")
+file(COPY_FILE "${OUTPUT}.tmp" "${OUTPUT}" ONLY_IF_DIFFERENT)
+file(REMOVE "${OUTPUT}.tmp")
