@@ -30,6 +30,8 @@ packages=(
   redis-server redis-tools
   rabbitmq-server
   postgresql
+  # the web console's tests: a real headless browser driven by Selenium (Debian's Python)
+  chromium chromium-driver python3-selenium
 )
 
 missing=()

@@ -317,8 +317,10 @@ std::vector<DestinationView> DestinationManager::views() const {
       found.emplace_back(std::move(v), e.runner);
     }
   }
+  const auto runningAt = election_ ? election_->runningAt() : std::map<std::string, std::string>{};
   std::vector<DestinationView> out;
   for (auto& [v, runner] : found) {
+    if (const auto it = runningAt.find(v.name); it != runningAt.end()) v.runningAt = it->second;
     if (runner) {
       if (auto d = runner->current()) {
         v.active = true;

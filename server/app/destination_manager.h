@@ -40,6 +40,7 @@ struct DestinationView {
   DestinationConfig config;  // the version that runs (or stands by)
   bool active = false;       // running on this server (false: standby or not started)
   bool stopped = false;      // stopped by an operator (stop()); started again by start()
+  std::string runningAt;     // with HA: the address of the server its running node names
   std::optional<instance::DestinationStats> stats;  // when active
   Status configError;        // the newest instance.properties does not load
   std::int64_t configErrorTimeMs = 0;

@@ -499,6 +499,8 @@ std::string renderStatus(const ServerFacts& server, const std::vector<Destinatio
     d["name"] = v.name;
     d["state"] = stateOf(v);
     d["active"] = v.active;
+    // The server that runs it: this one, or with HA the one its running node in ZooKeeper names.
+    d["runningAt"] = v.active ? Json(server.address) : v.runningAt.empty() ? Json(nullptr) : Json(v.runningAt);
     d["since"] = isoTime(v.startedMs);  // when this version of its configuration was set up
     if (!v.configError.isOk()) {
       d["configError"] = {{"message", v.configError.toString()}, {"time", isoTime(v.configErrorTimeMs)}};

@@ -18,6 +18,23 @@ RunningElection::RunningElection(ElectionOptions options) : options_(std::move(o
 
 RunningElection::~RunningElection() { stop(); }
 
+void RunningElection::noteRunning(const std::string& destination, const std::string& data) {
+  // {"active":true,"address":"ip:port"}
+  const std::string key = "\"address\":\"";
+  std::string address;
+  if (const auto at = data.find(key); at != std::string::npos) {
+    const auto end = data.find('"', at + key.size());
+    if (end != std::string::npos) address = data.substr(at + key.size(), end - at - key.size());
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  runningAt_[destination] = address;
+}
+
+std::map<std::string, std::string> RunningElection::runningAt() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return runningAt_;
+}
+
 std::string RunningElection::runningData() const {
   return "{\"active\":true,\"address\":\"" + options_.address + "\"}";
 }
@@ -177,6 +194,7 @@ void RunningElection::tick() {
     std::int64_t owner = 0;
     auto current = session_->get(running, &owner);
     if (!current) continue;  // connection trouble: next tick
+    noteRunning(m.m.destination, *current ? **current : std::string());
     if (m.active) {
       if (!*current || owner != session_->id()) {
         log->warn("destination {}: the running node is no longer this server's; stopping", m.m.destination);

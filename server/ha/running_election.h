@@ -58,6 +58,9 @@ class RunningElection {
   // runs it, and its cluster node removed. Returns once that is done. Any thread but the
   // election's.
   void remove(const std::string& destination);
+  // The address (ip:port) of the server each destination's running node names, as last read
+  // (empty: no server runs it). Any thread.
+  std::map<std::string, std::string> runningAt() const;
 
  private:
   struct Member {
@@ -71,11 +74,13 @@ class RunningElection {
   void releaseAll(bool deleteNodes);
   void applyChanges();
   std::string runningData() const;
+  void noteRunning(const std::string& destination, const std::string& data);
 
   const ElectionOptions options_;
   std::shared_ptr<ZooKeeperSession> session_;
   std::vector<Member> members_;
   mutable std::mutex mutex_;
+  std::map<std::string, std::string> runningAt_;  // under mutex_
   std::condition_variable wake_;
   bool stopping_ = false;
   std::vector<ElectionMember> toAdd_;     // guarded by mutex_

@@ -97,6 +97,7 @@ function renderServer(status) {
     link.textContent = d.name;
     row.insertCell().append(link);
     row.insertCell().append(stateNode(d));
+    text(row.insertCell(), d.runningAt);
     text(row.insertCell(), d.primary);
     text(row.insertCell(), position(d.position));
     text(row.insertCell(), d.position ? d.position.gtid || null : null);
@@ -124,11 +125,20 @@ function chart(points) {
     path.setAttribute('class', cls);
     path.setAttribute('points', xy.join(' '));
     svg.append(path);
+    for (const point of xy) {  // a lone sample is a dot
+      const [x, yy] = point.split(',');
+      const dot = document.createElementNS(ns, 'circle');
+      dot.setAttribute('class', cls);
+      dot.setAttribute('cx', x);
+      dot.setAttribute('cy', yy);
+      dot.setAttribute('r', 2);
+      svg.append(dot);
+    }
     const t = document.createElementNS(ns, 'text');
     t.setAttribute('x', pad);
     t.setAttribute('y', y);
     t.setAttribute('class', cls + '-label');
-    t.textContent = label + ' (max ' + Math.round(max) + '/s)';
+    t.textContent = label + ' (max ' + (max < 10 ? max.toFixed(2) : Math.round(max)) + '/s)';
     svg.append(t);
   };
   if (points.length) {
@@ -167,7 +177,10 @@ function renderDestination(d, history) {
     ['Position', position(d.position), 'dest-position'], ['GTID', d.position ? d.position.gtid || null : null],
     ['Lag', lag(d.lagMs)], ['Rows', d.rows, 'dest-rows'], ['Transactions', d.transactions],
     ['Binlog bytes', d.binlogBytes], ['Stream failures', d.streamFailures],
-    ['Store', d.store ? store.type + ', ' + store.items + ' of ' + store.capacityItems + ' entries, ' + store.bytes + ' bytes' : null],
+    ['Runs on', d.runningAt],
+    ['Store', d.store ? store.type + ': ' + store.items + ' entries, ' + store.bytes + ' bytes' +
+      (store.capacityItems ? ' of ' + store.capacityItems + ' entries' : '') +
+      (store.capacityBytes ? ' / ' + store.capacityBytes + ' bytes' : '') : null],
     ['Configuration since', d.since],
   ]);
   $('action-start').disabled = d.state !== 'stopped';
