@@ -250,7 +250,7 @@ void Console::sample(std::int64_t nowMs) {
   std::map<std::string, Totals> totals;
   if (status.is_object() && status.contains("destinations")) {
     for (const Json& d : status["destinations"]) {
-      if (!d.is_object() || !d.contains("name")) continue;
+      if (!d.is_object() || !d.contains("name") || !d["name"].is_string()) continue;
       Totals t;
       if (d.contains("rows") && d["rows"].is_number_unsigned()) t.rows = d["rows"].get<std::uint64_t>();
       if (d.contains("binlogBytes") && d["binlogBytes"].is_number_unsigned()) t.bytes = d["binlogBytes"].get<std::uint64_t>();
