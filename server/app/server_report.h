@@ -16,13 +16,13 @@ namespace canal::app {
 struct ServerFacts {
   std::string address;      // ip:port clients connect to
   std::string zkServers;    // empty without HA
-  std::string mode;         // canal.serverMode: tcp, kafka, rocketmq, rabbitmq, pulsarmq
   std::int64_t startedMs = 0;
   std::size_t sessions = 0;  // open client connections
   std::size_t receivingBytes = 0;           // of client frames being received
   std::uint64_t refusedConnections = 0;     // over canal.net.connections.max
   std::uint64_t overBudgetCloses = 0;       // connections closed over canal.net.receive.budget
   std::uint64_t unauthenticatedEvictions = 0;  // unauthenticated connections closed for a newcomer
+  std::string mode;  // canal.serverMode: tcp, kafka, rocketmq, rabbitmq, pulsarmq
 };
 
 // How far the data of a destination is behind its primary, in ms: 0 while the stream has read

@@ -67,7 +67,10 @@ DestinationView activeView(const std::string& name) {
 }
 
 TEST(ServerReport, CanalMetricNamesLabelsAndValues) {
-  ServerFacts server{"127.0.0.1:11111", "", kNow - 60000, 3};
+  ServerFacts server;
+  server.address = "127.0.0.1:11111";
+  server.startedMs = kNow - 60000;
+  server.sessions = 3;
   const std::string text = renderMetrics(server, {activeView("example")}, kNow);
   const auto m = testing::parsePrometheusText(text);
   const auto at = [&](const std::string& key) {
@@ -187,7 +190,7 @@ TEST(ServerReport, AStuckDestinationSaysSo) {
   const std::string text = renderMetrics({}, {v}, kNow);
   EXPECT_NE(text.find(R"(canal_destination_state{destination="example",state="stuck"} 1)"), std::string::npos) << text;
   EXPECT_NE(text.find(R"(canal_destination_state{destination="example",state="following"} 0)"), std::string::npos);
-  const auto status = nlohmann::json::parse(renderStatus({"127.0.0.1:11111", "", kNow - 60000, 1}, {v}, kNow));
+  const auto status = nlohmann::json::parse(renderStatus(ServerFacts{}, {v}, kNow));
   EXPECT_EQ(status["destinations"][0]["state"], "stuck");
   EXPECT_NE(status["destinations"][0]["lastError"]["message"].get<std::string>().find("1236"), std::string::npos);
 }
@@ -201,7 +204,14 @@ TEST(ServerReport, StatusJson) {
   v.stats->lastError = Status::unavailable("connection refused");
   v.stats->lastErrorTimeMs = kNow - 500;
   v.stats->clients[0].cursor = EntryPosition{"mysql-bin.000042", 1000, kNow - 3000, 1, "", 1100};
-  const auto status = nlohmann::json::parse(renderStatus({"127.0.0.1:11111", "zk:2181", kNow - 60000, 1}, {v, broken}, kNow));
+  ServerFacts facts;
+  facts.address = "127.0.0.1:11111";
+  facts.zkServers = "zk:2181";
+  facts.startedMs = kNow - 60000;
+  facts.sessions = 1;
+  facts.mode = "tcp";
+  broken.runningAt = "10.0.0.2:11111";  // with HA, another server runs it
+  const auto status = nlohmann::json::parse(renderStatus(facts, {v, broken}, kNow));
   ASSERT_EQ(status["destinations"].size(), 2u);
   const auto& d = status["destinations"][0];
   EXPECT_EQ(d["name"], "example");
@@ -219,6 +229,11 @@ TEST(ServerReport, StatusJson) {
   EXPECT_EQ(b["state"], "invalid");
   EXPECT_NE(b["configError"]["message"].get<std::string>().find("buffer.size"), std::string::npos);
   EXPECT_EQ(status["server"]["zkServers"], "zk:2181");
+  EXPECT_EQ(status["server"]["mode"], "tcp");
+  EXPECT_EQ(status["server"]["uptimeSeconds"], 60);
+  EXPECT_FALSE(status["server"]["version"].get<std::string>().empty());
+  EXPECT_EQ(d["runningAt"], "127.0.0.1:11111");
+  EXPECT_EQ(b["runningAt"], "10.0.0.2:11111");
 }
 
 }  // namespace
