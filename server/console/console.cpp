@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 
 #include "server/common/logging.h"
-#include "server/console/assets.h"
 #include "server/console/properties_mask.h"
 
 namespace canal::console {
@@ -15,25 +14,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr const char* kPage = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                              "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
-
-http::Response secured(http::Response r) {
-  r.headers.emplace_back("Content-Security-Policy", kPage);
-  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  r.headers.emplace_back("X-Frame-Options", "DENY");
-  r.headers.emplace_back("Referrer-Policy", "no-referrer");
-  r.headers.emplace_back("Cache-Control", "no-store");
-  return r;
-}
-
-http::Response json(int status, const Json& body) {
-  http::Response r;
-  r.status = status;
-  r.contentType = "application/json";
-  r.body = body.dump() + "\n";
-  return r;
-}
+http::Response json(int status, const Json& body) { return http::jsonResponse(status, body.dump() + "\n"); }
 
 http::Response error(int status, const std::string& message) { return json(status, {{"error", message}}); }
 
@@ -48,16 +29,6 @@ int httpStatusOf(const Status& s) {
     default:
       return 503;
   }
-}
-
-std::string contentTypeOf(std::string_view name) {
-  const auto ends = [&](std::string_view suffix) {
-    return name.size() >= suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
-  };
-  if (ends(".html")) return "text/html; charset=utf-8";
-  if (ends(".css")) return "text/css; charset=utf-8";
-  if (ends(".js")) return "text/javascript; charset=utf-8";
-  return "application/octet-stream";
 }
 
 // The value of `key` in a query string (no decoding: the console's values are plain words).
@@ -101,18 +72,8 @@ http::Response Console::handle(const http::Request& request) {
     return r;
   }
   const std::string api = "/console/api/";
-  if (path.rfind(api, 0) == 0) return secured(this->api(request, path.substr(api.size() - 1)));
-  if (request.method != "GET" && request.method != "HEAD") return secured(error(405, "the console's files are read with GET"));
-  const std::string name = path == "/console/" ? "index.html" : path.substr(std::string("/console/").size());
-  for (const Asset& a : assets()) {
-    if (a.name == name) {
-      http::Response r;
-      r.contentType = contentTypeOf(a.name);
-      r.body.assign(a.bytes.data(), a.bytes.size());
-      return secured(std::move(r));
-    }
-  }
-  return secured(error(404, "no console file " + name));
+  if (path.rfind(api, 0) == 0) return http::withPagePolicy(this->api(request, path.substr(api.size() - 1)));
+  return http::webFile(consoleFiles(), request, path == "/console/" ? "index.html" : path.substr(std::string("/console/").size()));
 }
 
 http::Response Console::api(const http::Request& request, const std::string& path) {
@@ -125,16 +86,16 @@ http::Response Console::api(const http::Request& request, const std::string& pat
       moduleLogger("console")->warn("console: failed login from {}", request.peer);
       return error(401, "wrong user or password");
     }
-    const Session s = sessions_.open(user, now);
+    const http::Session s = sessions_.open(user, now);
     moduleLogger("console")->info("console: {} logged in from {}", user, request.peer);
     http::Response r = json(200, {{"user", s.user}, {"csrfToken", s.csrfToken}});
-    r.headers.emplace_back("Set-Cookie", ConsoleSessions::setCookie(s.id));
+    r.headers.emplace_back("Set-Cookie", sessions_.setCookie(s.id));
     return r;
   }
   const auto session = sessions_.find(request.cookie, now);
   if (!session) return error(401, "log in first");
   const bool changes = request.method != "GET" && request.method != "HEAD";
-  if (changes && !ConsoleSessions::tokenMatches(*session, request.csrfToken)) {
+  if (changes && !http::WebSessions::tokenMatches(*session, request.csrfToken)) {
     moduleLogger("console")->warn("console: {} from {}: {} {} without a valid CSRF token refused", session->user,
                                   request.peer, request.method, request.path);
     return error(403, "the X-CSRF-Token header is missing or wrong; reload the page");
@@ -145,7 +106,7 @@ http::Response Console::api(const http::Request& request, const std::string& pat
   if (path == "/logout" && request.method == "POST") {
     sessions_.close(session->id);
     http::Response r = json(200, {{"user", session->user}, {"loggedOut", true}});
-    r.headers.emplace_back("Set-Cookie", ConsoleSessions::setCookie(""));
+    r.headers.emplace_back("Set-Cookie", sessions_.setCookie(""));
     return r;
   }
   if (path == "/status" && request.method == "GET") {
@@ -175,7 +136,7 @@ http::Response Console::api(const http::Request& request, const std::string& pat
   return error(404, "no console API " + request.method + " " + request.path);
 }
 
-http::Response Console::destinationApi(const http::Request& request, const Session& session, const std::string& rest) {
+http::Response Console::destinationApi(const http::Request& request, const http::Session& session, const std::string& rest) {
   const auto slash = rest.find('/');
   if (slash == std::string::npos) return error(404, "no console API " + request.path);
   const std::string name = rest.substr(0, slash);
@@ -236,7 +197,7 @@ http::Response Console::destinationApi(const http::Request& request, const Sessi
   return error(404, "no console API " + method + " " + request.path);
 }
 
-void Console::audit(const Session& session, const http::Request& request, const std::string& what, const Status& result) {
+void Console::audit(const http::Session& session, const http::Request& request, const std::string& what, const Status& result) {
   auto log = moduleLogger("console");
   if (result.isOk()) {
     log->info("console: {} from {}: {}", session.user, request.peer, what);

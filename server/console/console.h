@@ -20,29 +20,35 @@
 #include <cstdint>
 #include <string>
 
+#include <vector>
+
 #include "http_server.h"
 #include "server/console/console_backend.h"
-#include "server/console/console_sessions.h"
 #include "server/console/rate_history.h"
+#include "web_page.h"
+#include "web_sessions.h"
 
 namespace canal::console {
 
+// The console's files (files/ and client-sdk/http/web/console.css), built in.
+const std::vector<http::WebFile>& consoleFiles();
+
 class Console {
  public:
-  explicit Console(ConsoleBackend& backend) : backend_(backend) {}
+  explicit Console(ConsoleBackend& backend) : backend_(backend), sessions_("canal_console") {}
 
   http::Response handle(const http::Request& request);
   // Records the destinations' totals for the rate chart (the server calls it every 10 s).
   void sample(std::int64_t nowMs);
-  const ConsoleSessions& sessions() const { return sessions_; }
+  const http::WebSessions& sessions() const { return sessions_; }
 
  private:
   http::Response api(const http::Request& request, const std::string& path);
-  http::Response destinationApi(const http::Request& request, const Session& session, const std::string& rest);
-  void audit(const Session& session, const http::Request& request, const std::string& what, const Status& result);
+  http::Response destinationApi(const http::Request& request, const http::Session& session, const std::string& rest);
+  void audit(const http::Session& session, const http::Request& request, const std::string& what, const Status& result);
 
   ConsoleBackend& backend_;
-  ConsoleSessions sessions_;
+  http::WebSessions sessions_;
   RateHistory history_;
 };
 

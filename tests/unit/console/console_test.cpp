@@ -222,10 +222,10 @@ TEST(PropertiesMask, SecretsOfEveryFormAreMaskedAndRestoredByKey) {
   EXPECT_FALSE(isSecretKey("canal.instance.master.address"));
 }
 
-TEST(ConsoleSessions, IdleSessionsEndAndTheOldestGivesWayAtTheLimit) {
-  ConsoleSessions sessions;
+TEST(WebSessions, IdleSessionsEndAndTheOldestGivesWayAtTheLimit) {
+  http::WebSessions sessions("canal_console");
   const auto t0 = std::chrono::steady_clock::now();
-  const Session a = sessions.open("admin", t0);
+  const http::Session a = sessions.open("admin", t0);
   EXPECT_EQ(a.id.size(), 32u);
   EXPECT_NE(a.id, a.csrfToken);
   EXPECT_TRUE(sessions.find("x=1;canal_console=" + a.id, t0 + 29min));
@@ -234,14 +234,14 @@ TEST(ConsoleSessions, IdleSessionsEndAndTheOldestGivesWayAtTheLimit) {
   EXPECT_FALSE(sessions.find("canal_console=", t0));
   EXPECT_FALSE(sessions.find("xcanal_console=" + a.id, t0));
 
-  const Session first = sessions.open("admin", t0);
-  for (std::size_t i = 1; i < ConsoleSessions::kMaxSessions; ++i) sessions.open("admin", t0 + 1s);
+  const http::Session first = sessions.open("admin", t0);
+  for (std::size_t i = 1; i < http::WebSessions::kMaxSessions; ++i) sessions.open("admin", t0 + 1s);
   EXPECT_TRUE(sessions.find("canal_console=" + first.id, t0 + 1s));
   sessions.open("admin", t0 + 2s);
-  EXPECT_EQ(sessions.size(), ConsoleSessions::kMaxSessions);
+  EXPECT_EQ(sessions.size(), http::WebSessions::kMaxSessions);
   EXPECT_FALSE(sessions.find("canal_console=" + first.id, t0 + 2s));
-  EXPECT_TRUE(ConsoleSessions::tokenMatches(first, first.csrfToken));
-  EXPECT_FALSE(ConsoleSessions::tokenMatches(first, first.csrfToken.substr(1)));
+  EXPECT_TRUE(http::WebSessions::tokenMatches(first, first.csrfToken));
+  EXPECT_FALSE(http::WebSessions::tokenMatches(first, first.csrfToken.substr(1)));
 }
 
 TEST(RateHistory, RatesBetweenSamplesARestartCountingFromZeroAndAnHourKept) {

@@ -1,11 +1,11 @@
-#include "server/console/console_sessions.h"
+#include "web_sessions.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include <stdexcept>
 
-namespace canal::console {
+namespace canal::http {
 
 std::string randomToken() {
   unsigned char bytes[16];
@@ -19,7 +19,7 @@ std::string randomToken() {
   return out;
 }
 
-Session ConsoleSessions::open(const std::string& user, std::chrono::steady_clock::time_point now) {
+Session WebSessions::open(const std::string& user, std::chrono::steady_clock::time_point now) {
   Session s{randomToken(), user, randomToken()};
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto it = live_.begin(); it != live_.end();) {
@@ -36,9 +36,9 @@ Session ConsoleSessions::open(const std::string& user, std::chrono::steady_clock
   return s;
 }
 
-std::optional<Session> ConsoleSessions::find(const std::string& cookieHeader, std::chrono::steady_clock::time_point now) {
+std::optional<Session> WebSessions::find(const std::string& cookieHeader, std::chrono::steady_clock::time_point now) {
   // Cookie: a=b; canal_console=<id>; c=d
-  const std::string name = std::string(kCookie) + "=";
+  const std::string name = cookie_ + "=";
   std::size_t at = 0;
   std::string id;
   while (at < cookieHeader.size()) {
@@ -60,25 +60,25 @@ std::optional<Session> ConsoleSessions::find(const std::string& cookieHeader, st
   return it->second.session;
 }
 
-void ConsoleSessions::close(const std::string& id) {
+void WebSessions::close(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
   live_.erase(id);
 }
 
-std::size_t ConsoleSessions::size() const {
+std::size_t WebSessions::size() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return live_.size();
 }
 
-std::string ConsoleSessions::setCookie(const std::string& id) {
+std::string WebSessions::setCookie(const std::string& id) const {
   const std::string attributes = "; Path=/console/; HttpOnly; SameSite=Strict";
-  if (id.empty()) return std::string(kCookie) + "=" + attributes + "; Max-Age=0";
-  return std::string(kCookie) + "=" + id + attributes;
+  if (id.empty()) return cookie_ + "=" + attributes + "; Max-Age=0";
+  return cookie_ + "=" + id + attributes;
 }
 
-bool ConsoleSessions::tokenMatches(const Session& session, const std::string& given) {
+bool WebSessions::tokenMatches(const Session& session, const std::string& given) {
   return given.size() == session.csrfToken.size() &&
          CRYPTO_memcmp(given.data(), session.csrfToken.data(), given.size()) == 0;
 }
 
-}  // namespace canal::console
+}  // namespace canal::http

@@ -1,6 +1,6 @@
 #pragma once
 
-// The console's logins: a random session id kept in an HttpOnly, SameSite=Strict cookie, and a
+// The logins of a page (canal-server's console, canal-forwarder's admin page): a random session id kept in an HttpOnly, SameSite=Strict cookie, and a
 // second random token that every state-changing request must repeat in its X-CSRF-Token header
 // (a page of another site can make the browser send the cookie, never read the token). A
 // session ends 30 minutes after its last use, 12 hours after its login, or at logout; at most
@@ -14,7 +14,7 @@
 #include <optional>
 #include <string>
 
-namespace canal::console {
+namespace canal::http {
 
 struct Session {
   std::string id;
@@ -22,9 +22,11 @@ struct Session {
   std::string csrfToken;
 };
 
-class ConsoleSessions {
+class WebSessions {
  public:
-  static constexpr const char* kCookie = "canal_console";
+  // `cookie`: the cookie's name, set for the path /console/.
+  explicit WebSessions(std::string cookie) : cookie_(std::move(cookie)) {}
+
   static constexpr std::size_t kMaxSessions = 256;
   static constexpr std::chrono::minutes kIdle{30};
   static constexpr std::chrono::hours kLifetime{12};
@@ -36,7 +38,7 @@ class ConsoleSessions {
   std::size_t size() const;
 
   // The Set-Cookie value for `id` (empty: one that ends the session in the browser).
-  static std::string setCookie(const std::string& id);
+  std::string setCookie(const std::string& id) const;
   // Whether `given` is the session's token, compared in constant time.
   static bool tokenMatches(const Session& session, const std::string& given);
 
@@ -46,6 +48,7 @@ class ConsoleSessions {
     std::chrono::steady_clock::time_point opened;
     std::chrono::steady_clock::time_point used;
   };
+  const std::string cookie_;
   mutable std::mutex mutex_;
   std::map<std::string, Live> live_;
 };
@@ -53,4 +56,4 @@ class ConsoleSessions {
 // A random token of 32 hex digits.
 std::string randomToken();
 
-}  // namespace canal::console
+}  // namespace canal::http
