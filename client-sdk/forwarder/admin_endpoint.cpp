@@ -11,6 +11,8 @@
 #include "forwarder/reindex.h"
 #include "forwarder/sql/sql_load.h"
 #include "http_server.h"
+#include "web_page.h"
+#include "web_sessions.h"
 
 namespace canal::forwarder {
 namespace {
@@ -64,7 +66,14 @@ struct Job {
   }
 };
 
+std::int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
+
+// The page's files (forwarder/web/ and the shared style), built in.
+const std::vector<http::WebFile>& adminPageFiles();
 
 class AdminEndpoint::Impl {
  public:
@@ -95,6 +104,7 @@ class AdminEndpoint::Impl {
     options.logError = log_;
     options.logWarning = log_;
     server_ = std::make_unique<http::Server>(options);
+    server_->route("/console", [this](const http::Request& request) { return page(request); });
     server_->route("/", [this](const http::Request& request) {
       const auto [status, body] = answer(request);
       http::Response response;
@@ -121,21 +131,112 @@ class AdminEndpoint::Impl {
   int port() const { return server_ ? server_->port() : 0; }
 
  private:
+  static std::pair<int, Json> error(int status, const std::string& why) { return {status, Json{{"error", why}}}; }
+
+  bool credentialsMatch(const std::string& authorization) const {
+    return config_.admin.password.empty() ||
+           sameBytes(authorization, "Basic " + base64(config_.admin.user + ":" + config_.admin.password));
+  }
+
+  Json status() const {
+    const ForwarderCounters c = forwarder_.counters();
+    Json sinks = Json::array();
+    for (const auto& [name, counters] : c.sinks) sinks.push_back({{"name", name}, {"counters", counters}});
+    return Json{{"destination", config_.source.destination},
+                {"batches", c.batches},
+                {"rows", c.rows},
+                {"entries", c.entries},
+                {"rollbacks", c.rollbacks},
+                {"lastExecuteTime", c.lastExecuteTime},
+                {"lagMs", c.idle || c.lastExecuteTime == 0 ? 0 : std::max<std::int64_t>(0, nowMs() - c.lastExecuteTime)},
+                {"snapshotRows", c.snapshotRows},
+                {"sinks", std::move(sinks)}};
+  }
+
   std::pair<int, Json> answer(const http::Request& request) {
-    const auto error = [](int status, const std::string& why) { return std::make_pair(status, Json{{"error", why}}); };
-    if (!config_.admin.password.empty() &&
-        !sameBytes(request.authorization,
-                   "Basic " + base64(config_.admin.user + ":" + config_.admin.password))) {
+    if (!credentialsMatch(request.authorization)) {
       return error(401, "HTTP Basic authentication as admin.user is required");
     }
-    const std::string& target = request.path;
-    if (target == "/status") {
+    if (request.path == "/status") {
       if (request.method != "GET") return error(405, "GET /status");
-      const ForwarderCounters c = forwarder_.counters();
-      return {200, Json{{"destination", config_.source.destination}, {"batches", c.batches}, {"rows", c.rows},
-                        {"entries", c.entries}, {"rollbacks", c.rollbacks}, {"lastExecuteTime", c.lastExecuteTime},
-                        {"snapshotRows", c.snapshotRows}}};
+      return {200, status()};
     }
+    return job(request.method, request.path);
+  }
+
+  // The page under /console/: its files, and its API by session.
+  http::Response page(const http::Request& request) {
+    const auto json = [](const std::pair<int, Json>& answer) {
+      return http::withPagePolicy(http::jsonResponse(answer.first, answer.second.dump() + "\n"));
+    };
+    const std::string& path = request.path;
+    if (path == "/console") {
+      http::Response r;
+      r.status = 302;
+      r.headers.emplace_back("Location", "/console/");
+      return r;
+    }
+    const std::string api = "/console/api";
+    if (path.rfind(api + "/", 0) != 0) {
+      return http::webFile(adminPageFiles(), request, path == "/console/" ? "index.html" : path.substr(9));
+    }
+    const std::string call = path.substr(api.size());
+    const auto now = std::chrono::steady_clock::now();
+    if (call == "/login") {
+      if (request.method != "POST") return json(error(405, "log in with POST"));
+      if (!credentialsMatch(request.authorization)) {
+        log_("admin page: failed login from " + request.peer);
+        return json(error(401, "wrong user or password"));
+      }
+      const http::Session s = sessions_.open(config_.admin.user, now);
+      log_("admin page: " + s.user + " logged in from " + request.peer);
+      http::Response r = json({200, Json{{"user", s.user}, {"csrfToken", s.csrfToken}}});
+      r.headers.emplace_back("Set-Cookie", sessions_.setCookie(s.id));
+      return r;
+    }
+    const auto session = sessions_.find(request.cookie, now);
+    if (!session) return json(error(401, "log in first"));
+    if (request.method != "GET" && request.method != "HEAD" &&
+        !http::WebSessions::tokenMatches(*session, request.csrfToken)) {
+      log_("admin page: " + session->user + " from " + request.peer + ": " + request.method + " " + path +
+           " without a valid CSRF token refused");
+      return json(error(403, "the X-CSRF-Token header is missing or wrong; reload the page"));
+    }
+    if (call == "/session" && request.method == "GET") return json({200, Json{{"user", session->user}, {"csrfToken", session->csrfToken}}});
+    if (call == "/logout" && request.method == "POST") {
+      sessions_.close(session->id);
+      http::Response r = json({200, Json{{"loggedOut", true}}});
+      r.headers.emplace_back("Set-Cookie", sessions_.setCookie(""));
+      return r;
+    }
+    if (call == "/status" && request.method == "GET") {
+      Json j = status();
+      j["jobs"] = jobs();
+      return json({200, std::move(j)});
+    }
+    const auto answer = job(request.method, call);
+    if (request.method != "GET") {
+      log_("admin page: " + session->user + " from " + request.peer + ": " + request.method + " " + call + ": " +
+           std::to_string(answer.first));
+    }
+    return json(answer);
+  }
+
+  // Every reindex and load started here, newest state first by name.
+  Json jobs() {
+    Json out = Json::array();
+    std::lock_guard<std::mutex> lock(jobsMutex_);
+    for (const auto& [key, job] : jobs_) {
+      const bool isLoad = key.rfind("/load/", 0) == 0;
+      Json j = job->report(isLoad ? "table" : "alias", key.substr(isLoad ? 6 : 9));
+      j["kind"] = isLoad ? "load" : "reindex";
+      out.push_back(std::move(j));
+    }
+    return out;
+  }
+
+  // GET, POST or DELETE of /reindex/{alias} or /load/{database.table}.
+  std::pair<int, Json> job(const std::string& method, const std::string& target) {
     const bool isLoad = target.rfind("/load/", 0) == 0;
     const std::string prefix = isLoad ? "/load/" : "/reindex/";
     if (target.rfind(prefix, 0) != 0 || target.size() == prefix.size() ||
@@ -148,16 +249,16 @@ class AdminEndpoint::Impl {
     const std::string key = prefix + name;
     std::lock_guard<std::mutex> lock(jobsMutex_);
     auto found = jobs_.find(key);
-    if (request.method == "GET") {
+    if (method == "GET") {
       if (found == jobs_.end()) return error(404, "no " + what + " of " + name + " was started here");
       return {200, found->second->report(field, name)};
     }
-    if (request.method == "DELETE") {
+    if (method == "DELETE") {
       if (found == jobs_.end() || !found->second->running()) return error(404, "no " + what + " of " + name + " runs");
       found->second->stop = 1;
       return {202, found->second->report(field, name)};
     }
-    if (request.method != "POST") return error(405, "GET, POST or DELETE " + key);
+    if (method != "POST") return error(405, "GET, POST or DELETE " + key);
     if (isLoad) {
       if (auto sink = loadingSink(config_, name); !sink) return error(404, sink.status().message());
     } else if (!reindexable(config_, name)) {
@@ -198,6 +299,7 @@ class AdminEndpoint::Impl {
   const Forwarder& forwarder_;
   Logger log_;
   std::unique_ptr<http::Server> server_;
+  http::WebSessions sessions_{"canal_forwarder"};
   std::mutex jobsMutex_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // by path: /reindex/{alias}, /load/{table}
 };

@@ -9,7 +9,12 @@
 //                            a swap that happened)
 //   POST   /load/{db.table}   fills a sql sink's copy of the table through a snapshot the running
 //                            forwarder applies (forwarder/sql/sql_load.h); GET and DELETE as above
-// With admin.password set every request needs HTTP Basic authentication as admin.user. Served
+// With admin.password set every request needs HTTP Basic authentication as admin.user.
+// A page for people is at /console/ (its files built in, its style shared with canal-server's
+// console): the forwarder's figures, each sink's counters, the reindexes and loads with their
+// last lines, started and stopped from it. It logs in with the same credentials, then works by
+// a session cookie and, for every change, the session's CSRF token (client-sdk/http/web_sessions.h);
+// its API is /console/api/{login,logout,session,status} and /console/api/{reindex,load}/{name}. Served
 // by the shared HTTP layer (client-sdk/http/http_server.h): deadlines, a connection limit,
 // failed authentications throttled per address. Thread contract: start() and the destructor on
 // one thread; requests are answered on the layer's worker threads.

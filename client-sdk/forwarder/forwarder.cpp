@@ -69,6 +69,7 @@ std::unique_ptr<client::CanalConnector> connectorFor(const SourceConfig& src, cl
 Forwarder::Forwarder(ForwarderConfig config, std::vector<std::unique_ptr<Sink>> sinks,
                      std::unique_ptr<client::CanalConnector> connector, Logger log)
     : config_(std::move(config)), sinks_(std::move(sinks)), connector_(std::move(connector)), log_(std::move(log)) {
+  for (const auto& sink : sinks_) counters_.sinks.emplace_back(sink->name(), sink->counters());
   for (std::size_t i = 0; i < sinks_.size(); ++i) {
     const std::vector<std::string> tables = i < config_.sinks.size() ? config_.sinks[i].tables : std::vector<std::string>{};
     auto set = publish::TableSet::create(tables);  // create() refused expressions that do not compile
@@ -155,6 +156,7 @@ Status Forwarder::run() {
       idle_ = true;
       std::lock_guard<std::mutex> lock(countersMutex_);
       ++counters_.emptyGets;
+      counters_.idle = true;
       continue;
     }
     idle_ = false;
@@ -167,6 +169,7 @@ Status Forwarder::run() {
       {
         std::lock_guard<std::mutex> lock(countersMutex_);
         ++counters_.rollbacks;
+        noteSinks();
       }
       log_("batch " + std::to_string(message->id()) + " rolled back: " + delivered.message() + "; retrying in " +
            std::to_string(backoff.count()) + " ms");
@@ -184,6 +187,8 @@ Status Forwarder::run() {
     backoff = config_.retryBackoff;
     std::lock_guard<std::mutex> lock(countersMutex_);
     ++counters_.batches;
+    counters_.idle = false;
+    noteSinks();
     for (const Change& c : *changes) {
       counters_.entries++;
       counters_.rows += static_cast<std::uint64_t>(std::max(1, c.rowChange.rowdatas_size()));
@@ -194,6 +199,10 @@ Status Forwarder::run() {
   progress(true);
   connector_->disconnect();
   return Status::ok();
+}
+
+void Forwarder::noteSinks() {
+  for (std::size_t i = 0; i < sinks_.size(); ++i) counters_.sinks[i].second = sinks_[i]->counters();
 }
 
 }  // namespace canal::forwarder

@@ -31,6 +31,9 @@ struct ForwarderCounters {
   std::int64_t lastExecuteTime = 0;  // binlog time (ms) of the last change acked
   std::uint64_t emptyGets = 0;       // gets that found nothing: the forwarder had caught up
   std::uint64_t snapshotRows = 0;    // of rows: snapshot rows
+  bool idle = false;                 // the last get found nothing: caught up
+  // Each sink's name and counters line (Sink::counters()) as of the last batch it was given.
+  std::vector<std::pair<std::string, std::string>> sinks;
 };
 
 // The connector `source` describes: one server, an address list, or ZooKeeper's running node;
@@ -79,6 +82,8 @@ class Forwarder {
   Logger log_;
   std::atomic<bool> stopping_{false};
   const volatile int* stopFlag_ = nullptr;
+  // counters_.sinks from the sinks (the loop's thread, under countersMutex_).
+  void noteSinks();
   mutable std::mutex countersMutex_;
   ForwarderCounters counters_;
   std::int64_t retryingFrom_ = -1;  // position of the first change of the batch being retried

@@ -30,15 +30,16 @@ def parse_args():
     p.add_argument("--conf", required=True, help="the server's conf/ directory")
     p.add_argument("--db-port", required=True, type=int)
     p.add_argument("--screenshots", required=True)
+    p.add_argument("--forwarder", required=True, help="http://127.0.0.1:<canal-forwarder's admin port>")
     return p.parse_args()
 
 
 ARGS = parse_args()
 
 
-def request(method, path, body=None, headers=None):
+def request(method, path, body=None, headers=None, base=None):
     data = None if body is None else json.dumps(body).encode()
-    r = urllib.request.Request(ARGS.base + path, data=data, method=method, headers=headers or {})
+    r = urllib.request.Request((base or ARGS.base) + path, data=data, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(r, timeout=30) as answer:
             return answer.status, answer.read().decode()
@@ -88,6 +89,7 @@ def main():
     driver = browser()
     try:
         run(driver)
+        forwarder_page(driver)
     finally:
         driver.quit()
     print("console_browser: every check passed; screenshots in", ARGS.screenshots)
@@ -265,6 +267,60 @@ def run(driver):
     wait_for("the login form after logout", lambda: visible("login-view") and not visible("destination-view"))
     code, _ = request("GET", "/console/api/status", headers=headers)
     assert code == 401, f"the ended session still reads status: {code}"
+
+
+def forwarder_page(driver):
+    """canal-forwarder's admin page: its figures and sinks, and a load of s.t started from it."""
+    by_id = lambda i: driver.find_element(By.ID, i)  # noqa: E731
+    shot = lambda name: driver.save_screenshot(os.path.join(ARGS.screenshots, name + ".png"))  # noqa: E731
+    base = ARGS.forwarder
+    driver.delete_all_cookies()
+    driver.get(base + "/console/")
+    wait_for("the forwarder's login", lambda: by_id("login-view").is_displayed())
+    assert not by_id("forwarder-view").is_displayed()
+    code, _ = request("GET", "/console/api/status", base=base)
+    assert code == 401, f"the forwarder page's status without a session answered {code}"
+    by_id("login-user").send_keys("ops")
+    by_id("login-password").send_keys("wrong")
+    by_id("login-submit").click()
+    wait_for("the forwarder's wrong password refused", lambda: "wrong user or password" in by_id("login-message").text)
+    by_id("login-password").clear()
+    by_id("login-password").send_keys("secret-2")
+    by_id("login-submit").click()
+    wait_for("the forwarder's view", lambda: by_id("forwarder-view").is_displayed() and by_id("destination").text == "b")
+    wait_for("the copy sink listed", lambda: any(
+        tr.find_elements(By.TAG_NAME, "td")[0].text == "copy" for tr in driver.find_elements(By.CSS_SELECTOR, "#sinks tbody tr")))
+
+    def count(table):
+        out = subprocess.run(["mariadb", "-h127.0.0.1", f"-P{ARGS.db_port}", "-uroot", "-N", "-e",
+                              f"SELECT COUNT(*) FROM {table}"], check=True, capture_output=True, text=True)
+        return int(out.stdout.strip())
+
+    # A load started from the page fills the copy with the rows written before the forwarder ran.
+    Select(by_id("job-kind")).select_by_value("load")
+    by_id("job-name").send_keys("s.nope")
+    by_id("job-start").click()
+    wait_for("a load of an unmapped table refused", lambda: by_id("job-message").text and "started" not in by_id("job-message").text)
+    by_id("job-name").clear()
+    by_id("job-name").send_keys("s.t")
+    by_id("job-start").click()
+    wait_for("the load started", lambda: "load of s.t started" in by_id("job-message").text)
+    wait_for("the load done on the page", lambda: [
+        tr for tr in driver.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")
+        if tr.get_attribute("data-job") == "load s.t" and tr.find_element(By.CLASS_NAME, "job-state").text == "done"])
+    assert count("copy.t") == count("s.t") >= 5, (count("copy.t"), count("s.t"))
+    sql("INSERT INTO s.t (v) VALUES (6)")
+    wait_for("a live row copied", lambda: count("copy.t") == count("s.t"))
+    wait_for("the rows on the page", lambda: by_id("rows").text.isdigit() and int(by_id("rows").text) >= 6)
+    shot("09-forwarder")
+
+    # Without the CSRF token a load is refused, even with the session's cookie.
+    cookie = driver.get_cookie("canal_forwarder")
+    assert cookie and cookie.get("httpOnly"), cookie
+    code, _ = request("POST", "/console/api/load/s.t", headers={"Cookie": f"canal_forwarder={cookie['value']}"}, base=base)
+    assert code == 403, f"a load without the CSRF token answered {code}"
+    by_id("logout").click()
+    wait_for("the forwarder's login after logout", lambda: by_id("login-view").is_displayed())
 
 
 def set_value(driver, element_id, value):
