@@ -84,6 +84,7 @@ void RunningElection::remove(const std::string& destination) {
   const std::uint64_t ticket = ++requested_;
   wake_.notify_all();
   appliedWake_.wait(lock, [&] { return applied_ >= ticket || stopping_; });
+  runningAt_.erase(destination);  // no longer read here
 }
 
 void RunningElection::applyChanges() {

@@ -59,7 +59,7 @@ class RunningElection {
   // election's.
   void remove(const std::string& destination);
   // The address (ip:port) of the server each destination's running node names, as last read
-  // (empty: no server runs it). Any thread.
+  // (empty: no server runs it), for the destinations this server contends for. Any thread.
   std::map<std::string, std::string> runningAt() const;
 
  private:

@@ -17,7 +17,7 @@ std::size_t append(char* data, std::size_t size, std::size_t count, void* out) {
 HttpResult httpGet(const std::string& url) { return httpRequest("GET", url); }
 
 HttpResult httpRequest(const std::string& method, const std::string& url, const std::string& body,
-                       const std::string& user, const std::string& password) {
+                       const std::string& user, const std::string& password, const std::vector<std::string>& headers) {
   HttpResult result;
   CURL* curl = curl_easy_init();
   if (!curl) return result;
@@ -32,6 +32,11 @@ HttpResult httpRequest(const std::string& method, const std::string& url, const 
     curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(curl, CURLOPT_USERPWD, login.c_str());
   }
+  curl_slist* lines = nullptr;
+  for (const auto& h : headers) lines = curl_slist_append(lines, h.c_str());
+  if (lines) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, lines);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, append);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &result.headers);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, append);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &result.body);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
@@ -41,6 +46,7 @@ HttpResult httpRequest(const std::string& method, const std::string& url, const 
     const char* type = nullptr;
     if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type) result.contentType = type;
   }
+  curl_slist_free_all(lines);
   curl_easy_cleanup(curl);
   return result;
 }

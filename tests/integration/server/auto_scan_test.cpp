@@ -112,7 +112,8 @@ TEST_F(OperationsTest, AutoScanUnderZooKeeperHa) {
   writeServerConf(conf, port, metricsPort,
                   "canal.zkServers = " + (*zk)->connectString() + "\ncanal.file.data.dir = " +
                       (dir.path() / "data").string() + "\ncanal.auto.scan = true\ncanal.auto.scan.interval = 1\n" +
-                      "canal.instance.global.spring.xml = classpath:spring/default-instance.xml\n");
+                      "canal.instance.global.spring.xml = classpath:spring/default-instance.xml\n" +
+                      "canal.admin.user = admin\ncanal.admin.passwd = 4ACFE3202A5FF5CF467898FC58AAB1D615029441\n");
   writeInstance(conf, "a", 8301, "s\\\\.a");
   testing::ChildProcess server;
   ASSERT_TRUE(server.start({CANAL_SERVER_BINARY, "--conf", conf.string()}, (dir.path() / "server.out").string()));
@@ -135,6 +136,44 @@ TEST_F(OperationsTest, AutoScanUnderZooKeeperHa) {
   EXPECT_TRUE(members->empty()) << "the removed destination's cluster node is still there";
   EXPECT_FALSE(destinationIn(status(metricsPort), "c"));
   EXPECT_NE(running("a").find(self), std::string::npos) << "a kept running";
+
+  // A second server stands by for a, and its /status names the server that runs it; a stopped
+  // from the first server's console leaves the election (so the first no longer says who runs
+  // it), and the second takes it over.
+  const fs::path conf2 = dir.path() / "conf2";
+  const int port2 = testing::freePort();
+  const int metricsPort2 = testing::freePort();
+  writeServerConf(conf2, port2, metricsPort2,
+                  "canal.zkServers = " + (*zk)->connectString() + "\ncanal.file.data.dir = " +
+                      (dir.path() / "data2").string() + "\ncanal.auto.scan = false\ncanal.destinations = a\n" +
+                      "canal.instance.global.spring.xml = classpath:spring/default-instance.xml\n");
+  fs::create_directories(conf2 / "a");
+  fs::copy_file(conf / "a" / "instance.properties", conf2 / "a" / "instance.properties");
+  testing::ChildProcess standby;
+  ASSERT_TRUE(standby.start({CANAL_SERVER_BINARY, "--conf", conf2.string()}, (dir.path() / "standby.out").string()));
+  ASSERT_TRUE(testing::waitUntil(20s, [&] {
+    const Json s = status(metricsPort2);
+    const Json* d = destinationIn(s, "a");
+    return d && (*d)["state"] == "standby" && (*d)["runningAt"] == self;
+  })) << status(metricsPort2).dump() << standby.logTail();
+  const Json firstStatus = status(metricsPort);
+  const Json* first = destinationIn(firstStatus, "a");
+  ASSERT_TRUE(first);
+  EXPECT_EQ((*first)["runningAt"], self);
+  const ConsoleLogin login = consoleLogin(metricsPort, "admin", "admin");
+  ASSERT_FALSE(login.cookie.empty());
+  const auto stopped = testing::httpRequest("POST", "http://127.0.0.1:" + std::to_string(metricsPort) +
+                                                         "/console/api/destinations/a/stop", "", "", "",
+                                            {"Cookie: " + login.cookie, "X-CSRF-Token: " + login.csrfToken});
+  EXPECT_EQ(stopped.status, 200) << stopped.body;
+  const std::string other = "127.0.0.1:" + std::to_string(port2);
+  EXPECT_TRUE(testing::waitUntil(30s, [&] {
+    const Json s = status(metricsPort);
+    const Json* d = destinationIn(s, "a");
+    return running("a").find(other) != std::string::npos && following(metricsPort2, "a") && d &&
+           (*d)["state"] == "stopped" && (*d)["runningAt"].is_null();
+  })) << status(metricsPort).dump() << status(metricsPort2).dump() << standby.logTail();
+  EXPECT_EQ(standby.stop(), 0);
   EXPECT_EQ(server.stop(), 0);
   EXPECT_TRUE(testing::waitUntil(30s, [&] { return running("a").empty(); })) << "released at shutdown";
 }

@@ -84,6 +84,23 @@ inline bool following(int port, const std::string& name) {
   return d && (*d)["state"] == "following";
 }
 
+// A session of canal-server's web console, logged in over its API.
+struct ConsoleLogin {
+  std::string cookie;  // "canal_console=<id>"
+  std::string csrfToken;
+};
+
+inline ConsoleLogin consoleLogin(int port, const std::string& user, const std::string& password) {
+  const auto r = testing::httpRequest("POST", "http://127.0.0.1:" + std::to_string(port) + "/console/api/login", "",
+                                      user, password);
+  ConsoleLogin login;
+  const auto at = r.headers.find("Set-Cookie: ");
+  if (r.status != 200 || at == std::string::npos) return login;
+  login.cookie = r.headers.substr(at + 12, r.headers.find(';', at) - at - 12);
+  login.csrfToken = Json::parse(r.body)["csrfToken"].get<std::string>();
+  return login;
+}
+
 // A client that reads one destination with getWithoutAck / ack until stopped and records the
 // rows of one table and every failed call.
 class Reader {
