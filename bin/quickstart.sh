@@ -65,11 +65,16 @@ sql "CREATE USER 'canal'@'127.0.0.1' IDENTIFIED BY 'canal';
                                created DATETIME(3), note TEXT)"
 echo "quickstart: MariaDB $(sql 'SELECT VERSION()' 2>/dev/null || true) on 127.0.0.1:$db_port" >&2
 
-# 2. canal-server on it: the shipped configuration with the demo's addresses.
+# 2. canal-server on it: the shipped configuration with the demo's addresses, on 127.0.0.1, and
+#    a one-time password for the web console (canal.admin.passwd holds its SHA1(SHA1()) hex).
 canal_port=$(free_port)
+http_port=$(free_port)
+console_password=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+console_hash=$(/usr/bin/python3 -c 'import hashlib, sys; print(hashlib.sha1(hashlib.sha1(sys.argv[1].encode()).digest()).hexdigest().upper())' "$console_password")
 mkdir -p "$work/conf/example"
-sed -e "s/^canal.port *=.*/canal.port = $canal_port/" -e "s/^canal.metrics.pull.port *=.*/canal.metrics.pull.port = 0/" \
-  "$root/conf/canal.properties" >"$work/conf/canal.properties"
+sed -e "s/^canal.port *=.*/canal.port = $canal_port/" -e "s/^canal.metrics.pull.port *=.*/canal.metrics.pull.port = $http_port/" \
+  -e "s/^canal.ip *=.*/canal.ip = 127.0.0.1/" "$root/conf/canal.properties" >"$work/conf/canal.properties"
+printf 'canal.admin.user = admin\ncanal.admin.passwd = %s\n' "$console_hash" >>"$work/conf/canal.properties"
 sed -e "s/^canal.instance.master.address *=.*/canal.instance.master.address = 127.0.0.1:$db_port/" \
   "$root/conf/example/instance.properties" >"$work/conf/example/instance.properties"
 "$root/bin/startup.sh" "$work/conf" >&2
@@ -92,6 +97,7 @@ writer() {
 }
 writer &
 writer_pid=$!
+echo "quickstart: web console http://127.0.0.1:$http_port/console/ (user admin, password $console_password)" >&2
 echo "quickstart: canal-tail --address 127.0.0.1:$canal_port --destination example" >&2
 if [ "$follow" -eq 1 ]; then
   "$build/bin/canal-tail" --address "127.0.0.1:$canal_port" --destination example
