@@ -2,13 +2,9 @@
 // from /console/api/ (forwarder/admin_endpoint.h).
 'use strict';
 
-const state = { csrf: '', timer: 0 };
+const state = { timer: 0 };
 const $ = (id) => document.getElementById(id);
-
-function message(node, value, kind) {
-  node.textContent = value || '';
-  node.className = 'message' + (kind ? ' ' + kind : '');
-}
+const message = (node, value, kind) => CanalPage.message(node, value, kind);
 
 function show(loggedIn) {
   $('login-view').hidden = loggedIn;
@@ -23,14 +19,12 @@ function showLogin(why) {
 }
 
 async function api(method, path) {
-  const headers = method === 'GET' ? {} : { 'X-CSRF-Token': state.csrf };
-  const response = await fetch('/console/api' + path, { method, headers, credentials: 'same-origin' });
-  const data = await response.json().catch(() => ({ error: 'the forwarder answered ' + response.status }));
-  if (response.status === 401) {
+  const r = await CanalPage.call(method, path);
+  if (r.status === 401) {
     showLogin('Your session ended; log in again.');
     return null;
   }
-  return { ok: response.ok, data };
+  return r;
 }
 
 function cell(row, value) {
@@ -90,9 +84,8 @@ async function refresh() {
   if (r && r.ok) render(r.data);
 }
 
-function start(data) {
-  state.csrf = data.csrfToken;
-  $('who').textContent = data.user;
+function start(session) {
+  $('who').textContent = session.user;
   show(true);
   clearInterval(state.timer);
   state.timer = setInterval(refresh, 2000);
@@ -101,19 +94,17 @@ function start(data) {
 
 $('login-form').addEventListener('submit', async (event) => {
   event.preventDefault();
-  const basic = 'Basic ' + btoa(unescape(encodeURIComponent($('login-user').value + ':' + $('login-password').value)));
-  const response = await fetch('/console/api/login', { method: 'POST', credentials: 'same-origin', headers: { Authorization: basic } });
-  const data = await response.json().catch(() => ({ error: 'the forwarder answered ' + response.status }));
-  if (!response.ok) {
-    message($('login-message'), data.error, 'error');
+  const r = await CanalPage.logIn($('login-user').value, $('login-password').value);
+  if (!r.ok) {
+    message($('login-message'), r.data.error, 'error');
     return;
   }
   $('login-password').value = '';
-  start(data);
+  start(r.data);
 });
 
 $('logout').addEventListener('click', async () => {
-  await api('POST', '/logout');
+  await CanalPage.call('POST', '/logout').catch(() => {});
   showLogin('');
 });
 
@@ -126,6 +117,6 @@ $('job-form').addEventListener('submit', async (event) => {
   refresh();
 });
 
-fetch('/console/api/session', { credentials: 'same-origin' })
-  .then((response) => (response.ok ? response.json().then(start) : showLogin('')))
+CanalPage.session()
+  .then((session) => (session ? start(session) : showLogin('')))
   .catch(() => showLogin(''));

@@ -2,27 +2,18 @@
 // #/add), everything read from and sent to /console/api/ (server/console/console.h).
 'use strict';
 
-const state = { csrf: '', user: '', timer: 0, configFor: '', logsFor: '' };
+const state = { user: '', timer: 0, configFor: '' };
 const $ = (id) => document.getElementById(id);
 
 class LoggedOut extends Error {}
 
 async function api(method, path, body) {
-  const init = { method, credentials: 'same-origin', headers: {} };
-  if (method !== 'GET') init.headers['X-CSRF-Token'] = state.csrf;
-  if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch('/console/api' + path, init);
-  const text = await response.text();
-  let data = null;
-  try { data = JSON.parse(text); } catch (e) { data = { error: text }; }
-  if (response.status === 401 && path !== '/login') {
+  const r = await CanalPage.call(method, path, body);
+  if (r.status === 401) {
     showLogin('Your session ended; log in again.');
     throw new LoggedOut();
   }
-  return { status: response.status, ok: response.ok, data };
+  return r;
 }
 
 function text(node, value) { node.textContent = value === null || value === undefined ? '—' : String(value); }
@@ -32,14 +23,11 @@ function show(view) {
   $('nav').hidden = view === 'login-view';
 }
 
-function message(node, value, kind) {
-  node.textContent = value || '';
-  node.className = 'message' + (kind ? ' ' + kind : '');
-}
+const message = (node, value, kind) => CanalPage.message(node, value, kind);
 
 function showLogin(why) {
   clearInterval(state.timer);
-  state.csrf = '';
+  CanalPage.csrf = '';
   show('login-view');
   message($('login-message'), why || '', why ? 'error' : '');
 }
@@ -290,20 +278,17 @@ async function sendConfig(check) {
 function bind() {
   $('login-form').addEventListener('submit', async (event) => {
     event.preventDefault();
-    const basic = 'Basic ' + btoa(unescape(encodeURIComponent($('login-user').value + ':' + $('login-password').value)));
-    const response = await fetch('/console/api/login', { method: 'POST', credentials: 'same-origin', headers: { Authorization: basic } });
-    const data = await response.json().catch(() => ({ error: 'the server answered ' + response.status }));
-    if (!response.ok) {
-      message($('login-message'), data.error, 'error');
+    const r = await CanalPage.logIn($('login-user').value, $('login-password').value);
+    if (!r.ok) {
+      message($('login-message'), r.data.error, 'error');
       return;
     }
-    state.csrf = data.csrfToken;
-    state.user = data.user;
+    state.user = r.data.user;
     $('login-password').value = '';
     start();
   });
   $('logout').addEventListener('click', async () => {
-    await api('POST', '/logout').catch(() => {});
+    await CanalPage.call('POST', '/logout').catch(() => {});
     showLogin('');
   });
   for (const action of ['start', 'stop', 'restart']) {
@@ -348,14 +333,12 @@ function bind() {
 
 async function boot() {
   bind();
-  const response = await fetch('/console/api/session', { credentials: 'same-origin' });
-  if (!response.ok) {
+  const session = await CanalPage.session().catch(() => null);
+  if (!session) {
     showLogin('');
     return;
   }
-  const data = await response.json();
-  state.csrf = data.csrfToken;
-  state.user = data.user;
+  state.user = session.user;
   start();
 }
 
