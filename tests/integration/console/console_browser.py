@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -67,7 +68,10 @@ def sql(statement):
 def wait_for(what, condition, timeout=WAIT):
     deadline = time.monotonic() + timeout
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except StaleElementReferenceException:
+            value = None  # the page redrew what the condition was reading (every 2 s): not yet
         if value:
             return value
         if time.monotonic() > deadline:
@@ -101,7 +105,9 @@ def run(driver):
     shot = lambda name: driver.save_screenshot(os.path.join(ARGS.screenshots, name + ".png"))  # noqa: E731
 
     def text_of(i):
-        return by_id(i).text
+        # Read in one step in the page: the views are redrawn every 2 s, so an element handle
+        # found first may be stale by the time its text is asked for.
+        return driver.execute_script("const e = document.getElementById(arguments[0]); return e ? e.innerText : '';", i)
 
     # Without credentials: the login and nothing else, and the API refuses.
     driver.get(ARGS.base + "/console/")
