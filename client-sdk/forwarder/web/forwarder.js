@@ -12,19 +12,15 @@ function show(loggedIn) {
   $('nav').hidden = !loggedIn;
 }
 
-function showLogin(why) {
+function loggedOut() {
   clearInterval(state.timer);
   show(false);
-  message($('login-message'), why || '', why ? 'error' : '');
 }
 
+// null when the session ended (the login shows).
 async function api(method, path) {
   const r = await CanalPage.call(method, path);
-  if (r.status === 401) {
-    showLogin('Your session ended; log in again.');
-    return null;
-  }
-  return r;
+  return r.status === 401 ? null : r;
 }
 
 function cell(row, value) {
@@ -92,22 +88,6 @@ function start(session) {
   refresh();
 }
 
-$('login-form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  const r = await CanalPage.logIn($('login-user').value, $('login-password').value);
-  if (!r.ok) {
-    message($('login-message'), r.data.error, 'error');
-    return;
-  }
-  $('login-password').value = '';
-  start(r.data);
-});
-
-$('logout').addEventListener('click', async () => {
-  await CanalPage.call('POST', '/logout').catch(() => {});
-  showLogin('');
-});
-
 $('job-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const kind = $('job-kind').value;
@@ -117,6 +97,4 @@ $('job-form').addEventListener('submit', async (event) => {
   refresh();
 });
 
-CanalPage.session()
-  .then((session) => (session ? start(session) : showLogin('')))
-  .catch(() => showLogin(''));
+CanalPage.open({ started: start, loggedOut });

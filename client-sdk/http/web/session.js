@@ -1,10 +1,40 @@
 // Shared by canal-server's console and canal-forwarder's admin page: a page that logs in once
 // (HTTP Basic credentials for a session cookie) and then sends its session's CSRF token with
-// every request that changes something. Its API is under /console/api/.
+// every request that changes something. Its API is under /console/api/; its login form is
+// #login-form (#login-user, #login-password, #login-message) and #logout ends the session.
 'use strict';
 
 const CanalPage = {
   csrf: '',
+  hooks: null,  // the page's: started(session) once logged in, loggedOut() when the login shows
+
+  // Binds the login form and #logout, then goes on with the session the cookie names, if any.
+  async open(hooks) {
+    this.hooks = hooks;
+    const byId = (id) => document.getElementById(id);
+    byId('login-form').addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const r = await this.logIn(byId('login-user').value, byId('login-password').value);
+      if (!r.ok) {
+        this.message(byId('login-message'), r.data.error, 'error');
+        return;
+      }
+      byId('login-password').value = '';
+      hooks.started(r.data);
+    });
+    byId('logout').addEventListener('click', async () => {
+      await this.call('POST', '/logout').catch(() => {});
+      this.showLogin('');
+    });
+    const session = await this.session().catch(() => null);
+    if (session) hooks.started(session); else this.showLogin('');
+  },
+
+  showLogin(why) {
+    this.csrf = '';
+    this.hooks.loggedOut();
+    this.message(document.getElementById('login-message'), why, why ? 'error' : '');
+  },
 
   message(node, value, kind) {
     node.textContent = value || '';
@@ -37,7 +67,8 @@ const CanalPage = {
     return r.data;
   },
 
-  // `method` on /console/api`path`, with a JSON body when given.
+  // `method` on /console/api`path`, with a JSON body when given; a 401 (the session ended)
+  // shows the login.
   async call(method, path, body) {
     const init = { method, credentials: 'same-origin', headers: {} };
     if (method !== 'GET') init.headers['X-CSRF-Token'] = this.csrf;
@@ -45,6 +76,8 @@ const CanalPage = {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
-    return this.answer(await fetch('/console/api' + path, init));
+    const r = await this.answer(await fetch('/console/api' + path, init));
+    if (r.status === 401 && path !== '/logout') this.showLogin('Your session ended; log in again.');
+    return r;
   },
 };

@@ -2,17 +2,14 @@
 // #/add), everything read from and sent to /console/api/ (server/console/console.h).
 'use strict';
 
-const state = { user: '', timer: 0, configFor: '' };
+const state = { timer: 0, configFor: '' };
 const $ = (id) => document.getElementById(id);
 
 class LoggedOut extends Error {}
 
 async function api(method, path, body) {
   const r = await CanalPage.call(method, path, body);
-  if (r.status === 401) {
-    showLogin('Your session ended; log in again.');
-    throw new LoggedOut();
-  }
+  if (r.status === 401) throw new LoggedOut();  // the login shows
   return r;
 }
 
@@ -25,11 +22,9 @@ function show(view) {
 
 const message = (node, value, kind) => CanalPage.message(node, value, kind);
 
-function showLogin(why) {
+function loggedOut() {
   clearInterval(state.timer);
-  CanalPage.csrf = '';
   show('login-view');
-  message($('login-message'), why || '', why ? 'error' : '');
 }
 
 function facts(dl, pairs) {
@@ -246,9 +241,9 @@ async function refresh() {
   }
 }
 
-function start() {
+function start(session) {
   $('nav').hidden = false;
-  text($('who'), state.user);
+  text($('who'), session.user);
   clearInterval(state.timer);
   state.timer = setInterval(refresh, 2000);
   refresh();
@@ -276,21 +271,6 @@ async function sendConfig(check) {
 }
 
 function bind() {
-  $('login-form').addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const r = await CanalPage.logIn($('login-user').value, $('login-password').value);
-    if (!r.ok) {
-      message($('login-message'), r.data.error, 'error');
-      return;
-    }
-    state.user = r.data.user;
-    $('login-password').value = '';
-    start();
-  });
-  $('logout').addEventListener('click', async () => {
-    await CanalPage.call('POST', '/logout').catch(() => {});
-    showLogin('');
-  });
   for (const action of ['start', 'stop', 'restart']) {
     $('action-' + action).addEventListener('click', () => destinationAction(action));
   }
@@ -333,13 +313,7 @@ function bind() {
 
 async function boot() {
   bind();
-  const session = await CanalPage.session().catch(() => null);
-  if (!session) {
-    showLogin('');
-    return;
-  }
-  state.user = session.user;
-  start();
+  await CanalPage.open({ started: start, loggedOut });
 }
 
 boot();
