@@ -189,16 +189,16 @@ Status DestinationManager::start(std::vector<DestinationConfig> configs) {
   return Status::ok();
 }
 
-std::vector<std::string> DestinationManager::scan() {
+std::vector<ScanChange> DestinationManager::scan() {
   auto log = moduleLogger("app");
-  std::vector<std::string> changes;
-  const auto note = [&](std::string line, bool error = false) {
+  std::vector<ScanChange> changes;
+  const auto note = [&](const std::string& name, std::string line, bool error = false) {
     if (error) {
       log->error("{}", line);
     } else {
       log->info("{}", line);
     }
-    changes.push_back(std::move(line));
+    changes.push_back(ScanChange{name, std::move(line), error});
   };
   auto configured = destinationNames(context_.server);
   const auto names = destinationsInConf(context_, configured ? *configured : std::vector<std::string>{});
@@ -211,7 +211,7 @@ std::vector<std::string> DestinationManager::scan() {
     if (!std::binary_search(names.begin(), names.end(), name) ||
         !fs::exists(context_.confDir / name / "instance.properties")) {
       remove(name);
-      note("destination " + name + ": its instance.properties is gone; stopped");
+      note(name, "destination " + name + ": its instance.properties is gone; stopped");
     }
   }
   for (const std::string& name : names) {
@@ -246,15 +246,16 @@ std::vector<std::string> DestinationManager::scan() {
       e.configError = config.status();
       e.configErrorTimeMs = wallClockMs();
       if (!hadRunner) e.config.name = name;
-      changes.push_back("destination " + name + ": " + config.status().toString() +
-                        (hadRunner ? "; the running version goes on" : "; not started"));
-      log->error("{}", changes.back());
+      note(name,
+           "destination " + name + ": " + config.status().toString() +
+               (hadRunner ? "; the running version goes on" : "; not started"),
+           true);
       continue;
     }
     if (hadRunner) {
       remove(name);
       const Status s = add(std::move(*config), stopped);
-      note("destination " + name + ": instance.properties changed; " +
+      note(name, "destination " + name + ": instance.properties changed; " +
                (stopped ? std::string("it stays stopped") : "restarted") +
                (s.isOk() ? std::string() : " but it failed: " + s.toString()),
            !s.isOk());
@@ -265,7 +266,8 @@ std::vector<std::string> DestinationManager::scan() {
       entries_.erase(name);  // only a rejected file was known
     }
     const Status s = add(std::move(*config));
-    note("destination " + name + (s.isOk() ? ": added; started" : ": added but it failed: " + s.toString()), !s.isOk());
+    note(name, "destination " + name + (s.isOk() ? ": added; started" : ": added but it failed: " + s.toString()),
+         !s.isOk());
   }
   return changes;
 }

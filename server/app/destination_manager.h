@@ -49,6 +49,13 @@ struct DestinationView {
   std::optional<mq::MqWorkerStats> mq;                 // MQ mode, when active
 };
 
+// One change a scan made, as logged.
+struct ScanChange {
+  std::string destination;
+  std::string line;
+  bool failed = false;  // the file does not load, or the destination did not start
+};
+
 class DestinationManager {
  public:
   // `election`: ZooKeeper HA (destinations run where the election puts them); null: run here.
@@ -57,9 +64,9 @@ class DestinationManager {
 
   // Sets up the destinations of the first load; any that does not start is an error.
   Status start(std::vector<DestinationConfig> configs);
-  // Brings the running set in line with conf/ (see the header comment). Returns a line per
-  // change made, for the log and the tests.
-  std::vector<std::string> scan();
+  // Brings the running set in line with conf/ (see the header comment). Returns each change
+  // made, as logged.
+  std::vector<ScanChange> scan();
   void stopAll();
   // An operator's stop and start of one destination (the web console): stopped, it stays so,
   // whatever auto-scan finds, until started again; with HA it leaves the election meanwhile.

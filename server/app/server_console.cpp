@@ -91,10 +91,8 @@ Status ServerConsole::writeAndScan(const std::string& name, const std::string& t
   }
   fs::rename(temporary, file, ec);
   if (ec) return Status::ioError("cannot replace: " + ec.message(), file.string());
-  for (const std::string& change : destinations_.scan()) {
-    if (change.rfind("destination " + name + ":", 0) == 0 && change.find("failed") != std::string::npos) {
-      return Status::unavailable(change);
-    }
+  for (const ScanChange& change : destinations_.scan()) {
+    if (change.destination == name && change.failed) return Status::unavailable(change.line);
   }
   return Status::ok();
 }

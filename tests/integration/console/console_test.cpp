@@ -4,20 +4,12 @@
 // actions taken from the pages.
 
 #include <fstream>
-#include <sstream>
 
 #include "canal/protocol/password_scramble.h"
 #include "tests/integration/server/operations_fixture.h"
 
 namespace canal {
 namespace {
-
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 TEST_F(OperationsTest, TheConsoleInABrowserWatchesStopsEditsSnapshotsAndAddsDestinations) {
   testing::TempDir dir("canal-console");
@@ -62,8 +54,8 @@ TEST_F(OperationsTest, TheConsoleInABrowserWatchesStopsEditsSnapshotsAndAddsDest
                              "http://127.0.0.1:" + std::to_string(adminPort)},
                             output.string()));
   const int exit = browser.wait(300s);
-  ASSERT_EQ(exit, 0) << readFile(output) << "\nserver:\n" << server.logTail() << "\nforwarder:\n" << forwarder.logTail();
-  const std::string forwarderLog = readFile(dir.path() / "forwarder.log");
+  ASSERT_EQ(exit, 0) << testing::readFile(output.string()) << "\nserver:\n" << server.logTail() << "\nforwarder:\n" << forwarder.logTail();
+  const std::string forwarderLog = testing::readFile((dir.path() / "forwarder.log").string());
   for (const std::string line : {"admin page: ops logged in from 127.0.0.1", "admin page: ops from 127.0.0.1: POST /load/s.t: 202",
                                  "without a valid CSRF token refused"}) {
     EXPECT_NE(forwarderLog.find(line), std::string::npos) << line << "\n" << forwarder.logTail();
@@ -71,7 +63,7 @@ TEST_F(OperationsTest, TheConsoleInABrowserWatchesStopsEditsSnapshotsAndAddsDest
   EXPECT_EQ(forwarder.stop(), 0) << forwarder.logTail();
 
   // Who did what, from where, in the server's log.
-  const std::string log = readFile(logs / "canal" / "canal.log");
+  const std::string log = testing::readFile((logs / "canal" / "canal.log").string());
   for (const std::string line : {"console: admin logged in from 127.0.0.1",
                                  "console: admin from 127.0.0.1: stop destination b",
                                  "console: admin from 127.0.0.1: start destination b",
