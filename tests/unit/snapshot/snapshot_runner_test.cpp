@@ -203,11 +203,14 @@ TEST_F(SnapshotRunnerTest, RowsInsertedInsideAndAfterTheRangesWhileTheyAreReadAr
   // planned ranges then hold more rows than a chunk, and the range to the end a full chunk.
   table_->rows.clear();
   for (int i = 2; i <= 20; i += 2) table_->rows[i] = "v" + std::to_string(i);
-  std::atomic<bool> once{false};
+  // call_once: a reader that comes second waits until the odd ids are in, so no read sees the table
+  // before them.
+  std::once_flag once;
   table_->duringRead = [&] {
-    if (once.exchange(true)) return;
-    std::lock_guard<std::mutex> lock(table_->mutex);
-    for (int i = 1; i <= 39; i += 2) table_->rows[i] = "v" + std::to_string(i);
+    std::call_once(once, [&] {
+      std::lock_guard<std::mutex> lock(table_->mutex);
+      for (int i = 1; i <= 39; i += 2) table_->rows[i] = "v" + std::to_string(i);
+    });
   };
   ASSERT_TRUE(runner_->start(request(3, 2)).isOk());
   runner_->wait();
