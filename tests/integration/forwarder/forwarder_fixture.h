@@ -80,6 +80,11 @@ class ForwarderTest : public testing::MariaDbTest {
     std::ofstream(dir_->path() / "server" / "conf" / "canal.properties", std::ios::app) << "\n" << serverProperties();
     prepareServer(dir_->path() / "server" / "conf");
     ASSERT_TRUE(server_->start());
+    waitUntilServing();
+  }
+
+  // Waits until the server answers a client of destination example.
+  void waitUntilServing() {
     const bool up = testing::waitUntil(std::chrono::seconds(30), [&] {
       client::ConnectorOptions o;
       o.retries = 0;

@@ -30,6 +30,9 @@ const int kRowsPerRegion = [] {
 const std::chrono::seconds kWait(60 + 3 * kRowsPerRegion / 1000);
 const char* const kRegions[] = {"eu", "us", "ap"};
 
+// How the snapshot of s.pair starts in each destination the consumers follow.
+enum class Start { kOnDemand, kInitial };
+
 class SnapshotConsumersTest : public ForwarderTest {
  protected:
   std::string serverProperties() const override {
@@ -117,6 +120,10 @@ class SnapshotConsumersTest : public ForwarderTest {
   std::string snapshotsUrl(const std::string& destination) const {
     return "http://127.0.0.1:" + std::to_string(server_->metricsPort()) + "/destinations/" + destination + "/snapshots";
   }
+
+  // The forwarder, canal-tail and an SDK consumer follow the snapshot while a writer changes the
+  // rows; then each ends equal to the table.
+  void followSnapshotUnderAWriter(Start how);
 
   std::unique_ptr<testing::RedisServer> redis_;
   testing::ElasticsearchServer es_;
@@ -233,13 +240,7 @@ class SdkConsumer {
   std::thread thread_;
 };
 
-TEST_F(SnapshotConsumersTest, ForwarderCanalTailAndTheSdkFollowASnapshotUnderAWriterAndEndEqualToTheTable) {
-  startForwarder(config());
-  testing::ChildProcess tail;
-  const std::string tailOutput = (dir_->path() / "tail.out").string();
-  ASSERT_TRUE(tail.start({CANAL_TAIL_BINARY, "--address", server_->address(), "--destination", "tail"}, tailOutput));
-  SdkConsumer sdk(server_->address());
-
+void SnapshotConsumersTest::followSnapshotUnderAWriter(Start how) {
   testing::BackgroundWriter writer(*db_, 37, [](std::mt19937& random) {
     const std::string region = kRegions[random() % 3];
     const int n = 1 + static_cast<int>(random() % (kRowsPerRegion + 200));
@@ -255,7 +256,28 @@ TEST_F(SnapshotConsumersTest, ForwarderCanalTailAndTheSdkFollowASnapshotUnderAWr
       default: return "UPDATE s.pair SET price = price + 1, name = CONCAT('u', n)" + where;
     }
   });
-  for (const char* destination : {"example", "tail", "sdk"}) requestSnapshot(destination);
+  if (how == Start::kInitial) {
+    // A restart in memory mode keeps no position: each destination begins with its initial
+    // snapshot, paced to last about three seconds under the writer.
+    server_->stop();
+    for (const char* destination : {"example", "tail", "sdk"}) {
+      std::ofstream(server_->root() / "conf" / destination / "instance.properties", std::ios::app)
+          << "\ncanal.instance.snapshot.mode = initial\ncanal.instance.snapshot.tables = s\\.pair\n"
+          << "canal.instance.snapshot.chunk.size = 500\ncanal.instance.snapshot.rows.per.second = " << kRowsPerRegion << "\n";
+    }
+    ASSERT_TRUE(server_->start());
+    waitUntilServing();
+    if (HasFatalFailure()) return;
+  }
+  startForwarder(config());
+  testing::ChildProcess tail;
+  const std::string tailOutput = (dir_->path() / "tail.out").string();
+  ASSERT_TRUE(tail.start({CANAL_TAIL_BINARY, "--address", server_->address(), "--destination", "tail"}, tailOutput));
+  SdkConsumer sdk(server_->address());
+
+  if (how == Start::kOnDemand) {
+    for (const char* destination : {"example", "tail", "sdk"}) requestSnapshot(destination);
+  }
   const bool done = testing::waitUntil(kWait + std::chrono::seconds(30), [&] {
     for (const char* destination : {"example", "tail", "sdk"}) {
       if (snapshotState(destination) != "done") return false;
@@ -287,8 +309,16 @@ TEST_F(SnapshotConsumersTest, ForwarderCanalTailAndTheSdkFollowASnapshotUnderAWr
       << "elasticsearch: " << indexedRows().size() << " rows, table " << want.size() << "\n" << logText();
   EXPECT_FALSE(finished_) << result_.toString();
   EXPECT_EQ(logText().find("out of sequence"), std::string::npos) << logText();
-  std::printf("[ figures ] snapshot of %d rows under a writer (%d statements), followed by the forwarder, canal-tail "
-              "and the SDK: all equal to the table\n", 3 * kRowsPerRegion, writer.statements());
+  std::printf("[ figures ] %s snapshot of %d rows under a writer (%d statements), followed by the forwarder, canal-tail "
+              "and the SDK: all equal to the table\n", how == Start::kInitial ? "initial" : "on-demand", 3 * kRowsPerRegion, writer.statements());
+}
+
+TEST_F(SnapshotConsumersTest, ForwarderCanalTailAndTheSdkFollowASnapshotUnderAWriterAndEndEqualToTheTable) {
+  followSnapshotUnderAWriter(Start::kOnDemand);
+}
+
+TEST_F(SnapshotConsumersTest, ForwarderCanalTailAndTheSdkFollowAnInitialSnapshotUnderAWriterAndEndEqualToTheTable) {
+  followSnapshotUnderAWriter(Start::kInitial);
 }
 
 }  // namespace
