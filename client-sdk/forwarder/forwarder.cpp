@@ -143,6 +143,10 @@ Status Forwarder::run() {
         continue;
       }
       connected = true;
+      {
+        std::lock_guard<std::mutex> lock(countersMutex_);
+        ++counters_.subscriptions;
+      }
       log_("following destination " + config_.source.destination);
     }
     auto message = connector_->getWithoutAck(config_.source.batchSize, config_.source.pollTimeout);

@@ -30,6 +30,7 @@ struct ForwarderCounters {
   std::uint64_t rollbacks = 0;    // batches rolled back after a sink failure
   std::int64_t lastExecuteTime = 0;  // binlog time (ms) of the last change acked
   std::uint64_t emptyGets = 0;       // gets that found nothing: the forwarder had caught up
+  std::uint64_t subscriptions = 0;   // connections that subscribed to the destination
   std::uint64_t snapshotRows = 0;    // of rows: snapshot rows
   bool idle = false;                 // the last get found nothing: caught up
   // Each sink's name and counters line (Sink::counters()) as of the last batch it was given.

@@ -90,7 +90,7 @@ Status ServerSnapshots::waitSubscribed(const FollowingForwarder& running) {
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   for (;;) {
     const auto c = running.counters();
-    if (c.emptyGets + c.batches > 0) return Status::ok();
+    if (c.subscriptions > 0) return Status::ok();
     if (auto ended = running.ended()) return *ended;
     if (stopped_() || std::chrono::steady_clock::now() > deadline) {
       return failure("the forwarder did not reach destination " + destination_);
@@ -136,7 +136,11 @@ Status ServerSnapshots::catchUp(const FollowingForwarder& running, std::uint64_t
     if (stopped_()) return failure("stopped");
     if (auto ended = running.ended()) return *ended;
     loaded = running.counters();
-    if (loaded.snapshotRows >= snapshotRows) break;
+    if (loaded.snapshotRows >= snapshotRows) {
+      // Caught up already when the last batch applied is recent enough.
+      if (wallMs() - loaded.lastExecuteTime <= maxLag.count()) return Status::ok();
+      break;
+    }
     if (std::chrono::steady_clock::now() - said > 10s) {
       log_("written " + std::to_string(loaded.snapshotRows) + " of the snapshot's " + std::to_string(snapshotRows) +
            " rows");

@@ -79,14 +79,15 @@ class ServerSnapshots {
   static client::Result<ServerSnapshots> create(const SnapshotLogin& login, const std::string& destination,
                                                 std::string command, CommandLog log, std::function<bool()> stopped);
 
-  // Waits (up to a minute) until the forwarder answered its first get.
+  // Waits (up to a minute) until the forwarder has subscribed to its destination.
   client::Status waitSubscribed(const FollowingForwarder& running);
   // Starts a snapshot of `tables` (chunkSize, rowsPerSecond 0: the destination's) and waits for
   // it; `started` is told its id. The rows it put into the stream.
   client::Result<std::uint64_t> run(const FollowingForwarder& running, const std::vector<std::string>& tables, int chunkSize,
                                     int rowsPerSecond, const std::function<client::Status(std::int64_t)>& started);
-  // Until the forwarder has written `snapshotRows` snapshot rows (its counter's value), then found
-  // nothing more to get or written a change within `maxLag` of now.
+  // Until the forwarder has written `snapshotRows` snapshot rows (its counter's value) and, the
+  // last change it wrote then being older than `maxLag`, found nothing more to get or written a
+  // change within `maxLag` of now.
   client::Status catchUp(const FollowingForwarder& running, std::uint64_t snapshotRows, std::chrono::milliseconds maxLag);
 
   // Cancels snapshot `id` if the server still runs it; whether it did.

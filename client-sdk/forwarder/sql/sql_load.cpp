@@ -1,5 +1,7 @@
 #include "forwarder/sql/sql_load.h"
 
+#include <algorithm>
+
 #include "forwarder/forwarder.h"
 #include "publish/table_pattern.h"
 
@@ -57,6 +59,8 @@ Status load(const ForwarderConfig& config, const std::string& table, bool create
   auto sink = loadingSink(fc, table);
   if (!sink) return sink.status();
   if (create) fc.sinks[*sink].sql.createTables = true;
+  // The forwarder stops after its get in flight: a short one ends the load sooner.
+  fc.source.pollTimeout = std::min(fc.source.pollTimeout, std::chrono::milliseconds(200));
   auto forwarder = Forwarder::create(fc, log);
   if (!forwarder) return forwarder.status();
   RunningForwarder running(std::move(*forwarder), "the forwarder");

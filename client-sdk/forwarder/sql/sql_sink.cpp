@@ -34,6 +34,7 @@ class Lane {
     auto target = connectSqlTarget(config_, name_);
     if (!target) return target.status();
     target_ = std::move(*target);
+    stages_.clear();
     const bool pg = config_.postgres;
     if (Status s = target_->execute("CREATE TABLE IF NOT EXISTS " + positionTable() +
                                     " (sink VARCHAR(191) NOT NULL PRIMARY KEY, version BIGINT NOT NULL, batch BIGINT "
@@ -82,7 +83,7 @@ class Lane {
     auto batch = sqlStatements(plan_, changes, target_->dialect(), config_.batchRows, lane_);
     if (!batch) return batch.status();
     if (batch->statements.empty()) return Status::ok();  // nothing of this lane's: nothing to record
-    Status s = transaction(batch->statements, newest, batchId);
+    Status s = transaction(batch->statements, newest, batchId, nullptr, &batch->copies);
     if (!s && s.code() == kSinkFatal && !config_.deadLetterTable.empty() && target_) {
       // A row the target refuses: the batch again, a row per statement, each refused one set
       // aside in the dead-letter table in the same transaction.
@@ -142,14 +143,26 @@ class Lane {
 
   // `statements`, then the position `version`, in one transaction. With `origins` (the change
   // of each statement), a statement the target refuses is rolled back to its savepoint and kept
-  // in the dead-letter table instead.
+  // in the dead-letter table instead. With `copies`, a statement's rows are copied in before it
+  // (its staging table made first, outside the transaction, once per connection).
   Status transaction(const std::vector<std::string>& statements, std::int64_t version, std::int64_t batchId,
-                     const std::vector<std::string>* origins = nullptr) {
+                     const std::vector<std::string>* origins = nullptr,
+                     const std::vector<std::optional<SqlCopy>>* copies = nullptr) {
+    if (copies) {
+      for (const auto& copy : *copies) {
+        if (!copy || stages_.count(copy->stage)) continue;
+        if (Status s = target_->execute(copy->create); !s) return failed(s);
+        stages_.insert(copy->stage);
+      }
+    }
     if (Status s = target_->execute(config_.postgres ? "BEGIN" : "START TRANSACTION"); !s) return failed(s);
     std::uint64_t refused = 0;
     for (std::size_t i = 0; i < statements.size(); ++i) {
       if (origins) {
         if (Status s = target_->execute("SAVEPOINT canal_row"); !s) return rollback(s);
+      }
+      if (copies && (*copies)[i]) {
+        if (Status s = target_->copyIn((*copies)[i]->copy, (*copies)[i]->data); !s) return rollback(s);
       }
       const Status applied = target_->execute(statements[i]);
       if (applied) continue;
@@ -202,6 +215,7 @@ class Lane {
   const SqlPlan plan_;
   std::set<std::string> created_;  // target tables made sure of in this run (create_tables)
   std::unique_ptr<SqlTarget> target_;
+  std::set<std::string> stages_;  // the staging tables made on target_'s connection
   std::int64_t applied_ = 0;
   SqlCounters counters_;
 };

@@ -1,6 +1,7 @@
 #include "forwarder/sql/sql_statements.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <optional>
 #include <set>
 
@@ -15,6 +16,12 @@ namespace canal::forwarder {
 namespace {
 
 using client::Status;
+
+std::uint64_t fnv1a(std::string_view text) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (const char ch : text) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
+  return h;
+}
 
 bool numericSqlType(int t) {
   // BIT (and SET), TINYINT, SMALLINT, INTEGER (and ENUM), BIGINT, DECIMAL, REAL, DOUBLE.
@@ -106,6 +113,17 @@ bool bytesValue(const eb::Column& c) {
            startsWith(t, "varchar"));
 }
 
+// A value as PostgreSQL reads it (nullopt: NULL): ENUM and SET as their labels (PostgreSQL has
+// no such types of the source's), bytes as bytea's hex input, anything else as Canal renders it.
+std::optional<std::string> postgresText(const eb::Column& c) {
+  if (c.isnull()) return std::nullopt;
+  if (auto label = labelValue(c)) return label;
+  if (bytesValue(c)) {
+    if (auto bytes = latin1Bytes(c.value())) return "\\x" + protocol::toHex(*bytes);
+  }
+  return c.value();
+}
+
 // The statement being gathered: upserts of one table and column list, or deletes of one table.
 struct Group {
   enum class Kind { kNone, kUpsert, kDelete } kind = Kind::kNone;
@@ -113,6 +131,8 @@ struct Group {
   std::vector<std::string> columns;  // upsert: the columns written; delete: the key columns
   std::vector<std::string> key;      // upsert: the key columns (empty: none, an append)
   std::vector<std::string> rows;     // "(v1, v2, ...)" each
+  // Or, for PostgreSQL upserts that may be copied in: each row's values as PostgreSQL reads them.
+  std::vector<std::vector<std::optional<std::string>>> cells;
   std::set<std::string> keys;        // upsert on PostgreSQL: the keys written
   std::string origin;                // the first row's change
 };
@@ -123,6 +143,19 @@ std::string columnList(const std::vector<std::string>& columns, bool postgres) {
   return out;
 }
 
+// What follows an upsert's rows: ON DUPLICATE KEY UPDATE, or ON CONFLICT on the key.
+std::string conflictClause(const Group& g, bool postgres) {
+  std::string update;
+  for (const auto& c : g.columns) {
+    if (postgres && std::find(g.key.begin(), g.key.end(), c) != g.key.end()) continue;
+    const std::string name = sqlName(c, postgres);
+    update += (update.empty() ? "" : ", ") + name + (postgres ? " = EXCLUDED." + name : " = VALUES(" + name + ")");
+  }
+  if (!postgres) return " ON DUPLICATE KEY UPDATE " + update;
+  if (g.key.empty()) return "";
+  return " ON CONFLICT (" + columnList(g.key, true) + ") DO " + (update.empty() ? "NOTHING" : "UPDATE SET " + update);
+}
+
 std::string statementOf(const Group& g, bool postgres) {
   std::string values;
   for (const auto& r : g.rows) values += (values.empty() ? "" : ", ") + r;
@@ -130,28 +163,93 @@ std::string statementOf(const Group& g, bool postgres) {
     const std::string key = g.columns.size() == 1 ? sqlName(g.columns[0], postgres) : "(" + columnList(g.columns, postgres) + ")";
     return "DELETE FROM " + g.target + " WHERE " + key + " IN (" + values + ")";
   }
-  std::string insert = "INSERT INTO " + g.target + " (" + columnList(g.columns, postgres) + ") VALUES " + values;
-  std::string update;
-  for (const auto& c : g.columns) {
-    if (postgres && std::find(g.key.begin(), g.key.end(), c) != g.key.end()) continue;
-    const std::string name = sqlName(c, postgres);
-    update += (update.empty() ? "" : ", ") + name + (postgres ? " = EXCLUDED." + name : " = VALUES(" + name + ")");
-  }
-  if (!postgres) return insert + " ON DUPLICATE KEY UPDATE " + update;
-  if (g.key.empty()) return insert;
-  return insert + " ON CONFLICT (" + columnList(g.key, true) + ") DO " + (update.empty() ? "NOTHING" : "UPDATE SET " + update);
+  return "INSERT INTO " + g.target + " (" + columnList(g.columns, postgres) + ") VALUES " + values +
+         conflictClause(g, postgres);
 }
+
+// A value in COPY's text format: \N for NULL, and backslash, tab, newline and return escaped.
+void appendCopyCell(std::string& out, const std::optional<std::string>& cell) {
+  if (!cell) {
+    out += "\\N";
+    return;
+  }
+  for (const char c : *cell) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out.push_back(c);
+    }
+  }
+}
+
+// An upsert group's rows copied into its staging table, then moved into the target.
+std::pair<std::string, SqlCopy> copyOf(const Group& g) {
+  const std::string columns = columnList(g.columns, true);
+  char name[40];
+  std::snprintf(name, sizeof name, "canal_stage_%016llx", static_cast<unsigned long long>(fnv1a(g.target + "\n" + columns)));
+  SqlCopy copy;
+  copy.stage = "pg_temp." + sqlName(name, true);
+  copy.create = "CREATE TEMPORARY TABLE " + sqlName(name, true) + " ON COMMIT DELETE ROWS AS SELECT " + columns +
+                " FROM " + g.target + " WITH NO DATA";
+  copy.copy = "COPY " + copy.stage + " (" + columns + ") FROM STDIN";
+  for (const auto& row : g.cells) {
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      if (i > 0) copy.data.push_back('\t');
+      appendCopyCell(copy.data, row[i]);
+    }
+    copy.data.push_back('\n');
+  }
+  std::string statement = "WITH canal_rows AS (DELETE FROM " + copy.stage + " RETURNING " + columns + ") INSERT INTO " +
+                          g.target + " (" + columns + ") SELECT " + columns + " FROM canal_rows" + conflictClause(g, true);
+  return {std::move(statement), std::move(copy)};
+}
+
+using Cells = std::vector<std::optional<std::string>>;
 
 class Gatherer {
  public:
-  Gatherer(SqlBatch& out, int batchRows, bool postgres)
-      : out_(out), batchRows_(static_cast<std::size_t>(batchRows)), postgres_(postgres) {}
+  Gatherer(SqlBatch& out, int batchRows, const SqlDialect& dialect)
+      : out_(out), batchRows_(static_cast<std::size_t>(batchRows)), dialect_(dialect) {}
   // `key` and `keyValue`: the row's key (upserts; empty: none).
   void add(const std::string& origin, Group::Kind kind, const std::string& target, std::vector<std::string> columns,
            std::string row, std::vector<std::string> key = {}, const std::string& keyValue = "") {
-    const bool again = postgres_ && kind == Group::Kind::kUpsert && !keyValue.empty() && g_.keys.count(keyValue);
+    start(origin, kind, target, columns, key, keyValue, false);
+    g_.rows.push_back(std::move(row));
+  }
+  // A PostgreSQL upsert's row as its values, copied in or written as literals when flushed.
+  void addCells(const std::string& origin, const std::string& target, std::vector<std::string> columns, Cells row,
+                std::vector<std::string> key, const std::string& keyValue) {
+    start(origin, Group::Kind::kUpsert, target, columns, key, keyValue, true);
+    g_.cells.push_back(std::move(row));
+  }
+  void flush() {
+    if (!g_.cells.empty() && dialect_.copyRows > 0 && g_.cells.size() >= dialect_.copyRows) {
+      auto [statement, copy] = copyOf(g_);
+      out_.statements.push_back(std::move(statement));
+      out_.origins.push_back(g_.origin);
+      out_.copies.emplace_back(std::move(copy));
+    } else if (g_.kind != Group::Kind::kNone && (!g_.rows.empty() || !g_.cells.empty())) {
+      for (const Cells& row : g_.cells) {
+        std::string values;
+        for (const auto& cell : row) values += (values.empty() ? "" : ", ") + (cell ? "'" + dialect_.escape(*cell) + "'" : "NULL");
+        g_.rows.push_back("(" + values + ")");
+      }
+      out_.statements.push_back(statementOf(g_, dialect_.postgres));
+      out_.origins.push_back(g_.origin);
+      out_.copies.emplace_back();
+    }
+    g_ = Group{};
+  }
+
+ private:
+  void start(const std::string& origin, Group::Kind kind, const std::string& target, std::vector<std::string>& columns,
+             std::vector<std::string>& key, const std::string& keyValue, bool cells) {
+    const bool again = dialect_.postgres && kind == Group::Kind::kUpsert && !keyValue.empty() && g_.keys.count(keyValue);
     if (g_.kind != kind || g_.target != target || g_.columns != columns || g_.key != key ||
-        g_.rows.size() >= batchRows_ || again) {
+        g_.rows.size() + g_.cells.size() >= batchRows_ || again || (!g_.rows.empty() && cells) ||
+        (!g_.cells.empty() && !cells)) {
       flush();
       g_.kind = kind;
       g_.target = target;
@@ -159,22 +257,13 @@ class Gatherer {
       g_.key = std::move(key);
       g_.origin = origin;
     }
-    if (postgres_ && kind == Group::Kind::kUpsert && !keyValue.empty()) g_.keys.insert(keyValue);
-    g_.rows.push_back(std::move(row));
+    if (dialect_.postgres && kind == Group::Kind::kUpsert && !keyValue.empty()) g_.keys.insert(keyValue);
     ++out_.rows;
   }
-  void flush() {
-    if (g_.kind != Group::Kind::kNone && !g_.rows.empty()) {
-      out_.statements.push_back(statementOf(g_, postgres_));
-      out_.origins.push_back(g_.origin);
-    }
-    g_ = Group{};
-  }
 
- private:
   SqlBatch& out_;
   const std::size_t batchRows_;
-  const bool postgres_;
+  const SqlDialect& dialect_;
   Group g_;
 };
 
@@ -232,18 +321,15 @@ std::string sqlTarget(const SqlMapping& m, const Change& c, bool postgres) {
 
 std::string sqlLiteral(const eb::Column& c, const SqlDialect& dialect, const std::string& cast) {
   const std::string literal = [&]() -> std::string {
+    if (dialect.postgres) {
+      const auto text = postgresText(c);
+      return text ? "'" + dialect.escape(*text) + "'" : "NULL";
+    }
     if (c.isnull()) return "NULL";
     const std::string& v = c.value();
-    if (dialect.postgres) {
-      // PostgreSQL has no ENUM or SET of the source's: their labels, as text.
-      if (auto label = labelValue(c)) return "'" + dialect.escape(*label) + "'";
-    } else if (numericSqlType(c.sqltype()) && looksNumeric(v)) {
-      return v;
-    }
+    if (numericSqlType(c.sqltype()) && looksNumeric(v)) return v;
     if (bytesValue(c)) {
-      if (auto bytes = latin1Bytes(v)) {
-        return dialect.postgres ? "'\\x" + protocol::toHex(*bytes) + "'" : "X'" + protocol::toHex(*bytes) + "'";
-      }
+      if (auto bytes = latin1Bytes(v)) return "X'" + protocol::toHex(*bytes) + "'";
     }
     return "'" + dialect.escape(v) + "'";
   }();
@@ -278,13 +364,11 @@ client::Result<SqlBatch> sqlStatements(const SqlPlan& plan, const std::vector<co
   const std::vector<SqlMapping>& mappings = plan.mappings();
   const auto takes = [&](const std::string& target, const std::string& keyValue) {
     if (lane.count <= 1) return true;
-    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a: the same lane in every run
-    for (const char ch : target + "\n" + keyValue) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
-    return h % lane.count == lane.index;
+    return fnv1a(target + "\n" + keyValue) % lane.count == lane.index;  // the same lane in every run
   };
   SqlBatch out;
   const bool pg = dialect.postgres;
-  Gatherer gather(out, batchRows, pg);
+  Gatherer gather(out, batchRows, dialect);
   for (const Change* c : changes) {
     if (!carriesRows(*c)) continue;
     const auto mi = plan.mappingOf(c->qualifiedName());
@@ -333,20 +417,31 @@ client::Result<SqlBatch> sqlStatements(const SqlPlan& plan, const std::vector<co
         }
       }
       if (!kept) continue;
-      std::vector<std::string> columns;
-      std::string values;
-      for (const auto& col : row.aftercolumns()) {
-        if (!selection.selected(col.name())) continue;
-        columns.push_back(selection.fieldOf(col.name()));
-        values += (values.empty() ? "" : ", ") + literal(col);
-      }
-      if (columns.empty()) continue;
       // PostgreSQL names the key its upsert conflicts on; a row without one is appended.
       auto key = pg || lane.count > 1 ? keyOf(row.aftercolumns()) : std::nullopt;
       if (!takes(target, key ? key->second : "")) continue;
       if (!pg) key.reset();
-      gather.add(c->where(), Group::Kind::kUpsert, target, std::move(columns), "(" + values + ")",
-                 key ? std::move(key->first) : std::vector<std::string>{}, key ? key->second : "");
+      std::vector<std::string> columns;
+      std::string values;
+      Cells cells;
+      const bool copyable = pg && m.cast.empty();
+      for (const auto& col : row.aftercolumns()) {
+        if (!selection.selected(col.name())) continue;
+        columns.push_back(selection.fieldOf(col.name()));
+        if (copyable) {
+          cells.push_back(postgresText(col));
+        } else {
+          values += (values.empty() ? "" : ", ") + literal(col);
+        }
+      }
+      if (columns.empty()) continue;
+      if (copyable) {
+        gather.addCells(c->where(), target, std::move(columns), std::move(cells),
+                        key ? std::move(key->first) : std::vector<std::string>{}, key ? key->second : "");
+      } else {
+        gather.add(c->where(), Group::Kind::kUpsert, target, std::move(columns), "(" + values + ")",
+                   key ? std::move(key->first) : std::vector<std::string>{}, key ? key->second : "");
+      }
     }
   }
   gather.flush();

@@ -29,11 +29,26 @@ using SqlEscape = std::function<std::string(std::string_view)>;
 struct SqlDialect {
   bool postgres = false;  // else MariaDB/MySQL
   SqlEscape escape;
+  // PostgreSQL: upserts of a statement of at least this many rows go through COPY into a
+  // session-local staging table (0: never). Mappings with a `cast` always use literals.
+  std::size_t copyRows = 0;
+};
+
+// The rows of an upsert statement on PostgreSQL copied in first: `data` (COPY's text format) by
+// `copy` into `stage`, a temporary table of the target's columns made by `create` once per
+// connection (ON COMMIT DELETE ROWS); the statement then moves them from there into the target
+// (WITH ... DELETE FROM stage RETURNING ... INSERT ... ON CONFLICT), which leaves it empty.
+struct SqlCopy {
+  std::string stage;
+  std::string create;
+  std::string copy;
+  std::string data;
 };
 
 struct SqlBatch {
   std::vector<std::string> statements;
   std::vector<std::string> origins;  // per statement: its first row's change (Change::where())
+  std::vector<std::optional<SqlCopy>> copies;  // per statement: the rows it copies in first
   std::size_t rows = 0;  // row images the statements carry
 };
 

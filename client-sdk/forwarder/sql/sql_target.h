@@ -24,6 +24,8 @@ class SqlTarget {
   // Literals and names as this target spells them (the escape is the connection's).
   virtual const SqlDialect& dialect() const = 0;
   virtual client::Status execute(const std::string& sql) = 0;
+  // PostgreSQL: `copy` (COPY ... FROM STDIN) fed `data`. MariaDB has none: an error.
+  virtual client::Status copyIn(const std::string& copy, const std::string& data) = 0;
   // The first value of the first row (nullopt: no row, or NULL).
   virtual client::Result<std::optional<std::string>> queryValue(const std::string& sql) = 0;
   // host:port, or the socket.

@@ -220,12 +220,17 @@ TEST_F(PostgresForwarderTest, EveryColumnTypeArrivesInATableOfTheDocumentedTypes
       "X'DEADBEEF00', '{\"a\": 1, \"b\": [1, 2]}', '123e4567-e89b-12d3-a456-426614174000', '192.168.0.1', "
       "'2001:db8::1', POINT(1.5, -2)),"
       "(2, 127, 0, 0, 8388607, 2147483647, 0, 9223372036854775807, 0, '0.000001', -3.5, 123456.75, b'0', b'0', "
-      "'1000-01-01', '1000-01-01 00:00:00', '838:59:59', 1901, '', '', '', 'c', '', X'', X'', '[]', "
+      "'1000-01-01', '1000-01-01 00:00:00', '838:59:59', 1901, '', '', 'tab\\there\\nnew \\\\ line', 'c', '', X'', X'', '[]', "
       "'00000000-0000-0000-0000-000000000000', '0.0.0.0', '::', POINT(0, 0)),"
       "(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
       "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)");
   ASSERT_TRUE(inserted.isOk()) << inserted.status().toString();
   ASSERT_TRUE(db_->execute("UPDATE s.types SET vc = 'changed', tm = '12:34:56' WHERE id = 1"));
+  // 21 rows in one statement: an upsert large enough to be copied in (COPY's text format).
+  std::string copies = "INSERT INTO s.types SELECT id + 100 * k";
+  for (const auto& c : columns) copies += std::string(", ") + c.name;
+  ASSERT_TRUE(db_->execute(copies + " FROM s.types, (SELECT 1 k UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 "
+                                    "UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7) seven"));
   std::string mariadb = "SELECT id";
   std::string postgres = "SELECT id";
   const auto expression = [](const char* format, const char* name) {

@@ -122,6 +122,48 @@ TEST(SqlStatements, OnPostgresUpsertsConflictOnTheKeyAndAKeysSecondUpsertStartsA
   EXPECT_EQ(keys->statements.at(0), "INSERT INTO \"r\".\"k\" (\"id\") VALUES ('5') ON CONFLICT (\"id\") DO NOTHING");
 }
 
+TEST(SqlStatements, OnPostgresALargeUpsertIsCopiedIntoAStagingTableAndASmallOneStaysLiterals) {
+  SqlDialect copying = kPostgres;
+  copying.copyRows = 3;
+  const Change big = change(eb::INSERT,
+                            {{{}, {id("1"), note("tab\there")}},
+                             {{}, {id("2"), note(std::nullopt)}},
+                             {{}, {id("3"), note("back\\slash\nline")}}},
+                            100);
+  const Change bytes = change(eb::INSERT,
+                              {{{}, {id("4"), {"b", std::string("\x00\xc3\xbf", 3), false, false, 2004, "blob"}}},
+                               {{}, {id("5"), {"b", "it's", false, false, 2004, "blob"}}}},
+                              200, "files");
+  SqlMapping files = mapping("r.files");
+  files.table = "shop.files";
+  auto batch = sqlStatements({mapping("r.orders"), files}, {&big, &bytes}, copying, 500);
+  ASSERT_TRUE(batch.isOk()) << batch.status().message();
+  ASSERT_EQ(batch->statements.size(), 2u);
+  ASSERT_EQ(batch->copies.size(), 2u);
+  ASSERT_TRUE(batch->copies[0]);
+  const SqlCopy& copy = *batch->copies[0];
+  EXPECT_EQ(copy.stage.rfind("pg_temp.\"canal_stage_", 0), 0u) << copy.stage;
+  EXPECT_EQ(copy.create, "CREATE TEMPORARY TABLE " + copy.stage.substr(8) +
+                             " ON COMMIT DELETE ROWS AS SELECT \"id\", \"note\" FROM \"r\".\"orders\" WITH NO DATA");
+  EXPECT_EQ(copy.copy, "COPY " + copy.stage + " (\"id\", \"note\") FROM STDIN");
+  EXPECT_EQ(copy.data, "1\ttab\\there\n2\t\\N\n3\tback\\\\slash\\nline\n");
+  EXPECT_EQ(batch->statements[0],
+            "WITH canal_rows AS (DELETE FROM " + copy.stage + " RETURNING \"id\", \"note\") INSERT INTO \"r\".\"orders\" "
+            "(\"id\", \"note\") SELECT \"id\", \"note\" FROM canal_rows ON CONFLICT (\"id\") DO UPDATE SET \"note\" = "
+            "EXCLUDED.\"note\"");
+  EXPECT_FALSE(batch->copies[1]) << "two rows: below copyRows";
+  EXPECT_EQ(batch->statements[1],
+            "INSERT INTO \"r\".\"files\" (\"id\", \"b\") VALUES ('4', '\\x00ff'), ('5', '\\x69742773') "
+            "ON CONFLICT (\"id\") DO UPDATE SET \"b\" = EXCLUDED.\"b\"");
+  // Another table's stage, and none for a mapping with a cast (its literals are CAST(...)).
+  SqlMapping cast = mapping("r.orders");
+  cast.cast["note"] = "text";
+  auto casted = sqlStatements({cast}, {&big}, copying, 500);
+  ASSERT_TRUE(casted.isOk());
+  EXPECT_FALSE(casted->copies.at(0));
+  EXPECT_NE(casted->statements[0].find("CAST('tab\there' AS text)"), std::string::npos) << casted->statements[0];
+}
+
 TEST(SqlStatements, OnPostgresValuesAreQuotedBytesAreByteaAndACastConverts) {
   const auto literal = [](Col c, const std::string& cast = "") { return sqlLiteral(column(c), kPostgres, cast); };
   EXPECT_EQ(literal({"n", "-12.50", false, false, 3, "decimal(10,2)"}), "'-12.50'");
