@@ -17,6 +17,11 @@
 namespace canal::app {
 namespace {
 
+// Transactional publishing: the most batches one Kafka transaction takes. Each transaction costs
+// a flush before its position record and a commit, a few milliseconds with the broker's round
+// trips; with Canal's default batch (50 KiB) that is most of a batch's time alone.
+constexpr std::size_t kBatchesPerTransaction = 32;
+
 namespace eb = canal::protocol::entry;
 
 std::int64_t wallClockMs() {
@@ -47,11 +52,12 @@ std::string identityOf(const eb::Entry& e) {
 
 }  // namespace
 
-// With canal.mq.transaction, each batch's transaction also writes a position record (key: the
-// destination) to canal.mq.positionTopic, naming the batch: its first and last entries and how
-// many it holds. A batch that was committed but not acked (the server died in between, or the
-// standby took over) is delivered again by the store from its first entry: when the first
-// entries delivered after a start are that batch's, they are not sent twice. Anything else (the
+// With canal.mq.transaction, the batches ready at once (up to kBatchesPerTransaction) go in one
+// transaction, which also writes a position record (key: the destination) to
+// canal.mq.positionTopic naming them: their first and last entries and how many they hold.
+// Batches that were committed but not acked (the server died in between, or the standby took
+// over) are delivered again by the store from their first entry: when the first entries
+// delivered after a start are theirs, they are not sent twice. Anything else (the
 // record's batch was acked, the entries come from a standby or a binlog started again, a record
 // of an older version) skips nothing: at worst a batch is sent twice, never one lost.
 struct CanalMqPublisher::Parts {
@@ -201,11 +207,11 @@ CanalMqPublisher::CanalMqPublisher(std::unique_ptr<Parts> parts, std::string des
     : parts_(std::move(parts)), description_(std::move(description)) {}
 CanalMqPublisher::~CanalMqPublisher() = default;
 
-Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::string_view>& entries) {
+std::size_t CanalMqPublisher::batchesPerPublish() const { return parts_->positionTopic.empty() ? 1 : kBatchesPerTransaction; }
+
+Status CanalMqPublisher::publish(const std::vector<mq::PublishBatch>& batches) {
   Parts& p = *parts_;
-  if (entries.empty()) return Status::ok();
   const bool transactional = !p.positionTopic.empty();
-  std::vector<std::string_view> send = entries;
   if (transactional && !p.positionRead) {
     // Fenced first: a transaction an earlier run committed but whose markers the broker had not
     // written yet is then complete, and its position record visible to the read below.
@@ -228,37 +234,57 @@ Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::st
   const auto identity = [&](std::string_view bytes) {
     return header.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ? identityOf(header) : std::string();
   };
-  const std::string batchFirst = transactional ? identity(entries.front()) : std::string();
-  // Only the committed batch delivered again (from its first entry) went out already.
-  if (p.replay && p.replay->skipped == 0 && batchFirst != p.replay->first) p.replay.reset();
-  if (p.replay) {
-    const std::size_t skip = static_cast<std::size_t>(std::min<std::uint64_t>(p.replay->count - p.replay->skipped, send.size()));
-    p.replay->skipped += skip;
-    if (p.replay->skipped == p.replay->count) {
-      if (const std::string ended = identity(send[skip - 1]); ended != p.replay->last) {
-        moduleLogger("mq")->warn("destination {}: the batch delivered again after the start ends with {}, not with {} "
-                                 "as its position record says; the entries after it are published",
-                                 p.destination, ended, p.replay->last);
+  std::vector<publish::MqMessage> messages;
+  std::string first;          // transactional: the first entry given
+  std::uint64_t count = 0;    // entries given
+  std::string_view lastSent;  // the last entry sent
+  std::int64_t lastBatchId = 0;
+  for (const mq::PublishBatch& batch : batches) {
+    if (batch.entries.empty()) continue;
+    std::vector<std::string_view> send = batch.entries;
+    const std::string batchFirst = transactional ? identity(send.front()) : std::string();
+    if (first.empty()) first = batchFirst;
+    count += send.size();
+    // Only the committed batch delivered again (from its first entry) went out already.
+    if (p.replay && p.replay->skipped == 0 && batchFirst != p.replay->first) p.replay.reset();
+    if (p.replay) {
+      const std::size_t skip =
+          static_cast<std::size_t>(std::min<std::uint64_t>(p.replay->count - p.replay->skipped, send.size()));
+      p.replay->skipped += skip;
+      if (p.replay->skipped == p.replay->count) {
+        if (const std::string ended = identity(send[skip - 1]); ended != p.replay->last) {
+          moduleLogger("mq")->warn("destination {}: the batch delivered again after the start ends with {}, not with {} "
+                                   "as its position record says; the entries after it are published",
+                                   p.destination, ended, p.replay->last);
+        }
+        p.replay.reset();
       }
-      p.replay.reset();
+      send.erase(send.begin(), send.begin() + static_cast<std::ptrdiff_t>(skip));
+      if (send.empty()) continue;
     }
-    send.erase(send.begin(), send.begin() + static_cast<std::ptrdiff_t>(skip));
-    if (send.empty()) return Status::ok();
+    auto routed = p.router.route(batch.id, send, wallClockMs());
+    if (!routed) return Status::corruption("batch " + std::to_string(batch.id), routed.status().message());
+    if (messages.empty()) {
+      messages = std::move(*routed);
+    } else {
+      messages.insert(messages.end(), std::make_move_iterator(routed->begin()), std::make_move_iterator(routed->end()));
+    }
+    lastSent = send.back();
+    lastBatchId = batch.id;
   }
-  auto messages = p.router.route(batchId, send, wallClockMs());
-  if (!messages) return Status::corruption("batch " + std::to_string(batchId), messages.status().message());
+  if (lastSent.empty()) return Status::ok();  // nothing given, or all of it went out already
   if (transactional) {
-    if (!header.ParseFromArray(send.back().data(), static_cast<int>(send.back().size()))) {
-      return Status::corruption("batch " + std::to_string(batchId), "its last entry does not parse");
+    if (!header.ParseFromArray(lastSent.data(), static_cast<int>(lastSent.size()))) {
+      return Status::corruption("batch " + std::to_string(lastBatchId), "its last entry does not parse");
     }
     const nlohmann::json position = {{"destination", p.destination},
-                                     {"batchId", batchId},
+                                     {"batchId", lastBatchId},
                                      {"journalName", header.header().logfilename()},
                                      {"position", header.header().logfileoffset()},
                                      {"timestamp", header.header().executetime()},
-                                     {"first", batchFirst},
+                                     {"first", first},
                                      {"last", identityOf(header)},
-                                     {"count", entries.size()}};
+                                     {"count", count}};
     publish::MqMessage record;
     record.topic = p.positionTopic;
     record.partition = 0;
@@ -267,9 +293,9 @@ Status CanalMqPublisher::publish(std::int64_t batchId, const std::vector<std::st
     record.origin.logfileName = header.header().logfilename();
     record.origin.logfileOffset = header.header().logfileoffset();
     record.afterTheRest = true;
-    messages->push_back(std::move(record));
+    messages.push_back(std::move(record));
   }
-  return fromPublish(p.publisher->publish(*messages));
+  return fromPublish(p.publisher->publish(messages));
 }
 
 mq::PublisherCounters CanalMqPublisher::counters() const {

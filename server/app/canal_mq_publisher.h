@@ -26,7 +26,13 @@ class CanalMqPublisher final : public mq::BatchPublisher {
   static Result<std::unique_ptr<CanalMqPublisher>> create(const ServerConfig& server, const InstanceConfig& instance);
   ~CanalMqPublisher() override;
 
-  Status publish(std::int64_t batchId, const std::vector<std::string_view>& entries) override;
+  Status publish(const std::vector<mq::PublishBatch>& batches) override;
+  // One batch alone.
+  Status publish(std::int64_t batchId, const std::vector<std::string_view>& entries) {
+    return publish({mq::PublishBatch{batchId, entries}});
+  }
+  // Transactional: the batches ready at once share a transaction and its position record.
+  std::size_t batchesPerPublish() const override;
   std::string describe() const override { return description_; }
   mq::PublisherCounters counters() const override;
 

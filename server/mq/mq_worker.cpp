@@ -97,41 +97,68 @@ void MqWorker::run() {
   std::uint64_t epoch = 0;
   const std::chrono::milliseconds firstPause = std::min(std::chrono::milliseconds(100), options_.maxRetryPause);
   std::chrono::milliseconds retryPause = firstPause;
-  std::vector<std::string> owned;
-  std::vector<std::string_view> entries;
+  std::vector<std::vector<std::string>> owned;  // each batch's entries
+  std::vector<PublishBatch> batches;
   while (!waitForBatch(options_.getTimeout)) {
     owned.clear();
-    auto batch = sessions_->getWithoutAck(options_.clientId, options_.batchSize, epoch,
-                                          [&](const instance::BatchEntries& e) { owned.assign(e.begin(), e.end()); });
-    if (!batch.isOk()) {
+    batches.clear();
+    // The first batch as Canal takes it; then, up to what the publisher takes, the full ones
+    // ready behind it.
+    Status got;
+    do {
+      if (!batches.empty() && !sessions_->readyOrNotify(this, options_.batchSize, [] {})) {
+        sessions_->cancelNotify(this);
+        break;
+      }
+      std::vector<std::string> entries;
+      auto batch = sessions_->getWithoutAck(options_.clientId, options_.batchSize, epoch,
+                                            [&](const instance::BatchEntries& e) { entries.assign(e.begin(), e.end()); });
+      if (!batch.isOk()) {
+        got = batch.status();
+        break;
+      }
+      if (*batch == -1) break;
+      owned.push_back(std::move(entries));
+      batches.push_back(PublishBatch{*batch, {}});
+    } while (batches.size() < publisher_->batchesPerPublish());
+    if (!got.isOk() && batches.empty()) {
       // The destination stops (a restart from conf/, an HA release): this worker is stopped next.
-      log->warn("destination {}: get for MQ publishing failed: {}", options_.destination, batch.status().toString());
+      log->warn("destination {}: get for MQ publishing failed: {}", options_.destination, got.toString());
       if (pause(retryPause)) break;
       continue;
     }
-    const std::int64_t batchId = *batch;
-    if (batchId == -1) continue;
-    entries.assign(owned.begin(), owned.end());
+    if (batches.empty()) continue;
+    std::size_t entryCount = 0;
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      batches[i].entries.assign(owned[i].begin(), owned[i].end());
+      entryCount += owned[i].size();
+    }
+    const std::string named = batches.size() == 1 ? "batch " + std::to_string(batches[0].id)
+                                                  : "batches " + std::to_string(batches.front().id) + "-" +
+                                                        std::to_string(batches.back().id);
     const std::uint64_t problemsBefore = publisher_->counters().problems;
-    const Status sent = publisher_->publish(batchId, entries);
+    const Status sent = publisher_->publish(batches);
     if (sent.isOk()) {
-      Status acked = sessions_->takeForAck(options_.clientId, batchId);
+      Status acked;
+      for (const PublishBatch& b : batches) {
+        if (acked.isOk()) acked = sessions_->takeForAck(options_.clientId, b.id);
+      }
       if (acked.isOk()) acked = sessions_->commitAcks(options_.clientId);
       if (!acked.isOk()) {
         // Published but the position is not recorded: the batch goes out again (at least once).
-        log->error("destination {}: batch {} was published but its ack failed: {}", options_.destination, batchId,
+        log->error("destination {}: {} published but the ack failed: {}", options_.destination, named,
                    acked.toString());
         setState("retrying", acked.toString());
       } else {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stats_.state == "retrying" || publisher_->counters().problems != problemsBefore) {
-          log->info("destination {}: publishing again: batch {} confirmed by {}", options_.destination, batchId,
+          log->info("destination {}: publishing again: {} confirmed by {}", options_.destination, named,
                     publisher_->describe());
         }
         stats_.state = "publishing";
-        ++stats_.batches;
-        stats_.entries += entries.size();
-        stats_.lastBatchId = batchId;
+        stats_.batches += batches.size();
+        stats_.entries += entryCount;
+        stats_.lastBatchId = batches.back().id;
         retryPause = firstPause;
         continue;
       }
@@ -146,7 +173,7 @@ void MqWorker::run() {
       return;
     }
     if (!sent.isOk()) {
-      log->warn("destination {}: batch {} not published, sending it again in {} ms: {}", options_.destination, batchId,
+      log->warn("destination {}: {} not published, sending again in {} ms: {}", options_.destination, named,
                 retryPause.count(), sent.toString());
       setState("retrying", sent.toString());
     }

@@ -3,7 +3,8 @@
 // Canal's MQ mode for one destination (canal.serverMode = kafka or rabbitMQ): an internal client (id 1001,
 // the destination's own filter) that takes a batch (canal.mq.canalBatchSize entries, or what is
 // there after canal.mq.canalGetTimeout ms), hands it to the broker and acks it only when the
-// broker confirmed every message of it. A failure the broker may get over rolls the batch back
+// broker confirmed every message of it. Where the publisher takes several, the full batches
+// ready behind the first go with it (each still a batch of its own, with its own id). A failure the broker may get over rolls the batch back
 // and sends it again, with a growing pause; one that cannot succeed (a message over the size
 // limit without a dead-letter topic) stops the publishing with an error naming the change, the
 // batch unacked, so a restart after the fix goes on from it.
@@ -37,12 +38,22 @@ struct PublisherCounters {
   std::uint64_t problems = 0;       // such reports so far
 };
 
-// The broker side. publish() returns once the broker confirmed the batch: ok; Unavailable when
-// it may succeed later (sent again); any other code when it cannot.
+// A batch got from the store: its id and its entries (serialized Entry messages).
+struct PublishBatch {
+  std::int64_t id = 0;
+  std::vector<std::string_view> entries;
+};
+
+// The broker side. publish() returns once the broker confirmed every batch given: ok;
+// Unavailable when it may succeed later (sent again); any other code when it cannot.
 class BatchPublisher {
  public:
   virtual ~BatchPublisher() = default;
-  virtual Status publish(std::int64_t batchId, const std::vector<std::string_view>& entries) = 0;
+  // Batches in store order, each routed as it is alone; confirmed together or not at all.
+  virtual Status publish(const std::vector<PublishBatch>& batches) = 0;
+  // How many batches ready at once one publish() takes (more than one where each publish costs
+  // round trips of its own, as a Kafka transaction does).
+  virtual std::size_t batchesPerPublish() const { return 1; }
   virtual std::string describe() const = 0;  // "kafka 127.0.0.1:9092" for logs and /status
   virtual PublisherCounters counters() const = 0;
 };

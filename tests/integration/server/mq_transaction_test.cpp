@@ -50,6 +50,37 @@ TEST_F(MqModeTest, TransactionalPublishingSkipsWhatACommittedPositionRecordCover
   EXPECT_EQ((*fourth)->counters().messages, 3u + 1u) << "three rows and the position record";
 }
 
+// Batches ready at once share a transaction: each routed with its own batch id, one position
+// record naming them all, so the next server skips them however the store cuts them again.
+TEST_F(MqModeTest, BatchesPublishedTogetherShareOneTransactionAndOnePositionRecord) {
+  ASSERT_TRUE(kafka_.createTopic("cdc", 1));
+  ASSERT_TRUE(kafka_.createTopic("canal_mq_positions", 1));
+  const app::ServerConfig server = transactionalServer();
+  const app::InstanceConfig instance = transactionalInstance();
+  const std::vector<std::string> entries = insertEntries(3);
+  const std::vector<std::string_view> all(entries.begin(), entries.end());
+  {
+    auto first = app::CanalMqPublisher::create(server, instance);
+    ASSERT_TRUE(first.isOk()) << first.status().toString();
+    EXPECT_GT((*first)->batchesPerPublish(), 1u);
+    ASSERT_TRUE((*first)->publish({mq::PublishBatch{1, {all[0]}}, mq::PublishBatch{2, {all[1], all[2]}}}).isOk());
+    EXPECT_EQ((*first)->counters().transactions, 1u);
+  }
+  std::vector<std::pair<std::string, std::int64_t>> rows;  // id, FlatMessage batch id
+  for (const KafkaRecord& r : kafka_.consume("cdc", 1, 3, 3s, true)) rows.emplace_back(r.value["data"][0]["id"], r.value["id"]);
+  EXPECT_EQ(rows, (std::vector<std::pair<std::string, std::int64_t>>{{"1", 1}, {"2", 2}, {"3", 2}}));
+  const auto positions = kafka_.consume("canal_mq_positions", 1, 1, 3s, true);
+  ASSERT_EQ(positions.size(), 1u);
+  EXPECT_EQ(positions[0].value["count"], 3);
+  EXPECT_EQ(positions[0].value["batchId"], 2);
+  EXPECT_EQ(positions[0].value["position"], 300);
+  // Not acked: delivered again as one batch, and nothing is sent twice.
+  auto second = app::CanalMqPublisher::create(server, instance);
+  ASSERT_TRUE(second.isOk());
+  ASSERT_TRUE((*second)->publish(1, all).isOk());
+  EXPECT_EQ((*second)->counters().messages, 0u);
+}
+
 // A transaction the broker fails (a produce refused) is aborted and the batch is reported
 // unconfirmed (not acked), then sent again in a new transaction. (librdkafka's mock cluster
 // keeps aborted records visible to every reader: it returns no aborted-transaction list, so

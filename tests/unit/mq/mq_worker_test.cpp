@@ -25,11 +25,18 @@ class ScriptedPublisher final : public BatchPublisher {
     std::vector<Status> script;
     std::vector<std::vector<std::string>> batches;
     std::vector<std::vector<std::string>> confirmed;
+    std::size_t perPublish = 1;                       // batchesPerPublish()
+    std::vector<std::vector<std::int64_t>> publishes;  // the batch ids of each publish()
   };
   explicit ScriptedPublisher(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
-  Status publish(std::int64_t, const std::vector<std::string_view>& entries) override {
+  Status publish(const std::vector<PublishBatch>& batches) override {
     std::lock_guard<std::mutex> lock(shared_->mutex);
-    std::vector<std::string> batch(entries.begin(), entries.end());
+    std::vector<std::string> batch;
+    shared_->publishes.emplace_back();
+    for (const PublishBatch& b : batches) {
+      batch.insert(batch.end(), b.entries.begin(), b.entries.end());
+      shared_->publishes.back().push_back(b.id);
+    }
     shared_->batches.push_back(batch);
     if (!shared_->script.empty()) {
       Status s = shared_->script.front();
@@ -39,6 +46,7 @@ class ScriptedPublisher final : public BatchPublisher {
     shared_->confirmed.push_back(std::move(batch));
     return Status::ok();
   }
+  std::size_t batchesPerPublish() const override { return shared_->perPublish; }
   std::string describe() const override { return "scripted broker"; }
   PublisherCounters counters() const override { return {}; }
 
@@ -112,6 +120,28 @@ TEST_F(MqWorkerTest, EachBatchIsPublishedThenAcked) {
                                                                         {"entry@2000", "entry@2100"}}));
   EXPECT_EQ(worker_->stats().batches, 2u);
   EXPECT_EQ(worker_->stats().state, "publishing");
+}
+
+// A publisher that takes several batches (a Kafka transaction) gets the full ones ready behind
+// the first, each with its own id; all are acked once it confirmed them, none when it did not.
+TEST_F(MqWorkerTest, BatchesReadyAtOnceArePublishedTogetherAndAckedTogether) {
+  broker_->perPublish = 3;
+  broker_->script = {Status::unavailable("broker down")};
+  for (std::uint64_t offset = 1000; offset <= 4000; offset += 1000) putTransaction(offset);
+  startWorker();
+  ASSERT_TRUE(testing::waitUntil(5s, [&] { return cursorOffset() == 4100; }));
+  ASSERT_TRUE(testing::waitUntil(5s, [&] { return worker_->stats().batches == 4; }));
+  std::lock_guard<std::mutex> lock(broker_->mutex);
+  ASSERT_EQ(broker_->publishes.size(), 3u) << "three batches refused, the same three again, then the fourth";
+  EXPECT_EQ(broker_->publishes[0].size(), 3u);
+  EXPECT_EQ(broker_->publishes[1].size(), 3u);
+  EXPECT_EQ(broker_->publishes[2].size(), 1u);
+  EXPECT_LT(broker_->publishes[1][0], broker_->publishes[1][1]);
+  EXPECT_LT(broker_->publishes[1][1], broker_->publishes[1][2]);
+  EXPECT_EQ(broker_->confirmed,
+            (std::vector<std::vector<std::string>>{
+                {"entry@1000", "entry@1100", "entry@2000", "entry@2100", "entry@3000", "entry@3100"},
+                {"entry@4000", "entry@4100"}}));
 }
 
 TEST_F(MqWorkerTest, ABatchTheBrokerDidNotConfirmIsSentAgainWholeAndAckedOnlyThen) {
