@@ -17,6 +17,13 @@ namespace canal::forwarder {
 
 namespace eb = canal::protocol::entry;
 
+// A column of a source table as its definition gives it (not a value).
+struct SourceColumn {
+  std::string name;
+  std::string mysqlType;  // "int(11) unsigned", "varchar(32)"
+  bool isKey = false;     // of the primary key
+};
+
 struct Change {
   const eb::Entry* entry = nullptr;  // owned by the batch's Message
   eb::RowChange rowChange;

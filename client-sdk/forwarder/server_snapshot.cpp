@@ -48,6 +48,7 @@ Result<ServerSnapshots> ServerSnapshots::create(const SnapshotLogin& login, cons
   ServerSnapshots out;
   out.http_ = std::move(*http);
   out.url_ = login.url + "/destinations/" + destination + "/snapshots";
+  out.tables_ = login.url + "/destinations/" + destination + "/tables/";
   out.destination_ = destination;
   out.command_ = std::move(command);
   out.log_ = std::move(log);
@@ -63,14 +64,28 @@ Status ServerSnapshots::refused(const std::string& what, const HttpResponse& r) 
   return failure(what + " answered " + std::to_string(r.status) + ": " + r.body.substr(0, 500));
 }
 
-Result<HttpResponse> ServerSnapshots::ask(const std::string& method, const std::string& body) {
+Result<std::vector<SourceColumn>> ServerSnapshots::columnsOf(const std::string& table) {
+  auto answer = ask(tables_ + table, "GET", "");
+  if (!answer) return answer.status();
+  if (answer->status != 200) return refused("GET " + tables_ + table, *answer);
+  const Json j = Json::parse(answer->body, nullptr, false);
+  std::vector<SourceColumn> columns;
+  for (const Json& c : j.is_object() ? j.value("columns", Json::array()) : Json::array()) {
+    if (!c.is_object() || !c["name"].is_string() || !c["mysqlType"].is_string()) continue;
+    columns.push_back({c["name"].get<std::string>(), c["mysqlType"].get<std::string>(), c.value("isKey", false)});
+  }
+  if (columns.empty()) return failure("canal-server gave no columns of " + table + ": " + answer->body.substr(0, 500));
+  return columns;
+}
+
+Result<HttpResponse> ServerSnapshots::ask(const std::string& url, const std::string& method, const std::string& body) {
   const auto deadline = std::chrono::steady_clock::now() + 120s;
   auto pause = 1000ms;
   for (;;) {
-    auto r = http_->request(method, url_, body);
+    auto r = http_->request(method, url, body);
     const bool passing = !r || r->status == 503;
     if (!passing || stopped_() || std::chrono::steady_clock::now() + pause > deadline) return r;
-    log_(method + " " + url_ + ": " + (r ? std::to_string(r->status) + " " + r->body : r.status().message()) +
+    log_(method + " " + url + ": " + (r ? std::to_string(r->status) + " " + r->body : r.status().message()) +
          "; asking again in " + std::to_string(pause.count() / 1000) + " s");
     for (auto slept = 0ms; slept < pause && !stopped_(); slept += 100ms) std::this_thread::sleep_for(100ms);
     pause = std::min(pause * 2, std::chrono::milliseconds(10000));

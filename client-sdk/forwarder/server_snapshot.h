@@ -90,6 +90,10 @@ class ServerSnapshots {
   // change within `maxLag` of now.
   client::Status catchUp(const FollowingForwarder& running, std::uint64_t snapshotRows, std::chrono::milliseconds maxLag);
 
+  // The columns of `table` (database.table) on the destination's primary now, as canal-server
+  // reads them (asked again while it answers 503); an error naming the table when it has none.
+  client::Result<std::vector<SourceColumn>> columnsOf(const std::string& table);
+
   // Cancels snapshot `id` if the server still runs it; whether it did.
   client::Result<bool> cancel(std::int64_t id);
 
@@ -100,11 +104,13 @@ class ServerSnapshots {
   // A request to the snapshot endpoint, asked again while canal-server answers 503 (the primary
   // cannot be reached, the destination is starting) or does not answer, every 1 s to 10 s, for
   // up to two minutes: passing conditions are waited out and said in the log.
-  client::Result<HttpResponse> ask(const std::string& method, const std::string& body = "");
+  client::Result<HttpResponse> ask(const std::string& method, const std::string& body = "") { return ask(url_, method, body); }
+  client::Result<HttpResponse> ask(const std::string& url, const std::string& method, const std::string& body);
   client::Status refused(const std::string& what, const HttpResponse& r) const;
 
   std::shared_ptr<HttpClient> http_;
-  std::string url_;  // .../destinations/<d>/snapshots
+  std::string url_;     // .../destinations/<d>/snapshots
+  std::string tables_;  // .../destinations/<d>/tables/
   std::string destination_;
   std::string command_;
   CommandLog log_;

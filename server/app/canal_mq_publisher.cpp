@@ -17,11 +17,6 @@
 namespace canal::app {
 namespace {
 
-// Transactional publishing: the most batches one Kafka transaction takes. Each transaction costs
-// a flush before its position record and a commit, a few milliseconds with the broker's round
-// trips; with Canal's default batch (50 KiB) that is most of a batch's time alone.
-constexpr std::size_t kBatchesPerTransaction = 32;
-
 namespace eb = canal::protocol::entry;
 
 std::int64_t wallClockMs() {

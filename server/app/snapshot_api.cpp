@@ -95,23 +95,52 @@ Result<SnapshotBody> parseSnapshotBody(const std::string& text) {
   return out;
 }
 
+namespace {
+
+// GET /destinations/<name>/tables/<database>.<table>: the table's columns as the primary has them.
+HttpResponse answerTableRequest(const std::string& method, const std::string& name, const std::string& qualified,
+                                const DestinationManager& destinations) {
+  if (method != "GET") return error(405, "a table's definition is read with GET");
+  const auto dot = qualified.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == qualified.size()) {
+    return error(400, "the table is named database.table, not '" + qualified + "'");
+  }
+  const auto snapshots = destinations.snapshots(name);
+  if (!snapshots) return error(404, "destination " + name + " does not run on this server");
+  auto definition = snapshots->describe(qualified.substr(0, dot), qualified.substr(dot + 1));
+  if (!definition) {
+    return error(definition.status().code() == StatusCode::kNotFound ? 404 : 503, definition.status().toString());
+  }
+  nlohmann::json columns = nlohmann::json::array();
+  for (const auto& c : (*definition)->columns) {
+    columns.push_back({{"name", c.name}, {"mysqlType", c.columnType}, {"isKey", c.isPrimaryKey}});
+  }
+  return reply(200, {{"database", (*definition)->database}, {"table", (*definition)->table}, {"columns", columns}});
+}
+
+}  // namespace
+
 HttpResponse handleSnapshotRequest(const HttpRequest& request, const AdminLogin& admin,
                                    const DestinationManager& destinations) {
-  // /destinations/<name>/snapshots
+  // /destinations/<name>/snapshots, /destinations/<name>/tables/<database>.<table>
   const std::string prefix = "/destinations/";
   const std::string suffix = "/snapshots";
-  if (request.path.size() <= prefix.size() + suffix.size() ||
-      request.path.compare(request.path.size() - suffix.size(), suffix.size(), suffix) != 0) {
+  const std::string tables = "/tables/";
+  const auto tablesAt = request.path.find(tables, prefix.size());
+  const bool isTable = tablesAt != std::string::npos && tablesAt > prefix.size();
+  if (!isTable && (request.path.size() <= prefix.size() + suffix.size() ||
+                   request.path.compare(request.path.size() - suffix.size(), suffix.size(), suffix) != 0)) {
     return error(404, "not found; snapshots are at /destinations/<name>/snapshots");
   }
-  const std::string name =
-      request.path.substr(prefix.size(), request.path.size() - prefix.size() - suffix.size());
+  const std::string name = isTable ? request.path.substr(prefix.size(), tablesAt - prefix.size())
+                                   : request.path.substr(prefix.size(), request.path.size() - prefix.size() - suffix.size());
   if (admin.passwordHash.empty()) {
     return error(403, "snapshots are requested as canal.admin.user; set canal.admin.passwd first");
   }
   if (!adminAuthorized(request.authorization, admin)) {
     return error(401, "HTTP Basic authentication as canal.admin.user is required");
   }
+  if (isTable) return answerTableRequest(request.method, name, request.path.substr(tablesAt + tables.size()), destinations);
   return answerSnapshotRequest(request.method, name, request.body, destinations);
 }
 

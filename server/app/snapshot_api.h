@@ -5,6 +5,9 @@
 //                                           "chunkSize": 4096, "rowsPerSecond": 0, "parallel": 1}
 //   GET    /destinations/<name>/snapshots  the last snapshot's progress
 //   DELETE /destinations/<name>/snapshots  cancels the running one (404 when none runs)
+//   GET    /destinations/<name>/tables/<database>.<table>  the table's columns on the primary
+//          now ({"database", "table", "columns": [{"name", "mysqlType", "isKey"}]}; 404 when
+//          there is no such table), for a copy made before its first row
 // Every request needs HTTP Basic authentication as canal.admin.user with the password whose
 // SHA1(SHA1()) hex is canal.admin.passwd; with no canal.admin.passwd they are refused.
 // Thread contract: handle() from the HTTP endpoint's thread.

@@ -121,6 +121,13 @@ std::string encodeProgress(const SnapshotRequest& request, std::size_t table,
 
 }  // namespace
 
+Result<std::shared_ptr<const schema::TableSchema>> SnapshotRunner::describe(const std::string& database,
+                                                                            const std::string& table) const {
+  auto source = source_();
+  if (!source) return source.status().withContext("destination " + destination_);
+  return (*source)->definition(database, table);
+}
+
 Result<std::uint64_t> SnapshotRunner::start(SnapshotRequest request) {
   return launch(std::move(request), Cursor{}, false);
 }

@@ -95,6 +95,9 @@ class SnapshotRunner {
   void wait();
   // The last snapshot's progress; nullopt before the first.
   std::optional<SnapshotProgress> progress() const;
+  // A table's definition as the primary has it now, read through a source of its own (for a
+  // copy made before its first row); NotFound when the primary has no such table.
+  Result<std::shared_ptr<const schema::TableSchema>> describe(const std::string& database, const std::string& table) const;
 
  private:
   // Where a snapshot goes on: the table and the last key put in it (none: from its start).

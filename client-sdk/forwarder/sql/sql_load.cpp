@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "forwarder/forwarder.h"
+#include "forwarder/sql/sql_statements.h"
+#include "forwarder/sql/sql_target.h"
 #include "publish/table_pattern.h"
 
 namespace canal::forwarder {
@@ -13,6 +15,27 @@ using client::Status;
 
 Status failure(const std::string& what) { return Status(Status::kInvalidArgument, "load: " + what); }
 
+// The copy of `table` made when missing, from the table's definition on the primary (its rows
+// may be none, or come later).
+Status createCopy(const SinkConfig& sink, const std::string& table, ServerSnapshots& snapshots, const CommandLog& log) {
+  auto mapped = publish::FirstMatch::create(publish::tableExpressions(sink.sql.mappings));
+  if (!mapped) return mapped.status();
+  const auto mapping = mapped->of(table);
+  if (!mapping) return failure(sink.name + " has no mapping of " + table);
+  auto columns = snapshots.columnsOf(table);
+  if (!columns) return columns.status();
+  const auto dot = table.find('.');
+  const SqlMapping& m = sink.sql.mappings[*mapping];
+  const std::string target = sqlTarget(m, table.substr(0, dot), table.substr(dot + 1), sink.sql.postgres);
+  auto create = createTableStatement(m, target, *columns, sink.sql.postgres, table);
+  if (!create) return create.status();
+  auto connection = connectSqlTarget(sink.sql, sink.name);
+  if (!connection) return connection.status();
+  if (Status s = (*connection)->execute(*create); !s) return s;
+  log("load of " + table + ": " + *create);
+  return Status::ok();
+}
+
 // The snapshot of `table` through `forwarder`, waited for until its rows are applied and the
 // stream caught up.
 Status loadWith(const SinkConfig& sink, const std::string& destination, const std::string& table,
@@ -22,6 +45,9 @@ Status loadWith(const SinkConfig& sink, const std::string& destination, const st
   auto snapshots = ServerSnapshots::create({lc.snapshotUrl, lc.snapshotUser, lc.snapshotPassword}, destination, "load",
                                            log, [stop] { return stop && *stop; });
   if (!snapshots) return snapshots.status();
+  if (sink.sql.createTables) {
+    if (Status s = createCopy(sink, table, *snapshots, log); !s) return s;
+  }
   if (Status s = snapshots->waitSubscribed(forwarder); !s) return s;
   const std::uint64_t before = forwarder.counters().snapshotRows;
   auto rows = snapshots->run(forwarder, {table}, lc.chunkSize, lc.rowsPerSecond, [](std::int64_t) { return Status::ok(); });

@@ -288,35 +288,48 @@ std::string sqlName(std::string_view name, bool postgres) {
   }
 }
 
+client::Result<std::string> createTableStatement(const SqlMapping& m, const std::string& target,
+                                                 const std::vector<SourceColumn>& source, bool postgres,
+                                                 const std::string& what) {
+  const FieldSelection selection{m.include, m.exclude, m.rename};
+  std::string columns;
+  std::string key;
+  for (const SourceColumn& col : source) {
+    if (!selection.selected(col.name)) continue;
+    const std::string name = sqlName(selection.fieldOf(col.name), postgres);
+    std::string type = col.mysqlType;
+    if (const auto cast = m.cast.find(col.name); cast != m.cast.end()) {
+      type = cast->second;
+    } else if (postgres) {
+      auto mapped = postgresType(type);
+      if (!mapped) {
+        return Status(kSinkFatal, "sql: creating the table of " + what + ": column " + col.name + ": " +
+                                      mapped.status().message());
+      }
+      type = *mapped;
+    }
+    const bool isKey = m.key.empty() ? col.isKey : std::find(m.key.begin(), m.key.end(), col.name) != m.key.end();
+    columns += (columns.empty() ? "" : ", ") + name + " " + type + (isKey ? " NOT NULL" : "");
+    if (isKey) key += (key.empty() ? "" : ", ") + name;
+  }
+  return "CREATE TABLE IF NOT EXISTS " + target + " (" + columns + (key.empty() ? "" : ", PRIMARY KEY (" + key + ")") + ")";
+}
+
 client::Result<std::string> createTableStatement(const SqlMapping& m, const Change& c, bool postgres) {
   if (c.rowChange.rowdatas_size() == 0) return Status(kSinkFatal, "sql: no row to create the table of " + c.where());
   const auto& row = c.rowChange.rowdatas(0);
   const Image& image = row.aftercolumns_size() > 0 ? row.aftercolumns() : row.beforecolumns();
-  const FieldSelection selection{m.include, m.exclude, m.rename};
-  std::string columns;
-  std::string key;
-  for (const auto& col : image) {
-    if (!selection.selected(col.name())) continue;
-    const std::string name = sqlName(selection.fieldOf(col.name()), postgres);
-    std::string type = col.mysqltype();
-    if (const auto cast = m.cast.find(col.name()); cast != m.cast.end()) {
-      type = cast->second;
-    } else if (postgres) {
-      auto mapped = postgresType(type);
-      if (!mapped) return Status(kSinkFatal, "sql: creating the table of " + c.where() + ": column " + col.name() + ": " +
-                                                 mapped.status().message());
-      type = *mapped;
-    }
-    const bool isKey = m.key.empty() ? col.iskey() : std::find(m.key.begin(), m.key.end(), col.name()) != m.key.end();
-    columns += (columns.empty() ? "" : ", ") + name + " " + type + (isKey ? " NOT NULL" : "");
-    if (isKey) key += (key.empty() ? "" : ", ") + name;
-  }
-  return "CREATE TABLE IF NOT EXISTS " + sqlTarget(m, c, postgres) + " (" + columns +
-         (key.empty() ? "" : ", PRIMARY KEY (" + key + ")") + ")";
+  std::vector<SourceColumn> columns;
+  for (const auto& col : image) columns.push_back({col.name(), col.mysqltype(), col.iskey()});
+  return createTableStatement(m, sqlTarget(m, c, postgres), columns, postgres, c.where());
 }
 
 std::string sqlTarget(const SqlMapping& m, const Change& c, bool postgres) {
-  return sqlName(expandTablePattern(m.target.empty() ? "%{database}.%{table}" : m.target, c.database, c.table), postgres);
+  return sqlTarget(m, c.database, c.table, postgres);
+}
+
+std::string sqlTarget(const SqlMapping& m, const std::string& database, const std::string& table, bool postgres) {
+  return sqlName(expandTablePattern(m.target.empty() ? "%{database}.%{table}" : m.target, database, table), postgres);
 }
 
 std::string sqlLiteral(const eb::Column& c, const SqlDialect& dialect, const std::string& cast) {

@@ -94,13 +94,19 @@ client::Result<SqlBatch> sqlStatements(const std::vector<SqlMapping>& mappings, 
 // `cast` (a target SQL type): CAST(literal AS cast).
 std::string sqlLiteral(const eb::Column& column, const SqlDialect& dialect, const std::string& cast = "");
 
-// CREATE TABLE IF NOT EXISTS of `c`'s target from its columns (those the mapping writes, by
-// their target names): PostgreSQL types by postgresType (or the mapping's cast), MariaDB's the
-// source's; the key's columns NOT NULL and the primary key. kSinkFatal naming a column without one.
+// CREATE TABLE IF NOT EXISTS of `target` (quoted) from the source's `columns` (those the mapping
+// writes, by their target names): PostgreSQL types by postgresType (or the mapping's cast),
+// MariaDB's the source's; the key's columns NOT NULL and the primary key. kSinkFatal naming
+// `what` and a column without a type.
+client::Result<std::string> createTableStatement(const SqlMapping& m, const std::string& target,
+                                                 const std::vector<SourceColumn>& columns, bool postgres,
+                                                 const std::string& what);
+// The same from change `c`'s first row.
 client::Result<std::string> createTableStatement(const SqlMapping& m, const Change& c, bool postgres);
 
-// The quoted target table of change `c` under mapping `m`.
+// The quoted target table of change `c` (of `database`.`table`) under mapping `m`.
 std::string sqlTarget(const SqlMapping& m, const Change& c, bool postgres);
+std::string sqlTarget(const SqlMapping& m, const std::string& database, const std::string& table, bool postgres);
 
 // `name` quoted as an identifier; "schema.table" as `schema`.`table` ("schema"."table").
 std::string sqlName(std::string_view name, bool postgres = false);

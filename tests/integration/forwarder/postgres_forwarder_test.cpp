@@ -301,6 +301,38 @@ TEST_F(PostgresForwarderTest, ALoadCreatesTheCopyAndFillsItUnderAWriterWithoutAG
   EXPECT_EQ(binary_.stop(), 0) << binary_.logTail();
 }
 
+// `load --create` of a table with no rows yet: the copy is made from the table's definition on
+// the primary, which canal-server gives on its HTTP port (GET /destinations/<d>/tables/<t>),
+// and the forwarder started after it fills it.
+TEST_F(PostgresForwarderTest, ALoadCreatesTheCopyOfAnEmptyTableFromItsDefinition) {
+  ASSERT_TRUE(db_->execute("CREATE TABLE s.empty (id INT NOT NULL, code VARCHAR(8), amount DECIMAL(10,2), "
+                           "seen DATETIME(3), PRIMARY KEY (id)) DEFAULT CHARSET=utf8mb4"));
+  const std::string tables = "http://127.0.0.1:" + std::to_string(server_->metricsPort()) + "/destinations/example/tables/";
+  const auto definition = testing::httpRequest("GET", tables + "s.empty", "", "admin", "admin");
+  ASSERT_EQ(definition.status, 200) << definition.body;
+  EXPECT_EQ(nlohmann::json::parse(definition.body)["columns"][0],
+            nlohmann::json({{"name", "id"}, {"mysqlType", "int(11)"}, {"isKey", true}}))
+      << definition.body;
+  EXPECT_EQ(testing::httpRequest("GET", tables + "s.missing", "", "admin", "admin").status, 404);
+  EXPECT_EQ(testing::httpRequest("GET", tables + "nodot", "", "admin", "admin").status, 400);
+  EXPECT_EQ(testing::httpRequest("GET", tables + "s.empty", "", "admin", "wrong").status, 401);
+  writeBinaryConfig(yaml("        - table: s.empty\n          target: empty_copy\n", "stop",
+                         "      load:\n        snapshot_url: http://127.0.0.1:" + std::to_string(server_->metricsPort()) +
+                             "\n        snapshot_password: admin\n"));
+  ASSERT_TRUE(startLoadBinary("s.empty", true));
+  EXPECT_EQ(binary_.wait(std::chrono::seconds(60)), 0) << binaryLogs();
+  EXPECT_EQ(target("SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = "
+                   "'empty_copy' ORDER BY ordinal_position"),
+            "id|integer|NO|\ncode|character varying|YES|\namount|numeric|YES|\nseen|timestamp without time zone|YES|\n");
+  ASSERT_TRUE(startBinary());
+  ASSERT_TRUE(db_->execute("INSERT INTO s.empty VALUES (1, 'a', 2.50, '2024-01-02 03:04:05.678')"));
+  EXPECT_TRUE(converges(std::chrono::seconds(30), {{"SELECT id, code, amount, seen FROM s.empty",
+                                                    "SELECT id, code, amount, to_char(seen, 'YYYY-MM-DD HH24:MI:SS.MS') "
+                                                    "FROM empty_copy"}}))
+      << binaryLogs();
+  EXPECT_EQ(binary_.stop(), 0) << binary_.logTail();
+}
+
 // The same load asked of a running forwarder over its admin endpoint: the snapshot's rows go
 // through it while it keeps following the stream; GET says done once they are applied.
 TEST_F(PostgresForwarderTest, ARunningForwarderLoadsATableOnRequestOverItsAdminEndpoint) {
