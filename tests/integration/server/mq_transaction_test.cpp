@@ -6,27 +6,43 @@
 namespace canal {
 namespace {
 
+// Topics cdc and canal_mq_positions, and three INSERT entries of s.t for transactional publishers
+// of destination example.
+class TransactionalMqTest : public MqModeTest {
+ protected:
+  void SetUp() override {
+    MqModeTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(kafka_.createTopic("cdc", 1));
+    ASSERT_TRUE(kafka_.createTopic("canal_mq_positions", 1));
+    all_.assign(entries_.begin(), entries_.end());
+  }
+  // A new publisher, as a server starting (or the standby taking over) makes it; null on failure.
+  std::unique_ptr<app::CanalMqPublisher> publisher() {
+    auto p = app::CanalMqPublisher::create(transactionalServer(), transactionalInstance());
+    EXPECT_TRUE(p.isOk()) << p.status().toString();
+    return p.isOk() ? std::move(*p) : nullptr;
+  }
+
+  const std::vector<std::string> entries_ = insertEntries(3);
+  std::vector<std::string_view> all_;
+};
+
 // The transactional publisher's position record: a batch committed but not acked (the server
 // died in between) is delivered again by the store from its first entry, and what the record
 // covers is not sent twice; what it does not cover is. Entries that are not that batch again
 // (read from a standby whose binlog is numbered below, or from a binlog started again) are all
 // sent, whatever their positions.
-TEST_F(MqModeTest, TransactionalPublishingSkipsWhatACommittedPositionRecordCovers) {
-  ASSERT_TRUE(kafka_.createTopic("cdc", 1));
-  ASSERT_TRUE(kafka_.createTopic("canal_mq_positions", 1));
-  const app::ServerConfig server = transactionalServer();
-  const app::InstanceConfig instance = transactionalInstance();
-  const std::vector<std::string> entries = insertEntries(3);
-  const std::vector<std::string_view> all(entries.begin(), entries.end());
+TEST_F(TransactionalMqTest, TransactionalPublishingSkipsWhatACommittedPositionRecordCovers) {
   {
-    auto first = app::CanalMqPublisher::create(server, instance);
-    ASSERT_TRUE(first.isOk()) << first.status().toString();
-    ASSERT_TRUE((*first)->publish(1, {all[0], all[1]}).isOk());
-    EXPECT_EQ((*first)->counters().transactions, 1u);
+    auto first = publisher();
+    ASSERT_TRUE(first);
+    ASSERT_TRUE(first->publish(1, {all_[0], all_[1]}).isOk());
+    EXPECT_EQ(first->counters().transactions, 1u);
   }  // not acked: the store hands the same entries, and one more, to the next server
-  auto second = app::CanalMqPublisher::create(server, instance);
-  ASSERT_TRUE(second.isOk());
-  ASSERT_TRUE((*second)->publish(1, all).isOk());
+  auto second = publisher();
+  ASSERT_TRUE(second);
+  ASSERT_TRUE(second->publish(1, all_).isOk());
   std::vector<std::string> ids;
   for (const KafkaRecord& r : kafka_.consume("cdc", 1, 4, 3s, true)) ids.push_back(r.value["data"][0]["id"]);
   EXPECT_EQ(ids, (std::vector<std::string>{"1", "2", "3"}));
@@ -36,35 +52,29 @@ TEST_F(MqModeTest, TransactionalPublishingSkipsWhatACommittedPositionRecordCover
   EXPECT_EQ(positions[1].value["position"], 300);
   EXPECT_EQ(positions[1].value["count"], 3);
   // The batch delivered again in two parts: both acked without publishing anything.
-  auto third = app::CanalMqPublisher::create(server, instance);
-  ASSERT_TRUE(third.isOk());
-  ASSERT_TRUE((*third)->publish(1, {all[0]}).isOk());
-  ASSERT_TRUE((*third)->publish(2, {all[1], all[2]}).isOk());
-  EXPECT_EQ((*third)->counters().messages, 0u);
+  auto third = publisher();
+  ASSERT_TRUE(third);
+  ASSERT_TRUE(third->publish(1, {all_[0]}).isOk());
+  ASSERT_TRUE(third->publish(2, {all_[1], all_[2]}).isOk());
+  EXPECT_EQ(third->counters().messages, 0u);
   // After a switch to a standby with its binlog at mysql-bin.000001, rows whose positions sort
   // before the record's are new rows: every one is published.
   const std::vector<std::string> standby = insertEntries(3, "mysql-bin.000001");
-  auto fourth = app::CanalMqPublisher::create(server, instance);
-  ASSERT_TRUE(fourth.isOk());
-  ASSERT_TRUE((*fourth)->publish(1, {standby[0], standby[1], standby[2]}).isOk());
-  EXPECT_EQ((*fourth)->counters().messages, 3u + 1u) << "three rows and the position record";
+  auto fourth = publisher();
+  ASSERT_TRUE(fourth);
+  ASSERT_TRUE(fourth->publish(1, {standby[0], standby[1], standby[2]}).isOk());
+  EXPECT_EQ(fourth->counters().messages, 3u + 1u) << "three rows and the position record";
 }
 
 // Batches ready at once share a transaction: each routed with its own batch id, one position
 // record naming them all, so the next server skips them however the store cuts them again.
-TEST_F(MqModeTest, BatchesPublishedTogetherShareOneTransactionAndOnePositionRecord) {
-  ASSERT_TRUE(kafka_.createTopic("cdc", 1));
-  ASSERT_TRUE(kafka_.createTopic("canal_mq_positions", 1));
-  const app::ServerConfig server = transactionalServer();
-  const app::InstanceConfig instance = transactionalInstance();
-  const std::vector<std::string> entries = insertEntries(3);
-  const std::vector<std::string_view> all(entries.begin(), entries.end());
+TEST_F(TransactionalMqTest, BatchesPublishedTogetherShareOneTransactionAndOnePositionRecord) {
   {
-    auto first = app::CanalMqPublisher::create(server, instance);
-    ASSERT_TRUE(first.isOk()) << first.status().toString();
-    EXPECT_GT((*first)->batchesPerPublish(), 1u);
-    ASSERT_TRUE((*first)->publish({mq::PublishBatch{1, {all[0]}}, mq::PublishBatch{2, {all[1], all[2]}}}).isOk());
-    EXPECT_EQ((*first)->counters().transactions, 1u);
+    auto first = publisher();
+    ASSERT_TRUE(first);
+    EXPECT_GT(first->batchesPerPublish(), 1u);
+    ASSERT_TRUE(first->publish({mq::PublishBatch{1, {all_[0]}}, mq::PublishBatch{2, {all_[1], all_[2]}}}).isOk());
+    EXPECT_EQ(first->counters().transactions, 1u);
   }
   std::vector<std::pair<std::string, std::int64_t>> rows;  // id, FlatMessage batch id
   for (const KafkaRecord& r : kafka_.consume("cdc", 1, 3, 3s, true)) rows.emplace_back(r.value["data"][0]["id"], r.value["id"]);
@@ -75,10 +85,10 @@ TEST_F(MqModeTest, BatchesPublishedTogetherShareOneTransactionAndOnePositionReco
   EXPECT_EQ(positions[0].value["batchId"], 2);
   EXPECT_EQ(positions[0].value["position"], 300);
   // Not acked: delivered again as one batch, and nothing is sent twice.
-  auto second = app::CanalMqPublisher::create(server, instance);
-  ASSERT_TRUE(second.isOk());
-  ASSERT_TRUE((*second)->publish(1, all).isOk());
-  EXPECT_EQ((*second)->counters().messages, 0u);
+  auto second = publisher();
+  ASSERT_TRUE(second);
+  ASSERT_TRUE(second->publish(1, all_).isOk());
+  EXPECT_EQ(second->counters().messages, 0u);
 }
 
 // A transaction the broker fails (a produce refused) is aborted and the batch is reported
