@@ -124,6 +124,11 @@ std::optional<std::string> postgresText(const eb::Column& c) {
   return c.value();
 }
 
+// A value as PostgreSQL reads it (postgresText) written as a literal.
+std::string postgresLiteral(const std::optional<std::string>& text, const SqlDialect& dialect) {
+  return text ? "'" + dialect.escape(*text) + "'" : "NULL";
+}
+
 // The statement being gathered: upserts of one table and column list, or deletes of one table.
 struct Group {
   enum class Kind { kNone, kUpsert, kDelete } kind = Kind::kNone;
@@ -233,7 +238,7 @@ class Gatherer {
     } else if (g_.kind != Group::Kind::kNone && (!g_.rows.empty() || !g_.cells.empty())) {
       for (const Cells& row : g_.cells) {
         std::string values;
-        for (const auto& cell : row) values += (values.empty() ? "" : ", ") + (cell ? "'" + dialect_.escape(*cell) + "'" : "NULL");
+        for (const auto& cell : row) values += (values.empty() ? "" : ", ") + postgresLiteral(cell, dialect_);
         g_.rows.push_back("(" + values + ")");
       }
       out_.statements.push_back(statementOf(g_, dialect_.postgres));
@@ -334,10 +339,7 @@ std::string sqlTarget(const SqlMapping& m, const std::string& database, const st
 
 std::string sqlLiteral(const eb::Column& c, const SqlDialect& dialect, const std::string& cast) {
   const std::string literal = [&]() -> std::string {
-    if (dialect.postgres) {
-      const auto text = postgresText(c);
-      return text ? "'" + dialect.escape(*text) + "'" : "NULL";
-    }
+    if (dialect.postgres) return postgresLiteral(postgresText(c), dialect);
     if (c.isnull()) return "NULL";
     const std::string& v = c.value();
     if (numericSqlType(c.sqltype()) && looksNumeric(v)) return v;
