@@ -14,8 +14,46 @@ bool wellFormed(std::string_view bytes) {
   return forEachField(bytes, [](const Field&) { return true; });
 }
 
+// A Column whose fields come in number order, each at most once and without props, as Canal's
+// servers write them; false for any other message (well formed or not), which the general loop
+// then reads.
+bool parseColumnInOrder(std::string_view bytes, ColumnView& c) {
+  detail::WireReader in(bytes);
+  std::uint64_t v = 0;
+  if (in.skipTag(1 << 3)) {
+    if (!in.varintValue(v)) return false;
+    c.index = static_cast<std::int32_t>(v);
+  }
+  if (in.skipTag(2 << 3)) {
+    if (!in.varintValue(v)) return false;
+    c.sqlType = static_cast<std::int32_t>(v);
+  }
+  if (in.skipTag(3 << 3 | 2) && !in.bytesValue(c.name)) return false;
+  if (in.skipTag(4 << 3)) {
+    if (!in.varintValue(v)) return false;
+    c.isKey = v != 0;
+  }
+  if (in.skipTag(5 << 3)) {
+    if (!in.varintValue(v)) return false;
+    c.updated = v != 0;
+  }
+  if (in.skipTag(6 << 3)) {
+    if (!in.varintValue(v)) return false;
+    c.isNull = v != 0;
+  }
+  if (in.skipTag(8 << 3 | 2) && !in.bytesValue(c.value)) return false;
+  if (in.skipTag(9 << 3)) {
+    if (!in.varintValue(v)) return false;
+    c.length = static_cast<std::int32_t>(v);
+  }
+  if (in.skipTag(10 << 3 | 2) && !in.bytesValue(c.mysqlType)) return false;
+  return in.done();
+}
+
 // A Column message; false when malformed.
 bool parseColumn(std::string_view bytes, ColumnView& c) {
+  c = ColumnView{};
+  if (parseColumnInOrder(bytes, c)) return true;
   c = ColumnView{};
   return forEachField(bytes, [&](const Field& f) {
     const bool isVarint = f.type == 0;

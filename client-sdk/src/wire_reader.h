@@ -29,6 +29,23 @@ class WireReader {
   // a quarter more instructions per field.
   [[gnu::always_inline]] bool next(Field& f) { return tag(f) && value(f, 0); }
 
+  // For a message whose fields come as its writer puts them (in number order, each tag one
+  // byte): whether the next byte is `tag`, consumed when it is; then its value, read as next()
+  // reads it.
+  [[gnu::always_inline]] bool skipTag(std::uint8_t tag) {
+    if (at_ == end_ || static_cast<std::uint8_t>(*at_) != tag) return false;
+    ++at_;
+    return true;
+  }
+  [[gnu::always_inline]] bool varintValue(std::uint64_t& out) { return varint(out); }
+  [[gnu::always_inline]] bool bytesValue(std::string_view& out) {
+    Field f;
+    f.type = 2;
+    if (!value(f, 0)) return false;
+    out = f.bytes;
+    return true;
+  }
+
  private:
   static constexpr std::uint32_t kStartGroup = 3;
   static constexpr std::uint32_t kEndGroup = 4;

@@ -2,7 +2,7 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
+#include <string_view>
 
 namespace canal {
 namespace {
@@ -15,11 +15,16 @@ void layoutJava(std::string& out, const char* begin, const char* end) {
     text.remove_prefix(1);
   }
   const std::size_t e = text.find('e');
-  std::string digits;
-  digits.push_back(text[0]);
-  if (e > 1) digits.append(text.substr(2, e - 2));  // skip "d."
-  const int exponent = std::atoi(std::string(text.substr(e + 1)).c_str());
-  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+  char digitBuf[32];  // at most 17 significant digits
+  std::size_t size = 0;
+  digitBuf[size++] = text[0];
+  for (std::size_t i = 2; i < e; ++i) digitBuf[size++] = text[i];  // skip "d."
+  std::string_view exponentText = text.substr(e + 1);
+  if (!exponentText.empty() && exponentText[0] == '+') exponentText.remove_prefix(1);
+  int exponent = 0;
+  std::from_chars(exponentText.data(), exponentText.data() + exponentText.size(), exponent);
+  while (size > 1 && digitBuf[size - 1] == '0') --size;
+  const std::string_view digits(digitBuf, size);
 
   if (digits == "0") {
     out += "0.0";
@@ -37,18 +42,19 @@ void layoutJava(std::string& out, const char* begin, const char* end) {
         out.append(intDigits - digits.size(), '0');
         out += ".0";
       } else {
-        out.append(digits, 0, intDigits);
+        out += digits.substr(0, intDigits);
         out.push_back('.');
-        out.append(digits, intDigits, std::string::npos);
+        out += digits.substr(intDigits);
       }
     }
     return;
   }
   out.push_back(digits[0]);
   out.push_back('.');
-  if (digits.size() > 1) out.append(digits, 1, std::string::npos); else out.push_back('0');
+  if (digits.size() > 1) out += digits.substr(1); else out.push_back('0');
   out.push_back('E');
-  out += std::to_string(exponent);
+  char exponentBuf[8];
+  out.append(exponentBuf, std::to_chars(exponentBuf, exponentBuf + sizeof exponentBuf, exponent).ptr);
 }
 
 template <typename T>

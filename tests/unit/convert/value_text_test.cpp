@@ -91,6 +91,34 @@ TEST(ValueText, JavaFloatAndDoubleLayout) {
   EXPECT_EQ(f(0.1f), "0.1");
   EXPECT_EQ(f(1.0e10f), "1.0E10");
   EXPECT_EQ(f(3.4028235e38f), "3.4028235E38");
+  EXPECT_EQ(d(1.7976931348623157e308), "1.7976931348623157E308");
+  EXPECT_EQ(d(-1234567.0), "-1234567.0");
+  EXPECT_EQ(d(12345678.0), "1.2345678E7");
+}
+
+// Bytes shown as Canal shows a BLOB: each byte as the character of that code, in UTF-8. Runs of
+// every length around the converter's 8-byte ASCII words and its 256-byte blocks.
+TEST(ValueText, BytesAsLatin1InUtf8) {
+  std::string bytes;
+  for (int i = 0; i < 700; ++i) bytes.push_back(static_cast<char>(i % 7 == 6 ? 0x80 + i % 128 : 'a' + i % 26));
+  for (std::size_t from = 0; from < 20; ++from) {
+    for (std::size_t size : {0, 1, 7, 8, 9, 15, 16, 17, 255, 256, 257, 513, 680}) {
+      const std::string_view in = std::string_view(bytes).substr(from, size);
+      std::string expected;
+      for (const char ch : in) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x80) {
+          expected.push_back(ch);
+        } else {
+          expected.push_back(static_cast<char>(0xc0 | (c >> 6)));
+          expected.push_back(static_cast<char>(0x80 | (c & 0x3f)));
+        }
+      }
+      std::string out = "prefix";
+      appendLatin1AsUtf8(out, in);
+      ASSERT_EQ(out, "prefix" + expected) << "from " << from << " size " << size;
+    }
+  }
 }
 
 // One column of `type` rendered from raw cell bytes.
