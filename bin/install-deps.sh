@@ -15,7 +15,7 @@ packages=(
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   librdkafka-dev
-  libzstd-dev
+  libzstd-dev liblz4-dev
   nlohmann-json3-dev
   zlib1g-dev libdeflate-dev
   libssl-dev

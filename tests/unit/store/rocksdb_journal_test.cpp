@@ -59,6 +59,55 @@ TEST(RocksDbJournal, EntryEncodingRoundTripsAndRejectsTruncation) {
   EXPECT_FALSE(decodeStoredEntry(badFlags));
 }
 
+// A large entry (a RowChange repeats its columns' names and types in every row) is kept as an
+// LZ4 block and comes back whole; a block cut short or a size that does not match is refused.
+TEST(RocksDbJournal, LargeEntriesAreStoredCompressedAndRefusedWhenTheirBlockIsBroken) {
+  StoredEntry e = entry(1, true);
+  e.entry.clear();
+  for (int row = 0; row < 200; ++row) e.entry += "\x1a\x04name\x42\x07value-" + std::to_string(row) + "\x52\x0bvarchar(64)";
+  const std::string bytes = encodeStoredEntry(e);
+  EXPECT_LT(bytes.size(), e.entry.size() / 2);
+  auto back = decodeStoredEntry(bytes);
+  ASSERT_TRUE(back) << back.status().toString();
+  EXPECT_EQ(back->entry, e.entry);
+  EXPECT_TRUE(back->ackable);
+  for (std::size_t cut : {bytes.size() - 1, bytes.size() - 20, bytes.size() / 2}) {
+    auto broken = decodeStoredEntry(std::string_view(bytes).substr(0, cut));
+    EXPECT_TRUE(!broken && broken.status().isCorruption()) << "cut at " << cut;
+  }
+  // The size before the block: the flags byte, then the position's fields.
+  const std::size_t sizeAt = 1 + 4 + e.position.journalName.size() + 8 + 8 + 4 + 4 + e.position.gtid.size() + 8;
+  for (const std::uint32_t claimed : {static_cast<std::uint32_t>(e.entry.size() + 1), 1u << 31}) {
+    std::string wrongSize = bytes;
+    for (int i = 0; i < 4; ++i) wrongSize[sizeAt + i] = static_cast<char>((claimed >> (8 * i)) & 0xff);
+    auto refused = decodeStoredEntry(wrongSize);
+    EXPECT_TRUE(!refused && refused.status().isCorruption()) << "claimed " << claimed;
+  }
+  // A small entry is kept as it is.
+  const StoredEntry small = entry(2);
+  EXPECT_EQ(encodeStoredEntry(small).substr(encodeStoredEntry(small).size() - small.entry.size()), small.entry);
+}
+
+TEST(RocksDbJournal, ReopenedStoreServesLargeEntriesAsTheyWerePut) {
+  testing::TempDir dir("canal-journal");
+  const std::string path = (dir.path() / "store").string();
+  std::vector<std::string> put;
+  {
+    auto store = openStore(path);
+    for (int i = 0; i < 20; ++i) {
+      StoredEntry e = entry(i, true);
+      e.entry.clear();
+      for (int row = 0; row < 10 * (i + 1); ++row) e.entry += "column value " + std::to_string(row * i) + ";";
+      put.push_back(e.entry);
+      ASSERT_TRUE(store->put(std::move(e)));
+    }
+  }
+  auto store = openStore(path);
+  auto batch = store->get(100, {});
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(texts(*batch), put);
+}
+
 // Unacknowledged entries, the ack position and the resume mark come back when the store is
 // opened again; acked entries do not.
 TEST(RocksDbJournal, ReopenedStoreServesTheUnackedEntriesInOrder) {
