@@ -466,7 +466,9 @@ void processFamilies(Writer& w) {
 std::int64_t lagMs(const DestinationStats& s, std::int64_t nowMs) {
   const std::int64_t contact = std::max(s.lastEventArrivalMs, s.lastHeartbeatMs);
   const bool alive = contact > 0 && nowMs - contact <= 2 * std::max<std::int64_t>(s.heartbeatPeriodMs, 1000);
-  const bool waiting = s.waitingSinceMs > 0 && nowMs - s.waitingSinceMs >= 5;
+  // waitingSinceMs is stamped at the system's tick (up to about 4 ms early): waiting for 10 ms
+  // by it is waiting for at least a few.
+  const bool waiting = s.waitingSinceMs > 0 && nowMs - s.waitingSinceMs >= 10;
   if (s.state == instance::DestinationState::kFollowing && waiting && alive) return 0;
   // Behind by the newest event read, else (nothing read since the start: a stream that cannot
   // start) by the last transaction stored.

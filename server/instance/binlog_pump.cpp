@@ -100,6 +100,7 @@ class TransactionGate {
 
 std::string encodeResume(const CommitPosition& p, const std::string& snapshot) {
   std::string out;
+  out.reserve(36 + p.file.size() + p.mariaGtid.size() + p.mysqlGtidSet.size() + snapshot.size() + p.source.size());
   const auto text = [&](const std::string& s) {
     appendLe(out, s.size(), 4);
     out += s;
@@ -314,7 +315,7 @@ Status BinlogPump::runOnce() {
     snapshots_->atPoint(start.file, start.position, false);
   }
   for (;;) {
-    waitingSinceMs_.store(options_.clock->wallMs(), std::memory_order_relaxed);
+    waitingSinceMs_.store(options_.clock->coarseWallMs(), std::memory_order_relaxed);
     auto e = run.next();
     waitingSinceMs_.store(0, std::memory_order_relaxed);
     if (!e) return e.status();
@@ -368,7 +369,7 @@ Status BinlogPump::onEvent(Run& r, const replica::DumpEvent& e) {
     r.reading = true;  // the primary accepted the position: following from here
     noteFollowing(r.run);
   }
-  const std::int64_t now = options_.clock->wallMs();
+  const std::int64_t now = options_.clock->coarseWallMs();
   events_.fetch_add(1, std::memory_order_relaxed);
   binlogBytes_.fetch_add(e.raw.bytes.size(), std::memory_order_relaxed);
   const bool heartbeat =
@@ -425,6 +426,7 @@ Status BinlogPump::recordCommit(Run& r) {
   start_.resumeSequence = store_.producerSequence();
   start_.skipThrough.reset();
   r.skip.reset();
+  if (!store_.keepsResumeMarks()) return Status::ok();
   return store_.markResume(encodeResume(*start_.resume, start_.snapshot));
 }
 

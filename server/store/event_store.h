@@ -116,6 +116,9 @@ class EventStore {
   // Records that the producer may resume from `data` (opaque) when it restarts after this
   // point: the entries put from now on are the ones it produces from there.
   Status markResume(std::string data);
+  // Whether marks are kept (by the journal of a durable store): without one, a producer need
+  // not build them.
+  bool keepsResumeMarks() const { return journal_ != nullptr; }
   // The mark the store was opened with, if any.
   const std::optional<ResumeMark>& recoveredResume() const { return recoveredResume_; }
   // The producer starts again from the resume mark recorded at `sequence`: the entries it puts
