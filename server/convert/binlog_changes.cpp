@@ -140,9 +140,18 @@ Status ChangeAssembler::noteGtid(const binlog::RawEvent& event, const binlog::Fo
   return Status::ok();
 }
 
-void ChangeAssembler::startEntry(ChangeEntry& out, const binlog::RawEvent& event, std::string_view file) const {
-  out.reset();
+void ChangeAssembler::parkRows(ChangeEntry& out) {
+  if (out.rows.size() > spareRows_.size()) std::swap(out.rows, spareRows_);
   out.rows.clear();
+}
+
+void ChangeAssembler::takeRows(ChangeEntry& out) {
+  if (spareRows_.size() > out.rows.size()) std::swap(out.rows, spareRows_);
+}
+
+void ChangeAssembler::startEntry(ChangeEntry& out, const binlog::RawEvent& event, std::string_view file) {
+  out.reset();
+  parkRows(out);
   setHeader(out, event, file);
   stampGtid(out);
 }
@@ -160,7 +169,7 @@ Result<bool> ChangeAssembler::contextEntry(const binlog::RawEvent& event, const 
   auto body = binlog::decodeEventBody(event, format, where);
   if (!body) return body.status();
   out.reset();
-  out.rows.clear();
+  parkRows(out);
   setHeader(out, event, file);
   out.type = ChangeType::kQuery;
   out.isDdlSet = false;
@@ -298,6 +307,7 @@ Result<bool> ChangeAssembler::handle(const binlog::RawEvent& event, const binlog
       return false;
     }
     out.reset();
+    takeRows(out);
     setHeader(out, event, file);
     stampGtid(out);
     CANAL_RETURN_IF_ERROR(convertRows(*rows, *it->second.map, it->second.columns, options_, out, where));

@@ -88,7 +88,11 @@ class ChangeAssembler {
   void dropFilteredColumns(const Table& table, ChangeEntry& out) const;
   Status noteGtid(const binlog::RawEvent& event, const binlog::FormatDescription& format, const std::string& where);
   // Clears `out` for an entry made from `event` and fills its header, GTID fields included.
-  void startEntry(ChangeEntry& out, const binlog::RawEvent& event, std::string_view file) const;
+  void startEntry(ChangeEntry& out, const binlog::RawEvent& event, std::string_view file);
+  // Empties out.rows for an entry without rows, keeping the larger of its rows and the spare
+  // ones (their columns' strings) for the next rows event; takeRows() gives them back.
+  void parkRows(ChangeEntry& out);
+  void takeRows(ChangeEntry& out);
   void stampGtid(ChangeEntry& out) const;
   Result<bool> contextEntry(const binlog::RawEvent& event, const binlog::FormatDescription& format,
                             std::string_view file, const std::string& where, ChangeEntry& out);
@@ -104,6 +108,7 @@ class ChangeAssembler {
   std::unordered_map<std::uint64_t, Table> tables_;
   std::optional<std::string> payload_;
   BinlogChangeStats stats_;
+  std::vector<ChangeRow> spareRows_;  // see parkRows()
 };
 
 class BinlogChangeReader {
