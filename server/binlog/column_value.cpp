@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <climits>
+#include <cstring>
 
 namespace canal::binlog {
 namespace {
@@ -10,12 +11,14 @@ constexpr int kDigitsPerInt = 9;
 constexpr int kBytesForDigits[] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
 constexpr std::uint32_t kPowersOf10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000};
 
-void appendPadded(std::string& out, std::uint64_t v, int width) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  (void)ec;
-  for (int i = static_cast<int>(end - buf); i < width; ++i) out.push_back('0');
-  out.append(buf, end);
+// `v` in at least `width` digits (0: as many as it has) at `p`; returns the end.
+char* putPadded(char* p, std::uint32_t v, int width) {
+  char digits[10];
+  const char* end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+  const int n = static_cast<int>(end - digits);
+  for (int i = n; i < width; ++i) *p++ = '0';
+  std::memcpy(p, digits, static_cast<std::size_t>(n));
+  return p + n;
 }
 
 // |v| without overflow for the most negative value (corrupt data may hold it).
@@ -282,6 +285,7 @@ Temporal civilFromEpoch(std::int64_t seconds, std::uint32_t micros) {
 }
 
 bool appendDecimal(std::string& out, std::string_view data, int precision, int scale, DecimalStyle style) {
+  if (precision <= 0 || precision > 65 || scale < 0 || scale > 30 || scale > precision) return false;  // MySQL's bounds
   const int intg = precision - scale;
   const int intg0 = intg / kDigitsPerInt;
   const int intgLead = intg % kDigitsPerInt;
@@ -305,36 +309,40 @@ bool appendDecimal(std::string& out, std::string_view data, int precision, int s
     return v;
   };
 
-  std::string digits;  // integer part without leading zeros
+  // At most 8 groups of 9 digits (10 for a corrupt group), a sign, a point and a zero.
+  char text[96];
+  char* p = text;
+  if (negative) *p++ = '-';
+  char* const integer = p;  // the integer part, without leading zeros
   bool ok = true;
   if (intgLead > 0) {
     const std::uint32_t v = group(kBytesForDigits[intgLead]);
     ok &= v < kPowersOf10[intgLead];
-    if (v != 0) appendPadded(digits, v, 0);
+    if (v != 0) p = putPadded(p, v, 0);
   }
   for (int i = 0; i < intg0; ++i) {
     const std::uint32_t v = group(4);
     ok &= v < kPowersOf10[9];
-    if (!digits.empty()) appendPadded(digits, v, 9);
-    else if (v != 0) appendPadded(digits, v, 0);
+    if (p != integer) p = putPadded(p, v, 9);
+    else if (v != 0) p = putPadded(p, v, 0);
   }
-  if (negative) out.push_back('-');
-  out += digits.empty() ? "0" : digits;
-  if (scale == 0) return ok;
-
-  out.push_back('.');
-  const std::size_t fractionStart = out.size();
-  for (int i = 0; i < frac0; ++i) {
-    const std::uint32_t v = group(4);
-    ok &= v < kPowersOf10[9];
-    appendPadded(out, v, 9);
+  if (p == integer) *p++ = '0';
+  if (scale != 0) {
+    *p++ = '.';
+    char* const fraction = p;
+    for (int i = 0; i < frac0; ++i) {
+      const std::uint32_t v = group(4);
+      ok &= v < kPowersOf10[9];
+      p = putPadded(p, v, 9);
+    }
+    if (fracTail > 0) {
+      const std::uint32_t v = group(kBytesForDigits[fracTail]);
+      ok &= v < kPowersOf10[fracTail];
+      if (style == DecimalStyle::kExact || v != 0) p = putPadded(p, v, fracTail);
+    }
+    if (p == fraction) *p++ = '0';
   }
-  if (fracTail > 0) {
-    const std::uint32_t v = group(kBytesForDigits[fracTail]);
-    ok &= v < kPowersOf10[fracTail];
-    if (style == DecimalStyle::kExact || v != 0) appendPadded(out, v, fracTail);
-  }
-  if (out.size() == fractionStart) out.push_back('0');
+  out.append(text, static_cast<std::size_t>(p - text));
   return ok;
 }
 

@@ -220,37 +220,99 @@ void writeColumn(Writer& w, const ChangeColumn& c, const ColumnBytes* cached) {
   }
 }
 
-// `sizes` and `cached`: from the first pass, a row's size then each of its columns' (cached:
-// null for a row).
-void writeRowChange(Writer& w, const ChangeEntry& e, const std::vector<std::size_t>& sizes,
-                    const std::vector<const ColumnBytes*>& cached) {
-  const bool rowsEvent = e.columns != nullptr;
-  if (rowsEvent) w.intField(field::kTableId, static_cast<std::int64_t>(e.tableId));
-  w.intField(field::kRowEventType, static_cast<int>(e.type));
-  if (e.isDdlSet) w.boolField(field::kIsDdl, e.isDdl);
-  if (!rowsEvent) w.bytesField(field::kSql, e.sql);
-  std::size_t next = 0;
-  for (const ChangeRow& row : e.rows) {
-    w.lengthPrefix(field::kRowDatas, sizes[next++]);
-    for (const ChangeColumn& c : row.before) {
-      w.lengthPrefix(field::kBefore, sizes[next]);
-      writeColumn(w, c, cached[next++]);
-    }
-    for (const ChangeColumn& c : row.after) {
-      w.lengthPrefix(field::kAfter, sizes[next]);
-      writeColumn(w, c, cached[next++]);
-    }
+// The Entry being written: grown as it fills, kept from one entry to the next.
+class Buffer {
+ public:
+  std::size_t size() const { return size_; }
+  std::size_t capacity() const { return capacity_; }
+  const char* data() const { return data_.get(); }
+  void clear() { size_ = 0; }
+  void release() {
+    data_.reset();
+    capacity_ = size_ = 0;
   }
+  // Room for `n` more bytes: where to write them; commit() the end of what was written.
+  char* reserve(std::size_t n) {
+    if (capacity_ - size_ < n) grow(size_ + n);
+    return data_.get() + size_;
+  }
+  void commit(const char* end) { size_ = static_cast<std::size_t>(end - data_.get()); }
+  // Ends a length-delimited field whose length was given `reserved` bytes at `lengthAt`: writes
+  // the length of what follows them in as many bytes as it takes, moving the field's bytes when
+  // that is not `reserved`.
+  void closeLength(std::size_t lengthAt, std::size_t reserved) {
+    const std::size_t start = lengthAt + reserved;
+    const std::size_t length = size_ - start;
+    const std::size_t need = varintSize(length);
+    if (need != reserved) {
+      if (need > reserved) reserve(need - reserved);
+      std::memmove(data_.get() + lengthAt + need, data_.get() + start, length);
+      size_ = size_ + need - reserved;
+    }
+    Writer w(data_.get() + lengthAt);
+    w.varint(length);
+  }
+
+ private:
+  void grow(std::size_t atLeast) {
+    std::size_t capacity = capacity_ ? capacity_ * 2 : 4096;
+    while (capacity < atLeast) capacity *= 2;
+    auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
+    if (size_) std::memcpy(bigger.get(), data_.get(), size_);
+    data_ = std::move(bigger);
+    capacity_ = capacity;
+  }
+
+  std::unique_ptr<char[]> data_;
+  std::size_t capacity_ = 0;
+  std::size_t size_ = 0;
+};
+
+// Bytes reserved for a length before knowing it: a row's (2: below 16 KiB) and a RowChange's
+// (3: below 2 MiB, 2 for a few rows); a length that needs another size moves its message.
+constexpr std::size_t kRowLengthBytes = 2;
+std::size_t rowChangeLengthBytes(const ChangeEntry& e) { return e.rows.size() >= 16 ? 3 : 2; }
+
+void writeRowChange(Buffer& b, const ChangeEntry& e, TableBytes* table) {
+  const bool rowsEvent = e.columns != nullptr;
+  {
+    Writer w(b.reserve(3 * 11 + (rowsEvent ? 0 : bytesField(e.sql.size()))));
+    if (rowsEvent) w.intField(field::kTableId, static_cast<std::int64_t>(e.tableId));
+    w.intField(field::kRowEventType, static_cast<int>(e.type));
+    if (e.isDdlSet) w.boolField(field::kIsDdl, e.isDdl);
+    if (!rowsEvent) w.bytesField(field::kSql, e.sql);
+    b.commit(w.position());
+  }
+  for (const ChangeRow& row : e.rows) {
+    Writer open(b.reserve(1 + kRowLengthBytes));
+    open.tag(field::kRowDatas, kBytes);
+    const std::size_t lengthAt = static_cast<std::size_t>(open.position() - b.data());
+    b.commit(open.position() + kRowLengthBytes);
+    for (const auto& [image, number] : {std::pair{&row.before, field::kBefore}, std::pair{&row.after, field::kAfter}}) {
+      for (const ChangeColumn& c : *image) {
+        const ColumnBytes* cached = cachedBytes(c, table);
+        const std::size_t n = columnSize(c, cached);
+        Writer w(b.reserve(1 + varintSize(n) + n));
+        w.lengthPrefix(number, n);
+        writeColumn(w, c, cached);
+        b.commit(w.position());
+      }
+    }
+    b.closeLength(lengthAt, kRowLengthBytes);
+  }
+  std::size_t rest = !rowsEvent && !e.ddlSchema.empty() ? bytesField(e.ddlSchema.size()) : 0;
+  for (const auto& [key, text] : e.props) rest += bytesField(bytesField(key.size()) + bytesField(text.size()));
+  Writer w(b.reserve(rest));
   for (const auto& [key, text] : e.props) w.pairField(field::kRowProps, key, text);
   if (!rowsEvent && !e.ddlSchema.empty()) w.bytesField(field::kDdlSchema, e.ddlSchema);
+  b.commit(w.position());
 }
 
 }  // namespace
 
 struct EntryEncoder::Scratch {
-  std::vector<std::size_t> sizes;  // RowChange: each row's size, then each of its columns'
-  std::vector<const ColumnBytes*> cached;  // beside `sizes`
-  std::vector<TableBytes> tables;          // the tables seen lately
+  Buffer buffer;
+  std::vector<TableBytes> tables;  // the tables seen lately
 
   TableBytes* tableBytes(const ChangeEntry& e) {
     if (!e.columns) return nullptr;
@@ -267,44 +329,6 @@ EntryEncoder::EntryEncoder() : scratch_(std::make_unique<Scratch>()) {}
 EntryEncoder::~EntryEncoder() = default;
 
 void EntryEncoder::encode(const ChangeEntry& e, std::string& out, std::uint64_t sequence) {
-  std::vector<std::size_t>& sizes = scratch_->sizes;
-  std::vector<const ColumnBytes*>& cached = scratch_->cached;
-  const bool rowsEvent = e.columns != nullptr;
-  // First pass: the size of the store value (TransactionBegin, TransactionEnd or RowChange)
-  // and, for a RowChange, of every row and column, which prefix them on the wire.
-  std::size_t value = 0;
-  for (const auto& [key, text] : e.props) value += pairField(key, text);
-  if (e.kind == EntryKind::kTransactionBegin) {
-    value += intField(static_cast<std::int64_t>(e.threadId));
-  } else if (e.kind == EntryKind::kTransactionEnd) {
-    value += bytesField(e.transactionId.size());
-  } else {
-    sizes.clear();
-    cached.clear();
-    TableBytes* table = e.rows.empty() ? nullptr : scratch_->tableBytes(e);
-    for (const ChangeRow& row : e.rows) {
-      const std::size_t at = sizes.size();
-      sizes.push_back(0);
-      cached.push_back(nullptr);
-      std::size_t rowSize = 0;
-      for (const auto* image : {&row.before, &row.after}) {
-        for (const ChangeColumn& c : *image) {
-          const ColumnBytes* b = cachedBytes(c, table);
-          const std::size_t n = columnSize(c, b);
-          sizes.push_back(n);
-          cached.push_back(b);
-          rowSize += bytesField(n);
-        }
-      }
-      sizes[at] = rowSize;
-      value += bytesField(rowSize);
-    }
-    if (rowsEvent) value += intField(static_cast<std::int64_t>(e.tableId));
-    value += intField(static_cast<int>(e.type));
-    if (e.isDdlSet) value += 2;
-    if (!rowsEvent) value += bytesField(e.sql.size());
-    if (!rowsEvent && !e.ddlSchema.empty()) value += bytesField(e.ddlSchema.size());
-  }
   const std::string rowsCount = hasRowsCount(e) ? std::to_string(e.rows.size()) : std::string();
   char sequenceText[24];
   const std::string_view sequenceProp(
@@ -313,24 +337,42 @@ void EntryEncoder::encode(const ChangeEntry& e, std::string& out, std::uint64_t 
                              : 0);
   const std::size_t header = headerSize(e, rowsCount, sequenceProp);
 
-  // Second pass: the Entry, its header, and the store value in place.
-  const std::size_t total = bytesField(header) + intField(static_cast<int>(e.kind)) + bytesField(value);
-  out.resize(total);
-  Writer w(out.data());
+  // One pass: the header and the entry type, then the store value (TransactionBegin,
+  // TransactionEnd or RowChange), whose length is known at once for a transaction's begin and
+  // end, and once written for a RowChange.
+  Buffer& b = scratch_->buffer;
+  b.clear();
+  Writer w(b.reserve(bytesField(header) + 2 * 2 + 5));
   w.lengthPrefix(field::kEntryHeader, header);
   writeHeader(w, e, rowsCount, sequenceProp);
   w.intField(field::kEntryType, static_cast<int>(e.kind));
-  w.lengthPrefix(field::kEntryStoreValue, value);
-  if (e.kind == EntryKind::kTransactionBegin) {
-    for (const auto& [key, text] : e.props) w.pairField(field::kTransactionProps, key, text);
-    w.intField(field::kThreadId, static_cast<std::int64_t>(e.threadId));
-  } else if (e.kind == EntryKind::kTransactionEnd) {
-    w.bytesField(field::kTransactionId, e.transactionId);
-    for (const auto& [key, text] : e.props) w.pairField(field::kTransactionProps, key, text);
+  if (e.kind == EntryKind::kTransactionBegin || e.kind == EntryKind::kTransactionEnd) {
+    std::size_t value = 0;
+    for (const auto& [key, text] : e.props) value += pairField(key, text);
+    value += e.kind == EntryKind::kTransactionBegin ? intField(static_cast<std::int64_t>(e.threadId))
+                                                     : bytesField(e.transactionId.size());
+    w.lengthPrefix(field::kEntryStoreValue, value);
+    b.commit(w.position());
+    Writer v(b.reserve(value));
+    if (e.kind == EntryKind::kTransactionBegin) {
+      for (const auto& [key, text] : e.props) v.pairField(field::kTransactionProps, key, text);
+      v.intField(field::kThreadId, static_cast<std::int64_t>(e.threadId));
+    } else {
+      v.bytesField(field::kTransactionId, e.transactionId);
+      for (const auto& [key, text] : e.props) v.pairField(field::kTransactionProps, key, text);
+    }
+    b.commit(v.position());
   } else {
-    writeRowChange(w, e, sizes, cached);
+    w.tag(field::kEntryStoreValue, kBytes);
+    const std::size_t lengthAt = static_cast<std::size_t>(w.position() - b.data());
+    const std::size_t reserved = rowChangeLengthBytes(e);
+    b.commit(w.position() + reserved);
+    writeRowChange(b, e, e.rows.empty() ? nullptr : scratch_->tableBytes(e));
+    b.closeLength(lengthAt, reserved);
   }
-  assert(w.position() == out.data() + out.size());
+  out.assign(b.data(), b.size());
+  // A rare huge entry's buffer is not kept.
+  if (b.capacity() > (std::size_t{64} << 20)) b.release();
 }
 
 }  // namespace canal::convert

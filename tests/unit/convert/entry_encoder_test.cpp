@@ -283,7 +283,21 @@ TEST(EntryEncoder, WritesTheBytesOfProtobufsOwnSerializer) {
   std::string out;
   ChangeEntry sparse = rows;  // a minimal image: not every column, so not every ordinal
   for (ChangeRow& row : sparse.rows) row.before.erase(row.before.begin() + 1);
-  for (const ChangeEntry* e : {&rows, &ddl, &begin, &end, &rows, &sparse}) {  // the encoder is reused
+  // Lengths of every size on the wire: many rows (a RowChange over 16 KiB), a row over 16 KiB
+  // in an entry of few rows, a RowChange over 2 MiB, rows under 128 bytes.
+  ChangeEntry many = rows;
+  for (int r = 0; r < 100; ++r) many.rows.push_back(rows.rows[static_cast<std::size_t>(r % 3)]);
+  ChangeEntry wideRow = rows;
+  wideRow.rows.resize(1);
+  wideRow.rows[0].after[1].text.value = std::string(20000, 'w');
+  ChangeEntry huge = wideRow;
+  huge.rows[0].after[1].text.value = std::string(3u << 20, 'h');
+  ChangeEntry small = sparse;
+  for (ChangeRow& row : small.rows) {
+    row.before.resize(1);
+    row.after.resize(1);
+  }
+  for (const ChangeEntry* e : {&rows, &ddl, &begin, &end, &rows, &sparse, &many, &wideRow, &huge, &small, &rows}) {
     encoder.encode(*e, out);
     EXPECT_EQ(toHex(out), toHex(reference(*e)));
   }

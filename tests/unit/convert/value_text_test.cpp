@@ -70,6 +70,14 @@ TEST(ValueText, DecimalExactAndCanalQuirk) {
   bad[4] = '\x7f';  // fraction group 127 > 99
   std::string out;
   EXPECT_FALSE(binlog::appendDecimal(out, bad, 10, 2, binlog::DecimalStyle::kExact));
+  const std::string digits65(65, '9');
+  EXPECT_EQ(renderDecimal(digits65, 65, 0, DecimalStyle::kExact), digits65);
+  EXPECT_EQ(renderDecimal("-0.000000000000000000000000000001", 31, 30, DecimalStyle::kExact),
+            "-0.000000000000000000000000000001");
+  // Beyond MySQL's bounds (a USER_VAR event carries its own precision and scale): refused.
+  const std::string wide(120, '\x80');
+  EXPECT_FALSE(binlog::appendDecimal(out, wide, 200, 0, binlog::DecimalStyle::kExact));
+  EXPECT_FALSE(binlog::appendDecimal(out, wide, 10, 20, binlog::DecimalStyle::kExact));
 }
 
 TEST(ValueText, JavaFloatAndDoubleLayout) {
