@@ -1,6 +1,6 @@
 // libFuzzer target over the binlog decoders: the input is a binlog file. Every event goes
 // through the typed event decoders and every rows event through TABLE_MAP/rows decoding and
-// Canal value rendering. Checksums are not verified, so mutations reach the decoders. Any
+// Canal value rendering, and every entry through the Entry encoder. Checksums are not verified, so mutations reach the decoders. Any
 // outcome but a crash, a hang or a sanitizer report is fine: bad bytes must give a Status.
 
 #include <cstddef>
@@ -10,6 +10,7 @@
 
 #include "server/binlog/event_decoder.h"
 #include "server/convert/binlog_changes.h"
+#include "server/convert/entry_encoder.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
@@ -29,9 +30,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.timeZone = canal::convert::TimeZone::utc();
   canal::convert::BinlogChangeReader reader(bytes, "fuzz", options, noChecksum);
   canal::convert::ChangeEntry entry;
+  canal::convert::EntryEncoder encoder;
+  std::string encoded;
   for (int i = 0; i < 100000; ++i) {
     auto more = reader.next(entry);
     if (!more || !*more) break;
+    encoder.encode(entry, encoded, static_cast<std::uint64_t>(i) + 1);
   }
   return 0;
 }
