@@ -98,21 +98,24 @@ void GtidTracker::discardPending() {
   refresh();
 }
 
-void GtidTracker::refresh() {
+const std::string& GtidTracker::executedWithPending() const {
+  if (!stale_) return withPending_;
+  stale_ = false;
   if (!maria_.empty() || mariaPending_) {
     std::map<std::uint32_t, std::string> shown = maria_;
     if (mariaPending_) shown[mariaPending_->first] = mariaPending_->second;
     withPending_.clear();
     for (const auto& [domain, gtid] : shown) withPending_ += (withPending_.empty() ? "" : ",") + gtid;
-    return;
+    return withPending_;
   }
   if (!mysqlPending_) {
     withPending_ = mysql_.toString();
-    return;
+    return withPending_;
   }
   MysqlGtidSet shown = mysql_;
   shown.add(mysqlPending_->uuid, mysqlPending_->gno, mysqlPending_->tag);
   withPending_ = shown.toString();
+  return withPending_;
 }
 
 }  // namespace canal::binlog

@@ -45,12 +45,12 @@ class GtidTracker {
   std::string mysqlExecuted() const { return mysql_.toString(); }
   // The MySQL set with the transaction in progress, or the MariaDB state with it: what Canal
   // shows in Header.gtid.
-  const std::string& executedWithPending() const { return withPending_; }
+  const std::string& executedWithPending() const;
   // The last committed MariaDB GTID ("domain-server-sequence"); empty before one.
   const std::string& mariaLast() const { return mariaLast_; }
 
  private:
-  void refresh();
+  void refresh() { stale_ = true; }  // withPending_ is made again when next asked for
 
   MysqlGtidSet mysql_;  // committed
   bool whole_ = false;
@@ -63,7 +63,8 @@ class GtidTracker {
   std::map<std::uint32_t, std::string> maria_;  // committed, per domain: "domain-server-sequence"
   std::optional<std::pair<std::uint32_t, std::string>> mariaPending_;
   std::string mariaLast_;
-  std::string withPending_;
+  mutable std::string withPending_;
+  mutable bool stale_ = true;
 };
 
 }  // namespace canal::binlog
