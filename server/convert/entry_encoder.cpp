@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -107,7 +108,10 @@ void forEachHeaderProp(const ChangeEntry& e, Visit&& visit) {
   if (!e.snapshotWatermark.empty()) visit("snapshotWatermark", e.snapshotWatermark);
 }
 
-bool hasRowsCount(const ChangeEntry& e) { return e.kind == EntryKind::kRowData && e.columns && !e.rows.empty(); }
+// The header prop rowsCount: on a rows event's entry that has rows.
+bool hasRowsCount(const ChangeEntry& e, std::span<const ChangeRow> rows) {
+  return e.kind == EntryKind::kRowData && e.columns && !rows.empty();
+}
 
 std::size_t headerSize(const ChangeEntry& e, std::string_view rowsCount, std::string_view sequence) {
   const bool row = e.kind == EntryKind::kRowData;
@@ -123,7 +127,7 @@ std::size_t headerSize(const ChangeEntry& e, std::string_view rowsCount, std::st
   n += intField(e.eventLength);
   if (row) n += intField(static_cast<int>(e.type));
   forEachHeaderProp(e, [&](std::string_view k, std::string_view v) { n += pairField(k, v); });
-  if (hasRowsCount(e)) n += pairField("rowsCount", rowsCount);
+  if (!rowsCount.empty()) n += pairField("rowsCount", rowsCount);
   if (!sequence.empty()) n += pairField("sequence", sequence);
   if (!e.gtid.empty()) n += bytesField(e.gtid.size());
   return n;
@@ -148,7 +152,7 @@ void writeHeader(Writer& w, const ChangeEntry& e, std::string_view rowsCount, st
   w.intField(field::kEventLength, e.eventLength);
   if (row) w.intField(field::kHeaderEventType, static_cast<int>(e.type));
   forEachHeaderProp(e, [&](std::string_view k, std::string_view v) { w.pairField(field::kHeaderProps, k, v); });
-  if (hasRowsCount(e)) w.pairField(field::kHeaderProps, "rowsCount", rowsCount);
+  if (!rowsCount.empty()) w.pairField(field::kHeaderProps, "rowsCount", rowsCount);
   if (!sequence.empty()) w.pairField(field::kHeaderProps, "sequence", sequence);
   if (!e.gtid.empty()) w.bytesField(field::kGtid, e.gtid);
 }
@@ -271,9 +275,9 @@ class Buffer {
 // Bytes reserved for a length before knowing it: a row's (2: below 16 KiB) and a RowChange's
 // (3: below 2 MiB, 2 for a few rows); a length that needs another size moves its message.
 constexpr std::size_t kRowLengthBytes = 2;
-std::size_t rowChangeLengthBytes(const ChangeEntry& e) { return e.rows.size() >= 16 ? 3 : 2; }
+std::size_t rowChangeLengthBytes(std::span<const ChangeRow> rows) { return rows.size() >= 16 ? 3 : 2; }
 
-void writeRowChange(Buffer& b, const ChangeEntry& e, TableBytes* table) {
+void writeRowChange(Buffer& b, const ChangeEntry& e, std::span<const ChangeRow> rows, TableBytes* table) {
   const bool rowsEvent = e.columns != nullptr;
   {
     Writer w(b.reserve(3 * 11 + (rowsEvent ? 0 : bytesField(e.sql.size()))));
@@ -283,7 +287,7 @@ void writeRowChange(Buffer& b, const ChangeEntry& e, TableBytes* table) {
     if (!rowsEvent) w.bytesField(field::kSql, e.sql);
     b.commit(w.position());
   }
-  for (const ChangeRow& row : e.rows) {
+  for (const ChangeRow& row : rows) {
     Writer open(b.reserve(1 + kRowLengthBytes));
     open.tag(field::kRowDatas, kBytes);
     const std::size_t lengthAt = static_cast<std::size_t>(open.position() - b.data());
@@ -329,7 +333,12 @@ EntryEncoder::EntryEncoder() : scratch_(std::make_unique<Scratch>()) {}
 EntryEncoder::~EntryEncoder() = default;
 
 void EntryEncoder::encode(const ChangeEntry& e, std::string& out, std::uint64_t sequence) {
-  const std::string rowsCount = hasRowsCount(e) ? std::to_string(e.rows.size()) : std::string();
+  encode(e, e.rows, out, sequence);
+}
+
+void EntryEncoder::encode(const ChangeEntry& e, std::span<const ChangeRow> rows, std::string& out,
+                          std::uint64_t sequence) {
+  const std::string rowsCount = hasRowsCount(e, rows) ? std::to_string(rows.size()) : std::string();
   char sequenceText[24];
   const std::string_view sequenceProp(
       sequenceText, sequence ? static_cast<std::size_t>(
@@ -365,9 +374,9 @@ void EntryEncoder::encode(const ChangeEntry& e, std::string& out, std::uint64_t 
   } else {
     w.tag(field::kEntryStoreValue, kBytes);
     const std::size_t lengthAt = static_cast<std::size_t>(w.position() - b.data());
-    const std::size_t reserved = rowChangeLengthBytes(e);
+    const std::size_t reserved = rowChangeLengthBytes(rows);
     b.commit(w.position() + reserved);
-    writeRowChange(b, e, e.rows.empty() ? nullptr : scratch_->tableBytes(e));
+    writeRowChange(b, e, rows, rows.empty() ? nullptr : scratch_->tableBytes(e));
     b.closeLength(lengthAt, reserved);
   }
   out.assign(b.data(), b.size());

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "server/convert/change.h"
@@ -24,6 +25,8 @@ class EntryEncoder {
   // Replaces `out` with the serialized Entry of `entry`; a `sequence` above 0 is its place in
   // the destination's stream order, the header prop `sequence`.
   void encode(const ChangeEntry& entry, std::string& out, std::uint64_t sequence = 0);
+  // The same for the entry with `rows` (a part of its own, say) in place of entry.rows.
+  void encode(const ChangeEntry& entry, std::span<const ChangeRow> rows, std::string& out, std::uint64_t sequence);
 
  private:
   struct Scratch;

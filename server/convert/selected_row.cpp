@@ -148,6 +148,19 @@ bool encodeTextForm(const ColumnDef& c, std::string_view text, std::string& out)
   return true;
 }
 
+// Whether the binlog's rendering of an integer column's value is `text` itself: MySQL's own
+// printing (no leading zero, which ZEROFILL columns print; no "-0") of a value in the column's
+// range (`bits` as parsed, `width` bytes).
+bool rendersAsItself(const ColumnDef& c, std::string_view text, std::uint64_t bits, int width) {
+  const bool negative = !text.empty() && text[0] == '-';
+  if (negative) text.remove_prefix(1);
+  if (text.empty() || text[0] < '0' || text[0] > '9' || (text[0] == '0' && (text.size() > 1 || negative))) return false;
+  const int valueBits = 8 * width;
+  if (c.isUnsigned.value_or(false)) return !negative && (valueBits == 64 || bits >> valueBits == 0);
+  const std::uint64_t magnitude = negative ? 0 - bits : bits;  // bits hold the two's complement
+  return negative ? magnitude <= std::uint64_t{1} << (valueBits - 1) : magnitude < std::uint64_t{1} << (valueBits - 1);
+}
+
 template <typename T>
 bool parseNumber(std::string_view text, T& out) {
   const auto r = std::from_chars(text.data(), text.data() + text.size(), out);
@@ -259,7 +272,14 @@ Status renderSelected(const binlog::TableMapEvent& table, std::size_t index, std
         } else {
           return bad();
         }
-        putLe(bytes, bits, width);
+        if (rendersAsItself(c, v, bits, width)) {
+          out.isNull = false;
+          out.jsonDiffOnly = false;
+          out.sqlType = integerSqlType(c, bits, static_cast<std::size_t>(width));
+          out.value.assign(v);
+          return Status::ok();
+        }
+        putLe(bytes, bits, width);  // ZEROFILL's leading zeros, say
         break;
       }
       case kTypeFloat: case kTypeDouble: {

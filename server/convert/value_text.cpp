@@ -174,6 +174,19 @@ std::int64_t TimeZone::offsetAt(std::int64_t epochSeconds) const {
 
 int sqlTypeOf(const ColumnDef& column, const RenderOptions& options) { return baseSqlType(column, options); }
 
+int integerSqlType(const ColumnDef& c, std::uint64_t bits, std::size_t width) {
+  using namespace binlog;
+  const int base = baseSqlType(c, RenderOptions{});
+  if (!c.isUnsigned.value_or(false) || width == 0 || ((bits >> (width * 8 - 1)) & 1) == 0) return base;
+  switch (c.realType) {
+    case kTypeTiny: return kSqlSmallint;
+    case kTypeShort: return kSqlInteger;
+    case kTypeLong: return kSqlBigint;
+    case kTypeLonglong: return kSqlDecimal;
+    default: return base;
+  }
+}
+
 bool isBinaryColumn(const ColumnDef& column) { return column.collation && *column.collation == binlog::kBinaryCollation; }
 
 namespace {
@@ -233,14 +246,7 @@ Status renderCell(const binlog::TableMapEvent& table, std::size_t index, const b
       if (isUnsigned) {
         const std::uint64_t u = readUnsignedLe(d);
         appendUint(v, u);
-        const std::size_t bits = d.size() * 8;
-        const bool highBit = (u >> (bits - 1)) & 1;
-        if (highBit) {
-          if (c.realType == kTypeTiny) out.sqlType = kSqlSmallint;
-          else if (c.realType == kTypeShort) out.sqlType = kSqlInteger;
-          else if (c.realType == kTypeLong) out.sqlType = kSqlBigint;
-          else if (c.realType == kTypeLonglong) out.sqlType = kSqlDecimal;
-        }
+        out.sqlType = integerSqlType(c, u, d.size());
       } else {
         appendInt(v, readSignedLe(d));
       }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <functional>
+#include <span>
 
 #include "server/binlog/event_type.h"
 #include "server/common/byte_reader.h"
@@ -225,15 +226,14 @@ void BinlogPump::setSnapshotGate(SnapshotGate* gate, StreamMarks* marks) {
                                                                                  const std::string& progress) -> Status {
     // Entries of at most kRowsPerEntry rows (a chunk can be large): within batch sizes and
     // clients' buffers, as the rows events of the same rows would be.
+    // The entry's rows stay as they are (the snapshot reuses them for its next chunk).
     constexpr std::size_t kRowsPerEntry = 256;
-    std::vector<convert::ChangeRow> rows = std::move(e.rows);
+    const std::span<const convert::ChangeRow> rows(e.rows);
     for (std::size_t from = 0; from < rows.size(); from += kRowsPerEntry) {
-      const auto begin = rows.begin() + static_cast<std::ptrdiff_t>(from);
-      const auto end = rows.begin() + static_cast<std::ptrdiff_t>(std::min(rows.size(), from + kRowsPerEntry));
-      e.rows.assign(std::make_move_iterator(begin), std::make_move_iterator(end));
+      const auto part = rows.subspan(from, std::min(kRowsPerEntry, rows.size() - from));
       store::StoredEntry stored;
-      encoder->encode(e, stored.entry, sequence_.number(store_.producerSequence()));
-      stored.rows = static_cast<std::uint32_t>(e.rows.size());
+      encoder->encode(e, part, stored.entry, sequence_.number(store_.producerSequence()));
+      stored.rows = static_cast<std::uint32_t>(part.size());
       stored.position = EntryPosition{e.logfileName, e.logfileOffset, e.executeTime, e.serverId, e.gtid, 0};
       CANAL_RETURN_IF_ERROR(store_.put(std::move(stored)));
     }

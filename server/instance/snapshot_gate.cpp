@@ -93,7 +93,7 @@ void SnapshotGate::unwatch() {
   changedKeys_.clear();
 }
 
-Result<std::size_t> SnapshotGate::submit(SnapshotChunk chunk, const Watch& watch, const std::atomic<bool>& cancel) {
+Result<std::size_t> SnapshotGate::submit(SnapshotChunk& chunk, const Watch& watch, const std::atomic<bool>& cancel) {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     if (stopped_ || cancel.load()) {

@@ -46,8 +46,8 @@ struct SnapshotChunk {
 
 class SnapshotGate {
  public:
-  // Pump side. Puts the rows of an entry into the store (the pump's encoder and store; it may
-  // take the rows) and keeps `progress` with the stream's resume mark; set before start.
+  // Pump side. Puts the rows of an entry into the store (the pump's encoder and store; the rows
+  // are left as they are) and keeps `progress` with the stream's resume mark; set before start.
   using Put = std::function<Status(convert::ChangeEntry&, const std::string& progress)>;
   void setPut(Put put) { put_ = std::move(put); }
   // Held while the pump handles one event: a chunk is never put in the middle of one.
@@ -73,8 +73,9 @@ class SnapshotGate {
   // Waits until the chunk (read under `watch`) can be put, puts it without the rows whose key
   // changed since the watch began, and returns how many rows were put. Unavailable (read it
   // again) when a DDL on the table came since the watch began; Aborted when `cancel` is set or
-  // the pump stops. Ends the watch either way.
-  Result<std::size_t> submit(SnapshotChunk chunk, const Watch& watch, const std::atomic<bool>& cancel);
+  // the pump stops. Ends the watch either way. The chunk's rows are left to the caller (those
+  // put, or all of them when none were).
+  Result<std::size_t> submit(SnapshotChunk& chunk, const Watch& watch, const std::atomic<bool>& cancel);
   // Ends one watch without a chunk.
   void unwatch(const Watch& watch);
   // Ends every watch.

@@ -314,15 +314,38 @@ Result<SnapshotRunner::ReadChunk> SnapshotRunner::readChunk(TableSource& source,
   }
   out.read = out.raw.rows(columnCount);
   out.chunk = chunkOf(query.database, query.table, def, *out.map, primaryId, *watermark);
-  if (render) {
-    const Status rendered = renderRows(*out.map, columnCount, out.raw, render_, out.chunk.entry);
-    out.raw = RawRows();
-    if (!rendered) {
-      gate_.unwatch(out.watch);
-      return rendered;
-    }
-  }
+  if (render) CANAL_RETURN_IF_ERROR(renderChunk(out));
   return out;
+}
+
+Status SnapshotRunner::renderChunk(ReadChunk& chunk) {
+  convert::ChangeEntry& e = chunk.chunk.entry;
+  e.rows = takeRows();
+  const Status rendered = renderRows(*chunk.map, e.columns->size(), chunk.raw, render_, e);
+  chunk.raw = RawRows();
+  if (!rendered) gate_.unwatch(chunk.watch);
+  return rendered;
+}
+
+Result<std::size_t> SnapshotRunner::submitChunk(ReadChunk& chunk) {
+  auto put = gate_.submit(chunk.chunk, chunk.watch, cancel_);
+  keepRows(std::move(chunk.chunk.entry.rows));
+  return put;
+}
+
+std::vector<convert::ChangeRow> SnapshotRunner::takeRows() {
+  std::lock_guard<std::mutex> lock(rowsMutex_);
+  if (spareRows_.empty()) return {};
+  std::vector<convert::ChangeRow> rows = std::move(spareRows_.back());
+  spareRows_.pop_back();
+  return rows;
+}
+
+void SnapshotRunner::keepRows(std::vector<convert::ChangeRow> rows) {
+  // As many as chunks are rendered at once: the one put, the ranges read in parallel.
+  constexpr std::size_t kKept = 4;
+  std::lock_guard<std::mutex> lock(rowsMutex_);
+  if (spareRows_.size() < kKept && rows.capacity() > 0) spareRows_.push_back(std::move(rows));
 }
 
 Status SnapshotRunner::refreshDefinition(TableSource& source, const std::string& database, const std::string& table,
@@ -427,11 +450,8 @@ Status SnapshotRunner::snapshotTable(TableSource& source, std::vector<std::uniqu
     inFlight->after = after;
     inFlight->read = read;
     inFlight->put = std::async(std::launch::async, [this, chunk = std::move(*chunk)]() mutable -> Result<std::size_t> {
-      if (const Status s = renderRows(*chunk.map, chunk.chunk.entry.columns->size(), chunk.raw, render_, chunk.chunk.entry); !s) {
-        gate_.unwatch(chunk.watch);
-        return s;
-      }
-      return gate_.submit(std::move(chunk.chunk), chunk.watch, cancel_);
+      CANAL_RETURN_IF_ERROR(renderChunk(chunk));
+      return submitChunk(chunk);
     });
     if (read < request.chunkSize) {
       lastRead = true;
@@ -523,7 +543,7 @@ Status SnapshotRunner::snapshotTableInRanges(TableSource& source, std::vector<st
       chunk->chunk.progress = r.upTo ? encodeProgress(request, index, r.upTo)
                               : chunk->read < request.chunkSize ? encodeProgress(request, index + 1, std::nullopt)
                                                                 : encodeProgress(request, index, chunk->last);
-      put = gate_.submit(std::move(chunk->chunk), chunk->watch, cancel_);
+      put = submitChunk(*chunk);
     }
     if (!put) {
       drop();

@@ -126,6 +126,14 @@ class SnapshotRunner {
   Result<ReadChunk> readChunk(TableSource& source, const ChunkQuery& query, std::uint64_t definitionDdls,
                               std::uint32_t primaryId, bool render);
   void update(const std::function<void(SnapshotProgress&)>& change);
+  // The chunk's entry rendered from `raw`, in rows of chunks put before when there are some.
+  Status renderChunk(ReadChunk& chunk);
+  // Puts the chunk into the stream (SnapshotGate::submit), then keeps its rows for a next one.
+  Result<std::size_t> submitChunk(ReadChunk& chunk);
+  // Rows of chunks already put, their columns' strings with them: a chunk is rendered into them
+  // instead of new ones.
+  std::vector<convert::ChangeRow> takeRows();
+  void keepRows(std::vector<convert::ChangeRow> rows);
 
   const std::shared_ptr<const void> owner_;
   const std::string destination_;
@@ -138,6 +146,8 @@ class SnapshotRunner {
   std::atomic<bool> cancel_{false};
   std::condition_variable cancelled_;
   std::thread thread_;
+  std::mutex rowsMutex_;
+  std::vector<std::vector<convert::ChangeRow>> spareRows_;
 };
 
 }  // namespace canal::snapshot

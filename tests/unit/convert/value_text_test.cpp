@@ -10,6 +10,7 @@
 #include "server/common/java_number.h"
 #include "server/convert/change.h"
 #include "server/convert/flat_message.h"
+#include "server/convert/selected_row.h"
 
 namespace canal::convert {
 namespace {
@@ -151,6 +152,47 @@ ColumnDef column(std::uint8_t type, bool isUnsigned = false) {
   c.type = type;
   c.isUnsigned = isUnsigned;
   return c;
+}
+
+// A snapshot's integer (SELECT's text) renders as the binlog's bytes of the same value do: value
+// and sqlType, UNSIGNED promotion and ZEROFILL's leading zeros included.
+TEST(ValueText, SelectedIntegersRenderAsTheirBinlogBytes) {
+  struct Case {
+    std::uint8_t type;
+    bool isUnsigned;
+    int width;
+    std::string text;
+    std::string rendered;
+  };
+  const Case cases[] = {
+      {binlog::kTypeTiny, false, 1, "0", "0"},          {binlog::kTypeTiny, false, 1, "-128", "-128"},
+      {binlog::kTypeTiny, false, 1, "127", "127"},      {binlog::kTypeTiny, true, 1, "200", "200"},
+      {binlog::kTypeTiny, true, 1, "007", "7"},         {binlog::kTypeLong, false, 4, "-5", "-5"},
+      {binlog::kTypeLong, true, 4, "4294967295", "4294967295"},
+      {binlog::kTypeLonglong, false, 8, "-9223372036854775808", "-9223372036854775808"},
+      {binlog::kTypeLonglong, true, 8, "18446744073709551615", "18446744073709551615"},
+      {binlog::kTypeLonglong, true, 8, "00000000000000000042", "42"},
+  };
+  for (const Case& k : cases) {
+    ColumnDef c = column(k.type, k.isUnsigned);
+    c.realType = k.type;
+    binlog::TableMapEvent t;
+    t.database = "db";
+    t.table = "t";
+    t.columns.push_back(c);
+    ColumnText selected;
+    ASSERT_TRUE(renderSelected(t, 0, k.text, RenderOptions{}, selected).isOk()) << k.text;
+    EXPECT_EQ(selected.value, k.rendered) << k.text;
+    std::string bytes;
+    std::uint64_t bits = 0;
+    if (k.rendered[0] == '-') bits = static_cast<std::uint64_t>(std::stoll(k.rendered));
+    else bits = std::stoull(k.rendered);
+    for (int i = 0; i < k.width; ++i) bytes.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
+    const ColumnText binlog = render(c, bytes);
+    EXPECT_EQ(selected.value, binlog.value) << k.text;
+    EXPECT_EQ(selected.sqlType, binlog.sqlType) << k.text;
+    EXPECT_FALSE(selected.isNull);
+  }
 }
 
 // Corrupt temporal bytes at the ends of their ranges decode to some fields, without overflow

@@ -64,6 +64,9 @@ class SnapshotGateTest : public ::testing::Test {
     for (const auto& e : entries) gate_.noteEntry(e);
     gate_.atPoint("mysql-bin.000002", position, inTransaction);
   }
+  // submit() leaves the chunk's rows with the caller: here they are dropped.
+  Result<std::size_t> submit(SnapshotChunk c, const SnapshotGate::Watch& watch) { return gate_.submit(c, watch, cancel_); }
+
   SnapshotChunk chunk(std::uint64_t watermark, const std::vector<std::string>& ids) {
     SnapshotChunk c;
     c.watermark = {"mysql-bin.000002", watermark};
@@ -86,8 +89,9 @@ TEST_F(SnapshotGateTest, RowsChangedSinceTheWatchAreLeftOutOnceTheStreamIsPastTh
   const auto watch = gate_.watch("s", "t", {0});
   ASSERT_TRUE(watch.at.has_value());
   EXPECT_EQ(watch.at->position, 100u) << "the watch says where the stream is";
+  SnapshotChunk kept = chunk(300, {"1", "2", "3", "4"});
   auto submitted =
-      std::async(std::launch::async, [&] { return gate_.submit(chunk(300, {"1", "2", "3", "4"}), watch, cancel_); });
+      std::async(std::launch::async, [&] { return gate_.submit(kept, watch, cancel_); });
   // Changes of keys 2 (update) and 4 (delete), and of another table's key 3.
   event({rowsEntry("t", convert::ChangeType::kUpdate, {row(*columns_, "2", "x")})}, 200, true);
   event({rowsEntry("other", convert::ChangeType::kUpdate, {row(*columns_, "3", "x")})}, 250, true);
@@ -101,13 +105,15 @@ TEST_F(SnapshotGateTest, RowsChangedSinceTheWatchAreLeftOutOnceTheStreamIsPastTh
   EXPECT_EQ(*put, 2u);
   EXPECT_EQ(put_, (std::vector<std::string>{"1", "3"}));
   EXPECT_EQ(progress_, "after 4") << "the chunk's progress is kept with it";
+  ASSERT_EQ(kept.entry.rows.size(), 2u) << "the rows put are left with the submitter (to be reused)";
+  EXPECT_EQ(kept.entry.rows[1].after[0].text.value, "3");
 }
 
 TEST_F(SnapshotGateTest, ADdlOnTheTableVoidsTheChunk) {
   event({}, 100, false);
   const auto watch = gate_.watch("s", "t", {0});
   event({ddlOn("t")}, 200, false);
-  const auto put = gate_.submit(chunk(150, {"1"}), watch, cancel_);
+  const auto put = submit(chunk(150, {"1"}), watch);
   ASSERT_FALSE(put.isOk());
   EXPECT_EQ(put.status().code(), StatusCode::kUnavailable) << "read again under the new definition";
   EXPECT_TRUE(put_.empty());
@@ -116,15 +122,15 @@ TEST_F(SnapshotGateTest, ADdlOnTheTableVoidsTheChunk) {
 TEST_F(SnapshotGateTest, KeysChangedBeforeTheWatchAreNotRecordedAndCancelOrStopReleaseTheSubmitter) {
   event({}, 100, false);
   event({rowsEntry("t", convert::ChangeType::kUpdate, {row(*columns_, "1", "x")})}, 150, false);
-  auto put = gate_.submit(chunk(150, {"1"}), gate_.watch("s", "t", {0}), cancel_);
+  auto put = submit(chunk(150, {"1"}), gate_.watch("s", "t", {0}));
   ASSERT_TRUE(put.isOk());
   EXPECT_EQ(*put, 1u) << "a change before the watch is in the chunk's read";
 
   cancel_ = true;
-  EXPECT_EQ(gate_.submit(chunk(900, {"2"}), gate_.watch("s", "t", {0}), cancel_).status().code(), StatusCode::kAborted);
+  EXPECT_EQ(submit(chunk(900, {"2"}), gate_.watch("s", "t", {0})).status().code(), StatusCode::kAborted);
   cancel_ = false;
   const auto watch = gate_.watch("s", "t", {0});
-  auto waiting = std::async(std::launch::async, [&] { return gate_.submit(chunk(900, {"2"}), watch, cancel_); });
+  auto waiting = std::async(std::launch::async, [&] { return submit(chunk(900, {"2"}), watch); });
   gate_.stop();
   EXPECT_EQ(waiting.get().status().code(), StatusCode::kAborted);
 }
@@ -137,11 +143,11 @@ TEST_F(SnapshotGateTest, OverlappingWatchesEachLeaveOutTheChangesSinceTheirOwnSt
   const auto second = gate_.watch("s", "t", {0});
   EXPECT_EQ(second.at->position, 150u);
   event({rowsEntry("t", convert::ChangeType::kUpdate, {row(*columns_, "7", "x")})}, 200, false);
-  auto put = gate_.submit(chunk(160, {"1", "2", "3"}), first, cancel_);
+  auto put = submit(chunk(160, {"1", "2", "3"}), first);
   ASSERT_TRUE(put.isOk()) << put.status().toString();
   EXPECT_EQ(put_, (std::vector<std::string>{"1", "3"})) << "key 2 changed after the first watch began";
   event({rowsEntry("t", convert::ChangeType::kUpdate, {row(*columns_, "6", "x")})}, 250, false);
-  put = gate_.submit(chunk(220, {"2", "5", "6", "7"}), second, cancel_);
+  put = submit(chunk(220, {"2", "5", "6", "7"}), second);
   ASSERT_TRUE(put.isOk()) << put.status().toString();
   EXPECT_EQ(put_, (std::vector<std::string>{"1", "3", "2", "5"}))
       << "key 2 changed before the second watch (its read has the change); 6 and 7 after";
@@ -150,8 +156,8 @@ TEST_F(SnapshotGateTest, OverlappingWatchesEachLeaveOutTheChangesSinceTheirOwnSt
   const auto third = gate_.watch("s", "t", {0});
   event({ddlOn("t")}, 300, false);
   const auto fourth = gate_.watch("s", "t", {0});
-  EXPECT_EQ(gate_.submit(chunk(300, {"8"}), third, cancel_).status().code(), StatusCode::kUnavailable);
-  put = gate_.submit(chunk(300, {"9"}), fourth, cancel_);
+  EXPECT_EQ(submit(chunk(300, {"8"}), third).status().code(), StatusCode::kUnavailable);
+  put = submit(chunk(300, {"9"}), fourth);
   ASSERT_TRUE(put.isOk()) << put.status().toString();
   EXPECT_EQ(put_.back(), "9") << "read after the DDL: stands";
 }
