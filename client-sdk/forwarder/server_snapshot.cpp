@@ -93,11 +93,22 @@ Result<HttpResponse> ServerSnapshots::ask(const std::string& url, const std::str
 }
 
 Result<bool> ServerSnapshots::cancel(std::int64_t id) {
-  auto progress = http_->request("GET", url_);
-  const Json p = progress ? Json::parse(progress->body, nullptr, false) : Json();
-  if (!p.is_object() || p.value("id", std::int64_t{0}) != id || p.value("state", "") != "running") return false;
+  const auto running = [&] {
+    auto progress = http_->request("GET", url_);
+    const Json p = progress ? Json::parse(progress->body, nullptr, false) : Json();
+    return p.is_object() && p.value("id", std::int64_t{0}) == id && p.value("state", "") == "running";
+  };
+  if (!running()) return false;
   auto cancelled = http_->request("DELETE", url_);
   if (!cancelled) return cancelled.status();
+  // The server ends it after the chunk in hand: until then it refuses a new snapshot (409).
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (running()) {
+    if (stopped_() || std::chrono::steady_clock::now() > deadline) {
+      return failure("snapshot " + std::to_string(id) + " still runs on canal-server a minute after it was cancelled");
+    }
+    std::this_thread::sleep_for(20ms);
+  }
   return true;
 }
 

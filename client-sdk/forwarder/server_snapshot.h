@@ -94,7 +94,8 @@ class ServerSnapshots {
   // reads them (asked again while it answers 503); an error naming the table when it has none.
   client::Result<std::vector<SourceColumn>> columnsOf(const std::string& table);
 
-  // Cancels snapshot `id` if the server still runs it; whether it did.
+  // Cancels snapshot `id` if the server still runs it and waits until it has ended (a new one
+  // can start then); whether it did.
   client::Result<bool> cancel(std::int64_t id);
 
   client::Status failure(const std::string& what) const;
