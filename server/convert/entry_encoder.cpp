@@ -1,6 +1,5 @@
 #include "server/convert/entry_encoder.h"
 
-#include <cassert>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -305,7 +304,7 @@ void writeRowChange(Buffer& b, const ChangeEntry& e, std::span<const ChangeRow> 
     b.closeLength(lengthAt, kRowLengthBytes);
   }
   std::size_t rest = !rowsEvent && !e.ddlSchema.empty() ? bytesField(e.ddlSchema.size()) : 0;
-  for (const auto& [key, text] : e.props) rest += bytesField(bytesField(key.size()) + bytesField(text.size()));
+  for (const auto& [key, text] : e.props) rest += pairField(key, text);
   Writer w(b.reserve(rest));
   for (const auto& [key, text] : e.props) w.pairField(field::kRowProps, key, text);
   if (!rowsEvent && !e.ddlSchema.empty()) w.bytesField(field::kDdlSchema, e.ddlSchema);
