@@ -197,6 +197,7 @@ char* putField(char* p, std::uint64_t v, int width) {
     p[1] = static_cast<char>('0' + v % 10);
     return p + 2;
   }
+  if (width == 4 && v < 10000) return putDigits(p, v, 4);  // a year
   int digits = 1;
   for (std::uint64_t x = v; x >= 10; x /= 10) ++digits;
   return putDigits(p, v, digits > width ? digits : width);

@@ -171,14 +171,26 @@ struct TableBytes {
   std::vector<ColumnBytes> byColumn;
 };
 
+// A table's cached bytes as a RowChange's columns look them up: taken once per entry and passed
+// by value, so they stay in registers (the encoder's char writes could alias a table read
+// through memory, which the compiler would then read again for every column).
+struct ColumnCache {
+  const ColumnInfo* infos = nullptr;  // the table's ColumnInfos
+  const ColumnInfo* infosEnd = nullptr;
+  ColumnBytes* bytes = nullptr;  // beside them
+
+  static ColumnCache of(TableBytes* table) {
+    if (!table) return {};
+    return {table->columns->data(), table->columns->data() + table->columns->size(), table->byColumn.data()};
+  }
+};
+
 // The cached bytes of `c`, or null when its cell does not match them.
-const ColumnBytes* cachedBytes(const ChangeColumn& c, TableBytes* table) {
-  if (!table || !c.info) return nullptr;
-  const ColumnInfos& infos = *table->columns;
-  if (c.info < infos.data() || c.info >= infos.data() + infos.size()) return nullptr;
-  const auto at = static_cast<std::size_t>(c.info - infos.data());
+const ColumnBytes* cachedBytes(const ChangeColumn& c, ColumnCache cache) {
+  if (!cache.infos || !c.info || c.info < cache.infos || c.info >= cache.infosEnd) return nullptr;
+  const auto at = static_cast<std::size_t>(c.info - cache.infos);
   if (at != c.index) return nullptr;
-  ColumnBytes& b = table->byColumn[at];
+  ColumnBytes& b = cache.bytes[at];
   if (!b.built) {
     b.built = true;
     b.sqlType = c.text.sqlType;
@@ -277,6 +289,7 @@ constexpr std::size_t kRowLengthBytes = 2;
 std::size_t rowChangeLengthBytes(std::span<const ChangeRow> rows) { return rows.size() >= 16 ? 3 : 2; }
 
 void writeRowChange(Buffer& b, const ChangeEntry& e, std::span<const ChangeRow> rows, TableBytes* table) {
+  const ColumnCache cache = ColumnCache::of(table);
   const bool rowsEvent = e.columns != nullptr;
   {
     Writer w(b.reserve(3 * 11 + (rowsEvent ? 0 : bytesField(e.sql.size()))));
@@ -293,7 +306,7 @@ void writeRowChange(Buffer& b, const ChangeEntry& e, std::span<const ChangeRow> 
     b.commit(open.position() + kRowLengthBytes);
     for (const auto& [image, number] : {std::pair{&row.before, field::kBefore}, std::pair{&row.after, field::kAfter}}) {
       for (const ChangeColumn& c : *image) {
-        const ColumnBytes* cached = cachedBytes(c, table);
+        const ColumnBytes* cached = cachedBytes(c, cache);
         const std::size_t n = columnSize(c, cached);
         Writer w(b.reserve(1 + varintSize(n) + n));
         w.lengthPrefix(number, n);
