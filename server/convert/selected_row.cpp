@@ -275,7 +275,7 @@ Status renderSelected(const binlog::TableMapEvent& table, std::size_t index, std
         if (rendersAsItself(c, v, bits, width)) {
           out.isNull = false;
           out.jsonDiffOnly = false;
-          out.sqlType = integerSqlType(c, bits, static_cast<std::size_t>(width));
+          out.sqlType = integerSqlType(c, sqlTypeOf(c, options), bits, static_cast<std::size_t>(width));
           out.value.assign(v);
           return Status::ok();
         }

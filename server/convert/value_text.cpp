@@ -174,9 +174,8 @@ std::int64_t TimeZone::offsetAt(std::int64_t epochSeconds) const {
 
 int sqlTypeOf(const ColumnDef& column, const RenderOptions& options) { return baseSqlType(column, options); }
 
-int integerSqlType(const ColumnDef& c, std::uint64_t bits, std::size_t width) {
+int integerSqlType(const ColumnDef& c, int base, std::uint64_t bits, std::size_t width) {
   using namespace binlog;
-  const int base = baseSqlType(c, RenderOptions{});
   if (!c.isUnsigned.value_or(false) || width == 0 || ((bits >> (width * 8 - 1)) & 1) == 0) return base;
   switch (c.realType) {
     case kTypeTiny: return kSqlSmallint;
@@ -246,7 +245,7 @@ Status renderCell(const binlog::TableMapEvent& table, std::size_t index, const b
       if (isUnsigned) {
         const std::uint64_t u = readUnsignedLe(d);
         appendUint(v, u);
-        out.sqlType = integerSqlType(c, u, d.size());
+        out.sqlType = integerSqlType(c, out.sqlType, u, d.size());
       } else {
         appendInt(v, readSignedLe(d));
       }

@@ -77,9 +77,10 @@ Status renderCell(const binlog::TableMapEvent& table, std::size_t index, const b
 
 // The sqlType of a non-NULL value of `column`, before unsigned promotion.
 int sqlTypeOf(const binlog::ColumnDef& column, const RenderOptions& options);
-// The sqlType of an integer column's value, `bits` in `width` bytes as the binlog has it: an
-// UNSIGNED value with its top bit set takes the next wider type, as Canal promotes it.
-int integerSqlType(const binlog::ColumnDef& column, std::uint64_t bits, std::size_t width);
+// The sqlType of an integer column's value, `bits` in `width` bytes as the binlog has it: `base`
+// (sqlTypeOf the column), or, for an UNSIGNED value with its top bit set, the next wider type, as
+// Canal promotes it.
+int integerSqlType(const binlog::ColumnDef& column, int base, std::uint64_t bits, std::size_t width);
 
 // Whether a BLOB/TEXT-family or CHAR/VARCHAR column holds binary strings (BLOB, BINARY,
 // VARBINARY): known from its collation; when the binlog does not say, false.
